@@ -1,0 +1,111 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module map: ../shared/DESIGN.md. The data plane (SHFS, MiniCacheServer, minicache) links no
+// full Foundation; the control plane and the simulator may.
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "MiniCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "shfs", targets: ["shfs"]),
+        .executable(name: "minicache", targets: ["minicache"]),
+        .executable(name: "ecdn", targets: ["ecdn"]),
+        .library(name: "SHFS", targets: ["SHFS"]),
+        .library(name: "MiniCacheServer", targets: ["MiniCacheServer"]),
+        .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
+        .library(name: "ElasticSim", targets: ["ElasticSim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: SHFS — object store and the `shfs` tool (issue 2)
+        .target(
+            name: "SHFS",
+            dependencies: [
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "shfs",
+            dependencies: [
+                "SHFS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SHFSTests", dependencies: ["SHFS"], swiftSettings: swiftSettings),
+
+        // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
+        .target(
+            name: "MiniCacheServer",
+            dependencies: [
+                "SHFS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "minicache",
+            dependencies: [
+                "MiniCacheServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MiniCacheServerTests",
+            dependencies: [
+                "MiniCacheServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
+        .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
+        .target(
+            name: "ElasticSim",
+            dependencies: [
+                "ElasticPolicy",
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ecdn",
+            dependencies: [
+                "ElasticSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
+        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,1 @@
+// Module ElasticPolicy: being built; see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Module ElasticSim: being built; see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Module MiniCacheServer: being built; see ../shared/DESIGN.md.

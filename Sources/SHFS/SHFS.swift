@@ -1,0 +1,1 @@
+// Module SHFS: being built; see ../shared/DESIGN.md.
