@@ -1,0 +1,190 @@
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One origin fetch shared by every request for the same cache key (request coalescing).
+///
+/// Subscribers receive the response head, the body bytes received so far (replayed from
+/// memory), then the rest live, then the end; or a failure. A fetch that breaks, including a
+/// body cut short, fails every subscriber: it is never reported as complete. Each subscriber's
+/// calls arrive in order on the event loop it subscribed with.
+///
+/// Bytes are kept in memory for late joiners up to ``OriginFillRegistry``'s retention limit;
+/// past it the fill keeps streaming to its subscribers but accepts no new ones.
+package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
+    private enum Phase {
+        case waiting
+        case streaming(HTTPResponseHead)
+        case finished(HTTPResponseHead)
+        case failed(OriginError)
+    }
+
+    private struct Subscriber {
+        var delegate: any OriginResponseDelegate
+        var eventLoop: any EventLoop
+    }
+
+    private struct State {
+        var phase = Phase.waiting
+        var chunks: [ByteBuffer] = []
+        var retainedBytes = 0
+        var receivedBytes = 0
+        var isJoinable = true
+        var isRetaining = true
+        var holdAfterFinish = false
+        var subscribers: [Subscriber] = []
+        var task: OriginTask?
+    }
+
+    /// The cache key the fill is for.
+    package let key: Key
+    private let registry: OriginFillRegistry<Key>
+    private let retentionLimit: Int
+    private let state = Mutex(State())
+
+    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int) {
+        self.key = key
+        self.registry = registry
+        self.retentionLimit = retentionLimit
+    }
+
+    /// Sends the fetch to the origin; call once, on the fill ``OriginFillRegistry/fill(for:)``
+    /// created, after subscribing the first subscribers.
+    /// - Parameters:
+    ///   - request: the request to the origin.
+    ///   - origin: where to send it.
+    ///   - client: the client to send it with.
+    ///   - eventLoop: the preferred event loop for the origin connection.
+    ///   - holdAfterFinish: keep the finished fill joinable (from memory) until ``release()``,
+    ///     e.g. until the body is committed to the volume, so no request falls between the two.
+    package func start(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        using client: OriginClient,
+        on eventLoop: (any EventLoop)? = nil,
+        holdAfterFinish: Bool = false
+    ) {
+        state.withLock { $0.holdAfterFinish = holdAfterFinish }
+        let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
+        state.withLock { $0.task = task }
+    }
+
+    /// Adds a subscriber; its calls come on `eventLoop`.
+    /// - Returns: `false` when the fill no longer accepts subscribers (it failed or passed its
+    ///   retention limit); the caller then looks the key up again.
+    package func subscribe(_ delegate: any OriginResponseDelegate, on eventLoop: any EventLoop) -> Bool {
+        state.withLock { state in
+            guard state.isJoinable else { return false }
+            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop)
+            state.subscribers.append(subscriber)
+            switch state.phase {
+            case .waiting:
+                break
+            case .streaming(let head), .finished(let head):
+                let chunks = state.chunks
+                let finished: Bool
+                if case .finished = state.phase { finished = true } else { finished = false }
+                eventLoop.execute {
+                    delegate.originDidReceiveHead(head)
+                    for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
+                    if finished { delegate.originDidFinish() }
+                }
+            case .failed(let error):
+                eventLoop.execute { delegate.originDidFail(error) }
+            }
+            return true
+        }
+    }
+
+    /// Removes a subscriber (its client went away); when none is left before the end, the
+    /// origin fetch is cancelled.
+    package func unsubscribe(_ delegate: any OriginResponseDelegate) {
+        let cancel = state.withLock { state -> OriginTask? in
+            state.subscribers.removeAll { $0.delegate === delegate }
+            guard state.subscribers.isEmpty else { return nil }
+            switch state.phase {
+            case .waiting, .streaming: return state.task
+            case .finished, .failed: return nil
+            }
+        }
+        cancel?.cancel()
+    }
+
+    /// Ends a hold taken with `holdAfterFinish`: later requests no longer join this fill.
+    package func release() {
+        registry.remove(key, ifSame: self)
+        state.withLock { state in
+            state.isJoinable = false
+            state.chunks = []
+            state.retainedBytes = 0
+        }
+    }
+
+    /// The number of subscribers.
+    package var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Body bytes received from the origin so far.
+    package var receivedBytes: Int { state.withLock { $0.receivedBytes } }
+
+    package func originDidReceiveHead(_ head: HTTPResponseHead) {
+        state.withLock { state in
+            state.phase = .streaming(head)
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidReceiveHead(head) }
+            }
+        }
+    }
+
+    package func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        let overLimit = state.withLock { state -> Bool in
+            state.receivedBytes += part.readableBytes
+            if state.isRetaining {
+                state.chunks.append(part)
+                state.retainedBytes += part.readableBytes
+            }
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
+            }
+            return state.isRetaining && state.retainedBytes > retentionLimit
+        }
+        if overLimit {
+            // Leave the registry first, so a request that finds the fill closed looks up a new one.
+            registry.remove(key, ifSame: self)
+            state.withLock { state in
+                state.isJoinable = false
+                state.isRetaining = false
+                state.chunks = []
+                state.retainedBytes = 0
+            }
+        }
+    }
+
+    package func originDidFinish() {
+        let hold = state.withLock { state -> Bool in
+            guard case .streaming(let head) = state.phase else { return false }
+            state.phase = .finished(head)
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidFinish() }
+            }
+            return state.holdAfterFinish && state.isJoinable
+        }
+        if !hold { release() }
+    }
+
+    package func originDidFail(_ error: OriginError) {
+        registry.remove(key, ifSame: self)
+        state.withLock { state in
+            state.phase = .failed(error)
+            state.isJoinable = false
+            state.chunks = []
+            state.retainedBytes = 0
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidFail(error) }
+            }
+        }
+    }
+}

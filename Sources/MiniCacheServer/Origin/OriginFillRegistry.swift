@@ -1,0 +1,59 @@
+import Synchronization
+
+/// The origin fetches in flight, by cache key: concurrent misses for one key share one fetch.
+///
+/// A miss asks ``fill(for:)``; the request that created the fill subscribes and calls
+/// ``OriginFill/start(_:to:using:on:holdAfterFinish:)``, the others only subscribe:
+///
+/// ```swift
+/// while true {
+///     let (fill, isNew) = fills.fill(for: digest)
+///     guard fill.subscribe(responder, on: channel.eventLoop) else { continue }
+///     if isNew { fill.start(request, to: origin, using: client) }
+///     break
+/// }
+/// ```
+package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
+    private struct State {
+        var fills: [Key: OriginFill<Key>] = [:]
+        var created = 0
+        var joined = 0
+    }
+
+    /// Bytes a fill keeps in memory for late joiners; a larger response takes no new
+    /// subscribers once past it. Default 64 MiB.
+    package let retentionLimit: Int
+    private let state = Mutex(State())
+
+    /// Creates an empty registry.
+    /// - Parameter retentionLimit: bytes kept per fill for late joiners; default 64 MiB.
+    package init(retentionLimit: Int = 64 << 20) {
+        self.retentionLimit = retentionLimit
+    }
+
+    /// The fill in flight for `key`, or a new one; `isNew` tells the caller it must start it.
+    package func fill(for key: Key) -> (fill: OriginFill<Key>, isNew: Bool) {
+        state.withLock { state in
+            if let existing = state.fills[key] {
+                state.joined += 1
+                return (existing, false)
+            }
+            let fill = OriginFill(key: key, registry: self, retentionLimit: retentionLimit)
+            state.fills[key] = fill
+            state.created += 1
+            return (fill, true)
+        }
+    }
+
+    /// The number of fills in flight.
+    package var count: Int { state.withLock { $0.fills.count } }
+
+    /// Fills created (origin fetches) and requests that joined one (coalesced requests).
+    package var statistics: (created: Int, joined: Int) { state.withLock { ($0.created, $0.joined) } }
+
+    func remove(_ key: Key, ifSame fill: OriginFill<Key>) {
+        state.withLock { state in
+            if state.fills[key] === fill { state.fills[key] = nil }
+        }
+    }
+}
