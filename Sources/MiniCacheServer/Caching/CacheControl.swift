@@ -25,6 +25,12 @@ package struct CacheControl: Sendable, Equatable {
     package struct Directive: Sendable, Equatable {
         package var name: String
         package var argument: String?
+
+        /// Creates a directive.
+        package init(name: String, argument: String?) {
+            self.name = name
+            self.argument = argument
+        }
     }
 
     /// Every directive in order of appearance, including extensions this type does not interpret.
