@@ -80,8 +80,8 @@ package struct CacheControl: Sendable, Equatable {
     /// Parses every `Cache-Control` field line of `headers`.
     package init(headers: HTTPHeaders) {
         self.init()
-        for line in headers[canonicalForm: "cache-control"] {
-            parse(line)
+        for line in headers["cache-control"] {
+            parse(Substring(line))
         }
     }
 

@@ -72,7 +72,9 @@ extension CachePolicy {
     /// `Pragma: no-cache` (RFC 9111 §5.4).
     static func requestCacheControl(_ headers: HTTPHeaders) -> CacheControl {
         if !headers.contains(name: "cache-control"),
-            headers[canonicalForm: "pragma"].contains(where: { $0.lowercased() == "no-cache" })
+            headers["pragma"].contains(where: { line in
+                HTTPListParser.elements(Substring(line)).contains { $0.lowercased() == "no-cache" }
+            })
         {
             return CacheControl("no-cache")
         }

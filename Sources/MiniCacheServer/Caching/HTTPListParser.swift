@@ -30,6 +30,11 @@ package enum HTTPListParser {
         return result
     }
 
+    /// The elements of a whole field line.
+    package static func elements(_ value: String) -> [Substring] {
+        elements(Substring(value))
+    }
+
     /// The content of a quoted-string with its escapes removed, or `value` unchanged when it is a token.
     package static func unquote(_ value: Substring) -> String {
         guard value.count >= 2, value.first == "\"", value.last == "\"" else { return String(value) }

@@ -43,7 +43,7 @@ extension StoredResponse {
     /// The `Expires` time; an invalid value (e.g. "0") is a time in the past (RFC 9111 §5.3),
     /// and several differing lines make the response stale (§4.2.1).
     var explicitExpires: Int64? {
-        let lines = headers[canonicalForm: "expires"]
+        let lines = headers["expires"]
         guard let first = lines.first else { return nil }
         if lines.contains(where: { $0 != first }) { return Int64.min / 2 }
         return HTTPDate.parse(first, now: responseTime) ?? Int64.min / 2

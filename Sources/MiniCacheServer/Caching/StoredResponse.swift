@@ -94,7 +94,7 @@ package struct StoredResponse: Sendable, Equatable {
 
     static func storableHeaders(_ headers: HTTPHeaders, excluding extra: Set<String>) -> HTTPHeaders {
         var excluded = unstoredFields.union(extra)
-        for line in headers[canonicalForm: "connection"] {
+        for line in headers["connection"] {
             for option in HTTPListParser.elements(line) { excluded.insert(option.lowercased()) }
         }
         var result = HTTPHeaders()

@@ -22,7 +22,7 @@ package struct VarySelector: Sendable, Hashable {
     package init(responseHeaders: HTTPHeaders) {
         var names: [String] = []
         var wildcard = false
-        for line in responseHeaders[canonicalForm: "vary"] {
+        for line in responseHeaders["vary"] {
             for element in HTTPListParser.elements(line) {
                 if element == "*" { wildcard = true } else { names.append(String(element)) }
             }

@@ -90,7 +90,9 @@ final class OriginConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .waitingForHead(let exchange)):
-            let chunked = head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
+            let chunked = head.headers["transfer-encoding"].contains {
+                HTTPListParser.elements(Substring($0)).last?.lowercased() == "chunked"
+            }
             let bodiless = exchange.isHead || head.status == .noContent || head.status == .notModified
             let expected = chunked || bodiless ? nil : head.headers.first(name: "content-length").flatMap { Int($0) }
             state = .receivingBody(
