@@ -19,6 +19,10 @@ extension StoredResponse {
     package struct MetadataError: Error, Equatable, CustomStringConvertible {
         /// What is wrong.
         package var reason: String
+
+        /// Creates an error.
+        package init(reason: String) { self.reason = reason }
+
         package var description: String {
             "cached response metadata unreadable (\(reason)); the object must be dropped and fetched again"
         }
