@@ -3,7 +3,8 @@
 ///
 /// New objects enter the small queue (or the main one when their key is in the ghost queue).
 /// Evicting from the small queue moves objects hit at least ``promotionThreshold`` times to the
-/// main queue and drops the others into the ghost queue; evicting from the main queue gives
+/// main queue and drops the others into the ghost queue (which remembers as many keys as the
+/// cache tracks objects); evicting from the main queue gives
 /// objects with hits another round (their counter decremented). The small queue is evicted
 /// while it holds at least ``smallFraction`` of the tracked bytes.
 package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
@@ -95,8 +96,9 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
         }
         places[key] = nil
         ghostIndex[key] = ghost.pushFront(key, size: 0)
-        // The ghost queue remembers as many keys as the main queue holds objects.
-        while ghost.count > max(1, main.count) {
+        // The ghost queue remembers as many keys as the cache holds objects (its capacity in
+        // objects is not known when eviction is driven by a full volume).
+        while ghost.count > max(1, count) {
             ghostIndex[ghost.remove(at: ghost.back)] = nil
         }
         return key
