@@ -111,9 +111,11 @@ final class OriginConnectionHandler: ChannelInboundHandler {
             readTimer?.cancel()
             readTimer = nil
             state = .idle
-            exchange.delegate.originDidFinish()
+            // Back in the pool first, so a request the delegate triggers can reuse the
+            // connection; a new exchange starts in a later event loop tick.
             exchange.completion(.finished(reusable: keepAlive))
             if !keepAlive { context.close(promise: nil) }
+            exchange.delegate.originDidFinish()
         case (_, .closed):
             break
         case (_, .idle):
