@@ -5,7 +5,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case connectFailed, connectTimeout, readTimeout, connectionReset, truncatedBody, badResponse
-            case cancelled, shutdown
+            case cancelled, shutdown, differentVariant
         }
 
         private let base: Base
@@ -26,6 +26,8 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
         package static let badResponse = Code(.badResponse)
         /// The request was cancelled by its caller.
         package static let cancelled = Code(.cancelled)
+        /// A coalesced response varies (`Vary`) on a request field the joining request differs in.
+        package static let differentVariant = Code(.differentVariant)
         /// The client was shut down.
         package static let shutdown = Code(.shutdown)
 

@@ -11,6 +11,10 @@ import Synchronization
 ///
 /// Bytes are kept in memory for late joiners up to ``OriginFillRegistry``'s retention limit;
 /// past it the fill keeps streaming to its subscribers but accepts no new ones.
+///
+/// A subscriber that gives its request headers only shares the response if the response's
+/// `Vary` selects the same variant for it as for the request sent (RFC 9111 §4.1); otherwise
+/// it gets ``OriginError/Code/differentVariant`` and must fetch separately.
 package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
     private enum Phase {
         case waiting
@@ -22,6 +26,18 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     private struct Subscriber {
         var delegate: any OriginResponseDelegate
         var eventLoop: any EventLoop
+        var requestHeaders: HTTPHeaders?
+    }
+
+    /// The outcome of ``subscribe(_:on:requestHeaders:)``.
+    package enum Subscription: Sendable, Equatable {
+        /// Subscribed: the response will come.
+        case joined
+        /// The fill takes no more subscribers (it failed, was released, or passed its retention
+        /// limit): look the key up again.
+        case closed
+        /// The response varies on a request field this request differs in: fetch separately.
+        case differentVariant
     }
 
     private struct State {
@@ -34,6 +50,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var holdAfterFinish = false
         var subscribers: [Subscriber] = []
         var task: OriginTask?
+        var sentHeaders: HTTPHeaders?
+        var origin: OriginAddress?
     }
 
     /// The cache key the fill is for.
@@ -64,23 +82,38 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         on eventLoop: (any EventLoop)? = nil,
         holdAfterFinish: Bool = false
     ) {
-        state.withLock { $0.holdAfterFinish = holdAfterFinish }
+        state.withLock { state in
+            state.holdAfterFinish = holdAfterFinish
+            state.sentHeaders = request.head.headers
+            state.origin = origin
+        }
         let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
         state.withLock { $0.task = task }
     }
 
     /// Adds a subscriber; its calls come on `eventLoop`.
-    /// - Returns: `false` when the fill no longer accepts subscribers (it failed or passed its
-    ///   retention limit); the caller then looks the key up again.
-    package func subscribe(_ delegate: any OriginResponseDelegate, on eventLoop: any EventLoop) -> Bool {
+    /// - Parameters:
+    ///   - delegate: receives the response.
+    ///   - eventLoop: where the calls are made.
+    ///   - requestHeaders: the subscriber's request headers, to check `Vary` against the request
+    ///     sent; `nil` shares whatever the origin answers (the request that started the fill).
+    /// - Returns: whether it joined, or why not.
+    package func subscribe(
+        _ delegate: any OriginResponseDelegate,
+        on eventLoop: any EventLoop,
+        requestHeaders: HTTPHeaders? = nil
+    ) -> Subscription {
         state.withLock { state in
-            guard state.isJoinable else { return false }
-            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop)
-            state.subscribers.append(subscriber)
+            guard state.isJoinable else { return .closed }
+            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders)
             switch state.phase {
             case .waiting:
-                break
+                state.subscribers.append(subscriber)
             case .streaming(let head), .finished(let head):
+                guard Self.sharesVariant(head, sent: state.sentHeaders, subscriber: requestHeaders) else {
+                    return .differentVariant
+                }
+                state.subscribers.append(subscriber)
                 let chunks = state.chunks
                 let finished: Bool
                 if case .finished = state.phase { finished = true } else { finished = false }
@@ -89,10 +122,10 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                     for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
                     if finished { delegate.originDidFinish() }
                 }
-            case .failed(let error):
-                eventLoop.execute { delegate.originDidFail(error) }
+            case .failed:
+                return .closed
             }
-            return true
+            return .joined
         }
     }
 
@@ -129,11 +162,29 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     package func originDidReceiveHead(_ head: HTTPResponseHead) {
         state.withLock { state in
             state.phase = .streaming(head)
-            for subscriber in state.subscribers {
+            let origin = state.origin ?? OriginAddress(host: "", port: 0)
+            let sent = state.sentHeaders
+            state.subscribers.removeAll { subscriber in
                 let delegate = subscriber.delegate
+                guard Self.sharesVariant(head, sent: sent, subscriber: subscriber.requestHeaders) else {
+                    let error = OriginError(
+                        .differentVariant, origin: origin,
+                        message: "the shared response varies on a request field this request differs in; fetch it separately")
+                    subscriber.eventLoop.execute { delegate.originDidFail(error) }
+                    return true
+                }
                 subscriber.eventLoop.execute { delegate.originDidReceiveHead(head) }
+                return false
             }
         }
+    }
+
+    private static func sharesVariant(_ head: HTTPResponseHead, sent: HTTPHeaders?, subscriber: HTTPHeaders?) -> Bool {
+        guard let subscriber else { return true }
+        let vary = VarySelector(responseHeaders: head.headers)
+        guard !vary.isEmpty else { return true }
+        guard !vary.isWildcard, let sent else { return false }
+        return vary.values(from: subscriber) == vary.values(from: sent)
     }
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {

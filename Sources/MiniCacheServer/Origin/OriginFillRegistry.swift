@@ -7,9 +7,12 @@ import Synchronization
 ///
 /// ```swift
 /// while true {
-///     let (fill, isNew) = fills.fill(for: digest)
-///     guard fill.subscribe(responder, on: channel.eventLoop) else { continue }
-///     if isNew { fill.start(request, to: origin, using: client) }
+///     let (fill, isNew) = fills.fill(for: key)
+///     switch fill.subscribe(responder, on: channel.eventLoop, requestHeaders: isNew ? nil : head.headers) {
+///     case .joined: if isNew { fill.start(request, to: origin, using: client) }
+///     case .closed: continue
+///     case .differentVariant: client.execute(request, to: origin, delegate: responder)
+///     }
 ///     break
 /// }
 /// ```

@@ -16,7 +16,7 @@ struct OriginFillTests {
         let eventLoop = group.next()
         while true {
             let (fill, isNew) = fills.fill(for: key)
-            guard fill.subscribe(delegate, on: eventLoop) else { continue }
+            guard fill.subscribe(delegate, on: eventLoop) == .joined else { continue }
             if isNew {
                 fill.start(OriginRequest(target: "/" + key), to: address, using: client, holdAfterFinish: holdAfterFinish)
             }
@@ -109,14 +109,14 @@ struct OriginFillTests {
         let (fill, isNew) = fills.fill(for: "k")
         #expect(!isNew)
         let replay = RecordingDelegate()
-        #expect(fill.subscribe(replay, on: group.next()))
+        #expect(fill.subscribe(replay, on: group.next()) == .joined)
         let record = await replay.end()
         #expect(record.finished)
         #expect(replay.bodyString == "payload")
         #expect(origin.requestCount == 1)
 
         fill.release()
-        #expect(!fill.subscribe(RecordingDelegate(), on: group.next()))
+        #expect(fill.subscribe(RecordingDelegate(), on: group.next()) == .closed)
         #expect(fills.count == 0)
         client.shutdown()
         try await origin.stop()
@@ -167,6 +167,47 @@ struct OriginFillTests {
         #expect(closed)
         #expect(fills.count == 0)
         gate.open()
+        client.shutdown()
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §4.1: a coalesced response is shared only with requests selecting the same Vary variant")
+    func varyAwareSharing() async throws {
+        let gate = Gate()
+        let origin = try await TestOrigin(group: group) { _, _ in
+            [.waitFor(gate), .send(TestOrigin.response(body: "gzipped", headers: ["Vary: Accept-Encoding", "Cache-Control: max-age=9"]))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        let gzip: HTTPHeaders = ["Accept-Encoding": "gzip"]
+        let brotli: HTTPHeaders = ["Accept-Encoding": "br"]
+
+        let (fill, isNew) = fills.fill(for: "/page")
+        #expect(isNew)
+        let leader = RecordingDelegate()
+        #expect(fill.subscribe(leader, on: group.next()) == .joined)
+        fill.start(OriginRequest(target: "/page", headers: gzip), to: address, using: client, holdAfterFinish: true)
+        let sameEarly = RecordingDelegate()
+        let otherEarly = RecordingDelegate()
+        #expect(fill.subscribe(sameEarly, on: group.next(), requestHeaders: gzip) == .joined)
+        #expect(fill.subscribe(otherEarly, on: group.next(), requestHeaders: brotli) == .joined)
+        gate.open()
+
+        #expect(await leader.end().finished)
+        #expect(await sameEarly.end().finished)
+        #expect(sameEarly.bodyString == "gzipped")
+        let rejected = await otherEarly.end()
+        #expect(rejected.error?.code == .differentVariant)
+        #expect(rejected.head == nil)
+
+        #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: brotli) == .differentVariant)
+        #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: [:]) == .differentVariant)
+        let sameLate = RecordingDelegate()
+        #expect(fill.subscribe(sameLate, on: group.next(), requestHeaders: ["accept-encoding": "gzip"]) == .joined)
+        #expect(await sameLate.end().finished)
+        #expect(origin.requestCount == 1)
+        fill.release()
         client.shutdown()
         try await origin.stop()
     }
