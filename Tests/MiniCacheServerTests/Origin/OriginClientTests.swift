@@ -240,4 +240,58 @@ struct OriginClientTests {
             #expect(origin.requests.first?.contains("Content-Length: 7") == true)
         }
     }
+
+    @Test("the connect timeout fires when the origin does not complete the handshake")
+    func connectTimeout() async throws {
+        // A listener that never accepts: once its backlog is full, the kernel drops new SYNs.
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1)
+            .serverChannelOption(.autoRead, value: false)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = listener.localAddress!.port!
+        var fillers: [any Channel] = []
+        for _ in 0..<4 {
+            if let channel = try? await ClientBootstrap(group: group).connectTimeout(.milliseconds(200))
+                .connect(host: "127.0.0.1", port: port).get()
+            {
+                fillers.append(channel)
+            }
+        }
+        let client = OriginClient(group: group, configuration: OriginClientConfiguration(connectTimeout: .milliseconds(300)))
+        do throws(OriginError) {
+            _ = try await client.fetch(OriginRequest(target: "/"), from: OriginAddress(host: "127.0.0.1", port: port))
+            Issue.record("expected a connect timeout")
+        } catch {
+            #expect(error.code == .connectTimeout)
+            #expect(error.isTimeout)
+        }
+        client.shutdown()
+        for channel in fillers { try? await channel.close() }
+        try await listener.close()
+    }
+
+    @Test("RFC 9112 §6.3: a body delimited by the connection close is complete at the close, and not pooled")
+    func closeDelimited() async throws {
+        try await withOrigin(script: { _, _ in [.send("HTTP/1.0 200 OK\r\n\r\nuntil the end"), .close] }) { _, client, address in
+            let response = try await client.fetch(OriginRequest(target: "/"), from: address)
+            #expect(String(buffer: response.body) == "until the end")
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(client.idleConnectionCount(to: address) == 0)
+        }
+    }
+
+    @Test("RFC 9110 §9.3.2: a HEAD response has no body despite its Content-Length, and the connection is reused")
+    func head() async throws {
+        try await withOrigin(script: { request, _ in
+            request.hasPrefix("HEAD") ? [.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")] : [.send(TestOrigin.response(body: "get"))]
+        }) { origin, client, address in
+            let head = try await client.fetch(OriginRequest(method: .HEAD, target: "/"), from: address)
+            #expect(head.head.headers["content-length"] == ["1234"])
+            #expect(head.body.readableBytes == 0)
+            let get = try await client.fetch(OriginRequest(target: "/"), from: address)
+            #expect(String(buffer: get.body) == "get")
+            #expect(origin.connectionCount == 1)
+        }
+    }
 }
