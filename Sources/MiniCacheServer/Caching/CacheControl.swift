@@ -124,20 +124,8 @@ package struct CacheControl: Sendable, Equatable {
         case "stale-if-error": merge(&staleIfError, Self.seconds(directive.argument))
         case "max-stale":
             merge(&maxStale, directive.argument == nil ? .value(Int64.max) : Self.seconds(directive.argument))
-        case "no-cache":
-            if let fields = directive.argument {
-                let names = Self.fieldNames(fields)
-                if names.isEmpty { noCache = true } else { noCacheFields += names }
-            } else {
-                noCache = true
-            }
-        case "private":
-            if let fields = directive.argument {
-                let names = Self.fieldNames(fields)
-                if names.isEmpty { isPrivate = true } else { privateFields += names }
-            } else {
-                isPrivate = true
-            }
+        case "no-cache": Self.applyQualified(directive.argument, flag: &noCache, fields: &noCacheFields)
+        case "private": Self.applyQualified(directive.argument, flag: &isPrivate, fields: &privateFields)
         case "no-store": noStore = true
         case "public": isPublic = true
         case "must-revalidate": mustRevalidate = true
@@ -168,6 +156,13 @@ package struct CacheControl: Sendable, Equatable {
             value = min(value * 10 + Int64(byte - 0x30), 2_147_483_648)
         }
         return .value(value)
+    }
+
+    // `no-cache` and `private` without an argument (or with an empty list) apply to the whole
+    // response; with field names, to those fields only.
+    private static func applyQualified(_ argument: String?, flag: inout Bool, fields: inout [String]) {
+        let names = argument.map(fieldNames) ?? []
+        if names.isEmpty { flag = true } else { fields += names }
     }
 
     private static func fieldNames(_ argument: String) -> [String] {

@@ -89,7 +89,7 @@ package struct StoredResponse: Sendable, Equatable {
     /// `Connection` lists, and proxy authentication fields.
     static let unstoredFields: Set<String> = [
         "connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade",
-        "proxy-authenticate", "proxy-authentication-info", "proxy-authorization", "trailer",
+        "proxy-authenticate", "proxy-authentication-info", "proxy-authorization",
     ]
 
     static func storableHeaders(_ headers: HTTPHeaders, excluding extra: Set<String>) -> HTTPHeaders {
