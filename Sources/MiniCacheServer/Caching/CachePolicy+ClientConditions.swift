@@ -18,7 +18,7 @@ extension CachePolicy {
     /// `If-Range` and `Range` are left to the range logic.
     package func clientConditions(request: HTTPRequestHead, stored: StoredResponse) -> ClientConditionResult {
         let etag = stored.entityTag
-        let lastModified = stored.lastModified.flatMap { HTTPDate.parse($0, now: stored.responseTime) }
+        let lastModified = stored.times.lastModified
         let isGetOrHead = request.method == .GET || request.method == .HEAD
 
         let ifMatch = request.headers["if-match"]

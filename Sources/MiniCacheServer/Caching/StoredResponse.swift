@@ -21,6 +21,8 @@ package struct StoredResponse: Sendable, Equatable {
 
     /// The parsed `Cache-Control` of ``headers``.
     package private(set) var cacheControl: CacheControl
+    /// The parsed times of ``headers``.
+    package private(set) var times: Times
 
     /// Creates a stored response from a received one.
     /// - Parameters:
@@ -68,6 +70,7 @@ package struct StoredResponse: Sendable, Equatable {
         self.varyValues = varyValues
         self.bodyLength = bodyLength
         self.cacheControl = CacheControl(headers: headers)
+        self.times = Times(headers: headers, responseTime: responseTime)
     }
 
     /// The `ETag` value, if any.
@@ -110,5 +113,6 @@ package struct StoredResponse: Sendable, Equatable {
         self.requestTime = requestTime
         self.responseTime = responseTime
         self.cacheControl = CacheControl(headers: headers)
+        self.times = Times(headers: headers, responseTime: responseTime)
     }
 }
