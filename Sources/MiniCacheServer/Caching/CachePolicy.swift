@@ -83,6 +83,24 @@ package struct CachePolicy: Sendable {
         return .store
     }
 
+    /// Whether a response fetched for `request` may also be given to other requests for the
+    /// same key that waited on the fetch (request coalescing). A shared cache must not hand one
+    /// client's personal response to another: `private` or `no-store` (unless `must-understand`),
+    /// a `Set-Cookie`, `Vary: *`, or a request with `Authorization` the response does not open
+    /// up (RFC 9111 §3.5) keep it for its requester. Any status may be shared otherwise, so an
+    /// origin error reaches every waiting client from one fetch.
+    package func maySharePending(request: HTTPRequestHead, response: HTTPResponseHead) -> Bool {
+        let cc = CacheControl(headers: response.headers)
+        if cc.noStore && !cc.mustUnderstand { return false }
+        if configuration.isShared && cc.isPrivate { return false }
+        if response.headers.contains(name: "set-cookie") { return false }
+        if VarySelector(responseHeaders: response.headers).isWildcard { return false }
+        if request.headers.contains(name: "authorization") && !(cc.isPublic || cc.mustRevalidate || cc.sharedMaxAge != nil) {
+            return false
+        }
+        return true
+    }
+
     /// Status codes whose caching semantics this cache implements.
     static let understoodStatuses: Set<Int> = [
         200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308,

@@ -5,7 +5,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
             case connectFailed, connectTimeout, readTimeout, connectionReset, truncatedBody, badResponse
-            case cancelled, shutdown, differentVariant
+            case cancelled, shutdown, differentVariant, notShareable
         }
 
         private let base: Base
@@ -28,6 +28,8 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
         package static let cancelled = Code(.cancelled)
         /// A coalesced response varies (`Vary`) on a request field the joining request differs in.
         package static let differentVariant = Code(.differentVariant)
+        /// A coalesced response is for its requester only (private, no-store, personal).
+        package static let notShareable = Code(.notShareable)
         /// The client was shut down.
         package static let shutdown = Code(.shutdown)
 

@@ -12,9 +12,12 @@ import Synchronization
 /// Bytes are kept in memory for late joiners up to ``OriginFillRegistry``'s retention limit;
 /// past it the fill keeps streaming to its subscribers but accepts no new ones.
 ///
-/// A subscriber that gives its request headers only shares the response if the response's
-/// `Vary` selects the same variant for it as for the request sent (RFC 9111 §4.1); otherwise
-/// it gets ``OriginError/Code/differentVariant`` and must fetch separately.
+/// A subscriber that gives its request headers (every joiner should) only shares the response
+/// if it may be shared at all (``CachePolicy/maySharePending(request:response:)``: not
+/// private, no-store or personal) and its `Vary` selects the same variant for the joiner as
+/// for the request sent (RFC 9111 §4.1); otherwise the joiner gets
+/// ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and must fetch
+/// separately.
 package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
     private enum Phase {
         case waiting
@@ -38,6 +41,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         case closed
         /// The response varies on a request field this request differs in: fetch separately.
         case differentVariant
+        /// The response is for its requester only (private, no-store, personal): fetch separately.
+        case notShareable
     }
 
     private struct State {
@@ -50,7 +55,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var holdAfterFinish = false
         var subscribers: [Subscriber] = []
         var task: OriginTask?
-        var sentHeaders: HTTPHeaders?
+        var sentHead: HTTPRequestHead?
         var origin: OriginAddress?
     }
 
@@ -58,12 +63,14 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     package let key: Key
     private let registry: OriginFillRegistry<Key>
     private let retentionLimit: Int
+    private let policy: CachePolicy
     private let state = Mutex(State())
 
-    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int) {
+    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int, policy: CachePolicy) {
         self.key = key
         self.registry = registry
         self.retentionLimit = retentionLimit
+        self.policy = policy
     }
 
     /// Sends the fetch to the origin; call once, on the fill ``OriginFillRegistry/fill(for:)``
@@ -84,7 +91,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     ) {
         state.withLock { state in
             state.holdAfterFinish = holdAfterFinish
-            state.sentHeaders = request.head.headers
+            state.sentHead = request.head
             state.origin = origin
         }
         let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
@@ -110,9 +117,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             case .waiting:
                 state.subscribers.append(subscriber)
             case .streaming(let head), .finished(let head):
-                guard Self.sharesVariant(head, sent: state.sentHeaders, subscriber: requestHeaders) else {
-                    return .differentVariant
-                }
+                if let refusal = refusal(head, sent: state.sentHead, subscriber: requestHeaders) { return refusal }
                 state.subscribers.append(subscriber)
                 let chunks = state.chunks
                 let finished: Bool
@@ -163,13 +168,17 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         state.withLock { state in
             state.phase = .streaming(head)
             let origin = state.origin ?? OriginAddress(host: "", port: 0)
-            let sent = state.sentHeaders
+            let sent = state.sentHead
             state.subscribers.removeAll { subscriber in
                 let delegate = subscriber.delegate
-                guard Self.sharesVariant(head, sent: sent, subscriber: subscriber.requestHeaders) else {
-                    let error = OriginError(
-                        .differentVariant, origin: origin,
-                        message: "the shared response varies on a request field this request differs in; fetch it separately")
+                if let refusal = refusal(head, sent: sent, subscriber: subscriber.requestHeaders) {
+                    let error =
+                        refusal == .notShareable
+                        ? OriginError(
+                            .notShareable, origin: origin, message: "the response is for its requester only; fetch it separately")
+                        : OriginError(
+                            .differentVariant, origin: origin,
+                            message: "the shared response varies on a request field this request differs in; fetch it separately")
                     subscriber.eventLoop.execute { delegate.originDidFail(error) }
                     return true
                 }
@@ -179,12 +188,15 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         }
     }
 
-    private static func sharesVariant(_ head: HTTPResponseHead, sent: HTTPHeaders?, subscriber: HTTPHeaders?) -> Bool {
-        guard let subscriber else { return true }
+    // Why a joiner with `subscriber` headers may not have the response to `sent`, if it may not.
+    private func refusal(_ head: HTTPResponseHead, sent: HTTPRequestHead?, subscriber: HTTPHeaders?) -> Subscription? {
+        guard let subscriber else { return nil }
+        guard let sent, policy.maySharePending(request: sent, response: head) else { return .notShareable }
         let vary = VarySelector(responseHeaders: head.headers)
-        guard !vary.isEmpty else { return true }
-        guard !vary.isWildcard, let sent else { return false }
-        return vary.values(from: subscriber) == vary.values(from: sent)
+        guard vary.isEmpty || vary.values(from: subscriber) == vary.values(from: sent.headers) else {
+            return .differentVariant
+        }
+        return nil
     }
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {

@@ -11,7 +11,7 @@ import Synchronization
 ///     switch fill.subscribe(responder, on: channel.eventLoop, requestHeaders: isNew ? nil : head.headers) {
 ///     case .joined: if isNew { fill.start(request, to: origin, using: client) }
 ///     case .closed: continue
-///     case .differentVariant: client.execute(request, to: origin, delegate: responder)
+///     case .differentVariant, .notShareable: client.execute(request, to: origin, delegate: responder)
 ///     }
 ///     break
 /// }
@@ -26,12 +26,17 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
     /// Bytes a fill keeps in memory for late joiners; a larger response takes no new
     /// subscribers once past it. Default 64 MiB.
     package let retentionLimit: Int
+    /// The rules deciding which responses may be shared with joiners.
+    package let policy: CachePolicy
     private let state = Mutex(State())
 
     /// Creates an empty registry.
-    /// - Parameter retentionLimit: bytes kept per fill for late joiners; default 64 MiB.
-    package init(retentionLimit: Int = 64 << 20) {
+    /// - Parameters:
+    ///   - retentionLimit: bytes kept per fill for late joiners; default 64 MiB.
+    ///   - policy: decides which responses may be shared with joiners; default shared-cache rules.
+    package init(retentionLimit: Int = 64 << 20, policy: CachePolicy = CachePolicy()) {
         self.retentionLimit = retentionLimit
+        self.policy = policy
     }
 
     /// The fill in flight for `key`, or a new one; `isNew` tells the caller it must start it.
@@ -41,7 +46,7 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
                 state.joined += 1
                 return (existing, false)
             }
-            let fill = OriginFill(key: key, registry: self, retentionLimit: retentionLimit)
+            let fill = OriginFill(key: key, registry: self, retentionLimit: retentionLimit, policy: policy)
             state.fills[key] = fill
             state.created += 1
             return (fill, true)

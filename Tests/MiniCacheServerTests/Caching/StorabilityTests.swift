@@ -111,4 +111,17 @@ struct StorabilityTests {
         #expect(stored.headers["x-user"].isEmpty)
         #expect(stored.headers["content-type"] == ["text/plain"])
     }
+
+    @Test("RFC 9111 §3, §3.5: a response is shared with coalesced requests unless it is personal")
+    func sharingPendingResponses() {
+        #expect(policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])))
+        #expect(policy.maySharePending(request: F.request(), response: F.response(503)))
+        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "private")])))
+        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "no-store")])))
+        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Set-Cookie", "s=1")])))
+        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Vary", "*")])))
+        let authorized = F.request(.GET, "/a", [("Authorization", "Basic eDp5")])
+        #expect(!policy.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "max-age=60")])))
+        #expect(policy.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "public, max-age=60")])))
+    }
 }

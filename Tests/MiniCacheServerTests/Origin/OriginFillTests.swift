@@ -211,4 +211,31 @@ struct OriginFillTests {
         client.shutdown()
         try await origin.stop()
     }
+
+    @Test("RFC 9111 §3: a private or personal coalesced response goes only to its requester; joiners fetch separately")
+    func privateNotShared() async throws {
+        let gate = Gate()
+        let origin = try await TestOrigin(group: group) { _, _ in
+            [.waitFor(gate), .send(TestOrigin.response(body: "alice's page", headers: ["Cache-Control: private, max-age=60"]))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        let (fill, _) = fills.fill(for: "/account")
+        let alice = RecordingDelegate()
+        let bob = RecordingDelegate()
+        #expect(fill.subscribe(alice, on: group.next()) == .joined)
+        fill.start(OriginRequest(target: "/account", headers: ["Cookie": "user=alice"]), to: address, using: client, holdAfterFinish: true)
+        #expect(fill.subscribe(bob, on: group.next(), requestHeaders: ["Cookie": "user=bob"]) == .joined)
+        gate.open()
+        #expect(await alice.end().finished)
+        #expect(alice.bodyString == "alice's page")
+        let refused = await bob.end()
+        #expect(refused.error?.code == .notShareable)
+        #expect(refused.body.isEmpty)
+        #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: [:]) == .notShareable)
+        fill.release()
+        client.shutdown()
+        try await origin.stop()
+    }
 }
