@@ -22,12 +22,13 @@ extension CachePolicy {
         return head
     }
 
-    /// The stored response updated with a `304 Not Modified` (RFC 9111 §3.2, §4.3.4), or
+    /// The stored response updated with a `304 Not Modified` (RFC 9111 §3.2, §4.3.4) or with
+    /// the head of a 200 response to HEAD (§4.3.5), or
     /// `nil` when the 304 names a different representation (its strong `ETag` differs, or it has
     /// no `ETag` and a different `Last-Modified`), in which case the stored response is not
     /// updated and the request should be repeated without conditions.
     ///
-    /// Every field of the 304 replaces the stored fields of that name, except the fields a cache
+    /// Every field of the new response replaces the stored fields of that name, except the fields a cache
     /// never stores (§3.1) and `Content-Length`; the times become the revalidation's.
     package func updating(
         _ stored: StoredResponse,

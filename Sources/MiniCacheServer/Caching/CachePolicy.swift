@@ -15,7 +15,8 @@ package struct CachePolicy: Sendable {
 
     /// Why a response is not stored.
     package enum NotStorableReason: Sendable, Equatable {
-        /// Only GET and HEAD responses are stored (RFC 9111 §3, "request method is understood").
+        /// Only GET responses are stored (RFC 9111 §3, "request method is understood"; HEAD
+        /// responses have no body to store).
         case method
         /// The status is not final, not understood, or 206/304 (§3, §3.3).
         case status
@@ -43,8 +44,12 @@ package struct CachePolicy: Sendable {
     }
 
     /// Whether the response to `request` may be stored (RFC 9111 §3).
+    ///
+    /// Only GET responses are stored: HEAD shares GET's key and a stored HEAD response has no
+    /// body to answer a GET; a HEAD response may instead refresh a stored GET response through
+    /// ``updating(_:with:requestTime:responseTime:)`` (RFC 9111 §4.3.5).
     package func storability(request: HTTPRequestHead, response: HTTPResponseHead) -> Storability {
-        guard request.method == .GET || request.method == .HEAD else { return .doNotStore(.method) }
+        guard request.method == .GET else { return .doNotStore(.method) }
         let status = Int(response.status.code)
         guard Self.understoodStatuses.contains(status), status != 304 else { return .doNotStore(.status) }
         if status == 206 && !configuration.storesPartialContent { return .doNotStore(.status) }

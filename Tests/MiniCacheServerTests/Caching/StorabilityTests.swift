@@ -11,7 +11,7 @@ struct StorabilityTests {
         #expect(policy.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])) == .store)
     }
 
-    @Test("RFC 9111 §3: only GET and HEAD responses are stored", arguments: [HTTPMethod.POST, .PUT, .DELETE, .OPTIONS])
+    @Test("RFC 9111 §3: only GET responses are stored (a HEAD response has no body)", arguments: [HTTPMethod.HEAD, .POST, .PUT, .DELETE, .OPTIONS])
     func methods(method: HTTPMethod) {
         let verdict = policy.storability(request: F.request(method), response: F.response(200, [("Cache-Control", "max-age=60")]))
         #expect(verdict == .doNotStore(.method))
