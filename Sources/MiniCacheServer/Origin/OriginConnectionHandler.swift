@@ -37,6 +37,7 @@ final class OriginConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var readTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
+    private var isPaused = false
 
     init(origin: OriginAddress, configuration: OriginClientConfiguration, closedWhileIdle: @escaping () -> Void) {
         self.origin = origin
@@ -87,6 +88,32 @@ final class OriginConnectionHandler: ChannelInboundHandler {
         fail(error(.cancelled, "the request was cancelled"))
     }
 
+    /// Stops reading from the origin (the consumer is behind); the read timeout is suspended.
+    func pauseReading() {
+        guard let context, !isPaused else { return }
+        switch state {
+        case .waitingForHead, .receivingBody:
+            isPaused = true
+            readTimer?.cancel()
+            readTimer = nil
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        case .idle, .closed:
+            break
+        }
+    }
+
+    /// Reads from the origin again after ``pauseReading()``.
+    func resumeReading() {
+        guard let context, isPaused else { return }
+        isPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        context.read()
+        switch state {
+        case .waitingForHead, .receivingBody: armReadTimer()
+        case .idle, .closed: break
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .waitingForHead(let exchange)):
@@ -111,6 +138,7 @@ final class OriginConnectionHandler: ChannelInboundHandler {
             readTimer?.cancel()
             readTimer = nil
             state = .idle
+            if isPaused { resumeReading() }
             // Back in the pool first, so a request the delegate triggers can reuse the
             // connection; a new exchange starts in a later event loop tick.
             exchange.completion(.finished(reusable: keepAlive))
@@ -162,7 +190,7 @@ final class OriginConnectionHandler: ChannelInboundHandler {
     }
 
     private func armReadTimer() {
-        guard let context else { return }
+        guard let context, !isPaused else { return }
         readTimer?.cancel()
         readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.readTimeout) { [weak self] in
             guard let self else { return }

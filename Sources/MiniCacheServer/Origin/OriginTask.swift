@@ -24,6 +24,20 @@ package final class OriginTask: Sendable {
         running.eventLoop.execute { running.value.cancel() }
     }
 
+    /// Stops reading the response until ``resumeReading()``, so a consumer that cannot keep up
+    /// (a slow client of a pass-through response) holds back the origin through TCP instead
+    /// of buffering the body in memory. The read timeout does not run while paused.
+    package func pauseReading() {
+        guard let running = state.withLock({ $0.running }) else { return }
+        running.eventLoop.execute { running.value.pauseReading() }
+    }
+
+    /// Reads the response again after ``pauseReading()``.
+    package func resumeReading() {
+        guard let running = state.withLock({ $0.running }) else { return }
+        running.eventLoop.execute { running.value.resumeReading() }
+    }
+
     /// Whether ``cancel()`` was called.
     package var isCancelled: Bool { state.withLock { $0.isCancelled } }
 

@@ -294,4 +294,28 @@ struct OriginClientTests {
             #expect(origin.connectionCount == 1)
         }
     }
+
+    @Test("pausing the reads holds the origin back through TCP; resuming completes the body")
+    func backpressure() async throws {
+        let size = 32 << 20
+        let body = String(repeating: "b", count: size)
+        try await withOrigin(script: { _, _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: \(size)\r\n\r\n" + body)] }) {
+            _, client, address in
+            let delegate = RecordingDelegate()
+            let task = client.execute(OriginRequest(target: "/big"), to: address, delegate: delegate)
+            let started = try await delegate.wait { !$0.body.isEmpty }
+            #expect(started)
+            task.pauseReading()
+            try await Task.sleep(for: .milliseconds(300))
+            let heldAt = delegate.record.body.count
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(delegate.record.body.count == heldAt)
+            #expect(heldAt < size)
+            #expect(delegate.record.ends == 0)
+            task.resumeReading()
+            let record = await delegate.end()
+            #expect(record.finished)
+            #expect(record.body.count == size)
+        }
+    }
 }
