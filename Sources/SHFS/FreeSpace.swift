@@ -61,3 +61,16 @@ struct FreeSpace {
         runs.replaceSubrange(lo..<hi, with: [merged])
     }
 }
+
+extension FreeSpace {
+    /// Marks a specific run as used (it must be free); false if part of it was not free.
+    mutating func take(_ r: Range<Int64>) -> Bool {
+        guard let i = runs.firstIndex(where: { $0.lowerBound <= r.lowerBound && r.upperBound <= $0.upperBound }) else { return false }
+        let run = runs[i]
+        var pieces: [Range<Int64>] = []
+        if run.lowerBound < r.lowerBound { pieces.append(run.lowerBound..<r.lowerBound) }
+        if r.upperBound < run.upperBound { pieces.append(r.upperBound..<run.upperBound) }
+        runs.replaceSubrange(i...i, with: pieces)
+        return true
+    }
+}
