@@ -39,7 +39,7 @@ struct LsCommand: ParsableCommand {
             return
         }
         let digestWidth = v.header.digestLength * 2
-        print(Output.pad("DIGEST", digestWidth) + "  " + Output.pad("SIZE", 7, left: true) + "  " + Output.pad("MIME", 24) + "  FLG  " + Output.pad("CREATED", 16) + "  NAME")
+        print(Output.pad("DIGEST", digestWidth) + "  " + Output.pad("SIZE", 7, left: true) + "  " + Output.pad("MIME", 29) + "  FLG  " + Output.pad("CREATED", 16) + "  NAME")
         for e in entries {
             let size: String, mime: String, name: String
             switch e.content {
@@ -52,7 +52,7 @@ struct LsCommand: ParsableCommand {
                 mime = "link/\(l.type)"
                 name = e.name + (e.name.isEmpty ? "" : " ") + "-> \(l.url)"
             }
-            print(e.hexDigest + "  " + Output.pad(size, 7, left: true) + "  " + Output.pad(mime, 24) + "  " + Output.flags(e.flags) + "  " + Output.date(e.creationTime) + "  " + name)
+            print(e.hexDigest + "  " + Output.pad(size, 7, left: true) + "  " + Output.pad(mime, 29) + "  " + Output.flags(e.flags) + "  " + Output.date(e.creationTime) + "  " + name)
         }
     }
 }
