@@ -50,7 +50,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SHFSTests", dependencies: ["SHFS"], swiftSettings: swiftSettings),
+        // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
+        .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
