@@ -17,6 +17,9 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
+    @Option(name: .customLong("batch-size"), help: "Sync data and write entries after this much data.")
+    var batchSize: ByteCount = ByteCount(argument: "256M")!
+
     func run() throws {
         let w = try VolumeWriter(path: volume)
         var bar = ProgressBar()
@@ -25,7 +28,7 @@ struct ImportCommand: ParsableCommand {
         while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
         let summary: ImportSummary
         do {
-            summary = try w.importTree(at: dir) { p in if !quiet { bar.update(p) } }
+            summary = try w.importTree(at: dir, batchBytes: batchSize.bytes) { p in if !quiet { bar.update(p) } }
         } catch {
             if !quiet { bar.finish() }
             throw error

@@ -61,3 +61,39 @@ func expectSHFSError(_ code: SHFSError.Code, containing fragment: String, source
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
     }
 }
+
+func sha256(_ bytes: [UInt8]) -> [UInt8] { ContentDigest.sha256(bytes) }
+
+/// Makes a small volume (4 KiB chunks) and returns its path.
+func makeVolume(_ dir: TemporaryDirectory, _ name: String = "v.shfs", size: Int64 = 1 << 20, buckets: Int = 64, perBucket: Int = 4, allocator: VolumeHeader.Allocator = .firstFit, backup: Bool = false) throws -> String {
+    let path = dir.file(name)
+    try Volume.format(path: path, options: FormatOptions(size: size, chunkSize: 4096, bucketCount: buckets, entriesPerBucket: perBucket, name: "test", allocator: allocator, backupTable: backup))
+    return path
+}
+
+/// The headers and hash tables of a volume (everything before its data area).
+func metadata(_ path: String) throws -> [UInt8] {
+    let v = try Volume(path: path)
+    let n = Int(v.header.dataStartChunk) * v.header.chunkSize
+    return Array(try readBytes(path)[0..<n])
+}
+
+/// Deterministic pseudo-random bytes.
+func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
+    var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        x ^= x << 13
+        x ^= x >> 7
+        x ^= x << 17
+        return UInt8(truncatingIfNeeded: x)
+    }
+}
+
+func patch(_ path: String, at offset: Int, _ newBytes: [UInt8]) throws {
+    let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    defer { try? h.close() }
+    try h.seek(toOffset: UInt64(offset))
+    try h.write(contentsOf: Data(newBytes))
+}
+
+func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
