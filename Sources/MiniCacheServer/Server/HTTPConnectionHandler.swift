@@ -43,6 +43,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     var closed = false
     var quiescing = false
     var inReadBatch = false
+    /// Inside ``processInput(context:)``: a response finishing synchronously must not re-enter it.
+    var processing = false
     var batchByClass = (0, 0, 0, 0, 0)
     var batchBytes = 0
     var deadline = NIODeadline.uptimeNanoseconds(0)
@@ -150,6 +152,9 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     /// Answers every complete request in the input buffer, in order, until one needs streaming.
     func processInput(context: ChannelHandlerContext) {
+        guard !self.processing else { return }
+        self.processing = true
+        defer { self.processing = false }
         while !self.closing, case .idle = self.busy, let buffer = self.input, buffer.readableBytes > 0 {
             switch self.server.parser.parse(buffer) {
             case .incomplete:
@@ -165,14 +170,15 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.input = nil
                 return
             case .request(let head):
-                buffer.withUnsafeReadableBytes { bytes in
-                    self.respond(to: head, bytes: bytes, context: context)
-                }
+                // Consume first: a response can complete synchronously and resume this loop.
                 self.input!.moveReaderIndex(forwardBy: head.headLength)
                 if head.contentLength > 0 {
                     let available = min(head.contentLength, self.input!.readableBytes)
                     self.input!.moveReaderIndex(forwardBy: available)
                     self.discard = head.contentLength - available
+                }
+                buffer.withUnsafeReadableBytes { bytes in
+                    self.respond(to: head, bytes: bytes, context: context)
                 }
             }
         }
@@ -232,7 +238,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Called when a streamed body or link response has been handed over completely.
     func finishBusy(context: ChannelHandlerContext) {
         self.busy = .idle
-        if self.closed { return }
+        if self.closed || self.processing { return }
         self.mount = self.server.volumes.current
         self.processInput(context: context)
         if !self.inReadBatch { self.flushBatch(context: context) }

@@ -42,9 +42,15 @@ struct TestVolume {
         try? FileManager.default.removeItem(atPath: self.directory)
     }
 
+    /// The standard fixture, made once per test process and only read: small and large objects,
+    /// a default page, an encoded object, a hidden one.
+    static let shared: TestVolume = {
+        do { return try Self.standard() } catch { fatalError("cannot write the test volume: \(error)") }
+    }()
+
     /// The standard fixture: small and large objects, a default page, an encoded object.
     static func standard() throws -> TestVolume {
-        let volume = try TestVolume()
+        let volume = try TestVolume(sizeMiB: 16)
         let index = try volume.add("index.html", Array("<!doctype html><p>hello</p>\n".utf8), mime: "text/html")
         try volume.setDefault(index)
         try volume.add("small.bin", Self.bytes(1024))
