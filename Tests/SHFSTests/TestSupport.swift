@@ -97,3 +97,64 @@ func patch(_ path: String, at offset: Int, _ newBytes: [UInt8]) throws {
 }
 
 func le64(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+/// The `shfs` binary built next to the test bundle.
+enum Tool {
+    static var path: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // On macOS the test binary sits inside an .xctest bundle.
+        while dir.path != "/", !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("shfs").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("shfs").path
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: [UInt8]
+        var stderr: String
+        var out: String { String(decoding: stdout, as: UTF8.self) }
+    }
+
+    /// Runs `shfs` to completion.
+    @discardableResult
+    static func run(_ arguments: [String], stdin: [UInt8]? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let input = Pipe()
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        try p.run()
+        if let stdin {
+            input.fileHandleForWriting.write(Data(stdin))
+            try input.fileHandleForWriting.close()
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: [UInt8](o), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts `shfs` in the background, output discarded.
+    static func start(_ arguments: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+}
+
+enum Environment {
+    static var slowTests: Bool { ProcessInfo.processInfo.environment["MINICACHE_SLOW_TESTS"] == "1" }
+}
+
+/// Byte-for-byte equality without dumping the bytes into a failure message.
+func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
