@@ -64,7 +64,7 @@ package final class LinkFetcher: Sendable {
             }
         }
         let timer = loop.scheduleTask(in: timeout) {
-            finish(.failed(.gatewayTimeout, "the origin did not answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+            finish(.failed(.gatewayTimeout, "the origin did not answer within \(timeout.nanoseconds / 1_000_000) ms"))
         }
         let host = link.host
         let hostField = link.hostType == .ipv6 ? "[\(link.host)]:\(link.port)" : "\(link.host):\(link.port)"
