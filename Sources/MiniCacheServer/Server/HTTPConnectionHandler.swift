@@ -185,6 +185,9 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         if let buffer = self.input, buffer.readableBytes == 0 {
             self.input = nil
         }
+        if self.input == nil, case .idle = self.busy, self.quiescing {
+            self.closing = true
+        }
         if self.input == nil, case .idle = self.busy, !self.closing {
             self.setDeadline(.idle, NIODeadline.now() + self.server.configuration.idleTimeout, context: context)
         }

@@ -8,7 +8,10 @@ struct TestVolume {
 
     /// Deterministic content of `count` bytes.
     static func bytes(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 8) &+ Int(seed)) }
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = UInt8(truncatingIfNeeded: i &* 31 &+ (i >> 8) &+ Int(seed)) }
+            initialized = count
+        }
     }
 
     init(sizeMiB: Int = 64, chunkSize: Int = 4096) throws {
