@@ -161,11 +161,13 @@ package struct FlowNetwork: Sendable {
         let allocation = progressiveFilling(groups: componentGroups, links: componentLinks)
         for l in componentLinks { load[Int(l)] = 0 }
         for (gi, rate) in allocation {
-            if rate != groupRate[gi] {
+            // Rounding in a different freezing order must not count as a change: every change
+            // reschedules the group's viewers.
+            if abs(rate - groupRate[gi]) > 1e-12 * Swift.max(rate, groupRate[gi]) {
                 flush(gi, now: now)
                 setRate(gi, rate)
             }
-            let total = Double(groupCount[gi]) * rate
+            let total = Double(groupCount[gi]) * groupRate[gi]
             for l in pathLinks[Int(groupPath[gi])] { load[Int(l)] += total }
         }
     }

@@ -10,6 +10,7 @@ package final class Simulation {
     let policy: any CachePolicy
     var net = FlowNetwork()
     var queue = Heap<Event>()
+    var cohortQueue = CohortQueue()
     var sequence: UInt64 = 0
     package private(set) var now = 0.0
     package private(set) var eventCount = 0
@@ -147,17 +148,26 @@ package final class Simulation {
         scheduleNextArrival(after: 0)
         schedule(.sample, at: 0)
         let end = scenario.duration
-        while let event = queue.min, event.time <= end {
-            queue.removeMin()
-            now = event.time
-            eventCount += 1
-            switch event.kind {
-            case .arrival: handleArrival()
-            case .cohort: handleCohort(event.target, version: event.version)
-            case .viewerEnd: handleViewerEnd(event.target, version: event.version)
-            case .instanceReady: handleInstanceReady(event.target, version: event.version)
-            case .instanceReview: handleInstanceReview(event.target, version: event.version)
-            case .sample: takeSample()
+        while true {
+            // Cohort crossings and other events at the same time: other events first.
+            let event = queue.min
+            if let next = cohortQueue.min, next.time <= end, event.map({ next.time < $0.time }) ?? true {
+                now = next.time
+                eventCount += 1
+                handleCohort(next.cohort)
+            } else if let event, event.time <= end {
+                queue.removeMin()
+                now = event.time
+                switch event.kind {
+                case .arrival: handleArrival()
+                case .viewerEnd: handleViewerEnd(event.target, version: event.version)
+                case .instanceReady: handleInstanceReady(event.target, version: event.version)
+                case .instanceReview: handleInstanceReview(event.target, version: event.version)
+                case .sample: takeSample()
+                }
+                eventCount += 1
+            } else {
+                break
             }
             settle()
             if eventCount & 0xFFF == 0 { progress?(now, eventCount) }
