@@ -9,7 +9,7 @@ extension Simulation {
         if let p = pathCache[key] { return p }
         var links: [Int32] = instanceLink >= 0 ? [instanceLink] : []
         links += topology.links(from: source, to: node).map { Int32($0) }
-        let p = net.path(links)
+        let p = net.path(links, owner: Int32(source))
         if Int(p) == pathSource.count {
             pathSource.append(Int32(source))
             pathGroups.append([])

@@ -67,6 +67,28 @@ package final class Simulation {
     var arrivals = 0
     var series: [SimulationResult.Sample] = []
     var trace: [SimulationResult.TraceRow]? = nil
+    /// Arrivals given one by one instead of the Poisson process (tests, trace replay).
+    package var scriptedArrivals: [ScriptedArrival] = []
+    var scriptIndex = 0
+
+    /// One viewer arriving at a given time.
+    package struct ScriptedArrival: Sendable {
+        package var time: Double
+        /// Index of the topology node.
+        package var node: Int
+        package var content: Int
+        package var bitrateIndex: Int
+        /// Seconds of content the viewer watches.
+        package var seconds: Double
+
+        package init(time: Double, node: Int, content: Int, bitrateIndex: Int, seconds: Double) {
+            self.time = time
+            self.node = node
+            self.content = content
+            self.bitrateIndex = bitrateIndex
+            self.seconds = seconds
+        }
+    }
 
     /// Creates the run. The topology is loaded by the caller (so that a sweep loads it once).
     package init(scenario: Scenario, topology: Topology, recordTrace: Bool = false) {
@@ -143,9 +165,14 @@ package final class Simulation {
     package func run(progress: ((Double, Int) -> Void)? = nil) -> SimulationResult {
         let started = DispatchTime.now().uptimeNanoseconds
         setUpCaches()
-        if scenario.workload.warmStart { warmStart() }
+        scriptedArrivals.sort { $0.time < $1.time }
+        if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
         settle()
-        scheduleNextArrival(after: 0)
+        if scriptedArrivals.isEmpty {
+            scheduleNextArrival(after: 0)
+        } else {
+            schedule(.arrival, at: scriptedArrivals[0].time)
+        }
         schedule(.sample, at: 0)
         let end = scenario.duration
         while true {
