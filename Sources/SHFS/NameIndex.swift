@@ -16,6 +16,8 @@ package struct NameIndex: Sendable {
     private let starts: [Int32]
     /// Power-of-two table of entry indices, -1 for empty.
     private let table: [Int32]
+    /// Each entry's name hash, compared before the bytes.
+    private let hashes: [UInt32]
     private let mask: Int
 
     static let empty = NameIndex(bytes: [], starts: [0])
@@ -27,17 +29,20 @@ package struct NameIndex: Sendable {
         var size = 16
         while size < count * 2 { size <<= 1 }
         var table = [Int32](repeating: -1, count: size)
+        var hashes = [UInt32](repeating: 0, count: count)
         let mask = size - 1
         bytes.withUnsafeBytes { b in
             starts.withUnsafeBufferPointer { s in
                 table.withUnsafeMutableBufferPointer { t in
                     for i in 0..<count where s[i + 1] > s[i] {
                         let name = UnsafeRawBufferPointer(rebasing: b[Int(s[i])..<Int(s[i + 1])])
-                        var h = Self.hash(name) & mask
+                        let full = Self.hash(name)
+                        hashes[i] = UInt32(truncatingIfNeeded: full)
+                        var h = full & mask
                         var duplicate = false
                         while t[h] >= 0 {
                             let j = Int(t[h])
-                            if Self.equal(b, s, j, name) {
+                            if hashes[j] == hashes[i], Self.equal(b, s, j, name) {
                                 duplicate = true
                                 break
                             }
@@ -51,6 +56,7 @@ package struct NameIndex: Sendable {
         self.bytes = bytes
         self.starts = starts
         self.table = table
+        self.hashes = hashes
         self.mask = mask
     }
 
@@ -73,14 +79,16 @@ package struct NameIndex: Sendable {
     /// The index of the entry named `name`, or nil.
     func find(_ name: UnsafeRawBufferPointer) -> Int? {
         guard !name.isEmpty, name.count <= Layout.Entry.nameSize else { return nil }
+        let full = Self.hash(name)
+        let short = UInt32(truncatingIfNeeded: full)
         return bytes.withUnsafeBytes { b in
             starts.withUnsafeBufferPointer { s in
                 table.withUnsafeBufferPointer { t in
-                    var h = Self.hash(name) & mask
+                    var h = full & mask
                     while true {
                         let j = Int(t[h])
                         if j < 0 { return nil }
-                        if Self.equal(b, s, j, name) { return j }
+                        if hashes[j] == short, Self.equal(b, s, j, name) { return j }
                         h = (h + 1) & mask
                     }
                 }

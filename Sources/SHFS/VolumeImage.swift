@@ -175,11 +175,13 @@ package struct VolumeImage {
                     if !linkValid {
                         problem(.error, slot, entry.name, "invalid link (host type \(raw[Layout.Entry.hostType]), link type \(raw[Layout.Entry.linkType]), host '\(entry.link?.host ?? "")')")
                     }
+                } else if length == 0 {
+                    // An empty object occupies no chunk; where it points does not matter.
                 } else if chunk < dataStart || chunk >= sizeInChunks {
                     problem(.error, slot, entry.name, "extent starts at chunk \(chunk), outside the data area (chunks \(dataStart)..<\(sizeInChunks))")
                 } else if offset >= UInt64(cs) || length > dataEnd || chunk * UInt64(cs) + offset + length > dataEnd {
                     problem(.error, slot, entry.name, "extent of \(length) bytes at chunk \(chunk) + \(offset) ends past the end of the volume (\(sizeInChunks) chunks of \(cs) bytes)")
-                } else if length > 0 {
+                } else {
                     let start = Int64(chunk) * cs + Int64(offset)
                     starts.append(start)
                     ends.append(start + Int64(length))
