@@ -92,6 +92,7 @@ extension Simulation {
             viewer.total = remaining * viewer.bitrate
             viewer.warm = true
             viewer.started = true
+            warmViewers += 1
             let v = addViewer(viewer)
             routeViewer(v, warm: true)
         }

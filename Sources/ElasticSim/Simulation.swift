@@ -65,6 +65,7 @@ package final class Simulation {
     var stallCounts: [Int] = []
     var viewerBitrates: [Double] = []
     var arrivals = 0
+    var warmViewers = 0
     var series: [SimulationResult.Sample] = []
     var trace: [SimulationResult.TraceRow]? = nil
     /// Arrivals given one by one instead of the Poisson process (tests, trace replay).
