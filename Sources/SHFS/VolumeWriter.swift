@@ -92,6 +92,16 @@ public final class VolumeWriter {
         return nameSlots[key].flatMap { slots[$0] }
     }
 
+    /// Parses a digest given as hex text for this volume.
+    ///
+    /// - Throws: ``SHFSError/Code/invalidArgument`` unless it is exactly `2 * digestLength` hex digits.
+    public func digest(fromHex hex: String) throws(SHFSError) -> [UInt8] {
+        guard let d = Hex.bytes(hex), d.count == header.digestLength else {
+            throw SHFSError(.invalidArgument, "the digest must be \(header.digestLength * 2) hex digits for this volume, not '\(hex)'")
+        }
+        return d
+    }
+
     /// Like ``entry(digestOrName:)`` but throws a ``SHFSError/Code/notFound`` error naming the volume.
     public func requireEntry(_ key: String) throws(SHFSError) -> Entry {
         guard let e = entry(digestOrName: key) else {
