@@ -50,7 +50,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SHFSTests", dependencies: ["SHFS"], swiftSettings: swiftSettings),
+        // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
+        .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
@@ -73,6 +74,10 @@ let package = Package(
                 "MiniCacheServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -80,6 +85,10 @@ let package = Package(
             name: "MiniCacheServerTests",
             dependencies: [
                 "MiniCacheServer",
+                "SHFS",
+                "minicache",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

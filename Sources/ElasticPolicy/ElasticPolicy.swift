@@ -1,1 +1,0 @@
-// Module ElasticPolicy: being built; see ../shared/DESIGN.md.

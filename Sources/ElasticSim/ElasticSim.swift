@@ -1,1 +1,0 @@
-// Module ElasticSim: being built; see ../shared/DESIGN.md.

@@ -1,0 +1,310 @@
+import HeapModule
+
+/// Exact max-min fair bandwidth sharing with per-flow demand caps, kept up to date as flows come
+/// and go.
+///
+/// Flows with the same path and the same cap always get the same rate, so the network works on
+/// *groups* `(path, cap)` with a flow count. A change that cannot affect anybody else (a flow at
+/// its cap on a path whose links all keep spare capacity) is applied in O(path length); any other
+/// change marks the allocation dirty, and ``settle(now:)`` recomputes it by progressive filling
+/// over the active groups (one pass, links ordered by fair share in a heap), reporting the groups
+/// whose rate changed. Rates and capacities are in one unit (the simulator uses bytes per second).
+/// Bytes carried by each group are integrated exactly between changes.
+package struct FlowNetwork: Sendable {
+    package private(set) var capacity: [Double] = []
+    /// Sum of rates on each link (exact after ``settle(now:)``).
+    package private(set) var load: [Double] = []
+    private var linkGroups: [[Int32]] = []
+
+    package private(set) var pathLinks: [[Int32]] = []
+    private var pathIndex: [PathKey: Int32] = [:]
+
+    package private(set) var groupPath: [Int32] = []
+    package private(set) var groupCap: [Double] = []
+    package private(set) var groupCount: [Int] = []
+    package private(set) var groupRate: [Double] = []
+    /// Bytes carried by all flows of a group up to ``groupUpdated``.
+    package private(set) var groupBytes: [Double] = []
+    private var groupUpdated: [Double] = []
+    private var groupIndex: [GroupKey: Int32] = [:]
+
+    private var dirty = false
+    /// Links whose flows changed on the slow path since the last settle.
+    private var dirtyLinks: [Int32] = []
+    private var linkMark: [Bool] = []
+    private var groupMark: [Bool] = []
+    /// Groups whose rate changed since the caller last cleared the list.
+    package var changedGroups: [Int32] = []
+    private var changedMark: [Bool] = []
+    /// Full recomputations done (for the report).
+    package private(set) var recomputations = 0
+
+    private struct PathKey: Hashable {
+        var links: [Int32]
+        var owner: Int32
+    }
+
+    private struct GroupKey: Hashable {
+        var path: Int32
+        var cap: UInt64
+        var tag: UInt8
+    }
+
+    package init() {}
+
+    /// Adds a link and returns its id.
+    package mutating func addLink(capacity c: Double) -> Int {
+        capacity.append(c)
+        load.append(0)
+        linkGroups.append([])
+        linkMark.append(false)
+        return capacity.count - 1
+    }
+
+    /// Changes a link's capacity (for example a cache instance that restarts with another size).
+    package mutating func setCapacity(_ c: Double, of link: Int) {
+        capacity[link] = c
+        markDirty([Int32(link)])
+    }
+
+    /// The id of the path over these links (registered on first use). Paths over the same
+    /// links with different `owner`s (for example two local caches, whose paths have no shared
+    /// link) stay apart so that their bytes can be told apart.
+    package mutating func path(_ links: [Int32], owner: Int32 = -1) -> Int32 {
+        let key = PathKey(links: links, owner: owner)
+        if let p = pathIndex[key] { return p }
+        let p = Int32(pathLinks.count)
+        pathLinks.append(links)
+        pathIndex[key] = p
+        return p
+    }
+
+    /// The id of the group of flows on `path` capped at `cap` (registered on first use). Groups
+    /// with different `tag`s share bandwidth like any others but count their bytes apart.
+    package mutating func group(path: Int32, cap: Double, tag: UInt8 = 0) -> Int32 {
+        let key = GroupKey(path: path, cap: cap.bitPattern, tag: tag)
+        if let g = groupIndex[key] { return g }
+        let g = Int32(groupPath.count)
+        groupPath.append(path)
+        groupCap.append(cap)
+        groupCount.append(0)
+        groupRate.append(cap)
+        groupBytes.append(0)
+        groupUpdated.append(0)
+        changedMark.append(false)
+        groupMark.append(false)
+        groupIndex[key] = g
+        for l in pathLinks[Int(path)] { linkGroups[Int(l)].append(g) }
+        return g
+    }
+
+    /// Adds `n` flows to a group at time `now`.
+    package mutating func add(_ n: Int, to g: Int32, now: Double) {
+        let gi = Int(g)
+        flush(gi, now: now)
+        let links = pathLinks[Int(groupPath[gi])]
+        if links.isEmpty {
+            groupCount[gi] += n
+            setRate(gi, groupCap[gi])
+            return
+        }
+        if !dirty && (groupCount[gi] == 0 || groupRate[gi] == groupCap[gi]) {
+            let extra = Double(n) * groupCap[gi]
+            var fits = true
+            for l in links where load[Int(l)] + extra > capacity[Int(l)] * (1 - 1e-12) {
+                fits = false
+                break
+            }
+            if fits {
+                for l in links { load[Int(l)] += extra }
+                groupCount[gi] += n
+                setRate(gi, groupCap[gi])
+                return
+            }
+        }
+        groupCount[gi] += n
+        markDirty(links)
+    }
+
+    /// Removes `n` flows from a group at time `now`.
+    package mutating func remove(_ n: Int, from g: Int32, now: Double) {
+        let gi = Int(g)
+        flush(gi, now: now)
+        precondition(groupCount[gi] >= n, "removing more flows than a group has")
+        groupCount[gi] -= n
+        let links = pathLinks[Int(groupPath[gi])]
+        if links.isEmpty { return }
+        if !dirty && groupRate[gi] == groupCap[gi] {
+            var spare = true
+            for l in links where load[Int(l)] >= capacity[Int(l)] * (1 - 1e-9) {
+                spare = false
+                break
+            }
+            if spare {
+                let freed = Double(n) * groupRate[gi]
+                for l in links { load[Int(l)] = Swift.max(0, load[Int(l)] - freed) }
+                return
+            }
+        }
+        markDirty(links)
+    }
+
+    private mutating func markDirty(_ links: [Int32]) {
+        dirty = true
+        dirtyLinks += links
+    }
+
+    /// Whether a change is waiting for ``settle(now:)``.
+    package var needsSettle: Bool { dirty }
+
+    /// Recomputes the max-min fair allocation if a change may have altered it.
+    ///
+    /// Only the part of the network connected to the changed links through active flows is
+    /// recomputed: flows outside it share no link with it, so their rates cannot change.
+    package mutating func settle(now: Double) {
+        guard dirty else { return }
+        dirty = false
+        recomputations += 1
+        let (componentGroups, componentLinks) = component()
+        let allocation = progressiveFilling(groups: componentGroups, links: componentLinks)
+        for l in componentLinks { load[Int(l)] = 0 }
+        for (gi, rate) in allocation {
+            // Rounding in a different freezing order must not count as a change: every change
+            // reschedules the group's viewers.
+            if abs(rate - groupRate[gi]) > 1e-12 * Swift.max(rate, groupRate[gi]) {
+                flush(gi, now: now)
+                setRate(gi, rate)
+            }
+            let total = Double(groupCount[gi]) * groupRate[gi]
+            for l in pathLinks[Int(groupPath[gi])] { load[Int(l)] += total }
+        }
+    }
+
+    /// Active groups and links reachable from the dirty links through active groups.
+    private mutating func component() -> (groups: [Int], links: [Int32]) {
+        var links: [Int32] = []
+        var groups: [Int] = []
+        for l in dirtyLinks where !linkMark[Int(l)] {
+            linkMark[Int(l)] = true
+            links.append(l)
+        }
+        dirtyLinks.removeAll(keepingCapacity: true)
+        var head = 0
+        while head < links.count {
+            let l = Int(links[head])
+            head += 1
+            for g32 in linkGroups[l] {
+                let gi = Int(g32)
+                guard groupCount[gi] > 0, !groupMark[gi] else { continue }
+                groupMark[gi] = true
+                groups.append(gi)
+                for other in pathLinks[Int(groupPath[gi])] where !linkMark[Int(other)] {
+                    linkMark[Int(other)] = true
+                    links.append(other)
+                }
+            }
+        }
+        for l in links { linkMark[Int(l)] = false }
+        for g in groups { groupMark[g] = false }
+        return (groups, links)
+    }
+
+    /// Brings a group's byte count up to `now`.
+    package mutating func flush(_ gi: Int, now: Double) {
+        let dt = now - groupUpdated[gi]
+        if dt > 0 {
+            groupBytes[gi] += groupRate[gi] * Double(groupCount[gi]) * dt
+        }
+        groupUpdated[gi] = now
+    }
+
+    private mutating func setRate(_ gi: Int, _ rate: Double) {
+        guard groupRate[gi] != rate else { return }
+        groupRate[gi] = rate
+        if !changedMark[gi] {
+            changedMark[gi] = true
+            changedGroups.append(Int32(gi))
+        }
+    }
+
+    /// Takes the list of groups whose rate changed.
+    package mutating func takeChangedGroups() -> [Int32] {
+        let list = changedGroups
+        changedGroups.removeAll(keepingCapacity: true)
+        for g in list { changedMark[Int(g)] = false }
+        return list
+    }
+
+    private struct LinkShare: Comparable {
+        var share: Double
+        var link: Int32
+        static func < (a: LinkShare, b: LinkShare) -> Bool {
+            a.share != b.share ? a.share < b.share : a.link < b.link
+        }
+    }
+
+    /// Max-min fair rates of the given groups (a closed component: every active group on
+    /// these links is among them): repeatedly freeze either the group with the smallest cap or
+    /// every group crossing the link with the smallest fair share, whichever level is lower.
+    ///
+    /// Fair shares only grow as groups freeze (a group freezes at the lowest level), so a stale
+    /// heap entry is a lower bound: it is refreshed only when it comes to the top.
+    private func progressiveFilling(groups: [Int], links: [Int32]) -> [(Int, Double)] {
+        var remaining = capacity
+        var flows = Array(repeating: 0, count: capacity.count)
+        var stale = Array(repeating: false, count: capacity.count)
+        var frozen = Array(repeating: false, count: groupPath.count)
+        for gi in groups {
+            for l in pathLinks[Int(groupPath[gi])] { flows[Int(l)] += groupCount[gi] }
+        }
+        let order = groups.sorted { groupCap[$0] != groupCap[$1] ? groupCap[$0] < groupCap[$1] : $0 < $1 }
+        var heap = Heap<LinkShare>()
+        for l in links where flows[Int(l)] > 0 {
+            heap.insert(LinkShare(share: remaining[Int(l)] / Double(flows[Int(l)]), link: l))
+        }
+        var result: [(Int, Double)] = []
+        result.reserveCapacity(order.count)
+
+        func freeze(_ gi: Int, at rate: Double) {
+            frozen[gi] = true
+            result.append((gi, rate))
+            let n = groupCount[gi]
+            for l32 in pathLinks[Int(groupPath[gi])] {
+                let l = Int(l32)
+                remaining[l] = Swift.max(0, remaining[l] - Double(n) * rate)
+                flows[l] -= n
+                stale[l] = true
+            }
+        }
+
+        var next = 0
+        while true {
+            while next < order.count && frozen[order[next]] { next += 1 }
+            if next == order.count { break }
+            while let top = heap.min {
+                let l = Int(top.link)
+                let n = flows[l]
+                if n == 0 {
+                    heap.removeMin()
+                } else if stale[l] {
+                    heap.removeMin()
+                    stale[l] = false
+                    heap.insert(LinkShare(share: remaining[l] / Double(n), link: top.link))
+                } else {
+                    break
+                }
+            }
+            let cap = groupCap[order[next]]
+            if let top = heap.min, top.share < cap {
+                heap.removeMin()
+                for g32 in linkGroups[Int(top.link)] {
+                    let gi = Int(g32)
+                    if groupCount[gi] > 0 && !frozen[gi] { freeze(gi, at: top.share) }
+                }
+            } else {
+                freeze(order[next], at: cap)
+            }
+        }
+        return result
+    }
+}

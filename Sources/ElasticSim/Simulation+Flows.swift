@@ -1,0 +1,334 @@
+import HeapModule
+
+extension Simulation {
+    // MARK: Paths and groups
+
+    /// The path from `source` down to `node`, through an instance's serving link if any.
+    func path(from source: Int, to node: Int, instanceLink: Int32) -> Int32 {
+        let key = (source << 42) | (node << 21) | Int(instanceLink + 1)
+        if let p = pathCache[key] { return p }
+        var links: [Int32] = instanceLink >= 0 ? [instanceLink] : []
+        links += topology.links(from: source, to: node).map { Int32($0) }
+        let p = net.path(links, owner: Int32(source))
+        if Int(p) == pathSource.count {
+            pathSource.append(Int32(source))
+            pathGroups.append([])
+        }
+        pathCache[key] = p
+        return p
+    }
+
+    /// Group index layout per path: 0 uncapped viewers, 1...n viewers capped at bitrate i-1,
+    /// n+1...2n cache fills at bitrate.
+    func group(path p: Int32, slot: Int) -> Int32 {
+        if pathGroups[Int(p)].isEmpty {
+            let n = bitrates.count
+            var ids: [Int32] = []
+            for s in 0...(2 * n) {
+                let cap = s == 0 ? accessCapacity : bitrates[(s - 1) % n]
+                let g = net.group(path: p, cap: cap, tag: s > n ? 1 : 0)
+                ids.append(g)
+                while groupCohorts.count <= Int(g) {
+                    groupCohorts.append([])
+                    groupIsFill.append(false)
+                    groupSource.append(-1)
+                }
+                groupIsFill[Int(g)] = s > n
+                groupSource[Int(g)] = pathSource[Int(p)]
+            }
+            pathGroups[Int(p)] = ids
+        }
+        return pathGroups[Int(p)][slot]
+    }
+
+    func viewerGroup(_ v: Int32) -> Int32 {
+        let viewer = viewers[Int(v)]
+        return group(path: viewer.path, slot: viewer.capped ? 1 + Int(viewer.bitrateIndex) : 0)
+    }
+
+    // MARK: Cohorts
+
+    /// Puts a detached viewer into the cohort matching its path, cap and phase.
+    func attach(_ v: Int32) {
+        let g = viewerGroup(v)
+        let viewer = viewers[Int(v)]
+        let playing = viewer.phase == .playing
+        let key = Int(g) << 5 | Int(viewer.bitrateIndex) << 1 | (playing ? 1 : 0)
+        let c: Int32
+        if let existing = primaryCohort[key] {
+            c = existing
+        } else {
+            c = newCohort(group: g, bitrateIndex: Int(viewer.bitrateIndex), playing: playing)
+            cohorts[Int(c)].primaryKey = key
+            primaryCohort[key] = c
+        }
+        cohorts[Int(c)].advance(to: now)
+        let service = cohorts[Int(c)].service
+        let bytes = viewer.offset
+        let offset = bytes - service
+        let r = viewer.bitrate
+        viewers[Int(v)].offset = offset
+        viewers[Int(v)].cohort = c
+        let version = viewer.version
+        if playing {
+            let playOrigin = r * now - viewer.played
+            viewers[Int(v)].playOrigin = playOrigin
+            cohorts[Int(c)].serviceKeys.insert(CohortKey(key: viewer.total - offset, viewer: v, version: version))
+            cohorts[Int(c)].fullKeys.insert(
+                CohortKey(key: scenario.player.maxBuffer * r - offset - playOrigin, viewer: v, version: version))
+            cohorts[Int(c)].emptyKeys.insert(CohortKey(key: offset + playOrigin, viewer: v, version: version))
+        } else {
+            let buffer = viewer.started ? (scenario.player.resumeBuffer ?? scenario.player.startupBuffer) : scenario.player.startupBuffer
+            let threshold = min(viewer.played + buffer * r, viewer.total)
+            cohorts[Int(c)].serviceKeys.insert(CohortKey(key: threshold - offset, viewer: v, version: version))
+        }
+        cohorts[Int(c)].count += 1
+        net.add(1, to: g, now: now)
+        touch(c)
+    }
+
+    /// Takes a viewer out of its cohort; afterwards `offset` holds its downloaded bytes and
+    /// `played` its played bytes.
+    func detach(_ v: Int32) {
+        let c = viewers[Int(v)].cohort
+        guard c >= 0 else { return }
+        cohorts[Int(c)].advance(to: now)
+        let viewer = viewers[Int(v)]
+        let bytes = viewer.offset + cohorts[Int(c)].service
+        viewers[Int(v)].offset = bytes
+        if viewer.phase == .playing {
+            viewers[Int(v)].played = min(bytes, max(viewer.played, viewer.bitrate * now - viewer.playOrigin))
+        }
+        viewers[Int(v)].cohort = -1
+        viewers[Int(v)].version &+= 1
+        cohorts[Int(c)].count -= 1
+        net.remove(1, from: cohorts[Int(c)].group, now: now)
+        if cohorts[Int(c)].count == 0 {
+            retireCohort(c)
+        } else {
+            touch(c)
+            compactIfNeeded(c)
+        }
+    }
+
+    func newCohort(group g: Int32, bitrateIndex: Int, playing: Bool) -> Int32 {
+        let cohort = Cohort(
+            group: g, bitrateIndex: bitrateIndex, bitrate: bitrates[bitrateIndex], playing: playing,
+            now: now, rate: net.groupRate[Int(g)])
+        let c: Int32
+        if let reused = freeCohorts.popLast() {
+            c = reused
+            cohorts[Int(c)] = cohort
+        } else {
+            c = Int32(cohorts.count)
+            cohorts.append(cohort)
+            touchedMark.append(false)
+        }
+        groupCohorts[Int(g)].append(c)
+        return c
+    }
+
+    func retireCohort(_ c: Int32) {
+        let cohort = cohorts[Int(c)]
+        if cohort.primaryKey >= 0 && primaryCohort[cohort.primaryKey] == c {
+            primaryCohort[cohort.primaryKey] = nil
+        }
+        if let i = groupCohorts[Int(cohort.group)].firstIndex(of: c) {
+            groupCohorts[Int(cohort.group)].remove(at: i)
+        }
+        cohorts[Int(c)].live = false
+        cohorts[Int(c)].scheduled = .infinity
+        cohortQueue.set(c, .infinity)
+        cohorts[Int(c)].serviceKeys = Heap()
+        cohorts[Int(c)].fullKeys = Heap()
+        cohorts[Int(c)].emptyKeys = Heap()
+        freeCohorts.append(c)
+    }
+
+    /// Drops keys of viewers that left when they outnumber the members.
+    func compactIfNeeded(_ c: Int32) {
+        let cohort = cohorts[Int(c)]
+        guard cohort.heapEntries > 4 * cohort.count + 64 else { return }
+        func valid(_ k: CohortKey) -> Bool {
+            let viewer = viewers[Int(k.viewer)]
+            return viewer.version == k.version && viewer.cohort == c
+        }
+        cohorts[Int(c)].serviceKeys = Heap(cohort.serviceKeys.unordered.filter(valid))
+        cohorts[Int(c)].fullKeys = Heap(cohort.fullKeys.unordered.filter(valid))
+        cohorts[Int(c)].emptyKeys = Heap(cohort.emptyKeys.unordered.filter(valid))
+    }
+
+    /// A cohort capped at its bitrate that gets less than its bitrate is draining its buffers:
+    /// it becomes an uncapped cohort (same rate, since its bottleneck is a link), so that it
+    /// refills once bandwidth returns. Returns whether any cohort moved.
+    func uncapStarvedCohorts(of g: Int32) -> Bool {
+        guard !groupIsFill[Int(g)] else { return false }
+        let cap = net.groupCap[Int(g)]
+        guard cap < accessCapacity, net.groupRate[Int(g)] < cap * (1 - 1e-9) else { return false }
+        let members = groupCohorts[Int(g)]
+        guard !members.isEmpty else { return false }
+        let p = net.groupPath[Int(g)]
+        let target = group(path: p, slot: 0)
+        for c in members {
+            let cohort = cohorts[Int(c)]
+            if cohort.primaryKey >= 0 && primaryCohort[cohort.primaryKey] == c {
+                primaryCohort[cohort.primaryKey] = nil
+            }
+            cohorts[Int(c)].primaryKey = -1
+            cohorts[Int(c)].group = target
+            groupCohorts[Int(target)].append(c)
+            net.remove(cohort.count, from: g, now: now)
+            net.add(cohort.count, to: target, now: now)
+            touch(c)
+        }
+        groupCohorts[Int(g)].removeAll()
+        return true
+    }
+
+    // MARK: Cohort events
+
+    private func isCurrent(_ key: CohortKey, in c: Int32) -> Bool {
+        let viewer = viewers[Int(key.viewer)]
+        return viewer.version == key.version && viewer.cohort == c
+    }
+
+    /// The earliest time one of the cohort's members crosses a threshold, and which.
+    private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int, key: CohortKey)? {
+        let ci = Int(c)
+        while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
+        var best: (time: Double, kind: Int, key: CohortKey)?
+        let rate = cohorts[ci].rate
+        let service = cohorts[ci].service + rate * (now - cohorts[ci].updated)
+        if rate > 0, let top = cohorts[ci].serviceKeys.min {
+            best = (now + max(0, top.key - service) / rate, 0, top)
+        }
+        guard cohorts[ci].playing else { return best }
+        let r = cohorts[ci].bitrate
+        let h = service - r * now
+        if rate > r {
+            while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
+            if let top = cohorts[ci].fullKeys.min {
+                let t = now + max(0, top.key - h) / (rate - r)
+                if best.map({ t < $0.time }) ?? true { best = (t, 1, top) }
+            }
+        }
+        if rate < r {
+            while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
+            if let top = cohorts[ci].emptyKeys.min {
+                // emptyKeys hold -key: the largest key is the first to be reached as h falls.
+                let t = now + max(0, h + top.key) / (r - rate)
+                if best.map({ t < $0.time }) ?? true { best = (t, 2, top) }
+            }
+        }
+        return best
+    }
+
+    func reschedule(_ c: Int32) {
+        guard cohorts[Int(c)].live else {
+            cohortQueue.set(c, .infinity)
+            return
+        }
+        let time = nextCrossing(c)?.time ?? .infinity
+        if time != cohorts[Int(c)].scheduled {
+            cohorts[Int(c)].scheduled = time
+            cohortQueue.set(c, time)
+        }
+    }
+
+    func handleCohort(_ c: Int32) {
+        cohortQueue.set(c, .infinity)
+        cohorts[Int(c)].scheduled = .infinity
+        guard cohorts[Int(c)].live else { return }
+        cohorts[Int(c)].advance(to: now)
+        while cohorts[Int(c)].live, let next = nextCrossing(c), next.time <= now + 1e-9 {
+            let v = next.key.viewer
+            switch next.kind {
+            case 0: cohorts[Int(c)].playing ? downloadDone(v) : bufferReachedThreshold(v)
+            case 1: bufferFull(v)
+            default: bufferEmpty(v)
+            }
+        }
+        if cohorts[Int(c)].live { touch(c) }
+    }
+
+    // MARK: Player
+
+    /// Starts a viewer's download from its path (a new viewer, or one whose cache became ready).
+    func startFlow(_ v: Int32) {
+        viewers[Int(v)].phase = .waiting
+        viewers[Int(v)].offset = 0
+        viewers[Int(v)].played = 0
+        viewers[Int(v)].capped = false
+        attach(v)
+    }
+
+    /// Moves a downloading viewer to another path, keeping its buffer.
+    func reroute(_ v: Int32, to p: Int32) {
+        guard viewers[Int(v)].cohort >= 0 else {
+            viewers[Int(v)].path = p
+            return
+        }
+        detach(v)
+        viewers[Int(v)].path = p
+        attach(v)
+    }
+
+    func bufferReachedThreshold(_ v: Int32) {
+        detach(v)
+        let viewer = viewers[Int(v)]
+        if !viewer.started {
+            viewers[Int(v)].started = true
+            if !viewer.warm {
+                let hops = Double(topology.depth[Int(viewer.node)] - topology.depth[Int(pathSource[Int(viewer.path)])])
+                startupDelays.append(now - viewer.arrival + 2 * hops * scenario.topology.hopDelay)
+            }
+        } else {
+            viewers[Int(v)].stallTime += now - viewer.stallStart
+            stalledViewers -= 1
+        }
+        viewers[Int(v)].phase = .playing
+        continueDownload(v)
+    }
+
+    /// After a phase change: drained if all is downloaded, else capped if the buffer is full.
+    private func continueDownload(_ v: Int32) {
+        let viewer = viewers[Int(v)]
+        if viewer.offset >= viewer.total * (1 - 1e-12) {
+            drain(v)
+            return
+        }
+        viewers[Int(v)].capped = viewer.offset - viewer.played >= scenario.player.maxBuffer * viewer.bitrate * (1 - 1e-12)
+        attach(v)
+    }
+
+    func bufferFull(_ v: Int32) {
+        detach(v)
+        viewers[Int(v)].capped = true
+        attach(v)
+    }
+
+    func bufferEmpty(_ v: Int32) {
+        detach(v)
+        let viewer = viewers[Int(v)]
+        viewers[Int(v)].played = viewer.offset
+        viewers[Int(v)].phase = .waiting
+        viewers[Int(v)].capped = false
+        viewers[Int(v)].stalls += 1
+        viewers[Int(v)].stallStart = now
+        stalledViewers += 1
+        attach(v)
+    }
+
+    func downloadDone(_ v: Int32) {
+        detach(v)
+        drain(v)
+    }
+
+    private func drain(_ v: Int32) {
+        let viewer = viewers[Int(v)]
+        viewers[Int(v)].phase = .drained
+        releaseFillDemand(v)
+        let rest = max(0, viewer.total - viewer.played) / viewer.bitrate
+        schedule(.viewerEnd, at: now + rest, target: v, version: viewer.version)
+    }
+}

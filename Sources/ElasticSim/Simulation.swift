@@ -1,0 +1,238 @@
+import ElasticPolicy
+import Foundation
+import HeapModule
+
+/// One run of one scenario: a discrete-event simulation on a virtual clock. Single-threaded and
+/// deterministic: the same scenario and seed give the same ``SimulationResult``.
+package final class Simulation {
+    let scenario: Scenario
+    let topology: Topology
+    let policy: any CachePolicy
+    var net = FlowNetwork()
+    var queue = Heap<Event>()
+    var cohortQueue = CohortQueue()
+    var sequence: UInt64 = 0
+    package private(set) var now = 0.0
+    package private(set) var eventCount = 0
+
+    var arrivalRNG: RandomSource
+    var viewerRNG: RandomSource
+    /// Bytes per second of each rung of the ladder.
+    let bitrates: [Double]
+    let accessCapacity: Double
+    let contentChoice: WeightedChoice
+    let contentCount: Int
+    let nodeChoice: WeightedChoice
+    let viewerNodes: [Int]
+    var objectDuration: [Double] = []
+    var profileIndex = 0
+
+    var viewers: [Viewer] = []
+    var freeViewers: [Int32] = []
+    var activeViewers = 0
+    var stalledViewers = 0
+
+    var cohorts: [Cohort] = []
+    var freeCohorts: [Int32] = []
+    var primaryCohort: [Int: Int32] = [:]
+    var groupCohorts: [[Int32]] = []
+    var touched: [Int32] = []
+    var touchedMark: [Bool] = []
+
+    var pathCache: [Int: Int32] = [:]
+    var pathSource: [Int32] = []
+    var pathGroups: [[Int32]] = []
+    var groupIsFill: [Bool] = []
+    var groupSource: [Int32] = []
+
+    var instances: [Instance] = []
+    var freeInstances: [Int32] = []
+    var freeLinks: [Int] = []
+    var sites: [Int: SiteContent] = [:]
+    var staticInstance: [Int32]
+    var siteInstances: [Int]
+    var sitePeakInstances: [Int]
+    var siteConnections: [Int]
+    var sitePeakConnections: [Int]
+    var sitePeakThroughput: [Double]
+    var runningInstances = 0
+    var peakInstances = 0
+    var instanceStarts = 0
+    var instanceSeconds = 0.0
+
+    var startupDelays: [Double] = []
+    var bufferingRatios: [Double] = []
+    var stallCounts: [Int] = []
+    var viewerBitrates: [Double] = []
+    var arrivals = 0
+    var warmViewers = 0
+    var series: [SimulationResult.Sample] = []
+    var trace: [SimulationResult.TraceRow]? = nil
+    /// Arrivals given one by one instead of the Poisson process (tests, trace replay).
+    package var scriptedArrivals: [ScriptedArrival] = []
+    var scriptIndex = 0
+
+    /// One viewer arriving at a given time.
+    package struct ScriptedArrival: Sendable {
+        package var time: Double
+        /// Index of the topology node.
+        package var node: Int
+        package var content: Int
+        package var bitrateIndex: Int
+        /// Seconds of content the viewer watches.
+        package var seconds: Double
+
+        package init(time: Double, node: Int, content: Int, bitrateIndex: Int, seconds: Double) {
+            self.time = time
+            self.node = node
+            self.content = content
+            self.bitrateIndex = bitrateIndex
+            self.seconds = seconds
+        }
+    }
+
+    /// Creates the run. The topology is loaded by the caller (so that a sweep loads it once).
+    package init(scenario: Scenario, topology: Topology, recordTrace: Bool = false) {
+        self.scenario = scenario
+        self.topology = topology
+        let caches = scenario.caches
+        switch caches.mode {
+        case .none, .static:
+            policy = StaticCachePolicy(maxConnections: caches.instanceConnections ?? .max)
+        case .elastic, .hierarchical:
+            policy = ElasticCachePolicy(
+                threshold: caches.threshold, bootTime: caches.bootTime, idleTimeout: caches.idleTimeout,
+                waitForBoot: caches.waitForBoot,
+                maxConnectionsPerInstance: caches.instanceConnections ?? .max,
+                maxInstancesPerSite: caches.maxInstancesPerSite ?? .max)
+        }
+        arrivalRNG = RandomSource(seed: scenario.seed, stream: 1)
+        viewerRNG = RandomSource(seed: scenario.seed, stream: 2)
+        bitrates = scenario.workload.bitrates.map { $0 / 8 }
+        accessCapacity = scenario.player.accessCapacity / 8
+        let workload = scenario.workload
+        if workload.mode == .vod {
+            contentCount = workload.vodObjects
+            contentChoice = .zipf(count: workload.vodObjects, exponent: workload.vodZipfExponent)
+            var rng = RandomSource(seed: scenario.seed, stream: 3)
+            objectDuration = (0..<workload.vodObjects).map { _ in
+                rng.triangular(low: workload.vodDuration.low, mode: workload.vodDuration.mode, high: workload.vodDuration.high)
+            }
+        } else {
+            contentCount = workload.channels
+            contentChoice = .zipf(count: workload.channels, exponent: workload.zipfExponent)
+        }
+        let hosts = Self.placeHosts(topology: topology, total: workload.hosts)
+        viewerNodes = hosts.indices.filter { hosts[$0] > 0 }
+        nodeChoice = WeightedChoice(weights: viewerNodes.map { Double(hosts[$0]) })
+        staticInstance = Array(repeating: -1, count: topology.count)
+        siteInstances = Array(repeating: 0, count: topology.count)
+        sitePeakInstances = siteInstances
+        siteConnections = siteInstances
+        sitePeakConnections = siteInstances
+        sitePeakThroughput = Array(repeating: 0, count: topology.count)
+        for n in 0..<topology.count {
+            _ = net.addLink(capacity: topology.uplinkCapacity[n] / 8)
+        }
+        if recordTrace { trace = [] }
+    }
+
+    /// Hosts per node, in proportion to address space (largest remainder).
+    static func placeHosts(topology: Topology, total: Int) -> [Int] {
+        let space = topology.addressSpace
+        let sum = space.reduce(0, +)
+        guard sum > 0 else { return Array(repeating: 0, count: space.count) }
+        var hosts = space.map { Int((Double(total) * $0 / sum).rounded(.down)) }
+        var rest = total - hosts.reduce(0, +)
+        let order = space.indices.sorted {
+            let a = Double(total) * space[$0] / sum - Double(hosts[$0])
+            let b = Double(total) * space[$1] / sum - Double(hosts[$1])
+            return a != b ? a > b : $0 < $1
+        }
+        for i in order where rest > 0 && space[i] > 0 {
+            hosts[i] += 1
+            rest -= 1
+        }
+        return hosts
+    }
+
+    func schedule(_ kind: Event.Kind, at time: Double, target: Int32 = 0, version: UInt32 = 0) {
+        sequence += 1
+        queue.insert(Event(time: time, sequence: sequence, kind: kind, target: target, version: version))
+    }
+
+    /// Runs to the end of the scenario, calling `progress` every few thousand events with the
+    /// simulated time.
+    package func run(progress: ((Double, Int) -> Void)? = nil) -> SimulationResult {
+        let started = DispatchTime.now().uptimeNanoseconds
+        setUpCaches()
+        scriptedArrivals.sort { $0.time < $1.time }
+        if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
+        settle()
+        if scriptedArrivals.isEmpty {
+            scheduleNextArrival(after: 0)
+        } else {
+            schedule(.arrival, at: scriptedArrivals[0].time)
+        }
+        schedule(.sample, at: 0)
+        let end = scenario.duration
+        while true {
+            // Cohort crossings and other events at the same time: other events first.
+            let event = queue.min
+            if let next = cohortQueue.min, next.time <= end, event.map({ next.time < $0.time }) ?? true {
+                now = next.time
+                eventCount += 1
+                handleCohort(next.cohort)
+            } else if let event, event.time <= end {
+                queue.removeMin()
+                now = event.time
+                switch event.kind {
+                case .arrival: handleArrival()
+                case .viewerEnd: handleViewerEnd(event.target, version: event.version)
+                case .instanceReady: handleInstanceReady(event.target, version: event.version)
+                case .instanceReview: handleInstanceReview(event.target, version: event.version)
+                case .sample: takeSample()
+                }
+                eventCount += 1
+            } else {
+                break
+            }
+            settle()
+            if eventCount & 0xFFF == 0 { progress?(now, eventCount) }
+        }
+        now = end
+        progress?(now, eventCount)
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return finish(wallSeconds: wall)
+    }
+
+    /// Brings rates up to date after an event and reschedules the cohorts it touched.
+    func settle() {
+        while true {
+            net.settle(now: now)
+            let changed = net.takeChangedGroups()
+            var relabelled = false
+            for g in changed {
+                for c in groupCohorts[Int(g)] {
+                    cohorts[Int(c)].advance(to: now)
+                    cohorts[Int(c)].rate = net.groupRate[Int(g)]
+                    touch(c)
+                }
+                relabelled = uncapStarvedCohorts(of: g) || relabelled
+            }
+            if !relabelled { break }
+        }
+        for c in touched {
+            touchedMark[Int(c)] = false
+            reschedule(c)
+        }
+        touched.removeAll(keepingCapacity: true)
+    }
+
+    func touch(_ c: Int32) {
+        if !touchedMark[Int(c)] {
+            touchedMark[Int(c)] = true
+            touched.append(c)
+        }
+    }
+}

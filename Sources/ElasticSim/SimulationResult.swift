@@ -1,0 +1,167 @@
+/// What one scenario run measured.
+public struct SimulationResult: Sendable {
+    public var name: String
+    public var topology: String
+    public var seed: UInt64
+    public var duration: Double
+    /// Viewers that arrived during the run (warm-start viewers excluded).
+    public var viewers: Int
+    public var warmViewers: Int
+    /// Viewers whose playback had not started at the end (their start-up delay is counted as
+    /// the time they waited).
+    public var viewersNotStarted: Int
+    public var startupDelays: [Double]
+    public var bufferingRatios: [Double]
+    public var stallCounts: [Int]
+    public var bitrates: [Double]
+    /// Bytes that left the origin (viewer streams and cache fills).
+    public var originEgressBytes: Double
+    /// Bytes caches delivered to viewers.
+    public var cacheServedBytes: Double
+    /// Bytes delivered to viewers.
+    public var viewerBytes: Double
+    /// Byte-hops on AS links touching an access AS, and on core links.
+    public var accessLinkBytes: Double
+    public var coreLinkBytes: Double
+    public var instanceSeconds: Double
+    public var instanceStarts: Int
+    public var peakInstances: Int
+    public var sites: [Site]
+    public var series: [Sample]
+    public var events: Int
+    public var flowRecomputations: Int
+    public var wallSeconds: Double
+    public var trace: [TraceRow]?
+
+    /// Per-AS cache figures.
+    public struct Site: Sendable {
+        public var asn: Int
+        public var peakInstances: Int
+        public var peakConnections: Int
+        /// Bits per second, at the sample times.
+        public var peakThroughput: Double
+    }
+
+    /// One point of the time series.
+    public struct Sample: Sendable {
+        public var time: Double
+        public var viewers: Int
+        public var stalled: Int
+        public var instances: Int
+        /// Bits per second.
+        public var originEgress: Double
+        public var cacheServed: Double
+    }
+
+    /// One arrival, for replay by a load generator.
+    public struct TraceRow: Sendable {
+        public var arrival: Double
+        public var asn: Int
+        public var content: Int
+        /// Bits per second.
+        public var bitrate: Double
+        public var viewSeconds: Double
+    }
+}
+
+extension SimulationResult {
+    /// The `p`-quantile (0...1) by linear interpolation; 0 for no data.
+    public static func quantile(_ values: [Double], _ p: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let x = p * Double(sorted.count - 1)
+        let i = Int(x)
+        let frac = x - Double(i)
+        return i + 1 < sorted.count ? sorted[i] + (sorted[i + 1] - sorted[i]) * frac : sorted[i]
+    }
+
+    public static func mean(_ values: [Double]) -> Double {
+        values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
+    }
+
+    public var startupDelayP50: Double { Self.quantile(startupDelays, 0.5) }
+    public var startupDelayP95: Double { Self.quantile(startupDelays, 0.95) }
+    public var bufferingRatioMean: Double { Self.mean(bufferingRatios) }
+    public var bufferingRatioP95: Double { Self.quantile(bufferingRatios, 0.95) }
+    /// Share of viewer bytes that did not come from the origin.
+    public var cacheHitRatio: Double { viewerBytes > 0 ? cacheServedBytes / viewerBytes : 0 }
+}
+
+extension Simulation {
+    func takeSample() {
+        var origin = 0.0
+        var cache = 0.0
+        var throughput = Array(repeating: 0.0, count: topology.count)
+        for g in 0..<groupSource.count where net.groupCount[g] > 0 {
+            let bits = net.groupRate[g] * Double(net.groupCount[g]) * 8
+            let source = Int(groupSource[g])
+            if source == topology.origin {
+                origin += bits
+            } else if !groupIsFill[g] {
+                cache += bits
+                throughput[source] += bits
+            } else {
+                throughput[source] += bits
+            }
+        }
+        for n in 0..<topology.count where throughput[n] > sitePeakThroughput[n] {
+            sitePeakThroughput[n] = throughput[n]
+        }
+        series.append(SimulationResult.Sample(
+            time: now, viewers: activeViewers, stalled: stalledViewers, instances: runningInstances,
+            originEgress: origin, cacheServed: cache))
+        let next = now + scenario.sampleInterval
+        if next <= scenario.duration { schedule(.sample, at: next) }
+    }
+
+    func finish(wallSeconds: Double) -> SimulationResult {
+        var originBytes = 0.0
+        var cacheBytes = 0.0
+        var viewerBytes = 0.0
+        var accessBytes = 0.0
+        var coreBytes = 0.0
+        for g in 0..<groupSource.count {
+            net.flush(g, now: now)
+            let bytes = net.groupBytes[g]
+            guard bytes > 0 else { continue }
+            let source = Int(groupSource[g])
+            if source == topology.origin { originBytes += bytes }
+            if !groupIsFill[g] {
+                viewerBytes += bytes
+                if source != topology.origin { cacheBytes += bytes }
+            }
+            for l in net.pathLinks[Int(net.groupPath[g])] where Int(l) < topology.count {
+                if topology.uplinkIsAccess[Int(l)] { accessBytes += bytes } else { coreBytes += bytes }
+            }
+        }
+        for id in instances.indices where instances[id].live {
+            instanceSeconds += now - instances[id].started
+        }
+        var notStarted = 0
+        for v in viewers.indices where viewers[v].phase != .gone && !viewers[v].warm {
+            let viewer = viewers[v]
+            if viewer.started {
+                recordQoE(viewer)
+            } else {
+                notStarted += 1
+                startupDelays.append(now - viewer.arrival)
+                stallCounts.append(0)
+                viewerBitrates.append(scenario.workload.bitrates[Int(viewer.bitrateIndex)])
+            }
+        }
+        let sites = (0..<topology.count).filter { sitePeakInstances[$0] > 0 }.map {
+            SimulationResult.Site(
+                asn: topology.asn[$0], peakInstances: sitePeakInstances[$0],
+                peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0])
+        }
+        return SimulationResult(
+            name: scenario.name, topology: topology.label, seed: scenario.seed, duration: scenario.duration,
+            viewers: arrivals, warmViewers: warmViewers, viewersNotStarted: notStarted,
+            startupDelays: startupDelays, bufferingRatios: bufferingRatios, stallCounts: stallCounts,
+            bitrates: viewerBitrates, originEgressBytes: originBytes, cacheServedBytes: cacheBytes,
+            viewerBytes: viewerBytes, accessLinkBytes: accessBytes, coreLinkBytes: coreBytes,
+            instanceSeconds: instanceSeconds, instanceStarts: instanceStarts, peakInstances: peakInstances,
+            sites: sites, series: series, events: eventCount, flowRecomputations: net.recomputations,
+            wallSeconds: wallSeconds, trace: trace)
+    }
+}

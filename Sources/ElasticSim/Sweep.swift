@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+
+/// Runs several scenarios, in parallel on all cores; each scenario runs single-threaded, so
+/// results do not depend on the number of cores or the order of completion.
+public struct Sweep: Sendable {
+    public var scenarios: [Scenario]
+    /// Record every arrival for replay (``SimulationResult/trace``).
+    public var recordTrace: Bool
+    /// Scenarios run at once (default: the number of active cores).
+    public var parallelism: Int
+
+    public init(scenarios: [Scenario], recordTrace: Bool = false, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.scenarios = scenarios
+        self.recordTrace = recordTrace
+        self.parallelism = max(1, parallelism)
+    }
+
+    /// The progress of one scenario.
+    public struct Progress: Sendable {
+        public var scenario: Int
+        public var simulatedTime: Double
+        public var events: Int
+    }
+
+    /// Loads each distinct topology once.
+    public func loadTopologies() throws(SimulationError) -> [Topology] {
+        var cache: [String: Topology] = [:]
+        var result: [Topology] = []
+        for scenario in scenarios {
+            let t = scenario.topology
+            let key = "\(t.source)|\(t.dataDirectory ?? "")|\(t.minDaysSeen)|\(t.routing)|\(t.accessLinkCapacity)|\(t.coreLinkCapacity)|\(scenario.seed)"
+            if let topology = cache[key] {
+                result.append(topology)
+                continue
+            }
+            let topology: Topology
+            switch t.source {
+            case .country(let cc):
+                guard let data = t.dataDirectory else {
+                    throw SimulationError(.missingFile, "--data", "no topology data folder: pass --data DIR (the folder holding as_links.tsv and \(cc).tsv)")
+                }
+                topology = try Topology.load(
+                    country: cc, dataDirectory: data, minDaysSeen: t.minDaysSeen, routing: t.routing,
+                    accessLinkCapacity: t.accessLinkCapacity, coreLinkCapacity: t.coreLinkCapacity)
+            case .tree(let fanout, let depth):
+                topology = Topology.syntheticTree(
+                    fanout: fanout, depth: depth, seed: scenario.seed,
+                    accessLinkCapacity: t.accessLinkCapacity, coreLinkCapacity: t.coreLinkCapacity)
+            case .barabasiAlbert(let nodes, let attach):
+                topology = Topology.syntheticBarabasiAlbert(
+                    nodes: nodes, attach: attach, seed: scenario.seed,
+                    accessLinkCapacity: t.accessLinkCapacity, coreLinkCapacity: t.coreLinkCapacity)
+            }
+            if topology.accessNodes.isEmpty {
+                throw SimulationError(.invalidScenario, "\(scenario.name): topology", "has no access AS with address space: no viewers can be placed")
+            }
+            cache[key] = topology
+            result.append(topology)
+        }
+        return result
+    }
+
+    /// Runs all scenarios and returns their results in scenario order.
+    public func run(progress: (@Sendable (Progress) -> Void)? = nil) throws(SimulationError) -> [SimulationResult] {
+        let topologies = try loadTopologies()
+        let results = Mutex<[SimulationResult?]>(Array(repeating: nil, count: scenarios.count))
+        let next = Atomic<Int>(0)
+        let workers = min(parallelism, scenarios.count)
+        let scenarios = self.scenarios
+        let recordTrace = self.recordTrace
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                guard i < scenarios.count else { return }
+                let simulation = Simulation(scenario: scenarios[i], topology: topologies[i], recordTrace: recordTrace)
+                let result = simulation.run { time, events in
+                    progress?(Progress(scenario: i, simulatedTime: time, events: events))
+                }
+                results.withLock { $0[i] = result }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+}

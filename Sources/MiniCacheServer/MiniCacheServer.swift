@@ -1,1 +1,0 @@
-// Module MiniCacheServer: being built; see ../shared/DESIGN.md.

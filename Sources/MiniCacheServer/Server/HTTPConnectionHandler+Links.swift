@@ -1,0 +1,106 @@
+import Logging
+import NIOCore
+import Synchronization
+import SHFS
+
+/// A viewer's response to a raw/auto link being relayed.
+struct LinkResponse {
+    let subscription: LinkSubscription
+    let object: PreparedObject
+    let isGet: Bool
+    var keepAlive: Bool
+    let minorVersion: UInt8
+    var headSent = false
+    var chunked = false
+    var sent: Int64 = 0
+}
+
+extension HTTPConnectionHandler {
+    func startLink(_ link: Link, object: PreparedObject, isGet: Bool, keepAlive: Bool, minorVersion: UInt8, context: ChannelHandlerContext) {
+        if self.out.readableBytes > 0 {
+            context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
+            self.out = context.channel.allocator.buffer(capacity: 16384)
+            self.needsFlush = true
+        }
+        object.counters.recordStart()
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let subscription = self.server.links.subscribe(link, on: context.eventLoop) { event in
+            handler.value.linkEvent(event)
+        }
+        self.busy = .link(LinkResponse(subscription: subscription, object: object, isGet: isGet, keepAlive: keepAlive, minorVersion: minorVersion))
+        self.deadlineKind = .none
+    }
+
+    func linkEvent(_ event: LinkEvent) {
+        guard let context = self.context, !self.closed, case .link(var response) = self.busy else { return }
+        switch event {
+        case .head(let contentType, let contentLength, let contentEncoding):
+            if contentLength == nil, response.minorVersion == 1 {
+                response.chunked = true
+            } else if contentLength == nil {
+                response.keepAlive = false
+            }
+            if !response.keepAlive { self.closing = true }
+            self.writeStatus(.ok, keepAlive: response.keepAlive, minorVersion: response.minorVersion)
+            var fields = response.object.commonFields + "Content-Type: \(contentType ?? "application/octet-stream")\r\n"
+            if let contentEncoding { fields += "Content-Encoding: \(contentEncoding)\r\n" }
+            if let contentLength {
+                fields += "Content-Length: \(contentLength)\r\n"
+            } else if response.chunked {
+                fields += "Transfer-Encoding: chunked\r\n"
+            }
+            self.out.writeString(fields + "\r\n")
+            response.headSent = true
+            self.finishResponse(status: .ok, bytes: 0, keepAlive: response.keepAlive)
+            if !response.isGet {
+                self.endLink(response, context: context)
+                return
+            }
+            self.busy = .link(response)
+            self.flushLinkOutput(context: context)
+        case .body(let bytes):
+            guard bytes.readableBytes > 0 else { return }
+            if response.chunked {
+                self.out.writeString(String(bytes.readableBytes, radix: 16) + "\r\n")
+                self.emit(bytes, context: context)
+                self.out.writeStaticString("\r\n")
+            } else {
+                self.emit(bytes, context: context)
+            }
+            let before = response.sent
+            response.sent += Int64(bytes.readableBytes)
+            response.object.counters.recordProgress(before: before, after: response.sent, total: response.sent)
+            self.batchBytes += bytes.readableBytes
+            self.busy = .link(response)
+            self.flushLinkOutput(context: context)
+        case .end:
+            if response.chunked { self.out.writeStaticString("0\r\n\r\n") }
+            response.object.counters.recordCompletion()
+            self.endLink(response, context: context)
+        case .failed(let status, let message):
+            if response.headSent {
+                // The head is out: the only way to signal the failure is to cut the response.
+                self.closing = true
+                self.endLink(response, context: context)
+                return
+            }
+            self.server.logger.warning("link fetch failed", metadata: ["link.status": "\(status.code)", "error": "\(message)"])
+            self.writeError(status, keepAlive: response.keepAlive, isHead: !response.isGet, context: context)
+            self.endLink(response, context: context)
+        }
+    }
+
+    private func flushLinkOutput(context: ChannelHandlerContext) {
+        if self.out.readableBytes > 0 {
+            context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
+            self.out = context.channel.allocator.buffer(capacity: 16384)
+        }
+        context.flush()
+    }
+
+    private func endLink(_ response: LinkResponse, context: ChannelHandlerContext) {
+        response.subscription.cancel()
+        self.finishBusy(context: context)
+        self.flushBatch(context: context)
+    }
+}

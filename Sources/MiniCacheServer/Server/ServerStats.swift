@@ -1,0 +1,101 @@
+import Metrics
+import Synchronization
+
+/// Server-wide counters for the admin API, mirrored into swift-metrics handles created once.
+///
+/// Connection handlers add their counts once per read batch, not per request.
+package final class ServerStats: Sendable {
+    package let startTime: Int64
+    package let connectionsOpen = Atomic<Int>(0)
+    package let connectionsTotal = Atomic<Int>(0)
+    package let connectionsRefused = Atomic<Int>(0)
+    package let requests = Atomic<Int>(0)
+    package let bytesSent = Atomic<Int>(0)
+    package let upstreamFetches = Atomic<Int>(0)
+    package let remounts = Atomic<Int>(0)
+    private let status2xx = Atomic<Int>(0)
+    private let status3xx = Atomic<Int>(0)
+    private let status4xx = Atomic<Int>(0)
+    private let status5xx = Atomic<Int>(0)
+
+    private let requestCounters: [Counter]
+    private let bytesCounter: Counter
+    private let connectionsGauge: Meter
+    private let acceptedCounter: Counter
+    private let refusedCounter: Counter
+    private let upstreamCounter: Counter
+    private let remountCounter: Counter
+
+    package init(startTime: Int64, factory: any MetricsFactory) {
+        self.startTime = startTime
+        self.requestCounters = ["1xx", "2xx", "3xx", "4xx", "5xx"].map {
+            Counter(label: "minicache_requests_total", dimensions: [("status", $0)], factory: factory)
+        }
+        self.bytesCounter = Counter(label: "minicache_response_bytes_total", factory: factory)
+        self.connectionsGauge = Meter(label: "minicache_connections_open", factory: factory)
+        self.acceptedCounter = Counter(label: "minicache_connections_total", factory: factory)
+        self.refusedCounter = Counter(label: "minicache_connections_refused_total", factory: factory)
+        self.upstreamCounter = Counter(label: "minicache_upstream_fetches_total", factory: factory)
+        self.remountCounter = Counter(label: "minicache_remounts_total", factory: factory)
+    }
+
+    /// Adds one batch of responses: counts per status class (index 1...5) and bytes.
+    package func record(byClass: inout (Int, Int, Int, Int, Int), bytes: Int) {
+        let total = byClass.0 + byClass.1 + byClass.2 + byClass.3 + byClass.4
+        guard total > 0 else { return }
+        self.requests.add(total, ordering: .relaxed)
+        self.bytesSent.add(bytes, ordering: .relaxed)
+        self.bytesCounter.increment(by: Int64(bytes))
+        if byClass.1 > 0 {
+            self.status2xx.add(byClass.1, ordering: .relaxed)
+            self.requestCounters[1].increment(by: Int64(byClass.1))
+        }
+        if byClass.2 > 0 {
+            self.status3xx.add(byClass.2, ordering: .relaxed)
+            self.requestCounters[2].increment(by: Int64(byClass.2))
+        }
+        if byClass.3 > 0 {
+            self.status4xx.add(byClass.3, ordering: .relaxed)
+            self.requestCounters[3].increment(by: Int64(byClass.3))
+        }
+        if byClass.4 > 0 {
+            self.status5xx.add(byClass.4, ordering: .relaxed)
+            self.requestCounters[4].increment(by: Int64(byClass.4))
+        }
+        byClass = (0, 0, 0, 0, 0)
+    }
+
+    package func connectionOpened() {
+        self.connectionsOpen.add(1, ordering: .relaxed)
+        self.connectionsTotal.add(1, ordering: .relaxed)
+        self.acceptedCounter.increment()
+        self.connectionsGauge.increment()
+    }
+
+    package func connectionClosed() {
+        self.connectionsOpen.subtract(1, ordering: .relaxed)
+        self.connectionsGauge.decrement()
+    }
+
+    package func connectionRefused() {
+        self.connectionsRefused.add(1, ordering: .relaxed)
+        self.refusedCounter.increment()
+    }
+
+    package func upstreamFetchStarted() {
+        self.upstreamFetches.add(1, ordering: .relaxed)
+        self.upstreamCounter.increment()
+    }
+
+    package func remounted() {
+        self.remounts.add(1, ordering: .relaxed)
+        self.remountCounter.increment()
+    }
+
+    package var statusCounts: [String: Int] {
+        [
+            "2xx": self.status2xx.load(ordering: .relaxed), "3xx": self.status3xx.load(ordering: .relaxed),
+            "4xx": self.status4xx.load(ordering: .relaxed), "5xx": self.status5xx.load(ordering: .relaxed),
+        ]
+    }
+}

@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Logging
+import SHFS
+import Synchronization
+
+/// Holds the current ``Mount`` and switches to a new one atomically on remount. Readers take the
+/// current mount once per read batch; in-flight responses keep the mount they started with.
+package final class VolumeHolder: Sendable {
+    package let path: String
+    private let configuration: ServerConfiguration
+    private let registry: StatsRegistry
+    private let stats: ServerStats
+    private let logger: Logger
+    private let state: Mutex<State>
+    /// Serialises remounts (file watch and admin API) without blocking readers.
+    private let remountLock = Mutex<Void>(())
+
+    private struct State {
+        var mount: Mount
+        var fingerprint: FileFingerprint?
+        var prefetch: Set<[UInt8]>
+    }
+
+    /// Identity and modification state of the volume file.
+    package struct FileFingerprint: Equatable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modifiedSeconds: Int
+        var modifiedNanoseconds: Int
+    }
+
+    /// Opens and mounts the volume at `path`.
+    package init(
+        path: String,
+        configuration: ServerConfiguration,
+        registry: StatsRegistry,
+        stats: ServerStats,
+        logger: Logger
+    ) throws(MiniCacheError) {
+        self.path = path
+        self.configuration = configuration
+        self.registry = registry
+        self.stats = stats
+        self.logger = logger
+        let fingerprint = Self.fingerprint(path)
+        let mount = try Self.mount(path: path, generation: 1, configuration: configuration, registry: registry, prefetch: [])
+        self.state = Mutex(State(mount: mount, fingerprint: fingerprint, prefetch: []))
+    }
+
+    /// The mount to serve from now.
+    @inline(__always)
+    package var current: Mount { self.state.withLock { $0.mount } }
+
+    /// Re-opens the volume and switches to it. On failure the current mount stays.
+    @discardableResult
+    package func remount(reason: String) throws(MiniCacheError) -> Mount {
+        try self.remountLock.withLock { _ throws(MiniCacheError) -> Mount in
+            let (generation, prefetch) = self.state.withLock { ($0.mount.generation + 1, $0.prefetch) }
+            let fingerprint = Self.fingerprint(self.path)
+            let result = Result { () throws(MiniCacheError) -> Mount in
+                try Self.mount(
+                    path: self.path,
+                    generation: generation,
+                    configuration: self.configuration,
+                    registry: self.registry,
+                    prefetch: prefetch
+                )
+            }
+            let mount: Mount
+            switch result {
+            case .success(let mounted):
+                mount = mounted
+            case .failure(let error):
+                self.state.withLock { $0.fingerprint = fingerprint }
+                self.logger.error(
+                    "remount failed, still serving the previous table",
+                    metadata: ["volume.path": "\(self.path)", "remount.reason": "\(reason)", "error": "\(error)"]
+                )
+                throw error
+            }
+            self.state.withLock {
+                $0.mount = mount
+                $0.fingerprint = fingerprint
+            }
+            self.stats.remounted()
+            self.logger.info(
+                "volume remounted",
+                metadata: [
+                    "volume.path": "\(self.path)", "volume.generation": "\(generation)",
+                    "volume.objects": "\(mount.objects.count)", "remount.reason": "\(reason)",
+                ]
+            )
+            return mount
+        }
+    }
+
+    /// Keeps `digests` (all objects when nil) in memory from now on, and remounts.
+    package func prefetch(digests: [[UInt8]]?) throws(MiniCacheError) -> Mount {
+        let all = self.current.objects.compactMap { $0.entry.extent == nil ? nil : $0.entry.digest }
+        self.state.withLock { $0.prefetch.formUnion(digests ?? all) }
+        return try self.remount(reason: "prefetch")
+    }
+
+    /// Remounts when the volume file changed since the last mount; called by the file watch.
+    package func checkForChanges() {
+        let now = Self.fingerprint(self.path)
+        let changed = self.state.withLock { $0.fingerprint != now }
+        guard changed, now != nil else { return }
+        _ = try? self.remount(reason: "volume file changed")
+    }
+
+    private static func mount(
+        path: String,
+        generation: Int,
+        configuration: ServerConfiguration,
+        registry: StatsRegistry,
+        prefetch: Set<[UInt8]>
+    ) throws(MiniCacheError) -> Mount {
+        // A shared lock keeps writers (which take it exclusively) out while the table is read.
+        let lockFD = open(path, O_RDONLY | O_CLOEXEC)
+        if lockFD >= 0 { _ = flock(lockFD, LOCK_SH) }
+        defer {
+            if lockFD >= 0 {
+                _ = flock(lockFD, LOCK_UN)
+                close(lockFD)
+            }
+        }
+        let volume: Volume
+        do { volume = try Volume(path: path) } catch {
+            throw MiniCacheError(.volume, "cannot mount \(path): \(error)", underlying: error)
+        }
+        return try Mount(
+            volume: volume,
+            generation: generation,
+            configuration: configuration,
+            counters: registry,
+            prefetch: prefetch
+        )
+    }
+
+    package static func fingerprint(_ path: String) -> FileFingerprint? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return FileFingerprint(
+            device: UInt64(st.st_dev),
+            inode: UInt64(st.st_ino),
+            size: Int64(st.st_size),
+            modifiedSeconds: Int(st.st_mtim.tv_sec),
+            modifiedNanoseconds: Int(st.st_mtim.tv_nsec)
+        )
+    }
+}

@@ -1,1 +1,0 @@
-// Module SHFS: being built; see ../shared/DESIGN.md.

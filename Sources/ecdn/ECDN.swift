@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `ecdn`: the elastic-CDN control plane and simulator.
+@main
+struct ECDN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ecdn",
+        abstract: "Elastic CDNs: build a CDN on the fly, or simulate one at country scale.",
+        subcommands: [Simulate.self]
+    )
+}

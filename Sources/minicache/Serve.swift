@@ -1,0 +1,138 @@
+import ArgumentParser
+import Logging
+import Metrics
+import MiniCacheServer
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a volume over HTTP until SIGTERM or SIGINT (in-flight responses finish).",
+        discussion: """
+            Serves GET and HEAD for /?<hex digest>, /<name> and / (the default object), with
+            ranges, conditional requests, redirect links (307) and raw/auto links fetched from the
+            origin (one shared fetch per link). The volume is remounted when its file changes
+            (`shfs add`/`rm` from another process) or on `minicache ctl remount`.
+            """
+    )
+
+    @Argument(help: "The SHFS volume file to serve.")
+    var volume: String
+
+    @Option(help: ArgumentHelp("Address and port to serve on.", valueName: "ADDR:PORT"))
+    var listen = "0.0.0.0:8080"
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    var threads: Int = System.coreCount
+
+    @Option(help: "Connections served at once; more are answered 503 and closed.")
+    var maxConnections = 10_000
+
+    @Option(help: ArgumentHelp("Close keep-alive connections idle this long.", valueName: "S"))
+    var idleTimeout: Double = 60
+
+    @Option(help: ArgumentHelp("A request head must arrive within this time (408 and close).", valueName: "S"))
+    var headerTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Admin listener (status, objects, metrics, remount, prefetch), or `off`.", valueName: "ADDR:PORT"))
+    var admin = "127.0.0.1:9080"
+
+    @Option(help: ArgumentHelp("Write the URL to this file once the server accepts connections.", valueName: "PATH"))
+    var readyFile: String?
+
+    @Flag(help: "Log one line per request.")
+    var accessLog = false
+
+    @Option(help: "How objects above the small-object limit are sent: read (pooled buffers) or sendfile.")
+    var largeObjects: String = LargeObjectStrategy.read.rawValue
+
+    @Option(help: ArgumentHelp("Objects up to this many bytes are kept in memory with their response head.", valueName: "BYTES"))
+    var smallObjectLimit = 64 * 1024
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (try? Self.hostPort(self.listen)) != nil else {
+            throw ValidationError("--listen must be ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+        }
+        if self.admin != "off", (try? Self.hostPort(self.admin)) == nil {
+            throw ValidationError("--admin must be ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+        }
+        guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard self.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard self.idleTimeout > 0, self.headerTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard LargeObjectStrategy(rawValue: self.largeObjects) != nil else {
+            throw ValidationError("--large-objects must be read or sendfile")
+        }
+        guard Logger.Level(rawValue: self.logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: self.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "minicache")
+
+        let (host, port) = try Self.hostPort(self.listen)
+        var configuration = ServerConfiguration(
+            host: host,
+            port: port,
+            threads: self.threads,
+            maxConnections: self.maxConnections,
+            idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
+            headerTimeout: .nanoseconds(Int64(self.headerTimeout * 1e9)),
+            smallObjectLimit: self.smallObjectLimit,
+            largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .read,
+            accessLog: self.accessLog
+        )
+        if self.admin == "off" {
+            configuration.adminHost = nil
+        } else {
+            (configuration.adminHost, configuration.adminPort) = try Self.hostPort(self.admin)
+        }
+        let server: MiniCacheServer
+        do {
+            server = try MiniCacheServer(
+                volumePath: self.volume,
+                configuration: configuration,
+                logger: logger,
+                prometheus: registry,
+                readyFile: self.readyFile,
+                processStart: processStart
+            )
+        } catch {
+            Ctl.printError("minicache: \(error)")
+            throw ExitCode.failure
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        do {
+            try await group.run()
+        } catch {
+            Ctl.printError("minicache: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Splits `host:port` (`[v6]:port` for IPv6).
+    static func hostPort(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("expected ADDR:PORT, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("expected ADDR:PORT, got '\(text)'") }
+        return (host, port)
+    }
+}

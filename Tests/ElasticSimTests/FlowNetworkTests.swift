@@ -1,0 +1,101 @@
+import Testing
+
+@testable import ElasticSim
+
+struct FlowNetworkTests {
+    /// Adds flows `(links, cap)` one by one and returns each flow's rate after settling.
+    private func rates(capacities: [Double], flows: [(links: [Int], cap: Double)]) -> [Double] {
+        var net = FlowNetwork()
+        for c in capacities { _ = net.addLink(capacity: c) }
+        var groups: [Int32] = []
+        for flow in flows {
+            let g = net.group(path: net.path(flow.links.map { Int32($0) }), cap: flow.cap)
+            net.add(1, to: g, now: 0)
+            groups.append(g)
+        }
+        net.settle(now: 0)
+        return groups.map { net.groupRate[Int($0)] }
+    }
+
+    @Test(arguments: [1, 2, 7, 100])
+    func flowsOnOneBottleneckGetAnEqualShare(n: Int) {
+        let r = rates(capacities: [10e9], flows: Array(repeating: ([0], 1e12), count: n))
+        for rate in r { #expect(abs(rate - 10e9 / Double(n)) < 1e-3) }
+    }
+
+    @Test func demandCapsAreRespectedAndLeftoverIsShared() {
+        // 10 units on one link; caps 1 and 2 are met, the other two share the remaining 7.
+        let r = rates(capacities: [10], flows: [([0], 1), ([0], 2), ([0], 100), ([0], 100)])
+        #expect(r == [1, 2, 3.5, 3.5])
+    }
+
+    @Test func textbookThreeLinkExample() {
+        // Links A (cap 1), B (cap 2), C (cap 3)... the classic example: flow 0 crosses A and B,
+        // flow 1 only A, flow 2 B and C, flow 3 only C. A is the bottleneck of flows 0 and 1
+        // (1/2 each); B then has 1.5 left for flow 2; C gives flow 3 the remaining 1.5.
+        let r = rates(
+            capacities: [1, 2, 3],
+            flows: [([0, 1], 10), ([0], 10), ([1, 2], 10), ([2], 10)])
+        #expect(r.map { ($0 * 1e9).rounded() / 1e9 } == [0.5, 0.5, 1.5, 1.5])
+    }
+
+    @Test func idleLinksGiveEveryFlowItsCap() {
+        let r = rates(capacities: [100, 100], flows: [([0, 1], 3), ([1], 25), ([], 7)])
+        #expect(r == [3, 25, 7])
+    }
+
+    /// Random adds, removals and cap changes on random small networks: after every step the
+    /// incremental allocation equals straightforward progressive filling over single flows.
+    @Test(arguments: 1...40)
+    func incrementalAllocationEqualsReference(seed: UInt64) {
+        var rng = RandomSource(seed: seed)
+        let linkCount = 2 + Int(rng.unit() * 6)
+        let capacities = (0..<linkCount).map { _ in Double(1 + Int(rng.unit() * 20)) }
+        var net = FlowNetwork()
+        for c in capacities { _ = net.addLink(capacity: c) }
+        let capsChoice: [Double] = [0.5, 1, 2.5, 5, 1000]
+        var flows: [(links: [Int], cap: Double, group: Int32)] = []
+        for _ in 0..<60 {
+            let action = rng.unit()
+            if action < 0.55 || flows.isEmpty {
+                var links: [Int] = []
+                for l in 0..<linkCount where rng.unit() < 0.4 { links.append(l) }
+                let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
+                let g = net.group(path: net.path(links.map { Int32($0) }), cap: cap)
+                net.add(1, to: g, now: 0)
+                flows.append((links, cap, g))
+            } else if action < 0.85 {
+                let i = Int(rng.unit() * Double(flows.count))
+                net.remove(1, from: flows[i].group, now: 0)
+                flows.remove(at: i)
+            } else {
+                let i = Int(rng.unit() * Double(flows.count))
+                let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
+                net.remove(1, from: flows[i].group, now: 0)
+                let g = net.group(path: net.pathLinks[Int(net.groupPath[Int(flows[i].group)])].isEmpty
+                    ? net.path([]) : net.groupPath[Int(flows[i].group)], cap: cap)
+                net.add(1, to: g, now: 0)
+                flows[i].cap = cap
+                flows[i].group = g
+            }
+            net.settle(now: 0)
+            let expected = MaxMinReference.rates(capacities: capacities, flows: flows.map { ($0.links, $0.cap) })
+            for (f, flow) in flows.enumerated() {
+                let got = net.groupRate[Int(flow.group)]
+                #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
+            }
+        }
+    }
+
+    @Test func bytesAreIntegratedBetweenChanges() {
+        var net = FlowNetwork()
+        _ = net.addLink(capacity: 10)
+        let g = net.group(path: net.path([0]), cap: 100)
+        net.add(2, to: g, now: 0)
+        net.settle(now: 0)
+        net.add(3, to: g, now: 4)  // 4 s at 10 units/s in total
+        net.settle(now: 4)
+        net.flush(Int(g), now: 6)  // 2 s more at 10 units/s
+        #expect(abs(net.groupBytes[Int(g)] - 60) < 1e-9)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+@testable import MiniCacheServer
+
+/// The `minicache` executable as a child process.
+@Suite struct ProcessTests {
+    /// The built `minicache`, next to the test bundle.
+    static var executable: String? {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("minicache").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    static func waitForFile(_ path: String, seconds: Double = 20) async throws -> String? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") { return text }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    @Test("SIGTERM: the response in flight completes, new connections are refused, exit status 0")
+    func gracefulShutdownOnSIGTERM() async throws {
+        guard let executable = Self.executable else {
+            print("skipping: the minicache executable was not found next to \(CommandLine.arguments[0])")
+            return
+        }
+        let volume = try TestVolume(sizeMiB: 64)
+        defer { volume.remove() }
+        let content = TestVolume.bytes(16 << 20, seed: 5)
+        try volume.add("big.bin", content)
+        let ready = volume.directory + "/ready"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", volume.path, "--listen", "127.0.0.1:0", "--admin", "off", "--ready-file", ready, "--threads", "1"]
+        let log = Pipe()
+        process.standardError = log
+        try process.run()
+        defer { if process.isRunning { process.interrupt() } }
+        let url = try #require(try await Self.waitForFile(ready), "minicache did not write its ready file")
+        let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
+
+        let download = try TestConnection(port: port)
+        download.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        var received = download.receiveRaw(max: 65536)
+        #expect(!received.isEmpty)
+        process.terminate()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect((try? TestConnection(port: port)) == nil)
+        while true {
+            let more = download.receiveRaw(max: 1 << 20)
+            if more.isEmpty { break }
+            received += more
+        }
+        let headEnd = try #require(TestConnection.find([13, 10, 13, 10], in: Array(received.prefix(1024))))
+        #expect(received.count - headEnd - 4 == content.count)
+        #expect(Array(received[(headEnd + 4)...]) == content)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("serving http://127.0.0.1:\(port)/"))
+        #expect(output.contains("startup.ms="))
+        #expect(!FileManager.default.fileExists(atPath: ready))
+    }
+
+    @Test func aMissingVolumeIsAClearErrorWithExitStatus1() async throws {
+        guard let executable = Self.executable else {
+            print("skipping: the minicache executable was not found")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["serve", "/nonexistent/volume.shfs", "--listen", "127.0.0.1:0", "--admin", "off"]
+        let log = Pipe()
+        process.standardError = log
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(output.contains("/nonexistent/volume.shfs"))
+    }
+}
