@@ -122,6 +122,21 @@ struct RoundTripTests {
         #expect(try metadata(path) == before)
         // The space of a failed add is free again.
         try w.add(bytes: bytes(40_000, seed: 7), options: ObjectOptions(name: "fits"))
+
+        #expect(try VolumeCheck.run(path: path, options: .init(verifyDigests: true)).problems.isEmpty)
+    }
+
+    @Test func aFullVolumeStillTakesEmptyObjects() throws {
+        let dir = try TemporaryDirectory()
+        let path = try makeVolume(dir, size: 128 << 10, buckets: 16, perBucket: 4)
+        let w = try VolumeWriter(path: path)
+        var seed: UInt64 = 1
+        while w.freeBytes.total > 0 {
+            try w.add(bytes: bytes(Int(w.freeBytes.largest), seed: seed), options: ObjectOptions(name: "fill\(seed)"))
+            seed += 1
+        }
+        expectSHFSError(.volumeFull, containing: "0 bytes free") { try w.add(bytes: [1], options: ObjectOptions(name: "one")) }
+        try w.add(bytes: [], options: ObjectOptions(name: "empty"))
         #expect(try VolumeCheck.run(path: path, options: .init(verifyDigests: true)).problems.isEmpty)
     }
 
