@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -21,6 +22,15 @@ import Testing
             try split.receive(Array(bytes[cut...]))
             #expect(try split.output() == expected, "split at \(cut)")
         }
+    }
+
+    @Test("RFC 9112 §3.2.2: absolute-form targets without a path name /")
+    func absoluteFormWithoutPath() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET http://t HTTP/1.1\r\nHost: t\r\n\r\nGET http://t?x=1 HTTP/1.1\r\nHost: t\r\n\r\nGET http://t/small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        let output = try harness.output()
+        #expect(output.components(separatedBy: "<!doctype html><p>hello</p>\n").count == 3)
+        #expect(output.components(separatedBy: "HTTP/1.1 200 OK").count == 4)
     }
 
     @Test("responses to one read batch go out in one write")
