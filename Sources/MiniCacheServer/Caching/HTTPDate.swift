@@ -41,7 +41,12 @@ package enum HTTPDate {
     ///     digits (RFC 9110 §5.6.7).
     /// - Returns: the time in seconds since the epoch, or `nil` when the value is not a valid HTTP-date.
     package static func parse(_ value: some StringProtocol, now: Int64? = nil) -> Int64? {
-        let bytes = Array(value.utf8)
+        Self.parse(Array(value.utf8), now: now)
+    }
+
+    /// Parses an HTTP-date given as the raw bytes of a header value, as ``parse(_:now:)`` does.
+    package static func parse(_ value: some Collection<UInt8>, now: Int64? = nil) -> Int64? {
+        let bytes = Array(value)
         var lo = 0
         var hi = bytes.count
         while lo < hi, bytes[lo] == 0x20 || bytes[lo] == 0x09 { lo += 1 }

@@ -26,12 +26,23 @@ extension HTTPConnectionHandler {
             return
         }
         let isGet = head.method == .get
-        let object: PreparedObject
+        var object: PreparedObject
         switch self.lookup(head.target, in: bytes) {
         case .object(let found):
             object = found
         case .notFound:
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
+            if let cache = self.server.cache {
+                let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key)
+                if let index = self.mount.byDigest.lookup(Array(hex.utf8)) {
+                    object = self.mount.objects[index]
+                    self.server.stats.cacheHit()
+                    break
+                }
+                self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
+                self.logAccess(head, bytes: bytes, status: .ok)
+                return
+            }
             self.server.registry.recordMiss(key)
             self.writeError(.notFound, keepAlive: keepAlive, isHead: !isGet, context: context)
             self.logAccess(head, bytes: bytes, status: .notFound)

@@ -1,0 +1,171 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SHFS
+import Synchronization
+
+/// Makes the server a pull-through cache: a GET or HEAD the volume cannot answer is fetched from
+/// the origin (one fetch per cache key, later requests join it), streamed to its viewers, and a
+/// complete, storable response is written to the volume as a hidden object whose digest is the
+/// SHA-256 of the cache key; the next request for the key is a hit on the prepared-object path.
+///
+/// The volume is written on a dedicated thread (never on an event loop), under the SHFS writer
+/// lock, and the entry write is the commit: a fill that fails or is cut short stores nothing.
+package final class PullThroughCache: Sendable {
+    /// Where misses are fetched from.
+    package let origin: OriginAddress
+    /// The largest body stored; larger ones stream through.
+    package let maxObjectSize: Int
+    private let policy: CachePolicy
+    private let volumes: VolumeHolder
+    private let storeThread: NIOThreadPool
+    private let logger: Logger
+    private let counters = Mutex(Counters())
+
+    /// What the cache has done since it started.
+    package struct Counters: Sendable, Equatable {
+        package var stored = 0
+        package var storeFailures = 0
+        package var notStored = 0
+    }
+
+    package init(origin: OriginAddress, maxObjectSize: Int, volumes: VolumeHolder, logger: Logger) {
+        self.origin = origin
+        self.maxObjectSize = maxObjectSize
+        self.policy = CachePolicy()
+        self.volumes = volumes
+        self.storeThread = NIOThreadPool(numberOfThreads: 1)
+        self.storeThread.start()
+        self.logger = logger
+    }
+
+    deinit {
+        self.storeThread.shutdownGracefully { _ in }
+    }
+
+    package var statistics: Counters { self.counters.withLock { $0 } }
+
+    /// The cache key of a request target and the lower-case hex digest the object is stored under.
+    package func key(target: String) -> (key: CacheKey, hexDigest: String) {
+        let key = CacheKey(method: .GET, scheme: "http", authority: self.origin.hostField, target: target)
+        return (key, String(key.primaryDigest.description.prefix(self.volumes.current.digestHexLength)))
+    }
+
+    /// The request sent to the origin for a miss on `target`.
+    package func originRequest(target: String) -> OriginRequest {
+        OriginRequest(target: target, headers: ["Host": self.origin.hostField, "User-Agent": "minicache"])
+    }
+
+    /// A recorder for a new fill: it keeps the body and stores it when the fill completes.
+    func recorder(for key: CacheKey, request: OriginRequest) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
+        { fill in FillRecorder(cache: self, fill: fill, digest: key.primaryDigest.bytes, request: request.head) }
+    }
+
+    /// Whether a response may be kept, as RFC 9111 §3 and this store allow.
+    func shouldStore(request: HTTPRequestHead, response: HTTPResponseHead) -> Bool {
+        guard response.status == .ok else { return false }
+        if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), length > self.maxObjectSize {
+            return false
+        }
+        return self.policy.storability(request: request, response: response) == .store
+    }
+
+    /// Writes a complete body on the store thread, remounts, then ends the fill's hold.
+    func store(_ body: [UInt8], digest: [UInt8], response: HTTPResponseHead, fill: OriginFill<String>) {
+        let path = self.volumes.path
+        self.storeThread.submit { state in
+            defer { fill.release() }
+            guard state == .active else { return }
+            var options = ObjectOptions(hidden: true)
+            if let type = response.headers.first(name: "content-type"), type.utf8.count <= 32 { options.mimeType = type }
+            if let encoding = response.headers.first(name: "content-encoding"), encoding.utf8.count <= 16 {
+                options.encoding = encoding
+            }
+            do {
+                // The writer (and its exclusive lock) must be gone before the remount takes the shared lock.
+                try { () throws(SHFSError) in
+                    let writer = try VolumeWriter(path: path, waitForLock: true)
+                    options.digest = Array(digest.prefix(writer.header.digestLength))
+                    try writer.add(bytes: body, options: options)
+                }()
+                _ = try self.volumes.remount(reason: "cache fill")
+                self.counters.withLock { $0.stored += 1 }
+            } catch {
+                self.counters.withLock { $0.storeFailures += 1 }
+                self.logger.warning(
+                    "cannot store a fetched object; it was served without being kept",
+                    metadata: ["cache.digest": "\(CacheDigest(bytes: digest))", "error": "\(error)"]
+                )
+            }
+        }
+    }
+
+    func recordNotStored() {
+        self.counters.withLock { $0.notStored += 1 }
+    }
+}
+
+/// The first subscriber of a miss's fill: keeps the body of a storable response and hands it to
+/// the store when, and only when, the origin finished it.
+final class FillRecorder: OriginResponseDelegate {
+    private struct State {
+        var head: HTTPResponseHead?
+        var storing = false
+        var body: [UInt8] = []
+    }
+
+    private let cache: PullThroughCache
+    private let fill: OriginFill<String>
+    private let digest: [UInt8]
+    private let request: HTTPRequestHead
+    private let state = Mutex(State())
+
+    init(cache: PullThroughCache, fill: OriginFill<String>, digest: [UInt8], request: HTTPRequestHead) {
+        self.cache = cache
+        self.fill = fill
+        self.digest = digest
+        self.request = request
+    }
+
+    func originDidReceiveHead(_ head: HTTPResponseHead) {
+        let storing = self.cache.shouldStore(request: self.request, response: head)
+        self.state.withLock { state in
+            state.head = head
+            state.storing = storing
+        }
+    }
+
+    func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        self.state.withLock { state in
+            guard state.storing else { return }
+            if state.body.count + part.readableBytes > self.cache.maxObjectSize {
+                state.storing = false
+                state.body = []
+                return
+            }
+            state.body.append(contentsOf: part.readableBytesView)
+        }
+    }
+
+    func originDidFinish() {
+        let (head, storing, body) = self.state.withLock { state in
+            let taken = (state.head, state.storing, state.body)
+            state.body = []
+            return taken
+        }
+        guard let head, storing,
+            head.headers.first(name: "content-length").flatMap({ Int($0) }).map({ $0 == body.count }) ?? true
+        else {
+            self.cache.recordNotStored()
+            self.fill.release()
+            return
+        }
+        self.cache.store(body, digest: self.digest, response: head, fill: self.fill)
+    }
+
+    func originDidFail(_ error: OriginError) {
+        self.state.withLock { $0.body = [] }
+        self.fill.release()
+    }
+}

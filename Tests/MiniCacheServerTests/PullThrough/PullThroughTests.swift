@@ -1,0 +1,152 @@
+import Foundation
+import Synchronization
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import MiniCacheServer
+
+/// `minicache serve --origin` end to end: a real origin on 127.0.0.1:0, a real volume file,
+/// the server on real sockets.
+struct PullThroughTests {
+    static let group = MultiThreadedEventLoopGroup.singleton
+
+    /// Waits (up to 10 s) until the cache has stored `count` objects.
+    static func waitForStored(_ server: TestServer, _ count: Int) async throws {
+        for _ in 0..<1000 {
+            if server.server.context.cache!.statistics.stored >= count { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("the cache stored \(server.server.context.cache!.statistics.stored) objects, expected \(count)")
+    }
+
+    @Test("RFC 9111 §3: a fresh storable miss is relayed, stored, and then served from the volume, also after a restart")
+    func missIsStoredAndSurvivesRestart() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: "segment-0 bytes", headers: ["Cache-Control: max-age=3600", "Content-Type: video/mp2t"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let first = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            #expect(first.status == 200)
+            #expect(first.text == "segment-0 bytes")
+            try await Self.waitForStored(server, 1)
+            let second = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            #expect(second.status == 200)
+            #expect(second.text == "segment-0 bytes")
+            #expect(second.header("Content-Type") == "video/mp2t")
+            let head = try TestConnection.get(port: server.port, "/live/seg0.ts", method: "HEAD")
+            #expect(head.status == 200)
+            #expect(head.header("Content-Length") == "15")
+            #expect(origin.requestCount == 1)
+        }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let warm = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            #expect(warm.text == "segment-0 bytes")
+            #expect(origin.requestCount == 1)
+        }
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §3: a no-store response is relayed but never stored")
+    func noStoreIsNotStored() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: "private", headers: ["Cache-Control: no-store"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            for _ in 0..<2 {
+                let response = try TestConnection.get(port: server.port, "/a")
+                #expect(response.text == "private")
+            }
+            #expect(origin.requestCount == 2)
+            #expect(server.server.context.cache!.statistics.stored == 0)
+        }
+        try await origin.stop()
+    }
+
+    @Test("a miss streamed to 50 concurrent clients makes one origin request")
+    func flashCrowdMakesOneOriginRequest() async throws {
+        let gate = Gate()
+        let body = String(repeating: "x", count: 100_000)
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            let response = TestOrigin.response(body: body, headers: ["Cache-Control: max-age=60"])
+            let cut = response.index(response.startIndex, offsetBy: 50_000)
+            return [.send(String(response[..<cut])), .waitFor(gate), .send(String(response[cut...]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            var clients: [TestConnection] = []
+            for _ in 0..<50 {
+                let client = try TestConnection(port: server.port)
+                #expect(client.send("GET /segment.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
+                clients.append(client)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            gate.open()
+            for client in clients {
+                let response = try client.readResponse()
+                #expect(response?.status == 200)
+                #expect(response?.body.count == 100_000)
+            }
+            #expect(origin.requestCount == 1)
+            #expect(server.server.context.stats.cacheCoalesced.load(ordering: .relaxed) == 49)
+        }
+        try await origin.stop()
+    }
+
+    @Test("RFC 9112 §6.3: an origin killed mid-body cuts the response and stores nothing")
+    func truncatedBodyIsNeverStored() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, index in
+            if index == 0 {
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nCache-Control: max-age=60\r\n\r\n0123456789"), .close]
+            }
+            return [.send(TestOrigin.response(body: String(repeating: "z", count: 100), headers: ["Cache-Control: max-age=60"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let connection = try TestConnection(port: server.port)
+            #expect(connection.send("GET /cut HTTP/1.1\r\nHost: test\r\n\r\n"))
+            let raw = connection.readToEnd()
+            let headEnd = TestConnection.find(Array("\r\n\r\n".utf8), in: raw)
+            #expect(headEnd.map { raw.count - $0 - 4 < 100 } == true)
+            #expect(server.server.context.cache!.statistics.stored == 0)
+            let retry = try TestConnection.get(port: server.port, "/cut")
+            #expect(retry.text == String(repeating: "z", count: 100))
+            #expect(origin.requestCount == 2)
+            try await Self.waitForStored(server, 1)
+        }
+        try await origin.stop()
+    }
+
+    @Test("an unreachable origin answers 502 and the client does not hang")
+    func unreachableOriginIsBadGateway() async throws {
+        let closed = try await ServerBootstrap(group: Self.group).bind(host: "127.0.0.1", port: 0).get()
+        let port = closed.localAddress!.port!
+        try await closed.close()
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(port)" }) { server in
+            let response = try TestConnection.get(port: server.port, "/nothing")
+            #expect(response.status == 502)
+        }
+    }
+
+    @Test("objects already on the volume are served without asking the origin")
+    func volumeObjectsWinOverTheOrigin() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, _ in [.send(TestOrigin.response(body: "origin"))] }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try volume.add("local.txt", Array("local".utf8))
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let local = try TestConnection.get(port: server.port, "/local.txt")
+            #expect(local.text == "local")
+            #expect(origin.requestCount == 0)
+        }
+        try await origin.stop()
+    }
+}
