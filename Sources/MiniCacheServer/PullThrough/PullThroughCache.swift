@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -52,6 +57,12 @@ package final class PullThroughCache: Sendable {
         return (key, String(key.primaryDigest.description.prefix(self.volumes.current.digestHexLength)))
     }
 
+    /// The `Age` of a stored response when it is fresh now (RFC 9111 §4.2); nil when stale.
+    package func freshAge(_ cached: CachedMetadata, now: Int64) -> Int64? {
+        let age = cached.response.currentAge(now: now)
+        return age < cached.response.freshnessLifetime(self.policy.configuration) ? age : nil
+    }
+
     /// The request sent to the origin for a miss on `target`.
     package func originRequest(target: String) -> OriginRequest {
         OriginRequest(target: target, headers: ["Host": self.origin.hostField, "User-Agent": "minicache"])
@@ -72,8 +83,9 @@ package final class PullThroughCache: Sendable {
     }
 
     /// Writes a complete body on the store thread, remounts, then ends the fill's hold.
-    func store(_ body: [UInt8], digest: [UInt8], response: HTTPResponseHead, fill: OriginFill<String>) {
+    func store(_ body: [UInt8], digest: [UInt8], metadata: StoredResponse, response: HTTPResponseHead, fill: OriginFill<String>) {
         let path = self.volumes.path
+        let object = CachedMetadata.encode(metadata) + body
         self.storeThread.submit { state in
             defer { fill.release() }
             guard state == .active else { return }
@@ -86,8 +98,12 @@ package final class PullThroughCache: Sendable {
                 // The writer (and its exclusive lock) must be gone before the remount takes the shared lock.
                 try { () throws(SHFSError) in
                     let writer = try VolumeWriter(path: path, waitForLock: true)
-                    options.digest = Array(digest.prefix(writer.header.digestLength))
-                    try writer.add(bytes: body, options: options)
+                    let stored = Array(digest.prefix(writer.header.digestLength))
+                    options.digest = stored
+                    if let older = writer.entry(digestOrName: CacheDigest(bytes: stored).description) {
+                        try writer.remove(older)
+                    }
+                    try writer.add(bytes: object, options: options)
                 }()
                 _ = try self.volumes.remount(reason: "cache fill")
                 self.counters.withLock { $0.stored += 1 }
@@ -111,6 +127,7 @@ package final class PullThroughCache: Sendable {
 final class FillRecorder: OriginResponseDelegate {
     private struct State {
         var head: HTTPResponseHead?
+        var responseTime: Int64 = 0
         var storing = false
         var body: [UInt8] = []
     }
@@ -119,6 +136,7 @@ final class FillRecorder: OriginResponseDelegate {
     private let fill: OriginFill<String>
     private let digest: [UInt8]
     private let request: HTTPRequestHead
+    private let requestTime = Int64(time(nil))
     private let state = Mutex(State())
 
     init(cache: PullThroughCache, fill: OriginFill<String>, digest: [UInt8], request: HTTPRequestHead) {
@@ -132,6 +150,7 @@ final class FillRecorder: OriginResponseDelegate {
         let storing = self.cache.shouldStore(request: self.request, response: head)
         self.state.withLock { state in
             state.head = head
+            state.responseTime = Int64(time(nil))
             state.storing = storing
         }
     }
@@ -149,8 +168,8 @@ final class FillRecorder: OriginResponseDelegate {
     }
 
     func originDidFinish() {
-        let (head, storing, body) = self.state.withLock { state in
-            let taken = (state.head, state.storing, state.body)
+        let (head, responseTime, storing, body) = self.state.withLock { state in
+            let taken = (state.head, state.responseTime, state.storing, state.body)
             state.body = []
             return taken
         }
@@ -161,7 +180,10 @@ final class FillRecorder: OriginResponseDelegate {
             self.fill.release()
             return
         }
-        self.cache.store(body, digest: self.digest, response: head, fill: self.fill)
+        var metadata = StoredResponse(
+            requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
+        metadata.bodyLength = UInt64(body.count)
+        self.cache.store(body, digest: self.digest, metadata: metadata, response: head, fill: self.fill)
     }
 
     func originDidFail(_ error: OriginError) {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import Synchronization
@@ -27,6 +32,7 @@ extension HTTPConnectionHandler {
         }
         let isGet = head.method == .get
         var object: PreparedObject
+        var age: Int64?
         switch self.lookup(head.target, in: bytes) {
         case .object(let found):
             object = found
@@ -35,9 +41,13 @@ extension HTTPConnectionHandler {
             if let cache = self.server.cache {
                 let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key)
                 if let index = self.mount.byDigest.lookup(Array(hex.utf8)) {
-                    object = self.mount.objects[index]
-                    self.server.stats.cacheHit()
-                    break
+                    let found = self.mount.objects[index]
+                    if let cached = found.cached, let fresh = cache.freshAge(cached, now: Int64(time(nil))) {
+                        object = found
+                        age = fresh
+                        self.server.stats.cacheHit()
+                        break
+                    }
                 }
                 self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
                 self.logAccess(head, bytes: bytes, status: .ok)
@@ -59,6 +69,7 @@ extension HTTPConnectionHandler {
                 // The fast path: status and Date, connection field, prepared fields and body.
                 self.out.writeImmutableBuffer(self.dates.okPrefix)
                 self.writeConnectionField(keepAlive: keepAlive, minorVersion: head.minorVersion)
+                if let age { self.out.writeString("Age: \(age)\r\n") }
                 if isGet {
                     self.emit(object.response, context: context)
                     object.counters.recordWhole(bytes: body.readableBytes)

@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import NIOCore
+import NIOHTTP1
+import SHFS
 import NIOPosix
 import Testing
 
@@ -146,6 +148,90 @@ struct PullThroughTests {
             let local = try TestConnection.get(port: server.port, "/local.txt")
             #expect(local.text == "local")
             #expect(origin.requestCount == 0)
+        }
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §4.2.3, §3.1: a hit carries Age and the stored end-to-end fields of the origin")
+    func hitCarriesAgeAndStoredFields() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: "seg", headers: ["Cache-Control: max-age=600", "ETag: \"v1\"", "X-Origin: yes", "Connection: keep-alive"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            _ = try TestConnection.get(port: server.port, "/seg1.ts")
+            try await Self.waitForStored(server, 1)
+            let hit = try TestConnection.get(port: server.port, "/seg1.ts")
+            #expect(hit.text == "seg")
+            #expect(hit.header("Age").flatMap { Int($0) }.map { $0 >= 0 && $0 < 600 } == true)
+            #expect(hit.header("ETag") == "\"v1\"")
+            #expect(hit.header("X-Origin") == "yes")
+            #expect(hit.header("Cache-Control") == "max-age=600")
+            #expect(origin.requestCount == 1)
+        }
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §4.2: a stale playlist is fetched again while an immutable segment stays a hit")
+    func stalePlaylistIsFetchedAgain() async throws {
+        let origin = try await TestOrigin(group: Self.group) { request, index in
+            if request.contains("/live.m3u8") {
+                return [.send(TestOrigin.response(body: "#EXTM3U v\(index)", headers: ["Cache-Control: max-age=1"]))]
+            }
+            return [.send(TestOrigin.response(body: "segment", headers: ["Cache-Control: max-age=31536000, immutable"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let first = try TestConnection.get(port: server.port, "/live.m3u8")
+            _ = try TestConnection.get(port: server.port, "/seg.ts")
+            try await Self.waitForStored(server, 2)
+            try await Task.sleep(for: .milliseconds(2200))
+            let second = try TestConnection.get(port: server.port, "/live.m3u8")
+            #expect(first.text != second.text)
+            #expect(second.text.hasPrefix("#EXTM3U v"))
+            let segment = try TestConnection.get(port: server.port, "/seg.ts")
+            #expect(segment.text == "segment")
+            #expect(origin.requestCount == 3)
+            try await Self.waitForStored(server, 3)
+            let refreshed = try TestConnection.get(port: server.port, "/live.m3u8")
+            #expect(refreshed.text == second.text)
+            #expect(origin.requestCount == 3)
+        }
+        try await origin.stop()
+    }
+
+    @Test("a torn cache object (body shorter than its metadata says) is never served as complete")
+    func tornObjectIsNeverServed() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: "0123456789", headers: ["Cache-Control: max-age=600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let key = CacheKey(method: .GET, scheme: "http", authority: "127.0.0.1:\(origin.port)", target: "/torn")
+        var metadata = StoredResponse(
+            requestHeaders: [:],
+            response: HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Cache-Control": "max-age=600"]),
+            requestTime: Int64(time(nil)),
+            responseTime: Int64(time(nil))
+        )
+        metadata.bodyLength = 10
+        do {
+            let writer = try VolumeWriter(path: volume.path)
+            try writer.add(
+                bytes: CachedMetadata.encode(metadata) + Array("01234".utf8),
+                options: ObjectOptions(digest: key.primaryDigest.bytes, hidden: true)
+            )
+        }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let response = try TestConnection.get(port: server.port, "/torn")
+            #expect(response.text == "0123456789")
+            #expect(origin.requestCount == 1)
+            try await Self.waitForStored(server, 1)
+            let hit = try TestConnection.get(port: server.port, "/torn")
+            #expect(hit.text == "0123456789")
+            #expect(origin.requestCount == 1)
         }
         try await origin.stop()
     }
