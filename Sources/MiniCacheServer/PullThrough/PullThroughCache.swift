@@ -63,6 +63,14 @@ package final class PullThroughCache: Sendable {
         return age < cached.response.freshnessLifetime(self.policy.configuration) ? age : nil
     }
 
+    /// The `Age` of a stale stored response when it may be served because the origin failed
+    /// (RFC 5861 §4, RFC 9111 §4.2.4); nil when it may not.
+    package func staleAgeOnError(_ cached: CachedMetadata, now: Int64) -> Int64? {
+        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        guard self.policy.mayServeStaleOnError(request: request, stored: cached.response, now: now) else { return nil }
+        return cached.response.currentAge(now: now)
+    }
+
     /// The request sent to the origin for a miss on `target`.
     package func originRequest(target: String) -> OriginRequest {
         OriginRequest(target: target, headers: ["Host": self.origin.hostField, "User-Agent": "minicache"])

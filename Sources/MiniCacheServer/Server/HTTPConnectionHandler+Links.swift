@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import Synchronization
@@ -9,6 +14,8 @@ struct LinkResponse {
     /// `Server` and, for a link entry, its validator lines.
     let commonFields: String
     let counters: ObjectCounters?
+    /// A stale cached object to answer with if the origin fails (`stale-if-error`).
+    let fallback: PreparedObject?
     let isGet: Bool
     var keepAlive: Bool
     let minorVersion: UInt8
@@ -33,6 +40,7 @@ extension HTTPConnectionHandler {
         keepAlive: Bool,
         minorVersion: UInt8,
         context: ChannelHandlerContext,
+        fallback: PreparedObject? = nil,
         subscribe: (@escaping @Sendable (LinkEvent) -> Void) -> LinkSubscription
     ) {
         if self.out.readableBytes > 0 {
@@ -46,7 +54,7 @@ extension HTTPConnectionHandler {
         }
         self.busy = .link(
             LinkResponse(
-                subscription: subscription, commonFields: commonFields, counters: counters, isGet: isGet, keepAlive: keepAlive,
+                subscription: subscription, commonFields: commonFields, counters: counters, fallback: fallback, isGet: isGet, keepAlive: keepAlive,
                 minorVersion: minorVersion))
         self.deadlineKind = .none
     }
@@ -105,6 +113,18 @@ extension HTTPConnectionHandler {
                 return
             }
             self.server.logger.warning("link fetch failed", metadata: ["link.status": "\(status.code)", "error": "\(message)"])
+            if status != .notFound, let stale = response.fallback, let cached = stale.cached, let body = stale.body,
+                let cache = self.server.cache, let age = cache.staleAgeOnError(cached, now: Int64(time(nil)))
+            {
+                // RFC 5861 §4 / RFC 9111 §4.2.4: the origin failed and the stored response allows serving it stale.
+                self.server.stats.cacheStaleServed()
+                self.writeStatus(.ok, keepAlive: response.keepAlive, minorVersion: response.minorVersion)
+                self.out.writeString("Age: \(age)\r\n")
+                self.emit(response.isGet ? stale.response : stale.head, context: context)
+                self.finishResponse(status: .ok, bytes: response.isGet ? body.readableBytes : 0, keepAlive: response.keepAlive)
+                self.endLink(response, context: context)
+                return
+            }
             self.writeError(status, keepAlive: response.keepAlive, isHead: !response.isGet, context: context)
             self.endLink(response, context: context)
         }

@@ -10,6 +10,7 @@ extension HTTPConnectionHandler {
         isGet: Bool,
         keepAlive: Bool,
         minorVersion: UInt8,
+        stale: PreparedObject?,
         context: ChannelHandlerContext
     ) {
         let request = cache.originRequest(target: target)
@@ -21,7 +22,8 @@ extension HTTPConnectionHandler {
             isGet: isGet,
             keepAlive: keepAlive,
             minorVersion: minorVersion,
-            context: context
+            context: context,
+            fallback: stale
         ) { deliver in
             let subscription = fetcher.subscribe(
                 key: "cache \(key.primaryDigest)",

@@ -40,8 +40,10 @@ extension HTTPConnectionHandler {
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
             if let cache = self.server.cache {
                 let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key)
+                var stale: PreparedObject?
                 if let index = self.mount.byDigest.lookup(Array(hex.utf8)) {
                     let found = self.mount.objects[index]
+                    stale = found.cached == nil ? nil : found
                     if let cached = found.cached, let fresh = cache.freshAge(cached, now: Int64(time(nil))) {
                         object = found
                         age = fresh
@@ -49,7 +51,7 @@ extension HTTPConnectionHandler {
                         break
                     }
                 }
-                self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
+                self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, stale: stale, context: context)
                 self.logAccess(head, bytes: bytes, status: .ok)
                 return
             }

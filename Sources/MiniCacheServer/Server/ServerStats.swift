@@ -18,6 +18,8 @@ package final class ServerStats: Sendable {
     package let cacheHits = Atomic<Int>(0)
     package let cacheMisses = Atomic<Int>(0)
     package let cacheCoalesced = Atomic<Int>(0)
+    /// Stale cached responses served because the origin failed.
+    package let cacheStale = Atomic<Int>(0)
     private let status2xx = Atomic<Int>(0)
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
@@ -43,7 +45,7 @@ package final class ServerStats: Sendable {
         self.refusedCounter = Counter(label: "minicache_connections_refused_total", factory: factory)
         self.upstreamCounter = Counter(label: "minicache_upstream_fetches_total", factory: factory)
         self.remountCounter = Counter(label: "minicache_remounts_total", factory: factory)
-        self.cacheCounters = ["hit", "miss", "coalesced"].map {
+        self.cacheCounters = ["hit", "miss", "coalesced", "stale"].map {
             Counter(label: "minicache_cache_requests_total", dimensions: [("result", $0)], factory: factory)
         }
     }
@@ -94,6 +96,11 @@ package final class ServerStats: Sendable {
     package func cacheHit() {
         self.cacheHits.add(1, ordering: .relaxed)
         self.cacheCounters[0].increment()
+    }
+
+    package func cacheStaleServed() {
+        self.cacheStale.add(1, ordering: .relaxed)
+        self.cacheCounters[3].increment()
     }
 
     package func cacheMiss(coalesced: Bool) {

@@ -235,4 +235,35 @@ struct PullThroughTests {
         }
         try await origin.stop()
     }
+
+    @Test("RFC 5861 §4, RFC 9111 §4.2.4: when the origin fails, stale-if-error serves the stale copy; without it the client gets 502")
+    func staleIfErrorServesStale() async throws {
+        let failing = TestUpstream.Counter()
+        let origin = try await TestOrigin(group: Self.group) { request, _ in
+            if failing.value.load(ordering: .relaxed) == 1 {
+                return [.send(TestOrigin.response("503 Service Unavailable", body: "down"))]
+            }
+            if request.contains("/sie") {
+                return [.send(TestOrigin.response(body: "kept", headers: ["Cache-Control: max-age=1, stale-if-error=60"]))]
+            }
+            return [.send(TestOrigin.response(body: "plain", headers: ["Cache-Control: max-age=1"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            _ = try TestConnection.get(port: server.port, "/sie")
+            _ = try TestConnection.get(port: server.port, "/plain")
+            try await Self.waitForStored(server, 2)
+            try await Task.sleep(for: .milliseconds(2200))
+            failing.value.store(1, ordering: .relaxed)
+            let stale = try TestConnection.get(port: server.port, "/sie")
+            #expect(stale.status == 200)
+            #expect(stale.text == "kept")
+            #expect(stale.header("Age").flatMap { Int($0) }.map { $0 >= 1 } == true)
+            let plain = try TestConnection.get(port: server.port, "/plain")
+            #expect(plain.status == 502)
+            #expect(server.server.context.stats.cacheStale.load(ordering: .relaxed) == 1)
+        }
+        try await origin.stop()
+    }
 }
