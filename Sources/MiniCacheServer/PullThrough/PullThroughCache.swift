@@ -125,6 +125,27 @@ package final class PullThroughCache: Sendable {
         }
     }
 
+    /// Removes the stored response for each target (path and query at the origin) and remounts.
+    /// - Returns: how many were stored and are now gone.
+    package func purge(targets: [String]) throws(MiniCacheError) -> Int {
+        var removed = 0
+        do {
+            try { () throws(SHFSError) in
+                let writer = try VolumeWriter(path: self.volumes.path, waitForLock: true)
+                for target in targets {
+                    if let entry = writer.entry(digestOrName: self.key(target: target).hexDigest), entry.isHidden {
+                        try writer.remove(entry)
+                        removed += 1
+                    }
+                }
+            }()
+        } catch {
+            throw MiniCacheError(.volume, "cannot purge from \(self.volumes.path): \(error)", underlying: error)
+        }
+        if removed > 0 { try self.volumes.remount(reason: "purge") }
+        return removed
+    }
+
     func recordNotStored() {
         self.counters.withLock { $0.notStored += 1 }
     }

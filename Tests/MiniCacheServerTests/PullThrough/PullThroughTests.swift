@@ -266,4 +266,24 @@ struct PullThroughTests {
         }
         try await origin.stop()
     }
+
+    @Test("POST /admin/purge drops a cached response; the next request goes to the origin")
+    func purgeDropsACachedResponse() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, index in
+            [.send(TestOrigin.response(body: "v\(index)", headers: ["Cache-Control: max-age=600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v0")
+            try await Self.waitForStored(server, 1)
+            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v0")
+            let purge = try TestConnection.get(port: server.adminPort, "/admin/purge?url=%2Fp%3Fq%3D1", method: "POST")
+            #expect(purge.status == 200)
+            #expect(purge.text.contains("\"purged\": 1"))
+            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v1")
+            #expect(origin.requestCount == 2)
+        }
+        try await origin.stop()
+    }
 }
