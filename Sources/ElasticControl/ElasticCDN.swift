@@ -12,7 +12,8 @@ public struct ElasticCDNConfiguration: Sendable {
     public var apiPort: Int
     public var originPort: Int
     public var sites: [SiteConfiguration]
-    /// Tenants; nil: `default` (path `/`, live channels) and `vod` (path `/vod/`), both on the origin.
+    /// Tenants; nil: `default` (path `/`, live channels) and `vod` (path `/vod/`), both on the
+    /// origin; empty: only `default`.
     public var tenants: [TenantConfiguration]?
     /// Use this origin instead of running the demo origin.
     public var externalOrigin: String?
@@ -80,10 +81,13 @@ public final class ElasticCDN: Sendable {
             origin = o
             originURL = o.url
         }
-        let tenants = c.tenants ?? [
-            TenantConfiguration(name: "default", origin: originURL, pathPrefix: "/", quotaPerSite: 2),
-            TenantConfiguration(name: "vod", origin: originURL, pathPrefix: "/vod/", quotaPerSite: 1),
-        ]
+        let defaultTenant = TenantConfiguration(name: "default", origin: originURL, pathPrefix: "/", quotaPerSite: 2)
+        let tenants: [TenantConfiguration]
+        switch c.tenants {
+        case nil: tenants = [defaultTenant, TenantConfiguration(name: "vod", origin: originURL, pathPrefix: "/vod/", quotaPerSite: 1)]
+        case let given? where given.isEmpty: tenants = [defaultTenant]
+        case let given?: tenants = given
+        }
         backend = try ProcessBackend(configuration: c.backend, logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller

@@ -70,6 +70,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Folder for instance volumes, ready files and logs (default: a fresh one in /tmp, removed at exit).", valueName: "DIR"))
     var workDir: String?
 
+    @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
+    var singleTenant = false
+
     @Flag(help: "Do not pass --origin to minicache (for a minicache without pull-through caching).")
     var noOriginFlag = false
 
@@ -108,12 +111,15 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
-        let configuration = ElasticCDNConfiguration(
+        var configuration = ElasticCDNConfiguration(
             host: host, routerPort: routerPort, apiPort: apiPort, originPort: originPort, sites: siteList,
             externalOrigin: origin, origin: DemoOriginConfiguration(channels: channels), controller: controller,
             backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, passOrigin: !noOriginFlag),
             prefixTable: table, demoProfile: demo ? Self.demoProfile(sites: sites) : nil
         )
+        if singleTenant {
+            configuration.tenants = []
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let cdn: ElasticCDN
         do {

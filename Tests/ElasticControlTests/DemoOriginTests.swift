@@ -1,5 +1,7 @@
 @testable import ElasticControl
 import Foundation
+import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -79,3 +81,4 @@ struct DemoOriginTests {
         #expect(origin.counters.requests == 7)
     }
 }
+

@@ -1,5 +1,7 @@
 @testable import ElasticControl
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// Faults with real child processes: crashes, instances that never become ready, a dead origin.

@@ -1,5 +1,7 @@
 @testable import ElasticControl
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The process backend against the real `minicache` with an empty volume.

@@ -1,5 +1,6 @@
 @testable import ElasticControl
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Testing
 

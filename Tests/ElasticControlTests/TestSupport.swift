@@ -2,6 +2,7 @@ import ElasticControl
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Testing

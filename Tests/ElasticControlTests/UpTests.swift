@@ -1,5 +1,7 @@
 import ElasticControl
 import Foundation
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// `ecdn up` as a user runs it: a real child process with its own minicache children.
@@ -55,7 +57,7 @@ struct UpTests {
         #expect(redirect.headers.first(name: "Location")?.hasPrefix("http://127.0.142.10:") == true)
 
         let instances = try await client.get(api + "/instances")
-        let array = try #require(try JSONSerialization.jsonObject(with: Data(buffer: instances.body)) as? [[String: Any]])
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(instances.body.readableBytesView)) as? [[String: Any]])
         let instance = try #require(array.first)
         for key in ["id", "site", "tenant", "state", "url"] { #expect(instance[key] != nil) }
         #expect(instance["site"] as? String == "site2")

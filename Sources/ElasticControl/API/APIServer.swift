@@ -76,6 +76,9 @@ struct APIResponder: Sendable {
         var cacheByteShare: Double?
         var routedToCache: Int
         var routedToOrigin: Int
+        /// Seconds instances existed (launch to stop, or to now), summed: the cost.
+        var instanceSeconds: Double
+        var instanceStarts: Int
     }
 
     func respond(_ request: HTTPRequest) async -> HTTPResponse {
@@ -139,7 +142,8 @@ struct APIResponder: Sendable {
                 instancesRunning: live.filter { $0.state != .stopped }.count,
                 cacheRequests: all.reduce(0) { $0 + $1.requests }, cacheBytes: cacheBytes,
                 originRequests: origin?.requests, originBytes: origin?.bytes, cacheByteShare: share,
-                routedToCache: counters.reduce(0) { $0 + $1.toCache }, routedToOrigin: counters.reduce(0) { $0 + $1.toOrigin }
+                routedToCache: counters.reduce(0) { $0 + $1.toCache }, routedToOrigin: counters.reduce(0) { $0 + $1.toOrigin },
+                instanceSeconds: all.reduce(0) { $0 + (($1.stoppedAt ?? HTTPDate.now()) - $1.startedAt) }, instanceStarts: all.count
             ))
         default:
             return .text(.notFound, "unknown path; try /api/sites, /api/tenants, /api/instances, /api/demand, /api/events, /api/summary or / (dashboard)\n")
@@ -148,7 +152,7 @@ struct APIResponder: Sendable {
 
     private func json(_ value: some Encodable) -> HTTPResponse {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data("null".utf8)
         var body = ByteBuffer(bytes: data)
         body.writeString("\n")

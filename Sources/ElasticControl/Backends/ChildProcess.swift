@@ -35,6 +35,12 @@ package final class ChildProcess: Sendable {
         return unsafeBitCast(symbol, to: Prctl.self)
     }()
 
+    private typealias CloseRange = @convention(c) (UInt32, UInt32, Int32) -> Int32
+    private static let closeRange: CloseRange? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "close_range") else { return nil }
+        return unsafeBitCast(symbol, to: CloseRange.self)
+    }()
+
     /// Starts `executable` with `arguments`, stdin from /dev/null and stdout+stderr appended to `logPath`.
     ///
     /// Call it from a thread that lives as long as the child should (the death signal follows the
@@ -53,6 +59,8 @@ package final class ChildProcess: Sendable {
         defer { for pointer in argv { free(pointer) } }
         let parent = getpid()
         let prctl = Self.prctl
+        let closeRange = Self.closeRange
+        let descriptorLimit = Int32(min(sysconf(Int32(_SC_OPEN_MAX)), 65536))
         let pid = argv.withUnsafeBufferPointer { argvBuffer -> pid_t in
             let child = fork()
             if child == 0 {
@@ -68,6 +76,14 @@ package final class ChildProcess: Sendable {
                 if nullFD >= 0 { dup2(nullFD, 0) }
                 dup2(logFD, 1)
                 dup2(logFD, 2)
+                // Listening sockets of this process must not live on in the child.
+                if closeRange.map({ $0(3, UInt32.max, 0) }) != 0 {
+                    var fd: Int32 = 3
+                    while fd < descriptorLimit {
+                        close(fd)
+                        fd += 1
+                    }
+                }
                 execve(argvBuffer[0]!, argvBuffer.baseAddress!, environ)
                 _exit(127)
             }

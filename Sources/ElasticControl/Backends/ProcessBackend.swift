@@ -81,11 +81,13 @@ public final class ProcessBackend: SiteBackend {
         let logFile = base + ".log"
         unlink(readyFile)
         unlink(volume)
+        let t0 = HTTPDate.monotonic()
         do {
             try Volume.format(path: volume, options: FormatOptions(size: configuration.volumeSize, name: String(spec.id.prefix(16)), force: true))
         } catch {
             throw ControlError(.volumeFailed, "cannot create the volume \(volume): \(error)", underlying: error)
         }
+        let t1 = HTTPDate.monotonic()
         var arguments = ["serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", readyFile]
         if configuration.passOrigin { arguments += ["--origin", spec.origin] }
         arguments += configuration.extraArguments
@@ -104,8 +106,16 @@ public final class ProcessBackend: SiteBackend {
             throw ControlError(.spawnFailed, "the spawner thread is gone: \(error)", underlying: error)
         }
         let process = try result.get()
-        logger.debug("instance launched", metadata: ["instance.id": "\(spec.id)", "pid": "\(process.pid)"])
+        let t2 = HTTPDate.monotonic()
+        logger.info("instance launched", metadata: [
+            "instance.id": "\(spec.id)", "pid": "\(process.pid)",
+            "volume.ms": "\(Self.milliseconds(t1 - t0))", "spawn.ms": "\(Self.milliseconds(t2 - t1))",
+        ])
         children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: [volume, readyFile, logFile], ready: false) }
+    }
+
+    static func milliseconds(_ seconds: Double) -> String {
+        String(Double(Int(seconds * 10_000)) / 10)
     }
 
     public func probe(_ id: String) -> InstanceProbe {

@@ -49,6 +49,7 @@ package struct HTTPClient: Sendable {
             do {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0))
             } catch {
+                promise.fail(error)
                 throw ControlError(.httpFailed, "cannot send from \(localAddress): \(error)", underlying: error)
             }
         }
@@ -56,7 +57,9 @@ package struct HTTPClient: Sendable {
         do {
             channel = try await bootstrap.connect(host: url.host, port: url.port).get()
         } catch {
-            throw ControlError(.httpFailed, "cannot connect to \(url.base): \(error)", underlying: error)
+            let failure = ControlError(.httpFailed, "cannot connect to \(url.base): \(error)", underlying: error)
+            promise.fail(failure)
+            throw failure
         }
         let deadline = eventLoop.scheduleTask(in: timeout) {
             promise.fail(ControlError(.timeout, "no complete response from \(url) within \(timeout.nanoseconds / 1_000_000) ms"))
