@@ -25,7 +25,6 @@ struct Cohort {
     var fullKeys = Heap<CohortKey>()
     /// Playing cohorts: buffer-empty keys, negated (max h).
     var emptyKeys = Heap<CohortKey>()
-    var version: UInt32 = 0
     var scheduled = Double.infinity
     var primaryKey: Int = -1
     var live = true

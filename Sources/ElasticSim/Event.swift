@@ -1,8 +1,9 @@
-/// An entry of the simulator's event queue. Entries are never removed early: an entry whose
-/// `version` no longer matches its target's is skipped when it comes up (lazy invalidation).
+/// An entry of the simulator's event queue (cohort crossings have their own indexed queue,
+/// ``CohortQueue``). Entries are never removed early: an entry whose `version` no longer
+/// matches its target's is skipped when it comes up (lazy invalidation).
 struct Event: Comparable {
     enum Kind: UInt8 {
-        case arrival, cohort, viewerEnd, instanceReady, instanceReview, sample
+        case arrival, viewerEnd, instanceReady, instanceReview, sample
     }
     var time: Double
     /// Insertion order, so that simultaneous events run in a fixed order.

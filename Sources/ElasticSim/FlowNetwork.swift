@@ -17,7 +17,7 @@ package struct FlowNetwork: Sendable {
     private var linkGroups: [[Int32]] = []
 
     package private(set) var pathLinks: [[Int32]] = []
-    private var pathIndex: [[Int32]: Int32] = [:]
+    private var pathIndex: [PathKey: Int32] = [:]
 
     package private(set) var groupPath: [Int32] = []
     package private(set) var groupCap: [Double] = []
@@ -38,6 +38,11 @@ package struct FlowNetwork: Sendable {
     private var changedMark: [Bool] = []
     /// Full recomputations done (for the report).
     package private(set) var recomputations = 0
+
+    private struct PathKey: Hashable {
+        var links: [Int32]
+        var owner: Int32
+    }
 
     private struct GroupKey: Hashable {
         var path: Int32
@@ -62,12 +67,15 @@ package struct FlowNetwork: Sendable {
         markDirty([Int32(link)])
     }
 
-    /// The id of the path over these links (registered on first use).
-    package mutating func path(_ links: [Int32]) -> Int32 {
-        if let p = pathIndex[links] { return p }
+    /// The id of the path over these links (registered on first use). Paths over the same
+    /// links with different `owner`s (for example two local caches, whose paths have no shared
+    /// link) stay apart so that their bytes can be told apart.
+    package mutating func path(_ links: [Int32], owner: Int32 = -1) -> Int32 {
+        let key = PathKey(links: links, owner: owner)
+        if let p = pathIndex[key] { return p }
         let p = Int32(pathLinks.count)
         pathLinks.append(links)
-        pathIndex[links] = p
+        pathIndex[key] = p
         return p
     }
 
@@ -161,11 +169,13 @@ package struct FlowNetwork: Sendable {
         let allocation = progressiveFilling(groups: componentGroups, links: componentLinks)
         for l in componentLinks { load[Int(l)] = 0 }
         for (gi, rate) in allocation {
-            if rate != groupRate[gi] {
+            // Rounding in a different freezing order must not count as a change: every change
+            // reschedules the group's viewers.
+            if abs(rate - groupRate[gi]) > 1e-12 * Swift.max(rate, groupRate[gi]) {
                 flush(gi, now: now)
                 setRate(gi, rate)
             }
-            let total = Double(groupCount[gi]) * rate
+            let total = Double(groupCount[gi]) * groupRate[gi]
             for l in pathLinks[Int(groupPath[gi])] { load[Int(l)] += total }
         }
     }

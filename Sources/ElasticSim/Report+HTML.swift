@@ -44,8 +44,8 @@ extension Report {
         <style>
         body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1320px;color:#222;padding:0 16px}
         h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:0 0 8px}.meta{color:#666;margin:0 0 16px}
-        table{border-collapse:collapse;margin:8px 0 20px;font-variant-numeric:tabular-nums}
-        th,td{padding:4px 10px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+        table{border-collapse:collapse;margin:8px 0 20px;font-variant-numeric:tabular-nums}.wide{overflow-x:auto}
+        th,td{padding:4px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}th{white-space:normal;vertical-align:bottom;font-size:12px}
         th{background:#f6f6f6;font-weight:600}td:first-child,th:first-child{text-align:left}
         .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(620px,1fr));gap:18px}
         figure{margin:0;border:1px solid #e4e4e4;border-radius:8px;padding:12px 12px 4px;background:#fff}
@@ -88,7 +88,7 @@ extension Report {
 
     static func table(_ results: [SimulationResult], _ colors: [String]) -> String {
         let baseline = results.map(\.originEgressBytes).max() ?? 0
-        var out = "<table><tr><th>scenario</th><th>viewers</th><th>start-up p50 / p95 (s)</th><th>buffering ratio mean / p95</th><th>viewers with stalls</th><th>origin egress</th><th>served by caches</th><th>origin saved vs worst</th><th>instance-hours</th><th>starts</th><th>peak instances (max per AS)</th><th>events</th><th>wall (s)</th></tr>\n"
+        var out = "<div class=wide><table><tr><th>scenario</th><th>viewers</th><th>start-up p50 / p95 (s)</th><th>buffering ratio mean / p95</th><th>viewers with stalls</th><th>origin egress</th><th>served by caches</th><th>origin saved vs worst</th><th>instance-hours</th><th>starts</th><th>peak instances (max per AS)</th><th>events</th><th>wall (s)</th></tr>\n"
         for (i, r) in results.enumerated() {
             let stalled = r.stallCounts.isEmpty ? 0 : Double(r.stallCounts.filter { $0 > 0 }.count) / Double(r.stallCounts.count)
             let saved = baseline > 0 ? 1 - r.originEgressBytes / baseline : 0
@@ -103,7 +103,7 @@ extension Report {
             out += "<td>\(format(Double(r.peakInstances))) (\(r.sites.map(\.peakInstances).max() ?? 0))</td>"
             out += "<td>\(format(Double(r.events)))</td><td>\(String(format: "%.1f", r.wallSeconds))</td></tr>\n"
         }
-        return out + "</table>\n"
+        return out + "</table></div>\n"
     }
 
     static func figure(_ title: String, _ svg: String) -> String {

@@ -9,7 +9,7 @@ extension Simulation {
         if let p = pathCache[key] { return p }
         var links: [Int32] = instanceLink >= 0 ? [instanceLink] : []
         links += topology.links(from: source, to: node).map { Int32($0) }
-        let p = net.path(links)
+        let p = net.path(links, owner: Int32(source))
         if Int(p) == pathSource.count {
             pathSource.append(Int32(source))
             pathGroups.append([])
@@ -118,9 +118,7 @@ extension Simulation {
         let c: Int32
         if let reused = freeCohorts.popLast() {
             c = reused
-            let version = cohorts[Int(c)].version &+ 1
             cohorts[Int(c)] = cohort
-            cohorts[Int(c)].version = version
         } else {
             c = Int32(cohorts.count)
             cohorts.append(cohort)
@@ -139,7 +137,8 @@ extension Simulation {
             groupCohorts[Int(cohort.group)].remove(at: i)
         }
         cohorts[Int(c)].live = false
-        cohorts[Int(c)].version &+= 1
+        cohorts[Int(c)].scheduled = .infinity
+        cohortQueue.set(c, .infinity)
         cohorts[Int(c)].serviceKeys = Heap()
         cohorts[Int(c)].fullKeys = Heap()
         cohorts[Int(c)].emptyKeys = Heap()
@@ -188,61 +187,58 @@ extension Simulation {
 
     // MARK: Cohort events
 
-    private func validTop(_ heap: inout Heap<CohortKey>, cohort c: Int32) -> CohortKey? {
-        while let top = heap.min {
-            let viewer = viewers[Int(top.viewer)]
-            if viewer.version == top.version && viewer.cohort == c { return top }
-            heap.removeMin()
-        }
-        return nil
+    private func isCurrent(_ key: CohortKey, in c: Int32) -> Bool {
+        let viewer = viewers[Int(key.viewer)]
+        return viewer.version == key.version && viewer.cohort == c
     }
 
     /// The earliest time one of the cohort's members crosses a threshold, and which.
     private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int, key: CohortKey)? {
+        let ci = Int(c)
+        while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
         var best: (time: Double, kind: Int, key: CohortKey)?
-        var cohort = cohorts[Int(c)]
-        cohorts[Int(c)].serviceKeys = Heap()
-        cohorts[Int(c)].fullKeys = Heap()
-        cohorts[Int(c)].emptyKeys = Heap()
-        let rate = cohort.rate
-        let service = cohort.service + rate * (now - cohort.updated)
-        if rate > 0, let top = validTop(&cohort.serviceKeys, cohort: c) {
+        let rate = cohorts[ci].rate
+        let service = cohorts[ci].service + rate * (now - cohorts[ci].updated)
+        if rate > 0, let top = cohorts[ci].serviceKeys.min {
             best = (now + max(0, top.key - service) / rate, 0, top)
         }
-        if cohort.playing {
-            let r = cohort.bitrate
-            let h = service - r * now
-            if rate > r, let top = validTop(&cohort.fullKeys, cohort: c) {
+        guard cohorts[ci].playing else { return best }
+        let r = cohorts[ci].bitrate
+        let h = service - r * now
+        if rate > r {
+            while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
+            if let top = cohorts[ci].fullKeys.min {
                 let t = now + max(0, top.key - h) / (rate - r)
                 if best.map({ t < $0.time }) ?? true { best = (t, 1, top) }
             }
-            if rate < r, let top = validTop(&cohort.emptyKeys, cohort: c) {
+        }
+        if rate < r {
+            while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
+            if let top = cohorts[ci].emptyKeys.min {
                 // emptyKeys hold -key: the largest key is the first to be reached as h falls.
                 let t = now + max(0, h + top.key) / (r - rate)
                 if best.map({ t < $0.time }) ?? true { best = (t, 2, top) }
             }
         }
-        cohorts[Int(c)].serviceKeys = cohort.serviceKeys
-        cohorts[Int(c)].fullKeys = cohort.fullKeys
-        cohorts[Int(c)].emptyKeys = cohort.emptyKeys
         return best
     }
 
     func reschedule(_ c: Int32) {
-        guard cohorts[Int(c)].live else { return }
+        guard cohorts[Int(c)].live else {
+            cohortQueue.set(c, .infinity)
+            return
+        }
         let time = nextCrossing(c)?.time ?? .infinity
         if time != cohorts[Int(c)].scheduled {
-            cohorts[Int(c)].version &+= 1
             cohorts[Int(c)].scheduled = time
-            if time.isFinite {
-                schedule(.cohort, at: time, target: c, version: cohorts[Int(c)].version)
-            }
+            cohortQueue.set(c, time)
         }
     }
 
-    func handleCohort(_ c: Int32, version: UInt32) {
-        guard cohorts[Int(c)].live, cohorts[Int(c)].version == version else { return }
+    func handleCohort(_ c: Int32) {
+        cohortQueue.set(c, .infinity)
         cohorts[Int(c)].scheduled = .infinity
+        guard cohorts[Int(c)].live else { return }
         cohorts[Int(c)].advance(to: now)
         while cohorts[Int(c)].live, let next = nextCrossing(c), next.time <= now + 1e-9 {
             let v = next.key.viewer

@@ -58,6 +58,18 @@ extension Simulation {
 
     func handleArrival() {
         arrivals += 1
+        if scriptIndex < scriptedArrivals.count {
+            let a = scriptedArrivals[scriptIndex]
+            scriptIndex += 1
+            let v = addViewer(Viewer(
+                node: Int32(a.node), content: Int32(a.content), bitrateIndex: Int32(a.bitrateIndex),
+                bitrate: bitrates[a.bitrateIndex], arrival: now, total: a.seconds * bitrates[a.bitrateIndex]))
+            routeViewer(v, warm: false)
+            if scriptIndex < scriptedArrivals.count {
+                schedule(.arrival, at: scriptedArrivals[scriptIndex].time)
+            }
+            return
+        }
         let v = addViewer(drawViewer(arrival: now))
         routeViewer(v, warm: false)
         scheduleNextArrival(after: now)
@@ -80,6 +92,7 @@ extension Simulation {
             viewer.total = remaining * viewer.bitrate
             viewer.warm = true
             viewer.started = true
+            warmViewers += 1
             let v = addViewer(viewer)
             routeViewer(v, warm: true)
         }

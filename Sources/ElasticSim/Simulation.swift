@@ -10,6 +10,7 @@ package final class Simulation {
     let policy: any CachePolicy
     var net = FlowNetwork()
     var queue = Heap<Event>()
+    var cohortQueue = CohortQueue()
     var sequence: UInt64 = 0
     package private(set) var now = 0.0
     package private(set) var eventCount = 0
@@ -64,8 +65,31 @@ package final class Simulation {
     var stallCounts: [Int] = []
     var viewerBitrates: [Double] = []
     var arrivals = 0
+    var warmViewers = 0
     var series: [SimulationResult.Sample] = []
     var trace: [SimulationResult.TraceRow]? = nil
+    /// Arrivals given one by one instead of the Poisson process (tests, trace replay).
+    package var scriptedArrivals: [ScriptedArrival] = []
+    var scriptIndex = 0
+
+    /// One viewer arriving at a given time.
+    package struct ScriptedArrival: Sendable {
+        package var time: Double
+        /// Index of the topology node.
+        package var node: Int
+        package var content: Int
+        package var bitrateIndex: Int
+        /// Seconds of content the viewer watches.
+        package var seconds: Double
+
+        package init(time: Double, node: Int, content: Int, bitrateIndex: Int, seconds: Double) {
+            self.time = time
+            self.node = node
+            self.content = content
+            self.bitrateIndex = bitrateIndex
+            self.seconds = seconds
+        }
+    }
 
     /// Creates the run. The topology is loaded by the caller (so that a sweep loads it once).
     package init(scenario: Scenario, topology: Topology, recordTrace: Bool = false) {
@@ -142,22 +166,36 @@ package final class Simulation {
     package func run(progress: ((Double, Int) -> Void)? = nil) -> SimulationResult {
         let started = DispatchTime.now().uptimeNanoseconds
         setUpCaches()
-        if scenario.workload.warmStart { warmStart() }
+        scriptedArrivals.sort { $0.time < $1.time }
+        if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
         settle()
-        scheduleNextArrival(after: 0)
+        if scriptedArrivals.isEmpty {
+            scheduleNextArrival(after: 0)
+        } else {
+            schedule(.arrival, at: scriptedArrivals[0].time)
+        }
         schedule(.sample, at: 0)
         let end = scenario.duration
-        while let event = queue.min, event.time <= end {
-            queue.removeMin()
-            now = event.time
-            eventCount += 1
-            switch event.kind {
-            case .arrival: handleArrival()
-            case .cohort: handleCohort(event.target, version: event.version)
-            case .viewerEnd: handleViewerEnd(event.target, version: event.version)
-            case .instanceReady: handleInstanceReady(event.target, version: event.version)
-            case .instanceReview: handleInstanceReview(event.target, version: event.version)
-            case .sample: takeSample()
+        while true {
+            // Cohort crossings and other events at the same time: other events first.
+            let event = queue.min
+            if let next = cohortQueue.min, next.time <= end, event.map({ next.time < $0.time }) ?? true {
+                now = next.time
+                eventCount += 1
+                handleCohort(next.cohort)
+            } else if let event, event.time <= end {
+                queue.removeMin()
+                now = event.time
+                switch event.kind {
+                case .arrival: handleArrival()
+                case .viewerEnd: handleViewerEnd(event.target, version: event.version)
+                case .instanceReady: handleInstanceReady(event.target, version: event.version)
+                case .instanceReview: handleInstanceReview(event.target, version: event.version)
+                case .sample: takeSample()
+                }
+                eventCount += 1
+            } else {
+                break
             }
             settle()
             if eventCount & 0xFFF == 0 { progress?(now, eventCount) }

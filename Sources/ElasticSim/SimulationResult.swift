@@ -154,10 +154,9 @@ extension Simulation {
                 asn: topology.asn[$0], peakInstances: sitePeakInstances[$0],
                 peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0])
         }
-        let warm = viewers.count - viewers.filter { !$0.warm }.count
         return SimulationResult(
             name: scenario.name, topology: topology.label, seed: scenario.seed, duration: scenario.duration,
-            viewers: arrivals, warmViewers: warm, viewersNotStarted: notStarted,
+            viewers: arrivals, warmViewers: warmViewers, viewersNotStarted: notStarted,
             startupDelays: startupDelays, bufferingRatios: bufferingRatios, stallCounts: stallCounts,
             bitrates: viewerBitrates, originEgressBytes: originBytes, cacheServedBytes: cacheBytes,
             viewerBytes: viewerBytes, accessLinkBytes: accessBytes, coreLinkBytes: coreBytes,

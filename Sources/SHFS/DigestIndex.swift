@@ -8,7 +8,7 @@ import Darwin
 
 /// An open-addressing index from digest to entry, built once at open: O(1) lookups with no
 /// allocation, independent of how full the volume's buckets are.
-struct DigestIndex: Sendable {
+package struct DigestIndex: Sendable {
     private let digestLength: Int
     /// Entry digests, back to back (`digestLength` bytes each).
     private let digests: [UInt8]
@@ -16,20 +16,35 @@ struct DigestIndex: Sendable {
     private let table: [Int32]
     private let mask: Int
 
-    init(entries: [Entry], digestLength: Int) {
+    static let empty = DigestIndex(digests: [], count: 0, digestLength: 32)
+
+    private init(digests: [UInt8], count: Int, digestLength: Int) {
+        var none: [(Int, Int)] = []
+        self.init(digests: digests, count: count, digestLength: digestLength, duplicates: &none)
+    }
+
+    /// Indexes `count` digests stored back to back; a digest seen again is not indexed and is
+    /// reported in `duplicates` as (first index, later index).
+    init(digests flat: [UInt8], count: Int, digestLength: Int, duplicates: inout [(Int, Int)]) {
         self.digestLength = digestLength
-        var flat = [UInt8]()
-        flat.reserveCapacity(entries.count * digestLength)
-        for e in entries { flat.append(contentsOf: e.digest) }
         var size = 16
-        while size < entries.count * 2 { size <<= 1 }
+        while size < count * 2 { size <<= 1 }
         var table = [Int32](repeating: -1, count: size)
         let mask = size - 1
         flat.withUnsafeBytes { d in
-            for i in 0..<entries.count {
-                var h = Self.hash(UnsafeRawBufferPointer(rebasing: d[(i * digestLength)..<((i + 1) * digestLength)])) & mask
-                while table[h] >= 0 { h = (h + 1) & mask }
-                table[h] = Int32(i)
+            table.withUnsafeMutableBufferPointer { t in
+                for i in 0..<count {
+                    let p = d.baseAddress! + i * digestLength
+                    var h = Self.hash(UnsafeRawBufferPointer(start: p, count: digestLength)) & mask
+                    while t[h] >= 0 {
+                        if memcmp(d.baseAddress! + Int(t[h]) * digestLength, p, digestLength) == 0 {
+                            duplicates.append((Int(t[h]), i))
+                            break
+                        }
+                        h = (h + 1) & mask
+                    }
+                    if t[h] < 0 { t[h] = Int32(i) }
+                }
             }
         }
         self.digests = flat
@@ -60,10 +75,25 @@ struct DigestIndex: Sendable {
                 while true {
                     let i = Int(t[h])
                     if i < 0 { return nil }
-                    if memcmp(all.baseAddress! + i * digestLength, d.baseAddress!, digestLength) == 0 { return i }
+                    if Self.equal(all.baseAddress! + i * digestLength, d.baseAddress!, digestLength) { return i }
                     h = (h + 1) & mask
                 }
             }
         }
+    }
+
+    /// Word-wise comparison: inlined, it beats a `memcmp` call for 32-byte digests.
+    @inline(__always)
+    private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+        var i = 0
+        while i + 8 <= n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
     }
 }

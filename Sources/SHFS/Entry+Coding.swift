@@ -6,9 +6,10 @@ extension Entry {
     }
 
     /// Decodes a non-empty 256-byte slot; field checks are left to the caller.
-    static func decode(_ raw: UnsafeRawBufferPointer, slot: Int, header: VolumeHeader) -> (Entry, rawChunk: UInt64, rawOffset: UInt64, rawLength: UInt64, linkFieldsValid: Bool) {
+    @inline(__always)
+    static func decode(_ raw: UnsafeRawBufferPointer, slot: Int, chunkSize: Int, digestLength: Int) -> (Entry, rawChunk: UInt64, rawOffset: UInt64, rawLength: UInt64, linkFieldsValid: Bool) {
         let flags = Flags(rawValue: raw[Layout.Entry.flags])
-        let digest = Array(raw[0..<header.digestLength])
+        let digest = Array(UnsafeRawBufferPointer(rebasing: raw[0..<digestLength]))
         let name = raw.cString(Layout.Entry.name, Layout.Entry.nameSize)
         let ts = Int64(bitPattern: raw.le(Layout.Entry.creationTime, as: UInt64.self))
         if flags.contains(.link) {
@@ -40,7 +41,7 @@ extension Entry {
         let chunk = raw.le(Layout.Entry.chunk, as: UInt64.self)
         let offset = raw.le(Layout.Entry.offset, as: UInt64.self)
         let length = raw.le(Layout.Entry.length, as: UInt64.self)
-        let cs = UInt64(header.chunkSize)
+        let cs = UInt64(chunkSize)
         // Out-of-range values are reported by the caller; keep the arithmetic from trapping here.
         let start = chunk <= UInt64(Int64.max) / cs && offset <= UInt64(Int64.max) - chunk * cs ? Int64(chunk * cs + offset) : Int64.max
         let extent = Extent(

@@ -15,7 +15,7 @@ public final class Volume: Sendable {
     /// Every non-empty entry, in slot order.
     public let entries: [Entry]
     private let digestIndex: DigestIndex
-    private let nameIndex: [String: Int]
+    private let nameIndex: NameIndex
     private let defaultIndex: Int?
 
     /// Opens a volume read-only, validates it and loads its hash table.
@@ -34,30 +34,27 @@ public final class Volume: Sendable {
     /// Takes ownership of `fileDescriptor` (closed on failure and in `deinit`), validates the
     /// volume and loads its hash table.
     package init(fileDescriptor fd: FileDescriptor, path: String) throws(SHFSError) {
-        let image: VolumeImage
-        do { image = try VolumeImage.load(fd: fd, path: path) } catch {
+        let header: VolumeHeader
+        let decoded: VolumeImage.Decoded
+        do {
+            (header, _) = try VolumeImage.loadHeaders(fd: fd, path: path)
+            decoded = try VolumeImage.mapAndDecode(fd: fd, header: header, path: path)
+        } catch {
             try? fd.close()
             throw error
         }
-        let decoded = VolumeImage.decode(table: image.table, header: image.header, path: path)
         if let bad = decoded.problems.first(where: { $0.severity == .error }) {
             try? fd.close()
             let more = decoded.errorCount > 1 ? " (and \(decoded.errorCount - 1) more problems)" : ""
             throw SHFSError(.corruptVolume, "\(bad.message)\(more); run `shfs fsck \(path)`")
         }
         self.path = path
-        self.header = image.header
+        self.header = header
         self.fileDescriptor = fd
         self.entries = decoded.entries
-        self.digestIndex = DigestIndex(entries: decoded.entries, digestLength: image.header.digestLength)
-        var names = [String: Int](minimumCapacity: decoded.entries.count)
-        var defaultIndex: Int? = nil
-        for (i, e) in decoded.entries.enumerated() {
-            if !e.name.isEmpty, names[e.name] == nil { names[e.name] = i }
-            if defaultIndex == nil, e.isDefault { defaultIndex = i }
-        }
-        self.nameIndex = names
-        self.defaultIndex = defaultIndex
+        self.digestIndex = decoded.index
+        self.nameIndex = decoded.names
+        self.defaultIndex = decoded.entries.firstIndex { $0.flags.contains(.isDefault) }
     }
 
     deinit {
@@ -91,7 +88,11 @@ public final class Volume: Sendable {
     /// The entry with this name, in O(1) through an index built at open. With duplicate names
     /// the lowest slot wins.
     public func entry(name: some StringProtocol) -> Entry? {
-        nameIndex[String(name)].map { entries[$0] }
+        if let found = name.utf8.withContiguousStorageIfAvailable({ nameIndex.find(UnsafeRawBufferPointer($0)) }) {
+            return found.map { entries[$0] }
+        }
+        var copy = String(name)
+        return copy.withUTF8 { nameIndex.find(UnsafeRawBufferPointer($0)) }.map { entries[$0] }
     }
 
     /// The entry flagged default (served for `/`), if any.

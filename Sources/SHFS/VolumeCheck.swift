@@ -132,12 +132,12 @@ public struct VolumeCheck: Sendable {
         let current = try VolumeImage.readTable(fd: fd, header: h, backup: false, path: path)
         do throws(Errno) {
             for slot in 0..<h.slotCount where slotBytes(current, slot, h) != slotBytes(table, slot, h) {
-                try fd.pwrite(Array(slotBytes(table, slot, h)), at: h.entryByteOffset(slot: slot))
+                try writeSlot(fd, Array(slotBytes(table, slot, h)), at: h.entryByteOffset(slot: slot))
             }
             if let backup {
                 var resynced = 0
                 for slot in 0..<h.slotCount where slotBytes(backup, slot, h) != slotBytes(table, slot, h) {
-                    try fd.pwrite(Array(slotBytes(table, slot, h)), at: h.entryByteOffset(slot: slot, backup: true))
+                    try writeSlot(fd, Array(slotBytes(table, slot, h)), at: h.entryByteOffset(slot: slot, backup: true))
                     resynced += 1
                 }
                 if resynced > 0 { repairs.append("backup table: \(resynced) slots brought up to date") }
@@ -145,6 +145,13 @@ public struct VolumeCheck: Sendable {
             try fd.syncData()
         } catch {
             throw .io("\(path): cannot write the repaired hash table", error)
+        }
+    }
+
+    /// One aligned entry write, under the exclusive range lock readers respect.
+    private static func writeSlot(_ fd: FileDescriptor, _ bytes: [UInt8], at offset: Int64) throws(Errno) {
+        try fd.withRangeLock(exclusive: true, offset: offset, length: Int64(bytes.count)) { () throws(Errno) in
+            try fd.pwrite(bytes, at: offset)
         }
     }
 

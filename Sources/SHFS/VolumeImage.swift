@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SystemPackage
 
 /// A problem found in a volume's hash table.
@@ -27,6 +34,13 @@ package struct VolumeImage {
 
     /// Reads and validates the headers, then reads the whole hash table in one read.
     package static func load(fd: FileDescriptor, path: String) throws(SHFSError) -> VolumeImage {
+        let (header, fileSize) = try loadHeaders(fd: fd, path: path)
+        let table = try readTable(fd: fd, header: header, backup: false, path: path)
+        return VolumeImage(path: path, header: header, fileSize: fileSize, table: table)
+    }
+
+    /// Reads and validates chunk 0 and chunk 1; returns the header and the volume's size in bytes.
+    package static func loadHeaders(fd: FileDescriptor, path: String) throws(SHFSError) -> (VolumeHeader, Int64) {
         let fileSize: Int64
         do { fileSize = try fd.volumeSize() } catch { throw .io("\(path): cannot stat", error) }
         var head = [UInt8](repeating: 0, count: Layout.detectionSize)
@@ -49,8 +63,29 @@ package struct VolumeImage {
         guard fileSize >= needed else {
             throw SHFSError(.corruptVolume, "\(path): truncated volume: the header says \(header.sizeInChunks) chunks of \(cs) bytes (\(needed) bytes) but the file has \(fileSize) bytes")
         }
-        let table = try readTable(fd: fd, header: header, backup: false, path: path)
-        return VolumeImage(path: path, header: header, fileSize: fileSize, table: table)
+        return (header, fileSize)
+    }
+
+    /// Maps the primary hash table read-only and decodes it under a shared range lock (so no
+    /// writer changes an entry meanwhile); falls back to reading it when it cannot be mapped.
+    package static func mapAndDecode(fd: FileDescriptor, header: VolumeHeader, path: String) throws(SHFSError) -> Decoded {
+        let cs = Int64(header.chunkSize)
+        let count = Int(header.hashTableChunks * cs)
+        let offset = header.hashTableChunk * cs
+        #if os(Linux)
+        let flags = MAP_SHARED | MAP_POPULATE
+        #else
+        let flags = MAP_SHARED
+        #endif
+        let mapped = mmap(nil, count, PROT_READ, flags, fd.rawValue, off_t(offset))
+        guard let mapped, mapped != MAP_FAILED else {
+            let table = try readTable(fd: fd, header: header, backup: false, path: path)
+            return decode(table: table, header: header, path: path)
+        }
+        defer { munmap(mapped, count) }
+        return fd.withRangeLock(exclusive: false, offset: offset, length: Int64(count)) {
+            decode(table: UnsafeRawBufferPointer(start: mapped, count: count), header: header, path: path)
+        }
     }
 
     /// Reads one copy of the hash table under a shared range lock.
@@ -77,39 +112,61 @@ package struct VolumeImage {
     package struct Decoded {
         package var entries: [Entry] = []
         package var problems: [VolumeProblem] = []
+        /// Digest lookup over ``entries``.
+        package var index = DigestIndex.empty
+        /// Name lookup over ``entries``.
+        package var names = NameIndex.empty
         package var errorCount: Int { problems.lazy.filter { $0.severity == .error }.count }
     }
 
     /// Decodes every slot of `table` and checks it: digest in its bucket, no duplicate digest, flags, link
     /// fields, extent inside the data area, no two extents overlapping.
     package static func decode(table: [UInt8], header: VolumeHeader, path: String) -> Decoded {
+        table.withUnsafeBytes { decode(table: $0, header: header, path: path) }
+    }
+
+    package static func decode(table t: UnsafeRawBufferPointer, header: VolumeHeader, path: String) -> Decoded {
         var out = Decoded()
         let hlen = header.digestLength
         let cs = Int64(header.chunkSize)
-        let dataStart = header.dataStartChunk
-        var spans: [(start: Int64, end: Int64, index: Int)] = []
+        let chunkSize = header.chunkSize
+        let perChunk = header.entriesPerChunk
+        let perBucket = header.entriesPerBucket
+        let buckets = header.bucketCount
+        let slotCount = header.slotCount
+        let dataStart = UInt64(header.dataStartChunk)
+        let sizeInChunks = UInt64(header.sizeInChunks)
+        let dataEnd = UInt64(header.dataEndByte)
+        var starts: [Int64] = []
+        var ends: [Int64] = []
+        var owners: [Int] = []
+        var digests: [UInt8] = []
+        var nameBytes: [UInt8] = []
+        var nameStarts: [Int32] = [0]
         func problem(_ severity: VolumeProblem.Severity, _ slot: Int, _ name: String, _ text: String) {
             let label = name.isEmpty ? "slot \(slot)" : "slot \(slot) ('\(name)')"
             out.problems.append(VolumeProblem(severity: severity, slot: slot, message: "\(path): entry in \(label): \(text)"))
         }
-        table.withUnsafeBytes { t in
-            for slot in 0..<header.slotCount {
-                let off = (slot / header.entriesPerChunk) * header.chunkSize + (slot % header.entriesPerChunk) * Layout.Entry.size
+        var used = 0
+        for slot in 0..<slotCount {
+            let off = (slot / perChunk) * chunkSize + (slot % perChunk) * Layout.Entry.size
+            if !t.isZero(off, hlen) { used += 1 }
+        }
+        out.entries.reserveCapacity(used)
+        digests.reserveCapacity(used * hlen)
+        nameStarts.reserveCapacity(used + 1)
+        starts.reserveCapacity(used)
+        ends.reserveCapacity(used)
+        owners.reserveCapacity(used)
+        do {
+            for slot in 0..<slotCount {
+                let off = (slot / perChunk) * chunkSize + (slot % perChunk) * Layout.Entry.size
                 let raw = UnsafeRawBufferPointer(rebasing: t[off..<(off + Layout.Entry.size)])
                 if Entry.isEmpty(raw, digestLength: hlen) { continue }
-                let (entry, chunk, offset, length, linkValid) = Entry.decode(raw, slot: slot, header: header)
-                let bucket = Entry.bucket(ofDigest: raw, bucketCount: header.bucketCount)
-                if bucket != slot / header.entriesPerBucket {
-                    problem(.error, slot, entry.name, "digest \(entry.hexDigest) belongs in bucket \(bucket), not bucket \(slot / header.entriesPerBucket)")
-                } else {
-                    let first = bucket * header.entriesPerBucket
-                    for other in first..<slot {
-                        let o = (other / header.entriesPerChunk) * header.chunkSize + (other % header.entriesPerChunk) * Layout.Entry.size
-                        if memcmpEqual(t, o, off, hlen) {
-                            problem(.error, slot, entry.name, "duplicate of the digest in slot \(other)")
-                            break
-                        }
-                    }
+                let (entry, chunk, offset, length, linkValid) = Entry.decode(raw, slot: slot, chunkSize: chunkSize, digestLength: hlen)
+                let bucket = Entry.bucket(ofDigest: raw, bucketCount: buckets)
+                if bucket != slot / perBucket {
+                    problem(.error, slot, entry.name, "digest \(entry.hexDigest) belongs in bucket \(bucket), not bucket \(slot / perBucket)")
                 }
                 if !Entry.Flags.known.isSuperset(of: entry.flags) {
                     problem(.warning, slot, entry.name, "unknown flag bits 0x\(Hex.byte(entry.flags.rawValue & ~Entry.Flags.known.rawValue))")
@@ -118,25 +175,35 @@ package struct VolumeImage {
                     if !linkValid {
                         problem(.error, slot, entry.name, "invalid link (host type \(raw[Layout.Entry.hostType]), link type \(raw[Layout.Entry.linkType]), host '\(entry.link?.host ?? "")')")
                     }
-                } else if chunk < UInt64(dataStart) || chunk >= UInt64(header.sizeInChunks) {
-                    problem(.error, slot, entry.name, "extent starts at chunk \(chunk), outside the data area (chunks \(dataStart)..<\(header.sizeInChunks))")
-                } else if offset >= UInt64(cs) || length > UInt64(header.dataEndByte) || UInt64(chunk) * UInt64(cs) + offset + length > UInt64(header.dataEndByte) {
-                    problem(.error, slot, entry.name, "extent of \(length) bytes at chunk \(chunk) + \(offset) ends past the end of the volume (\(header.sizeInChunks) chunks of \(cs) bytes)")
-                } else if length > 0 {
+                } else if length == 0 {
+                    // An empty object occupies no chunk; where it points does not matter.
+                } else if chunk < dataStart || chunk >= sizeInChunks {
+                    problem(.error, slot, entry.name, "extent starts at chunk \(chunk), outside the data area (chunks \(dataStart)..<\(sizeInChunks))")
+                } else if offset >= UInt64(cs) || length > dataEnd || chunk * UInt64(cs) + offset + length > dataEnd {
+                    problem(.error, slot, entry.name, "extent of \(length) bytes at chunk \(chunk) + \(offset) ends past the end of the volume (\(sizeInChunks) chunks of \(cs) bytes)")
+                } else {
                     let start = Int64(chunk) * cs + Int64(offset)
-                    spans.append((start, start + Int64(length), out.entries.count))
+                    starts.append(start)
+                    ends.append(start + Int64(length))
+                    owners.append(out.entries.count)
                 }
+                digests.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<hlen]))
+                let nameField = UnsafeRawBufferPointer(rebasing: raw[Layout.Entry.name..<(Layout.Entry.name + Layout.Entry.nameSize)])
+                nameBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: nameField[0..<(nameField.firstIndex(of: 0) ?? Layout.Entry.nameSize)]))
+                nameStarts.append(Int32(nameBytes.count))
                 out.entries.append(entry)
             }
         }
-        spans.sort { $0.start < $1.start }
-        var reach: (end: Int64, index: Int)? = nil
-        for s in spans {
-            if let r = reach, s.start < r.end {
-                let a = out.entries[r.index], b = out.entries[s.index]
-                problem(.error, b.slot, b.name, "extent (bytes \(s.start)..<\(s.end)) overlaps the extent of slot \(a.slot)\(a.name.isEmpty ? "" : " ('\(a.name)')") (bytes ..<\(r.end))")
-            }
-            if reach == nil || s.end > reach!.end { reach = (s.end, s.index) }
+        var duplicates: [(Int, Int)] = []
+        out.index = DigestIndex(digests: digests, count: out.entries.count, digestLength: hlen, duplicates: &duplicates)
+        out.names = NameIndex(bytes: nameBytes, starts: nameStarts)
+        for (first, second) in duplicates {
+            let a = out.entries[first], b = out.entries[second]
+            problem(.error, b.slot, b.name, "duplicate of the digest in slot \(a.slot)")
+        }
+        for (a, b) in overlaps(starts: starts, ends: ends) {
+            let x = out.entries[owners[a]], y = out.entries[owners[b]]
+            problem(.error, y.slot, y.name, "extent (bytes \(starts[b])..<\(ends[b])) overlaps the extent of slot \(x.slot)\(x.name.isEmpty ? "" : " ('\(x.name)')") (bytes \(starts[a])..<\(ends[a]))")
         }
         var defaults = out.entries.lazy.filter(\.isDefault).map(\.slot).makeIterator()
         if let first = defaults.next(), let second = defaults.next() {
@@ -144,10 +211,29 @@ package struct VolumeImage {
         }
         return out
     }
+
+    /// Pairs `(earlier, later)` of overlapping ranges `starts[i]..<ends[i]`, each later range reported once.
+    private static func overlaps(starts: [Int64], ends: [Int64]) -> [(Int, Int)] {
+        let n = starts.count
+        guard n > 1 else { return [] }
+        // Sort packed (start, index) keys when they fit in 64 bits: much faster than sorting tuples.
+        let indexBits = UInt64(Int.bitWidth - (n - 1).leadingZeroBitCount)
+        let order: [Int]
+        if let maxStart = starts.max(), UInt64(maxStart) < (1 << (64 - indexBits)) {
+            var keys = (0..<n).map { UInt64(starts[$0]) << indexBits | UInt64($0) }
+            keys.sort()
+            let mask = (UInt64(1) << indexBits) - 1
+            order = keys.map { Int($0 & mask) }
+        } else {
+            order = (0..<n).sorted { starts[$0] < starts[$1] }
+        }
+        var result: [(Int, Int)] = []
+        var reach = order[0]
+        for i in order.dropFirst() {
+            if starts[i] < ends[reach] { result.append((reach, i)) }
+            if ends[i] > ends[reach] { reach = i }
+        }
+        return result
+    }
 }
 
-@inline(__always)
-private func memcmpEqual(_ t: UnsafeRawBufferPointer, _ a: Int, _ b: Int, _ n: Int) -> Bool {
-    for i in 0..<n where t[a + i] != t[b + i] { return false }
-    return true
-}

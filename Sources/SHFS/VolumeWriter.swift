@@ -118,10 +118,16 @@ public final class VolumeWriter {
     /// Adds an object from memory and commits it.
     @discardableResult
     public func add(bytes: [UInt8], options: ObjectOptions) throws(SHFSError) -> Entry {
-        var pipe = MemorySource(bytes: bytes)
-        let e = try stage(length: Int64(bytes.count), options: options) { buf throws(Errno) in pipe.read(into: buf) }
+        let e = try stage(bytes: bytes, options: options)
         try commit()
         return e
+    }
+
+    /// Writes an object from memory to free chunks; its entry is written by the next ``commit()``.
+    @discardableResult
+    public func stage(bytes: [UInt8], options: ObjectOptions) throws(SHFSError) -> Entry {
+        var pipe = MemorySource(bytes: bytes)
+        return try stage(length: Int64(bytes.count), options: options) { buf throws(Errno) in pipe.read(into: buf) }
     }
 
     /// Writes an object's data to free chunks and reserves its slot; its entry is written by the

@@ -4,7 +4,7 @@ import SHFS
 struct LsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ls",
-        abstract: "List a volume's objects and links: digest, size, MIME type, flags (D default, H hidden, L link), date, name."
+        abstract: "List a volume's objects and links by name: digest, size, MIME type, flags (D default, H hidden, L link), date, name."
     )
 
     @Argument(help: "The volume file or block device.")
@@ -18,7 +18,7 @@ struct LsCommand: ParsableCommand {
 
     func run() throws {
         let v = try Volume(path: volume)
-        let entries = v.entries.filter { all || !$0.isHidden }
+        let entries = v.entries.filter { all || !$0.isHidden }.sorted { ($0.name, $0.hexDigest) < ($1.name, $1.hexDigest) }
         if json {
             print("[")
             for (i, e) in entries.enumerated() {

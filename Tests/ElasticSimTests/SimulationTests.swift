@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+@testable import ElasticSim
+
+/// Player arithmetic and cache lifecycle on a one-AS network, with viewers given one by one.
+struct SimulationTests {
+    /// Origin -> one access AS over a link of `linkMbps`; a ladder of the given bitrates.
+    private func scenario(linkMbps: Double = 10_000, bitrates: [Double] = [1e6, 2.5e6, 5e6, 8e6, 10e6, 20e6], duration: Double = 300) -> Scenario {
+        var s = Scenario()
+        s.name = "unit"
+        s.duration = duration
+        s.topology.source = .tree(fanout: 1, depth: 1)
+        s.topology.accessLinkCapacity = linkMbps * 1e6
+        s.topology.hopDelay = 0
+        s.workload.bitrates = bitrates
+        s.workload.warmStart = false
+        s.workload.hosts = 100
+        return s
+    }
+
+    private func run(_ s: Scenario, _ arrivals: [Simulation.ScriptedArrival]) -> SimulationResult {
+        let topology = Topology.syntheticTree(fanout: 1, depth: 1, seed: 1, accessLinkCapacity: s.topology.accessLinkCapacity)
+        let simulation = Simulation(scenario: s, topology: topology)
+        simulation.scriptedArrivals = arrivals
+        return simulation.run()
+    }
+
+    private func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool { abs(a - b) <= tolerance }
+
+    @Test func startupDelayIsBufferTimesBitrateOverThroughputOnAnIdlePath() {
+        // Viewers far apart, one per rung of the ladder; the 25 Mb/s access link is the limit.
+        let arrivals = (0..<6).map { Simulation.ScriptedArrival(time: Double($0) * 40, node: 1, content: 0, bitrateIndex: $0, seconds: 30) }
+        let r = run(scenario(), arrivals)
+        let expected = [1.0, 2.5, 5, 8, 10, 20].map { 10 * $0 / 25 }
+        #expect(r.startupDelays.count == 6)
+        for (got, want) in zip(r.startupDelays, expected) { #expect(close(got, want), "\(got) vs \(want)") }
+        #expect(r.bufferingRatios.allSatisfy { $0 == 0 })
+    }
+
+    @Test func aLiveStreamIsCappedAtItsBitrateOnceTheBufferIsFull() throws {
+        // 5 Mb/s, 100 s: 10 s buffered at 25 Mb/s in 2 s, then 5 Mb/s until all 500 Mb are in.
+        var s = scenario(bitrates: [5e6])
+        s.sampleInterval = 10
+        let r = run(s, [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 100)])
+        #expect(close(r.startupDelays[0], 2))
+        #expect(close(r.viewerBytes, 500e6 / 8, 1e-3))
+        let midway = try #require(r.series.first { $0.time == 50 })
+        #expect(close(midway.originEgress, 5e6, 1e-3))
+    }
+
+    @Test func stallsFollowFromThroughputBelowTheBitrate() {
+        // 4 Mb/s path, 5 Mb/s stream of 120 s: start at 12.5 s, empty at 62.5 s, resume at 75 s,
+        // empty at 125 s, resume at 137.5 s, download done at 150 s: 25 s stalled in 2 stalls.
+        let r = run(scenario(linkMbps: 4, bitrates: [5e6]), [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120)])
+        #expect(close(r.startupDelays[0], 12.5))
+        #expect(r.stallCounts == [2])
+        #expect(close(r.bufferingRatios[0], 25.0 / 120))
+    }
+
+    @Test func twoFlowsShareTheBottleneckEqually() {
+        // Two 5 Mb/s viewers on a 4 Mb/s path get 2 Mb/s each: start-up 10 * 5 / 2 = 25 s.
+        let r = run(scenario(linkMbps: 4, bitrates: [5e6]), [
+            .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60),
+            .init(time: 0, node: 1, content: 1, bitrateIndex: 0, seconds: 60),
+        ])
+        #expect(r.startupDelays.count == 2)
+        for d in r.startupDelays { #expect(close(d, 25)) }
+    }
+
+    private func elastic(threshold: Int, boot: Double, idle: Double = 0, wait: Bool = true) -> Scenario {
+        var s = scenario(bitrates: [5e6], duration: 200)
+        s.caches.mode = .elastic
+        s.caches.threshold = threshold
+        s.caches.bootTime = boot
+        s.caches.idleTimeout = idle
+        s.caches.waitForBoot = wait
+        return s
+    }
+
+    /// A at 0 s and B at 10 s watch the same channel for 60 s each.
+    private let pair: [Simulation.ScriptedArrival] = [
+        .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60),
+        .init(time: 10, node: 1, content: 0, bitrateIndex: 0, seconds: 60),
+    ]
+
+    @Test func cacheStartsAtTheThresholdIsReadyAfterBootAndStopsWithItsLastViewer() {
+        let r = run(elastic(threshold: 2, boot: 1), pair)
+        // A is below the threshold: origin, 2 s start-up. B starts the cache and waits 1 s.
+        #expect(r.startupDelays.count == 2)
+        #expect(close(r.startupDelays[0], 2))
+        #expect(close(r.startupDelays[1], 3))
+        #expect(r.instanceStarts == 1)
+        #expect(r.peakInstances == 1)
+        // Cache from 10 s until B leaves at 10 + 3 + 60 = 73 s.
+        #expect(close(r.instanceSeconds, 63))
+        #expect(close(r.cacheServedBytes, 60 * 5e6 / 8, 1e-3))
+        // Origin: all of A, plus the cache fill from ready (11 s) to B's last byte (63 s).
+        #expect(close(r.originEgressBytes, (60 + 52) * 5e6 / 8, 1e-3))
+    }
+
+    @Test func idleTimeoutKeepsTheCacheUp() {
+        let r = run(elastic(threshold: 2, boot: 1, idle: 30), pair)
+        #expect(close(r.instanceSeconds, 63 + 30))
+    }
+
+    @Test func thresholdOneServesEveryViewerFromTheCache() {
+        let r = run(elastic(threshold: 1, boot: 0.5), pair)
+        #expect(close(r.startupDelays[0], 2.5))
+        #expect(close(r.startupDelays[1], 2))
+        #expect(r.instanceStarts == 1)
+        #expect(close(r.cacheServedBytes, 2 * 60 * 5e6 / 8, 1e-3))
+    }
+
+    @Test func bypassingViewersStartFromTheOriginAndMoveToTheCache() {
+        let r = run(elastic(threshold: 1, boot: 1, wait: false), [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60)])
+        // No wait for the boot; 1 s at 25 Mb/s from the origin, the rest from the cache.
+        #expect(close(r.startupDelays[0], 2))
+        #expect(close(r.cacheServedBytes, (300e6 - 25e6) / 8, 1e-3))
+    }
+}

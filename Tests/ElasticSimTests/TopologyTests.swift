@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+@testable import ElasticSim
+
+struct TopologyTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/topology").path
+
+    @Test func slovakSubsetLoadsWithEveryAccessASReachable() throws {
+        let t = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
+        #expect(t.asn[t.origin] == 50128)
+        #expect(t.role[t.origin] == .provider)
+        #expect(t.accessNodes.count == 47)
+        #expect(t.role.filter { $0 == .transit }.count > 0, "paths leave Slovakia, so foreign transit ASes appear")
+        for n in 0..<t.count where n != t.origin {
+            #expect(t.parent[n] >= 0)
+            #expect(t.depth[n] == t.depth[t.parent[n]] + 1)
+            let touchesAccess = t.role[n] == .access || t.role[t.parent[n]] == .access
+            #expect(t.uplinkCapacity[n] == (touchesAccess ? 10e9 : 40e9))
+        }
+        // Address space comes from `#routeable IPv4` with thousands separators: AS8887 8,192.
+        let access = try #require(t.asn.firstIndex(of: 8887))
+        #expect(t.role[access] == .access)
+        #expect(t.addressSpace[access] == 8192)
+    }
+
+    @Test func linksSeenOnFewerDaysAreIgnored() throws {
+        // The fixture holds a 5-day link from the origin straight to AS50881.
+        let strict = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
+        let loose = try Topology.load(country: "sk", dataDirectory: Self.fixtures, minDaysSeen: 1)
+        let a = try #require(strict.asn.firstIndex(of: 50881))
+        let b = try #require(loose.asn.firstIndex(of: 50881))
+        #expect(strict.depth[a] == 3)
+        #expect(loose.depth[b] == 1)
+    }
+
+    @Test func countryOnlyRoutingReportsTheDisconnectedGraph() {
+        #expect {
+            try Topology.load(country: "sk", dataDirectory: Self.fixtures, routing: .country)
+        } throws: { error in
+            let e = error as! SimulationError
+            return e.code == .disconnectedTopology && e.location.hasSuffix("as_links.tsv")
+                && e.message.contains("cannot reach the origin AS50128")
+        }
+    }
+
+    private func scratch(_ files: [String: String]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ecdn-topology-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for name in ["as_links.tsv", "sk.tsv", "sk-roles.tsv"] {
+            let text = try files[name] ?? String(contentsOfFile: "\(Self.fixtures)/\(name)", encoding: .utf8)
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        return dir.path
+    }
+
+    @Test func malformedLinkLineIsReportedWithFileAndLine() throws {
+        var links = try String(contentsOfFile: "\(Self.fixtures)/as_links.tsv", encoding: .utf8)
+        links = links.replacingOccurrences(of: "\n", with: "\nnot-a-link\n", options: [], range: links.range(of: "\n"))
+        let dir = try scratch(["as_links.tsv": links])
+        #expect {
+            try Topology.load(country: "sk", dataDirectory: dir)
+        } throws: { error in
+            let e = error as! SimulationError
+            return e.code == .malformedData && e.location == "\(dir)/as_links.tsv:2"
+        }
+    }
+
+    @Test func unknownASInRolesIsReported() throws {
+        let roles = try String(contentsOfFile: "\(Self.fixtures)/sk-roles.tsv", encoding: .utf8) + "4200000001\taccess\n"
+        let dir = try scratch(["sk-roles.tsv": roles])
+        #expect {
+            try Topology.load(country: "sk", dataDirectory: dir)
+        } throws: { error in
+            let e = error as! SimulationError
+            return e.code == .unknownAS && e.message.contains("AS4200000001")
+        }
+    }
+
+    @Test func unknownRoleAndMissingFilesAreReported() throws {
+        let roles = try String(contentsOfFile: "\(Self.fixtures)/sk-roles.tsv", encoding: .utf8) + "6855\teyeball\n"
+        let dir = try scratch(["sk-roles.tsv": roles])
+        #expect(throws: SimulationError.self) { try Topology.load(country: "sk", dataDirectory: dir) }
+        #expect {
+            try Topology.load(country: "zz", dataDirectory: Self.fixtures)
+        } throws: { error in
+            (error as! SimulationError).code == .missingFile
+        }
+    }
+
+    @Test func syntheticTopologiesAreTreesRootedAtTheOrigin() {
+        let tree = Topology.syntheticTree(fanout: 3, depth: 3, seed: 1)
+        #expect(tree.count == 1 + 3 + 9 + 27)
+        #expect(tree.accessNodes.count == 27)
+        #expect(tree.accessNodes.allSatisfy { tree.depth[$0] == 3 })
+        let ba = Topology.syntheticBarabasiAlbert(nodes: 300, attach: 2, seed: 7)
+        let again = Topology.syntheticBarabasiAlbert(nodes: 300, attach: 2, seed: 7)
+        #expect(ba.parent == again.parent)
+        #expect(!ba.accessNodes.isEmpty)
+        for n in 0..<ba.count where n != ba.origin { #expect(ba.parent[n] >= 0) }
+    }
+}

@@ -1,0 +1,76 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import MiniCacheServer
+
+/// Protocol logic of the connection handler on an `EmbeddedChannel`.
+@Suite struct HandlerTests {
+    let requests = "GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\nHEAD /index.html HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n"
+
+    @Test("RFC 9112 §2.2: requests split at any byte give the same responses as one write")
+    func splitAtEveryByte() throws {
+        let whole = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try whole.receive(self.requests)
+        let expected = try whole.output()
+        #expect(expected.contains("HTTP/1.1 404 Not Found"))
+        let bytes = Array(self.requests.utf8)
+        for cut in stride(from: 1, to: bytes.count, by: 3) {
+            let split = try EmbeddedHarness(volume: TestVolume.shared.path)
+            try split.receive(Array(bytes[0..<cut]))
+            try split.receive(Array(bytes[cut...]))
+            #expect(try split.output() == expected, "split at \(cut)")
+        }
+    }
+
+    @Test("responses to one read batch go out in one write")
+    func oneWritePerBatch() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive(String(repeating: "GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n", count: 16))
+        let writes = try harness.writes()
+        #expect(writes.count == 1)
+        #expect(String(decoding: writes[0], as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count == 17)
+    }
+
+    @Test("a small object's head and body go out in the same write")
+    func headAndBodyTogether() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n")
+        let writes = try harness.writes()
+        #expect(writes.count == 1)
+        #expect(String(decoding: writes[0], as: UTF8.self).hasSuffix("<!doctype html><p>hello</p>\n"))
+    }
+
+    @Test("RFC 9112 §9.6: a malformed request is answered 400 and the connection closed")
+    func malformedCloses() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        let output = try harness.output()
+        #expect(output.hasPrefix("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"))
+        #expect(output.components(separatedBy: "HTTP/1.1").count == 2)
+        harness.channel.embeddedEventLoop.run()
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test("shutdown closes an idle connection at once")
+    func quiesceIdle() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = try harness.writes()
+        harness.channel.pipeline.fireUserInboundEventTriggered(QuiesceEvent())
+        harness.channel.embeddedEventLoop.run()
+        #expect(!harness.channel.isActive)
+    }
+
+    @Test("a request arriving during shutdown is answered with Connection: close")
+    func quiesceMidRequest() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET /small.bin HTTP/1.1\r\n")
+        harness.channel.pipeline.fireUserInboundEventTriggered(QuiesceEvent())
+        try harness.receive("Host: t\r\n\r\n")
+        let output = try harness.output()
+        #expect(output.contains("Connection: close\r\n"))
+        harness.channel.embeddedEventLoop.run()
+        #expect(!harness.channel.isActive)
+    }
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Benchmark minicache against nginx on this machine: the same files (0 B, 1 KiB, 64 KiB, 1 MiB,
+# 16 MiB), server pinned to CPU 1, wrk pinned to CPU 0, keep-alive and 16-deep pipelining,
+# 10 and 100 connections. Reports req/s, Gb/s, server CPU % (utime+stime from /proc), requests
+# per server CPU-second and the ratio to nginx measured in the same run; then start-up time
+# (exec -> first 200 OK, median of 20) and idle RSS for minicache, nginx and Varnish.
+#
+#   DURATION   seconds per wrk run (default 5)
+#   OUT        results directory (default bench-results/minicache-<date>)
+#   MINICACHE  a prebuilt minicache (default: built here as a static executable)
+#   SKIP_LOAD=1 / SKIP_STARTUP=1  skip a part
+#
+# Needs: nginx, wrk (apt-get install -y nginx wrk hyperfine varnish), python3, taskset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${DURATION:-5}"
+out="${OUT:-bench-results/minicache-$(date -u +%Y%m%dT%H%M%SZ)}"
+scratch="${SCRATCH_PATH:-.build-server}"
+work="$(mktemp -d /tmp/minicache-bench.XXXXXX)"
+mkdir -p "$out"
+pids=()
+cleanup() {
+    for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in nginx wrk python3 taskset; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx wrk hyperfine varnish" >&2; exit 1; }
+done
+
+if [ -z "${MINICACHE:-}" ]; then
+    echo "==> building minicache (release, static executable)"
+    swift build -c release --scratch-path "$scratch" --product minicache --static-swift-stdlib -Xswiftc -static-executable >/dev/null
+    MINICACHE="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/minicache"
+fi
+echo "==> building shfs (to write the volume)"
+swift build --scratch-path "$scratch" --product shfs >/dev/null
+shfs="$(swift build --scratch-path "$scratch" --show-bin-path)/shfs"
+
+echo "==> files and volume in $work"
+mkdir -p "$work/www"
+head -c 0 /dev/urandom >"$work/www/0b"
+head -c 1024 /dev/urandom >"$work/www/1k"
+head -c 65536 /dev/urandom >"$work/www/64k"
+head -c 1048576 /dev/urandom >"$work/www/1m"
+head -c 16777216 /dev/urandom >"$work/www/16m"
+"$shfs" mkfs "$work/bench.shfs" --size 64M --name bench --force >/dev/null
+chmod 755 "$work" "$work/www"
+chmod 644 "$work"/www/*
+for f in 0b 1k 64k 1m 16m; do "$shfs" add "$work/bench.shfs" "$work/www/$f" --name "$f" --mime application/octet-stream >/dev/null; done
+
+cat >"$work/pipeline.lua" <<'LUA'
+init = function(args)
+  local depth = tonumber(args[1]) or 16
+  local r = {}
+  for i = 1, depth do r[i] = wrk.format(nil) end
+  req = table.concat(r)
+end
+request = function() return req end
+LUA
+
+nginx_conf() { # $1 port, $2 sendfile on|off
+    cat <<CONF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $work/nginx-$1.pid;
+error_log $work/nginx-$1.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile $2;
+  tcp_nopush off;
+  tcp_nodelay on;
+  keepalive_requests 100000000;
+  keepalive_timeout 65;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  default_type application/octet-stream;
+  client_body_temp_path $work/ngx-body-$1;
+  proxy_temp_path $work/ngx-proxy-$1;
+  fastcgi_temp_path $work/ngx-fcgi-$1;
+  uwsgi_temp_path $work/ngx-uwsgi-$1;
+  scgi_temp_path $work/ngx-scgi-$1;
+  server { listen 127.0.0.1:$1; root $work/www; }
+}
+CONF
+}
+
+cpu_ticks() { # sum of utime+stime of the given pids
+    local total=0
+    for pid in "$@"; do
+        read -r -a f <"/proc/$pid/stat"
+        total=$((total + f[13] + f[14]))
+    done
+    echo "$total"
+}
+
+wait_port() { for _ in $(seq 1 500); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
+
+hz=$(getconf CLK_TCK)
+results="$out/load.tsv"
+printf "server\tfile\tconns\tmode\treq_s\tgbit_s\tcpu_pct\treq_per_cpu_s\n" >"$results"
+
+run_wrk() { # server file conns mode port pids...
+    local server=$1 file=$2 conns=$3 mode=$4 port=$5
+    shift 5
+    local args=(-t1 -c"$conns" -d"${duration}s" --latency)
+    local extra=()
+    if [ "$mode" = pipelined ]; then args+=(-s "$work/pipeline.lua"); extra=(-- 16); fi
+    local before after
+    before=$(cpu_ticks "$@")
+    local start end
+    start=$(date +%s.%N)
+    local text
+    text=$(taskset -c 0 wrk "${args[@]}" "http://127.0.0.1:$port/$file" "${extra[@]}" 2>&1)
+    end=$(date +%s.%N)
+    after=$(cpu_ticks "$@")
+    echo "$text" >"$out/wrk-$server-$file-$conns-$mode.txt"
+    python3 - "$server" "$file" "$conns" "$mode" "$before" "$after" "$hz" "$start" "$end" "$text" >>"$results" <<'PY'
+import re, sys
+server, file, conns, mode, before, after, hz, start, end, text = sys.argv[1:]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+m = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?)B", text)
+scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
+gbit = float(m.group(1)) * scale * 8 / 1e9
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors:
+    sys.exit(f"{server} {file} {conns} {mode}: {errors.group(1)} non-2xx responses; see the wrk output in the results directory")
+cpu = (int(after) - int(before)) / int(hz) / (float(end) - float(start))
+per_cpu = rps / cpu if cpu > 0 else 0
+print(f"{server}\t{file}\t{conns}\t{mode}\t{rps:.0f}\t{gbit:.2f}\t{cpu*100:.0f}\t{per_cpu:.0f}")
+PY
+    tail -1 "$results"
+}
+
+if [ "${SKIP_LOAD:-0}" != 1 ]; then
+    echo "==> load ($duration s per run; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+    # minicache: one event-loop thread on CPU 1.
+    taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen 127.0.0.1:18480 --admin off --threads 1 --log-level warning &
+    mc=$!; pids+=("$mc")
+    nginx_conf 18481 off >"$work/nginx-small.conf"
+    nginx_conf 18482 on >"$work/nginx-large.conf"
+    taskset -c 1 nginx -c "$work/nginx-small.conf" -p "$work" 2>/dev/null &
+    ns=$!; pids+=("$ns")
+    taskset -c 1 nginx -c "$work/nginx-large.conf" -p "$work" 2>/dev/null &
+    nl=$!; pids+=("$nl")
+    wait_port 18480; wait_port 18481; wait_port 18482
+    ns_workers=$(pgrep -P "$ns" | tr '\n' ' '); nl_workers=$(pgrep -P "$nl" | tr '\n' ' ')
+    for file in 0b 1k 64k 1m 16m; do
+        case $file in 0b|1k|64k) nport=18481; npids="$ns $ns_workers"; modes="keepalive pipelined";; *) nport=18482; npids="$nl $nl_workers"; modes="keepalive";; esac
+        for conns in 10 100; do
+            for mode in $modes; do
+                # shellcheck disable=SC2086
+                run_wrk nginx "$file" "$conns" "$mode" "$nport" $npids
+                run_wrk minicache "$file" "$conns" "$mode" 18480 "$mc"
+            done
+        done
+    done
+    kill "$mc" "$ns" "$nl" 2>/dev/null || true
+    wait "$mc" 2>/dev/null || true
+    echo
+    echo "==> ratios (minicache / nginx, same run)"
+    python3 - "$results" <<'PY' | tee "$out/ratios.txt"
+import sys, csv
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+key = lambda r: (r["file"], r["conns"], r["mode"])
+nginx = {key(r): r for r in rows if r["server"] == "nginx"}
+print(f"{'file':>5} {'conns':>5} {'mode':>10} | {'mc req/s':>9} {'ngx req/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc req/cpu-s':>12} {'ngx req/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}")
+for r in rows:
+    if r["server"] != "minicache": continue
+    n = nginx[key(r)]
+    per = float(r["req_per_cpu_s"]) / max(1, float(n["req_per_cpu_s"]))
+    gb = float(r["gbit_s"]) / max(0.0001, float(n["gbit_s"]))
+    print(f"{r['file']:>5} {r['conns']:>5} {r['mode']:>10} | {r['req_s']:>9} {n['req_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['req_per_cpu_s']:>12} {n['req_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}")
+PY
+fi
+
+if [ "${SKIP_STARTUP:-0}" != 1 ]; then
+    echo
+    echo "==> start-up (exec -> first 200 OK, median of 20) and idle RSS"
+    nginx_conf 18491 off >"$work/nginx-startup.conf"
+    varnish=""
+    command -v varnishd >/dev/null && varnish="$(command -v varnishd)"
+    python3 - "$MINICACHE" "$work" "$varnish" <<'PY' | tee "$out/startup.txt"
+import os, socket, statistics, subprocess, sys, time
+minicache, work, varnishd = sys.argv[1:4]
+
+def first_ok(port, deadline):
+    request = b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+    while time.perf_counter() < deadline:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=1)
+        except OSError:
+            time.sleep(0.0002)
+            continue
+        try:
+            s.sendall(request)
+            data = s.recv(64)
+            if data.startswith(b"HTTP/1.1 200"):
+                return True
+        except OSError:
+            pass
+        finally:
+            s.close()
+        time.sleep(0.0002)
+    return False
+
+def rss_kib(pid):
+    total = 0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    for p in pids:
+        for line in open(f"/proc/{p}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total, len(pids)
+
+def measure(name, argv, port, runs=20, env=None):
+    times, rss = [], None
+    for i in range(runs):
+        start = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        ok = first_ok(port, start + 30)
+        elapsed = (time.perf_counter() - start) * 1000
+        if not ok:
+            print(f"{name}: no 200 within 30 s"); p.kill(); p.wait(); return
+        times.append(elapsed)
+        if i == runs - 1:
+            time.sleep(1)
+            rss = rss_kib(p.pid)
+        p.terminate(); p.wait()
+        time.sleep(0.05)
+    print(f"{name:28s} start-up median {statistics.median(times):8.2f} ms  (min {min(times):.2f}, max {max(times):.2f})  idle RSS {rss[0]/1024:6.2f} MiB over {rss[1]} process(es)")
+
+measure("minicache (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)
+measure("minicache (default threads)", [minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--log-level", "warning", "--admin", "off"], 18490)
+measure("nginx (1 worker)", ["nginx", "-c", f"{work}/nginx-startup.conf", "-p", work], 18491)
+if varnishd:
+    backend = subprocess.Popen(["nginx", "-c", f"{work}/nginx-startup.conf", "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_ok(18491, time.perf_counter() + 10)
+    measure("varnish (nginx backend)", [varnishd, "-F", "-b", "127.0.0.1:18491", "-a", "127.0.0.1:18492", "-n", f"{work}/varnish", "-s", "malloc,64m"], 18492)
+    backend.terminate(); backend.wait()
+PY
+fi
+echo
+echo "results in $out (machine shared with other work: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"

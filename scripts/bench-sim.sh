@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmark of `ecdn simulate` at country scale: builds ecdn in release mode, runs
+# scenarios/scale-de.json (Germany, 1,000,000 hosts, 100,000 concurrent streams, 30 simulated
+# minutes, elastic caches) and prints events/s, the simulated/wall-clock ratio and peak RSS.
+#
+#   scripts/bench-sim.sh                      # scale-de, elastic caches
+#   scripts/bench-sim.sh --set caches.mode=none --set name=scale-de-no-cache
+#   scripts/bench-sim.sh --set topology.country=us --set name=scale-us
+#
+# Extra arguments go to `ecdn simulate`. Environment: DATA (topology folder, default
+# ../shared/data/topology), SCRATCH (build folder, default .build-sim), OUT (default
+# bench-results/sim).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCRATCH=${SCRATCH:-.build-sim}
+OUT=${OUT:-bench-results/sim}
+DATA=${DATA:-../shared/data/topology}
+[[ -f "$DATA/as_links.tsv" ]] || { echo "bench-sim: no topology data in $DATA (set DATA=...)" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "bench-sim: needs GNU time (apt-get install time)" >&2; exit 1; }
+
+swift build -c release --scratch-path "$SCRATCH" --product ecdn >&2
+BIN="$SCRATCH/release/ecdn"
+mkdir -p "$OUT"
+echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/time -v -o "$OUT/time.txt" "$BIN" simulate scenarios/scale-de.json --data "$DATA" --out "$OUT" --no-progress "$@" > "$OUT/stdout.txt"
+cat "$OUT/stdout.txt"
+python3 - "$OUT/summary.json" "$OUT/time.txt" <<'PY'
+import json, re, sys
+summary = json.load(open(sys.argv[1]))
+timing = open(sys.argv[2]).read()
+rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing).group(1))
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", timing).group(1)
+for s in summary:
+    print(f"{s['name']}: {s['events']:,} events in {s['wall_seconds']:.1f} s simulation wall time "
+          f"= {s['events_per_second']:,.0f} events/s; {s['simulated_seconds']:.0f} s simulated, "
+          f"sim/wall {s['sim_wall_ratio']:.1f}x; {s['viewers']:,} arrivals + {s['warm_start_viewers']:,} warm-start viewers")
+print(f"process: wall {wall} (incl. topology load and reports), peak RSS {rss_kb / 1024:.0f} MiB")
+PY
