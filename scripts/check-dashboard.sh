@@ -34,6 +34,7 @@ FLAGS=(--headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-bu
 chromium "${FLAGS[@]}" --dump-dom "$DASHBOARD" >"$OUT/dom.html" 2>/dev/null
 chromium "${FLAGS[@]}" --window-size=1280,900 --screenshot="$OUT/dashboard.png" "$DASHBOARD" >/dev/null 2>&1
 
+fail=0
 python3 - "$OUT/dom.html" <<'PY' || fail=1
 import re, sys
 dom = open(sys.argv[1]).read()

@@ -73,7 +73,7 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
     var singleTenant = false
 
-    @Flag(help: "Do not pass --origin to minicache (for a minicache without pull-through caching).")
+    @Flag(help: "Do not pass --origin to minicache (default: pass it when `minicache serve --help` lists it).")
     var noOriginFlag = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
@@ -96,6 +96,13 @@ struct Up: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: minicachePath) else {
             Self.fail("no minicache executable at \(minicachePath): build it (swift build --product minicache) or pass --minicache PATH")
         }
+        var passOrigin = !noOriginFlag
+        if passOrigin, !(await ProcessBackend.minicacheSupportsOrigin(minicachePath)) {
+            passOrigin = false
+            let warning = "ecdn: warning: \(minicachePath) has no --origin (pull-through caching): caches start and stop "
+                + "on demand but cannot fill from the origin, so viewers sent to them get 404.\n"
+            FileHandle.standardError.write(Data(warning.utf8))
+        }
         let ownWorkDir = workDir == nil
         let work = workDir ?? "/tmp/ecdn-\(getpid())"
         var table: PrefixTable?
@@ -114,7 +121,7 @@ struct Up: AsyncParsableCommand {
         var configuration = ElasticCDNConfiguration(
             host: host, routerPort: routerPort, apiPort: apiPort, originPort: originPort, sites: siteList,
             externalOrigin: origin, origin: DemoOriginConfiguration(channels: channels), controller: controller,
-            backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, passOrigin: !noOriginFlag),
+            backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, passOrigin: passOrigin),
             prefixTable: table, demoProfile: demo ? Self.demoProfile(sites: sites) : nil
         )
         if singleTenant {

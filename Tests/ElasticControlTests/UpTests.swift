@@ -27,7 +27,6 @@ struct UpTests {
         var arguments = [
             "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
         ]
-        if !Binaries.minicacheHasOrigin { arguments.append("--no-origin-flag") }
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output

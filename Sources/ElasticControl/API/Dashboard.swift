@@ -30,7 +30,7 @@ enum Dashboard {
     <div class="kpi"><b id="k-mode">–</b><span>mode / backend</span></div>
     <span id="err"></span></header>
     <main id="sites"></main>
-    <section><h3>Instances and viewers over time</h3><svg id="chart" viewBox="0 0 600 90" preserveAspectRatio="none"></svg></section>
+    <section><h3>Over time: <span style="color:#3f6fd8">viewers</span> and <span style="color:#1f9d4a">instances</span> (last 2 minutes)</h3><svg id="chart" viewBox="0 0 600 90" preserveAspectRatio="none"></svg></section>
     <section><h3>Events</h3><table><thead><tr><th>time</th><th>kind</th><th>instance</th><th>message</th></tr></thead><tbody id="events"></tbody></table></section>
     <script>
     const prev={};const history=[];
@@ -60,13 +60,13 @@ enum Dashboard {
             <div class="muted">clients ${esc(s.clientPrefix)} · ${s.viewers} viewers · ${s.instances}/${s.maxInstances} instances</div>
             <div class="muted">routed: ${s.toCache} to caches, ${s.toOrigin} to origin (${s.waited} waited for a boot)</div>
             <div class="bar" title="share of viewers sent to caches"><i style="width:${pct.toFixed(1)}%"></i></div>
-            ${inst.map(i=>`<div class="inst ${i.state}" data-state="${i.state}"><span><b>${esc(i.id)}</b> ${esc(i.url.replace('http://',''))}</span>
+            ${inst.map(i=>`<div class="inst ${i.state}" data-state="${i.state}" title="${esc(i.reason||'')}"><span><b>${esc(i.id)}</b> ${esc(i.url.replace('http://',''))}</span>
               <span>${i.state}${i.bootMilliseconds!=null?' · boot '+i.bootMilliseconds+' ms':''} · ${i.requests} req · ${fmtBytes(i.bytesSent)}</span></div>`).join('')||'<div class="muted" style="margin-top:8px">no cache: viewers go to the origin, a cache starts with the first viewer</div>'}
           </div>`}).join('');
         history.push({i:summary.instancesRunning,v:viewers});if(history.length>120)history.shift();
         const maxY=Math.max(1,...history.map(h=>Math.max(h.i,h.v)));
         const line=(k,c)=>'<polyline fill="none" stroke="'+c+'" stroke-width="2" points="'+history.map((h,x)=>(x*600/119).toFixed(1)+','+(85-80*h[k]/maxY).toFixed(1)).join(' ')+'"/>';
-        document.getElementById('chart').innerHTML=line('v','#3f6fd8')+line('i','#1f9d4a')+'<text x="4" y="12" font-size="10" fill="#3f6fd8">viewers</text><text x="60" y="12" font-size="10" fill="#1f9d4a">instances</text>';
+        document.getElementById('chart').innerHTML=line('v','#3f6fd8')+line('i','#1f9d4a');
         document.getElementById('events').innerHTML=events.slice().reverse().map(e=>`<tr><td>${new Date(e.time*1000).toLocaleTimeString()}</td><td>${esc(e.kind)}</td><td>${esc(e.instance)}</td><td>${esc(e.message)}</td></tr>`).join('');
         document.getElementById('err').textContent='';
         document.body.dataset.loaded='1';
