@@ -84,7 +84,7 @@ cat >"$OUT/scenario.json" <<'JSON'
     "seed": 7, "duration": 130, "sampleInterval": 5,
     "topology": { "synthetic": { "kind": "tree", "fanout": 3, "depth": 1 } },
     "workload": { "mode": "live", "channels": 1, "bitratesMbps": [2.5], "bitrateIndexMean": 0,
-                  "viewTime": [20, 30, 40], "rate": 0.3, "profile": [[0, 0.3], [45, 0.1], [90, 0]], "warmStart": false },
+                  "viewTime": [20, 30, 40], "rate": 0.6, "profile": [[0, 0.6], [45, 0.2], [90, 0]], "warmStart": false },
     "player": { "startupBuffer": 4, "maxBuffer": 12 }
   },
   "scenarios": [

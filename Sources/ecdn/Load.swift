@@ -30,8 +30,8 @@ struct Load: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Rate steps, e.g. 0:0.2,60:1,120:0 (seconds:viewers per second per site).", valueName: "T:R,..."))
     var profile: String?
 
-    @Option(help: ArgumentHelp("Seconds of arrivals (viewers then finish watching).", valueName: "S"))
-    var duration: Double = 60
+    @Option(help: ArgumentHelp("Seconds of arrivals, then viewers finish watching (default 60; with --trace: the whole trace).", valueName: "S"))
+    var duration: Double?
 
     @Option(help: ArgumentHelp("Watch time range in seconds.", valueName: "MIN-MAX"))
     var watch = "20-60"
@@ -58,7 +58,7 @@ struct Load: AsyncParsableCommand {
     var json: String?
 
     func validate() throws {
-        guard duration > 0, rate >= 0, traceSpeed > 0, maxViewers >= 1, channels >= 1 else {
+        guard (duration ?? 1) > 0, rate >= 0, traceSpeed > 0, maxViewers >= 1, channels >= 1 else {
             throw ValidationError("--duration, --trace-speed, --max-viewers and --channels must be positive, --rate not negative")
         }
         guard parsedWatch != nil else { throw ValidationError("--watch must be MIN-MAX seconds, e.g. 20-60") }
@@ -75,7 +75,7 @@ struct Load: AsyncParsableCommand {
         let prefixes = sites.split(separator: ",").map(String.init)
         var configuration = LoadConfiguration(
             router: router, sitePrefixes: prefixes, channels: channels,
-            profile: .constant(rate, sites: prefixes.count), duration: duration, watch: parsedWatch ?? 20...60,
+            profile: .constant(rate, sites: prefixes.count), duration: trace == nil ? (duration ?? 60) : duration, watch: parsedWatch ?? 20...60,
             maxViewers: maxViewers, player: PlayerConfiguration(bitrate: bitrate), seed: seed
         )
         do {
