@@ -14,7 +14,10 @@ package struct FlowNetwork: Sendable {
     package private(set) var capacity: [Double] = []
     /// Sum of rates on each link (exact after ``settle(now:)``).
     package private(set) var load: [Double] = []
+    /// Active groups (at least one flow) on each link.
     private var linkGroups: [[Int32]] = []
+    /// For each group, its index in `linkGroups` of each link of its path (while active).
+    private var groupSlots: [[Int32]] = []
 
     package private(set) var pathLinks: [[Int32]] = []
     private var pathIndex: [PathKey: Int32] = [:]
@@ -33,6 +36,10 @@ package struct FlowNetwork: Sendable {
     private var dirtyLinks: [Int32] = []
     private var linkMark: [Bool] = []
     private var groupMark: [Bool] = []
+    private var scratchRemaining: [Double] = []
+    private var scratchFlows: [Int] = []
+    private var scratchStale: [Bool] = []
+    private var scratchFrozen: [Bool] = []
     /// Groups whose rate changed since the caller last cleared the list.
     package var changedGroups: [Int32] = []
     private var changedMark: [Bool] = []
@@ -94,7 +101,7 @@ package struct FlowNetwork: Sendable {
         changedMark.append(false)
         groupMark.append(false)
         groupIndex[key] = g
-        for l in pathLinks[Int(path)] { linkGroups[Int(l)].append(g) }
+        groupSlots.append(Array(repeating: -1, count: pathLinks[Int(path)].count))
         return g
     }
 
@@ -102,6 +109,7 @@ package struct FlowNetwork: Sendable {
     package mutating func add(_ n: Int, to g: Int32, now: Double) {
         let gi = Int(g)
         flush(gi, now: now)
+        if groupCount[gi] == 0 && n > 0 { activate(gi) }
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty {
             groupCount[gi] += n
@@ -132,6 +140,7 @@ package struct FlowNetwork: Sendable {
         flush(gi, now: now)
         precondition(groupCount[gi] >= n, "removing more flows than a group has")
         groupCount[gi] -= n
+        if groupCount[gi] == 0 && n > 0 { deactivate(gi) }
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty { return }
         if !dirty && groupRate[gi] == groupCap[gi] {
@@ -147,6 +156,28 @@ package struct FlowNetwork: Sendable {
             }
         }
         markDirty(links)
+    }
+
+    private mutating func activate(_ gi: Int) {
+        for (i, l) in pathLinks[Int(groupPath[gi])].enumerated() {
+            groupSlots[gi][i] = Int32(linkGroups[Int(l)].count)
+            linkGroups[Int(l)].append(Int32(gi))
+        }
+    }
+
+    private mutating func deactivate(_ gi: Int) {
+        for (i, l32) in pathLinks[Int(groupPath[gi])].enumerated() {
+            let l = Int(l32)
+            let slot = Int(groupSlots[gi][i])
+            let last = linkGroups[l].removeLast()
+            if Int(last) != gi {
+                linkGroups[l][slot] = last
+                let lastLinks = pathLinks[Int(groupPath[Int(last)])]
+                let j = lastLinks.firstIndex(of: l32)!
+                groupSlots[Int(last)][j] = Int32(slot)
+            }
+            groupSlots[gi][i] = -1
+        }
     }
 
     private mutating func markDirty(_ links: [Int32]) {
@@ -235,6 +266,25 @@ package struct FlowNetwork: Sendable {
         return list
     }
 
+    /// Groups ordered by cap. Caps take few distinct values (the access link and the bitrate
+    /// ladder), so bucketing beats a comparison sort; within a cap the given order is kept.
+    private static func byCap(_ groups: [Int], caps: [Double]) -> [Int] {
+        var values: [Double] = []
+        var buckets: [[Int]] = []
+        for gi in groups {
+            let cap = caps[gi]
+            if let b = values.firstIndex(of: cap) {
+                buckets[b].append(gi)
+            } else if values.count < 64 {
+                values.append(cap)
+                buckets.append([gi])
+            } else {
+                return groups.sorted { caps[$0] != caps[$1] ? caps[$0] < caps[$1] : $0 < $1 }
+            }
+        }
+        return values.indices.sorted { values[$0] < values[$1] }.flatMap { buckets[$0] }
+    }
+
     private struct LinkShare: Comparable {
         var share: Double
         var link: Int32
@@ -249,15 +299,41 @@ package struct FlowNetwork: Sendable {
     ///
     /// Fair shares only grow as groups freeze (a group freezes at the lowest level), so a stale
     /// heap entry is a lower bound: it is refreshed only when it comes to the top.
-    private func progressiveFilling(groups: [Int], links: [Int32]) -> [(Int, Double)] {
-        var remaining = capacity
-        var flows = Array(repeating: 0, count: capacity.count)
-        var stale = Array(repeating: false, count: capacity.count)
-        var frozen = Array(repeating: false, count: groupPath.count)
+    private mutating func progressiveFilling(groups: [Int], links: [Int32]) -> [(Int, Double)] {
+        // Scratch arrays live across calls and are reset only where this component touched
+        // them, so a recomputation costs O(component), not O(network).
+        var remaining = scratchRemaining
+        var flows = scratchFlows
+        var stale = scratchStale
+        var frozen = scratchFrozen
+        scratchRemaining = []
+        scratchFlows = []
+        scratchStale = []
+        scratchFrozen = []
+        if remaining.count < capacity.count {
+            remaining += Array(repeating: 0, count: capacity.count - remaining.count)
+            flows += Array(repeating: 0, count: capacity.count - flows.count)
+            stale += Array(repeating: false, count: capacity.count - stale.count)
+        }
+        if frozen.count < groupPath.count {
+            frozen += Array(repeating: false, count: groupPath.count - frozen.count)
+        }
+        defer {
+            for l in links {
+                flows[Int(l)] = 0
+                stale[Int(l)] = false
+            }
+            for gi in groups { frozen[gi] = false }
+            scratchRemaining = remaining
+            scratchFlows = flows
+            scratchStale = stale
+            scratchFrozen = frozen
+        }
+        for l in links { remaining[Int(l)] = capacity[Int(l)] }
         for gi in groups {
             for l in pathLinks[Int(groupPath[gi])] { flows[Int(l)] += groupCount[gi] }
         }
-        let order = groups.sorted { groupCap[$0] != groupCap[$1] ? groupCap[$0] < groupCap[$1] : $0 < $1 }
+        let order = Self.byCap(groups, caps: groupCap)
         var heap = Heap<LinkShare>()
         for l in links where flows[Int(l)] > 0 {
             heap.insert(LinkShare(share: remaining[Int(l)] / Double(flows[Int(l)]), link: l))

@@ -19,8 +19,8 @@ extension Volume {
         guard o.chunkSize >= 4096, o.chunkSize <= 32768, o.chunkSize & (o.chunkSize - 1) == 0 else {
             throw SHFSError(.invalidArgument, "chunk size \(o.chunkSize) is invalid: use a power of two from 4096 to 32768")
         }
-        guard o.bucketCount >= 1, o.entriesPerBucket >= 1, o.bucketCount * o.entriesPerBucket <= 1 << 28 else {
-            throw SHFSError(.invalidArgument, "hash table of \(o.bucketCount) buckets x \(o.entriesPerBucket) entries is invalid: both must be at least 1, at most 2^28 entries in all")
+        guard o.bucketCount >= 1, o.entriesPerBucket >= 1, o.bucketCount * o.entriesPerBucket <= 1 << 27 else {
+            throw SHFSError(.invalidArgument, "hash table of \(o.bucketCount) buckets x \(o.entriesPerBucket) entries is invalid: both must be at least 1, at most 2^27 entries in all")
         }
         guard o.digestLength >= 4, o.digestLength <= 32 else {
             throw SHFSError(.invalidArgument, "digest length \(o.digestLength) is invalid: use 4...32 bytes (SHA-256, truncated)")

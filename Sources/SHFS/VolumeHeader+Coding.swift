@@ -86,7 +86,7 @@ extension VolumeHeader {
         let perBucket = c.le(Layout.Config.entriesPerBucket, as: UInt32.self)
         guard buckets >= 1 else { throw bad("bucket count is 0", Layout.Config.bucketCount) }
         guard perBucket >= 1 else { throw bad("entries per bucket is 0", Layout.Config.entriesPerBucket) }
-        guard UInt64(buckets) * UInt64(perBucket) <= 1 << 28 else {
+        guard UInt64(buckets) * UInt64(perBucket) <= 1 << 27 else {
             throw bad("hash table of \(buckets) x \(perBucket) entries is implausibly large", Layout.Config.bucketCount)
         }
         guard let alloc = Allocator(rawValue: c[Layout.Config.allocator]) else {

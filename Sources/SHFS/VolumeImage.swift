@@ -201,7 +201,7 @@ package struct VolumeImage {
             let a = out.entries[first], b = out.entries[second]
             problem(.error, b.slot, b.name, "duplicate of the digest in slot \(a.slot)")
         }
-        for (a, b) in overlaps(starts: starts, ends: ends) {
+        for (a, b) in overlaps(starts: starts, ends: ends, chunkSize: cs, chunkCount: Int64(sizeInChunks)) {
             let x = out.entries[owners[a]], y = out.entries[owners[b]]
             problem(.error, y.slot, y.name, "extent (bytes \(starts[b])..<\(ends[b])) overlaps the extent of slot \(x.slot)\(x.name.isEmpty ? "" : " ('\(x.name)')") (bytes \(starts[a])..<\(ends[a]))")
         }
@@ -212,10 +212,12 @@ package struct VolumeImage {
         return out
     }
 
-    /// Pairs `(earlier, later)` of overlapping ranges `starts[i]..<ends[i]`, each later range reported once.
-    private static func overlaps(starts: [Int64], ends: [Int64]) -> [(Int, Int)] {
+    /// Pairs `(earlier, later)` of overlapping ranges `starts[i]..<ends[i]` (all inside
+    /// `chunkCount` chunks), each later range reported once.
+    private static func overlaps(starts: [Int64], ends: [Int64], chunkSize: Int64, chunkCount: Int64) -> [(Int, Int)] {
         let n = starts.count
         guard n > 1 else { return [] }
+        if chunksAreDisjoint(starts: starts, ends: ends, chunkSize: chunkSize, chunkCount: chunkCount) { return [] }
         // Sort packed (start, index) keys when they fit in 64 bits: much faster than sorting tuples.
         let indexBits = UInt64(Int.bitWidth - (n - 1).leadingZeroBitCount)
         let order: [Int]
@@ -235,5 +237,28 @@ package struct VolumeImage {
         }
         return result
     }
-}
 
+    /// A fast proof that no two extents share a chunk, with a bitmap of chunks: true when every
+    /// extent starts on a chunk boundary and none shares a chunk with another. Gives up (false) when
+    /// that does not hold or marking would cost more than sorting; the caller then sorts.
+    private static func chunksAreDisjoint(starts: [Int64], ends: [Int64], chunkSize: Int64, chunkCount: Int64) -> Bool {
+        let n = starts.count
+        var budget = 16 * n
+        var bitmap = [UInt64](repeating: 0, count: Int((chunkCount + 63) / 64))
+        return bitmap.withUnsafeMutableBufferPointer { bits in
+            for i in 0..<n {
+                guard starts[i] % chunkSize == 0 else { return false }
+                var c = starts[i] / chunkSize
+                let last = (ends[i] - 1) / chunkSize
+                while c <= last {
+                    budget -= 1
+                    let word = Int(c >> 6), bit = UInt64(1) << UInt64(c & 63)
+                    if budget < 0 || bits[word] & bit != 0 { return false }
+                    bits[word] |= bit
+                    c += 1
+                }
+            }
+            return true
+        }
+    }
+}

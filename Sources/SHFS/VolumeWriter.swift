@@ -24,6 +24,9 @@ public final class VolumeWriter {
     private var digestSlots: [[UInt8]: Int]
     private var nameSlots: [String: Int]
     private var free: FreeSpace
+    /// Chunks where an extent starts mid-chunk (volumes from other tools may pack objects):
+    /// such a chunk is never freed while the writer is open.
+    private let sharedChunks: Set<Int64>
     /// Slots added in memory whose data is written but whose entries are not yet on disk.
     private var staged: [Int] = []
     private var stagedBytes: Int64 = 0
@@ -71,6 +74,10 @@ public final class VolumeWriter {
         self.digestSlots = digests
         self.nameSlots = names
         self.free = FreeSpace(area: h.dataStartChunk..<h.sizeInChunks, used: used)
+        let cs = Int64(h.chunkSize)
+        self.sharedChunks = Set(decoded.entries.compactMap { e in
+            e.extent.flatMap { $0.length > 0 && $0.byteOffset % cs != 0 ? $0.byteOffset / cs : nil }
+        })
     }
 
     deinit {
@@ -90,6 +97,16 @@ public final class VolumeWriter {
     public func entry(digestOrName key: String) -> Entry? {
         if let d = Hex.bytes(key), d.count == header.digestLength, let s = digestSlots[d] { return slots[s] }
         return nameSlots[key].flatMap { slots[$0] }
+    }
+
+    /// Parses a digest given as hex text for this volume.
+    ///
+    /// - Throws: ``SHFSError/Code/invalidArgument`` unless it is exactly `2 * digestLength` hex digits.
+    public func digest(fromHex hex: String) throws(SHFSError) -> [UInt8] {
+        guard let d = Hex.bytes(hex), d.count == header.digestLength else {
+            throw SHFSError(.invalidArgument, "the digest must be \(header.digestLength * 2) hex digits for this volume, not '\(hex)'")
+        }
+        return d
     }
 
     /// Like ``entry(digestOrName:)`` but throws a ``SHFSError/Code/notFound`` error naming the volume.
@@ -368,7 +385,13 @@ public final class VolumeWriter {
         slots[e.slot] = nil
         digestSlots[e.digest] = nil
         if nameSlots[e.name] == e.slot { nameSlots[e.name] = nil }
-        if let x = e.extent { free.release(Self.chunks(of: x, chunkSize: header.chunkSize)) }
+        if let x = e.extent {
+            var r = Self.chunks(of: x, chunkSize: header.chunkSize)
+            // Keep chunks this extent may share with a neighbour.
+            if !r.isEmpty, x.byteOffset % Int64(header.chunkSize) != 0 { r = (r.lowerBound + 1)..<r.upperBound }
+            if !r.isEmpty, sharedChunks.contains(r.upperBound - 1) { r = r.lowerBound..<(r.upperBound - 1) }
+            free.release(r)
+        }
     }
 
     /// Writes one slot's current state (entry or zeros) to the table, and to the backup table.

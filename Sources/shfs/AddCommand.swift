@@ -40,13 +40,7 @@ struct AddCommand: ParsableCommand {
 
     func run() throws {
         let w = try VolumeWriter(path: volume)
-        var digestBytes: [UInt8]? = nil
-        if let digest {
-            guard let d = Hex.bytes(digest), d.count == w.header.digestLength else {
-                throw SHFSError(.invalidArgument, "--digest must be \(w.header.digestLength * 2) hex digits for this volume")
-            }
-            digestBytes = d
-        }
+        let digestBytes = try digest.map { (hex) throws(SHFSError) in try w.digest(fromHex: hex) }
         var added: [Entry] = []
         do {
             for file in files {

@@ -33,13 +33,7 @@ struct AddLinkCommand: ParsableCommand {
     func run() throws {
         let link = try Link(url: url, type: type)
         let w = try VolumeWriter(path: volume)
-        var d: [UInt8]? = nil
-        if let digest {
-            guard let bytes = Hex.bytes(digest), bytes.count == w.header.digestLength else {
-                throw SHFSError(.invalidArgument, "--digest must be \(w.header.digestLength * 2) hex digits for this volume")
-            }
-            d = bytes
-        }
+        let d = try digest.map { (hex) throws(SHFSError) in try w.digest(fromHex: hex) }
         let e = try w.addLink(url: url, type: type, name: name, digest: d, hidden: hidden)
         print("\(e.hexDigest)  \(type) -> \(link.url)  \(e.name)")
     }

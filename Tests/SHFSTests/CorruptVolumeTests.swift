@@ -97,6 +97,32 @@ struct CorruptVolumeTests {
         _ = first
     }
 
+    @Test func extentsInsideChunksAreCheckedByteForByte() throws {
+        let dir = try TemporaryDirectory()
+        let (path, h, entries) = try volume(dir)
+        // a: 5000 bytes from chunk A (ends 904 bytes into chunk A + 1). Put b (9000 bytes) at
+        // chunk A + 1, byte 1000: it shares a chunk with a without overlapping it.
+        let aChunk = UInt64(entries[0].extent!.byteOffset / 4096)
+        let b = Int(h.entryByteOffset(slot: entries[1].slot))
+        try patch(path, at: b + 64, le64(aChunk + 1))
+        // At byte 800 of that chunk it overlaps the end of a.
+        try patch(path, at: b + 72, le64(800))
+        expectRefused(path, .corruptVolume, "overlaps the extent of slot \(entries[0].slot) ('a')")
+        try patch(path, at: b + 72, le64(1000))
+        let v = try Volume(path: path)
+        #expect(v.entry(name: "b")?.extent?.byteOffset == Int64(aChunk + 1) * 4096 + 1000)
+        do {
+            // Removing a must not free the chunk it shares with b: new objects never land on b.
+            let bContent = try v.contents(of: #require(v.entry(name: "b")))
+            let w = try VolumeWriter(path: path)
+            try w.remove(try w.requireEntry("a"))
+            for i in 0..<4 { try w.add(bytes: bytes(4096, seed: UInt64(50 + i)), options: ObjectOptions(name: "n\(i)")) }
+            let after = try Volume(path: path)
+            #expect(same(try after.contents(of: #require(after.entry(name: "b"))), bContent))
+            #expect(try VolumeCheck.run(path: path).problems.isEmpty)
+        }
+    }
+
     @Test func digestInTheWrongBucketAndDuplicates() throws {
         let dir = try TemporaryDirectory()
         let (path, h, entries) = try volume(dir)

@@ -98,6 +98,8 @@ struct ToolTests {
             (["mkfs", vol, "--size", "256K"], "add --force"),
             (["mkfs", dir.file("small.shfs"), "--size", "16K"], "too small"),
             (["add", vol, dir.file("no-such-file")], "cannot open"),
+            (["add", vol, two, "--digest", "abc"], "64 hex digits"),
+            (["add-link", vol, "http://h/x", "--digest", "zz"], "64 hex digits"),
         ]
         for (args, fragment) in cases {
             let before = try metadata(vol)
