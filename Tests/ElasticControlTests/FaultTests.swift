@@ -50,12 +50,12 @@ struct FaultTests {
         try "#!/bin/sh\nexec sleep 60\n".write(toFile: sleeper, atomically: true, encoding: .utf8)
         chmod(sleeper, 0o755)
         let stack = try await TestStack(octet: 132, controller: {
-            $0.readyTimeout = 0.5
+            $0.readyTimeout = 2
             $0.routerWait = 0.2
         }, minicache: sleeper)
-        let started = Date()
         let response = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.132.5")
-        #expect(Date().timeIntervalSince(started) < 1)
+        // The viewer was answered before the controller gave up on the instance: it did not wait for that.
+        #expect(!stack.controller.events().contains { $0.kind == "not-ready" })
         #expect(response.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
         #expect(response.headers.first(name: "X-ECDN-Origin-Reason") == "cache not ready in time")
         // The viewer is served by the origin.
