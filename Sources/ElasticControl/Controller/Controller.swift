@@ -168,6 +168,7 @@ public final class Controller: Service, Sendable {
             case .cache(let n):
                 guard let instance = s.instances[n] else { return .done(.origin(url: tenantConfig.origin, reason: "no instance")) }
                 s.instances[n]?.routed.append(now)
+                s.instances[n]?.record.viewers = instance.routed.count + 1
                 s.counters[site, default: SiteCounters()].toCache += 1
                 return .done(.cache(url: instance.spec.url, instance: instance.spec.id))
             case .waitForBoot(let n):
@@ -186,12 +187,17 @@ public final class Controller: Service, Sendable {
         case .done(let target):
             return target
         case .wait(let n, let launch):
-            if launch { Task { await self.launch(n) } }
+            if launch {
+                Task { await self.launch(n) }
+                // A demand event: the next tick publishes the new desired count at once.
+                wakeUp()
+            }
             let waitsForBoot = configuration.routerWait > 0
             let ready = waitsForBoot ? await waitUntilReady(n, timeout: configuration.routerWait) : false
             return state.withLock { s in
                 if ready, let instance = s.instances[n], instance.record.state == .ready {
                     s.instances[n]?.routed.append(HTTPDate.monotonic())
+                    s.instances[n]?.record.viewers = instance.routed.count + 1
                     s.counters[site, default: SiteCounters()].toCache += 1
                     s.counters[site, default: SiteCounters()].waited += 1
                     return .cache(url: instance.spec.url, instance: instance.spec.id)
