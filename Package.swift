@@ -128,6 +128,7 @@ let package = Package(
             name: "ElasticControl",
             dependencies: [
                 "ElasticPolicy",
+                "ElasticSim",
                 "SHFS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

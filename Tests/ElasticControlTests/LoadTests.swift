@@ -27,7 +27,7 @@ struct LoadTests {
         let stack = try await TestStack(octet: 161, origin: DemoOriginConfiguration(segmentDuration: 0.5, windowSegments: 6))
         let load = try LoadGenerator(
             configuration: LoadConfiguration(
-                router: stack.router.url, sitePrefixes: ["127.0.99.0/24"], channels: 2, profile: .constant(2, sites: 1),
+                router: stack.router.url, sitePrefixes: ["127.0.99.0/24"], channels: 2, profile: .constant(4, sites: 1),
                 duration: 1.5, watch: 2...2.5, player: PlayerConfiguration(startupBuffer: 1, maxBuffer: 3, bitrate: 1_000_000)
             ),
             group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
@@ -49,7 +49,7 @@ struct LoadTests {
         let stack = try await TestStack(octet: 162, origin: DemoOriginConfiguration(segmentDuration: 0.5, windowSegments: 6))
         let load = try LoadGenerator(
             configuration: LoadConfiguration(
-                router: stack.router.url, sitePrefixes: ["127.0.98.0/24"], channels: 1, profile: .constant(3, sites: 1),
+                router: stack.router.url, sitePrefixes: ["127.0.98.0/24"], channels: 1, profile: .constant(10, sites: 1),
                 duration: 0.5, watch: 3...3, player: PlayerConfiguration(startupBuffer: 1, maxBuffer: 1.5, bitrate: 1_000_000)
             ),
             group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger

@@ -1,4 +1,4 @@
-import Foundation
+import ElasticSim
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -146,7 +146,8 @@ public final class LoadGenerator: Service, Sendable {
 
     /// Runs the arrivals, waits for every viewer to leave, and reports.
     public func generate() async -> LoadReport {
-        var random = SplitMix(seed: configuration.seed)
+        var random = RandomSource(seed: configuration.seed)
+        let channels = WeightedChoice.zipf(count: configuration.channels, exponent: configuration.zipf)
         let start = HTTPDate.monotonic()
         var dropped = 0
         var serial = 0
@@ -189,9 +190,9 @@ public final class LoadGenerator: Service, Sendable {
                     let t = HTTPDate.monotonic() - start
                     if let duration = configuration.duration, t >= duration { break }
                     for (site, rate) in configuration.profile.rates(at: t).enumerated() where site < siteBases.count {
-                        for _ in 0..<random.poisson(rate * slice) {
+                        for _ in 0..<random.poisson(mean: rate * slice) {
                             let watch = configuration.watch.lowerBound + random.unit() * (configuration.watch.upperBound - configuration.watch.lowerBound)
-                            spawn(site: site, channel: random.zipf(configuration.channels, configuration.zipf), watch: watch, bitrate: nil)
+                            spawn(site: site, channel: 1 + channels.draw(&random), watch: watch, bitrate: nil)
                         }
                     }
                     try? await Task.sleep(for: .milliseconds(Int64(slice * 1000)))
@@ -201,45 +202,5 @@ public final class LoadGenerator: Service, Sendable {
         }
         let results = finished.withLock { $0 }
         return LoadReport(results: results.sorted { $0.arrival < $1.arrival }, dropped: dropped)
-    }
-}
-
-/// A small seeded generator (SplitMix64) so load runs repeat.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
-    mutating func poisson(_ mean: Double) -> Int {
-        guard mean > 0 else { return 0 }
-        let limit = Foundation.exp(-mean)
-        var k = 0
-        var p = unit()
-        while p > limit {
-            k += 1
-            p *= unit()
-        }
-        return k
-    }
-
-    /// 1...n with probability proportional to 1 / k^s.
-    mutating func zipf(_ n: Int, _ s: Double) -> Int {
-        let weights = (1...max(1, n)).map { 1 / Foundation.pow(Double($0), s) }
-        var x = unit() * weights.reduce(0, +)
-        for (i, w) in weights.enumerated() {
-            x -= w
-            if x < 0 { return i + 1 }
-        }
-        return n
     }
 }
