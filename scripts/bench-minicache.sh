@@ -8,6 +8,8 @@
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/minicache-<date>)
 #   MINICACHE  a prebuilt minicache (default: built here as a static executable)
+#   FILES      which files to load (default "0b 1k 64k 1m 16m")
+#   LARGE_OBJECTS  minicache's --large-objects (sendfile or read; default: its own default)
 #   SKIP_LOAD=1 / SKIP_STARTUP=1  skip a part
 #
 # Needs: nginx, wrk (apt-get install -y nginx wrk hyperfine varnish), python3, taskset.
@@ -139,7 +141,8 @@ PY
 if [ "${SKIP_LOAD:-0}" != 1 ]; then
     echo "==> load ($duration s per run; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
     # minicache: one event-loop thread on CPU 1.
-    taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen 127.0.0.1:18480 --admin off --threads 1 --log-level warning &
+    taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen 127.0.0.1:18480 --admin off --threads 1 --log-level warning \
+        ${LARGE_OBJECTS:+--large-objects "$LARGE_OBJECTS"} &
     mc=$!; pids+=("$mc")
     nginx_conf 18481 off >"$work/nginx-small.conf"
     nginx_conf 18482 on >"$work/nginx-large.conf"
@@ -149,7 +152,7 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
     nl=$!; pids+=("$nl")
     wait_port 18480; wait_port 18481; wait_port 18482
     ns_workers=$(pgrep -P "$ns" | tr '\n' ' '); nl_workers=$(pgrep -P "$nl" | tr '\n' ' ')
-    for file in 0b 1k 64k 1m 16m; do
+    for file in ${FILES:-0b 1k 64k 1m 16m}; do
         case $file in 0b|1k|64k) nport=18481; npids="$ns $ns_workers"; modes="keepalive pipelined";; *) nport=18482; npids="$nl $nl_workers"; modes="keepalive";; esac
         for conns in 10 100; do
             for mode in $modes; do

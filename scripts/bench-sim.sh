@@ -30,9 +30,12 @@ summary = json.load(open(sys.argv[1]))
 timing = open(sys.argv[2]).read()
 rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", timing).group(1))
 wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", timing).group(1)
+cpu = float(re.search(r"User time \(seconds\): (\S+)", timing).group(1)) + float(re.search(r"System time \(seconds\): (\S+)", timing).group(1))
+share = re.search(r"Percent of CPU this job got: (\S+)", timing).group(1)
 for s in summary:
     print(f"{s['name']}: {s['events']:,} events in {s['wall_seconds']:.1f} s simulation wall time "
           f"= {s['events_per_second']:,.0f} events/s; {s['simulated_seconds']:.0f} s simulated, "
           f"sim/wall {s['sim_wall_ratio']:.1f}x; {s['viewers']:,} arrivals + {s['warm_start_viewers']:,} warm-start viewers")
-print(f"process: wall {wall} (incl. topology load and reports), peak RSS {rss_kb / 1024:.0f} MiB")
+print(f"process: wall {wall}, CPU {cpu:.1f} s ({share} of one core: the machine is shared), "
+      f"peak RSS {rss_kb / 1024:.0f} MiB (incl. topology load and reports)")
 PY

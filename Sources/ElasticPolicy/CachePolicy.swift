@@ -75,6 +75,10 @@ public enum Route: Sendable, Equatable {
     /// To a new instance the same decision starts (see ``RoutingDecision/start``): the viewer
     /// waits for it.
     case waitForNewInstance
+    /// To the origin while the instance boots, then to the instance.
+    case bypass(instance: Int)
+    /// To the origin while the new instance the same decision starts boots, then to it.
+    case bypassToNewInstance
     /// To the origin.
     case origin
 }

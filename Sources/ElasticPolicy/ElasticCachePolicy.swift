@@ -49,12 +49,12 @@ public struct ElasticCachePolicy: CachePolicy {
         }
         if let bestReady { return RoutingDecision(route: .cache(instance: bestReady.id)) }
         if let bestBooting {
-            return RoutingDecision(route: waitForBoot ? .waitForBoot(instance: bestBooting.id) : .origin)
+            return RoutingDecision(route: waitForBoot ? .waitForBoot(instance: bestBooting.id) : .bypass(instance: bestBooting.id))
         }
         guard observation.viewers >= threshold, observation.siteInstances < maxInstancesPerSite else {
             return RoutingDecision(route: .origin)
         }
-        return RoutingDecision(route: waitForBoot ? .waitForNewInstance : .origin, start: true)
+        return RoutingDecision(route: waitForBoot ? .waitForNewInstance : .bypassToNewInstance, start: true)
     }
 
     public func review(_ observation: ContentObservation) -> ScalingDecision {

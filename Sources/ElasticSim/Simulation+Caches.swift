@@ -65,20 +65,38 @@ extension Simulation {
             connect(v, to: Int32(id))
         case .waitForNewInstance:
             connect(v, to: instance)
+        case .bypass(let id):
+            bypass(v, to: Int32(id), origin: origin, warm: warm)
+        case .bypassToNewInstance:
+            bypass(v, to: instance, origin: origin, warm: warm)
         case .origin:
             viewers[Int(v)].path = origin
-            if instance >= 0 && !instances[Int(instance)].ready {
-                // Bypass: on the origin now, on the cache once it is ready.
-                viewers[Int(v)].instance = instance
-                viewers[Int(v)].bypassing = true
-                instances[Int(instance)].connections += 1
-                instances[Int(instance)].idleSince = nil
-                instances[Int(instance)].pending.append(v)
-                siteConnections[node] += 1
-                sitePeakConnections[node] = max(sitePeakConnections[node], siteConnections[node])
-            }
             begin(v, warm: warm)
         }
+    }
+
+    /// On the origin now, on the instance once it is ready (at once if it already is: a warm
+    /// start or a zero boot time).
+    private func bypass(_ v: Int32, to id: Int32, origin: Int32, warm: Bool) {
+        guard id >= 0, !instances[Int(id)].ready else {
+            if id >= 0 {
+                connect(v, to: id)
+            } else {
+                viewers[Int(v)].path = origin
+                begin(v, warm: warm)
+            }
+            return
+        }
+        let node = Int(instances[Int(id)].node)
+        viewers[Int(v)].path = origin
+        viewers[Int(v)].instance = id
+        viewers[Int(v)].bypassing = true
+        instances[Int(id)].connections += 1
+        instances[Int(id)].idleSince = nil
+        instances[Int(id)].pending.append(v)
+        siteConnections[node] += 1
+        sitePeakConnections[node] = max(sitePeakConnections[node], siteConnections[node])
+        begin(v, warm: warm)
     }
 
     /// Attaches a viewer to an instance: served now if it is ready, else pending.

@@ -1,8 +1,8 @@
 /// The network the simulator runs on: the shortest-path tree from the origin (the content
 /// provider's AS) to every AS that has viewers, with link capacities.
 ///
-/// Node 0..<count are ASes; ``origin`` is the provider. Link `i` joins node `child[i]`... the
-/// tree is stored as a parent pointer and the link to the parent for every node.
+/// Nodes `0..<count` are ASes and ``origin`` is the provider. The tree is stored as a parent
+/// pointer per node; a node's id is also the id of the link to its parent (its uplink).
 public struct Topology: Sendable {
     /// What an AS is in the model.
     public enum Role: String, Sendable, Codable {

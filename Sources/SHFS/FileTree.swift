@@ -16,8 +16,8 @@ package enum FileTree {
         package var size: Int64
     }
 
-    /// Every regular file under `root` (following symbolic links to files, skipping names that start
-    /// with `.`), sorted by relative path.
+    /// Every regular file under `root` (following symbolic links, skipping names that start with `.`
+    /// other than `.well-known`), sorted by relative path.
     package static func regularFiles(under root: String) throws(SHFSError) -> [File] {
         var out: [File] = []
         try walk(root: root, relative: "", into: &out, depth: 0)
@@ -37,7 +37,7 @@ package enum FileTree {
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name.hasPrefix(".") { continue }
+            if name.hasPrefix("."), name != ".well-known" { continue }
             names.append(name)
         }
         for name in names {

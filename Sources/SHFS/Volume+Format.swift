@@ -42,10 +42,13 @@ extension Volume {
         do { existing = try fd.volumeSize() } catch { throw .io("cannot stat \(path)", error) }
         let isDevice = isBlockDevice(fd)
         if existing > 0, !o.force {
-            var head = [UInt8](repeating: 0, count: Layout.detectionSize)
-            let n = (try? fd.pread(into: &head, at: 0)) ?? 0
-            let isVolume = (try? VolumeHeader.decodeCommon(Array(head[0..<n]), path: path)) != nil
-            throw SHFSError(.alreadyExists, "\(path) already holds \(isVolume ? "an SHFS volume" : "\(existing) bytes of data"); add --force to overwrite it")
+            // Only zeros at the start (a fresh device, a file made with `truncate`) count as empty.
+            var head = [UInt8](repeating: 0, count: 64 << 10)
+            let n = (try? fd.pread(into: &head, at: 0)) ?? head.count
+            if head[0..<n].contains(where: { $0 != 0 }) {
+                let isVolume = (try? VolumeHeader.decodeCommon(Array(head[0..<min(n, Layout.detectionSize)]), path: path)) != nil
+                throw SHFSError(.alreadyExists, "\(path) already holds \(isVolume ? "an SHFS volume" : "data"); add --force to overwrite it")
+            }
         }
         let size = o.size ?? existing
         guard size > 0 else {

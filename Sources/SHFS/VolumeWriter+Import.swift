@@ -3,7 +3,7 @@ import SystemPackage
 extension VolumeWriter {
     /// Imports a web tree: every regular file under `directory` becomes an object named by its
     /// relative path, with the MIME type of its extension; the top-level `index.html` becomes the
-    /// default object. Files starting with `.` are skipped.
+    /// default object. Names starting with `.` are skipped, except `.well-known`.
     ///
     /// Data is synced in batches before the batch's entries are written. If any file fails (name
     /// too long, duplicate, volume or bucket full), every object this import added is removed again

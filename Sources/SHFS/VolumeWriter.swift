@@ -166,7 +166,9 @@ public final class VolumeWriter {
         }
         let cs = Int64(header.chunkSize)
         var run: Range<Int64>
-        if let length {
+        if length == 0 {
+            run = header.dataStartChunk..<header.dataStartChunk
+        } else if let length {
             let need = (length + cs - 1) / cs
             guard let r = free.allocate(need, policy: header.allocator) else {
                 throw volumeFull(length)

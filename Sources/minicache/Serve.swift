@@ -45,8 +45,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Log one line per request.")
     var accessLog = false
 
-    @Option(help: "How objects above the small-object limit are sent: read (pooled buffers) or sendfile.")
-    var largeObjects: String = LargeObjectStrategy.read.rawValue
+    @Option(help: "How objects above the small-object limit are sent: sendfile or read (pooled buffers).")
+    var largeObjects: String = LargeObjectStrategy.sendfile.rawValue
 
     @Option(help: ArgumentHelp("Objects up to this many bytes are kept in memory with their response head.", valueName: "BYTES"))
     var smallObjectLimit = 64 * 1024
@@ -92,7 +92,7 @@ struct Serve: AsyncParsableCommand {
             idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
             headerTimeout: .nanoseconds(Int64(self.headerTimeout * 1e9)),
             smallObjectLimit: self.smallObjectLimit,
-            largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .read,
+            largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .sendfile,
             accessLog: self.accessLog
         )
         if self.admin == "off" {

@@ -5,7 +5,7 @@ struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Import a web tree: names are relative paths, MIME types from extensions, the top-level index.html is the default.",
-        discussion: "Files whose names start with a dot are skipped. If a file fails, nothing of the import is kept."
+        discussion: "Names that start with a dot are skipped, except .well-known. If a file fails, nothing of the import is kept."
     )
 
     @Argument(help: "The volume file or block device.")

@@ -13,11 +13,11 @@ struct ElasticCachePolicyTests {
         #expect(policy.route(observe(viewers: 3)) == RoutingDecision(route: .waitForNewInstance, start: true))
     }
 
-    @Test func bypassModeStartsAnInstanceButSendsTheViewerToTheOrigin() {
+    @Test func bypassModeSendsViewersToTheOriginUntilTheInstanceIsReady() {
         let policy = ElasticCachePolicy(waitForBoot: false)
-        #expect(policy.route(observe(viewers: 1)) == RoutingDecision(route: .origin, start: true))
+        #expect(policy.route(observe(viewers: 1)) == RoutingDecision(route: .bypassToNewInstance, start: true))
         let booting = InstanceState(id: 4, phase: .booting(readyAt: 100.1), connections: 1, idleSince: nil)
-        #expect(policy.route(observe(viewers: 2, instances: [booting])) == RoutingDecision(route: .origin))
+        #expect(policy.route(observe(viewers: 2, instances: [booting])) == RoutingDecision(route: .bypass(instance: 4)))
     }
 
     @Test func viewersWaitForABootingInstanceAndPreferAReadyOne() {

@@ -112,6 +112,26 @@ struct SimulationTests {
         #expect(close(r.cacheServedBytes, 2 * 60 * 5e6 / 8, 1e-3))
     }
 
+    @Test func viewersArrivingDuringTheBootAlsoMoveToTheCacheWhenReady() {
+        // Boot 5 s. A (t 0) starts the instance, B (t 1) finds it booting; both move at 5 s.
+        // A has 50 Mb by 2 s, then 5 Mb/s: 65 Mb at 5 s. B has 50 Mb by 3 s: 60 Mb at 5 s.
+        let arrivals: [Simulation.ScriptedArrival] = [
+            .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60),
+            .init(time: 1, node: 1, content: 0, bitrateIndex: 0, seconds: 60),
+        ]
+        let r = run(elastic(threshold: 1, boot: 5, wait: false), arrivals)
+        #expect(r.instanceStarts == 1)
+        let expectedMegabits: Double = (300 - 65) + (300 - 60)
+        #expect(close(r.cacheServedBytes, expectedMegabits * 1e6 / 8, 1e-3))
+        #expect(close(r.instanceSeconds, 63))
+    }
+
+    @Test func bypassWithoutBootTimeServesFromTheCacheAtOnce() {
+        let r = run(elastic(threshold: 1, boot: 0, wait: false), [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60)])
+        #expect(close(r.cacheServedBytes, 300e6 / 8, 1e-3))
+        #expect(close(r.instanceSeconds, 62))
+    }
+
     @Test func bypassingViewersStartFromTheOriginAndMoveToTheCache() {
         let r = run(elastic(threshold: 1, boot: 1, wait: false), [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60)])
         // No wait for the boot; 1 s at 25 Mb/s from the origin, the rest from the cache.

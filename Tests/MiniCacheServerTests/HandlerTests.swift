@@ -24,6 +24,15 @@ import Testing
         }
     }
 
+    @Test("RFC 9112 §3.2.2: absolute-form targets without a path name /")
+    func absoluteFormWithoutPath() throws {
+        let harness = try EmbeddedHarness(volume: TestVolume.shared.path)
+        try harness.receive("GET http://t HTTP/1.1\r\nHost: t\r\n\r\nGET http://t?x=1 HTTP/1.1\r\nHost: t\r\n\r\nGET http://t/small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        let output = try harness.output()
+        #expect(output.components(separatedBy: "<!doctype html><p>hello</p>\n").count == 3)
+        #expect(output.components(separatedBy: "HTTP/1.1 200 OK").count == 4)
+    }
+
     @Test("responses to one read batch go out in one write")
     func oneWritePerBatch() throws {
         let harness = try EmbeddedHarness(volume: TestVolume.shared.path)

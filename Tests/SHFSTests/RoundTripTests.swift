@@ -122,6 +122,21 @@ struct RoundTripTests {
         #expect(try metadata(path) == before)
         // The space of a failed add is free again.
         try w.add(bytes: bytes(40_000, seed: 7), options: ObjectOptions(name: "fits"))
+
+        #expect(try VolumeCheck.run(path: path, options: .init(verifyDigests: true)).problems.isEmpty)
+    }
+
+    @Test func aFullVolumeStillTakesEmptyObjects() throws {
+        let dir = try TemporaryDirectory()
+        let path = try makeVolume(dir, size: 128 << 10, buckets: 16, perBucket: 4)
+        let w = try VolumeWriter(path: path)
+        var seed: UInt64 = 1
+        while w.freeBytes.total > 0 {
+            try w.add(bytes: bytes(Int(w.freeBytes.largest), seed: seed), options: ObjectOptions(name: "fill\(seed)"))
+            seed += 1
+        }
+        expectSHFSError(.volumeFull, containing: "0 bytes free") { try w.add(bytes: [1], options: ObjectOptions(name: "one")) }
+        try w.add(bytes: [], options: ObjectOptions(name: "empty"))
         #expect(try VolumeCheck.run(path: path, options: .init(verifyDigests: true)).problems.isEmpty)
     }
 
@@ -156,14 +171,16 @@ struct RoundTripTests {
             "live/s0.ts": bytes(5000, seed: 2),
             "data.unknownext": bytes(10, seed: 3),
             ".hidden": bytes(10, seed: 4),
+            ".git/config": bytes(10, seed: 5),
+            ".well-known/security.txt": Array("Contact: mailto:noc@example.net\n".utf8),
         ]
         for (name, content) in files { try dir.write("site/\(name)", content) }
         let w = try VolumeWriter(path: path)
         var reports: [ImportProgress] = []
         let summary = try w.importTree(at: dir.file("site")) { reports.append($0) }
-        #expect(summary.added.count == 6)
+        #expect(summary.added.count == 7)
         #expect(summary.defaultEntry?.name == "index.html")
-        #expect(reports.map(\.filesDone) == Array(1...6))
+        #expect(reports.map(\.filesDone) == Array(1...7))
         #expect(reports.last?.bytesDone == reports.last?.bytesTotal)
 
         let v = try Volume(path: path)
@@ -173,6 +190,7 @@ struct RoundTripTests {
         #expect(mimes == [
             "index.html": "text/html", "docs/index.html": "text/html", "img/logo.PNG": "image/png",
             "live/index.m3u8": "application/vnd.apple.mpegurl", "live/s0.ts": "video/mp2t", "data.unknownext": "",
+            ".well-known/security.txt": "text/plain",
         ])
         for e in v.entries { #expect(same(try v.contents(of: e), files[e.name] ?? []), "\(e.name)") }
     }

@@ -114,6 +114,19 @@ struct ToolTests {
         #expect(try Volume(path: vol).entries.map(\.name) == ["one.bin"])
     }
 
+    @Test func mkfsTakesAnExistingZeroFileAtItsSize() throws {
+        let dir = try TemporaryDirectory()
+        let vol = dir.file("zero.shfs")
+        #expect(FileManager.default.createFile(atPath: vol, contents: nil))
+        #expect(truncate(vol, 3 << 20) == 0)
+        let r = try Tool.run(["mkfs", vol, "--chunk-size", "4K", "--buckets", "64"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Volume(path: vol).header.sizeInChunks == (3 << 20) / 4096 - 1)
+        let again = try Tool.run(["mkfs", vol, "--size", "64M"])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already holds an SHFS volume; add --force"))
+    }
+
     @Test func fsckExitsNonZeroOnACorruptVolume() throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("c.shfs")

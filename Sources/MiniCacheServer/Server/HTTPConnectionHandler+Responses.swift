@@ -260,9 +260,12 @@ extension HTTPConnectionHandler {
 
     /// Resolves `/`, `/?<hex digest>` and `/<percent-encoded name>` (query ignored).
     func lookup(_ target: FieldRange, in bytes: UnsafeRawBufferPointer) -> TargetLookup {
+        // Absolute-form without a path (`http://host` or `http://host?q`) means `/` (RFC 9112 §3.2.2).
+        if target.count == 0 { return self.mount.defaultObject.map { .object($0) } ?? .notFound }
         let start = target.lowerBound
         let end = target.upperBound
-        guard bytes[start] == 47 else { return .invalid }
+        guard bytes[start] == 47 || bytes[start] == 63 else { return .invalid }
+        if bytes[start] == 63 { return self.lookupRoot(query: start + 1, end: end, in: bytes) }
         var queryStart = end
         var hasPercent = false
         var k = start
@@ -276,28 +279,7 @@ extension HTTPConnectionHandler {
             k += 1
         }
         if queryStart == start + 1 || end == start + 1 {
-            // "/" or "/?…": a query that is a whole hex digest names an object by digest.
-            let query = queryStart + 1
-            if end - query == self.mount.digestHexLength {
-                return withUnsafeTemporaryAllocation(byteCount: end - query, alignment: 1) { lower in
-                    for i in 0..<(end - query) {
-                        let c = bytes[query + i]
-                        switch c {
-                        case 48...57, 97...102: lower[i] = c
-                        case 65...70: lower[i] = c | 0x20
-                        default: return .notFound
-                        }
-                    }
-                    guard let index = self.mount.byDigest.lookup(UnsafeRawBufferPointer(lower)) else { return .notFound }
-                    return .object(self.mount.objects[index])
-                }
-            }
-            if end - query > 0, end - query != self.mount.digestHexLength,
-                Self.allHex(bytes, query, end), end - query >= 8
-            {
-                return .notFound
-            }
-            return self.mount.defaultObject.map { .object($0) } ?? .notFound
+            return self.lookupRoot(query: queryStart + 1, end: end, in: bytes)
         }
         let nameStart = start + 1
         if !hasPercent {
@@ -325,6 +307,31 @@ extension HTTPConnectionHandler {
             guard let index = self.mount.byName.lookup(UnsafeRawBufferPointer(rebasing: decoded[0..<n])) else { return .notFound }
             return .object(self.mount.objects[index])
         }
+    }
+
+    /// `/` with an optional query: a query that is a whole hex digest names an object by digest,
+    /// any other query is ignored.
+    private func lookupRoot(query: Int, end: Int, in bytes: UnsafeRawBufferPointer) -> TargetLookup {
+        if end - query == self.mount.digestHexLength {
+            return withUnsafeTemporaryAllocation(byteCount: end - query, alignment: 1) { lower in
+                for i in 0..<(end - query) {
+                    let c = bytes[query + i]
+                    switch c {
+                    case 48...57, 97...102: lower[i] = c
+                    case 65...70: lower[i] = c | 0x20
+                    default: return .notFound
+                    }
+                }
+                guard let index = self.mount.byDigest.lookup(UnsafeRawBufferPointer(lower)) else { return .notFound }
+                return .object(self.mount.objects[index])
+            }
+        }
+        if end - query > 0, end - query != self.mount.digestHexLength,
+            Self.allHex(bytes, query, end), end - query >= 8
+        {
+            return .notFound
+        }
+        return self.mount.defaultObject.map { .object($0) } ?? .notFound
     }
 
     private static func allHex(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {

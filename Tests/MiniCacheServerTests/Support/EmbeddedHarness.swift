@@ -11,11 +11,12 @@ final class EmbeddedHarness {
     let channel = EmbeddedChannel()
     let server: ServerContext
 
-    init(volume: String, configuration: ServerConfiguration = TestServer.configuration()) throws {
+    /// What the handlers of a test share: the mounted volume, statistics, link fetcher.
+    static func makeServer(volume: String, configuration: ServerConfiguration = TestServer.configuration()) throws -> ServerContext {
         let logger = Logger(label: "embedded-test")
         let stats = ServerStats(startTime: 0, factory: PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
         let registry = StatsRegistry()
-        self.server = ServerContext(
+        return ServerContext(
             configuration: configuration,
             volumes: try VolumeHolder(path: volume, configuration: configuration, registry: registry, stats: stats, logger: logger),
             stats: stats,
@@ -24,6 +25,14 @@ final class EmbeddedHarness {
             connections: ConnectionRegistry(),
             logger: logger
         )
+    }
+
+    convenience init(volume: String) throws {
+        try self.init(server: try Self.makeServer(volume: volume))
+    }
+
+    init(server: ServerContext) throws {
+        self.server = server
         try self.channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: self.server, dates: DateCache()))
         try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     }
