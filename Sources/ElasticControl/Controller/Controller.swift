@@ -150,7 +150,7 @@ public final class Controller: Service, Sendable {
         }
         let now = HTTPDate.monotonic()
         let key = DesiredKey(site: site, tenant: tenant)
-        enum Step { case done(RouteTarget), wait(Int, launch: Bool) }
+        enum Step { case done(RouteTarget, launch: Int?), wait(Int, launch: Bool) }
         let step: Step = state.withLock { s in
             s.arrivals[key, default: []].append((now, client))
             s.counters[site, default: SiteCounters()].requests += 1
@@ -166,25 +166,33 @@ public final class Controller: Service, Sendable {
             }
             switch decision.route {
             case .cache(let n):
-                guard let instance = s.instances[n] else { return .done(.origin(url: tenantConfig.origin, reason: "no instance")) }
+                guard let instance = s.instances[n] else { return .done(.origin(url: tenantConfig.origin, reason: "no instance"), launch: launched) }
                 s.instances[n]?.routed.append(now)
                 s.instances[n]?.record.viewers = instance.routed.count + 1
                 s.counters[site, default: SiteCounters()].toCache += 1
-                return .done(.cache(url: instance.spec.url, instance: instance.spec.id))
+                return .done(.cache(url: instance.spec.url, instance: instance.spec.id), launch: launched)
             case .waitForBoot(let n):
                 return .wait(n, launch: false)
             case .waitForNewInstance:
-                guard let launched else { return .done(.origin(url: tenantConfig.origin, reason: "site full")) }
+                guard let launched else { return .done(.origin(url: tenantConfig.origin, reason: "site full"), launch: nil) }
                 return .wait(launched, launch: true)
-            case .origin:
-                if let launched { return .wait(launched, launch: true) }
+            case .bypass, .bypassToNewInstance:
+                // An HLS viewer redirected to the origin stays there; later viewers get the cache.
                 s.counters[site, default: SiteCounters()].toOrigin += 1
+                return .done(.origin(url: tenantConfig.origin, reason: "cache booting"), launch: launched)
+            case .origin:
+                s.counters[site, default: SiteCounters()].toOrigin += 1
+                if launched != nil { return .done(.origin(url: tenantConfig.origin, reason: "cache booting"), launch: launched) }
                 let full = !decision.start && observation.viewers >= configuration.threshold
-                return .done(.origin(url: tenantConfig.origin, reason: full ? "no cache available" : "below threshold"))
+                return .done(.origin(url: tenantConfig.origin, reason: full ? "no cache available" : "below threshold"), launch: nil)
             }
         }
         switch step {
-        case .done(let target):
+        case .done(let target, let launch):
+            if let launch {
+                Task { await self.launch(launch) }
+                wakeUp()
+            }
             return target
         case .wait(let n, let launch):
             if launch {
