@@ -74,7 +74,7 @@ print("where the time goes (per instance):")
 line("volume: spare renamed (or formatted if none)", vol)
 line("fork + exec (spawner thread)", spawn)
 line("minicache: process start -> accepting (its log)", start)
-line("launch -> ready file seen (incl. the above)", boot)
+line("spawned -> ready file seen (incl. minicache start-up)", boot)
 PY
 stop_up
 
