@@ -29,6 +29,8 @@ public final class Controller: Service, Sendable {
     private let logger: Logger
     private let client: HTTPClient
     private let state = Mutex(ControllerState())
+    /// This controller's name in the store's `controller` lease.
+    public let holder = "controller-\(UInt64.random(in: 0...UInt64.max))"
     private let wake: AsyncStream<Void>.Continuation
     private let wakeups: AsyncStream<Void>
 
@@ -406,8 +408,15 @@ public final class Controller: Service, Sendable {
 
     // MARK: Ticks
 
-    /// Polls instance status, asks the policy what to stop, and starts fixed instances.
+    /// Polls instance status, asks the policy what to stop, and starts fixed instances — while
+    /// this controller holds the store's `controller` lease (with a shared store, one controller
+    /// acts and the others stand by).
     func tick() async {
+        let leader = (try? await store.acquireLease("controller", holder: holder, ttl: max(3 * configuration.tick, 3), now: HTTPDate.now())) ?? false
+        guard leader else {
+            logger.debug("standing by: another controller holds the lease")
+            return
+        }
         let polled = state.withLock { s in
             s.instances.values.filter { $0.record.state == .ready && !$0.terminating }.map { ($0.number, $0.spec.adminURL) }
         }
