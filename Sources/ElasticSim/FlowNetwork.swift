@@ -185,9 +185,6 @@ package struct FlowNetwork: Sendable {
         dirtyLinks += links
     }
 
-    /// Whether a change is waiting for ``settle(now:)``.
-    package var needsSettle: Bool { dirty }
-
     /// Recomputes the max-min fair allocation if a change may have altered it.
     ///
     /// Only the part of the network connected to the changed links through active flows is

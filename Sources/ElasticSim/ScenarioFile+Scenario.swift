@@ -17,6 +17,9 @@ extension ScenarioFile.Reader {
         s.seed = UInt64(try integer(object["seed"], "seed", default: 1, min: 0))
         s.duration = try number(object["duration"], "duration", default: s.duration, min: 0, exclusiveMin: true)
         s.sampleInterval = try number(object["sampleInterval"], "sampleInterval", default: s.sampleInterval, min: 0, exclusiveMin: true)
+        guard s.duration / s.sampleInterval <= 1_000_000 else {
+            throw fail("sampleInterval", "gives more than 1,000,000 samples over \(format(s.duration)) s; use a larger interval")
+        }
         s.topology = try topology(section(object["topology"], "topology"))
         s.player = try player(section(object["player"], "player"))
         s.workload = try workload(section(object["workload"], "workload"), player: s.player)

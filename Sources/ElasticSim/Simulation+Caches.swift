@@ -267,10 +267,24 @@ extension Simulation {
         guard viewer.instance >= 0, !viewer.fillCounted else { return }
         viewers[Int(v)].fillCounted = true
         let key = Int(viewer.content) << 4 | Int(viewer.bitrateIndex)
-        let id = viewer.instance
+        increaseFillDemand(viewer.instance, key: key)
+    }
+
+    private func increaseFillDemand(_ id: Int32, key: Int) {
         instances[Int(id)].fillDemand[key, default: 0] += 1
         if instances[Int(id)].fillDemand[key] == 1 && instances[Int(id)].fills[key] == nil {
             startFill(id, key: key)
+        }
+    }
+
+    /// The last downloader of `key` at an instance is gone: stop its fill.
+    private func decreaseFillDemand(_ id: Int32, key: Int) {
+        instances[Int(id)].fillDemand[key, default: 1] -= 1
+        guard instances[Int(id)].fillDemand[key] == 0 else { return }
+        instances[Int(id)].fillDemand[key] = nil
+        if let fill = instances[Int(id)].fills.removeValue(forKey: key) {
+            net.remove(1, from: fill.group, now: now)
+            if fill.upstream >= 0 { releaseUpstream(fill.upstream, key: key) }
         }
     }
 
@@ -278,16 +292,7 @@ extension Simulation {
         let viewer = viewers[Int(v)]
         guard viewer.fillCounted else { return }
         viewers[Int(v)].fillCounted = false
-        let key = Int(viewer.content) << 4 | Int(viewer.bitrateIndex)
-        let id = viewer.instance
-        instances[Int(id)].fillDemand[key, default: 1] -= 1
-        if instances[Int(id)].fillDemand[key] == 0 {
-            instances[Int(id)].fillDemand[key] = nil
-            if let fill = instances[Int(id)].fills.removeValue(forKey: key) {
-                net.remove(1, from: fill.group, now: now)
-                if fill.upstream >= 0 { releaseUpstream(fill.upstream, key: key) }
-            }
-        }
+        decreaseFillDemand(viewer.instance, key: Int(viewer.content) << 4 | Int(viewer.bitrateIndex))
     }
 
     /// One flow at the bitrate from the origin, or in hierarchical mode from the nearest
@@ -316,29 +321,20 @@ extension Simulation {
         if let existing = sites[siteKey]?.instances.first {
             id = existing
         } else {
-            id = startInstance(node: node, content: content, warm: now == 0)
+            // Upstream instances serve at once: their boot overlaps the downstream one.
+            id = startInstance(node: node, content: content, warm: warmingUp)
             instances[Int(id)].ready = true
         }
         instances[Int(id)].connections += 1
         instances[Int(id)].idleSince = nil
-        instances[Int(id)].fillDemand[key, default: 0] += 1
-        if instances[Int(id)].fillDemand[key] == 1 && instances[Int(id)].fills[key] == nil {
-            startFill(id, key: key)
-        }
+        increaseFillDemand(id, key: key)
         return id
     }
 
     private func releaseUpstream(_ id: Int32, key: Int) {
         guard instances[Int(id)].live else { return }
         instances[Int(id)].connections -= 1
-        instances[Int(id)].fillDemand[key, default: 1] -= 1
-        if instances[Int(id)].fillDemand[key] == 0 {
-            instances[Int(id)].fillDemand[key] = nil
-            if let fill = instances[Int(id)].fills.removeValue(forKey: key) {
-                net.remove(1, from: fill.group, now: now)
-                if fill.upstream >= 0 { releaseUpstream(fill.upstream, key: key) }
-            }
-        }
+        decreaseFillDemand(id, key: key)
         if instances[Int(id)].connections == 0 {
             instances[Int(id)].idleSince = now
             review(node: Int(instances[Int(id)].node), content: key >> 4)

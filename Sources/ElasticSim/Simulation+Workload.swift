@@ -81,6 +81,8 @@ extension Simulation {
     func warmStart() {
         let rate = arrivalRate(at: 0)
         guard rate > 0 else { return }
+        warmingUp = true
+        defer { warmingUp = false }
         let horizon = scenario.workload.viewTime.high
         var t = -horizon
         while true {

@@ -66,6 +66,8 @@ package final class Simulation {
     var viewerBitrates: [Double] = []
     var arrivals = 0
     var warmViewers = 0
+    /// Set while the warm-start population is placed.
+    var warmingUp = false
     var series: [SimulationResult.Sample] = []
     var trace: [SimulationResult.TraceRow]? = nil
     /// Arrivals given one by one instead of the Poisson process (tests, trace replay).

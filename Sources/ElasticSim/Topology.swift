@@ -49,17 +49,6 @@ public struct Topology: Sendable {
         return result
     }
 
-    /// Nodes from `node` up to the origin, nearest first, excluding `node`.
-    func ancestors(of node: Int) -> [Int] {
-        var result: [Int] = []
-        var n = parent[node]
-        while n >= 0 {
-            result.append(n)
-            n = parent[n]
-        }
-        return result
-    }
-
     /// Builds the tree from an undirected graph by breadth-first search from the origin,
     /// visiting neighbours in the order given (callers sort them for determinism).
     static func tree(

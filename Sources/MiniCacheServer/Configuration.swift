@@ -17,7 +17,8 @@ public struct ServerConfiguration: Sendable {
     public var threads: Int
     /// Connections served at once; more are answered `503` and closed. Default 10,000.
     public var maxConnections: Int
-    /// A keep-alive connection with no request for this long is closed. Default 60 s.
+    /// A keep-alive connection with no request for this long is closed, and so is a connection
+    /// whose client stops reading a streamed body for this long. Default 60 s.
     public var idleTimeout: TimeAmount
     /// A request head must arrive completely within this time from its first byte (and a new
     /// connection must send one within it). Default 10 s.

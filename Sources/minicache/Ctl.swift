@@ -10,9 +10,9 @@ struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to a running server's admin listener.",
         discussion: """
-            Actions: status (uptime, volume, connections, requests, bytes), objects (per-object
-            hits, bytes, completed transfers, 0-100 % progress counters, misses), metrics
-            (Prometheus text), remount (switch to the volume file's current table now),
+            Actions: status (uptime, volume, connections, requests, bytes), objects (per-object \
+            hits, bytes, completed transfers, 0-100 % progress counters, misses), metrics \
+            (Prometheus text), remount (switch to the volume file's current table now), \
             prefetch [OBJECT...] (keep objects, by digest or name, in memory; all when none given).
             """
     )

@@ -6,8 +6,8 @@ struct Minicache: AsyncParsableCommand {
         commandName: "minicache",
         abstract: "A tiny, fast content cache serving SHFS volumes over HTTP/1.1.",
         discussion: """
-            Start with `minicache serve VOLUME`; it prints the URL it serves on. Objects are at
-            /?<hex digest>, /<name>, and / for the default object. `minicache ctl` speaks to a
+            Start with `minicache serve VOLUME`; it prints the URL it serves on. Objects are at \
+            /?<hex digest>, /<name>, and / for the default object. `minicache ctl` speaks to a \
             running server's admin listener.
             """,
         subcommands: [Serve.self, Ctl.self]

@@ -11,9 +11,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a volume over HTTP until SIGTERM or SIGINT (in-flight responses finish).",
         discussion: """
-            Serves GET and HEAD for /?<hex digest>, /<name> and / (the default object), with
-            ranges, conditional requests, redirect links (307) and raw/auto links fetched from the
-            origin (one shared fetch per link). The volume is remounted when its file changes
+            Serves GET and HEAD for /?<hex digest>, /<name> and / (the default object), with \
+            ranges, conditional requests, redirect links (307) and raw/auto links fetched from the \
+            origin (one shared fetch per link). The volume is remounted when its file changes \
             (`shfs add`/`rm` from another process) or on `minicache ctl remount`.
             """
     )

@@ -19,8 +19,8 @@ struct SimulationTests {
         return s
     }
 
-    private func run(_ s: Scenario, _ arrivals: [Simulation.ScriptedArrival]) -> SimulationResult {
-        let topology = Topology.syntheticTree(fanout: 1, depth: 1, seed: 1, accessLinkCapacity: s.topology.accessLinkCapacity)
+    private func run(_ s: Scenario, _ arrivals: [Simulation.ScriptedArrival], fanout: Int = 1, depth: Int = 1) -> SimulationResult {
+        let topology = Topology.syntheticTree(fanout: fanout, depth: depth, seed: 1, accessLinkCapacity: s.topology.accessLinkCapacity)
         let simulation = Simulation(scenario: s, topology: topology)
         simulation.scriptedArrivals = arrivals
         return simulation.run()
@@ -137,5 +137,28 @@ struct SimulationTests {
         // No wait for the boot; 1 s at 25 Mb/s from the origin, the rest from the cache.
         #expect(close(r.startupDelays[0], 2))
         #expect(close(r.cacheServedBytes, (300e6 - 25e6) / 8, 1e-3))
+    }
+
+    @Test func hierarchicalCachesFillFromTheCacheUpstream() {
+        // Origin -> 2 transit ASes -> 2 access ASes each (nodes 3 and 4 share transit node 1).
+        // One viewer at 3 and one at 4 on the same channel: flat caches fetch it twice from the
+        // origin, hierarchical ones once (into the transit AS's cache).
+        let pair: [Simulation.ScriptedArrival] = [
+            .init(time: 0, node: 3, content: 0, bitrateIndex: 0, seconds: 60),
+            .init(time: 0, node: 4, content: 0, bitrateIndex: 0, seconds: 60),
+        ]
+        var flat = elastic(threshold: 1, boot: 0)
+        flat.topology.source = .tree(fanout: 2, depth: 2)
+        var tiered = flat
+        tiered.caches.mode = .hierarchical
+        let a = run(flat, pair, fanout: 2, depth: 2)
+        let b = run(tiered, pair, fanout: 2, depth: 2)
+        // Each download takes 2 s at 25 Mb/s plus 50 s at 5 Mb/s; a fill lasts as long.
+        let fill = 52 * 5e6 / 8
+        #expect(close(a.originEgressBytes, 2 * fill, 1e-3))
+        #expect(close(b.originEgressBytes, fill, 1e-3))
+        #expect(a.instanceStarts == 2)
+        #expect(b.instanceStarts == 3)
+        #expect(close(a.cacheServedBytes, b.cacheServedBytes, 1e-3))
     }
 }

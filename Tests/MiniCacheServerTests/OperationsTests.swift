@@ -44,6 +44,23 @@ import Testing
         }
     }
 
+    @Test func aClientThatStopsReadingALargeBodyIsCutAfterTheIdleTimeout() async throws {
+        let volume = try TestVolume(sizeMiB: 64)
+        defer { volume.remove() }
+        let large = TestVolume.bytes(32 << 20, seed: 4)
+        try volume.add("large.bin", large)
+        try await TestServer.with(volume: volume.path, { $0.idleTimeout = .milliseconds(300) }) { server in
+            let stalled = try TestConnection(port: server.port)
+            stalled.send("GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(1500))
+            // Others are still served.
+            #expect(try TestConnection.get(port: server.port, "/large.bin", headers: ["Range: bytes=0-9"]).status == 206)
+            let received = stalled.readToEnd()
+            #expect(received.count < large.count)
+            #expect(stalled.isClosed())
+        }
+    }
+
     @Test func connectionsAboveTheLimitAreRefusedCleanly() async throws {
         try await TestServer.with(volume: TestVolume.shared.path, { $0.maxConnections = 3 }) { server in
             let open = try (0..<3).map { _ in try TestConnection(port: server.port) }

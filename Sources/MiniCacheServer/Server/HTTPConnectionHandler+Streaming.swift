@@ -16,7 +16,7 @@ extension HTTPConnectionHandler {
             self.out = context.channel.allocator.buffer(capacity: 16384)
         }
         self.busy = .streaming(stream)
-        self.deadlineKind = .none
+        self.setDeadline(.stall, NIODeadline.now() + self.server.configuration.idleTimeout, context: context)
         self.pump(context: context)
     }
 
@@ -78,6 +78,7 @@ extension HTTPConnectionHandler {
             buffer.clear()
             self.bufferPool.append(buffer)
         }
+        self.deadline = NIODeadline.now() + self.server.configuration.idleTimeout
         let before = stream.confirmed
         stream.confirmed += count
         stream.outstanding -= 1

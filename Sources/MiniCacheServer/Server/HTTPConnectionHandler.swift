@@ -20,7 +20,14 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     enum DeadlineKind {
-        case none, header, idle
+        /// No deadline (a link response waits for its origin, which has its own timeout).
+        case none
+        /// A request head must complete.
+        case header
+        /// A keep-alive connection must send its next request.
+        case idle
+        /// A streamed body must make progress (the client keeps reading).
+        case stall
     }
 
     /// Responses up to this size are copied into the batch buffer; larger ones are written as
@@ -272,11 +279,22 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
         self.timerAt = .distantFuture
-        guard !self.closed else { return }
-        if case .idle = self.busy {} else { return }
-        guard self.deadlineKind != .none else { return }
+        guard !self.closed, self.deadlineKind != .none else { return }
         if NIODeadline.now() < self.deadline {
             self.schedule(at: self.deadline, context: context)
+            return
+        }
+        switch self.busy {
+        case .idle:
+            break
+        case .streaming:
+            if self.deadlineKind == .stall {
+                self.server.logger.debug("closing a connection whose client stopped reading")
+                self.closed = true
+                context.close(promise: nil)
+            }
+            return
+        case .link:
             return
         }
         switch self.deadlineKind {

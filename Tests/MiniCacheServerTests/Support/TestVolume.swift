@@ -14,8 +14,8 @@ struct TestVolume {
         }
     }
 
-    init(sizeMiB: Int = 64, chunkSize: Int = 4096) throws {
-        self.directory = NSTemporaryDirectory() + "minicache-test-\(UUID().uuidString)"
+    init(sizeMiB: Int = 64, chunkSize: Int = 4096, directory: String? = nil) throws {
+        self.directory = directory ?? NSTemporaryDirectory() + "minicache-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.path = self.directory + "/test.shfs"
         _ = try Volume.format(
@@ -48,12 +48,20 @@ struct TestVolume {
     /// The standard fixture, made once per test process and only read: small and large objects,
     /// a default page, an encoded object, a hidden one.
     static let shared: TestVolume = {
-        do { return try Self.standard() } catch { fatalError("cannot write the test volume: \(error)") }
+        do {
+            let volume = try Self.standard(directory: Self.sharedDirectory)
+            atexit { try? FileManager.default.removeItem(atPath: TestVolume.sharedDirectory) }
+            return volume
+        } catch {
+            fatalError("cannot write the test volume: \(error)")
+        }
     }()
 
+    static var sharedDirectory: String { NSTemporaryDirectory() + "minicache-test-shared-\(getpid())" }
+
     /// The standard fixture: small and large objects, a default page, an encoded object.
-    static func standard() throws -> TestVolume {
-        let volume = try TestVolume(sizeMiB: 16)
+    static func standard(directory: String? = nil) throws -> TestVolume {
+        let volume = try TestVolume(sizeMiB: 16, directory: directory)
         let index = try volume.add("index.html", Array("<!doctype html><p>hello</p>\n".utf8), mime: "text/html")
         try volume.setDefault(index)
         try volume.add("small.bin", Self.bytes(1024))
