@@ -138,7 +138,7 @@ struct Up: AsyncParsableCommand {
         print("api: \(cdn.api.url)/api")
         print("dashboard: \(cdn.api.url)/")
         print("origin: \(cdn.originURL)")
-        print("try: curl -sL --interface 127.0.1.1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
         let serviceGroup = ServiceGroup(configuration: .init(
             services: cdn.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
