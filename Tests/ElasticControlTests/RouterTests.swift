@@ -83,6 +83,10 @@ struct RouterTests {
         #expect(outside.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
         #expect(outside.headers.first(name: "X-ECDN-Site") == "none")
 
+        let site1 = stack.controller.contentRequests()[DesiredKey(site: "site1", tenant: "default")]
+        #expect(site1 == ["/live/1": 1, "/live/2": 1])
+        #expect(Router.content(of: "/vod/movie1.mp4") == "/vod/movie1.mp4")
+
         let ready = stack.controller.liveInstances().filter { $0.state == .ready }
         #expect(ready.count == 2)
         #expect(ready.allSatisfy { ($0.bootMilliseconds ?? 1e9) < 3000 })

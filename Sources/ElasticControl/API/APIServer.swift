@@ -61,6 +61,8 @@ struct APIResponder: Sendable {
         var tenant: String
         var viewers: Int
         var desired: Int
+        /// Router requests since start by content.
+        var contents: [String: Int]
     }
 
     struct SummaryView: Encodable {
@@ -117,11 +119,14 @@ struct APIResponder: Sendable {
         case "/api/demand":
             let demand = controller.demand()
             let desired = (try? await controller.store.desired()) ?? [:]
+            let contents = controller.contentRequests()
             var rows: [DemandView] = []
             for site in controller.sites {
                 for tenant in controller.tenants {
                     let key = DesiredKey(site: site.name, tenant: tenant.name)
-                    rows.append(DemandView(site: site.name, tenant: tenant.name, viewers: demand[key] ?? 0, desired: desired[key] ?? 0))
+                    rows.append(DemandView(
+                        site: site.name, tenant: tenant.name, viewers: demand[key] ?? 0, desired: desired[key] ?? 0, contents: contents[key] ?? [:]
+                    ))
                 }
             }
             return json(rows)

@@ -143,7 +143,8 @@ public final class Controller: Service, Sendable {
 
     /// Decides where a viewer of `tenant` at `site` goes; may start a cache and hold the viewer
     /// until it is ready (up to ``ControllerConfiguration/routerWait``).
-    public func route(site: String, tenant: String, client: String) async -> RouteTarget {
+    /// - Parameter content: what the viewer asked for, for the demand counters (e.g. `/live/1`).
+    public func route(site: String, tenant: String, client: String, content: String = "") async -> RouteTarget {
         guard let tenantConfig = tenants.first(where: { $0.name == tenant }) else {
             return .origin(url: tenants[0].origin, reason: "unknown tenant")
         }
@@ -155,6 +156,7 @@ public final class Controller: Service, Sendable {
         enum Step { case done(RouteTarget, launch: Int?), wait(Int, launch: Bool) }
         let step: Step = state.withLock { s in
             s.arrivals[key, default: []].append((now, client))
+            s.contentRequests[key, default: [:]][content, default: 0] += 1
             s.counters[site, default: SiteCounters()].requests += 1
             let observation = self.observation(s, siteIndex: siteIndex, tenant: tenant, now: now)
             var decision = policy.route(observation)
@@ -542,6 +544,9 @@ public final class Controller: Service, Sendable {
 
     /// Routing counters per site.
     public func counters() -> [String: SiteCounters] { state.withLock { $0.counters } }
+
+    /// Router requests since start per site and tenant, by content.
+    public func contentRequests() -> [DesiredKey: [String: Int]] { state.withLock { $0.contentRequests } }
 
     /// Viewers the router saw recently, per site and tenant.
     public func demand() -> [DesiredKey: Int] {

@@ -25,6 +25,8 @@ struct ControllerState {
     /// Arrivals per tenant at a site: monotonic time and client address.
     var arrivals: [DesiredKey: [(time: Double, client: String)]] = [:]
     var counters: [String: SiteCounters] = [:]
+    /// Router requests per site and tenant by content (`/live/1`, `/vod/movie1.mp4`).
+    var contentRequests: [DesiredKey: [String: Int]] = [:]
     var events: [ControlEvent] = []
     var nextNumber = 1
     var nextWaiter = 0

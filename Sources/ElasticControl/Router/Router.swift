@@ -56,7 +56,7 @@ public final class Router: Service, Sendable {
         }
         let client = request.remoteAddress?.ipAddress ?? ""
         let site = table.site(for: client)
-        let target = await controller.route(site: site ?? "", tenant: tenant.name, client: client)
+        let target = await controller.route(site: site ?? "", tenant: tenant.name, client: client, content: content(of: request.path))
         var response: HTTPResponse
         switch target {
         case .cache(let url, let instance):
@@ -68,6 +68,11 @@ public final class Router: Service, Sendable {
         }
         response.headers.add(name: "X-ECDN-Site", value: site ?? "none")
         return response
+    }
+
+    /// The content a path names, for demand counting: its first two segments (`/live/1`).
+    static func content(of path: String) -> String {
+        "/" + path.split(separator: "/").prefix(2).joined(separator: "/")
     }
 
     /// The tenant whose host name matches, else the one with the longest matching path prefix.
