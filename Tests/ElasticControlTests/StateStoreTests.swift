@@ -3,7 +3,7 @@ import Testing
 
 struct StateStoreTests {
     @Test func leaseHasOneHolderUntilItExpires() async throws {
-        let store = InMemoryStateStore()
+        let store: any StateStore = InMemoryStateStore()
         #expect(try await store.acquireLease("controller", holder: "a", ttl: 3, now: 100))
         #expect(try await !store.acquireLease("controller", holder: "b", ttl: 3, now: 102))
         #expect(try await store.acquireLease("controller", holder: "a", ttl: 3, now: 102))
@@ -11,7 +11,7 @@ struct StateStoreTests {
     }
 
     @Test func watchersSeeInstancesDesiredCountsAndRemovals() async throws {
-        let store = InMemoryStateStore(stoppedRetention: 1)
+        let store: any StateStore = InMemoryStateStore(stoppedRetention: 1)
         let events = await store.watch()
         let record = InstanceRecord(id: "s-t-1", site: "s", tenant: "t", state: .ready, url: "http://127.0.0.1:1", adminURL: "http://127.0.0.1:2", backend: "process", startedAt: 1)
         try await store.put(record)
