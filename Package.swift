@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "MiniCacheServer", targets: ["MiniCacheServer"]),
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
+        .library(name: "ElasticControl", targets: ["ElasticControl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -114,11 +115,48 @@ let package = Package(
             name: "ecdn",
             dependencies: [
                 "ElasticSim",
+                "ElasticControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], swiftSettings: swiftSettings),
+
+        // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
+        .target(
+            name: "ElasticControl",
+            dependencies: [
+                "ElasticPolicy",
+                "ElasticSim",
+                "SHFS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The tests start real `minicache` and `ecdn` children, so they depend on both executables.
+        .testTarget(
+            name: "ElasticControlTests",
+            dependencies: [
+                "ElasticControl",
+                "ElasticPolicy",
+                "ecdn",
+                "minicache",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

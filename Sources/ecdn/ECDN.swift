@@ -2,10 +2,10 @@ import ArgumentParser
 
 /// `ecdn`: the elastic-CDN control plane and simulator.
 @main
-struct ECDN: ParsableCommand {
+struct ECDN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecdn",
         abstract: "Elastic CDNs: build a CDN on the fly, or simulate one at country scale.",
-        subcommands: [Simulate.self]
+        subcommands: [Up.self, Origin.self, Load.self, Simulate.self]
     )
 }

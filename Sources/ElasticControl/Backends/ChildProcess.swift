@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// A child process in its own process group that dies with its parent (`PR_SET_PDEATHSIG`).
+///
+/// Spawned with `fork` + `execve`; between the two the child calls only async-signal-safe
+/// functions prepared before the fork.
+package final class ChildProcess: Sendable {
+    /// How a child ended.
+    package enum Exit: Sendable, Equatable, CustomStringConvertible {
+        case exited(Int32)
+        case signalled(Int32)
+
+        package var description: String {
+            switch self {
+            case .exited(let code): "exited with status \(code)"
+            case .signalled(let signal): "killed by signal \(signal)"
+            }
+        }
+    }
+
+    package let pid: pid_t
+    private let exitState = Mutex<Exit?>(nil)
+
+    private init(pid: pid_t) { self.pid = pid }
+
+    private typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
+    // prctl is variadic in C, so it is reached through dlsym.
+    private static let prctl: Prctl? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") else { return nil }
+        return unsafeBitCast(symbol, to: Prctl.self)
+    }()
+
+    private typealias CloseRange = @convention(c) (UInt32, UInt32, Int32) -> Int32
+    private static let closeRange: CloseRange? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "close_range") else { return nil }
+        return unsafeBitCast(symbol, to: CloseRange.self)
+    }()
+
+    /// Starts `executable` with `arguments`, stdin from /dev/null and stdout+stderr appended to `logPath`.
+    ///
+    /// Call it from a thread that lives as long as the child should (the death signal follows the
+    /// thread that forked).
+    /// - Throws: ``ControlError`` `spawnFailed`.
+    package static func spawn(executable: String, arguments: [String], logPath: String) throws(ControlError) -> ChildProcess {
+        guard access(executable, X_OK) == 0 else {
+            throw ControlError(.spawnFailed, "\(executable) is not an executable file; build it (swift build --product minicache) or pass --minicache PATH")
+        }
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { throw ControlError(.spawnFailed, "cannot open the log file \(logPath): errno \(errno)") }
+        defer { close(logFD) }
+        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if nullFD >= 0 { close(nullFD) } }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let parent = getpid()
+        let prctl = Self.prctl
+        let closeRange = Self.closeRange
+        let descriptorLimit = Int32(min(sysconf(Int32(_SC_OPEN_MAX)), 65536))
+        let pid = argv.withUnsafeBufferPointer { argvBuffer -> pid_t in
+            let child = fork()
+            if child == 0 {
+                setpgid(0, 0)
+                if let prctl { _ = prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0) }
+                if getppid() != parent { _exit(1) }
+                var empty = sigset_t()
+                sigemptyset(&empty)
+                sigprocmask(SIG_SETMASK, &empty, nil)
+                Glibc.signal(SIGTERM, SIG_DFL)
+                Glibc.signal(SIGINT, SIG_DFL)
+                Glibc.signal(SIGPIPE, SIG_DFL)
+                if nullFD >= 0 { dup2(nullFD, 0) }
+                dup2(logFD, 1)
+                dup2(logFD, 2)
+                // Listening sockets of this process must not live on in the child.
+                if closeRange.map({ $0(3, UInt32.max, 0) }) != 0 {
+                    var fd: Int32 = 3
+                    while fd < descriptorLimit {
+                        close(fd)
+                        fd += 1
+                    }
+                }
+                execve(argvBuffer[0]!, argvBuffer.baseAddress!, environ)
+                _exit(127)
+            }
+            return child
+        }
+        guard pid > 0 else { throw ControlError(.spawnFailed, "fork failed: errno \(errno)") }
+        setpgid(pid, pid)
+        return ChildProcess(pid: pid)
+    }
+
+    /// The exit, once the child has ended (reaps it); nil while it runs.
+    package func poll() -> Exit? {
+        exitState.withLock { state in
+            if let state { return state }
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            guard r == pid else {
+                if r < 0, errno == ECHILD { state = .exited(-1) }
+                return state
+            }
+            // WIFEXITED / WTERMSIG are macros; decode the status by hand.
+            let signal = status & 0x7F
+            state = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
+            return state
+        }
+    }
+
+    /// Sends `signal` to the child's process group.
+    package func signal(_ signal: Int32) {
+        guard poll() == nil else { return }
+        kill(-pid, signal)
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; returns once the child is reaped.
+    package func stop(grace: Double) async -> Exit {
+        signal(SIGTERM)
+        let deadline = HTTPDate.monotonic() + grace
+        while true {
+            if let exit = poll() { return exit }
+            if HTTPDate.monotonic() >= deadline {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

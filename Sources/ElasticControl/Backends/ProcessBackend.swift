@@ -1,0 +1,241 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+import SHFS
+import Synchronization
+
+/// How the process backend runs instances.
+public struct ProcessBackendConfiguration: Sendable {
+    /// The `minicache` executable.
+    public var minicachePath: String
+    /// Where volumes, ready files and logs go (created if missing).
+    public var workDirectory: String
+    /// Bytes of each instance's fresh volume (a sparse file). Default 256 MiB.
+    public var volumeSize: Int64
+    /// Pass `--origin URL` to instances (pull-through caching). Default true.
+    public var passOrigin: Bool
+    /// More arguments for `minicache serve`. Default `--threads 1`.
+    public var extraArguments: [String]
+    /// Keep volumes and logs of stopped instances (for inspection). Default false.
+    public var keepFiles: Bool
+    /// Volumes formatted ahead of need, so a start only renames one (formatting syncs the disk
+    /// twice, which costs milliseconds to tens of milliseconds on a busy disk). Default 2.
+    public var spareVolumes: Int
+
+    public init(
+        minicachePath: String,
+        workDirectory: String,
+        volumeSize: Int64 = 256 << 20,
+        passOrigin: Bool = true,
+        extraArguments: [String] = ["--threads", "1"],
+        keepFiles: Bool = false,
+        spareVolumes: Int = 2
+    ) {
+        self.minicachePath = minicachePath
+        self.workDirectory = workDirectory
+        self.volumeSize = volumeSize
+        self.passOrigin = passOrigin
+        self.extraArguments = extraArguments
+        self.keepFiles = keepFiles
+        self.spareVolumes = spareVolumes
+    }
+}
+
+/// Runs each instance as a `minicache serve` child process with its own fresh SHFS volume:
+/// `minicache serve VOLUME --listen ADDR:PORT --admin ADDR:PORT --origin URL --ready-file PATH`.
+/// The instance is ready when its ready file appears.
+public final class ProcessBackend: SiteBackend {
+    public let configuration: ProcessBackendConfiguration
+    public var kind: String { "process" }
+    private let logger: Logger
+    private let children = Mutex<[String: Child]>([:])
+    /// Forks happen on this thread: it lives as long as the backend, and the children's death
+    /// signal follows the thread that forked them.
+    private let spawner: MultiThreadedEventLoopGroup
+    /// Formats spare volumes off the start path.
+    private let preparer: MultiThreadedEventLoopGroup
+    private let spares = Mutex<(ready: [String], preparing: Bool, serial: Int)>(([], false, 0))
+
+    private struct Child: Sendable {
+        var process: ChildProcess
+        var readyFile: String
+        var files: [String]
+        var ready: Bool
+    }
+
+    /// - Throws: ``ControlError`` `badConfiguration` if the work directory cannot be created.
+    public init(configuration: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
+        self.configuration = configuration
+        self.logger = logger
+        if mkdir(configuration.workDirectory, 0o755) != 0, errno != EEXIST {
+            throw ControlError(.badConfiguration, "cannot create the work directory \(configuration.workDirectory): errno \(errno)")
+        }
+        self.spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.preparer = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        prepareSpares()
+    }
+
+    deinit {
+        spawner.shutdownGracefully { _ in }
+        preparer.shutdownGracefully { _ in }
+    }
+
+    /// Formats spare volumes until there are ``ProcessBackendConfiguration/spareVolumes``.
+    private func prepareSpares() {
+        let start = spares.withLock { state -> Bool in
+            guard !state.preparing, state.ready.count < configuration.spareVolumes else { return false }
+            state.preparing = true
+            return true
+        }
+        guard start else { return }
+        preparer.next().execute {
+            while true {
+                let path: String? = self.spares.withLock { state in
+                    guard state.ready.count < self.configuration.spareVolumes else {
+                        state.preparing = false
+                        return nil
+                    }
+                    state.serial += 1
+                    return "\(self.configuration.workDirectory)/spare-\(state.serial).shfs"
+                }
+                guard let path else { return }
+                do {
+                    try Volume.format(path: path, options: FormatOptions(size: self.configuration.volumeSize, name: "ecdn", force: true))
+                    self.spares.withLock { $0.ready.append(path) }
+                } catch {
+                    self.logger.warning("cannot prepare a spare volume", metadata: ["path": "\(path)", "error": "\(error)"])
+                    self.spares.withLock { $0.preparing = false }
+                    return
+                }
+            }
+        }
+    }
+
+    /// A fresh volume at `path`: a spare renamed, or formatted now if none is left.
+    private func freshVolume(at path: String) throws(ControlError) {
+        defer { prepareSpares() }
+        if let spare = spares.withLock({ $0.ready.popLast() }), rename(spare, path) == 0 { return }
+        do {
+            try Volume.format(path: path, options: FormatOptions(size: configuration.volumeSize, name: "ecdn", force: true))
+        } catch {
+            throw ControlError(.volumeFailed, "cannot create the volume \(path): \(error)", underlying: error)
+        }
+    }
+
+    public func launch(_ spec: InstanceSpec) async throws(ControlError) {
+        let base = "\(configuration.workDirectory)/\(spec.id)"
+        let volume = base + ".shfs"
+        let readyFile = base + ".ready"
+        let logFile = base + ".log"
+        unlink(readyFile)
+        unlink(volume)
+        let t0 = HTTPDate.monotonic()
+        try freshVolume(at: volume)
+        let t1 = HTTPDate.monotonic()
+        var arguments = ["serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", readyFile]
+        if configuration.passOrigin { arguments += ["--origin", spec.origin] }
+        arguments += configuration.extraArguments
+        let executable = configuration.minicachePath
+        let fullArguments = arguments
+        let result: Result<ChildProcess, ControlError>
+        do {
+            result = try await spawner.next().submit { () -> Result<ChildProcess, ControlError> in
+                do throws(ControlError) {
+                    return .success(try ChildProcess.spawn(executable: executable, arguments: fullArguments, logPath: logFile))
+                } catch {
+                    return .failure(error)
+                }
+            }.get()
+        } catch {
+            throw ControlError(.spawnFailed, "the spawner thread is gone: \(error)", underlying: error)
+        }
+        let process = try result.get()
+        let t2 = HTTPDate.monotonic()
+        logger.info("instance launched", metadata: [
+            "instance.id": "\(spec.id)", "pid": "\(process.pid)",
+            "volume.ms": "\(Self.milliseconds(t1 - t0))", "spawn.ms": "\(Self.milliseconds(t2 - t1))",
+        ])
+        children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: [volume, readyFile, logFile], ready: false) }
+    }
+
+    static func milliseconds(_ seconds: Double) -> String {
+        String(Double(Int(seconds * 10_000)) / 10)
+    }
+
+    public func probe(_ id: String) -> InstanceProbe {
+        guard let child = children.withLock({ $0[id] }) else { return .exited("unknown instance") }
+        if let exit = child.process.poll() { return .exited(exit.description) }
+        if child.ready { return .ready }
+        guard access(child.readyFile, F_OK) == 0 else { return .booting }
+        children.withLock { $0[id]?.ready = true }
+        return .ready
+    }
+
+    /// The process id of an instance (tests use it to inject faults).
+    public func pid(of id: String) -> Int32? {
+        children.withLock { $0[id]?.process.pid }
+    }
+
+    /// The path of an instance's log file.
+    public func logPath(of id: String) -> String { "\(configuration.workDirectory)/\(id).log" }
+
+    @discardableResult
+    public func terminate(_ id: String, grace: Double) async -> String {
+        guard let child = children.withLock({ $0.removeValue(forKey: id) }) else { return "unknown instance" }
+        let exit = await child.process.stop(grace: grace)
+        if !configuration.keepFiles {
+            for file in child.files { unlink(file) }
+        }
+        return exit.description
+    }
+
+    public func kill(_ id: String) {
+        children.withLock { $0[id] }?.process.signal(SIGKILL)
+    }
+
+    public func terminateAll(grace: Double) async {
+        let ids = children.withLock { Array($0.keys) }
+        await withTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask { await self.terminate(id, grace: grace) }
+            }
+        }
+        for spare in spares.withLock({ state -> [String] in
+            defer { state.ready = [] }
+            return state.ready
+        }) {
+            unlink(spare)
+        }
+    }
+}
+
+extension ProcessBackend {
+    /// Whether `minicache serve` at `path` accepts `--origin` (pull-through caching), read from
+    /// its `--help`.
+    public static func minicacheSupportsOrigin(_ path: String) async -> Bool {
+        let log = "/tmp/ecdn-help-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).txt"
+        defer { unlink(log) }
+        guard let child = try? ChildProcess.spawn(executable: path, arguments: ["serve", "--help"], logPath: log) else { return false }
+        let deadline = HTTPDate.monotonic() + 5
+        while child.poll() == nil {
+            if HTTPDate.monotonic() > deadline {
+                child.signal(SIGKILL)
+                return false
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        guard let file = fopen(log, "r") else { return false }
+        defer { fclose(file) }
+        var text = ""
+        var buffer = [CChar](repeating: 0, count: 4096)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            text += String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return text.contains("--origin")
+    }
+}

@@ -1,0 +1,59 @@
+/// What a backend needs to start one cache instance.
+public struct InstanceSpec: Sendable, Equatable {
+    /// Unique id, e.g. `site1-default-3`.
+    public var id: String
+    public var site: String
+    public var tenant: String
+    /// The address the instance serves on (inside its site's prefix).
+    public var address: String
+    public var port: Int
+    /// The admin listener (`/admin/status`).
+    public var adminPort: Int
+    /// The tenant's origin, `http://host:port`.
+    public var origin: String
+
+    public init(id: String, site: String, tenant: String, address: String, port: Int, adminPort: Int, origin: String) {
+        self.id = id
+        self.site = site
+        self.tenant = tenant
+        self.address = address
+        self.port = port
+        self.adminPort = adminPort
+        self.origin = origin
+    }
+
+    /// `http://address:port`.
+    public var url: String { "http://\(address):\(port)" }
+    /// `http://address:adminPort`.
+    public var adminURL: String { "http://\(address):\(adminPort)" }
+}
+
+/// What a backend knows about an instance it launched.
+public enum InstanceProbe: Sendable, Equatable {
+    /// Launched, not serving yet.
+    case booting
+    /// Serving (its ready signal arrived).
+    case ready
+    /// Gone; the reason says how.
+    case exited(String)
+}
+
+/// Starts and stops MiniCache instances at a site: child processes here; a KVM microVM or a
+/// Kubernetes backend can follow behind the same protocol.
+public protocol SiteBackend: Sendable {
+    /// A short name for logs and the API (`process`).
+    var kind: String { get }
+    /// Launches an instance; returns once it is launched, not when it serves (see ``probe(_:)``).
+    /// - Throws: ``ControlError`` when it cannot be launched.
+    func launch(_ spec: InstanceSpec) async throws(ControlError)
+    /// Cheap, non-blocking: where the instance is in its life.
+    func probe(_ id: String) -> InstanceProbe
+    /// Stops an instance gracefully (SIGTERM or the like), forcibly after `grace` seconds, and
+    /// frees what it used. Returns how it ended.
+    @discardableResult
+    func terminate(_ id: String, grace: Double) async -> String
+    /// Kills an instance at once (fault injection, and instances that stopped answering).
+    func kill(_ id: String)
+    /// Stops every instance (at shutdown).
+    func terminateAll(grace: Double) async
+}

@@ -1,0 +1,86 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// The router: finds the viewer's site from the client address, the tenant from the host name or
+/// path, asks the controller, and answers `302` to the chosen cache or the origin.
+public final class Router: Service, Sendable {
+    public let prefixTable: PrefixTable
+    private let controller: Controller
+    private let server: HTTPServer
+    private let logger: Logger
+
+    /// Binds the listener; routing starts at once, ``run()`` keeps it until shutdown.
+    /// - Throws: ``ControlError`` `badPrefixTable` or `bindFailed`.
+    public init(configuration: RouterConfiguration = RouterConfiguration(), controller: Controller, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+        let table: PrefixTable
+        if let given = configuration.prefixTable {
+            table = given
+        } else {
+            var entries: [PrefixTable.Entry] = []
+            for site in controller.sites {
+                guard let (network, length) = PrefixTable.parsePrefix(site.clientPrefix[...]) else {
+                    throw ControlError(.badPrefixTable, "site \(site.name): client prefix '\(site.clientPrefix)' is not A.B.C.D/LEN")
+                }
+                entries.append(PrefixTable.Entry(network: network, length: length, site: site.name))
+            }
+            table = PrefixTable(entries: entries)
+        }
+        self.prefixTable = table
+        self.controller = controller
+        self.logger = logger
+        let tenants = controller.tenants
+        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
+            await Self.respond(request, table: table, tenants: tenants, controller: controller)
+        }
+    }
+
+    /// `http://host:port` of the router.
+    public var url: String { server.url }
+    public var port: Int { server.localAddress.port ?? 0 }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await server.close()
+    }
+
+    static func respond(_ request: HTTPRequest, table: PrefixTable, tenants: [TenantConfiguration], controller: Controller) async -> HTTPResponse {
+        guard request.method == .GET || request.method == .HEAD else {
+            var r = HTTPResponse.text(.methodNotAllowed, "the router redirects GET and HEAD only\n")
+            r.headers.add(name: "Allow", value: "GET, HEAD")
+            return r
+        }
+        guard let tenant = tenantFor(request, tenants: tenants) else {
+            return .text(.notFound, "no tenant serves this host and path\n")
+        }
+        let client = request.remoteAddress?.ipAddress ?? ""
+        let site = table.site(for: client)
+        let target = await controller.route(site: site ?? "", tenant: tenant.name, client: client, content: content(of: request.path))
+        var response: HTTPResponse
+        switch target {
+        case .cache(let url, let instance):
+            response = .redirect(to: url + request.uri)
+            response.headers.add(name: "X-ECDN-Instance", value: instance)
+        case .origin(let url, let reason):
+            response = .redirect(to: url + request.uri)
+            response.headers.add(name: "X-ECDN-Origin-Reason", value: reason)
+        }
+        response.headers.add(name: "X-ECDN-Site", value: site ?? "none")
+        return response
+    }
+
+    /// The content a path names, for demand counting: its first two segments (`/live/1`).
+    static func content(of path: String) -> String {
+        "/" + path.split(separator: "/").prefix(2).joined(separator: "/")
+    }
+
+    /// The tenant whose host name matches, else the one with the longest matching path prefix.
+    static func tenantFor(_ request: HTTPRequest, tenants: [TenantConfiguration]) -> TenantConfiguration? {
+        if let host = request.headers.first(name: "Host") {
+            let name = host.split(separator: ":").first.map(String.init)?.lowercased() ?? ""
+            if let tenant = tenants.first(where: { $0.hostnames.contains { $0.lowercased() == name } }) { return tenant }
+        }
+        return tenants.filter { request.path.hasPrefix($0.pathPrefix) }.max { $0.pathPrefix.count < $1.pathPrefix.count }
+    }
+}

@@ -1,0 +1,74 @@
+/// Maps a viewer's IPv4 address to a site by longest-prefix match.
+///
+/// The file format is one `PREFIX/LEN SITE` pair per line; `#` starts a comment:
+/// ```
+/// 127.0.1.0/24 site1
+/// 10.20.0.0/16 site2
+/// ```
+public struct PrefixTable: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var network: UInt32
+        public var length: Int
+        public var site: String
+
+        public init(network: UInt32, length: Int, site: String) {
+            self.length = length
+            self.network = length == 0 ? 0 : network & (UInt32.max << (32 - length))
+            self.site = site
+        }
+    }
+
+    /// Entries, longest prefix first.
+    public private(set) var entries: [Entry]
+
+    public init(entries: [Entry]) {
+        self.entries = entries.sorted { $0.length > $1.length }
+    }
+
+    /// Parses the file format above.
+    /// - Throws: ``ControlError`` `badPrefixTable` naming the line.
+    public init(parsing text: String) throws(ControlError) {
+        var entries: [Entry] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmedSpaces() ?? ""
+            if line.isEmpty { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count == 2, let (network, length) = Self.parsePrefix(fields[0]) else {
+                throw ControlError(.badPrefixTable, "line \(number + 1): '\(line)' is not 'A.B.C.D/LEN SITE'")
+            }
+            entries.append(Entry(network: network, length: length, site: String(fields[1])))
+        }
+        self.init(entries: entries)
+    }
+
+    /// The site owning `address` (dotted IPv4; IPv4-mapped IPv6 too), or nil.
+    public func site(for address: String) -> String? {
+        var text = Substring(address)
+        if text.hasPrefix("::ffff:") { text = text.dropFirst(7) }
+        guard let ip = Self.parseIPv4(text) else { return nil }
+        return entries.first { $0.length == 0 || (ip & (UInt32.max << (32 - $0.length))) == $0.network }?.site
+    }
+
+    static func parsePrefix(_ text: Substring) -> (UInt32, Int)? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let ip = parseIPv4(parts[0]), let length = Int(parts[1]), (0...32).contains(length) else { return nil }
+        return (ip, length)
+    }
+
+    /// Parses dotted IPv4.
+    public static func parseIPv4(_ text: Substring) -> UInt32? {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for octet in octets {
+            guard let byte = UInt8(octet) else { return nil }
+            value = value << 8 | UInt32(byte)
+        }
+        return value
+    }
+
+    /// Dotted text of an IPv4 value.
+    public static func format(_ ip: UInt32) -> String {
+        "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255)"
+    }
+}

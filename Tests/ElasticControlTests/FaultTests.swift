@@ -1,0 +1,96 @@
+@testable import ElasticControl
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Faults with real child processes: crashes, instances that never become ready, a dead origin.
+struct FaultTests {
+    @Test func killedInstanceLeavesTheRouterWithinOneSecondAndIsReplaced() async throws {
+        let stack = try await TestStack(octet: 131)
+        let client = stack.client
+        let first = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.131.5")
+        let victim = try #require(first.headers.first(name: "X-ECDN-Instance"))
+        let pid = try #require(stack.backend.pid(of: victim))
+        kill(pid, SIGKILL)
+        let killedAt = Date()
+        // Within 1 s the router sends no viewer to the dead instance.
+        var movedAway = false
+        while Date().timeIntervalSince(killedAt) < 1 {
+            let r = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.131.6")
+            if r.headers.first(name: "X-ECDN-Instance") != victim {
+                movedAway = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(movedAway)
+        // The controller replaces it, and the replacement serves.
+        let replaced = await TestStack.eventually(timeout: 5) {
+            stack.controller.liveInstances().contains { $0.state == .ready && $0.id != victim }
+        }
+        #expect(replaced)
+        let later = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.131.7")
+        let replacement = try #require(later.headers.first(name: "X-ECDN-Instance"))
+        #expect(replacement != victim)
+        let location = try #require(later.headers.first(name: "Location"))
+        let answer = try await client.get(location)
+        #expect(answer.status == (Binaries.minicacheHasOrigin ? 200 : 404))
+        let events = stack.controller.events()
+        #expect(events.contains { $0.kind == "crash" && $0.instance == victim && $0.message.contains("signal 9") })
+        #expect(events.contains { $0.kind == "replace" })
+        let record = try await stack.controller.store.instances().first { $0.id == victim }
+        #expect(record?.state == .stopped)
+        await stack.stop()
+    }
+
+    @Test func instanceThatNeverBecomesReadyIsStoppedAndViewersUseTheOrigin() async throws {
+        let work = TestEnvironment.temporaryDirectory("sleeper")
+        let sleeper = work + "/minicache"
+        try "#!/bin/sh\nexec sleep 60\n".write(toFile: sleeper, atomically: true, encoding: .utf8)
+        chmod(sleeper, 0o755)
+        let stack = try await TestStack(octet: 132, controller: {
+            $0.readyTimeout = 2
+            $0.routerWait = 0.2
+        }, minicache: sleeper)
+        let response = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.132.5")
+        // The viewer was answered before the controller gave up on the instance: it did not wait for that.
+        #expect(!stack.controller.events().contains { $0.kind == "not-ready" })
+        #expect(response.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
+        #expect(response.headers.first(name: "X-ECDN-Origin-Reason") == "cache not ready in time")
+        // The viewer is served by the origin.
+        let fromOrigin = try await stack.client.get(try #require(response.headers.first(name: "Location")))
+        #expect(fromOrigin.status == 200)
+        let reported = await TestStack.eventually(timeout: 5) {
+            stack.controller.events().contains { $0.kind == "not-ready" && $0.message.contains("never became ready") }
+        }
+        #expect(reported)
+        let records = try await stack.controller.store.instances()
+        #expect(records.count == 1)
+        #expect(records.first?.state == .stopped)
+        #expect(records.first?.reason?.contains("never became ready") == true)
+        // The sleeping child is gone.
+        #expect(stack.backend.pid(of: records.first?.id ?? "") == nil)
+        await stack.stop()
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func originDownViewersGetErrorsQuickly() async throws {
+        let stack = try await TestStack(octet: 133)
+        let client = stack.client
+        // Warm a cache at the site, then take the origin down.
+        let first = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.133.5")
+        let cacheLocation = try #require(first.headers.first(name: "Location"))
+        await stack.origin.close()
+        let started = Date()
+        // Through the cache: an error status (502/504) quickly, not a hang.
+        let viaCache = try await client.get(cacheLocation.replacingOccurrences(of: "/live/1/", with: "/live/3/"))
+        #expect(viaCache.status >= 400)
+        // Straight to the origin (outside every site): a refused connection at once.
+        let direct = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.0.1")
+        let location = try #require(direct.headers.first(name: "Location"))
+        await #expect(throws: ControlError.self) { try await client.get(location) }
+        #expect(Date().timeIntervalSince(started) < 3)
+        await stack.stop()
+    }
+}

@@ -1,0 +1,117 @@
+import ElasticControl
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Testing
+
+/// Binaries built next to the test bundle.
+enum Binaries {
+    static var directory: String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var url = URL(fileURLWithPath: me).deletingLastPathComponent()
+        // xctest bundles on Linux are executables in the build folder itself, or inside *.xctest.
+        while url.path != "/", !FileManager.default.fileExists(atPath: url.appendingPathComponent("minicache").path) {
+            url = url.deletingLastPathComponent()
+        }
+        return url.path
+    }
+    static var minicache: String { directory + "/minicache" }
+    static var ecdn: String { directory + "/ecdn" }
+
+    /// Whether this minicache fills from an origin (`--origin`, issue 5).
+    static let minicacheHasOrigin: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: minicache)
+        process.arguments = ["serve", "--help"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        guard (try? process.run()) != nil else { return false }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).contains("--origin")
+    }()
+}
+
+enum TestEnvironment {
+    static let slow = ProcessInfo.processInfo.environment["MINICACHE_SLOW_TESTS"] == "1"
+    static var logger: Logger {
+        var logger = Logger(label: "ecdn-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    static func temporaryDirectory(_ name: String) -> String {
+        let path = NSTemporaryDirectory() + "ecdn-test-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+}
+
+/// Origin, process backend, controller and router on one loopback site range, run in a ServiceGroup.
+/// Each test picks its own `octet` so sites (127.0.octet.0/24) never collide between tests.
+final class TestStack: Sendable {
+    let origin: DemoOrigin
+    let backend: ProcessBackend
+    let controller: Controller
+    let router: Router
+    let serviceGroup: ServiceGroup
+    let runner: Task<Void, Never>
+    let work: String
+
+    static let group = MultiThreadedEventLoopGroup.singleton
+
+    init(
+        octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
+        minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration()
+    ) async throws {
+        let logger = TestEnvironment.logger
+        work = TestEnvironment.temporaryDirectory("stack\(octet)")
+        origin = try await DemoOrigin(configuration: originConfiguration, group: Self.group, logger: logger)
+        backend = try ProcessBackend(
+            configuration: ProcessBackendConfiguration(
+                minicachePath: minicache, workDirectory: work, volumeSize: 16 << 20, passOrigin: Binaries.minicacheHasOrigin
+            ),
+            logger: logger
+        )
+        var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
+        configure(&configuration)
+        let sites = SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
+        let tenants = [TenantConfiguration(name: "default", origin: origin.url)]
+        controller = try Controller(configuration: configuration, sites: sites, tenants: tenants, backend: backend, group: Self.group, logger: logger)
+        router = try await Router(configuration: RouterConfiguration(port: 0), controller: controller, group: Self.group, logger: logger)
+        serviceGroup = ServiceGroup(configuration: .init(services: [origin, controller, router], logger: logger))
+        let serviceGroup = serviceGroup
+        runner = Task { try? await serviceGroup.run() }
+    }
+
+    var client: HTTPClientForTests { HTTPClientForTests() }
+
+    func stop() async {
+        await serviceGroup.triggerGracefulShutdown()
+        await runner.value
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    /// Polls `condition` every 10 ms until it holds or `timeout` passes.
+    static func eventually(timeout: Double, _ condition: () async -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return await condition()
+    }
+}
+
+/// A thin wrapper over the package's client for tests.
+struct HTTPClientForTests {
+    let client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+
+    func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {
+        try await client.request(.GET, try HTTPURL(url), headers: .init(headers), localAddress: address)
+    }
+}
