@@ -63,6 +63,25 @@ package final class PullThroughCache: Sendable {
         return age < cached.response.freshnessLifetime(self.policy.configuration) ? age : nil
     }
 
+    /// What to do with a request that carries `Cache-Control` directives (RFC 9111 §5.2.1).
+    package enum ClientDecision: Sendable, Equatable {
+        case serve(age: Int64)
+        case fetch
+        case gatewayTimeout
+    }
+
+    /// Applies the request's `Cache-Control` lines to the stored response, if any.
+    package func decide(_ cached: CachedMetadata?, target: String, cacheControl: [String], now: Int64) -> ClientDecision {
+        var headers = HTTPHeaders()
+        for line in cacheControl { headers.add(name: "Cache-Control", value: line) }
+        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
+        switch self.policy.decide(request: request, stored: cached?.response, now: now) {
+        case .fresh(let age), .staleAcceptedByRequest(let age): return .serve(age: age)
+        case .gatewayTimeout: return .gatewayTimeout
+        case .staleWhileRevalidate, .revalidate, .miss: return .fetch
+        }
+    }
+
     /// The `Age` of a stale stored response when it may be served because the origin failed
     /// (RFC 5861 §4, RFC 9111 §4.2.4); nil when it may not.
     package func staleAgeOnError(_ cached: CachedMetadata, now: Int64) -> Int64? {

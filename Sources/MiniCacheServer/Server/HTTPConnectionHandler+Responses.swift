@@ -33,7 +33,7 @@ extension HTTPConnectionHandler {
         let isGet = head.method == .get
         var object: PreparedObject
         var age: Int64?
-        switch self.lookup(head.target, in: bytes) {
+        target: switch self.lookup(head.target, in: bytes) {
         case .object(let found):
             object = found
         case .notFound:
@@ -41,15 +41,33 @@ extension HTTPConnectionHandler {
             if let cache = self.server.cache {
                 let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key)
                 var stale: PreparedObject?
-                if let index = self.mount.byDigest.lookup(Array(hex.utf8)) {
-                    let found = self.mount.objects[index]
-                    stale = found.cached == nil ? nil : found
-                    if let cached = found.cached, let fresh = cache.freshAge(cached, now: Int64(time(nil))) {
-                        object = found
-                        age = fresh
+                var stored: PreparedObject?
+                if let index = self.mount.byDigest.lookup(Array(hex.utf8)), self.mount.objects[index].cached != nil {
+                    stored = self.mount.objects[index]
+                    stale = stored
+                }
+                let now = Int64(time(nil))
+                if let lines = head.cacheControl {
+                    let values = lines.map { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0.lowerBound..<$0.upperBound]), as: UTF8.self) }
+                    switch cache.decide(stored?.cached, target: key, cacheControl: values, now: now) {
+                    case .serve(let servedAge):
+                        object = stored!
+                        age = servedAge
                         self.server.stats.cacheHit()
+                        break target
+                    case .gatewayTimeout:
+                        // RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored.
+                        self.writeError(.gatewayTimeout, keepAlive: keepAlive, isHead: !isGet, context: context)
+                        self.logAccess(head, bytes: bytes, status: .gatewayTimeout)
+                        return
+                    case .fetch:
                         break
                     }
+                } else if let found = stored, let fresh = cache.freshAge(found.cached!, now: now) {
+                    object = found
+                    age = fresh
+                    self.server.stats.cacheHit()
+                    break
                 }
                 self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, stale: stale, context: context)
                 self.logAccess(head, bytes: bytes, status: .ok)

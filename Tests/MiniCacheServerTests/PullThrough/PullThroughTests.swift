@@ -286,4 +286,29 @@ struct PullThroughTests {
         }
         try await origin.stop()
     }
+
+    @Test("RFC 9111 §5.2.1.7, §5.2.1.4: only-if-cached answers 504 without asking the origin; no-cache fetches again")
+    func clientRequestDirectives() async throws {
+        let origin = try await TestOrigin(group: Self.group) { _, index in
+            [.send(TestOrigin.response(body: "v\(index)", headers: ["Cache-Control: max-age=600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let onlyIfCached = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
+            #expect(onlyIfCached.status == 504)
+            #expect(origin.requestCount == 0)
+            #expect(try TestConnection.get(port: server.port, "/d").text == "v0")
+            try await Self.waitForStored(server, 1)
+            let cached = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
+            #expect(cached.text == "v0")
+            let maxAge = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: max-age=300"])
+            #expect(maxAge.text == "v0")
+            #expect(origin.requestCount == 1)
+            let noCache = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: no-cache"])
+            #expect(noCache.text == "v1")
+            #expect(origin.requestCount == 2)
+        }
+        try await origin.stop()
+    }
 }
