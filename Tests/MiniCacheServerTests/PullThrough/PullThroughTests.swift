@@ -309,4 +309,66 @@ struct PullThroughTests {
         }
         try await origin.stop()
     }
+
+    @Test("kill -9 of a minicache serve child during fills, then a restart: nothing partial is served as complete, finished fills are kept")
+    func killDuringFillsKeepsOnlyCompleteObjects() async throws {
+        guard let executable = ProcessTests.executable else {
+            print("skipping: the minicache executable was not found next to \(CommandLine.arguments[0])")
+            return
+        }
+        let gate = Gate()
+        let size = 200_000
+        let origin = try await TestOrigin(group: Self.group) { request, _ in
+            let body = String(repeating: request.contains("/done") ? "d" : "p", count: size)
+            let response = TestOrigin.response(body: body, headers: ["Cache-Control: max-age=600"])
+            if request.contains("/done") { return [.send(response)] }
+            let cut = response.index(response.startIndex, offsetBy: size / 2)
+            return [.send(String(response[..<cut])), .waitFor(gate), .send(String(response[cut...]))]
+        }
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let ready = volume.directory + "/ready"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "serve", volume.path, "--listen", "127.0.0.1:0", "--admin", "off", "--ready-file", ready, "--threads", "1",
+            "--origin", "http://127.0.0.1:\(origin.port)", "--log-level", "error",
+        ]
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let url = try #require(try await ProcessTests.waitForFile(ready), "minicache did not write its ready file")
+        let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
+
+        for i in 0..<3 {
+            let done = try TestConnection.get(port: port, "/done\(i)")
+            #expect(done.body.count == size)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        var partial: [TestConnection] = []
+        for i in 0..<8 {
+            let client = try TestConnection(port: port)
+            #expect(client.send("GET /part\(i) HTTP/1.1\r\nHost: t\r\n\r\n"))
+            partial.append(client)
+        }
+        for client in partial { #expect(!client.receiveRaw(max: 65536).isEmpty) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        gate.open()
+        let fetchedBefore = origin.requestCount
+
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            for i in 0..<3 {
+                let done = try TestConnection.get(port: server.port, "/done\(i)")
+                #expect(done.body == Array(repeating: UInt8(ascii: "d"), count: size))
+            }
+            #expect(origin.requestCount == fetchedBefore)
+            for i in 0..<8 {
+                let part = try TestConnection.get(port: server.port, "/part\(i)")
+                #expect(part.status == 200)
+                #expect(part.body == Array(repeating: UInt8(ascii: "p"), count: size))
+            }
+            #expect(origin.requestCount == fetchedBefore + 8)
+        }
+        try await origin.stop()
+    }
 }
