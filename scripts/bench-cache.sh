@@ -92,7 +92,7 @@ request = function()
     return wrk.format(nil, "/1k?u=" .. counter .. "-" .. math.random(1, 1e9))
   end
   local u, lo, hi = math.random(), 1, n
-  while lo < hi do local mid = (lo + hi) // 2; if cdf[mid] < u then lo = mid + 1 else hi = mid end end
+  while lo < hi do local mid = math.floor((lo + hi) / 2); if cdf[mid] < u then lo = mid + 1 else hi = mid end end
   return wrk.format(nil, "/o/" .. (lo - 1))
 end
 LUA
