@@ -57,6 +57,25 @@ package final class PullThroughCache: Sendable {
         return (key, String(key.primaryDigest.description.prefix(self.volumes.current.digestHexLength)))
     }
 
+    /// The cache key of a request target and its hex digest as bytes (the mount's index key), for
+    /// the hit path.
+    package func key(target: String, hexLength: Int) -> (key: CacheKey, hexDigest: [UInt8]) {
+        let key = CacheKey(method: .GET, scheme: "http", authority: self.origin.hostField, target: target)
+        let digits: StaticString = "0123456789abcdef"
+        let bytes = key.primaryDigest.bytes
+        let hexLength = min(hexLength, bytes.count * 2)
+        let hex = [UInt8](unsafeUninitializedCapacity: hexLength) { buffer, count in
+            digits.withUTF8Buffer { table in
+                for i in 0..<hexLength {
+                    let byte = bytes[i / 2]
+                    buffer[i] = table[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
+                }
+            }
+            count = hexLength
+        }
+        return (key, hex)
+    }
+
     /// The `Age` of a stored response when it is fresh now (RFC 9111 §4.2); nil when stale.
     package func freshAge(_ cached: CachedMetadata, now: Int64) -> Int64? {
         let age = cached.response.currentAge(now: now)

@@ -39,10 +39,10 @@ extension HTTPConnectionHandler {
         case .notFound:
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
             if let cache = self.server.cache {
-                let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key)
+                let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key, hexLength: self.mount.digestHexLength)
                 var stale: PreparedObject?
                 var stored: PreparedObject?
-                if let index = self.mount.byDigest.lookup(Array(hex.utf8)), self.mount.objects[index].cached != nil {
+                if let index = self.mount.byDigest.lookup(hex), self.mount.objects[index].cached != nil {
                     stored = self.mount.objects[index]
                     stale = stored
                 }
