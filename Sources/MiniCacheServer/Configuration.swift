@@ -48,6 +48,11 @@ public struct ServerConfiguration: Sendable {
     public var accessLog: Bool
     /// The `Server` field. Default `minicache`.
     public var serverName: String
+    /// `http://host[:port]` of the origin a pull-through cache fetches misses from; nil serves the
+    /// volume only (default).
+    public var origin: String?
+    /// The largest response body a pull-through cache stores (larger ones stream through); 64 MiB.
+    public var maxStoredObjectSize: Int
 
     public init(
         host: String = "0.0.0.0",
@@ -68,7 +73,9 @@ public struct ServerConfiguration: Sendable {
         maxHeaderCount: Int = 100,
         upstreamTimeout: TimeAmount = .seconds(10),
         accessLog: Bool = false,
-        serverName: String = "minicache"
+        serverName: String = "minicache",
+        origin: String? = nil,
+        maxStoredObjectSize: Int = 64 << 20
     ) {
         self.host = host
         self.port = port
@@ -89,5 +96,7 @@ public struct ServerConfiguration: Sendable {
         self.upstreamTimeout = upstreamTimeout
         self.accessLog = accessLog
         self.serverName = serverName
+        self.origin = origin
+        self.maxStoredObjectSize = maxStoredObjectSize
     }
 }

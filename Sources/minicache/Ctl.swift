@@ -13,18 +13,19 @@ struct Ctl: ParsableCommand {
             Actions: status (uptime, volume, connections, requests, bytes), objects (per-object \
             hits, bytes, completed transfers, 0-100 % progress counters, misses), metrics \
             (Prometheus text), remount (switch to the volume file's current table now), \
-            prefetch [OBJECT...] (keep objects, by digest or name, in memory; all when none given).
+            prefetch [OBJECT...] (keep objects, by digest or name, in memory; all when none given), \
+            purge PATH... (with --origin: drop the cached responses for these paths).
             """
     )
 
     enum Action: String, ExpressibleByArgument, CaseIterable {
-        case status, objects, metrics, remount, prefetch
+        case status, objects, metrics, remount, prefetch, purge
     }
 
-    @Argument(help: "status | objects | metrics | remount | prefetch")
+    @Argument(help: "status | objects | metrics | remount | prefetch | purge")
     var action: Action
 
-    @Argument(help: "Objects to prefetch (hex digests or names).")
+    @Argument(help: "Objects to prefetch (hex digests or names); for purge, the cached paths (/path?query).")
     var objects: [String] = []
 
     @Option(help: ArgumentHelp("The server's admin listener.", valueName: "ADDR:PORT"))
@@ -41,6 +42,9 @@ struct Ctl: ParsableCommand {
         case .prefetch:
             let query = self.objects.map { "object=" + Self.percentEncoded($0) }.joined(separator: "&")
             (method, path) = ("POST", "/admin/prefetch" + (query.isEmpty ? "" : "?" + query))
+        case .purge:
+            guard !self.objects.isEmpty else { throw ValidationError("give the cached paths to purge, e.g. /live/seg1.ts") }
+            (method, path) = ("POST", "/admin/purge?" + self.objects.map { "url=" + Self.percentEncoded($0) }.joined(separator: "&"))
         }
         let (status, body) = try Self.request(host: host, port: port, method: method, path: path)
         print(body, terminator: body.hasSuffix("\n") ? "" : "\n")

@@ -51,6 +51,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Objects up to this many bytes are kept in memory with their response head.", valueName: "BYTES"))
     var smallObjectLimit = 64 * 1024
 
+    @Option(
+        help: ArgumentHelp(
+            "Be a pull-through cache of this origin: a GET or HEAD the volume cannot answer is fetched from it, relayed, and kept in the volume.",
+            valueName: "URL"
+        )
+    )
+    var origin: String?
+
+    @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
+    var maxStoredObject = 64 << 20
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -93,7 +104,9 @@ struct Serve: AsyncParsableCommand {
             headerTimeout: .nanoseconds(Int64(self.headerTimeout * 1e9)),
             smallObjectLimit: self.smallObjectLimit,
             largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .sendfile,
-            accessLog: self.accessLog
+            accessLog: self.accessLog,
+            origin: self.origin,
+            maxStoredObjectSize: self.maxStoredObject
         )
         if self.admin == "off" {
             configuration.adminHost = nil

@@ -100,14 +100,31 @@ final class AdminHandler: ChannelInboundHandler {
                 let mount = try server.volumes.prefetch(digests: digests)
                 return JSONWriter.object([("generation", "\(mount.generation)"), ("memoryBytes", "\(mount.memoryBytes)")])
             }
+        case (.POST, "/admin/purge"):
+            let targets = query.split(separator: "&").compactMap { item -> String? in
+                let kv = item.split(separator: "=", maxSplits: 1)
+                return kv.count == 2 && kv[0] == "url" ? Self.percentDecoded(String(kv[1])) : nil
+            }
+            guard let cache = self.server.cache else {
+                self.send(context, head, .conflict, "text/plain", "the server has no --origin: nothing is cached\n")
+                return
+            }
+            guard !targets.isEmpty, targets.allSatisfy({ $0.hasPrefix("/") }) else {
+                self.send(context, head, .badRequest, "text/plain", "give the cached paths as ?url=/path (repeatable)\n")
+                return
+            }
+            self.offload(context, head) { _ throws(MiniCacheError) in
+                let removed = try cache.purge(targets: targets)
+                return JSONWriter.object([("purged", "\(removed)")])
+            }
         case (_, "/admin/status"), (_, "/admin/objects"), (_, "/metrics"):
             self.send(context, head, .methodNotAllowed, "text/plain", "use GET\n", extra: [("Allow", "GET")])
-        case (_, "/admin/remount"), (_, "/admin/prefetch"):
+        case (_, "/admin/remount"), (_, "/admin/prefetch"), (_, "/admin/purge"):
             self.send(context, head, .methodNotAllowed, "text/plain", "use POST\n", extra: [("Allow", "POST")])
         default:
             self.send(
                 context, head, .notFound, "text/plain",
-                "unknown admin path; try GET /admin/status, GET /admin/objects, GET /metrics, POST /admin/remount, POST /admin/prefetch\n"
+                "unknown admin path; try GET /admin/status, GET /admin/objects, GET /metrics, POST /admin/remount, POST /admin/prefetch, POST /admin/purge?url=/path\n"
             )
         }
     }

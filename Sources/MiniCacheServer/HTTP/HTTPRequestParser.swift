@@ -202,6 +202,8 @@ package struct HTTPRequestParser: Sendable {
                 head.ifModifiedSince = value
             case .ifUnmodifiedSince:
                 head.ifUnmodifiedSince = value
+            case .cacheControl:
+                head.cacheControl = (head.cacheControl ?? []) + [value]
             }
         }
 
@@ -302,7 +304,7 @@ package struct HTTPRequestParser: Sendable {
 
     enum FieldKind {
         case other, host, contentLength, transferEncoding, connection, range, ifRange
-        case ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince
+        case ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, cacheControl
     }
 
     @inline(__always)
@@ -315,7 +317,10 @@ package struct HTTPRequestParser: Sendable {
             if Self.equalsLowercase(p, start, "if-range") { return .ifRange }
             return .other
         case 10: return Self.equalsLowercase(p, start, "connection") ? .connection : .other
-        case 13: return Self.equalsLowercase(p, start, "if-none-match") ? .ifNoneMatch : .other
+        case 13:
+            if Self.equalsLowercase(p, start, "if-none-match") { return .ifNoneMatch }
+            if Self.equalsLowercase(p, start, "cache-control") { return .cacheControl }
+            return .other
         case 14: return Self.equalsLowercase(p, start, "content-length") ? .contentLength : .other
         case 17:
             if Self.equalsLowercase(p, start, "if-modified-since") { return .ifModifiedSince }

@@ -43,6 +43,8 @@ package struct RequestHead: Sendable {
     /// Further `If-Match` / `If-None-Match` field lines (rare; lists may be split across lines).
     package var extraIfMatch: [FieldRange]? = nil
     package var extraIfNoneMatch: [FieldRange]? = nil
+    /// `Cache-Control` lines (request directives for a pull-through cache, RFC 9111 §5.2.1).
+    package var cacheControl: [FieldRange]? = nil
     /// A second `Range` line makes the range ambiguous: it is then ignored (RFC 9110 §14.2).
     package var ambiguousRange = false
     /// Length of the request head, including the empty line.

@@ -1,12 +1,21 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import Synchronization
 import SHFS
 
-/// A viewer's response to a raw/auto link being relayed.
+/// A viewer's response to a raw/auto link or a cache miss being relayed.
 struct LinkResponse {
     let subscription: LinkSubscription
-    let object: PreparedObject
+    /// `Server` and, for a link entry, its validator lines.
+    let commonFields: String
+    let counters: ObjectCounters?
+    /// A stale cached object to answer with if the origin fails (`stale-if-error`).
+    let fallback: PreparedObject?
     let isGet: Bool
     var keepAlive: Bool
     let minorVersion: UInt8
@@ -17,17 +26,36 @@ struct LinkResponse {
 
 extension HTTPConnectionHandler {
     func startLink(_ link: Link, object: PreparedObject, isGet: Bool, keepAlive: Bool, minorVersion: UInt8, context: ChannelHandlerContext) {
+        object.counters.recordStart()
+        self.startRelay(commonFields: object.commonFields, counters: object.counters, isGet: isGet, keepAlive: keepAlive, minorVersion: minorVersion, context: context) {
+            deliver in self.server.links.subscribe(link, on: context.eventLoop, deliver: deliver)
+        }
+    }
+
+    /// Starts relaying a shared fetch; `subscribe` joins or starts it with the handler's callback.
+    func startRelay(
+        commonFields: String,
+        counters: ObjectCounters?,
+        isGet: Bool,
+        keepAlive: Bool,
+        minorVersion: UInt8,
+        context: ChannelHandlerContext,
+        fallback: PreparedObject? = nil,
+        subscribe: (@escaping @Sendable (LinkEvent) -> Void) -> LinkSubscription
+    ) {
         if self.out.readableBytes > 0 {
             context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
             self.out = context.channel.allocator.buffer(capacity: 16384)
             self.needsFlush = true
         }
-        object.counters.recordStart()
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let subscription = self.server.links.subscribe(link, on: context.eventLoop) { event in
+        let subscription = subscribe { event in
             handler.value.linkEvent(event)
         }
-        self.busy = .link(LinkResponse(subscription: subscription, object: object, isGet: isGet, keepAlive: keepAlive, minorVersion: minorVersion))
+        self.busy = .link(
+            LinkResponse(
+                subscription: subscription, commonFields: commonFields, counters: counters, fallback: fallback, isGet: isGet, keepAlive: keepAlive,
+                minorVersion: minorVersion))
         self.deadlineKind = .none
     }
 
@@ -42,7 +70,7 @@ extension HTTPConnectionHandler {
             }
             if !response.keepAlive { self.closing = true }
             self.writeStatus(.ok, keepAlive: response.keepAlive, minorVersion: response.minorVersion)
-            var fields = response.object.commonFields + "Content-Type: \(contentType ?? "application/octet-stream")\r\n"
+            var fields = response.commonFields + "Content-Type: \(contentType ?? "application/octet-stream")\r\n"
             if let contentEncoding { fields += "Content-Encoding: \(contentEncoding)\r\n" }
             if let contentLength {
                 fields += "Content-Length: \(contentLength)\r\n"
@@ -69,13 +97,13 @@ extension HTTPConnectionHandler {
             }
             let before = response.sent
             response.sent += Int64(bytes.readableBytes)
-            response.object.counters.recordProgress(before: before, after: response.sent, total: response.sent)
+            response.counters?.recordProgress(before: before, after: response.sent, total: response.sent)
             self.batchBytes += bytes.readableBytes
             self.busy = .link(response)
             self.flushLinkOutput(context: context)
         case .end:
             if response.chunked { self.out.writeStaticString("0\r\n\r\n") }
-            response.object.counters.recordCompletion()
+            response.counters?.recordCompletion()
             self.endLink(response, context: context)
         case .failed(let status, let message):
             if response.headSent {
@@ -85,6 +113,18 @@ extension HTTPConnectionHandler {
                 return
             }
             self.server.logger.warning("link fetch failed", metadata: ["link.status": "\(status.code)", "error": "\(message)"])
+            if status != .notFound, let stale = response.fallback, let cached = stale.cached, let body = stale.body,
+                let cache = self.server.cache, let age = cache.staleAgeOnError(cached, now: Int64(time(nil)))
+            {
+                // RFC 5861 §4 / RFC 9111 §4.2.4: the origin failed and the stored response allows serving it stale.
+                self.server.stats.cacheStaleServed()
+                self.writeStatus(.ok, keepAlive: response.keepAlive, minorVersion: response.minorVersion)
+                self.out.writeString("Age: \(age)\r\n")
+                self.emit(response.isGet ? stale.response : stale.head, context: context)
+                self.finishResponse(status: .ok, bytes: response.isGet ? body.readableBytes : 0, keepAlive: response.keepAlive)
+                self.endLink(response, context: context)
+                return
+            }
             self.writeError(status, keepAlive: response.keepAlive, isHead: !response.isGet, context: context)
             self.endLink(response, context: context)
         }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 import Synchronization
@@ -26,12 +31,48 @@ extension HTTPConnectionHandler {
             return
         }
         let isGet = head.method == .get
-        let object: PreparedObject
-        switch self.lookup(head.target, in: bytes) {
+        var object: PreparedObject
+        var age: Int64?
+        target: switch self.lookup(head.target, in: bytes) {
         case .object(let found):
             object = found
         case .notFound:
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
+            if let cache = self.server.cache {
+                let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key, hexLength: self.mount.digestHexLength)
+                var stale: PreparedObject?
+                var stored: PreparedObject?
+                if let index = self.mount.byDigest.lookup(hex), self.mount.objects[index].cached != nil {
+                    stored = self.mount.objects[index]
+                    stale = stored
+                }
+                let now = Int64(time(nil))
+                if let lines = head.cacheControl {
+                    let values = lines.map { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0.lowerBound..<$0.upperBound]), as: UTF8.self) }
+                    switch cache.decide(stored?.cached, target: key, cacheControl: values, now: now) {
+                    case .serve(let servedAge):
+                        object = stored!
+                        age = servedAge
+                        self.server.stats.cacheHit()
+                        break target
+                    case .gatewayTimeout:
+                        // RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored.
+                        self.writeError(.gatewayTimeout, keepAlive: keepAlive, isHead: !isGet, context: context)
+                        self.logAccess(head, bytes: bytes, status: .gatewayTimeout)
+                        return
+                    case .fetch:
+                        break
+                    }
+                } else if let found = stored, let fresh = cache.freshAge(found.cached!, now: now) {
+                    object = found
+                    age = fresh
+                    self.server.stats.cacheHit()
+                    break
+                }
+                self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, stale: stale, context: context)
+                self.logAccess(head, bytes: bytes, status: .ok)
+                return
+            }
             self.server.registry.recordMiss(key)
             self.writeError(.notFound, keepAlive: keepAlive, isHead: !isGet, context: context)
             self.logAccess(head, bytes: bytes, status: .notFound)
@@ -48,6 +89,7 @@ extension HTTPConnectionHandler {
                 // The fast path: status and Date, connection field, prepared fields and body.
                 self.out.writeImmutableBuffer(self.dates.okPrefix)
                 self.writeConnectionField(keepAlive: keepAlive, minorVersion: head.minorVersion)
+                if let age { self.out.writeString("Age: \(age)\r\n") }
                 if isGet {
                     self.emit(object.response, context: context)
                     object.counters.recordWhole(bytes: body.readableBytes)

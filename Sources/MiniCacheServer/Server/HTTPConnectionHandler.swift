@@ -212,6 +212,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
+        // Counted before the bytes leave, so a client that saw its response sees it counted.
+        self.recordBatch()
         if self.out.readableBytes > 0 {
             context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
             self.needsFlush = true
@@ -222,7 +224,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             // After a flush the bytes are usually on the wire and the storage is ours again.
             self.out.clear()
         }
-        self.recordBatch()
     }
 
     func recordBatch() {

@@ -6,6 +6,7 @@ import Musl
 import Logging
 import Metrics
 import NIOCore
+import SHFS
 import Synchronization
 import NIOPosix
 import Prometheus
@@ -24,7 +25,7 @@ public final class MiniCacheServer: Service, Sendable {
     }
 
     public let configuration: ServerConfiguration
-    private let context: ServerContext
+    package let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
     private let prometheus: PrometheusCollectorRegistry?
     private let readyFile: String?
@@ -68,6 +69,22 @@ public final class MiniCacheServer: Service, Sendable {
         let stats = ServerStats(startTime: Int64(time(nil)), factory: metricsFactory)
         let registry = StatsRegistry()
         let volumes = try VolumeHolder(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
+        var cache: PullThroughCache?
+        if let origin = configuration.origin {
+            let link: Link
+            do { link = try Link(url: origin, type: .raw) } catch {
+                throw MiniCacheError(.configuration, "--origin \(origin): \(error); give it as http://host[:port]")
+            }
+            guard link.path.isEmpty else {
+                throw MiniCacheError(.configuration, "--origin \(origin) has a path; give it as http://host[:port]")
+            }
+            cache = PullThroughCache(
+                origin: OriginAddress(host: link.host, port: Int(link.port)),
+                maxObjectSize: configuration.maxStoredObjectSize,
+                volumes: volumes,
+                logger: logger
+            )
+        }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         self.context = ServerContext(
             configuration: configuration,
@@ -75,6 +92,7 @@ public final class MiniCacheServer: Service, Sendable {
             stats: stats,
             registry: registry,
             links: LinkFetcher(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
+            cache: cache,
             connections: ConnectionRegistry(),
             logger: logger
         )

@@ -7,6 +7,8 @@ package final class ServerContext: Sendable {
     package let stats: ServerStats
     package let registry: StatsRegistry
     package let links: LinkFetcher
+    /// The pull-through cache, when an origin is configured.
+    package let cache: PullThroughCache?
     package let connections: ConnectionRegistry
     package let parser: HTTPRequestParser
     package let logger: Logger
@@ -17,6 +19,7 @@ package final class ServerContext: Sendable {
         stats: ServerStats,
         registry: StatsRegistry,
         links: LinkFetcher,
+        cache: PullThroughCache? = nil,
         connections: ConnectionRegistry,
         logger: Logger
     ) {
@@ -25,6 +28,7 @@ package final class ServerContext: Sendable {
         self.stats = stats
         self.registry = registry
         self.links = links
+        self.cache = cache
         self.connections = connections
         self.parser = HTTPRequestParser(
             maxRequestLineLength: configuration.maxRequestLineLength,

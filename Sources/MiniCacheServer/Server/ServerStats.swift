@@ -13,6 +13,13 @@ package final class ServerStats: Sendable {
     package let bytesSent = Atomic<Int>(0)
     package let upstreamFetches = Atomic<Int>(0)
     package let remounts = Atomic<Int>(0)
+    /// Pull-through cache lookups answered from the volume, sent to the origin, and joined to a
+    /// fetch in flight.
+    package let cacheHits = Atomic<Int>(0)
+    package let cacheMisses = Atomic<Int>(0)
+    package let cacheCoalesced = Atomic<Int>(0)
+    /// Stale cached responses served because the origin failed.
+    package let cacheStale = Atomic<Int>(0)
     private let status2xx = Atomic<Int>(0)
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
@@ -25,6 +32,7 @@ package final class ServerStats: Sendable {
     private let refusedCounter: Counter
     private let upstreamCounter: Counter
     private let remountCounter: Counter
+    private let cacheCounters: [Counter]
 
     package init(startTime: Int64, factory: any MetricsFactory) {
         self.startTime = startTime
@@ -37,6 +45,9 @@ package final class ServerStats: Sendable {
         self.refusedCounter = Counter(label: "minicache_connections_refused_total", factory: factory)
         self.upstreamCounter = Counter(label: "minicache_upstream_fetches_total", factory: factory)
         self.remountCounter = Counter(label: "minicache_remounts_total", factory: factory)
+        self.cacheCounters = ["hit", "miss", "coalesced", "stale"].map {
+            Counter(label: "minicache_cache_requests_total", dimensions: [("result", $0)], factory: factory)
+        }
     }
 
     /// Adds one batch of responses: counts per status class (index 1...5) and bytes.
@@ -80,6 +91,26 @@ package final class ServerStats: Sendable {
     package func connectionRefused() {
         self.connectionsRefused.add(1, ordering: .relaxed)
         self.refusedCounter.increment()
+    }
+
+    package func cacheHit() {
+        self.cacheHits.add(1, ordering: .relaxed)
+        self.cacheCounters[0].increment()
+    }
+
+    package func cacheStaleServed() {
+        self.cacheStale.add(1, ordering: .relaxed)
+        self.cacheCounters[3].increment()
+    }
+
+    package func cacheMiss(coalesced: Bool) {
+        if coalesced {
+            self.cacheCoalesced.add(1, ordering: .relaxed)
+            self.cacheCounters[2].increment()
+        } else {
+            self.cacheMisses.add(1, ordering: .relaxed)
+            self.cacheCounters[1].increment()
+        }
     }
 
     package func upstreamFetchStarted() {

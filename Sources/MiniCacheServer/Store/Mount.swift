@@ -43,20 +43,24 @@ package final class Mount: Sendable {
         var defaultObject: PreparedObject?
         for entry in volume.entries {
             var body: [UInt8]?
+            let cached = entry.isHidden ? Self.cachedMetadata(entry, in: volume) : nil
             if let extent = entry.extent {
-                let wanted = extent.length <= configuration.smallObjectLimit || prefetch.contains(entry.digest)
-                if wanted, memory + Int(extent.length) <= configuration.memoryBudget {
+                let length = extent.length - (cached?.headerArea ?? 0)
+                let wanted = length <= configuration.smallObjectLimit || prefetch.contains(entry.digest)
+                if wanted, memory + Int(length) <= configuration.memoryBudget {
                     do { body = try volume.contents(of: entry) } catch {
                         throw MiniCacheError(.volume, "cannot read '\(entry.name)' from \(volume.path): \(error)", underlying: error)
                     }
-                    memory += Int(extent.length)
+                    if let cached { body = Array(body![Int(cached.headerArea)...]) }
+                    memory += Int(length)
                 }
             }
             let object = PreparedObject(
                 entry: entry,
                 body: body,
                 serverName: configuration.serverName,
-                counters: counters.counters(for: entry.hexDigest)
+                counters: counters.counters(for: entry.hexDigest),
+                cached: cached
             )
             let index = objects.count
             objects.append(object)
@@ -84,4 +88,19 @@ package final class Mount: Sendable {
     }
 
     package var digestHexLength: Int { self.volume.header.digestLength * 2 }
+
+    /// The stored response at the front of a hidden object written by the pull-through cache.
+    private static func cachedMetadata(_ entry: Entry, in volume: Volume) -> CachedMetadata? {
+        guard let extent = entry.extent, extent.length >= Int64(CachedMetadata.headerAreaAlignment) else { return nil }
+        let fd = volume.fileDescriptor.rawValue
+        func read(_ count: Int) -> [UInt8]? {
+            var bytes = [UInt8](repeating: 0, count: count)
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(extent.byteOffset)) }
+            return n == count ? bytes : nil
+        }
+        guard let first = read(16), let length = CachedMetadata.blockLength(first), length <= extent.length, length <= 1 << 20,
+            let block = read(length)
+        else { return nil }
+        return CachedMetadata.decode(prefix: block, objectLength: extent.length)
+    }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import SHFS
 
 /// An entry of the mounted volume with everything its responses need, prepared at mount:
@@ -35,18 +36,34 @@ package final class PreparedObject: Sendable {
     /// Fields and empty line of a 304.
     package let notModified: ByteBuffer
     package let counters: ObjectCounters
+    /// The stored origin response when the object is a pull-through cache entry.
+    package let cached: CachedMetadata?
 
-    package init(entry: Entry, body: [UInt8]?, serverName: String, counters: ObjectCounters) {
+    /// - Parameter cached: the decoded metadata of a cache entry; `body` is then the body only.
+    package init(entry: Entry, body: [UInt8]?, serverName: String, counters: ObjectCounters, cached: CachedMetadata? = nil) {
         self.entry = entry
         self.counters = counters
+        self.cached = cached
         let hex = entry.hexDigest
         self.etag = Array(hex.utf8)
-        self.lastModified = entry.creationTime
+        self.lastModified = cached?.response.times.lastModified ?? entry.creationTime
         let lastModified = HTTPDate.format(entry.creationTime)
         var common = "Server: \(serverName)\r\nETag: \"\(hex)\"\r\nLast-Modified: \(lastModified)\r\n"
+        if let cached {
+            common = "Server: \(serverName)\r\n"
+            if let tag = cached.response.entityTag { common += "ETag: \(tag)\r\n" }
+            if let modified = cached.response.lastModified { common += "Last-Modified: \(modified)\r\n" }
+            common += cached.forwardedFields
+        }
         var fields: String
         switch entry.content {
-        case .object(let extent):
+        case .object(var extent):
+            if let cached {
+                extent.byteOffset += cached.headerArea
+                extent.length -= cached.headerArea
+                extent.mimeType = cached.response.headers.first(name: "content-type") ?? ""
+                extent.encoding = cached.response.headers.first(name: "content-encoding") ?? ""
+            }
             self.kind = .file
             self.length = extent.length
             self.fileOffset = extent.byteOffset

@@ -1,0 +1,32 @@
+import NIOCore
+
+/// Timeouts and pool limits of an ``OriginClient``.
+package struct OriginClientConfiguration: Sendable {
+    /// Time allowed to establish a TCP connection. Default 5 s.
+    package var connectTimeout: TimeAmount
+    /// Longest silence allowed while waiting for the response head or the next body bytes.
+    /// Default 30 s.
+    package var readTimeout: TimeAmount
+    /// Idle keep-alive connections kept per origin; more are closed when released. Default 32.
+    package var maxIdleConnectionsPerOrigin: Int
+    /// How long an idle pooled connection is kept before it is closed. Default 60 s.
+    package var idleConnectionTimeout: TimeAmount
+
+    /// Creates a configuration.
+    /// - Parameters:
+    ///   - connectTimeout: connect timeout; default 5 s.
+    ///   - readTimeout: read (idle) timeout during a response; default 30 s.
+    ///   - maxIdleConnectionsPerOrigin: pooled idle connections per origin; default 32.
+    ///   - idleConnectionTimeout: lifetime of an idle pooled connection; default 60 s.
+    package init(
+        connectTimeout: TimeAmount = .seconds(5),
+        readTimeout: TimeAmount = .seconds(30),
+        maxIdleConnectionsPerOrigin: Int = 32,
+        idleConnectionTimeout: TimeAmount = .seconds(60)
+    ) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.maxIdleConnectionsPerOrigin = maxIdleConnectionsPerOrigin
+        self.idleConnectionTimeout = idleConnectionTimeout
+    }
+}

@@ -1,0 +1,253 @@
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One origin fetch shared by every request for the same cache key (request coalescing).
+///
+/// Subscribers receive the response head, the body bytes received so far (replayed from
+/// memory), then the rest live, then the end; or a failure. A fetch that breaks, including a
+/// body cut short, fails every subscriber: it is never reported as complete. Each subscriber's
+/// calls arrive in order on the event loop it subscribed with.
+///
+/// Bytes are kept in memory for late joiners up to ``OriginFillRegistry``'s retention limit;
+/// past it the fill keeps streaming to its subscribers but accepts no new ones.
+///
+/// A subscriber that gives its request headers (every joiner should) only shares the response
+/// if it may be shared at all (``CachePolicy/maySharePending(request:response:)``: not
+/// private, no-store or personal) and its `Vary` selects the same variant for the joiner as
+/// for the request sent (RFC 9111 §4.1); otherwise the joiner gets
+/// ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and must fetch
+/// separately.
+package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
+    private enum Phase {
+        case waiting
+        case streaming(HTTPResponseHead)
+        case finished(HTTPResponseHead)
+        case failed(OriginError)
+    }
+
+    private struct Subscriber {
+        var delegate: any OriginResponseDelegate
+        var eventLoop: any EventLoop
+        var requestHeaders: HTTPHeaders?
+    }
+
+    /// The outcome of ``subscribe(_:on:requestHeaders:)``.
+    package enum Subscription: Sendable, Equatable {
+        /// Subscribed: the response will come.
+        case joined
+        /// The fill takes no more subscribers (it failed, was released, or passed its retention
+        /// limit): look the key up again.
+        case closed
+        /// The response varies on a request field this request differs in: fetch separately.
+        case differentVariant
+        /// The response is for its requester only (private, no-store, personal): fetch separately.
+        case notShareable
+    }
+
+    private struct State {
+        var phase = Phase.waiting
+        var chunks: [ByteBuffer] = []
+        var retainedBytes = 0
+        var receivedBytes = 0
+        var isJoinable = true
+        var isRetaining = true
+        var holdAfterFinish = false
+        var subscribers: [Subscriber] = []
+        var task: OriginTask?
+        var sentHead: HTTPRequestHead?
+        var origin: OriginAddress?
+    }
+
+    /// The cache key the fill is for.
+    package let key: Key
+    private let registry: OriginFillRegistry<Key>
+    private let retentionLimit: Int
+    private let policy: CachePolicy
+    private let state = Mutex(State())
+
+    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int, policy: CachePolicy) {
+        self.key = key
+        self.registry = registry
+        self.retentionLimit = retentionLimit
+        self.policy = policy
+    }
+
+    /// Sends the fetch to the origin; call once, on the fill ``OriginFillRegistry/fill(for:)``
+    /// created, after subscribing the first subscribers.
+    /// - Parameters:
+    ///   - request: the request to the origin.
+    ///   - origin: where to send it.
+    ///   - client: the client to send it with.
+    ///   - eventLoop: the preferred event loop for the origin connection.
+    ///   - holdAfterFinish: keep the finished fill joinable (from memory) until ``release()``,
+    ///     e.g. until the body is committed to the volume, so no request falls between the two.
+    package func start(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        using client: OriginClient,
+        on eventLoop: (any EventLoop)? = nil,
+        holdAfterFinish: Bool = false
+    ) {
+        state.withLock { state in
+            state.holdAfterFinish = holdAfterFinish
+            state.sentHead = request.head
+            state.origin = origin
+        }
+        let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
+        state.withLock { $0.task = task }
+    }
+
+    /// Adds a subscriber; its calls come on `eventLoop`.
+    /// - Parameters:
+    ///   - delegate: receives the response.
+    ///   - eventLoop: where the calls are made.
+    ///   - requestHeaders: the subscriber's request headers, to check `Vary` against the request
+    ///     sent; `nil` shares whatever the origin answers (the request that started the fill).
+    /// - Returns: whether it joined, or why not.
+    package func subscribe(
+        _ delegate: any OriginResponseDelegate,
+        on eventLoop: any EventLoop,
+        requestHeaders: HTTPHeaders? = nil
+    ) -> Subscription {
+        state.withLock { state in
+            guard state.isJoinable else { return .closed }
+            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders)
+            switch state.phase {
+            case .waiting:
+                state.subscribers.append(subscriber)
+            case .streaming(let head), .finished(let head):
+                if let refusal = refusal(head, sent: state.sentHead, subscriber: requestHeaders) { return refusal }
+                state.subscribers.append(subscriber)
+                let chunks = state.chunks
+                let finished: Bool
+                if case .finished = state.phase { finished = true } else { finished = false }
+                eventLoop.execute {
+                    delegate.originDidReceiveHead(head)
+                    for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
+                    if finished { delegate.originDidFinish() }
+                }
+            case .failed:
+                return .closed
+            }
+            return .joined
+        }
+    }
+
+    /// Removes a subscriber (its client went away); when none is left before the end, the
+    /// origin fetch is cancelled.
+    package func unsubscribe(_ delegate: any OriginResponseDelegate) {
+        let cancel = state.withLock { state -> OriginTask? in
+            state.subscribers.removeAll { $0.delegate === delegate }
+            guard state.subscribers.isEmpty else { return nil }
+            switch state.phase {
+            case .waiting, .streaming: return state.task
+            case .finished, .failed: return nil
+            }
+        }
+        cancel?.cancel()
+    }
+
+    /// Ends a hold taken with `holdAfterFinish`: later requests no longer join this fill.
+    package func release() {
+        registry.remove(key, ifSame: self)
+        state.withLock { state in
+            state.isJoinable = false
+            state.chunks = []
+            state.retainedBytes = 0
+        }
+    }
+
+    /// The number of subscribers.
+    package var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Body bytes received from the origin so far.
+    package var receivedBytes: Int { state.withLock { $0.receivedBytes } }
+
+    package func originDidReceiveHead(_ head: HTTPResponseHead) {
+        state.withLock { state in
+            state.phase = .streaming(head)
+            let origin = state.origin ?? OriginAddress(host: "", port: 0)
+            let sent = state.sentHead
+            state.subscribers.removeAll { subscriber in
+                let delegate = subscriber.delegate
+                if let refusal = refusal(head, sent: sent, subscriber: subscriber.requestHeaders) {
+                    let error =
+                        refusal == .notShareable
+                        ? OriginError(
+                            .notShareable, origin: origin, message: "the response is for its requester only; fetch it separately")
+                        : OriginError(
+                            .differentVariant, origin: origin,
+                            message: "the shared response varies on a request field this request differs in; fetch it separately")
+                    subscriber.eventLoop.execute { delegate.originDidFail(error) }
+                    return true
+                }
+                subscriber.eventLoop.execute { delegate.originDidReceiveHead(head) }
+                return false
+            }
+        }
+    }
+
+    // Why a joiner with `subscriber` headers may not have the response to `sent`, if it may not.
+    private func refusal(_ head: HTTPResponseHead, sent: HTTPRequestHead?, subscriber: HTTPHeaders?) -> Subscription? {
+        guard let subscriber else { return nil }
+        guard let sent, policy.maySharePending(request: sent, response: head) else { return .notShareable }
+        let vary = VarySelector(responseHeaders: head.headers)
+        guard vary.isEmpty || vary.values(from: subscriber) == vary.values(from: sent.headers) else {
+            return .differentVariant
+        }
+        return nil
+    }
+
+    package func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        let overLimit = state.withLock { state -> Bool in
+            state.receivedBytes += part.readableBytes
+            if state.isRetaining {
+                state.chunks.append(part)
+                state.retainedBytes += part.readableBytes
+            }
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
+            }
+            return state.isRetaining && state.retainedBytes > retentionLimit
+        }
+        if overLimit {
+            // Leave the registry first, so a request that finds the fill closed looks up a new one.
+            registry.remove(key, ifSame: self)
+            state.withLock { state in
+                state.isJoinable = false
+                state.isRetaining = false
+                state.chunks = []
+                state.retainedBytes = 0
+            }
+        }
+    }
+
+    package func originDidFinish() {
+        let hold = state.withLock { state -> Bool in
+            guard case .streaming(let head) = state.phase else { return false }
+            state.phase = .finished(head)
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidFinish() }
+            }
+            return state.holdAfterFinish && state.isJoinable
+        }
+        if !hold { release() }
+    }
+
+    package func originDidFail(_ error: OriginError) {
+        registry.remove(key, ifSame: self)
+        state.withLock { state in
+            state.phase = .failed(error)
+            state.isJoinable = false
+            state.chunks = []
+            state.retainedBytes = 0
+            for subscriber in state.subscribers {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidFail(error) }
+            }
+        }
+    }
+}

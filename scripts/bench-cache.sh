@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Benchmark minicache as a pull-through cache against nginx proxy_cache and Varnish, all three in
+# front of the same origin (nginx serving files with Cache-Control: max-age=3600) in the same run.
+# Cache servers are pinned to CPU 1, wrk to CPU 0; the origin shares CPU 0 with wrk.
+#
+# Workloads (keep-alive, 100 connections):
+#   hit     one 1 KiB object, warmed first; plus minicache serving the same file from a static
+#           volume (the data-plane path) for the hit-vs-static ratio
+#   zipf90  Zipf(s=1.0) over 1000 1 KiB objects, and 10% of requests with a unique query string
+#           (misses that go to the origin and are stored): a ~90% hit ratio
+# Reports req/s, server CPU % (utime+stime from /proc) and requests per server CPU-second.
+#
+#   DURATION   seconds per wrk run (default 5)
+#   OUT        results directory (default bench-results/cache-<date>)
+#   MINICACHE  a prebuilt release minicache (default: built here)
+#
+# Needs: nginx, varnish, wrk, python3, taskset (apt-get install -y nginx varnish wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration="${DURATION:-5}"
+out="${OUT:-bench-results/cache-$(date -u +%Y%m%dT%H%M%SZ)}"
+scratch="${SCRATCH_PATH:-.build-cache-release}"
+work="$(mktemp -d /tmp/minicache-cache-bench.XXXXXX)"
+mkdir -p "$out"
+pids=()
+cleanup() {
+    for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+    sleep 0.2
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in nginx varnishd wrk python3 taskset; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx varnish wrk" >&2; exit 1; }
+done
+if [ -z "${MINICACHE:-}" ]; then
+    echo "==> building minicache (release)"
+    swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
+    MINICACHE="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/minicache"
+fi
+swift build -c release --scratch-path "$scratch" --product shfs >/dev/null
+shfs="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/shfs"
+
+echo "==> origin files, volumes in $work"
+mkdir -p "$work/www/o"
+chmod 755 "$work" "$work/www" "$work/www/o"
+head -c 1024 /dev/urandom >"$work/www/1k"
+for i in $(seq 0 999); do head -c 1024 /dev/urandom >"$work/www/o/$i"; done
+chmod -R a+r "$work/www"
+"$shfs" mkfs "$work/static.shfs" --size 64M --name static --force >/dev/null
+"$shfs" add "$work/static.shfs" "$work/www/1k" --name 1k --mime application/octet-stream >/dev/null
+"$shfs" mkfs "$work/cache.shfs" --size 256M --name cache --force >/dev/null
+
+common_http="access_log off; keepalive_requests 100000000; keepalive_timeout 65; default_type application/octet-stream;
+  client_body_temp_path $work/ngx-body; proxy_temp_path $work/ngx-proxy; fastcgi_temp_path $work/ngx-fcgi;
+  uwsgi_temp_path $work/ngx-uwsgi; scgi_temp_path $work/ngx-scgi;"
+cat >"$work/origin.conf" <<CONF
+worker_processes 1; daemon off; pid $work/origin.pid; error_log $work/origin.err warn;
+events { worker_connections 4096; }
+http { $common_http
+  server { listen 127.0.0.1:18500; root $work/www; add_header Cache-Control "max-age=3600"; }
+}
+CONF
+cat >"$work/proxy.conf" <<CONF
+worker_processes 1; daemon off; pid $work/proxy.pid; error_log $work/proxy.err warn;
+events { worker_connections 4096; }
+http { $common_http
+  proxy_cache_path $work/ngx-cache levels=1:2 keys_zone=c:64m max_size=256m inactive=1h use_temp_path=off;
+  upstream origin { server 127.0.0.1:18500; keepalive 32; }
+  server { listen 127.0.0.1:18502;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache c; proxy_cache_lock on; proxy_cache_valid 200 1h; } }
+}
+CONF
+cat >"$work/default.vcl" <<'VCL'
+vcl 4.1;
+backend origin { .host = "127.0.0.1"; .port = "18500"; }
+VCL
+
+cat >"$work/zipf.lua" <<'LUA'
+local n, s, cdf, counter = 1000, 1.0, {}, 0
+init = function(args)
+  local total = 0
+  for i = 1, n do total = total + 1 / i ^ s; cdf[i] = total end
+  for i = 1, n do cdf[i] = cdf[i] / total end
+  math.randomseed(tonumber(args[1]) or 1)
+end
+request = function()
+  if math.random() < 0.1 then
+    counter = counter + 1
+    return wrk.format(nil, "/1k?u=" .. counter .. "-" .. math.random(1, 1e9))
+  end
+  local u, lo, hi = math.random(), 1, n
+  while lo < hi do local mid = math.floor((lo + hi) / 2); if cdf[mid] < u then lo = mid + 1 else hi = mid end end
+  return wrk.format(nil, "/o/" .. (lo - 1))
+end
+LUA
+
+cpu_ticks() { local total=0; for pid in "$@"; do read -r -a f <"/proc/$pid/stat"; total=$((total + f[13] + f[14])); done; echo "$total"; }
+wait_port() { for _ in $(seq 1 500); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
+hz=$(getconf CLK_TCK)
+results="$out/load.tsv"
+printf "server\tworkload\treq_s\tcpu_pct\treq_per_cpu_s\n" >"$results"
+
+run_wrk() { # server workload url port pids...
+    local server=$1 workload=$2 url=$3
+    shift 3
+    local args=(-t1 -c100 -d"${duration}s")
+    local extra=()
+    if [ "$workload" = zipf90 ]; then args+=(-s "$work/zipf.lua"); extra=(-- 7); fi
+    local before after start end text
+    before=$(cpu_ticks "$@"); start=$(date +%s.%N)
+    text=$(taskset -c 0 wrk "${args[@]}" "$url" "${extra[@]}" 2>&1)
+    end=$(date +%s.%N); after=$(cpu_ticks "$@")
+    echo "$text" >"$out/wrk-$server-$workload.txt"
+    python3 - "$server" "$workload" "$before" "$after" "$hz" "$start" "$end" "$text" >>"$results" <<'PY'
+import re, sys
+server, workload, before, after, hz, start, end, text = sys.argv[1:]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if errors:
+    print(f"warning: {server} {workload}: {errors.group(1)} non-2xx responses", file=sys.stderr)
+cpu = (int(after) - int(before)) / int(hz) / (float(end) - float(start))
+print(f"{server}\t{workload}\t{rps:.0f}\t{cpu*100:.0f}\t{rps / cpu if cpu > 0 else 0:.0f}")
+PY
+    tail -1 "$results"
+}
+
+echo "==> servers (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+taskset -c 0 nginx -c "$work/origin.conf" -p "$work" 2>/dev/null & pids+=("$!")
+taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin off --threads 1 --log-level error \
+    --origin http://127.0.0.1:18500 & mc=$!; pids+=("$mc")
+taskset -c 1 "$MINICACHE" serve "$work/static.shfs" --listen 127.0.0.1:18504 --admin off --threads 1 --log-level error & ms=$!; pids+=("$ms")
+taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" 2>/dev/null & np=$!; pids+=("$np")
+taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
+for port in 18500 18501 18502 18503 18504; do wait_port $port; done
+sleep 1
+np_all="$np $(pgrep -P "$np" | tr '\n' ' ')"
+vp_all="$vp $(pgrep -P "$vp" | tr '\n' ' ')"
+
+echo "==> warm-up (every object once through each cache)"
+for port in 18501 18502 18503; do
+    curl -s -o /dev/null "http://127.0.0.1:$port/1k"
+    for i in $(seq 0 999); do echo "url = \"http://127.0.0.1:$port/o/$i\""; echo "output = /dev/null"; done >"$work/urls-$port"
+    curl -s -K "$work/urls-$port"
+done
+sleep 2
+
+echo "==> load ($duration s per run, 100 connections, keep-alive)"
+run_wrk minicache-static hit http://127.0.0.1:18504/1k "$ms"
+# shellcheck disable=SC2086
+{
+run_wrk minicache hit http://127.0.0.1:18501/1k "$mc"
+run_wrk nginx-proxy_cache hit http://127.0.0.1:18502/1k $np_all
+run_wrk varnish hit http://127.0.0.1:18503/1k $vp_all
+run_wrk minicache zipf90 http://127.0.0.1:18501 "$mc"
+run_wrk nginx-proxy_cache zipf90 http://127.0.0.1:18502 $np_all
+run_wrk varnish zipf90 http://127.0.0.1:18503 $vp_all
+}
+echo
+echo "==> requests per server CPU-second, ratio to minicache (same run)"
+python3 - "$results" <<'PY' | tee "$out/ratios.txt"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+for workload in ("hit", "zipf90"):
+    mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
+    for r in rows:
+        if r["workload"] == workload:
+            print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {mc / max(1.0, float(r['req_per_cpu_s'])):.2f}")
+PY
