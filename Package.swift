@@ -125,7 +125,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], swiftSettings: swiftSettings),
+        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
         .target(
