@@ -24,14 +24,14 @@ package final class PullThroughCache: Sendable {
     package let maxObjectSize: Int
     private let policy: CachePolicy
     private let volumes: VolumeHolder
-    private let storeThread: NIOThreadPool
+    /// Where fetched responses are kept.
+    package let store: CacheStore
     private let logger: Logger
     private let counters = Mutex(Counters())
 
     /// What the cache has done since it started.
     package struct Counters: Sendable, Equatable {
         package var stored = 0
-        package var storeFailures = 0
         package var notStored = 0
     }
 
@@ -40,13 +40,8 @@ package final class PullThroughCache: Sendable {
         self.maxObjectSize = maxObjectSize
         self.policy = CachePolicy()
         self.volumes = volumes
-        self.storeThread = NIOThreadPool(numberOfThreads: 1)
-        self.storeThread.start()
+        self.store = CacheStore(volumes: volumes, logger: logger)
         self.logger = logger
-    }
-
-    deinit {
-        self.storeThread.shutdownGracefully { _ in }
     }
 
     package var statistics: Counters { self.counters.withLock { $0 } }
@@ -128,60 +123,18 @@ package final class PullThroughCache: Sendable {
         return self.policy.storability(request: request, response: response) == .store
     }
 
-    /// Writes a complete body on the store thread, remounts, then ends the fill's hold.
-    func store(_ body: [UInt8], digest: [UInt8], metadata: StoredResponse, response: HTTPResponseHead, fill: OriginFill<String>) {
-        let path = self.volumes.path
-        let object = CachedMetadata.encode(metadata) + body
-        self.storeThread.submit { state in
-            defer { fill.release() }
-            guard state == .active else { return }
-            var options = ObjectOptions(hidden: true)
-            if let type = response.headers.first(name: "content-type"), type.utf8.count <= 32 { options.mimeType = type }
-            if let encoding = response.headers.first(name: "content-encoding"), encoding.utf8.count <= 16 {
-                options.encoding = encoding
-            }
-            do {
-                // The writer (and its exclusive lock) must be gone before the remount takes the shared lock.
-                try { () throws(SHFSError) in
-                    let writer = try VolumeWriter(path: path, waitForLock: true)
-                    let stored = Array(digest.prefix(writer.header.digestLength))
-                    options.digest = stored
-                    if let older = writer.entry(digestOrName: CacheDigest(bytes: stored).description) {
-                        try writer.remove(older)
-                    }
-                    try writer.add(bytes: object, options: options)
-                }()
-                _ = try self.volumes.remount(reason: "cache fill")
-                self.counters.withLock { $0.stored += 1 }
-            } catch {
-                self.counters.withLock { $0.storeFailures += 1 }
-                self.logger.warning(
-                    "cannot store a fetched object; it was served without being kept",
-                    metadata: ["cache.digest": "\(CacheDigest(bytes: digest))", "error": "\(error)"]
-                )
-            }
+    /// Hands a complete body to the store, then ends the fill's hold.
+    func store(_ body: [UInt8], digest: [UInt8], metadata: StoredResponse, url: String, fill: OriginFill<String>) {
+        self.store.store(digest: CacheDigest(bytes: digest), response: metadata, url: url, body: body) { stored in
+            if stored { self.counters.withLock { $0.stored += 1 } }
+            fill.release()
         }
     }
 
-    /// Removes the stored response for each target (path and query at the origin) and remounts.
+    /// Removes the stored response for each target (path and query at the origin).
     /// - Returns: how many were stored and are now gone.
     package func purge(targets: [String]) throws(MiniCacheError) -> Int {
-        var removed = 0
-        do {
-            try { () throws(SHFSError) in
-                let writer = try VolumeWriter(path: self.volumes.path, waitForLock: true)
-                for target in targets {
-                    if let entry = writer.entry(digestOrName: self.key(target: target).hexDigest), entry.isHidden {
-                        try writer.remove(entry)
-                        removed += 1
-                    }
-                }
-            }()
-        } catch {
-            throw MiniCacheError(.volume, "cannot purge from \(self.volumes.path): \(error)", underlying: error)
-        }
-        if removed > 0 { try self.volumes.remount(reason: "purge") }
-        return removed
+        try self.store.removeNow(digests: targets.map { self.key(target: $0).key.primaryDigest })
     }
 
     func recordNotStored() {
@@ -250,7 +203,7 @@ final class FillRecorder: OriginResponseDelegate {
         var metadata = StoredResponse(
             requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
         metadata.bodyLength = UInt64(body.count)
-        self.cache.store(body, digest: self.digest, metadata: metadata, response: head, fill: self.fill)
+        self.cache.store(body, digest: self.digest, metadata: metadata, url: self.request.uri, fill: self.fill)
     }
 
     func originDidFail(_ error: OriginError) {
