@@ -1,4 +1,3 @@
-import ArgumentParser
 import Dispatch
 
 // Taken first, so the start-up log line measures from (almost) exec.
@@ -9,7 +8,7 @@ let processStart = ContinuousClock.now
 // tens of milliseconds of start-up.
 let finished = DispatchSemaphore(value: 0)
 Task.detached {
-    await Minicache.main()
+    await Minicache.start(CommandLine.arguments.dropFirst())
     finished.signal()
 }
 finished.wait()
