@@ -26,7 +26,7 @@ extension Serve {
         guard MemoryLayout<Serve>.size == MemoryLayout<QuickParseLayout>.size else { return nil }
         var volume: String?
         var listen = "0.0.0.0:8080"
-        var threads = System.coreCount
+        var threads: Int?
         var maxConnections = 10_000
         var idleTimeout: Double = 60
         var headerTimeout: Double = 10
@@ -39,7 +39,7 @@ extension Serve {
         var maxStoredObject = 64 << 20
         var logLevel = "info"
 
-        var seen: Set<String> = []
+        var seen: [Substring] = []
         var iterator = arguments.makeIterator()
         while let argument = iterator.next() {
             guard argument.hasPrefix("-") else {
@@ -53,7 +53,8 @@ extension Serve {
                 name = argument[..<equals]
                 value = String(argument[argument.index(after: equals)...])
             }
-            guard seen.insert(String(name)).inserted else { return nil }
+            guard !seen.contains(name) else { return nil }
+            seen.append(name)
             if name == "--access-log" {
                 guard value == nil else { return nil }
                 accessLog = true
@@ -83,7 +84,7 @@ extension Serve {
         guard let volume else { return nil }
         serve.volume = volume
         serve.listen = listen
-        serve.threads = threads
+        serve.threads = threads ?? System.coreCount
         serve.maxConnections = maxConnections
         serve.idleTimeout = idleTimeout
         serve.headerTimeout = headerTimeout

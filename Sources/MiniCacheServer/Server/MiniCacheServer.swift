@@ -265,6 +265,12 @@ public final class MiniCacheServer: Service, Sendable {
     }
 }
 
+extension MiniCacheServer: CustomStringConvertible {
+    /// Names the service in `ServiceGroup` logs; without it the group describes the server by
+    /// reflection, a scan of every conformance record of a static executable at start-up.
+    public var description: String { "MiniCacheServer(\(self.context.volumes.path))" }
+}
+
 /// Answers a connection above the limit with a ready-made 503 and closes it.
 final class RefuseHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
