@@ -11,7 +11,7 @@ Task.detached {
     await Minicache.start(CommandLine.arguments.dropFirst())
     finished.signal()
 }
-// A running command is past its start-up by now: the code only start-up ran leaves memory.
+// Half a second on, a server is past its start-up: hand back the pages of code only start-up ran.
 if finished.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
     ExecutablePages.releaseCode()
     finished.wait()
