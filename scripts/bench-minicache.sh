@@ -3,14 +3,17 @@
 # 16 MiB), server pinned to CPU 1, wrk pinned to CPU 0, keep-alive and 16-deep pipelining,
 # 10 and 100 connections. Reports req/s, Gb/s, server CPU % (utime+stime from /proc), requests
 # per server CPU-second and the ratio to nginx measured in the same run; then start-up time
-# (exec -> first 200 OK, median of 20) and idle RSS for minicache, nginx and Varnish.
+# (exec -> first 200 OK, median of 20: wall time and the process tree's time on CPU) and RSS
+# (idle, and after 1,000 more requests) for minicache, nginx and Varnish.
 #
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/minicache-<date>)
 #   MINICACHE  a prebuilt minicache (default: built here as a static executable)
 #   FILES      which files to load (default "0b 1k 64k 1m 16m")
 #   LARGE_OBJECTS  minicache's --large-objects (sendfile or read; default: its own default)
-#   SKIP_LOAD=1 / SKIP_STARTUP=1  skip a part
+#   SKIP_LOAD=1 / SKIP_STARTUP=1  skip a part (SKIP_LOAD=1: start-up and memory only)
+#   STARTUP_RUNS  start-ups per server (default 20)
+#   SCRATCH_PATH  SwiftPM scratch directory for the builds (default .build-server)
 #
 # Needs: nginx, wrk (apt-get install -y nginx wrk hyperfine varnish), python3, taskset.
 set -euo pipefail
@@ -183,59 +186,95 @@ fi
 
 if [ "${SKIP_STARTUP:-0}" != 1 ]; then
     echo
-    echo "==> start-up (exec -> first 200 OK, median of 20) and idle RSS"
+    echo "==> start-up (exec -> first 200 OK, median of ${STARTUP_RUNS:-20}) and RSS; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
     nginx_conf 18491 off >"$work/nginx-startup.conf"
     varnish=""
     command -v varnishd >/dev/null && varnish="$(command -v varnishd)"
-    python3 - "$MINICACHE" "$work" "$varnish" <<'PY' | tee "$out/startup.txt"
+    python3 - "$MINICACHE" "$work" "$varnish" "${STARTUP_RUNS:-20}" <<'PY' | tee "$out/startup.txt"
 import os, socket, statistics, subprocess, sys, time
-minicache, work, varnishd = sys.argv[1:4]
+minicache, work, varnishd, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+REQUEST = b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+
+def get_ok(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    try:
+        s.sendall(REQUEST)
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        s.close()
 
 def first_ok(port, deadline):
-    request = b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
     while time.perf_counter() < deadline:
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1)
-        except OSError:
-            time.sleep(0.0002)
-            continue
-        try:
-            s.sendall(request)
-            data = s.recv(64)
-            if data.startswith(b"HTTP/1.1 200"):
+            if get_ok(port):
                 return True
         except OSError:
             pass
-        finally:
-            s.close()
         time.sleep(0.0002)
     return False
 
-def rss_kib(pid):
+def tree(pid):
+    """pid and all its descendants."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        out = subprocess.run(["pgrep", "-P", str(pids[i])], capture_output=True, text=True).stdout
+        pids += [int(p) for p in out.split()]
+        i += 1
+    return pids
+
+def on_cpu_ms(pid):
+    """Time on CPU of every thread of the process tree so far (schedstat), in ms."""
     total = 0
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    for p in tree(pid):
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                total += int(open(f"/proc/{p}/task/{t}/schedstat").read().split()[0])
+        except OSError:
+            pass
+    return total / 1e6
+
+def memory_mib(pid):
+    """(VmRSS, RssAnon, Pss) summed over the process tree in MiB, and the number of processes."""
+    rss = anon = pss = 0
+    pids = tree(pid)
     for p in pids:
         for line in open(f"/proc/{p}/status"):
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total, len(pids)
+                rss += int(line.split()[1])
+            elif line.startswith("RssAnon:"):
+                anon += int(line.split()[1])
+        for line in open(f"/proc/{p}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                pss += int(line.split()[1])
+    return rss / 1024, anon / 1024, pss / 1024, len(pids)
 
-def measure(name, argv, port, runs=20, env=None):
-    times, rss = [], None
+results = {}
+def measure(name, argv, port):
+    walls, cpus = [], []
     for i in range(runs):
         start = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ok = first_ok(port, start + 30)
-        elapsed = (time.perf_counter() - start) * 1000
+        wall = (time.perf_counter() - start) * 1000
         if not ok:
             print(f"{name}: no 200 within 30 s"); p.kill(); p.wait(); return
-        times.append(elapsed)
+        cpus.append(on_cpu_ms(p.pid))
+        walls.append(wall)
         if i == runs - 1:
             time.sleep(1)
-            rss = rss_kib(p.pid)
+            idle = memory_mib(p.pid)
+            for _ in range(1000):
+                get_ok(port)
+            time.sleep(1)
+            served = memory_mib(p.pid)
         p.terminate(); p.wait()
         time.sleep(0.05)
-    print(f"{name:28s} start-up median {statistics.median(times):8.2f} ms  (min {min(times):.2f}, max {max(times):.2f})  idle RSS {rss[0]/1024:6.2f} MiB over {rss[1]} process(es)")
+    q = statistics.quantiles(walls, n=4)
+    results[name] = (statistics.median(walls), statistics.median(cpus))
+    print(f"{name:28s} wall median {statistics.median(walls):7.2f} ms (min {min(walls):.2f}, p25 {q[0]:.2f}, p75 {q[2]:.2f}, max {max(walls):.2f});"
+          f" on CPU median {statistics.median(cpus):6.2f} ms (min {min(cpus):.2f}, max {max(cpus):.2f})")
+    print(f"{'':28s} RSS 1 s after the first 200: {idle[0]:6.2f} MiB (anon {idle[1]:.2f}, PSS {idle[2]:.2f});"
+          f" after 1,000 more requests: {served[0]:6.2f} MiB (anon {served[1]:.2f}, PSS {served[2]:.2f}); {idle[3]} process(es)")
 
 measure("minicache (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)
 measure("minicache (default threads)", [minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--log-level", "warning", "--admin", "off"], 18490)
@@ -245,6 +284,11 @@ if varnishd:
     first_ok(18491, time.perf_counter() + 10)
     measure("varnish (nginx backend)", [varnishd, "-F", "-b", "127.0.0.1:18491", "-a", "127.0.0.1:18492", "-n", f"{work}/varnish", "-s", "malloc,64m"], 18492)
     backend.terminate(); backend.wait()
+if "nginx (1 worker)" in results:
+    wall, cpu = results["nginx (1 worker)"]
+    print("start-up relative to nginx (medians; below 1 is faster):")
+    for name, (w, c) in results.items():
+        print(f"  {name:28s} wall {w / wall:5.2f}x  on CPU {c / cpu:5.2f}x")
 PY
 fi
 echo

@@ -72,12 +72,8 @@ package struct VolumeImage {
         let cs = Int64(header.chunkSize)
         let count = Int(header.hashTableChunks * cs)
         let offset = header.hashTableChunk * cs
-        #if os(Linux)
-        let flags = MAP_SHARED | MAP_POPULATE
-        #else
-        let flags = MAP_SHARED
-        #endif
-        let mapped = mmap(nil, count, PROT_READ, flags, fd.rawValue, off_t(offset))
+        // No MAP_POPULATE: the kernel's fault-around maps the table faster than populating it here.
+        let mapped = mmap(nil, count, PROT_READ, MAP_SHARED, fd.rawValue, off_t(offset))
         guard let mapped, mapped != MAP_FAILED else {
             let table = try readTable(fd: fd, header: header, backup: false, path: path)
             return decode(table: table, header: header, path: path)
@@ -147,20 +143,13 @@ package struct VolumeImage {
             let label = name.isEmpty ? "slot \(slot)" : "slot \(slot) ('\(name)')"
             out.problems.append(VolumeProblem(severity: severity, slot: slot, message: "\(path): entry in \(label): \(text)"))
         }
-        var used = 0
-        for slot in 0..<slotCount {
-            let off = (slot / perChunk) * chunkSize + (slot % perChunk) * Layout.Entry.size
-            if !t.isZero(off, hlen) { used += 1 }
-        }
-        out.entries.reserveCapacity(used)
-        digests.reserveCapacity(used * hlen)
-        nameStarts.reserveCapacity(used + 1)
-        starts.reserveCapacity(used)
-        ends.reserveCapacity(used)
-        owners.reserveCapacity(used)
+        // One pass, no division per slot: a mostly empty table costs one digest read per slot.
         do {
+            var chunkStart = 0, inChunk = 0
             for slot in 0..<slotCount {
-                let off = (slot / perChunk) * chunkSize + (slot % perChunk) * Layout.Entry.size
+                let off = chunkStart + inChunk * Layout.Entry.size
+                inChunk += 1
+                if inChunk == perChunk { (chunkStart, inChunk) = (chunkStart + chunkSize, 0) }
                 let raw = UnsafeRawBufferPointer(rebasing: t[off..<(off + Layout.Entry.size)])
                 if Entry.isEmpty(raw, digestLength: hlen) { continue }
                 let (entry, chunk, offset, length, linkValid) = Entry.decode(raw, slot: slot, chunkSize: chunkSize, digestLength: hlen)

@@ -8,6 +8,7 @@ import ArgumentParser
 /// `minicache ctl`: the admin API from the command line.
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ctl",
         abstract: "Talk to a running server's admin listener.",
         discussion: """
             Actions: status (uptime, volume, connections, requests, bytes), objects (per-object \

@@ -12,4 +12,18 @@ struct Minicache: AsyncParsableCommand {
             """,
         subcommands: [Serve.self, Ctl.self]
     )
+
+    /// Runs the command line: a well-formed `serve` through ``Serve/quickParse(_:)`` (start-up
+    /// time), everything else — other commands, help, every error — through ArgumentParser.
+    static func start(_ arguments: ArraySlice<String>) async {
+        guard arguments.first == "serve", let serve = Serve.quickParse(arguments.dropFirst()) else {
+            await Self.main(Array(arguments))
+            return
+        }
+        do {
+            try await serve.run()
+        } catch {
+            Self.exit(withError: error)
+        }
+    }
 }

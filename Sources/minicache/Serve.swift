@@ -9,6 +9,7 @@ import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve a volume over HTTP until SIGTERM or SIGINT (in-flight responses finish).",
         discussion: """
             Serves GET and HEAD for /?<hex digest>, /<name> and / (the default object), with \

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Dispatch
 
 // Taken first, so the start-up log line measures from (almost) exec.
@@ -9,7 +8,11 @@ let processStart = ContinuousClock.now
 // tens of milliseconds of start-up.
 let finished = DispatchSemaphore(value: 0)
 Task.detached {
-    await Minicache.main()
+    await Minicache.start(CommandLine.arguments.dropFirst())
     finished.signal()
 }
-finished.wait()
+// Half a second on, a server is past its start-up: hand back the pages of code only start-up ran.
+if finished.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
+    ExecutablePages.releaseCode()
+    finished.wait()
+}

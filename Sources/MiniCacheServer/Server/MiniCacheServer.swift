@@ -136,7 +136,7 @@ public final class MiniCacheServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionHandler(server: server, dates: dates))
                     }
                 }
-                .bind(host: self.configuration.host, port: self.configuration.port)
+                .bind(to: Self.socketAddress(host: self.configuration.host, port: self.configuration.port))
                 .get()
         } catch {
             throw MiniCacheError(.bind, "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error); choose another --listen", underlying: error)
@@ -187,6 +187,13 @@ public final class MiniCacheServer: Service, Sendable {
             Self.writeFile(readyFile, url + "\n")
         }
         return addresses
+    }
+
+    /// A numeric address is used as is; only a host name goes through the resolver (`getaddrinfo`
+    /// costs a netlink round trip at start-up).
+    static func socketAddress(host: String, port: Int) throws -> SocketAddress {
+        if let address = try? SocketAddress(ipAddress: host, port: port) { return address }
+        return try SocketAddress.makeAddressResolvingHost(host, port: port)
     }
 
     private func adminHostText(_ address: SocketAddress) -> String {
@@ -256,6 +263,12 @@ public final class MiniCacheServer: Service, Sendable {
         close(fd)
         rename(temporary, path)
     }
+}
+
+extension MiniCacheServer: CustomStringConvertible {
+    /// Names the service in `ServiceGroup` logs; without it the group describes the server by
+    /// reflection, a scan of every conformance record of a static executable at start-up.
+    public var description: String { "MiniCacheServer(\(self.context.volumes.path))" }
 }
 
 /// Answers a connection above the limit with a ready-made 503 and closes it.
