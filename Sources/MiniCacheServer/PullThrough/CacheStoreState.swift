@@ -27,8 +27,8 @@ final class CacheStoreState {
     /// Request URL → stored digests of the responses for it.
     private var byURL: [String: Set<[UInt8]>] = [:]
     private var storedBytes: Int64 = 0
-    /// Chunks of removed objects that mounts up to `generation` may still read.
-    private var quarantine: [(chunks: Range<Int64>, generation: Int)] = []
+    /// Chunks of removed objects that mounts of `generations` may still read.
+    private var quarantine: [(chunks: Range<Int64>, generations: ClosedRange<Int>)] = []
 
     private struct Tracked {
         var slot: Int
@@ -36,6 +36,8 @@ final class CacheStoreState {
         var counters: ObjectCounters
         var seenHits: Int
         var url: String?
+        /// The first mount generation that listed the object.
+        var generation = 0
     }
 
     /// Why a write could not be kept.
@@ -108,15 +110,16 @@ final class CacheStoreState {
                 throw Refusal(failure: error.code == .volumeFull || error.code == .bucketFull ? .full : .io, message: "\(error)")
             }
             if old != nil {
+                let since = self.objects[key]?.generation ?? 0
                 self.untrack(key, keepCounters: true)
-                self.hold(retained, inMemory: replacedInMemory)
+                self.hold(retained, inMemory: replacedInMemory, since: since)
             }
             let mount = self.volumes.current
             let prepared = self.volumes.prepare(
                 entry: entry, body: response == nil ? bytes : body, cached: cached, memoryInUse: mount.memoryBytes)
             self.track(key, slot: entry.slot, bytes: Int64(bytes.count), counters: prepared.counters, url: response?.url, stamp: ObjectCounters.monotonicNow())
             changes.append((entry.slot, prepared))
-            self.publish(changes)
+            self.objects[key]?.generation = self.publish(changes) ?? 0
             self.metrics.stored()
             self.reportHolding()
             return true
@@ -300,17 +303,18 @@ final class CacheStoreState {
         let inMemory = self.volumes.current.objects.object(at: entry.slot)?.isInMemory ?? false
         let retained = try writer.remove(entry, retainingChunks: true)
         self.untrack(key, keepCounters: false)
-        self.hold(retained, inMemory: inMemory)
+        self.hold(retained, inMemory: inMemory, since: tracked.generation)
         return (entry.slot, nil)
     }
 
-    private func hold(_ chunks: Range<Int64>, inMemory: Bool) {
+    /// Holds back the chunks of an object mounts from generation `since` to the current one listed.
+    private func hold(_ chunks: Range<Int64>, inMemory: Bool, since: Int) {
         guard !chunks.isEmpty else { return }
         if inMemory {
             // Served from memory only: no response reads these chunks.
             self.writer?.releaseChunks(chunks)
         } else {
-            self.quarantine.append((chunks, self.volumes.current.generation))
+            self.quarantine.append((chunks, min(since, self.volumes.current.generation)...self.volumes.current.generation))
         }
     }
 
@@ -318,7 +322,7 @@ final class CacheStoreState {
         guard !self.quarantine.isEmpty else { return }
         let tracker = self.volumes.tracker
         self.quarantine.removeAll { held in
-            guard !tracker.anyAlive(atOrBefore: held.generation) else { return false }
+            guard !tracker.anyAlive(in: held.generations) else { return false }
             writer.releaseChunks(held.chunks)
             return true
         }
@@ -352,6 +356,7 @@ final class CacheStoreState {
 
     private func refused(_ refusal: Refusal, digest: CacheDigest) {
         self.metrics.failed(refusal.failure)
+        self.reportHolding()
         self.logger.warning(
             "response served without being kept in the volume: \(refusal.message)",
             metadata: ["cache.digest": "\(digest)", "cache.refusal": "\(refusal.failure.rawValue)"]
@@ -450,10 +455,13 @@ final class CacheStoreState {
 
     /// Publishes committed changes as a new mount (the store holds the writer lock, so the file
     /// is as the store left it).
-    private func publish(_ changes: [(slot: Int, object: PreparedObject?)]) {
-        guard !changes.isEmpty else { return }
+    /// - Returns: the generation of the new mount.
+    @discardableResult
+    private func publish(_ changes: [(slot: Int, object: PreparedObject?)]) -> Int? {
+        guard !changes.isEmpty else { return nil }
         let after = VolumeHolder.fingerprint(self.volumes.path)
-        self.volumes.publish(changes: changes, before: self.fingerprint, after: after)
+        let mount = self.volumes.publish(changes: changes, before: self.fingerprint, after: after)
         self.fingerprint = after
+        return mount.generation
     }
 }

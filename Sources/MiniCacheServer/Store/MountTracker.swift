@@ -17,9 +17,9 @@ package final class MountTracker: Sendable {
         }
     }
 
-    /// Whether a mount of generation `generation` or older is alive.
-    package func anyAlive(atOrBefore generation: Int) -> Bool {
-        self.live.withLock { $0.keys.contains { $0 <= generation } }
+    /// Whether a mount of one of `generations` is alive.
+    package func anyAlive(in generations: ClosedRange<Int>) -> Bool {
+        self.live.withLock { $0.keys.contains { generations.contains($0) } }
     }
 
     /// Generations alive now.

@@ -1,0 +1,99 @@
+import Foundation
+import SHFS
+import Synchronization
+import Testing
+
+@testable import MiniCacheServer
+
+/// The cache store on real volume files: incremental mounts, external writers, chunks held for
+/// responses in flight.
+struct CacheStoreTests {
+    typealias F = CacheStoreFixture
+
+    @Test("a fill publishes a mount derived from the last one: no remount, unchanged objects shared")
+    func fillsAreIncremental() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        try volume.add("operator.bin", TestVolume.bytes(5000))
+        let fixture = try F(volume: volume)
+        for i in 0..<20 { #expect(await fixture.put("/seg\(i).ts", size: 1000 + i * 7000)) }
+        let before = fixture.holder.current
+        let previous = (0..<20).map { fixture.object("/seg\($0).ts") }
+        #expect(await fixture.put("/new.ts", size: 3000))
+        let after = fixture.holder.current
+        #expect(after.generation > before.generation)
+        for (i, object) in previous.enumerated() {
+            let now = try #require(fixture.object("/seg\(i).ts"))
+            #expect(now === object, "object \(i) was prepared again")
+            #expect(fixture.servedBody("/seg\(i).ts") == F.body("/seg\(i).ts", size: 1000 + i * 7000))
+        }
+        #expect(fixture.servedBody("/new.ts") == F.body("/new.ts", size: 3000))
+        #expect(after.objects.count == 22)
+        #expect(after.byName.lookup(Array("operator.bin".utf8)) != nil)
+        #expect(fixture.stats.remounts.load(ordering: .relaxed) == 0)
+        #expect(fixture.store.statistics.stored == 21)
+        await fixture.stop()
+
+        // A fresh mount of the file sees the same objects with their metadata.
+        let reopened = try F(volume: volume)
+        for i in 0..<20 { #expect(reopened.servedBody("/seg\(i).ts") == F.body("/seg\(i).ts", size: 1000 + i * 7000)) }
+        #expect(reopened.object("/new.ts")?.cached?.response.url == "/new.ts")
+        await reopened.stop()
+    }
+
+    @Test("an object added or removed by another writer is picked up, and the store goes on writing")
+    func externalWriterIsPickedUp() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/a", size: 2000))
+        let entry = try volume.add("outside.bin", TestVolume.bytes(3000, seed: 9))
+        fixture.holder.checkForChanges()
+        #expect(fixture.holder.current.byName.lookup(Array("outside.bin".utf8)) != nil)
+        #expect(await fixture.put("/b", size: 2000))
+        let mount = fixture.holder.current
+        #expect(mount.byName.lookup(Array("outside.bin".utf8)) != nil)
+        #expect(fixture.servedBody("/a") == F.body("/a", size: 2000))
+        #expect(fixture.servedBody("/b") == F.body("/b", size: 2000))
+        try VolumeWriter(path: volume.path).remove(entry)
+        #expect(await fixture.put("/c", size: 2000))
+        #expect(fixture.holder.current.byName.lookup(Array("outside.bin".utf8)) == nil)
+        #expect(fixture.servedBody("/c") == F.body("/c", size: 2000))
+        await fixture.stop()
+        #expect(try Volume(path: volume.path).entries.count == 3)
+    }
+
+    @Test("the chunks of an evicted object keep their bytes while a mount that listed it is alive")
+    func evictedChunksWaitForResponsesInFlight() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume, configuration: CacheStoreConfiguration(quarantineWait: .milliseconds(5)))
+        let size = 300_000
+        #expect(await fixture.put("/first", size: size))
+        let object = try #require(fixture.object("/first"))
+        #expect(!object.isInMemory)
+        var held: Mount? = fixture.holder.current
+        for i in 0..<30 { await fixture.put("/fill\(i)", size: size) }
+        #expect(fixture.object("/first") == nil, "the oldest object was not evicted")
+        #expect(fixture.store.statistics.evicted > 0)
+        #expect(fixture.store.metrics.snapshot.quarantinedBytes > 0)
+        // A response in flight on the old mount still reads the evicted object's bytes.
+        #expect(F.read(held!, offset: object.fileOffset, length: size) == F.body("/first", size: size))
+        held = nil
+        #expect(await fixture.put("/after", size: size))
+        #expect(fixture.servedBody("/after") == F.body("/after", size: size))
+        #expect(fixture.store.metrics.snapshot.quarantinedBytes == 0)
+        await fixture.stop()
+    }
+
+    @Test("an object larger than a quarter of the volume is refused; a store after shutdown is refused")
+    func refusals() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/huge", size: 2 << 20) == false)
+        #expect(fixture.store.metrics.snapshot.failures[.tooLarge] == 1)
+        await fixture.stop()
+        #expect(await fixture.put("/late", size: 10) == false)
+    }
+}
