@@ -38,7 +38,15 @@ final class CacheStoreState {
         var url: String?
         /// The first mount generation that listed the object.
         var generation = 0
+        /// When it was stored (``ObjectCounters/monotonicNow()``; 0 for objects found at start).
+        var storedStamp: Int64 = 0
+        /// Store order (objects found at start in the order of their store times).
+        var order = 0
+
+        /// When it was last used or stored, and its store order.
+        var recency: (Int64, Int) { (max(self.counters.lastUse.load(ordering: .relaxed), self.storedStamp), self.order) }
     }
+    private var nextOrder = 0
 
     /// Why a write could not be kept.
     private struct Refusal: Error {
@@ -285,12 +293,8 @@ final class CacheStoreState {
     /// only the operator's objects.
     private func bucketVictim(_ writer: VolumeWriter, of key: [UInt8]) -> [UInt8]? {
         writer.entries(inBucketOf: key)
-            .filter { self.objects[$0.digest] != nil }
-            .min { a, b in
-                let x = self.objects[a.digest]!.counters.lastUse.load(ordering: .relaxed)
-                let y = self.objects[b.digest]!.counters.lastUse.load(ordering: .relaxed)
-                return x != y ? x < y : a.creationTime < b.creationTime
-            }?.digest
+            .compactMap { entry in self.objects[entry.digest].map { (entry.digest, $0.recency) } }
+            .min { $0.1 < $1.1 }?.0
     }
 
     /// Removes a cached object from the volume now; its chunks are held back while a mount
@@ -331,7 +335,10 @@ final class CacheStoreState {
     // MARK: Tracking
 
     private func track(_ key: [UInt8], slot: Int, bytes: Int64, counters: ObjectCounters, url: String?, stamp: Int64) {
-        self.objects[key] = Tracked(slot: slot, bytes: bytes, counters: counters, seenHits: counters.hits.load(ordering: .relaxed), url: url)
+        self.nextOrder += 1
+        self.objects[key] = Tracked(
+            slot: slot, bytes: bytes, counters: counters, seenHits: counters.hits.load(ordering: .relaxed), url: url,
+            storedStamp: stamp, order: self.nextOrder)
         self.storedBytes += bytes
         if let url { self.byURL[url, default: []].insert(key) }
         self.policy.insert(key, size: UInt64(bytes), at: stamp)
@@ -423,6 +430,14 @@ final class CacheStoreState {
             records.append(EvictionRecord(key: entry.digest, size: UInt64(extent.length), lastUse: storedAt > 0 ? storedAt : entry.creationTime * 1_000_000_000))
         }
         self.rebuildPolicy(records)
+        let ordered = records.enumerated().sorted { a, b in
+            a.element.lastUse != b.element.lastUse ? a.element.lastUse < b.element.lastUse : a.offset < b.offset
+        }
+        self.nextOrder = 0
+        for (_, record) in ordered {
+            self.nextOrder += 1
+            self.objects[record.key]?.order = self.nextOrder
+        }
         var changes: [(slot: Int, object: PreparedObject?)] = []
         for entry in torn where (try? writer.remove(entry)) != nil {
             changes.append((entry.slot, nil))
