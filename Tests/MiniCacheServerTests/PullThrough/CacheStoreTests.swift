@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SHFS
 import Synchronization
 import Testing
@@ -83,6 +84,28 @@ struct CacheStoreTests {
         #expect(await fixture.put("/after", size: size))
         #expect(fixture.servedBody("/after") == F.body("/after", size: size))
         #expect(fixture.store.metrics.snapshot.quarantinedBytes == 0)
+        await fixture.stop()
+    }
+
+    @Test("metrics: stored objects and bytes, evictions by reason, failures by reason, purges")
+    func metrics() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        for i in 0..<20 { #expect(await fixture.put("/m/\(i)", size: 200_000)) }
+        #expect(await fixture.put("/m/huge", size: 3 << 20) == false)
+        let purged = try fixture.store.purge(url: "/m/19")
+        #expect(purged == 1)
+        let snapshot = fixture.store.metrics.snapshot
+        let text = fixture.prometheus.emitToString()
+        #expect(text.contains("minicache_cache_stored_total 20"))
+        #expect(text.contains("minicache_cache_evictions_total{reason=\"space\"} \(snapshot.evictions[.space]!)"))
+        #expect(snapshot.evictions[.space]! > 0)
+        #expect(text.contains("minicache_cache_store_failures_total{reason=\"too_large\"} 1"))
+        #expect(text.contains("minicache_cache_purged_total 1"))
+        #expect(text.contains("minicache_cache_objects \(snapshot.objects)"))
+        #expect(snapshot.objects == fixture.holder.current.objects.count)
+        #expect(snapshot.bytes == Int64(snapshot.objects) * Int64(200_000 + 4096))
         await fixture.stop()
     }
 
