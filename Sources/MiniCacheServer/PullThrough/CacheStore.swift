@@ -29,6 +29,8 @@ package final class CacheStore: Sendable {
     /// What the store did and holds.
     package let metrics: CacheStoreMetrics
     private let stopped = Atomic<Bool>(false)
+    /// The policy in use, readable without waiting for a write in progress.
+    private let evictionKind: Mutex<EvictionKind>
 
     /// What the store has done since it started.
     package struct Counters: Sendable, Equatable {
@@ -50,6 +52,7 @@ package final class CacheStore: Sendable {
         self.volumes = volumes
         self.logger = logger
         self.metrics = CacheStoreMetrics(factory: metricsFactory)
+        self.evictionKind = Mutex(configuration.eviction)
         self.state = Mutex(CacheStoreState(volumes: volumes, configuration: configuration, metrics: self.metrics, logger: logger))
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.thread.start()
@@ -74,10 +77,11 @@ package final class CacheStore: Sendable {
     }
 
     /// The eviction policy in use.
-    package var eviction: EvictionKind { self.state.withLock { $0.configuration.eviction } }
+    package var eviction: EvictionKind { self.evictionKind.withLock { $0 } }
 
     /// Switches to another eviction policy, rebuilt from the objects stored (oldest first).
     package func useEviction(_ kind: EvictionKind) {
+        self.evictionKind.withLock { $0 = kind }
         self.state.withLock { $0.useEviction(kind) }
     }
 
