@@ -107,11 +107,13 @@ final class CacheStoreState {
             guard Int64(bytes.count) <= limit else {
                 throw Refusal(failure: .tooLarge, message: "\(bytes.count) bytes is more than \(limit) (the store keeps objects up to a share of the volume)")
             }
-            let old = writer.entry(digest: key)
-            if let old, self.objects[key] == nil || old.slot != self.objects[key]!.slot {
-                throw Refusal(failure: .conflict, message: "an object of the volume's operator has digest \(old.hexDigest)")
+            let existing = writer.entry(digest: key)
+            if let existing, self.objects[key] == nil || existing.slot != self.objects[key]!.slot {
+                throw Refusal(failure: .conflict, message: "an object of the volume's operator has digest \(existing.hexDigest)")
             }
-            var changes = try self.makeRoom(writer, key: key, bytes: Int64(bytes.count), replacing: old != nil)
+            var changes = try self.makeRoom(writer, key: key, bytes: Int64(bytes.count), replacing: existing != nil)
+            // The policy may have chosen the object being replaced.
+            let old = writer.entry(digest: key)
             let replacedInMemory = old.flatMap { self.volumes.current.objects.object(at: $0.slot)?.isInMemory } ?? false
             let (entry, retained): (Entry, Range<Int64>)
             do { (entry, retained) = try writer.put(bytes: bytes, options: options, replacing: old) } catch {
