@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Prometheus
 import SHFS
 import Synchronization
@@ -85,6 +86,41 @@ struct CacheStoreTests {
         #expect(fixture.servedBody("/after") == F.body("/after", size: size))
         #expect(fixture.store.metrics.snapshot.quarantinedBytes == 0)
         await fixture.stop()
+    }
+
+    @Test("RFC 9111 §4.3.4: a metadata update after a 304 rewrites the block in place (or the object when it grows), keeps the body")
+    func metadataUpdate() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/u", size: 100_000))
+        let before = try #require(fixture.object("/u"))
+        func update(_ headers: HTTPHeaders) async -> Bool {
+            var response = StoredResponse(
+                requestHeaders: [:], response: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers),
+                requestTime: 2_000_000_000, responseTime: 2_000_000_001)
+            response.bodyLength = 100_000
+            return await withCheckedContinuation { continuation in
+                fixture.store.updateMetadata(digest: F.digest("/u"), response: response) { continuation.resume(returning: $0) }
+            }
+        }
+        #expect(await update(["Cache-Control": "max-age=60", "ETag": "\"v2\""]))
+        let inPlace = try #require(fixture.object("/u"))
+        #expect(inPlace.entry == before.entry)
+        #expect(inPlace.cached?.response.entityTag == "\"v2\"")
+        #expect(inPlace.cached?.response.url == "/u")
+        #expect(fixture.servedBody("/u") == F.body("/u", size: 100_000))
+        // Headers that need a larger header area: the object is written again.
+        #expect(await update(["Cache-Control": "max-age=60", "X-Long": String(repeating: "x", count: 6000)]))
+        let rewritten = try #require(fixture.object("/u"))
+        #expect(rewritten.entry.slot == before.entry.slot)
+        #expect(rewritten.cached?.headerArea == 8192)
+        #expect(fixture.servedBody("/u") == F.body("/u", size: 100_000))
+        await fixture.stop()
+        let reopened = try F(volume: volume)
+        #expect(reopened.object("/u")?.cached?.response.headers.first(name: "x-long")?.count == 6000)
+        #expect(reopened.servedBody("/u") == F.body("/u", size: 100_000))
+        await reopened.stop()
     }
 
     @Test("metrics: stored objects and bytes, evictions by reason, failures by reason, purges")
