@@ -121,7 +121,8 @@ stop_last() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 
 for n in "${sizes[@]}"; do
     buckets=$(( (n / 2 + 1023) / 1024 * 1024 ))
     [ "$buckets" -lt 2048 ] && buckets=2048
-    size_mib=$(( (n + fills + 1000) * 8 / 1024 + 64 ))
+    # Objects take two 4 KiB chunks (metadata area + body); the table 2 KiB per bucket.
+    size_mib=$(( (n + fills + 1000) * 8 / 1024 + buckets / 512 + 64 ))
     "$shfs" mkfs "$work/v$n.shfs" --size "${size_mib}M" --chunk-size 4K --buckets "$buckets" --force >/dev/null
     echo "==> prefilling $n objects" >&2
     serve "$MINICACHE" "$work/v$n.shfs" "$port" "$admin"

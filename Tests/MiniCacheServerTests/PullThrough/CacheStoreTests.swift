@@ -34,6 +34,8 @@ struct CacheStoreTests {
         #expect(after.byName.lookup(Array("operator.bin".utf8)) != nil)
         #expect(fixture.stats.remounts.load(ordering: .relaxed) == 0)
         #expect(fixture.store.statistics.stored == 21)
+        // Replaced mounts are released (only those still in use stay alive).
+        #expect(fixture.holder.tracker.liveGenerations.count <= 3, "live mounts: \(fixture.holder.tracker.liveGenerations)")
         await fixture.stop()
 
         // A fresh mount of the file sees the same objects with their metadata.
