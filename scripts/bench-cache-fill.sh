@@ -84,15 +84,15 @@ start = time.monotonic()
 threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
 for t in threads: t.start()
 for t in threads: t.join()
-# Wait until the table lists every object, or stops growing for 2 s near the target (a few
-# objects can go to full hash buckets).
+# Wait until the table lists every object, or stops growing for 5 s within 2 % of the fills of
+# the target (a few objects can go to full hash buckets).
 last, changed = objects(), time.monotonic()
 while last < expected:
     time.sleep(0.02)
     now = objects()
     if now != last: last, changed = now, time.monotonic()
-    if time.monotonic() - changed > 2 and last >= expected - max(5, expected // 50): break
-    if time.monotonic() - changed > 60: sys.exit(f"stuck at {last} of {expected} objects")
+    if time.monotonic() - changed > 5 and last >= expected - count // 50: break
+    if time.monotonic() - changed > 120: sys.exit(f"stuck at {last} of {expected} objects")
 elapsed = changed - start if last < expected else time.monotonic() - start
 print(f"{count / elapsed:.1f}")
 PY

@@ -157,9 +157,14 @@ package final class VolumeHolder: Sendable {
 
     /// Remounts when the volume file changed since the last mount; called by the file watch.
     package func checkForChanges() {
-        let now = Self.fingerprint(self.path)
-        let changed = self.state.withLock { $0.fingerprint != now }
-        guard changed, now != nil else { return }
+        guard let now = Self.fingerprint(self.path), self.state.withLock({ $0.fingerprint != now }) else { return }
+        // The cache store may be writing: once it is done (the shared lock waits for it), its own
+        // changes are published and the file is no reason for a full remount.
+        let lockFD = Self.lockShared(self.path)
+        let settled = Self.fingerprint(self.path)
+        let changed = settled != nil && self.state.withLock { $0.fingerprint != settled }
+        Self.unlock(lockFD)
+        guard changed else { return }
         _ = try? self.remount(reason: "volume file changed")
     }
 

@@ -59,8 +59,17 @@ struct CacheStoreCrashTests {
                 }
             }
         }
+        defer { stop.store(true, ordering: .relaxed) }
         for worker in workers { worker.start() }
-        while completed.load(ordering: .relaxed) < 60 { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while completed.load(ordering: .relaxed) < 60 {
+            guard first.isRunning, ContinuousClock.now < deadline else {
+                Issue.record("the first server stopped or filled too slowly (\(completed.load(ordering: .relaxed)) responses)")
+                if first.isRunning { first.terminate() }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         stop.store(true, ordering: .relaxed)
