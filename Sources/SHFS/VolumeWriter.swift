@@ -299,15 +299,7 @@ public final class VolumeWriter {
 
     /// Removes an object or link; its chunks become free.
     public func remove(_ entry: Entry) throws(SHFSError) {
-        let current = try current(entry)
-        forget(current)
-        do throws(SHFSError) {
-            try writeSlot(current.slot)
-            try sync()
-        } catch {
-            insert(current)
-            throw error
-        }
+        _ = try remove(entry, retainingChunks: false)
     }
 
     /// Renames an object (names are unique; empty removes the name).

@@ -24,8 +24,6 @@ struct CacheStoreCrashTests {
             "serve", volume.path, "--origin", "http://127.0.0.1:\(origin)", "--listen", "127.0.0.1:0", "--admin", "off",
             "--ready-file", ready, "--threads", "2", "--log-level", "error",
         ]
-        FileManager.default.createFile(atPath: volume.directory + "/\(name).log", contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: volume.directory + "/\(name).log")
         try process.run()
         let url = try #require(try await ProcessTests.waitForFile(ready), "minicache did not write its ready file")
         let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
