@@ -19,16 +19,16 @@ public final class VolumeWriter {
     public let path: String
     /// The volume's headers.
     public let header: VolumeHeader
-    private let fd: FileDescriptor
-    private var slots: [Entry?]
-    private var digestSlots: [[UInt8]: Int]
+    let fd: FileDescriptor
+    var slots: [Entry?]
+    var digestSlots: [[UInt8]: Int]
     private var nameSlots: [String: Int]
-    private var free: FreeSpace
+    var free: FreeSpace
     /// Chunks where an extent starts mid-chunk (volumes from other tools may pack objects):
     /// such a chunk is never freed while the writer is open.
-    private let sharedChunks: Set<Int64>
+    let sharedChunks: Set<Int64>
     /// Slots added in memory whose data is written but whose entries are not yet on disk.
-    private var staged: [Int] = []
+    var staged: [Int] = []
     private var stagedBytes: Int64 = 0
     private var ioBuffer: UnsafeMutableRawBufferPointer?
     private static let blockSize = 4 << 20
@@ -156,9 +156,18 @@ public final class VolumeWriter {
         }
     }
 
-    private func stage(length: Int64?, options o: ObjectOptions, read: (UnsafeMutableRawBufferPointer) throws(Errno) -> Int) throws(SHFSError) -> Entry {
+    func stage(
+        length: Int64?,
+        options o: ObjectOptions,
+        replacing old: Entry? = nil,
+        read: (UnsafeMutableRawBufferPointer) throws(Errno) -> Int
+    ) throws(SHFSError) -> Entry {
         try checkAttributes(name: o.name, mimeType: o.mimeType, encoding: o.encoding)
-        if let d = o.digest { try checkNew(digest: d, name: o.name) } else {
+        if let old {
+            guard let d = o.digest, d == old.digest, o.name.isEmpty || o.name == old.name else {
+                throw SHFSError(.invalidArgument, "a replacement keeps the digest and name of the object it replaces")
+            }
+        } else if let d = o.digest { try checkNew(digest: d, name: o.name) } else {
             try checkNew(digest: nil, name: o.name)
             guard header.hashFunction == .sha else {
                 throw SHFSError(.invalidArgument, "\(path) uses \(header.hashFunction) digests, which shfs does not compute: give the digest (--digest)")
@@ -220,7 +229,7 @@ public final class VolumeWriter {
         let slot: Int
         do throws(SHFSError) {
             if o.digest == nil { try checkNew(digest: digest, name: o.name) }
-            slot = try freeSlot(for: digest)
+            if let old { slot = old.slot } else { slot = try freeSlot(for: digest) }
         } catch {
             free.release(run)
             throw error
@@ -230,6 +239,7 @@ public final class VolumeWriter {
         let extent = Extent(byteOffset: written == 0 ? header.dataStartChunk * cs : start, length: written, mimeType: o.mimeType, encoding: o.encoding)
         if written == 0 { free.release(run) }
         let entry = Entry(slot: slot, digest: digest, name: o.name, creationTime: now(), flags: flags, content: .object(extent))
+        if let old { forget(old, releasingChunks: false) }
         insert(entry)
         staged.append(slot)
         stagedBytes += written
@@ -289,15 +299,7 @@ public final class VolumeWriter {
 
     /// Removes an object or link; its chunks become free.
     public func remove(_ entry: Entry) throws(SHFSError) {
-        let current = try current(entry)
-        forget(current)
-        do throws(SHFSError) {
-            try writeSlot(current.slot)
-            try sync()
-        } catch {
-            insert(current)
-            throw error
-        }
+        _ = try remove(entry, retainingChunks: false)
     }
 
     /// Renames an object (names are unique; empty removes the name).
@@ -352,7 +354,7 @@ public final class VolumeWriter {
 
     // MARK: Internals
 
-    private func current(_ entry: Entry) throws(SHFSError) -> Entry {
+    func current(_ entry: Entry) throws(SHFSError) -> Entry {
         guard entry.slot >= 0, entry.slot < slots.count, let e = slots[entry.slot], e.digest == entry.digest else {
             throw SHFSError(.notFound, "\(path): object \(entry.hexDigest) is no longer on the volume")
         }
@@ -373,7 +375,7 @@ public final class VolumeWriter {
         }
     }
 
-    private func insert(_ e: Entry) {
+    func insert(_ e: Entry) {
         slots[e.slot] = e
         digestSlots[e.digest] = e.slot
         if !e.name.isEmpty, nameSlots[e.name] == nil { nameSlots[e.name] = e.slot }
@@ -383,21 +385,24 @@ public final class VolumeWriter {
         }
     }
 
-    private func forget(_ e: Entry) {
+    func forget(_ e: Entry, releasingChunks: Bool = true) {
         slots[e.slot] = nil
         digestSlots[e.digest] = nil
         if nameSlots[e.name] == e.slot { nameSlots[e.name] = nil }
-        if let x = e.extent {
-            var r = Self.chunks(of: x, chunkSize: header.chunkSize)
-            // Keep chunks this extent may share with a neighbour.
-            if !r.isEmpty, x.byteOffset % Int64(header.chunkSize) != 0 { r = (r.lowerBound + 1)..<r.upperBound }
-            if !r.isEmpty, sharedChunks.contains(r.upperBound - 1) { r = r.lowerBound..<(r.upperBound - 1) }
-            free.release(r)
-        }
+        if releasingChunks { free.release(releasableChunks(of: e)) }
+    }
+
+    /// The chunks only `e` uses (not those it may share with a neighbour).
+    func releasableChunks(of e: Entry) -> Range<Int64> {
+        guard let x = e.extent else { return 0..<0 }
+        var r = Self.chunks(of: x, chunkSize: header.chunkSize)
+        if !r.isEmpty, x.byteOffset % Int64(header.chunkSize) != 0 { r = (r.lowerBound + 1)..<r.upperBound }
+        if !r.isEmpty, sharedChunks.contains(r.upperBound - 1) { r = r.lowerBound..<(r.upperBound - 1) }
+        return r
     }
 
     /// Writes one slot's current state (entry or zeros) to the table, and to the backup table.
-    private func writeSlot(_ slot: Int) throws(SHFSError) {
+    func writeSlot(_ slot: Int) throws(SHFSError) {
         let bytes = slots[slot]?.encoded(chunkSize: header.chunkSize) ?? [UInt8](repeating: 0, count: Layout.Entry.size)
         for backup in header.hasBackupTable ? [false, true] : [false] {
             let offset = header.entryByteOffset(slot: slot, backup: backup)
@@ -411,7 +416,7 @@ public final class VolumeWriter {
         }
     }
 
-    private func sync() throws(SHFSError) {
+    func sync() throws(SHFSError) {
         do { try fd.syncData() } catch { throw .io("\(path): cannot sync", error) }
     }
 
@@ -480,7 +485,7 @@ public final class VolumeWriter {
     }
 }
 
-private struct MemorySource {
+struct MemorySource {
     var bytes: [UInt8]
     var position = 0
 

@@ -15,7 +15,8 @@ struct Ctl: ParsableCommand {
             hits, bytes, completed transfers, 0-100 % progress counters, misses), metrics \
             (Prometheus text), remount (switch to the volume file's current table now), \
             prefetch [OBJECT...] (keep objects, by digest or name, in memory; all when none given), \
-            purge PATH... (with --origin: drop the cached responses for these paths).
+            purge PATH... or purge --prefix P (with --origin: drop the cached responses for these \
+            paths, or for every path starting with P; prints how many objects went).
             """
     )
 
@@ -28,6 +29,9 @@ struct Ctl: ParsableCommand {
 
     @Argument(help: "Objects to prefetch (hex digests or names); for purge, the cached paths (/path?query).")
     var objects: [String] = []
+
+    @Option(help: ArgumentHelp("For purge: drop every cached path starting with this prefix (repeatable).", valueName: "PREFIX"))
+    var prefix: [String] = []
 
     @Option(help: ArgumentHelp("The server's admin listener.", valueName: "ADDR:PORT"))
     var admin = "127.0.0.1:9080"
@@ -44,8 +48,14 @@ struct Ctl: ParsableCommand {
             let query = self.objects.map { "object=" + Self.percentEncoded($0) }.joined(separator: "&")
             (method, path) = ("POST", "/admin/prefetch" + (query.isEmpty ? "" : "?" + query))
         case .purge:
-            guard !self.objects.isEmpty else { throw ValidationError("give the cached paths to purge, e.g. /live/seg1.ts") }
-            (method, path) = ("POST", "/admin/purge?" + self.objects.map { "url=" + Self.percentEncoded($0) }.joined(separator: "&"))
+            guard !self.objects.isEmpty || !self.prefix.isEmpty else {
+                throw ValidationError("give the cached paths to purge (e.g. /live/seg1.ts) or --prefix /live/")
+            }
+            guard (self.objects + self.prefix).allSatisfy({ $0.hasPrefix("/") }) else {
+                throw ValidationError("cached paths and prefixes start with /, e.g. /live/seg1.ts or --prefix /live/")
+            }
+            let items = self.objects.map { "url=" + Self.percentEncoded($0) } + self.prefix.map { "prefix=" + Self.percentEncoded($0) }
+            (method, path) = ("POST", "/admin/purge?" + items.joined(separator: "&"))
         }
         let (status, body) = try Self.request(host: host, port: port, method: method, path: path)
         print(body, terminator: body.hasSuffix("\n") ? "" : "\n")

@@ -63,6 +63,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
     var maxStoredObject = 64 << 20
 
+    @Option(help: ArgumentHelp("With --origin: which cached objects a full volume evicts first: lru, s3fifo or sieve.", valueName: "POLICY"))
+    var eviction = EvictionKind.lru.rawValue
+
+    @Option(help: ArgumentHelp("Bytes of small objects (the volume's and cached ones) kept in memory; the rest are read from the volume.", valueName: "BYTES"))
+    var memoryBudget = 256 << 20
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -79,6 +85,10 @@ struct Serve: AsyncParsableCommand {
         guard LargeObjectStrategy(rawValue: self.largeObjects) != nil else {
             throw ValidationError("--large-objects must be read or sendfile")
         }
+        guard EvictionKind(rawValue: self.eviction) != nil else {
+            throw ValidationError("--eviction must be lru, s3fifo or sieve")
+        }
+        guard self.memoryBudget >= 0 else { throw ValidationError("--memory-budget must not be negative") }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -104,6 +114,7 @@ struct Serve: AsyncParsableCommand {
             idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
             headerTimeout: .nanoseconds(Int64(self.headerTimeout * 1e9)),
             smallObjectLimit: self.smallObjectLimit,
+            memoryBudget: self.memoryBudget,
             largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .sendfile,
             accessLog: self.accessLog,
             origin: self.origin,
@@ -128,6 +139,7 @@ struct Serve: AsyncParsableCommand {
             Ctl.printError("minicache: \(error)")
             throw ExitCode.failure
         }
+        server.context.cache?.store.useEviction(EvictionKind(rawValue: self.eviction) ?? .lru)
         let group = ServiceGroup(
             configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )

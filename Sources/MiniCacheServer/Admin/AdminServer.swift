@@ -101,20 +101,31 @@ final class AdminHandler: ChannelInboundHandler {
                 return JSONWriter.object([("generation", "\(mount.generation)"), ("memoryBytes", "\(mount.memoryBytes)")])
             }
         case (.POST, "/admin/purge"):
-            let targets = query.split(separator: "&").compactMap { item -> String? in
+            var urls: [String] = []
+            var prefixes: [String] = []
+            for item in query.split(separator: "&") {
                 let kv = item.split(separator: "=", maxSplits: 1)
-                return kv.count == 2 && kv[0] == "url" ? Self.percentDecoded(String(kv[1])) : nil
+                guard kv.count == 2 else { continue }
+                if kv[0] == "url" { urls.append(Self.percentDecoded(String(kv[1]))) }
+                if kv[0] == "prefix" { prefixes.append(Self.percentDecoded(String(kv[1]))) }
             }
             guard let cache = self.server.cache else {
                 self.send(context, head, .conflict, "text/plain", "the server has no --origin: nothing is cached\n")
                 return
             }
-            guard !targets.isEmpty, targets.allSatisfy({ $0.hasPrefix("/") }) else {
-                self.send(context, head, .badRequest, "text/plain", "give the cached paths as ?url=/path (repeatable)\n")
+            guard !(urls + prefixes).isEmpty, (urls + prefixes).allSatisfy({ $0.hasPrefix("/") }) else {
+                self.send(context, head, .badRequest, "text/plain", "give the cached paths as ?url=/path or ?prefix=/path/ (repeatable)\n")
                 return
             }
+            let (exact, under) = (urls, prefixes)
             self.offload(context, head) { _ throws(MiniCacheError) in
-                let removed = try cache.purge(targets: targets)
+                var removed = 0
+                for url in exact {
+                    removed += try cache.store.purge(url: url, extra: [cache.key(target: url).key.primaryDigest])
+                }
+                for prefix in under {
+                    removed += try cache.store.purge(prefix: prefix) { [cache.key(target: $0).key.primaryDigest] }
+                }
                 return JSONWriter.object([("purged", "\(removed)")])
             }
         case (_, "/admin/status"), (_, "/admin/objects"), (_, "/metrics"):
@@ -124,7 +135,7 @@ final class AdminHandler: ChannelInboundHandler {
         default:
             self.send(
                 context, head, .notFound, "text/plain",
-                "unknown admin path; try GET /admin/status, GET /admin/objects, GET /metrics, POST /admin/remount, POST /admin/prefetch, POST /admin/purge?url=/path\n"
+                "unknown admin path; try GET /admin/status, GET /admin/objects, GET /metrics, POST /admin/remount, POST /admin/prefetch, POST /admin/purge?url=/path or ?prefix=/path/\n"
             )
         }
     }
@@ -171,7 +182,22 @@ final class AdminHandler: ChannelInboundHandler {
             ("bytesSent", "\(stats.bytesSent.load(ordering: .relaxed))"),
             ("upstreamFetches", "\(stats.upstreamFetches.load(ordering: .relaxed))"),
             ("remounts", "\(stats.remounts.load(ordering: .relaxed))"),
+            ("cacheStore", self.cacheStoreStatus()),
         ]) + "\n"
+    }
+
+    /// What the pull-through cache keeps in the volume; `null` without `--origin`.
+    private func cacheStoreStatus() -> String {
+        guard let store = self.server.cache?.store else { return "null" }
+        let snapshot = store.metrics.snapshot
+        return JSONWriter.object([
+            ("eviction", JSONWriter.quote(store.eviction.rawValue)),
+            ("objects", "\(snapshot.objects)"), ("bytes", "\(snapshot.bytes)"),
+            ("heldBytes", "\(snapshot.quarantinedBytes)"),
+            ("stored", "\(snapshot.stored)"), ("purged", "\(snapshot.purged)"), ("removed", "\(snapshot.removed)"),
+            ("evictions", JSONWriter.object(CacheStoreMetrics.EvictionReason.allCases.map { ($0.rawValue, "\(snapshot.evictions[$0] ?? 0)") })),
+            ("failures", JSONWriter.object(CacheStoreMetrics.Failure.allCases.map { ($0.rawValue, "\(snapshot.failures[$0] ?? 0)") })),
+        ])
     }
 
     private func objects() -> String {

@@ -8,11 +8,13 @@ import NIOHTTP1
 /// (UInt32), status (UInt16), flags (UInt16, bit 0: body length known), request time (Int64),
 /// response time (Int64), body length (UInt64), header count (UInt16) then per field name
 /// (UInt16 length + bytes) and value (UInt32 length + bytes), the `Vary` wildcard (UInt8),
-/// nominated name count (UInt16) then per name the name, a presence byte and the value; last
-/// a CRC-32 of everything before it. A torn or foreign block fails the check.
+/// nominated name count (UInt16) then per name the name, a presence byte and the value; from
+/// version 2 the request URL (presence byte, UInt32 length + bytes) and the store time (Int64,
+/// nanoseconds); last a CRC-32 of everything before it. A torn or foreign block fails the check.
+/// Version 1 blocks (no URL, no store time) are still read.
 extension StoredResponse {
     /// The current format version.
-    package static let metadataFormatVersion: UInt16 = 1
+    package static let metadataFormatVersion: UInt16 = 2
     static let metadataMagic: UInt32 = 0x4D43_5352  // "MCSR"
 
     /// Why stored metadata cannot be decoded.
@@ -54,6 +56,10 @@ extension StoredResponse {
             buffer.writeInteger(UInt32(value?.utf8.count ?? 0))
             if let value { buffer.writeString(value) }
         }
+        buffer.writeInteger(UInt8(url == nil ? 0 : 1))
+        buffer.writeInteger(UInt32(url?.utf8.count ?? 0))
+        if let url { buffer.writeString(url) }
+        buffer.writeInteger(storedAt)
         let total = UInt32(buffer.writerIndex - start + 4)
         buffer.setInteger(total, at: lengthIndex)
         let offset = start - buffer.readerIndex
@@ -75,7 +81,7 @@ extension StoredResponse {
         guard let magic = buffer.getInteger(at: start, as: UInt32.self), magic == Self.metadataMagic else {
             throw MetadataError(reason: "bad magic")
         }
-        guard let version = buffer.getInteger(at: start + 4, as: UInt16.self), version == Self.metadataFormatVersion else {
+        guard let version = buffer.getInteger(at: start + 4, as: UInt16.self), version == 1 || version == Self.metadataFormatVersion else {
             throw MetadataError(reason: "unknown format version")
         }
         guard let total = buffer.getInteger(at: start + 6, as: UInt32.self), total >= 14,
@@ -111,11 +117,22 @@ extension StoredResponse {
             names.append(name)
             values.append(present == 1 ? value : nil)
         }
+        var url: String?
+        var storedAt: Int64 = 0
+        if version >= 2 {
+            guard let present = block.readInteger(as: UInt8.self), let length = block.readInteger(as: UInt32.self),
+                let value = block.readString(length: Int(length)), let time = block.readInteger(as: Int64.self)
+            else { throw MetadataError(reason: "truncated URL") }
+            url = present == 1 ? value : nil
+            storedAt = time
+        }
         buffer.moveReaderIndex(forwardBy: Int(total))
         self.init(
             status: Int(status), headers: headers, requestTime: requestTime, responseTime: responseTime,
             vary: VarySelector(names: names, isWildcard: wildcard == 1), varyValues: values,
             bodyLength: flags & 1 == 1 ? bodyLength : nil)
+        self.url = url
+        self.storedAt = storedAt
     }
 
     private static func writeShort(_ string: String, into buffer: inout ByteBuffer) {

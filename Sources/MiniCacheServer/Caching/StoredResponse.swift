@@ -18,6 +18,11 @@ package struct StoredResponse: Sendable, Equatable {
     package private(set) var varyValues: [String?]
     /// The body length when it is known to be complete, else `nil`.
     package var bodyLength: UInt64?
+    /// The request target (path and query) the response answers, kept for purges; nil when unknown.
+    package var url: String?
+    /// When the cache stored the response (nanoseconds since the epoch; 0 when unknown): orders
+    /// objects stored in the same second when eviction state is rebuilt.
+    package var storedAt: Int64 = 0
 
     /// The parsed `Cache-Control` of ``headers``.
     package private(set) var cacheControl: CacheControl

@@ -1,5 +1,6 @@
 import Logging
-import NIOHTTP1
+import Metrics
+import NIOCore
 import NIOPosix
 import SHFS
 import Synchronization
@@ -7,34 +8,82 @@ import Synchronization
 /// Keeps cached responses in the volume: each is a hidden SHFS object whose digest is the cache
 /// key's, holding the ``CachedMetadata`` block then the body.
 ///
-/// All writes run on one store thread (never on an event loop), under the SHFS writer lock; the
-/// entry write is the commit, so a write cut short stores nothing. Completion handlers run on the
-/// store thread once the change is visible in ``VolumeHolder/current``.
+/// Writes run on one store thread (never on an event loop) through one ``VolumeWriter`` kept for
+/// the process lifetime; it holds the SHFS writer lock only while it writes, so `shfs add`/`rm`
+/// from another process still work (the store notices and reloads). Data is written and synced
+/// first and the entry write is the commit, so a write cut short stores nothing. Each committed
+/// change is published as a new ``Mount`` derived from the current one (no volume read, no
+/// re-preparing of other objects); completion handlers run once it is visible in
+/// ``VolumeHolder/current``.
+///
+/// When the data area or the object's hash bucket is full, objects the cache wrote are evicted
+/// by the configured policy (never the operator's content). Hits are not reported to the store:
+/// the policy reads each candidate's lock-free hit counters when it looks for a victim. Chunks
+/// of an evicted object that was served from the volume file are reused only once no mount that
+/// listed it is alive, so a download in flight keeps its bytes.
 package final class CacheStore: Sendable {
     private let volumes: VolumeHolder
     private let thread: NIOThreadPool
     private let logger: Logger
-    private let counters = Mutex(Counters())
+    private let state: Mutex<CacheStoreState>
+    /// What the store did and holds.
+    package let metrics: CacheStoreMetrics
+    private let stopped = Atomic<Bool>(false)
+    /// The policy in use, readable without waiting for a write in progress.
+    private let evictionKind: Mutex<EvictionKind>
 
     /// What the store has done since it started.
     package struct Counters: Sendable, Equatable {
         package var stored = 0
         package var storeFailures = 0
         package var removed = 0
+        package var evicted = 0
     }
 
-    package init(volumes: VolumeHolder, logger: Logger) {
+    /// - Parameters:
+    ///   - configuration: eviction policy and limits.
+    ///   - metricsFactory: where the store's metric handles are created.
+    package init(
+        volumes: VolumeHolder,
+        logger: Logger,
+        configuration: CacheStoreConfiguration = CacheStoreConfiguration(),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.volumes = volumes
+        self.logger = logger
+        self.metrics = CacheStoreMetrics(factory: metricsFactory)
+        self.evictionKind = Mutex(configuration.eviction)
+        self.state = Mutex(CacheStoreState(volumes: volumes, configuration: configuration, metrics: self.metrics, logger: logger))
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.thread.start()
-        self.logger = logger
     }
 
-    deinit {
-        self.thread.shutdownGracefully { _ in }
+    /// Finishes the writes already submitted, then stops the store thread and releases the
+    /// volume; later writes complete with `false`. Call it once the server stopped serving.
+    package func shutdown() async {
+        guard !self.stopped.exchange(true, ordering: .relaxed) else { return }
+        try? await self.thread.shutdownGracefully()
+        self.state.withLock { $0.close() }
     }
 
-    package var statistics: Counters { self.counters.withLock { $0 } }
+    package var statistics: Counters {
+        let snapshot = self.metrics.snapshot
+        return Counters(
+            stored: snapshot.stored,
+            storeFailures: snapshot.failures.values.reduce(0, +),
+            removed: snapshot.removed,
+            evicted: snapshot.evictions.values.reduce(0, +)
+        )
+    }
+
+    /// The eviction policy in use.
+    package var eviction: EvictionKind { self.evictionKind.withLock { $0 } }
+
+    /// Switches to another eviction policy, rebuilt from the objects stored (oldest first).
+    package func useEviction(_ kind: EvictionKind) {
+        self.evictionKind.withLock { $0 = kind }
+        self.state.withLock { $0.useEviction(kind) }
+    }
 
     /// The digest bytes an entry of the mounted volume has for `digest`.
     package func storedDigest(_ digest: CacheDigest) -> [UInt8] {
@@ -43,7 +92,7 @@ package final class CacheStore: Sendable {
 
     /// Stores a complete response, replacing what was stored under `digest`.
     /// - Parameters:
-    ///   - url: the request URL the response answers (kept for purges by prefix).
+    ///   - url: the request target the response answers (kept for purges by URL and prefix).
     ///   - done: called with whether the object is now stored.
     package func store(
         digest: CacheDigest,
@@ -52,41 +101,35 @@ package final class CacheStore: Sendable {
         body: [UInt8],
         done: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
-        var options = ObjectOptions(hidden: true)
-        if let type = response.headers.first(name: "content-type"), type.utf8.count <= 32 { options.mimeType = type }
-        if let encoding = response.headers.first(name: "content-encoding"), encoding.utf8.count <= 16 {
-            options.encoding = encoding
+        var stamped = response
+        if !url.isEmpty { stamped.url = url }
+        stamped.storedAt = CacheStoreState.wallClockNanoseconds()
+        let response = stamped
+        self.submit(done) { state in
+            state.write(digest: digest, response: response, body: body, record: nil)
         }
-        let object = CachedMetadata.encode(response) + body
-        self.write(digest: digest, bytes: object, options: options, what: "a fetched response", done: done)
     }
 
     /// Stores a record that is not a response (a ``VaryIndex``) under `digest`.
     package func store(digest: CacheDigest, record: [UInt8], done: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.write(digest: digest, bytes: record, options: ObjectOptions(hidden: true), what: "a Vary index", done: done)
+        self.submit(done) { state in
+            state.write(digest: digest, response: nil, body: [], record: record)
+        }
     }
 
-    /// Replaces the metadata of a stored response (after a `304`, RFC 9111 §4.3.4), keeping its body.
+    /// Replaces the metadata of a stored response (after a `304`, RFC 9111 §4.3.4), keeping its
+    /// body: in place when the new block fits the object's header area, else by rewriting it.
     package func updateMetadata(digest: CacheDigest, response: StoredResponse, done: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        let mount = self.volumes.current
-        guard let index = mount.byDigest.lookup(Array(digest.description.prefix(mount.digestHexLength).utf8)),
-            let cached = mount.objects[index].cached
-        else { return done(false) }
-        let entry = mount.objects[index].entry
-        self.thread.submit { state in
-            guard state == .active else { return done(false) }
-            let body: [UInt8]
-            do { body = try mount.volume.contents(of: entry) } catch { return done(false) }
-            var updated = response
-            updated.bodyLength = cached.response.bodyLength
-            self.store(digest: digest, response: updated, url: "", body: Array(body[Int(cached.headerArea)...]), done: done)
+        self.submit(done) { state in
+            state.updateMetadata(digest: digest, response: response)
         }
     }
 
     /// Removes the objects stored under `digests`; `done` gets how many there were.
     package func remove(digests: [CacheDigest], done: @escaping @Sendable (Int) -> Void = { _ in }) {
-        self.thread.submit { state in
-            guard state == .active else { return done(0) }
+        guard !self.stopped.load(ordering: .relaxed) else { return done(0) }
+        self.thread.submit { poolState in
+            guard poolState == .active else { return done(0) }
             done((try? self.removeNow(digests: digests)) ?? 0)
         }
     }
@@ -94,55 +137,47 @@ package final class CacheStore: Sendable {
     /// Removes the objects stored under `digests` at once (admin purges).
     /// - Returns: how many were stored and are now gone.
     package func removeNow(digests: [CacheDigest]) throws(MiniCacheError) -> Int {
-        var removed = 0
-        do {
-            try { () throws(SHFSError) in
-                let writer = try VolumeWriter(path: self.volumes.path, waitForLock: true)
-                for digest in digests {
-                    let hex = String(digest.description.prefix(writer.header.digestLength * 2))
-                    if let entry = writer.entry(digestOrName: hex), entry.isHidden {
-                        try writer.remove(entry)
-                        removed += 1
-                    }
-                }
-            }()
-        } catch {
-            throw MiniCacheError(.volume, "cannot remove cached objects from \(self.volumes.path): \(error)", underlying: error)
+        try self.state.withLock { state throws(MiniCacheError) in
+            try state.remove(digests.map { state.key($0) })
         }
-        if removed > 0 {
-            self.counters.withLock { $0.removed += removed }
-            try self.volumes.remount(reason: "cache removal")
-        }
-        return removed
     }
 
-    private func write(digest: CacheDigest, bytes: [UInt8], options: ObjectOptions, what: String, done: @escaping @Sendable (Bool) -> Void) {
-        let path = self.volumes.path
-        self.thread.submit { state in
-            guard state == .active else { return done(false) }
-            var options = options
-            do {
-                // The writer (and its exclusive lock) must be gone before the remount takes the shared lock.
-                try { () throws(SHFSError) in
-                    let writer = try VolumeWriter(path: path, waitForLock: true)
-                    let stored = Array(digest.bytes.prefix(writer.header.digestLength))
-                    options.digest = stored
-                    if let older = writer.entry(digestOrName: String(digest.description.prefix(stored.count * 2))) {
-                        try writer.remove(older)
-                    }
-                    try writer.add(bytes: bytes, options: options)
-                }()
-                _ = try self.volumes.remount(reason: "cache fill")
-                self.counters.withLock { $0.stored += 1 }
-                done(true)
-            } catch {
-                self.counters.withLock { $0.storeFailures += 1 }
-                self.logger.warning(
-                    "cannot store \(what); it was served without being kept",
-                    metadata: ["cache.digest": "\(digest)", "error": "\(error)"]
-                )
-                done(false)
-            }
+    /// Removes every cached response whose request URL is `url` (path and query), with the
+    /// records stored under `extra` (e.g. the URL's primary key, which may hold a Vary index).
+    /// - Returns: how many objects are gone.
+    package func purge(url: String, extra: [CacheDigest] = []) throws(MiniCacheError) -> Int {
+        try self.state.withLock { state throws(MiniCacheError) in
+            try state.purge(matching: { $0 == url }, extra: extra.map { state.key($0) })
+        }
+    }
+
+    /// Removes every cached response whose request URL starts with `prefix`, with the records
+    /// stored under the digests `extra` returns for each URL removed.
+    /// - Returns: how many objects are gone.
+    package func purge(prefix: String, extra: (String) -> [CacheDigest] = { _ in [] }) throws(MiniCacheError) -> Int {
+        let urls = self.state.withLock { $0.urls(withPrefix: prefix) }
+        let keys = urls.flatMap { extra($0).map { self.storedDigest($0) } }
+        return try self.state.withLock { state throws(MiniCacheError) in
+            try state.purge(matching: { $0.hasPrefix(prefix) }, extra: keys)
+        }
+    }
+
+    /// The request URLs of the cached responses, sorted.
+    package var cachedURLs: [String] {
+        self.state.withLock { $0.urls(withPrefix: "") }
+    }
+
+    /// The digests of the cached objects in the order the policy would evict them now (from a
+    /// copy of the policy; the store is unchanged).
+    package func evictionOrder() -> [[UInt8]] {
+        self.state.withLock { $0.evictionOrder() }
+    }
+
+    private func submit(_ done: @escaping @Sendable (Bool) -> Void, _ work: @escaping @Sendable (inout CacheStoreState) -> Bool) {
+        guard !self.stopped.load(ordering: .relaxed) else { return done(false) }
+        self.thread.submit { poolState in
+            guard poolState == .active else { return done(false) }
+            done(self.state.withLock { work(&$0) })
         }
     }
 }

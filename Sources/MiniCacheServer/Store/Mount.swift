@@ -8,22 +8,52 @@ import SHFS
 import SystemPackage
 
 /// One mounted snapshot of a volume: its objects prepared for serving and indexes from request
-/// bytes to them. Immutable; a remount builds a new one and in-flight responses keep theirs.
+/// bytes to them. Immutable; a remount or a cache write publishes a new one and in-flight
+/// responses keep theirs.
+///
+/// A full mount prepares every entry; a mount derived from another by the cache store shares
+/// everything that did not change (the objects, the name index, the open descriptors).
 package final class Mount: Sendable {
-    package let volume: Volume
     package let generation: Int
-    package let objects: [PreparedObject]
-    /// Lower-case hex digest → index in `objects`.
-    package let byDigest: BytesIndex
-    /// Name → index in `objects` (hidden entries are reachable by digest only).
+    /// Prepared objects by slot; iterate it for every object, index it with a slot from a lookup.
+    package let objects: ObjectTable
+    /// Name → slot in `objects` (hidden entries are reachable by digest only).
     package let byName: BytesIndex
     package let defaultObject: PreparedObject?
-    /// A second descriptor of the volume file for `FileRegion`, closed with the mount.
-    package let fileHandle: NIOFileHandle
-    /// The volume's descriptor, for `pread`.
-    package let fileDescriptor: CInt
     /// Bytes of object content held in memory.
     package let memoryBytes: Int
+    private let files: Files
+    private let tracker: MountTracker
+
+    /// The volume opened at the last full mount: its headers, path and descriptor. Its entry
+    /// table does not show what the cache store wrote since; `objects` does.
+    package var volume: Volume { self.files.volume }
+    /// Lower-case hex digest → slot in `objects`.
+    package var byDigest: ObjectTable { self.objects }
+    /// A second descriptor of the volume file for `FileRegion`, closed with the last mount using it.
+    package var fileHandle: NIOFileHandle { self.files.fileHandle }
+    /// The volume's descriptor, for `pread`.
+    package var fileDescriptor: CInt { self.files.volume.fileDescriptor.rawValue }
+    package var digestHexLength: Int { self.files.volume.header.digestLength * 2 }
+
+    /// The descriptors mounts derived from one full mount share.
+    private final class Files: Sendable {
+        let volume: Volume
+        let fileHandle: NIOFileHandle
+
+        init(volume: Volume) throws(MiniCacheError) {
+            let fd = dup(volume.fileDescriptor.rawValue)
+            guard fd >= 0 else {
+                throw MiniCacheError(.volume, "cannot duplicate the descriptor of \(volume.path) (errno \(errno))")
+            }
+            self.volume = volume
+            self.fileHandle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+        }
+
+        deinit {
+            try? self.fileHandle.close()
+        }
+    }
 
     /// Prepares every entry of `volume`.
     /// - Parameters:
@@ -33,11 +63,10 @@ package final class Mount: Sendable {
         generation: Int,
         configuration: ServerConfiguration,
         counters: StatsRegistry,
+        tracker: MountTracker = MountTracker(),
         prefetch: Set<[UInt8]> = []
     ) throws(MiniCacheError) {
-        var objects: [PreparedObject] = []
-        objects.reserveCapacity(volume.entries.count)
-        var digestKeys: [([UInt8], Int)] = []
+        var objects = ObjectTable(header: volume.header)
         var nameKeys: [([UInt8], Int)] = []
         var memory = 0
         var defaultObject: PreparedObject?
@@ -62,35 +91,46 @@ package final class Mount: Sendable {
                 counters: counters.counters(for: entry.hexDigest),
                 cached: cached
             )
-            let index = objects.count
-            objects.append(object)
-            digestKeys.append((object.etag, index))
-            if !entry.name.isEmpty, !entry.isHidden { nameKeys.append((Array(entry.name.utf8), index)) }
+            objects.set(object, at: entry.slot)
+            if !entry.name.isEmpty, !entry.isHidden { nameKeys.append((Array(entry.name.utf8), entry.slot)) }
             if defaultObject == nil, entry.isDefault { defaultObject = object }
         }
-        let fd = dup(volume.fileDescriptor.rawValue)
-        guard fd >= 0 else {
-            throw MiniCacheError(.volume, "cannot duplicate the descriptor of \(volume.path) (errno \(errno))")
-        }
-        self.volume = volume
+        self.files = try Files(volume: volume)
         self.generation = generation
         self.objects = objects
-        self.byDigest = BytesIndex(digestKeys)
         self.byName = BytesIndex(nameKeys)
         self.defaultObject = defaultObject
-        self.fileHandle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
         self.memoryBytes = memory
-        self.fileDescriptor = volume.fileDescriptor.rawValue
+        self.tracker = tracker
+        tracker.opened(generation)
+    }
+
+    /// A mount sharing everything with `base` except the slots in `changes` (nil empties a slot).
+    /// Only hidden, unnamed, non-default objects may change this way (what the cache store writes).
+    package init(deriving base: Mount, generation: Int, changes: [(slot: Int, object: PreparedObject?)]) {
+        var objects = base.objects
+        var memory = base.memoryBytes
+        for (slot, object) in changes {
+            if let old = objects.object(at: slot), let body = old.body { memory -= body.readableBytes }
+            if let body = object?.body { memory += body.readableBytes }
+            objects.set(object, at: slot)
+        }
+        self.files = base.files
+        self.generation = generation
+        self.objects = objects
+        self.byName = base.byName
+        self.defaultObject = base.defaultObject
+        self.memoryBytes = memory
+        self.tracker = base.tracker
+        base.tracker.opened(generation)
     }
 
     deinit {
-        try? self.fileHandle.close()
+        self.tracker.closed(self.generation)
     }
 
-    package var digestHexLength: Int { self.volume.header.digestLength * 2 }
-
     /// The stored response at the front of a hidden object written by the pull-through cache.
-    private static func cachedMetadata(_ entry: Entry, in volume: Volume) -> CachedMetadata? {
+    static func cachedMetadata(_ entry: Entry, in volume: Volume) -> CachedMetadata? {
         guard let extent = entry.extent, extent.length >= Int64(CachedMetadata.headerAreaAlignment) else { return nil }
         let fd = volume.fileDescriptor.rawValue
         func read(_ count: Int) -> [UInt8]? {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 
 /// Per-object counters, kept across remounts (keyed by digest) and updated from any event loop.
@@ -8,6 +13,9 @@ import Synchronization
 package final class ObjectCounters: Sendable {
     package let hits = Atomic<Int>(0)
     package let bytes = Atomic<Int>(0)
+    /// When a response last started (``monotonicNow()``), for the cache's eviction: the store
+    /// thread reads it when it looks for a victim, so a hit costs no lock.
+    package let lastUse = Atomic<Int64>(0)
     private let wholeTransfers = Atomic<Int>(0)
     private let streamedCompletions = Atomic<Int>(0)
     private let mark0 = Atomic<Int>(0)
@@ -23,6 +31,7 @@ package final class ObjectCounters: Sendable {
     @inline(__always)
     package func recordWhole(bytes: Int) {
         self.hits.add(1, ordering: .relaxed)
+        self.lastUse.store(Self.monotonicNow(), ordering: .relaxed)
         self.bytes.add(bytes, ordering: .relaxed)
         self.wholeTransfers.add(1, ordering: .relaxed)
     }
@@ -30,7 +39,16 @@ package final class ObjectCounters: Sendable {
     /// A streamed transfer starts: a hit and the 0 % mark.
     package func recordStart() {
         self.hits.add(1, ordering: .relaxed)
+        self.lastUse.store(Self.monotonicNow(), ordering: .relaxed)
         self.bump(0)
+    }
+
+    /// Nanoseconds of the monotonic clock (a vDSO read, no system call).
+    @inline(__always)
+    package static func monotonicNow() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
     }
 
     /// A streamed transfer of `total` bytes went from `before` to `after` bytes sent.

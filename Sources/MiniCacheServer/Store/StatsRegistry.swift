@@ -5,7 +5,7 @@ package final class StatsRegistry: Sendable {
     /// Distinct missed keys remembered; further misses are counted under `(other)`.
     package static let maxMissKeys = 4096
 
-    private let objects = Mutex<[String: ObjectCounters]>([:])
+    fileprivate let objects = Mutex<[String: ObjectCounters]>([:])
     private let misses = Mutex<[String: Int]>([:])
 
     package init() {}
@@ -30,4 +30,11 @@ package final class StatsRegistry: Sendable {
     }
 
     package var missCounts: [String: Int] { self.misses.withLock { $0 } }
+}
+
+extension StatsRegistry {
+    /// Drops the counters of an object that is gone for good (evicted or purged from the cache).
+    package func forget(_ hexDigest: String) {
+        self.objects.withLock { _ = $0.removeValue(forKey: hexDigest) }
+    }
 }

@@ -11,8 +11,10 @@ import Synchronization
 /// current mount once per read batch; in-flight responses keep the mount they started with.
 package final class VolumeHolder: Sendable {
     package let path: String
-    private let configuration: ServerConfiguration
-    private let registry: StatsRegistry
+    package let configuration: ServerConfiguration
+    package let registry: StatsRegistry
+    /// Mount generations still alive.
+    package let tracker = MountTracker()
     private let stats: ServerStats
     private let logger: Logger
     private let state: Mutex<State>
@@ -47,8 +49,10 @@ package final class VolumeHolder: Sendable {
         self.registry = registry
         self.stats = stats
         self.logger = logger
+        let lockFD = Self.lockShared(path)
+        defer { Self.unlock(lockFD) }
         let fingerprint = Self.fingerprint(path)
-        let mount = try Self.mount(path: path, generation: 1, configuration: configuration, registry: registry, prefetch: [])
+        let mount = try Self.mount(path: path, generation: 1, configuration: configuration, registry: registry, tracker: self.tracker, prefetch: [])
         self.state = Mutex(State(mount: mount, fingerprint: fingerprint, prefetch: []))
     }
 
@@ -59,7 +63,11 @@ package final class VolumeHolder: Sendable {
     /// Re-opens the volume and switches to it. On failure the current mount stays.
     @discardableResult
     package func remount(reason: String) throws(MiniCacheError) -> Mount {
-        try self.remountLock.withLock { _ throws(MiniCacheError) -> Mount in
+        // The shared lock comes first: the cache store publishes while it holds the writer lock,
+        // so waiting for the writer with `remountLock` held would deadlock.
+        let lockFD = Self.lockShared(self.path)
+        defer { Self.unlock(lockFD) }
+        return try self.remountLock.withLock { _ throws(MiniCacheError) -> Mount in
             let (generation, prefetch) = self.state.withLock { ($0.mount.generation + 1, $0.prefetch) }
             let fingerprint = Self.fingerprint(self.path)
             let result = Result { () throws(MiniCacheError) -> Mount in
@@ -68,6 +76,7 @@ package final class VolumeHolder: Sendable {
                     generation: generation,
                     configuration: self.configuration,
                     registry: self.registry,
+                    tracker: self.tracker,
                     prefetch: prefetch
                 )
             }
@@ -99,6 +108,46 @@ package final class VolumeHolder: Sendable {
         }
     }
 
+    /// Publishes a mount derived from the current one by `changes` (what the cache store just
+    /// committed), without reading the volume. Serialised with remounts.
+    /// - Parameters:
+    ///   - before: the file's fingerprint the store saw when it took the writer lock.
+    ///   - after: the file's fingerprint once its write was committed. When the mount served was
+    ///     made from `before`, the file watch is told the file now is `after` (the store's own
+    ///     write is no reason for a full remount); otherwise the watch remounts as usual.
+    /// - Returns: the generation of the mount that no longer holds what `changes` replaced.
+    @discardableResult
+    package func publish(
+        changes: [(slot: Int, object: PreparedObject?)],
+        before: FileFingerprint?,
+        after: FileFingerprint?
+    ) -> Mount {
+        self.remountLock.withLock { _ in
+            self.state.withLock { state in
+                let mount = Mount(deriving: state.mount, generation: state.mount.generation + 1, changes: changes)
+                state.mount = mount
+                if before != nil, state.fingerprint == before { state.fingerprint = after }
+                return mount
+            }
+        }
+    }
+
+    /// An object prepared for serving the way a mount prepares it; `body` is kept in memory when
+    /// it is small enough and fits in the memory budget next to `memoryInUse` bytes.
+    package func prepare(entry: Entry, body: [UInt8]?, cached: CachedMetadata?, memoryInUse: Int) -> PreparedObject {
+        var kept: [UInt8]?
+        if let body, body.count <= self.configuration.smallObjectLimit, memoryInUse + body.count <= self.configuration.memoryBudget {
+            kept = body
+        }
+        return PreparedObject(
+            entry: entry,
+            body: kept,
+            serverName: self.configuration.serverName,
+            counters: self.registry.counters(for: entry.hexDigest),
+            cached: cached
+        )
+    }
+
     /// Keeps `digests` (all objects when nil) in memory from now on, and remounts.
     package func prefetch(digests: [[UInt8]]?) throws(MiniCacheError) -> Mount {
         let all = self.current.objects.compactMap { $0.entry.extent == nil ? nil : $0.entry.digest }
@@ -108,9 +157,14 @@ package final class VolumeHolder: Sendable {
 
     /// Remounts when the volume file changed since the last mount; called by the file watch.
     package func checkForChanges() {
-        let now = Self.fingerprint(self.path)
-        let changed = self.state.withLock { $0.fingerprint != now }
-        guard changed, now != nil else { return }
+        guard let now = Self.fingerprint(self.path), self.state.withLock({ $0.fingerprint != now }) else { return }
+        // The cache store may be writing: once it is done (the shared lock waits for it), its own
+        // changes are published and the file is no reason for a full remount.
+        let lockFD = Self.lockShared(self.path)
+        let settled = Self.fingerprint(self.path)
+        let changed = settled != nil && self.state.withLock { $0.fingerprint != settled }
+        Self.unlock(lockFD)
+        guard changed else { return }
         _ = try? self.remount(reason: "volume file changed")
     }
 
@@ -119,17 +173,9 @@ package final class VolumeHolder: Sendable {
         generation: Int,
         configuration: ServerConfiguration,
         registry: StatsRegistry,
+        tracker: MountTracker,
         prefetch: Set<[UInt8]>
     ) throws(MiniCacheError) -> Mount {
-        // A shared lock keeps writers (which take it exclusively) out while the table is read.
-        let lockFD = open(path, O_RDONLY | O_CLOEXEC)
-        if lockFD >= 0 { _ = flock(lockFD, LOCK_SH) }
-        defer {
-            if lockFD >= 0 {
-                _ = flock(lockFD, LOCK_UN)
-                close(lockFD)
-            }
-        }
         let volume: Volume
         do { volume = try Volume(path: path) } catch {
             throw MiniCacheError(.volume, "cannot mount \(path): \(error)", underlying: error)
@@ -139,8 +185,23 @@ package final class VolumeHolder: Sendable {
             generation: generation,
             configuration: configuration,
             counters: registry,
+            tracker: tracker,
             prefetch: prefetch
         )
+    }
+
+    /// Takes a shared lock on the volume, which keeps writers (they take it exclusively) out
+    /// while the table is read; -1 when the file cannot be opened.
+    private static func lockShared(_ path: String) -> CInt {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 { _ = flock(fd, LOCK_SH) }
+        return fd
+    }
+
+    private static func unlock(_ fd: CInt) {
+        guard fd >= 0 else { return }
+        _ = flock(fd, LOCK_UN)
+        close(fd)
     }
 
     package static func fingerprint(_ path: String) -> FileFingerprint? {

@@ -112,6 +112,39 @@ struct EvictionTests {
         #expect(run() == order)
     }
 
+    @Test("LRU over observed last-use stamps evicts in exact last-use order, whatever order it learns them in")
+    func lruObserved() {
+        var lru = LRUEviction<String>()
+        for (i, key) in ["a", "b", "c", "d"].enumerated() { lru.insert(key, size: 1, at: Int64(10 + i)) }
+        // Hits the policy was not told about: c at 50, then a at 60.
+        var stamps: [String: Int64] = ["c": 50, "a": 60]
+        func observe(_ key: String) -> ObservedUse {
+            defer { stamps[key] = nil }
+            return stamps[key].map { ObservedUse(hits: 1, lastUse: $0) } ?? .unused
+        }
+        var order: [String] = []
+        while let key = lru.evict(observing: observe) { order.append(key) }
+        #expect(order == ["b", "d", "c", "a"])
+    }
+
+    @Test("S3-FIFO and SIEVE count observed hits like reported ones")
+    func observedHitsCount() {
+        var sieve = SIEVEEviction<Int>()
+        var s3 = S3FIFOEviction<Int>()
+        for key in 1...5 {
+            sieve.insert(key, size: 1)
+            s3.insert(key, size: 1)
+        }
+        var hits: Set<Int> = [1, 3]
+        let observe: (Int) -> ObservedUse = { key in
+            hits.remove(key) != nil ? ObservedUse(hits: 1, lastUse: 0) : .unused
+        }
+        #expect(sieve.evict(observing: observe) == 2)
+        hits = [1, 3]
+        #expect(s3.evict(observing: observe) == 2)
+        #expect(s3.contains(1) && s3.contains(3))
+    }
+
     @Test("every policy evicts each tracked key exactly once under a random workload", arguments: ["lru", "s3fifo", "sieve"])
     func exactlyOnce(kind: String) {
         var generator = SplitMix(seed: 42)

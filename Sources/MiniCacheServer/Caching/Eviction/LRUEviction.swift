@@ -1,37 +1,90 @@
-/// Least-recently-used eviction: a hit moves the object to the front, the back is evicted.
+import HeapModule
+
+/// Least-recently-used eviction: the object whose last use is oldest goes first.
+///
+/// Objects are ordered by a last-use stamp: the policy's own counter for ``insert(_:size:)`` and
+/// ``access(_:)``, or the caller's clock for ``insert(_:size:at:)`` and the uses
+/// ``evict(observing:)`` learns about. A min-heap holds (stamp, key); a use pushes a newer pair
+/// and the older one is skipped when it surfaces, so hits observed lazily still evict in exact
+/// last-use order. O(log n) per operation.
 package struct LRUEviction<Key: Hashable & Sendable>: EvictionPolicy {
-    private var list = EvictionList<Key>()
-    private var index: [Key: Int] = [:]
+    private struct Item: Comparable, Sendable {
+        var stamp: Int64
+        var sequence: UInt64
+        var key: Key
+
+        static func < (a: Item, b: Item) -> Bool {
+            a.stamp != b.stamp ? a.stamp < b.stamp : a.sequence < b.sequence
+        }
+
+        static func == (a: Item, b: Item) -> Bool {
+            a.stamp == b.stamp && a.sequence == b.sequence
+        }
+    }
+
+    private struct Tracked: Sendable {
+        var size: UInt64
+        var stamp: Int64
+        var sequence: UInt64
+    }
+
+    private var heap = Heap<Item>()
+    private var tracked: [Key: Tracked] = [:]
+    private var clock: Int64 = 0
+    private var sequence: UInt64 = 0
+    package private(set) var totalSize: UInt64 = 0
 
     /// An empty policy.
     package init() {}
 
-    package var count: Int { list.count }
-    package var totalSize: UInt64 { list.totalSize }
+    package var count: Int { tracked.count }
 
     package mutating func insert(_ key: Key, size: UInt64) {
-        if let node = index[key] {
-            list.resize(node, to: size)
-            list.moveToFront(node)
-        } else {
-            index[key] = list.pushFront(key, size: size)
-        }
+        insert(key, size: size, at: clock + 1)
+    }
+
+    package mutating func insert(_ key: Key, size: UInt64, at stamp: Int64) {
+        if let old = tracked[key] { totalSize -= old.size }
+        totalSize += size
+        use(key, size: size, at: stamp)
     }
 
     package mutating func access(_ key: Key) {
-        if let node = index[key] { list.moveToFront(node) }
+        if let current = tracked[key] { use(key, size: current.size, at: clock + 1) }
     }
 
     package mutating func remove(_ key: Key) {
-        if let node = index.removeValue(forKey: key) { list.remove(at: node) }
+        if let old = tracked.removeValue(forKey: key) { totalSize -= old.size }
     }
 
-    package mutating func evict() -> Key? {
-        guard list.back >= 0 else { return nil }
-        let key = list.remove(at: list.back)
-        index[key] = nil
-        return key
+    package mutating func evict(observing observe: (Key) -> ObservedUse) -> Key? {
+        while let item = heap.popMin() {
+            guard let current = tracked[item.key], current.sequence == item.sequence else { continue }
+            let seen = observe(item.key)
+            if seen.lastUse > current.stamp {
+                use(item.key, size: current.size, at: seen.lastUse)
+                continue
+            }
+            if seen.hits > 0 {
+                use(item.key, size: current.size, at: clock + 1)
+                continue
+            }
+            tracked[item.key] = nil
+            totalSize -= current.size
+            return item.key
+        }
+        return nil
     }
 
-    package func contains(_ key: Key) -> Bool { index[key] != nil }
+    package func contains(_ key: Key) -> Bool { tracked[key] != nil }
+
+    private mutating func use(_ key: Key, size: UInt64, at stamp: Int64) {
+        clock = max(clock, stamp)
+        sequence += 1
+        tracked[key] = Tracked(size: size, stamp: stamp, sequence: sequence)
+        heap.insert(Item(stamp: stamp, sequence: sequence, key: key))
+        if heap.count > 2 * tracked.count + 64 {
+            heap = Heap(tracked.map { Item(stamp: $0.value.stamp, sequence: $0.value.sequence, key: $0.key) })
+        }
+    }
 }

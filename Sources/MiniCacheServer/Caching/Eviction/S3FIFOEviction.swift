@@ -55,6 +55,10 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
         }
     }
 
+    package mutating func insert(_ key: Key, size: UInt64, at stamp: Int64) {
+        insert(key, size: size)
+    }
+
     package mutating func access(_ key: Key) {
         switch places[key] {
         case .small(let node): Self.bump(&small, node)
@@ -71,12 +75,12 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
         }
     }
 
-    package mutating func evict() -> Key? {
+    package mutating func evict(observing observe: (Key) -> ObservedUse) -> Key? {
         while count > 0 {
             let smallOverShare = Double(small.totalSize) >= smallFraction * Double(totalSize)
             if small.count > 0 && (smallOverShare || main.count == 0) {
-                if let victim = evictFromSmall() { return victim }
-            } else if let victim = evictFromMain() {
+                if let victim = evictFromSmall(observe) { return victim }
+            } else if let victim = evictFromMain(observe) {
                 return victim
             }
         }
@@ -86,8 +90,9 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
     package func contains(_ key: Key) -> Bool { places[key] != nil }
 
     // Moves the back of the small queue to the main queue (returning nil) or evicts it into the ghost queue.
-    private mutating func evictFromSmall() -> Key? {
+    private mutating func evictFromSmall(_ observe: (Key) -> ObservedUse) -> Key? {
         let node = small.back
+        Self.bump(&small, node, by: observe(small[node].key!).hits)
         let entry = small[node]
         let key = small.remove(at: node)
         if entry.counter >= promotionThreshold {
@@ -105,9 +110,10 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
     }
 
     // Gives the back of the main queue another round if it was hit, else evicts it.
-    private mutating func evictFromMain() -> Key? {
+    private mutating func evictFromMain(_ observe: (Key) -> ObservedUse) -> Key? {
         while main.count > 0 {
             let node = main.back
+            Self.bump(&main, node, by: observe(main[node].key!).hits)
             if main[node].counter > 0 {
                 main[node].counter -= 1
                 main.moveToFront(node)
@@ -120,7 +126,8 @@ package struct S3FIFOEviction<Key: Hashable & Sendable>: EvictionPolicy {
         return nil
     }
 
-    private static func bump(_ list: inout EvictionList<Key>, _ node: Int) {
-        list[node].counter = min(list[node].counter + 1, Self.maximumCounter)
+    private static func bump(_ list: inout EvictionList<Key>, _ node: Int, by hits: Int = 1) {
+        guard hits > 0 else { return }
+        list[node].counter = UInt8(min(Int(list[node].counter) + hits, Int(Self.maximumCounter)))
     }
 }

@@ -21,6 +21,10 @@ package struct SIEVEEviction<Key: Hashable & Sendable>: EvictionPolicy {
         }
     }
 
+    package mutating func insert(_ key: Key, size: UInt64, at stamp: Int64) {
+        insert(key, size: size)
+    }
+
     package mutating func access(_ key: Key) {
         if let node = index[key] { list[node].counter = 1 }
     }
@@ -31,10 +35,12 @@ package struct SIEVEEviction<Key: Hashable & Sendable>: EvictionPolicy {
         list.remove(at: node)
     }
 
-    package mutating func evict() -> Key? {
+    package mutating func evict(observing observe: (Key) -> ObservedUse) -> Key? {
         guard list.count > 0 else { return nil }
         var current = hand >= 0 ? hand : list.back
-        while list[current].counter != 0 {
+        while true {
+            let hit = observe(list[current].key!).hits > 0
+            guard list[current].counter != 0 || hit else { break }
             list[current].counter = 0
             current = list[current].previous >= 0 ? list[current].previous : list.back
         }

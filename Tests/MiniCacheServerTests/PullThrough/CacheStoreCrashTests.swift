@@ -1,0 +1,102 @@
+import Foundation
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import MiniCacheServer
+
+/// A real `minicache serve --origin` child process killed with SIGKILL while it fills.
+struct CacheStoreCrashTests {
+    /// The origin's body for a path: deterministic text of a size that depends on the path.
+    static func body(_ path: String) -> String {
+        let index = Int(path.split(separator: "/").last ?? "") ?? 0
+        let size = 2_000 + (index * 37_003) % 300_000
+        var text = String(repeating: "\(path)|", count: size / (path.utf8.count + 1))
+        text += String(repeating: "#", count: size - text.utf8.count)
+        return text
+    }
+
+    static func startServer(_ executable: String, volume: TestVolume, origin: Int, name: String) async throws -> (Process, Int) {
+        let ready = volume.directory + "/\(name).ready"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "serve", volume.path, "--origin", "http://127.0.0.1:\(origin)", "--listen", "127.0.0.1:0", "--admin", "off",
+            "--ready-file", ready, "--threads", "2", "--log-level", "error",
+        ]
+        try process.run()
+        let url = try #require(try await ProcessTests.waitForFile(ready), "minicache did not write its ready file")
+        let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
+        return (process, port)
+    }
+
+    @Test("kill -9 during fills, then a restart on the same volume: every cached object served matches the origin's bytes")
+    func killDuringFills() async throws {
+        guard let executable = ProcessTests.executable else {
+            print("skipping: the minicache executable was not found next to \(CommandLine.arguments[0])")
+            return
+        }
+        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
+            let path = String(request.split(separator: " ").dropFirst().first ?? "/")
+            return [.send(TestOrigin.response(body: Self.body(path), headers: ["Cache-Control: max-age=3600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let paths = (0..<400).map { "/fill/\($0)" }
+        let (first, port) = try await Self.startServer(executable, volume: volume, origin: origin.port, name: "first")
+        let stop = Atomic<Bool>(false)
+        let completed = Atomic<Int>(0)
+        let workers = (0..<4).map { worker in
+            Thread {
+                var i = worker
+                while !stop.load(ordering: .relaxed) {
+                    if let response = try? TestConnection.get(port: port, paths[i % paths.count]), response.status == 200 {
+                        completed.add(1, ordering: .relaxed)
+                    }
+                    i += 4
+                }
+            }
+        }
+        defer { stop.store(true, ordering: .relaxed) }
+        for worker in workers { worker.start() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while completed.load(ordering: .relaxed) < 60 {
+            guard first.isRunning, ContinuousClock.now < deadline else {
+                Issue.record("the first server stopped or filled too slowly (\(completed.load(ordering: .relaxed)) responses)")
+                if first.isRunning { first.terminate() }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        stop.store(true, ordering: .relaxed)
+        #expect(first.terminationReason == .uncaughtSignal)
+        try await origin.stop()
+
+        // The origin is gone: whatever is served now comes from the volume.
+        let (second, restartPort) = try await Self.startServer(executable, volume: volume, origin: origin.port, name: "second")
+        defer { second.terminate() }
+        var served = 0
+        var cut = 0
+        for path in paths {
+            // A response cut short is not served as complete (the client sees the short body);
+            // what matters is that every complete one carries the origin's bytes.
+            guard let response = try? TestConnection.get(port: restartPort, path) else {
+                cut += 1
+                continue
+            }
+            guard response.status == 200 else {
+                #expect(response.status == 502 || response.status == 504)
+                continue
+            }
+            served += 1
+            #expect(response.text == Self.body(path), "\(path) was served with other bytes than the origin's")
+        }
+        #expect(served > 0, "nothing was kept from before the kill")
+        #expect(cut <= 2, "\(cut) responses were cut short")
+        second.terminate()
+        second.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import NIOHTTP1
+import Prometheus
+import SHFS
+import Synchronization
+import Testing
+
+@testable import MiniCacheServer
+
+/// The cache store on real volume files: incremental mounts, external writers, chunks held for
+/// responses in flight.
+struct CacheStoreTests {
+    typealias F = CacheStoreFixture
+
+    @Test("a fill publishes a mount derived from the last one: no remount, unchanged objects shared")
+    func fillsAreIncremental() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        try volume.add("operator.bin", TestVolume.bytes(5000))
+        let fixture = try F(volume: volume)
+        for i in 0..<20 { #expect(await fixture.put("/seg\(i).ts", size: 1000 + i * 7000)) }
+        let before = fixture.holder.current
+        let previous = (0..<20).map { fixture.object("/seg\($0).ts") }
+        #expect(await fixture.put("/new.ts", size: 3000))
+        let after = fixture.holder.current
+        #expect(after.generation > before.generation)
+        for (i, object) in previous.enumerated() {
+            let now = try #require(fixture.object("/seg\(i).ts"))
+            #expect(now === object, "object \(i) was prepared again")
+            #expect(fixture.servedBody("/seg\(i).ts") == F.body("/seg\(i).ts", size: 1000 + i * 7000))
+        }
+        #expect(fixture.servedBody("/new.ts") == F.body("/new.ts", size: 3000))
+        #expect(after.objects.count == 22)
+        #expect(after.byName.lookup(Array("operator.bin".utf8)) != nil)
+        #expect(fixture.stats.remounts.load(ordering: .relaxed) == 0)
+        #expect(fixture.store.statistics.stored == 21)
+        // Replaced mounts are released (only those still in use stay alive).
+        #expect(fixture.holder.tracker.liveGenerations.count <= 3, "live mounts: \(fixture.holder.tracker.liveGenerations)")
+        await fixture.stop()
+
+        // A fresh mount of the file sees the same objects with their metadata.
+        let reopened = try F(volume: volume)
+        for i in 0..<20 { #expect(reopened.servedBody("/seg\(i).ts") == F.body("/seg\(i).ts", size: 1000 + i * 7000)) }
+        #expect(reopened.object("/new.ts")?.cached?.response.url == "/new.ts")
+        await reopened.stop()
+    }
+
+    @Test("an object added or removed by another writer is picked up, and the store goes on writing")
+    func externalWriterIsPickedUp() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/a", size: 2000))
+        let entry = try volume.add("outside.bin", TestVolume.bytes(3000, seed: 9))
+        fixture.holder.checkForChanges()
+        #expect(fixture.holder.current.byName.lookup(Array("outside.bin".utf8)) != nil)
+        #expect(await fixture.put("/b", size: 2000))
+        let mount = fixture.holder.current
+        #expect(mount.byName.lookup(Array("outside.bin".utf8)) != nil)
+        #expect(fixture.servedBody("/a") == F.body("/a", size: 2000))
+        #expect(fixture.servedBody("/b") == F.body("/b", size: 2000))
+        try VolumeWriter(path: volume.path).remove(entry)
+        #expect(await fixture.put("/c", size: 2000))
+        #expect(fixture.holder.current.byName.lookup(Array("outside.bin".utf8)) == nil)
+        #expect(fixture.servedBody("/c") == F.body("/c", size: 2000))
+        await fixture.stop()
+        #expect(try Volume(path: volume.path).entries.count == 3)
+    }
+
+    @Test("the chunks of an evicted object keep their bytes while a mount that listed it is alive")
+    func evictedChunksWaitForResponsesInFlight() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume, configuration: CacheStoreConfiguration(quarantineWait: .milliseconds(5)))
+        let size = 300_000
+        #expect(await fixture.put("/first", size: size))
+        let object = try #require(fixture.object("/first"))
+        #expect(!object.isInMemory)
+        var held: Mount? = fixture.holder.current
+        for i in 0..<30 { await fixture.put("/fill\(i)", size: size) }
+        #expect(fixture.object("/first") == nil, "the oldest object was not evicted")
+        #expect(fixture.store.statistics.evicted > 0)
+        #expect(fixture.store.metrics.snapshot.quarantinedBytes > 0)
+        // A response in flight on the old mount still reads the evicted object's bytes.
+        #expect(F.read(held!, offset: object.fileOffset, length: size) == F.body("/first", size: size))
+        held = nil
+        #expect(await fixture.put("/after", size: size))
+        #expect(fixture.servedBody("/after") == F.body("/after", size: size))
+        #expect(fixture.store.metrics.snapshot.quarantinedBytes == 0)
+        await fixture.stop()
+    }
+
+    @Test("RFC 9111 §4.3.4: a metadata update after a 304 rewrites the block in place (or the object when it grows), keeps the body")
+    func metadataUpdate() async throws {
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/u", size: 100_000))
+        let before = try #require(fixture.object("/u"))
+        func update(_ headers: HTTPHeaders) async -> Bool {
+            var response = StoredResponse(
+                requestHeaders: [:], response: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers),
+                requestTime: 2_000_000_000, responseTime: 2_000_000_001)
+            response.bodyLength = 100_000
+            return await withCheckedContinuation { continuation in
+                fixture.store.updateMetadata(digest: F.digest("/u"), response: response) { continuation.resume(returning: $0) }
+            }
+        }
+        #expect(await update(["Cache-Control": "max-age=60", "ETag": "\"v2\""]))
+        let inPlace = try #require(fixture.object("/u"))
+        #expect(inPlace.entry == before.entry)
+        #expect(inPlace.cached?.response.entityTag == "\"v2\"")
+        #expect(inPlace.cached?.response.url == "/u")
+        #expect(fixture.servedBody("/u") == F.body("/u", size: 100_000))
+        // Headers that need a larger header area: the object is written again.
+        #expect(await update(["Cache-Control": "max-age=60", "X-Long": String(repeating: "x", count: 6000)]))
+        let rewritten = try #require(fixture.object("/u"))
+        #expect(rewritten.entry.slot == before.entry.slot)
+        #expect(rewritten.cached?.headerArea == 8192)
+        #expect(fixture.servedBody("/u") == F.body("/u", size: 100_000))
+        await fixture.stop()
+        let reopened = try F(volume: volume)
+        #expect(reopened.object("/u")?.cached?.response.headers.first(name: "x-long")?.count == 6000)
+        #expect(reopened.servedBody("/u") == F.body("/u", size: 100_000))
+        await reopened.stop()
+    }
+
+    @Test("metrics: stored objects and bytes, evictions by reason, failures by reason, purges")
+    func metrics() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        for i in 0..<20 { #expect(await fixture.put("/m/\(i)", size: 200_000)) }
+        #expect(await fixture.put("/m/huge", size: 3 << 20) == false)
+        let purged = try fixture.store.purge(url: "/m/19")
+        #expect(purged == 1)
+        let snapshot = fixture.store.metrics.snapshot
+        let text = fixture.prometheus.emitToString()
+        #expect(text.contains("minicache_cache_stored_total 20"))
+        #expect(text.contains("minicache_cache_evictions_total{reason=\"space\"} \(snapshot.evictions[.space]!)"))
+        #expect(snapshot.evictions[.space]! > 0)
+        #expect(text.contains("minicache_cache_store_failures_total{reason=\"too_large\"} 1"))
+        #expect(text.contains("minicache_cache_purged_total 1"))
+        #expect(text.contains("minicache_cache_objects \(snapshot.objects)"))
+        #expect(snapshot.objects == fixture.holder.current.objects.count)
+        #expect(snapshot.bytes == Int64(snapshot.objects) * Int64(200_000 + 4096))
+        await fixture.stop()
+    }
+
+    @Test("an object larger than a quarter of the volume is refused; a store after shutdown is refused")
+    func refusals() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        #expect(await fixture.put("/huge", size: 2 << 20) == false)
+        #expect(fixture.store.metrics.snapshot.failures[.tooLarge] == 1)
+        await fixture.stop()
+        #expect(await fixture.put("/late", size: 10) == false)
+    }
+}
