@@ -177,6 +177,20 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.input = nil
                 return
             case .request(let head):
+                if head.method != .get, head.method != .head, let cache = self.server.cache {
+                    // Forwarded methods need their whole body; a chunked one is refused (RFC 9110 §15.5.12).
+                    if head.hasTransferEncoding || head.contentLength > cache.maxRequestBody {
+                        self.writeError(head.hasTransferEncoding ? .lengthRequired : .contentTooLarge, keepAlive: false, context: context)
+                        self.input = nil
+                        return
+                    }
+                    if buffer.readableBytes < head.headLength + head.contentLength {
+                        if self.deadlineKind != .header {
+                            self.setDeadline(.header, NIODeadline.now() + self.server.configuration.headerTimeout, context: context)
+                        }
+                        return
+                    }
+                }
                 // Consume first: a response can complete synchronously and resume this loop.
                 self.input!.moveReaderIndex(forwardBy: head.headLength)
                 if head.contentLength > 0 {

@@ -82,6 +82,7 @@ public final class MiniCacheServer: Service, Sendable {
                 origin: OriginAddress(host: link.host, port: Int(link.port)),
                 maxObjectSize: configuration.maxStoredObjectSize,
                 volumes: volumes,
+                stats: stats,
                 logger: logger
             )
         }
