@@ -91,9 +91,7 @@ package final class LinkFetcher: Sendable {
                 continue
             case .differentVariant, .notShareable:
                 // The response in flight is not for this client: it gets its own fetch.
-                self.stats.upstreamFetchStarted()
-                let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
-                return LinkSubscription(isNew: true) { task.cancel() }
+                return self.direct(request, to: origin, on: eventLoop, deliver: deliver)
             }
         }
     }
@@ -105,7 +103,24 @@ package final class LinkFetcher: Sendable {
         on eventLoop: any EventLoop,
         deliver: @escaping @Sendable (LinkEvent) -> Void
     ) -> LinkSubscription {
-        let viewer = LinkViewer(passThrough: true, deliver: deliver)
+        self.direct(request, to: origin, on: eventLoop, deliver: deliver)
+    }
+
+    /// An unshared fetch whose events are delivered on `eventLoop` (the origin connection may
+    /// live on another loop).
+    private func direct(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (LinkEvent) -> Void
+    ) -> LinkSubscription {
+        let viewer = LinkViewer(passThrough: true) { event in
+            if eventLoop.inEventLoop {
+                deliver(event)
+            } else {
+                eventLoop.execute { deliver(event) }
+            }
+        }
         self.stats.upstreamFetchStarted()
         let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
         return LinkSubscription(isNew: true) { task.cancel() }
