@@ -117,15 +117,13 @@ extension HTTPConnectionHandler {
             || headers.contains(name: "if-unmodified-since")
     }
 
-    /// RFC 9110 §13.1.5: a strong entity-tag match, or a date equal to a strong `Last-Modified`.
+    /// RFC 9110 §13.1.5: a strong entity-tag match, or a date equal to `Last-Modified`.
     static func ifRangeHolds(_ value: String, stored: StoredResponse) -> Bool {
-        let value = String(Substring(value).trimmingOWS())
-        if value.hasPrefix("\"") || value.hasPrefix("W/") {
-            guard let etag = stored.entityTag, !etag.hasPrefix("W/"), !value.hasPrefix("W/") else { return false }
-            return etag == value
-        }
-        guard let date = HTTPDate.parse(value), let modified = stored.times.lastModified else { return false }
-        return date == modified
+        let bytes = Array(Substring(value).trimmingOWS().utf8)
+        let isTag = bytes.first == 34 || bytes.starts(with: [87, 47])
+        let tag = stored.entityTag.flatMap { Preconditions.parseEntityTag($0) }
+        if isTag, tag == nil || tag!.weak { return false }
+        return Preconditions.ifRangeHolds(bytes, etag: tag?.opaque ?? [], lastModified: stored.times.lastModified ?? Int64.min)
     }
 
     /// Serves the stored response instead of an origin failure when RFC 5861 §4 / RFC 9111
