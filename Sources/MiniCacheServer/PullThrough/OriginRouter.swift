@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// Which origin a request goes to: rules matching the request's `Host` and/or a path prefix,
 /// the longest matching prefix winning (a rule naming the host beats one that does not at equal
 /// length), and a default.
@@ -114,5 +116,34 @@ package struct OriginRouter: Sendable, Equatable {
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         guard !host.isEmpty else { throw MiniCacheError(.configuration, "'\(url)' has no host") }
         return OriginAddress(host: String(host), port: port)
+    }
+}
+
+extension OriginRouter {
+    /// The router `--origin` or `--origins` names: an `http://host[:port]` URL (one origin for
+    /// everything), or else the path of an origins file.
+    package static func load(_ origin: String) throws(MiniCacheError) -> OriginRouter {
+        if origin.lowercased().hasPrefix("http://") || origin.lowercased().hasPrefix("https://") {
+            do { return OriginRouter(origin: try Self.originAddress(origin)) } catch {
+                throw MiniCacheError(.configuration, "--origin \(error.message); give it as http://host[:port]")
+            }
+        }
+        let text: String
+        do {
+            let fd = try FileDescriptor.open(FilePath(origin), .readOnly)
+            defer { try? fd.close() }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = try chunk.withUnsafeMutableBytes { try fd.read(into: $0) }
+                if n == 0 { break }
+                bytes += chunk[0..<n]
+                if bytes.count > 1 << 20 { throw Errno.fileTooLarge }
+            }
+            text = String(decoding: bytes, as: UTF8.self)
+        } catch {
+            throw MiniCacheError(.configuration, "cannot read the origins file \(origin): \(error)", underlying: error)
+        }
+        return try Self.parse(text, file: origin)
     }
 }
