@@ -34,6 +34,7 @@ package final class PullThroughCache: Sendable {
     package let stats: ServerStats?
     private let counters = Mutex(Counters())
     private let heads = Mutex(HitHeads())
+    private let fastHits = Mutex(FastHits())
     /// Keys with a background revalidation (`stale-while-revalidate`) in flight.
     private let backgroundKeys = Mutex(Set<CacheDigest>())
 
@@ -47,6 +48,25 @@ package final class PullThroughCache: Sendable {
     private struct HitHeads {
         var generation = -1
         var heads: [ObjectIdentifier: (object: PreparedObject, head: HitHead)] = [:]
+    }
+
+    /// A fresh, `Vary`-free stored response by request host and target, so a plain request (no
+    /// conditionals, range, `Cache-Control` or `Pragma`) is answered without parsing its fields,
+    /// building its key or hashing it. Valid for one mount; an entry is used only while fresh.
+    struct FastHit {
+        let object: PreparedObject
+        let head: HitHead
+        /// `corrected_initial_age` and `response_time` of RFC 9111 §4.2.3, and the freshness lifetime.
+        let initialAge: Int64
+        let responseTime: Int64
+        let lifetime: Int64
+
+        func age(now: Int64) -> Int64 { self.initialAge + max(0, now - self.responseTime) }
+    }
+
+    private struct FastHits {
+        var generation = -1
+        var hits: [[UInt8]: FastHit] = [:]
     }
 
     package init(
@@ -152,6 +172,25 @@ package final class PullThroughCache: Sendable {
         return head
     }
 
+    func fastHit(_ key: [UInt8], generation: Int) -> FastHit? {
+        self.fastHits.withLock { $0.generation == generation ? $0.hits[key] : nil }
+    }
+
+    /// Remembers a fresh stored response for plain requests with `key` (host, NUL, target).
+    func rememberFastHit(_ key: [UInt8], object: PreparedObject, stored: StoredResponse, generation: Int, serverName: String) {
+        let head = self.hitHead(object, stored: stored, generation: generation, serverName: serverName)
+        let hit = FastHit(
+            object: object, head: head, initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
+            lifetime: stored.freshnessLifetime(self.policy.configuration))
+        self.fastHits.withLock { state in
+            if state.generation != generation || state.hits.count >= 100_000 {
+                state.generation = generation
+                state.hits = [:]
+            }
+            state.hits[key] = hit
+        }
+    }
+
     /// Whether a background revalidation may start for `digest` (one at a time per key); the
     /// caller ends it with ``endBackgroundRevalidation(_:)``.
     func beginBackgroundRevalidation(_ digest: CacheDigest) -> Bool {
@@ -222,24 +261,31 @@ package final class PullThroughCache: Sendable {
     }
 
     /// A recorder for a new fill: it keeps the body and stores it when the fill completes.
-    /// - Parameter revalidating: the digest and stored response a conditional request revalidates;
-    ///   a `304` then updates the stored metadata (RFC 9111 §4.3.4).
+    /// - Parameters:
+    ///   - revalidating: the digest and stored response a conditional request revalidates; a
+    ///     `304` then updates the stored metadata (RFC 9111 §4.3.4).
+    ///   - onRelease: called once the fill's outcome is in the volume (or was not stored).
     func recorder(
         key: CacheKey,
         request: HTTPRequestHead,
         varyIndex: VaryIndex?,
-        revalidating: (CacheDigest, StoredResponse)? = nil
+        revalidating: (CacheDigest, StoredResponse)? = nil,
+        onRelease: (@Sendable () -> Void)? = nil
     ) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
-        { fill in FillRecorder(cache: self, fill: fill, key: key, request: request, varyIndex: varyIndex, revalidating: revalidating) }
+        { fill in
+            FillRecorder(
+                cache: self, release: { fill.release(); onRelease?() }, key: key, request: request, varyIndex: varyIndex,
+                revalidating: revalidating)
+        }
     }
 
     /// Applies a `304` to the stored response under `digest` (RFC 9111 §4.3.4), then ends the fill's hold.
-    func update(_ digest: CacheDigest, stored: StoredResponse, with head: HTTPResponseHead, requestTime: Int64, responseTime: Int64, fill: OriginFill<String>) {
+    func update(_ digest: CacheDigest, stored: StoredResponse, with head: HTTPResponseHead, requestTime: Int64, responseTime: Int64, release: @escaping @Sendable () -> Void) {
         guard let updated = self.policy.updating(stored, with: head, requestTime: requestTime, responseTime: responseTime) else {
-            fill.release()
+            release()
             return
         }
-        self.store.updateMetadata(digest: digest, response: updated) { _ in fill.release() }
+        self.store.updateMetadata(digest: digest, response: updated) { _ in release() }
     }
 
     /// Whether a response may be kept, as RFC 9111 §3 and this store allow.
@@ -251,14 +297,14 @@ package final class PullThroughCache: Sendable {
     }
 
     /// Stores a complete response (and the `Vary` index naming it), then ends the fill's hold.
-    func store(_ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, fill: OriginFill<String>) {
+    func store(_ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, release: @escaping @Sendable () -> Void) {
         let url = "http://\(key.authority)\(key.target)"
         let primary = key.primaryDigest
         if metadata.vary.isEmpty {
             if let varyIndex { self.store.remove(digests: varyIndex.variants) }
             self.store.store(digest: primary, response: metadata, url: url, body: body) { stored in
                 self.counters.withLock { stored ? ($0.stored += 1) : ($0.notStored += 1) }
-                fill.release()
+                release()
             }
             return
         }
@@ -271,12 +317,12 @@ package final class PullThroughCache: Sendable {
         self.store.store(digest: digest, response: metadata, url: url, body: body) { stored in
             guard stored else {
                 self.counters.withLock { $0.notStored += 1 }
-                fill.release()
+                release()
                 return
             }
             self.store.store(digest: primary, record: record) { indexed in
                 self.counters.withLock { indexed ? ($0.stored += 1) : ($0.notStored += 1) }
-                fill.release()
+                release()
             }
         }
     }
@@ -306,7 +352,8 @@ final class FillRecorder: OriginResponseDelegate {
     }
 
     private let cache: PullThroughCache
-    private let fill: OriginFill<String>
+    /// Ends the fill's hold (after the store committed or gave up).
+    private let release: @Sendable () -> Void
     private let key: CacheKey
     private let request: HTTPRequestHead
     private let varyIndex: VaryIndex?
@@ -316,14 +363,14 @@ final class FillRecorder: OriginResponseDelegate {
 
     init(
         cache: PullThroughCache,
-        fill: OriginFill<String>,
+        release: @escaping @Sendable () -> Void,
         key: CacheKey,
         request: HTTPRequestHead,
         varyIndex: VaryIndex?,
         revalidating: (CacheDigest, StoredResponse)?
     ) {
         self.cache = cache
-        self.fill = fill
+        self.release = release
         self.key = key
         self.request = request
         self.varyIndex = varyIndex
@@ -337,7 +384,7 @@ final class FillRecorder: OriginResponseDelegate {
                 self.state.withLock { $0.head = head }
                 self.cache.update(
                     revalidating.digest, stored: revalidating.stored, with: head, requestTime: self.requestTime,
-                    responseTime: Int64(time(nil)), fill: self.fill)
+                    responseTime: Int64(time(nil)), release: self.release)
                 return
             }
         }
@@ -373,13 +420,13 @@ final class FillRecorder: OriginResponseDelegate {
             head.headers.first(name: "content-length").flatMap({ Int($0) }).map({ $0 == body.count }) ?? true
         else {
             self.cache.recordNotStored()
-            self.fill.release()
+            self.release()
             return
         }
         var metadata = StoredResponse(
             requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
         metadata.bodyLength = UInt64(body.count)
-        self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, fill: self.fill)
+        self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, release: self.release)
     }
 
     func originDidFail(_ error: OriginError) {
@@ -388,6 +435,6 @@ final class FillRecorder: OriginResponseDelegate {
             state.body = []
             return state.head?.status == .notModified
         }
-        if !notModified { self.fill.release() }
+        if !notModified { self.release() }
     }
 }

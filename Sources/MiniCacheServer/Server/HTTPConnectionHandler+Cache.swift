@@ -34,6 +34,20 @@ extension HTTPConnectionHandler {
     /// Answers a GET or HEAD the volume has no named object for, as a shared cache (RFC 9111 §4).
     func respondFromCache(_ cache: PullThroughCache, head: RequestHead, bytes: UnsafeRawBufferPointer, keepAlive: Bool, context: ChannelHandlerContext) {
         let isGet = head.method == .get
+        var fastKey: [UInt8]?
+        if head.isPlain, head.cacheControl == nil, !head.hasPragma {
+            let key = Self.fastKey(head, bytes: bytes)
+            if let hit = cache.fastHit(key, generation: self.mount.generation) {
+                let age = hit.age(now: self.dates.second)
+                if age < hit.lifetime {
+                    self.server.stats.cacheHit()
+                    self.writeWholeHit(hit.object, hit.head, age: age, isGet: isGet, label: "HIT", keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
+                    if self.server.configuration.accessLog { self.logAccess(head, bytes: bytes, status: .ok) }
+                    return
+                }
+            }
+            fastKey = key
+        }
         let request = head.fullHead(in: bytes)
         guard let origin = cache.router.origin(host: request.headers.first(name: "host"), target: request.uri) else {
             self.writeError(.notFound, keepAlive: keepAlive, isHead: !isGet, context: context)
@@ -44,9 +58,15 @@ extension HTTPConnectionHandler {
         let lookup = cache.lookup(key, request: request, in: self.mount)
         let stored = lookup.object?.cached?.response
         let now = Int64(time(nil))
-        switch cache.policy.decide(request: request, stored: stored, now: now) {
+        let decision = cache.policy.decide(request: request, stored: stored, now: now)
+        switch decision {
         case .fresh(let age), .staleAcceptedByRequest(let age):
             self.server.stats.cacheHit()
+            if let fastKey, lookup.varyIndex == nil, stored!.vary.isEmpty, case .fresh = decision {
+                cache.rememberFastHit(
+                    fastKey, object: lookup.object!, stored: stored!, generation: self.mount.generation,
+                    serverName: self.server.configuration.serverName)
+            }
             self.serveStored(
                 lookup.object!, stored: stored!, age: age, request: request, label: "HIT", keepAlive: keepAlive, minorVersion: head.minorVersion,
                 context: context)
@@ -69,6 +89,27 @@ extension HTTPConnectionHandler {
             // RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored.
             self.writeError(.gatewayTimeout, keepAlive: keepAlive, isHead: !isGet, context: context)
             self.logAccess(head, bytes: bytes, status: .gatewayTimeout)
+        }
+    }
+
+    /// The fast-hit key of a request: its `Host` value, NUL, its target.
+    private static func fastKey(_ head: RequestHead, bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        let host = head.host.map { Int($0.count) } ?? 0
+        return [UInt8](unsafeUninitializedCapacity: host + 1 + Int(head.target.count)) { buffer, count in
+            var n = 0
+            if let range = head.host {
+                for i in range.lowerBound..<range.upperBound {
+                    buffer[n] = bytes[i]
+                    n += 1
+                }
+            }
+            buffer[n] = 0
+            n += 1
+            for i in head.target.lowerBound..<head.target.upperBound {
+                buffer[n] = bytes[i]
+                n += 1
+            }
+            count = n
         }
     }
 
@@ -154,27 +195,36 @@ extension HTTPConnectionHandler {
         guard cache.beginBackgroundRevalidation(lookup.digest) else { return }
         var forwarded = cache.originRequest(for: request, to: origin, forStoring: true)
         forwarded.head = cache.policy.conditionalRequest(for: forwarded.head, stored: stored)
-        let recorder = cache.recorder(key: key, request: forwarded.head, varyIndex: lookup.varyIndex, revalidating: (lookup.digest, stored))
         let digest = lookup.digest
+        // The key stays taken until the outcome is in the volume, so no request in between starts another.
+        let recorder = cache.recorder(
+            key: key, request: forwarded.head, varyIndex: lookup.varyIndex, revalidating: (digest, stored),
+            onRelease: { cache.endBackgroundRevalidation(digest) })
         self.server.stats.cacheRevalidationStarted()
         let box = BackgroundSubscription()
         box.subscription = self.server.links.subscribe(
-            key: "revalidate \(lookup.digest)", request: forwarded, origin: origin, on: context.eventLoop, recorder: recorder,
+            key: "revalidate \(lookup.digest)", request: forwarded, origin: origin, on: context.eventLoop,
+            recorder: { fill in
+                box.startedFill = true
+                return recorder(fill)
+            },
             passThrough: true, requestHeaders: forwarded.head.headers
         ) { event in
             switch event {
             case .end, .failed, .fetchSeparately:
-                cache.endBackgroundRevalidation(digest)
                 box.subscription?.cancel()
                 box.subscription = nil
             case .head, .response, .body:
                 break
             }
         }
+        // Joined a revalidation already in flight: that one's outcome serves this key.
+        if !box.startedFill { cache.endBackgroundRevalidation(digest) }
     }
 }
 
 /// Keeps a background revalidation's subscription until it ends (used on one event loop).
 private final class BackgroundSubscription: @unchecked Sendable {
     var subscription: LinkSubscription?
+    var startedFill = false
 }

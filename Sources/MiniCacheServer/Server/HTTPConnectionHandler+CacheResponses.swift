@@ -56,15 +56,7 @@ extension HTTPConnectionHandler {
         let contentType = stored.headers.first(name: "content-type")
         switch ranges {
         case .whole:
-            self.writeHitStatus(hit, line: hit.statusLine, keepAlive: keepAlive, minorVersion: minorVersion)
-            self.out.writeString("Age: \(age)\r\n")
-            self.out.writeStaticString("X-Cache: ")
-            self.out.writeStaticString(label)
-            self.out.writeStaticString("\r\n")
-            self.emit(hit.fields, context: context)
-            let withBody = isGet && HitHead.hasContent(hit.status)
-            if withBody { self.server.stats.cacheBytesSent(Int(object.length)) }
-            self.sendBody(object, pieces: withBody ? [self.piece(object, 0..<object.length)] : [], keepAlive: keepAlive, code: hit.status, context: context)
+            self.writeWholeHit(object, hit, age: age, isGet: isGet, label: label, keepAlive: keepAlive, minorVersion: minorVersion, context: context)
         case .unsatisfiable:
             self.writeError(
                 .rangeNotSatisfiable, keepAlive: keepAlive, extraFields: hit.rangeFields + "Age: \(age)\r\nContent-Range: bytes */\(object.length)\r\n",
@@ -99,6 +91,29 @@ extension HTTPConnectionHandler {
             self.server.stats.cacheBytesSent(Int(length))
             self.sendBody(object, pieces: pieces, keepAlive: keepAlive, code: 206, context: context)
         }
+    }
+
+    /// The whole stored response: status line, fields with `Age`, body.
+    func writeWholeHit(
+        _ object: PreparedObject,
+        _ hit: HitHead,
+        age: Int64,
+        isGet: Bool,
+        label: StaticString,
+        keepAlive: Bool,
+        minorVersion: UInt8,
+        context: ChannelHandlerContext
+    ) {
+        self.writeHitStatus(hit, line: hit.statusLine, keepAlive: keepAlive, minorVersion: minorVersion)
+        self.out.writeStaticString("Age: ")
+        self.out.writeString(String(age))
+        self.out.writeStaticString("\r\nX-Cache: ")
+        self.out.writeStaticString(label)
+        self.out.writeStaticString("\r\n")
+        self.emit(hit.fields, context: context)
+        let withBody = isGet && HitHead.hasContent(hit.status)
+        if withBody { self.server.stats.cacheBytesSent(Int(object.length)) }
+        self.sendBody(object, pieces: withBody ? [self.piece(object, 0..<object.length)] : [], keepAlive: keepAlive, code: hit.status, context: context)
     }
 
     /// The status line (the stored one, or `status`), `Date` unless stored, the connection field.

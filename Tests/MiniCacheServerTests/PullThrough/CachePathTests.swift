@@ -183,6 +183,32 @@ struct CachePathTests {
         }
     }
 
+    @Test("RFC 9111 §4.2, §5.4: repeated plain hits take the fast path with a growing Age until the response is stale; Pragma: no-cache still revalidates")
+    func fastHitPath() async throws {
+        let origin = try await ScriptedOrigin { request, _ in
+            if request.header("If-None-Match") != nil { return .init(.notModified, [("ETag", "\"h\"")]) }
+            return .init(.ok, [("Cache-Control", "max-age=12"), ("ETag", "\"h\""), ("Date", Self.date(ago: 10))], body: "hot")
+        }
+        try await Self.withCache(origin) { server in
+            _ = try Self.get(server, "/hot")
+            try await Self.waitForStored(server, 1)
+            var ages: [Int] = []
+            for _ in 0..<3 {
+                let hit = try Self.get(server, "/hot")
+                #expect(hit.header("X-Cache") == "HIT")
+                #expect(hit.text == "hot")
+                ages.append(hit.header("Age").flatMap { Int($0) } ?? -1)
+            }
+            #expect(ages.allSatisfy { $0 >= 10 && $0 < 12 })
+            #expect(origin.requestCount == 1)
+            #expect(try Self.get(server, "/hot", ["Pragma: no-cache"]).header("X-Cache") == "REVALIDATED")
+            try await Self.waitForFills(server)
+            try await Task.sleep(for: .seconds(3))
+            let expired = try await Self.eventually({ try Self.get(server, "/hot") }) { $0.header("X-Cache") != "HIT" }
+            #expect(expired.header("X-Cache") == "REVALIDATED")
+        }
+    }
+
     @Test("RFC 9111 §5.2.1.1, §5.2.1.2, §5.2.1.3: request max-age, max-stale and min-fresh decide between the stored response and the origin")
     func requestDirectives() async throws {
         let origin = try await ScriptedOrigin { request, index in
