@@ -174,6 +174,22 @@ package final class ServerStats: Sendable {
         self.remountCounter.increment()
     }
 
+    /// The cache's counters by name, for `/admin/status` (`"cache": {...}`).
+    package var cacheCounts: [(String, Int)] {
+        [
+            ("hits", self.cacheHits.load(ordering: .relaxed)),
+            ("misses", self.cacheMisses.load(ordering: .relaxed)),
+            ("coalesced", self.cacheCoalesced.load(ordering: .relaxed)),
+            ("staleServed", self.cacheStale.load(ordering: .relaxed)),
+            ("revalidations", self.cacheRevalidations.load(ordering: .relaxed)),
+            ("revalidatedNotModified", self.cacheRevalidatedNotModified.load(ordering: .relaxed)),
+            ("revalidatedChanged", self.cacheRevalidatedChanged.load(ordering: .relaxed)),
+            ("originErrors", self.originErrors.load(ordering: .relaxed)),
+            ("originBytes", self.originBytes.load(ordering: .relaxed)),
+            ("cacheBytesServed", self.cacheBytesServed.load(ordering: .relaxed)),
+        ]
+    }
+
     package var statusCounts: [String: Int] {
         [
             "2xx": self.status2xx.load(ordering: .relaxed), "3xx": self.status3xx.load(ordering: .relaxed),
