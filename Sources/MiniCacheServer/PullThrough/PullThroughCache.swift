@@ -44,17 +44,28 @@ package final class PullThroughCache: Sendable {
         package var notStored = 0
     }
 
-    /// The prepared response heads of cached objects, for the hit path (built at first use per mount).
+    /// The prepared response heads of cached objects, for the hit path (built at first use). An
+    /// entry holds its object weakly and is used only for that very object, so entries of
+    /// replaced objects are never used and mounts derived by the store keep their entries.
     private struct HitHeads {
-        var generation = -1
-        var heads: [ObjectIdentifier: (object: PreparedObject, head: HitHead)] = [:]
+        var heads: [ObjectIdentifier: (object: Weak, head: HitHead)] = [:]
     }
+
+    struct Weak {
+        weak var object: PreparedObject?
+    }
+
+    /// Entries kept in each memo; a full memo drops the entries of objects that are gone, or all.
+    static let memoLimit = 65536
 
     /// A fresh, `Vary`-free stored response by request host and target, so a plain request (no
     /// conditionals, range, `Cache-Control` or `Pragma`) is answered without parsing its fields,
-    /// building its key or hashing it. Valid for one mount; an entry is used only while fresh.
+    /// building its key or hashing it. An entry is used only while its object is still the one
+    /// the mount holds under its digest, and only while fresh.
     struct FastHit {
-        let object: PreparedObject
+        let object: Weak
+        /// The digest hex the mount indexes the object by.
+        let hex: [UInt8]
         let head: HitHead
         /// `corrected_initial_age` and `response_time` of RFC 9111 §4.2.3, and the freshness lifetime.
         let initialAge: Int64
@@ -65,7 +76,6 @@ package final class PullThroughCache: Sendable {
     }
 
     private struct FastHits {
-        var generation = -1
         var hits: [[UInt8]: FastHit] = [:]
     }
 
@@ -99,6 +109,12 @@ package final class PullThroughCache: Sendable {
     /// The cache key of a request to `origin`: the origin's authority, so two origins never share keys.
     package func key(target: String, origin: OriginAddress) -> CacheKey {
         CacheKey(method: .GET, scheme: "http", authority: origin.hostField, target: target)
+    }
+
+    /// The cache key of a target at the default origin (admin purges), and its hex digest.
+    package func key(target: String) -> (key: CacheKey, hexDigest: String) {
+        let key = self.key(target: target, origin: self.origin ?? OriginAddress(host: "", port: 80))
+        return (key, key.primaryDigest.description)
     }
 
     /// The lower-case hex digits of `digest` a mount indexes objects by.
@@ -157,35 +173,42 @@ package final class PullThroughCache: Sendable {
         return try? VaryIndex(decoding: &buffer)
     }
 
-    /// The prepared head of a cached object's stored response, built once per mount.
-    func hitHead(_ object: PreparedObject, stored: StoredResponse, generation: Int, serverName: String) -> HitHead {
+    /// The prepared head of a cached object's stored response, built once per object.
+    func hitHead(_ object: PreparedObject, stored: StoredResponse, serverName: String) -> HitHead {
         let id = ObjectIdentifier(object)
-        if let head = self.heads.withLock({ $0.generation == generation ? $0.heads[id]?.head : nil }) { return head }
+        if let head = self.heads.withLock({ state in state.heads[id].flatMap { $0.object.object === object ? $0.head : nil } }) {
+            return head
+        }
         let head = HitHead(stored, bodyLength: object.length, serverName: serverName)
         self.heads.withLock { state in
-            if state.generation != generation {
-                state.generation = generation
-                state.heads = [:]
+            if state.heads.count >= Self.memoLimit {
+                state.heads = state.heads.filter { $0.value.object.object != nil }
+                if state.heads.count >= Self.memoLimit / 2 { state.heads = [:] }
             }
-            if state.heads.count < 100_000 { state.heads[id] = (object, head) }
+            state.heads[id] = (Weak(object: object), head)
         }
         return head
     }
 
-    func fastHit(_ key: [UInt8], generation: Int) -> FastHit? {
-        self.fastHits.withLock { $0.generation == generation ? $0.hits[key] : nil }
+    /// The object and head remembered for `key` when `mount` still holds that object.
+    func fastHit(_ key: [UInt8], in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
+        guard let hit = self.fastHits.withLock({ $0.hits[key] }), let object = hit.object.object,
+            let slot = mount.byDigest.lookup(hit.hex), mount.objects[slot] === object
+        else { return nil }
+        return (object, hit)
     }
 
     /// Remembers a fresh stored response for plain requests with `key` (host, NUL, target).
-    func rememberFastHit(_ key: [UInt8], object: PreparedObject, stored: StoredResponse, generation: Int, serverName: String) {
-        let head = self.hitHead(object, stored: stored, generation: generation, serverName: serverName)
+    func rememberFastHit(_ key: [UInt8], object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
         let hit = FastHit(
-            object: object, head: head, initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
+            object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
+            head: self.hitHead(object, stored: stored, serverName: serverName),
+            initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
             lifetime: stored.freshnessLifetime(self.policy.configuration))
         self.fastHits.withLock { state in
-            if state.generation != generation || state.hits.count >= 100_000 {
-                state.generation = generation
-                state.hits = [:]
+            if state.hits.count >= Self.memoLimit {
+                state.hits = state.hits.filter { $0.value.object.object != nil }
+                if state.hits.count >= Self.memoLimit / 2 { state.hits = [:] }
             }
             state.hits[key] = hit
         }
@@ -298,7 +321,8 @@ package final class PullThroughCache: Sendable {
 
     /// Stores a complete response (and the `Vary` index naming it), then ends the fill's hold.
     func store(_ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, release: @escaping @Sendable () -> Void) {
-        let url = "http://\(key.authority)\(key.target)"
+        // The store's purges match the path and query (`/live/seg1.ts`), whatever the origin.
+        let url = key.target
         let primary = key.primaryDigest
         if metadata.vary.isEmpty {
             if let varyIndex { self.store.remove(digests: varyIndex.variants) }

@@ -37,11 +37,11 @@ extension HTTPConnectionHandler {
         var fastKey: [UInt8]?
         if head.isPlain, head.cacheControl == nil, !head.hasPragma {
             let key = Self.fastKey(head, bytes: bytes)
-            if let hit = cache.fastHit(key, generation: self.mount.generation) {
-                let age = hit.age(now: self.dates.second)
+            if let (object, hit) = cache.fastHit(key, in: self.mount) {
+                let age = hit.age(now: Int64(time(nil)))
                 if age < hit.lifetime {
                     self.server.stats.cacheHit()
-                    self.writeWholeHit(hit.object, hit.head, age: age, isGet: isGet, label: "HIT", keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
+                    self.writeWholeHit(object, hit.head, age: age, isGet: isGet, label: "HIT", keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
                     if self.server.configuration.accessLog { self.logAccess(head, bytes: bytes, status: .ok) }
                     return
                 }
@@ -64,7 +64,7 @@ extension HTTPConnectionHandler {
             self.server.stats.cacheHit()
             if let fastKey, lookup.varyIndex == nil, stored!.vary.isEmpty, case .fresh = decision {
                 cache.rememberFastHit(
-                    fastKey, object: lookup.object!, stored: stored!, generation: self.mount.generation,
+                    fastKey, object: lookup.object!, digest: lookup.digest, stored: stored!, in: self.mount,
                     serverName: self.server.configuration.serverName)
             }
             self.serveStored(

@@ -27,7 +27,7 @@ extension HTTPConnectionHandler {
         let cache = self.server.cache!
         let hit =
             prepared
-            ? cache.hitHead(object, stored: stored, generation: self.mount.generation, serverName: self.server.configuration.serverName)
+            ? cache.hitHead(object, stored: stored, serverName: self.server.configuration.serverName)
             : HitHead(stored, bodyLength: object.length, serverName: self.server.configuration.serverName)
         let isGet = request.method != .HEAD
         if (200..<300).contains(hit.status), Self.hasConditionals(request.headers) {

@@ -175,7 +175,8 @@ struct PullThroughTests {
     func stalePlaylistIsFetchedAgain() async throws {
         let origin = try await TestOrigin(group: Self.group) { request, index in
             if request.contains("/live.m3u8") {
-                return [.send(TestOrigin.response(body: "#EXTM3U v\(index)", headers: ["Cache-Control: max-age=1"]))]
+                // The first playlist goes stale at once; the refreshed one stays fresh for the rest of the test.
+                return [.send(TestOrigin.response(body: "#EXTM3U v\(index)", headers: ["Cache-Control: max-age=\(index == 0 ? 1 : 600)"]))]
             }
             return [.send(TestOrigin.response(body: "segment", headers: ["Cache-Control: max-age=31536000, immutable"]))]
         }
