@@ -40,7 +40,7 @@ extension HTTPConnectionHandler {
             if let (object, hit) = cache.fastHit(key, in: self.mount) {
                 let age = hit.age(now: Int64(time(nil)))
                 if age < hit.lifetime {
-                    self.server.stats.cacheHit()
+                    self.cacheBatch.hits += 1
                     self.writeWholeHit(object, hit.head, age: age, isGet: isGet, label: "HIT", keepAlive: keepAlive, minorVersion: head.minorVersion, context: context)
                     if self.server.configuration.accessLog { self.logAccess(head, bytes: bytes, status: .ok) }
                     return
@@ -61,7 +61,7 @@ extension HTTPConnectionHandler {
         let decision = cache.policy.decide(request: request, stored: stored, now: now)
         switch decision {
         case .fresh(let age), .staleAcceptedByRequest(let age):
-            self.server.stats.cacheHit()
+            self.cacheBatch.hits += 1
             if let fastKey, lookup.varyIndex == nil, stored!.vary.isEmpty, case .fresh = decision {
                 cache.rememberFastHit(
                     fastKey, object: lookup.object!, digest: lookup.digest, stored: stored!, in: self.mount,

@@ -67,7 +67,7 @@ extension HTTPConnectionHandler {
             self.out.writeString(
                 "Age: \(age)\r\nX-Cache: \(label)\r\n" + hit.rangeFields + (contentType.map { "Content-Type: \($0)\r\n" } ?? "")
                     + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\nContent-Length: \(r.count)\r\n\r\n")
-            self.server.stats.cacheBytesSent(r.count)
+            self.cacheBatch.bytes += r.count
             self.sendBody(object, pieces: [self.piece(object, r)], keepAlive: keepAlive, code: 206, context: context)
         case .ranges(let list):
             let boundary = "minicache-\(object.entry.hexDigest.prefix(16))"
@@ -88,7 +88,7 @@ extension HTTPConnectionHandler {
             self.out.writeString(
                 "Age: \(age)\r\nX-Cache: \(label)\r\n" + hit.rangeFields + "Content-Type: multipart/byteranges; boundary=\(boundary)\r\n"
                     + "Content-Length: \(length)\r\n\r\n")
-            self.server.stats.cacheBytesSent(Int(length))
+            self.cacheBatch.bytes += Int(length)
             self.sendBody(object, pieces: pieces, keepAlive: keepAlive, code: 206, context: context)
         }
     }
@@ -112,7 +112,7 @@ extension HTTPConnectionHandler {
         self.out.writeStaticString("\r\n")
         self.emit(hit.fields, context: context)
         let withBody = isGet && HitHead.hasContent(hit.status)
-        if withBody { self.server.stats.cacheBytesSent(Int(object.length)) }
+        if withBody { self.cacheBatch.bytes += Int(object.length) }
         self.sendBody(object, pieces: withBody ? [self.piece(object, 0..<object.length)] : [], keepAlive: keepAlive, code: hit.status, context: context)
     }
 

@@ -54,6 +54,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     var processing = false
     var batchByClass = (0, 0, 0, 0, 0)
     var batchBytes = 0
+    /// Cache hits and body bytes served from stored responses in this batch.
+    var cacheBatch = (hits: 0, bytes: 0)
     var deadline = NIODeadline.uptimeNanoseconds(0)
     var deadlineKind = DeadlineKind.none
     var timer: Scheduled<Void>?
@@ -243,6 +245,11 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     func recordBatch() {
         self.server.stats.record(byClass: &self.batchByClass, bytes: self.batchBytes)
         self.batchBytes = 0
+        if self.cacheBatch.hits > 0 || self.cacheBatch.bytes > 0 {
+            self.server.stats.cacheHit(count: self.cacheBatch.hits)
+            self.server.stats.cacheBytesSent(self.cacheBatch.bytes)
+            self.cacheBatch = (0, 0)
+        }
     }
 
     /// Appends a ready-made part of a response, copying small ones into the batch buffer.

@@ -112,9 +112,10 @@ package final class ServerStats: Sendable {
         self.refusedCounter.increment()
     }
 
-    package func cacheHit() {
-        self.cacheHits.add(1, ordering: .relaxed)
-        self.cacheCounters[0].increment()
+    package func cacheHit(count: Int = 1) {
+        guard count > 0 else { return }
+        self.cacheHits.add(count, ordering: .relaxed)
+        self.cacheCounters[0].increment(by: Int64(count))
     }
 
     package func cacheStaleServed() {
