@@ -117,8 +117,9 @@ extension HTTPConnectionHandler {
     /// unsafe method's success invalidates what is stored for its URL).
     func passThrough(_ cache: PullThroughCache, head: RequestHead, bytes: UnsafeRawBufferPointer, keepAlive: Bool, context: ChannelHandlerContext) {
         let request = head.fullHead(in: bytes)
+        // `OPTIONS *` (asterisk-form) is about the whole server: route it as `/`.
         guard request.method != .CONNECT,
-            let origin = cache.router.origin(host: request.headers.first(name: "host"), target: request.uri)
+            let origin = cache.router.origin(host: request.headers.first(name: "host"), target: request.uri == "*" ? "/" : request.uri)
         else {
             let status: HTTPStatus = request.method == .CONNECT ? .methodNotAllowed : .notFound
             self.writeError(status, keepAlive: keepAlive, context: context)

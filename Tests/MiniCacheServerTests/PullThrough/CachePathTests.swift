@@ -461,6 +461,9 @@ struct CachePathTests {
             #expect(try connection.readResponse()?.text == "deleted")
             let options = try Self.get(server, "/doc", method: "OPTIONS")
             #expect(options.status == 200)
+            let asterisk = try Self.get(server, "*", method: "OPTIONS")
+            #expect(asterisk.status == 200)
+            #expect(origin.requests.last?.path == "*")
         }
     }
 
