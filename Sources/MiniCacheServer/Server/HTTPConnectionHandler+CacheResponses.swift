@@ -71,19 +71,7 @@ extension HTTPConnectionHandler {
             self.sendBody(object, pieces: [self.piece(object, r)], keepAlive: keepAlive, code: 206, context: context)
         case .ranges(let list):
             let boundary = "minicache-\(object.entry.hexDigest.prefix(16))"
-            var pieces: [BodyPiece] = []
-            var length: Int64 = 0
-            for r in list {
-                let partHead = ByteBuffer(
-                    string: "\r\n--\(boundary)\r\n" + (contentType.map { "Content-Type: \($0)\r\n" } ?? "")
-                        + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\n\r\n")
-                length += Int64(partHead.readableBytes) + Int64(r.count)
-                pieces.append(.buffer(partHead))
-                pieces.append(self.piece(object, r))
-            }
-            let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
-            length += Int64(tail.readableBytes)
-            pieces.append(.buffer(tail))
+            let (pieces, length) = self.multipartBody(object, list, contentType: contentType, boundary: boundary)
             self.writeHitStatus(hit, line: nil, keepAlive: keepAlive, minorVersion: minorVersion, status: .partialContent)
             self.out.writeString(
                 "Age: \(age)\r\nX-Cache: \(label)\r\n" + hit.rangeFields + "Content-Type: multipart/byteranges; boundary=\(boundary)\r\n"

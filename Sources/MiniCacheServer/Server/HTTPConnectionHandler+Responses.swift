@@ -164,20 +164,7 @@ extension HTTPConnectionHandler {
             self.logAccess(head, bytes: bytes, status: .partialContent)
         case .ranges(let list):
             let boundary = "minicache-\(object.etag.prefix(16).map { String(UnicodeScalar($0)) }.joined())"
-            var pieces: [BodyPiece] = []
-            var length: Int64 = 0
-            for r in list {
-                let partHead = ByteBuffer(
-                    string: "\r\n--\(boundary)\r\nContent-Type: \(object.contentType)\r\n"
-                        + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\n\r\n"
-                )
-                length += Int64(partHead.readableBytes) + Int64(r.count)
-                pieces.append(.buffer(partHead))
-                pieces.append(self.piece(object, r))
-            }
-            let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
-            length += Int64(tail.readableBytes)
-            pieces.append(.buffer(tail))
+            let (pieces, length) = self.multipartBody(object, list, contentType: object.contentType, boundary: boundary)
             self.writeStatus(.partialContent, keepAlive: keepAlive, minorVersion: head.minorVersion)
             self.out.writeString(
                 object.commonFields + "Content-Type: multipart/byteranges; boundary=\(boundary)\r\n"
@@ -186,6 +173,24 @@ extension HTTPConnectionHandler {
             self.sendBody(object, pieces: isGet ? pieces : [], keepAlive: keepAlive, status: .partialContent, context: context)
             self.logAccess(head, bytes: bytes, status: .partialContent)
         }
+    }
+
+    /// The parts of a `multipart/byteranges` body (RFC 9110 §14.6) and its length.
+    func multipartBody(_ object: PreparedObject, _ list: [Range<Int64>], contentType: String?, boundary: String) -> (pieces: [BodyPiece], length: Int64) {
+        var pieces: [BodyPiece] = []
+        var length: Int64 = 0
+        for r in list {
+            let partHead = ByteBuffer(
+                string: "\r\n--\(boundary)\r\n" + (contentType.map { "Content-Type: \($0)\r\n" } ?? "")
+                    + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\n\r\n")
+            length += Int64(partHead.readableBytes) + Int64(r.count)
+            pieces.append(.buffer(partHead))
+            pieces.append(self.piece(object, r))
+        }
+        let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
+        length += Int64(tail.readableBytes)
+        pieces.append(.buffer(tail))
+        return (pieces, length)
     }
 
     func piece(_ object: PreparedObject, _ range: Range<Int64>) -> BodyPiece {
