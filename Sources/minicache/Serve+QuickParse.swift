@@ -9,7 +9,8 @@ extension Serve {
     /// `StartupArgumentsTests` fails meanwhile.
     typealias QuickParseLayout = (
         Argument<String>, Option<String>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
-        Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<Int>, Option<String>
+        Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<Int>,
+        Option<String>, Option<Int>, Option<String>
     )
 
     /// Parses the arguments after `serve` without ArgumentParser, for the common, well-formed case.
@@ -35,7 +36,10 @@ extension Serve {
         var largeObjects = LargeObjectStrategy.sendfile.rawValue
         var smallObjectLimit = 64 * 1024
         var origin: String?
+        var origins: String?
         var maxStoredObject = 64 << 20
+        var eviction = EvictionKind.lru.rawValue
+        var memoryBudget = 256 << 20
         var logLevel = "info"
 
         var seen: [Substring] = []
@@ -75,7 +79,10 @@ extension Serve {
             case "--large-objects": largeObjects = value
             case "--small-object-limit": guard let n = Int(value) else { return nil }; smallObjectLimit = n
             case "--origin": origin = value
+            case "--origins": origins = value
             case "--max-stored-object": guard let n = Int(value) else { return nil }; maxStoredObject = n
+            case "--eviction": eviction = value
+            case "--memory-budget": guard let n = Int(value) else { return nil }; memoryBudget = n
             case "--log-level": logLevel = value
             default: return nil
             }
@@ -94,7 +101,10 @@ extension Serve {
         serve.largeObjects = largeObjects
         serve.smallObjectLimit = smallObjectLimit
         serve.origin = origin
+        serve.origins = origins
         serve.maxStoredObject = maxStoredObject
+        serve.eviction = eviction
+        serve.memoryBudget = memoryBudget
         serve.logLevel = logLevel
         guard (try? serve.validate()) != nil else { return nil }
         return serve

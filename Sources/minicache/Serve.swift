@@ -60,6 +60,14 @@ struct Serve: AsyncParsableCommand {
     )
     var origin: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Like --origin, with origins chosen by Host and/or path prefix from this file (lines `MATCH http://host[:port]`, MATCH = default, /prefix, host or host/prefix; see docs/caching.md).",
+            valueName: "FILE"
+        )
+    )
+    var origins: String?
+
     @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
     var maxStoredObject = 64 << 20
 
@@ -89,6 +97,15 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--eviction must be lru, s3fifo or sieve")
         }
         guard self.memoryBudget >= 0 else { throw ValidationError("--memory-budget must not be negative") }
+        if self.origin != nil, self.origins != nil {
+            throw ValidationError("give either --origin URL or --origins FILE, not both")
+        }
+        if let origin = self.origin, !origin.lowercased().hasPrefix("http://") {
+            throw ValidationError("--origin must be http://host[:port] (for a file of origins use --origins FILE)")
+        }
+        if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
+            throw ValidationError("--origins takes a file; for one origin URL use --origin")
+        }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -117,7 +134,7 @@ struct Serve: AsyncParsableCommand {
             memoryBudget: self.memoryBudget,
             largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .sendfile,
             accessLog: self.accessLog,
-            origin: self.origin,
+            origin: self.origin ?? self.origins,
             maxStoredObjectSize: self.maxStoredObject
         )
         if self.admin == "off" {

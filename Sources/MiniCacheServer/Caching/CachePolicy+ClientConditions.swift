@@ -17,40 +17,25 @@ extension CachePolicy {
     ///
     /// `If-Range` and `Range` are left to the range logic.
     package func clientConditions(request: HTTPRequestHead, stored: StoredResponse) -> ClientConditionResult {
-        let etag = stored.entityTag
-        let lastModified = stored.times.lastModified
-        let isGetOrHead = request.method == .GET || request.method == .HEAD
-
-        let ifMatch = request.headers["if-match"]
-        if !ifMatch.isEmpty {
-            if !Self.listMatches(ifMatch, etag: etag, strong: true) { return .preconditionFailed }
-        } else if let since = request.headers.first(name: "if-unmodified-since").flatMap({ HTTPDate.parse($0) }),
-            let lastModified, lastModified > since
-        {
-            return .preconditionFailed
+        func lines(_ name: String) -> [[UInt8]]? {
+            let values = request.headers[name]
+            return values.isEmpty ? nil : values.map { Array($0.utf8) }
         }
-
-        let ifNoneMatch = request.headers["if-none-match"]
-        if !ifNoneMatch.isEmpty {
-            if Self.listMatches(ifNoneMatch, etag: etag, strong: false) { return isGetOrHead ? .notModified : .preconditionFailed }
-        } else if isGetOrHead, let since = request.headers.first(name: "if-modified-since").flatMap({ HTTPDate.parse($0) }),
-            let lastModified, lastModified <= since
-        {
-            return .notModified
-        }
-        return .proceed
-    }
-
-    // `*` matches any current representation; otherwise one listed tag must match (§13.1.1, §13.1.2).
-    private static func listMatches(_ lines: [String], etag: String?, strong: Bool) -> Bool {
-        let tags = lines.flatMap { HTTPListParser.elements($0) }
-        if tags.contains("*") { return true }
-        guard let etag else { return false }
-        return tags.contains { tag in
-            if strong {
-                return !tag.hasPrefix("W/") && !etag.hasPrefix("W/") && tag == Substring(etag)
-            }
-            return weakCompare(String(tag), etag)
+        let tag = stored.entityTag.flatMap { Preconditions.parseEntityTag($0) }
+        let outcome = Preconditions.evaluate(
+            ifMatch: lines("if-match"),
+            ifUnmodifiedSince: request.headers.first(name: "if-unmodified-since").map { Array($0.utf8) },
+            ifNoneMatch: lines("if-none-match"),
+            ifModifiedSince: request.headers.first(name: "if-modified-since").map { Array($0.utf8) },
+            etag: tag?.opaque,
+            weakETag: tag?.weak ?? false,
+            lastModified: stored.times.lastModified,
+            isGetOrHead: request.method == .GET || request.method == .HEAD
+        )
+        switch outcome {
+        case .proceed: return .proceed
+        case .notModified: return .notModified
+        case .preconditionFailed: return .preconditionFailed
         }
     }
 }

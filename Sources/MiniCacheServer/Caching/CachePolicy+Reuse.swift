@@ -19,7 +19,9 @@ extension CachePolicy {
         let revalidation: CacheDecision = requestCC.onlyIfCached ? .gatewayTimeout : .revalidate(conditions: conditions)
 
         if stored.cacheControl.noCache || requestCC.noCache { return revalidation }
-        if let maxAge = requestCC.maxAge, age > maxAge.secondsOrZero { return revalidation }
+        // Ages are whole seconds: a response of age "0" may be most of a second old, so
+        // `max-age=0` (the usual "reload") always goes to the origin.
+        if let maxAge = requestCC.maxAge, age > maxAge.secondsOrZero || maxAge.secondsOrZero == 0 { return revalidation }
 
         if age < lifetime {
             if let minFresh = requestCC.minFresh, lifetime - age < minFresh.secondsOrZero { return revalidation }

@@ -204,6 +204,8 @@ package struct HTTPRequestParser: Sendable {
                 head.ifUnmodifiedSince = value
             case .cacheControl:
                 head.cacheControl = (head.cacheControl ?? []) + [value]
+            case .pragma:
+                head.hasPragma = true
             }
         }
 
@@ -304,7 +306,7 @@ package struct HTTPRequestParser: Sendable {
 
     enum FieldKind {
         case other, host, contentLength, transferEncoding, connection, range, ifRange
-        case ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, cacheControl
+        case ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince, cacheControl, pragma
     }
 
     @inline(__always)
@@ -312,6 +314,7 @@ package struct HTTPRequestParser: Sendable {
         switch length {
         case 4: return Self.equalsLowercase(p, start, "host") ? .host : .other
         case 5: return Self.equalsLowercase(p, start, "range") ? .range : .other
+        case 6: return Self.equalsLowercase(p, start, "pragma") ? .pragma : .other
         case 8:
             if Self.equalsLowercase(p, start, "if-match") { return .ifMatch }
             if Self.equalsLowercase(p, start, "if-range") { return .ifRange }

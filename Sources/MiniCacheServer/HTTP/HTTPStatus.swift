@@ -8,7 +8,9 @@ package enum HTTPStatus: Int, Sendable {
     case notFound = 404
     case methodNotAllowed = 405
     case requestTimeout = 408
+    case lengthRequired = 411
     case preconditionFailed = 412
+    case contentTooLarge = 413
     case uriTooLong = 414
     case rangeNotSatisfiable = 416
     case headersTooLarge = 431
@@ -31,7 +33,9 @@ package enum HTTPStatus: Int, Sendable {
         case .notFound: "Not Found"
         case .methodNotAllowed: "Method Not Allowed"
         case .requestTimeout: "Request Timeout"
+        case .lengthRequired: "Length Required"
         case .preconditionFailed: "Precondition Failed"
+        case .contentTooLarge: "Content Too Large"
         case .uriTooLong: "URI Too Long"
         case .rangeNotSatisfiable: "Range Not Satisfiable"
         case .headersTooLarge: "Request Header Fields Too Large"

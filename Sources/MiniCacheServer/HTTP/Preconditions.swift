@@ -6,29 +6,43 @@ package enum Preconditions {
         case preconditionFailed
     }
 
-    /// Evaluates the conditional fields of a GET or HEAD in the order RFC 9110 §13.2.2 gives.
+    /// Evaluates the conditional fields of a request in the order RFC 9110 §13.2.2 gives: the one
+    /// implementation for local objects and stored responses (RFC 9111 §4.3.2).
     /// - Parameters:
-    ///   - etag: the representation's strong entity tag without quotes.
-    ///   - lastModified: Unix seconds.
+    ///   - etag: the representation's entity tag without quotes, nil when it has none.
+    ///   - weakETag: whether that tag is weak (it then never matches `If-Match`).
+    ///   - lastModified: Unix seconds, nil when unknown.
+    ///   - isGetOrHead: a matching `If-None-Match` answers 304 for GET and HEAD, else 412;
+    ///     `If-Modified-Since` only applies to GET and HEAD.
     package static func evaluate(
         ifMatch: [[UInt8]]?,
         ifUnmodifiedSince: [UInt8]?,
         ifNoneMatch: [[UInt8]]?,
         ifModifiedSince: [UInt8]?,
-        etag: [UInt8],
-        lastModified: Int64
+        etag: [UInt8]?,
+        weakETag: Bool = false,
+        lastModified: Int64?,
+        isGetOrHead: Bool = true
     ) -> Outcome {
         if let ifMatch {
-            if !Self.listMatches(ifMatch, etag: etag, weak: false) { return .preconditionFailed }
-        } else if let value = ifUnmodifiedSince, let date = HTTPDate.parse(value), lastModified > date {
+            if !Self.listMatches(ifMatch, etag: etag, etagIsWeak: weakETag, weak: false) { return .preconditionFailed }
+        } else if let value = ifUnmodifiedSince, let date = HTTPDate.parse(value), let lastModified, lastModified > date {
             return .preconditionFailed
         }
         if let ifNoneMatch {
-            if Self.listMatches(ifNoneMatch, etag: etag, weak: true) { return .notModified }
-        } else if let value = ifModifiedSince, let date = HTTPDate.parse(value), lastModified <= date {
+            if Self.listMatches(ifNoneMatch, etag: etag, etagIsWeak: weakETag, weak: true) {
+                return isGetOrHead ? .notModified : .preconditionFailed
+            }
+        } else if isGetOrHead, let value = ifModifiedSince, let date = HTTPDate.parse(value), let lastModified, lastModified <= date {
             return .notModified
         }
         return .proceed
+    }
+
+    /// Splits an entity tag as sent (`"x"` or `W/"x"`) into its opaque part and weakness.
+    package static func parseEntityTag(_ value: String) -> (opaque: [UInt8], weak: Bool)? {
+        guard let tags = Self.entityTags(Array(value.utf8)), tags.count == 1 else { return nil }
+        return (tags[0].opaque, tags[0].weak)
     }
 
     /// Whether an `If-Range` value lets the range apply (RFC 9110 §13.1.5): a strong match of the
@@ -41,11 +55,11 @@ package enum Preconditions {
         return HTTPDate.parse(value) == lastModified
     }
 
-    static func listMatches(_ lines: [[UInt8]], etag: [UInt8], weak: Bool) -> Bool {
+    static func listMatches(_ lines: [[UInt8]], etag: [UInt8]?, etagIsWeak: Bool, weak: Bool) -> Bool {
         for line in lines {
             let trimmed = line.filter { $0 != 32 && $0 != 9 }
             if trimmed == [42] { return true }
-            guard let tags = Self.entityTags(line) else { continue }
+            guard let etag, weak || !etagIsWeak, let tags = Self.entityTags(line) else { continue }
             for tag in tags where tag.opaque == etag && (weak || !tag.weak) { return true }
         }
         return false

@@ -45,6 +45,8 @@ package struct RequestHead: Sendable {
     package var extraIfNoneMatch: [FieldRange]? = nil
     /// `Cache-Control` lines (request directives for a pull-through cache, RFC 9111 §5.2.1).
     package var cacheControl: [FieldRange]? = nil
+    /// Whether a `Pragma` field is present (`no-cache` without `Cache-Control`, RFC 9111 §5.4).
+    package var hasPragma = false
     /// A second `Range` line makes the range ambiguous: it is then ignored (RFC 9110 §14.2).
     package var ambiguousRange = false
     /// Length of the request head, including the empty line.

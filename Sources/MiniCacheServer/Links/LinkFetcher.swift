@@ -6,10 +6,15 @@ import Synchronization
 
 /// What a viewer of a link or of a cache miss receives, in order.
 package enum LinkEvent: Sendable {
-    /// The remote answered 200.
+    /// The remote answered 200 (a link).
     case head(contentType: String?, contentLength: Int?, contentEncoding: String?)
+    /// The origin's response head, whatever its status (a cache miss, revalidation or pass-through).
+    case response(HTTPResponseHead)
     case body(ByteBuffer)
     case end
+    /// The shared fetch turned out not to be for this viewer (another `Vary` variant, or a
+    /// response for its requester only): the viewer must fetch on its own.
+    case fetchSeparately
     /// The remote failed (502), did not answer in time (504) or has no such object (404).
     case failed(HTTPStatus, String)
 }
@@ -63,9 +68,11 @@ package final class LinkFetcher: Sendable {
         origin: OriginAddress,
         on eventLoop: any EventLoop,
         recorder: ((OriginFill<String>) -> (any OriginResponseDelegate)?)? = nil,
+        passThrough: Bool = false,
+        requestHeaders: HTTPHeaders? = nil,
         deliver: @escaping @Sendable (LinkEvent) -> Void
     ) -> LinkSubscription {
-        let viewer = LinkViewer(deliver: deliver)
+        let viewer = LinkViewer(passThrough: passThrough, deliver: deliver)
         while true {
             let (fill, isNew) = self.fills.fill(for: key)
             if isNew {
@@ -75,39 +82,87 @@ package final class LinkFetcher: Sendable {
                 self.stats.upstreamFetchStarted()
                 self.logger.debug("origin fetch", metadata: ["origin": "\(origin)", "fetch.key": "\(key)"])
                 fill.start(request, to: origin, using: self.client, on: eventLoop, holdAfterFinish: held != nil)
-                return LinkSubscription(fill: fill, viewer: viewer, isNew: true)
+                return LinkSubscription(isNew: true) { fill.unsubscribe(viewer) }
             }
-            if fill.subscribe(viewer, on: eventLoop) == .joined {
-                return LinkSubscription(fill: fill, viewer: viewer, isNew: false)
+            switch fill.subscribe(viewer, on: eventLoop, requestHeaders: requestHeaders) {
+            case .joined:
+                return LinkSubscription(isNew: false) { fill.unsubscribe(viewer) }
+            case .closed:
+                continue
+            case .differentVariant, .notShareable:
+                // The response in flight is not for this client: it gets its own fetch.
+                return self.direct(request, to: origin, on: eventLoop, deliver: deliver)
             }
         }
+    }
+
+    /// Sends `request` to `origin` on its own (no sharing): pass-through methods.
+    package func execute(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (LinkEvent) -> Void
+    ) -> LinkSubscription {
+        self.direct(request, to: origin, on: eventLoop, deliver: deliver)
+    }
+
+    /// An unshared fetch whose events are delivered on `eventLoop` (the origin connection may
+    /// live on another loop).
+    private func direct(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (LinkEvent) -> Void
+    ) -> LinkSubscription {
+        let viewer = LinkViewer(passThrough: true) { event in
+            if eventLoop.inEventLoop {
+                deliver(event)
+            } else {
+                eventLoop.execute { deliver(event) }
+            }
+        }
+        self.stats.upstreamFetchStarted()
+        let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
+        return LinkSubscription(isNew: true) { task.cancel() }
     }
 }
 
 /// A viewer's place in a shared fetch.
 package struct LinkSubscription: Sendable {
-    let fill: OriginFill<String>
-    let viewer: LinkViewer
     /// Whether this viewer's request started the fetch (a miss) or joined one (coalesced).
     package let isNew: Bool
+    private let stop: @Sendable () -> Void
 
-    /// Stops delivery to this viewer (the fetch goes on for the others).
+    init(isNew: Bool, stop: @escaping @Sendable () -> Void) {
+        self.isNew = isNew
+        self.stop = stop
+    }
+
+    /// Stops delivery to this viewer (a shared fetch goes on for the others).
     package func cancel() {
-        self.fill.unsubscribe(self.viewer)
+        self.stop()
     }
 }
 
-/// Turns an origin response into the events a viewer's connection handles: a 200 is relayed, a
-/// 404 or 410 answers 404, anything else 502; timeouts 504.
+/// Turns an origin response into the events a viewer's connection handles. For a link, a 200 is
+/// relayed, a 404 or 410 answers 404, anything else 502; for the cache (`passThrough`) every
+/// status is relayed as the origin sent it. Failures: timeouts 504, anything else 502.
 final class LinkViewer: OriginResponseDelegate {
     private let deliver: @Sendable (LinkEvent) -> Void
+    private let passThrough: Bool
     private let relaying = Mutex<Bool?>(nil)
 
-    init(deliver: @escaping @Sendable (LinkEvent) -> Void) {
+    init(passThrough: Bool = false, deliver: @escaping @Sendable (LinkEvent) -> Void) {
+        self.passThrough = passThrough
         self.deliver = deliver
     }
 
     func originDidReceiveHead(_ head: HTTPResponseHead) {
+        if self.passThrough {
+            self.relaying.withLock { $0 = true }
+            self.deliver(.response(head))
+            return
+        }
         guard head.status == .ok else {
             self.relaying.withLock { $0 = false }
             let status: HTTPStatus = head.status == .notFound || head.status == .gone ? .notFound : .badGateway
@@ -135,8 +190,11 @@ final class LinkViewer: OriginResponseDelegate {
     func originDidFail(_ error: OriginError) {
         guard self.relaying.withLock({ $0 != false }) else { return }
         self.relaying.withLock { $0 = false }
-        let status: HTTPStatus =
-            error.code == .connectTimeout || error.code == .readTimeout ? .gatewayTimeout : .badGateway
+        if error.code == .differentVariant || error.code == .notShareable {
+            self.deliver(.fetchSeparately)
+            return
+        }
+        let status: HTTPStatus = error.isTimeout ? .gatewayTimeout : .badGateway
         self.deliver(.failed(status, "\(error)"))
     }
 }

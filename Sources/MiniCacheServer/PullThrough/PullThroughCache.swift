@@ -10,24 +10,33 @@ import NIOPosix
 import SHFS
 import Synchronization
 
-/// Makes the server a pull-through cache: a GET or HEAD the volume cannot answer is fetched from
-/// the origin (one fetch per cache key, later requests join it), streamed to its viewers, and a
-/// complete, storable response is written to the volume as a hidden object whose digest is the
-/// SHA-256 of the cache key; the next request for the key is a hit on the prepared-object path.
+/// Makes the server a shared HTTP cache (RFC 9111) in front of one or more origins: a GET or HEAD
+/// the volume cannot answer is fetched from the origin (one fetch per cache key, later requests
+/// join it), streamed to its clients, and a complete, storable response is written to the volume
+/// as a hidden object whose digest is the SHA-256 of the cache key (with the `Vary`'d request
+/// fields); later requests are answered from the volume, revalidated when stale.
 ///
-/// The volume is written on a dedicated thread (never on an event loop), under the SHFS writer
-/// lock, and the entry write is the commit: a fill that fails or is cut short stores nothing.
+/// The volume is written by the ``CacheStore`` on its own thread; the entry write is the commit,
+/// so a fill that fails or is cut short stores nothing.
 package final class PullThroughCache: Sendable {
-    /// Where misses are fetched from.
-    package let origin: OriginAddress
+    /// Where requests go, by host and path prefix.
+    package let router: OriginRouter
     /// The largest body stored; larger ones stream through.
     package let maxObjectSize: Int
-    private let policy: CachePolicy
+    /// The largest request body forwarded for other methods (413 beyond).
+    package let maxRequestBody: Int
+    package let policy: CachePolicy
     private let volumes: VolumeHolder
     /// Where fetched responses are kept.
     package let store: CacheStore
     private let logger: Logger
+    /// Where the cache counts what it does (revalidation outcomes, origin bytes).
+    package let stats: ServerStats?
     private let counters = Mutex(Counters())
+    private let heads = Mutex(HitHeads())
+    private let fastHits = Mutex(FastHits())
+    /// Keys with a background revalidation (`stale-while-revalidate`) in flight.
+    private let backgroundKeys = Mutex(Set<CacheDigest>())
 
     /// What the cache has done since it started.
     package struct Counters: Sendable, Equatable {
@@ -35,106 +44,320 @@ package final class PullThroughCache: Sendable {
         package var notStored = 0
     }
 
-    package init(origin: OriginAddress, maxObjectSize: Int, volumes: VolumeHolder, logger: Logger) {
-        self.origin = origin
+    /// The prepared response heads of cached objects, for the hit path (built at first use). An
+    /// entry holds its object weakly and is used only for that very object, so entries of
+    /// replaced objects are never used and mounts derived by the store keep their entries.
+    private struct HitHeads {
+        var heads: [ObjectIdentifier: (object: Weak, head: HitHead)] = [:]
+    }
+
+    struct Weak {
+        weak var object: PreparedObject?
+    }
+
+    /// Entries kept in each memo; a full memo drops the entries of objects that are gone, or all.
+    static let memoLimit = 65536
+
+    /// A fresh, `Vary`-free stored response by request host and target, so a plain request (no
+    /// conditionals, range, `Cache-Control` or `Pragma`) is answered without parsing its fields,
+    /// building its key or hashing it. An entry is used only while its object is still the one
+    /// the mount holds under its digest, and only while fresh.
+    struct FastHit {
+        let object: Weak
+        /// The digest hex the mount indexes the object by.
+        let hex: [UInt8]
+        let head: HitHead
+        /// `corrected_initial_age` and `response_time` of RFC 9111 §4.2.3, and the freshness lifetime.
+        let initialAge: Int64
+        let responseTime: Int64
+        let lifetime: Int64
+
+        func age(now: Int64) -> Int64 { self.initialAge + max(0, now - self.responseTime) }
+    }
+
+    private struct FastHits {
+        var hits: [[UInt8]: FastHit] = [:]
+    }
+
+    package init(
+        router: OriginRouter,
+        maxObjectSize: Int,
+        maxRequestBody: Int = 8 << 20,
+        volumes: VolumeHolder,
+        stats: ServerStats? = nil,
+        logger: Logger
+    ) {
+        self.router = router
+        self.stats = stats
         self.maxObjectSize = maxObjectSize
+        self.maxRequestBody = maxRequestBody
         self.policy = CachePolicy()
         self.volumes = volumes
         self.store = CacheStore(volumes: volumes, logger: logger)
         self.logger = logger
     }
 
-    package var statistics: Counters { self.counters.withLock { $0 } }
-
-    /// The cache key of a request target and the lower-case hex digest the object is stored under.
-    package func key(target: String) -> (key: CacheKey, hexDigest: String) {
-        let key = CacheKey(method: .GET, scheme: "http", authority: self.origin.hostField, target: target)
-        return (key, String(key.primaryDigest.description.prefix(self.volumes.current.digestHexLength)))
+    package convenience init(origin: OriginAddress, maxObjectSize: Int, volumes: VolumeHolder, stats: ServerStats? = nil, logger: Logger) {
+        self.init(router: OriginRouter(origin: origin), maxObjectSize: maxObjectSize, volumes: volumes, stats: stats, logger: logger)
     }
 
-    /// The cache key of a request target and its hex digest as bytes (the mount's index key), for
-    /// the hit path.
-    package func key(target: String, hexLength: Int) -> (key: CacheKey, hexDigest: [UInt8]) {
-        let key = CacheKey(method: .GET, scheme: "http", authority: self.origin.hostField, target: target)
+    package var statistics: Counters { self.counters.withLock { $0 } }
+
+    /// The origin of the default rule (for tools that name one origin).
+    package var origin: OriginAddress? { self.router.origin(host: nil, target: "/") }
+
+    /// The cache key of a request to `origin`: the origin's authority, so two origins never share keys.
+    package func key(target: String, origin: OriginAddress) -> CacheKey {
+        CacheKey(method: .GET, scheme: "http", authority: origin.hostField, target: target)
+    }
+
+    /// The cache key of a target at the default origin (admin purges), and its hex digest.
+    package func key(target: String) -> (key: CacheKey, hexDigest: String) {
+        let key = self.key(target: target, origin: self.origin ?? OriginAddress(host: "", port: 80))
+        return (key, key.primaryDigest.description)
+    }
+
+    /// The lower-case hex digits of `digest` a mount indexes objects by.
+    static func hex(_ digest: CacheDigest, length: Int) -> [UInt8] {
         let digits: StaticString = "0123456789abcdef"
-        let bytes = key.primaryDigest.bytes
-        let hexLength = min(hexLength, bytes.count * 2)
-        let hex = [UInt8](unsafeUninitializedCapacity: hexLength) { buffer, count in
+        let bytes = digest.bytes
+        let length = min(length, bytes.count * 2)
+        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
             digits.withUTF8Buffer { table in
-                for i in 0..<hexLength {
+                for i in 0..<length {
                     let byte = bytes[i / 2]
                     buffer[i] = table[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
                 }
             }
-            count = hexLength
-        }
-        return (key, hex)
-    }
-
-    /// The `Age` of a stored response when it is fresh now (RFC 9111 §4.2); nil when stale.
-    package func freshAge(_ cached: CachedMetadata, now: Int64) -> Int64? {
-        let age = cached.response.currentAge(now: now)
-        return age < cached.response.freshnessLifetime(self.policy.configuration) ? age : nil
-    }
-
-    /// What to do with a request that carries `Cache-Control` directives (RFC 9111 §5.2.1).
-    package enum ClientDecision: Sendable, Equatable {
-        case serve(age: Int64)
-        case fetch
-        case gatewayTimeout
-    }
-
-    /// Applies the request's `Cache-Control` lines to the stored response, if any.
-    package func decide(_ cached: CachedMetadata?, target: String, cacheControl: [String], now: Int64) -> ClientDecision {
-        var headers = HTTPHeaders()
-        for line in cacheControl { headers.add(name: "Cache-Control", value: line) }
-        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
-        switch self.policy.decide(request: request, stored: cached?.response, now: now) {
-        case .fresh(let age), .staleAcceptedByRequest(let age): return .serve(age: age)
-        case .gatewayTimeout: return .gatewayTimeout
-        case .staleWhileRevalidate, .revalidate, .miss: return .fetch
+            count = length
         }
     }
 
-    /// The `Age` of a stale stored response when it may be served because the origin failed
-    /// (RFC 5861 §4, RFC 9111 §4.2.4); nil when it may not.
-    package func staleAgeOnError(_ cached: CachedMetadata, now: Int64) -> Int64? {
-        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
-        guard self.policy.mayServeStaleOnError(request: request, stored: cached.response, now: now) else { return nil }
-        return cached.response.currentAge(now: now)
+    /// What the mount holds for a request: the stored response of its variant (if any) and the
+    /// digest it is (or would be) stored under.
+    package struct Lookup {
+        package var object: PreparedObject?
+        package var digest: CacheDigest
+        /// The `Vary` index at the primary key, when the URL's responses vary.
+        package var varyIndex: VaryIndex?
     }
 
-    /// The request sent to the origin for a miss on `target`.
-    package func originRequest(target: String) -> OriginRequest {
-        OriginRequest(target: target, headers: ["Host": self.origin.hostField, "User-Agent": "minicache"])
+    /// Looks `key` up in `mount`, following a `Vary` index to the variant `request` selects (§4.1).
+    package func lookup(_ key: CacheKey, request: HTTPRequestHead, in mount: Mount) -> Lookup {
+        let primary = key.primaryDigest
+        guard let index = mount.byDigest.lookup(Self.hex(primary, length: mount.digestHexLength)) else {
+            return Lookup(object: nil, digest: primary)
+        }
+        let object = mount.objects[index]
+        if object.cached != nil { return Lookup(object: object, digest: primary) }
+        guard let vary = Self.varyIndex(object, in: mount) else { return Lookup(object: nil, digest: primary) }
+        if vary.selector.isWildcard { return Lookup(object: nil, digest: primary, varyIndex: vary) }
+        let digest = key.digest(vary: vary.selector, requestHeaders: request.headers)
+        guard let variant = mount.byDigest.lookup(Self.hex(digest, length: mount.digestHexLength)),
+            mount.objects[variant].cached != nil
+        else { return Lookup(object: nil, digest: digest, varyIndex: vary) }
+        return Lookup(object: mount.objects[variant], digest: digest, varyIndex: vary)
+    }
+
+    /// The `Vary` index a hidden object holds, if it is one.
+    static func varyIndex(_ object: PreparedObject, in mount: Mount) -> VaryIndex? {
+        guard object.entry.isHidden, object.cached == nil else { return nil }
+        var buffer: ByteBuffer
+        if let body = object.body {
+            buffer = body
+        } else {
+            guard object.length <= 1 << 20, let bytes = try? mount.volume.contents(of: object.entry) else { return nil }
+            buffer = ByteBuffer(bytes: bytes)
+        }
+        guard VaryIndex.kind(of: buffer) == .varyIndex else { return nil }
+        return try? VaryIndex(decoding: &buffer)
+    }
+
+    /// The prepared head of a cached object's stored response, built once per object.
+    func hitHead(_ object: PreparedObject, stored: StoredResponse, serverName: String) -> HitHead {
+        let id = ObjectIdentifier(object)
+        if let head = self.heads.withLock({ state in state.heads[id].flatMap { $0.object.object === object ? $0.head : nil } }) {
+            return head
+        }
+        let head = HitHead(stored, bodyLength: object.length, serverName: serverName)
+        self.heads.withLock { state in
+            if state.heads.count >= Self.memoLimit {
+                state.heads = state.heads.filter { $0.value.object.object != nil }
+                if state.heads.count >= Self.memoLimit / 2 { state.heads = [:] }
+            }
+            state.heads[id] = (Weak(object: object), head)
+        }
+        return head
+    }
+
+    /// The object and head remembered for `key` when `mount` still holds that object.
+    func fastHit(_ key: [UInt8], in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
+        guard let hit = self.fastHits.withLock({ $0.hits[key] }), let object = hit.object.object,
+            let slot = mount.byDigest.lookup(hit.hex), mount.objects[slot] === object
+        else { return nil }
+        return (object, hit)
+    }
+
+    /// Remembers a fresh stored response for plain requests with `key` (host, NUL, target).
+    func rememberFastHit(_ key: [UInt8], object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
+        let hit = FastHit(
+            object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
+            head: self.hitHead(object, stored: stored, serverName: serverName),
+            initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
+            lifetime: stored.freshnessLifetime(self.policy.configuration))
+        self.fastHits.withLock { state in
+            if state.hits.count >= Self.memoLimit {
+                state.hits = state.hits.filter { $0.value.object.object != nil }
+                if state.hits.count >= Self.memoLimit / 2 { state.hits = [:] }
+            }
+            state.hits[key] = hit
+        }
+    }
+
+    /// Whether a background revalidation may start for `digest` (one at a time per key); the
+    /// caller ends it with ``endBackgroundRevalidation(_:)``.
+    func beginBackgroundRevalidation(_ digest: CacheDigest) -> Bool {
+        self.backgroundKeys.withLock { $0.insert(digest).inserted }
+    }
+
+    func endBackgroundRevalidation(_ digest: CacheDigest) {
+        _ = self.backgroundKeys.withLock { $0.remove(digest) }
+    }
+
+    /// Hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), with the ones `Connection` names.
+    static let hopByHop: Set<String> = [
+        "connection", "proxy-connection", "keep-alive", "te", "transfer-encoding", "upgrade", "proxy-authorization",
+        "proxy-authenticate", "trailer",
+    ]
+
+    /// The end-to-end fields of `headers`: hop-by-hop fields and those `Connection` lists removed.
+    static func endToEnd(_ headers: HTTPHeaders) -> HTTPHeaders {
+        var excluded = Self.hopByHop
+        for line in headers["connection"] {
+            for option in HTTPListParser.elements(line) { excluded.insert(option.lowercased()) }
+        }
+        var result = HTTPHeaders()
+        for (name, value) in headers where !excluded.contains(name.lowercased()) { result.add(name: name, value: value) }
+        return result
+    }
+
+    /// The request sent to `origin` for a client's `request`: its end-to-end fields, `Host` set
+    /// to the origin's, `Via` added (RFC 9110 §7.6.3).
+    /// - Parameter forStoring: drop the client's own conditionals and `Range` so the origin sends
+    ///   a complete response the cache can keep and share (the cache answers them itself).
+    package func originRequest(for request: HTTPRequestHead, to origin: OriginAddress, body: ByteBuffer? = nil, forStoring: Bool) -> OriginRequest {
+        var headers = Self.endToEnd(request.headers)
+        headers.remove(name: "host")
+        if forStoring {
+            for name in ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"] {
+                headers.remove(name: name)
+            }
+        }
+        headers.remove(name: "content-length")
+        headers.replaceOrAdd(name: "Host", value: origin.hostField)
+        let via = "1.\(request.version.minor) minicache"
+        if let previous = headers["via"].last {
+            headers.remove(name: "via")
+            headers.add(name: "Via", value: previous + ", " + via)
+        } else {
+            headers.add(name: "Via", value: via)
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri, headers: headers)
+        if request.method == .HEAD, forStoring { head.method = .GET }
+        return OriginRequest(head: head, body: body)
+    }
+
+    /// The keys' stored objects to remove after an unsafe request (RFC 9111 §4.4): every
+    /// primary digest and every variant its `Vary` index lists.
+    func invalidationDigests(_ keys: [CacheKey], in mount: Mount) -> [CacheDigest] {
+        var digests: [CacheDigest] = []
+        for key in keys {
+            let primary = key.primaryDigest
+            digests.append(primary)
+            if let index = mount.byDigest.lookup(Self.hex(primary, length: mount.digestHexLength)),
+                let vary = Self.varyIndex(mount.objects[index], in: mount)
+            {
+                digests += vary.variants
+            }
+        }
+        return digests
     }
 
     /// A recorder for a new fill: it keeps the body and stores it when the fill completes.
-    func recorder(for key: CacheKey, request: OriginRequest) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
-        { fill in FillRecorder(cache: self, fill: fill, digest: key.primaryDigest.bytes, request: request.head) }
+    /// - Parameters:
+    ///   - revalidating: the digest and stored response a conditional request revalidates; a
+    ///     `304` then updates the stored metadata (RFC 9111 §4.3.4).
+    ///   - onRelease: called once the fill's outcome is in the volume (or was not stored).
+    func recorder(
+        key: CacheKey,
+        request: HTTPRequestHead,
+        varyIndex: VaryIndex?,
+        revalidating: (CacheDigest, StoredResponse)? = nil,
+        onRelease: (@Sendable () -> Void)? = nil
+    ) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
+        { fill in
+            FillRecorder(
+                cache: self, release: { fill.release(); onRelease?() }, key: key, request: request, varyIndex: varyIndex,
+                revalidating: revalidating)
+        }
+    }
+
+    /// Applies a `304` to the stored response under `digest` (RFC 9111 §4.3.4), then ends the fill's hold.
+    func update(_ digest: CacheDigest, stored: StoredResponse, with head: HTTPResponseHead, requestTime: Int64, responseTime: Int64, release: @escaping @Sendable () -> Void) {
+        guard let updated = self.policy.updating(stored, with: head, requestTime: requestTime, responseTime: responseTime) else {
+            release()
+            return
+        }
+        self.store.updateMetadata(digest: digest, response: updated) { _ in release() }
     }
 
     /// Whether a response may be kept, as RFC 9111 §3 and this store allow.
     func shouldStore(request: HTTPRequestHead, response: HTTPResponseHead) -> Bool {
-        guard response.status == .ok else { return false }
         if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), length > self.maxObjectSize {
             return false
         }
         return self.policy.storability(request: request, response: response) == .store
     }
 
-    /// Hands a complete body to the store, then ends the fill's hold.
-    func store(_ body: [UInt8], digest: [UInt8], metadata: StoredResponse, url: String, fill: OriginFill<String>) {
-        self.store.store(digest: CacheDigest(bytes: digest), response: metadata, url: url, body: body) { stored in
-            if stored { self.counters.withLock { $0.stored += 1 } }
-            fill.release()
+    /// Stores a complete response (and the `Vary` index naming it), then ends the fill's hold.
+    func store(_ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, release: @escaping @Sendable () -> Void) {
+        // The store's purges match the path and query (`/live/seg1.ts`), whatever the origin.
+        let url = key.target
+        let primary = key.primaryDigest
+        if metadata.vary.isEmpty {
+            if let varyIndex { self.store.remove(digests: varyIndex.variants) }
+            self.store.store(digest: primary, response: metadata, url: url, body: body) { stored in
+                self.counters.withLock { stored ? ($0.stored += 1) : ($0.notStored += 1) }
+                release()
+            }
+            return
+        }
+        let digest = key.digest(vary: metadata.vary, requestHeaders: request.headers)
+        var index = varyIndex.flatMap { $0.selector == metadata.vary ? $0 : nil } ?? VaryIndex(selector: metadata.vary)
+        let dropped = index.add(digest)
+        if let old = varyIndex, old.selector != metadata.vary { self.store.remove(digests: old.variants) }
+        if !dropped.isEmpty { self.store.remove(digests: dropped) }
+        let record = Array(index.encoded().readableBytesView)
+        self.store.store(digest: digest, response: metadata, url: url, body: body) { stored in
+            guard stored else {
+                self.counters.withLock { $0.notStored += 1 }
+                release()
+                return
+            }
+            self.store.store(digest: primary, record: record) { indexed in
+                self.counters.withLock { indexed ? ($0.stored += 1) : ($0.notStored += 1) }
+                release()
+            }
         }
     }
 
-    /// Removes the stored response for each target (path and query at the origin).
+    /// Removes the stored responses for each target (path and query at the default origin),
+    /// with every `Vary` variant.
     /// - Returns: how many were stored and are now gone.
     package func purge(targets: [String]) throws(MiniCacheError) -> Int {
-        try self.store.removeNow(digests: targets.map { self.key(target: $0).key.primaryDigest })
+        guard let origin = self.origin else { return 0 }
+        let keys = targets.map { self.key(target: $0, origin: origin) }
+        return try self.store.removeNow(digests: self.invalidationDigests(keys, in: self.volumes.current))
     }
 
     func recordNotStored() {
@@ -153,20 +376,42 @@ final class FillRecorder: OriginResponseDelegate {
     }
 
     private let cache: PullThroughCache
-    private let fill: OriginFill<String>
-    private let digest: [UInt8]
+    /// Ends the fill's hold (after the store committed or gave up).
+    private let release: @Sendable () -> Void
+    private let key: CacheKey
     private let request: HTTPRequestHead
+    private let varyIndex: VaryIndex?
+    private let revalidating: (digest: CacheDigest, stored: StoredResponse)?
     private let requestTime = Int64(time(nil))
     private let state = Mutex(State())
 
-    init(cache: PullThroughCache, fill: OriginFill<String>, digest: [UInt8], request: HTTPRequestHead) {
+    init(
+        cache: PullThroughCache,
+        release: @escaping @Sendable () -> Void,
+        key: CacheKey,
+        request: HTTPRequestHead,
+        varyIndex: VaryIndex?,
+        revalidating: (CacheDigest, StoredResponse)?
+    ) {
         self.cache = cache
-        self.fill = fill
-        self.digest = digest
+        self.release = release
+        self.key = key
         self.request = request
+        self.varyIndex = varyIndex
+        self.revalidating = revalidating
     }
 
     func originDidReceiveHead(_ head: HTTPResponseHead) {
+        if let revalidating {
+            self.cache.stats?.cacheRevalidated(notModified: head.status == .notModified)
+            if head.status == .notModified {
+                self.state.withLock { $0.head = head }
+                self.cache.update(
+                    revalidating.digest, stored: revalidating.stored, with: head, requestTime: self.requestTime,
+                    responseTime: Int64(time(nil)), release: self.release)
+                return
+            }
+        }
         let storing = self.cache.shouldStore(request: self.request, response: head)
         self.state.withLock { state in
             state.head = head
@@ -176,6 +421,7 @@ final class FillRecorder: OriginResponseDelegate {
     }
 
     func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        self.cache.stats?.originBytesReceived(part.readableBytes)
         self.state.withLock { state in
             guard state.storing else { return }
             if state.body.count + part.readableBytes > self.cache.maxObjectSize {
@@ -193,21 +439,26 @@ final class FillRecorder: OriginResponseDelegate {
             state.body = []
             return taken
         }
+        if head?.status == .notModified, self.revalidating != nil { return }
         guard let head, storing,
             head.headers.first(name: "content-length").flatMap({ Int($0) }).map({ $0 == body.count }) ?? true
         else {
             self.cache.recordNotStored()
-            self.fill.release()
+            self.release()
             return
         }
         var metadata = StoredResponse(
             requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
         metadata.bodyLength = UInt64(body.count)
-        self.cache.store(body, digest: self.digest, metadata: metadata, url: self.request.uri, fill: self.fill)
+        self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, release: self.release)
     }
 
     func originDidFail(_ error: OriginError) {
-        self.state.withLock { $0.body = [] }
-        self.fill.release()
+        self.cache.stats?.originFailed()
+        let notModified = self.state.withLock { state in
+            state.body = []
+            return state.head?.status == .notModified
+        }
+        if !notModified { self.release() }
     }
 }

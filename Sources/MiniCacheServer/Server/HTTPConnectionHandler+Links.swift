@@ -14,13 +14,15 @@ struct LinkResponse {
     /// `Server` and, for a link entry, its validator lines.
     let commonFields: String
     let counters: ObjectCounters?
-    /// A stale cached object to answer with if the origin fails (`stale-if-error`).
-    let fallback: PreparedObject?
+    /// The cache's request, when this relays a miss, revalidation or pass-through.
+    let exchange: CacheExchange?
     let isGet: Bool
     var keepAlive: Bool
     let minorVersion: UInt8
     var headSent = false
     var chunked = false
+    /// The relayed response has no body (HEAD, 204, 304): body events are ignored.
+    var bodiless = false
     var sent: Int64 = 0
 }
 
@@ -32,6 +34,20 @@ extension HTTPConnectionHandler {
         }
     }
 
+    /// Starts relaying a cache exchange with the origin.
+    func startRelay(
+        exchange: CacheExchange,
+        isGet: Bool,
+        keepAlive: Bool,
+        minorVersion: UInt8,
+        context: ChannelHandlerContext,
+        subscribe: (@escaping @Sendable (LinkEvent) -> Void) -> LinkSubscription
+    ) {
+        self.startRelay(
+            commonFields: "", counters: nil, isGet: isGet, keepAlive: keepAlive, minorVersion: minorVersion, context: context,
+            exchange: exchange, subscribe: subscribe)
+    }
+
     /// Starts relaying a shared fetch; `subscribe` joins or starts it with the handler's callback.
     func startRelay(
         commonFields: String,
@@ -40,7 +56,7 @@ extension HTTPConnectionHandler {
         keepAlive: Bool,
         minorVersion: UInt8,
         context: ChannelHandlerContext,
-        fallback: PreparedObject? = nil,
+        exchange: CacheExchange? = nil,
         subscribe: (@escaping @Sendable (LinkEvent) -> Void) -> LinkSubscription
     ) {
         if self.out.readableBytes > 0 {
@@ -54,14 +70,18 @@ extension HTTPConnectionHandler {
         }
         self.busy = .link(
             LinkResponse(
-                subscription: subscription, commonFields: commonFields, counters: counters, fallback: fallback, isGet: isGet, keepAlive: keepAlive,
-                minorVersion: minorVersion))
+                subscription: subscription, commonFields: commonFields, counters: counters, exchange: exchange, isGet: isGet,
+                keepAlive: keepAlive, minorVersion: minorVersion))
         self.deadlineKind = .none
     }
 
     func linkEvent(_ event: LinkEvent) {
         guard let context = self.context, !self.closed, case .link(var response) = self.busy else { return }
         switch event {
+        case .response(let head):
+            self.cacheResponse(head, response, context: context)
+        case .fetchSeparately:
+            self.fetchSeparately(response, context: context)
         case .head(let contentType, let contentLength, let contentEncoding):
             if contentLength == nil, response.minorVersion == 1 {
                 response.chunked = true
@@ -87,7 +107,7 @@ extension HTTPConnectionHandler {
             self.busy = .link(response)
             self.flushLinkOutput(context: context)
         case .body(let bytes):
-            guard bytes.readableBytes > 0 else { return }
+            guard bytes.readableBytes > 0, !response.bodiless else { return }
             if response.chunked {
                 self.out.writeString(String(bytes.readableBytes, radix: 16) + "\r\n")
                 self.emit(bytes, context: context)
@@ -102,7 +122,7 @@ extension HTTPConnectionHandler {
             self.busy = .link(response)
             self.flushLinkOutput(context: context)
         case .end:
-            if response.chunked { self.out.writeStaticString("0\r\n\r\n") }
+            if response.chunked, !response.bodiless { self.out.writeStaticString("0\r\n\r\n") }
             response.counters?.recordCompletion()
             self.endLink(response, context: context)
         case .failed(let status, let message):
@@ -112,25 +132,17 @@ extension HTTPConnectionHandler {
                 self.endLink(response, context: context)
                 return
             }
-            self.server.logger.warning("link fetch failed", metadata: ["link.status": "\(status.code)", "error": "\(message)"])
-            if status != .notFound, let stale = response.fallback, let cached = stale.cached, let body = stale.body,
-                let cache = self.server.cache, let age = cache.staleAgeOnError(cached, now: Int64(time(nil)))
-            {
-                // RFC 5861 §4 / RFC 9111 §4.2.4: the origin failed and the stored response allows serving it stale.
-                self.server.stats.cacheStaleServed()
-                self.writeStatus(.ok, keepAlive: response.keepAlive, minorVersion: response.minorVersion)
-                self.out.writeString("Age: \(age)\r\n")
-                self.emit(response.isGet ? stale.response : stale.head, context: context)
-                self.finishResponse(status: .ok, bytes: response.isGet ? body.readableBytes : 0, keepAlive: response.keepAlive)
-                self.endLink(response, context: context)
-                return
+            self.server.logger.warning("origin fetch failed", metadata: ["origin.status": "\(status.code)", "error": "\(message)"])
+            if let exchange = response.exchange {
+                if exchange.kind == .passThrough { self.server.stats.originFailed() }
+                if self.serveStaleOnError(exchange, response, context: context) { return }
             }
             self.writeError(status, keepAlive: response.keepAlive, isHead: !response.isGet, context: context)
             self.endLink(response, context: context)
         }
     }
 
-    private func flushLinkOutput(context: ChannelHandlerContext) {
+    func flushLinkOutput(context: ChannelHandlerContext) {
         if self.out.readableBytes > 0 {
             context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
             self.out = context.channel.allocator.buffer(capacity: 16384)
@@ -138,7 +150,7 @@ extension HTTPConnectionHandler {
         context.flush()
     }
 
-    private func endLink(_ response: LinkResponse, context: ChannelHandlerContext) {
+    func endLink(_ response: LinkResponse, context: ChannelHandlerContext) {
         response.subscription.cancel()
         self.finishBusy(context: context)
         self.flushBatch(context: context)

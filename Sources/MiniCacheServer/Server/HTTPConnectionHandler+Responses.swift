@@ -18,6 +18,11 @@ extension HTTPConnectionHandler {
     /// Answers one parsed request whose bytes are `bytes` (the head starts at offset 0).
     func respond(to head: RequestHead, bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
         let keepAlive = head.keepAlive && !self.quiescing && !head.hasTransferEncoding
+        if head.method != .get, head.method != .head, let cache = self.server.cache {
+            // A cache forwards other methods to its origin (RFC 9111 §4.4).
+            self.passThrough(cache, head: head, bytes: bytes, keepAlive: keepAlive, context: context)
+            return
+        }
         switch head.method {
         case .get, .head:
             break
@@ -31,48 +36,16 @@ extension HTTPConnectionHandler {
             return
         }
         let isGet = head.method == .get
-        var object: PreparedObject
-        var age: Int64?
-        target: switch self.lookup(head.target, in: bytes) {
+        let object: PreparedObject
+        switch self.lookup(head.target, in: bytes) {
         case .object(let found):
             object = found
         case .notFound:
-            let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
             if let cache = self.server.cache {
-                let (cacheKey, hex) = cache.key(target: key.isEmpty ? "/" : key, hexLength: self.mount.digestHexLength)
-                var stale: PreparedObject?
-                var stored: PreparedObject?
-                if let index = self.mount.byDigest.lookup(hex), self.mount.objects[index].cached != nil {
-                    stored = self.mount.objects[index]
-                    stale = stored
-                }
-                let now = Int64(time(nil))
-                if let lines = head.cacheControl {
-                    let values = lines.map { String(decoding: UnsafeRawBufferPointer(rebasing: bytes[$0.lowerBound..<$0.upperBound]), as: UTF8.self) }
-                    switch cache.decide(stored?.cached, target: key, cacheControl: values, now: now) {
-                    case .serve(let servedAge):
-                        object = stored!
-                        age = servedAge
-                        self.server.stats.cacheHit()
-                        break target
-                    case .gatewayTimeout:
-                        // RFC 9111 §5.2.1.7: only-if-cached and nothing usable is stored.
-                        self.writeError(.gatewayTimeout, keepAlive: keepAlive, isHead: !isGet, context: context)
-                        self.logAccess(head, bytes: bytes, status: .gatewayTimeout)
-                        return
-                    case .fetch:
-                        break
-                    }
-                } else if let found = stored, let fresh = cache.freshAge(found.cached!, now: now) {
-                    object = found
-                    age = fresh
-                    self.server.stats.cacheHit()
-                    break
-                }
-                self.startMiss(cache, key: cacheKey, target: key.isEmpty ? "/" : key, isGet: isGet, keepAlive: keepAlive, minorVersion: head.minorVersion, stale: stale, context: context)
-                self.logAccess(head, bytes: bytes, status: .ok)
+                self.respondFromCache(cache, head: head, bytes: bytes, keepAlive: keepAlive, context: context)
                 return
             }
+            let key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
             self.server.registry.recordMiss(key)
             self.writeError(.notFound, keepAlive: keepAlive, isHead: !isGet, context: context)
             self.logAccess(head, bytes: bytes, status: .notFound)
@@ -89,7 +62,6 @@ extension HTTPConnectionHandler {
                 // The fast path: status and Date, connection field, prepared fields and body.
                 self.out.writeImmutableBuffer(self.dates.okPrefix)
                 self.writeConnectionField(keepAlive: keepAlive, minorVersion: head.minorVersion)
-                if let age { self.out.writeString("Age: \(age)\r\n") }
                 if isGet {
                     self.emit(object.response, context: context)
                     object.counters.recordWhole(bytes: body.readableBytes)
@@ -192,20 +164,7 @@ extension HTTPConnectionHandler {
             self.logAccess(head, bytes: bytes, status: .partialContent)
         case .ranges(let list):
             let boundary = "minicache-\(object.etag.prefix(16).map { String(UnicodeScalar($0)) }.joined())"
-            var pieces: [BodyPiece] = []
-            var length: Int64 = 0
-            for r in list {
-                let partHead = ByteBuffer(
-                    string: "\r\n--\(boundary)\r\nContent-Type: \(object.contentType)\r\n"
-                        + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\n\r\n"
-                )
-                length += Int64(partHead.readableBytes) + Int64(r.count)
-                pieces.append(.buffer(partHead))
-                pieces.append(self.piece(object, r))
-            }
-            let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
-            length += Int64(tail.readableBytes)
-            pieces.append(.buffer(tail))
+            let (pieces, length) = self.multipartBody(object, list, contentType: object.contentType, boundary: boundary)
             self.writeStatus(.partialContent, keepAlive: keepAlive, minorVersion: head.minorVersion)
             self.out.writeString(
                 object.commonFields + "Content-Type: multipart/byteranges; boundary=\(boundary)\r\n"
@@ -216,7 +175,25 @@ extension HTTPConnectionHandler {
         }
     }
 
-    private func piece(_ object: PreparedObject, _ range: Range<Int64>) -> BodyPiece {
+    /// The parts of a `multipart/byteranges` body (RFC 9110 §14.6) and its length.
+    func multipartBody(_ object: PreparedObject, _ list: [Range<Int64>], contentType: String?, boundary: String) -> (pieces: [BodyPiece], length: Int64) {
+        var pieces: [BodyPiece] = []
+        var length: Int64 = 0
+        for r in list {
+            let partHead = ByteBuffer(
+                string: "\r\n--\(boundary)\r\n" + (contentType.map { "Content-Type: \($0)\r\n" } ?? "")
+                    + "Content-Range: bytes \(r.lowerBound)-\(r.upperBound - 1)/\(object.length)\r\n\r\n")
+            length += Int64(partHead.readableBytes) + Int64(r.count)
+            pieces.append(.buffer(partHead))
+            pieces.append(self.piece(object, r))
+        }
+        let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
+        length += Int64(tail.readableBytes)
+        pieces.append(.buffer(tail))
+        return (pieces, length)
+    }
+
+    func piece(_ object: PreparedObject, _ range: Range<Int64>) -> BodyPiece {
         if let body = object.body {
             return .buffer(body.getSlice(at: body.readerIndex + Int(range.lowerBound), length: Int(range.count))!)
         }
@@ -224,7 +201,11 @@ extension HTTPConnectionHandler {
     }
 
     /// Sends body pieces: at once when all are in memory, else as a stream.
-    private func sendBody(_ object: PreparedObject, pieces: [BodyPiece], keepAlive: Bool, status: HTTPStatus, context: ChannelHandlerContext) {
+    func sendBody(_ object: PreparedObject, pieces: [BodyPiece], keepAlive: Bool, status: HTTPStatus, context: ChannelHandlerContext) {
+        self.sendBody(object, pieces: pieces, keepAlive: keepAlive, code: status.code, context: context)
+    }
+
+    func sendBody(_ object: PreparedObject, pieces: [BodyPiece], keepAlive: Bool, code: Int, context: ChannelHandlerContext) {
         var total: Int64 = 0
         var inMemory = true
         for piece in pieces {
@@ -242,17 +223,20 @@ extension HTTPConnectionHandler {
             } else {
                 object.counters.recordWhole(bytes: Int(total))
             }
-            self.finishResponse(status: status, bytes: Int(total), keepAlive: keepAlive)
+            self.finishResponse(code: code, bytes: Int(total), keepAlive: keepAlive)
             return
         }
-        self.batchByClass.1 += 1
+        self.finishResponse(code: code, bytes: 0, keepAlive: keepAlive)
         self.batchBytes += Int(total)
-        if !keepAlive { self.closing = true }
         self.startStream(BodyStream(pieces: pieces, total: total, counters: object.counters, mount: self.mount), context: context)
     }
 
     func finishResponse(status: HTTPStatus, bytes: Int, keepAlive: Bool) {
-        switch status.classIndex {
+        self.finishResponse(code: status.code, bytes: bytes, keepAlive: keepAlive)
+    }
+
+    func finishResponse(code: Int, bytes: Int, keepAlive: Bool) {
+        switch code / 100 {
         case 2: self.batchByClass.1 += 1
         case 3: self.batchByClass.2 += 1
         case 4: self.batchByClass.3 += 1

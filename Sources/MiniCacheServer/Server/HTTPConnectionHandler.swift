@@ -54,6 +54,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     var processing = false
     var batchByClass = (0, 0, 0, 0, 0)
     var batchBytes = 0
+    /// Cache hits and body bytes served from stored responses in this batch.
+    var cacheBatch = (hits: 0, bytes: 0)
     var deadline = NIODeadline.uptimeNanoseconds(0)
     var deadlineKind = DeadlineKind.none
     var timer: Scheduled<Void>?
@@ -177,6 +179,20 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.input = nil
                 return
             case .request(let head):
+                if head.method != .get, head.method != .head, let cache = self.server.cache {
+                    // Forwarded methods need their whole body; a chunked one is refused (RFC 9110 §15.5.12).
+                    if head.hasTransferEncoding || head.contentLength > cache.maxRequestBody {
+                        self.writeError(head.hasTransferEncoding ? .lengthRequired : .contentTooLarge, keepAlive: false, context: context)
+                        self.input = nil
+                        return
+                    }
+                    if buffer.readableBytes < head.headLength + head.contentLength {
+                        if self.deadlineKind != .header {
+                            self.setDeadline(.header, NIODeadline.now() + self.server.configuration.headerTimeout, context: context)
+                        }
+                        return
+                    }
+                }
                 // Consume first: a response can complete synchronously and resume this loop.
                 self.input!.moveReaderIndex(forwardBy: head.headLength)
                 if head.contentLength > 0 {
@@ -229,6 +245,11 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     func recordBatch() {
         self.server.stats.record(byClass: &self.batchByClass, bytes: self.batchBytes)
         self.batchBytes = 0
+        if self.cacheBatch.hits > 0 || self.cacheBatch.bytes > 0 {
+            self.server.stats.cacheHit(count: self.cacheBatch.hits)
+            self.server.stats.cacheBytesSent(self.cacheBatch.bytes)
+            self.cacheBatch = (0, 0)
+        }
     }
 
     /// Appends a ready-made part of a response, copying small ones into the batch buffer.

@@ -71,17 +71,11 @@ public final class MiniCacheServer: Service, Sendable {
         let volumes = try VolumeHolder(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
         if let origin = configuration.origin {
-            let link: Link
-            do { link = try Link(url: origin, type: .raw) } catch {
-                throw MiniCacheError(.configuration, "--origin \(origin): \(error); give it as http://host[:port]")
-            }
-            guard link.path.isEmpty else {
-                throw MiniCacheError(.configuration, "--origin \(origin) has a path; give it as http://host[:port]")
-            }
             cache = PullThroughCache(
-                origin: OriginAddress(host: link.host, port: Int(link.port)),
+                router: try OriginRouter.load(origin),
                 maxObjectSize: configuration.maxStoredObjectSize,
                 volumes: volumes,
+                stats: stats,
                 logger: logger
             )
         }

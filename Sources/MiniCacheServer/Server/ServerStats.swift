@@ -20,6 +20,15 @@ package final class ServerStats: Sendable {
     package let cacheCoalesced = Atomic<Int>(0)
     /// Stale cached responses served because the origin failed.
     package let cacheStale = Atomic<Int>(0)
+    /// Conditional requests sent to revalidate stored responses, and their outcomes.
+    package let cacheRevalidations = Atomic<Int>(0)
+    package let cacheRevalidatedNotModified = Atomic<Int>(0)
+    package let cacheRevalidatedChanged = Atomic<Int>(0)
+    /// Origin exchanges that failed (connect error, timeout, reset, truncated body).
+    package let originErrors = Atomic<Int>(0)
+    /// Body bytes received from origins for cache fills, and body bytes served from stored responses.
+    package let originBytes = Atomic<Int>(0)
+    package let cacheBytesServed = Atomic<Int>(0)
     private let status2xx = Atomic<Int>(0)
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
@@ -33,6 +42,10 @@ package final class ServerStats: Sendable {
     private let upstreamCounter: Counter
     private let remountCounter: Counter
     private let cacheCounters: [Counter]
+    private let revalidationCounters: [Counter]
+    private let originErrorCounter: Counter
+    private let originBytesCounter: Counter
+    private let cacheBytesCounter: Counter
 
     package init(startTime: Int64, factory: any MetricsFactory) {
         self.startTime = startTime
@@ -48,6 +61,12 @@ package final class ServerStats: Sendable {
         self.cacheCounters = ["hit", "miss", "coalesced", "stale"].map {
             Counter(label: "minicache_cache_requests_total", dimensions: [("result", $0)], factory: factory)
         }
+        self.revalidationCounters = ["sent", "not_modified", "changed"].map {
+            Counter(label: "minicache_cache_revalidations_total", dimensions: [("result", $0)], factory: factory)
+        }
+        self.originErrorCounter = Counter(label: "minicache_origin_errors_total", factory: factory)
+        self.originBytesCounter = Counter(label: "minicache_origin_bytes_total", factory: factory)
+        self.cacheBytesCounter = Counter(label: "minicache_cache_hit_bytes_total", factory: factory)
     }
 
     /// Adds one batch of responses: counts per status class (index 1...5) and bytes.
@@ -93,9 +112,10 @@ package final class ServerStats: Sendable {
         self.refusedCounter.increment()
     }
 
-    package func cacheHit() {
-        self.cacheHits.add(1, ordering: .relaxed)
-        self.cacheCounters[0].increment()
+    package func cacheHit(count: Int = 1) {
+        guard count > 0 else { return }
+        self.cacheHits.add(count, ordering: .relaxed)
+        self.cacheCounters[0].increment(by: Int64(count))
     }
 
     package func cacheStaleServed() {
@@ -113,6 +133,38 @@ package final class ServerStats: Sendable {
         }
     }
 
+    package func cacheRevalidationStarted() {
+        self.cacheRevalidations.add(1, ordering: .relaxed)
+        self.revalidationCounters[0].increment()
+    }
+
+    /// A revalidation's answer: `304` (the stored body is reused) or a new response.
+    package func cacheRevalidated(notModified: Bool) {
+        if notModified {
+            self.cacheRevalidatedNotModified.add(1, ordering: .relaxed)
+            self.revalidationCounters[1].increment()
+        } else {
+            self.cacheRevalidatedChanged.add(1, ordering: .relaxed)
+            self.revalidationCounters[2].increment()
+        }
+    }
+
+    package func originFailed() {
+        self.originErrors.add(1, ordering: .relaxed)
+        self.originErrorCounter.increment()
+    }
+
+    package func originBytesReceived(_ count: Int) {
+        self.originBytes.add(count, ordering: .relaxed)
+        self.originBytesCounter.increment(by: Int64(count))
+    }
+
+    package func cacheBytesSent(_ count: Int) {
+        guard count > 0 else { return }
+        self.cacheBytesServed.add(count, ordering: .relaxed)
+        self.cacheBytesCounter.increment(by: Int64(count))
+    }
+
     package func upstreamFetchStarted() {
         self.upstreamFetches.add(1, ordering: .relaxed)
         self.upstreamCounter.increment()
@@ -121,6 +173,22 @@ package final class ServerStats: Sendable {
     package func remounted() {
         self.remounts.add(1, ordering: .relaxed)
         self.remountCounter.increment()
+    }
+
+    /// The cache's counters by name, for `/admin/status` (`"cache": {...}`).
+    package var cacheCounts: [(String, Int)] {
+        [
+            ("hits", self.cacheHits.load(ordering: .relaxed)),
+            ("misses", self.cacheMisses.load(ordering: .relaxed)),
+            ("coalesced", self.cacheCoalesced.load(ordering: .relaxed)),
+            ("staleServed", self.cacheStale.load(ordering: .relaxed)),
+            ("revalidations", self.cacheRevalidations.load(ordering: .relaxed)),
+            ("revalidatedNotModified", self.cacheRevalidatedNotModified.load(ordering: .relaxed)),
+            ("revalidatedChanged", self.cacheRevalidatedChanged.load(ordering: .relaxed)),
+            ("originErrors", self.originErrors.load(ordering: .relaxed)),
+            ("originBytes", self.originBytes.load(ordering: .relaxed)),
+            ("cacheBytesServed", self.cacheBytesServed.load(ordering: .relaxed)),
+        ]
     }
 
     package var statusCounts: [String: Int] {
