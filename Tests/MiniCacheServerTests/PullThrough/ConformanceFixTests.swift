@@ -1,0 +1,113 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import MiniCacheServer
+
+/// Defects an RFC 9111 conformance run found in the request path: requests that follow a miss
+/// at once, on real sockets against a real origin.
+struct ConformanceFixTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    /// Starts a fill for `key` whose first subscriber is `leader` (the request that made it).
+    func startFill(
+        _ fills: OriginFillRegistry<String>, key: String, leader: RecordingDelegate, client: OriginClient, address: OriginAddress,
+        holdAfterFinish: Bool = false
+    ) -> OriginFill<String> {
+        let (fill, isNew) = fills.fill(for: key)
+        #expect(isNew)
+        #expect(fill.subscribe(leader, on: group.next()) == .joined)
+        fill.start(OriginRequest(target: "/" + key), to: address, using: client, holdAfterFinish: holdAfterFinish)
+        return fill
+    }
+
+    @Test("RFC 9111 §4, §4.2: a finished fill held for its store commit is joined only while its response is fresh for the joiner")
+    func heldFillJoinedOnlyWhenReusable() async throws {
+        let origin = try await TestOrigin(group: group) { request, _ in
+            let stale = ["Expires: \(HTTPDate.format(Int64(time(nil)) - 5000))", "Last-Modified: \(HTTPDate.format(Int64(time(nil)) - 100_000))"]
+            let headers = request.contains("/stale") ? stale : ["Cache-Control: max-age=600"]
+            return [.send(TestOrigin.response(body: "payload", headers: headers + ["Date: \(HTTPDate.format(Int64(time(nil))))"]))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        for key in ["stale", "fresh"] {
+            let leader = RecordingDelegate()
+            let fill = startFill(fills, key: key, leader: leader, client: client, address: address, holdAfterFinish: true)
+            #expect(await leader.end().finished)
+            let joined = fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: [:])
+            #expect(joined == (key == "fresh" ? .joined : .notShareable), "\(key)")
+            // A request that asks for a fresh answer never gets the held one.
+            #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: ["Cache-Control": "no-cache"]) == .notShareable)
+            if key == "stale" {
+                // ... unless it accepts a stale response (§5.2.1.2).
+                #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: ["Cache-Control": "max-stale=9999"]) == .joined)
+            }
+            fill.release()
+        }
+        #expect(origin.requestCount == 2)
+        client.shutdown()
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §4: joiners of a fetch in flight whose response arrives stale or not storable are sent to the origin on their own")
+    func inFlightJoinersOfStaleResponseFetchSeparately() async throws {
+        let gate = Gate()
+        let origin = try await TestOrigin(group: group) { request, _ in
+            let headers =
+                request.contains("/fresh")
+                ? ["Cache-Control: max-age=600"] : request.contains("/nostore") ? ["Cache-Control: max-age=0, must-revalidate"] : ["Expires: 0"]
+            return [.waitFor(gate), .send(TestOrigin.response(body: "payload", headers: headers))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        var pending: [(String, RecordingDelegate, RecordingDelegate)] = []
+        for key in ["fresh", "stale", "nostore"] {
+            let leader = RecordingDelegate()
+            let fill = startFill(fills, key: key, leader: leader, client: client, address: address)
+            let joiner = RecordingDelegate()
+            #expect(fill.subscribe(joiner, on: group.next(), requestHeaders: [:]) == .joined)
+            pending.append((key, leader, joiner))
+        }
+        gate.open()
+        for (key, leader, joiner) in pending {
+            let led = await leader.end()
+            #expect(led.finished, "\(key)")
+            let joined = await joiner.end()
+            if key == "fresh" {
+                #expect(joined.finished)
+                #expect(joiner.bodyString == "payload")
+            } else {
+                #expect(!joined.finished, "\(key)")
+                #expect(joined.error?.code == .notShareable, "\(key)")
+            }
+        }
+        client.shutdown()
+        try await origin.stop()
+    }
+
+    @Test("RFC 9111 §4.2: a GET sent right after a miss whose response is already stale goes to the origin", arguments: [200, 404, 301, 503])
+    func staleResponseRightAfterMissGoesToOrigin(status: Int) async throws {
+        let origin = try await ScriptedOrigin { _, index in
+            .init(
+                HTTPResponseStatus(statusCode: status),
+                [
+                    ("Expires", CachePathTests.date(ago: 5000)), ("Last-Modified", CachePathTests.date(ago: 100_000)),
+                    ("Date", CachePathTests.date(ago: 0)),
+                ], body: "answer \(index + 1)")
+        }
+        try await CachePathTests.withCache(origin) { server in
+            let connection = try TestConnection(port: server.port)
+            connection.send("GET /s HTTP/1.1\r\nHost: test\r\n\r\nGET /s HTTP/1.1\r\nHost: test\r\n\r\n")
+            let first = try #require(try connection.readResponse())
+            let second = try #require(try connection.readResponse())
+            #expect(first.text == "answer 1")
+            #expect(second.status == status)
+            #expect(second.text == "answer 2")
+            #expect(origin.requestCount == 2)
+        }
+    }
+}
