@@ -64,7 +64,7 @@ extension HTTPConnectionHandler {
             self.server.stats.cacheHit()
             if let fastKey, lookup.varyIndex == nil, stored!.vary.isEmpty, case .fresh = decision {
                 cache.rememberFastHit(
-                    fastKey, object: lookup.object!, stored: stored!, generation: self.mount.generation,
+                    fastKey, object: lookup.object!, stored: stored!, digest: lookup.digest, generation: self.mount.generation,
                     serverName: self.server.configuration.serverName)
             }
             self.serveStored(

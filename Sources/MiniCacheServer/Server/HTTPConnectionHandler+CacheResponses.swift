@@ -196,7 +196,11 @@ extension HTTPConnectionHandler {
         }
         if exchange.kind == .passThrough {
             let keys = cache.policy.invalidatedKeys(request: exchange.request, key: exchange.key, response: head)
-            if !keys.isEmpty { cache.store.remove(digests: cache.invalidationDigests(keys, in: self.mount)) }
+            if !keys.isEmpty {
+                let digests = cache.invalidationDigests(keys, in: self.mount)
+                cache.invalidate(digests)
+                for digest in digests { self.server.links.fills.close("cache \(digest)") }
+            }
         }
         self.relayHead(head, response, label: exchange.kind == .passThrough ? "PASS" : "MISS", context: context)
     }

@@ -110,4 +110,29 @@ struct ConformanceFixTests {
             #expect(origin.requestCount == 2)
         }
     }
+
+    @Test("RFC 9111 §4.4: an unsafe method's invalidation holds for the next request on the same connection", arguments: ["POST", "PUT", "DELETE", "M-SEARCH"])
+    func invalidationBeforeUnsafeResponse(method: String) async throws {
+        let origin = try await ScriptedOrigin { request, index in
+            request.head.method == .GET ? .init(.ok, [("Cache-Control", "max-age=600")], body: "doc \(index + 1)") : .init(.ok, body: "done")
+        }
+        try await CachePathTests.withCache(origin) { server in
+            _ = try CachePathTests.get(server, "/doc")
+            try await CachePathTests.waitForStored(server, 1)
+            try await CachePathTests.waitForFills(server)
+            // Twice: the second one takes the fast hit path.
+            #expect(try CachePathTests.get(server, "/doc").header("X-Cache") == "HIT")
+            #expect(try CachePathTests.get(server, "/doc").header("X-Cache") == "HIT")
+            let connection = try TestConnection(port: server.port)
+            connection.send("\(method) /doc HTTP/1.1\r\nHost: test\r\nContent-Length: 3\r\n\r\nabcGET /doc HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(try connection.readResponse()?.text == "done")
+            let after = try #require(try connection.readResponse())
+            #expect(after.header("X-Cache") == "MISS")
+            #expect(after.text == "doc 3")
+            #expect(origin.requestCount == 3)
+            // The new response is stored and served again once the removal is done.
+            let hit = try await CachePathTests.eventually({ try CachePathTests.get(server, "/doc") }) { $0.header("X-Cache") == "HIT" }
+            #expect(hit.text == "doc 3")
+        }
+    }
 }
