@@ -271,7 +271,7 @@ extension HTTPConnectionHandler {
         self.startRelay(
             exchange: exchange, isGet: response.isGet, keepAlive: response.keepAlive, minorVersion: response.minorVersion, context: context
         ) { deliver in
-            fetcher.execute(exchange.forwarded, to: exchange.origin, on: context.eventLoop, deliver: deliver)
+            fetcher.execute(exchange.forwarded, to: exchange.origin, on: context.eventLoop, deliver: Self.applyingRange(of: exchange.request, to: deliver))
         }
     }
 }

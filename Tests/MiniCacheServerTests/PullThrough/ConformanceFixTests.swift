@@ -135,4 +135,38 @@ struct ConformanceFixTests {
             #expect(hit.text == "doc 3")
         }
     }
+
+    @Test("RFC 9110 §14.2: a Range request that joins a fill, held or in flight, gets a 206 of the fetched response with its fields")
+    func rangeRequestJoiningFillGets206() async throws {
+        let origin = try await ScriptedOrigin { request, _ in
+            .init(
+                .ok, [("Cache-Control", "max-age=3600"), ("A", "1"), ("ETag", "\"r1\"")], body: "01234567890",
+                delay: request.path == "/slow" ? .milliseconds(300) : .zero)
+        }
+        try await CachePathTests.withCache(origin) { server in
+            // Right after the miss, on the same connection: joins the held fill (or the stored response).
+            let connection = try TestConnection(port: server.port)
+            connection.send("GET /held HTTP/1.1\r\nHost: test\r\n\r\nGET /held HTTP/1.1\r\nHost: test\r\nRange: bytes=0-1\r\n\r\n")
+            #expect(try connection.readResponse()?.text == "01234567890")
+            let held = try #require(try connection.readResponse())
+            #expect(held.status == 206)
+            #expect(held.text == "01")
+            #expect(held.header("Content-Range") == "bytes 0-1/11")
+            #expect(held.header("A") == "1")
+
+            // While the fetch is in flight: a suffix range and an If-Range that holds.
+            let leader = try TestConnection(port: server.port)
+            leader.send("GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(50))
+            let joiner = try TestConnection(port: server.port)
+            joiner.send("GET /slow HTTP/1.1\r\nHost: test\r\nRange: bytes=-3\r\nIf-Range: \"r1\"\r\n\r\n")
+            #expect(try leader.readResponse()?.status == 200)
+            let inFlight = try #require(try joiner.readResponse())
+            #expect(inFlight.status == 206)
+            #expect(inFlight.text == "890")
+            #expect(inFlight.header("Content-Range") == "bytes 8-10/11")
+            #expect(inFlight.header("A") == "1")
+            #expect(origin.requestCount == 2)
+        }
+    }
 }
