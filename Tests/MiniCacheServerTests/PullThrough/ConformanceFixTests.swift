@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import MiniCacheServer
@@ -168,5 +169,32 @@ struct ConformanceFixTests {
             #expect(inFlight.header("A") == "1")
             #expect(origin.requestCount == 2)
         }
+    }
+
+    @Test("RFC 9111 §4.2.4: a stale response is served when the origin drops the connection unanswered, unless must-revalidate or no-cache forbids it")
+    func staleServedWhenOriginDisconnects() async throws {
+        let answered = Mutex(Set<String>())
+        let origin = try await TestOrigin(group: group) { request, _ in
+            let path = String(request.split(separator: " ")[1])
+            guard answered.withLock({ $0.insert(path).inserted }) else { return [.close] }
+            let extra = path == "/mr" ? ", must-revalidate" : path == "/nc" ? ", no-cache" : ""
+            return [.send(TestOrigin.response(body: "kept \(path)", headers: ["Cache-Control: max-age=2\(extra)", "Date: \(CachePathTests.date(ago: 10))"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            for path in ["/ok", "/mr", "/nc"] { #expect(try CachePathTests.get(server, path).text == "kept \(path)") }
+            try await CachePathTests.waitForStored(server, 3)
+            try await CachePathTests.waitForFills(server)
+            let stale = try CachePathTests.get(server, "/ok")
+            #expect(stale.status == 200)
+            #expect(stale.text == "kept /ok")
+            #expect(stale.header("X-Cache") == "STALE")
+            #expect(try CachePathTests.get(server, "/mr").status == 502)
+            #expect(try CachePathTests.get(server, "/nc").status == 502)
+            // A client that asks for a fresh answer gets the error too.
+            #expect(try CachePathTests.get(server, "/ok", ["Cache-Control: max-age=0"]).status == 502)
+        }
+        try await origin.stop()
     }
 }
