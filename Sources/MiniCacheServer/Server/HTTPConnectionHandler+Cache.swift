@@ -251,8 +251,9 @@ private final class RangeRelay: @unchecked Sendable {
     func handle(_ event: LinkEvent) {
         switch event {
         case .response(var head):
+            let received = StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)
             guard head.status == .ok, let length = head.headers.first(name: "content-length").flatMap({ Int64($0) }),
-                self.ifRange.map({ HTTPConnectionHandler.ifRangeHolds($0, stored: StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)) }) ?? true,
+                self.ifRange.map({ HTTPConnectionHandler.ifRangeHolds($0, stored: received) }) ?? true,
                 case .ranges(let list) = ByteRanges.resolve(self.range, length: length), list.count == 1
             else {
                 self.deliver(event)
