@@ -45,15 +45,26 @@ extension CachePolicy {
     /// error, timeout, or a 500, 502, 503 or 504), per `stale-if-error` in the response or
     /// the request (RFC 5861 §4) or the request's `max-stale`, unless stale serving is
     /// forbidden (RFC 9111 §4.2.4).
-    package func mayServeStaleOnError(request: HTTPRequestHead, stored: StoredResponse, now: Int64) -> Bool {
+    ///
+    /// - Parameter disconnected: the origin could not be reached or gave no answer. A cache
+    ///   that is disconnected may serve stale without explicit permission (RFC 9111 §4, §4.2.4),
+    ///   up to ``staleWhenDisconnectedLimit`` past its freshness, unless the request asks for
+    ///   a fresh answer (`no-cache`, `max-age`, `min-fresh`).
+    package func mayServeStaleOnError(request: HTTPRequestHead, stored: StoredResponse, now: Int64, disconnected: Bool = false) -> Bool {
         guard stored.varyMatches(request.headers), !stored.cacheControl.noCache, !stored.forbidsStale(configuration) else {
             return false
         }
         let staleness = max(0, stored.currentAge(now: now) - stored.freshnessLifetime(configuration))
         let requestCC = Self.requestCacheControl(request.headers)
         let windows = [stored.cacheControl.staleIfError, requestCC.staleIfError, requestCC.maxStale]
-        return windows.contains { window in window.map { staleness <= $0.secondsOrZero } ?? false }
+        if windows.contains(where: { window in window.map { staleness <= $0.secondsOrZero } ?? false }) { return true }
+        guard disconnected, requestCC.maxStale == nil, requestCC.staleIfError == nil else { return false }
+        return !requestCC.noCache && requestCC.maxAge == nil && requestCC.minFresh == nil && staleness <= Self.staleWhenDisconnectedLimit
     }
+
+    /// How long past its freshness a stored response may be served while the origin cannot be
+    /// reached and nothing explicitly permits it: one day.
+    package static let staleWhenDisconnectedLimit: Int64 = 86_400
 
     /// Whether an origin status counts as an error for `stale-if-error` (RFC 5861 §4).
     package static func isErrorStatus(_ status: HTTPResponseStatus) -> Bool {

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -15,9 +20,11 @@ import Synchronization
 /// A subscriber that gives its request headers (every joiner should) only shares the response
 /// if it may be shared at all (``CachePolicy/maySharePending(request:response:)``: not
 /// private, no-store or personal) and its `Vary` selects the same variant for the joiner as
-/// for the request sent (RFC 9111 §4.1); otherwise the joiner gets
-/// ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and must fetch
-/// separately.
+/// for the request sent (RFC 9111 §4.1), and the response could be reused for the joiner's
+/// request as if it were stored (storable, and fresh or stale as the joiner allows: §3, §4); a
+/// `304` is for revalidating joiners to apply to their own stored response. Otherwise the
+/// joiner gets ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and
+/// must fetch separately.
 package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
     private enum Phase {
         case waiting
@@ -57,6 +64,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var task: OriginTask?
         var sentHead: HTTPRequestHead?
         var origin: OriginAddress?
+        var requestTime: Int64 = 0
+        var responseTime: Int64 = 0
     }
 
     /// The cache key the fill is for.
@@ -93,6 +102,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             state.holdAfterFinish = holdAfterFinish
             state.sentHead = request.head
             state.origin = origin
+            state.requestTime = Int64(time(nil))
         }
         let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
         state.withLock { $0.task = task }
@@ -117,7 +127,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             case .waiting:
                 state.subscribers.append(subscriber)
             case .streaming(let head), .finished(let head):
-                if let refusal = refusal(head, sent: state.sentHead, subscriber: requestHeaders) { return refusal }
+                if let refusal = refusal(head, state: state, subscriber: requestHeaders) { return refusal }
                 state.subscribers.append(subscriber)
                 let chunks = state.chunks
                 let finished: Bool
@@ -167,11 +177,12 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     package func originDidReceiveHead(_ head: HTTPResponseHead) {
         state.withLock { state in
             state.phase = .streaming(head)
+            state.responseTime = Int64(time(nil))
             let origin = state.origin ?? OriginAddress(host: "", port: 0)
-            let sent = state.sentHead
+            let snapshot = state
             state.subscribers.removeAll { subscriber in
                 let delegate = subscriber.delegate
-                if let refusal = refusal(head, sent: sent, subscriber: subscriber.requestHeaders) {
+                if let refusal = refusal(head, state: snapshot, subscriber: subscriber.requestHeaders) {
                     let error =
                         refusal == .notShareable
                         ? OriginError(
@@ -189,14 +200,25 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     }
 
     // Why a joiner with `subscriber` headers may not have the response to `sent`, if it may not.
-    private func refusal(_ head: HTTPResponseHead, sent: HTTPRequestHead?, subscriber: HTTPHeaders?) -> Subscription? {
+    private func refusal(_ head: HTTPResponseHead, state: State, subscriber: HTTPHeaders?) -> Subscription? {
         guard let subscriber else { return nil }
-        guard let sent, policy.maySharePending(request: sent, response: head) else { return .notShareable }
+        guard let sent = state.sentHead, policy.maySharePending(request: sent, response: head) else { return .notShareable }
         let vary = VarySelector(responseHeaders: head.headers)
         guard vary.isEmpty || vary.values(from: subscriber) == vary.values(from: sent.headers) else {
             return .differentVariant
         }
-        return nil
+        if head.status == .notModified { return nil }
+        // A joiner gets the response as if it were stored: only when it could be reused for the
+        // joiner's request now (RFC 9111 §4), not merely because it was fetched a moment ago.
+        guard policy.storability(request: sent, response: head) == .store else { return .notShareable }
+        let received = StoredResponse(
+            requestHeaders: sent.headers, response: head, requestTime: state.requestTime, responseTime: state.responseTime,
+            isShared: policy.configuration.isShared)
+        let joiner = HTTPRequestHead(version: sent.version, method: .GET, uri: sent.uri, headers: subscriber)
+        switch policy.decide(request: joiner, stored: received, now: Int64(time(nil))) {
+        case .fresh, .staleAcceptedByRequest: return nil
+        case .staleWhileRevalidate, .revalidate, .miss, .gatewayTimeout: return .notShareable
+        }
     }
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {

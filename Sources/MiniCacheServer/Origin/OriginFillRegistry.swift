@@ -59,6 +59,13 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
     /// Fills created (origin fetches) and requests that joined one (coalesced requests).
     package var statistics: (created: Int, joined: Int) { state.withLock { ($0.created, $0.joined) } }
 
+    /// Stops the fill for `key`, if any, from taking new subscribers (what it fetches was
+    /// invalidated); its current subscribers keep receiving it.
+    package func close(_ key: Key) {
+        let fill = state.withLock { $0.fills.removeValue(forKey: key) }
+        fill?.release()
+    }
+
     func remove(_ key: Key, ifSame fill: OriginFill<Key>) {
         state.withLock { state in
             if state.fills[key] === fill { state.fills[key] = nil }

@@ -71,12 +71,17 @@ package final class PullThroughCache: Sendable {
         let initialAge: Int64
         let responseTime: Int64
         let lifetime: Int64
+        /// The digest the response is stored under, to check against invalidations.
+        let digest: CacheDigest
 
         func age(now: Int64) -> Int64 { self.initialAge + max(0, now - self.responseTime) }
     }
 
     private struct FastHits {
         var hits: [[UInt8]: FastHit] = [:]
+        /// Digests invalidated by an unsafe request whose removal from the volume is pending,
+        /// with how many removals are pending for each: lookups treat them as absent at once.
+        var invalidated: [CacheDigest: Int] = [:]
     }
 
     package init(
@@ -145,7 +150,8 @@ package final class PullThroughCache: Sendable {
     /// Looks `key` up in `mount`, following a `Vary` index to the variant `request` selects (§4.1).
     package func lookup(_ key: CacheKey, request: HTTPRequestHead, in mount: Mount) -> Lookup {
         let primary = key.primaryDigest
-        guard let index = mount.byDigest.lookup(Self.hex(primary, length: mount.digestHexLength)) else {
+        let invalidated = self.fastHits.withLock { $0.invalidated }
+        guard invalidated[primary] == nil, let index = mount.byDigest.lookup(Self.hex(primary, length: mount.digestHexLength)) else {
             return Lookup(object: nil, digest: primary)
         }
         let object = mount.objects[index]
@@ -153,7 +159,7 @@ package final class PullThroughCache: Sendable {
         guard let vary = Self.varyIndex(object, in: mount) else { return Lookup(object: nil, digest: primary) }
         if vary.selector.isWildcard { return Lookup(object: nil, digest: primary, varyIndex: vary) }
         let digest = key.digest(vary: vary.selector, requestHeaders: request.headers)
-        guard let variant = mount.byDigest.lookup(Self.hex(digest, length: mount.digestHexLength)),
+        guard invalidated[digest] == nil, let variant = mount.byDigest.lookup(Self.hex(digest, length: mount.digestHexLength)),
             mount.objects[variant].cached != nil
         else { return Lookup(object: nil, digest: digest, varyIndex: vary) }
         return Lookup(object: mount.objects[variant], digest: digest, varyIndex: vary)
@@ -192,7 +198,11 @@ package final class PullThroughCache: Sendable {
 
     /// The object and head remembered for `key` when `mount` still holds that object.
     func fastHit(_ key: [UInt8], in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
-        guard let hit = self.fastHits.withLock({ $0.hits[key] }), let object = hit.object.object,
+        let found = self.fastHits.withLock { state -> FastHit? in
+            guard let hit = state.hits[key] else { return nil }
+            return state.invalidated.isEmpty || state.invalidated[hit.digest] == nil ? hit : nil
+        }
+        guard let hit = found, let object = hit.object.object,
             let slot = mount.byDigest.lookup(hit.hex), mount.objects[slot] === object
         else { return nil }
         return (object, hit)
@@ -204,7 +214,7 @@ package final class PullThroughCache: Sendable {
             object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
             head: self.hitHead(object, stored: stored, serverName: serverName),
             initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
-            lifetime: stored.freshnessLifetime(self.policy.configuration))
+            lifetime: stored.freshnessLifetime(self.policy.configuration), digest: digest)
         self.fastHits.withLock { state in
             if state.hits.count >= Self.memoLimit {
                 state.hits = state.hits.filter { $0.value.object.object != nil }
@@ -281,6 +291,23 @@ package final class PullThroughCache: Sendable {
             }
         }
         return digests
+    }
+
+    /// Invalidates the stored responses under `digests` (RFC 9111 §4.4): lookups and fast hits
+    /// treat them as absent from now on, before the store thread removes them from the volume.
+    func invalidate(_ digests: [CacheDigest]) {
+        guard !digests.isEmpty else { return }
+        self.fastHits.withLock { state in
+            for digest in digests { state.invalidated[digest, default: 0] += 1 }
+        }
+        self.store.remove(digests: digests) { _ in
+            self.fastHits.withLock { state in
+                for digest in digests {
+                    let pending = state.invalidated[digest, default: 1] - 1
+                    state.invalidated[digest] = pending > 0 ? pending : nil
+                }
+            }
+        }
     }
 
     /// A recorder for a new fill: it keeps the body and stores it when the fill completes.

@@ -171,6 +171,7 @@ extension HTTPConnectionHandler {
         let stats = self.server.stats
         let headers = forwarded.head.headers
         self.startRelay(exchange: exchange, isGet: request.method != .HEAD, keepAlive: keepAlive, minorVersion: UInt8(request.version.minor), context: context) { deliver in
+            let deliver = Self.applyingRange(of: request, to: deliver)
             let subscription = fetcher.subscribe(
                 key: fillKey, request: forwarded, origin: origin, on: context.eventLoop, recorder: recorder,
                 passThrough: true, requestHeaders: headers, deliver: deliver)
@@ -181,6 +182,16 @@ extension HTTPConnectionHandler {
             }
             return subscription
         }
+    }
+
+    /// `deliver`, cutting a relayed `200` to the single byte range `request` asks for (RFC 9110
+    /// §14.2) as a stored response would be: the cache fetches whole responses, so a client that
+    /// joins a fill still gets its `206`. Requests with conditionals keep the whole response.
+    static func applyingRange(of request: HTTPRequestHead, to deliver: @escaping @Sendable (LinkEvent) -> Void) -> @Sendable (LinkEvent) -> Void {
+        let ranges = request.headers["range"]
+        guard request.method == .GET, ranges.count == 1, !Self.hasConditionals(request.headers) else { return deliver }
+        let relay = RangeRelay(range: Array(ranges[0].utf8), ifRange: request.headers.first(name: "if-range"), deliver: deliver)
+        return { event in relay.handle(event) }
     }
 
     /// `stale-while-revalidate` (RFC 5861 §3): one background revalidation per key at a time.
@@ -221,6 +232,52 @@ extension HTTPConnectionHandler {
         }
         // Joined a revalidation already in flight: that one's outcome serves this key.
         if !box.startedFill { cache.endBackgroundRevalidation(digest) }
+    }
+}
+
+/// Cuts a relayed `200` down to one byte range (used on one event loop, in delivery order).
+private final class RangeRelay: @unchecked Sendable {
+    private let range: [UInt8]
+    private let ifRange: String?
+    private let deliver: @Sendable (LinkEvent) -> Void
+    private var window: Range<Int64>?
+    private var offset: Int64 = 0
+
+    init(range: [UInt8], ifRange: String?, deliver: @escaping @Sendable (LinkEvent) -> Void) {
+        self.range = range
+        self.ifRange = ifRange
+        self.deliver = deliver
+    }
+
+    func handle(_ event: LinkEvent) {
+        switch event {
+        case .response(var head):
+            let received = StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)
+            guard head.status == .ok, let length = head.headers.first(name: "content-length").flatMap({ Int64($0) }),
+                self.ifRange.map({ HTTPConnectionHandler.ifRangeHolds($0, stored: received) }) ?? true,
+                case .ranges(let list) = ByteRanges.resolve(self.range, length: length), list.count == 1
+            else {
+                self.deliver(event)
+                return
+            }
+            let r = list[0]
+            head.status = .partialContent
+            head.headers.replaceOrAdd(name: "Content-Range", value: "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(length)")
+            head.headers.replaceOrAdd(name: "Content-Length", value: String(r.count))
+            self.window = r
+            self.deliver(.response(head))
+        case .body(var part):
+            guard let window = self.window else { return self.deliver(event) }
+            let start = self.offset
+            self.offset += Int64(part.readableBytes)
+            let lower = max(window.lowerBound, start)
+            let upper = min(window.upperBound, self.offset)
+            guard lower < upper else { return }
+            part.moveReaderIndex(forwardBy: Int(lower - start))
+            if let slice = part.readSlice(length: Int(upper - lower)) { self.deliver(.body(slice)) }
+        default:
+            self.deliver(event)
+        }
     }
 }
 

@@ -131,10 +131,12 @@ extension HTTPConnectionHandler {
 
     /// Serves the stored response instead of an origin failure when RFC 5861 §4 / RFC 9111
     /// §4.2.4 allow it; false when they do not.
-    func serveStaleOnError(_ exchange: CacheExchange, _ response: LinkResponse, context: ChannelHandlerContext) -> Bool {
+    /// - Parameter originAnswered: the failure is an error status; otherwise the origin could
+    ///   not be reached or gave no answer (the cache is disconnected).
+    func serveStaleOnError(_ exchange: CacheExchange, _ response: LinkResponse, originAnswered: Bool = false, context: ChannelHandlerContext) -> Bool {
         guard let cache = self.server.cache, let stored = exchange.stored, let object = exchange.lookup.object else { return false }
         let now = Int64(time(nil))
-        guard cache.policy.mayServeStaleOnError(request: exchange.request, stored: stored, now: now) else { return false }
+        guard cache.policy.mayServeStaleOnError(request: exchange.request, stored: stored, now: now, disconnected: !originAnswered) else { return false }
         response.subscription.cancel()
         self.busy = .idle
         self.server.stats.cacheStaleServed()
@@ -178,13 +180,17 @@ extension HTTPConnectionHandler {
             }
         }
         if CachePolicy.isErrorStatus(head.status), exchange.kind != .passThrough,
-            self.serveStaleOnError(exchange, response, context: context)
+            self.serveStaleOnError(exchange, response, originAnswered: true, context: context)
         {
             return
         }
         if exchange.kind == .passThrough {
             let keys = cache.policy.invalidatedKeys(request: exchange.request, key: exchange.key, response: head)
-            if !keys.isEmpty { cache.store.remove(digests: cache.invalidationDigests(keys, in: self.mount)) }
+            if !keys.isEmpty {
+                let digests = cache.invalidationDigests(keys, in: self.mount)
+                cache.invalidate(digests)
+                for digest in digests { self.server.links.fills.close("cache \(digest)") }
+            }
         }
         self.relayHead(head, response, label: exchange.kind == .passThrough ? "PASS" : "MISS", context: context)
     }
@@ -255,7 +261,7 @@ extension HTTPConnectionHandler {
         self.startRelay(
             exchange: exchange, isGet: response.isGet, keepAlive: response.keepAlive, minorVersion: response.minorVersion, context: context
         ) { deliver in
-            fetcher.execute(exchange.forwarded, to: exchange.origin, on: context.eventLoop, deliver: deliver)
+            fetcher.execute(exchange.forwarded, to: exchange.origin, on: context.eventLoop, deliver: Self.applyingRange(of: exchange.request, to: deliver))
         }
     }
 }
