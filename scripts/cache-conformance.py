@@ -33,6 +33,7 @@ import http.server
 import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import string
@@ -1298,6 +1299,8 @@ def main():
     parser.add_argument("--only", help="comma-separated glob patterns of test ids or file names, e.g. 'vary*,stale'")
     parser.add_argument("--jobs", type=int, default=8, help="tests run at once (default 8)")
     parser.add_argument("--json", metavar="OUT", help="also write the results as JSON to this file")
+    parser.add_argument("--markdown", metavar="OUT", help="also write the totals and every test that did not pass as Markdown")
+    parser.add_argument("--label", default="", help="what was tested (e.g. a branch and commit), for --json and --markdown")
     parser.add_argument("--volume-size", default="512M", help="size of the fresh cache volume (default 512M)")
     parser.add_argument("--direct-config", action="store_true",
                         help="debugging aid: give test configurations to the origin directly and read its state "
@@ -1360,10 +1363,10 @@ def main():
     elapsed = time.time() - started
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    return report(tests, results, args, elapsed, workdir if process else None)
+    return report(tests, results, args, elapsed, workdir if process else None, target)
 
 
-def report(tests, results, args, elapsed, workdir):
+def report(tests, results, args, elapsed, workdir, target):
     width = max(len(t["id"]) for t in tests)
     current = None
     for t in tests:
@@ -1391,12 +1394,41 @@ def report(tests, results, args, elapsed, workdir):
         print("cache log: %s" % os.path.join(workdir, "minicache.log"))
     if args.json:
         with open(args.json, "w") as out:
-            json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed),
+            json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(elapsed), "tested": args.label or target,
                        "direct_config": args.direct_config, "totals": totals,
                        "tests": [{"id": t["id"], "file": t["file"], "kind": t["kind"], "flags": t["flags"],
                                   "result": results[t["id"]][0], "reason": results[t["id"]][1]} for t in tests]}, out, indent=1)
+    if args.markdown:
+        write_markdown(args.markdown, tests, results, totals, args, elapsed, target)
     failed = [t for t in tests if t["kind"] in ("R", "R*") and results[t["id"]][0] in FAILING]
     return 1 if failed else 0
+
+
+def write_markdown(path, tests, results, totals, args, elapsed, target):
+    lines = ["# Cache conformance results", "",
+             "- date: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "- tested: %s" % (args.label or target),
+             "- command: `scripts/cache-conformance.py %s`" % shlex.join(sys.argv[1:]),
+             "- %d tests in %.0f s%s" % (len(tests), elapsed, "; configuration given directly (not a conformance run)" if args.direct_config else ""),
+             "", "| kind | tests | results |", "| --- | ---: | --- |"]
+    for kind, counts in totals.items():
+        if counts:
+            lines.append("| %s | %d | %s |" % (kind, sum(counts.values()), ", ".join("%s %d" % (o, n) for o, n in counts.items())))
+    for title, wanted in (("Required tests that failed (FAIL, setup-failure)", lambda t, r: t["kind"] in ("R", "R*") and r in FAILING),
+                          ("Required tests not judged (dependency-failure) or to review (retry)",
+                           lambda t, r: t["kind"] in ("R", "R*") and r in ("dependency-failure", "retry")),
+                          ("Optimal tests not met", lambda t, r: t["kind"] == "O" and r not in ("pass",)),
+                          ("Checks answered no (informational)", lambda t, r: t["kind"] == "C" and r not in ("yes",))):
+        rows = [t for t in tests if wanted(t, results[t["id"]][0])]
+        lines += ["", "## %s: %d" % (title, len(rows)), ""]
+        if rows:
+            lines += ["| test | kind | result | reason |", "| --- | --- | --- | --- |"]
+            for t in rows:
+                result, reason = results[t["id"]]
+                kind = t["kind"] + (" " + t["flags"] if t["flags"] else "")
+                lines.append("| `%s` | %s | %s | %s |" % (t["id"], kind, result, reason.replace("|", "\\|")))
+    with open(path, "w") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
