@@ -59,6 +59,11 @@ def rfc850_date(ts):
     return time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(int(ts)))
 
 
+def die(message):
+    print("cache-conformance: " + message, file=sys.stderr)
+    sys.exit(2)
+
+
 def rand_token(n=15):
     return "".join(random.choice(string.ascii_lowercase) for _ in range(n))
 
@@ -562,7 +567,7 @@ DAY = 86400
 
 def add(test_id, kind, file, requests, flags="", depends_on=(), name=None, first_setup=True):
     TESTS.append({"id": test_id, "kind": kind, "file": file, "flags": flags, "depends_on": list(depends_on),
-                  "name": name or test_id, "requests": requests, "first_setup": first_setup})
+                  "name": name or "`%s` (%s)" % (test_id, file), "requests": requests, "first_setup": first_setup})
 
 
 def h(name, value, check=True):
@@ -1256,7 +1261,7 @@ def start_cache(args, origin_port, workdir):
     mkfs = subprocess.run([args.shfs, "mkfs", volume, "--size", args.volume_size, "--name", "conformance"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if mkfs.returncode != 0:
-        sys.exit("cache-conformance: `%s mkfs` failed:\n%s" % (args.shfs, mkfs.stdout))
+        die("`%s mkfs` failed:\n%s" % (args.shfs, mkfs.stdout))
     log = open(os.path.join(workdir, "minicache.log"), "w")
     command = [args.minicache, "serve", volume, "--origin", "http://127.0.0.1:%d" % origin_port,
                "--listen", "127.0.0.1:0", "--admin", "off", "--ready-file", ready]
@@ -1264,12 +1269,12 @@ def start_cache(args, origin_port, workdir):
     deadline = time.time() + 30
     while time.time() < deadline:
         if process.poll() is not None:
-            sys.exit("cache-conformance: minicache exited with %d; its log: %s" % (process.returncode, log.name))
+            die("minicache exited with %d; its log: %s" % (process.returncode, log.name))
         if os.path.exists(ready) and open(ready).read().strip():
             return process, open(ready).read().strip().rstrip("/")
         time.sleep(0.05)
     process.terminate()
-    sys.exit("cache-conformance: minicache did not write its ready file within 30 s; its log: %s" % log.name)
+    die("minicache did not write its ready file within 30 s; its log: %s" % log.name)
 
 
 def find_binary(given, name):
@@ -1318,7 +1323,7 @@ def main():
             print("%-60s %-3s %-4s %s" % (t["id"], t["kind"], t["flags"], t["file"]))
         return 0
     if not tests:
-        sys.exit("cache-conformance: no test matches %r (see --list)" % args.only)
+        die("no test matches %r (see --list)" % args.only)
     origin = Origin(args.origin_port)
     workdir = tempfile.mkdtemp(prefix="cache-conformance.")
     process = None
@@ -1328,6 +1333,10 @@ def main():
     else:
         args.minicache = find_binary(args.minicache, "minicache")
         args.shfs = args.shfs or os.path.join(os.path.dirname(args.minicache), "shfs")
+        for path, product in ((args.minicache, "minicache"), (args.shfs, "shfs")):
+            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                die("no %s binary at %s: build it with `swift build --scratch-path .build-shfs --product %s`, "
+                    "or pass --%s PATH (or --base URL for a cache that is already running)" % (product, path, product, product))
         process, base = start_cache(args, origin.port, workdir)
         target = "%s (%s)" % (base, args.minicache)
     print("origin http://127.0.0.1:%d, cache %s, %d tests, %d at a time%s" % (
