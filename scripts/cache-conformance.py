@@ -1254,6 +1254,41 @@ def select(pattern):
     return [t for t in TESTS if t["id"] in chosen]
 
 
+def self_test(jobs):
+    """Checks the runner itself: every test against the origin alone (a 'cache' that stores nothing).
+
+    There, a test that expects a stored response must not pass, and a test that only expects origin
+    answers must pass; any other verdict is a bug in the runner's origin, client or judging."""
+    origin = Origin()
+    base = "http://127.0.0.1:%d" % origin.port
+    done = {t["id"]: threading.Event() for t in TESTS}
+    results = {}
+
+    def job(t):
+        results[t["id"]] = execute(t, base, origin, False, done, results, ignore_dependencies=True)
+        done[t["id"]].set()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(job, TESTS))
+    judged = {"expected_response_headers", "expected_response_headers_missing", "expected_request_headers",
+              "expected_interim", "expected_method", "expected_status"}
+    wrong, constrained = [], 0
+    for t in TESTS:
+        result, reason = results[t["id"]]
+        types = [r.get("expected_type") for r in t["requests"]]
+        if "cached" in types and result in ("pass", "yes"):
+            wrong.append("%s: passed without a cache" % t["id"])
+        only_origin = all(ty in (None, "not_cached") for ty in types) and not any(judged & set(r) for r in t["requests"])
+        constrained += "cached" in types or only_origin
+        if only_origin and result not in ("pass", "yes"):
+            wrong.append("%s: %s without a cache (%s)" % (t["id"], result, reason))
+    for line in wrong:
+        print("self-test: " + line)
+    print("self-test: %d tests run against the origin alone, %d with a known verdict, %d verdicts wrong" % (
+        len(TESTS), constrained, len(wrong)))
+    return 1 if wrong else 0
+
+
 def start_cache(args, origin_port, workdir):
     """Starts `minicache serve` on a fresh volume; returns (process, base URL)."""
     volume = os.path.join(workdir, "cache.shfs")
@@ -1313,10 +1348,14 @@ def main():
                              "not a conformance result")
     parser.add_argument("--ignore-dependencies", action="store_true",
                         help="debugging aid: judge every test even when a test it builds on did not pass")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the runner itself: run every test against its origin with no cache in between")
     parser.add_argument("--list", action="store_true", help="list the tests and exit")
     parser.add_argument("--quiet", action="store_true", help="print only failures and the totals")
     args = parser.parse_args()
 
+    if args.self_test:
+        return self_test(max(args.jobs, 32))
     tests = select(args.only)
     if args.list:
         for t in tests:
