@@ -1403,6 +1403,9 @@ def main():
             list(pool.map(job, order))
     finally:
         if process is not None:
+            if process.poll() is not None:
+                print("cache-conformance: minicache exited with status %d during the run; later tests could not "
+                      "reach it (log: %s)" % (process.returncode, os.path.join(workdir, "minicache.log")), file=sys.stderr)
             process.terminate()
             try:
                 process.wait(10)
