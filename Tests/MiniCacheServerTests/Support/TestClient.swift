@@ -34,13 +34,16 @@ final class TestConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
+            // deinit runs for a fully initialised object that throws: it must not close the
+            // number again (by then it may be another thread's descriptor).
             close(self.fd)
+            self.fd = -1
             throw TestClientError(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)")
         }
     }
 
     deinit {
-        close(self.fd)
+        if self.fd >= 0 { close(self.fd) }
     }
 
     /// Sends bytes; false when the peer has closed.
