@@ -182,6 +182,7 @@ final class AdminHandler: ChannelInboundHandler {
             ("bytesSent", "\(stats.bytesSent.load(ordering: .relaxed))"),
             ("upstreamFetches", "\(stats.upstreamFetches.load(ordering: .relaxed))"),
             ("remounts", "\(stats.remounts.load(ordering: .relaxed))"),
+            ("cache", self.server.cache == nil ? "null" : JSONWriter.object(stats.cacheCounts.map { ($0.0, "\($0.1)") })),
             ("cacheStore", self.cacheStoreStatus()),
         ]) + "\n"
     }

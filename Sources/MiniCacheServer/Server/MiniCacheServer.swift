@@ -231,6 +231,8 @@ public final class MiniCacheServer: Service, Sendable {
         for cache in caches {
             try? await cache.eventLoop.submit { cache.value.stop() }.get()
         }
+        // Stores queued after the last response are dropped; the writer and its lock are released.
+        await self.context.cache?.store.shutdown()
         try? await self.group.shutdownGracefully()
         if let readyFile = self.readyFile { unlink(readyFile) }
         self.logger.info("stopped", metadata: ["requests": "\(self.context.stats.requests.load(ordering: .relaxed))"])

@@ -42,6 +42,7 @@ struct CacheStorePurgeTests {
             let status = try TestConnection.get(port: server.adminPort, "/admin/status")
             #expect(status.text.contains("\"cacheStore\": {\"eviction\": \"lru\""))
             #expect(status.text.contains("\"purged\": 4"))
+            #expect(status.text.contains("\"cache\": {\"hits\": 1, \"misses\": 9,"), "\(status.text)")
             let bad = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=live", method: "POST")
             #expect(bad.status == 400)
         }
