@@ -82,7 +82,15 @@ package final class PullThroughCache: Sendable {
         /// Digests invalidated by an unsafe request whose removal from the volume is pending,
         /// with how many removals are pending for each: lookups treat them as absent at once.
         var invalidated: [CacheDigest: Int] = [:]
+        /// Invalidations so far, and the most recent ones with the count at which each happened:
+        /// a fill that started before an invalidation of its key must not store what it fetched.
+        var invalidations: UInt64 = 0
+        var recentInvalidations: [(digest: CacheDigest, at: UInt64)] = []
     }
+
+    /// How many recent invalidations are remembered for fills in flight; a fill older than all of
+    /// them is not stored if anything was invalidated since it started.
+    private static let recentInvalidationLimit = 4096
 
     package init(
         router: OriginRouter,
@@ -298,7 +306,14 @@ package final class PullThroughCache: Sendable {
     func invalidate(_ digests: [CacheDigest]) {
         guard !digests.isEmpty else { return }
         self.fastHits.withLock { state in
-            for digest in digests { state.invalidated[digest, default: 0] += 1 }
+            state.invalidations += 1
+            for digest in digests {
+                state.invalidated[digest, default: 0] += 1
+                state.recentInvalidations.append((digest, state.invalidations))
+            }
+            if state.recentInvalidations.count > Self.recentInvalidationLimit {
+                state.recentInvalidations.removeFirst(state.recentInvalidations.count - Self.recentInvalidationLimit)
+            }
         }
         self.store.remove(digests: digests) { _ in
             self.fastHits.withLock { state in
@@ -307,6 +322,19 @@ package final class PullThroughCache: Sendable {
                     state.invalidated[digest] = pending > 0 ? pending : nil
                 }
             }
+        }
+    }
+
+    /// The invalidation count now, for a fill to check later with ``wasInvalidated(_:since:)``.
+    var invalidationCount: UInt64 { self.fastHits.withLock { $0.invalidations } }
+
+    /// Whether any of `digests` was invalidated after the count was `since` (when the history no
+    /// longer reaches back that far: whether anything was).
+    func wasInvalidated(_ digests: [CacheDigest], since: UInt64) -> Bool {
+        self.fastHits.withLock { state in
+            guard state.invalidations > since else { return false }
+            guard let oldest = state.recentInvalidations.first, oldest.at <= since + 1 else { return true }
+            return state.recentInvalidations.contains { $0.at > since && digests.contains($0.digest) }
         }
     }
 
@@ -347,10 +375,23 @@ package final class PullThroughCache: Sendable {
     }
 
     /// Stores a complete response (and the `Vary` index naming it), then ends the fill's hold.
-    func store(_ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, release: @escaping @Sendable () -> Void) {
+    /// - Parameter since: the invalidation count when the fill started: a response fetched
+    ///   before an unsafe request invalidated its key (RFC 9111 §4.4) is not stored.
+    func store(
+        _ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, since: UInt64,
+        release: @escaping @Sendable () -> Void
+    ) {
         // The store's purges match the path and query (`/live/seg1.ts`), whatever the origin.
         let url = key.target
         let primary = key.primaryDigest
+        let variant = metadata.vary.isEmpty ? primary : key.digest(vary: metadata.vary, requestHeaders: request.headers)
+        // Checked here, on the fill's loop; an invalidation after this point queues its removal
+        // behind this store on the store thread.
+        if self.wasInvalidated([primary, variant], since: since) {
+            self.counters.withLock { $0.notStored += 1 }
+            release()
+            return
+        }
         if metadata.vary.isEmpty {
             if let varyIndex { self.store.remove(digests: varyIndex.variants) }
             self.store.store(digest: primary, response: metadata, url: url, body: body) { stored in
@@ -359,7 +400,7 @@ package final class PullThroughCache: Sendable {
             }
             return
         }
-        let digest = key.digest(vary: metadata.vary, requestHeaders: request.headers)
+        let digest = variant
         var index = varyIndex.flatMap { $0.selector == metadata.vary ? $0 : nil } ?? VaryIndex(selector: metadata.vary)
         let dropped = index.add(digest)
         if let old = varyIndex, old.selector != metadata.vary { self.store.remove(digests: old.variants) }
@@ -410,6 +451,8 @@ final class FillRecorder: OriginResponseDelegate {
     private let varyIndex: VaryIndex?
     private let revalidating: (digest: CacheDigest, stored: StoredResponse)?
     private let requestTime = Int64(time(nil))
+    /// The cache's invalidation count when the fill started.
+    private let invalidationCount: UInt64
     private let state = Mutex(State())
 
     init(
@@ -426,6 +469,7 @@ final class FillRecorder: OriginResponseDelegate {
         self.request = request
         self.varyIndex = varyIndex
         self.revalidating = revalidating
+        self.invalidationCount = cache.invalidationCount
     }
 
     func originDidReceiveHead(_ head: HTTPResponseHead) {
@@ -477,7 +521,8 @@ final class FillRecorder: OriginResponseDelegate {
         var metadata = StoredResponse(
             requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
         metadata.bodyLength = UInt64(body.count)
-        self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, release: self.release)
+        self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, since: self.invalidationCount,
+            release: self.release)
     }
 
     func originDidFail(_ error: OriginError) {

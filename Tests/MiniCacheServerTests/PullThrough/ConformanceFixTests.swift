@@ -137,6 +137,31 @@ struct ConformanceFixTests {
         }
     }
 
+    @Test("RFC 9111 §4.4: a response whose fetch began before an unsafe request invalidated its URL is relayed but not stored")
+    func fillOverlappingInvalidationIsNotStored() async throws {
+        let origin = try await ScriptedOrigin { request, index in
+            guard request.head.method == .GET else { return .init(.ok, body: "deleted") }
+            return .init(.ok, [("Cache-Control", "max-age=600")], body: "doc \(index + 1)", delay: index == 0 ? .milliseconds(500) : .zero)
+        }
+        try await CachePathTests.withCache(origin) { server in
+            async let slow = Task.detached { try CachePathTests.get(server, "/doc") }.value
+            try await Task.sleep(for: .milliseconds(150))
+            let deleted = try TestConnection.get(port: server.port, "/doc", method: "DELETE")
+            #expect(deleted.text == "deleted")
+            #expect(try await slow.text == "doc 1")
+            // The fill's outcome (stored or not) is settled before the next request.
+            let cache = try #require(server.server.context.cache)
+            for _ in 0..<200 where cache.statistics.stored + cache.statistics.notStored == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(cache.statistics.stored == 0)
+            let after = try CachePathTests.get(server, "/doc")
+            #expect(after.header("X-Cache") == "MISS")
+            #expect(after.text == "doc 3")
+            #expect(origin.requestCount == 3)
+        }
+    }
+
     @Test("RFC 9110 §14.2: a Range request that joins a fill, held or in flight, gets a 206 of the fetched response with its fields")
     func rangeRequestJoiningFillGets206() async throws {
         let origin = try await ScriptedOrigin { request, _ in
