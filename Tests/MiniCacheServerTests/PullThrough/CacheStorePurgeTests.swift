@@ -103,12 +103,15 @@ struct CacheStorePurgeTests {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
                 process.arguments = ["ctl", "purge"] + arguments + ["--admin", "127.0.0.1:\(server.adminPort)"]
+                // One pipe each: Process closes the parent's write ends, and one shared pipe would be closed twice.
                 let output = Pipe()
+                let errors = Pipe()
                 process.standardOutput = output
-                process.standardError = output
+                process.standardError = errors
                 try process.run()
                 process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+                let text = output.fileHandleForReading.readDataToEndOfFile() + errors.fileHandleForReading.readDataToEndOfFile()
+                return (process.terminationStatus, String(decoding: text, as: UTF8.self))
             }
             #expect(try ctl(["/b/3"]) == (0, "{\"purged\": 1}\n"))
             #expect(try ctl(["--prefix", "/a/"]) == (0, "{\"purged\": 2}\n"))
