@@ -8,6 +8,8 @@
 #           volume (the data-plane path) for the hit-vs-static ratio
 #   zipf90  Zipf(s=1.0) over 1000 1 KiB objects, and 10% of requests with a unique query string
 #           (misses that go to the origin and are stored): a ~90% hit ratio
+#   miss    every request a new URL (1 KiB from the origin, stored): the miss path, evictions
+#           included once the cache's table or volume is full
 # Reports req/s, server CPU % (utime+stime from /proc) and requests per server CPU-second.
 #
 #   DURATION   seconds per wrk run (default 5)
@@ -41,6 +43,15 @@ if [ -z "${MINICACHE:-}" ]; then
 fi
 swift build -c release --scratch-path "$scratch" --product shfs >/dev/null
 shfs="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/shfs"
+
+cat >"$work/miss.lua" <<'LUA'
+local counter = 0
+init = function(args) math.randomseed(tonumber(args[1]) or 1) end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/1k?m=" .. counter .. "-" .. math.random(1, 1e9))
+end
+LUA
 
 echo "==> origin files, volumes in $work"
 mkdir -p "$work/www/o"
@@ -109,6 +120,7 @@ run_wrk() { # server workload url port pids...
     local args=(-t1 -c100 -d"${duration}s")
     local extra=()
     if [ "$workload" = zipf90 ]; then args+=(-s "$work/zipf.lua"); extra=(-- 7); fi
+    if [ "$workload" = miss ]; then args+=(-s "$work/miss.lua"); extra=(-- 11); fi
     local before after start end text
     before=$(cpu_ticks "$@"); start=$(date +%s.%N)
     text=$(taskset -c 0 wrk "${args[@]}" "$url" "${extra[@]}" 2>&1)
@@ -157,13 +169,16 @@ run_wrk varnish hit http://127.0.0.1:18503/1k $vp_all
 run_wrk minicache zipf90 http://127.0.0.1:18501 "$mc"
 run_wrk nginx-proxy_cache zipf90 http://127.0.0.1:18502 $np_all
 run_wrk varnish zipf90 http://127.0.0.1:18503 $vp_all
+run_wrk minicache miss http://127.0.0.1:18501 "$mc"
+run_wrk nginx-proxy_cache miss http://127.0.0.1:18502 $np_all
+run_wrk varnish miss http://127.0.0.1:18503 $vp_all
 }
 echo
 echo "==> requests per server CPU-second, ratio to minicache (same run)"
 python3 - "$results" <<'PY' | tee "$out/ratios.txt"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-for workload in ("hit", "zipf90"):
+for workload in ("hit", "zipf90", "miss"):
     mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
     for r in rows:
         if r["workload"] == workload:

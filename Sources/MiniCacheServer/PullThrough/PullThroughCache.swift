@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -98,6 +99,7 @@ package final class PullThroughCache: Sendable {
         maxRequestBody: Int = 8 << 20,
         volumes: VolumeHolder,
         stats: ServerStats? = nil,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
         self.router = router
@@ -106,7 +108,7 @@ package final class PullThroughCache: Sendable {
         self.maxRequestBody = maxRequestBody
         self.policy = CachePolicy()
         self.volumes = volumes
-        self.store = CacheStore(volumes: volumes, logger: logger)
+        self.store = CacheStore(volumes: volumes, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
     }
 

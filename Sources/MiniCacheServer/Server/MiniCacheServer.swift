@@ -76,6 +76,7 @@ public final class MiniCacheServer: Service, Sendable {
                 maxObjectSize: configuration.maxStoredObjectSize,
                 volumes: volumes,
                 stats: stats,
+                metricsFactory: metricsFactory,
                 logger: logger
             )
         }
