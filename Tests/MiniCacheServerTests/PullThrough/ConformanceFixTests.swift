@@ -145,7 +145,8 @@ struct ConformanceFixTests {
         }
         try await CachePathTests.withCache(origin) { server in
             async let slow = Task.detached { try CachePathTests.get(server, "/doc") }.value
-            try await Task.sleep(for: .milliseconds(150))
+            // The DELETE goes once the GET is at the origin, which holds its answer for 500 ms.
+            for _ in 0..<500 where origin.requestCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let deleted = try TestConnection.get(port: server.port, "/doc", method: "DELETE")
             #expect(deleted.text == "deleted")
             #expect(try await slow.text == "doc 1")
