@@ -36,6 +36,10 @@ struct CrashSafetyTests {
                 fullRun = max(Date().timeIntervalSince(start), 0.01)
             } else if p.terminationReason == .uncaughtSignal {
                 killed += 1
+            } else {
+                // The import finished before the kill (the first run was slowed by a busy
+                // machine): aim earlier next time.
+                fullRun /= 2
             }
             let check = try VolumeCheck.run(path: vol, options: .init(verifyDigests: true))
             #expect(check.problems.isEmpty, "iteration \(i): \(check.problems)")
