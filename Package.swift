@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
         .library(name: "ElasticControl", targets: ["ElasticControl"]),
+        .library(name: "MediaOrigin", targets: ["MediaOrigin"]),
+        .library(name: "PlayerLoad", targets: ["PlayerLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -104,10 +106,13 @@ let package = Package(
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
+        // Seeded randomness and popularity draws shared by the simulator and the load generator.
+        .target(name: "Workload", swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
                 "ElasticPolicy",
+                "Workload",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -117,6 +122,8 @@ let package = Package(
             dependencies: [
                 "ElasticSim",
                 "ElasticControl",
+                "MediaOrigin",
+                "PlayerLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,14 +133,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
         .target(
             name: "ElasticControl",
             dependencies: [
                 "ElasticPolicy",
-                "ElasticSim",
                 "SHFS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -149,10 +155,37 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "ElasticPolicy",
+                "MediaOrigin",
+                "PlayerLoad",
                 "ecdn",
                 "minicache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tools around the control plane: the demo origin and player-like viewers
+        .target(
+            name: "MediaOrigin",
+            dependencies: [
+                "ElasticControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PlayerLoad",
+            dependencies: [
+                "ElasticControl",
+                "Workload",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
