@@ -27,6 +27,8 @@ public final class MiniCacheServer: Service, Sendable {
     public let configuration: ServerConfiguration
     package let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
+    /// The event loops connections are served on.
+    package var eventLoopGroup: any EventLoopGroup { self.group }
     private let prometheus: PrometheusCollectorRegistry?
     private let readyFile: String?
     private let processStart: ContinuousClock.Instant?
