@@ -129,9 +129,14 @@ let package = Package(
         .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
+        // CSandbox: what the sandbox backend runs between clone and execve (issue 12).
+        .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
+        // What a tenant's code could try inside a sandbox; the sandbox tests run it there.
+        .executableTarget(name: "sandbox-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(
             name: "ElasticControl",
             dependencies: [
+                "CSandbox",
                 "ElasticPolicy",
                 "ElasticSim",
                 "SHFS",
@@ -151,6 +156,7 @@ let package = Package(
                 "ElasticPolicy",
                 "ecdn",
                 "minicache",
+                "sandbox-probe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -19,7 +19,10 @@ public struct ElasticCDNConfiguration: Sendable {
     public var externalOrigin: String?
     public var origin: DemoOriginConfiguration
     public var controller: ControllerConfiguration
+    /// What every backend shares: the `minicache` executable, the work directory, volumes.
     public var backend: ProcessBackendConfiguration
+    /// Isolation and limits of sites whose ``SiteConfiguration/backend`` is `sandbox`.
+    public var sandbox: SandboxConfiguration
     /// Client prefix to site; nil derives it from the sites.
     public var prefixTable: PrefixTable?
     /// Demo viewers (`--demo`): nil runs none.
@@ -36,6 +39,7 @@ public struct ElasticCDNConfiguration: Sendable {
         origin: DemoOriginConfiguration = DemoOriginConfiguration(),
         controller: ControllerConfiguration = ControllerConfiguration(),
         backend: ProcessBackendConfiguration,
+        sandbox: SandboxConfiguration = SandboxConfiguration(),
         prefixTable: PrefixTable? = nil,
         demoProfile: LoadProfile? = nil
     ) {
@@ -49,6 +53,7 @@ public struct ElasticCDNConfiguration: Sendable {
         self.origin = origin
         self.controller = controller
         self.backend = backend
+        self.sandbox = sandbox
         self.prefixTable = prefixTable
         self.demoProfile = demoProfile
     }
@@ -61,7 +66,8 @@ public final class ElasticCDN: Sendable {
     public let controller: Controller
     public let router: Router
     public let api: APIServer
-    public let backend: ProcessBackend
+    /// The backends of the sites (one per kind in use).
+    public let backend: SiteBackends
     public let demo: LoadGenerator?
 
     /// Binds every listener. Order of ``services``: origin, controller, router, API, demo.
@@ -88,7 +94,7 @@ public final class ElasticCDN: Sendable {
         case let given? where given.isEmpty: tenants = [defaultTenant]
         case let given?: tenants = given
         }
-        backend = try ProcessBackend(configuration: c.backend, logger: logger)
+        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
         router = try await Self.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
