@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
         .library(name: "ElasticControl", targets: ["ElasticControl"]),
+        .library(name: "MediaOrigin", targets: ["MediaOrigin"]),
+        .library(name: "PlayerLoad", targets: ["PlayerLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -54,11 +56,20 @@ let package = Package(
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
         .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
+        // MARK: CacheEviction — the eviction policies the cache and the simulator both run
+        .target(
+            name: "CacheEviction",
+            dependencies: [.product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CacheEvictionTests", dependencies: ["CacheEviction", "Workload"], swiftSettings: swiftSettings),
+
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
+                "CacheEviction",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -68,7 +79,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,10 +114,14 @@ let package = Package(
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
+        // Seeded randomness and popularity draws shared by the simulator and the load generator.
+        .target(name: "Workload", swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
+                "CacheEviction",
                 "ElasticPolicy",
+                "Workload",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -117,6 +131,8 @@ let package = Package(
             dependencies: [
                 "ElasticSim",
                 "ElasticControl",
+                "MediaOrigin",
+                "PlayerLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,7 +142,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
         // CSandbox: what the sandbox backend runs between clone and execve (issue 12).
@@ -138,7 +154,6 @@ let package = Package(
             dependencies: [
                 "CSandbox",
                 "ElasticPolicy",
-                "ElasticSim",
                 "SHFS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -154,11 +169,38 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "ElasticPolicy",
+                "MediaOrigin",
+                "PlayerLoad",
                 "ecdn",
                 "minicache",
                 "sandbox-probe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tools around the control plane: the demo origin and player-like viewers
+        .target(
+            name: "MediaOrigin",
+            dependencies: [
+                "ElasticControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PlayerLoad",
+            dependencies: [
+                "ElasticControl",
+                "Workload",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

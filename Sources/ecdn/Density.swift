@@ -65,7 +65,7 @@ struct Density: AsyncParsableCommand {
         // Volumes are formatted ahead (a host keeps a pool of spares): the start path only renames one.
         let settings = BackendSettings(
             instances: ProcessBackendConfiguration(
-                minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, passOrigin: false,
+                minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
                 spareVolumes: instances + singleStarts
             ),
             sandbox: SandboxConfiguration(instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: 1, pids: 64))

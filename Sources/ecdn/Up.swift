@@ -2,8 +2,10 @@ import ArgumentParser
 import ElasticControl
 import Foundation
 import Logging
+import MediaOrigin
 import NIOCore
 import NIOPosix
+import PlayerLoad
 import ServiceLifecycle
 import UnixSignals
 
@@ -89,9 +91,6 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
     var singleTenant = false
 
-    @Flag(help: "Do not pass --origin to minicache (default: pass it when `minicache serve --help` lists it).")
-    var noOriginFlag = false
-
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
@@ -123,13 +122,6 @@ struct Up: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: minicachePath) else {
             Self.fail("no minicache executable at \(minicachePath): build it (swift build --product minicache) or pass --minicache PATH")
         }
-        var passOrigin = !noOriginFlag
-        if passOrigin, !(await ProcessBackend.minicacheSupportsOrigin(minicachePath)) {
-            passOrigin = false
-            let warning = "ecdn: warning: \(minicachePath) has no --origin (pull-through caching): caches start and stop "
-                + "on demand but cannot fill from the origin, so viewers sent to them get 404.\n"
-            FileHandle.standardError.write(Data(warning.utf8))
-        }
         let ownWorkDir = workDir == nil
         let work = workDir ?? "/tmp/ecdn-\(getpid())"
         var table: PrefixTable?
@@ -155,33 +147,58 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
-        var configuration = ElasticCDNConfiguration(
-            host: host, routerPort: routerPort, apiPort: apiPort, originPort: originPort, sites: siteList,
-            externalOrigin: origin, origin: DemoOriginConfiguration(channels: channels), controller: controller,
-            backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, passOrigin: passOrigin),
-            sandbox: SandboxConfiguration(
-                instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
-            ),
-            prefixTable: table, demoProfile: demo ? Self.demoProfile(sites: sites) : nil
-        )
-        if singleTenant {
-            configuration.tenants = []
-        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let demoOrigin: DemoOrigin?
+        let originURL: String
         let cdn: ElasticCDN
+        let viewers: LoadGenerator?
         do {
-            cdn = try await ElasticCDN(configuration: configuration, group: group, logger: logger)
+            if let origin {
+                demoOrigin = nil
+                originURL = origin
+            } else {
+                let o = try await ElasticCDN.withFallback(port: originPort, logger: logger) { port throws(ControlError) in
+                    try await DemoOrigin(configuration: DemoOriginConfiguration(host: host, port: port, channels: channels), group: group, logger: logger)
+                }
+                demoOrigin = o
+                originURL = o.url
+            }
+            var configuration = ElasticCDNConfiguration(
+                host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
+                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
+                sandbox: SandboxConfiguration(
+                    instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
+                ),
+                prefixTable: table
+            )
+            if singleTenant {
+                configuration.tenants = []
+            }
+            cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+            if demo {
+                let load = LoadConfiguration(
+                    router: cdn.router.url, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
+                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
+                )
+                viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
+            } else {
+                viewers = nil
+            }
         } catch {
             Self.fail("\(error)")
         }
         print("router: \(cdn.router.url)")
         print("api: \(cdn.api.url)/api")
         print("dashboard: \(cdn.api.url)/")
-        print("origin: \(cdn.originURL)")
+        print("origin: \(originURL)")
         print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
+        var services: [any Service] = []
+        if let demoOrigin { services.append(demoOrigin) }
+        services += cdn.services
+        if let viewers { services.append(viewers) }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: cdn.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
         do {

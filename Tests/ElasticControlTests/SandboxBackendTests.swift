@@ -16,7 +16,7 @@ struct SandboxBackendTests {
         return try SandboxBackend(
             configuration: configuration,
             instances: ProcessBackendConfiguration(
-                minicachePath: executable, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20, passOrigin: false
+                minicachePath: executable, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20
             ),
             logger: TestEnvironment.logger
         )
@@ -205,8 +205,7 @@ struct SandboxBackendTests {
         await backend.terminateAll(grace: 0)
     }
 
-    @Test(.enabled(if: Binaries.minicacheHasOrigin, "needs minicache --origin"))
-    func instanceOverItsMemoryLimitIsKilledByTheKernelReportedAndReplaced() async throws {
+    @Test func instanceOverItsMemoryLimitIsKilledByTheKernelReportedAndReplaced() async throws {
         // Objects up to 64 MiB are kept in memory, the budget is 1 GiB, the cgroup allows 40 MiB:
         // caching the 32 MiB movie pushes the instance over its limit.
         let stack = try await TestStack(

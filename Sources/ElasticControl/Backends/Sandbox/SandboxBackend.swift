@@ -116,10 +116,8 @@ public final class SandboxBackend: SiteBackend {
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
         var arguments = [
             root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
-            "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready",
-        ]
-        if instances.passOrigin { arguments += ["--origin", spec.origin] }
-        arguments += instances.extraArguments
+            "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
+        ] + instances.extraArguments
         // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
         if let memory = configuration.instanceLimits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
             arguments += ["--memory-budget", "\(memory / 2)"]
