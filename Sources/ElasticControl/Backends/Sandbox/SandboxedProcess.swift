@@ -50,13 +50,16 @@ final class SandboxedProcess: Sendable {
         signal(SIGTERM)
         let deadline = HTTPDate.monotonic() + grace
         var killed = false
+        // Most instances end within milliseconds; a thousand stopping at once must not spin.
+        var pause = 1
         while true {
             if let exit = poll() { return exit }
             if !killed, HTTPDate.monotonic() >= deadline {
                 signal(SIGKILL)
                 killed = true
             }
-            try? await Task.sleep(for: .milliseconds(2))
+            try? await Task.sleep(for: .milliseconds(pause))
+            pause = min(pause * 2, 50)
         }
     }
 }
