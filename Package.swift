@@ -56,11 +56,20 @@ let package = Package(
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
         .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
+        // MARK: CacheEviction — the eviction policies the cache and the simulator both run
+        .target(
+            name: "CacheEviction",
+            dependencies: [.product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CacheEvictionTests", dependencies: ["CacheEviction", "Workload"], swiftSettings: swiftSettings),
+
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
+                "CacheEviction",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -70,7 +79,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -100,17 +108,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                "MallocCounter",
             ],
             swiftSettings: swiftSettings
         ),
+        // Counts the heap allocations of one thread, for MiniCacheServerTests' allocation tests
+        // (its malloc family takes the C library's place in the test executable).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
         // Seeded randomness and popularity draws shared by the simulator and the load generator.
         .target(name: "Workload", swiftSettings: swiftSettings),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload"], swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
+                "CacheEviction",
                 "ElasticPolicy",
                 "Workload",
                 .product(name: "Collections", package: "swift-collections"),
@@ -136,9 +150,14 @@ let package = Package(
         .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
+        // CSandbox: what the sandbox backend runs between clone and execve (issue 12).
+        .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
+        // What a tenant's code could try inside a sandbox; the sandbox tests run it there.
+        .executableTarget(name: "sandbox-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(
             name: "ElasticControl",
             dependencies: [
+                "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -160,6 +179,7 @@ let package = Package(
                 "PlayerLoad",
                 "ecdn",
                 "minicache",
+                "sandbox-probe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
