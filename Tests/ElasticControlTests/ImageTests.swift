@@ -154,7 +154,7 @@ struct ImageTests {
         let out = directory + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try ImageTools.run("/bin/sh", ["-c", "cd '\(out)' && '\(cpio)' -id --quiet init < '\(image.initramfs)'"])
-        #expect(try ExecutableFiles.interpreter(of: out + "/init") == nil)
+        #expect(ELFFile.interpreter(of: out + "/init") == nil)
         #expect(try VMImage.open(directory) == image)
         #expect(FileManager.default.fileExists(atPath: image.kernel))
     }

@@ -84,6 +84,30 @@ int csandbox_reap(int pidfd, int *signal, int *status);
 /// Opens a pidfd for `pid` (an instance this process did not start). @return fd or -errno.
 int csandbox_pidfd_open(pid_t pid);
 
+// Links of instances the oci and microvm backends start (links.c): the same wiring as a
+// sandbox's veth. Each returns 0, or a negative errno with `*step` naming what failed.
+
+/// In the calling thread's network namespace: creates `eth0` (`instance_mac`) as a veth whose
+/// other end, `host_ifname` (`host_mac`), goes to the namespace `host_netns_fd`; gives eth0
+/// `address`/32 (network byte order), a permanent neighbour entry for the gateway 169.254.0.1
+/// pointing at `host_mac`, and a default route through it.
+int csandbox_link_instance_end(const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6], int host_netns_fd,
+                               uint32_t address, const char **step);
+
+/// In the caller's network namespace: route_localnet on and forwarding off for `host_ifname`,
+/// up, a permanent neighbour entry `address` -> `instance_mac`, and `address`/32 routed to it
+/// from the local table with preferred source `host_source`.
+int csandbox_link_host_end(const char *host_ifname, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step);
+
+/// Creates the persistent tap device `name` (vnet headers, no packet information) with `mac`,
+/// for QEMU to open by name. Delete it with ``csandbox_delete_link``.
+int csandbox_tap_create(const char *name, const uint8_t mac[6], const char **step);
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER): a
+/// container's first process becomes its child once the runtime that started it exits.
+/// @return 0 or -errno.
+int csandbox_become_subreaper(void);
+
 #ifdef __cplusplus
 }
 #endif

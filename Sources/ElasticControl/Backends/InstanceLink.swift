@@ -3,141 +3,117 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSandbox
 
-/// The network of an isolated instance (a container's namespace, a VM's tap), the way the
-/// sandbox backend wires its instances: the instance has its site address (`127.0.N.10+k`, /32)
-/// on its own link and a default route through a gateway, `169.254.0.1`, that exists only as a
-/// permanent neighbour entry pointing at the host end; the host end lets `127.0.0.0/8` cross it,
-/// never forwards, pins the instance's MAC and routes the address to it from the local routing
-/// table, where a `/32` wins over `local 127.0.0.0/8 dev lo`. So the router, the controller and
+/// The network of an isolated instance the oci and microvm backends start (a container's
+/// namespace, a VM's tap), wired like a sandbox's veth (CSandbox's `links.c`): the instance has
+/// its site address (`127.0.N.10+k`, /32) on its own link and a default route through a
+/// gateway, `169.254.0.1`, that exists only as a permanent neighbour entry pointing at the host
+/// end; the host end lets `127.0.0.0/8` cross it, never forwards, pins the instance's MAC and
+/// routes the address to it from the local routing table. So the router, the controller and
 /// viewers reach the instance exactly as they reach a process, the instance reaches the origin
 /// on the host, and instances cannot reach each other (the host does not forward).
-package enum InstanceLink {
-    /// The next hop instances route through.
-    package static let gateway = "169.254.0.1"
+package struct InstanceLink: Sendable, Equatable {
+    /// The instance's address.
+    package var address: String
+    /// The host end: a veth's (oci) or the tap (microvm).
+    package var hostInterface: String
+    package var hostMAC: [UInt8]
+    package var instanceMAC: [UInt8]
+    /// The local address the host uses towards the instance.
+    package var hostSource: String
 
-    /// `02:ec:KIND:xx:yy:zz`: a locally administered MAC from a link's number; `end` tells the
-    /// host end (1) from the instance end (2) apart.
-    package static func mac(kind: UInt8, number: UInt32, end: UInt8) -> String {
-        [0x02, 0xEC, kind &+ end, UInt8(truncatingIfNeeded: number >> 16), UInt8(truncatingIfNeeded: number >> 8), UInt8(truncatingIfNeeded: number)]
-            .map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: ":")
+    /// A link numbered `number` for `address`; `kind` keeps the MACs of different backends apart.
+    package init(address: String, prefix: String, kind: UInt8, number: UInt32, hostSource: String) {
+        self.address = address
+        hostInterface = Self.interfaceName(prefix: prefix, number: number)
+        let low = [UInt8(truncatingIfNeeded: number >> 16), UInt8(truncatingIfNeeded: number >> 8), UInt8(truncatingIfNeeded: number)]
+        hostMAC = [0x02, 0xEC, kind] + low
+        instanceMAC = [0x02, 0xEC, kind &+ 1] + low
+        self.hostSource = hostSource
+    }
+
+    /// `aa:bb:...`.
+    package static func text(ofMAC mac: [UInt8]) -> String {
+        mac.map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: ":")
     }
 
     /// An interface name unique on this host for this process: `PREFIX` + 6 hex digits of the
     /// process id + 6 of `number` (15 bytes at most, the kernel's limit).
-    package static func interfaceName(prefix: String, number: UInt32) -> String {
+    static func interfaceName(prefix: String, number: UInt32) -> String {
         prefix + String(UInt32(getpid()) & 0xFF_FFFF, radix: 16).leftPadded(to: 6) + String(number & 0xFF_FFFF, radix: 16).leftPadded(to: 6)
     }
 
-    /// Sets up the host end `interface` (which exists) for an instance at `address` whose end
-    /// has `instanceMAC`.
-    /// - Throws: ``ControlError`` `spawnFailed` with `ip`'s own message.
-    package static func attachHostEnd(_ interface: String, address: String, instanceMAC: String, hostSource: String) throws(ControlError) {
-        for (knob, value) in [("route_localnet", "1"), ("forwarding", "0")] {
-            try writeSysctl("/proc/sys/net/ipv4/conf/\(interface)/\(knob)", value)
-        }
-        try ip(
-            [], batch: [
-                "link set \(interface) up",
-                "neigh replace \(address) lladdr \(instanceMAC) dev \(interface) nud permanent",
-                "route replace table local \(address)/32 dev \(interface) src \(hostSource)",
-            ]
-        )
-    }
-
-    /// A persistent tap device `name` owned by root, for QEMU to open by name.
-    /// - Throws: ``ControlError`` `spawnFailed`.
-    package static func makeTap(_ name: String, address: String, instanceMAC: String, hostMAC: String, hostSource: String) throws(ControlError) {
-        try ip(["tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr"])
-        do {
-            try ip(["link", "set", "dev", name, "address", hostMAC])
-            try attachHostEnd(name, address: address, instanceMAC: instanceMAC, hostSource: hostSource)
-        } catch {
-            removeInterface(name)
-            throw error
-        }
-    }
-
-    /// A named network namespace (`/run/netns/NAME`) whose `eth0` has `address`, wired to the
-    /// host by a veth whose host end is `hostInterface`. Returns the namespace's path.
-    /// - Throws: ``ControlError`` `spawnFailed`; nothing is left behind.
-    package static func makeNamespace(
-        _ name: String, address: String, hostInterface: String, hostMAC: String, instanceMAC: String, hostSource: String
-    ) throws(ControlError) -> String {
-        try ip(["netns", "add", name])
-        do {
-            try ip([], batch: ["link add \(hostInterface) address \(hostMAC) type veth peer name eth0 address \(instanceMAC) netns \(name)"])
-            try inNamespace("/run/netns/\(name)") { () throws(ControlError) in
-                try writeSysctl("/proc/sys/net/ipv4/conf/eth0/route_localnet", "1")
+    /// A network namespace bound at `path` (a new file) whose `eth0` has the address, its veth's
+    /// other end on the host. Blocks; call it from a thread of its own (it briefly moves the
+    /// calling thread into the new namespace).
+    /// - Throws: ``ControlError`` `spawnFailed` naming the step that failed; nothing is left behind.
+    package func makeNamespace(at path: String) throws(ControlError) {
+        let (address, source) = try addresses()
+        let host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard host >= 0 else { throw ControlError(.spawnFailed, "cannot open this thread's network namespace: \(HostFile.describe(errno))") }
+        defer { close(host) }
+        let file = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard file >= 0 else { throw ControlError(.spawnFailed, "cannot create \(path): \(HostFile.describe(errno))") }
+        close(file)
+        var step: UnsafePointer<CChar>?
+        var failure: Int32 = 0
+        if unshare(CLONE_NEWNET) != 0 {
+            (step, failure) = (nil, errno)
+        } else {
+            if mount("/proc/thread-self/ns/net", path, nil, UInt(MS_BIND), nil) != 0 {
+                failure = errno
+            } else {
+                failure = -csandbox_link_instance_end(hostInterface, hostMAC, instanceMAC, host, address, &step)
             }
-            try ip(
-                ["-n", name], batch: [
-                    "link set eth0 up",
-                    "address add \(address)/32 dev eth0",
-                    "neigh replace \(gateway) lladdr \(hostMAC) dev eth0 nud permanent",
-                    "route add default via \(gateway) dev eth0 onlink src \(address)",
-                ]
-            )
-            try attachHostEnd(hostInterface, address: address, instanceMAC: instanceMAC, hostSource: hostSource)
-        } catch {
-            removeInterface(hostInterface)
-            removeNamespace(name)
-            throw error
+            guard setns(host, CLONE_NEWNET) == 0 else {
+                fatalError("cannot return a thread to the host's network namespace: \(HostFile.describe(errno))")
+            }
         }
-        return "/run/netns/\(name)"
+        if failure == 0 { failure = -csandbox_link_host_end(hostInterface, address, instanceMAC, source, &step) }
+        guard failure == 0 else {
+            let what = step.map { String(cString: $0) } ?? "make a network namespace"
+            Self.removeNamespace(at: path)
+            removeHostInterface()
+            throw ControlError(.spawnFailed, "instance network for \(self.address): \(what): \(HostFile.describe(failure))")
+        }
     }
 
-    /// Deletes a link (both ends of a veth; a tap); routes and neighbours go with it.
-    package static func removeInterface(_ name: String) {
-        _ = try? ip(["link", "delete", "dev", name])
+    /// A persistent tap with the host end's MAC, wired for the instance (whose end is the VM's
+    /// network card, with ``instanceMAC``).
+    /// - Throws: ``ControlError`` `spawnFailed` naming the step that failed; nothing is left behind.
+    package func makeTap() throws(ControlError) {
+        let (address, source) = try addresses()
+        var step: UnsafePointer<CChar>?
+        var failure = -csandbox_tap_create(hostInterface, hostMAC, &step)
+        if failure == 0 { failure = -csandbox_link_host_end(hostInterface, address, instanceMAC, source, &step) }
+        guard failure == 0 else {
+            removeHostInterface()
+            let what = step.map { String(cString: $0) } ?? "make a tap"
+            throw ControlError(.spawnFailed, "instance network for \(self.address): \(what): \(HostFile.describe(failure))")
+        }
     }
 
-    /// Deletes a named network namespace (its interfaces go with it).
-    package static func removeNamespace(_ name: String) {
-        _ = try? ip(["netns", "delete", name])
+    /// Deletes the host end (both ends of a veth; a tap); its routes and neighbours go with it.
+    package func removeHostInterface() {
+        _ = csandbox_delete_link(hostInterface)
     }
 
-    /// Whether a link called `name` exists.
+    /// Unbinds a namespace made by ``makeNamespace(at:)`` (the kernel frees it with its last user).
+    package static func removeNamespace(at path: String) {
+        _ = umount2(path, Int32(MNT_DETACH))
+        unlink(path)
+    }
+
+    /// Whether a link called `name` exists on the host.
     package static func interfaceExists(_ name: String) -> Bool {
         if_nametoindex(name) != 0
     }
 
-    /// Runs `body` on this thread inside the network namespace at `path`, then returns the
-    /// thread to the namespace it was in.
-    private static func inNamespace(_ path: String, _ body: () throws(ControlError) -> Void) throws(ControlError) {
-        let original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        let target = open(path, O_RDONLY | O_CLOEXEC)
-        defer {
-            if original >= 0 { close(original) }
-            if target >= 0 { close(target) }
+    private func addresses() throws(ControlError) -> (UInt32, UInt32) {
+        guard let address = PrefixTable.parseIPv4(address[...]), let source = PrefixTable.parseIPv4(hostSource[...]) else {
+            throw ControlError(.spawnFailed, "instance address '\(address)' or host source '\(hostSource)' is not IPv4")
         }
-        guard original >= 0, target >= 0, setns(target, CLONE_NEWNET) == 0 else {
-            throw ControlError(.spawnFailed, "cannot enter the network namespace \(path): \(String(cString: strerror(errno)))")
-        }
-        defer {
-            if setns(original, CLONE_NEWNET) != 0 { fatalError("cannot return a thread to its network namespace: \(String(cString: strerror(errno)))") }
-        }
-        try body()
-    }
-
-    private static func writeSysctl(_ path: String, _ value: String) throws(ControlError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0, write(fd, value, value.utf8.count) == value.utf8.count else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            throw ControlError(.spawnFailed, "cannot write \(path): \(reason)")
-        }
-        close(fd)
-    }
-
-    private static func ip(_ arguments: [String], batch: [String]? = nil) throws(ControlError) {
-        guard let program = ImageTools.find("ip") else {
-            throw ControlError(.spawnFailed, "no `ip` command: install iproute2 (apt-get install iproute2)")
-        }
-        if let batch {
-            try ImageTools.run(program, arguments + ["-batch", "-"], standardInput: batch.joined(separator: "\n") + "\n", code: .spawnFailed)
-        } else {
-            try ImageTools.run(program, arguments, code: .spawnFailed)
-        }
+        return (address.bigEndian, source.bigEndian)
     }
 }

@@ -38,8 +38,8 @@ public enum InstanceProbe: Sendable, Equatable {
     case exited(String)
 }
 
-/// Starts and stops MiniCache instances at a site: child processes, sandboxes (``BackendKind``
-/// lists them all; ``SiteBackends`` picks one per site).
+/// Starts and stops MiniCache instances at a site: child processes, sandboxes, OCI containers,
+/// microVMs (``BackendKind`` lists them all; ``SiteBackends`` picks one per site).
 public protocol SiteBackend: Sendable {
     /// A short name for logs and the API (`process`).
     var kind: String { get }
@@ -60,9 +60,17 @@ public protocol SiteBackend: Sendable {
     func terminateAll(grace: Double) async
     /// The host process id of a running instance (fault injection in tests), if it has one.
     func pid(of id: String) -> Int32?
+    /// What is worth knowing about how a running instance runs (a microVM under TCG, and why),
+    /// for its record's `reason` and its `ready` event; nil when nothing is.
+    func note(of id: String) -> String?
+    /// Seconds `site`'s instances may take from launch to ready when this backend needs more
+    /// than the controller's `readyTimeout` (a microVM booting under TCG); nil: the controller's.
+    func readyTimeout(forSite site: String) -> Double?
 }
 
 extension SiteBackend {
     public func kind(forSite site: String) -> String { kind }
     public func pid(of id: String) -> Int32? { nil }
+    public func note(of id: String) -> String? { nil }
+    public func readyTimeout(forSite site: String) -> Double? { nil }
 }

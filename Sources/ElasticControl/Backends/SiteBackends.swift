@@ -85,4 +85,12 @@ public final class SiteBackends: SiteBackend {
     public func pid(of id: String) -> Int32? {
         owner(of: id)?.pid(of: id)
     }
+
+    public func note(of id: String) -> String? {
+        owner(of: id)?.note(of: id)
+    }
+
+    public func readyTimeout(forSite site: String) -> Double? {
+        backend(forSite: site)?.readyTimeout(forSite: site)
+    }
 }

@@ -21,15 +21,24 @@ package struct ImageRoot: Sendable {
     /// `strip`) made in that folder goes in instead.
     /// - Throws: ``ControlError`` `imageFailed`.
     package mutating func addProgram(_ name: String, from executable: String, strippedIn scratch: String? = nil) throws(ControlError) {
-        let files = try ExecutableFiles.of(executable)
+        guard access(executable, X_OK) == 0 else {
+            throw ControlError(
+                .imageFailed,
+                "\(executable) is not an executable file; build it (swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static) or pass its path"
+            )
+        }
+        var libraries: [String] = []
+        if let interpreter = ELFFile.interpreter(of: executable) {
+            libraries = try SandboxRoot.sharedLibraries(of: executable, interpreter: interpreter)
+        }
         var source = executable
         if let scratch { source = try Self.stripped(executable, into: scratch + "/" + name) }
         add(ArchiveEntry(name, mode: 0o755, .file(source: source)))
-        for library in files.libraries {
+        for library in libraries {
             let resolved = URL(fileURLWithPath: library).resolvingSymlinksInPath().path
             add(ArchiveEntry(String(library.dropFirst()), mode: 0o755, .file(source: resolved)))
         }
-        if !files.isStatic { isStatic = false }
+        if !libraries.isEmpty { isStatic = false }
     }
 
     /// Adds an entry, and the folders above it that are missing; a path already present is kept.

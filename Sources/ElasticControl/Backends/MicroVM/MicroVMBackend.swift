@@ -7,7 +7,6 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import SHFS
 import Synchronization
 
 /// Boots each instance as a QEMU `microvm` guest: the host's kernel, the initramfs of an image
@@ -35,7 +34,7 @@ public final class MicroVMBackend: SiteBackend {
     private let tscKHz: Int?
     /// QEMU processes are forked from this thread: their death signal follows the thread that forked them.
     private let spawner: MultiThreadedEventLoopGroup
-    private let blocking: NIOThreadPool
+    private let volumes: VolumePool
     private let machines = Mutex<[String: Machine]>([:])
     /// Whether KVM guests come up here: nil until one has been tried.
     private let kvmState = Mutex<KVMState>(.untried)
@@ -52,7 +51,7 @@ public final class MicroVMBackend: SiteBackend {
         var process: ChildProcess
         var directory: String
         var logFile: String
-        var tap: String
+        var link: InstanceLink
         var launchedAt: Double
         /// Its init printed its first line.
         var up = false
@@ -69,7 +68,6 @@ public final class MicroVMBackend: SiteBackend {
         if ImageTools.find(qemu) == nil && !qemu.contains("/") { return "no \(qemu) (apt-get install qemu-system-x86)" }
         if VMImage.defaultKernel() == nil { return "no kernel in /boot (apt-get install linux-image-cloud-amd64)" }
         if access("/dev/net/tun", R_OK | W_OK) != 0 { return "no /dev/net/tun for tap devices" }
-        if ImageTools.find("ip") == nil { return "no `ip` command (apt-get install iproute2)" }
         return nil
     }
 
@@ -87,11 +85,7 @@ public final class MicroVMBackend: SiteBackend {
         self.instances = instances
         self.logger = logger
         self.qemu = qemu
-        do {
-            try FileManager.default.createDirectory(atPath: instances.workDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw ControlError(.badConfiguration, "cannot create the work directory \(instances.workDirectory): \(error)", underlying: error)
-        }
+        try ProcessBackend.makeDirectory(instances.workDirectory)
         if let path = configuration.image {
             image = try VMImage.open(path)
         } else {
@@ -104,16 +98,16 @@ public final class MicroVMBackend: SiteBackend {
             let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
             if fd < 0 {
                 if configuration.accelerator == .kvm {
-                    throw ControlError(.badConfiguration, "cannot open /dev/kvm (\(String(cString: strerror(errno)))): use --vm-accelerator tcg or auto")
+                    throw ControlError(.badConfiguration, "cannot open /dev/kvm (\(HostFile.describe(errno))): use --vm-accelerator tcg or auto")
                 }
-                kvmState.withLock { $0 = .broken("/dev/kvm cannot be opened (\(String(cString: strerror(errno))))") }
+                let why = HostFile.describe(errno)
+                kvmState.withLock { $0 = .broken("/dev/kvm cannot be opened (\(why))") }
             } else {
                 close(fd)
             }
         }
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        blocking = NIOThreadPool(numberOfThreads: 2)
-        blocking.start()
+        volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         logger.info("microvm backend ready", metadata: [
             "qemu": "\(qemu)", "kernel": "\(image.manifest.kernelVersion) (\(image.manifest.kernelFormat))",
             "initramfs.bytes": "\(image.manifest.initramfsBytes)", "kvm": "\(kvmState.withLock { $0 })",
@@ -122,18 +116,17 @@ public final class MicroVMBackend: SiteBackend {
 
     deinit {
         spawner.shutdownGracefully { _ in }
-        blocking.shutdownGracefully { _ in }
     }
 
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
-        let name = OCIBackend.safeName(spec.id)
+        let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
-        let number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
-        let tap = InstanceLink.interfaceName(prefix: "mv", number: number)
-        let guestMAC = InstanceLink.mac(kind: 0x20, number: number, end: 2)
-        let hostMAC = InstanceLink.mac(kind: 0x20, number: number, end: 1)
+        let link = InstanceLink(
+            address: spec.address, prefix: "mv", kind: 0x20, number: Self.serial.wrappingAdd(1, ordering: .relaxed).newValue,
+            hostSource: configuration.hostSource
+        )
         let volume = directory + "/volume.shfs"
         var minicache = [
             "serve", "/dev/vda", "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin,
@@ -146,51 +139,36 @@ public final class MicroVMBackend: SiteBackend {
             return (.kvm, "KVM")
         }
         let command = QEMUCommand(
-            kernel: image.kernel, initramfs: image.initramfs, volume: volume, tap: tap, guestMAC: guestMAC, hostMAC: hostMAC,
-            address: spec.address, memoryMiB: configuration.memoryMiB, accelerator: accelerator, minicacheArguments: minicache,
+            kernel: image.kernel, initramfs: image.initramfs, volume: volume, tap: link.hostInterface,
+            guestMAC: InstanceLink.text(ofMAC: link.instanceMAC), hostMAC: InstanceLink.text(ofMAC: link.hostMAC), address: spec.address,
+            memoryMiB: configuration.memoryMiB, accelerator: accelerator, minicacheArguments: minicache,
             kernelArguments: configuration.kernelArguments, tscKHz: tscKHz
         )
-        let volumeSize = instances.volumeSize
-        let hostSource = configuration.hostSource
-        let prepared: Result<Void, ControlError>
-        do {
-            prepared = try await blocking.runIfActive { () -> Result<Void, ControlError> in
-                do throws(ControlError) {
-                    try? FileManager.default.removeItem(atPath: directory)
-                    guard mkdir(directory, 0o700) == 0 else {
-                        throw ControlError(.spawnFailed, "cannot create \(directory): \(String(cString: strerror(errno)))")
-                    }
-                    do {
-                        try Volume.format(path: volume, options: FormatOptions(size: volumeSize, name: "ecdn", force: true))
-                    } catch {
-                        throw ControlError(.volumeFailed, "cannot create the volume \(volume): \(error)", underlying: error)
-                    }
-                    try InstanceLink.makeTap(tap, address: spec.address, instanceMAC: guestMAC, hostMAC: hostMAC, hostSource: hostSource)
-                    return .success(())
-                } catch {
-                    try? FileManager.default.removeItem(atPath: directory)
-                    return .failure(error)
-                }
-            }
-        } catch {
-            throw ControlError(.spawnFailed, "the microvm backend is shutting down: \(error)", underlying: error)
+        try? FileManager.default.removeItem(atPath: directory)
+        guard mkdir(directory, 0o700) == 0 else {
+            throw ControlError(.spawnFailed, "cannot create \(directory): \(HostFile.describe(errno))")
         }
-        try prepared.get()
         let logFile = directory + "/console.log"
         let process: ChildProcess
         do {
-            process = try await spawn(command, log: logFile)
+            try volumes.take(to: volume)
+            try link.makeTap()
+            do {
+                process = try await spawn(command, log: logFile)
+            } catch {
+                link.removeHostInterface()
+                throw error
+            }
         } catch {
-            InstanceLink.removeInterface(tap)
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
         logger.info("microvm launched", metadata: [
-            "instance.id": "\(spec.id)", "pid": "\(process.pid)", "accelerator": "\(accelerator.rawValue)", "tap": "\(tap)",
+            "instance.id": "\(spec.id)", "pid": "\(process.pid)", "accelerator": "\(accelerator.rawValue)", "tap": "\(link.hostInterface)",
         ])
         machines.withLock {
             $0[spec.id] = Machine(
-                spec: spec, command: command, process: process, directory: directory, logFile: logFile, tap: tap,
+                spec: spec, command: command, process: process, directory: directory, logFile: logFile, link: link,
                 launchedAt: HTTPDate.monotonic(), note: note
             )
         }
@@ -214,11 +192,8 @@ public final class MicroVMBackend: SiteBackend {
         guard let machine = machines.withLock({ $0.removeValue(forKey: id) }) else { return "unknown instance" }
         machine.watcher?.cancel()
         let exit = await machine.process.stop(grace: min(grace, 2))
-        let keep = instances.keepFiles
-        _ = try? await blocking.runIfActive {
-            InstanceLink.removeInterface(machine.tap)
-            if !keep { try? FileManager.default.removeItem(atPath: machine.directory) }
-        }
+        machine.link.removeHostInterface()
+        if !instances.keepFiles { try? FileManager.default.removeItem(atPath: machine.directory) }
         return exit.description
     }
 
@@ -233,6 +208,7 @@ public final class MicroVMBackend: SiteBackend {
                 group.addTask { await self.terminate(id, grace: grace) }
             }
         }
+        volumes.removeSpares()
     }
 
     // MARK: Inspection (tests, API)
@@ -240,15 +216,17 @@ public final class MicroVMBackend: SiteBackend {
     /// The QEMU process of an instance.
     public func pid(of id: String) -> Int32? { machines.withLock { $0[id]?.process.pid } }
 
-    /// What is worth knowing about a running instance beyond its state: the accelerator, and
-    /// why a guest runs under TCG when KVM was tried.
+    /// The accelerator the guest runs under, and why it is TCG when it is.
     public func note(of id: String) -> String? { machines.withLock { $0[id]?.note } }
 
+    /// ``MicroVMConfiguration/readyTimeout``: a TCG boot takes seconds.
+    public func readyTimeout(forSite site: String) -> Double? { configuration.readyTimeout }
+
     /// The host end of an instance's network (its tap).
-    public func tap(of id: String) -> String? { machines.withLock { $0[id]?.tap } }
+    public func tap(of id: String) -> String? { machines.withLock { $0[id]?.link.hostInterface } }
 
     /// The path of an instance's console log (kernel, init, minicache and QEMU's messages).
-    public func logPath(of id: String) -> String { "\(instances.workDirectory)/\(OCIBackend.safeName(id))/console.log" }
+    public func logPath(of id: String) -> String { "\(instances.workDirectory)/\(CgroupTree.safeName(id))/console.log" }
 
     /// Whether KVM guests come up on this host: nil until one was tried.
     public var kvmWorks: Bool? {

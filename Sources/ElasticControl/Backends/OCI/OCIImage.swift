@@ -156,7 +156,7 @@ public struct OCIImage: Sendable, Equatable {
         guard access(executable, X_OK) == 0 else {
             throw ControlError(.imageFailed, "\(directory) has no runtime bundle (\(executable) is missing); write it again with `ecdn image oci --out \(directory)`")
         }
-        let isStatic = (try? ExecutableFiles.interpreter(of: executable)).map { $0 == nil } ?? false
+        let isStatic = ELFFile.interpreter(of: executable) == nil
         return OCIImage(directory: directory, manifestDigest: manifest.digest, isStatic: isStatic)
     }
 

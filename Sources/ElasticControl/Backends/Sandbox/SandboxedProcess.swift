@@ -6,8 +6,8 @@ import Musl
 import CSandbox
 import Synchronization
 
-/// The first process of a sandbox (PID 1 of its namespace), held by a pidfd: signals and exit
-/// checks can never reach a recycled process id.
+/// The first process of a sandbox or a container (PID 1 of its namespace), held by a pidfd:
+/// signals and exit checks can never reach a recycled process id.
 final class SandboxedProcess: Sendable {
     /// The process id in this (the host's) PID namespace.
     let pid: pid_t
@@ -32,6 +32,11 @@ final class SandboxedProcess: Sendable {
             let r = csandbox_reap(pidfd, &signal, &status)
             if r == 1 {
                 state = signal == 0 ? .exited(status) : .signalled(signal)
+            } else if r == -ECHILD {
+                // Not this process's child (a container's process adopted after a restart): its
+                // pidfd turns readable when it ends; its status is not ours to read.
+                var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                if Glibc.poll(&entry, 1, 0) == 1 { state = .exited(-1) }
             } else if r < 0 {
                 state = .exited(-1)
             }
