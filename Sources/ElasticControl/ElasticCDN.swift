@@ -81,13 +81,7 @@ public final class ElasticCDN: Sendable {
             origin = o
             originURL = o.url
         }
-        let defaultTenant = TenantConfiguration(name: "default", origin: originURL, pathPrefix: "/", quotaPerSite: 2)
-        let tenants: [TenantConfiguration]
-        switch c.tenants {
-        case nil: tenants = [defaultTenant, TenantConfiguration(name: "vod", origin: originURL, pathPrefix: "/vod/", quotaPerSite: 1)]
-        case let given? where given.isEmpty: tenants = [defaultTenant]
-        case let given?: tenants = given
-        }
+        let tenants = Self.tenants(c.tenants, origin: originURL)
         backend = try ProcessBackend(configuration: c.backend, logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
@@ -106,6 +100,16 @@ public final class ElasticCDN: Sendable {
             demo = try LoadGenerator(configuration: load, group: group, logger: logger)
         } else {
             demo = nil
+        }
+    }
+
+    /// The tenants of ``ElasticCDNConfiguration/tenants`` on `origin`.
+    static func tenants(_ given: [TenantConfiguration]?, origin: String) -> [TenantConfiguration] {
+        let defaultTenant = TenantConfiguration(name: "default", origin: origin, pathPrefix: "/", quotaPerSite: 2)
+        switch given {
+        case nil: return [defaultTenant, TenantConfiguration(name: "vod", origin: origin, pathPrefix: "/vod/", quotaPerSite: 1)]
+        case let given? where given.isEmpty: return [defaultTenant]
+        case let given?: return given
         }
     }
 

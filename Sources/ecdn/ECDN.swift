@@ -6,6 +6,8 @@ struct ECDN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecdn",
         abstract: "Elastic CDNs: build a CDN on the fly, or simulate one at country scale.",
-        subcommands: [Up.self, Origin.self, Load.self, Simulate.self]
+        subcommands: [
+            Up.self, ControllerCommand.self, AgentCommand.self, RouterCommand.self, StateCommand.self, Origin.self, Load.self, Simulate.self,
+        ]
     )
 }

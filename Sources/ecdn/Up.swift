@@ -1,5 +1,6 @@
 import ArgumentParser
 import ElasticControl
+import EtcdClient
 import Foundation
 import Logging
 import NIOCore
@@ -76,6 +77,12 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Do not pass --origin to minicache (default: pass it when `minicache serve --help` lists it).")
     var noOriginFlag = false
 
+    @Option(help: ArgumentHelp(
+        "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory).",
+        valueName: "etcd://HOST:PORT[,...]"
+    ))
+    var store: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
@@ -88,6 +95,9 @@ struct Up: AsyncParsableCommand {
         guard idleTimeout >= 0, routerWait >= 0 else { throw ValidationError("timeouts must not be negative") }
         guard maxInstances >= 1 else { throw ValidationError("--max-instances must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning or error") }
+        if let store {
+            do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
+        }
     }
 
     func run() async throws {
@@ -128,6 +138,12 @@ struct Up: AsyncParsableCommand {
             configuration.tenants = []
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        if let store, let etcd = try? EtcdConfiguration(url: store) {
+            await runDistributed(configuration, etcd: etcd, group: group, logger: logger)
+            if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
+            try? await group.shutdownGracefully()
+            return
+        }
         let cdn: ElasticCDN
         do {
             cdn = try await ElasticCDN(configuration: configuration, group: group, logger: logger)
@@ -151,6 +167,24 @@ struct Up: AsyncParsableCommand {
         }
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
+    }
+
+    /// Every role against etcd, in this process.
+    func runDistributed(_ configuration: ElasticCDNConfiguration, etcd: EtcdConfiguration, group: any EventLoopGroup, logger: Logger) async {
+        let cdn: ClusterCDN
+        do {
+            cdn = try await ClusterCDN(configuration: configuration, store: etcd, group: group, logger: logger)
+        } catch {
+            Self.fail("\(error)")
+        }
+        print("router: \(cdn.router.url)")
+        print("api: \(cdn.api.url)/api")
+        print("dashboard: \(cdn.api.url)/")
+        print("origin: \(cdn.originURL)")
+        print("store: \(etcd.url)")
+        fflush(nil)
+        await runServices(cdn.services, logger: logger)
+        await cdn.shutdown()
     }
 
     /// The demo profile for `sites` sites: viewers move from site to site and leave.

@@ -1,0 +1,123 @@
+import EtcdClient
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `ecdn up --store etcd://...`: every role of the distributed control plane in one process
+/// against one etcd: the demo origin, a controller (it campaigns like any other), one agent per
+/// site, a router and the API. Several such processes (or `ecdn controller`, `ecdn agent`,
+/// `ecdn router` on other hosts) share the cluster.
+public final class ClusterCDN: Sendable {
+    public let origin: DemoOrigin?
+    public let originURL: String
+    public let client: EtcdClient
+    public let view: ClusterView
+    public let controller: ClusterController
+    public let agents: [SiteAgent]
+    public let router: ClusterRouter
+    public let api: ClusterAPIServer
+    public let demo: LoadGenerator?
+
+    /// Binds every listener and writes the sites and tenants that etcd does not have yet.
+    /// - Throws: ``ControlError`` when a part cannot start or etcd cannot be written.
+    public init(configuration c: ElasticCDNConfiguration, store: EtcdConfiguration, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+        var originConfiguration = c.origin
+        originConfiguration.host = c.host
+        if let external = c.externalOrigin {
+            _ = try HTTPURL(external)
+            origin = nil
+            originURL = external
+        } else {
+            let o = try await ElasticCDN.withFallback(port: c.originPort, logger: logger) { port throws(ControlError) in
+                originConfiguration.port = port
+                return try await DemoOrigin(configuration: originConfiguration, group: group, logger: logger)
+            }
+            origin = o
+            originURL = o.url
+        }
+        let tenants = ElasticCDN.tenants(c.tenants, origin: originURL)
+        do {
+            client = try EtcdClient(configuration: store, eventLoopGroup: group)
+        } catch {
+            throw ControlError(.storeFailed, "\(error)", underlying: error)
+        }
+        try await ClusterSeed.write(client: client, sites: c.sites, tenants: tenants)
+        view = ClusterView(logger: logger)
+        let id = "up-\(getpid())"
+        let client = client
+        let view = view
+        router = try await ElasticCDN.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
+            try await ClusterRouter(
+                configuration: ClusterRouterConfiguration(id: "router-\(id)", host: c.host, port: port, prefixTable: c.prefixTable, controller: c.controller),
+                client: client, view: view, group: group, logger: logger
+            )
+        }
+        let controller = ClusterController(
+            configuration: ClusterControllerConfiguration(id: id, controller: c.controller), client: client, view: view, logger: logger
+        )
+        self.controller = controller
+        var agents: [SiteAgent] = []
+        for site in c.sites {
+            var backend = c.backend
+            backend.workDirectory += "/\(site.name)"
+            agents.append(SiteAgent(
+                configuration: SiteAgentConfiguration(
+                    site: site.name, id: "agent-\(site.name)-\(id)", readyTimeout: c.controller.readyTimeout,
+                    drainTimeout: c.controller.drainTimeout, stopGrace: c.controller.stopGrace
+                ),
+                backend: try ProcessBackend(configuration: backend, logger: logger), client: client, view: view, group: group, logger: logger
+            ))
+        }
+        self.agents = agents
+        let origin = origin
+        let apiPort = c.apiPort
+        let api = try await ElasticCDN.withFallback(port: apiPort, logger: logger) { port throws(ControlError) in
+            try await ClusterAPIServer(
+                host: c.host, port: port, controller: controller,
+                originCounters: { origin?.counters }, group: group, logger: logger
+            )
+        }
+        self.api = api
+        controller.advertise(url: api.url)
+        if let profile = c.demoProfile {
+            let load = LoadConfiguration(
+                router: router.url, sitePrefixes: c.sites.map(\.clientPrefix), siteNames: c.sites.map(\.name),
+                channels: originConfiguration.channels, profile: profile, duration: nil, watch: 15...45, maxViewers: 40
+            )
+            demo = try LoadGenerator(configuration: load, group: group, logger: logger)
+        } else {
+            demo = nil
+        }
+    }
+
+    /// The parts to run, in start order.
+    public var services: [any Service] {
+        var services: [any Service] = [ViewFollower(view: view, client: client)]
+        if let origin { services.append(origin) }
+        services += agents as [any Service]
+        services += [controller, router, api] as [any Service]
+        if let demo { services.append(demo) }
+        return services
+    }
+
+    /// Stops every agent's instances and closes the etcd client (after the services ended).
+    public func shutdown() async {
+        for agent in agents { await agent.shutdown(stopInstances: true) }
+        await client.close()
+    }
+}
+
+/// Follows the cluster for the roles of one process that share a view.
+public struct ViewFollower: Service {
+    public let view: ClusterView
+    public let client: EtcdClient
+
+    public init(view: ClusterView, client: EtcdClient) {
+        self.view = view
+        self.client = client
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await view.follow(client) }
+    }
+}
