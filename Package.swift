@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
         .library(name: "ElasticControl", targets: ["ElasticControl"]),
         .library(name: "EtcdClient", targets: ["EtcdClient"]),
+        .library(name: "MediaOrigin", targets: ["MediaOrigin"]),
+        .library(name: "PlayerLoad", targets: ["PlayerLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -110,10 +112,13 @@ let package = Package(
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
+        // Seeded randomness and popularity draws shared by the simulator and the load generator.
+        .target(name: "Workload", swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
                 "ElasticPolicy",
+                "Workload",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -124,6 +129,8 @@ let package = Package(
                 "ElasticSim",
                 "ElasticControl",
                 "EtcdClient",
+                "MediaOrigin",
+                "PlayerLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -133,7 +140,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
-        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: EtcdClient — etcd v3 over gRPC for the distributed control plane (issue 11)
         .target(
@@ -154,7 +161,6 @@ let package = Package(
             name: "ElasticControl",
             dependencies: [
                 "ElasticPolicy",
-                "ElasticSim",
                 "SHFS",
                 "EtcdClient",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,10 +178,37 @@ let package = Package(
                 "ElasticControl",
                 "ElasticPolicy",
                 "EtcdClient",
+                "MediaOrigin",
+                "PlayerLoad",
                 "ecdn",
                 "minicache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tools around the control plane: the demo origin and player-like viewers
+        .target(
+            name: "MediaOrigin",
+            dependencies: [
+                "ElasticControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PlayerLoad",
+            dependencies: [
+                "ElasticControl",
+                "Workload",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import ElasticPolicy
+import Workload
 
 extension Simulation {
     /// Places static caches (random with the seed, or the most populated ASes).

@@ -1,3 +1,5 @@
+import Workload
+
 extension Simulation {
     /// Arrival rate in effect at `time` (piecewise constant profile).
     func arrivalRate(at time: Double) -> Double {

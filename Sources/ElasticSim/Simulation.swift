@@ -1,6 +1,7 @@
 import ElasticPolicy
 import Foundation
 import HeapModule
+import Workload
 
 /// One run of one scenario: a discrete-event simulation on a virtual clock. Single-threaded and
 /// deterministic: the same scenario and seed give the same ``SimulationResult``.

@@ -1,3 +1,5 @@
+import Workload
+
 extension Topology {
     /// A complete tree: the origin at the root, `fanout` children per node, `depth` levels;
     /// the leaves are access ASes, with random address space drawn from `seed`.

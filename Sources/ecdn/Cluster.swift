@@ -153,8 +153,7 @@ struct AgentCommand: AsyncParsableCommand {
         do {
             backend = try ProcessBackend(
                 configuration: ProcessBackendConfiguration(
-                    minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
-                    passOrigin: await ProcessBackend.minicacheSupportsOrigin(minicachePath), detached: true
+                    minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true
                 ),
                 logger: logger
             )

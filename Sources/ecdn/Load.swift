@@ -3,6 +3,7 @@ import ElasticControl
 import Foundation
 import NIOCore
 import NIOPosix
+import PlayerLoad
 
 /// `ecdn load`: viewers that behave like live HLS players.
 struct Load: AsyncParsableCommand {

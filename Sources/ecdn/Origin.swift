@@ -1,5 +1,6 @@
 import ArgumentParser
 import ElasticControl
+import MediaOrigin
 import Foundation
 import NIOCore
 import NIOPosix

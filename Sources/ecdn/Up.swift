@@ -3,8 +3,10 @@ import ElasticControl
 import EtcdClient
 import Foundation
 import Logging
+import MediaOrigin
 import NIOCore
 import NIOPosix
+import PlayerLoad
 import ServiceLifecycle
 import UnixSignals
 
@@ -74,9 +76,6 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
     var singleTenant = false
 
-    @Flag(help: "Do not pass --origin to minicache (default: pass it when `minicache serve --help` lists it).")
-    var noOriginFlag = false
-
     @Option(help: ArgumentHelp(
         "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory).",
         valueName: "etcd://HOST:PORT[,...]"
@@ -106,13 +105,6 @@ struct Up: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: minicachePath) else {
             Self.fail("no minicache executable at \(minicachePath): build it (swift build --product minicache) or pass --minicache PATH")
         }
-        var passOrigin = !noOriginFlag
-        if passOrigin, !(await ProcessBackend.minicacheSupportsOrigin(minicachePath)) {
-            passOrigin = false
-            let warning = "ecdn: warning: \(minicachePath) has no --origin (pull-through caching): caches start and stop "
-                + "on demand but cannot fill from the origin, so viewers sent to them get 404.\n"
-            FileHandle.standardError.write(Data(warning.utf8))
-        }
         let ownWorkDir = workDir == nil
         let work = workDir ?? "/tmp/ecdn-\(getpid())"
         var table: PrefixTable?
@@ -128,36 +120,61 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
-        var configuration = ElasticCDNConfiguration(
-            host: host, routerPort: routerPort, apiPort: apiPort, originPort: originPort, sites: siteList,
-            externalOrigin: origin, origin: DemoOriginConfiguration(channels: channels), controller: controller,
-            backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, passOrigin: passOrigin),
-            prefixTable: table, demoProfile: demo ? Self.demoProfile(sites: sites) : nil
-        )
-        if singleTenant {
-            configuration.tenants = []
-        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        if let store, let etcd = try? EtcdConfiguration(url: store) {
-            await runDistributed(configuration, etcd: etcd, group: group, logger: logger)
-            if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
-            try? await group.shutdownGracefully()
-            return
-        }
-        let cdn: ElasticCDN
+        let demoOrigin: DemoOrigin?
+        let originURL: String
+        let plane: ControlPlane
+        let viewers: LoadGenerator?
         do {
-            cdn = try await ElasticCDN(configuration: configuration, group: group, logger: logger)
+            if let origin {
+                demoOrigin = nil
+                originURL = origin
+            } else {
+                let o = try await ElasticCDN.withFallback(port: originPort, logger: logger) { port throws(ControlError) in
+                    try await DemoOrigin(configuration: DemoOriginConfiguration(host: host, port: port, channels: channels), group: group, logger: logger)
+                }
+                demoOrigin = o
+                originURL = o.url
+            }
+            var configuration = ElasticCDNConfiguration(
+                host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
+                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work), prefixTable: table
+            )
+            if singleTenant {
+                configuration.tenants = []
+            }
+            if let store, let etcd = try? EtcdConfiguration(url: store) {
+                let cdn = try await ClusterCDN(configuration: configuration, store: etcd, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: { await cdn.shutdown() })
+            } else {
+                let cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: {})
+            }
+            if demo {
+                let load = LoadConfiguration(
+                    router: plane.router, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
+                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
+                )
+                viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
+            } else {
+                viewers = nil
+            }
         } catch {
             Self.fail("\(error)")
         }
-        print("router: \(cdn.router.url)")
-        print("api: \(cdn.api.url)/api")
-        print("dashboard: \(cdn.api.url)/")
-        print("origin: \(cdn.originURL)")
-        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        print("router: \(plane.router)")
+        print("api: \(plane.api)/api")
+        print("dashboard: \(plane.api)/")
+        print("origin: \(originURL)")
+        if let store { print("store: \(store)") }
+        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
+        var services: [any Service] = []
+        if let demoOrigin { services.append(demoOrigin) }
+        services += plane.services
+        if let viewers { services.append(viewers) }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: cdn.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
         do {
@@ -165,26 +182,9 @@ struct Up: AsyncParsableCommand {
         } catch {
             logger.error("stopped with an error", metadata: ["error": "\(error)"])
         }
+        await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
-    }
-
-    /// Every role against etcd, in this process.
-    func runDistributed(_ configuration: ElasticCDNConfiguration, etcd: EtcdConfiguration, group: any EventLoopGroup, logger: Logger) async {
-        let cdn: ClusterCDN
-        do {
-            cdn = try await ClusterCDN(configuration: configuration, store: etcd, group: group, logger: logger)
-        } catch {
-            Self.fail("\(error)")
-        }
-        print("router: \(cdn.router.url)")
-        print("api: \(cdn.api.url)/api")
-        print("dashboard: \(cdn.api.url)/")
-        print("origin: \(cdn.originURL)")
-        print("store: \(etcd.url)")
-        fflush(nil)
-        await runServices(cdn.services, logger: logger)
-        await cdn.shutdown()
     }
 
     /// The demo profile for `sites` sites: viewers move from site to site and leave.
@@ -215,4 +215,13 @@ struct Up: AsyncParsableCommand {
         FileHandle.standardError.write(Data("ecdn: error: \(message)\n".utf8))
         Foundation.exit(1)
     }
+}
+
+/// What `ecdn up` runs between the origin and the viewers: in memory, or every role against etcd.
+struct ControlPlane {
+    var router: String
+    var api: String
+    var services: [any Service]
+    /// After the services ended (stops the distributed agents' caches).
+    var shutdown: @Sendable () async -> Void
 }

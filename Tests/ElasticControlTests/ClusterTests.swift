@@ -2,6 +2,7 @@
 import EtcdClient
 import Foundation
 import Logging
+import MediaOrigin
 import NIOCore
 import NIOPosix
 import ServiceLifecycle

@@ -1,4 +1,5 @@
-@testable import ElasticControl
+import ElasticControl
+@testable import MediaOrigin
 import Foundation
 import NIOCore
 import NIOHTTP1

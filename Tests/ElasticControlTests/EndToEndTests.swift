@@ -1,13 +1,15 @@
 @testable import ElasticControl
 import Foundation
+import MediaOrigin
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PlayerLoad
 import Testing
 
 /// Players through the router, caches and origin (MINICACHE_SLOW_TESTS=1).
 struct EndToEndTests {
-    @Test(.enabled(if: TestEnvironment.slow && Binaries.minicacheHasOrigin, "needs MINICACHE_SLOW_TESTS=1 and minicache --origin"))
+    @Test(.enabled(if: TestEnvironment.slow, "a long run with players; set MINICACHE_SLOW_TESTS=1"))
     func playersAreServedByTheirSitesCachesWhichFillFromTheOrigin() async throws {
         let stack = try await TestStack(octet: 151, sites: 2)
         let load = try LoadGenerator(

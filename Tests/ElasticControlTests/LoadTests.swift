@@ -1,8 +1,10 @@
 @testable import ElasticControl
 import Foundation
+import MediaOrigin
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import PlayerLoad
 import Testing
 
 struct LoadTests {

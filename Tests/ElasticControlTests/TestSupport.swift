@@ -1,6 +1,7 @@
 import ElasticControl
 import Foundation
 import Logging
+import MediaOrigin
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -20,20 +21,6 @@ enum Binaries {
     }
     static var minicache: String { directory + "/minicache" }
     static var ecdn: String { directory + "/ecdn" }
-
-    /// Whether this minicache fills from an origin (`--origin`, issue 5).
-    static let minicacheHasOrigin: Bool = {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: minicache)
-        process.arguments = ["serve", "--help"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        guard (try? process.run()) != nil else { return false }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).contains("--origin")
-    }()
 }
 
 enum TestEnvironment {
@@ -73,7 +60,7 @@ final class TestStack: Sendable {
         origin = try await DemoOrigin(configuration: originConfiguration, group: Self.group, logger: logger)
         backend = try ProcessBackend(
             configuration: ProcessBackendConfiguration(
-                minicachePath: minicache, workDirectory: work, volumeSize: 16 << 20, passOrigin: Binaries.minicacheHasOrigin
+                minicachePath: minicache, workDirectory: work, volumeSize: 16 << 20
             ),
             logger: logger
         )

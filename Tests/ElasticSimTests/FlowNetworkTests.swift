@@ -1,4 +1,5 @@
 import Testing
+import Workload
 
 @testable import ElasticSim
 

@@ -17,8 +17,6 @@ public struct ProcessBackendConfiguration: Sendable {
     public var workDirectory: String
     /// Bytes of each instance's fresh volume (a sparse file). Default 256 MiB.
     public var volumeSize: Int64
-    /// Pass `--origin URL` to instances (pull-through caching). Default true.
-    public var passOrigin: Bool
     /// More arguments for `minicache serve`. Default `--threads 1`.
     public var extraArguments: [String]
     /// Keep volumes and logs of stopped instances (for inspection). Default false.
@@ -35,7 +33,6 @@ public struct ProcessBackendConfiguration: Sendable {
         minicachePath: String,
         workDirectory: String,
         volumeSize: Int64 = 256 << 20,
-        passOrigin: Bool = true,
         extraArguments: [String] = ["--threads", "1"],
         keepFiles: Bool = false,
         spareVolumes: Int = 2,
@@ -44,7 +41,6 @@ public struct ProcessBackendConfiguration: Sendable {
         self.minicachePath = minicachePath
         self.workDirectory = workDirectory
         self.volumeSize = volumeSize
-        self.passOrigin = passOrigin
         self.extraArguments = extraArguments
         self.keepFiles = keepFiles
         self.spareVolumes = spareVolumes
@@ -145,9 +141,10 @@ public final class ProcessBackend: SiteBackend {
         let t0 = HTTPDate.monotonic()
         try freshVolume(at: volume)
         let t1 = HTTPDate.monotonic()
-        var arguments = ["serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", readyFile]
-        if configuration.passOrigin { arguments += ["--origin", spec.origin] }
-        arguments += configuration.extraArguments
+        let arguments = [
+            "serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)",
+            "--origin", spec.origin, "--ready-file", readyFile,
+        ] + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
         let detached = configuration.detached
@@ -277,32 +274,6 @@ public final class ProcessBackend: SiteBackend {
         }) {
             unlink(spare)
         }
-    }
-}
-
-extension ProcessBackend {
-    /// Whether `minicache serve` at `path` accepts `--origin` (pull-through caching), read from
-    /// its `--help`.
-    public static func minicacheSupportsOrigin(_ path: String) async -> Bool {
-        let log = "/tmp/ecdn-help-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).txt"
-        defer { unlink(log) }
-        guard let child = try? ChildProcess.spawn(executable: path, arguments: ["serve", "--help"], logPath: log) else { return false }
-        let deadline = HTTPDate.monotonic() + 5
-        while child.poll() == nil {
-            if HTTPDate.monotonic() > deadline {
-                child.signal(SIGKILL)
-                return false
-            }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        guard let file = fopen(log, "r") else { return false }
-        defer { fclose(file) }
-        var text = ""
-        var buffer = [CChar](repeating: 0, count: 4096)
-        while fgets(&buffer, Int32(buffer.count), file) != nil {
-            text += String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        return text.contains("--origin")
     }
 }
 

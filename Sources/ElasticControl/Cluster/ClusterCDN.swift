@@ -4,38 +4,26 @@ import NIOCore
 import ServiceLifecycle
 
 /// `ecdn up --store etcd://...`: every role of the distributed control plane in one process
-/// against one etcd: the demo origin, a controller (it campaigns like any other), one agent per
+/// against one etcd: a controller (it campaigns like any other), one agent per
 /// site, a router and the API. Several such processes (or `ecdn controller`, `ecdn agent`,
 /// `ecdn router` on other hosts) share the cluster.
 public final class ClusterCDN: Sendable {
-    public let origin: DemoOrigin?
-    public let originURL: String
     public let client: EtcdClient
     public let view: ClusterView
     public let controller: ClusterController
     public let agents: [SiteAgent]
     public let router: ClusterRouter
     public let api: ClusterAPIServer
-    public let demo: LoadGenerator?
 
     /// Binds every listener and writes the sites and tenants that etcd does not have yet.
+    /// - Parameter originCounters: the origin's counters for the API's summary, when it runs here.
     /// - Throws: ``ControlError`` when a part cannot start or etcd cannot be written.
-    public init(configuration c: ElasticCDNConfiguration, store: EtcdConfiguration, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
-        var originConfiguration = c.origin
-        originConfiguration.host = c.host
-        if let external = c.externalOrigin {
-            _ = try HTTPURL(external)
-            origin = nil
-            originURL = external
-        } else {
-            let o = try await ElasticCDN.withFallback(port: c.originPort, logger: logger) { port throws(ControlError) in
-                originConfiguration.port = port
-                return try await DemoOrigin(configuration: originConfiguration, group: group, logger: logger)
-            }
-            origin = o
-            originURL = o.url
-        }
-        let tenants = ElasticCDN.tenants(c.tenants, origin: originURL)
+    public init(
+        configuration c: ElasticCDNConfiguration, store: EtcdConfiguration, originCounters: @escaping APIServer.OriginCounters = { nil },
+        group: any EventLoopGroup, logger: Logger
+    ) async throws(ControlError) {
+        _ = try HTTPURL(c.origin)
+        let tenants = ElasticCDN.tenants(c.tenants, origin: c.origin)
         do {
             client = try EtcdClient(configuration: store, eventLoopGroup: group)
         } catch {
@@ -69,35 +57,20 @@ public final class ClusterCDN: Sendable {
             ))
         }
         self.agents = agents
-        let origin = origin
         let apiPort = c.apiPort
         let api = try await ElasticCDN.withFallback(port: apiPort, logger: logger) { port throws(ControlError) in
             try await ClusterAPIServer(
                 host: c.host, port: port, controller: controller,
-                originCounters: { origin?.counters }, group: group, logger: logger
+                originCounters: originCounters, group: group, logger: logger
             )
         }
         self.api = api
         controller.advertise(url: api.url)
-        if let profile = c.demoProfile {
-            let load = LoadConfiguration(
-                router: router.url, sitePrefixes: c.sites.map(\.clientPrefix), siteNames: c.sites.map(\.name),
-                channels: originConfiguration.channels, profile: profile, duration: nil, watch: 15...45, maxViewers: 40
-            )
-            demo = try LoadGenerator(configuration: load, group: group, logger: logger)
-        } else {
-            demo = nil
-        }
     }
 
     /// The parts to run, in start order.
     public var services: [any Service] {
-        var services: [any Service] = [ViewFollower(view: view, client: client)]
-        if let origin { services.append(origin) }
-        services += agents as [any Service]
-        services += [controller, router, api] as [any Service]
-        if let demo { services.append(demo) }
-        return services
+        [ViewFollower(view: view, client: client)] + agents as [any Service] + [controller, router, api] as [any Service]
     }
 
     /// Stops every agent's instances and closes the etcd client (after the services ended).

@@ -49,7 +49,7 @@ public struct PrefixTable: Sendable, Equatable {
         return entries.first { $0.length == 0 || (ip & (UInt32.max << (32 - $0.length))) == $0.network }?.site
     }
 
-    static func parsePrefix(_ text: Substring) -> (UInt32, Int)? {
+    package static func parsePrefix(_ text: Substring) -> (UInt32, Int)? {
         let parts = text.split(separator: "/")
         guard parts.count == 2, let ip = parseIPv4(parts[0]), let length = Int(parts[1]), (0...32).contains(length) else { return nil }
         return (ip, length)

@@ -1,3 +1,4 @@
+import ElasticControl
 import NIOCore
 import NIOHTTP1
 

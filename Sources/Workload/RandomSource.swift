@@ -1,7 +1,13 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// xoshiro256** seeded through SplitMix64: the simulator's only source of randomness, so the
-/// same seed gives the same run on every machine.
+/// xoshiro256** seeded through SplitMix64: the only source of randomness of the simulator and
+/// the load generator, so the same seed gives the same run on every machine.
 package struct RandomSource: RandomNumberGenerator, Sendable {
     private var s0: UInt64
     private var s1: UInt64
@@ -51,7 +57,7 @@ package struct RandomSource: RandomNumberGenerator, Sendable {
 
     /// Exponential with the given rate.
     package mutating func exponential(rate: Double) -> Double {
-        -Foundation.log(1 - unit()) / rate
+        -log(1 - unit()) / rate
     }
 
     /// Triangular on [low, high] with the given mode.
@@ -66,7 +72,7 @@ package struct RandomSource: RandomNumberGenerator, Sendable {
 
     /// Poisson with the given mean (Knuth's method; the model uses small means).
     package mutating func poisson(mean: Double) -> Int {
-        let limit = Foundation.exp(-mean)
+        let limit = exp(-mean)
         var k = 0
         var p = unit()
         while p > limit {
@@ -74,32 +80,5 @@ package struct RandomSource: RandomNumberGenerator, Sendable {
             p *= unit()
         }
         return k
-    }
-}
-
-/// Draws an index with probability proportional to precomputed weights (cumulative table,
-/// binary search).
-package struct WeightedChoice: Sendable {
-    private let cumulative: [Double]
-
-    package init(weights: [Double]) {
-        var sum = 0.0
-        cumulative = weights.map { sum += $0; return sum }
-    }
-
-    /// Zipf weights 1/k^exponent for k = 1...count.
-    package static func zipf(count: Int, exponent: Double) -> WeightedChoice {
-        WeightedChoice(weights: (1...max(count, 1)).map { 1 / pow(Double($0), exponent) })
-    }
-
-    package func draw(_ rng: inout RandomSource) -> Int {
-        let x = rng.unit() * (cumulative.last ?? 0)
-        var low = 0
-        var high = cumulative.count - 1
-        while low < high {
-            let mid = (low + high) / 2
-            if cumulative[mid] > x { high = mid } else { low = mid + 1 }
-        }
-        return low
     }
 }

@@ -1,4 +1,5 @@
-import ElasticSim
+import ElasticControl
+import Workload
 import Logging
 import NIOCore
 import ServiceLifecycle

@@ -1,3 +1,4 @@
+import ElasticControl
 /// The demo origin's content as a function of time: HLS master and media playlists with a sliding
 /// window, segment sizes from the bitrate ladder, and VoD objects. Pure: the time is passed in.
 package struct LiveCatalog: Sendable {

@@ -1,3 +1,4 @@
+import ElasticControl
 /// The outcome of a load run.
 public struct LoadReport: Sendable, Codable {
     public var viewers: Int

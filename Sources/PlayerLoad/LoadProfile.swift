@@ -1,3 +1,4 @@
+import ElasticControl
 /// When viewers arrive: Poisson arrivals whose rate follows steps in time, per site; or a trace.
 public struct LoadProfile: Sendable, Equatable {
     /// From `start` seconds on, viewers per second at each site (by index into the load's sites).

@@ -1,3 +1,4 @@
+import ElasticControl
 /// `ecdn load`: players arriving at sites by a rate profile or a trace.
 public struct LoadConfiguration: Sendable {
     /// The router, `http://host:port`.

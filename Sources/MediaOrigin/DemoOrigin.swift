@@ -1,3 +1,4 @@
+import ElasticControl
 import Logging
 import NIOCore
 import NIOHTTP1
