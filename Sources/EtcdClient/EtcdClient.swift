@@ -78,7 +78,7 @@ public final class EtcdClient: Sendable {
     public func get(_ key: String) async throws(EtcdError) -> EtcdKeyValue? {
         var request = EtcdPBRangeRequest()
         request.key = Data(key.utf8)
-        let response = try await call("get \(key)") { try await self.kv.range(request, options: self.options) }
+        let response = try await call("get \(key)") { [request] in try await self.kv.range(request, options: self.options) }
         return response.kvs.first.map(EtcdKeyValue.init)
     }
 
@@ -87,7 +87,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBRangeRequest()
         request.key = Data(prefix.utf8)
         request.rangeEnd = Data(prefix.etcdPrefixEnd)
-        let response = try await call("list \(prefix)") { try await self.kv.range(request, options: self.options) }
+        let response = try await call("list \(prefix)") { [request] in try await self.kv.range(request, options: self.options) }
         return EtcdSnapshot(keyValues: response.kvs.map(EtcdKeyValue.init), revision: response.header.revision)
     }
 
@@ -98,7 +98,7 @@ public final class EtcdClient: Sendable {
         request.key = Data(key.utf8)
         request.value = Data(value)
         request.lease = lease
-        return try await call("put \(key)") { try await self.kv.put(request, options: self.options) }.header.revision
+        return try await call("put \(key)") { [request] in try await self.kv.put(request, options: self.options) }.header.revision
     }
 
     /// Deletes `key` (or every key under it with `prefix`); returns how many were deleted.
@@ -107,7 +107,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBDeleteRangeRequest()
         request.key = Data(key.utf8)
         if prefix { request.rangeEnd = Data(key.etcdPrefixEnd) }
-        return try await call("delete \(key)") { try await self.kv.deleteRange(request, options: self.options) }.deleted
+        return try await call("delete \(key)") { [request] in try await self.kv.deleteRange(request, options: self.options) }.deleted
     }
 
     /// Runs `success` if every comparison holds, else `failure`, atomically.
@@ -118,7 +118,7 @@ public final class EtcdClient: Sendable {
         request.compare = compares.map(Self.message)
         request.success = success.map(Self.message)
         request.failure = failure.map(Self.message)
-        let response = try await call("transaction") { try await self.kv.txn(request, options: self.options) }
+        let response = try await call("transaction") { [request] in try await self.kv.txn(request, options: self.options) }
         let reads = response.responses.compactMap { op -> [EtcdKeyValue]? in
             if case .responseRange(let range) = op.response { return range.kvs.map(EtcdKeyValue.init) }
             return nil
@@ -130,7 +130,7 @@ public final class EtcdClient: Sendable {
     public func compact(revision: Int64) async throws(EtcdError) {
         var request = EtcdPBCompactionRequest()
         request.revision = revision
-        _ = try await call("compact") { try await self.kv.compact(request, options: self.options) }
+        _ = try await call("compact") { [request] in try await self.kv.compact(request, options: self.options) }
     }
 
     /// The status of the member this client talks to.
@@ -148,7 +148,7 @@ public final class EtcdClient: Sendable {
     public func grantLease(ttl: Int64) async throws(EtcdError) -> EtcdLease {
         var request = EtcdPBLeaseGrantRequest()
         request.ttl = ttl
-        let response = try await call("grant a lease") { try await self.leaseService.leaseGrant(request, options: self.options) }
+        let response = try await call("grant a lease") { [request] in try await self.leaseService.leaseGrant(request, options: self.options) }
         guard response.error.isEmpty else { throw EtcdError(.rejected, "etcd refused a lease: \(response.error)") }
         return EtcdLease(id: response.id, ttl: response.ttl)
     }
@@ -157,7 +157,7 @@ public final class EtcdClient: Sendable {
     public func revokeLease(_ id: Int64) async throws(EtcdError) {
         var request = EtcdPBLeaseRevokeRequest()
         request.id = id
-        _ = try await call("revoke a lease") { try await self.leaseService.leaseRevoke(request, options: self.options) }
+        _ = try await call("revoke a lease") { [request] in try await self.leaseService.leaseRevoke(request, options: self.options) }
     }
 
     /// Keeps `lease` alive, renewing it every third of its TTL, until the task is cancelled.
