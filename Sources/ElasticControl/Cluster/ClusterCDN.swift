@@ -1,4 +1,5 @@
 import EtcdClient
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle

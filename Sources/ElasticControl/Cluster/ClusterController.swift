@@ -80,22 +80,20 @@ public final class ClusterController: Service, Sendable {
     public var transactionCounts: (committed: Int, conflicts: Int) { record.withLock { ($0.commits, $0.conflicts) } }
 
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            if followsView { group.addTask { await self.view.follow(self.client) } }
-            group.addTask {
-                await self.lease.run { lease throws(EtcdError) in
-                    let member = MemberRecord(id: self.configuration.id, role: "controller", url: self.advertised.withLock { $0 }, since: HTTPDate.now())
-                    try await self.client.put(self.keys.controller(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if self.followsView { group.addTask { await self.view.follow(self.client) } }
+                group.addTask {
+                    await self.lease.run { lease throws(EtcdError) in
+                        let member = MemberRecord(id: self.configuration.id, role: "controller", url: self.advertised.withLock { $0 }, since: HTTPDate.now())
+                        try await self.client.put(self.keys.controller(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
+                    }
                 }
-            }
-            group.addTask { await self.campaignLoop() }
-            group.addTask { await self.decisionLoop() }
-            await withGracefulShutdownHandler {
+                group.addTask { await self.campaignLoop() }
+                group.addTask { await self.decisionLoop() }
                 await group.next()
-            } onGracefulShutdown: {
                 group.cancelAll()
             }
-            group.cancelAll()
         }
         // Leaving cleanly frees the leader key at once: a standby leads without waiting for the TTL.
         await lease.revoke()

@@ -19,10 +19,14 @@ public enum ClusterRecords {
 
     /// The value in `bytes`, or nil when it is not valid JSON of this type or of a newer schema.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) -> T? {
-        struct Versioned: Decodable { var schema: Int? }
         guard let version = try? JSONDecoder().decode(Versioned.self, from: Data(bytes)), (version.schema ?? 0) <= schema else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(bytes))
     }
+}
+
+/// The part of every record a reader checks first.
+private struct Versioned: Decodable {
+    var schema: Int?
 }
 
 /// `sites/<site>`: a site as the cluster knows it.

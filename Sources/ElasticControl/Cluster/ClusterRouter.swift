@@ -2,6 +2,7 @@ import ElasticPolicy
 import EtcdClient
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 
@@ -85,27 +86,25 @@ public final class ClusterRouter: Service, Sendable {
     public var etcdWrites: Int { demand.withLock { $0.writes } }
 
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            if followsView { group.addTask { await self.view.follow(self.client) } }
-            group.addTask {
-                await self.lease.run { lease throws(EtcdError) in
-                    let member = MemberRecord(id: self.configuration.id, role: "router", url: self.url, since: HTTPDate.now())
-                    try await self.client.put(self.keys.router(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
-                    self.demand.withLock { $0.writes += 1; $0.written = [:] }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if self.followsView { group.addTask { await self.view.follow(self.client) } }
+                group.addTask {
+                    await self.lease.run { lease throws(EtcdError) in
+                        let member = MemberRecord(id: self.configuration.id, role: "router", url: self.url, since: HTTPDate.now())
+                        try await self.client.put(self.keys.router(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
+                        self.demand.withLock { $0.writes += 1; $0.written = [:] }
+                    }
                 }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(Int64(self.configuration.reportInterval * 1000)))
-                    await self.reportDemand(sites: nil)
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int64(self.configuration.reportInterval * 1000)))
+                        await self.reportDemand(sites: nil)
+                    }
                 }
-            }
-            await withGracefulShutdownHandler {
                 await group.next()
-            } onGracefulShutdown: {
                 group.cancelAll()
             }
-            group.cancelAll()
         }
         await server.close()
         await lease.revoke()

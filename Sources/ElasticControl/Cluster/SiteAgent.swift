@@ -2,6 +2,7 @@ import EtcdClient
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 
@@ -113,25 +114,23 @@ public final class SiteAgent: Service, Sendable {
             table.withLock { $0[record.id] = Local(spec: adopted.spec, record: record, launchedAt: now, lastActivity: now) }
             logger.notice("adopted an instance", metadata: ["instance.id": "\(record.id)", "state": "\(record.state.rawValue)"])
         }
-        await withTaskGroup(of: Void.self) { group in
-            if followsView { group.addTask { await self.view.follow(self.client) } }
-            group.addTask {
-                await self.lease.run { lease throws(EtcdError) in
-                    let member = MemberRecord(id: self.configuration.id, role: "agent", site: self.configuration.site, since: HTTPDate.now())
-                    // Overwriting the key moves it to this lease: a restarted agent takes over at once.
-                    try await self.client.put(self.keys.agent(self.configuration.site), value: ClusterRecords.encode(member), lease: lease.id)
-                    self.table.withLock { t in for id in t.keys { t[id]?.dirty = true } }
-                    await self.report()
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if self.followsView { group.addTask { await self.view.follow(self.client) } }
+                group.addTask {
+                    await self.lease.run { lease throws(EtcdError) in
+                        let member = MemberRecord(id: self.configuration.id, role: "agent", site: self.configuration.site, since: HTTPDate.now())
+                        // Overwriting the key moves it to this lease: a restarted agent takes over at once.
+                        try await self.client.put(self.keys.agent(self.configuration.site), value: ClusterRecords.encode(member), lease: lease.id)
+                        self.table.withLock { t in for id in t.keys { t[id]?.dirty = true } }
+                        await self.report()
+                    }
                 }
-            }
-            group.addTask { await self.reconcileLoop() }
-            group.addTask { await self.statusLoop() }
-            await withGracefulShutdownHandler {
+                group.addTask { await self.reconcileLoop() }
+                group.addTask { await self.statusLoop() }
                 await group.next()
-            } onGracefulShutdown: {
                 group.cancelAll()
             }
-            group.cancelAll()
         }
     }
 
