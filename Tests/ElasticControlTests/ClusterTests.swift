@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MediaOrigin
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Testing
@@ -82,7 +83,7 @@ struct ClusterTests {
             work = TestEnvironment.temporaryDirectory("cluster\(octet)")
             backend = try ProcessBackend(
                 configuration: ProcessBackendConfiguration(
-                    minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, passOrigin: Binaries.minicacheHasOrigin, detached: true
+                    minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, detached: true
                 ),
                 logger: logger
             )

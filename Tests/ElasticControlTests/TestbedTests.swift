@@ -2,6 +2,8 @@
 import EtcdClient
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 import Testing
 
 /// The multi-host test bed (network namespaces, a 3-member etcd cluster, two controllers, two
@@ -90,7 +92,7 @@ struct TestbedTests {
     }
 
     static func store(_ bed: Testbed) throws -> EtcdClient {
-        try EtcdClient(configuration: EtcdConfiguration(url: bed.configuration.storeURL, requestTimeout: .seconds(2)))
+        try EtcdClient(configuration: EtcdConfiguration(url: bed.configuration.storeURL))
     }
 
     static func placements(_ client: EtcdClient, site: Int) async -> [PlacementRecord] {
