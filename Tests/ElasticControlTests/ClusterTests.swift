@@ -19,9 +19,16 @@ final class ECDNProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        let log = NSTemporaryDirectory() + "ecdn-\(arguments.first ?? "")-\(UInt32.random(in: 0...UInt32.max)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        logPath = log
+        process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
     }
+
+    /// The child's standard error (its log).
+    let logPath: String
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Reads output until a line `name: ...` arrived; returns its value.
     func value(_ name: String, timeout: Double = 20) throws -> String {
@@ -107,7 +114,7 @@ struct ClusterTests {
         }
 
         func controller(_ id: String) throws -> ECDNProcess {
-            try ECDNProcess(["controller", "--store", etcd.url, "--id", id, "--api", "127.0.0.1:0", "--idle-timeout", "60"])
+            try ECDNProcess(["controller", "--store", etcd.url, "--id", id, "--api", "127.0.0.1:0", "--idle-timeout", "60", "--log-level", "info"])
         }
 
         func placements() async throws -> [PlacementRecord] {
@@ -152,6 +159,7 @@ struct ClusterTests {
             let r = try? await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.151.6")
             if r?.headers.first(name: "X-ECDN-Instance") != instance { errors += 1 }
             if let answer = try? await client.get(location), answer.status >= 500 { errors += 1 }
+            try? await Task.sleep(for: .milliseconds(100))
             return await Self.leader(standbyAPI) == standby
         }
         #expect(moved)
@@ -160,7 +168,7 @@ struct ClusterTests {
         // The new leader adopted the placement: no second instance, the same process still serves.
         try await Task.sleep(for: .seconds(2))
         let placements = try await stack.placements()
-        #expect(placements.map(\.id) == [instance])
+        #expect(placements.map(\.id) == [instance], "\(a.log)\n----\n\(b.log)")
         #expect(stack.backend.pid(of: instance) == pid)
         #expect(stack.agent.instances.map(\.id) == [instance])
         let events = try await client.get(standbyAPI + "/events")

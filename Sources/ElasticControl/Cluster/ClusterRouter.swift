@@ -140,10 +140,10 @@ public final class ClusterRouter: Service, Sendable {
         let (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
         switch decision {
         case .cache(let url, let id)?:
-            demand.withLock { $0.routed(key, instance: id, now: now, toCache: true) }
+            demand.withLock { $0.routed(key, instance: id, client: client, now: now, toCache: true) }
             return .cache(url: url, instance: id)
         case nil:
-            demand.withLock { $0.routed(key, instance: nil, now: now, toCache: false) }
+            demand.withLock { $0.routed(key, instance: nil, client: client, now: now, toCache: false) }
             if reason == "cache booting" || reason == "wait" { await reportDemand(sites: [site]) }
             guard reason == "wait", configuration.controller.routerWait > 0 else {
                 return .origin(url: origin, reason: reason == "wait" ? "cache booting" : reason)
@@ -153,7 +153,7 @@ public final class ClusterRouter: Service, Sendable {
             }
             if ready, case .cache(let url, let id)? = decide(key: key, client: client, content: content, now: HTTPDate.now(), record: false).0 {
                 demand.withLock { d in
-                    d.routed(key, instance: id, now: now, toCache: true)
+                    d.routed(key, instance: id, client: client, now: now, toCache: true)
                     d.counters[key, default: .init()].waited += 1
                     d.counters[key, default: .init()].toOrigin -= 1
                 }

@@ -1,7 +1,7 @@
 /// What one router saw of its viewers, summarised into ``DemandRecord``s per site.
 struct RouterDemand {
     var arrivals: [DesiredKey: [(time: Double, client: String)]] = [:]
-    var routedTo: [DesiredKey: [(time: Double, instance: String)]] = [:]
+    var routedTo: [DesiredKey: [(time: Double, instance: String, client: String)]] = [:]
     var counters: [DesiredKey: DemandRecord.Tenant] = [:]
     /// What was last written per site (tenants), so unchanged demand is not written again.
     var written: [String: [String: DemandRecord.Tenant]] = [:]
@@ -13,8 +13,8 @@ struct RouterDemand {
         counters[key, default: .init()].contents[content, default: 0] += 1
     }
 
-    mutating func routed(_ key: DesiredKey, instance: String?, now: Double, toCache: Bool) {
-        if let instance { routedTo[key, default: []].append((now, instance)) }
+    mutating func routed(_ key: DesiredKey, instance: String?, client: String, now: Double, toCache: Bool) {
+        if let instance { routedTo[key, default: []].append((now, instance, client)) }
         if toCache { counters[key, default: .init()].toCache += 1 } else { counters[key, default: .init()].toOrigin += 1 }
     }
 
@@ -22,10 +22,11 @@ struct RouterDemand {
         Set(arrivals[key, default: []].lazy.filter { $0.time >= since }.map(\.client)).count
     }
 
+    /// Distinct viewers sent to each instance since `since`.
     func routedCounts(_ key: DesiredKey, since: Double) -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for r in routedTo[key, default: []] where r.time >= since { counts[r.instance, default: 0] += 1 }
-        return counts
+        var clients: [String: Set<String>] = [:]
+        for r in routedTo[key, default: []] where r.time >= since { clients[r.instance, default: []].insert(r.client) }
+        return clients.mapValues(\.count)
     }
 
     mutating func prune(before: Double) {
