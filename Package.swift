@@ -62,11 +62,20 @@ let package = Package(
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
         .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
+        // MARK: CacheEviction — the eviction policies the cache and the simulator both run
+        .target(
+            name: "CacheEviction",
+            dependencies: [.product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CacheEvictionTests", dependencies: ["CacheEviction", "Workload"], swiftSettings: swiftSettings),
+
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
+                "CacheEviction",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -76,7 +85,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -117,6 +125,7 @@ let package = Package(
         .target(
             name: "ElasticSim",
             dependencies: [
+                "CacheEviction",
                 "ElasticPolicy",
                 "Workload",
                 .product(name: "Collections", package: "swift-collections"),
