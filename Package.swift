@@ -165,6 +165,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Measurements of the distributed control plane (scripts/measure-distributed.sh); not a product.
+        .executableTarget(
+            name: "cluster-bench",
+            dependencies: [
+                "ElasticControl",
+                "EtcdClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
         .target(
             name: "ElasticControl",

@@ -20,7 +20,7 @@ final class ECDNProcess: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = output
         let log = NSTemporaryDirectory() + "ecdn-\(arguments.first ?? "")-\(UInt32.random(in: 0...UInt32.max)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         logPath = log
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()

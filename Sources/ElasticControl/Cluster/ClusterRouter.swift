@@ -154,8 +154,7 @@ public final class ClusterRouter: Service, Sendable {
             if ready, case .cache(let url, let id)? = decide(key: key, client: client, content: content, now: HTTPDate.now(), record: false).0 {
                 demand.withLock { d in
                     d.routed(key, instance: id, client: client, now: now, toCache: true)
-                    d.counters[key, default: .init()].waited += 1
-                    d.counters[key, default: .init()].toOrigin -= 1
+                    d.waited(key)
                 }
                 return .cache(url: url, instance: id)
             }
@@ -167,14 +166,13 @@ public final class ClusterRouter: Service, Sendable {
 
     /// The policy's choice on the local view: a ready cache, or why not.
     private func decide(key: DesiredKey, client: String, content: String, now: Double, record: Bool) -> (Choice?, origin: String, reason: String) {
-        let since = now - configuration.controller.viewerLease
         let local: (viewers: Int, routed: [String: Int]) = demand.withLock { d in
             if record { d.arrived(key, client: client, content: content, now: now) }
-            return (d.viewers(key, since: since), d.routedCounts(key, since: since))
+            return (d.viewers(key), d.routedCounts(key))
         }
         return view.read { state in
-            guard let tenant = state.tenants[key.tenant] else { return (nil, state.tenantList.first?.origin ?? "", "unknown tenant") }
-            guard let site = state.sites[key.site], let siteIndex = state.siteList.firstIndex(of: site) else {
+            guard let tenant = state.tenants[key.tenant] else { return (nil, state.tenants.values.first?.origin ?? "", "unknown tenant") }
+            guard state.sites[key.site] != nil, let siteIndex = state.siteIndex[key.site] else {
                 return (nil, tenant.origin, "client outside every site")
             }
             guard state.agents[key.site] != nil else { return (nil, tenant.origin, "site lost") }
@@ -188,8 +186,8 @@ public final class ClusterRouter: Service, Sendable {
                     connections: connections, idleSince: nil
                 ))
             }
-            let siteInstances = state.placements[key.site]?.values.filter { $0.record.want == .run }.count ?? 0
-            let tenantIndex = state.tenantList.firstIndex(of: tenant) ?? 0
+            let siteInstances = state.placements[key.site]?.values.reduce(0) { $0 + ($1.record.want == .run ? 1 : 0) } ?? 0
+            let tenantIndex = state.tenantIndex[key.tenant] ?? 0
             let viewers = max(local.viewers, state.viewers(site: key.site, tenant: key.tenant))
             let observation = ContentObservation(site: siteIndex, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteInstances, now: now)
             let decision = policy.route(observation)
@@ -214,8 +212,8 @@ public final class ClusterRouter: Service, Sendable {
         guard let lease = lease.granted else { return }
         let now = HTTPDate.now()
         let records: [DemandRecord] = demand.withLock { d in
-            d.prune(before: now - max(configuration.controller.viewerLease, 30))
-            return d.records(router: configuration.id, sites: sites, viewerLease: configuration.controller.viewerLease, now: now)
+            d.prune(before: now - configuration.controller.viewerLease)
+            return d.records(router: configuration.id, sites: sites, now: now)
         }
         guard !records.isEmpty else { return }
         let operations = records.map {

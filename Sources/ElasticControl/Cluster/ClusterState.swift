@@ -6,8 +6,16 @@ public struct ClusterState: Sendable {
         public var modRevision: Int64
     }
 
-    public var sites: [String: SiteRecord] = [:]
-    public var tenants: [String: TenantRecord] = [:]
+    public var sites: [String: SiteRecord] = [:] {
+        didSet { siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) }) }
+    }
+    public var tenants: [String: TenantRecord] = [:] {
+        didSet { tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) }) }
+    }
+    /// Each site's position in ``siteList`` (the policy's site number), kept with ``sites``.
+    public private(set) var siteIndex: [String: Int] = [:]
+    /// Each tenant's position in ``tenantList`` (the policy's content number).
+    public private(set) var tenantIndex: [String: Int] = [:]
     /// The leading controller and the revision that created its key (its term).
     public var leader: (record: MemberRecord, createRevision: Int64)?
     public var controllers: [String: MemberRecord] = [:]

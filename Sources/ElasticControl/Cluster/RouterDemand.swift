@@ -1,50 +1,66 @@
 /// What one router saw of its viewers, summarised into ``DemandRecord``s per site.
+///
+/// Per site and tenant it keeps each viewer's last arrival and, per instance, each viewer sent
+/// there; entries older than the viewer lease are pruned once per report, so a routing decision
+/// reads counts in constant time however many viewers arrive.
 struct RouterDemand {
-    var arrivals: [DesiredKey: [(time: Double, client: String)]] = [:]
-    var routedTo: [DesiredKey: [(time: Double, instance: String, client: String)]] = [:]
-    var counters: [DesiredKey: DemandRecord.Tenant] = [:]
+    struct Key {
+        /// Client address → last arrival (wall-clock seconds).
+        var clients: [String: Double] = [:]
+        /// Instance id → client address → last time sent there.
+        var instances: [String: [String: Double]] = [:]
+        var counter = DemandRecord.Tenant()
+    }
+
+    var keys: [DesiredKey: Key] = [:]
     /// What was last written per site (tenants), so unchanged demand is not written again.
     var written: [String: [String: DemandRecord.Tenant]] = [:]
     var writes = 0
 
     mutating func arrived(_ key: DesiredKey, client: String, content: String, now: Double) {
-        arrivals[key, default: []].append((now, client))
-        counters[key, default: .init()].requests += 1
-        counters[key, default: .init()].contents[content, default: 0] += 1
+        keys[key, default: Key()].clients[client] = now
+        keys[key, default: Key()].counter.requests += 1
+        keys[key, default: Key()].counter.contents[content, default: 0] += 1
     }
 
     mutating func routed(_ key: DesiredKey, instance: String?, client: String, now: Double, toCache: Bool) {
-        if let instance { routedTo[key, default: []].append((now, instance, client)) }
-        if toCache { counters[key, default: .init()].toCache += 1 } else { counters[key, default: .init()].toOrigin += 1 }
+        if let instance { keys[key, default: Key()].instances[instance, default: [:]][client] = now }
+        if toCache { keys[key, default: Key()].counter.toCache += 1 } else { keys[key, default: Key()].counter.toOrigin += 1 }
     }
 
-    func viewers(_ key: DesiredKey, since: Double) -> Int {
-        Set(arrivals[key, default: []].lazy.filter { $0.time >= since }.map(\.client)).count
+    mutating func waited(_ key: DesiredKey) {
+        keys[key, default: Key()].counter.waited += 1
+        keys[key, default: Key()].counter.toOrigin -= 1
     }
 
-    /// Distinct viewers sent to each instance since `since`.
-    func routedCounts(_ key: DesiredKey, since: Double) -> [String: Int] {
-        var clients: [String: Set<String>] = [:]
-        for r in routedTo[key, default: []] where r.time >= since { clients[r.instance, default: []].insert(r.client) }
-        return clients.mapValues(\.count)
-    }
+    /// Distinct viewers in the viewer lease (as of the last prune, plus arrivals since).
+    func viewers(_ key: DesiredKey) -> Int { keys[key]?.clients.count ?? 0 }
+
+    /// Distinct viewers sent to each instance in the viewer lease.
+    func routedCounts(_ key: DesiredKey) -> [String: Int] { keys[key]?.instances.mapValues(\.count) ?? [:] }
 
     mutating func prune(before: Double) {
-        for key in arrivals.keys { arrivals[key]?.removeAll { $0.time < before } }
-        for key in routedTo.keys { routedTo[key]?.removeAll { $0.time < before } }
+        for (key, var k) in keys {
+            k.clients = k.clients.filter { $0.value >= before }
+            k.instances = k.instances.compactMapValues { clients in
+                let kept = clients.filter { $0.value >= before }
+                return kept.isEmpty ? nil : kept
+            }
+            keys[key] = k
+        }
     }
 
-    /// Records for `sites` (nil: all) whose viewers or instance counts changed since written.
-    func records(router: String, sites: Set<String>?, viewerLease: Double, now: Double) -> [DemandRecord] {
+    /// Records for `sites` (nil: all) whose viewers or per-instance viewers changed since written.
+    func records(router: String, sites: Set<String>?, now: Double) -> [DemandRecord] {
         var bySite: [String: [String: DemandRecord.Tenant]] = [:]
-        for (key, counter) in counters where sites?.contains(key.site) ?? true {
-            var tenant = counter
-            tenant.viewers = viewers(key, since: now - viewerLease)
-            tenant.instances = routedCounts(key, since: now - viewerLease)
+        for (key, k) in keys where sites?.contains(key.site) ?? true {
+            var tenant = k.counter
+            tenant.viewers = k.clients.count
+            tenant.instances = k.instances.mapValues(\.count)
             bySite[key.site, default: [:]][key.tenant] = tenant
         }
         return bySite.compactMap { site, tenants in
-            // Only a change the controller acts on (viewers, per-instance viewers) is worth a write
+            // Only a change the leader acts on (viewers, per-instance viewers) is worth a write
             // on a tick; an early report (sites given) is always written.
             if sites == nil, let old = written[site],
                old.mapValues({ [$0.viewers] + $0.instances.sorted { $0.key < $1.key }.map(\.value) })

@@ -144,7 +144,7 @@ public struct Testbed: Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "exec", configuration.namespace(role), "/usr/bin/setsid"] + arguments
         let path = "\(configuration.directory)/\(log).log"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: path)
         process.standardError = FileHandle(forWritingAtPath: path)
         process.standardInput = FileHandle.nullDevice
