@@ -122,6 +122,7 @@ let package = Package(
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
         // Seeded randomness and popularity draws shared by the simulator and the load generator.
         .target(name: "Workload", swiftSettings: swiftSettings),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload"], swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
