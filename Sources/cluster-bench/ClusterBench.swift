@@ -86,7 +86,9 @@ struct ClusterBench: AsyncParsableCommand {
     }
 
     static func connect(_ url: String) throws -> EtcdClient {
-        try EtcdClient(configuration: EtcdConfiguration(url: url, requestTimeout: .seconds(10)))
+        var configuration = try EtcdConfiguration(url: url)
+        configuration.requestTimeout = .seconds(10)
+        return try EtcdClient(configuration: configuration)
     }
 
     /// Router decisions at a fixed rate, on a view fed by the etcd watch.
