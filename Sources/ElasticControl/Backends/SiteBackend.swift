@@ -51,8 +51,8 @@ public struct AdoptedInstance: Sendable, Equatable {
     }
 }
 
-/// Starts and stops MiniCache instances at a site: child processes here; a KVM microVM or a
-/// Kubernetes backend can follow behind the same protocol.
+/// Starts and stops MiniCache instances at a site: child processes, sandboxes (``BackendKind``
+/// lists them all; ``SiteBackends`` picks one per site).
 ///
 /// A backend used by a site agent (`ecdn agent`) should let instances outlive the agent and
 /// implement ``adopt()``: after an agent restart the agent adopts what still runs instead of
@@ -60,6 +60,8 @@ public struct AdoptedInstance: Sendable, Equatable {
 public protocol SiteBackend: Sendable {
     /// A short name for logs and the API (`process`).
     var kind: String { get }
+    /// The kind that runs `site`'s instances (the `backend` of its instance records).
+    func kind(forSite site: String) -> String
     /// Launches an instance; returns once it is launched, not when it serves (see ``probe(_:)``).
     /// - Throws: ``ControlError`` when it cannot be launched.
     func launch(_ spec: InstanceSpec) async throws(ControlError)
@@ -73,6 +75,8 @@ public protocol SiteBackend: Sendable {
     func kill(_ id: String)
     /// Stops every instance (at shutdown).
     func terminateAll(grace: Double) async
+    /// The host process id of a running instance (fault injection in tests), if it has one.
+    func pid(of id: String) -> Int32?
     /// Instances a previous owner of this backend's state (same work folder, same host) started:
     /// each one that still runs is attached again, so that ``probe(_:)``, ``terminate(_:grace:)``
     /// and ``kill(_:)`` work on it as if launched here; each one that ended is reported once
@@ -81,5 +85,7 @@ public protocol SiteBackend: Sendable {
 }
 
 extension SiteBackend {
+    public func kind(forSite site: String) -> String { kind }
+    public func pid(of id: String) -> Int32? { nil }
     public func adopt() async -> [AdoptedInstance] { [] }
 }

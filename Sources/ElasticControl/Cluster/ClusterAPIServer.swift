@@ -77,7 +77,7 @@ struct ClusterAPIResponder: Sendable {
             return json(state.siteList.map { site in
                 let reports = state.demand.values.compactMap { $0[site.name] }.flatMap(\.tenants.values)
                 return APIResponder.SiteView(
-                    name: site.name, clientPrefix: site.clientPrefix, maxInstances: site.maxInstances,
+                    name: site.name, clientPrefix: site.clientPrefix, backend: site.configuration.backend.rawValue, maxInstances: site.maxInstances,
                     instances: live.filter { $0.site == site.name && $0.state != .stopped }.count,
                     viewers: reports.reduce(0) { $0 + $1.viewers }, requests: reports.reduce(0) { $0 + $1.requests },
                     toCache: reports.reduce(0) { $0 + $1.toCache }, toOrigin: reports.reduce(0) { $0 + $1.toOrigin },

@@ -54,7 +54,8 @@ public final class ClusterCDN: Sendable {
                     site: site.name, id: "agent-\(site.name)-\(id)", readyTimeout: c.controller.readyTimeout,
                     drainTimeout: c.controller.drainTimeout, stopGrace: c.controller.stopGrace
                 ),
-                backend: try ProcessBackend(configuration: backend, logger: logger), client: client, view: view, group: group, logger: logger
+                backend: try SiteBackends(sites: [site], settings: BackendSettings(instances: backend, sandbox: c.sandbox), logger: logger),
+                client: client, view: view, group: group, logger: logger
             ))
         }
         self.agents = agents

@@ -36,16 +36,22 @@ public struct SiteRecord: Sendable, Codable, Equatable {
     public var clientPrefix: String
     public var instanceBase: String
     public var maxInstances: Int
+    /// The backend kind of the site's hosts (`process`, `sandbox`); absent means `process`.
+    public var backend: String?
 
     public init(_ site: SiteConfiguration) {
         name = site.name
         clientPrefix = site.clientPrefix
         instanceBase = site.instanceBase
         maxInstances = site.maxInstances
+        backend = site.backend.rawValue
     }
 
     public var configuration: SiteConfiguration {
-        SiteConfiguration(name: name, clientPrefix: clientPrefix, instanceBase: instanceBase, maxInstances: maxInstances)
+        SiteConfiguration(
+            name: name, clientPrefix: clientPrefix, instanceBase: instanceBase, maxInstances: maxInstances,
+            backend: backend.flatMap(BackendKind.init(rawValue:)) ?? .process
+        )
     }
 }
 
