@@ -93,4 +93,19 @@ public final class SiteBackends: SiteBackend {
     public func readyTimeout(forSite site: String) -> Double? {
         backend(forSite: site)?.readyTimeout(forSite: site)
     }
+
+    public func adopt() async -> [AdoptedInstance] {
+        var found: [AdoptedInstance] = []
+        for (kind, backend) in backends {
+            let adopted = await backend.adopt()
+            owners.withLock { owners in
+                for instance in adopted {
+                    if case .exited = instance.probe { continue }
+                    owners[instance.spec.id] = kind
+                }
+            }
+            found += adopted
+        }
+        return found
+    }
 }
