@@ -12,8 +12,11 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,6 +71,40 @@ int csandbox_link_host_end(const char *host_ifname, uint32_t address, const uint
     int r = cs_link_host_end(nl, host_ifname, address, instance_mac, host_source, step);
     close(nl);
     return r;
+}
+
+int csandbox_netns_create(const char *path, const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6],
+                          uint32_t address, uint32_t host_source, const char **step) {
+    int host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (host < 0) return fail(step, "open this thread's network namespace", -errno);
+    int file = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (file < 0) {
+        int e = errno;
+        close(host);
+        return fail(step, "create the namespace's file", -e);
+    }
+    close(file);
+    int r = 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        r = fail(step, "unshare the network namespace", -errno);
+    } else {
+        if (mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL) < 0) r = fail(step, "bind the namespace", -errno);
+        else r = csandbox_link_instance_end(host_ifname, host_mac, instance_mac, host, address, step);
+        // This thread goes back to the host's namespace, whatever happened.
+        if (setns(host, CLONE_NEWNET) < 0) abort();
+    }
+    close(host);
+    if (r == 0) r = csandbox_link_host_end(host_ifname, address, instance_mac, host_source, step);
+    if (r < 0) {
+        csandbox_delete_link(host_ifname);
+        csandbox_netns_remove(path);
+    }
+    return r;
+}
+
+void csandbox_netns_remove(const char *path) {
+    umount2(path, MNT_DETACH);
+    unlink(path);
 }
 
 int csandbox_tap_create(const char *name, const uint8_t mac[6], const char **step) {

@@ -99,6 +99,17 @@ int csandbox_link_instance_end(const char *host_ifname, const uint8_t host_mac[6
 /// from the local table with preferred source `host_source`.
 int csandbox_link_host_end(const char *host_ifname, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step);
 
+/// A network namespace bound at `path` (a new file) whose `eth0` is an instance's end (as
+/// ``csandbox_link_instance_end``), with the host end set up (``csandbox_link_host_end``). The
+/// calling thread enters the new namespace for a moment and returns to its own. On failure
+/// nothing is left behind.
+int csandbox_netns_create(const char *path, const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6],
+                          uint32_t address, uint32_t host_source, const char **step);
+
+/// Unbinds and deletes a namespace file made by ``csandbox_netns_create`` (the kernel frees the
+/// namespace with its last user).
+void csandbox_netns_remove(const char *path);
+
 /// Creates the persistent tap device `name` (vnet headers, no packet information) with `mac`,
 /// for QEMU to open by name. Delete it with ``csandbox_delete_link``.
 int csandbox_tap_create(const char *name, const uint8_t mac[6], const char **step);

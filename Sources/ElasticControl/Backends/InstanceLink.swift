@@ -33,6 +33,16 @@ package struct InstanceLink: Sendable, Equatable {
         self.hostSource = hostSource
     }
 
+    /// The link of an instance started by an earlier owner, known by its host end's name (enough
+    /// to remove it).
+    package init(adoptedHostInterface hostInterface: String, address: String, hostSource: String) {
+        self.address = address
+        self.hostInterface = hostInterface
+        hostMAC = []
+        instanceMAC = []
+        self.hostSource = hostSource
+    }
+
     /// `aa:bb:...`.
     package static func text(ofMAC mac: [UInt8]) -> String {
         mac.map { String($0, radix: 16).leftPadded(to: 2) }.joined(separator: ":")
@@ -50,32 +60,11 @@ package struct InstanceLink: Sendable, Equatable {
     /// - Throws: ``ControlError`` `spawnFailed` naming the step that failed; nothing is left behind.
     package func makeNamespace(at path: String) throws(ControlError) {
         let (address, source) = try addresses()
-        let host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard host >= 0 else { throw ControlError(.spawnFailed, "cannot open this thread's network namespace: \(HostFile.describe(errno))") }
-        defer { close(host) }
-        let file = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-        guard file >= 0 else { throw ControlError(.spawnFailed, "cannot create \(path): \(HostFile.describe(errno))") }
-        close(file)
         var step: UnsafePointer<CChar>?
-        var failure: Int32 = 0
-        if unshare(CLONE_NEWNET) != 0 {
-            (step, failure) = (nil, errno)
-        } else {
-            if mount("/proc/thread-self/ns/net", path, nil, UInt(MS_BIND), nil) != 0 {
-                failure = errno
-            } else {
-                failure = -csandbox_link_instance_end(hostInterface, hostMAC, instanceMAC, host, address, &step)
-            }
-            guard setns(host, CLONE_NEWNET) == 0 else {
-                fatalError("cannot return a thread to the host's network namespace: \(HostFile.describe(errno))")
-            }
-        }
-        if failure == 0 { failure = -csandbox_link_host_end(hostInterface, address, instanceMAC, source, &step) }
-        guard failure == 0 else {
+        let r = csandbox_netns_create(path, hostInterface, hostMAC, instanceMAC, address, source, &step)
+        guard r == 0 else {
             let what = step.map { String(cString: $0) } ?? "make a network namespace"
-            Self.removeNamespace(at: path)
-            removeHostInterface()
-            throw ControlError(.spawnFailed, "instance network for \(self.address): \(what): \(HostFile.describe(failure))")
+            throw ControlError(.spawnFailed, "instance network for \(self.address): \(what): \(HostFile.describe(-r))")
         }
     }
 
@@ -101,8 +90,7 @@ package struct InstanceLink: Sendable, Equatable {
 
     /// Unbinds a namespace made by ``makeNamespace(at:)`` (the kernel frees it with its last user).
     package static func removeNamespace(at path: String) {
-        _ = umount2(path, Int32(MNT_DETACH))
-        unlink(path)
+        csandbox_netns_remove(path)
     }
 
     /// Whether a link called `name` exists on the host.

@@ -37,7 +37,7 @@ public final class MicroVMBackend: SiteBackend {
     private let volumes: VolumePool
     private let machines = Mutex<[String: Machine]>([:])
     /// Whether KVM guests come up here: nil until one has been tried.
-    private let kvmState = Mutex<KVMState>(.untried)
+    private let kvmState: Mutex<KVMState>
     private static let serial = Atomic<UInt32>(0)
 
     enum KVMState: Sendable, Equatable {
@@ -92,25 +92,27 @@ public final class MicroVMBackend: SiteBackend {
             image = try VMImage.build(VMImage.BuildOptions(minicache: instances.minicachePath), into: instances.workDirectory + "/image")
         }
         tscKHz = Self.hostTSCKHz()
+        var kvm = KVMState.untried
         switch configuration.accelerator {
-        case .tcg: kvmState.withLock { $0 = .broken("not tried, TCG was asked for") }
+        case .tcg: kvm = .broken("not tried, TCG was asked for")
         case .kvm, .auto:
             let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
             if fd < 0 {
-                if configuration.accelerator == .kvm {
-                    throw ControlError(.badConfiguration, "cannot open /dev/kvm (\(HostFile.describe(errno))): use --vm-accelerator tcg or auto")
-                }
                 let why = HostFile.describe(errno)
-                kvmState.withLock { $0 = .broken("/dev/kvm cannot be opened (\(why))") }
+                if configuration.accelerator == .kvm {
+                    throw ControlError(.badConfiguration, "cannot open /dev/kvm (\(why)): use --vm-accelerator tcg or auto")
+                }
+                kvm = .broken("/dev/kvm cannot be opened (\(why))")
             } else {
                 close(fd)
             }
         }
+        kvmState = Mutex(kvm)
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         logger.info("microvm backend ready", metadata: [
             "qemu": "\(qemu)", "kernel": "\(image.manifest.kernelVersion) (\(image.manifest.kernelFormat))",
-            "initramfs.bytes": "\(image.manifest.initramfsBytes)", "kvm": "\(kvmState.withLock { $0 })",
+            "initramfs.bytes": "\(image.manifest.initramfsBytes)", "kvm": "\(kvm)",
         ])
     }
 
@@ -150,7 +152,7 @@ public final class MicroVMBackend: SiteBackend {
         }
         let logFile = directory + "/console.log"
         let process: ChildProcess
-        do {
+        do throws(ControlError) {
             try volumes.take(to: volume)
             try link.makeTap()
             do {
@@ -163,6 +165,7 @@ public final class MicroVMBackend: SiteBackend {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
+        if instances.detached { persist(spec, command: command, note: note, pid: process.pid, in: directory) }
         logger.info("microvm launched", metadata: [
             "instance.id": "\(spec.id)", "pid": "\(process.pid)", "accelerator": "\(accelerator.rawValue)", "tap": "\(link.hostInterface)",
         ])
@@ -211,6 +214,63 @@ public final class MicroVMBackend: SiteBackend {
         volumes.removeSpares()
     }
 
+    /// Guests an earlier owner of this work folder started with detached instances
+    /// (``ProcessBackendConfiguration/detached``): each QEMU that still runs this instance's
+    /// volume is attached again and watched until it answers; each one that ended has its tap
+    /// and files removed.
+    public func adopt() async -> [AdoptedInstance] {
+        guard instances.detached else { return [] }
+        let work = instances.workDirectory
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter {
+            access("\(work)/\($0)/instance.spec", R_OK) == 0
+        }
+        var found: [AdoptedInstance] = []
+        for name in names.sorted() {
+            let directory = "\(work)/\(name)"
+            guard let spec = HostFile.read(directory + "/instance.spec").flatMap(InstanceSpecFile.init(line:))?.spec,
+                  let saved = try? JSONDecoder().decode(SavedMachine.self, from: Data((HostFile.read(directory + "/machine.json") ?? "").utf8)) else {
+                try? FileManager.default.removeItem(atPath: directory)
+                continue
+            }
+            let link = InstanceLink(adoptedHostInterface: saved.command.tap, address: spec.address, hostSource: configuration.hostSource)
+            let pid = HostFile.read(directory + "/qemu.pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? -1
+            // The pid must still be this instance's QEMU (pids are reused).
+            guard pid > 0, ChildProcess.commandLine(pid)?.contains(saved.command.volume) == true, let process = ChildProcess.adopt(pid: pid) else {
+                link.removeHostInterface()
+                if !instances.keepFiles { try? FileManager.default.removeItem(atPath: directory) }
+                found.append(AdoptedInstance(spec: spec, probe: .exited("ended while its owner was away")))
+                continue
+            }
+            var machine = Machine(
+                spec: spec, command: saved.command, process: process, directory: directory, logFile: directory + "/console.log", link: link,
+                launchedAt: HTTPDate.monotonic(), note: saved.note
+            )
+            machine.ready = await Self.accepts(host: spec.address, port: spec.port)
+            machines.withLock { $0[spec.id] = machine }
+            if !machine.ready {
+                let watcher = Task { await self.watch(spec.id) }
+                machines.withLock { $0[spec.id]?.watcher = watcher }
+            }
+            found.append(AdoptedInstance(spec: spec, probe: machine.ready ? .ready : .booting))
+            logger.info("microvm adopted", metadata: ["instance.id": "\(spec.id)", "pid": "\(pid)"])
+        }
+        return found
+    }
+
+    /// What a restarted owner needs to adopt a guest.
+    private struct SavedMachine: Codable {
+        var command: QEMUCommand
+        var note: String
+    }
+
+    private func persist(_ spec: InstanceSpec, command: QEMUCommand, note: String, pid: Int32, in directory: String) {
+        HostFile.write(directory + "/instance.spec", InstanceSpecFile(spec: spec).line, create: true)
+        HostFile.write(directory + "/qemu.pid", "\(pid)\n", create: true)
+        if let json = try? OCIImage.encode(SavedMachine(command: command, note: note)) {
+            HostFile.write(directory + "/machine.json", String(decoding: json, as: UTF8.self), create: true)
+        }
+    }
+
     // MARK: Inspection (tests, API)
 
     /// The QEMU process of an instance.
@@ -241,11 +301,12 @@ public final class MicroVMBackend: SiteBackend {
 
     private func spawn(_ command: QEMUCommand, log: String) async throws(ControlError) -> ChildProcess {
         let qemu = qemu
+        let detached = instances.detached
         let result: Result<ChildProcess, ControlError>
         do {
             result = try await spawner.next().submit { () -> Result<ChildProcess, ControlError> in
                 do throws(ControlError) {
-                    return .success(try ChildProcess.spawn(executable: qemu, arguments: command.arguments, logPath: log))
+                    return .success(try ChildProcess.spawn(executable: qemu, arguments: command.arguments, logPath: log, dieWithParent: !detached))
                 } catch {
                     return .failure(error)
                 }
@@ -319,6 +380,7 @@ public final class MicroVMBackend: SiteBackend {
         let note = "TCG (KVM was tried first: \(why))"
         do {
             let process = try await spawn(machine.command, log: logFile)
+            if instances.detached { persist(machine.spec, command: machine.command, note: note, pid: process.pid, in: machine.directory) }
             machines.withLock {
                 $0[id]?.process = process
                 $0[id]?.command = machine.command

@@ -2,8 +2,8 @@
 /// no firmware tables beyond ACPI for the virtio-mmio devices), the image's kernel and
 /// initramfs, the instance's volume as a virtio disk and its tap as a virtio network card, the
 /// serial console on standard output.
-struct QEMUCommand: Sendable, Equatable {
-    enum Accelerator: String, Sendable {
+struct QEMUCommand: Codable, Sendable, Equatable {
+    enum Accelerator: String, Codable, Sendable {
         case kvm, tcg
     }
 

@@ -29,7 +29,7 @@ public final class OCIBackend: SiteBackend {
     /// The settings every backend shares (executable, work directory, volumes, arguments).
     public let instances: ProcessBackendConfiguration
     public let image: OCIImage
-    public let runtime: OCIRuntime
+    package let runtime: OCIRuntime
     public var kind: String { "oci" }
 
     private let logger: Logger
@@ -141,6 +141,9 @@ public final class OCIBackend: SiteBackend {
                     _ = chown(directory + "/data/volume.shfs", uid, gid)
                     try link.makeNamespace(at: namespace)
                     try OCIImage.writeJSON(bundle, to: directory + "/config.json")
+                    // What a restarted owner needs to adopt the container (``adopt()``).
+                    HostFile.write(directory + "/instance.spec", InstanceSpecFile(spec: spec).line, create: true)
+                    HostFile.write(directory + "/link", link.hostInterface + "\n", create: true)
                     return .success(try runtime.run(id: name, bundle: directory, log: logFile))
                 } catch {
                     _ = try? runtime.delete(id: name)
@@ -202,6 +205,39 @@ public final class OCIBackend: SiteBackend {
 
     /// The host process id of an instance's container (its `minicache`).
     public func pid(of id: String) -> Int32? { containers.withLock { $0[id]?.process.pid } }
+
+    /// Containers an earlier owner of this work folder started (containers outlive their owner:
+    /// the runtime is not their parent): each one the runtime says runs is attached again through
+    /// its pid; each one that ended is deleted with its namespace, link and files.
+    public func adopt() async -> [AdoptedInstance] {
+        let work = instances.workDirectory
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: work)) ?? []).filter {
+            access("\(work)/\($0)/instance.spec", R_OK) == 0
+        }
+        var found: [AdoptedInstance] = []
+        for name in names.sorted() {
+            let directory = "\(work)/\(name)"
+            guard let spec = HostFile.read(directory + "/instance.spec").flatMap(InstanceSpecFile.init(line:))?.spec else { continue }
+            let interface = (HostFile.read(directory + "/link") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let runtime = runtime
+            let state: OCIRuntime.State? = try? await blocking.runIfActive { runtime.state(id: name) }
+            let pidfd = state.map { $0.status == "running" && $0.pid > 0 ? csandbox_pidfd_open($0.pid) : -1 } ?? -1
+            let container = Container(
+                name: name, directory: directory, logFile: directory + ".log", namespace: "\(work)/netns/\(name)",
+                link: InstanceLink(adoptedHostInterface: interface, address: spec.address, hostSource: configuration.hostSource),
+                process: SandboxedProcess(pid: state?.pid ?? -1, pidfd: pidfd), ready: access(directory + "/data/ready", F_OK) == 0
+            )
+            guard pidfd >= 0 else {
+                await cleanUp(container)
+                found.append(AdoptedInstance(spec: spec, probe: .exited("ended while its owner was away (\(state?.status ?? "no container"))")))
+                continue
+            }
+            containers.withLock { $0[spec.id] = container }
+            found.append(AdoptedInstance(spec: spec, probe: container.ready ? .ready : .booting))
+            logger.info("container adopted", metadata: ["instance.id": "\(spec.id)", "pid": "\(container.process.pid)"])
+        }
+        return found
+    }
 
     // MARK: Inspection (tests, API)
 

@@ -173,7 +173,7 @@ public struct OCIImage: Sendable, Equatable {
     }
 
     private static func addBlob(file: String, to blobs: String, mediaType: String) throws(ControlError) -> OCIImageSchema.Descriptor {
-        let input = open(file, O_RDONLY | O_CLOEXEC)
+        let input = Glibc.open(file, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw ControlError(.imageFailed, "cannot read \(file): \(String(cString: strerror(errno)))") }
         defer { close(input) }
         var hash = SHA256()
