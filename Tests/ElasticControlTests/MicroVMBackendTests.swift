@@ -23,7 +23,10 @@ import Testing
     /// KVM first when /dev/kvm opens (a guest that does not come up falls back to TCG and says
     /// so), the guest serves on its site address, a kill -9 of QEMU is seen, and stopping
     /// leaves no tap and no file.
-    @Test(.enabled(if: unavailable == nil, "\(unavailable ?? "")"))
+    @Test(
+        .enabled(if: unavailable == nil, "\(unavailable ?? "")"),
+        .enabled(if: TestEnvironment.slow, "boots a VM (tens of seconds under TCG); set MINICACHE_SLOW_TESTS=1")
+    )
     func guestServesOnItsSiteAddressAndLeavesNothingBehind() async throws {
         let backend = try backend("vm-life")
         defer { try? FileManager.default.removeItem(atPath: backend.instances.workDirectory) }

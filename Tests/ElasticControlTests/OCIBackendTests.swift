@@ -42,14 +42,14 @@ import Testing
         #expect(processStatus.contains("Uid:\t65534"))
         #expect(processStatus.contains("CapEff:\t0000000000000000"))
         #expect(InstanceLink.interfaceExists(interface))
-        #expect(FileManager.default.fileExists(atPath: "/run/netns/" + namespace))
+        #expect(FileManager.default.fileExists(atPath: namespace))
         #expect(backend.runtime.state(id: container)?.status == "running")
 
         let how = await backend.terminate(spec.id, grace: 5)
         #expect(how == "exited with status 0")
         #expect(backend.runtime.state(id: container) == nil)
         #expect(!InstanceLink.interfaceExists(interface))
-        #expect(!FileManager.default.fileExists(atPath: "/run/netns/" + namespace))
+        #expect(!FileManager.default.fileExists(atPath: namespace))
         #expect(!FileManager.default.fileExists(atPath: backend.instances.workDirectory + "/" + container))
         #expect(!FileManager.default.fileExists(atPath: backend.logPath(of: spec.id)))
         await #expect(throws: ControlError.self) { try await HTTPClientForTests().get(spec.url + "/") }
@@ -87,7 +87,7 @@ import Testing
             return (error as? ControlError)?.code == .spawnFailed && text.contains("runc could not start") && text.contains("exec")
         }
         #expect(backend.runtime.list().isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "/run/netns").allSatisfy { !$0.hasPrefix("ecdn-mo" + String(UInt32(getpid()) & 0xFF_FFFF, radix: 16).leftPadded(to: 6)) })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: backend.instances.workDirectory + "/netns").isEmpty)
     }
 
     @Test func crunIsExplainedOnHybridCgroups() {

@@ -50,6 +50,16 @@ public final class OCIBackend: SiteBackend {
         var ready: Bool
     }
 
+    /// What the runtime's own init (Go, in runc) calls after it loaded the filter and before it
+    /// execs `minicache`: it checks `/proc/self/fd` is on procfs, marks inherited descriptors
+    /// close-on-exec, and its scheduler and signals keep running (found with `strace -f` on
+    /// runc 1.1). Without `fstatfs` it fails with "ensure /proc/self/fd is on procfs".
+    static let runtimeSyscalls = [
+        "capget", "capset", "clone", "clone3", "close", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group", "fcntl", "fstat",
+        "fstatfs", "futex", "getdents64", "getpid", "gettid", "madvise", "mmap", "mprotect", "munmap", "nanosleep", "newfstatat",
+        "openat", "prctl", "read", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sched_yield", "sigaltstack", "tgkill", "write",
+    ]
+
     /// Why the backend cannot run here, or nil when it can (tests skip with this reason).
     public static func unavailableReason(runtime: String = "runc") -> String? {
         if geteuid() != 0 { return "the oci backend needs root (network namespaces, veth interfaces, the runtime's cgroups)" }
@@ -75,7 +85,7 @@ public final class OCIBackend: SiteBackend {
             image = try OCIImage.build(OCIImage.BuildOptions(minicache: instances.minicachePath, compress: false), into: instances.workDirectory + "/image")
         }
         allowedSyscalls = configuration.seccomp
-            ? (0..<csandbox_allowed_syscall_count()).map { String(cString: csandbox_allowed_syscall_name($0)) } : nil
+            ? Set((0..<csandbox_allowed_syscall_count()).map { String(cString: csandbox_allowed_syscall_name($0)) } + Self.runtimeSyscalls).sorted() : nil
         let subreaper = csandbox_become_subreaper()
         if subreaper != 0 {
             logger.warning("cannot become a child subreaper: exit statuses of containers are unknown", metadata: ["errno": "\(-subreaper)"])
@@ -174,7 +184,12 @@ public final class OCIBackend: SiteBackend {
 
     public func probe(_ id: String) -> InstanceProbe {
         guard let container = containers.withLock({ $0[id] }) else { return .exited("unknown instance") }
-        if let exit = container.process.poll() { return .exited(Self.describe(exit)) }
+        if let exit = container.process.poll() {
+            guard case .exited(let status) = exit, status > 0 else { return .exited(Self.describe(exit)) }
+            // The container's last words (minicache's error, or the runtime's) say why it failed.
+            let said = OCIRuntime.tail(of: container.logFile, from: 0)?.split(separator: "\n").last.map { ": \($0)" } ?? ""
+            return .exited(Self.describe(exit) + said)
+        }
         if container.ready { return .ready }
         guard access(container.directory + "/data/ready", F_OK) == 0 else { return .booting }
         containers.withLock { $0[id]?.ready = true }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// An OCI runtime configuration (`config.json` of a bundle, runtime-spec 1.0): what `runc`
 /// runs and how it isolates it. Only the fields MiniCache uses.
 package struct OCIRuntimeSpec: Codable, Equatable, Sendable {
@@ -7,6 +13,15 @@ package struct OCIRuntimeSpec: Codable, Equatable, Sendable {
     package var hostname: String
     package var mounts: [Mount]
     package var linux: Linux
+
+    /// The open-file limit of a container: 65,536, or this process's hard limit when lower (the
+    /// runtime cannot raise it without CAP_SYS_RESOURCE, which a host that is itself a container
+    /// may lack: runc then fails with "error setting rlimit type 7").
+    static var openFiles: UInt64 {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return min(65536, UInt64(limit.rlim_max))
+    }
 
     package struct Process: Codable, Equatable, Sendable {
         package var terminal = false
@@ -165,7 +180,7 @@ package struct OCIRuntimeSpec: Codable, Equatable, Sendable {
         resources.pids = options.pids.map { Pids(limit: Int64($0)) }
         self.process = Process(
             user: User(uid: options.uid, gid: options.gid), args: options.arguments, env: ["PATH=/"],
-            rlimits: [Rlimit(type: "RLIMIT_NOFILE", hard: 65536, soft: 65536)]
+            rlimits: [Rlimit(type: "RLIMIT_NOFILE", hard: Self.openFiles, soft: Self.openFiles)]
         )
         self.root = Root(path: options.rootPath, readonly: true)
         self.hostname = options.hostname
