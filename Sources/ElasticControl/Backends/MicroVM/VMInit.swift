@@ -35,11 +35,12 @@ enum VMInit {
         // ecdn-vm-init: PID 1 of a MiniCache microVM (written by `ecdn image vm`).
         #define _GNU_SOURCE
         #include <arpa/inet.h>
+        #include <linux/netlink.h>
+        #include <linux/rtnetlink.h>
         #include <errno.h>
         #include <fcntl.h>
         #include <net/if.h>
         #include <net/if_arp.h>
-        #include <net/route.h>
         #include <netinet/in.h>
         #include <stdarg.h>
         #include <stdio.h>
@@ -109,6 +110,56 @@ enum VMInit {
             if (inet_pton(AF_INET, text, &in->sin_addr) != 1) fail("parse an address", EINVAL);
         }
 
+        /// Appends attribute `type` to a netlink request of `capacity` bytes.
+        static void add_attribute(struct nlmsghdr *header, size_t capacity, unsigned short type, const void *data, size_t length) {
+            size_t offset = NLMSG_ALIGN(header->nlmsg_len);
+            if (offset + RTA_SPACE(length) > capacity) fail("build the default route", E2BIG);
+            struct rtattr *attribute = (struct rtattr *)((char *)header + offset);
+            attribute->rta_type = type;
+            attribute->rta_len = RTA_LENGTH(length);
+            memcpy(RTA_DATA(attribute), data, length);
+            header->nlmsg_len = offset + RTA_SPACE(length);
+        }
+
+        /// `ip route add default via GATEWAY dev eth0 onlink src ADDRESS`, with rtnetlink: the
+        /// site address is in 127.0.0.0/8, which has host scope, so the kernel picks it as the
+        /// source of outgoing connections (to the origin) only when the route names it.
+        static void add_default_route(const char *address) {
+            struct {
+                struct nlmsghdr header;
+                struct rtmsg route;
+                char attributes[64];
+            } request;
+            memset(&request, 0, sizeof request);
+            request.header.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+            request.header.nlmsg_type = RTM_NEWROUTE;
+            request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+            request.route.rtm_family = AF_INET;
+            request.route.rtm_table = RT_TABLE_MAIN;
+            request.route.rtm_protocol = RTPROT_BOOT;
+            request.route.rtm_scope = RT_SCOPE_UNIVERSE;
+            request.route.rtm_type = RTN_UNICAST;
+            request.route.rtm_flags = RTNH_F_ONLINK;
+            struct in_addr via, source;
+            if (inet_pton(AF_INET, gateway, &via) != 1 || inet_pton(AF_INET, address, &source) != 1) fail("parse an address", EINVAL);
+            int index = (int)if_nametoindex("eth0");
+            add_attribute(&request.header, sizeof request, RTA_GATEWAY, &via, sizeof via);
+            add_attribute(&request.header, sizeof request, RTA_PREFSRC, &source, sizeof source);
+            add_attribute(&request.header, sizeof request, RTA_OIF, &index, sizeof index);
+            int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+            if (s < 0) fail("open a netlink socket", errno);
+            if (send(s, &request, request.header.nlmsg_len, 0) < 0) fail("send the default route", errno);
+            char reply[256];
+            ssize_t got = recv(s, reply, sizeof reply, 0);
+            if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) fail("read the answer to the default route", got < 0 ? errno : EIO);
+            struct nlmsghdr *answer = (struct nlmsghdr *)reply;
+            if (answer->nlmsg_type == NLMSG_ERROR) {
+                int error = ((struct nlmsgerr *)NLMSG_DATA(answer))->error;
+                if (error < 0) fail("add the default route", -error);
+            }
+            close(s);
+        }
+
         static void network(const char *address, const char *mac) {
             wait_for("wait for eth0", interface_present, "eth0", 10000);
             int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -139,21 +190,8 @@ enum VMInit {
             strncpy(neighbour.arp_dev, "eth0", sizeof neighbour.arp_dev - 1);
             if (ioctl(s, SIOCSARP, &neighbour) < 0) fail("add the gateway's neighbour entry", errno);
 
-            struct rtentry route;
-            memset(&route, 0, sizeof route);
-            set_address(&route.rt_dst, gateway);
-            set_address(&route.rt_genmask, "255.255.255.255");
-            route.rt_flags = RTF_UP | RTF_HOST;
-            route.rt_dev = "eth0";
-            if (ioctl(s, SIOCADDRT, &route) < 0) fail("add the route to the gateway", errno);
-            memset(&route, 0, sizeof route);
-            set_address(&route.rt_dst, "0.0.0.0");
-            set_address(&route.rt_genmask, "0.0.0.0");
-            set_address(&route.rt_gateway, gateway);
-            route.rt_flags = RTF_UP | RTF_GATEWAY;
-            route.rt_dev = "eth0";
-            if (ioctl(s, SIOCADDRT, &route) < 0) fail("add the default route", errno);
             close(s);
+            add_default_route(address);
         }
 
         int main(int argc, char **argv) {
