@@ -39,7 +39,7 @@ struct Image: ParsableCommand {
             discussion: """
                 DIR/image is an OCI image layout (index.json, oci-layout, blobs: a manifest, a \
                 configuration and one layer with /minicache and /shfs): podman, skopeo, \
-                containerd and Kubernetes run it unchanged (docs/backends.md). DIR/bundle is an \
+                containerd and Kubernetes run it unchanged (docs/images.md). DIR/bundle is an \
                 OCI runtime bundle of the same root with an empty volume in data/: \
                 `sudo runc run -b DIR/bundle mc1` serves it on port 8080 of the host.
                 """
@@ -82,7 +82,7 @@ struct Image: ParsableCommand {
             if !image.isStatic {
                 print("note: minicache is dynamic, so its loader and libraries are in the image; the static build makes it much smaller")
             }
-            print("done in \(String(format: "%.1f", Date().timeIntervalSince(start))) s. Try: sudo runc run -b \(image.bundle) mc1   or   podman run --rm -p 8080:8080 oci:\(image.layout):\(tag)")
+            print("done in \(String(format: "%.1f", Date().timeIntervalSince(start))) s. Try: sudo runc run -b \(image.bundle) mc1   or   podman run --rm -p 8080:8080 -v \(image.bundle)/data:/data oci:\(image.layout):\(tag)   (docs/images.md)")
         }
     }
 

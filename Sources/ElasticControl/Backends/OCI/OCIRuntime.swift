@@ -43,9 +43,10 @@ package struct OCIRuntime: Sendable {
         self.version = output.split(separator: "\n").first.map(String.init) ?? (path as NSString).lastPathComponent
     }
 
-    /// Why `runtime` cannot run containers on a host with these mounts, or nil: crun refuses a
-    /// hybrid cgroup layout (v1 controllers, plus a cgroup2 hierarchy at
-    /// `/sys/fs/cgroup/unified`) with "cgroups in hybrid mode not supported".
+    /// Why `runtime` cannot run containers on a host with these mounts, or nil: crun (1.8)
+    /// refuses a hybrid cgroup layout (v1 controllers, plus a cgroup2 hierarchy at
+    /// `/sys/fs/cgroup/unified`) with "cgroups in hybrid mode not supported, drop all
+    /// controllers from cgroupv2".
     package static func incompatibility(of runtime: String, mountinfo: String) -> String? {
         guard (runtime as NSString).lastPathComponent.hasPrefix("crun") else { return nil }
         var v1 = false
@@ -58,7 +59,7 @@ package struct OCIRuntime: Sendable {
             if type == "cgroup2", mountPoint != "/sys/fs/cgroup" { v2Beside = true }
         }
         guard v1, v2Beside else { return nil }
-        return "\(runtime) cannot run containers here: this host mounts cgroups in hybrid mode (v1 controllers, and a cgroup2 hierarchy beside them at /sys/fs/cgroup/unified), which crun refuses (\"cgroups in hybrid mode not supported\"); use runc (apt-get install runc; --oci-runtime runc), or boot with a unified cgroup v2 hierarchy (systemd.unified_cgroup_hierarchy=1)"
+        return "\(runtime) cannot run containers here: this host mounts cgroups in hybrid mode (v1 controllers, and a cgroup2 hierarchy beside them at /sys/fs/cgroup/unified), which crun refuses (\"cgroups in hybrid mode not supported, drop all controllers from cgroupv2\"); use runc (apt-get install runc; --oci-runtime runc), or boot with a unified cgroup v2 hierarchy (systemd.unified_cgroup_hierarchy=1)"
     }
 
     /// `runtime run --detach`: creates and starts container `id` from `bundle`; its standard
