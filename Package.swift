@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "minicache", targets: ["minicache"]),
         .executable(name: "ecdn", targets: ["ecdn"]),
         .library(name: "SHFS", targets: ["SHFS"]),
+        .library(name: "HTTPToolkit", targets: ["HTTPToolkit"]),
         .library(name: "MiniCacheServer", targets: ["MiniCacheServer"]),
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
@@ -56,11 +57,35 @@ let package = Package(
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
         .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
+        // MARK: HTTPToolkit — what the data plane and the control plane share (issue 10)
+        .target(
+            name: "HTTPToolkit",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPToolkitTests",
+            dependencies: [
+                "HTTPToolkit",
+                "SHFS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
+                "HTTPToolkit",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,6 +103,7 @@ let package = Package(
             name: "minicache",
             dependencies: [
                 "MiniCacheServer",
+                "HTTPToolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -92,6 +118,7 @@ let package = Package(
             name: "MiniCacheServerTests",
             dependencies: [
                 "MiniCacheServer",
+                "HTTPToolkit",
                 "SHFS",
                 "minicache",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HTTPToolkit
 import Logging
 import Metrics
 import MiniCacheServer
@@ -81,11 +82,13 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        guard (try? Self.hostPort(self.listen)) != nil else {
-            throw ValidationError("--listen must be ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+        do { _ = try HostPort(listenAddress: self.listen) } catch {
+            throw ValidationError("--listen \(error); give ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
         }
-        if self.admin != "off", (try? Self.hostPort(self.admin)) == nil {
-            throw ValidationError("--admin must be ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+        if self.admin != "off" {
+            do { _ = try HostPort(listenAddress: self.admin) } catch {
+                throw ValidationError("--admin \(error); give ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+            }
         }
         guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard self.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
@@ -100,8 +103,10 @@ struct Serve: AsyncParsableCommand {
         if self.origin != nil, self.origins != nil {
             throw ValidationError("give either --origin URL or --origins FILE, not both")
         }
-        if let origin = self.origin, !origin.lowercased().hasPrefix("http://") {
-            throw ValidationError("--origin must be http://host[:port] (for a file of origins use --origins FILE)")
+        if let origin = self.origin {
+            do { _ = try OriginRouter.originAddress(origin) } catch {
+                throw ValidationError("--origin \(error.message); give http://host[:port] (for a file of origins use --origins FILE)")
+            }
         }
         if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
@@ -122,10 +127,10 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "minicache")
 
-        let (host, port) = try Self.hostPort(self.listen)
+        let listen = try HostPort(listenAddress: self.listen)
         var configuration = ServerConfiguration(
-            host: host,
-            port: port,
+            host: listen.host,
+            port: listen.port,
             threads: self.threads,
             maxConnections: self.maxConnections,
             idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
@@ -140,7 +145,8 @@ struct Serve: AsyncParsableCommand {
         if self.admin == "off" {
             configuration.adminHost = nil
         } else {
-            (configuration.adminHost, configuration.adminPort) = try Self.hostPort(self.admin)
+            let admin = try HostPort(listenAddress: self.admin)
+            (configuration.adminHost, configuration.adminPort) = (admin.host, admin.port)
         }
         let server: MiniCacheServer
         do {
@@ -166,16 +172,5 @@ struct Serve: AsyncParsableCommand {
             Ctl.printError("minicache: \(error)")
             throw ExitCode.failure
         }
-    }
-
-    /// Splits `host:port` (`[v6]:port` for IPv6).
-    static func hostPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("expected ADDR:PORT, got '\(text)'")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ValidationError("expected ADDR:PORT, got '\(text)'") }
-        return (host, port)
     }
 }
