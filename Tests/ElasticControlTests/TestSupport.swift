@@ -84,7 +84,10 @@ final class TestStack: Sendable {
     }
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes.
-    static func eventually(timeout: Double, _ condition: () async -> Bool) async -> Bool {
+    ///
+    /// The timeout is a safety margin for a stuck test on a busy machine, not a claim about speed
+    /// (speeds are measured by scripts/measure-ecdn.sh).
+    static func eventually(timeout: Double = 30, _ condition: () async -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if await condition() { return true }
