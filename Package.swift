@@ -57,6 +57,14 @@ let package = Package(
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
         .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
 
+        // MARK: CacheEviction — the eviction policies the cache and the simulator both run
+        .target(
+            name: "CacheEviction",
+            dependencies: [.product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CacheEvictionTests", dependencies: ["CacheEviction", "Workload"], swiftSettings: swiftSettings),
+
         // MARK: HTTPToolkit — what the data plane and the control plane share (issue 10)
         .target(
             name: "HTTPToolkit",
@@ -85,6 +93,7 @@ let package = Package(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
+                "CacheEviction",
                 "HTTPToolkit",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,7 +104,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -138,6 +146,7 @@ let package = Package(
         .target(
             name: "ElasticSim",
             dependencies: [
+                "CacheEviction",
                 "ElasticPolicy",
                 "Workload",
                 .product(name: "Collections", package: "swift-collections"),

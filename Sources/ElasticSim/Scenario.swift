@@ -32,7 +32,8 @@ public struct Scenario: Sendable {
         public var dataDirectory: String?
         /// Keep AS links seen on at least this many days (default 31).
         public var minDaysSeen: Int = 31
-        public var routing: Topology.Routing = .global
+        /// Country graph (default) or the whole AS graph.
+        public var routing: Topology.Routing = .country
         /// Capacity of links that touch an access AS, bits/s (default 10 Gb/s).
         public var accessLinkCapacity: Double = 10e9
         /// Capacity of core links, bits/s (default 40 Gb/s).

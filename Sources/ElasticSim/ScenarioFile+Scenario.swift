@@ -59,7 +59,7 @@ extension ScenarioFile.Reader {
         }
         t.dataDirectory = try string(o["data"], "topology.data", default: nil)
         t.minDaysSeen = try integer(o["minDaysSeen"], "topology.minDaysSeen", default: t.minDaysSeen, min: 0)
-        let routing = try string(o["routing"], "topology.routing", default: "global", allowed: Topology.Routing.allCases.map(\.rawValue))!
+        let routing = try string(o["routing"], "topology.routing", default: "country", allowed: Topology.Routing.allCases.map(\.rawValue))!
         t.routing = Topology.Routing(rawValue: routing)!
         t.accessLinkCapacity = try number(o["accessLinkGbps"], "topology.accessLinkGbps", default: 10, min: 0, exclusiveMin: true) * 1e9
         t.coreLinkCapacity = try number(o["coreLinkGbps"], "topology.coreLinkGbps", default: 40, min: 0, exclusiveMin: true) * 1e9

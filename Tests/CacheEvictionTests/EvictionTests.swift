@@ -1,5 +1,6 @@
-import MiniCacheServer
+import CacheEviction
 import Testing
+import Workload
 
 struct EvictionTests {
     func drain<P: EvictionPolicy>(_ policy: inout P) -> [P.Key] {
@@ -147,7 +148,7 @@ struct EvictionTests {
 
     @Test("every policy evicts each tracked key exactly once under a random workload", arguments: ["lru", "s3fifo", "sieve"])
     func exactlyOnce(kind: String) {
-        var generator = SplitMix(seed: 42)
+        var generator = RandomSource(seed: 42)
         func exercise<P: EvictionPolicy<Int>>(_ policy: inout P) {
             var live = Set<Int>()
             for _ in 0..<20_000 {
@@ -181,18 +182,5 @@ struct EvictionTests {
             var p = SIEVEEviction<Int>()
             exercise(&p)
         }
-    }
-}
-
-/// A small deterministic generator for the randomised eviction test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
