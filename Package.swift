@@ -135,14 +135,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                "MallocCounter",
             ],
             swiftSettings: swiftSettings
         ),
+        // Counts the heap allocations of one thread, for MiniCacheServerTests' allocation tests
+        // (its malloc family takes the C library's place in the test executable).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),
         // Seeded randomness and popularity draws shared by the simulator and the load generator.
         .target(name: "Workload", swiftSettings: swiftSettings),
+        .testTarget(name: "WorkloadTests", dependencies: ["Workload"], swiftSettings: swiftSettings),
         .target(
             name: "ElasticSim",
             dependencies: [
@@ -172,9 +177,14 @@ let package = Package(
         .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
+        // CSandbox: what the sandbox backend runs between clone and execve (issue 12).
+        .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
+        // What a tenant's code could try inside a sandbox; the sandbox tests run it there.
+        .executableTarget(name: "sandbox-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(
             name: "ElasticControl",
             dependencies: [
+                "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -195,6 +205,7 @@ let package = Package(
                 "PlayerLoad",
                 "ecdn",
                 "minicache",
+                "sandbox-probe",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -109,9 +109,9 @@ public enum Report {
     }
 
     public static func sitesCSV(_ r: SimulationResult) -> String {
-        var out = "asn,peak_instances,peak_connections,peak_throughput_bps\n"
+        var out = "asn,peak_instances,peak_connections,peak_throughput_bps,instance_starts\n"
         for s in r.sites.sorted(by: { $0.peakInstances != $1.peakInstances ? $0.peakInstances > $1.peakInstances : $0.asn < $1.asn }) {
-            out += "\(s.asn),\(s.peakInstances),\(s.peakConnections),\(s.peakThroughput)\n"
+            out += "\(s.asn),\(s.peakInstances),\(s.peakConnections),\(s.peakThroughput),\(s.instanceStarts)\n"
         }
         return out
     }

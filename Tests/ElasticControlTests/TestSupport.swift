@@ -21,6 +21,7 @@ enum Binaries {
     }
     static var minicache: String { directory + "/minicache" }
     static var ecdn: String { directory + "/ecdn" }
+    static var sandboxProbe: String { directory + "/sandbox-probe" }
 }
 
 enum TestEnvironment {
@@ -38,11 +39,12 @@ enum TestEnvironment {
     }
 }
 
-/// Origin, process backend, controller and router on one loopback site range, run in a ServiceGroup.
-/// Each test picks its own `octet` so sites (127.0.octet.0/24) never collide between tests.
+/// Origin, process (or sandbox) backend, controller and router on one loopback site range, run in
+/// a ServiceGroup. Each test picks its own `octet` so sites (127.0.octet.0/24) never collide
+/// between tests.
 final class TestStack: Sendable {
     let origin: DemoOrigin
-    let backend: ProcessBackend
+    let backend: any SiteBackend
     let controller: Controller
     let router: Router
     let serviceGroup: ServiceGroup
@@ -53,17 +55,20 @@ final class TestStack: Sendable {
 
     init(
         octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
-        minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration()
+        minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration(),
+        sandbox: SandboxConfiguration? = nil, extraArguments: [String] = ["--threads", "1"], volumeSize: Int64 = 16 << 20
     ) async throws {
         let logger = TestEnvironment.logger
         work = TestEnvironment.temporaryDirectory("stack\(octet)")
         origin = try await DemoOrigin(configuration: originConfiguration, group: Self.group, logger: logger)
-        backend = try ProcessBackend(
-            configuration: ProcessBackendConfiguration(
-                minicachePath: minicache, workDirectory: work, volumeSize: 16 << 20
-            ),
-            logger: logger
+        let instances = ProcessBackendConfiguration(
+            minicachePath: minicache, workDirectory: work, volumeSize: volumeSize, extraArguments: extraArguments
         )
+        if let sandbox {
+            backend = try SandboxBackend(configuration: sandbox, instances: instances, logger: logger)
+        } else {
+            backend = try ProcessBackend(configuration: instances, logger: logger)
+        }
         var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
         configure(&configuration)
         let sites = SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)

@@ -6,7 +6,6 @@ import Musl
 import Logging
 import NIOCore
 import NIOPosix
-import SHFS
 import Synchronization
 
 /// How the process backend runs instances.
@@ -53,9 +52,7 @@ public final class ProcessBackend: SiteBackend {
     /// Forks happen on this thread: it lives as long as the backend, and the children's death
     /// signal follows the thread that forked them.
     private let spawner: MultiThreadedEventLoopGroup
-    /// Formats spare volumes off the start path.
-    private let preparer: MultiThreadedEventLoopGroup
-    private let spares = Mutex<(ready: [String], preparing: Bool, serial: Int)>(([], false, 0))
+    private let volumes: VolumePool
 
     private struct Child: Sendable {
         var process: ChildProcess
@@ -68,58 +65,26 @@ public final class ProcessBackend: SiteBackend {
     public init(configuration: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
         self.configuration = configuration
         self.logger = logger
-        if mkdir(configuration.workDirectory, 0o755) != 0, errno != EEXIST {
-            throw ControlError(.badConfiguration, "cannot create the work directory \(configuration.workDirectory): errno \(errno)")
-        }
+        try Self.makeDirectory(configuration.workDirectory)
         self.spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.preparer = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        prepareSpares()
+        self.volumes = VolumePool(
+            directory: configuration.workDirectory, volumeSize: configuration.volumeSize, spares: configuration.spareVolumes, logger: logger
+        )
     }
 
     deinit {
         spawner.shutdownGracefully { _ in }
-        preparer.shutdownGracefully { _ in }
     }
 
-    /// Formats spare volumes until there are ``ProcessBackendConfiguration/spareVolumes``.
-    private func prepareSpares() {
-        let start = spares.withLock { state -> Bool in
-            guard !state.preparing, state.ready.count < configuration.spareVolumes else { return false }
-            state.preparing = true
-            return true
-        }
-        guard start else { return }
-        preparer.next().execute {
-            while true {
-                let path: String? = self.spares.withLock { state in
-                    guard state.ready.count < self.configuration.spareVolumes else {
-                        state.preparing = false
-                        return nil
-                    }
-                    state.serial += 1
-                    return "\(self.configuration.workDirectory)/spare-\(state.serial).shfs"
-                }
-                guard let path else { return }
-                do {
-                    try Volume.format(path: path, options: FormatOptions(size: self.configuration.volumeSize, name: "ecdn", force: true))
-                    self.spares.withLock { $0.ready.append(path) }
-                } catch {
-                    self.logger.warning("cannot prepare a spare volume", metadata: ["path": "\(path)", "error": "\(error)"])
-                    self.spares.withLock { $0.preparing = false }
-                    return
-                }
+    /// Creates `path` and its missing parents.
+    /// - Throws: ``ControlError`` `badConfiguration`.
+    static func makeDirectory(_ path: String) throws(ControlError) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                throw ControlError(.badConfiguration, "cannot create the work directory \(path): errno \(errno)")
             }
-        }
-    }
-
-    /// A fresh volume at `path`: a spare renamed, or formatted now if none is left.
-    private func freshVolume(at path: String) throws(ControlError) {
-        defer { prepareSpares() }
-        if let spare = spares.withLock({ $0.ready.popLast() }), rename(spare, path) == 0 { return }
-        do {
-            try Volume.format(path: path, options: FormatOptions(size: configuration.volumeSize, name: "ecdn", force: true))
-        } catch {
-            throw ControlError(.volumeFailed, "cannot create the volume \(path): \(error)", underlying: error)
         }
     }
 
@@ -131,7 +96,7 @@ public final class ProcessBackend: SiteBackend {
         unlink(readyFile)
         unlink(volume)
         let t0 = HTTPDate.monotonic()
-        try freshVolume(at: volume)
+        try volumes.take(to: volume)
         let t1 = HTTPDate.monotonic()
         let arguments = [
             "serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)",
@@ -202,11 +167,6 @@ public final class ProcessBackend: SiteBackend {
                 group.addTask { await self.terminate(id, grace: grace) }
             }
         }
-        for spare in spares.withLock({ state -> [String] in
-            defer { state.ready = [] }
-            return state.ready
-        }) {
-            unlink(spare)
-        }
+        volumes.removeSpares()
     }
 }

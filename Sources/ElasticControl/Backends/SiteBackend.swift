@@ -38,11 +38,13 @@ public enum InstanceProbe: Sendable, Equatable {
     case exited(String)
 }
 
-/// Starts and stops MiniCache instances at a site: child processes here; a KVM microVM or a
-/// Kubernetes backend can follow behind the same protocol.
+/// Starts and stops MiniCache instances at a site: child processes, sandboxes (``BackendKind``
+/// lists them all; ``SiteBackends`` picks one per site).
 public protocol SiteBackend: Sendable {
     /// A short name for logs and the API (`process`).
     var kind: String { get }
+    /// The kind that runs `site`'s instances (the `backend` of its instance records).
+    func kind(forSite site: String) -> String
     /// Launches an instance; returns once it is launched, not when it serves (see ``probe(_:)``).
     /// - Throws: ``ControlError`` when it cannot be launched.
     func launch(_ spec: InstanceSpec) async throws(ControlError)
@@ -56,4 +58,11 @@ public protocol SiteBackend: Sendable {
     func kill(_ id: String)
     /// Stops every instance (at shutdown).
     func terminateAll(grace: Double) async
+    /// The host process id of a running instance (fault injection in tests), if it has one.
+    func pid(of id: String) -> Int32?
+}
+
+extension SiteBackend {
+    public func kind(forSite site: String) -> String { kind }
+    public func pid(of id: String) -> Int32? { nil }
 }
