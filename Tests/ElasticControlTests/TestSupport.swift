@@ -53,20 +53,21 @@ final class TestStack: Sendable {
 
     init(
         octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
-        minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration()
+        minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration(),
+        siteConfigurations: [SiteConfiguration]? = nil, volumeSize: Int = 16 << 20
     ) async throws {
         let logger = TestEnvironment.logger
         work = TestEnvironment.temporaryDirectory("stack\(octet)")
         origin = try await DemoOrigin(configuration: originConfiguration, group: Self.group, logger: logger)
         backend = try ProcessBackend(
             configuration: ProcessBackendConfiguration(
-                minicachePath: minicache, workDirectory: work, volumeSize: 16 << 20
+                minicachePath: minicache, workDirectory: work, volumeSize: volumeSize
             ),
             logger: logger
         )
         var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
         configure(&configuration)
-        let sites = SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
+        let sites = siteConfigurations ?? SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
         let tenants = [TenantConfiguration(name: "default", origin: origin.url)]
         controller = try Controller(configuration: configuration, sites: sites, tenants: tenants, backend: backend, group: Self.group, logger: logger)
         router = try await Router(configuration: RouterConfiguration(port: 0), controller: controller, group: Self.group, logger: logger)
