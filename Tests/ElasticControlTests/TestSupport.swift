@@ -54,7 +54,7 @@ final class TestStack: Sendable {
     init(
         octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
         minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration(),
-        siteConfigurations: [SiteConfiguration]? = nil, volumeSize: Int = 16 << 20
+        siteConfigurations: [SiteConfiguration]? = nil, volumeSize: Int64 = 16 << 20
     ) async throws {
         let logger = TestEnvironment.logger
         work = TestEnvironment.temporaryDirectory("stack\(octet)")
