@@ -7,6 +7,8 @@
 #  3. the simulator's prediction for the same scenario, side by side.
 #   scripts/measure-ecdn.sh                  # release build; results in out/ecdn-measure/
 #   CONFIG=debug TRIALS=5 scripts/measure-ecdn.sh
+#   BACKEND=sandbox COLD_ONLY=1 scripts/measure-ecdn.sh   # part 1 only, caches in sandboxes (root)
+#   MINICACHE=.build-static/release/minicache ...        # another minicache (e.g. the static build)
 # The machine's cores are shared with whatever else runs: report the load average with figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ SCRATCH=${SCRATCH:-.build}
 CONFIG=${CONFIG:-release}
 TRIALS=${TRIALS:-10}
 IDLE=${IDLE:-30}
+BACKEND=${BACKEND:-process}
 OUT=${OUT:-out/ecdn-measure}
 mkdir -p "$OUT"
 
@@ -24,14 +27,14 @@ if ! "$BIN/minicache" serve --help 2>&1 | grep -q -- '--origin'; then
   echo "note: this minicache has no --origin (pull-through caching): caches start and stop, but cannot fill,"
   echo "      so in part 2 viewers sent to caches get 404 — only instance-seconds and routing are meaningful."
 fi
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), build $CONFIG, $(date -u +%FT%TZ)"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), build $CONFIG, backend $BACKEND, $(date -u +%FT%TZ)"
 
 UP_PID=
 stop_up() { if [ -n "$UP_PID" ]; then kill -TERM "$UP_PID" 2>/dev/null || true; wait "$UP_PID" 2>/dev/null || true; UP_PID=; fi; }
 trap stop_up EXIT
 start_up() { # name octet sites extra-args...
   local name=$1 octet=$2 sites=$3; shift 3
-  "$BIN/ecdn" up --minicache "$BIN/minicache" --single-tenant --router-port 0 --api-port 0 --origin-port 0 --first-site-octet "$octet" --sites "$sites" \
+  "$BIN/ecdn" up --minicache "${MINICACHE:-$BIN/minicache}" --backend "$BACKEND" --single-tenant --router-port 0 --api-port 0 --origin-port 0 --first-site-octet "$octet" --sites "$sites" \
     --idle-timeout "$IDLE" --log-level info --work-dir "$OUT/$name-work" "$@" >"$OUT/$name-up.txt" 2>"$OUT/$name-up.log" &
   UP_PID=$!
   for _ in $(seq 200); do grep -q '^origin: ' "$OUT/$name-up.txt" 2>/dev/null && break; sleep 0.05; done
@@ -65,18 +68,19 @@ log = open(sys.argv[2]).read()
 vol = [float(x) for x in re.findall(r"volume\.ms=([\d.]+)", log)]
 spawn = [float(x) for x in re.findall(r"spawn\.ms=([\d.]+)", log)]
 start = []
-for f in glob.glob(sys.argv[3] + "/*.log"):
+for f in glob.glob(sys.argv[3] + "/*/*.log"):
     m = re.search(r"startup\.ms=([\d.]+)", open(f).read())
     if m: start.append(float(m.group(1)))
 def line(name, xs):
     if xs: print(f"  {name:44s} median {st.median(xs):7.1f} ms  (min {min(xs):.1f}, max {max(xs):.1f}, n={len(xs)})")
 print("where the time goes (per instance):")
 line("volume: spare renamed (or formatted if none)", vol)
-line("fork + exec (spawner thread)", spawn)
+line("fork + exec / sandbox clone + set-up + exec (spawner thread)", spawn)
 line("minicache: process start -> accepting (its log)", start)
 line("spawned -> ready file seen (incl. minicache start-up)", boot)
 PY
 stop_up
+[ "${COLD_ONLY:-0}" = 1 ] && exit 0
 
 echo
 echo "== 2. elastic vs fixed on the same viewers; 3. the simulator on the same scenario =="

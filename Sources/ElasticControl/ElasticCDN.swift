@@ -20,7 +20,10 @@ public struct ElasticCDNConfiguration: Sendable {
     /// ``origin``; empty: only `default`.
     public var tenants: [TenantConfiguration]?
     public var controller: ControllerConfiguration
+    /// What every backend shares: the `minicache` executable, the work directory, volumes.
     public var backend: ProcessBackendConfiguration
+    /// Isolation and limits of sites whose ``SiteConfiguration/backend`` is `sandbox`.
+    public var sandbox: SandboxConfiguration
     /// Client prefix to site; nil derives it from the sites.
     public var prefixTable: PrefixTable?
 
@@ -33,6 +36,7 @@ public struct ElasticCDNConfiguration: Sendable {
         tenants: [TenantConfiguration]? = nil,
         controller: ControllerConfiguration = ControllerConfiguration(),
         backend: ProcessBackendConfiguration,
+        sandbox: SandboxConfiguration = SandboxConfiguration(),
         prefixTable: PrefixTable? = nil
     ) {
         self.host = host
@@ -43,6 +47,7 @@ public struct ElasticCDNConfiguration: Sendable {
         self.tenants = tenants
         self.controller = controller
         self.backend = backend
+        self.sandbox = sandbox
         self.prefixTable = prefixTable
     }
 }
@@ -52,7 +57,8 @@ public final class ElasticCDN: Sendable {
     public let controller: Controller
     public let router: Router
     public let api: APIServer
-    public let backend: ProcessBackend
+    /// The backends of the sites (one per kind in use).
+    public let backend: SiteBackends
 
     /// Binds every listener. Order of ``services``: controller, router, API.
     /// - Parameter originCounters: the origin's request and byte counters for the API's summary,
@@ -63,14 +69,8 @@ public final class ElasticCDN: Sendable {
         group: any EventLoopGroup, logger: Logger
     ) async throws(ControlError) {
         _ = try HTTPURL(c.origin)
-        let defaultTenant = TenantConfiguration(name: "default", origin: c.origin, pathPrefix: "/", quotaPerSite: 2)
-        let tenants: [TenantConfiguration]
-        switch c.tenants {
-        case nil: tenants = [defaultTenant, TenantConfiguration(name: "vod", origin: c.origin, pathPrefix: "/vod/", quotaPerSite: 1)]
-        case let given? where given.isEmpty: tenants = [defaultTenant]
-        case let given?: tenants = given
-        }
-        backend = try ProcessBackend(configuration: c.backend, logger: logger)
+        let tenants = Self.tenants(c.tenants, origin: c.origin)
+        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
         router = try await Self.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
@@ -78,6 +78,16 @@ public final class ElasticCDN: Sendable {
         }
         api = try await Self.withFallback(port: c.apiPort, logger: logger) { port throws(ControlError) in
             try await APIServer(host: c.host, port: port, controller: controller, originCounters: originCounters, group: group, logger: logger)
+        }
+    }
+
+    /// The tenants of ``ElasticCDNConfiguration/tenants`` on `origin`.
+    static func tenants(_ given: [TenantConfiguration]?, origin: String) -> [TenantConfiguration] {
+        let defaultTenant = TenantConfiguration(name: "default", origin: origin, pathPrefix: "/", quotaPerSite: 2)
+        switch given {
+        case nil: return [defaultTenant, TenantConfiguration(name: "vod", origin: origin, pathPrefix: "/vod/", quotaPerSite: 1)]
+        case let given? where given.isEmpty: return [defaultTenant]
+        case let given?: return given
         }
     }
 

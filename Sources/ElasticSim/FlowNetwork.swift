@@ -20,6 +20,12 @@ package struct FlowNetwork: Sendable {
     private var groupSlots: [[Int32]] = []
 
     package private(set) var pathLinks: [[Int32]] = []
+    /// The owner each path was registered with (its source), -1 for none.
+    private var pathOwner: [Int32] = []
+    /// Sum of the rates of all flows on the paths of each owner (exact after ``settle(now:)``).
+    package private(set) var ownerRate: [Double] = []
+    private var ownerMark: [Bool] = []
+    private var changedOwners: [Int32] = []
     private var pathIndex: [PathKey: Int32] = [:]
 
     package private(set) var groupPath: [Int32] = []
@@ -82,6 +88,11 @@ package struct FlowNetwork: Sendable {
         if let p = pathIndex[key] { return p }
         let p = Int32(pathLinks.count)
         pathLinks.append(links)
+        pathOwner.append(owner)
+        if owner >= 0 && Int(owner) >= ownerRate.count {
+            ownerRate += Array(repeating: 0, count: Int(owner) + 1 - ownerRate.count)
+            ownerMark += Array(repeating: false, count: Int(owner) + 1 - ownerMark.count)
+        }
         pathIndex[key] = p
         return p
     }
@@ -113,6 +124,7 @@ package struct FlowNetwork: Sendable {
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty {
             groupCount[gi] += n
+            adjustOwner(gi, by: Double(n) * groupRate[gi])
             setRate(gi, groupCap[gi])
             return
         }
@@ -126,11 +138,13 @@ package struct FlowNetwork: Sendable {
             if fits {
                 for l in links { load[Int(l)] += extra }
                 groupCount[gi] += n
+                adjustOwner(gi, by: Double(n) * groupRate[gi])
                 setRate(gi, groupCap[gi])
                 return
             }
         }
         groupCount[gi] += n
+        adjustOwner(gi, by: Double(n) * groupRate[gi])
         markDirty(links)
     }
 
@@ -140,6 +154,7 @@ package struct FlowNetwork: Sendable {
         flush(gi, now: now)
         precondition(groupCount[gi] >= n, "removing more flows than a group has")
         groupCount[gi] -= n
+        adjustOwner(gi, by: -Double(n) * groupRate[gi])
         if groupCount[gi] == 0 && n > 0 { deactivate(gi) }
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty { return }
@@ -248,11 +263,30 @@ package struct FlowNetwork: Sendable {
 
     private mutating func setRate(_ gi: Int, _ rate: Double) {
         guard groupRate[gi] != rate else { return }
+        adjustOwner(gi, by: (rate - groupRate[gi]) * Double(groupCount[gi]))
         groupRate[gi] = rate
         if !changedMark[gi] {
             changedMark[gi] = true
             changedGroups.append(Int32(gi))
         }
+    }
+
+    private mutating func adjustOwner(_ gi: Int, by delta: Double) {
+        let owner = pathOwner[Int(groupPath[gi])]
+        guard owner >= 0, delta != 0 else { return }
+        ownerRate[Int(owner)] += delta
+        if !ownerMark[Int(owner)] {
+            ownerMark[Int(owner)] = true
+            changedOwners.append(owner)
+        }
+    }
+
+    /// Takes the list of owners whose ``ownerRate`` changed.
+    package mutating func takeChangedOwners() -> [Int32] {
+        let list = changedOwners
+        changedOwners.removeAll(keepingCapacity: true)
+        for o in list { ownerMark[Int(o)] = false }
+        return list
     }
 
     /// Takes the list of groups whose rate changed.

@@ -14,8 +14,23 @@ public struct Scenario: Sendable {
     public var caches = CacheConfig()
     /// Interval of the time series in seconds (default 10).
     public var sampleInterval: Double = 10
+    /// Whose modelling choices the run follows where the two simulators differ (default
+    /// ``Model/ecdn``).
+    public var model: Model = .ecdn
 
     public init() {}
+
+    /// The modelling choices where this simulator and the original one (CDNSim) differ; see
+    /// `docs/simulator.md`.
+    public enum Model: String, Sendable, CaseIterable {
+        /// This simulator's own choices: buffering ratio = stall time / watched time, a round
+        /// trip of the path added to the start-up delay.
+        case ecdn
+        /// CDNSim's: buffering ratio = buffering / (buffering + play) with the start-up counted
+        /// as buffering; a flow starts (hops + 1) x hop delay after its request. Its workload
+        /// defaults follow too: gamma-distributed gaps, bitrate rungs redrawn above the top.
+        case cdnsim
+    }
 
     /// Where the AS graph comes from.
     public struct TopologyConfig: Sendable {
@@ -32,7 +47,8 @@ public struct Scenario: Sendable {
         public var dataDirectory: String?
         /// Keep AS links seen on at least this many days (default 31).
         public var minDaysSeen: Int = 31
-        public var routing: Topology.Routing = .global
+        /// Country graph (default) or the whole AS graph.
+        public var routing: Topology.Routing = .country
         /// Capacity of links that touch an access AS, bits/s (default 10 Gb/s).
         public var accessLinkCapacity: Double = 10e9
         /// Capacity of core links, bits/s (default 40 Gb/s).
@@ -62,6 +78,10 @@ public struct Scenario: Sendable {
         public var bitrates: [Double] = [1e6, 2.5e6, 5e6, 8e6, 10e6, 20e6]
         /// Mean of the Poisson draw of the bitrate index (default 2).
         public var bitrateIndexMean: Double = 2
+        /// What a draw above the top rung of the ladder becomes (default ``BitrateAboveTop/cap``).
+        public var bitrateAboveTop: BitrateAboveTop = .cap
+        /// How the gaps between arrivals are drawn (default ``Interarrival/exponential``).
+        public var interarrival: Interarrival = .exponential
         /// View time, seconds: triangular (low, mode, high) (default 60, 1800, 2700).
         public var viewTime: (low: Double, mode: Double, high: Double) = (60, 1800, 2700)
         /// Arrival rate profile: rows `(time, viewers per second)`, piecewise constant from each
@@ -74,6 +94,23 @@ public struct Scenario: Sendable {
 
         /// Mean view time in seconds.
         public var meanViewTime: Double { (viewTime.low + viewTime.mode + viewTime.high) / 3 }
+
+        /// What a Poisson draw of the bitrate index above the top rung becomes.
+        public enum BitrateAboveTop: String, Sendable, CaseIterable {
+            /// The top rung.
+            case cap
+            /// Drawn again until it falls on the ladder (CDNSim).
+            case redraw
+        }
+
+        /// The distribution of the gaps between arrivals at rate `r`.
+        public enum Interarrival: String, Sendable, CaseIterable {
+            /// Exponential with mean 1/r: a Poisson process.
+            case exponential
+            /// Gamma with shape 1/r and scale 1 s: mean 1/r, variance 1/r s² (CDNSim's
+            /// `standard_gamma(1/r)`; far burstier than Poisson at high rates).
+            case gamma
+        }
     }
 
     /// The video player.

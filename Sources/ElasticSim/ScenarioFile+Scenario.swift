@@ -1,7 +1,7 @@
 import Foundation
 
 extension ScenarioFile.Reader {
-    static let scenarioKeys = ["name", "seed", "duration", "sampleInterval", "topology", "workload", "player", "caches"]
+    static let scenarioKeys = ["name", "model", "seed", "duration", "sampleInterval", "topology", "workload", "player", "caches"]
 
     /// Decodes and checks one scenario object.
     func scenario(_ object: [String: Any]) throws(SimulationError) -> Scenario {
@@ -14,6 +14,7 @@ extension ScenarioFile.Reader {
             throw fail("name", "\"\(name)\" may only hold letters, digits, '-', '_' and '.' (it names output files)")
         }
         s.name = name
+        s.model = Scenario.Model(rawValue: try string(object["model"], "model", default: "ecdn", allowed: Scenario.Model.allCases.map(\.rawValue))!)!
         s.seed = UInt64(try integer(object["seed"], "seed", default: 1, min: 0))
         s.duration = try number(object["duration"], "duration", default: s.duration, min: 0, exclusiveMin: true)
         s.sampleInterval = try number(object["sampleInterval"], "sampleInterval", default: s.sampleInterval, min: 0, exclusiveMin: true)
@@ -22,7 +23,7 @@ extension ScenarioFile.Reader {
         }
         s.topology = try topology(section(object["topology"], "topology"))
         s.player = try player(section(object["player"], "player"))
-        s.workload = try workload(section(object["workload"], "workload"), player: s.player)
+        s.workload = try workload(section(object["workload"], "workload"), player: s.player, model: s.model)
         s.caches = try caches(section(object["caches"], "caches"))
         return s
     }
@@ -59,7 +60,7 @@ extension ScenarioFile.Reader {
         }
         t.dataDirectory = try string(o["data"], "topology.data", default: nil)
         t.minDaysSeen = try integer(o["minDaysSeen"], "topology.minDaysSeen", default: t.minDaysSeen, min: 0)
-        let routing = try string(o["routing"], "topology.routing", default: "global", allowed: Topology.Routing.allCases.map(\.rawValue))!
+        let routing = try string(o["routing"], "topology.routing", default: "country", allowed: Topology.Routing.allCases.map(\.rawValue))!
         t.routing = Topology.Routing(rawValue: routing)!
         t.accessLinkCapacity = try number(o["accessLinkGbps"], "topology.accessLinkGbps", default: 10, min: 0, exclusiveMin: true) * 1e9
         t.coreLinkCapacity = try number(o["coreLinkGbps"], "topology.coreLinkGbps", default: 40, min: 0, exclusiveMin: true) * 1e9
@@ -82,10 +83,10 @@ extension ScenarioFile.Reader {
         return p
     }
 
-    func workload(_ o: [String: Any], player: Scenario.PlayerConfig) throws(SimulationError) -> Scenario.WorkloadConfig {
+    func workload(_ o: [String: Any], player: Scenario.PlayerConfig, model: Scenario.Model) throws(SimulationError) -> Scenario.WorkloadConfig {
         try checkKeys(o, [
-            "mode", "hosts", "channels", "zipf", "bitratesMbps", "bitrateIndexMean", "viewTime", "rate",
-            "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod",
+            "mode", "hosts", "channels", "zipf", "bitratesMbps", "bitrateIndexMean", "bitrateAboveTop", "interarrival",
+            "viewTime", "rate", "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod",
         ], at: "workload")
         var w = Scenario.WorkloadConfig()
         w.mode = Scenario.WorkloadConfig.Mode(rawValue: try string(o["mode"], "workload.mode", default: "live", allowed: ["live", "vod"])!)!
@@ -109,6 +110,16 @@ extension ScenarioFile.Reader {
             throw fail("player.accessMbps", "must exceed the largest bitrate of the ladder (\(format(w.bitrates.max()! / 1e6)) Mb/s)")
         }
         w.bitrateIndexMean = try number(o["bitrateIndexMean"], "workload.bitrateIndexMean", default: w.bitrateIndexMean, min: 0, max: 50)
+        let cdnsim = model == .cdnsim
+        w.bitrateAboveTop = .init(rawValue: try string(
+            o["bitrateAboveTop"], "workload.bitrateAboveTop", default: cdnsim ? "redraw" : "cap",
+            allowed: Scenario.WorkloadConfig.BitrateAboveTop.allCases.map(\.rawValue))!)!
+        if w.bitrateAboveTop == .redraw && w.bitrateIndexMean > Double(w.bitrates.count + 10) {
+            throw fail("workload.bitrateIndexMean", "is far above the top rung (\(w.bitrates.count - 1)): redrawing would rarely land on the ladder; lower it or use bitrateAboveTop \"cap\"")
+        }
+        w.interarrival = .init(rawValue: try string(
+            o["interarrival"], "workload.interarrival", default: cdnsim ? "gamma" : "exponential",
+            allowed: Scenario.WorkloadConfig.Interarrival.allCases.map(\.rawValue))!)!
         w.viewTime = try triangle(o["viewTime"], "workload.viewTime", default: (60, 1800, 2700))
         guard w.viewTime.low > 0 else { throw fail("workload.viewTime[0]", "view times must be > 0") }
         if o["rate"] != nil && o["concurrentStreams"] != nil {

@@ -23,6 +23,7 @@ extension Simulation {
         }
         for node in chosen.prefix(count) {
             staticInstance[node] = startInstance(node: node, content: -1, warm: true)
+            staticInstances += 1
         }
     }
 
@@ -163,6 +164,7 @@ extension Simulation {
         runningInstances += 1
         peakInstances = max(peakInstances, runningInstances)
         if !warm { instanceStarts += 1 }
+        siteStarts[node] += 1
         if boot > 0 {
             schedule(.instanceReady, at: now + boot, target: id, version: instance.version)
         }

@@ -254,7 +254,17 @@ extension Simulation {
     // MARK: Player
 
     /// Starts a viewer's download from its path (a new viewer, or one whose cache became ready).
+    /// In the CDNSim model the flow starts (hops + 1) x hop delay later.
     func startFlow(_ v: Int32) {
+        if scenario.model == .cdnsim && scenario.topology.hopDelay > 0 && !viewers[Int(v)].flowDue {
+            let viewer = viewers[Int(v)]
+            let hops = topology.depth[Int(viewer.node)] - topology.depth[Int(pathSource[Int(viewer.path)])]
+            viewers[Int(v)].phase = .pending
+            viewers[Int(v)].flowDue = true
+            schedule(.flowStart, at: now + Double(hops + 1) * scenario.topology.hopDelay, target: v, version: viewer.version)
+            return
+        }
+        viewers[Int(v)].flowDue = false
         viewers[Int(v)].phase = .waiting
         viewers[Int(v)].offset = 0
         viewers[Int(v)].played = 0
@@ -280,7 +290,11 @@ extension Simulation {
             viewers[Int(v)].started = true
             if !viewer.warm {
                 let hops = Double(topology.depth[Int(viewer.node)] - topology.depth[Int(pathSource[Int(viewer.path)])])
-                startupDelays.append(now - viewer.arrival + 2 * hops * scenario.topology.hopDelay)
+                // CDNSim's propagation delay already passed before the flow started.
+                let roundTrip = scenario.model == .ecdn ? 2 * hops * scenario.topology.hopDelay : 0
+                let delay = now - viewer.arrival + roundTrip
+                viewers[Int(v)].startupDelay = delay
+                startupDelays.append(delay)
             }
         } else {
             viewers[Int(v)].stallTime += now - viewer.stallStart
@@ -299,6 +313,13 @@ extension Simulation {
         }
         viewers[Int(v)].capped = viewer.offset - viewer.played >= scenario.player.maxBuffer * viewer.bitrate * (1 - 1e-12)
         attach(v)
+    }
+
+    /// A flow whose propagation delay has passed (CDNSim model).
+    func handleFlowStart(_ v: Int32, version: UInt32) {
+        let viewer = viewers[Int(v)]
+        guard viewer.version == version, viewer.phase == .pending, viewer.flowDue else { return }
+        startFlow(v)
     }
 
     func bufferFull(_ v: Int32) {

@@ -21,12 +21,21 @@ extension Simulation {
                 t = nextStep
                 continue
             }
-            let candidate = t + arrivalRNG.exponential(rate: rate)
+            let candidate = t + gap(rate: rate)
             if candidate < nextStep {
                 schedule(.arrival, at: candidate)
+                arrivalPending = true
                 return
             }
             t = nextStep
+        }
+    }
+
+    /// The gap to the next arrival at `rate` arrivals per second.
+    func gap(rate: Double) -> Double {
+        switch scenario.workload.interarrival {
+        case .exponential: arrivalRNG.exponential(rate: rate)
+        case .gamma: arrivalRNG.gamma(shape: 1 / rate)
         }
     }
 
@@ -34,7 +43,13 @@ extension Simulation {
     func drawViewer(arrival: Double) -> Viewer {
         let node = viewerNodes[nodeChoice.draw(&arrivalRNG)]
         let content = contentChoice.draw(&arrivalRNG)
-        let index = min(arrivalRNG.poisson(mean: scenario.workload.bitrateIndexMean), bitrates.count - 1)
+        var index = arrivalRNG.poisson(mean: scenario.workload.bitrateIndexMean)
+        switch scenario.workload.bitrateAboveTop {
+        case .cap:
+            index = min(index, bitrates.count - 1)
+        case .redraw:
+            while index >= bitrates.count { index = arrivalRNG.poisson(mean: scenario.workload.bitrateIndexMean) }
+        }
         let view = scenario.workload.viewTime
         var seconds = arrivalRNG.triangular(low: view.low, mode: view.mode, high: view.high)
         if scenario.workload.mode == .vod { seconds = min(seconds, objectDuration[content]) }
@@ -60,6 +75,7 @@ extension Simulation {
 
     func handleArrival() {
         arrivals += 1
+        arrivalPending = false
         if scriptIndex < scriptedArrivals.count {
             let a = scriptedArrivals[scriptIndex]
             scriptIndex += 1
@@ -69,6 +85,7 @@ extension Simulation {
             routeViewer(v, warm: false)
             if scriptIndex < scriptedArrivals.count {
                 schedule(.arrival, at: scriptedArrivals[scriptIndex].time)
+                arrivalPending = true
             }
             return
         }
@@ -88,7 +105,7 @@ extension Simulation {
         let horizon = scenario.workload.viewTime.high
         var t = -horizon
         while true {
-            t += arrivalRNG.exponential(rate: rate)
+            t += gap(rate: rate)
             if t >= 0 { break }
             var viewer = drawViewer(arrival: t)
             let remaining = viewer.total / viewer.bitrate + t
@@ -117,8 +134,13 @@ extension Simulation {
         guard !viewer.warm else { return }
         var stall = viewer.stallTime
         if viewer.phase == .waiting && viewer.started { stall += now - viewer.stallStart }
-        let watched = viewer.phase == .drained ? viewer.total / viewer.bitrate : currentPlayed(viewer) / viewer.bitrate
-        if watched > 0 { bufferingRatios.append(stall / watched) }
+        switch scenario.model {
+        case .ecdn:
+            let watched = viewer.phase == .drained ? viewer.total / viewer.bitrate : currentPlayed(viewer) / viewer.bitrate
+            if watched > 0 { bufferingRatios.append(stall / watched) }
+        case .cdnsim:
+            bufferingRatios.append(Self.cdnsimBufferingRatio(buffering: viewer.startupDelay + stall, play: viewer.total / viewer.bitrate))
+        }
         stallCounts.append(Int(viewer.stalls))
         viewerBitrates.append(scenario.workload.bitrates[Int(viewer.bitrateIndex)])
     }

@@ -57,6 +57,8 @@ package final class Simulation {
     var sitePeakConnections: [Int]
     var sitePeakThroughput: [Double]
     var runningInstances = 0
+    /// Static caches (they never stop).
+    var staticInstances = 0
     var peakInstances = 0
     var instanceStarts = 0
     var instanceSeconds = 0.0
@@ -74,6 +76,10 @@ package final class Simulation {
     /// Arrivals given one by one instead of the Poisson process (tests, trace replay).
     package var scriptedArrivals: [ScriptedArrival] = []
     var scriptIndex = 0
+    /// An arrival event is in the queue.
+    var arrivalPending = false
+    /// Instances started per node (CDNSim reports this as the AS's "max VMs").
+    var siteStarts: [Int]
 
     /// One viewer arriving at a given time.
     package struct ScriptedArrival: Sendable {
@@ -130,6 +136,7 @@ package final class Simulation {
         nodeChoice = WeightedChoice(weights: viewerNodes.map { Double(hosts[$0]) })
         staticInstance = Array(repeating: -1, count: topology.count)
         siteInstances = Array(repeating: 0, count: topology.count)
+        siteStarts = siteInstances
         sitePeakInstances = siteInstances
         siteConnections = siteInstances
         sitePeakConnections = siteInstances
@@ -176,9 +183,11 @@ package final class Simulation {
             scheduleNextArrival(after: 0)
         } else {
             schedule(.arrival, at: scriptedArrivals[0].time)
+            arrivalPending = true
         }
         schedule(.sample, at: 0)
         let end = scenario.duration
+        var drained = false
         while true {
             // Cohort crossings and other events at the same time: other events first.
             let event = queue.min
@@ -195,6 +204,7 @@ package final class Simulation {
                 case .instanceReady: handleInstanceReady(event.target, version: event.version)
                 case .instanceReview: handleInstanceReview(event.target, version: event.version)
                 case .sample: takeSample()
+                case .flowStart: handleFlowStart(event.target, version: event.version)
                 }
                 eventCount += 1
             } else {
@@ -202,8 +212,14 @@ package final class Simulation {
             }
             settle()
             if eventCount & 0xFFF == 0 { progress?(now, eventCount) }
+            // Every viewer has left, none will come and only permanent caches run: the run is
+            // over (a workload that drains).
+            if activeViewers == 0 && !arrivalPending && runningInstances == staticInstances && now > 0 {
+                drained = true
+                break
+            }
         }
-        now = end
+        if !drained { now = end }
         progress?(now, eventCount)
         let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return finish(wallSeconds: wall)
@@ -230,6 +246,15 @@ package final class Simulation {
             reschedule(c)
         }
         touched.removeAll(keepingCapacity: true)
+        for owner in net.takeChangedOwners() where Int(owner) < topology.count {
+            let bits = net.ownerRate[Int(owner)] * 8
+            if bits > sitePeakThroughput[Int(owner)] { sitePeakThroughput[Int(owner)] = bits }
+        }
+    }
+
+    /// CDNSim's buffering ratio: buffering (start-up included) over buffering plus play time.
+    static func cdnsimBufferingRatio(buffering: Double, play: Double) -> Double {
+        buffering + play > 0 ? buffering / (buffering + play) : 0
     }
 
     func touch(_ c: Int32) {

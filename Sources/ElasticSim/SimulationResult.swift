@@ -38,8 +38,11 @@ public struct SimulationResult: Sendable {
         public var asn: Int
         public var peakInstances: Int
         public var peakConnections: Int
-        /// Bits per second, at the sample times.
+        /// Bits per second served to viewers and downstream caches (exact, not sampled).
         public var peakThroughput: Double
+        /// Instances started here over the run (what CDNSim reports as the AS's peak VMs: its
+        /// counter is never decremented).
+        public var instanceStarts: Int
     }
 
     /// One point of the time series.
@@ -91,7 +94,6 @@ extension Simulation {
     func takeSample() {
         var origin = 0.0
         var cache = 0.0
-        var throughput = Array(repeating: 0.0, count: topology.count)
         for g in 0..<groupSource.count where net.groupCount[g] > 0 {
             let bits = net.groupRate[g] * Double(net.groupCount[g]) * 8
             let source = Int(groupSource[g])
@@ -99,13 +101,7 @@ extension Simulation {
                 origin += bits
             } else if !groupIsFill[g] {
                 cache += bits
-                throughput[source] += bits
-            } else {
-                throughput[source] += bits
             }
-        }
-        for n in 0..<topology.count where throughput[n] > sitePeakThroughput[n] {
-            sitePeakThroughput[n] = throughput[n]
         }
         series.append(SimulationResult.Sample(
             time: now, viewers: activeViewers, stalled: stalledViewers, instances: runningInstances,
@@ -145,6 +141,9 @@ extension Simulation {
             } else {
                 notStarted += 1
                 startupDelays.append(now - viewer.arrival)
+                if scenario.model == .cdnsim {
+                    bufferingRatios.append(Self.cdnsimBufferingRatio(buffering: now - viewer.arrival, play: viewer.total / viewer.bitrate))
+                }
                 stallCounts.append(0)
                 viewerBitrates.append(scenario.workload.bitrates[Int(viewer.bitrateIndex)])
             }
@@ -152,10 +151,11 @@ extension Simulation {
         let sites = (0..<topology.count).filter { sitePeakInstances[$0] > 0 }.map {
             SimulationResult.Site(
                 asn: topology.asn[$0], peakInstances: sitePeakInstances[$0],
-                peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0])
+                peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0],
+                instanceStarts: siteStarts[$0])
         }
         return SimulationResult(
-            name: scenario.name, topology: topology.label, seed: scenario.seed, duration: scenario.duration,
+            name: scenario.name, topology: topology.label, seed: scenario.seed, duration: now,
             viewers: arrivals, warmViewers: warmViewers, viewersNotStarted: notStarted,
             startupDelays: startupDelays, bufferingRatios: bufferingRatios, stallCounts: stallCounts,
             bitrates: viewerBitrates, originEgressBytes: originBytes, cacheServedBytes: cacheBytes,

@@ -3,13 +3,13 @@ import Foundation
 extension Topology {
     /// How paths are found on the real AS graph.
     public enum Routing: String, Sendable, CaseIterable {
-        /// Shortest paths over the whole AS graph; ASes of other countries on a path become
-        /// transit nodes. Needed for the real data: restricted to one country the graph is
-        /// mostly disconnected.
-        case global
-        /// Shortest paths over the country's ASes only; an access AS that cannot reach the
-        /// origin is an error.
+        /// Shortest paths over the country graph, as the original simulator builds it: every AS
+        /// of `<cc>.tsv` (ASes without a role in `<cc>-roles.tsv` are transit) joined by the
+        /// links seen on enough days. An access AS that cannot reach the origin is an error.
         case country
+        /// Shortest paths over the whole AS graph; ASes of other countries on a path become
+        /// transit nodes too.
+        case global
     }
 
     /// Loads a country from the topology data folder (`as_links.tsv`, `<cc>.tsv`,
@@ -18,7 +18,7 @@ extension Topology {
     /// - Throws: ``SimulationError`` naming the file and line of missing or malformed data,
     ///   unknown ASes, or access ASes that cannot reach the origin.
     public static func load(
-        country: String, dataDirectory: String, minDaysSeen: Int = 31, routing: Routing = .global,
+        country: String, dataDirectory: String, minDaysSeen: Int = 31, routing: Routing = .country,
         accessLinkCapacity: Double = 10e9, coreLinkCapacity: Double = 40e9
     ) throws(SimulationError) -> Topology {
         let rolesPath = "\(dataDirectory)/\(country)-roles.tsv"
@@ -67,12 +67,12 @@ extension Topology {
                 throw SimulationError(.malformedData, "\(linksPath):\(line)", "expected `ASN_A<TAB>ASN_B<TAB>days_seen`")
             }
             guard days >= minDaysSeen, a != b else { return }
-            if routing == .country && (roles[a] == nil || roles[b] == nil) { return }
+            if routing == .country && (addresses[a] == nil || addresses[b] == nil) { return }
             neighbours[a, default: []].append(b)
             neighbours[b, default: []].append(a)
         }
 
-        // Number the country's ASes first (in roles-file order), then transit ASes as found.
+        // Number the ASes with a role first (in roles-file order), then transit ASes as found.
         var index: [Int: Int] = [:]
         var asn: [Int] = []
         var role: [Role] = []

@@ -12,7 +12,8 @@ public struct Topology: Sendable {
         case content
         /// The content provider's AS: the origin.
         case provider
-        /// An AS of another country that a shortest path crosses.
+        /// An AS without a role that a shortest path crosses: an AS of the country that
+        /// `<cc>-roles.tsv` does not mark, or (global routing) an AS of another country.
         case transit
     }
 

@@ -40,6 +40,10 @@ struct Viewer {
     /// Counted in the instance's fill demand.
     var fillCounted = false
     var started = false
+    /// A flow start is scheduled after the propagation delay (CDNSim model).
+    var flowDue = false
+    /// Seconds from arrival to playback (set when playback starts).
+    var startupDelay = 0.0
     var stalls: Int32 = 0
     var stallTime = 0.0
     var stallStart = 0.0

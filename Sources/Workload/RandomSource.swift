@@ -70,6 +70,41 @@ package struct RandomSource: RandomNumberGenerator, Sendable {
         return high - ((high - low) * (high - mode) * (1 - u)).squareRoot()
     }
 
+    /// Standard normal (Box–Muller; one of the pair is dropped so that draws stay independent of
+    /// call order).
+    package mutating func normal() -> Double {
+        let u = 1 - unit()
+        let v = unit()
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+    }
+
+    /// Gamma with the given shape `k > 0` and scale `θ > 0`: mean `kθ`, variance `kθ²`
+    /// (Marsaglia and Tsang 2000; for `k < 1` a draw at `k + 1` times `U^(1/k)`).
+    package mutating func gamma(shape k: Double, scale θ: Double = 1) -> Double {
+        precondition(k > 0 && θ > 0, "gamma needs a positive shape and scale")
+        if k < 1 {
+            // Computed in logarithms: for tiny shapes U^(1/k) underflows to 0 in one step.
+            let g = gamma(shape: k + 1, scale: 1)
+            let u = 1 - unit()
+            return exp(log(g) + log(u) / k) * θ
+        }
+        let d = k - 1.0 / 3
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x = 0.0
+            var v = 0.0
+            repeat {
+                x = normal()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = 1 - unit()
+            if u < 1 - 0.0331 * x * x * x * x || log(u) < 0.5 * x * x + d * (1 - v + log(v)) {
+                return d * v * θ
+            }
+        }
+    }
+
     /// Poisson with the given mean (Knuth's method; the model uses small means).
     package mutating func poisson(mean: Double) -> Int {
         let limit = exp(-mean)

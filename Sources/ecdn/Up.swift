@@ -1,5 +1,6 @@
 import ArgumentParser
 import ElasticControl
+import EtcdClient
 import Foundation
 import Logging
 import MediaOrigin
@@ -16,7 +17,8 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Nothing to prepare: sites site1..site3 own the client prefixes 127.0.1.0/24, \
             127.0.2.0/24 and 127.0.3.0/24; each site's caches are `minicache` child processes on \
-            127.0.N.10 and up. Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
+            127.0.N.10 and up (--backend sandbox: each in its own namespaces, read-only root, \
+            cgroups and seccomp filter, with its address on its own veth; needs root). Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
             their site's cache (started on the first viewer, stopped after --idle-timeout \
             seconds without viewers) or to the origin. Prints `router:`, `api:`, `dashboard:` \
             and `origin:` lines once everything accepts. Ctrl-C or SIGTERM stops every child.
@@ -66,6 +68,21 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Instances per site, all tenants together.")
     var maxInstances = 4
 
+    @Option(help: ArgumentHelp("What runs every site's caches: process, sandbox (root), oci or microvm.", valueName: "KIND"))
+    var backend = BackendKind.process.rawValue
+
+    @Option(help: ArgumentHelp("One site's backend, e.g. site2=sandbox (repeatable; overrides --backend).", valueName: "SITE=KIND"))
+    var siteBackend: [String] = []
+
+    @Option(help: ArgumentHelp("Sandbox: memory limit of each instance.", valueName: "MIB"))
+    var instanceMemory = 128
+
+    @Option(help: ArgumentHelp("Sandbox: CPU limit of each instance, in cores.", valueName: "CORES"))
+    var instanceCpus = 1.0
+
+    @Option(help: ArgumentHelp("Sandbox: process and thread limit of each instance.", valueName: "N"))
+    var instancePids = 64
+
     @Option(help: ArgumentHelp("The minicache executable (default: next to ecdn).", valueName: "PATH"))
     var minicache: String?
 
@@ -74,6 +91,12 @@ struct Up: AsyncParsableCommand {
 
     @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
     var singleTenant = false
+
+    @Option(help: ArgumentHelp(
+        "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory).",
+        valueName: "etcd://HOST:PORT[,...]"
+    ))
+    var store: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
@@ -87,6 +110,20 @@ struct Up: AsyncParsableCommand {
         guard idleTimeout >= 0, routerWait >= 0 else { throw ValidationError("timeouts must not be negative") }
         guard maxInstances >= 1 else { throw ValidationError("--max-instances must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning or error") }
+        let kinds = BackendKind.allCases.map(\.rawValue).joined(separator: ", ")
+        guard BackendKind(rawValue: backend) != nil else { throw ValidationError("--backend must be one of \(kinds)") }
+        for entry in siteBackend {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, BackendKind(rawValue: String(parts[1])) != nil else {
+                throw ValidationError("--site-backend takes SITE=KIND with KIND one of \(kinds), not '\(entry)'")
+            }
+        }
+        guard instanceMemory >= 8, instanceCpus > 0, instancePids >= 8 else {
+            throw ValidationError("--instance-memory must be at least 8 (MiB), --instance-cpus above 0, --instance-pids at least 8")
+        }
+        if let store {
+            do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
+        }
     }
 
     func run() async throws {
@@ -106,14 +143,24 @@ struct Up: AsyncParsableCommand {
             }
         }
         var siteList = SiteConfiguration.loopbackSites(sites, firstOctet: firstSiteOctet)
-        for i in siteList.indices { siteList[i].maxInstances = maxInstances }
+        let overrides = Dictionary(siteBackend.map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            return (parts[0], BackendKind(rawValue: parts[1]) ?? .process)
+        }, uniquingKeysWith: { _, last in last })
+        for name in overrides.keys where !siteList.contains(where: { $0.name == name }) {
+            Self.fail("--site-backend \(name): no such site (sites are site1..site\(sites))")
+        }
+        for i in siteList.indices {
+            siteList[i].maxInstances = maxInstances
+            siteList[i].backend = overrides[siteList[i].name] ?? BackendKind(rawValue: backend) ?? .process
+        }
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let demoOrigin: DemoOrigin?
         let originURL: String
-        let cdn: ElasticCDN
+        let plane: ControlPlane
         let viewers: LoadGenerator?
         do {
             if let origin {
@@ -128,15 +175,25 @@ struct Up: AsyncParsableCommand {
             }
             var configuration = ElasticCDNConfiguration(
                 host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
-                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work), prefixTable: table
+                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
+                sandbox: SandboxConfiguration(
+                    instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
+                ),
+                prefixTable: table
             )
             if singleTenant {
                 configuration.tenants = []
             }
-            cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+            if let store, let etcd = try? EtcdConfiguration(url: store) {
+                let cdn = try await ClusterCDN(configuration: configuration, store: etcd, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: { await cdn.shutdown() })
+            } else {
+                let cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: {})
+            }
             if demo {
                 let load = LoadConfiguration(
-                    router: cdn.router.url, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
+                    router: plane.router, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
                     channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
                 )
                 viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
@@ -146,15 +203,16 @@ struct Up: AsyncParsableCommand {
         } catch {
             Self.fail("\(error)")
         }
-        print("router: \(cdn.router.url)")
-        print("api: \(cdn.api.url)/api")
-        print("dashboard: \(cdn.api.url)/")
+        print("router: \(plane.router)")
+        print("api: \(plane.api)/api")
+        print("dashboard: \(plane.api)/")
         print("origin: \(originURL)")
-        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        if let store { print("store: \(store)") }
+        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
         var services: [any Service] = []
         if let demoOrigin { services.append(demoOrigin) }
-        services += cdn.services
+        services += plane.services
         if let viewers { services.append(viewers) }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
@@ -165,6 +223,7 @@ struct Up: AsyncParsableCommand {
         } catch {
             logger.error("stopped with an error", metadata: ["error": "\(error)"])
         }
+        await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
     }
@@ -197,4 +256,13 @@ struct Up: AsyncParsableCommand {
         FileHandle.standardError.write(Data("ecdn: error: \(message)\n".utf8))
         Foundation.exit(1)
     }
+}
+
+/// What `ecdn up` runs between the origin and the viewers: in memory, or every role against etcd.
+struct ControlPlane {
+    var router: String
+    var api: String
+    var services: [any Service]
+    /// After the services ended (stops the distributed agents' caches).
+    var shutdown: @Sendable () async -> Void
 }

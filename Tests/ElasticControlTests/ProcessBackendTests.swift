@@ -23,7 +23,7 @@ struct ProcessBackendTests {
         let backend = try backend("lifecycle")
         let spec = spec("life-1", octet: 121)
         try await backend.launch(spec)
-        let ready = await TestStack.eventually(timeout: 5) { backend.probe(spec.id) == .ready }
+        let ready = await TestStack.eventually { backend.probe(spec.id) == .ready }
         #expect(ready)
         let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
         #expect(status.status == 200)
@@ -45,12 +45,12 @@ struct ProcessBackendTests {
         let backend = try backend("kill")
         let spec = spec("kill-1", octet: 122)
         try await backend.launch(spec)
-        #expect(await TestStack.eventually(timeout: 5) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         let pid = try #require(backend.pid(of: spec.id))
         // Its own process group, so a signal to the group reaches it and nothing else.
         #expect(getpgid(pid) == pid)
         kill(pid, SIGKILL)
-        #expect(await TestStack.eventually(timeout: 2) { backend.probe(spec.id) == .exited("killed by signal 9") })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .exited("killed by signal 9") })
         await backend.terminateAll(grace: 0)
     }
 

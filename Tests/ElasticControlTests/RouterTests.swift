@@ -104,7 +104,7 @@ struct RouterTests {
         let first = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.114.5")
         #expect(first.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
         #expect(first.headers.first(name: "X-ECDN-Origin-Reason") == "cache booting")
-        let ready = await TestStack.eventually(timeout: 3) { stack.controller.liveInstances().contains { $0.state == .ready } }
+        let ready = await TestStack.eventually { stack.controller.liveInstances().contains { $0.state == .ready } }
         #expect(ready)
         let later = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.114.5")
         #expect(later.headers.first(name: "Location")?.hasPrefix("http://127.0.114.10:18080/") == true)
@@ -118,7 +118,7 @@ struct RouterTests {
         }
         _ = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.115.5")
         #expect(stack.controller.liveInstances().first?.state == .ready)
-        let stopped = await TestStack.eventually(timeout: 8) { stack.controller.liveInstances().isEmpty }
+        let stopped = await TestStack.eventually { stack.controller.liveInstances().isEmpty }
         #expect(stopped)
         let kinds = stack.controller.events().map(\.kind)
         #expect(kinds.contains("drain"))

@@ -21,6 +21,7 @@ enum Binaries {
     }
     static var minicache: String { directory + "/minicache" }
     static var ecdn: String { directory + "/ecdn" }
+    static var sandboxProbe: String { directory + "/sandbox-probe" }
 }
 
 enum TestEnvironment {
@@ -38,11 +39,12 @@ enum TestEnvironment {
     }
 }
 
-/// Origin, process backend, controller and router on one loopback site range, run in a ServiceGroup.
-/// Each test picks its own `octet` so sites (127.0.octet.0/24) never collide between tests.
+/// Origin, process (or sandbox) backend, controller and router on one loopback site range, run in
+/// a ServiceGroup. Each test picks its own `octet` so sites (127.0.octet.0/24) never collide
+/// between tests.
 final class TestStack: Sendable {
     let origin: DemoOrigin
-    let backend: ProcessBackend
+    let backend: any SiteBackend
     let controller: Controller
     let router: Router
     let serviceGroup: ServiceGroup
@@ -54,17 +56,20 @@ final class TestStack: Sendable {
     init(
         octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
         minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration(),
-        siteConfigurations: [SiteConfiguration]? = nil, volumeSize: Int64 = 16 << 20
+        sandbox: SandboxConfiguration? = nil, extraArguments: [String] = ["--threads", "1"], volumeSize: Int64 = 16 << 20,
+        siteConfigurations: [SiteConfiguration]? = nil
     ) async throws {
         let logger = TestEnvironment.logger
         work = TestEnvironment.temporaryDirectory("stack\(octet)")
         origin = try await DemoOrigin(configuration: originConfiguration, group: Self.group, logger: logger)
-        backend = try ProcessBackend(
-            configuration: ProcessBackendConfiguration(
-                minicachePath: minicache, workDirectory: work, volumeSize: volumeSize
-            ),
-            logger: logger
+        let instances = ProcessBackendConfiguration(
+            minicachePath: minicache, workDirectory: work, volumeSize: volumeSize, extraArguments: extraArguments
         )
+        if let sandbox {
+            backend = try SandboxBackend(configuration: sandbox, instances: instances, logger: logger)
+        } else {
+            backend = try ProcessBackend(configuration: instances, logger: logger)
+        }
         var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
         configure(&configuration)
         let sites = siteConfigurations ?? SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
@@ -85,7 +90,10 @@ final class TestStack: Sendable {
     }
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes.
-    static func eventually(timeout: Double, _ condition: () async -> Bool) async -> Bool {
+    ///
+    /// The timeout is a safety margin for a stuck test on a busy machine, not a claim about speed
+    /// (speeds are measured by scripts/measure-ecdn.sh).
+    static func eventually(timeout: Double = 30, _ condition: () async -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if await condition() { return true }

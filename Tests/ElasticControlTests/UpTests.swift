@@ -69,7 +69,7 @@ struct UpTests {
         let children = Self.children(of: process.processIdentifier)
         #expect(!children.isEmpty)
         process.terminate()
-        let exited = await TestStack.eventually(timeout: 15) { !process.isRunning }
+        let exited = await TestStack.eventually { !process.isRunning }
         #expect(exited)
         #expect(children.allSatisfy { !Self.alive($0) })
     }

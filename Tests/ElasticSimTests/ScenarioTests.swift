@@ -123,11 +123,18 @@ struct ScenarioTests {
             "flash-crowd": ["flash-no-cache", "flash-static-25", "flash-elastic"],
             "peak-instances": ["peak-stop-at-once", "peak-idle-60s", "peak-small-instances", "peak-hierarchical"],
             "scale-de": ["scale-de"],
+            "cdnsim-default": ["cdnsim-default"],
         ]
         for (file, names) in expected {
             let scenarios = try ScenarioFile.load(path: root.appendingPathComponent("scenarios/\(file).json").path)
             #expect(scenarios.map(\.name) == names, "\(file)")
         }
+        let cdnsim = try #require(try ScenarioFile.load(path: root.appendingPathComponent("scenarios/cdnsim-default.json").path).first)
+        #expect(cdnsim.model == .cdnsim)
+        #expect(cdnsim.workload.interarrival == .gamma && cdnsim.workload.bitrateAboveTop == .redraw)
+        #expect(cdnsim.topology.routing == .country)
+        #expect(cdnsim.workload.arrivalProfile.map(\.time) == [0, 30])
+        #expect(abs(cdnsim.workload.arrivalProfile[0].rate * 30 - 100_000) < 1e-6)
     }
 
     @Test func reportIsSelfContainedAndSummaryHasTheContractKeys() throws {

@@ -6,12 +6,36 @@ import Testing
 struct TopologyTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/topology").path
 
+    @Test func germanCountryGraphReachesEveryAccessASInOneToFiveHops() throws {
+        // The original simulator's distances: every AS of de.tsv, links seen on >= 31 days.
+        let t = try Topology.load(country: "de", dataDirectory: Self.fixtures)
+        #expect(t.asn[t.origin] == 15598)
+        let access = (0..<t.count).filter { t.role[$0] == .access }
+        #expect(access.count == 588)
+        var histogram: [Int: Int] = [:]
+        for n in access { histogram[t.depth[n], default: 0] += 1 }
+        #expect(histogram == [1: 8, 2: 218, 3: 339, 4: 21, 5: 2])
+        let countryASes = Set(try String(contentsOfFile: "\(Self.fixtures)/de.tsv", encoding: .utf8)
+            .split(separator: "\n").dropFirst().compactMap { Int($0.split(separator: "\t").first ?? "") })
+        #expect(t.asn.allSatisfy { countryASes.contains($0) }, "country routing stays inside Germany")
+        #expect(t.role.contains(.transit), "ASes of de.tsv without a role carry paths as transit")
+    }
+
+    @Test func globalRoutingCrossesForeignASes() throws {
+        let country = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
+        let global = try Topology.load(country: "sk", dataDirectory: Self.fixtures, routing: .global)
+        let slovak = Set(try String(contentsOfFile: "\(Self.fixtures)/sk.tsv", encoding: .utf8)
+            .split(separator: "\n").dropFirst().compactMap { Int($0.split(separator: "\t").first ?? "") })
+        #expect(country.asn.allSatisfy { slovak.contains($0) })
+        #expect(global.asn.contains { !slovak.contains($0) }, "paths leave Slovakia, so foreign transit ASes appear")
+        #expect(global.accessNodes.count == 47)
+    }
+
     @Test func slovakSubsetLoadsWithEveryAccessASReachable() throws {
         let t = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
         #expect(t.asn[t.origin] == 50128)
         #expect(t.role[t.origin] == .provider)
         #expect(t.accessNodes.count == 47)
-        #expect(t.role.filter { $0 == .transit }.count > 0, "paths leave Slovakia, so foreign transit ASes appear")
         for n in 0..<t.count where n != t.origin {
             #expect(t.parent[n] >= 0)
             #expect(t.depth[n] == t.depth[t.parent[n]] + 1)
@@ -26,21 +50,26 @@ struct TopologyTests {
 
     @Test func linksSeenOnFewerDaysAreIgnored() throws {
         // The fixture holds a 5-day link from the origin straight to AS50881.
-        let strict = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
-        let loose = try Topology.load(country: "sk", dataDirectory: Self.fixtures, minDaysSeen: 1)
+        let strict = try Topology.load(country: "sk", dataDirectory: Self.fixtures, routing: .global)
+        let loose = try Topology.load(country: "sk", dataDirectory: Self.fixtures, minDaysSeen: 1, routing: .global)
         let a = try #require(strict.asn.firstIndex(of: 50881))
         let b = try #require(loose.asn.firstIndex(of: 50881))
         #expect(strict.depth[a] == 3)
         #expect(loose.depth[b] == 1)
     }
 
-    @Test func countryOnlyRoutingReportsTheDisconnectedGraph() {
+    @Test func anAccessASCutOffFromTheOriginIsReported() throws {
+        // Drop every link of AS8887 (an access AS): it can no longer reach the origin.
+        let links = try String(contentsOfFile: "\(Self.fixtures)/as_links.tsv", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.split(separator: "\t").prefix(2).contains("8887") }
+            .joined(separator: "\n") + "\n"
+        let dir = try scratch(["as_links.tsv": links])
         #expect {
-            try Topology.load(country: "sk", dataDirectory: Self.fixtures, routing: .country)
+            try Topology.load(country: "sk", dataDirectory: dir)
         } throws: { error in
             let e = error as! SimulationError
             return e.code == .disconnectedTopology && e.location.hasSuffix("as_links.tsv")
-                && e.message.contains("cannot reach the origin AS50128")
+                && e.message.contains("cannot reach the origin AS50128") && e.message.contains("AS8887")
         }
     }
 

@@ -24,12 +24,9 @@ import Testing
         return nil
     }
 
-    @Test("SIGTERM: the response in flight completes, new connections are refused, exit status 0")
+    @Test("SIGTERM: the response in flight completes, new connections are refused, exit status 0", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
     func gracefulShutdownOnSIGTERM() async throws {
-        guard let executable = Self.executable else {
-            print("skipping: the minicache executable was not found next to \(CommandLine.arguments[0])")
-            return
-        }
+        let executable = try #require(ProcessTests.executable)
         let volume = try TestVolume(sizeMiB: 64)
         defer { volume.remove() }
         let content = TestVolume.bytes(16 << 20, seed: 5)
@@ -69,11 +66,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: ready))
     }
 
-    @Test func aMissingVolumeIsAClearErrorWithExitStatus1() async throws {
-        guard let executable = Self.executable else {
-            print("skipping: the minicache executable was not found")
-            return
-        }
+    @Test(.enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
+    func aMissingVolumeIsAClearErrorWithExitStatus1() async throws {
+        let executable = try #require(ProcessTests.executable)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["serve", "/nonexistent/volume.shfs", "--listen", "127.0.0.1:0", "--admin", "off"]

@@ -49,12 +49,9 @@ import Testing
         #expect(Serve.quickParse(arguments) == nil)
     }
 
-    @Test("the real binary still answers help and argument errors through ArgumentParser")
+    @Test("the real binary still answers help and argument errors through ArgumentParser", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
     func helpAndErrorsFromTheBinary() throws {
-        guard let executable = ProcessTests.executable else {
-            print("skipping: the minicache executable was not found next to \(CommandLine.arguments[0])")
-            return
-        }
+        let executable = try #require(ProcessTests.executable)
         func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)

@@ -39,6 +39,7 @@ struct APIResponder: Sendable {
     struct SiteView: Encodable {
         var name: String
         var clientPrefix: String
+        var backend: String
         var maxInstances: Int
         var instances: Int
         var viewers: Int
@@ -106,7 +107,7 @@ struct APIResponder: Sendable {
             return json(controller.sites.map { site in
                 let c = counters[site.name] ?? SiteCounters()
                 return SiteView(
-                    name: site.name, clientPrefix: site.clientPrefix, maxInstances: site.maxInstances,
+                    name: site.name, clientPrefix: site.clientPrefix, backend: site.backend.rawValue, maxInstances: site.maxInstances,
                     instances: live.filter { $0.site == site.name && $0.state != .stopped }.count,
                     viewers: demand.filter { $0.key.site == site.name }.reduce(0) { $0 + $1.value },
                     requests: c.requests, toCache: c.toCache, toOrigin: c.toOrigin, waited: c.waited

@@ -6,7 +6,6 @@ import Musl
 import Logging
 import NIOCore
 import NIOPosix
-import SHFS
 import Synchronization
 
 /// How the process backend runs instances.
@@ -24,6 +23,10 @@ public struct ProcessBackendConfiguration: Sendable {
     /// Volumes formatted ahead of need, so a start only renames one (formatting syncs the disk
     /// twice, which costs milliseconds to tens of milliseconds on a busy disk). Default 2.
     public var spareVolumes: Int
+    /// Instances outlive this process (no death signal) and leave `ID.pid` / `ID.spec` files, so
+    /// a restarted owner adopts them (``ProcessBackend/adopt()``). Site agents set it; `ecdn up`
+    /// does not (its caches stop with it). Default false.
+    public var detached: Bool
 
     public init(
         minicachePath: String,
@@ -31,7 +34,8 @@ public struct ProcessBackendConfiguration: Sendable {
         volumeSize: Int64 = 256 << 20,
         extraArguments: [String] = ["--threads", "1"],
         keepFiles: Bool = false,
-        spareVolumes: Int = 2
+        spareVolumes: Int = 2,
+        detached: Bool = false
     ) {
         self.minicachePath = minicachePath
         self.workDirectory = workDirectory
@@ -39,6 +43,7 @@ public struct ProcessBackendConfiguration: Sendable {
         self.extraArguments = extraArguments
         self.keepFiles = keepFiles
         self.spareVolumes = spareVolumes
+        self.detached = detached
     }
 }
 
@@ -53,9 +58,7 @@ public final class ProcessBackend: SiteBackend {
     /// Forks happen on this thread: it lives as long as the backend, and the children's death
     /// signal follows the thread that forked them.
     private let spawner: MultiThreadedEventLoopGroup
-    /// Formats spare volumes off the start path.
-    private let preparer: MultiThreadedEventLoopGroup
-    private let spares = Mutex<(ready: [String], preparing: Bool, serial: Int)>(([], false, 0))
+    private let volumes: VolumePool
 
     private struct Child: Sendable {
         var process: ChildProcess
@@ -68,58 +71,26 @@ public final class ProcessBackend: SiteBackend {
     public init(configuration: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
         self.configuration = configuration
         self.logger = logger
-        if mkdir(configuration.workDirectory, 0o755) != 0, errno != EEXIST {
-            throw ControlError(.badConfiguration, "cannot create the work directory \(configuration.workDirectory): errno \(errno)")
-        }
+        try Self.makeDirectory(configuration.workDirectory)
         self.spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.preparer = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        prepareSpares()
+        self.volumes = VolumePool(
+            directory: configuration.workDirectory, volumeSize: configuration.volumeSize, spares: configuration.spareVolumes, logger: logger
+        )
     }
 
     deinit {
         spawner.shutdownGracefully { _ in }
-        preparer.shutdownGracefully { _ in }
     }
 
-    /// Formats spare volumes until there are ``ProcessBackendConfiguration/spareVolumes``.
-    private func prepareSpares() {
-        let start = spares.withLock { state -> Bool in
-            guard !state.preparing, state.ready.count < configuration.spareVolumes else { return false }
-            state.preparing = true
-            return true
-        }
-        guard start else { return }
-        preparer.next().execute {
-            while true {
-                let path: String? = self.spares.withLock { state in
-                    guard state.ready.count < self.configuration.spareVolumes else {
-                        state.preparing = false
-                        return nil
-                    }
-                    state.serial += 1
-                    return "\(self.configuration.workDirectory)/spare-\(state.serial).shfs"
-                }
-                guard let path else { return }
-                do {
-                    try Volume.format(path: path, options: FormatOptions(size: self.configuration.volumeSize, name: "ecdn", force: true))
-                    self.spares.withLock { $0.ready.append(path) }
-                } catch {
-                    self.logger.warning("cannot prepare a spare volume", metadata: ["path": "\(path)", "error": "\(error)"])
-                    self.spares.withLock { $0.preparing = false }
-                    return
-                }
+    /// Creates `path` and its missing parents.
+    /// - Throws: ``ControlError`` `badConfiguration`.
+    static func makeDirectory(_ path: String) throws(ControlError) {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                throw ControlError(.badConfiguration, "cannot create the work directory \(path): errno \(errno)")
             }
-        }
-    }
-
-    /// A fresh volume at `path`: a spare renamed, or formatted now if none is left.
-    private func freshVolume(at path: String) throws(ControlError) {
-        defer { prepareSpares() }
-        if let spare = spares.withLock({ $0.ready.popLast() }), rename(spare, path) == 0 { return }
-        do {
-            try Volume.format(path: path, options: FormatOptions(size: configuration.volumeSize, name: "ecdn", force: true))
-        } catch {
-            throw ControlError(.volumeFailed, "cannot create the volume \(path): \(error)", underlying: error)
         }
     }
 
@@ -128,10 +99,12 @@ public final class ProcessBackend: SiteBackend {
         let volume = base + ".shfs"
         let readyFile = base + ".ready"
         let logFile = base + ".log"
+        let pidFile = base + ".pid"
+        let specFile = base + ".spec"
         unlink(readyFile)
         unlink(volume)
         let t0 = HTTPDate.monotonic()
-        try freshVolume(at: volume)
+        try volumes.take(to: volume)
         let t1 = HTTPDate.monotonic()
         let arguments = [
             "serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)",
@@ -139,11 +112,12 @@ public final class ProcessBackend: SiteBackend {
         ] + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
+        let detached = configuration.detached
         let result: Result<ChildProcess, ControlError>
         do {
             result = try await spawner.next().submit { () -> Result<ChildProcess, ControlError> in
                 do throws(ControlError) {
-                    return .success(try ChildProcess.spawn(executable: executable, arguments: fullArguments, logPath: logFile))
+                    return .success(try ChildProcess.spawn(executable: executable, arguments: fullArguments, logPath: logFile, dieWithParent: !detached))
                 } catch {
                     return .failure(error)
                 }
@@ -157,7 +131,64 @@ public final class ProcessBackend: SiteBackend {
             "instance.id": "\(spec.id)", "pid": "\(process.pid)",
             "volume.ms": "\(Self.milliseconds(t1 - t0))", "spawn.ms": "\(Self.milliseconds(t2 - t1))",
         ])
-        children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: [volume, readyFile, logFile], ready: false) }
+        var files = [volume, readyFile, logFile]
+        if detached {
+            Self.write(InstanceSpecFile(spec: spec).line, to: specFile)
+            Self.write("\(process.pid)\n", to: pidFile)
+            files += [specFile, pidFile]
+        }
+        children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: files, ready: false) }
+    }
+
+    public func adopt() async -> [AdoptedInstance] {
+        guard configuration.detached, let directory = opendir(configuration.workDirectory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
+        }
+        closedir(directory)
+        var found: [AdoptedInstance] = []
+        for id in names.sorted() {
+            let base = "\(configuration.workDirectory)/\(id)"
+            let files = [".shfs", ".ready", ".log", ".spec", ".pid"].map { base + $0 }
+            guard let spec = Self.read(base + ".spec").flatMap(InstanceSpecFile.init(line:))?.spec else {
+                for file in files { unlink(file) }
+                continue
+            }
+            // The pid must still be this instance's minicache (pids are reused).
+            let pid = Self.read(base + ".pid").flatMap { Int32(String($0.prefix { $0.isNumber })) }
+            if let pid, ChildProcess.commandLine(pid)?.contains(base + ".shfs") == true, let process = ChildProcess.adopt(pid: pid) {
+                let ready = access(base + ".ready", F_OK) == 0
+                children.withLock { $0[id] = Child(process: process, readyFile: base + ".ready", files: files, ready: ready) }
+                found.append(AdoptedInstance(spec: spec, probe: ready ? .ready : .booting))
+                logger.info("instance adopted", metadata: ["instance.id": "\(id)", "pid": "\(pid)"])
+            } else {
+                if !configuration.keepFiles { for file in files { unlink(file) } }
+                found.append(AdoptedInstance(spec: spec, probe: .exited("ended while its agent was away")))
+            }
+        }
+        return found
+    }
+
+    private static func write(_ text: String, to path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    private static func read(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func milliseconds(_ seconds: Double) -> String {
@@ -202,11 +233,24 @@ public final class ProcessBackend: SiteBackend {
                 group.addTask { await self.terminate(id, grace: grace) }
             }
         }
-        for spare in spares.withLock({ state -> [String] in
-            defer { state.ready = [] }
-            return state.ready
-        }) {
-            unlink(spare)
-        }
+        volumes.removeSpares()
+    }
+}
+
+/// The `ID.spec` file of a detached instance: its spec as tab-separated fields on one line.
+struct InstanceSpecFile {
+    var spec: InstanceSpec
+
+    var line: String {
+        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin].joined(separator: "\t") + "\n"
+    }
+
+    init(spec: InstanceSpec) { self.spec = spec }
+
+    init?(line: String) {
+        let first = line.split(separator: "\n").first ?? ""
+        let fields = first.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 7, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
+        spec = InstanceSpec(id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6])
     }
 }

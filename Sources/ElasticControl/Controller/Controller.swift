@@ -263,7 +263,7 @@ public final class Controller: Service, Sendable {
         )
         let record = InstanceRecord(
             id: id, site: site.name, tenant: tenant.name, state: .starting, url: spec.url, adminURL: spec.adminURL,
-            backend: backend.kind, startedAt: HTTPDate.now()
+            backend: backend.kind(forSite: site.name), startedAt: HTTPDate.now()
         )
         var instance = LiveInstance(number: n, slot: slot, spec: spec, record: record, launchedAt: now, lastActivity: now)
         instance.routed = []

@@ -8,12 +8,15 @@ public struct SiteConfiguration: Sendable, Equatable {
     public var instanceBase: String
     /// Instances of all tenants the site can run at once. Default 4.
     public var maxInstances: Int
+    /// What runs the site's instances. Default ``BackendKind/process``.
+    public var backend: BackendKind
 
-    public init(name: String, clientPrefix: String, instanceBase: String, maxInstances: Int = 4) {
+    public init(name: String, clientPrefix: String, instanceBase: String, maxInstances: Int = 4, backend: BackendKind = .process) {
         self.name = name
         self.clientPrefix = clientPrefix
         self.instanceBase = instanceBase
         self.maxInstances = maxInstances
+        self.backend = backend
     }
 
     /// `site1`..`siteN` owning 127.0.N.0/24, instances at 127.0.N.10 and up.

@@ -1,3 +1,5 @@
+import CacheEviction
+
 /// Which objects a full cache evicts first.
 package enum EvictionKind: String, Sendable, CaseIterable {
     /// Least recently used.

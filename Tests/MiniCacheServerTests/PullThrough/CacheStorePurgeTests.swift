@@ -87,12 +87,9 @@ struct CacheStorePurgeTests {
         try await origin.stop()
     }
 
-    @Test("minicache ctl purge PATH and --prefix print the count")
+    @Test("minicache ctl purge PATH and --prefix print the count", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
     func ctlPurge() async throws {
-        guard let executable = ProcessTests.executable else {
-            print("skipping: the minicache executable was not found")
-            return
-        }
+        let executable = try #require(ProcessTests.executable)
         let origin = try await Self.origin()
         let volume = try TestVolume(sizeMiB: 16)
         defer { volume.remove() }

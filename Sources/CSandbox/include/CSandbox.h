@@ -1,0 +1,91 @@
+#ifndef CSANDBOX_H
+#define CSANDBOX_H
+
+// The part of the sandbox backend that must run between clone and execve: a child in new
+// network, PID, mount, UTS and IPC namespaces joins its cgroups, gets its veth and address,
+// pivots into a read-only root, drops every capability, loads the seccomp allow-list and
+// execs. Only system calls and async-signal-safe code run in the child (it shares the
+// parent's memory until execve, like vfork); everything that needs a heap is prepared by the
+// Swift side before the call.
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// What one sandboxed child gets. Strings are NUL-terminated; paths are host paths.
+typedef struct csandbox_spec {
+    /// Prepared root directory (holds the executable, `data/`, `dev/null`, `proc/`); bound read-only as `/`.
+    const char *root;
+    /// Per-instance directory bound read-write at `/data` (volume, ready file).
+    const char *data;
+    /// argv[0] is the executable's path inside the root; NULL-terminated.
+    char *const *argv;
+    /// NULL-terminated environment.
+    char *const *envp;
+    /// UTS host name.
+    const char *hostname;
+    /// `cgroup.procs` files the child writes "0" into (one per hierarchy), opened by the caller.
+    const int *cgroup_fds;
+    int cgroup_fd_count;
+    /// Standard input, and standard output + error.
+    int stdin_fd;
+    int log_fd;
+    /// The caller's network namespace (`/proc/self/ns/net`), where the host end of the veth goes.
+    int host_netns_fd;
+    /// The instance's IPv4 address in network byte order; 0: no interface at all.
+    uint32_t address;
+    /// Source address of the host's route to the instance (network byte order), e.g. 127.0.0.1.
+    uint32_t host_source;
+    /// Name of the veth's host end (at most 15 bytes).
+    const char *host_ifname;
+    uint8_t host_mac[6];
+    uint8_t instance_mac[6];
+    /// Credentials the executable runs with.
+    uid_t uid;
+    gid_t gid;
+    /// Non-zero: load the seccomp allow-list before execve.
+    int seccomp;
+    /// Non-zero: mount a `proc` (only this instance's processes, `subset=pid`) at `/proc`.
+    int mount_proc;
+} csandbox_spec;
+
+/// Why a spawn failed: the step and the errno.
+typedef struct csandbox_error {
+    /// A static string naming the step ("mount /data", "execve", ...); NULL when no error.
+    const char *step;
+    int error;
+} csandbox_error;
+
+/// Clones a child into new namespaces, sets it up as `spec` says and execs it. Returns once the
+/// child has called execve (or failed before it).
+/// @return the child's pid (> 0) and its pidfd in `*pidfd`, or -1 with `*error` filled in
+///   (the child, if it was created, has been reaped).
+pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error);
+
+/// Deletes the network interface `name` in the caller's namespace (both ends of a veth).
+/// @return 0, or a negative errno (-ENODEV when there is no such interface).
+int csandbox_delete_link(const char *name);
+
+/// The number of system calls in the seccomp allow-list, and the name of the i-th.
+int csandbox_allowed_syscall_count(void);
+const char *csandbox_allowed_syscall_name(int index);
+
+/// Sends `signal` through a pidfd. @return 0 or a negative errno.
+int csandbox_pidfd_signal(int pidfd, int signal);
+
+/// Reaps the child behind `pidfd` if it has ended (never blocks).
+/// @return 1 with `*signal` (0 when it exited) and `*status` (exit status or signal number)
+///   filled in; 0 while it runs; a negative errno (-ECHILD: not a child of this process).
+int csandbox_reap(int pidfd, int *signal, int *status);
+
+/// Opens a pidfd for `pid` (an instance this process did not start). @return fd or -errno.
+int csandbox_pidfd_open(pid_t pid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,36 @@
+#ifndef CSANDBOX_NETLINK_H
+#define CSANDBOX_NETLINK_H
+
+// rtnetlink requests built in a stack buffer: no heap, only system calls, so the sandbox child
+// can use them between clone and execve.
+
+#include <stdint.h>
+
+/// Opens a NETLINK_ROUTE socket in the caller's current network namespace. @return fd or -errno.
+int cs_nl_open(void);
+
+/// Creates a veth pair: `name` (with `mac`) here, `peer` (with `peer_mac`) in the namespace
+/// `peer_netns_fd`. @return 0 or -errno.
+int cs_nl_veth_create(int fd, const char *name, const uint8_t mac[6], const char *peer, const uint8_t peer_mac[6], int peer_netns_fd);
+
+/// The index of interface `name`. @return > 0, or -errno.
+int cs_nl_link_index(int fd, const char *name);
+
+/// Sets route_localnet (1) and forwarding (0) on `ifindex`, turns off IPv6 link-local
+/// addresses (best effort) and brings it up. @return 0 or -errno.
+int cs_nl_link_prepare(int fd, int ifindex);
+
+/// Adds `address`/32 (network byte order) to `ifindex`. @return 0 or -errno.
+int cs_nl_address_add(int fd, int ifindex, uint32_t address);
+
+/// Adds a unicast route `dst/dst_len` in `table` out of `ifindex`, optionally via `gateway`
+/// (on-link) and with preferred source `source` (0: none). @return 0 or -errno.
+int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source);
+
+/// Adds a permanent neighbour entry `address` -> `mac` on `ifindex`. @return 0 or -errno.
+int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac[6]);
+
+/// Deletes interface `name`. @return 0 or -errno.
+int cs_nl_link_delete(int fd, const char *name);
+
+#endif

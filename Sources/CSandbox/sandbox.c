@@ -1,0 +1,229 @@
+#include "CSandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/rtnetlink.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "netlink.h"
+#include "seccomp.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+enum { CS_STACK_SIZE = 256 * 1024, CS_FILTER_CAPACITY = 1024 };
+
+/// The instance's next hop: a link-local address that exists only as a permanent neighbour
+/// entry pointing at the host end of its veth.
+static const uint32_t cs_gateway = 0x0100FEA9; // 169.254.0.1 in network byte order
+
+/// What the child reads (prepared by the parent) and writes back (its error). Shared memory:
+/// the child runs in the parent's address space until execve.
+typedef struct child_context {
+    const csandbox_spec *spec;
+    struct sock_fprog filter;
+    int host_netlink;
+    char data_target[PATH_MAX];
+    char null_target[PATH_MAX];
+    char proc_target[PATH_MAX];
+    csandbox_error error;
+} child_context;
+
+static _Noreturn void child_fail(child_context *c, const char *step, int error) {
+    c->error.step = step;
+    c->error.error = error > 0 ? error : (error < 0 ? -error : EIO);
+    _exit(127);
+}
+
+static void child_network(child_context *c) {
+    const csandbox_spec *s = c->spec;
+    int nl = cs_nl_open();
+    if (nl < 0) child_fail(c, "open a netlink socket in the instance's namespace", nl);
+    int r = cs_nl_veth_create(nl, "eth0", s->instance_mac, s->host_ifname, s->host_mac, s->host_netns_fd);
+    if (r < 0) child_fail(c, "create the veth pair", r);
+    int index = cs_nl_link_index(nl, "eth0");
+    if (index < 0) child_fail(c, "find eth0", index);
+    if ((r = cs_nl_link_prepare(nl, index)) < 0) child_fail(c, "bring up eth0", r);
+    if ((r = cs_nl_address_add(nl, index, s->address)) < 0) child_fail(c, "add the instance's address", r);
+    if ((r = cs_nl_neighbour_add(nl, index, cs_gateway, s->host_mac)) < 0) child_fail(c, "add the gateway's neighbour entry", r);
+    if ((r = cs_nl_route_add(nl, RT_TABLE_MAIN, 0, 0, cs_gateway, index, s->address)) < 0) child_fail(c, "add the default route", r);
+
+    int host = cs_nl_link_index(c->host_netlink, s->host_ifname);
+    if (host < 0) child_fail(c, "find the veth's host end", host);
+    if ((r = cs_nl_link_prepare(c->host_netlink, host)) < 0) child_fail(c, "bring up the veth's host end", r);
+    if ((r = cs_nl_neighbour_add(c->host_netlink, host, s->address, s->instance_mac)) < 0) child_fail(c, "add the host's neighbour entry", r);
+    // In the local table, so this /32 wins over `local 127.0.0.0/8 dev lo`.
+    if ((r = cs_nl_route_add(c->host_netlink, RT_TABLE_LOCAL, s->address, 32, 0, host, s->host_source)) < 0) {
+        child_fail(c, "add the host's route to the instance", r);
+    }
+    close(nl);
+}
+
+static void child_mounts(child_context *c) {
+    const csandbox_spec *s = c->spec;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(c, "make the mounts private", errno);
+    if (mount(s->root, s->root, NULL, MS_BIND, NULL) < 0) child_fail(c, "bind the root", errno);
+    const unsigned long locked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount(s->data, c->data_target, NULL, MS_BIND, NULL) < 0) child_fail(c, "bind /data", errno);
+    if (mount(NULL, c->data_target, NULL, MS_REMOUNT | MS_BIND | locked, NULL) < 0) child_fail(c, "remount /data", errno);
+    if (mount("/dev/null", c->null_target, NULL, MS_BIND, NULL) < 0) child_fail(c, "bind /dev/null", errno);
+    if (mount(NULL, c->null_target, NULL, MS_REMOUNT | MS_BIND | locked, NULL) < 0) child_fail(c, "remount /dev/null", errno);
+    if (s->mount_proc && mount("proc", c->proc_target, "proc", locked, "subset=pid") < 0) child_fail(c, "mount /proc", errno);
+    if (mount(NULL, s->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
+        child_fail(c, "remount the root read-only", errno);
+    }
+    if (chdir(s->root) < 0) child_fail(c, "enter the root", errno);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(c, "pivot_root", errno);
+    if (umount2(".", MNT_DETACH) < 0) child_fail(c, "detach the old root", errno);
+    if (chdir("/") < 0) child_fail(c, "chdir /", errno);
+}
+
+static void child_privileges(child_context *c) {
+    const csandbox_spec *s = c->spec;
+    for (int cap = 0; cap <= 63; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) child_fail(c, "drop the capability bounding set", errno);
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) child_fail(c, "clear ambient capabilities", errno);
+    // Raw system calls: glibc's set*id wrappers would signal the parent's other threads.
+    if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(c, "setgroups", errno);
+    if (syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0) child_fail(c, "setresgid", errno);
+    if (syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0) child_fail(c, "setresuid", errno);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof none);
+    if (syscall(SYS_capset, &header, none) < 0) child_fail(c, "clear capabilities", errno);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(c, "set no_new_privs", errno);
+    // After the credentials changed (which clears it): the instance dies with the thread that cloned it.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(c, "set the parent-death signal", errno);
+}
+
+static int child_main(void *argument) {
+    child_context *c = argument;
+    const csandbox_spec *s = c->spec;
+    struct sigaction standard;
+    memset(&standard, 0, sizeof standard);
+    standard.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &standard, NULL);
+    setsid();
+    for (int i = 0; i < s->cgroup_fd_count; i++) {
+        if (write(s->cgroup_fds[i], "0", 1) != 1) child_fail(c, "join the instance's cgroup", errno);
+    }
+    if (dup2(s->stdin_fd, 0) < 0 || dup2(s->log_fd, 1) < 0 || dup2(s->log_fd, 2) < 0) child_fail(c, "set up standard input and output", errno);
+    if (s->address) child_network(c);
+    if (sethostname(s->hostname, strlen(s->hostname)) < 0) child_fail(c, "sethostname", errno);
+    child_mounts(c);
+    if (syscall(SYS_close_range, 3, ~0U, 0) < 0) child_fail(c, "close inherited descriptors", errno);
+    child_privileges(c);
+    if (s->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->filter) < 0) child_fail(c, "load the seccomp filter", errno);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(s->argv[0], s->argv, s->envp);
+    child_fail(c, "execve", errno);
+}
+
+static int join_path(char *buffer, const char *root, const char *leaf) {
+    int n = snprintf(buffer, PATH_MAX, "%s/%s", root, leaf);
+    return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error) {
+    child_context context;
+    memset(&context, 0, sizeof context);
+    child_context *c = &context;
+    c->spec = spec;
+    c->host_netlink = -1;
+    error->step = NULL;
+    error->error = 0;
+    struct sock_filter code[CS_FILTER_CAPACITY];
+    int length = cs_seccomp_build(code, CS_FILTER_CAPACITY);
+    if (length < 0) {
+        *error = (csandbox_error){"build the seccomp filter", -length};
+        return -1;
+    }
+    c->filter = (struct sock_fprog){.len = (unsigned short)length, .filter = code};
+    if (join_path(c->data_target, spec->root, "data") < 0 || join_path(c->null_target, spec->root, "dev/null") < 0
+        || join_path(c->proc_target, spec->root, "proc") < 0) {
+        *error = (csandbox_error){"name the root's mount points", ENAMETOOLONG};
+        return -1;
+    }
+    if (spec->address) {
+        c->host_netlink = cs_nl_open();
+        if (c->host_netlink < 0) {
+            *error = (csandbox_error){"open a netlink socket", -c->host_netlink};
+            return -1;
+        }
+    }
+    char *stack = mmap(NULL, CS_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        *error = (csandbox_error){"map the child's stack", errno};
+        if (c->host_netlink >= 0) close(c->host_netlink);
+        return -1;
+    }
+    // No handler of this process may run in the child while it shares this memory.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int fd = -1;
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    pid_t pid = clone(child_main, stack + CS_STACK_SIZE, flags, c, &fd);
+    int cloneError = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, CS_STACK_SIZE);
+    if (c->host_netlink >= 0) close(c->host_netlink);
+    if (pid < 0) {
+        *error = (csandbox_error){"clone", cloneError};
+        return -1;
+    }
+    if (c->error.step) {
+        *error = c->error;
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    *pidfd = fd;
+    return pid;
+}
+
+int csandbox_delete_link(const char *name) {
+    int fd = cs_nl_open();
+    if (fd < 0) return fd;
+    int r = cs_nl_link_delete(fd, name);
+    close(fd);
+    return r;
+}
+
+int csandbox_pidfd_signal(int pidfd, int signal) {
+    return syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0) < 0 ? -errno : 0;
+}
+
+int csandbox_reap(int pidfd, int *signal, int *status) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG) < 0) return -errno;
+    if (info.si_pid == 0) return 0;
+    *signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
+    *status = info.si_status;
+    return 1;
+}
+
+int csandbox_pidfd_open(pid_t pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// The cgroups of one sandbox backend: `BASE/TENANT/INSTANCE` in every hierarchy that holds a
+/// controller it uses, where `BASE` is `ecdn-sandbox-PID-N` under
+/// ``SandboxConfiguration/cgroupParent``. Tenant groups carry the tenant's limits, instance
+/// groups the instance's; an instance joins its groups before it execs.
+final class CgroupTree: Sendable {
+    /// One instance's groups (a directory per hierarchy).
+    struct Group: Sendable {
+        var tenant: String
+        var directories: [String]
+        /// The directory whose memory files count the instance's OOM kills, if memory is limited.
+        var memory: (directory: String, version: CgroupLayout.Version)?
+    }
+
+    let layout: CgroupLayout
+    /// `BASE` in each hierarchy, in the order of ``CgroupLayout/hierarchies``.
+    let bases: [String]
+    private let tenants = Mutex<[String: Int]>([:])
+
+    private static let serial = Atomic<Int>(0)
+
+    /// Creates the base groups.
+    /// - Throws: ``ControlError`` `badConfiguration` when a group cannot be created.
+    init(layout: CgroupLayout, parent: String?) throws(ControlError) {
+        self.layout = layout
+        let name = "ecdn-sandbox-\(getpid())-\(Self.serial.wrappingAdd(1, ordering: .relaxed).newValue)"
+        var bases: [String] = []
+        for hierarchy in layout.hierarchies {
+            let parentPath = parent ?? (hierarchy.version == .v1 ? hierarchy.ownPath : "/")
+            let base = hierarchy.directory(of: parentPath) + "/" + name
+            if hierarchy.version == .v2 {
+                try Self.delegate(hierarchy.controllers, from: hierarchy.mountPoint, down: hierarchy.directory(of: parentPath))
+            }
+            try Self.makeDirectory(base)
+            if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: base) }
+            bases.append(base)
+        }
+        self.bases = bases
+    }
+
+    /// Makes the groups of instance `id` of `tenant` (and the tenant's, on its first instance)
+    /// with their limits.
+    /// - Throws: ``ControlError`` `spawnFailed` naming the file that refused.
+    func makeGroup(tenant rawTenant: String, id rawID: String, tenantLimits: ResourceLimits, instanceLimits: ResourceLimits) throws(ControlError) -> Group {
+        let tenant = Self.safeName(rawTenant)
+        let id = Self.safeName(rawID)
+        var group = Group(tenant: tenant, directories: [], memory: nil)
+        do throws(ControlError) {
+            // Under the lock: a tenant's groups appear before its first instance's and go after its last.
+            try tenants.withLock { (counts: inout [String: Int]) throws(ControlError) in
+                counts[tenant, default: 0] += 1
+                for (hierarchy, base) in zip(layout.hierarchies, bases) {
+                    let tenantDirectory = base + "/" + tenant
+                    if counts[tenant] == 1 {
+                        try Self.makeDirectory(tenantDirectory)
+                        if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: tenantDirectory) }
+                        try Self.apply(tenantLimits, hierarchy, tenantDirectory)
+                    }
+                    let directory = tenantDirectory + "/" + id
+                    try Self.makeDirectory(directory)
+                    group.directories.append(directory)
+                    try Self.apply(instanceLimits, hierarchy, directory)
+                    if hierarchy.controllers.contains(.memory) { group.memory = (directory, hierarchy.version) }
+                }
+            }
+        } catch {
+            remove(group)
+            throw error
+        }
+        return group
+    }
+
+    /// Opens each group's `cgroup.procs` for the child to write itself into.
+    func procsDescriptors(_ group: Group) throws(ControlError) -> [Int32] {
+        var fds: [Int32] = []
+        for directory in group.directories {
+            let fd = open(directory + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let code = errno
+                for fd in fds { close(fd) }
+                throw ControlError(.spawnFailed, "cannot open \(directory)/cgroup.procs: \(HostFile.describe(code))")
+            }
+            fds.append(fd)
+        }
+        return fds
+    }
+
+    /// How many times the kernel's OOM killer struck in the group.
+    func oomKills(_ group: Group) -> Int {
+        guard let memory = group.memory else { return 0 }
+        let file = memory.version == .v1 ? "/memory.oom_control" : "/memory.events"
+        guard let text = HostFile.read(memory.directory + file) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("oom_kill ") {
+            return Int(line.dropFirst("oom_kill ".count)) ?? 0
+        }
+        return 0
+    }
+
+    /// Removes an instance's groups (its processes have been reaped), and its tenant's groups
+    /// once the tenant has no instance left.
+    func remove(_ group: Group) {
+        for directory in group.directories.reversed() { Self.removeDirectory(directory) }
+        tenants.withLock { counts in
+            guard let count = counts[group.tenant] else { return }
+            counts[group.tenant] = count > 1 ? count - 1 : nil
+            if count <= 1 {
+                for base in bases { Self.removeDirectory(base + "/" + group.tenant) }
+            }
+        }
+    }
+
+    /// Removes every group left (at shutdown).
+    func removeAll() {
+        for base in bases {
+            for tenant in Self.subdirectories(base) {
+                for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
+                Self.removeDirectory(base + "/" + tenant)
+            }
+            Self.removeDirectory(base)
+        }
+        tenants.withLock { $0.removeAll() }
+    }
+
+    /// Groups below the bases (instances and tenants), for tests that count what is left.
+    func groupCount() -> Int {
+        bases.reduce(0) { total, base in
+            total + Self.subdirectories(base).reduce(0) { $0 + 1 + Self.subdirectories(base + "/" + $1).count }
+        }
+    }
+
+    // MARK: Files
+
+    private static func apply(_ limits: ResourceLimits, _ hierarchy: CgroupLayout.Hierarchy, _ directory: String) throws(ControlError) {
+        let v1 = hierarchy.version == .v1
+        if let bytes = limits.memoryBytes, hierarchy.controllers.contains(.memory) {
+            try set(directory + (v1 ? "/memory.limit_in_bytes" : "/memory.max"), "\(bytes)")
+        }
+        if let cpus = limits.cpus, hierarchy.controllers.contains(.cpu) {
+            let period = 100_000
+            let quota = max(1000, Int(cpus * Double(period)))
+            if v1 {
+                try set(directory + "/cpu.cfs_period_us", "\(period)")
+                try set(directory + "/cpu.cfs_quota_us", "\(quota)")
+            } else {
+                try set(directory + "/cpu.max", "\(quota) \(period)")
+            }
+        }
+        if let pids = limits.pids, hierarchy.controllers.contains(.pids) {
+            try set(directory + "/pids.max", "\(pids)")
+        }
+    }
+
+    private static func set(_ path: String, _ value: String) throws(ControlError) {
+        let code = HostFile.write(path, value)
+        guard code == 0 else { throw ControlError(.spawnFailed, "cannot write \(value) to \(path): \(HostFile.describe(code))") }
+    }
+
+    /// Enables `controllers` for the children of every group from `top` down to `bottom` (v2
+    /// hands a controller to a group only when its parent's `cgroup.subtree_control` lists it).
+    private static func delegate(_ controllers: [CgroupController], from top: String, down bottom: String) throws(ControlError) {
+        var path = top
+        try delegate(controllers, in: path)
+        for component in bottom.dropFirst(top.count).split(separator: "/") {
+            path += "/" + component
+            try delegate(controllers, in: path)
+        }
+    }
+
+    private static func delegate(_ controllers: [CgroupController], in directory: String) throws(ControlError) {
+        let wanted = controllers.map { "+" + $0.rawValue }.joined(separator: " ")
+        let enabled = HostFile.read(directory + "/cgroup.subtree_control")?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
+        guard controllers.contains(where: { !enabled.contains($0.rawValue) }) else { return }
+        try set(directory + "/cgroup.subtree_control", wanted)
+    }
+
+    private static func makeDirectory(_ path: String) throws(ControlError) {
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw ControlError(.badConfiguration, "cannot create the cgroup \(path): \(HostFile.describe(errno)) (the sandbox backend needs root and a writable cgroup hierarchy)")
+        }
+    }
+
+    /// rmdir, retried briefly: a group is busy for a moment after its last task was reaped.
+    private static func removeDirectory(_ path: String) {
+        for _ in 0..<200 {
+            if rmdir(path) == 0 || errno == ENOENT || errno == ENOTEMPTY { return }
+            guard errno == EBUSY else { return }
+            usleep(1000)
+        }
+    }
+
+    static func subdirectories(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// A name safe as one path component.
+    static func safeName(_ name: String) -> String {
+        let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+        return safe.isEmpty || safe == "." || safe == ".." ? "_" + safe : safe
+    }
+}

@@ -1,0 +1,376 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandbox
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Runs each instance isolated, with the kernel's own interfaces (no container runtime):
+///
+/// - new network, PID, mount, UTS and IPC namespaces (one `clone`, vfork-style, from a C helper
+///   that sets the child up between clone and execve);
+/// - a read-only root holding only the executable (and, for a dynamic build, its shared
+///   libraries), with the instance's own directory (volume, ready file) at `/data`;
+/// - its address on its own veth: the host end has a `/32` route in the host's local routing
+///   table (so the address leaves `lo`'s `127.0.0.0/8`) and never forwards, so the router,
+///   the controller and viewers reach it as before while instances cannot reach each other;
+/// - cgroups `BASE/TENANT/INSTANCE` with the tenant's and the instance's memory, CPU and PID
+///   limits (cgroup v1 or v2, detected);
+/// - no capabilities, an unprivileged user, `no_new_privs`, and a seccomp filter that allows
+///   only the system calls `minicache` makes (anything else kills it).
+///
+/// Stopping an instance removes its interfaces, cgroups and files; its namespaces and mounts go
+/// with its last process. Needs root.
+public final class SandboxBackend: SiteBackend {
+    public let configuration: SandboxConfiguration
+    /// The settings every backend shares (executable, work directory, volumes, arguments).
+    public let instances: ProcessBackendConfiguration
+    public var kind: String { "sandbox" }
+    /// Where the memory, CPU and PID controllers were found.
+    public let cgroupLayout: CgroupLayout
+    /// Whether the executable is static (otherwise its shared libraries are in the root too).
+    public var executableIsStatic: Bool { root.isStatic }
+
+    private let logger: Logger
+    let root: SandboxRoot
+    let cgroups: CgroupTree
+    private let volumes: VolumePool
+    /// Clones happen on this thread: the instances' death signal follows the thread that cloned them.
+    private let spawner: MultiThreadedEventLoopGroup
+    private let hostNetns: Int32
+    private let nullFD: Int32
+    private let hostSource: UInt32
+    private let children = Mutex<[String: Instance]>([:])
+    /// Numbers interfaces (and MAC addresses) uniquely across all backends of this process.
+    private static let serial = Atomic<UInt32>(0)
+
+    struct Instance: Sendable {
+        var process: SandboxedProcess
+        var directory: String
+        var readyFile: String
+        var logFile: String
+        var interface: String?
+        var group: CgroupTree.Group
+        var ready: Bool
+        var exitReason: String?
+    }
+
+    /// Why the sandbox backend cannot run here, or nil when it can (tests skip with this reason).
+    public static var unavailableReason: String? {
+        if geteuid() != 0 { return "the sandbox backend needs root (namespaces, cgroups, veth interfaces)" }
+        if access("/proc/self/ns/net", F_OK) != 0 || access("/proc/self/ns/pid", F_OK) != 0 {
+            return "this kernel has no network or PID namespaces"
+        }
+        if access("/proc/sys/kernel/seccomp/actions_avail", F_OK) != 0 { return "this kernel has no seccomp filters" }
+        return nil
+    }
+
+    /// Prepares the root, the cgroup base and spare volumes.
+    /// - Throws: ``ControlError`` `badConfiguration` when this host cannot run sandboxes (the
+    ///   message says what is missing).
+    public init(configuration: SandboxConfiguration, instances: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
+        if let reason = Self.unavailableReason {
+            throw ControlError(.badConfiguration, "\(reason): run ecdn as root or use --backend process")
+        }
+        guard let source = PrefixTable.parseIPv4(configuration.hostSource[...]) else {
+            throw ControlError(.badConfiguration, "sandbox host source '\(configuration.hostSource)' is not an IPv4 address")
+        }
+        self.configuration = configuration
+        self.instances = instances
+        self.logger = logger
+        self.hostSource = source.bigEndian
+        try ProcessBackend.makeDirectory(instances.workDirectory)
+        root = try SandboxRoot.prepare(executable: instances.minicachePath, at: instances.workDirectory + "/root")
+        cgroupLayout = CgroupLayout.detect(
+            mountinfo: HostFile.read("/proc/self/mountinfo") ?? "", cgroups: HostFile.read("/proc/self/cgroup") ?? "",
+            v2Controllers: { HostFile.read($0 + "/cgroup.controllers")?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? [] }
+        )
+        cgroups = try CgroupTree(layout: cgroupLayout, parent: configuration.cgroupParent)
+        hostNetns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
+        nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
+        spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if !cgroupLayout.missing.isEmpty {
+            logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
+        }
+        logger.info("sandbox backend ready", metadata: [
+            "root": "\(root.path)", "static": "\(root.isStatic)", "libraries": "\(root.libraries.count)",
+            "cgroup": "\(cgroupLayout.versionDescription)",
+        ])
+    }
+
+    deinit {
+        spawner.shutdownGracefully { _ in }
+        close(hostNetns)
+        close(nullFD)
+        cgroups.removeAll()
+        root.remove()
+    }
+
+    // MARK: SiteBackend
+
+    public func launch(_ spec: InstanceSpec) async throws(ControlError) {
+        var arguments = [
+            root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
+            "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
+        ] + instances.extraArguments
+        // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
+        if let memory = configuration.instanceLimits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
+            arguments += ["--memory-budget", "\(memory / 2)"]
+        }
+        let instance = try await start(spec, arguments: arguments, volume: true, seccomp: configuration.seccomp)
+        children.withLock { $0[spec.id] = instance }
+    }
+
+    public func probe(_ id: String) -> InstanceProbe {
+        guard let instance = children.withLock({ $0[id] }) else { return .exited("unknown instance") }
+        if let reason = exitReason(id, instance) { return .exited(reason) }
+        if instance.ready { return .ready }
+        guard access(instance.readyFile, F_OK) == 0 else { return .booting }
+        children.withLock { $0[id]?.ready = true }
+        return .ready
+    }
+
+    @discardableResult
+    public func terminate(_ id: String, grace: Double) async -> String {
+        guard let instance = children.withLock({ $0[id] }) else { return "unknown instance" }
+        let exit = await instance.process.stop(grace: grace)
+        let how = exitReason(id, instance) ?? exit.description
+        children.withLock { $0[id] = nil }
+        cleanUp(instance)
+        return how
+    }
+
+    public func kill(_ id: String) {
+        children.withLock { $0[id] }?.process.signal(SIGKILL)
+    }
+
+    public func terminateAll(grace: Double) async {
+        let ids = children.withLock { Array($0.keys) }
+        await withTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask { await self.terminate(id, grace: grace) }
+            }
+        }
+        volumes.removeSpares()
+    }
+
+    public func pid(of id: String) -> Int32? {
+        children.withLock { $0[id]?.process.pid }
+    }
+
+    // MARK: Inspection (tests, API)
+
+    /// The host end of an instance's veth.
+    public func interfaceName(of id: String) -> String? { children.withLock { $0[id]?.interface } }
+
+    /// An instance's directory on the host (its `/data`).
+    public func directory(of id: String) -> String? { children.withLock { $0[id]?.directory } }
+
+    /// An instance's cgroup directories.
+    public func cgroupDirectories(of id: String) -> [String] { children.withLock { $0[id]?.group.directories ?? [] } }
+
+    /// The path of an instance's log file.
+    public func logPath(of id: String) -> String { "\(instances.workDirectory)/\(CgroupTree.safeName(id)).log" }
+
+    // MARK: Starting
+
+    /// Starts `arguments` (argv[0] inside the root) in a new sandbox with `spec`'s address and
+    /// tenant; with `volume`, a fresh volume is put in its `/data`.
+    func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, seccomp: Bool) async throws(ControlError) -> Instance {
+        let name = CgroupTree.safeName(spec.id)
+        let directory = "\(instances.workDirectory)/\(name)"
+        let logFile = "\(instances.workDirectory)/\(name).log"
+        removeDirectory(directory)
+        guard mkdir(directory, 0o700) == 0 else {
+            throw ControlError(.spawnFailed, "cannot create \(directory): \(HostFile.describe(errno))")
+        }
+        let t0 = HTTPDate.monotonic()
+        var group: CgroupTree.Group?
+        do throws(ControlError) {
+            if volume { try volumes.take(to: directory + "/volume.shfs") }
+            for path in [directory, directory + "/volume.shfs"] where access(path, F_OK) == 0 {
+                _ = chown(path, configuration.uid, configuration.gid)
+            }
+            guard let address = PrefixTable.parseIPv4(spec.address[...]) else {
+                throw ControlError(.spawnFailed, "instance address '\(spec.address)' is not IPv4")
+            }
+            let made = try cgroups.makeGroup(
+                tenant: spec.tenant, id: name, tenantLimits: configuration.limits(ofTenant: spec.tenant), instanceLimits: configuration.instanceLimits
+            )
+            group = made
+            let t1 = HTTPDate.monotonic()
+            let number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
+            let interface = "mc" + Self.hex(UInt32(getpid()) & 0xFF_FFFF, 6) + Self.hex(number & 0xFF_FFFF, 6)
+            let request = SpawnRequest(
+                root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
+                logFile: logFile, address: address.bigEndian, interface: interface, number: number, seccomp: seccomp
+            )
+            let result: Result<SandboxedProcess, ControlError>
+            do {
+                result = try await spawner.next().submit { self.spawn(request) }.get()
+            } catch {
+                throw ControlError(.spawnFailed, "the spawner thread is gone: \(error)", underlying: error)
+            }
+            let process = try result.get()
+            logger.info("sandbox launched", metadata: [
+                "instance.id": "\(spec.id)", "pid": "\(process.pid)",
+                "prepare.ms": "\(ProcessBackend.milliseconds(t1 - t0))", "spawn.ms": "\(ProcessBackend.milliseconds(HTTPDate.monotonic() - t1))",
+            ])
+            return Instance(
+                process: process, directory: directory, readyFile: directory + "/ready", logFile: logFile, interface: interface,
+                group: made, ready: false, exitReason: nil
+            )
+        } catch {
+            if let group { cgroups.remove(group) }
+            removeDirectory(directory)
+            unlink(logFile)
+            throw error
+        }
+    }
+
+    private struct SpawnRequest: Sendable {
+        var root: String
+        var data: String
+        var arguments: [String]
+        var hostname: String
+        var cgroupFDs: [Int32]
+        var logFile: String
+        var address: UInt32
+        var interface: String
+        var number: UInt32
+        var seccomp: Bool
+    }
+
+    /// On the spawner thread: the C helper clones, sets up and execs the child.
+    private func spawn(_ request: SpawnRequest) -> Result<SandboxedProcess, ControlError> {
+        defer { for fd in request.cgroupFDs { close(fd) } }
+        let logFD = open(request.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { return .failure(ControlError(.spawnFailed, "cannot open the log file \(request.logFile): \(HostFile.describe(errno))")) }
+        defer { close(logFD) }
+        let argv: [UnsafeMutablePointer<CChar>?] = request.arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/"), nil]
+        defer { for pointer in argv + envp { free(pointer) } }
+        var spec = csandbox_spec()
+        spec.cgroup_fd_count = Int32(request.cgroupFDs.count)
+        spec.stdin_fd = nullFD
+        spec.log_fd = logFD
+        spec.host_netns_fd = hostNetns
+        spec.address = request.address
+        spec.host_source = hostSource
+        let n = request.number
+        spec.host_mac = (0x02, 0xEC, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), 0x01)
+        spec.instance_mac = (0x02, 0xEC, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), 0x02)
+        spec.uid = configuration.uid
+        spec.gid = configuration.gid
+        spec.seccomp = request.seccomp ? 1 : 0
+        spec.mount_proc = configuration.mountProc ? 1 : 0
+        var pidfd: Int32 = -1
+        var failure = csandbox_error()
+        let pid = request.root.withCString { rootPath in
+            request.data.withCString { dataPath in
+                request.hostname.withCString { hostname in
+                    request.interface.withCString { interface in
+                        request.cgroupFDs.withUnsafeBufferPointer { fds in
+                            argv.withUnsafeBufferPointer { argvBuffer in
+                                envp.withUnsafeBufferPointer { envpBuffer in
+                                    spec.root = rootPath
+                                    spec.data = dataPath
+                                    spec.hostname = hostname
+                                    spec.host_ifname = interface
+                                    spec.cgroup_fds = fds.baseAddress
+                                    spec.argv = argvBuffer.baseAddress
+                                    spec.envp = envpBuffer.baseAddress
+                                    return csandbox_spawn(&spec, &pidfd, &failure)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard pid > 0 else {
+            let step = failure.step.map { String(cString: $0) } ?? "spawn"
+            return .failure(ControlError(.spawnFailed, "sandbox: \(step): \(HostFile.describe(failure.error)) (errno \(failure.error))"))
+        }
+        return .success(SandboxedProcess(pid: pid, pidfd: pidfd))
+    }
+
+    // MARK: Ending
+
+    /// How an instance ended, in the kernel's terms (OOM kill, seccomp kill), once it has.
+    private func exitReason(_ id: String, _ instance: Instance) -> String? {
+        if let reason = instance.exitReason { return reason }
+        guard let exit = instance.process.poll() else { return nil }
+        let reason = describe(exit, instance)
+        children.withLock { $0[id]?.exitReason = reason }
+        return reason
+    }
+
+    private func describe(_ exit: ChildProcess.Exit, _ instance: Instance) -> String {
+        switch exit {
+        case .signalled(SIGKILL) where cgroups.oomKills(instance.group) > 0:
+            let limit = configuration.instanceLimits.memoryBytes.map { " (memory limit \($0 >> 20) MiB)" } ?? ""
+            return "killed by the kernel: out of memory\(limit)"
+        case .signalled(SIGSYS) where configuration.seccomp:
+            return "killed by signal \(SIGSYS) (SIGSYS): a system call outside the seccomp allow-list"
+        default:
+            return exit.description
+        }
+    }
+
+    /// Runs `arguments` (the executable of this backend's root, then its arguments) once in a
+    /// sandbox of `spec`'s tenant and address, without a volume, and returns how it ended and
+    /// what it printed; everything it used is removed. For one-off checks from inside a
+    /// tenant's sandbox (the isolation tests).
+    func run(_ spec: InstanceSpec, arguments: [String], seccomp: Bool, timeout: Double = 10) async throws(ControlError) -> (exit: String, output: String) {
+        let instance = try await start(spec, arguments: [root.executable] + arguments, volume: false, seccomp: seccomp)
+        let deadline = HTTPDate.monotonic() + timeout
+        var exit = instance.process.poll()
+        while exit == nil {
+            if HTTPDate.monotonic() > deadline { instance.process.signal(SIGKILL) }
+            try? await Task.sleep(for: .milliseconds(5))
+            exit = instance.process.poll()
+        }
+        let reason = describe(exit ?? .exited(-1), instance)
+        let output = HostFile.read(instance.logFile) ?? ""
+        cleanUp(instance)
+        unlink(instance.logFile)
+        return (reason, output)
+    }
+
+    private func cleanUp(_ instance: Instance) {
+        if let interface = instance.interface {
+            let r = csandbox_delete_link(interface)
+            if r < 0, r != -ENODEV {
+                logger.warning("cannot delete an instance's interface", metadata: ["interface": "\(interface)", "errno": "\(-r)"])
+            }
+        }
+        cgroups.remove(instance.group)
+        if !instances.keepFiles {
+            removeDirectory(instance.directory)
+            unlink(instance.logFile)
+        }
+    }
+
+    /// Removes an instance directory: its volume, ready file and anything the instance wrote.
+    private func removeDirectory(_ directory: String) {
+        if let handle = opendir(directory) {
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != ".", name != ".." { unlink(directory + "/" + name) }
+            }
+            closedir(handle)
+        }
+        rmdir(directory)
+    }
+
+    private static func hex(_ value: UInt32, _ width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+}

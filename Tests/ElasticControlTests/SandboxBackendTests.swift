@@ -1,0 +1,320 @@
+import CSandbox
+@testable import ElasticControl
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The sandbox backend against the real `minicache` (the debug build: dynamic, so its shared
+/// libraries are in the root) and `sandbox-probe`, a program that tries from inside a sandbox
+/// what a tenant's code could.
+@Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"))
+struct SandboxBackendTests {
+    static func backend(_ name: String, executable: String = Binaries.minicache, configure: (inout SandboxConfiguration) -> Void = { _ in }) throws -> SandboxBackend {
+        var configuration = SandboxConfiguration()
+        configure(&configuration)
+        return try SandboxBackend(
+            configuration: configuration,
+            instances: ProcessBackendConfiguration(
+                minicachePath: executable, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20
+            ),
+            logger: TestEnvironment.logger
+        )
+    }
+
+    static func spec(_ id: String, tenant: String = "t", address: String, origin: String = "http://127.0.0.1:9") -> InstanceSpec {
+        InstanceSpec(id: id, site: "s", tenant: tenant, address: address, port: 18080, adminPort: 18081, origin: origin)
+    }
+
+    /// The namespaces a process is in (`net:[4026531840]`, ...).
+    static func namespaces(of pid: Int32) -> [String: String] {
+        var result: [String: String] = [:]
+        for kind in ["net", "pid", "mnt", "uts", "ipc"] {
+            result[kind] = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(kind)")
+        }
+        return result
+    }
+
+    /// Every namespace some process on the host is in.
+    static func namespacesInUse() -> Set<String> {
+        let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+        return Set(pids.flatMap { namespaces(of: $0).values })
+    }
+
+    static func interfaces() -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
+    }
+
+    static func status(of pid: Int32) -> [String: String] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return fields
+    }
+
+    /// Entries of the backend's work directory that belong to instances (not the shared root or spare volumes).
+    static func instanceFiles(_ backend: SandboxBackend) -> Set<String> {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: backend.instances.workDirectory)) ?? []
+        return Set(names.filter { $0 != "root" && !$0.hasPrefix("spare-") })
+    }
+
+    @Test func instanceServesOnItsOwnAddressIsolatedAndStoppingLeavesNothingBehind() async throws {
+        let backend = try Self.backend("sandbox-life")
+        let spec = Self.spec("life-1", address: "127.0.171.10")
+        let groupsBefore = backend.cgroups.groupCount()
+        let filesBefore = Self.instanceFiles(backend)
+        let hostMountsBefore = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let interfacesBefore = Self.interfaces()
+
+        try await backend.launch(spec)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
+        #expect(status.status == 200)
+        #expect(String(buffer: status.body).contains("\"requests\""))
+
+        let pid = try #require(backend.pid(of: spec.id))
+        let inside = Self.namespaces(of: pid)
+        let outside = Self.namespaces(of: getpid())
+        for kind in ["net", "pid", "mnt", "uts", "ipc"] {
+            #expect(inside[kind] != nil && inside[kind] != outside[kind], "own \(kind) namespace")
+        }
+        let fields = Self.status(of: pid)
+        #expect(fields["CapEff"] == "0000000000000000")
+        #expect(fields["CapPrm"] == "0000000000000000")
+        #expect(fields["CapBnd"] == "0000000000000000")
+        #expect(fields["NoNewPrivs"] == "1")
+        #expect(fields["Seccomp"] == "2")
+        #expect(fields["Uid"]?.hasPrefix("65534") == true)
+        // The root holds the executable, its libraries (a dynamic build), mount points and /etc basics; read-only.
+        let root = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/root"))
+        #expect(root.isSuperset(of: ["minicache", "data", "dev", "proc"]))
+        #expect(root.isSubset(of: ["minicache", "data", "dev", "proc", "etc", "lib", "lib64", "usr", "opt"]))
+        let mounts = try String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8).split(separator: "\n")
+        let rootMount = try #require(mounts.first { $0.split(separator: " ")[4] == "/" })
+        #expect(rootMount.split(separator: " ")[5].hasPrefix("ro"))
+        // Its cgroups, with the instance's limits.
+        let cgroup = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+        #expect(cgroup.contains("/t/life-1"))
+        let directories = backend.cgroupDirectories(of: spec.id)
+        #expect(!directories.isEmpty)
+        if let memory = directories.first(where: { $0.contains("memory") }) {
+            #expect(try String(contentsOfFile: memory + "/memory.limit_in_bytes", encoding: .utf8).hasPrefix("\(128 << 20)"))
+        }
+        if let pids = directories.first(where: { $0.contains("pids") }) {
+            #expect(try String(contentsOfFile: pids + "/pids.max", encoding: .utf8).hasPrefix("64"))
+        }
+        let interface = try #require(backend.interfaceName(of: spec.id))
+        #expect(Self.interfaces().contains(interface))
+        #expect(backend.cgroups.groupCount() > groupsBefore)
+
+        let how = await backend.terminate(spec.id, grace: 5)
+        #expect(how == "exited with status 0")
+        #expect(backend.probe(spec.id) == .exited("unknown instance"))
+        // Nothing left: no process in its namespaces, no interface, cgroup, instance file or host mount.
+        #expect(Self.namespacesInUse().isDisjoint(with: Set(inside.values)))
+        #expect(!Self.interfaces().contains(interface))
+        #expect(Self.interfaces().subtracting(interfacesBefore).filter { $0.hasPrefix("mc") }.isEmpty)
+        #expect(backend.cgroups.groupCount() == groupsBefore)
+        #expect(directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        #expect(Self.instanceFiles(backend) == filesBefore)
+        let hostMountsAfter = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let work = backend.instances.workDirectory
+        #expect(hostMountsAfter.split(separator: "\n").filter { $0.contains(work) } == hostMountsBefore.split(separator: "\n").filter { $0.contains(work) })
+        await backend.terminateAll(grace: 0)
+    }
+
+    @Test func oneTenantCannotReachSeeOrReadAnother() async throws {
+        let backend = try Self.backend("sandbox-tenants")
+        let probes = try Self.backend("sandbox-probes", executable: Binaries.sandboxProbe) { $0.seccomp = false }
+        let victim = Self.spec("victim-1", tenant: "alpha", address: "127.0.172.10")
+        try await backend.launch(victim)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(victim.id) == .ready })
+        let host = try TestListener()
+        let beta = Self.spec("probe-1", tenant: "beta", address: "127.0.172.11")
+
+        // The network works from inside (the host's listener answers), but the other tenant's cache does not.
+        let reachHost = try await probes.run(beta, arguments: ["connect", "127.0.0.1", "\(host.port)"], seccomp: false)
+        #expect(reachHost.exit == "exited with status 0", "\(reachHost.output)")
+        let reachVictim = try await probes.run(beta, arguments: ["connect", victim.address, "18080"], seccomp: false)
+        #expect(reachVictim.exit == "exited with status 1", "\(reachVictim.output)")
+        #expect(try await HTTPClientForTests().get(victim.adminURL + "/admin/status").status == 200)
+
+        // Only its own process, its own (empty) /data, none of the victim's files.
+        let pids = try await probes.run(beta, arguments: ["pids"], seccomp: false)
+        #expect(pids.output.contains("pids: 1\n"), "\(pids.output)")
+        let victimDirectory = try #require(backend.directory(of: victim.id))
+        let volume = try await probes.run(beta, arguments: ["open", victimDirectory + "/volume.shfs"], seccomp: false)
+        #expect(volume.exit == "exited with status 1")
+        let data = try await probes.run(beta, arguments: ["list", "/data"], seccomp: false)
+        #expect(data.output == "list /data:\n")
+        let root = try await probes.run(beta, arguments: ["list", "/"], seccomp: false)
+        #expect(!root.output.contains("volume"))
+        let identity = try await probes.run(beta, arguments: ["identity"], seccomp: false)
+        #expect(identity.output.hasPrefix("uid 65534 gid 65534 capeff 0 capprm 0 capbnd 0 hostname probe-1"), "\(identity.output)")
+
+        await backend.terminateAll(grace: 1)
+        await probes.terminateAll(grace: 0)
+        host.close()
+    }
+
+    @Test func aSystemCallOutsideTheAllowListKillsTheInstanceNotTheHost() async throws {
+        let backend = try Self.backend("sandbox-seccomp")
+        let probes = try Self.backend("sandbox-seccomp-probe", executable: Binaries.sandboxProbe)
+        let neighbour = Self.spec("neighbour-1", address: "127.0.173.10")
+        try await backend.launch(neighbour)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(neighbour.id) == .ready })
+
+        let result = try await probes.run(Self.spec("probe-2", address: "127.0.173.11"), arguments: ["forbidden"], seccomp: true)
+        #expect(result.exit == "killed by signal 31 (SIGSYS): a system call outside the seccomp allow-list")
+        #expect(result.output.contains("calling ptrace"))
+        #expect(!result.output.contains("ptrace returned"))
+        // The same call is harmless outside the sandbox, and the neighbour keeps serving.
+        #expect(try await HTTPClientForTests().get(neighbour.adminURL + "/admin/status").status == 200)
+        #expect(backend.probe(neighbour.id) == .ready)
+        await backend.terminateAll(grace: 1)
+    }
+
+    @Test func killNineIsReportedAndAFailedStartNamesTheRuntimeStep() async throws {
+        let backend = try Self.backend("sandbox-faults")
+        let spec = Self.spec("kill-1", address: "127.0.174.10")
+        let groupsBefore = backend.cgroups.groupCount()
+        try await backend.launch(spec)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        let groups = backend.cgroups.groupCount()
+        let files = Self.instanceFiles(backend)
+
+        // A second instance on the same address: the host already routes it to the first.
+        let clash = Self.spec("clash-1", address: "127.0.174.10")
+        await #expect {
+            try await backend.launch(clash)
+        } throws: { error in
+            "\(error)" == "sandbox: add the host's route to the instance: File exists (errno 17)"
+        }
+        #expect(backend.probe(clash.id) == .exited("unknown instance"))
+        #expect(backend.cgroups.groupCount() == groups)
+        #expect(Self.instanceFiles(backend) == files)
+
+        let pid = try #require(backend.pid(of: spec.id))
+        kill(pid, SIGKILL)
+        #expect(await TestStack.eventually(timeout: 5) { backend.probe(spec.id) == .exited("killed by signal 9") })
+        #expect(await backend.terminate(spec.id, grace: 0) == "killed by signal 9")
+        #expect(backend.cgroups.groupCount() == groupsBefore)
+        await backend.terminateAll(grace: 0)
+    }
+
+    @Test func instanceOverItsMemoryLimitIsKilledByTheKernelReportedAndReplaced() async throws {
+        // Objects up to 64 MiB are kept in memory, the budget is 1 GiB, the cgroup allows 40 MiB:
+        // caching the 32 MiB movie pushes the instance over its limit.
+        let stack = try await TestStack(
+            octet: 175, controller: { $0.readyTimeout = 10 },
+            sandbox: SandboxConfiguration(instanceLimits: ResourceLimits(memoryBytes: 40 << 20, cpus: 1, pids: 64)),
+            extraArguments: ["--threads", "1", "--small-object-limit", "\(64 << 20)", "--memory-budget", "\(1 << 30)"], volumeSize: 256 << 20
+        )
+        let client = stack.client
+        let first = try await client.get(stack.router.url + "/vod/movie2.mp4", from: "127.0.175.5")
+        let victim = try #require(first.headers.first(name: "X-ECDN-Instance"))
+        let location = try #require(first.headers.first(name: "Location"))
+        _ = try? await client.get(location)
+        _ = try? await client.get(location)
+        let crashed = await TestStack.eventually(timeout: 10) {
+            stack.controller.events().contains { $0.kind == "crash" && $0.instance == victim }
+        }
+        #expect(crashed)
+        let events = stack.controller.events()
+        #expect(events.contains { $0.kind == "crash" && $0.instance == victim && $0.message.contains("killed by the kernel: out of memory (memory limit 40 MiB)") })
+        #expect(events.contains { $0.kind == "replace" })
+        #expect(await TestStack.eventually(timeout: 10) {
+            stack.controller.liveInstances().contains { $0.state == .ready && $0.id != victim && $0.backend == "sandbox" }
+        })
+        await stack.stop()
+    }
+
+    @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {
+        let names = Set((0..<csandbox_allowed_syscall_count()).compactMap { csandbox_allowed_syscall_name($0).map { String(cString: $0) } })
+        #expect(names.isSuperset(of: ["read", "write", "accept4", "epoll_wait", "execve", "exit_group"]))
+        #expect(names.isDisjoint(with: ["ptrace", "mount", "umount2", "pivot_root", "setns", "unshare", "bpf", "init_module", "kexec_load", "reboot"]))
+    }
+}
+
+/// Site backend selection, and cgroup layouts this host does not have.
+struct BackendSelectionTests {
+    @Test func sitesUseTheBackendOfTheirKindAndRecordsNameIt() throws {
+        let work = TestEnvironment.temporaryDirectory("kinds")
+        let settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))
+        var sites = SiteConfiguration.loopbackSites(2, firstOctet: 176)
+        sites[1].backend = .oci
+        #expect(throws: ControlError.self) { try SiteBackends(sites: sites, settings: settings, logger: TestEnvironment.logger) }
+        sites[1].backend = .process
+        let backends = try SiteBackends(sites: sites, settings: settings, logger: TestEnvironment.logger)
+        #expect(backends.kind == "process")
+        #expect(backends.kind(forSite: "site2") == "process")
+        #expect(backends.backends[.process] is ProcessBackend)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func hybridHostUsesV1ControllersAndIgnoresAnEmptyV2() {
+        let mountinfo = """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+            35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+            39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """
+        let cgroups = "8:pids:/\n4:memory:/jobs/a\n1:cpu:/\n0::/\n"
+        let layout = CgroupLayout.detect(mountinfo: mountinfo, cgroups: cgroups) { _ in ["hugetlb"] }
+        #expect(layout.versionDescription == "v1")
+        #expect(layout.missing.isEmpty)
+        let memory = layout.hierarchies.first { $0.controllers == [.memory] }
+        #expect(memory?.directory(of: memory?.ownPath ?? "") == "/sys/fs/cgroup/memory/jobs/a")
+        #expect(layout.hierarchies.count == 3)
+    }
+
+    @Test func unifiedHostUsesV2AndCombinedV1MountsAreOneHierarchy() {
+        let unified = CgroupLayout.detect(
+            mountinfo: "29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
+            cgroups: "0::/user.slice/session-1.scope\n"
+        ) { _ in ["cpuset", "cpu", "io", "memory", "pids"] }
+        #expect(unified.versionDescription == "v2")
+        #expect(unified.hierarchies.count == 1)
+        #expect(unified.hierarchies.first?.controllers == [.memory, .cpu, .pids])
+        #expect(unified.hierarchies.first?.directory(of: "/") == "/sys/fs/cgroup")
+
+        let combined = CgroupLayout.detect(
+            mountinfo: """
+                25 24 0:22 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+                26 24 0:23 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+                """,
+            cgroups: "3:cpu,cpuacct:/\n2:memory:/docker/abc\n"
+        ) { _ in [] }
+        #expect(combined.missing == [.pids])
+        let memory = combined.hierarchies.first { $0.controllers == [.memory] }
+        #expect(memory?.directory(of: "/docker/abc") == "/sys/fs/cgroup/memory")
+        #expect(memory?.directory(of: "/docker/abc/ecdn") == "/sys/fs/cgroup/memory/ecdn")
+        #expect(combined.hierarchies.first { $0.controllers == [.cpu] }?.mountPoint == "/sys/fs/cgroup/cpu,cpuacct")
+    }
+}
+
+/// A listener on 127.0.0.1 that accepts and closes (a host service a sandbox may reach).
+final class TestListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 16) == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Density: start N cache instances of one backend at once on this host, check each answers a
+# request, stop them all (`ecdn density`). Prints the machine and its load, progress, a table
+# (time to all ready, PSS and host memory per instance, starts per second, spawn -> ready of one
+# instance on the idle host, worst stall of a sleeping thread, stop time) and as its last line:
+#   serving S/N; pss_per_instance_mib X; starts_per_s Y; spawn_to_ready_p50_ms Z
+#
+#   scripts/bench-density.sh N BACKEND          # BACKEND: process or sandbox (sandbox needs root)
+#   MINICACHE=.build-static/release/minicache scripts/bench-density.sh 1000 sandbox
+#
+# ecdn is a release build in .build-release; minicache defaults to the static release build in
+# .build-static when it exists (the one to ship), else the release build next to ecdn. Build the
+# static one once (slow):
+#   swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static
+# Environment: MINICACHE, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
+# SCRATCH (.build-release).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ne 2 ]; then
+    echo "usage: $0 N process|sandbox" >&2
+    exit 2
+fi
+n=$1
+backend=$2
+scratch=${SCRATCH:-.build-release}
+
+swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
+swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+minicache=${MINICACHE:-}
+if [ -z "$minicache" ]; then
+    if [ -x .build-static/release/minicache ]; then minicache=.build-static/release/minicache; else minicache=$bin/minicache; fi
+fi
+echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
+echo "minicache: $minicache ($(file -b "$minicache" 2>/dev/null | grep -oE 'static(-pie)?[ -]linked|dynamically linked' || echo unknown))"
+args=("$n" --backend "$backend" --minicache "$minicache" --single-starts "${SINGLE_STARTS:-20}" --concurrency "${CONCURRENCY:-64}")
+[ -n "${JSON:-}" ] && args+=(--json "$JSON")
+exec "$bin/ecdn" density "${args[@]}"
