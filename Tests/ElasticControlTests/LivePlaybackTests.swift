@@ -15,8 +15,8 @@ struct LivePlaybackTests {
         // The site owns 127.0.0.0/24: ffmpeg connects from 127.0.0.1, the load players from .100 up.
         let site = SiteConfiguration(name: "site1", clientPrefix: "127.0.0.0/24", instanceBase: "127.0.171.10")
         let stack = try await TestStack(
-            octet: 171, origin: DemoOriginConfiguration(channels: 1, segmentDuration: 1, windowSegments: 6), siteConfigurations: [site],
-            volumeSize: 128 << 20
+            octet: 171, origin: DemoOriginConfiguration(channels: 1, segmentDuration: 1, windowSegments: 6), volumeSize: 128 << 20,
+            siteConfigurations: [site]
         )
         let client = HTTPClientForTests()
         let playlist = stack.router.url + "/live/1/index.m3u8"
@@ -71,7 +71,7 @@ extension LivePlaybackTests {
     func ffprobeReadsAVoDObjectThroughASiteCacheWithARangeRequest() async throws {
         let site = SiteConfiguration(name: "site1", clientPrefix: "127.0.0.0/24", instanceBase: "127.0.172.10")
         let stack = try await TestStack(
-            octet: 172, origin: DemoOriginConfiguration(vodObjects: ["movie.mp4": 6 << 20]), siteConfigurations: [site], volumeSize: 64 << 20
+            octet: 172, origin: DemoOriginConfiguration(vodObjects: ["movie.mp4": 6 << 20]), volumeSize: 64 << 20, siteConfigurations: [site]
         )
         let client = HTTPClientForTests()
         let url = stack.router.url + "/vod/movie.mp4"
