@@ -41,8 +41,9 @@ extension Simulation {
     /// date, counting boots, instance-seconds and site-seconds.
     func siteLoadChanged(_ node: Int) {
         var pool = pools[node]
-        let isStatic = staticInstance[node] >= 0
-        let active = isStatic || siteInstances[node] > 0
+        // Static mode runs only static instances (the one being placed is not yet recorded).
+        let isStatic = scenario.caches.mode == .static
+        let active = siteInstances[node] > 0 || staticInstance[node] >= 0
         var need = 0
         if active {
             if scenario.caches.instances == .perContent && !isStatic {
@@ -64,13 +65,11 @@ extension Simulation {
         pool.peak = max(pool.peak, need)
         // Static sites are provisioned for their peak: counted once at the end of the run.
         let running = isStatic ? pool.peak : need
+        if !isStatic { physicalSeconds += Double(pool.running) * (now - pool.since) }
         if running != pool.running {
-            if !isStatic {
-                physicalSeconds += Double(pool.running) * (now - pool.since)
-                if running > pool.running {
-                    physicalBoots += running - pool.running
-                    pool.boots += running - pool.running
-                }
+            if !isStatic && running > pool.running {
+                physicalBoots += running - pool.running
+                pool.boots += running - pool.running
             }
             runningPhysical += running - pool.running
             peakPhysical = max(peakPhysical, runningPhysical)

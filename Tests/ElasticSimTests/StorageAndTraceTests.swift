@@ -101,8 +101,9 @@ struct StorageAndTraceTests {
         #expect(again.warmViewers == original.warmViewers)
         #expect(again.startupDelays == original.startupDelays)
         #expect(again.bufferingRatios == original.bufferingRatios)
-        #expect(again.originEgressBytes == original.originEgressBytes)
-        #expect(again.instanceSeconds == original.instanceSeconds)
+        // Byte totals are sums over flow groups, whose order may differ: equal up to rounding.
+        #expect(abs(again.originEgressBytes - original.originEgressBytes) <= 1e-9 * original.originEgressBytes)
+        #expect(abs(again.instanceSeconds - original.instanceSeconds) <= 1e-9 * original.instanceSeconds)
     }
 
     @Test func aGenericTraceMapsClientsContentsAndBitrates() throws {
