@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "MiniCacheServer",
                 "HTTPToolkit",
+                "CacheEviction",
                 "SHFS",
                 "minicache",
                 .product(name: "Logging", package: "swift-log"),
