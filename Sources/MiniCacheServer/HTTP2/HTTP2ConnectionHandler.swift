@@ -179,7 +179,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         }
         guard var stream = self.streams[id], stream.fields != nil else { return }
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
-        if case .byteBuffer(var bytes) = data.data, !stream.bodyTooLarge, let limit = self.server.cache?.cache.maxRequestBody {
+        if case .byteBuffer(var bytes) = data.data, !stream.bodyTooLarge, let limit = self.server.cache?.maxRequestBody {
             if (stream.body?.readableBytes ?? 0) + bytes.readableBytes > limit {
                 stream.bodyTooLarge = true
                 stream.body = nil

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHPACK
+import Synchronization
 
 /// Frames response plans for HTTP/2: the same ``ResponsePlan``s an HTTP/1.1 connection writes,
 /// as a `HEADERS` field list and a body for `DATA` frames.

@@ -59,6 +59,12 @@ extension MiniCacheServer {
                         }
                     )
                     try pipeline.addHandler(sni, position: .before(handshake))
+                    let guardHandler = ClientHelloGuard { context in
+                        let pipeline = context.pipeline.syncOperations
+                        try pipeline.addHandler(NIOSSLServerHandler(context: certificates.current.contexts[0]), position: .before(handshake))
+                        pipeline.removeHandler(sni, promise: nil)
+                    }
+                    try pipeline.addHandler(guardHandler, position: .before(sni))
                 }
             }
             .bind(to: Self.socketAddress(host: tls.host, port: tls.port))

@@ -116,7 +116,10 @@ final class TLSTestClient: Sendable {
 
     /// The certificate the server presented.
     func peerCertificate() async throws -> NIOSSLCertificate? {
-        try await self.channel.pipeline.handler(type: NIOSSLClientHandler.self).flatMap { $0.peerCertificate }.get()
+        let channel = self.channel
+        return try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+        }.get()
     }
 
     func send(_ bytes: [UInt8]) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import LocalCA
 import MiniCacheServer
+import NIOCore
 import NIOSSL
 import Testing
 
