@@ -114,6 +114,7 @@ let package = Package(
             name: "MiniCacheServerTests",
             dependencies: [
                 "MiniCacheServer",
+                "CacheEviction",
                 "SHFS",
                 "minicache",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import CacheEviction
 import ElasticPolicy
 import Foundation
 import HeapModule
@@ -22,7 +23,7 @@ package final class Simulation {
     let bitrates: [Double]
     let accessCapacity: Double
     let contentChoice: WeightedChoice
-    let contentCount: Int
+    var contentCount: Int
     let nodeChoice: WeightedChoice
     let viewerNodes: [Int]
     var objectDuration: [Double] = []
@@ -57,6 +58,22 @@ package final class Simulation {
     var sitePeakConnections: [Int]
     var sitePeakThroughput: [Double]
     var runningInstances = 0
+    /// VoD storage: per site (or per content instance), the objects it holds.
+    var objectCaches: [Int: ByteBoundedCache<Int>] = [:]
+    var cacheGeneration: [Int: Int32] = [:]
+    var retiredCaches = 0
+    var objectLog: [ObjectRequest] = []
+    var objectRequests = 0
+    var objectHits = 0
+    var objectBytes = 0.0
+    var objectHitBytes = 0.0
+    /// The capacity model: per node, and its totals.
+    var pools: [SitePool]
+    var physicalSeconds = 0.0
+    var physicalBoots = 0
+    var siteSeconds = 0.0
+    var runningPhysical = 0
+    var peakPhysical = 0
     /// Static caches (they never stop).
     var staticInstances = 0
     var peakInstances = 0
@@ -137,6 +154,7 @@ package final class Simulation {
         staticInstance = Array(repeating: -1, count: topology.count)
         siteInstances = Array(repeating: 0, count: topology.count)
         siteStarts = siteInstances
+        pools = Array(repeating: SitePool(), count: topology.count)
         sitePeakInstances = siteInstances
         siteConnections = siteInstances
         sitePeakConnections = siteInstances
@@ -178,11 +196,17 @@ package final class Simulation {
         setUpCaches()
         scriptedArrivals.sort { $0.time < $1.time }
         if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
+        if scriptedArrivals.first.map({ $0.time < 0 }) ?? false { warmStartFromScript() }
         settle()
+        // The warm-start population's instances were running before the run began.
+        if warmViewers > 0 {
+            physicalBoots = 0
+            for node in pools.indices { pools[node].boots = 0 }
+        }
         if scriptedArrivals.isEmpty {
             scheduleNextArrival(after: 0)
-        } else {
-            schedule(.arrival, at: scriptedArrivals[0].time)
+        } else if scriptIndex < scriptedArrivals.count {
+            schedule(.arrival, at: scriptedArrivals[scriptIndex].time)
             arrivalPending = true
         }
         schedule(.sample, at: 0)
@@ -247,8 +271,10 @@ package final class Simulation {
         }
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
-            let bits = net.ownerRate[Int(owner)] * 8
-            if bits > sitePeakThroughput[Int(owner)] { sitePeakThroughput[Int(owner)] = bits }
+            let node = Int(owner)
+            let bits = net.ownerRate[node] * 8
+            if bits > sitePeakThroughput[node] { sitePeakThroughput[node] = bits }
+            if staticInstance[node] >= 0 || siteInstances[node] > 0 { siteLoadChanged(node) }
         }
     }
 
