@@ -7,7 +7,8 @@
 #      loss, router restart to first routed viewer, and viewer-visible errors (players that retry)
 #      during each fault
 # Usage: scripts/measure-distributed.sh            (CONFIG=release|debug, SCRATCH=.build-release,
-#        TRIALS=5, SITES=1000, TENANTS=10, RATE=10000, BED=1 for part 4)
+#        TRIALS=5, SITES=1000, TENANTS=10, RATE=10000, BED=1 for part 4; BIN=DIR uses binaries
+#        built already, e.g. BIN=.build/debug after swift build --build-tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-release}
@@ -19,11 +20,15 @@ RATE=${RATE:-10000}
 BED=${BED:-1}
 
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server; }
-echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), config $CONFIG"
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >&2
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >&2
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product cluster-bench >&2
-bin=$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)
+echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), config ${BIN:-$CONFIG}"
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >&2
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >&2
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product cluster-bench >&2
+    bin=$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)
+fi
 
 work=$(mktemp -d /tmp/measure-distributed.XXXXXX)
 port=$((20000 + RANDOM % 20000))

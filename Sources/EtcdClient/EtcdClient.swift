@@ -73,8 +73,14 @@ public final class EtcdClient: Sendable {
         var options = CallOptions.defaults
         options.timeout = configuration.requestTimeout
         options.waitForReady = true
+        // A snapshot of a large cluster exceeds gRPC's default 4 MiB (1,000 sites x 10 tenants: ~9 MB).
+        // The NIO transport limits the messages it decodes by the request limit, so both are raised.
+        options.maxResponseMessageBytes = Self.maxResponseBytes
+        options.maxRequestMessageBytes = Self.maxResponseBytes
         return options
     }
+
+    static let maxResponseBytes = 256 << 20
 
     // MARK: Keys
 
@@ -206,6 +212,8 @@ public final class EtcdClient: Sendable {
     private var streamOptions: CallOptions {
         var options = CallOptions.defaults
         options.waitForReady = true
+        options.maxResponseMessageBytes = Self.maxResponseBytes
+        options.maxRequestMessageBytes = Self.maxResponseBytes
         return options
     }
 
@@ -326,7 +334,8 @@ public final class EtcdClient: Sendable {
         case .cancelled:
             return EtcdError(.shutdown, "\(what): cancelled", underlying: rpc)
         default:
-            return EtcdError(.unavailable, "\(what): etcd unreachable (\(rpc.message)); check that its members run and the endpoints are right", underlying: rpc)
+            let cause = rpc.cause.map { ": \($0)" } ?? ""
+            return EtcdError(.unavailable, "\(what): etcd unreachable (\(rpc.code): \(rpc.message)\(cause)); check that its members run and the endpoints are right", underlying: rpc)
         }
     }
 

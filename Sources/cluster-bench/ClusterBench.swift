@@ -39,7 +39,22 @@ struct ClusterBench: AsyncParsableCommand {
         let now = Date().timeIntervalSince1970
         func flush(force: Bool = false) async throws {
             guard operations.count >= 100 || (force && !operations.isEmpty) else { return }
-            _ = try await client.transaction(if: [], then: operations)
+            // Puts are idempotent: a transaction cut by a closed stream is sent again.
+            var attempt = 0
+            while true {
+                attempt += 1
+                let result: EtcdError? = await {
+                    do throws(EtcdError) {
+                        _ = try await client.transaction(if: [], then: operations)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }()
+                guard let failure = result else { break }
+                if attempt == 5 || failure.code != .unavailable { throw failure }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             operations = []
         }
         for t in 0..<tenants {
@@ -77,7 +92,9 @@ struct ClusterBench: AsyncParsableCommand {
         try await flush(force: true)
         let view = ClusterView(keys: keys, logger: logger)
         Task { await view.follow(client) }
-        _ = await view.wait(timeout: 60) { $0.synced && $0.placements.count == sites }
+        guard await view.wait(timeout: 60, until: { $0.synced && $0.placements.count == sites }) else {
+            throw EtcdError(.timeout, "the view of \(keys.root) did not sync within 60 s")
+        }
         return view
     }
 
