@@ -21,6 +21,7 @@ BED=${BED:-1}
 
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server; }
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), config ${BIN:-$CONFIG}"
+scripts/package-versions.sh
 if [ -n "${BIN:-}" ]; then
     bin=$BIN
 else

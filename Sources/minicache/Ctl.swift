@@ -4,6 +4,8 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import HTTPToolkit
+import MiniCacheServer
 
 /// `minicache ctl`: the admin API from the command line.
 struct Ctl: ParsableCommand {
@@ -36,8 +38,13 @@ struct Ctl: ParsableCommand {
     @Option(help: ArgumentHelp("The server's admin listener.", valueName: "ADDR:PORT"))
     var admin = "127.0.0.1:9080"
 
+    @Option(help: ArgumentHelp("The file with the admin token, when the server was started with --admin-token-file.", valueName: "FILE"))
+    var adminTokenFile: String?
+
     func run() throws {
-        let (host, port) = try Serve.hostPort(self.admin)
+        let admin: HostPort
+        do { admin = try HostPort(listenAddress: self.admin) } catch { throw ValidationError("--admin \(error); give ADDR:PORT") }
+        let (host, port) = (admin.host, admin.port)
         let (method, path): (String, String)
         switch self.action {
         case .status: (method, path) = ("GET", "/admin/status")
@@ -45,7 +52,7 @@ struct Ctl: ParsableCommand {
         case .metrics: (method, path) = ("GET", "/metrics")
         case .remount: (method, path) = ("POST", "/admin/remount")
         case .prefetch:
-            let query = self.objects.map { "object=" + Self.percentEncoded($0) }.joined(separator: "&")
+            let query = self.objects.map { "object=" + PercentCoding.encode($0) }.joined(separator: "&")
             (method, path) = ("POST", "/admin/prefetch" + (query.isEmpty ? "" : "?" + query))
         case .purge:
             guard !self.objects.isEmpty || !self.prefix.isEmpty else {
@@ -54,23 +61,19 @@ struct Ctl: ParsableCommand {
             guard (self.objects + self.prefix).allSatisfy({ $0.hasPrefix("/") }) else {
                 throw ValidationError("cached paths and prefixes start with /, e.g. /live/seg1.ts or --prefix /live/")
             }
-            let items = self.objects.map { "url=" + Self.percentEncoded($0) } + self.prefix.map { "prefix=" + Self.percentEncoded($0) }
+            let items = self.objects.map { "url=" + PercentCoding.encode($0) } + self.prefix.map { "prefix=" + PercentCoding.encode($0) }
             (method, path) = ("POST", "/admin/purge?" + items.joined(separator: "&"))
         }
-        let (status, body) = try Self.request(host: host, port: port, method: method, path: path)
+        let token: String?
+        do {
+            token = try self.adminTokenFile.map { path throws(MiniCacheError) in try AdminToken.read(path) }
+        } catch {
+            Self.printError("minicache ctl: \(error)")
+            throw ExitCode.failure
+        }
+        let (status, body) = try Self.request(host: host, port: port, method: method, path: path, token: token)
         print(body, terminator: body.hasSuffix("\n") ? "" : "\n")
         if status != 200 { throw ExitCode.failure }
-    }
-
-    static func percentEncoded(_ s: String) -> String {
-        var out = ""
-        for byte in s.utf8 {
-            switch byte {
-            case 48...57, 65...90, 97...122, 45, 46, 95, 126: out.unicodeScalars.append(UnicodeScalar(byte))
-            default: out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 
     static func printError(_ message: String) {
@@ -79,7 +82,7 @@ struct Ctl: ParsableCommand {
     }
 
     /// One HTTP/1.0 exchange over a blocking socket.
-    static func request(host: String, port: Int, method: String, path: String) throws -> (Int, String) {
+    static func request(host: String, port: Int, method: String, path: String, token: String? = nil) throws -> (Int, String) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -94,7 +97,8 @@ struct Ctl: ParsableCommand {
             printError("minicache ctl: cannot connect to the admin listener at \(host):\(port); is `minicache serve` running with --admin \(host):\(port)?")
             throw ExitCode.failure
         }
-        let request = "\(method) \(path) HTTP/1.0\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\n\r\n"
+        let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let request = "\(method) \(path) HTTP/1.0\r\nHost: \(host):\(port)\r\n\(authorization)Content-Length: 0\r\n\r\n"
         _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import NIOCore
 import Synchronization
 import NIOHTTP1
@@ -60,6 +61,12 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if let token = self.server.configuration.adminToken, !AdminToken.authorizes(head.headers.first(name: "authorization"), token: token) {
+            self.send(
+                context, head, .unauthorized, "text/plain", "this admin listener needs its token: Authorization: Bearer <token> (minicache ctl --admin-token-file FILE)\n",
+                extra: [("WWW-Authenticate", "Bearer")])
+            return
+        }
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
         let query = parts.count > 1 ? String(parts[1]) : ""
@@ -77,7 +84,11 @@ final class AdminHandler: ChannelInboundHandler {
         case (.POST, "/admin/remount"):
             self.offload(context, head) { server throws(MiniCacheError) in
                 let mount = try server.volumes.remount(reason: "admin request")
-                return JSONWriter.object([("generation", "\(mount.generation)"), ("objects", "\(mount.objects.count)")])
+                var fields = [("generation", "\(mount.generation)"), ("objects", "\(mount.objects.count)")]
+                if let certificates = server.certificates {
+                    fields.append(("certificates", "\(try certificates.reload(reason: "admin request"))"))
+                }
+                return JSONWriter.object(fields)
             }
         case (.POST, "/admin/prefetch"):
             let keys = query.split(separator: "&").compactMap { item -> String? in
@@ -248,19 +259,7 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     static func percentDecoded(_ s: String) -> String {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let c = bytes.popFirst() {
-            if c == 37, bytes.count >= 2, let hi = Mount.hexValue(bytes[bytes.startIndex]),
-                let lo = Mount.hexValue(bytes[bytes.startIndex + 1])
-            {
-                out.append(hi << 4 | lo)
-                bytes.removeFirst(2)
-            } else {
-                out.append(c == 43 ? 32 : c)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentCoding.decode(s, plusAsSpace: true) ?? s
     }
 }
 
