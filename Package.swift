@@ -200,6 +200,7 @@ let package = Package(
         .executableTarget(
             name: "ecdn",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticSim",
                 "ElasticControl",
                 "EtcdClient",
@@ -253,6 +254,7 @@ let package = Package(
         .target(
             name: "ElasticControl",
             dependencies: [
+                "HTTPToolkit",
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
@@ -269,6 +271,7 @@ let package = Package(
         .testTarget(
             name: "ElasticControlTests",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "ElasticPolicy",
                 "EtcdClient",
@@ -290,6 +293,7 @@ let package = Package(
         .target(
             name: "MediaOrigin",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -301,6 +305,7 @@ let package = Package(
         .target(
             name: "PlayerLoad",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "Workload",
                 .product(name: "NIOCore", package: "swift-nio"),
