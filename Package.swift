@@ -237,6 +237,7 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "EtcdClient",
+                "HTTPToolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

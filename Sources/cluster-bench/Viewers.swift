@@ -1,6 +1,7 @@
 import ArgumentParser
 import ElasticControl
 import Foundation
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -109,7 +110,7 @@ extension ClusterBench {
             var summary = Summary()
             var next = first
             var location: (url: HTTPURL, cache: Bool)?
-            func route() async throws(ControlError) -> (url: HTTPURL, cache: Bool) {
+            func route() async throws -> (url: HTTPURL, cache: Bool) {
                 let router = routers[next % routers.count]
                 next += 1
                 let response = try await client.request(.GET, router.with(path: path), localAddress: address)
@@ -118,7 +119,7 @@ extension ClusterBench {
                 }
                 return (try HTTPURL(target), response.headers.first(name: "X-ECDN-Instance") != nil)
             }
-            func fetch() async throws(ControlError) {
+            func fetch() async throws {
                 let here: (url: HTTPURL, cache: Bool)
                 if let known = location { here = known } else { here = try await route() }
                 location = here
@@ -129,13 +130,13 @@ extension ClusterBench {
             while ContinuousClock.now < end {
                 let began = ContinuousClock.now
                 summary.fetches += 1
-                do throws(ControlError) {
+                do {
                     try await fetch()
                 } catch {
                     summary.retried += 1
-                    summary.firstError = summary.firstError ?? error.message
+                    summary.firstError = summary.firstError ?? "\(error)"
                     location = nil
-                    do throws(ControlError) {
+                    do {
                         try await fetch()
                     } catch {
                         summary.visibleErrors += 1
