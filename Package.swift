@@ -200,6 +200,7 @@ let package = Package(
         .executableTarget(
             name: "ecdn",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticSim",
                 "ElasticControl",
                 "EtcdClient",
@@ -236,8 +237,11 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "EtcdClient",
+                "HTTPToolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -251,6 +255,7 @@ let package = Package(
         .target(
             name: "ElasticControl",
             dependencies: [
+                "HTTPToolkit",
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
@@ -268,6 +273,7 @@ let package = Package(
         .testTarget(
             name: "ElasticControlTests",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "ElasticPolicy",
                 "EtcdClient",
@@ -289,6 +295,7 @@ let package = Package(
         .target(
             name: "MediaOrigin",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -300,6 +307,7 @@ let package = Package(
         .target(
             name: "PlayerLoad",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "Workload",
                 .product(name: "NIOCore", package: "swift-nio"),
