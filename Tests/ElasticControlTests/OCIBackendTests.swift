@@ -39,13 +39,8 @@ import Testing
             let spec = spec("oci-life-1", octet: 201)
             try await backend.launch(spec)
             #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
-            // Since the admin API moved onto the toolkit's server (a06523a), its listener does not
-            // answer inside a container (nor under plain runc without seccomp): a data-plane defect,
-            // kept visible here until it is fixed.
-            await withKnownIssue("minicache's admin listener does not answer inside a runc container") {
-                let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
-                #expect(status.status == 200)
-            }
+            let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
+            #expect(status.status == 200)
             // Nothing listens on the origin's port, so a miss is answered 502, from inside the container.
             #expect(try await HTTPClientForTests().get(spec.url + "/anything").status == 502)
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOPosix

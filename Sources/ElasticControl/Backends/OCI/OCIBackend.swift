@@ -5,6 +5,7 @@ import Musl
 #endif
 import CSandbox
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOPosix
 import Synchronization
