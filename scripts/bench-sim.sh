@@ -25,6 +25,7 @@ swift build -c release --package-path Benchmarks/SimBench --scratch-path "$SCRAT
 BIN="$SCRATCH/release/sim-bench"
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/package-versions.sh
 /usr/bin/time -v -o "$OUT/time.txt" "$BIN" scenarios/scale-de.json --data "$DATA" --out "$OUT" "$@" > "$OUT/stdout.txt"
 cat "$OUT/stdout.txt"
 python3 - "$OUT/summary.json" "$OUT/time.txt" <<'PY'
