@@ -53,6 +53,10 @@ public struct ServerConfiguration: Sendable {
     public var origin: String?
     /// The largest response body a pull-through cache stores (larger ones stream through); 64 MiB.
     public var maxStoredObjectSize: Int
+    /// A pull-through cache also obeys `Surrogate-Control` (W3C Edge Architecture; after
+    /// `CDN-Cache-Control`, which it always obeys) and announces itself with
+    /// `Surrogate-Capability`. Default off.
+    public var surrogateControl: Bool
 
     public init(
         host: String = "0.0.0.0",
@@ -75,8 +79,10 @@ public struct ServerConfiguration: Sendable {
         accessLog: Bool = false,
         serverName: String = "minicache",
         origin: String? = nil,
-        maxStoredObjectSize: Int = 64 << 20
+        maxStoredObjectSize: Int = 64 << 20,
+        surrogateControl: Bool = false
     ) {
+        self.surrogateControl = surrogateControl
         self.host = host
         self.port = port
         self.threads = threads
