@@ -28,6 +28,7 @@ public enum Report {
             ("cache_hit_ratio", r.cacheHitRatio),
             ("access_link_bytes", r.accessLinkBytes),
             ("core_link_bytes", r.coreLinkBytes),
+            ("background_bytes", r.backgroundBytes),
             ("instance_seconds", r.instanceSeconds),
             ("instance_starts", r.instanceStarts),
             ("peak_instances", r.peakInstances),

@@ -94,6 +94,8 @@ public struct Scenario: Sendable {
         /// A viewer-session trace (CSV, ``TraceFile``) replayed instead of the synthetic
         /// arrivals; `nil` (default) draws them.
         public var trace: String?
+        /// Background streams on the links at all times (CDNSim's `-backnoise`; default 0).
+        public var backgroundStreams: Int = 0
         public init() {}
 
         /// Mean view time in seconds.

@@ -87,7 +87,7 @@ extension ScenarioFile.Reader {
     func workload(_ o: [String: Any], player: Scenario.PlayerConfig, model: Scenario.Model) throws(SimulationError) -> Scenario.WorkloadConfig {
         try checkKeys(o, [
             "mode", "hosts", "channels", "zipf", "bitratesMbps", "bitrateIndexMean", "bitrateAboveTop", "interarrival",
-            "viewTime", "rate", "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod", "trace",
+            "viewTime", "rate", "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod", "trace", "backgroundStreams",
         ], at: "workload")
         var w = Scenario.WorkloadConfig()
         w.mode = Scenario.WorkloadConfig.Mode(rawValue: try string(o["mode"], "workload.mode", default: "live", allowed: ["live", "vod"])!)!
@@ -170,6 +170,7 @@ extension ScenarioFile.Reader {
             w.arrivalProfile = profile
         }
         w.warmStart = try bool(o["warmStart"], "workload.warmStart", default: w.warmStart)
+        w.backgroundStreams = try integer(o["backgroundStreams"], "workload.backgroundStreams", default: 0, min: 0, max: 50_000_000)
         if let trace = try string(o["trace"], "workload.trace", default: nil) {
             guard !trace.isEmpty else { throw fail("workload.trace", "must name a CSV file") }
             // Relative to the scenario file's folder.

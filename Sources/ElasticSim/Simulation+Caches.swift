@@ -189,8 +189,9 @@ extension Simulation {
             if viewers[Int(v)].bypassing {
                 viewers[Int(v)].bypassing = false
                 if viewers[Int(v)].phase != .drained {
-                    reroute(v, to: p)
+                    // Counted first: the viewer joins the groups that follow the fill.
                     addFillDemand(v)
+                    reroute(v, to: p)
                 }
             } else {
                 viewers[Int(v)].path = p
@@ -313,15 +314,12 @@ extension Simulation {
     /// upstream cache (started there on demand).
     private func startFill(_ id: Int32, key: Int) {
         let node = Int(instances[Int(id)].node)
-        var source = topology.origin
         var upstream: Int32 = -1
         let parent = topology.parent[node]
         if scenario.caches.mode == .hierarchical && parent >= 0 && parent != topology.origin {
             upstream = acquireUpstream(node: parent, key: key)
-            source = parent
         }
-        let p = path(from: source, to: node, instanceLink: -1)
-        let g = group(path: p, slot: 1 + bitrates.count + (key & 0xF))
+        let g = fillGroup(node: node, bitrateIndex: key & 0xF)
         net.add(1, to: g, now: now)
         instances[Int(id)].fills[key] = (g, upstream)
     }

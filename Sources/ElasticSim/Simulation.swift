@@ -19,6 +19,12 @@ package final class Simulation {
 
     var arrivalRNG: RandomSource
     var viewerRNG: RandomSource
+    var backgroundRNG: RandomSource
+    /// ASes that send background streams, and the group of each running stream.
+    var backgroundSenders: [Int] = []
+    var backgroundPaths: [Int: Int32] = [:]
+    var background: [Int32] = []
+    var freeBackground: [Int32] = []
     /// Bytes per second of each rung of the ladder.
     let bitrates: [Double]
     let accessCapacity: Double
@@ -44,8 +50,14 @@ package final class Simulation {
     var pathCache: [Int: Int32] = [:]
     var pathSource: [Int32] = []
     var pathGroups: [[Int32]] = []
-    var groupIsFill: [Bool] = []
+    var groupKind: [FlowKind] = []
     var groupSource: [Int32] = []
+    /// Slot of each group on its path (``group(path:slot:)``).
+    var groupSlot: [Int16] = []
+    /// The fill whose starvation limits a viewer group, -1 for none.
+    var groupLimiter: [Int32] = []
+    /// Viewer groups a fill group limits.
+    var groupDependents: [[Int32]] = []
 
     var instances: [Instance] = []
     var freeInstances: [Int32] = []
@@ -134,6 +146,7 @@ package final class Simulation {
         }
         arrivalRNG = RandomSource(seed: scenario.seed, stream: 1)
         viewerRNG = RandomSource(seed: scenario.seed, stream: 2)
+        backgroundRNG = RandomSource(seed: scenario.seed, stream: 5)
         bitrates = scenario.workload.bitrates.map { $0 / 8 }
         accessCapacity = scenario.player.accessCapacity / 8
         let workload = scenario.workload
@@ -195,6 +208,7 @@ package final class Simulation {
         let started = DispatchTime.now().uptimeNanoseconds
         setUpCaches()
         scriptedArrivals.sort { $0.time < $1.time }
+        startBackground()
         if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
         if scriptedArrivals.first.map({ $0.time < 0 }) ?? false { warmStartFromScript() }
         settle()
@@ -229,6 +243,7 @@ package final class Simulation {
                 case .instanceReview: handleInstanceReview(event.target, version: event.version)
                 case .sample: takeSample()
                 case .flowStart: handleFlowStart(event.target, version: event.version)
+                case .backgroundEnd: handleBackgroundEnd(event.target)
                 }
                 eventCount += 1
             } else {
@@ -262,6 +277,7 @@ package final class Simulation {
                     touch(c)
                 }
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
+                if groupKind[Int(g)] == .fill { relabelled = propagateFillLimits(g) || relabelled }
             }
             if !relabelled { break }
         }

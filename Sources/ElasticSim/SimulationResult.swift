@@ -23,6 +23,8 @@ public struct SimulationResult: Sendable {
     /// Byte-hops on AS links touching an access AS, and on core links.
     public var accessLinkBytes: Double
     public var coreLinkBytes: Double
+    /// Bytes of background traffic (`workload.backgroundStreams`), not counted above.
+    public var backgroundBytes: Double = 0
     /// Instance-seconds, boots and peak of the capacity model: a site runs as many instances as
     /// its load needs (elastic), or as many as its peak needed for the whole run (static).
     public var instanceSeconds: Double
@@ -137,12 +139,12 @@ extension Simulation {
     func takeSample() {
         var origin = 0.0
         var cache = 0.0
-        for g in 0..<groupSource.count where net.groupCount[g] > 0 {
+        for g in 0..<groupSource.count where net.groupCount[g] > 0 && groupKind[g] != .background {
             let bits = net.groupRate[g] * Double(net.groupCount[g]) * 8
             let source = Int(groupSource[g])
             if source == topology.origin {
                 origin += bits
-            } else if !groupIsFill[g] {
+            } else if groupKind[g] == .viewer {
                 cache += bits
             }
         }
@@ -159,13 +161,18 @@ extension Simulation {
         var viewerBytes = 0.0
         var accessBytes = 0.0
         var coreBytes = 0.0
+        var backgroundBytes = 0.0
         for g in 0..<groupSource.count {
             net.flush(g, now: now)
             let bytes = net.groupBytes[g]
             guard bytes > 0 else { continue }
+            guard groupKind[g] != .background else {
+                backgroundBytes += bytes
+                continue
+            }
             let source = Int(groupSource[g])
             if source == topology.origin { originBytes += bytes }
-            if !groupIsFill[g] {
+            if groupKind[g] == .viewer {
                 viewerBytes += bytes
                 if source != topology.origin { cacheBytes += bytes }
             }
@@ -206,7 +213,7 @@ extension Simulation {
                 peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0],
                 instanceStarts: pools[$0].boots, contentInstanceStarts: siteStarts[$0])
         }
-        return SimulationResult(
+        var result = SimulationResult(
             name: scenario.name, topology: topology.label, seed: scenario.seed, duration: now,
             viewers: arrivals, warmViewers: warmViewers, viewersNotStarted: notStarted,
             startupDelays: startupDelays, bufferingRatios: bufferingRatios, stallCounts: stallCounts,
@@ -219,5 +226,7 @@ extension Simulation {
             missRatioCurves: missRatioCurves(),
             sites: sites, series: series, events: eventCount, flowRecomputations: net.recomputations,
             wallSeconds: wallSeconds, trace: trace)
+        result.backgroundBytes = backgroundBytes
+        return result
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import MiniCacheServer
 
 /// `minicache ctl`: the admin API from the command line.
 struct Ctl: ParsableCommand {
@@ -36,6 +37,9 @@ struct Ctl: ParsableCommand {
     @Option(help: ArgumentHelp("The server's admin listener.", valueName: "ADDR:PORT"))
     var admin = "127.0.0.1:9080"
 
+    @Option(help: ArgumentHelp("The file with the admin token, when the server was started with --admin-token-file.", valueName: "FILE"))
+    var adminTokenFile: String?
+
     func run() throws {
         let (host, port) = try Serve.hostPort(self.admin)
         let (method, path): (String, String)
@@ -57,7 +61,14 @@ struct Ctl: ParsableCommand {
             let items = self.objects.map { "url=" + Self.percentEncoded($0) } + self.prefix.map { "prefix=" + Self.percentEncoded($0) }
             (method, path) = ("POST", "/admin/purge?" + items.joined(separator: "&"))
         }
-        let (status, body) = try Self.request(host: host, port: port, method: method, path: path)
+        let token: String?
+        do {
+            token = try self.adminTokenFile.map { path throws(MiniCacheError) in try AdminToken.read(path) }
+        } catch {
+            Self.printError("minicache ctl: \(error)")
+            throw ExitCode.failure
+        }
+        let (status, body) = try Self.request(host: host, port: port, method: method, path: path, token: token)
         print(body, terminator: body.hasSuffix("\n") ? "" : "\n")
         if status != 200 { throw ExitCode.failure }
     }
@@ -79,7 +90,7 @@ struct Ctl: ParsableCommand {
     }
 
     /// One HTTP/1.0 exchange over a blocking socket.
-    static func request(host: String, port: Int, method: String, path: String) throws -> (Int, String) {
+    static func request(host: String, port: Int, method: String, path: String, token: String? = nil) throws -> (Int, String) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -94,7 +105,8 @@ struct Ctl: ParsableCommand {
             printError("minicache ctl: cannot connect to the admin listener at \(host):\(port); is `minicache serve` running with --admin \(host):\(port)?")
             throw ExitCode.failure
         }
-        let request = "\(method) \(path) HTTP/1.0\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\n\r\n"
+        let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let request = "\(method) \(path) HTTP/1.0\r\nHost: \(host):\(port)\r\n\(authorization)Content-Length: 0\r\n\r\n"
         _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

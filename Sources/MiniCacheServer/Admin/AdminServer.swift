@@ -60,6 +60,12 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     private func route(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if let token = self.server.configuration.adminToken, !AdminToken.authorizes(head.headers.first(name: "authorization"), token: token) {
+            self.send(
+                context, head, .unauthorized, "text/plain", "this admin listener needs its token: Authorization: Bearer <token> (minicache ctl --admin-token-file FILE)\n",
+                extra: [("WWW-Authenticate", "Bearer")])
+            return
+        }
         let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
         let query = parts.count > 1 ? String(parts[1]) : ""
@@ -77,7 +83,11 @@ final class AdminHandler: ChannelInboundHandler {
         case (.POST, "/admin/remount"):
             self.offload(context, head) { server throws(MiniCacheError) in
                 let mount = try server.volumes.remount(reason: "admin request")
-                return JSONWriter.object([("generation", "\(mount.generation)"), ("objects", "\(mount.objects.count)")])
+                var fields = [("generation", "\(mount.generation)"), ("objects", "\(mount.objects.count)")]
+                if let certificates = server.certificates {
+                    fields.append(("certificates", "\(try certificates.reload(reason: "admin request"))"))
+                }
+                return JSONWriter.object(fields)
             }
         case (.POST, "/admin/prefetch"):
             let keys = query.split(separator: "&").compactMap { item -> String? in

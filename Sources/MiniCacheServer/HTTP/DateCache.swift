@@ -15,11 +15,14 @@ package final class DateCache {
     package private(set) var okPrefix: ByteBuffer
     /// `Date: …\r\n`
     package private(set) var dateLine: ByteBuffer
+    /// The `Date` field's value (HTTP/2 sends fields, not lines).
+    package private(set) var date: String
     package private(set) var second: Int64
     private var task: RepeatedTask?
 
     package init() {
         self.second = 0
+        self.date = ""
         self.okPrefix = ByteBuffer()
         self.dateLine = ByteBuffer()
         self.refresh(now: Int64(time(nil)))
@@ -30,6 +33,7 @@ package final class DateCache {
         guard now != self.second else { return }
         self.second = now
         let date = HTTPDate.format(now)
+        self.date = date
         self.dateLine = ByteBuffer(string: "Date: \(date)\r\n")
         self.okPrefix = ByteBuffer(string: "HTTP/1.1 200 OK\r\nDate: \(date)\r\n")
     }

@@ -108,6 +108,16 @@ struct HTTP1ResponseWriter {
         }
     }
 
+    /// Counts a response written elsewhere (HTTP/2's fast path and relayed bodies): its status,
+    /// when given, and its body bytes.
+    mutating func count(_ status: HTTPStatus?, bytes: Int) {
+        if let status {
+            self.counts.count(status, bytes: bytes)
+        } else {
+            self.counts.bytes += bytes
+        }
+    }
+
     /// Appends a ready-made part: copied when small, queued as it is when large.
     @inline(__always)
     private mutating func emit(_ part: ByteBuffer) {
