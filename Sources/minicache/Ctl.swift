@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import HTTPToolkit
 import MiniCacheServer
 
 /// `minicache ctl`: the admin API from the command line.
@@ -41,7 +42,9 @@ struct Ctl: ParsableCommand {
     var adminTokenFile: String?
 
     func run() throws {
-        let (host, port) = try Serve.hostPort(self.admin)
+        let admin: HostPort
+        do { admin = try HostPort(listenAddress: self.admin) } catch { throw ValidationError("--admin \(error); give ADDR:PORT") }
+        let (host, port) = (admin.host, admin.port)
         let (method, path): (String, String)
         switch self.action {
         case .status: (method, path) = ("GET", "/admin/status")
@@ -49,7 +52,7 @@ struct Ctl: ParsableCommand {
         case .metrics: (method, path) = ("GET", "/metrics")
         case .remount: (method, path) = ("POST", "/admin/remount")
         case .prefetch:
-            let query = self.objects.map { "object=" + Self.percentEncoded($0) }.joined(separator: "&")
+            let query = self.objects.map { "object=" + PercentCoding.encode($0) }.joined(separator: "&")
             (method, path) = ("POST", "/admin/prefetch" + (query.isEmpty ? "" : "?" + query))
         case .purge:
             guard !self.objects.isEmpty || !self.prefix.isEmpty else {
@@ -58,7 +61,7 @@ struct Ctl: ParsableCommand {
             guard (self.objects + self.prefix).allSatisfy({ $0.hasPrefix("/") }) else {
                 throw ValidationError("cached paths and prefixes start with /, e.g. /live/seg1.ts or --prefix /live/")
             }
-            let items = self.objects.map { "url=" + Self.percentEncoded($0) } + self.prefix.map { "prefix=" + Self.percentEncoded($0) }
+            let items = self.objects.map { "url=" + PercentCoding.encode($0) } + self.prefix.map { "prefix=" + PercentCoding.encode($0) }
             (method, path) = ("POST", "/admin/purge?" + items.joined(separator: "&"))
         }
         let token: String?
@@ -71,17 +74,6 @@ struct Ctl: ParsableCommand {
         let (status, body) = try Self.request(host: host, port: port, method: method, path: path, token: token)
         print(body, terminator: body.hasSuffix("\n") ? "" : "\n")
         if status != 200 { throw ExitCode.failure }
-    }
-
-    static func percentEncoded(_ s: String) -> String {
-        var out = ""
-        for byte in s.utf8 {
-            switch byte {
-            case 48...57, 65...90, 97...122, 45, 46, 95, 126: out.unicodeScalars.append(UnicodeScalar(byte))
-            default: out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 
     static func printError(_ message: String) {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import NIOCore
 import Synchronization
 import NIOHTTP1
@@ -258,19 +259,7 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     static func percentDecoded(_ s: String) -> String {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let c = bytes.popFirst() {
-            if c == 37, bytes.count >= 2, let hi = Mount.hexValue(bytes[bytes.startIndex]),
-                let lo = Mount.hexValue(bytes[bytes.startIndex + 1])
-            {
-                out.append(hi << 4 | lo)
-                bytes.removeFirst(2)
-            } else {
-                out.append(c == 43 ? 32 : c)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentCoding.decode(s, plusAsSpace: true) ?? s
     }
 }
 

@@ -11,8 +11,10 @@ package struct OriginAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
-    /// The value of the `Host` field for requests to this origin.
-    package var hostField: String { port == 80 ? host : "\(host):\(port)" }
+    /// The value of the `Host` field for requests to this origin (IPv6 hosts in brackets, the
+    /// port left out when it is 80).
+    package var hostField: String { port == 80 ? HostPort.literal(host) : "\(HostPort.literal(host)):\(port)" }
 
-    package var description: String { "\(host):\(port)" }
+    /// `host:port`, IPv6 hosts in brackets.
+    package var description: String { "\(HostPort.literal(host)):\(port)" }
 }
