@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// A response field that carries cache directives for a class of caches only (RFC 9213), which
