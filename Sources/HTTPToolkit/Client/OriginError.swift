@@ -4,7 +4,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case connectFailed, connectTimeout, readTimeout, connectionReset, truncatedBody, badResponse
+            case connectFailed, connectTimeout, readTimeout, timeout, connectionReset, truncatedBody, badResponse
             case cancelled, shutdown, differentVariant, notShareable
         }
 
@@ -17,6 +17,8 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
         package static let connectTimeout = Code(.connectTimeout)
         /// The origin sent nothing for longer than the read timeout.
         package static let readTimeout = Code(.readTimeout)
+        /// The whole exchange took longer than the deadline its caller gave.
+        package static let timeout = Code(.timeout)
         /// The connection closed before a response head arrived.
         package static let connectionReset = Code(.connectionReset)
         /// The connection closed, or broke, before the body was complete (short of its
@@ -54,7 +56,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether a gateway should answer 504 (timeouts) rather than 502.
-    package var isTimeout: Bool { code == .connectTimeout || code == .readTimeout }
+    package var isTimeout: Bool { code == .connectTimeout || code == .readTimeout || code == .timeout }
 
     package var description: String {
         var text = "origin \(origin): \(message)"
