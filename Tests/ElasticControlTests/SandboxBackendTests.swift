@@ -62,7 +62,7 @@ struct SandboxBackendTests {
     }
 
     @Test func instanceServesOnItsOwnAddressIsolatedAndStoppingLeavesNothingBehind() async throws {
-        let backend = try Self.backend("sandbox-life")
+        let backend = try Self.backend("sandbox-life") { $0.tenantLimits = ["t": ResourceLimits(memoryBytes: 256 << 20, pids: 100)] }
         let spec = Self.spec("life-1", address: "127.0.171.10")
         let groupsBefore = backend.cgroups.groupCount()
         let filesBefore = Self.instanceFiles(backend)
@@ -105,6 +105,8 @@ struct SandboxBackendTests {
         }
         if let pids = directories.first(where: { $0.contains("pids") }) {
             #expect(try String(contentsOfFile: pids + "/pids.max", encoding: .utf8).hasPrefix("64"))
+            let tenant = (pids as NSString).deletingLastPathComponent
+            #expect(try String(contentsOfFile: tenant + "/pids.max", encoding: .utf8).hasPrefix("100"))
         }
         let interface = try #require(backend.interfaceName(of: spec.id))
         #expect(Self.interfaces().contains(interface))
@@ -232,6 +234,66 @@ struct SandboxBackendTests {
         await stack.stop()
     }
 
+    @Test func ecdnUpWithSandboxedSitesServesViewersAndLeavesNothingAtSIGTERM() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+        process.arguments = [
+            "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
+            "--sites", "1", "--single-tenant",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var lines: [String: String] = [:]
+        var buffer = ""
+        let deadline = Date().addingTimeInterval(30)
+        while lines["origin"] == nil, Date() < deadline {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            for line in buffer.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
+            }
+        }
+        let router = try #require(lines["router"])
+        let api = try #require(lines["api"])
+        let client = HTTPClientForTests()
+        let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.178.8")
+        let location = try #require(redirect.headers.first(name: "Location"))
+        #expect(location.hasPrefix("http://127.0.178.10:18080/"))
+        let playlist = try await client.get(location, from: "127.0.178.8")
+        #expect(playlist.status == 200)
+        #expect(String(buffer: playlist.body).hasPrefix("#EXTM3U"))
+        let instances = try await client.get(api + "/instances")
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(instances.body.readableBytesView)) as? [[String: Any]])
+        #expect(!records.isEmpty && records.allSatisfy { $0["backend"] as? String == "sandbox" })
+        let sites = try await client.get(api + "/sites")
+        #expect(String(buffer: sites.body).contains("\"backend\":\"sandbox\""))
+        let pid = process.processIdentifier
+        let ours = { Self.interfaces().filter { $0.hasPrefix("mc" + String(format: "%06x", Int(pid) & 0xFF_FFFF)) } }
+        #expect(!ours().isEmpty)
+        process.terminate()
+        #expect(await TestStack.eventually(timeout: 20) { !process.isRunning })
+        #expect(ours().isEmpty)
+        let cgroups = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n")
+            .compactMap { line -> String? in
+                let fields = line.split(separator: " ")
+                return fields.count > 8 && line.contains(" - cgroup ") ? String(fields[4]) : nil
+            }
+        let leftovers = cgroups.flatMap { mount -> [String] in
+            let enumerator = FileManager.default.enumerator(atPath: mount)
+            var found: [String] = []
+            while let path = enumerator?.nextObject() as? String {
+                if path.hasSuffix("ecdn-sandbox-\(pid)-1") { found.append(mount + "/" + path) }
+                if path.split(separator: "/").count > 3 { enumerator?.skipDescendants() }
+            }
+            return found
+        }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
     @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {
         let names = Set((0..<csandbox_allowed_syscall_count()).compactMap { csandbox_allowed_syscall_name($0).map { String(cString: $0) } })
         #expect(names.isSuperset(of: ["read", "write", "accept4", "epoll_wait", "execve", "exit_group"]))
@@ -239,8 +301,25 @@ struct SandboxBackendTests {
     }
 }
 
-/// Site backend selection, and cgroup layouts this host does not have.
+/// Site backend selection, the density benchmark's bookkeeping, and cgroup layouts this host does not have.
 struct BackendSelectionTests {
+    @Test func densityBenchmarkStartsChecksAndStopsEveryInstance() async throws {
+        let work = TestEnvironment.temporaryDirectory("density")
+        let backend = try ProcessBackend(
+            configuration: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, spareVolumes: 5),
+            logger: TestEnvironment.logger
+        )
+        let report = await DensityBenchmark(instances: 3, singleStarts: 2, concurrency: 2, firstAddress: "127.0.179.10").run(backend: backend, kind: "process")
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        #expect(report.serving == 3)
+        #expect(report.pssPerInstanceMiB > 0)
+        #expect(report.spawnToReadyP50Milliseconds > 0)
+        #expect(report.summaryLine.hasPrefix("serving 3/3; pss_per_instance_mib "))
+        #expect(report.summaryLine.contains("; starts_per_s ") && report.summaryLine.contains("; spawn_to_ready_p50_ms "))
+        #expect(backend.pid(of: "i-0") == nil)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
     @Test func sitesUseTheBackendOfTheirKindAndRecordsNameIt() throws {
         let work = TestEnvironment.temporaryDirectory("kinds")
         let settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))

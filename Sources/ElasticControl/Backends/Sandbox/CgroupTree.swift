@@ -37,8 +37,7 @@ final class CgroupTree: Sendable {
             if hierarchy.version == .v2 {
                 try Self.delegate(hierarchy.controllers, from: hierarchy.mountPoint, down: hierarchy.directory(of: parentPath))
             }
-            try Self.makeDirectory(base)
-            if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: base) }
+            try Self.makeBase(base, hierarchy)
             bases.append(base)
         }
         self.bases = bases
@@ -58,6 +57,8 @@ final class CgroupTree: Sendable {
                 for (hierarchy, base) in zip(layout.hierarchies, bases) {
                     let tenantDirectory = base + "/" + tenant
                     if counts[tenant] == 1 {
+                        // The base again after a removeAll (at shutdown) when the backend goes on.
+                        if counts.count == 1 { try Self.makeBase(base, hierarchy) }
                         try Self.makeDirectory(tenantDirectory)
                         if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: tenantDirectory) }
                         try Self.apply(tenantLimits, hierarchy, tenantDirectory)
@@ -115,16 +116,18 @@ final class CgroupTree: Sendable {
         }
     }
 
-    /// Removes every group left (at shutdown).
+    /// Removes every group left, the bases too (at shutdown; a later instance makes them again).
     func removeAll() {
-        for base in bases {
-            for tenant in Self.subdirectories(base) {
-                for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
-                Self.removeDirectory(base + "/" + tenant)
+        tenants.withLock { counts in
+            for base in bases {
+                for tenant in Self.subdirectories(base) {
+                    for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
+                    Self.removeDirectory(base + "/" + tenant)
+                }
+                Self.removeDirectory(base)
             }
-            Self.removeDirectory(base)
+            counts.removeAll()
         }
-        tenants.withLock { $0.removeAll() }
     }
 
     /// Groups below the bases (instances and tenants), for tests that count what is left.
@@ -154,6 +157,11 @@ final class CgroupTree: Sendable {
         if let pids = limits.pids, hierarchy.controllers.contains(.pids) {
             try set(directory + "/pids.max", "\(pids)")
         }
+    }
+
+    private static func makeBase(_ base: String, _ hierarchy: CgroupLayout.Hierarchy) throws(ControlError) {
+        try makeDirectory(base)
+        if hierarchy.version == .v2 { try delegate(hierarchy.controllers, in: base) }
     }
 
     private static func set(_ path: String, _ value: String) throws(ControlError) {

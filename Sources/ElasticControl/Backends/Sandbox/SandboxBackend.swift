@@ -157,6 +157,7 @@ public final class SandboxBackend: SiteBackend {
             }
         }
         volumes.removeSpares()
+        cgroups.removeAll()
     }
 
     public func pid(of id: String) -> Int32? {
