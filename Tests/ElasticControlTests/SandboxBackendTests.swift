@@ -235,28 +235,12 @@ struct SandboxBackendTests {
     }
 
     @Test func ecdnUpWithSandboxedSitesServesViewersAndLeavesNothingAtSIGTERM() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
-        process.arguments = [
+        let up = try UpProcess([
             "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
             "--sites", "1", "--single-tenant",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var lines: [String: String] = [:]
-        var buffer = ""
-        let deadline = Date().addingTimeInterval(30)
-        while lines["origin"] == nil, Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            for line in buffer.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1)
-                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
-            }
-        }
+        ], timeout: 30)
+        let process = up.process
+        let lines = up.lines
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         let client = HTTPClientForTests()
