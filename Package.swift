@@ -108,9 +108,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                "MallocCounter",
             ],
             swiftSettings: swiftSettings
         ),
+        // Counts the heap allocations of one thread, for MiniCacheServerTests' allocation tests
+        // (its malloc family takes the C library's place in the test executable).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
 
         // MARK: ElasticPolicy + ElasticSim — decisions and the simulator (issue 4)
         .target(name: "ElasticPolicy", swiftSettings: swiftSettings),

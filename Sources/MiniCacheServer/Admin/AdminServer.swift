@@ -251,8 +251,8 @@ final class AdminHandler: ChannelInboundHandler {
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]
         while let c = bytes.popFirst() {
-            if c == 37, bytes.count >= 2, let hi = HTTPConnectionHandler.hexValue(bytes[bytes.startIndex]),
-                let lo = HTTPConnectionHandler.hexValue(bytes[bytes.startIndex + 1])
+            if c == 37, bytes.count >= 2, let hi = Mount.hexValue(bytes[bytes.startIndex]),
+                let lo = Mount.hexValue(bytes[bytes.startIndex + 1])
             {
                 out.append(hi << 4 | lo)
                 bytes.removeFirst(2)

@@ -18,7 +18,7 @@ import Synchronization
 /// past it the fill keeps streaming to its subscribers but accepts no new ones.
 ///
 /// A subscriber that gives its request headers (every joiner should) only shares the response
-/// if it may be shared at all (``CachePolicy/maySharePending(request:response:)``: not
+/// if it may be shared at all (``CacheRules/maySharePending(request:response:)``: not
 /// private, no-store or personal) and its `Vary` selects the same variant for the joiner as
 /// for the request sent (RFC 9111 §4.1), and the response could be reused for the joiner's
 /// request as if it were stored (storable, and fresh or stale as the joiner allows: §3, §4); a
@@ -72,14 +72,14 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     package let key: Key
     private let registry: OriginFillRegistry<Key>
     private let retentionLimit: Int
-    private let policy: CachePolicy
+    private let rules: CacheRules
     private let state = Mutex(State())
 
-    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int, policy: CachePolicy) {
+    init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int, rules: CacheRules) {
         self.key = key
         self.registry = registry
         self.retentionLimit = retentionLimit
-        self.policy = policy
+        self.rules = rules
     }
 
     /// Sends the fetch to the origin; call once, on the fill ``OriginFillRegistry/fill(for:)``
@@ -202,7 +202,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     // Why a joiner with `subscriber` headers may not have the response to `sent`, if it may not.
     private func refusal(_ head: HTTPResponseHead, state: State, subscriber: HTTPHeaders?) -> Subscription? {
         guard let subscriber else { return nil }
-        guard let sent = state.sentHead, policy.maySharePending(request: sent, response: head) else { return .notShareable }
+        guard let sent = state.sentHead, rules.maySharePending(request: sent, response: head) else { return .notShareable }
         let vary = VarySelector(responseHeaders: head.headers)
         guard vary.isEmpty || vary.values(from: subscriber) == vary.values(from: sent.headers) else {
             return .differentVariant
@@ -210,12 +210,12 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         if head.status == .notModified { return nil }
         // A joiner gets the response as if it were stored: only when it could be reused for the
         // joiner's request now (RFC 9111 §4), not merely because it was fetched a moment ago.
-        guard policy.storability(request: sent, response: head) == .store else { return .notShareable }
+        guard rules.storability(request: sent, response: head) == .store else { return .notShareable }
         let received = StoredResponse(
             requestHeaders: sent.headers, response: head, requestTime: state.requestTime, responseTime: state.responseTime,
-            isShared: policy.configuration.isShared)
+            isShared: rules.configuration.isShared)
         let joiner = HTTPRequestHead(version: sent.version, method: .GET, uri: sent.uri, headers: subscriber)
-        switch policy.decide(request: joiner, stored: received, now: Int64(time(nil))) {
+        switch rules.decide(request: joiner, stored: received, now: Int64(time(nil))) {
         case .fresh, .staleAcceptedByRequest: return nil
         case .staleWhileRevalidate, .revalidate, .miss, .gatewayTimeout: return .notShareable
         }

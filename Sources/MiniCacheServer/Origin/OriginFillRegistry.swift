@@ -27,16 +27,16 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
     /// subscribers once past it. Default 64 MiB.
     package let retentionLimit: Int
     /// The rules deciding which responses may be shared with joiners.
-    package let policy: CachePolicy
+    package let rules: CacheRules
     private let state = Mutex(State())
 
     /// Creates an empty registry.
     /// - Parameters:
     ///   - retentionLimit: bytes kept per fill for late joiners; default 64 MiB.
-    ///   - policy: decides which responses may be shared with joiners; default shared-cache rules.
-    package init(retentionLimit: Int = 64 << 20, policy: CachePolicy = CachePolicy()) {
+    ///   - rules: decide which responses may be shared with joiners; default shared-cache rules.
+    package init(retentionLimit: Int = 64 << 20, rules: CacheRules = CacheRules()) {
         self.retentionLimit = retentionLimit
-        self.policy = policy
+        self.rules = rules
     }
 
     /// The fill in flight for `key`, or a new one; `isNew` tells the caller it must start it.
@@ -46,7 +46,7 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
                 state.joined += 1
                 return (existing, false)
             }
-            let fill = OriginFill(key: key, registry: self, retentionLimit: retentionLimit, policy: policy)
+            let fill = OriginFill(key: key, registry: self, retentionLimit: retentionLimit, rules: rules)
             state.fills[key] = fill
             state.created += 1
             return (fill, true)

@@ -14,7 +14,7 @@ import Synchronization
 /// first and the entry write is the commit, so a write cut short stores nothing. Each committed
 /// change is published as a new ``Mount`` derived from the current one (no volume read, no
 /// re-preparing of other objects); completion handlers run once it is visible in
-/// ``VolumeHolder/current``.
+/// ``MountedVolume/current``.
 ///
 /// When the data area or the object's hash bucket is full, objects the cache wrote are evicted
 /// by the configured policy (never the operator's content). Hits are not reported to the store:
@@ -22,7 +22,7 @@ import Synchronization
 /// of an evicted object that was served from the volume file are reused only once no mount that
 /// listed it is alive, so a download in flight keeps its bytes.
 package final class CacheStore: Sendable {
-    private let volumes: VolumeHolder
+    private let volumes: MountedVolume
     private let thread: NIOThreadPool
     private let logger: Logger
     private let state: Mutex<CacheStoreState>
@@ -44,7 +44,7 @@ package final class CacheStore: Sendable {
     ///   - configuration: eviction policy and limits.
     ///   - metricsFactory: where the store's metric handles are created.
     package init(
-        volumes: VolumeHolder,
+        volumes: MountedVolume,
         logger: Logger,
         configuration: CacheStoreConfiguration = CacheStoreConfiguration(),
         metricsFactory: any MetricsFactory = MetricsSystem.factory

@@ -15,13 +15,13 @@ import SystemPackage
 /// the eviction policy and the chunks held back for responses in flight. Used under the
 /// store's lock only.
 final class CacheStoreState {
-    private let volumes: VolumeHolder
+    private let volumes: MountedVolume
     private(set) var configuration: CacheStoreConfiguration
     private let metrics: CacheStoreMetrics
     private let logger: Logger
     private var writer: VolumeWriter?
     /// The volume file as of the store's last write or load (a difference means another writer).
-    private var fingerprint: VolumeHolder.FileFingerprint?
+    private var fingerprint: MountedVolume.FileFingerprint?
     private var policy: any EvictionPolicy<[UInt8]>
     /// The objects the cache wrote, by stored digest.
     private var objects: [[UInt8]: Tracked] = [:]
@@ -55,7 +55,7 @@ final class CacheStoreState {
         var message: String
     }
 
-    init(volumes: VolumeHolder, configuration: CacheStoreConfiguration, metrics: CacheStoreMetrics, logger: Logger) {
+    init(volumes: MountedVolume, configuration: CacheStoreConfiguration, metrics: CacheStoreMetrics, logger: Logger) {
         self.volumes = volumes
         self.configuration = configuration
         self.metrics = metrics
@@ -380,7 +380,7 @@ final class CacheStoreState {
     private func lockWriter() throws -> VolumeWriter {
         if let writer = self.writer {
             try writer.lock()
-            if VolumeHolder.fingerprint(self.volumes.path) == self.fingerprint { return writer }
+            if MountedVolume.fingerprint(self.volumes.path) == self.fingerprint { return writer }
             writer.unlock()
             self.writer = nil
             self.logger.info("volume changed by another writer; reloading the cache store", metadata: ["volume.path": "\(self.volumes.path)"])
@@ -388,7 +388,7 @@ final class CacheStoreState {
         }
         let writer = try VolumeWriter(path: self.volumes.path, waitForLock: true)
         self.writer = writer
-        self.fingerprint = VolumeHolder.fingerprint(self.volumes.path)
+        self.fingerprint = MountedVolume.fingerprint(self.volumes.path)
         for held in self.quarantine where !writer.reserveChunks(held.chunks) {
             self.logger.debug("held chunks were taken by another writer", metadata: ["chunks": "\(held.chunks)"])
         }
@@ -477,7 +477,7 @@ final class CacheStoreState {
     @discardableResult
     private func publish(_ changes: [(slot: Int, object: PreparedObject?)]) -> Int? {
         guard !changes.isEmpty else { return nil }
-        let after = VolumeHolder.fingerprint(self.volumes.path)
+        let after = MountedVolume.fingerprint(self.volumes.path)
         let mount = self.volumes.publish(changes: changes, before: self.fingerprint, after: after)
         self.fingerprint = after
         return mount.generation

@@ -5,8 +5,8 @@ import NIOHTTP1
 /// the status line, the stored end-to-end fields (RFC 9111 §4: the stored status and fields are
 /// sent, with `Age`), and the fields of a `304` answer to a client's conditional request.
 /// A hit writes: status line, `Date` (only when none is stored), connection field, `Age`, fields.
-struct HitHead: Sendable {
-    let status: Int
+package struct HitHead: Sendable {
+    let status: HTTPStatus
     let statusLine: ByteBuffer
     /// Whether the stored fields include `Date` (else the server adds its own).
     let hasDate: Bool
@@ -16,6 +16,8 @@ struct HitHead: Sendable {
     let rangeFields: String
     /// The fields of a `304`: the validators and caching fields of RFC 9110 §15.4.5, the empty line.
     let notModified: ByteBuffer
+    /// The stored `Content-Type`, for the parts of a `206`.
+    let contentType: String?
 
     /// Fields the server writes itself on a hit.
     static let ownFields: Set<String> = ["content-length", "age", "connection", "keep-alive", "transfer-encoding", "x-cache"]
@@ -24,9 +26,9 @@ struct HitHead: Sendable {
     ]
 
     init(_ stored: StoredResponse, bodyLength: Int64, serverName: String) {
-        self.status = stored.status
-        let reason = HTTPResponseStatus(statusCode: stored.status).reasonPhrase
-        self.statusLine = ByteBuffer(string: "HTTP/1.1 \(stored.status) \(reason)\r\n")
+        self.status = HTTPStatus(code: stored.status)
+        self.statusLine = ByteBuffer(string: self.status.statusLine)
+        self.contentType = stored.headers.first(name: "content-type")
         let hidden = Set(stored.cacheControl.noCacheFields.map { $0.lowercased() })
         var text = ""
         var notModified = ""
@@ -47,13 +49,8 @@ struct HitHead: Sendable {
         self.rangeFields = text.split(separator: "\r\n", omittingEmptySubsequences: true)
             .filter { !$0.lowercased().hasPrefix("content-type:") && !$0.lowercased().hasPrefix("content-range:") }
             .map { $0 + "\r\n" }.joined()
-        if Self.hasContent(stored.status) { text += "Content-Length: \(bodyLength)\r\n" }
+        if self.status.hasContent { text += "Content-Length: \(bodyLength)\r\n" }
         self.fields = ByteBuffer(string: text + "\r\n")
         self.notModified = ByteBuffer(string: notModified)
-    }
-
-    /// Whether a response with `status` carries content framing (not 1xx, 204, 304).
-    static func hasContent(_ status: Int) -> Bool {
-        !(status < 200 || status == 204 || status == 304)
     }
 }

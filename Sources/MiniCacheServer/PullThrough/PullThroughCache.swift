@@ -26,8 +26,8 @@ package final class PullThroughCache: Sendable {
     package let maxObjectSize: Int
     /// The largest request body forwarded for other methods (413 beyond).
     package let maxRequestBody: Int
-    package let policy: CachePolicy
-    private let volumes: VolumeHolder
+    package let rules: CacheRules
+    private let volumes: MountedVolume
     /// Where fetched responses are kept.
     package let store: CacheStore
     private let logger: Logger
@@ -97,7 +97,7 @@ package final class PullThroughCache: Sendable {
         router: OriginRouter,
         maxObjectSize: Int,
         maxRequestBody: Int = 8 << 20,
-        volumes: VolumeHolder,
+        volumes: MountedVolume,
         stats: ServerStats? = nil,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
@@ -106,13 +106,13 @@ package final class PullThroughCache: Sendable {
         self.stats = stats
         self.maxObjectSize = maxObjectSize
         self.maxRequestBody = maxRequestBody
-        self.policy = CachePolicy()
+        self.rules = CacheRules()
         self.volumes = volumes
         self.store = CacheStore(volumes: volumes, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
     }
 
-    package convenience init(origin: OriginAddress, maxObjectSize: Int, volumes: VolumeHolder, stats: ServerStats? = nil, logger: Logger) {
+    package convenience init(origin: OriginAddress, maxObjectSize: Int, volumes: MountedVolume, stats: ServerStats? = nil, logger: Logger) {
         self.init(router: OriginRouter(origin: origin), maxObjectSize: maxObjectSize, volumes: volumes, stats: stats, logger: logger)
     }
 
@@ -224,7 +224,7 @@ package final class PullThroughCache: Sendable {
             object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
             head: self.hitHead(object, stored: stored, serverName: serverName),
             initialAge: stored.currentAge(now: stored.responseTime), responseTime: stored.responseTime,
-            lifetime: stored.freshnessLifetime(self.policy.configuration), digest: digest)
+            lifetime: stored.freshnessLifetime(self.rules.configuration), digest: digest)
         self.fastHits.withLock { state in
             if state.hits.count >= Self.memoLimit {
                 state.hits = state.hits.filter { $0.value.object.object != nil }
@@ -361,7 +361,7 @@ package final class PullThroughCache: Sendable {
 
     /// Applies a `304` to the stored response under `digest` (RFC 9111 §4.3.4), then ends the fill's hold.
     func update(_ digest: CacheDigest, stored: StoredResponse, with head: HTTPResponseHead, requestTime: Int64, responseTime: Int64, release: @escaping @Sendable () -> Void) {
-        guard let updated = self.policy.updating(stored, with: head, requestTime: requestTime, responseTime: responseTime) else {
+        guard let updated = self.rules.updating(stored, with: head, requestTime: requestTime, responseTime: responseTime) else {
             release()
             return
         }
@@ -373,7 +373,7 @@ package final class PullThroughCache: Sendable {
         if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), length > self.maxObjectSize {
             return false
         }
-        return self.policy.storability(request: request, response: response) == .store
+        return self.rules.storability(request: request, response: response) == .store
     }
 
     /// Stores a complete response (and the `Vary` index naming it), then ends the fill's hold.

@@ -6,16 +6,18 @@ enum BodyPiece {
     case file(offset: Int64, length: Int64)
 }
 
-/// A body being streamed: the pieces left, and progress for the object's counters.
+/// A body being streamed: the pieces left to hand to the channel, and the progress the object's
+/// counters follow as writes complete.
 struct BodyStream {
-    var pieces: [BodyPiece]
-    var index = 0
-    /// Bytes of the current file piece already handed to the channel.
-    var pieceOffset: Int64 = 0
+    private let pieces: [BodyPiece]
+    private var index = 0
+    /// Bytes of the current file piece already handed over.
+    private var pieceOffset: Int64 = 0
     let total: Int64
     /// Bytes whose write completed.
-    var confirmed: Int64 = 0
-    var outstanding = 0
+    private(set) var confirmed: Int64 = 0
+    /// Parts handed over whose write has not completed.
+    private(set) var outstanding = 0
     let counters: ObjectCounters
     /// Keeps the volume snapshot (and its descriptor) alive until the body is sent.
     let mount: Mount
@@ -27,5 +29,38 @@ struct BodyStream {
         self.mount = mount
     }
 
+    /// Whether every piece has been handed to the channel.
     var isHandedOver: Bool { self.index >= self.pieces.count }
+
+    /// The next part to hand to the channel: a buffer, or at most `chunkSize` bytes of the volume
+    /// file; nil once all are handed over.
+    mutating func next(chunkSize: Int64) -> BodyPiece? {
+        guard self.index < self.pieces.count else { return nil }
+        self.outstanding += 1
+        switch self.pieces[self.index] {
+        case .buffer(let buffer):
+            self.index += 1
+            return .buffer(buffer)
+        case .file(let offset, let length):
+            let count = min(chunkSize, length - self.pieceOffset)
+            let part = BodyPiece.file(offset: offset + self.pieceOffset, length: count)
+            self.pieceOffset += count
+            if self.pieceOffset == length {
+                self.index += 1
+                self.pieceOffset = 0
+            }
+            return part
+        }
+    }
+
+    /// The write of a part of `count` bytes completed; true when the whole body is written.
+    mutating func written(_ count: Int64) -> Bool {
+        let before = self.confirmed
+        self.confirmed += count
+        self.outstanding -= 1
+        self.counters.recordProgress(before: before, after: self.confirmed, total: self.total)
+        guard self.isHandedOver, self.outstanding == 0 else { return false }
+        self.counters.recordCompletion()
+        return true
+    }
 }

@@ -1,77 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import NIOCore
 
-/// One data-plane connection: parses requests straight from the received bytes, answers them in
-/// order (pipelining), and flushes once per read batch.
+/// One data-plane connection: the adapter between the channel and the parts that decide.
 ///
-/// Responses are assembled into one outbound buffer per batch from ready-made parts: the status
-/// and `Date` lines from the per-loop ``DateCache`` and the object's prepared fields and body.
-/// Large bodies and link fetches are streamed; while one streams, further pipelined requests wait
-/// in the input buffer and reading from the socket pauses.
+/// Requests are parsed straight from the bytes received (``HTTPRequestParser``), turned into
+/// plans by the server's ``Responder`` and written in order (pipelining) by an
+/// ``HTTP1ResponseWriter``, with one flush per read batch. The ``ConnectionStateMachine``
+/// decides when to read, answer, time out and close; this class performs what it returns —
+/// channel reads and writes, the one timer — and moves the bodies that do not fit a batch:
+/// streamed from the volume, or relayed from upstream.
 package final class HTTPConnectionHandler: ChannelDuplexHandler {
     package typealias InboundIn = ByteBuffer
     package typealias OutboundIn = Never
     package typealias OutboundOut = IOData
 
-    enum Busy {
-        case idle
-        case streaming(BodyStream)
-        case link(LinkResponse)
-    }
-
-    enum DeadlineKind {
-        /// No deadline (a link response waits for its origin, which has its own timeout).
-        case none
-        /// A request head must complete.
-        case header
-        /// A keep-alive connection must send its next request.
-        case idle
-        /// A streamed body must make progress (the client keeps reading).
-        case stall
-    }
-
-    /// Responses up to this size are copied into the batch buffer; larger ones are written as
-    /// separate buffers in the same `writev`.
-    static let copyLimit = 8192
-
-    let server: ServerContext
-    let dates: DateCache
-    var mount: Mount
-    var context: ChannelHandlerContext?
-    var input: ByteBuffer?
-    var out: ByteBuffer
-    var needsFlush = false
-    /// Request body bytes still to skip (bodies are not used by GET/HEAD and refused methods).
-    var discard = 0
-    var busy = Busy.idle
-    var pendingRead = false
-    /// Close once the output is written (set by `Connection: close`, errors, shutdown).
-    var closing = false
-    var closed = false
-    var quiescing = false
-    var inReadBatch = false
-    /// Inside ``processInput(context:)``: a response finishing synchronously must not re-enter it.
-    var processing = false
-    var batchByClass = (0, 0, 0, 0, 0)
-    var batchBytes = 0
-    /// Cache hits and body bytes served from stored responses in this batch.
-    var cacheBatch = (hits: 0, bytes: 0)
-    var deadline = NIODeadline.uptimeNanoseconds(0)
-    var deadlineKind = DeadlineKind.none
-    var timer: Scheduled<Void>?
-    var timerAt = NIODeadline.distantFuture
-    var bufferPool: [ByteBuffer] = []
+    private let server: ServerContext
+    private var state: ConnectionStateMachine
+    private var writer: HTTP1ResponseWriter
+    private var context: ChannelHandlerContext?
+    /// The volume snapshot answered from, taken once per read batch.
+    private var mount: Mount
+    /// Bytes received and not answered yet.
+    private var input: ByteBuffer?
+    /// Request body bytes still to skip.
+    private var discard = 0
+    private var stream: BodyStream?
+    private var relay: RelayedResponse?
+    /// Tells the events of a relay from those of one it replaced.
+    private var relayGeneration = 0
+    private var timer: Scheduled<Void>?
+    /// Buffers of `--large-objects read`, reused.
+    private var bufferPool: [ByteBuffer] = []
 
     package init(server: ServerContext, dates: DateCache) {
         self.server = server
-        self.dates = dates
+        self.state = ConnectionStateMachine(
+            headerTimeout: server.configuration.headerTimeout,
+            idleTimeout: server.configuration.idleTimeout
+        )
+        self.writer = HTTP1ResponseWriter(dates: dates, serverName: server.configuration.serverName)
         self.mount = server.volumes.current
-        self.out = ByteBuffer()
     }
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.out = context.channel.allocator.buffer(capacity: 16384)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -82,25 +59,25 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     package func channelActive(context: ChannelHandlerContext) {
         self.server.stats.connectionOpened()
-        self.setDeadline(.header, NIODeadline.now() + self.server.configuration.headerTimeout, context: context)
+        self.schedule(self.state.channelActive(now: .now()), context: context)
         context.fireChannelActive()
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
-        self.closed = true
         self.server.stats.connectionClosed()
-        self.recordBatch()
+        self.writer.record(into: self.server.stats)
         self.timer?.cancel()
         self.timer = nil
-        if case .link(let response) = self.busy { response.subscription.cancel() }
-        self.busy = .idle
+        if self.state.channelInactive() { self.relay?.subscription?.cancel() }
+        self.relay = nil
+        self.stream = nil
         context.fireChannelInactive()
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
-        guard !self.closing else { return }
-        self.inReadBatch = true
+        let action = self.state.bytesReceived()
+        guard action != .drop else { return }
         if self.discard > 0 {
             let skip = min(self.discard, bytes.readableBytes)
             bytes.moveReaderIndex(forwardBy: skip)
@@ -113,43 +90,34 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             if self.input!.readerIndex > 0 { self.input!.discardReadBytes() }
             self.input!.writeBuffer(&bytes)
         }
-        if case .idle = self.busy {
+        if action == .answer {
             self.mount = self.server.volumes.current
-            self.processInput(context: context)
+            self.answer(context: context)
         }
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
-        self.inReadBatch = false
-        self.flushBatch(context: context)
+        self.flush(self.state.channelReadComplete(), context: context)
         context.fireChannelReadComplete()
     }
 
     package func read(context: ChannelHandlerContext) {
-        if case .idle = self.busy, !self.closing {
-            context.read()
-        } else {
-            self.pendingRead = true
-        }
+        if self.state.readRequested() { context.read() }
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, case .streaming = self.busy {
-            self.pump(context: context)
-        }
+        if context.channel.isWritable, self.stream != nil { self.pump(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is QuiesceEvent {
-            self.quiescing = true
-            if case .idle = self.busy, (self.input?.readableBytes ?? 0) == 0 {
-                self.closing = true
-                self.flushBatch(context: context)
-            }
+        guard event is QuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
             return
         }
-        context.fireUserInboundEventTriggered(event)
+        if let action = self.state.quiesce(hasBufferedInput: (self.input?.readableBytes ?? 0) > 0) {
+            self.flush(action, context: context)
+        }
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -157,43 +125,34 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    // MARK: - Request loop
+    // MARK: - Requests
 
-    /// Answers every complete request in the input buffer, in order, until one needs streaming.
-    func processInput(context: ChannelHandlerContext) {
-        guard !self.processing else { return }
-        self.processing = true
-        defer { self.processing = false }
-        while !self.closing, case .idle = self.busy, let buffer = self.input, buffer.readableBytes > 0 {
+    /// Answers the complete requests buffered, in order, until one streams or is relayed.
+    private func answer(context: ChannelHandlerContext) {
+        guard self.state.startAnswering() else { return }
+        requests: while self.state.mayAnswer, let buffer = self.input, buffer.readableBytes > 0 {
             switch self.server.parser.parse(buffer) {
             case .incomplete:
-                if self.deadlineKind != .header {
-                    self.setDeadline(.header, NIODeadline.now() + self.server.configuration.headerTimeout, context: context)
-                }
-                return
+                self.schedule(self.state.requestIncomplete(now: .now()), context: context)
+                break requests
             case .failure(let error):
                 if case .badRequest(let reason) = error {
                     self.server.logger.debug("refused malformed request", metadata: ["http.reason": "\(reason)"])
                 }
-                self.writeError(error.status, keepAlive: false, context: context)
-                self.input = nil
-                return
+                self.refuse(error.status)
+                break requests
             case .request(let head):
-                if head.method != .get, head.method != .head, let cache = self.server.cache {
-                    // Forwarded methods need their whole body; a chunked one is refused (RFC 9110 §15.5.12).
-                    if head.hasTransferEncoding || head.contentLength > cache.maxRequestBody {
-                        self.writeError(head.hasTransferEncoding ? .lengthRequired : .contentTooLarge, keepAlive: false, context: context)
-                        self.input = nil
-                        return
-                    }
-                    if buffer.readableBytes < head.headLength + head.contentLength {
-                        if self.deadlineKind != .header {
-                            self.setDeadline(.header, NIODeadline.now() + self.server.configuration.headerTimeout, context: context)
-                        }
-                        return
-                    }
+                switch self.server.responder.body(of: head) {
+                case .refuse(let status):
+                    self.refuse(status)
+                    break requests
+                case .whole where buffer.readableBytes < head.headLength + head.contentLength:
+                    self.schedule(self.state.requestIncomplete(now: .now()), context: context)
+                    break requests
+                case .whole, .skip:
+                    break
                 }
-                // Consume first: a response can complete synchronously and resume this loop.
+                // Consumed first: a response can complete synchronously and go on with the loop.
                 self.input!.moveReaderIndex(forwardBy: head.headLength)
                 if head.contentLength > 0 {
                     let available = min(head.contentLength, self.input!.readableBytes)
@@ -201,132 +160,299 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                     self.discard = head.contentLength - available
                 }
                 buffer.withUnsafeReadableBytes { bytes in
-                    self.respond(to: head, bytes: bytes, context: context)
+                    self.respond(to: head, in: bytes, context: context)
                 }
             }
         }
-        if let buffer = self.input, buffer.readableBytes == 0 {
-            self.input = nil
-        }
-        if self.input == nil, case .idle = self.busy, self.quiescing {
-            self.closing = true
-        }
-        if self.input == nil, case .idle = self.busy, !self.closing {
-            self.setDeadline(.idle, NIODeadline.now() + self.server.configuration.idleTimeout, context: context)
-        }
+        if let buffer = self.input, buffer.readableBytes == 0 { self.input = nil }
+        self.schedule(self.state.stopAnswering(inputEmpty: self.input == nil, now: .now()), context: context)
     }
 
-    /// Writes the batch buffer, flushes once, and closes when asked to.
-    func flushBatch(context: ChannelHandlerContext) {
-        if self.closing, !self.closed, case .idle = self.busy {
-            self.closed = true
-            let last = self.out
-            self.out = ByteBuffer()
-            self.recordBatch()
-            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(last))).assumeIsolated().whenComplete { _ in
+    private func respond(to head: RequestHead, in bytes: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        let framing = HTTP1ResponseWriter.Framing(
+            isHead: head.method == .head,
+            minorVersion: head.minorVersion,
+            keepAlive: self.state.keepsAlive(head.keepAlive && !head.hasTransferEncoding)
+        )
+        let plan = self.server.responder.respond(to: head, in: bytes, mount: self.mount, on: context.eventLoop)
+        self.perform(plan, framing, context: context)
+        if self.server.configuration.accessLog { self.logAccess(head, in: bytes, status: plan.status, context: context) }
+    }
+
+    /// Writes `plan`; true when the response is complete (not streamed or relayed).
+    @discardableResult
+    private func perform(_ plan: ResponsePlan, _ framing: HTTP1ResponseWriter.Framing, context: ChannelHandlerContext) -> Bool {
+        switch self.writer.write(plan, framing, mount: self.mount) {
+        case .complete(let keepAlive):
+            self.state.responseWritten(keepAlive: keepAlive)
+            return true
+        case .stream(let stream, let keepAlive):
+            self.state.responseWritten(keepAlive: keepAlive)
+            self.startStream(stream, context: context)
+        case .relay(let request):
+            self.startRelay(request, framing, context: context)
+        }
+        return false
+    }
+
+    /// Answers a request that cannot be served with `status`, and closes after it.
+    private func refuse(_ status: HTTPStatus) {
+        self.writer.writeError(status, keepAlive: false)
+        self.state.responseWritten(keepAlive: false)
+        self.input = nil
+    }
+
+    /// A streamed or relayed response is over: go on with the requests behind it.
+    private func responseHandedOver(context: ChannelHandlerContext) {
+        guard self.state.responseHandedOver() == .answerNext else { return }
+        self.mount = self.server.volumes.current
+        self.answer(context: context)
+        let (flush, read) = self.state.resumed()
+        if flush { self.flush(self.state.flush(), context: context) }
+        if read { context.read() }
+    }
+
+    /// Hands the output to the channel: adds the batch's counts, writes, flushes, and closes
+    /// after the last byte for `.flushAndClose`.
+    private func flush(_ action: ConnectionStateMachine.FlushAction, context: ChannelHandlerContext) {
+        // Counted before the bytes leave, so a client that saw its response sees it counted.
+        self.writer.record(into: self.server.stats)
+        switch action {
+        case .flush:
+            self.writer.takeOutput(
+                write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) },
+                flush: { context.flush() })
+        case .flushAndClose:
+            self.writer.takeOutput(write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) }, flush: {})
+            context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer()))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
+        }
+    }
+
+    // MARK: - Streaming from the volume
+
+    private func startStream(_ stream: BodyStream, context: ChannelHandlerContext) {
+        stream.counters.recordStart()
+        self.writer.takeOutput(write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) }, flush: {})
+        self.stream = stream
+        self.schedule(self.state.streamStarted(now: .now()), context: context)
+        self.pump(context: context)
+    }
+
+    /// Hands body parts to the channel while it is writable.
+    private func pump(context: ChannelHandlerContext) {
+        guard var stream = self.stream else { return }
+        let chunkSize = Int64(self.server.configuration.streamChunkSize)
+        var wrote = false
+        while context.channel.isWritable, let piece = stream.next(chunkSize: chunkSize) {
+            let data: IOData
+            let count: Int64
+            switch piece {
+            case .buffer(let buffer):
+                data = .byteBuffer(buffer)
+                count = Int64(buffer.readableBytes)
+            case .file(let offset, let length):
+                count = length
+                switch self.server.configuration.largeObjectStrategy {
+                case .sendfile:
+                    data = .fileRegion(FileRegion(fileHandle: stream.mount.fileHandle, readerIndex: Int(offset), endIndex: Int(offset + length)))
+                case .read:
+                    guard let buffer = self.readChunk(stream.mount, at: offset, count: Int(length), context: context) else {
+                        self.stream = nil
+                        self.state.closeNow()
+                        context.close(promise: nil)
+                        return
+                    }
+                    data = .byteBuffer(buffer)
+                }
+            }
+            wrote = true
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenComplete { result in
+                self.partWritten(count: count, data: data, result: result, context: context)
+            }
+            context.write(self.wrapOutboundOut(data), promise: promise)
+        }
+        self.stream = stream
+        if wrote { context.flush() }
+    }
+
+    private func partWritten(count: Int64, data: IOData, result: Result<Void, any Error>, context: ChannelHandlerContext) {
+        guard var stream = self.stream else { return }
+        guard case .success = result else {
+            self.stream = nil
+            self.state.closeNow()
+            context.close(promise: nil)
             return
         }
-        // Counted before the bytes leave, so a client that saw its response sees it counted.
-        self.recordBatch()
-        if self.out.readableBytes > 0 {
-            context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
-            self.needsFlush = true
+        if case .byteBuffer(var buffer) = data, buffer.capacity >= self.server.configuration.streamChunkSize, self.bufferPool.count < 4 {
+            buffer.clear()
+            self.bufferPool.append(buffer)
         }
-        if self.needsFlush {
-            self.needsFlush = false
-            context.flush()
-            // After a flush the bytes are usually on the wire and the storage is ours again.
-            self.out.clear()
-        }
-    }
-
-    func recordBatch() {
-        self.server.stats.record(byClass: &self.batchByClass, bytes: self.batchBytes)
-        self.batchBytes = 0
-        if self.cacheBatch.hits > 0 || self.cacheBatch.bytes > 0 {
-            self.server.stats.cacheHit(count: self.cacheBatch.hits)
-            self.server.stats.cacheBytesSent(self.cacheBatch.bytes)
-            self.cacheBatch = (0, 0)
-        }
-    }
-
-    /// Appends a ready-made part of a response, copying small ones into the batch buffer.
-    @inline(__always)
-    func emit(_ part: ByteBuffer, context: ChannelHandlerContext) {
-        if part.readableBytes <= Self.copyLimit {
-            self.out.writeImmutableBuffer(part)
+        self.state.streamProgressed(now: .now())
+        if stream.written(count) {
+            self.stream = nil
+            self.responseHandedOver(context: context)
         } else {
-            if self.out.readableBytes > 0 {
-                context.write(self.wrapOutboundOut(.byteBuffer(self.out)), promise: nil)
-                self.out = context.channel.allocator.buffer(capacity: 16384)
+            self.stream = stream
+        }
+    }
+
+    /// Reads a chunk of the volume into a pooled buffer.
+    private func readChunk(_ mount: Mount, at position: Int64, count: Int, context: ChannelHandlerContext) -> ByteBuffer? {
+        var buffer = self.bufferPool.popLast() ?? context.channel.allocator.buffer(capacity: max(count, self.server.configuration.streamChunkSize))
+        let fd = mount.fileDescriptor
+        var failed = false
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
+            var done = 0
+            while done < count {
+                let n = pread(fd, target.baseAddress! + done, count - done, off_t(position) + off_t(done))
+                if n > 0 {
+                    done += n
+                } else if n < 0, errno == EINTR {
+                    continue
+                } else {
+                    failed = true
+                    break
+                }
             }
-            context.write(self.wrapOutboundOut(.byteBuffer(part)), promise: nil)
-            self.needsFlush = true
+            return done
+        }
+        if failed {
+            self.server.logger.error("cannot read the volume", metadata: ["errno": "\(errno)"])
+            return nil
+        }
+        return buffer
+    }
+
+    // MARK: - Relaying from upstream
+
+    private func startRelay(_ request: UpstreamRequest, _ framing: HTTP1ResponseWriter.Framing, context: ChannelHandlerContext) {
+        if case .link(_, let object) = request { object.counters.recordStart() }
+        self.state.relayStarted()
+        self.relayGeneration &+= 1
+        let generation = self.relayGeneration
+        self.relay = RelayedResponse(request: request, framing: framing, generation: generation)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let subscription = self.server.responder.startRelay(request, on: context.eventLoop) { event in
+            handler.value.upstreamEvent(event, generation: generation)
+        }
+        // An answer can come before `startRelay` returns and end the relay.
+        if self.relay?.generation == generation {
+            self.relay!.subscription = subscription
+        } else {
+            subscription.cancel()
         }
     }
 
-    /// Called when a streamed body or link response has been handed over completely.
-    func finishBusy(context: ChannelHandlerContext) {
-        self.busy = .idle
-        if self.closed || self.processing { return }
-        self.mount = self.server.volumes.current
-        self.processInput(context: context)
-        if !self.inReadBatch { self.flushBatch(context: context) }
-        if self.pendingRead, !self.closing {
-            self.pendingRead = false
-            context.read()
+    private func upstreamEvent(_ event: UpstreamEvent, generation: Int) {
+        guard let context = self.context, var relay = self.relay, relay.generation == generation else { return }
+        switch event {
+        case .response(let head):
+            switch self.server.responder.upstreamAnswered(head, to: relay.request, mount: self.mount) {
+            case .relay(let relayHead):
+                let framing = self.writer.writeRelayHead(relayHead, relay.framing)
+                self.state.responseWritten(keepAlive: framing.keepAlive)
+                relay.body = framing
+                self.relay = relay
+                if framing.bodiless {
+                    self.endRelay(context: context)
+                } else {
+                    self.flush(.flush, context: context)
+                }
+            case .replace(let plan):
+                self.replaceRelay(with: plan, context: context)
+            }
+        case .body(let bytes):
+            guard let body = relay.body, !body.bodiless, bytes.readableBytes > 0 else { return }
+            self.writer.writeRelayBody(bytes, chunked: body.chunked)
+            relay.recordProgress(bytes.readableBytes)
+            self.relay = relay
+            self.flush(.flush, context: context)
+        case .end:
+            if let body = relay.body, !body.bodiless { self.writer.writeRelayEnd(chunked: body.chunked) }
+            relay.recordCompletion()
+            self.endRelay(context: context)
+        case .failed(let status, let message):
+            if relay.body != nil {
+                // The head is out: the only way to signal the failure is to cut the response.
+                self.state.responseWritten(keepAlive: false)
+                self.endRelay(context: context)
+                return
+            }
+            self.server.logger.warning("origin fetch failed", metadata: ["origin.status": "\(status.code)", "error": "\(message)"])
+            if let plan = self.server.responder.upstreamFailed(relay.request) {
+                self.replaceRelay(with: plan, context: context)
+                return
+            }
+            self.writer.writeError(status, keepAlive: relay.framing.keepAlive, minorVersion: relay.framing.minorVersion, isHead: relay.framing.isHead)
+            self.state.responseWritten(keepAlive: relay.framing.keepAlive)
+            self.endRelay(context: context)
+        case .fetchSeparately:
+            // The shared fetch is not for this client: its request goes on its own.
+            guard case .cache(var exchange) = relay.request else { return }
+            exchange.fillKey = nil
+            self.replaceRelay(with: .relay(.cache(exchange)), context: context)
         }
     }
 
-    // MARK: - Timeouts
-
-    func setDeadline(_ kind: DeadlineKind, _ at: NIODeadline, context: ChannelHandlerContext) {
-        self.deadlineKind = kind
-        self.deadline = at
-        if self.timer == nil || at < self.timerAt {
-            self.schedule(at: at, context: context)
+    /// Stops relaying and answers with `plan` instead.
+    private func replaceRelay(with plan: ResponsePlan, context: ChannelHandlerContext) {
+        guard let relay = self.relay else { return }
+        relay.subscription?.cancel()
+        self.relay = nil
+        if self.perform(plan, relay.framing, context: context) {
+            self.responseHandedOver(context: context)
+            self.flush(self.state.flush(), context: context)
         }
     }
 
-    private func schedule(at: NIODeadline, context: ChannelHandlerContext) {
+    private func endRelay(context: ChannelHandlerContext) {
+        self.relay?.subscription?.cancel()
+        self.relay = nil
+        self.responseHandedOver(context: context)
+        self.flush(self.state.flush(), context: context)
+    }
+
+    // MARK: - Timer
+
+    private func schedule(_ action: ConnectionStateMachine.TimerAction, context: ChannelHandlerContext) {
+        guard case .schedule(let deadline) = action else { return }
         self.timer?.cancel()
-        self.timerAt = at
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.timerFired(context: context)
         }
     }
 
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
-        self.timerAt = .distantFuture
-        guard !self.closed, self.deadlineKind != .none else { return }
-        if NIODeadline.now() < self.deadline {
-            self.schedule(at: self.deadline, context: context)
-            return
-        }
-        switch self.busy {
-        case .idle:
+        switch self.state.timerFired(now: .now(), hasBufferedInput: (self.input?.readableBytes ?? 0) > 0) {
+        case .none:
             break
-        case .streaming:
-            if self.deadlineKind == .stall {
-                self.server.logger.debug("closing a connection whose client stopped reading")
-                self.closed = true
-                context.close(promise: nil)
-            }
-            return
-        case .link:
-            return
+        case .schedule(let deadline):
+            self.schedule(.schedule(deadline), context: context)
+        case .closeNow:
+            self.server.logger.debug("closing a connection whose client stopped reading")
+            self.stream = nil
+            context.close(promise: nil)
+        case .requestTimeout:
+            self.refuse(.requestTimeout)
+            self.flush(self.state.flush(), context: context)
+        case .close:
+            self.flush(self.state.flush(), context: context)
         }
-        switch self.deadlineKind {
-        case .header where (self.input?.readableBytes ?? 0) > 0:
-            self.writeError(.requestTimeout, keepAlive: false, context: context)
-            self.input = nil
-        default:
-            self.closing = true
-        }
-        self.flushBatch(context: context)
+    }
+
+    private func logAccess(_ head: RequestHead, in bytes: UnsafeRawBufferPointer, status: HTTPStatus, context: ChannelHandlerContext) {
+        let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]), as: UTF8.self)
+        self.server.logger.info(
+            "request",
+            metadata: [
+                "http.method": "\(head.method == .get ? "GET" : head.method == .head ? "HEAD" : "other")",
+                "http.target": "\(target)", "http.status": "\(status.code)", "net.peer": "\(context.remoteAddress?.description ?? "?")",
+            ]
+        )
     }
 }
 

@@ -27,6 +27,8 @@ public final class MiniCacheServer: Service, Sendable {
     public let configuration: ServerConfiguration
     package let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
+    /// The event loops connections are served on.
+    package var eventLoopGroup: any EventLoopGroup { self.group }
     private let prometheus: PrometheusCollectorRegistry?
     private let readyFile: String?
     private let processStart: ContinuousClock.Instant?
@@ -68,7 +70,7 @@ public final class MiniCacheServer: Service, Sendable {
         self.processStart = processStart
         let stats = ServerStats(startTime: Int64(time(nil)), factory: metricsFactory)
         let registry = StatsRegistry()
-        let volumes = try VolumeHolder(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
+        let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
         if let origin = configuration.origin {
             cache = PullThroughCache(
@@ -86,7 +88,7 @@ public final class MiniCacheServer: Service, Sendable {
             volumes: volumes,
             stats: stats,
             registry: registry,
-            links: LinkFetcher(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
+            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
             cache: cache,
             connections: ConnectionRegistry(),
             logger: logger

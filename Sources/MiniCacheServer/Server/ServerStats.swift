@@ -10,6 +10,7 @@ package final class ServerStats: Sendable {
     package let connectionsTotal = Atomic<Int>(0)
     package let connectionsRefused = Atomic<Int>(0)
     package let requests = Atomic<Int>(0)
+    /// Body bytes of the responses sent (heads not counted).
     package let bytesSent = Atomic<Int>(0)
     package let upstreamFetches = Atomic<Int>(0)
     package let remounts = Atomic<Int>(0)
@@ -69,13 +70,16 @@ package final class ServerStats: Sendable {
         self.cacheBytesCounter = Counter(label: "minicache_cache_hit_bytes_total", factory: factory)
     }
 
-    /// Adds one batch of responses: counts per status class (index 1...5) and bytes.
+    /// Adds one batch of responses: counts per status class (index 1...5) and body bytes (a
+    /// streamed or relayed body's bytes may come in later batches than its status).
     package func record(byClass: inout (Int, Int, Int, Int, Int), bytes: Int) {
+        if bytes > 0 {
+            self.bytesSent.add(bytes, ordering: .relaxed)
+            self.bytesCounter.increment(by: Int64(bytes))
+        }
         let total = byClass.0 + byClass.1 + byClass.2 + byClass.3 + byClass.4
         guard total > 0 else { return }
         self.requests.add(total, ordering: .relaxed)
-        self.bytesSent.add(bytes, ordering: .relaxed)
-        self.bytesCounter.increment(by: Int64(bytes))
         if byClass.1 > 0 {
             self.status2xx.add(byClass.1, ordering: .relaxed)
             self.requestCounters[1].increment(by: Int64(byClass.1))

@@ -3,13 +3,13 @@ import NIOHTTP1
 import Testing
 
 struct ClientConditionTests {
-    let policy = CachePolicy()
+    let rules = CacheRules()
     typealias F = CacheFixtures
     let lastModified = HTTPDate.format(CacheFixtures.t0 - 1_000)
     var stored: StoredResponse { F.stored(200, [("ETag", #""v1""#), ("Last-Modified", lastModified), ("Cache-Control", "max-age=60")]) }
 
-    func check(_ headers: [(String, String)], method: HTTPMethod = .GET) -> CachePolicy.ClientConditionResult {
-        policy.clientConditions(request: F.request(method, "/a", headers), stored: stored)
+    func check(_ headers: [(String, String)], method: HTTPMethod = .GET) -> CacheRules.ClientConditionResult {
+        rules.clientConditions(request: F.request(method, "/a", headers), stored: stored)
     }
 
     @Test("RFC 9110 §13.1.2: If-None-Match with a matching tag (weak comparison, lists, *) gives 304")

@@ -3,7 +3,7 @@ import NIOHTTP1
 import Testing
 
 struct InvalidationTests {
-    let policy = CachePolicy()
+    let rules = CacheRules()
     typealias F = CacheFixtures
     let key = CacheKey(method: .POST, scheme: "http", authority: "example.com", target: "/dir/item?x=1")
 
@@ -11,7 +11,7 @@ struct InvalidationTests {
 
     @Test("RFC 9111 §4.4: an unsafe method with a 2xx invalidates the target URI")
     func target() {
-        let keys = policy.invalidatedKeys(request: F.request(.POST, "/dir/item?x=1"), key: key, response: F.response(201))
+        let keys = rules.invalidatedKeys(request: F.request(.POST, "/dir/item?x=1"), key: key, response: F.response(201))
         #expect(target(keys) == ["/dir/item?x=1"])
         #expect(keys.allSatisfy { $0.method == "GET" })
     }
@@ -19,18 +19,18 @@ struct InvalidationTests {
     @Test("RFC 9111 §4.4: same-origin Location and Content-Location are invalidated, other origins not")
     func locations() {
         let response = F.response(303, [("Location", "http://EXAMPLE.com:80/other"), ("Content-Location", "sibling")])
-        let keys = policy.invalidatedKeys(request: F.request(.PUT, "/dir/item?x=1"), key: key, response: response)
+        let keys = rules.invalidatedKeys(request: F.request(.PUT, "/dir/item?x=1"), key: key, response: response)
         #expect(target(keys) == ["/dir/item?x=1", "/other", "/dir/sibling"])
         let foreign = F.response(200, [("Location", "http://evil.example/dir/item"), ("Content-Location", "https://example.com/x")])
-        #expect(target(policy.invalidatedKeys(request: F.request(.DELETE), key: key, response: foreign)) == ["/dir/item?x=1"])
+        #expect(target(rules.invalidatedKeys(request: F.request(.DELETE), key: key, response: foreign)) == ["/dir/item?x=1"])
         let relative = F.response(200, [("Location", "//example.com/abs"), ("Content-Location", "mailto:x@y")])
-        #expect(target(policy.invalidatedKeys(request: F.request(.PATCH), key: key, response: relative)) == ["/dir/item?x=1", "/abs"])
+        #expect(target(rules.invalidatedKeys(request: F.request(.PATCH), key: key, response: relative)) == ["/dir/item?x=1", "/abs"])
     }
 
     @Test("RFC 9111 §4.4: safe methods and error responses invalidate nothing")
     func nothing() {
-        #expect(policy.invalidatedKeys(request: F.request(.GET), key: key, response: F.response(200)).isEmpty)
-        #expect(policy.invalidatedKeys(request: F.request(.POST), key: key, response: F.response(500)).isEmpty)
-        #expect(policy.invalidatedKeys(request: F.request(.POST), key: key, response: F.response(404)).isEmpty)
+        #expect(rules.invalidatedKeys(request: F.request(.GET), key: key, response: F.response(200)).isEmpty)
+        #expect(rules.invalidatedKeys(request: F.request(.POST), key: key, response: F.response(500)).isEmpty)
+        #expect(rules.invalidatedKeys(request: F.request(.POST), key: key, response: F.response(404)).isEmpty)
     }
 }

@@ -3,29 +3,29 @@ import NIOHTTP1
 import Testing
 
 struct StorabilityTests {
-    let policy = CachePolicy()
+    let rules = CacheRules()
     typealias F = CacheFixtures
 
     @Test("RFC 9111 §3: a 200 with max-age to a GET is stored")
     func plainStore() {
-        #expect(policy.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])) == .store)
+        #expect(rules.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])) == .store)
     }
 
     @Test("RFC 9111 §3: only GET responses are stored (a HEAD response has no body)", arguments: [HTTPMethod.HEAD, .POST, .PUT, .DELETE, .OPTIONS])
     func methods(method: HTTPMethod) {
-        let verdict = policy.storability(request: F.request(method), response: F.response(200, [("Cache-Control", "max-age=60")]))
+        let verdict = rules.storability(request: F.request(method), response: F.response(200, [("Cache-Control", "max-age=60")]))
         #expect(verdict == .doNotStore(.method))
     }
 
     @Test("RFC 9111 §5.2.2.5: no-store in the response prevents storing")
     func responseNoStore() {
-        let verdict = policy.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60, no-store")]))
+        let verdict = rules.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60, no-store")]))
         #expect(verdict == .doNotStore(.noStore))
     }
 
     @Test("RFC 9111 §5.2.1.5: no-store in the request prevents storing")
     func requestNoStore() {
-        let verdict = policy.storability(
+        let verdict = rules.storability(
             request: F.request(.GET, "/a", [("Cache-Control", "no-store")]),
             response: F.response(200, [("Cache-Control", "max-age=60")]))
         #expect(verdict == .doNotStore(.noStore))
@@ -33,7 +33,7 @@ struct StorabilityTests {
 
     @Test("RFC 9111 §5.2.2.3: must-understand with an understood status overrides no-store")
     func mustUnderstand() {
-        let verdict = policy.storability(
+        let verdict = rules.storability(
             request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60, no-store, must-understand")]))
         #expect(verdict == .store)
     }
@@ -41,31 +41,31 @@ struct StorabilityTests {
     @Test("RFC 9111 §5.2.2.7: a shared cache does not store private responses; a private cache does")
     func privateResponses() {
         let response = F.response(200, [("Cache-Control", "private, max-age=60")])
-        #expect(policy.storability(request: F.request(), response: response) == .doNotStore(.private))
-        let privatePolicy = CachePolicy(configuration: CacheConfiguration(isShared: false))
-        #expect(privatePolicy.storability(request: F.request(), response: response) == .store)
+        #expect(rules.storability(request: F.request(), response: response) == .doNotStore(.private))
+        let privateRules = CacheRules(configuration: CacheConfiguration(isShared: false))
+        #expect(privateRules.storability(request: F.request(), response: response) == .store)
     }
 
     @Test("RFC 9111 §3.5: a request with Authorization is stored by a shared cache only with public, s-maxage or must-revalidate")
     func authorization() {
         let request = F.request(.GET, "/a", [("Authorization", "Bearer x")])
-        #expect(policy.storability(request: request, response: F.response(200, [("Cache-Control", "max-age=60")])) == .doNotStore(.authorization))
+        #expect(rules.storability(request: request, response: F.response(200, [("Cache-Control", "max-age=60")])) == .doNotStore(.authorization))
         for allowing in ["public, max-age=60", "s-maxage=60", "max-age=60, must-revalidate"] {
-            #expect(policy.storability(request: request, response: F.response(200, [("Cache-Control", allowing)])) == .store)
+            #expect(rules.storability(request: request, response: F.response(200, [("Cache-Control", allowing)])) == .store)
         }
     }
 
     @Test("RFC 9111 §3.3: 206 is not stored unless partial content storage is enabled")
     func partialContent() {
         let response = F.response(206, [("Cache-Control", "max-age=60"), ("Content-Range", "bytes 0-9/100")])
-        #expect(policy.storability(request: F.request(), response: response) == .doNotStore(.status))
-        let ranges = CachePolicy(configuration: CacheConfiguration(storesPartialContent: true))
+        #expect(rules.storability(request: F.request(), response: response) == .doNotStore(.status))
+        let ranges = CacheRules(configuration: CacheConfiguration(storesPartialContent: true))
         #expect(ranges.storability(request: F.request(), response: response) == .store)
     }
 
     @Test("RFC 9111 §3: 304, 1xx and unknown statuses are not stored", arguments: [304, 100, 299, 599])
     func unstorableStatuses(status: Int) {
-        let verdict = policy.storability(request: F.request(), response: F.response(status, [("Cache-Control", "max-age=60")]))
+        let verdict = rules.storability(request: F.request(), response: F.response(status, [("Cache-Control", "max-age=60")]))
         #expect(verdict == .doNotStore(.status))
     }
 
@@ -73,28 +73,28 @@ struct StorabilityTests {
         "RFC 9110 §15.1: cacheable-by-default statuses are stored with only a validator",
         arguments: [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
     func cacheableByDefault(status: Int) {
-        let verdict = policy.storability(request: F.request(), response: F.response(status, [("ETag", #""v1""#)]))
+        let verdict = rules.storability(request: F.request(), response: F.response(status, [("ETag", #""v1""#)]))
         #expect(verdict == .store)
     }
 
     @Test("RFC 9111 §3: a status not cacheable by default needs explicit freshness", arguments: [302, 307, 403, 500, 503])
     func notByDefault(status: Int) {
-        #expect(policy.storability(request: F.request(), response: F.response(status, [("ETag", #""v1""#)])) == .doNotStore(.notCacheableByDefault))
-        #expect(policy.storability(request: F.request(), response: F.response(status, [("Cache-Control", "max-age=5")])) == .store)
-        #expect(policy.storability(request: F.request(), response: F.response(status, [("Expires", HTTPDate.format(F.t0))])) == .store)
+        #expect(rules.storability(request: F.request(), response: F.response(status, [("ETag", #""v1""#)])) == .doNotStore(.notCacheableByDefault))
+        #expect(rules.storability(request: F.request(), response: F.response(status, [("Cache-Control", "max-age=5")])) == .store)
+        #expect(rules.storability(request: F.request(), response: F.response(status, [("Expires", HTTPDate.format(F.t0))])) == .store)
     }
 
     @Test("RFC 9111 §3: a response without freshness or validator is not stored by default (configurable)")
     func unvalidatable() {
         let response = F.response(200, [("Content-Type", "text/plain")])
-        #expect(policy.storability(request: F.request(), response: response) == .doNotStore(.unvalidatable))
-        let permissive = CachePolicy(configuration: CacheConfiguration(storesUnvalidatableResponses: true))
+        #expect(rules.storability(request: F.request(), response: response) == .doNotStore(.unvalidatable))
+        let permissive = CacheRules(configuration: CacheConfiguration(storesUnvalidatableResponses: true))
         #expect(permissive.storability(request: F.request(), response: response) == .store)
     }
 
     @Test("RFC 9111 §4.1: a response with Vary: * is not stored")
     func varyStar() {
-        let verdict = policy.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60"), ("Vary", "*")]))
+        let verdict = rules.storability(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60"), ("Vary", "*")]))
         #expect(verdict == .doNotStore(.varyWildcard))
     }
 
@@ -114,14 +114,14 @@ struct StorabilityTests {
 
     @Test("RFC 9111 §3, §3.5: a response is shared with coalesced requests unless it is personal")
     func sharingPendingResponses() {
-        #expect(policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])))
-        #expect(policy.maySharePending(request: F.request(), response: F.response(503)))
-        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "private")])))
-        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "no-store")])))
-        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Set-Cookie", "s=1")])))
-        #expect(!policy.maySharePending(request: F.request(), response: F.response(200, [("Vary", "*")])))
+        #expect(rules.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "max-age=60")])))
+        #expect(rules.maySharePending(request: F.request(), response: F.response(503)))
+        #expect(!rules.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "private")])))
+        #expect(!rules.maySharePending(request: F.request(), response: F.response(200, [("Cache-Control", "no-store")])))
+        #expect(!rules.maySharePending(request: F.request(), response: F.response(200, [("Set-Cookie", "s=1")])))
+        #expect(!rules.maySharePending(request: F.request(), response: F.response(200, [("Vary", "*")])))
         let authorized = F.request(.GET, "/a", [("Authorization", "Basic eDp5")])
-        #expect(!policy.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "max-age=60")])))
-        #expect(policy.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "public, max-age=60")])))
+        #expect(!rules.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "max-age=60")])))
+        #expect(rules.maySharePending(request: authorized, response: F.response(200, [("Cache-Control", "public, max-age=60")])))
     }
 }

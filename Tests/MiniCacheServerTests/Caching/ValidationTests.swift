@@ -3,7 +3,7 @@ import NIOHTTP1
 import Testing
 
 struct ValidationTests {
-    let policy = CachePolicy()
+    let rules = CacheRules()
     typealias F = CacheFixtures
     var t0: Int64 { F.t0 }
 
@@ -11,7 +11,7 @@ struct ValidationTests {
     func conditionalRequest() {
         let stored = F.stored(200, [("Cache-Control", "max-age=1"), ("ETag", #""v1""#), ("Last-Modified", HTTPDate.format(t0 - 50))])
         let client = F.request(.GET, "/a", [("If-None-Match", #""other""#), ("Range", "bytes=0-1"), ("Accept", "*/*")])
-        let head = policy.conditionalRequest(for: client, stored: stored)
+        let head = rules.conditionalRequest(for: client, stored: stored)
         #expect(head.headers["if-none-match"] == [#""v1""#])
         #expect(head.headers["if-modified-since"] == [HTTPDate.format(t0 - 50)])
         #expect(head.headers["range"].isEmpty)
@@ -27,7 +27,7 @@ struct ValidationTests {
             ("Cache-Control", "max-age=600"), ("ETag", #""v1""#), ("Content-Length", "0"), ("Date", HTTPDate.format(t0 + 100)),
             ("Connection", "close"), ("X-New", "2"),
         ])
-        let updated = try #require(policy.updating(stored, with: notModified, requestTime: t0 + 99, responseTime: t0 + 100))
+        let updated = try #require(rules.updating(stored, with: notModified, requestTime: t0 + 99, responseTime: t0 + 100))
         #expect(updated.status == 200)
         #expect(updated.headers["content-length"] == ["5"])
         #expect(updated.headers["cache-control"] == ["max-age=600"])
@@ -37,21 +37,21 @@ struct ValidationTests {
         #expect(updated.headers["content-type"] == ["text/plain"])
         #expect(updated.responseTime == t0 + 100)
         #expect(updated.freshnessLifetime(CacheConfiguration()) == 600)
-        #expect(policy.decide(request: F.request(), stored: updated, now: t0 + 110) == .fresh(age: 11))
+        #expect(rules.decide(request: F.request(), stored: updated, now: t0 + 110) == .fresh(age: 11))
     }
 
     @Test("RFC 9111 §4.3.4: a 304 with a different entity tag does not update the stored response")
     func mismatch() {
         let stored = F.stored(200, [("Cache-Control", "max-age=10"), ("ETag", #""v1""#)])
-        #expect(policy.updating(stored, with: F.response(304, [("ETag", #""v2""#)]), requestTime: t0, responseTime: t0) == nil)
-        #expect(policy.updating(stored, with: F.response(304, [("ETag", #"W/"v1""#)]), requestTime: t0, responseTime: t0) != nil)
+        #expect(rules.updating(stored, with: F.response(304, [("ETag", #""v2""#)]), requestTime: t0, responseTime: t0) == nil)
+        #expect(rules.updating(stored, with: F.response(304, [("ETag", #"W/"v1""#)]), requestTime: t0, responseTime: t0) != nil)
         let dated = F.stored(200, [("Last-Modified", HTTPDate.format(t0 - 10))])
-        #expect(policy.updating(dated, with: F.response(304, [("Last-Modified", HTTPDate.format(t0))]), requestTime: t0, responseTime: t0) == nil)
+        #expect(rules.updating(dated, with: F.response(304, [("Last-Modified", HTTPDate.format(t0))]), requestTime: t0, responseTime: t0) == nil)
     }
 
     @Test("RFC 9110 §8.8.3.2: weak comparison ignores W/ but not the opaque tag")
     func weakComparison() {
-        #expect(CachePolicy.weakCompare(#"W/"a""#, #""a""#))
-        #expect(!CachePolicy.weakCompare(#""a""#, #""b""#))
+        #expect(CacheRules.weakCompare(#"W/"a""#, #""a""#))
+        #expect(!CacheRules.weakCompare(#""a""#, #""b""#))
     }
 }

@@ -40,7 +40,7 @@ struct CachePathTests {
     /// Waits (up to 10 s) until no origin fetch is in flight or held for storing.
     static func waitForFills(_ server: TestServer) async throws {
         for _ in 0..<1000 {
-            if server.server.context.links.fills.count == 0 { return }
+            if server.server.context.upstream.fills.count == 0 { return }
             try await Task.sleep(for: .milliseconds(10))
         }
         Issue.record("origin fetches still in flight")

@@ -11,7 +11,7 @@ import SHFS
 /// A real volume, its holder and a cache store, without a server: for the store's tests.
 struct CacheStoreFixture {
     let volume: TestVolume
-    let holder: VolumeHolder
+    let holder: MountedVolume
     let store: CacheStore
     let stats: ServerStats
     let prometheus: PrometheusCollectorRegistry
@@ -23,7 +23,7 @@ struct CacheStoreFixture {
         self.prometheus = PrometheusCollectorRegistry()
         let factory = PrometheusMetricsFactory(registry: self.prometheus)
         self.stats = ServerStats(startTime: 0, factory: factory)
-        self.holder = try VolumeHolder(
+        self.holder = try MountedVolume(
             path: volume.path, configuration: ServerConfiguration(), registry: StatsRegistry(), stats: self.stats, logger: logger)
         self.store = CacheStore(volumes: self.holder, logger: logger, configuration: configuration, metricsFactory: factory)
     }

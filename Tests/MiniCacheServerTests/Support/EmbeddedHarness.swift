@@ -18,10 +18,10 @@ final class EmbeddedHarness {
         let registry = StatsRegistry()
         return ServerContext(
             configuration: configuration,
-            volumes: try VolumeHolder(path: volume, configuration: configuration, registry: registry, stats: stats, logger: logger),
+            volumes: try MountedVolume(path: volume, configuration: configuration, registry: registry, stats: stats, logger: logger),
             stats: stats,
             registry: registry,
-            links: LinkFetcher(group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(1), stats: stats, logger: logger),
+            upstream: UpstreamRelay(group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(1), stats: stats, logger: logger),
             connections: ConnectionRegistry(),
             logger: logger
         )

@@ -4,11 +4,11 @@ import NIOHTTP1
 /// whether and how to reuse one (§4), revalidation (§4.3), and invalidation (§4.4).
 ///
 /// No I/O and no clock: every time is passed in, in seconds since the epoch.
-package struct CachePolicy: Sendable {
+package struct CacheRules: Sendable {
     /// The choices the RFC leaves to the cache.
     package var configuration: CacheConfiguration
 
-    /// Creates a policy.
+    /// Creates the rules.
     package init(configuration: CacheConfiguration = CacheConfiguration()) {
         self.configuration = configuration
     }

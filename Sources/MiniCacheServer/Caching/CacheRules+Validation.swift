@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-extension CachePolicy {
+extension CacheRules {
     /// The conditional header fields that revalidate `stored` (RFC 9111 §4.3.1):
     /// `If-None-Match` from its `ETag` and `If-Modified-Since` from its `Last-Modified`.
     package func validationHeaders(for stored: StoredResponse) -> HTTPHeaders {

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-extension CachePolicy {
+extension CacheRules {
     /// The primary keys to invalidate after forwarding `request` (RFC 9111 §4.4): for an unsafe
     /// method answered with a non-error status (2xx or 3xx), the target URI and the URIs in
     /// `Location` and `Content-Location` when they have the same origin. Every stored variant

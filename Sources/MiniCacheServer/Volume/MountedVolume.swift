@@ -9,7 +9,7 @@ import Synchronization
 
 /// Holds the current ``Mount`` and switches to a new one atomically on remount. Readers take the
 /// current mount once per read batch; in-flight responses keep the mount they started with.
-package final class VolumeHolder: Sendable {
+package final class MountedVolume: Sendable {
     package let path: String
     package let configuration: ServerConfiguration
     package let registry: StatsRegistry

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-extension CachePolicy {
+extension CacheRules {
     /// Decides how to answer `request` from `stored` at `now` (RFC 9111 §4, RFC 5861).
     ///
     /// The caller looked `stored` up by the request's cache key; this checks the method, `Vary`,

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-extension CachePolicy {
+extension CacheRules {
     /// The result of a client's preconditions against a stored response.
     package enum ClientConditionResult: Sendable, Equatable {
         /// Serve the response.
@@ -37,5 +37,21 @@ extension CachePolicy {
         case .notModified: return .notModified
         case .preconditionFailed: return .preconditionFailed
         }
+    }
+
+    /// Whether a request carries a precondition field the cache answers itself (§4.3.2).
+    package static func hasConditionals(_ headers: HTTPHeaders) -> Bool {
+        headers.contains(name: "if-none-match") || headers.contains(name: "if-match") || headers.contains(name: "if-modified-since")
+            || headers.contains(name: "if-unmodified-since")
+    }
+
+    /// Whether an `If-Range` value lets a range of `stored` apply (RFC 9110 §13.1.5): a strong
+    /// entity-tag match, or a date equal to `Last-Modified`.
+    package static func ifRangeHolds(_ value: String, stored: StoredResponse) -> Bool {
+        let bytes = Array(Substring(value).trimmingOWS().utf8)
+        let isTag = bytes.first == 34 || bytes.starts(with: [87, 47])
+        let tag = stored.entityTag.flatMap { Preconditions.parseEntityTag($0) }
+        if isTag, tag == nil || tag!.weak { return false }
+        return Preconditions.ifRangeHolds(bytes, etag: tag?.opaque ?? [], lastModified: stored.times.lastModified ?? Int64.min)
     }
 }

@@ -1,0 +1,113 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import SHFS
+
+/// Relays responses from upstream — the remote hosts of raw and auto links, and the cache's
+/// origins for misses, revalidations and pass-through — through the module's one
+/// ``OriginClient``. Viewers of the same resource share one fetch (an ``OriginFill``): later
+/// viewers first receive what arrived so far, from memory, then follow live (the original
+/// MiniCache's live-stream fan-out). A fetch ends with its response; the next viewer starts a new
+/// one unless the fill is held (a miss being stored).
+package final class UpstreamRelay: Sendable {
+    package let client: OriginClient
+    package let fills: OriginFillRegistry<String>
+    private let stats: ServerStats
+    private let logger: Logger
+
+    package init(group: any EventLoopGroup, timeout: TimeAmount, stats: ServerStats, logger: Logger) {
+        self.client = OriginClient(
+            group: group,
+            configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout),
+            logger: logger
+        )
+        self.fills = OriginFillRegistry()
+        self.stats = stats
+        self.logger = logger
+    }
+
+    /// Joins the fetch of `link`, starting one when none runs. `deliver` is called on `eventLoop`.
+    package func subscribe(
+        _ link: Link,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> UpstreamSubscription {
+        let hostField = link.hostType == .ipv6 ? "[\(link.host)]:\(link.port)" : "\(link.host):\(link.port)"
+        let request = OriginRequest(target: "/" + link.path, headers: ["Host": hostField, "User-Agent": "minicache"])
+        return self.subscribe(
+            key: "link \(hostField)/\(link.path)",
+            request: request,
+            origin: OriginAddress(host: link.host, port: Int(link.port)),
+            on: eventLoop,
+            deliver: deliver
+        )
+    }
+
+    /// Joins the fetch for `key`, or starts `request` to `origin` when none runs.
+    /// - Parameter recorder: called once with a fill this call creates, before it starts; what it
+    ///   returns is subscribed first, and when it is not nil the fill is held after its end until
+    ///   the recorder releases it.
+    package func subscribe(
+        key: String,
+        request: OriginRequest,
+        origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        recorder: ((OriginFill<String>) -> (any OriginResponseDelegate)?)? = nil,
+        passThrough: Bool = false,
+        requestHeaders: HTTPHeaders? = nil,
+        deliver: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> UpstreamSubscription {
+        let viewer = UpstreamViewer(passThrough: passThrough, deliver: deliver)
+        while true {
+            let (fill, isNew) = self.fills.fill(for: key)
+            if isNew {
+                let held = recorder?(fill)
+                if let held { _ = fill.subscribe(held, on: eventLoop) }
+                _ = fill.subscribe(viewer, on: eventLoop)
+                self.stats.upstreamFetchStarted()
+                self.logger.debug("origin fetch", metadata: ["origin": "\(origin)", "fetch.key": "\(key)"])
+                fill.start(request, to: origin, using: self.client, on: eventLoop, holdAfterFinish: held != nil)
+                return UpstreamSubscription(isNew: true) { fill.unsubscribe(viewer) }
+            }
+            switch fill.subscribe(viewer, on: eventLoop, requestHeaders: requestHeaders) {
+            case .joined:
+                return UpstreamSubscription(isNew: false) { fill.unsubscribe(viewer) }
+            case .closed:
+                continue
+            case .differentVariant, .notShareable:
+                // The response in flight is not for this client: it gets its own fetch.
+                return self.direct(request, to: origin, on: eventLoop, deliver: deliver)
+            }
+        }
+    }
+
+    /// Sends `request` to `origin` on its own (no sharing): pass-through methods.
+    package func execute(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> UpstreamSubscription {
+        self.direct(request, to: origin, on: eventLoop, deliver: deliver)
+    }
+
+    /// An unshared fetch whose events are delivered on `eventLoop` (the origin connection may
+    /// live on another loop).
+    private func direct(
+        _ request: OriginRequest,
+        to origin: OriginAddress,
+        on eventLoop: any EventLoop,
+        deliver: @escaping @Sendable (UpstreamEvent) -> Void
+    ) -> UpstreamSubscription {
+        let viewer = UpstreamViewer(passThrough: true) { event in
+            if eventLoop.inEventLoop {
+                deliver(event)
+            } else {
+                eventLoop.execute { deliver(event) }
+            }
+        }
+        self.stats.upstreamFetchStarted()
+        let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
+        return UpstreamSubscription(isNew: true) { task.cancel() }
+    }
+}

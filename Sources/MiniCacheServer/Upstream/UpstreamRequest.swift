@@ -1,0 +1,9 @@
+import SHFS
+
+/// A response to relay from upstream, as a responder plans it.
+package enum UpstreamRequest {
+    /// A raw or auto link of the volume: the remote host's `200` is relayed with the object's fields.
+    case link(Link, PreparedObject)
+    /// The cache's request to its origin: a miss, a revalidation or a pass-through.
+    case cache(CacheExchange)
+}

@@ -1,0 +1,102 @@
+/// What a request target names in a mount.
+package enum TargetLookup {
+    case object(PreparedObject)
+    case notFound
+    /// Not a target the server can name an object with (neither `/…` nor `?…`): 400.
+    case invalid
+}
+
+extension Mount {
+    /// Resolves `/`, `/?<hex digest>` and `/<percent-encoded name>` (query ignored) in the
+    /// target `target` of `bytes`, without copying it unless it is percent-encoded.
+    package func lookup(_ target: FieldRange, in bytes: UnsafeRawBufferPointer) -> TargetLookup {
+        // Absolute-form without a path (`http://host` or `http://host?q`) means `/` (RFC 9112 §3.2.2).
+        if target.count == 0 { return self.defaultObject.map { .object($0) } ?? .notFound }
+        let start = target.lowerBound
+        let end = target.upperBound
+        guard bytes[start] == 47 || bytes[start] == 63 else { return .invalid }
+        if bytes[start] == 63 { return self.lookupRoot(query: start + 1, end: end, in: bytes) }
+        var queryStart = end
+        var hasPercent = false
+        var k = start
+        while k < end {
+            let c = bytes[k]
+            if c == 63 {
+                queryStart = k
+                break
+            }
+            if c == 37 { hasPercent = true }
+            k += 1
+        }
+        if queryStart == start + 1 || end == start + 1 {
+            return self.lookupRoot(query: queryStart + 1, end: end, in: bytes)
+        }
+        let nameStart = start + 1
+        if !hasPercent {
+            guard let index = self.byName.lookup(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<queryStart])) else {
+                return .notFound
+            }
+            return .object(self.objects[index])
+        }
+        return withUnsafeTemporaryAllocation(byteCount: queryStart - nameStart, alignment: 1) { decoded in
+            var i = nameStart
+            var n = 0
+            while i < queryStart {
+                var c = bytes[i]
+                if c == 37 {
+                    guard i + 2 < queryStart, let hi = Self.hexValue(bytes[i + 1]), let lo = Self.hexValue(bytes[i + 2]) else {
+                        return .invalid
+                    }
+                    c = hi << 4 | lo
+                    i += 2
+                }
+                decoded[n] = c
+                n += 1
+                i += 1
+            }
+            guard let index = self.byName.lookup(UnsafeRawBufferPointer(rebasing: decoded[0..<n])) else { return .notFound }
+            return .object(self.objects[index])
+        }
+    }
+
+    /// `/` with an optional query: a query that is a whole hex digest names an object by digest,
+    /// any other query is ignored.
+    private func lookupRoot(query: Int, end: Int, in bytes: UnsafeRawBufferPointer) -> TargetLookup {
+        if end - query == self.digestHexLength {
+            return withUnsafeTemporaryAllocation(byteCount: end - query, alignment: 1) { lower in
+                for i in 0..<(end - query) {
+                    let c = bytes[query + i]
+                    switch c {
+                    case 48...57, 97...102: lower[i] = c
+                    case 65...70: lower[i] = c | 0x20
+                    default: return .notFound
+                    }
+                }
+                guard let index = self.byDigest.lookup(UnsafeRawBufferPointer(lower)) else { return .notFound }
+                return .object(self.objects[index])
+            }
+        }
+        if end - query > 0, end - query != self.digestHexLength,
+            Self.allHex(bytes, query, end), end - query >= 8
+        {
+            return .notFound
+        }
+        return self.defaultObject.map { .object($0) } ?? .notFound
+    }
+
+    private static func allHex(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        for k in start..<end where Self.hexValue(bytes[k]) == nil { return false }
+        return true
+    }
+
+    /// The value of a hex digit, either case.
+    @inline(__always)
+    package static func hexValue(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 97...102: c - 87
+        case 65...70: c - 55
+        default: nil
+        }
+    }
+}
