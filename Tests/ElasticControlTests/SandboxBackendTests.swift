@@ -278,6 +278,55 @@ struct SandboxBackendTests {
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
+    @Test func aRestartedOwnerAdoptsRunningSandboxesAndFreesTheOnesThatEnded() async throws {
+        let work = TestEnvironment.temporaryDirectory("sandbox-adopt")
+        let make = {
+            try SandboxBackend(
+                configuration: SandboxConfiguration(),
+                instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, detached: true),
+                logger: TestEnvironment.logger
+            )
+        }
+        let alive = Self.spec("adopt-1", address: "127.0.180.10")
+        let gone = Self.spec("adopt-2", address: "127.0.180.11")
+        // The first owner starts two caches and goes away (its backend is released)...
+        func firstOwner() async throws -> (pid: Int32, gonePid: Int32, interface: String, goneInterface: String) {
+            let owner = try make()
+            try await owner.launch(alive)
+            try await owner.launch(gone)
+            #expect(await TestStack.eventually(timeout: 10) { owner.probe(alive.id) == .ready && owner.probe(gone.id) == .ready })
+            return (
+                try #require(owner.pid(of: alive.id)), try #require(owner.pid(of: gone.id)),
+                try #require(owner.interfaceName(of: alive.id)), try #require(owner.interfaceName(of: gone.id))
+            )
+        }
+        let (pid, gonePid, interface, goneInterface) = try await firstOwner()
+        // ...its caches run on, and one of them ends while nobody watches.
+        #expect(UpTests.alive(pid))
+        kill(gonePid, SIGKILL)
+        #expect(await TestStack.eventually(timeout: 5) { !UpTests.alive(gonePid) })
+
+        let second = try make()
+        let adopted = await second.adopt()
+        #expect(adopted.count == 2)
+        #expect(adopted.first { $0.spec == alive }?.probe == .ready)
+        #expect(adopted.first { $0.spec == gone }?.probe == .exited("ended while its agent was away"))
+        #expect(second.pid(of: alive.id) == pid)
+        #expect(second.probe(alive.id) == .ready)
+        #expect(try await HTTPClientForTests().get(alive.adminURL + "/admin/status").status == 200)
+        #expect(second.probe(gone.id) == .exited("unknown instance"))
+        #expect(!Self.interfaces().contains(goneInterface))
+
+        let how = await second.terminate(alive.id, grace: 5)
+        #expect(how.hasPrefix("exited") || how.hasPrefix("ended"))
+        #expect(!UpTests.alive(pid))
+        #expect(!Self.interfaces().contains(interface))
+        #expect(second.cgroups.groupCount() == 0)
+        #expect(Self.instanceFiles(second).filter { !$0.hasPrefix("root-") }.isEmpty)
+        await second.terminateAll(grace: 0)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
     @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {
         let names = Set((0..<csandbox_allowed_syscall_count()).compactMap { csandbox_allowed_syscall_name($0).map { String(cString: $0) } })
         #expect(names.isSuperset(of: ["read", "write", "accept4", "epoll_wait", "execve", "exit_group"]))

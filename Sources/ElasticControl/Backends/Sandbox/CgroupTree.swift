@@ -6,8 +6,8 @@ import Musl
 import Synchronization
 
 /// The cgroups of one sandbox backend: `BASE/TENANT/INSTANCE` in every hierarchy that holds a
-/// controller it uses, where `BASE` is `ecdn-sandbox-PID-N` under
-/// ``SandboxConfiguration/cgroupParent``. Tenant groups carry the tenant's limits, instance
+/// controller it uses, where `BASE` (`ecdn-sandbox-PID-N`, or a name that outlives the process
+/// for detached instances) is under ``SandboxConfiguration/cgroupParent``. Tenant groups carry the tenant's limits, instance
 /// groups the instance's; an instance joins its groups before it execs.
 final class CgroupTree: Sendable {
     /// One instance's groups (a directory per hierarchy).
@@ -25,11 +25,15 @@ final class CgroupTree: Sendable {
 
     private static let serial = Atomic<Int>(0)
 
-    /// Creates the base groups.
+    /// The base's name when it lives as long as this process.
+    static func processName() -> String {
+        "ecdn-sandbox-\(getpid())-\(serial.wrappingAdd(1, ordering: .relaxed).newValue)"
+    }
+
+    /// Creates the base groups (or finds them, for a `name` an earlier owner used).
     /// - Throws: ``ControlError`` `badConfiguration` when a group cannot be created.
-    init(layout: CgroupLayout, parent: String?) throws(ControlError) {
+    init(layout: CgroupLayout, parent: String?, name: String = CgroupTree.processName()) throws(ControlError) {
         self.layout = layout
-        let name = "ecdn-sandbox-\(getpid())-\(Self.serial.wrappingAdd(1, ordering: .relaxed).newValue)"
         var bases: [String] = []
         for hierarchy in layout.hierarchies {
             let parentPath = parent ?? (hierarchy.version == .v1 ? hierarchy.ownPath : "/")
@@ -75,6 +79,30 @@ final class CgroupTree: Sendable {
             throw error
         }
         return group
+    }
+
+    /// The groups an earlier owner made for instance `id` of `tenant`, counted as this tree's
+    /// own; nil when they are gone.
+    func adoptGroup(tenant rawTenant: String, id rawID: String) -> Group? {
+        let tenant = Self.safeName(rawTenant)
+        let id = Self.safeName(rawID)
+        var group = Group(tenant: tenant, directories: [], memory: nil)
+        for (hierarchy, base) in zip(layout.hierarchies, bases) {
+            let directory = base + "/" + tenant + "/" + id
+            guard access(directory, F_OK) == 0 else { return nil }
+            group.directories.append(directory)
+            if hierarchy.controllers.contains(.memory) { group.memory = (directory, hierarchy.version) }
+        }
+        tenants.withLock { $0[tenant, default: 0] += 1 }
+        return group
+    }
+
+    /// Whether process `pid` is in `group` (read from `/proc/PID/cgroup`).
+    func holds(_ pid: pid_t, _ group: Group) -> Bool {
+        guard let text = HostFile.read("/proc/\(pid)/cgroup"), let directory = group.directories.first,
+              let hierarchy = layout.hierarchies.first else { return false }
+        let suffix = String(directory.dropFirst(hierarchy.mountPoint.count))
+        return text.split(separator: "\n").contains { $0.hasSuffix(suffix) }
     }
 
     /// Opens each group's `cgroup.procs` for the child to write itself into.
