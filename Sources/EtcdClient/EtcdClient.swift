@@ -10,7 +10,8 @@ import NIOPosix
 import Synchronization
 
 /// A client of an etcd v3 cluster over its gRPC API: reads, writes, transactions, leases,
-/// watches. One HTTP/2 connection to one member at a time; another member is tried when it fails.
+/// watches. One HTTP/2 connection to each member; requests go round robin to the members that are
+/// up, so the loss of one costs only the requests in flight on it (which callers retry).
 ///
 /// ```swift
 /// let etcd = try EtcdClient(configuration: EtcdConfiguration(url: "etcd://127.0.0.1:2379"))
@@ -44,6 +45,9 @@ public final class EtcdClient: Sendable {
                     )
                     config.connection.maxIdleTime = nil
                 },
+                // One connection per member and requests to those that are up: losing a member
+                // costs only the requests in flight on it (pick_first would stay on the first).
+                serviceConfig: ServiceConfig(loadBalancingConfig: [.roundRobin]),
                 eventLoopGroup: eventLoopGroup
             )
         } catch {

@@ -109,6 +109,30 @@ struct EtcdClientTests {
         await writer.close()
     }
 
+    @Test func aClientMovesToAnotherMemberWhenItsMemberDies() async throws {
+        let members = try await EtcdTestServer.startCluster(3)
+        defer { for m in members { m.destroy() } }
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: members.map(\.endpoint)))
+        try await client.put("/m/a", value: [1])
+        let updates = client.observe(prefix: "/m/")
+        var iterator = updates.makeAsyncIterator()
+        guard case .snapshot = await iterator.next() else { Issue.record("no snapshot"); return }
+        // The client talks to the first member; kill it: reads, writes and the watch go on through the others.
+        members[0].kill()
+        let written = await TestStack.eventually(timeout: 15) { (try? await client.put("/m/b", value: [2])) != nil }
+        #expect(written)
+        #expect(try await client.get("/m/b")?.value == [2])
+        var seen = false
+        while let update = await iterator.next() {
+            if case .events(let events, _) = update, events.contains(where: { $0.keyValue.key == "/m/b" }) {
+                seen = true
+                break
+            }
+        }
+        #expect(seen)
+        await client.close()
+    }
+
     @Test func endpointsAreParsedWithClearErrors() throws {
         let configuration = try EtcdConfiguration(url: "etcd://127.0.0.1:2379,10.0.0.2:2380")
         #expect(configuration.endpoints == [.init(host: "127.0.0.1", port: 2379), .init(host: "10.0.0.2", port: 2380)])

@@ -102,7 +102,7 @@ struct TestbedTests {
 
     /// minicache processes on site host `n`.
     static func caches(_ bed: Testbed, site: Int) -> [Int32] {
-        bed.processes("site\(site)").filter { $0.command.contains("minicache") }.map(\.pid)
+        bed.processes("site\(site)").filter { $0.command.contains("minicache serve") }.map(\.pid)
     }
 
     @Test func upServesViewersFromEveryRouterAndDownLeavesNothing() async throws {
@@ -134,7 +134,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let players = Self.viewers(bed, site: 1, rate: 0.5, duration: 20, watch: "15-20")
         #expect(await TestStack.eventually(timeout: 15) { !Self.caches(bed, site: 1).isEmpty })
         let leader = try #require(await Self.leader(bed, controller: 1))
@@ -158,7 +157,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let players = Self.viewers(bed, site: 1, rate: 0.5, duration: 15, watch: "10-15")
         #expect(await TestStack.eventually(timeout: 15) { !Self.caches(bed, site: 1).isEmpty })
         #expect(bed.signal("etcd1", matching: "etcd", SIGKILL) == 1)
@@ -175,7 +173,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let first = Self.route(bed, site: 1)
         let instance = try #require(first.instance)
         try bed.setLink("site1", up: false)
@@ -202,7 +199,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let first = Self.route(bed, site: 2)
         let instance = try #require(first.instance)
         let pids = Self.caches(bed, site: 2)
@@ -221,7 +217,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let instance = try #require(Self.route(bed, site: 3).instance)
         #expect(bed.signal("rtr1", matching: "ecdn router", SIGKILL) == 1)
         try bed.startRouter(1)
@@ -237,7 +232,6 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        defer { Task { await bed.down() } }
         let instance = try #require(Self.route(bed, site: 1).instance)
         let players = Self.viewers(bed, site: 1, rate: 0.3, duration: 40, watch: "20-30")
         for n in 1...3 { bed.signal("etcd\(n)", matching: "etcd", SIGKILL) }
