@@ -327,6 +327,40 @@ struct SandboxBackendTests {
         try? FileManager.default.removeItem(atPath: work)
     }
 
+    @Test func instanceAndTenantLimitsCapTasksCPUAndMemory() async throws {
+        let probes = try Self.backend("sandbox-limits", executable: Binaries.sandboxProbe) {
+            $0.seccomp = false
+            $0.instanceLimits = ResourceLimits(memoryBytes: 64 << 20, cpus: 1, pids: 8)
+            $0.tenantLimits = ["small": ResourceLimits(memoryBytes: 24 << 20, cpus: 0.1, pids: 5)]
+        }
+        let groupsBefore = probes.cgroups.groupCount()
+        let big = { (n: Int) in Self.spec("limits-big-\(n)", tenant: "big", address: "127.0.181.\(10 + n)") }
+        let small = { (n: Int) in Self.spec("limits-small-\(n)", tenant: "small", address: "127.0.181.\(20 + n)") }
+
+        // Tasks: the instance's own 8 (the probe and 7 children), then its tenant's lower 5.
+        let ownTasks = try await probes.run(big(1), arguments: ["fork", "20"], seccomp: false)
+        #expect(ownTasks.output.hasPrefix("forked 7 of 20: Resource temporarily unavailable"), "\(ownTasks.output)")
+        let tenantTasks = try await probes.run(small(1), arguments: ["fork", "20"], seccomp: false)
+        #expect(tenantTasks.output.hasPrefix("forked 4 of 20: Resource temporarily unavailable"), "\(tenantTasks.output)")
+
+        // CPU: a tenant held to a tenth of a core gets about that over a second of spinning.
+        let spin = try await probes.run(small(2), arguments: ["spin", "1000"], seccomp: false)
+        let words = spin.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let cpu = try #require(words.firstIndex(of: "cpu").flatMap { Int(words[$0 + 1]) }, "\(spin.output)")
+        #expect(spin.exit == "exited with status 0")
+        #expect(cpu < 400, "\(spin.output)")
+
+        // Memory: 48 MiB fits the instance's 64 MiB, but not its tenant's 24 MiB: the kernel kills it, not the host.
+        let fits = try await probes.run(big(2), arguments: ["alloc", "48"], seccomp: false)
+        #expect(fits.exit == "exited with status 0", "\(fits.output)")
+        #expect(fits.output.contains("allocated 48 MiB: done"))
+        let over = try await probes.run(small(3), arguments: ["alloc", "48"], seccomp: false)
+        #expect(over.exit == "killed by the kernel: out of memory (memory limit 64 MiB; tenant small 24 MiB)", "\(over.output)")
+        #expect(!over.output.contains("done"))
+        #expect(probes.cgroups.groupCount() == groupsBefore)
+        await probes.terminateAll(grace: 0)
+    }
+
     @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {
         let names = Set((0..<csandbox_allowed_syscall_count()).compactMap { csandbox_allowed_syscall_name($0).map { String(cString: $0) } })
         #expect(names.isSuperset(of: ["read", "write", "accept4", "epoll_wait", "execve", "exit_group"]))
@@ -365,6 +399,45 @@ struct BackendSelectionTests {
         #expect(backends.kind(forSite: "site2") == "process")
         #expect(backends.backends[.process] is ProcessBackend)
         try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func tenantLimitsParseAndABadOneSaysWhatIsWrong() throws {
+        var configuration = SandboxConfiguration()
+        try configuration.setTenantLimits(parsing: ["vod:memory=512,cpus=1.5,pids=256", "*:pids=100"])
+        #expect(configuration.limits(ofTenant: "vod") == ResourceLimits(memoryBytes: 512 << 20, cpus: 1.5, pids: 256))
+        #expect(configuration.limits(ofTenant: "default") == ResourceLimits(pids: 100))
+        let bad = [
+            ("vod", "is not TENANT:LIMITS"), (":pids=3", "is not TENANT:LIMITS"), ("vod:memory=1", "memory=1: give whole MiB, at least 8"),
+            ("vod:disk=5", "unknown limit 'disk'"), ("vod:cpus=x", "cpus=x: give cores"), ("vod:", "no limit given"),
+        ]
+        for (entry, message) in bad {
+            let error = #expect(throws: ControlError.self, "\(entry)") { try configuration.setTenantLimits(parsing: [entry]) }
+            #expect(error?.message.contains(message) == true, "\(entry): \(String(describing: error))")
+        }
+    }
+
+    @Test(.enabled(if: geteuid() != 0 || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "as root, runs ecdn as user nobody with setpriv (util-linux)"))
+    func withoutRootTheSandboxBackendSaysWhatToDo() throws {
+        let process = Process()
+        let arguments = [
+            "up", "--backend", "sandbox", "--sites", "1", "--first-site-octet", "182", "--router-port", "0", "--api-port", "0", "--origin-port", "0",
+            "--minicache", Binaries.minicache,
+        ]
+        if geteuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid", "65534", "--regid", "65534", "--clear-groups", Binaries.ecdn] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+            process.arguments = arguments
+        }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains("ecdn: error: the sandbox backend needs root (namespaces, cgroups, veth interfaces): run ecdn as root (sudo) or use --backend process"), "\(text)")
     }
 
     @Test func hybridHostUsesV1ControllersAndIgnoresAnEmptyV2() {

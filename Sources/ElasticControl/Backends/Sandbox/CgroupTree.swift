@@ -54,6 +54,9 @@ final class CgroupTree: Sendable {
         let tenant = Self.safeName(rawTenant)
         let id = Self.safeName(rawID)
         var group = Group(tenant: tenant, directories: [], memory: nil)
+        // cgroup v1 refuses a child CPU quota above its parent's (EINVAL); the tenant's bounds it either way.
+        var instanceLimits = instanceLimits
+        if let tenantCPUs = tenantLimits.cpus, let cpus = instanceLimits.cpus, cpus > tenantCPUs { instanceLimits.cpus = tenantCPUs }
         do throws(ControlError) {
             // Under the lock: a tenant's groups appear before its first instance's and go after its last.
             try tenants.withLock { (counts: inout [String: Int]) throws(ControlError) in

@@ -76,7 +76,7 @@ public final class SandboxBackend: SiteBackend {
     ///   message says what is missing).
     public init(configuration: SandboxConfiguration, instances: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
         if let reason = Self.unavailableReason {
-            throw ControlError(.badConfiguration, "\(reason): run ecdn as root or use --backend process")
+            throw ControlError(.badConfiguration, "\(reason): run ecdn as root (sudo) or use --backend process")
         }
         guard let source = PrefixTable.parseIPv4(configuration.hostSource[...]) else {
             throw ControlError(.badConfiguration, "sandbox host source '\(configuration.hostSource)' is not an IPv4 address")
@@ -379,15 +379,24 @@ public final class SandboxBackend: SiteBackend {
     private func describe(_ exit: ChildProcess.Exit, _ instance: Instance) -> String {
         switch exit {
         case .signalled(SIGKILL) where cgroups.oomKills(instance.group) > 0:
-            let limit = configuration.instanceLimits.memoryBytes.map { " (memory limit \($0 >> 20) MiB)" } ?? ""
-            return "killed by the kernel: out of memory\(limit)"
+            return "killed by the kernel: out of memory" + memoryLimits(instance.group)
         case .signalled(SIGSYS) where configuration.seccomp:
             return "killed by signal \(SIGSYS) (SIGSYS): a system call outside the seccomp allow-list"
         case .exited(-1) where instance.process.adopted:
-            return cgroups.oomKills(instance.group) > 0 ? "killed by the kernel: out of memory" : "ended (adopted: its exit status went to its first owner)"
+            return cgroups.oomKills(instance.group) > 0
+                ? "killed by the kernel: out of memory" + memoryLimits(instance.group) : "ended (adopted: its exit status went to its first owner)"
         default:
             return exit.description
         }
+    }
+
+    /// ` (memory limit 40 MiB; tenant t 24 MiB)`: the limits an out-of-memory kill can come from.
+    private func memoryLimits(_ group: CgroupTree.Group) -> String {
+        var limits: [String] = []
+        if let bytes = configuration.instanceLimits.memoryBytes { limits.append("memory limit \(bytes >> 20) MiB") }
+        let tenant = configuration.tenantLimits.first { CgroupTree.safeName($0.key) == group.tenant }?.value ?? configuration.defaultTenantLimits
+        if let bytes = tenant.memoryBytes { limits.append("tenant \(group.tenant) \(bytes >> 20) MiB") }
+        return limits.isEmpty ? "" : " (" + limits.joined(separator: "; ") + ")"
     }
 
     /// Runs `arguments` (the executable of this backend's root, then its arguments) once in a
