@@ -41,7 +41,10 @@ public final class SandboxBackend: SiteBackend {
     let root: SandboxRoot
     let cgroups: CgroupTree
     private let volumes: VolumePool
-    /// Clones happen on this thread: the instances' death signal follows the thread that cloned them.
+    /// Clones happen on these threads, which live as long as the backend: an instance's death
+    /// signal follows the thread that cloned it. A spawn mostly waits on the kernel (moving into
+    /// cgroups and detaching the old root wait for RCU grace periods; netlink round trips), so
+    /// several threads overlap those waits.
     private let spawner: MultiThreadedEventLoopGroup
     private let hostNetns: Int32
     private let nullFD: Int32
@@ -98,7 +101,7 @@ public final class SandboxBackend: SiteBackend {
         hostNetns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
-        spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
         }
@@ -117,6 +120,9 @@ public final class SandboxBackend: SiteBackend {
             root.remove()
         }
     }
+
+    /// Threads that clone instances at once.
+    static let spawnThreads = 4
 
     /// The cgroup base of detached instances: the same for every backend on this work folder.
     static func lastingName(_ workDirectory: String) -> String {
