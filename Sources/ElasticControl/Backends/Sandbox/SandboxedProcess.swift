@@ -12,12 +12,23 @@ import Synchronization
 final class SandboxedProcess: Sendable {
     /// The process id in this (the host's) PID namespace.
     let pid: pid_t
+    /// Started by an earlier owner: not a child of this process, its exit status is not ours to read.
+    let adopted: Bool
     private let pidfd: Int32
     private let exitState = Mutex<ChildProcess.Exit?>(nil)
 
-    init(pid: pid_t, pidfd: Int32) {
+    init(pid: pid_t, pidfd: Int32, adopted: Bool = false) {
         self.pid = pid
         self.pidfd = pidfd
+        self.adopted = adopted
+    }
+
+    /// Holds a running process an earlier owner started, or nil if it is gone.
+    static func adopt(pid: pid_t) -> SandboxedProcess? {
+        let fd = csandbox_pidfd_open(pid)
+        guard fd >= 0 else { return nil }
+        let process = SandboxedProcess(pid: pid, pidfd: fd, adopted: true)
+        return process.poll() == nil ? process : nil
     }
 
     deinit {
@@ -34,10 +45,8 @@ final class SandboxedProcess: Sendable {
             if r == 1 {
                 state = signal == 0 ? .exited(status) : .signalled(signal)
             } else if r == -ECHILD {
-                // Not this process's child (a container's process adopted after a restart): its
-                // pidfd turns readable when it ends; its status is not ours to read.
-                var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-                if Glibc.poll(&entry, 1, 0) == 1 { state = .exited(-1) }
+                // Not ours to reap (adopted): the pidfd turns readable when it ends.
+                if csandbox_pidfd_ended(pidfd) != 0 { state = .exited(-1) }
             } else if r < 0 {
                 state = .exited(-1)
             }
