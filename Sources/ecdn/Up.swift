@@ -204,16 +204,6 @@ struct Up: AsyncParsableCommand {
                 demoOrigin = o
                 originURL = o.url
             }
-            let limits = ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
-            var configuration = ElasticCDNConfiguration(
-                host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
-                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
-                sandbox: SandboxConfiguration(instanceLimits: limits),
-                oci: OCIConfiguration(image: ociImage, runtime: ociRuntime, instanceLimits: limits),
-                microvm: MicroVMConfiguration(
-                    image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto
-                ),
-
             var sandbox = SandboxConfiguration(
                 instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
             )
@@ -222,6 +212,10 @@ struct Up: AsyncParsableCommand {
                 host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
                 backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
                 sandbox: sandbox,
+                oci: OCIConfiguration(image: ociImage, runtime: ociRuntime, instanceLimits: sandbox.instanceLimits),
+                microvm: MicroVMConfiguration(
+                    image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto
+                ),
                 prefixTable: table
             )
             if singleTenant {

@@ -389,8 +389,10 @@ struct BackendSelectionTests {
 
     @Test func sitesUseTheBackendOfTheirKindAndRecordsNameIt() throws {
         let work = TestEnvironment.temporaryDirectory("kinds")
-        let settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))
+        var settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))
         var sites = SiteConfiguration.loopbackSites(2, firstOctet: 176)
+        // A backend that cannot start here fails the whole set, with its reason.
+        settings.oci.runtime = "/nonexistent/runc"
         sites[1].backend = .oci
         #expect(throws: ControlError.self) { try SiteBackends(sites: sites, settings: settings, logger: TestEnvironment.logger) }
         sites[1].backend = .process
