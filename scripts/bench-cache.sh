@@ -15,6 +15,8 @@
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/cache-<date>)
 #   MINICACHE  a prebuilt release minicache (default: built here)
+#   BASELINE   another minicache binary (an older commit) measured in the same run, with its own
+#              cache volume, for before/after ratios
 #
 # Needs: nginx, varnish, wrk, python3, taskset (apt-get install -y nginx varnish wrk).
 set -euo pipefail
@@ -62,6 +64,7 @@ chmod -R a+r "$work/www"
 "$shfs" mkfs "$work/static.shfs" --size 64M --name static --force >/dev/null
 "$shfs" add "$work/static.shfs" "$work/www/1k" --name 1k --mime application/octet-stream >/dev/null
 "$shfs" mkfs "$work/cache.shfs" --size 256M --name cache --force >/dev/null
+cp "$work/cache.shfs" "$work/cache-baseline.shfs"
 
 common_http="access_log off; keepalive_requests 100000000; keepalive_timeout 65; default_type application/octet-stream;
   client_body_temp_path $work/ngx-body; proxy_temp_path $work/ngx-proxy; fastcgi_temp_path $work/ngx-fcgi;
@@ -144,15 +147,22 @@ taskset -c 0 nginx -c "$work/origin.conf" -p "$work" 2>/dev/null & pids+=("$!")
 taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin off --threads 1 --log-level error \
     --origin http://127.0.0.1:18500 & mc=$!; pids+=("$mc")
 taskset -c 1 "$MINICACHE" serve "$work/static.shfs" --listen 127.0.0.1:18504 --admin off --threads 1 --log-level error & ms=$!; pids+=("$ms")
+if [ -n "${BASELINE:-}" ]; then
+    taskset -c 1 "$BASELINE" serve "$work/cache-baseline.shfs" --listen 127.0.0.1:18505 --admin off --threads 1 --log-level error \
+        --origin http://127.0.0.1:18500 & bc=$!; pids+=("$bc")
+    taskset -c 1 "$BASELINE" serve "$work/static.shfs" --listen 127.0.0.1:18506 --admin off --threads 1 --log-level error & bs=$!; pids+=("$bs")
+fi
 taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" 2>/dev/null & np=$!; pids+=("$np")
 taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
-for port in 18500 18501 18502 18503 18504; do wait_port $port; done
+ports="18500 18501 18502 18503 18504"
+[ -z "${BASELINE:-}" ] || ports="$ports 18505 18506"
+for port in $ports; do wait_port $port; done
 sleep 1
 np_all="$np $(pgrep -P "$np" | tr '\n' ' ')"
 vp_all="$vp $(pgrep -P "$vp" | tr '\n' ' ')"
 
 echo "==> warm-up (every object once through each cache)"
-for port in 18501 18502 18503; do
+for port in 18501 18502 18503 ${BASELINE:+18505}; do
     curl -s -o /dev/null "http://127.0.0.1:$port/1k"
     for i in $(seq 0 999); do echo "url = \"http://127.0.0.1:$port/o/$i\""; echo "output = /dev/null"; done >"$work/urls-$port"
     curl -s -K "$work/urls-$port"
@@ -161,15 +171,19 @@ sleep 2
 
 echo "==> load ($duration s per run, 100 connections, keep-alive)"
 run_wrk minicache-static hit http://127.0.0.1:18504/1k "$ms"
+[ -z "${BASELINE:-}" ] || run_wrk baseline-static hit http://127.0.0.1:18506/1k "$bs"
 # shellcheck disable=SC2086
 {
 run_wrk minicache hit http://127.0.0.1:18501/1k "$mc"
+[ -z "${BASELINE:-}" ] || run_wrk baseline hit http://127.0.0.1:18505/1k "$bc"
 run_wrk nginx-proxy_cache hit http://127.0.0.1:18502/1k $np_all
 run_wrk varnish hit http://127.0.0.1:18503/1k $vp_all
 run_wrk minicache zipf90 http://127.0.0.1:18501 "$mc"
+[ -z "${BASELINE:-}" ] || run_wrk baseline zipf90 http://127.0.0.1:18505 "$bc"
 run_wrk nginx-proxy_cache zipf90 http://127.0.0.1:18502 $np_all
 run_wrk varnish zipf90 http://127.0.0.1:18503 $vp_all
 run_wrk minicache miss http://127.0.0.1:18501 "$mc"
+[ -z "${BASELINE:-}" ] || run_wrk baseline miss http://127.0.0.1:18505 "$bc"
 run_wrk nginx-proxy_cache miss http://127.0.0.1:18502 $np_all
 run_wrk varnish miss http://127.0.0.1:18503 $vp_all
 }
@@ -178,9 +192,15 @@ echo "==> requests per server CPU-second, ratio to minicache (same run)"
 python3 - "$results" <<'PY' | tee "$out/ratios.txt"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+def per_cpu(server, workload):
+    return next((float(r["req_per_cpu_s"]) for r in rows if r["server"] == server and r["workload"] == workload), None)
 for workload in ("hit", "zipf90", "miss"):
-    mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
+    mc = per_cpu("minicache", workload)
     for r in rows:
         if r["workload"] == workload:
             print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {mc / max(1.0, float(r['req_per_cpu_s'])):.2f}")
+static, hit = per_cpu("minicache-static", "hit"), per_cpu("minicache", "hit")
+print(f"hit vs static (minicache): {hit / static:.2f}")
+if per_cpu("baseline", "hit") is not None:
+    print(f"hit vs static (baseline):  {per_cpu('baseline', 'hit') / per_cpu('baseline-static', 'hit'):.2f}")
 PY
