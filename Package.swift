@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
         .library(name: "ElasticControl", targets: ["ElasticControl"]),
+        .library(name: "EtcdClient", targets: ["EtcdClient"]),
         .library(name: "MediaOrigin", targets: ["MediaOrigin"]),
         .library(name: "PlayerLoad", targets: ["PlayerLoad"]),
     ],
@@ -34,6 +35,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // etcd's gRPC API (EtcdClient); Sources/EtcdClient/Generated comes from these versions' plugins.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: SHFS — object store and the `shfs` tool (issue 2)
@@ -136,6 +142,7 @@ let package = Package(
             dependencies: [
                 "ElasticSim",
                 "ElasticControl",
+                "EtcdClient",
                 "MediaOrigin",
                 "PlayerLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -149,6 +156,33 @@ let package = Package(
         .testTarget(name: "ElasticPolicyTests", dependencies: ["ElasticPolicy"], swiftSettings: swiftSettings),
         .testTarget(name: "ElasticSimTests", dependencies: ["ElasticSim", "Workload"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
 
+        // MARK: EtcdClient — etcd v3 over gRPC for the distributed control plane (issue 11)
+        .target(
+            name: "EtcdClient",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Measurements of the distributed control plane (scripts/measure-distributed.sh); not a product.
+        .executableTarget(
+            name: "cluster-bench",
+            dependencies: [
+                "ElasticControl",
+                "EtcdClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: ElasticControl — the live control plane behind `ecdn up` (issue 6)
         // CSandbox: what the sandbox backend runs between clone and execve (issue 12).
         .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
@@ -160,6 +194,7 @@ let package = Package(
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
+                "EtcdClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -174,6 +209,7 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "ElasticPolicy",
+                "EtcdClient",
                 "MediaOrigin",
                 "PlayerLoad",
                 "ecdn",

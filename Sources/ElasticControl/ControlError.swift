@@ -4,7 +4,7 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case bindFailed, badConfiguration, badPrefixTable, volumeFailed, spawnFailed
-            case instanceFailed, httpFailed, timeout, badURL, badTrace
+            case instanceFailed, httpFailed, timeout, badURL, badTrace, storeFailed
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -29,6 +29,8 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
         public static let badURL = Code(.badURL)
         /// A viewer trace file could not be read.
         public static let badTrace = Code(.badTrace)
+        /// The state store (etcd) could not be read or written; the message says why.
+        public static let storeFailed = Code(.storeFailed)
 
         public var description: String { "\(value)" }
     }

@@ -69,13 +69,7 @@ public final class ElasticCDN: Sendable {
         group: any EventLoopGroup, logger: Logger
     ) async throws(ControlError) {
         _ = try HTTPURL(c.origin)
-        let defaultTenant = TenantConfiguration(name: "default", origin: c.origin, pathPrefix: "/", quotaPerSite: 2)
-        let tenants: [TenantConfiguration]
-        switch c.tenants {
-        case nil: tenants = [defaultTenant, TenantConfiguration(name: "vod", origin: c.origin, pathPrefix: "/vod/", quotaPerSite: 1)]
-        case let given? where given.isEmpty: tenants = [defaultTenant]
-        case let given?: tenants = given
-        }
+        let tenants = Self.tenants(c.tenants, origin: c.origin)
         backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
@@ -84,6 +78,16 @@ public final class ElasticCDN: Sendable {
         }
         api = try await Self.withFallback(port: c.apiPort, logger: logger) { port throws(ControlError) in
             try await APIServer(host: c.host, port: port, controller: controller, originCounters: originCounters, group: group, logger: logger)
+        }
+    }
+
+    /// The tenants of ``ElasticCDNConfiguration/tenants`` on `origin`.
+    static func tenants(_ given: [TenantConfiguration]?, origin: String) -> [TenantConfiguration] {
+        let defaultTenant = TenantConfiguration(name: "default", origin: origin, pathPrefix: "/", quotaPerSite: 2)
+        switch given {
+        case nil: return [defaultTenant, TenantConfiguration(name: "vod", origin: origin, pathPrefix: "/vod/", quotaPerSite: 1)]
+        case let given? where given.isEmpty: return [defaultTenant]
+        case let given?: return given
         }
     }
 

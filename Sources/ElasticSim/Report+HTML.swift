@@ -5,15 +5,18 @@ extension Report {
 
     /// A self-contained HTML page comparing the scenarios side by side (no scripts, no external
     /// resources).
-    public static func html(_ results: [SimulationResult]) -> String {
+    public static func html(_ all: [SimulationResult]) -> String {
+        let groups = Replicates.group(all)
+        let results = groups.map(\.first)
         let colors = results.indices.map { palette[$0 % palette.count] }
         var body = ""
         body += "<h1>ecdn simulate — \(escape(results.map(\.name).joined(separator: ", ")))</h1>\n"
         if let first = results.first {
-            body += "<p class=meta>\(escape(first.topology)) · \(format(first.duration)) s simulated · seed \(first.seed)</p>\n"
+            let seeds = groups[0].runs.count > 1 ? "seeds \(first.seed)…\(first.seed + UInt64(groups[0].runs.count - 1)): the table shows means ± the half-width of the 95 % confidence interval, the charts the first seed" : "seed \(first.seed)"
+            body += "<p class=meta>\(escape(first.topology)) · \(format(first.duration)) s simulated · \(seeds)</p>\n"
         }
         body += legend(results, colors)
-        body += table(results, colors)
+        body += table(groups, colors)
 
         let bufferingCDF = results.map { cdfPoints($0.bufferingRatios) }
         let startupCDF = results.map { cdfPoints($0.startupDelays) }
@@ -86,22 +89,30 @@ extension Report {
         }.joined() + "</p>\n"
     }
 
-    static func table(_ results: [SimulationResult], _ colors: [String]) -> String {
-        let baseline = results.map(\.originEgressBytes).max() ?? 0
+    static func table(_ groups: [Replicates], _ colors: [String]) -> String {
+        let rows = groups.map { g in Dictionary(summary(g).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a }) }
+        func value(_ row: [String: Any], _ key: String) -> Double { number(row[key] ?? 0) ?? 0 }
+        /// The value, and ± its confidence half-width when there are several seeds.
+        func cell(_ row: [String: Any], _ key: String, _ show: (Double) -> String) -> String {
+            guard let ci = row["\(key)_ci95"].flatMap(number) else { return show(value(row, key)) }
+            return "\(show(value(row, key))) ± \(show(ci))"
+        }
+        let baseline = rows.map { value($0, "origin_egress_bytes") }.max() ?? 0
         var out = "<div class=wide><table><tr><th>scenario</th><th>viewers</th><th>start-up p50 / p95 (s)</th><th>buffering ratio mean / p95</th><th>viewers with stalls</th><th>origin egress</th><th>served by caches</th><th>origin saved vs worst</th><th>instance-hours</th><th>starts</th><th>peak instances (max per AS)</th><th>events</th><th>wall (s)</th></tr>\n"
-        for (i, r) in results.enumerated() {
-            let stalled = r.stallCounts.isEmpty ? 0 : Double(r.stallCounts.filter { $0 > 0 }.count) / Double(r.stallCounts.count)
-            let saved = baseline > 0 ? 1 - r.originEgressBytes / baseline : 0
-            out += "<tr><td><i class=swatch style=\"background:\(colors[i])\"></i>\(escape(r.name))</td>"
-            out += "<td>\(format(Double(r.viewers)))</td>"
-            out += "<td>\(format(r.startupDelayP50)) / \(format(r.startupDelayP95))</td>"
-            out += "<td>\(String(format: "%.4f", r.bufferingRatioMean)) / \(String(format: "%.4f", r.bufferingRatioP95))</td>"
-            out += "<td>\(String(format: "%.1f%%", stalled * 100))</td>"
-            out += "<td>\(bytes(r.originEgressBytes))</td><td>\(bytes(r.cacheServedBytes))</td>"
-            out += "<td>\(String(format: "%.1f%%", saved * 100))</td>"
-            out += "<td>\(format(r.instanceSeconds / 3600))</td><td>\(format(Double(r.instanceStarts)))</td>"
-            out += "<td>\(format(Double(r.peakInstances))) (\(r.sites.map(\.peakInstances).max() ?? 0))</td>"
-            out += "<td>\(format(Double(r.events)))</td><td>\(String(format: "%.1f", r.wallSeconds))</td></tr>\n"
+        for (i, row) in rows.enumerated() {
+            let saved = baseline > 0 ? 1 - value(row, "origin_egress_bytes") / baseline : 0
+            let four = { (x: Double) in String(format: "%.4f", x) }
+            let percent = { (x: Double) in String(format: "%.1f%%", x * 100) }
+            out += "<tr><td><i class=swatch style=\"background:\(colors[i])\"></i>\(escape(groups[i].name))</td>"
+            out += "<td>\(cell(row, "viewers") { format($0) })</td>"
+            out += "<td>\(cell(row, "startup_delay_p50_s") { format($0) }) / \(cell(row, "startup_delay_p95_s") { format($0) })</td>"
+            out += "<td>\(cell(row, "buffering_ratio_mean", four)) / \(cell(row, "buffering_ratio_p95", four))</td>"
+            out += "<td>\(cell(row, "viewers_with_stalls_share", percent))</td>"
+            out += "<td>\(cell(row, "origin_egress_bytes", bytes))</td><td>\(cell(row, "cache_served_bytes", bytes))</td>"
+            out += "<td>\(percent(saved))</td>"
+            out += "<td>\(cell(row, "instance_seconds") { format($0 / 3600) })</td><td>\(cell(row, "instance_starts") { format($0) })</td>"
+            out += "<td>\(cell(row, "peak_instances") { format($0) }) (\(cell(row, "peak_instances_per_site") { format($0) }))</td>"
+            out += "<td>\(cell(row, "events") { format($0) })</td><td>\(String(format: "%.1f", value(row, "wall_seconds")))</td></tr>\n"
         }
         return out + "</table></div>\n"
     }

@@ -40,10 +40,43 @@ public enum Report {
         ]
     }
 
-    /// `summary.json`: a JSON array with one object per scenario, keys sorted.
+    /// The keys of one scenario's `summary.json` object over its seeds: each numeric key is the
+    /// mean over the runs and gains `KEY_ci95`, the half-width of its 95 % confidence interval;
+    /// `seed` is the first seed and `seeds` their number. One run gives ``summary(_:)-swift.type.method``.
+    public static func summary(_ group: Replicates) -> [(String, Any)] {
+        guard group.runs.count > 1 else { return summary(group.first) }
+        let rows = group.runs.map { summary($0) }
+        var out: [(String, Any)] = []
+        for (i, (key, value)) in rows[0].enumerated() {
+            if key == "seed" {
+                out.append((key, value))
+                out.append(("seeds", group.runs.count))
+                continue
+            }
+            guard number(value) != nil else {
+                out.append((key, value))
+                continue
+            }
+            let (mean, halfWidth) = Replicates.meanAndCI95(rows.map { number($0[i].1) ?? 0 })
+            out.append((key, mean))
+            out.append(("\(key)_ci95", halfWidth))
+        }
+        return out
+    }
+
+    static func number(_ value: Any) -> Double? {
+        switch value {
+        case let x as Double: x
+        case let x as Int: Double(x)
+        case let x as UInt64: Double(x)
+        default: nil
+        }
+    }
+
+    /// `summary.json`: a JSON array with one object per scenario (its seeds aggregated), keys sorted.
     public static func summaryJSON(_ results: [SimulationResult]) -> Data {
-        let array = results.map { r -> [String: Any] in
-            Dictionary(uniqueKeysWithValues: summary(r).map { ($0.0, $0.1) })
+        let array = Replicates.group(results).map { g -> [String: Any] in
+            Dictionary(uniqueKeysWithValues: summary(g).map { ($0.0, $0.1) })
         }
         let data = (try? JSONSerialization.data(withJSONObject: array, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
         return data + Data("\n".utf8)
@@ -69,7 +102,10 @@ public enum Report {
         }
         try put("summary.json", summaryJSON(results))
         try put("summary.csv", Data(summaryCSV(results).utf8))
-        for r in results {
+        if results.count > Replicates.group(results).count {
+            try put("runs.csv", Data(runsCSV(results).utf8))
+        }
+        for r in Replicates.group(results).map(\.first) {
             try put("\(r.name)-timeseries.csv", Data(timeSeriesCSV(r).utf8))
             try put("\(r.name)-sites.csv", Data(sitesCSV(r).utf8))
             try put("\(r.name)-qoe-cdf.csv", Data(cdfCSV(r).utf8))
@@ -91,7 +127,19 @@ public enum Report {
         return s.contains(",") || s.contains("\"") ? "\"\(s.replacingOccurrences(of: "\"", with: "\"\""))\"" : s
     }
 
+    /// `summary.csv`: the rows of `summary.json`, one per scenario.
     public static func summaryCSV(_ results: [SimulationResult]) -> String {
+        let groups = Replicates.group(results)
+        guard let first = groups.first else { return "" }
+        var out = summary(first).map(\.0).joined(separator: ",") + "\n"
+        for g in groups {
+            out += summary(g).map { csvField($0.1) }.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// `runs.csv` (written with several seeds): one row per run.
+    public static func runsCSV(_ results: [SimulationResult]) -> String {
         guard let first = results.first else { return "" }
         var out = summary(first).map(\.0).joined(separator: ",") + "\n"
         for r in results {

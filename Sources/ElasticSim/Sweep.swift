@@ -5,18 +5,32 @@ import Synchronization
 /// results do not depend on the number of cores or the order of completion.
 public struct Sweep: Sendable {
     public var scenarios: [Scenario]
+    /// Runs of each scenario, with seeds `seed`, `seed + 1`, ... (default 1).
+    public var seeds: Int
     /// Record every arrival for replay (``SimulationResult/trace``).
     public var recordTrace: Bool
     /// Scenarios run at once (default: the number of active cores).
     public var parallelism: Int
 
-    public init(scenarios: [Scenario], recordTrace: Bool = false, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(scenarios: [Scenario], seeds: Int = 1, recordTrace: Bool = false, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.scenarios = scenarios
+        self.seeds = max(1, seeds)
         self.recordTrace = recordTrace
         self.parallelism = max(1, parallelism)
     }
 
-    /// The progress of one scenario.
+    /// Every run: each scenario once per seed, the seeds of a scenario next to each other.
+    public var runs: [Scenario] {
+        scenarios.flatMap { scenario in
+            (0..<seeds).map { k in
+                var run = scenario
+                run.seed = scenario.seed &+ UInt64(k)
+                return run
+            }
+        }
+    }
+
+    /// The progress of one run (an index into ``runs``).
     public struct Progress: Sendable {
         public var scenario: Int
         public var simulatedTime: Double
@@ -27,7 +41,7 @@ public struct Sweep: Sendable {
     public func loadTopologies() throws(SimulationError) -> [Topology] {
         var cache: [String: Topology] = [:]
         var result: [Topology] = []
-        for scenario in scenarios {
+        for scenario in runs {
             let t = scenario.topology
             let key = "\(t.source)|\(t.dataDirectory ?? "")|\(t.minDaysSeen)|\(t.routing)|\(t.accessLinkCapacity)|\(t.coreLinkCapacity)|\(scenario.seed)"
             if let topology = cache[key] {
@@ -61,19 +75,20 @@ public struct Sweep: Sendable {
         return result
     }
 
-    /// Runs all scenarios and returns their results in scenario order.
+    /// Runs everything and returns the results in the order of ``runs`` (group them with
+    /// ``Replicates/group(_:)``). Only the first run records a trace.
     public func run(progress: (@Sendable (Progress) -> Void)? = nil) throws(SimulationError) -> [SimulationResult] {
         let topologies = try loadTopologies()
+        let scenarios = runs
         let results = Mutex<[SimulationResult?]>(Array(repeating: nil, count: scenarios.count))
         let next = Atomic<Int>(0)
         let workers = min(parallelism, scenarios.count)
-        let scenarios = self.scenarios
         let recordTrace = self.recordTrace
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while true {
                 let i = next.add(1, ordering: .relaxed).oldValue
                 guard i < scenarios.count else { return }
-                let simulation = Simulation(scenario: scenarios[i], topology: topologies[i], recordTrace: recordTrace)
+                let simulation = Simulation(scenario: scenarios[i], topology: topologies[i], recordTrace: recordTrace && i == 0)
                 let result = simulation.run { time, events in
                     progress?(Progress(scenario: i, simulatedTime: time, events: events))
                 }

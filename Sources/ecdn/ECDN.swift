@@ -6,6 +6,9 @@ struct ECDN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ecdn",
         abstract: "Elastic CDNs: build a CDN on the fly, or simulate one at country scale.",
-        subcommands: [Up.self, Origin.self, Load.self, Simulate.self, Density.self]
+        subcommands: [
+            Up.self, ControllerCommand.self, AgentCommand.self, RouterCommand.self, StateCommand.self, TestbedCommand.self,
+            Origin.self, Load.self, Simulate.self, Density.self,
+        ]
     )
 }

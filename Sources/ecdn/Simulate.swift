@@ -36,7 +36,12 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Override the simulated time of every scenario, seconds.", valueName: "seconds"))
     var duration: Double?
 
-    @Option(name: .long, help: "Scenarios run at once (default: number of cores).")
+    @Option(name: .long, help: ArgumentHelp(
+        "Run every scenario with N seeds (seed, seed+1, ...); summary.json reports means and, for each numeric key K, K_ci95 (half-width of the 95% confidence interval).",
+        valueName: "n"))
+    var seeds: Int = 1
+
+    @Option(name: .long, help: "Runs at once (default: number of cores).")
     var jobs: Int?
 
     @Option(name: .long, help: ArgumentHelp(
@@ -52,6 +57,7 @@ struct Simulate: ParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if seeds < 1 || seeds > 10_000 { throw ValidationError("--seeds must be between 1 and 10000") }
         if let duration, !(duration > 0) { throw ValidationError("--duration must be > 0 seconds") }
     }
 
@@ -81,12 +87,13 @@ struct Simulate: ParsableCommand {
             throw SimulationError(.invalidScenario, scenarioFiles.joined(separator: " "), "scenario name \"\(scenario.name)\" appears twice; names must be unique across files")
         }
         let sweep = Sweep(
-            scenarios: scenarios, recordTrace: trace != nil,
+            scenarios: scenarios, seeds: seeds, recordTrace: trace != nil,
             parallelism: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
         let showProgress = !quiet && (progress ?? (isatty(STDERR_FILENO) == 1))
-        let bar = showProgress ? ProgressBar(scenarios: scenarios) : nil
+        let bar = showProgress ? ProgressBar(scenarios: sweep.runs) : nil
         if !quiet {
-            FileHandle.standardError.write(Data("ecdn simulate: \(scenarios.count) scenario(s) on \(sweep.parallelism) core(s)\n".utf8))
+            let runs = seeds > 1 ? " x \(seeds) seeds" : ""
+            FileHandle.standardError.write(Data("ecdn simulate: \(scenarios.count) scenario(s)\(runs) on \(sweep.parallelism) core(s)\n".utf8))
         }
         var report: (@Sendable (Sweep.Progress) -> Void)?
         if let bar { report = { bar.update($0) } }
@@ -116,17 +123,20 @@ struct Simulate: ParsableCommand {
         return nil
     }
 
+    /// One line per scenario (means over its seeds).
     static func table(_ results: [SimulationResult]) -> String {
         let header = ["scenario", "viewers", "startup p50/p95 s", "buf.ratio mean/p95", "origin TB", "cache TB", "inst-h", "peak inst", "events", "wall s", "sim/wall"]
         var rows = [header]
-        for r in results {
+        for group in Replicates.group(results) {
+            let row = Dictionary(Report.summary(group).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+            func x(_ key: String) -> Double { (row[key] as? Double) ?? (row[key] as? Int).map(Double.init) ?? 0 }
             rows.append([
-                r.name, "\(r.viewers)",
-                String(format: "%.2f/%.2f", r.startupDelayP50, r.startupDelayP95),
-                String(format: "%.4f/%.4f", r.bufferingRatioMean, r.bufferingRatioP95),
-                String(format: "%.2f", r.originEgressBytes / 1e12), String(format: "%.2f", r.cacheServedBytes / 1e12),
-                String(format: "%.0f", r.instanceSeconds / 3600), "\(r.peakInstances)", "\(r.events)",
-                String(format: "%.1f", r.wallSeconds), String(format: "%.1f", r.duration / max(r.wallSeconds, 1e-9)),
+                group.name, String(format: "%.0f", x("viewers")),
+                String(format: "%.2f/%.2f", x("startup_delay_p50_s"), x("startup_delay_p95_s")),
+                String(format: "%.4f/%.4f", x("buffering_ratio_mean"), x("buffering_ratio_p95")),
+                String(format: "%.2f", x("origin_egress_bytes") / 1e12), String(format: "%.2f", x("cache_served_bytes") / 1e12),
+                String(format: "%.0f", x("instance_seconds") / 3600), String(format: "%.0f", x("peak_instances")),
+                String(format: "%.0f", x("events")), String(format: "%.1f", x("wall_seconds")), String(format: "%.1f", x("sim_wall_ratio")),
             ])
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ElasticControl
+import EtcdClient
 import Foundation
 import Logging
 import MediaOrigin
@@ -91,6 +92,12 @@ struct Up: AsyncParsableCommand {
     @Flag(help: "Run only the default tenant (live channels at /), without the `vod` tenant at /vod/.")
     var singleTenant = false
 
+    @Option(help: ArgumentHelp(
+        "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory).",
+        valueName: "etcd://HOST:PORT[,...]"
+    ))
+    var store: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
@@ -113,6 +120,9 @@ struct Up: AsyncParsableCommand {
         }
         guard instanceMemory >= 8, instanceCpus > 0, instancePids >= 8 else {
             throw ValidationError("--instance-memory must be at least 8 (MiB), --instance-cpus above 0, --instance-pids at least 8")
+        }
+        if let store {
+            do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
         }
     }
 
@@ -150,7 +160,7 @@ struct Up: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let demoOrigin: DemoOrigin?
         let originURL: String
-        let cdn: ElasticCDN
+        let plane: ControlPlane
         let viewers: LoadGenerator?
         do {
             if let origin {
@@ -174,10 +184,16 @@ struct Up: AsyncParsableCommand {
             if singleTenant {
                 configuration.tenants = []
             }
-            cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+            if let store, let etcd = try? EtcdConfiguration(url: store) {
+                let cdn = try await ClusterCDN(configuration: configuration, store: etcd, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: { await cdn.shutdown() })
+            } else {
+                let cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: {})
+            }
             if demo {
                 let load = LoadConfiguration(
-                    router: cdn.router.url, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
+                    router: plane.router, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
                     channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
                 )
                 viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
@@ -187,15 +203,16 @@ struct Up: AsyncParsableCommand {
         } catch {
             Self.fail("\(error)")
         }
-        print("router: \(cdn.router.url)")
-        print("api: \(cdn.api.url)/api")
-        print("dashboard: \(cdn.api.url)/")
+        print("router: \(plane.router)")
+        print("api: \(plane.api)/api")
+        print("dashboard: \(plane.api)/")
         print("origin: \(originURL)")
-        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(cdn.router.url)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        if let store { print("store: \(store)") }
+        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
         var services: [any Service] = []
         if let demoOrigin { services.append(demoOrigin) }
-        services += cdn.services
+        services += plane.services
         if let viewers { services.append(viewers) }
         let serviceGroup = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
@@ -206,6 +223,7 @@ struct Up: AsyncParsableCommand {
         } catch {
             logger.error("stopped with an error", metadata: ["error": "\(error)"])
         }
+        await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
     }
@@ -238,4 +256,13 @@ struct Up: AsyncParsableCommand {
         FileHandle.standardError.write(Data("ecdn: error: \(message)\n".utf8))
         Foundation.exit(1)
     }
+}
+
+/// What `ecdn up` runs between the origin and the viewers: in memory, or every role against etcd.
+struct ControlPlane {
+    var router: String
+    var api: String
+    var services: [any Service]
+    /// After the services ended (stops the distributed agents' caches).
+    var shutdown: @Sendable () async -> Void
 }

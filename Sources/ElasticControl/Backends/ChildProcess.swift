@@ -5,7 +5,9 @@ import Musl
 #endif
 import Synchronization
 
-/// A child process in its own process group that dies with its parent (`PR_SET_PDEATHSIG`).
+/// A child process in its own process group that dies with its parent (`PR_SET_PDEATHSIG`), or
+/// outlives it when asked to (a site agent's instances survive an agent restart and are adopted,
+/// see ``adopt(pid:)``).
 ///
 /// Spawned with `fork` + `execve`; between the two the child calls only async-signal-safe
 /// functions prepared before the fork.
@@ -24,9 +26,20 @@ package final class ChildProcess: Sendable {
     }
 
     package let pid: pid_t
+    /// Started by an earlier process: not our child, so its exit status cannot be read.
+    package let adopted: Bool
     private let exitState = Mutex<Exit?>(nil)
 
-    private init(pid: pid_t) { self.pid = pid }
+    private init(pid: pid_t, adopted: Bool = false) {
+        self.pid = pid
+        self.adopted = adopted
+    }
+
+    /// A process started by an earlier owner (found through its pid file), if it still runs.
+    package static func adopt(pid: pid_t) -> ChildProcess? {
+        let process = ChildProcess(pid: pid, adopted: true)
+        return process.poll() == nil ? process : nil
+    }
 
     private typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
     // prctl is variadic in C, so it is reached through dlsym.
@@ -46,7 +59,8 @@ package final class ChildProcess: Sendable {
     /// Call it from a thread that lives as long as the child should (the death signal follows the
     /// thread that forked).
     /// - Throws: ``ControlError`` `spawnFailed`.
-    package static func spawn(executable: String, arguments: [String], logPath: String) throws(ControlError) -> ChildProcess {
+    /// - Parameter dieWithParent: SIGKILL the child when the forking thread ends (default).
+    package static func spawn(executable: String, arguments: [String], logPath: String, dieWithParent: Bool = true) throws(ControlError) -> ChildProcess {
         guard access(executable, X_OK) == 0 else {
             throw ControlError(.spawnFailed, "\(executable) is not an executable file; build it (swift build --product minicache) or pass --minicache PATH")
         }
@@ -65,8 +79,10 @@ package final class ChildProcess: Sendable {
             let child = fork()
             if child == 0 {
                 setpgid(0, 0)
-                if let prctl { _ = prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0) }
-                if getppid() != parent { _exit(1) }
+                if dieWithParent {
+                    if let prctl { _ = prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0) }
+                    if getppid() != parent { _exit(1) }
+                }
                 var empty = sigset_t()
                 sigemptyset(&empty)
                 sigprocmask(SIG_SETMASK, &empty, nil)
@@ -98,6 +114,12 @@ package final class ChildProcess: Sendable {
     package func poll() -> Exit? {
         exitState.withLock { state in
             if let state { return state }
+            if adopted {
+                // Not our child: alive while it can be signalled and is no zombie.
+                let stat = Self.readStat(pid)
+                if kill(pid, 0) != 0 || stat == nil || stat?.contains(") Z ") == true { state = .exited(-1) }
+                return state
+            }
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)
             guard r == pid else {
@@ -109,6 +131,28 @@ package final class ChildProcess: Sendable {
             state = signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
             return state
         }
+    }
+
+    private static func readStat(_ pid: pid_t) -> String? {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The command line of a running process (arguments joined by spaces), if readable.
+    package static func commandLine(_ pid: pid_t) -> String? {
+        guard let file = fopen("/proc/\(pid)/cmdline", "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
     }
 
     /// Sends `signal` to the child's process group.

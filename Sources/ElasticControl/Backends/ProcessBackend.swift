@@ -23,6 +23,10 @@ public struct ProcessBackendConfiguration: Sendable {
     /// Volumes formatted ahead of need, so a start only renames one (formatting syncs the disk
     /// twice, which costs milliseconds to tens of milliseconds on a busy disk). Default 2.
     public var spareVolumes: Int
+    /// Instances outlive this process (no death signal) and leave `ID.pid` / `ID.spec` files, so
+    /// a restarted owner adopts them (``ProcessBackend/adopt()``). Site agents set it; `ecdn up`
+    /// does not (its caches stop with it). Default false.
+    public var detached: Bool
 
     public init(
         minicachePath: String,
@@ -30,7 +34,8 @@ public struct ProcessBackendConfiguration: Sendable {
         volumeSize: Int64 = 256 << 20,
         extraArguments: [String] = ["--threads", "1"],
         keepFiles: Bool = false,
-        spareVolumes: Int = 2
+        spareVolumes: Int = 2,
+        detached: Bool = false
     ) {
         self.minicachePath = minicachePath
         self.workDirectory = workDirectory
@@ -38,6 +43,7 @@ public struct ProcessBackendConfiguration: Sendable {
         self.extraArguments = extraArguments
         self.keepFiles = keepFiles
         self.spareVolumes = spareVolumes
+        self.detached = detached
     }
 }
 
@@ -93,6 +99,8 @@ public final class ProcessBackend: SiteBackend {
         let volume = base + ".shfs"
         let readyFile = base + ".ready"
         let logFile = base + ".log"
+        let pidFile = base + ".pid"
+        let specFile = base + ".spec"
         unlink(readyFile)
         unlink(volume)
         let t0 = HTTPDate.monotonic()
@@ -104,11 +112,12 @@ public final class ProcessBackend: SiteBackend {
         ] + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
+        let detached = configuration.detached
         let result: Result<ChildProcess, ControlError>
         do {
             result = try await spawner.next().submit { () -> Result<ChildProcess, ControlError> in
                 do throws(ControlError) {
-                    return .success(try ChildProcess.spawn(executable: executable, arguments: fullArguments, logPath: logFile))
+                    return .success(try ChildProcess.spawn(executable: executable, arguments: fullArguments, logPath: logFile, dieWithParent: !detached))
                 } catch {
                     return .failure(error)
                 }
@@ -122,7 +131,64 @@ public final class ProcessBackend: SiteBackend {
             "instance.id": "\(spec.id)", "pid": "\(process.pid)",
             "volume.ms": "\(Self.milliseconds(t1 - t0))", "spawn.ms": "\(Self.milliseconds(t2 - t1))",
         ])
-        children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: [volume, readyFile, logFile], ready: false) }
+        var files = [volume, readyFile, logFile]
+        if detached {
+            Self.write(InstanceSpecFile(spec: spec).line, to: specFile)
+            Self.write("\(process.pid)\n", to: pidFile)
+            files += [specFile, pidFile]
+        }
+        children.withLock { $0[spec.id] = Child(process: process, readyFile: readyFile, files: files, ready: false) }
+    }
+
+    public func adopt() async -> [AdoptedInstance] {
+        guard configuration.detached, let directory = opendir(configuration.workDirectory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
+        }
+        closedir(directory)
+        var found: [AdoptedInstance] = []
+        for id in names.sorted() {
+            let base = "\(configuration.workDirectory)/\(id)"
+            let files = [".shfs", ".ready", ".log", ".spec", ".pid"].map { base + $0 }
+            guard let spec = Self.read(base + ".spec").flatMap(InstanceSpecFile.init(line:))?.spec else {
+                for file in files { unlink(file) }
+                continue
+            }
+            // The pid must still be this instance's minicache (pids are reused).
+            let pid = Self.read(base + ".pid").flatMap { Int32(String($0.prefix { $0.isNumber })) }
+            if let pid, ChildProcess.commandLine(pid)?.contains(base + ".shfs") == true, let process = ChildProcess.adopt(pid: pid) {
+                let ready = access(base + ".ready", F_OK) == 0
+                children.withLock { $0[id] = Child(process: process, readyFile: base + ".ready", files: files, ready: ready) }
+                found.append(AdoptedInstance(spec: spec, probe: ready ? .ready : .booting))
+                logger.info("instance adopted", metadata: ["instance.id": "\(id)", "pid": "\(pid)"])
+            } else {
+                if !configuration.keepFiles { for file in files { unlink(file) } }
+                found.append(AdoptedInstance(spec: spec, probe: .exited("ended while its agent was away")))
+            }
+        }
+        return found
+    }
+
+    private static func write(_ text: String, to path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    private static func read(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func milliseconds(_ seconds: Double) -> String {
@@ -168,5 +234,23 @@ public final class ProcessBackend: SiteBackend {
             }
         }
         volumes.removeSpares()
+    }
+}
+
+/// The `ID.spec` file of a detached instance: its spec as tab-separated fields on one line.
+struct InstanceSpecFile {
+    var spec: InstanceSpec
+
+    var line: String {
+        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin].joined(separator: "\t") + "\n"
+    }
+
+    init(spec: InstanceSpec) { self.spec = spec }
+
+    init?(line: String) {
+        let first = line.split(separator: "\n").first ?? ""
+        let fields = first.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        guard fields.count == 7, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
+        spec = InstanceSpec(id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6])
     }
 }

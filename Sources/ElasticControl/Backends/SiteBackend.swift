@@ -38,8 +38,25 @@ public enum InstanceProbe: Sendable, Equatable {
     case exited(String)
 }
 
+/// An instance a backend finds when its owner starts again (``SiteBackend/adopt()``).
+public struct AdoptedInstance: Sendable, Equatable {
+    public var spec: InstanceSpec
+    /// Where it is now: `.ready` or `.booting` when it still runs (and is attached again), or
+    /// `.exited` when it ended while nobody watched.
+    public var probe: InstanceProbe
+
+    public init(spec: InstanceSpec, probe: InstanceProbe) {
+        self.spec = spec
+        self.probe = probe
+    }
+}
+
 /// Starts and stops MiniCache instances at a site: child processes, sandboxes (``BackendKind``
 /// lists them all; ``SiteBackends`` picks one per site).
+///
+/// A backend used by a site agent (`ecdn agent`) should let instances outlive the agent and
+/// implement ``adopt()``: after an agent restart the agent adopts what still runs instead of
+/// starting it again (a serving cache is never restarted because its agent was).
 public protocol SiteBackend: Sendable {
     /// A short name for logs and the API (`process`).
     var kind: String { get }
@@ -60,9 +77,15 @@ public protocol SiteBackend: Sendable {
     func terminateAll(grace: Double) async
     /// The host process id of a running instance (fault injection in tests), if it has one.
     func pid(of id: String) -> Int32?
+    /// Instances a previous owner of this backend's state (same work folder, same host) started:
+    /// each one that still runs is attached again, so that ``probe(_:)``, ``terminate(_:grace:)``
+    /// and ``kill(_:)`` work on it as if launched here; each one that ended is reported once
+    /// and its files are freed. Called once, before the first launch. The default finds nothing.
+    func adopt() async -> [AdoptedInstance]
 }
 
 extension SiteBackend {
     public func kind(forSite site: String) -> String { kind }
     public func pid(of id: String) -> Int32? { nil }
+    public func adopt() async -> [AdoptedInstance] { [] }
 }

@@ -85,4 +85,19 @@ public final class SiteBackends: SiteBackend {
     public func pid(of id: String) -> Int32? {
         owner(of: id)?.pid(of: id)
     }
+
+    public func adopt() async -> [AdoptedInstance] {
+        var found: [AdoptedInstance] = []
+        for (kind, backend) in backends {
+            let adopted = await backend.adopt()
+            owners.withLock { owners in
+                for instance in adopted {
+                    if case .exited = instance.probe { continue }
+                    owners[instance.spec.id] = kind
+                }
+            }
+            found += adopted
+        }
+        return found
+    }
 }

@@ -46,6 +46,16 @@ public final class Router: Service, Sendable {
     }
 
     static func respond(_ request: HTTPRequest, table: PrefixTable, tenants: [TenantConfiguration], controller: Controller) async -> HTTPResponse {
+        await respond(request, table: table, tenants: tenants) { site, tenant, client, content in
+            await controller.route(site: site, tenant: tenant, client: client, content: content)
+        }
+    }
+
+    /// Answers one viewer request: `route` decides for the site, tenant, client address and content.
+    static func respond(
+        _ request: HTTPRequest, table: PrefixTable, tenants: [TenantConfiguration],
+        route: (_ site: String, _ tenant: String, _ client: String, _ content: String) async -> RouteTarget
+    ) async -> HTTPResponse {
         guard request.method == .GET || request.method == .HEAD else {
             var r = HTTPResponse.text(.methodNotAllowed, "the router redirects GET and HEAD only\n")
             r.headers.add(name: "Allow", value: "GET, HEAD")
@@ -56,7 +66,7 @@ public final class Router: Service, Sendable {
         }
         let client = request.remoteAddress?.ipAddress ?? ""
         let site = table.site(for: client)
-        let target = await controller.route(site: site ?? "", tenant: tenant.name, client: client, content: content(of: request.path))
+        let target = await route(site ?? "", tenant.name, client, content(of: request.path))
         var response: HTTPResponse
         switch target {
         case .cache(let url, let instance):

@@ -1,0 +1,241 @@
+import ElasticPolicy
+import EtcdClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// How a router of the distributed control plane runs.
+public struct ClusterRouterConfiguration: Sendable {
+    /// Its name in the cluster (unique). Default `router-<random>`.
+    public var id: String
+    /// Address and port to listen on (port 0: a free one). Defaults 127.0.0.1, 8000.
+    public var host: String
+    public var port: Int
+    /// Client prefix to site; nil derives it from the sites in the store.
+    public var prefixTable: PrefixTable?
+    /// Seconds between demand reports (one write per site whose demand changed). Default 1.
+    public var reportInterval: Double
+    /// Seconds of the router's etcd lease: its demand reports vanish this long after it dies.
+    /// Default 3.
+    public var leaseTTL: Int64
+    /// Policy and timing (threshold, viewers per instance, router wait, viewer lease), as for `ecdn up`.
+    public var controller: ControllerConfiguration
+
+    public init(
+        id: String = "router-\(UInt32.random(in: 0...UInt32.max))", host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil,
+        reportInterval: Double = 1, leaseTTL: Int64 = 3, controller: ControllerConfiguration = ControllerConfiguration()
+    ) {
+        self.id = id
+        self.host = host
+        self.port = port
+        self.prefixTable = prefixTable
+        self.reportInterval = reportInterval
+        self.leaseTTL = leaseTTL
+        self.controller = controller
+    }
+}
+
+/// A stateless router of the distributed control plane (`ecdn router`): any number run.
+///
+/// It decides from its local ``ClusterView`` (sites, tenants, placements, instance status; fed by
+/// one etcd watch), with the same ``CachePolicy`` as the controller, so a viewer request costs no
+/// etcd round trip. Demand goes back in batches: once per report interval, one key per site whose
+/// demand changed; a viewer at a site without a cache triggers one early report for that site,
+/// and may be held until the leader's new cache is ready (``ControllerConfiguration/routerWait``).
+/// When etcd is unreachable it keeps routing from its last view.
+public final class ClusterRouter: Service, Sendable {
+    public let configuration: ClusterRouterConfiguration
+    public let view: ClusterView
+    private let client: EtcdClient
+    private let keys: ClusterKeys
+    private let policy: any CachePolicy
+    private let lease: MemberLease
+    private let followsView: Bool
+    private let server: HTTPServer
+    private let logger: Logger
+    private let demand = Mutex(RouterDemand())
+    private let tableCache = Mutex<(sites: [SiteRecord], table: PrefixTable)?>(nil)
+
+    /// Binds the listener; routing starts at once (from an empty view until the first snapshot).
+    /// - Throws: ``ControlError`` `bindFailed`.
+    public init(configuration: ClusterRouterConfiguration, client: EtcdClient, view: ClusterView? = nil, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+        self.configuration = configuration
+        self.client = client
+        self.followsView = view == nil
+        let view = view ?? ClusterView(logger: logger)
+        self.view = view
+        self.keys = view.keys
+        self.policy = configuration.controller.effectivePolicy
+        self.lease = MemberLease(client: client, ttl: configuration.leaseTTL, logger: logger)
+        self.logger = logger
+        let box = RouterBox()
+        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
+            guard let router = box.router else { return .text(.serviceUnavailable, "starting\n") }
+            return await router.respond(request)
+        }
+        box.router = self
+    }
+
+    /// `http://host:port` of the router.
+    public var url: String { server.url }
+    public var port: Int { server.localAddress.port ?? 0 }
+
+    /// etcd writes this router made (demand reports and its membership), for the measurements.
+    public var etcdWrites: Int { demand.withLock { $0.writes } }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if self.followsView { group.addTask { await self.view.follow(self.client) } }
+                group.addTask {
+                    await self.lease.run { lease throws(EtcdError) in
+                        let member = MemberRecord(id: self.configuration.id, role: "router", url: self.url, since: HTTPDate.now())
+                        try await self.client.put(self.keys.router(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
+                        self.demand.withLock { $0.writes += 1; $0.written = [:] }
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(Int64(self.configuration.reportInterval * 1000)))
+                        await self.reportDemand(sites: nil)
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        await server.close()
+        await lease.revoke()
+    }
+
+    // MARK: Routing
+
+    func respond(_ request: HTTPRequest) async -> HTTPResponse {
+        let (table, tenants) = currentTable()
+        return await Router.respond(request, table: table, tenants: tenants) { site, tenant, client, content in
+            await route(site: site, tenant: tenant, client: client, content: content)
+        }
+    }
+
+    /// The prefix table and tenants from the view (rebuilt only when the sites changed).
+    private func currentTable() -> (PrefixTable, [TenantConfiguration]) {
+        let (sites, tenants) = view.read { ($0.siteList, $0.tenantList.map(\.configuration)) }
+        if let given = configuration.prefixTable { return (given, tenants) }
+        if let cached = tableCache.withLock({ $0 }), cached.sites == sites { return (cached.table, tenants) }
+        let entries = sites.compactMap { site -> PrefixTable.Entry? in
+            guard let (network, length) = PrefixTable.parsePrefix(site.clientPrefix[...]) else { return nil }
+            return PrefixTable.Entry(network: network, length: length, site: site.name)
+        }
+        let table = PrefixTable(entries: entries)
+        tableCache.withLock { $0 = (sites, table) }
+        return (table, tenants)
+    }
+
+    /// Decides where a viewer of `tenant` at `site` goes, from the local view.
+    public func route(site: String, tenant: String, client: String, content: String = "") async -> RouteTarget {
+        let now = HTTPDate.now()
+        let key = DesiredKey(site: site, tenant: tenant)
+        let (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
+        switch decision {
+        case .cache(let url, let id)?:
+            demand.withLock { $0.routed(key, instance: id, client: client, now: now, toCache: true) }
+            return .cache(url: url, instance: id)
+        case nil:
+            demand.withLock { $0.routed(key, instance: nil, client: client, now: now, toCache: false) }
+            if reason == "cache booting" || reason == "wait" { await reportDemand(sites: [site]) }
+            guard reason == "wait", configuration.controller.routerWait > 0 else {
+                return .origin(url: origin, reason: reason == "wait" ? "cache booting" : reason)
+            }
+            let ready = await view.wait(timeout: configuration.controller.routerWait) { state in
+                state.running(site: site, tenant: tenant).contains { $0.status?.instance.state == .ready }
+            }
+            if ready, case .cache(let url, let id)? = decide(key: key, client: client, content: content, now: HTTPDate.now(), record: false).0 {
+                demand.withLock { d in
+                    d.routed(key, instance: id, client: client, now: now, toCache: true)
+                    d.waited(key)
+                }
+                return .cache(url: url, instance: id)
+            }
+            return .origin(url: origin, reason: "cache not ready in time")
+        }
+    }
+
+    private enum Choice { case cache(url: String, id: String) }
+
+    /// The policy's choice on the local view: a ready cache, or why not.
+    private func decide(key: DesiredKey, client: String, content: String, now: Double, record: Bool) -> (Choice?, origin: String, reason: String) {
+        let local: (viewers: Int, routed: [String: Int]) = demand.withLock { d in
+            if record { d.arrived(key, client: client, content: content, now: now) }
+            return (d.viewers(key), d.routedCounts(key))
+        }
+        return view.read { state in
+            guard let tenant = state.tenants[key.tenant] else { return (nil, state.tenants.values.first?.origin ?? "", "unknown tenant") }
+            guard state.sites[key.site] != nil, let siteIndex = state.siteIndex[key.site] else {
+                return (nil, tenant.origin, "client outside every site")
+            }
+            guard state.agents[key.site] != nil else { return (nil, tenant.origin, "site lost") }
+            let running = state.running(site: key.site, tenant: key.tenant).sorted { $0.placement.id < $1.placement.id }
+            var states: [InstanceState] = []
+            for (k, r) in running.enumerated() {
+                let ready = r.status?.instance.state == .ready
+                let connections = max(local.routed[r.placement.id] ?? 0, r.status?.instance.connectionsOpen ?? 0)
+                states.append(InstanceState(
+                    id: k, phase: ready ? .ready : .booting(readyAt: r.placement.placedAt + configuration.controller.readyTimeout),
+                    connections: connections, idleSince: nil
+                ))
+            }
+            let siteInstances = state.placements[key.site]?.values.reduce(0) { $0 + ($1.record.want == .run ? 1 : 0) } ?? 0
+            let tenantIndex = state.tenantIndex[key.tenant] ?? 0
+            let viewers = max(local.viewers, state.viewers(site: key.site, tenant: key.tenant))
+            let observation = ContentObservation(site: siteIndex, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteInstances, now: now)
+            let decision = policy.route(observation)
+            switch decision.route {
+            case .cache(let k):
+                return (.cache(url: running[k].placement.spec.url, id: running[k].placement.id), tenant.origin, "")
+            case .waitForBoot, .waitForNewInstance:
+                return (nil, tenant.origin, "wait")
+            case .bypass, .bypassToNewInstance:
+                return (nil, tenant.origin, "cache booting")
+            case .origin:
+                let full = viewers >= configuration.controller.threshold
+                return (nil, tenant.origin, full ? "no cache available" : "below threshold")
+            }
+        }
+    }
+
+    // MARK: Demand reports
+
+    /// Writes the demand of `sites` (nil: every site whose demand changed) in one transaction.
+    func reportDemand(sites: Set<String>?) async {
+        guard let lease = lease.granted else { return }
+        let now = HTTPDate.now()
+        let records: [DemandRecord] = demand.withLock { d in
+            d.prune(before: now - configuration.controller.viewerLease)
+            return d.records(router: configuration.id, sites: sites, now: now)
+        }
+        guard !records.isEmpty else { return }
+        let operations = records.map {
+            EtcdOperation.put(key: keys.demand(router: configuration.id, site: $0.site), value: ClusterRecords.encode($0), lease: lease.id)
+        }
+        do {
+            _ = try await client.transaction(if: [], then: operations)
+            demand.withLock { d in
+                d.writes += records.count
+                for r in records { d.written[r.site] = r.tenants }
+            }
+        } catch {
+            logger.debug("demand not reported (will retry)", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Lets the listener's responder reach the router once it is initialised.
+private final class RouterBox: Sendable {
+    private let value = Mutex<ClusterRouter?>(nil)
+    var router: ClusterRouter? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}

@@ -1,0 +1,97 @@
+/// The decoded content of the cluster's keys, as one member last saw it (``ClusterView``).
+public struct ClusterState: Sendable {
+    /// A placement with the revisions a transaction compares against.
+    public struct Placement: Sendable, Equatable {
+        public var record: PlacementRecord
+        public var modRevision: Int64
+    }
+
+    public var sites: [String: SiteRecord] = [:] {
+        didSet { siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) }) }
+    }
+    public var tenants: [String: TenantRecord] = [:] {
+        didSet { tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) }) }
+    }
+    /// Each site's position in ``siteList`` (the policy's site number), kept with ``sites``.
+    public private(set) var siteIndex: [String: Int] = [:]
+    /// Each tenant's position in ``tenantList`` (the policy's content number).
+    public private(set) var tenantIndex: [String: Int] = [:]
+    /// The leading controller and the revision that created its key (its term).
+    public var leader: (record: MemberRecord, createRevision: Int64)?
+    public var controllers: [String: MemberRecord] = [:]
+    /// Agents by site.
+    public var agents: [String: MemberRecord] = [:]
+    public var routers: [String: MemberRecord] = [:]
+    /// Placements by site, then instance id.
+    public var placements: [String: [String: Placement]] = [:]
+    /// Slot holders by site, then slot.
+    public var slots: [String: [Int: String]] = [:]
+    /// Status by instance id.
+    public var status: [String: StatusRecord] = [:]
+    /// Demand by router, then site.
+    public var demand: [String: [String: DemandRecord]] = [:]
+    public var desired: [DesiredKey: Int] = [:]
+    /// The newest revision applied.
+    public var revision: Int64 = 0
+    /// A snapshot has been applied.
+    public var synced = false
+    /// The watch is connected (false from a disconnection until the next event or snapshot).
+    public var connected = false
+
+    public init() {}
+
+    /// Sites sorted by name.
+    public var siteList: [SiteRecord] { sites.values.sorted { $0.name < $1.name } }
+    /// Tenants sorted by name.
+    public var tenantList: [TenantRecord] { tenants.values.sorted { $0.name < $1.name } }
+
+    /// Placements of `tenant` at `site` that should run, with their status if reported.
+    public func running(site: String, tenant: String) -> [(placement: PlacementRecord, status: StatusRecord?)] {
+        (placements[site] ?? [:]).values.lazy.filter { $0.record.tenant == tenant && $0.record.want == .run }
+            .map { ($0.record, status[$0.record.id]) }
+    }
+
+    /// Distinct viewers of `tenant` at `site` over every router's report.
+    public func viewers(site: String, tenant: String) -> Int {
+        demand.values.reduce(0) { $0 + ($1[site]?.tenants[tenant]?.viewers ?? 0) }
+    }
+
+    /// Applies one key's new value (nil: deleted).
+    mutating func apply(key: String, keys: ClusterKeys, value: [UInt8]?, createRevision: Int64, modRevision: Int64) {
+        let parts = keys.components(key)
+        guard let kind = parts.first else { return }
+        let name = parts.count > 1 ? String(parts[1]) : ""
+        switch (kind, parts.count) {
+        case ("sites", 2):
+            sites[name] = value.flatMap { ClusterRecords.decode(SiteRecord.self, from: $0) }
+        case ("tenants", 2):
+            tenants[name] = value.flatMap { ClusterRecords.decode(TenantRecord.self, from: $0) }
+        case ("leader", 1):
+            leader = value.flatMap { ClusterRecords.decode(MemberRecord.self, from: $0) }.map { ($0, createRevision) }
+        case ("controllers", 2):
+            controllers[name] = value.flatMap { ClusterRecords.decode(MemberRecord.self, from: $0) }
+        case ("agents", 2):
+            agents[name] = value.flatMap { ClusterRecords.decode(MemberRecord.self, from: $0) }
+        case ("routers", 2):
+            routers[name] = value.flatMap { ClusterRecords.decode(MemberRecord.self, from: $0) }
+        case ("placements", 3):
+            let id = String(parts[2])
+            placements[name, default: [:]][id] = value.flatMap { ClusterRecords.decode(PlacementRecord.self, from: $0) }
+                .map { Placement(record: $0, modRevision: modRevision) }
+            if placements[name]?.isEmpty == true { placements[name] = nil }
+        case ("slots", 3):
+            guard let slot = Int(parts[2]) else { return }
+            slots[name, default: [:]][slot] = value.map { String(decoding: $0, as: UTF8.self) }
+            if slots[name]?.isEmpty == true { slots[name] = nil }
+        case ("status", 3):
+            status[String(parts[2])] = value.flatMap { ClusterRecords.decode(StatusRecord.self, from: $0) }
+        case ("demand", 3):
+            demand[name, default: [:]][String(parts[2])] = value.flatMap { ClusterRecords.decode(DemandRecord.self, from: $0) }
+            if demand[name]?.isEmpty == true { demand[name] = nil }
+        case ("desired", 3):
+            desired[DesiredKey(site: name, tenant: String(parts[2]))] = value.flatMap { ClusterRecords.decode(DesiredRecord.self, from: $0) }?.count
+        default:
+            break
+        }
+    }
+}

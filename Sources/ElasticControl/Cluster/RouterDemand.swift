@@ -1,0 +1,73 @@
+/// What one router saw of its viewers, summarised into ``DemandRecord``s per site.
+///
+/// Per site and tenant it keeps each viewer's last arrival and, per instance, each viewer sent
+/// there; entries older than the viewer lease are pruned once per report, so a routing decision
+/// reads counts in constant time however many viewers arrive.
+struct RouterDemand {
+    struct Key {
+        /// Client address → last arrival (wall-clock seconds).
+        var clients: [String: Double] = [:]
+        /// Instance id → client address → last time sent there.
+        var instances: [String: [String: Double]] = [:]
+        var counter = DemandRecord.Tenant()
+    }
+
+    var keys: [DesiredKey: Key] = [:]
+    /// What was last written per site (tenants), so unchanged demand is not written again.
+    var written: [String: [String: DemandRecord.Tenant]] = [:]
+    var writes = 0
+
+    mutating func arrived(_ key: DesiredKey, client: String, content: String, now: Double) {
+        keys[key, default: Key()].clients[client] = now
+        keys[key, default: Key()].counter.requests += 1
+        keys[key, default: Key()].counter.contents[content, default: 0] += 1
+    }
+
+    mutating func routed(_ key: DesiredKey, instance: String?, client: String, now: Double, toCache: Bool) {
+        if let instance { keys[key, default: Key()].instances[instance, default: [:]][client] = now }
+        if toCache { keys[key, default: Key()].counter.toCache += 1 } else { keys[key, default: Key()].counter.toOrigin += 1 }
+    }
+
+    mutating func waited(_ key: DesiredKey) {
+        keys[key, default: Key()].counter.waited += 1
+        keys[key, default: Key()].counter.toOrigin -= 1
+    }
+
+    /// Distinct viewers in the viewer lease (as of the last prune, plus arrivals since).
+    func viewers(_ key: DesiredKey) -> Int { keys[key]?.clients.count ?? 0 }
+
+    /// Distinct viewers sent to each instance in the viewer lease.
+    func routedCounts(_ key: DesiredKey) -> [String: Int] { keys[key]?.instances.mapValues(\.count) ?? [:] }
+
+    mutating func prune(before: Double) {
+        for (key, var k) in keys {
+            k.clients = k.clients.filter { $0.value >= before }
+            k.instances = k.instances.compactMapValues { clients in
+                let kept = clients.filter { $0.value >= before }
+                return kept.isEmpty ? nil : kept
+            }
+            keys[key] = k
+        }
+    }
+
+    /// Records for `sites` (nil: all) whose viewers or per-instance viewers changed since written.
+    func records(router: String, sites: Set<String>?, now: Double) -> [DemandRecord] {
+        var bySite: [String: [String: DemandRecord.Tenant]] = [:]
+        for (key, k) in keys where sites?.contains(key.site) ?? true {
+            var tenant = k.counter
+            tenant.viewers = k.clients.count
+            tenant.instances = k.instances.mapValues(\.count)
+            bySite[key.site, default: [:]][key.tenant] = tenant
+        }
+        return bySite.compactMap { site, tenants in
+            // Only a change the leader acts on (viewers, per-instance viewers) is worth a write
+            // on a tick; an early report (sites given) is always written.
+            if sites == nil, let old = written[site],
+               old.mapValues({ [$0.viewers] + $0.instances.sorted { $0.key < $1.key }.map(\.value) })
+                == tenants.mapValues({ [$0.viewers] + $0.instances.sorted { $0.key < $1.key }.map(\.value) }) {
+                return nil
+            }
+            return DemandRecord(router: router, site: site, at: now, tenants: tenants)
+        }
+    }
+}

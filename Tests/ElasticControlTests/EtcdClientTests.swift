@@ -1,0 +1,144 @@
+import EtcdClient
+import Foundation
+import Testing
+
+/// The etcd client against a real etcd: reads, transactions on revisions, leases, and watches
+/// that survive a restart of etcd and a compaction.
+@Suite(.enabled(if: EtcdTestServer.available, EtcdTestServer.unavailableReason), .serialized)
+struct EtcdClientTests {
+    @Test func putGetDeleteAndPrefixSnapshots() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let first = try await client.put("/t/a", value: Array("1".utf8))
+        try await client.put("/t/b", value: Array("2".utf8))
+        try await client.put("/u", value: Array("3".utf8))
+        #expect(try await client.get("/t/a")?.text == "1")
+        #expect(try await client.get("/t/a")?.modRevision == first)
+        let snapshot = try await client.snapshot(prefix: "/t/")
+        #expect(snapshot.keyValues.map(\.key) == ["/t/a", "/t/b"])
+        #expect(snapshot.revision == first + 2)
+        #expect(try await client.delete("/t/", prefix: true) == 2)
+        #expect(try await client.get("/t/a") == nil)
+        #expect(try await client.get("/u")?.text == "3")
+        await client.close()
+    }
+
+    @Test func transactionsCompareRevisionsSoOnlyOneOfTwoWritersWins() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let seen = try await client.snapshot(prefix: "/site/").revision
+        // Two writers decide on the same view: the first commits, the second finds the prefix changed.
+        let a = try await client.transaction(if: [.prefixUnchanged("/site/", since: seen), .absent("/site/x")], then: [.put(key: "/site/x", value: Array("a".utf8))])
+        let b = try await client.transaction(
+            if: [.prefixUnchanged("/site/", since: seen), .absent("/site/y")], then: [.put(key: "/site/y", value: Array("b".utf8))], else: [.getPrefix("/site/")]
+        )
+        #expect(a.succeeded)
+        #expect(!b.succeeded)
+        #expect(b.reads.first?.map(\.key) == ["/site/x"])
+        // Create-only: a second create of the same key fails.
+        let again = try await client.transaction(if: [.absent("/site/x")], then: [.put(key: "/site/x", value: Array("c".utf8))])
+        #expect(!again.succeeded)
+        #expect(try await client.get("/site/x")?.text == "a")
+        await client.close()
+    }
+
+    @Test func keysOfALeaseVanishWhenItIsNotKeptAlive() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let kept = try await client.grantLease(ttl: 2)
+        let dropped = try await client.grantLease(ttl: 2)
+        try await client.put("/kept", value: [1], lease: kept.id)
+        try await client.put("/dropped", value: [1], lease: dropped.id)
+        let keeper = Task { try await client.keepAlive(kept) }
+        let gone = await TestStack.eventually(timeout: 10) { (try? await client.get("/dropped")) == nil }
+        #expect(gone)
+        #expect(try await client.get("/kept") != nil)
+        keeper.cancel()
+        try await client.revokeLease(kept.id)
+        #expect(try await client.get("/kept") == nil)
+        await #expect(throws: EtcdError.self) { try await client.keepAlive(kept) }
+        await client.close()
+    }
+
+    @Test func observationResumesAfterAnEtcdRestartWithoutLosingAChange() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let writer = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        try await writer.put("/o/0", value: [0])
+        let updates = client.observe(prefix: "/o/")
+        var iterator = updates.makeAsyncIterator()
+        guard case .snapshot(let snapshot) = await iterator.next() else { Issue.record("no snapshot first"); return }
+        #expect(snapshot.keyValues.map(\.key) == ["/o/0"])
+        try await writer.put("/o/1", value: [1])
+        guard case .events(let events, _) = await iterator.next() else { Issue.record("no event"); return }
+        #expect(events.map(\.keyValue.key) == ["/o/1"])
+        etcd.kill()
+        guard case .disconnected = await iterator.next() else { Issue.record("no disconnection"); return }
+        try await etcd.restart()
+        try await writer.put("/o/2", value: [2])
+        try await writer.delete("/o/0")
+        var seen: [String] = []
+        while seen.count < 2, let update = await iterator.next() {
+            if case .events(let events, _) = update { seen += events.map { "\($0.kind == .put ? "put" : "delete") \($0.keyValue.key)" } }
+            if case .snapshot = update { Issue.record("a resumed watch must not list again") }
+        }
+        #expect(seen == ["put /o/2", "delete /o/0"])
+        await client.close()
+        await writer.close()
+    }
+
+    @Test func observationListsAgainWhenItsRevisionWasCompacted() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let writer = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let start = try await writer.put("/c/a", value: [1])
+        try await writer.put("/c/b", value: [2])
+        let latest = try await writer.put("/c/a", value: [3])
+        try await writer.compact(revision: latest)
+        // Watching from a compacted revision: the observation falls back to a fresh snapshot.
+        var iterator = client.observe(prefix: "/c/", from: start).makeAsyncIterator()
+        guard case .snapshot(let snapshot) = await iterator.next() else { Issue.record("expected a new snapshot"); return }
+        #expect(snapshot.keyValues.map(\.key) == ["/c/a", "/c/b"])
+        #expect(snapshot.keyValues.first?.value == [3])
+        await client.close()
+        await writer.close()
+    }
+
+    @Test func aClientMovesToAnotherMemberWhenItsMemberDies() async throws {
+        let members = try await EtcdTestServer.startCluster(3)
+        defer { for m in members { m.destroy() } }
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: members.map(\.endpoint)))
+        try await client.put("/m/a", value: [1])
+        let updates = client.observe(prefix: "/m/")
+        var iterator = updates.makeAsyncIterator()
+        guard case .snapshot = await iterator.next() else { Issue.record("no snapshot"); return }
+        // The client talks to the first member; kill it: reads, writes and the watch go on through the others.
+        members[0].kill()
+        let written = await TestStack.eventually(timeout: 15) { (try? await client.put("/m/b", value: [2])) != nil }
+        #expect(written)
+        #expect(try await client.get("/m/b")?.value == [2])
+        var seen = false
+        while let update = await iterator.next() {
+            if case .events(let events, _) = update, events.contains(where: { $0.keyValue.key == "/m/b" }) {
+                seen = true
+                break
+            }
+        }
+        #expect(seen)
+        await client.close()
+    }
+
+    @Test func endpointsAreParsedWithClearErrors() throws {
+        let configuration = try EtcdConfiguration(url: "etcd://127.0.0.1:2379,10.0.0.2:2380")
+        #expect(configuration.endpoints == [.init(host: "127.0.0.1", port: 2379), .init(host: "10.0.0.2", port: 2380)])
+        #expect(configuration.url == "etcd://127.0.0.1:2379,10.0.0.2:2380")
+        #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://host") }
+        #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://") }
+        #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://example.org:2379") }
+    }
+}

@@ -1,0 +1,124 @@
+import EtcdClient
+import Foundation
+import Testing
+
+/// A real etcd (one member, or one member of a local cluster) on free loopback ports in a
+/// temporary directory, started by a test and stopped (kill -9 or SIGTERM) by it.
+final class EtcdTestServer: @unchecked Sendable {
+    /// The etcd executable, if installed (Debian: etcd-server; `scripts/test` installs it).
+    static let executable: String? = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static var available: Bool { executable != nil }
+    static let unavailableReason: Comment = "etcd is not installed: apt-get install etcd-server (scripts/test does)"
+
+    let name: String
+    let clientPort: Int
+    let peerPort: Int
+    let dataDirectory: String
+    private(set) var process: Process?
+    private var cluster: String
+
+    var endpoint: EtcdConfiguration.Endpoint { .init(host: "127.0.0.1", port: clientPort) }
+    var url: String { "etcd://127.0.0.1:\(clientPort)" }
+    var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+
+    private init(name: String, clientPort: Int, peerPort: Int, dataDirectory: String) {
+        self.name = name
+        self.clientPort = clientPort
+        self.peerPort = peerPort
+        self.dataDirectory = dataDirectory
+        self.cluster = "\(name)=http://127.0.0.1:\(peerPort)"
+    }
+
+    /// One member, started and answering.
+    static func start() async throws -> EtcdTestServer {
+        let server = EtcdTestServer(
+            name: "m1", clientPort: freePort(), peerPort: freePort(), dataDirectory: TestEnvironment.temporaryDirectory("etcd")
+        )
+        try server.launch(initial: true)
+        try await server.waitUntilServing()
+        return server
+    }
+
+    /// A cluster of `count` members on loopback, started and answering.
+    static func startCluster(_ count: Int = 3) async throws -> [EtcdTestServer] {
+        let members = (1...count).map {
+            EtcdTestServer(name: "m\($0)", clientPort: freePort(), peerPort: freePort(), dataDirectory: TestEnvironment.temporaryDirectory("etcd\($0)"))
+        }
+        let cluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+        for member in members {
+            member.cluster = cluster
+            try member.launch(initial: true)
+        }
+        for member in members { try await member.waitUntilServing() }
+        return members
+    }
+
+    /// Starts the member again with its data (after ``kill()`` or ``stop()``).
+    func restart() async throws {
+        try launch(initial: false)
+        try await waitUntilServing()
+    }
+
+    private func launch(initial: Bool) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable ?? "/usr/bin/etcd")
+        process.arguments = [
+            "--name", name, "--data-dir", dataDirectory,
+            "--listen-client-urls", "http://127.0.0.1:\(clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",
+            "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+            "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "ecdn-test-\(getpid())",
+            "--log-level", "error",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+    }
+
+    func waitUntilServing(timeout: Double = 20) async throws {
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [endpoint], requestTimeout: .seconds(1)))
+        defer { Task { await client.close() } }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if (try? await client.status()) != nil { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw EtcdError(.unavailable, "etcd \(name) did not answer within \(timeout) s")
+    }
+
+    /// kill -9.
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGSTOP / SIGCONT: the member stops answering without closing its connections.
+    func pause() { process.map { _ = Foundation.kill($0.processIdentifier, SIGSTOP) } }
+    func resume() { process.map { _ = Foundation.kill($0.processIdentifier, SIGCONT) } }
+
+    /// Stops the member and removes its data.
+    func destroy() {
+        resume()
+        kill()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
+
+    /// A port that was free a moment ago.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
