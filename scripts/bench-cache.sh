@@ -10,13 +10,20 @@
 #           (misses that go to the origin and are stored): a ~90% hit ratio
 #   miss    every request a new URL (1 KiB from the origin, stored): the miss path, evictions
 #           included once the cache's table or volume is full
+#   miss256 every request a new URL, 256 KiB each (a live segment): the live edge's miss path
+#   live    the live edge: each new 256 KiB segment is asked for by 100 requests in a row (100
+#           viewers within a moment of its publication), so one fill serves 99 joiners or hits
 # Reports req/s, server CPU % (utime+stime from /proc) and requests per server CPU-second.
+# Then the fill memory check: RSS of each minicache after FILLS (default 10000) fills of new
+# 256 KiB URLs, and after a restart on the same volume.
 #
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/cache-<date>)
 #   MINICACHE  a prebuilt release minicache (default: built here)
-#   BASELINE   another minicache binary (an older commit) measured in the same run, with its own
-#              cache volume, for before/after ratios
+#   BASELINE   a second minicache (e.g. a release build of main before a change), measured in the
+#              same run as "minicache-baseline"
+#   WORKLOADS  which to run (default: hit zipf90 miss miss256 live)
+#   FILLS      fills before the RSS check (default 10000; 0 skips it)
 #
 # Needs: nginx, varnish, wrk, python3, taskset (apt-get install -y nginx varnish wrk).
 set -euo pipefail
@@ -27,6 +34,7 @@ out="${OUT:-bench-results/cache-$(date -u +%Y%m%dT%H%M%SZ)}"
 scratch="${SCRATCH_PATH:-.build-cache-release}"
 work="$(mktemp -d /tmp/minicache-cache-bench.XXXXXX)"
 mkdir -p "$out"
+scripts/package-versions.sh | tee "$out/packages.txt"
 pids=()
 cleanup() {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
@@ -54,17 +62,34 @@ request = function()
   return wrk.format(nil, "/1k?m=" .. counter .. "-" .. math.random(1, 1e9))
 end
 LUA
+cat >"$work/miss256.lua" <<'LUA'
+local counter = 0
+init = function(args) math.randomseed(tonumber(args[1]) or 1) end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/seg256k?m=" .. counter .. "-" .. math.random(1, 1e9))
+end
+LUA
+cat >"$work/live.lua" <<'LUA'
+local counter, run = 0, 0
+init = function(args) math.randomseed(tonumber(args[1]) or 1); run = math.random(1, 1e9) end
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/seg256k?live=" .. run .. "-" .. math.floor(counter / 100))
+end
+LUA
 
 echo "==> origin files, volumes in $work"
 mkdir -p "$work/www/o"
 chmod 755 "$work" "$work/www" "$work/www/o"
 head -c 1024 /dev/urandom >"$work/www/1k"
+head -c 262144 /dev/urandom >"$work/www/seg256k"
 for i in $(seq 0 999); do head -c 1024 /dev/urandom >"$work/www/o/$i"; done
 chmod -R a+r "$work/www"
 "$shfs" mkfs "$work/static.shfs" --size 64M --name static --force >/dev/null
 "$shfs" add "$work/static.shfs" "$work/www/1k" --name 1k --mime application/octet-stream >/dev/null
 "$shfs" mkfs "$work/cache.shfs" --size 256M --name cache --force >/dev/null
-cp "$work/cache.shfs" "$work/cache-baseline.shfs"
+"$shfs" mkfs "$work/baseline.shfs" --size 256M --name cache --force >/dev/null
 
 common_http="access_log off; keepalive_requests 100000000; keepalive_timeout 65; default_type application/octet-stream;
   client_body_temp_path $work/ngx-body; proxy_temp_path $work/ngx-proxy; fastcgi_temp_path $work/ngx-fcgi;
@@ -124,6 +149,8 @@ run_wrk() { # server workload url port pids...
     local extra=()
     if [ "$workload" = zipf90 ]; then args+=(-s "$work/zipf.lua"); extra=(-- 7); fi
     if [ "$workload" = miss ]; then args+=(-s "$work/miss.lua"); extra=(-- 11); fi
+    if [ "$workload" = miss256 ]; then args+=(-s "$work/miss256.lua"); extra=(-- 13); fi
+    if [ "$workload" = live ]; then args+=(-s "$work/live.lua"); extra=(-- 17); fi
     local before after start end text
     before=$(cpu_ticks "$@"); start=$(date +%s.%N)
     text=$(taskset -c 0 wrk "${args[@]}" "$url" "${extra[@]}" 2>&1)
@@ -147,15 +174,14 @@ taskset -c 0 nginx -c "$work/origin.conf" -p "$work" 2>/dev/null & pids+=("$!")
 taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin off --threads 1 --log-level error \
     --origin http://127.0.0.1:18500 & mc=$!; pids+=("$mc")
 taskset -c 1 "$MINICACHE" serve "$work/static.shfs" --listen 127.0.0.1:18504 --admin off --threads 1 --log-level error & ms=$!; pids+=("$ms")
-if [ -n "${BASELINE:-}" ]; then
-    taskset -c 1 "$BASELINE" serve "$work/cache-baseline.shfs" --listen 127.0.0.1:18505 --admin off --threads 1 --log-level error \
-        --origin http://127.0.0.1:18500 & bc=$!; pids+=("$bc")
-    taskset -c 1 "$BASELINE" serve "$work/static.shfs" --listen 127.0.0.1:18506 --admin off --threads 1 --log-level error & bs=$!; pids+=("$bs")
-fi
 taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" 2>/dev/null & np=$!; pids+=("$np")
 taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
 ports="18500 18501 18502 18503 18504"
-[ -z "${BASELINE:-}" ] || ports="$ports 18505 18506"
+if [ -n "${BASELINE:-}" ]; then
+    taskset -c 1 "$BASELINE" serve "$work/baseline.shfs" --listen 127.0.0.1:18505 --admin off --threads 1 --log-level error \
+        --origin http://127.0.0.1:18500 & mb=$!; pids+=("$mb")
+    ports="$ports 18505"
+fi
 for port in $ports; do wait_port $port; done
 sleep 1
 np_all="$np $(pgrep -P "$np" | tr '\n' ' ')"
@@ -169,38 +195,59 @@ for port in 18501 18502 18503 ${BASELINE:+18505}; do
 done
 sleep 2
 
-echo "==> load ($duration s per run, 100 connections, keep-alive)"
-run_wrk minicache-static hit http://127.0.0.1:18504/1k "$ms"
-[ -z "${BASELINE:-}" ] || run_wrk baseline-static hit http://127.0.0.1:18506/1k "$bs"
+workloads="${WORKLOADS:-hit zipf90 miss miss256 live}"
+echo "==> load ($duration s per run, 100 connections, keep-alive; $workloads)"
 # shellcheck disable=SC2086
-{
-run_wrk minicache hit http://127.0.0.1:18501/1k "$mc"
-[ -z "${BASELINE:-}" ] || run_wrk baseline hit http://127.0.0.1:18505/1k "$bc"
-run_wrk nginx-proxy_cache hit http://127.0.0.1:18502/1k $np_all
-run_wrk varnish hit http://127.0.0.1:18503/1k $vp_all
-run_wrk minicache zipf90 http://127.0.0.1:18501 "$mc"
-[ -z "${BASELINE:-}" ] || run_wrk baseline zipf90 http://127.0.0.1:18505 "$bc"
-run_wrk nginx-proxy_cache zipf90 http://127.0.0.1:18502 $np_all
-run_wrk varnish zipf90 http://127.0.0.1:18503 $vp_all
-run_wrk minicache miss http://127.0.0.1:18501 "$mc"
-[ -z "${BASELINE:-}" ] || run_wrk baseline miss http://127.0.0.1:18505 "$bc"
-run_wrk nginx-proxy_cache miss http://127.0.0.1:18502 $np_all
-run_wrk varnish miss http://127.0.0.1:18503 $vp_all
-}
+for workload in $workloads; do
+    path=""
+    if [ "$workload" = hit ]; then
+        path=/1k
+        run_wrk minicache-static hit http://127.0.0.1:18504/1k "$ms"
+    fi
+    run_wrk minicache "$workload" "http://127.0.0.1:18501$path" "$mc"
+    if [ -n "${BASELINE:-}" ]; then run_wrk minicache-baseline "$workload" "http://127.0.0.1:18505$path" "$mb"; fi
+    run_wrk nginx-proxy_cache "$workload" "http://127.0.0.1:18502$path" $np_all
+    run_wrk varnish "$workload" "http://127.0.0.1:18503$path" $vp_all
+    echo "    (load $(cut -d' ' -f1-3 /proc/loadavg))"
+done
 echo
 echo "==> requests per server CPU-second, ratio to minicache (same run)"
 python3 - "$results" <<'PY' | tee "$out/ratios.txt"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-def per_cpu(server, workload):
-    return next((float(r["req_per_cpu_s"]) for r in rows if r["server"] == server and r["workload"] == workload), None)
-for workload in ("hit", "zipf90", "miss"):
-    mc = per_cpu("minicache", workload)
+for workload in dict.fromkeys(r["workload"] for r in rows):
+    mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
     for r in rows:
         if r["workload"] == workload:
             print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {mc / max(1.0, float(r['req_per_cpu_s'])):.2f}")
-static, hit = per_cpu("minicache-static", "hit"), per_cpu("minicache", "hit")
-print(f"hit vs static (minicache): {hit / static:.2f}")
-if per_cpu("baseline", "hit") is not None:
-    print(f"hit vs static (baseline):  {per_cpu('baseline', 'hit') / per_cpu('baseline-static', 'hit'):.2f}")
 PY
+
+fills="${FILLS:-10000}"
+if [ "$fills" -gt 0 ]; then
+    echo
+    echo "==> RSS after $fills fills of new 256 KiB URLs, and after a restart on the same volume"
+    rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+    check_rss() { # name binary volume port
+        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted
+        "$shfs" mkfs "$volume" --size 1G --name fills --force >/dev/null
+        taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
+            --origin http://127.0.0.1:18500 & pid=$!
+        wait_port "$port"
+        for i in $(seq 1 "$fills"); do echo "url = \"http://127.0.0.1:$port/seg256k?fill=$i\""; echo "output = /dev/null"; done >"$work/fills-$port"
+        taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port"
+        sleep 2
+        filled=$(rss "$pid")
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
+            --origin http://127.0.0.1:18500 & pid=$!
+        wait_port "$port"
+        curl -s -o /dev/null "http://127.0.0.1:$port/seg256k?fill=$fills"
+        sleep 2
+        restarted=$(rss "$pid")
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        python3 -c "import sys; f, r = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:>18}: RSS after fills {f/1024:.1f} MiB, after restart {r/1024:.1f} MiB, ratio {f/r:.2f}')" \
+            "$name" "$filled" "$restarted" | tee -a "$out/rss.txt"
+    }
+    check_rss minicache "$MINICACHE" "$work/fills.shfs" 18506
+    if [ -n "${BASELINE:-}" ]; then check_rss minicache-baseline "$BASELINE" "$work/fills-baseline.shfs" 18507; fi
+fi

@@ -5,6 +5,10 @@
 # per server CPU-second and the ratio to nginx measured in the same run; then start-up time
 # (exec -> first 200 OK, median of 20: wall time and the process tree's time on CPU) and RSS
 # (idle, and after 1,000 more requests) for minicache, nginx and Varnish.
+# HTTPS (same ECDSA P-256 certificate for both, TLS 1.3, nginx with OpenSSL): wrk over TLS for
+# 1 KiB keep-alive and 1 MiB Gb/s, `openssl s_time` for full and resumed handshakes per server
+# CPU-second, h2load for HTTP/2 with 100 concurrent streams on one connection; and the start-up
+# and idle RSS of minicache with a TLS listener against plain.
 #
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/minicache-<date>)
@@ -13,11 +17,13 @@
 #              MINICACHE, for before/after ratios
 #   FILES      which files to load (default "0b 1k 64k 1m 16m")
 #   LARGE_OBJECTS  minicache's --large-objects (sendfile or read; default: its own default)
-#   SKIP_LOAD=1 / SKIP_STARTUP=1  skip a part (SKIP_LOAD=1: start-up and memory only)
+#   SKIP_LOAD=1 / SKIP_TLS=1 / SKIP_STARTUP=1  skip a part (SKIP_LOAD=1 SKIP_TLS=1: start-up and memory only)
+#   TLS_FILES  files for the HTTPS loads (default "1k 1m")
 #   STARTUP_RUNS  start-ups per server (default 20)
 #   SCRATCH_PATH  SwiftPM scratch directory for the builds (default .build-server)
 #
-# Needs: nginx, wrk (apt-get install -y nginx wrk hyperfine varnish), python3, taskset.
+# Needs: nginx, wrk, openssl, h2load (apt-get install -y nginx wrk hyperfine varnish openssl
+# nghttp2-client), python3, taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +32,7 @@ out="${OUT:-bench-results/minicache-$(date -u +%Y%m%dT%H%M%SZ)}"
 scratch="${SCRATCH_PATH:-.build-server}"
 work="$(mktemp -d /tmp/minicache-bench.XXXXXX)"
 mkdir -p "$out"
+scripts/package-versions.sh | tee "$out/packages.txt"
 pids=()
 cleanup() {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
@@ -33,9 +40,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in nginx wrk python3 taskset; do
-    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx wrk hyperfine varnish" >&2; exit 1; }
+for tool in nginx wrk python3 taskset openssl; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y nginx wrk hyperfine varnish openssl nghttp2-client" >&2; exit 1; }
 done
+if [ "${SKIP_TLS:-0}" != 1 ] && ! command -v h2load >/dev/null; then
+    echo "missing h2load: apt-get install -y nghttp2-client (or SKIP_TLS=1)" >&2; exit 1
+fi
 
 if [ -z "${MINICACHE:-}" ]; then
     echo "==> building minicache (release, static executable)"
@@ -57,6 +67,11 @@ head -c 16777216 /dev/urandom >"$work/www/16m"
 chmod 755 "$work" "$work/www"
 chmod 644 "$work"/www/*
 for f in 0b 1k 64k 1m 16m; do "$shfs" add "$work/bench.shfs" "$work/www/$f" --name "$f" --mime application/octet-stream >/dev/null; done
+
+# One ECDSA P-256 certificate for both servers' HTTPS listeners.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+chmod 644 "$work/key.pem"
 
 cat >"$work/pipeline.lua" <<'LUA'
 init = function(args)
@@ -92,6 +107,42 @@ http {
   uwsgi_temp_path $work/ngx-uwsgi-$1;
   scgi_temp_path $work/ngx-scgi-$1;
   server { listen 127.0.0.1:$1; root $work/www; }
+}
+CONF
+}
+
+nginx_tls_conf() { # $1 port: HTTPS with HTTP/1.1 and h2, TLS 1.3, session tickets and cache
+    cat <<CONF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $work/nginx-$1.pid;
+error_log $work/nginx-$1.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile off;
+  tcp_nodelay on;
+  keepalive_requests 100000000;
+  keepalive_timeout 65;
+  open_file_cache max=1000 inactive=60s;
+  open_file_cache_valid 60s;
+  default_type application/octet-stream;
+  http2_max_concurrent_streams 128;
+  client_body_temp_path $work/ngx-body-$1;
+  proxy_temp_path $work/ngx-proxy-$1;
+  fastcgi_temp_path $work/ngx-fcgi-$1;
+  uwsgi_temp_path $work/ngx-uwsgi-$1;
+  scgi_temp_path $work/ngx-scgi-$1;
+  server {
+    listen 127.0.0.1:$1 ssl http2;
+    ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem;
+    ssl_protocols TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    ssl_session_tickets on;
+    root $work/www;
+  }
 }
 CONF
 }
@@ -202,6 +253,85 @@ for r in rows:
 PY
 fi
 
+if [ "${SKIP_TLS:-0}" != 1 ]; then
+    echo
+    echo "==> HTTPS ($duration s per run; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+    tls_results="$out/tls.tsv"
+    printf "server\tload\tconns\tops_s\tgbit_s\tcpu_pct\tops_per_cpu_s\n" >"$tls_results"
+    taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen-tls 127.0.0.1:18483 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+        --admin off --threads 1 --log-level warning &
+    mct=$!; pids+=("$mct")
+    nginx_tls_conf 18484 >"$work/nginx-tls.conf"
+    taskset -c 1 nginx -c "$work/nginx-tls.conf" -p "$work" 2>/dev/null &
+    nt=$!; pids+=("$nt")
+    wait_port 18483; wait_port 18484
+    nt_workers=$(pgrep -P "$nt" | tr '\n' ' ')
+    # measure NAME LOAD CONNS PIDS -- COMMAND...: runs the client on CPU 0 and records the
+    # operations per second it reports and the server's CPU over the same window.
+    measure_tls() {
+        local server=$1 load=$2 conns=$3 spids=$4
+        shift 5
+        local before after start end text
+        before=$(cpu_ticks $spids)
+        start=$(date +%s.%N)
+        text=$(taskset -c 0 "$@" 2>&1 || true)
+        end=$(date +%s.%N)
+        after=$(cpu_ticks $spids)
+        echo "$text" >"$out/tls-$server-$load-$conns.txt"
+        python3 - "$server" "$load" "$conns" "$before" "$after" "$hz" "$start" "$end" "$text" >>"$tls_results" <<'PY'
+import re, sys
+server, load, conns, before, after, hz, start, end, text = sys.argv[1:]
+gbit = 0.0
+if "Requests/sec" in text:                      # wrk
+    ops = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    m = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?)B", text)
+    gbit = float(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)] * 8 / 1e9
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", text) or "Socket errors" in text and re.search(r"Socket errors: connect (\d+)", text).group(1) != "0":
+        sys.exit(f"{server} {load}: errors; see {load} output")
+elif "real seconds" in text:                    # openssl s_time: "N connections in T real seconds"
+    ops = int(re.search(r"(\d+) connections in \d+ real seconds", text).group(1)) / (float(end) - float(start))
+elif "finished in" in text:                     # h2load
+    ops = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", text).group(1))
+    if not re.search(r"requests: \d+ total, \d+ started, (\d+) done, \1 succeeded", text):
+        sys.exit(f"{server} {load}: h2load saw failed requests")
+else:
+    sys.exit(f"{server} {load}: no result in the client's output:\n{text}")
+cpu = (int(after) - int(before)) / int(hz) / (float(end) - float(start))
+print(f"{server}\t{load}\t{conns}\t{ops:.0f}\t{gbit:.2f}\t{cpu*100:.0f}\t{ops / cpu if cpu > 0 else 0:.0f}")
+PY
+        tail -1 "$tls_results"
+    }
+    for file in ${TLS_FILES:-1k 1m}; do
+        for conns in 10 100; do
+            measure_tls nginx "wrk-$file" "$conns" "$nt $nt_workers" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18484/$file"
+            measure_tls minicache "wrk-$file" "$conns" "$mct" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18483/$file"
+        done
+    done
+    for kind in new reuse; do
+        measure_tls nginx "handshake-$kind" 1 "$nt $nt_workers" -- openssl s_time -connect 127.0.0.1:18484 -$kind -time "$duration" -www /0b
+        measure_tls minicache "handshake-$kind" 1 "$mct" -- openssl s_time -connect 127.0.0.1:18483 -$kind -time "$duration" -www /0b
+    done
+    h2n=$((duration * 40000))
+    measure_tls nginx h2-1k-100streams 1 "$nt $nt_workers" -- h2load -n "$h2n" -c 1 -m 100 "https://127.0.0.1:18484/1k"
+    measure_tls minicache h2-1k-100streams 1 "$mct" -- h2load -n "$h2n" -c 1 -m 100 "https://127.0.0.1:18483/1k"
+    kill "$mct" "$nt" 2>/dev/null || true
+    wait "$mct" 2>/dev/null || true
+    echo
+    echo "==> HTTPS ratios (minicache / nginx, same run)"
+    python3 - "$tls_results" <<'PY' | tee "$out/tls-ratios.txt"
+import sys, csv
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+nginx = {(r["load"], r["conns"]): r for r in rows if r["server"] == "nginx"}
+print(f"{'load':>18} {'conns':>5} | {'mc ops/s':>9} {'ngx ops/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc ops/cpu-s':>12} {'ngx ops/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}")
+for r in rows:
+    if r["server"] != "minicache" or (r["load"], r["conns"]) not in nginx: continue
+    n = nginx[(r["load"], r["conns"])]
+    per = float(r["ops_per_cpu_s"]) / max(1, float(n["ops_per_cpu_s"]))
+    gb = float(r["gbit_s"]) / max(0.0001, float(n["gbit_s"])) if float(n["gbit_s"]) > 0 else 0
+    print(f"{r['load']:>18} {r['conns']:>5} | {r['ops_s']:>9} {n['ops_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['ops_per_cpu_s']:>12} {n['ops_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}")
+PY
+fi
+
 if [ "${SKIP_STARTUP:-0}" != 1 ]; then
     echo
     echo "==> start-up (exec -> first 200 OK, median of ${STARTUP_RUNS:-20}) and RSS; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -209,12 +339,18 @@ if [ "${SKIP_STARTUP:-0}" != 1 ]; then
     varnish=""
     command -v varnishd >/dev/null && varnish="$(command -v varnishd)"
     python3 - "$MINICACHE" "$work" "$varnish" "${STARTUP_RUNS:-20}" "${BASELINE:-}" <<'PY' | tee "$out/startup.txt"
-import os, socket, statistics, subprocess, sys, time
+import os, socket, ssl, statistics, subprocess, sys, time
 minicache, work, varnishd, runs, baseline = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 REQUEST = b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+TLS_PORTS = {18493}
+tls_context = ssl.create_default_context()
+tls_context.check_hostname = False
+tls_context.verify_mode = ssl.CERT_NONE
 
 def get_ok(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    if port in TLS_PORTS:
+        s = tls_context.wrap_socket(s, server_hostname="localhost")
     try:
         s.sendall(REQUEST)
         return s.recv(64).startswith(b"HTTP/1.1 200")
@@ -295,6 +431,7 @@ def measure(name, argv, port):
           f" after 1,000 more requests: {served[0]:6.2f} MiB (anon {served[1]:.2f}, PSS {served[2]:.2f}); {idle[3]} process(es)")
 
 measure("minicache (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)
+measure("minicache TLS only (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen-tls", "127.0.0.1:18493", "--tls-cert", f"{work}/cert.pem", "--tls-key", f"{work}/key.pem", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18493)
 measure("minicache (default threads)", [minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--log-level", "warning", "--admin", "off"], 18490)
 if baseline:
     measure("baseline (--threads 1)", ["taskset", "-c", "1", baseline, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)

@@ -3,7 +3,7 @@
 /// matches its target's is skipped when it comes up (lazy invalidation).
 struct Event: Comparable {
     enum Kind: UInt8 {
-        case arrival, viewerEnd, instanceReady, instanceReview, sample, flowStart
+        case arrival, viewerEnd, instanceReady, instanceReview, sample, flowStart, backgroundEnd
     }
     var time: Double
     /// Insertion order, so that simultaneous events run in a fixed order.

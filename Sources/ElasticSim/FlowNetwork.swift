@@ -30,6 +30,11 @@ package struct FlowNetwork: Sendable {
 
     package private(set) var groupPath: [Int32] = []
     package private(set) var groupCap: [Double] = []
+    /// A per-flow limit besides the cap, set from outside (viewers of a cache whose fill is
+    /// starved get no more than the fill); infinite when none.
+    package private(set) var groupLimit: [Double] = []
+    /// `min(cap, limit)`: what the allocation treats as the group's cap.
+    private var ceiling: [Double] = []
     package private(set) var groupCount: [Int] = []
     package private(set) var groupRate: [Double] = []
     /// Bytes carried by all flows of a group up to ``groupUpdated``.
@@ -105,6 +110,8 @@ package struct FlowNetwork: Sendable {
         let g = Int32(groupPath.count)
         groupPath.append(path)
         groupCap.append(cap)
+        groupLimit.append(.infinity)
+        ceiling.append(cap)
         groupCount.append(0)
         groupRate.append(cap)
         groupBytes.append(0)
@@ -125,11 +132,11 @@ package struct FlowNetwork: Sendable {
         if links.isEmpty {
             groupCount[gi] += n
             adjustOwner(gi, by: Double(n) * groupRate[gi])
-            setRate(gi, groupCap[gi])
+            setRate(gi, ceiling[gi])
             return
         }
-        if !dirty && (groupCount[gi] == 0 || groupRate[gi] == groupCap[gi]) {
-            let extra = Double(n) * groupCap[gi]
+        if !dirty && (groupCount[gi] == 0 || groupRate[gi] == ceiling[gi]) {
+            let extra = Double(n) * ceiling[gi]
             var fits = true
             for l in links where load[Int(l)] + extra > capacity[Int(l)] * (1 - 1e-12) {
                 fits = false
@@ -139,7 +146,7 @@ package struct FlowNetwork: Sendable {
                 for l in links { load[Int(l)] += extra }
                 groupCount[gi] += n
                 adjustOwner(gi, by: Double(n) * groupRate[gi])
-                setRate(gi, groupCap[gi])
+                setRate(gi, ceiling[gi])
                 return
             }
         }
@@ -158,7 +165,7 @@ package struct FlowNetwork: Sendable {
         if groupCount[gi] == 0 && n > 0 { deactivate(gi) }
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty { return }
-        if !dirty && groupRate[gi] == groupCap[gi] {
+        if !dirty && groupRate[gi] == ceiling[gi] {
             var spare = true
             for l in links where load[Int(l)] >= capacity[Int(l)] * (1 - 1e-9) {
                 spare = false
@@ -171,6 +178,26 @@ package struct FlowNetwork: Sendable {
             }
         }
         markDirty(links)
+    }
+
+    /// Sets a group's per-flow limit at `now` (infinity: none). A group on links is
+    /// reallocated at the next ``settle(now:)``; one that crosses no link gets its new rate at once.
+    package mutating func setLimit(_ limit: Double, of g: Int32, now: Double) {
+        let gi = Int(g)
+        guard groupLimit[gi] != limit else { return }
+        flush(gi, now: now)
+        groupLimit[gi] = limit
+        ceiling[gi] = Swift.min(groupCap[gi], limit)
+        guard groupCount[gi] > 0 else {
+            groupRate[gi] = ceiling[gi]
+            return
+        }
+        let links = pathLinks[Int(groupPath[gi])]
+        if links.isEmpty {
+            setRate(gi, ceiling[gi])
+        } else {
+            markDirty(links)
+        }
     }
 
     private mutating func activate(_ gi: Int) {
@@ -364,7 +391,7 @@ package struct FlowNetwork: Sendable {
         for gi in groups {
             for l in pathLinks[Int(groupPath[gi])] { flows[Int(l)] += groupCount[gi] }
         }
-        let order = Self.byCap(groups, caps: groupCap)
+        let order = Self.byCap(groups, caps: ceiling)
         var heap = Heap<LinkShare>()
         for l in links where flows[Int(l)] > 0 {
             heap.insert(LinkShare(share: remaining[Int(l)] / Double(flows[Int(l)]), link: l))
@@ -401,7 +428,7 @@ package struct FlowNetwork: Sendable {
                     break
                 }
             }
-            let cap = groupCap[order[next]]
+            let cap = ceiling[order[next]]
             if let top = heap.min, top.share < cap {
                 heap.removeMin()
                 for g32 in linkGroups[Int(top.link)] {

@@ -21,6 +21,10 @@ extension Report {
         let bufferingCDF = results.map { cdfPoints($0.bufferingRatios) }
         let startupCDF = results.map { cdfPoints($0.startupDelays) }
         body += "<div class=grid>\n"
+        body += figure("QoE against cost: buffering ratio (Pareto chart)", pareto(
+            groups, colors, qoeKey: "buffering_ratio_mean", qoeLabel: "buffering ratio, mean over viewers"))
+        body += figure("QoE against cost: start-up delay (Pareto chart)", pareto(
+            groups, colors, qoeKey: "startup_delay_p95_s", qoeLabel: "start-up delay p95 (s)"))
         body += figure("Buffering ratio (CDF over viewers)", chart(
             series: bufferingCDF, colors: colors, xLabel: "buffering ratio (stall time / watch time)", yLabel: "share of viewers",
             yRange: (0, 1), xLog: false))
@@ -38,6 +42,14 @@ extension Report {
                 + results.map { $0.series.map { ($0.time, Double($0.stalled)) } },
             colors: colors + colors, dashed: Set(results.count..<(2 * results.count)),
             xLabel: "time (s) — solid: viewers, dashed: stalled", yLabel: "viewers", yRange: nil, xLog: false))
+        for r in results where !r.missRatioCurves.isEmpty {
+            let policies = ["lru", "s3fifo", "sieve"]
+            body += figure("Miss-ratio curves: \(r.name) (solid: requests, dashed: bytes; \(policies.joined(separator: ", ")))", chart(
+                series: policies.map { p in r.missRatioCurves.filter { $0.policy == p }.map { ($0.storage / 1e9, $0.missRatio) } }
+                    + policies.map { p in r.missRatioCurves.filter { $0.policy == p }.map { ($0.storage / 1e9, $0.byteMissRatio) } },
+                colors: Array(palette.prefix(3)) + Array(palette.prefix(3)), dashed: [3, 4, 5],
+                xLabel: "storage per cache (GB) — blue LRU, red S3-FIFO, green SIEVE", yLabel: "miss ratio", yRange: (0, 1), xLog: true))
+        }
         body += "</div>\n"
         body += sitesSection(results)
         return """
@@ -98,7 +110,7 @@ extension Report {
             return "\(show(value(row, key))) ± \(show(ci))"
         }
         let baseline = rows.map { value($0, "origin_egress_bytes") }.max() ?? 0
-        var out = "<div class=wide><table><tr><th>scenario</th><th>viewers</th><th>start-up p50 / p95 (s)</th><th>buffering ratio mean / p95</th><th>viewers with stalls</th><th>origin egress</th><th>served by caches</th><th>origin saved vs worst</th><th>instance-hours</th><th>starts</th><th>peak instances (max per AS)</th><th>events</th><th>wall (s)</th></tr>\n"
+        var out = "<div class=wide><table><tr><th>scenario</th><th>viewers</th><th>start-up p50 / p95 (s)</th><th>buffering ratio mean / p95</th><th>viewers with stalls</th><th>origin egress</th><th>served by caches</th><th>origin saved vs worst</th><th>instance-hours</th><th>boots</th><th>peak instances (max per AS)</th><th>site-hours</th><th>cost</th><th>events</th><th>wall (s)</th></tr>\n"
         for (i, row) in rows.enumerated() {
             let saved = baseline > 0 ? 1 - value(row, "origin_egress_bytes") / baseline : 0
             let four = { (x: Double) in String(format: "%.4f", x) }
@@ -112,6 +124,7 @@ extension Report {
             out += "<td>\(percent(saved))</td>"
             out += "<td>\(cell(row, "instance_seconds") { format($0 / 3600) })</td><td>\(cell(row, "instance_starts") { format($0) })</td>"
             out += "<td>\(cell(row, "peak_instances") { format($0) }) (\(cell(row, "peak_instances_per_site") { format($0) }))</td>"
+            out += "<td>\(cell(row, "site_hours") { format($0) })</td><td>\(cell(row, "cost") { String(format: "%.2f", $0) })</td>"
             out += "<td>\(cell(row, "events") { format($0) })</td><td>\(String(format: "%.1f", value(row, "wall_seconds")))</td></tr>\n"
         }
         return out + "</table></div>\n"
@@ -228,12 +241,12 @@ extension Report {
         guard !withSites.isEmpty else { return "" }
         var out = "<h2 style=\"margin-top:22px\">Busiest cache sites (per-AS peak instances, connections, throughput)</h2><div class=grid>"
         for r in withSites {
-            out += "<figure><h2>\(escape(r.name))</h2><table><tr><th>AS</th><th>peak instances</th><th>peak connections</th><th>peak Gb/s</th></tr>"
+            out += "<figure><h2>\(escape(r.name))</h2><table><tr><th>AS</th><th>peak instances</th><th>peak per-content instances</th><th>peak connections</th><th>peak Gb/s</th></tr>"
             let top = r.sites.sorted {
-                $0.peakInstances != $1.peakInstances ? $0.peakInstances > $1.peakInstances : $0.peakConnections > $1.peakConnections
+                $0.peakConnections != $1.peakConnections ? $0.peakConnections > $1.peakConnections : $0.asn < $1.asn
             }.prefix(8)
             for s in top {
-                out += "<tr><td>AS\(s.asn)</td><td>\(s.peakInstances)</td><td>\(format(Double(s.peakConnections)))</td><td>\(String(format: "%.2f", s.peakThroughput / 1e9))</td></tr>"
+                out += "<tr><td>AS\(s.asn)</td><td>\(s.peakInstances)</td><td>\(s.peakContentInstances)</td><td>\(format(Double(s.peakConnections)))</td><td>\(String(format: "%.2f", s.peakThroughput / 1e9))</td></tr>"
             }
             out += "</table></figure>"
         }

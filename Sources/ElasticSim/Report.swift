@@ -28,10 +28,24 @@ public enum Report {
             ("cache_hit_ratio", r.cacheHitRatio),
             ("access_link_bytes", r.accessLinkBytes),
             ("core_link_bytes", r.coreLinkBytes),
+            ("background_bytes", r.backgroundBytes),
             ("instance_seconds", r.instanceSeconds),
             ("instance_starts", r.instanceStarts),
             ("peak_instances", r.peakInstances),
             ("peak_instances_per_site", r.sites.map(\.peakInstances).max() ?? 0),
+            ("site_hours", r.siteSeconds / 3600),
+            ("content_instance_seconds", r.contentInstanceSeconds),
+            ("content_instance_starts", r.contentInstanceStarts),
+            ("peak_content_instances", r.peakContentInstances),
+            ("vod_requests", r.objectRequests),
+            ("vod_hit_ratio", r.objectRequests > 0 ? Double(r.objectHits) / Double(r.objectRequests) : 0),
+            ("vod_byte_hit_ratio", r.objectBytes > 0 ? r.objectHitBytes / r.objectBytes : 0),
+            ("cost", r.cost.total),
+            ("cost_sites", r.cost.sites),
+            ("cost_instances", r.cost.instances),
+            ("cost_memory", r.cost.memory),
+            ("cost_boots", r.cost.boots),
+            ("cost_transit", r.cost.transit),
             ("events", r.events),
             ("flow_recomputations", r.flowRecomputations),
             ("wall_seconds", r.wallSeconds),
@@ -109,6 +123,7 @@ public enum Report {
             try put("\(r.name)-timeseries.csv", Data(timeSeriesCSV(r).utf8))
             try put("\(r.name)-sites.csv", Data(sitesCSV(r).utf8))
             try put("\(r.name)-qoe-cdf.csv", Data(cdfCSV(r).utf8))
+            if !r.missRatioCurves.isEmpty { try put("\(r.name)-mrc.csv", Data(missRatioCSV(r).utf8)) }
         }
         try put("report.html", Data(html(results).utf8))
         if let tracePath {
@@ -157,9 +172,18 @@ public enum Report {
     }
 
     public static func sitesCSV(_ r: SimulationResult) -> String {
-        var out = "asn,peak_instances,peak_connections,peak_throughput_bps,instance_starts\n"
+        var out = "asn,peak_instances,peak_content_instances,peak_connections,peak_throughput_bps,instance_starts,content_instance_starts\n"
         for s in r.sites.sorted(by: { $0.peakInstances != $1.peakInstances ? $0.peakInstances > $1.peakInstances : $0.asn < $1.asn }) {
-            out += "\(s.asn),\(s.peakInstances),\(s.peakConnections),\(s.peakThroughput),\(s.instanceStarts)\n"
+            out += "\(s.asn),\(s.peakInstances),\(s.peakContentInstances),\(s.peakConnections),\(s.peakThroughput),\(s.instanceStarts),\(s.contentInstanceStarts)\n"
+        }
+        return out
+    }
+
+    /// Miss-ratio curves: per storage size and policy, the share of requests and of bytes that missed.
+    public static func missRatioCSV(_ r: SimulationResult) -> String {
+        var out = "storage_bytes,policy,miss_ratio,byte_miss_ratio\n"
+        for p in r.missRatioCurves {
+            out += "\(p.storage),\(p.policy),\(p.missRatio),\(p.byteMissRatio)\n"
         }
         return out
     }

@@ -12,6 +12,7 @@ public struct Scenario: Sendable {
     public var workload = WorkloadConfig()
     public var player = PlayerConfig()
     public var caches = CacheConfig()
+    public var cost = CostConfig()
     /// Interval of the time series in seconds (default 10).
     public var sampleInterval: Double = 10
     /// Whose modelling choices the run follows where the two simulators differ (default
@@ -90,6 +91,11 @@ public struct Scenario: Sendable {
         /// Start with the streams a stationary system would hold at time 0 (default true);
         /// their start-up is not counted in the QoE figures.
         public var warmStart: Bool = true
+        /// A viewer-session trace (CSV, ``TraceFile``) replayed instead of the synthetic
+        /// arrivals; `nil` (default) draws them.
+        public var trace: String?
+        /// Background streams on the links at all times (CDNSim's `-backnoise`; default 0).
+        public var backgroundStreams: Int = 0
         public init() {}
 
         /// Mean view time in seconds.
@@ -161,6 +167,58 @@ public struct Scenario: Sendable {
         public var instanceConnections: Int? = nil
         /// Instances one AS can run (default: unlimited).
         public var maxInstancesPerSite: Int? = nil
+        /// How instances relate to contents (default ``Instances/shared``).
+        public var instances: Instances = .shared
+        /// The size of one instance in the capacity model.
+        public var instanceSize = InstanceSize()
+        /// Storage of one instance for video on demand, bytes (default 100 GB); `nil` keeps
+        /// every object (no eviction).
+        public var storage: Double? = 100e9
+        /// Which objects a full cache evicts (default LRU): minicache's own policies.
+        public var eviction: EvictionChoice = .lru
+        public init() {}
+
+        /// How cache instances relate to contents.
+        public enum Instances: String, Sendable, CaseIterable {
+            /// A site's instances serve any content: a site runs as many as its load needs
+            /// (``InstanceSize``), and only a site that runs none waits for a boot.
+            case shared
+            /// One instance per content per site, each booting on its own (CDNSim, the paper).
+            case perContent = "per-content"
+        }
+
+        /// What one instance carries and holds: the capacity model that counts instances for
+        /// both static and elastic caches. Defaults are minicache's measured figures
+        /// (docs/minicache.md): ~10 Gb/s on one core, 10,000 connections (`--max-connections`),
+        /// 9 MiB of memory after serving.
+        public struct InstanceSize: Sendable {
+            /// Bits per second one instance serves (default 10 Gb/s).
+            public var capacity: Double = 10e9
+            /// Connections one instance holds (default 10,000).
+            public var connections: Int = 10_000
+            /// Memory footprint in MiB (default 9).
+            public var memoryMiB: Double = 9
+            public init() {}
+        }
+
+        /// An eviction policy of the cache (`CacheEviction`).
+        public enum EvictionChoice: String, Sendable, CaseIterable {
+            case lru, s3fifo, sieve
+        }
+    }
+
+    /// Prices that turn a run into a cost (illustrative list prices in dollars; set your own).
+    public struct CostConfig: Sendable {
+        /// Per hour a site runs at least one instance (a slot in a micro-datacenter; default 0.05).
+        public var siteHour: Double = 0.05
+        /// Per instance-hour (one core; default 0.02).
+        public var instanceHour: Double = 0.02
+        /// Per GiB-hour of instance memory (default 0.005).
+        public var memoryGiBHour: Double = 0.005
+        /// Per instance boot (default 0.0001).
+        public var boot: Double = 0.0001
+        /// Per GB that leaves the origin (transit; default 0.002).
+        public var transitGB: Double = 0.002
         public init() {}
     }
 }

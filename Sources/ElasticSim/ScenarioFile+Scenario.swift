@@ -1,7 +1,7 @@
 import Foundation
 
 extension ScenarioFile.Reader {
-    static let scenarioKeys = ["name", "model", "seed", "duration", "sampleInterval", "topology", "workload", "player", "caches"]
+    static let scenarioKeys = ["name", "model", "seed", "duration", "sampleInterval", "topology", "workload", "player", "caches", "cost"]
 
     /// Decodes and checks one scenario object.
     func scenario(_ object: [String: Any]) throws(SimulationError) -> Scenario {
@@ -24,7 +24,8 @@ extension ScenarioFile.Reader {
         s.topology = try topology(section(object["topology"], "topology"))
         s.player = try player(section(object["player"], "player"))
         s.workload = try workload(section(object["workload"], "workload"), player: s.player, model: s.model)
-        s.caches = try caches(section(object["caches"], "caches"))
+        s.caches = try caches(section(object["caches"], "caches"), model: s.model)
+        s.cost = try cost(section(object["cost"], "cost"))
         return s
     }
 
@@ -86,7 +87,7 @@ extension ScenarioFile.Reader {
     func workload(_ o: [String: Any], player: Scenario.PlayerConfig, model: Scenario.Model) throws(SimulationError) -> Scenario.WorkloadConfig {
         try checkKeys(o, [
             "mode", "hosts", "channels", "zipf", "bitratesMbps", "bitrateIndexMean", "bitrateAboveTop", "interarrival",
-            "viewTime", "rate", "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod",
+            "viewTime", "rate", "concurrentStreams", "profile", "flashCrowd", "warmStart", "vod", "trace", "backgroundStreams",
         ], at: "workload")
         var w = Scenario.WorkloadConfig()
         w.mode = Scenario.WorkloadConfig.Mode(rawValue: try string(o["mode"], "workload.mode", default: "live", allowed: ["live", "vod"])!)!
@@ -169,6 +170,12 @@ extension ScenarioFile.Reader {
             w.arrivalProfile = profile
         }
         w.warmStart = try bool(o["warmStart"], "workload.warmStart", default: w.warmStart)
+        w.backgroundStreams = try integer(o["backgroundStreams"], "workload.backgroundStreams", default: 0, min: 0, max: 50_000_000)
+        if let trace = try string(o["trace"], "workload.trace", default: nil) {
+            guard !trace.isEmpty else { throw fail("workload.trace", "must name a CSV file") }
+            // Relative to the scenario file's folder.
+            w.trace = trace.hasPrefix("/") ? trace : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(trace).path
+        }
         if o["vod"] != nil {
             let v = try section(o["vod"], "workload.vod")
             try checkKeys(v, ["objects", "zipf", "duration"], at: "workload.vod")
@@ -180,10 +187,10 @@ extension ScenarioFile.Reader {
         return w
     }
 
-    func caches(_ o: [String: Any]) throws(SimulationError) -> Scenario.CacheConfig {
+    func caches(_ o: [String: Any], model: Scenario.Model) throws(SimulationError) -> Scenario.CacheConfig {
         try checkKeys(o, [
             "mode", "staticPercent", "placement", "threshold", "bootTime", "idleTimeout", "waitForBoot",
-            "instanceGbps", "instanceConnections", "maxInstancesPerSite",
+            "instanceGbps", "instanceConnections", "maxInstancesPerSite", "instances", "instanceSize", "storageGB", "eviction",
         ], at: "caches")
         var c = Scenario.CacheConfig()
         c.mode = Scenario.CacheConfig.Mode(rawValue: try string(o["mode"], "caches.mode", default: "none", allowed: ["none", "static", "elastic", "hierarchical"])!)!
@@ -202,6 +209,35 @@ extension ScenarioFile.Reader {
         if o["maxInstancesPerSite"] != nil {
             c.maxInstancesPerSite = try integer(o["maxInstancesPerSite"], "caches.maxInstancesPerSite", default: 0, min: 0)
         }
+        c.instances = .init(rawValue: try string(
+            o["instances"], "caches.instances", default: model == .cdnsim ? "per-content" : "shared",
+            allowed: Scenario.CacheConfig.Instances.allCases.map(\.rawValue))!)!
+        if o["instanceSize"] != nil {
+            let size = try section(o["instanceSize"], "caches.instanceSize")
+            try checkKeys(size, ["gbps", "connections", "memoryMiB"], at: "caches.instanceSize")
+            c.instanceSize.capacity = try number(size["gbps"], "caches.instanceSize.gbps", default: 10, min: 0, exclusiveMin: true) * 1e9
+            c.instanceSize.connections = try integer(size["connections"], "caches.instanceSize.connections", default: 10_000, min: 1)
+            c.instanceSize.memoryMiB = try number(size["memoryMiB"], "caches.instanceSize.memoryMiB", default: 9, min: 0)
+        }
+        if o["storageGB"] is NSNull {
+            c.storage = nil
+        } else if o["storageGB"] != nil {
+            c.storage = try number(o["storageGB"], "caches.storageGB", default: 100, min: 0, exclusiveMin: true) * 1e9
+        }
+        c.eviction = .init(rawValue: try string(
+            o["eviction"], "caches.eviction", default: "lru",
+            allowed: Scenario.CacheConfig.EvictionChoice.allCases.map(\.rawValue))!)!
+        return c
+    }
+
+    func cost(_ o: [String: Any]) throws(SimulationError) -> Scenario.CostConfig {
+        try checkKeys(o, ["siteHour", "instanceHour", "memoryGiBHour", "boot", "transitGB"], at: "cost")
+        var c = Scenario.CostConfig()
+        c.siteHour = try number(o["siteHour"], "cost.siteHour", default: c.siteHour, min: 0)
+        c.instanceHour = try number(o["instanceHour"], "cost.instanceHour", default: c.instanceHour, min: 0)
+        c.memoryGiBHour = try number(o["memoryGiBHour"], "cost.memoryGiBHour", default: c.memoryGiBHour, min: 0)
+        c.boot = try number(o["boot"], "cost.boot", default: c.boot, min: 0)
+        c.transitGB = try number(o["transitGB"], "cost.transitGB", default: c.transitGB, min: 0)
         return c
     }
 }

@@ -93,11 +93,12 @@ extension Simulation {
         viewers[Int(v)].path = origin
         viewers[Int(v)].instance = id
         viewers[Int(v)].bypassing = true
-        instances[Int(id)].connections += 1
+        changeConnections(id, by: 1)
         instances[Int(id)].idleSince = nil
         instances[Int(id)].pending.append(v)
         siteConnections[node] += 1
         sitePeakConnections[node] = max(sitePeakConnections[node], siteConnections[node])
+        siteLoadChanged(node)
         begin(v, warm: warm)
     }
 
@@ -105,10 +106,11 @@ extension Simulation {
     private func connect(_ v: Int32, to id: Int32) {
         let node = Int(instances[Int(id)].node)
         viewers[Int(v)].instance = id
-        instances[Int(id)].connections += 1
+        changeConnections(id, by: 1)
         instances[Int(id)].idleSince = nil
         siteConnections[node] += 1
         sitePeakConnections[node] = max(sitePeakConnections[node], siteConnections[node])
+        siteLoadChanged(node)
         if instances[Int(id)].ready {
             viewers[Int(v)].path = path(from: node, to: Int(viewers[Int(v)].node), instanceLink: instances[Int(id)].link)
             addFillDemand(v)
@@ -135,7 +137,7 @@ extension Simulation {
 
     /// Starts an instance; warm instances (at time 0) are ready at once.
     func startInstance(node: Int, content: Int, warm: Bool) -> Int32 {
-        let boot = warm || scenario.caches.mode == .static ? 0 : scenario.caches.bootTime
+        let boot = bootTime(node: node, warm: warm)
         var instance = Instance(
             node: Int32(node), content: Int32(content), ready: boot == 0, readyAt: now + boot, started: now)
         instance.idleSince = now
@@ -161,6 +163,7 @@ extension Simulation {
         }
         siteInstances[node] += 1
         sitePeakInstances[node] = max(sitePeakInstances[node], siteInstances[node])
+        if content >= 0 && scenario.caches.instances == .perContent { pools[node].contentNeed += 1 }
         runningInstances += 1
         peakInstances = max(peakInstances, runningInstances)
         if !warm { instanceStarts += 1 }
@@ -168,6 +171,7 @@ extension Simulation {
         if boot > 0 {
             schedule(.instanceReady, at: now + boot, target: id, version: instance.version)
         }
+        siteLoadChanged(node)
         return id
     }
 
@@ -185,8 +189,9 @@ extension Simulation {
             if viewers[Int(v)].bypassing {
                 viewers[Int(v)].bypassing = false
                 if viewers[Int(v)].phase != .drained {
-                    reroute(v, to: p)
+                    // Counted first: the viewer joins the groups that follow the fill.
                     addFillDemand(v)
+                    reroute(v, to: p)
                 }
             } else {
                 viewers[Int(v)].path = p
@@ -213,8 +218,9 @@ extension Simulation {
         let id = viewer.instance
         if id >= 0 {
             let site = Int(instances[Int(id)].node)
-            instances[Int(id)].connections -= 1
+            changeConnections(id, by: -1)
             siteConnections[site] -= 1
+            siteLoadChanged(site)
             if instances[Int(id)].connections == 0 {
                 instances[Int(id)].idleSince = now
                 if instances[Int(id)].content >= 0 {
@@ -258,6 +264,11 @@ extension Simulation {
         siteInstances[node] -= 1
         runningInstances -= 1
         instanceSeconds += now - instance.started
+        if instance.content >= 0 && scenario.caches.instances == .perContent {
+            pools[node].contentNeed -= instancesNeeded(connections: instance.connections, bitsPerSecond: 0)
+        }
+        siteLoadChanged(node)
+        if objectStorage && storageKey(of: id) >= topology.count { dropStorage(storageKey(of: id)) }
         freeInstances.append(id)
     }
 
@@ -268,6 +279,7 @@ extension Simulation {
     func addFillDemand(_ v: Int32) {
         let viewer = viewers[Int(v)]
         guard viewer.instance >= 0, !viewer.fillCounted else { return }
+        if objectStorage && requestObject(v) { return }
         viewers[Int(v)].fillCounted = true
         let key = Int(viewer.content) << 4 | Int(viewer.bitrateIndex)
         increaseFillDemand(viewer.instance, key: key)
@@ -302,15 +314,12 @@ extension Simulation {
     /// upstream cache (started there on demand).
     private func startFill(_ id: Int32, key: Int) {
         let node = Int(instances[Int(id)].node)
-        var source = topology.origin
         var upstream: Int32 = -1
         let parent = topology.parent[node]
         if scenario.caches.mode == .hierarchical && parent >= 0 && parent != topology.origin {
             upstream = acquireUpstream(node: parent, key: key)
-            source = parent
         }
-        let p = path(from: source, to: node, instanceLink: -1)
-        let g = group(path: p, slot: 1 + bitrates.count + (key & 0xF))
+        let g = fillGroup(node: node, bitrateIndex: key & 0xF)
         net.add(1, to: g, now: now)
         instances[Int(id)].fills[key] = (g, upstream)
     }
@@ -328,15 +337,17 @@ extension Simulation {
             id = startInstance(node: node, content: content, warm: warmingUp)
             instances[Int(id)].ready = true
         }
-        instances[Int(id)].connections += 1
+        changeConnections(id, by: 1)
         instances[Int(id)].idleSince = nil
+        siteLoadChanged(node)
         increaseFillDemand(id, key: key)
         return id
     }
 
     private func releaseUpstream(_ id: Int32, key: Int) {
         guard instances[Int(id)].live else { return }
-        instances[Int(id)].connections -= 1
+        changeConnections(id, by: -1)
+        siteLoadChanged(Int(instances[Int(id)].node))
         decreaseFillDemand(id, key: key)
         if instances[Int(id)].connections == 0 {
             instances[Int(id)].idleSince = now

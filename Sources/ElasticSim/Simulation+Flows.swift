@@ -18,23 +18,43 @@ extension Simulation {
         return p
     }
 
-    /// Group index layout per path: 0 uncapped viewers, 1...n viewers capped at bitrate i-1,
-    /// n+1...2n cache fills at bitrate.
+    /// The groups of a path, by slot; with `n` rungs and `b` a rung:
+    ///
+    /// | slots | flows | cap |
+    /// |---|---|---|
+    /// | 0 | viewers filling their buffer | access link |
+    /// | 1 + b | viewers with a full buffer | rung b |
+    /// | n + 1 + b | cache fills | rung b |
+    /// | 2n + 1 + b | viewers of a cache's fill at rung b, filling their buffer | access link, and the fill's rate while it is starved |
+    /// | 3n + 1 + b | the same with a full buffer | rung b, and the fill's rate while it is starved |
+    /// | 4n + 1 + b | background streams | rung b |
     func group(path p: Int32, slot: Int) -> Int32 {
         if pathGroups[Int(p)].isEmpty {
             let n = bitrates.count
             var ids: [Int32] = []
-            for s in 0...(2 * n) {
-                let cap = s == 0 ? accessCapacity : bitrates[(s - 1) % n]
-                let g = net.group(path: p, cap: cap, tag: s > n ? 1 : 0)
+            for s in 0...(5 * n) {
+                let (kind, cap, tag): (FlowKind, Double, UInt8) =
+                    switch s {
+                    case 0: (.viewer, accessCapacity, 0)
+                    case 1...n: (.viewer, bitrates[s - 1], 0)
+                    case (n + 1)...(2 * n): (.fill, bitrates[s - n - 1], 1)
+                    case (2 * n + 1)...(3 * n): (.viewer, accessCapacity, UInt8(16 + s - 2 * n - 1))
+                    case (3 * n + 1)...(4 * n): (.viewer, bitrates[s - 3 * n - 1], 2)
+                    default: (.background, bitrates[s - 4 * n - 1], 3)
+                    }
+                let g = net.group(path: p, cap: cap, tag: tag)
                 ids.append(g)
                 while groupCohorts.count <= Int(g) {
                     groupCohorts.append([])
-                    groupIsFill.append(false)
+                    groupKind.append(.viewer)
                     groupSource.append(-1)
+                    groupSlot.append(0)
+                    groupLimiter.append(-1)
+                    groupDependents.append([])
                 }
-                groupIsFill[Int(g)] = s > n
+                groupKind[Int(g)] = kind
                 groupSource[Int(g)] = pathSource[Int(p)]
+                groupSlot[Int(g)] = Int16(s)
             }
             pathGroups[Int(p)] = ids
         }
@@ -43,7 +63,49 @@ extension Simulation {
 
     func viewerGroup(_ v: Int32) -> Int32 {
         let viewer = viewers[Int(v)]
-        return group(path: viewer.path, slot: viewer.capped ? 1 + Int(viewer.bitrateIndex) : 0)
+        let b = Int(viewer.bitrateIndex)
+        guard viewer.fillCounted else { return group(path: viewer.path, slot: viewer.capped ? 1 + b : 0) }
+        // A viewer whose cache fetches its stream gets no more than that fill.
+        let n = bitrates.count
+        let g = group(path: viewer.path, slot: viewer.capped ? 3 * n + 1 + b : 2 * n + 1 + b)
+        if groupLimiter[Int(g)] < 0 {
+            let cache = Int(instances[Int(viewer.instance)].node)
+            let fill = fillGroup(node: cache, bitrateIndex: b)
+            groupLimiter[Int(g)] = fill
+            groupDependents[Int(fill)].append(g)
+            net.setLimit(fillLimit(fill), of: g, now: now)
+        }
+        return g
+    }
+
+    /// The group of the fills of rung `b` into a cache at `node`: from the origin, or in
+    /// hierarchical mode from the cache above it.
+    func fillGroup(node: Int, bitrateIndex b: Int) -> Int32 {
+        let parent = topology.parent[node]
+        let hierarchical = scenario.caches.mode == .hierarchical && parent >= 0 && parent != topology.origin
+        let p = path(from: hierarchical ? parent : topology.origin, to: node, instanceLink: -1)
+        return group(path: p, slot: 1 + bitrates.count + b)
+    }
+
+    /// What a fill lets its viewers have: its rate while it gets less than its bitrate (it is
+    /// starved), else no limit.
+    func fillLimit(_ fill: Int32) -> Double {
+        let rate = net.groupRate[Int(fill)]
+        return rate < net.groupCap[Int(fill)] * (1 - 1e-9) ? rate : .infinity
+    }
+
+    /// Passes the rate of fills that changed on to the viewers they feed. Returns whether a limit
+    /// changed.
+    func propagateFillLimits(_ fill: Int32) -> Bool {
+        let dependents = groupDependents[Int(fill)]
+        guard !dependents.isEmpty else { return false }
+        let limit = fillLimit(fill)
+        var changed = false
+        for g in dependents where net.groupLimit[Int(g)] != limit {
+            net.setLimit(limit, of: g, now: now)
+            changed = true
+        }
+        return changed
     }
 
     // MARK: Cohorts
@@ -162,13 +224,28 @@ extension Simulation {
     /// it becomes an uncapped cohort (same rate, since its bottleneck is a link), so that it
     /// refills once bandwidth returns. Returns whether any cohort moved.
     func uncapStarvedCohorts(of g: Int32) -> Bool {
-        guard !groupIsFill[Int(g)] else { return false }
+        let n = bitrates.count
+        let slot = Int(groupSlot[Int(g)])
+        let capped = (1...n).contains(slot) || ((3 * n + 1)...(4 * n)).contains(slot)
+        guard groupKind[Int(g)] == .viewer, capped else { return false }
         let cap = net.groupCap[Int(g)]
-        guard cap < accessCapacity, net.groupRate[Int(g)] < cap * (1 - 1e-9) else { return false }
+        guard net.groupRate[Int(g)] < cap * (1 - 1e-9) else { return false }
         let members = groupCohorts[Int(g)]
         guard !members.isEmpty else { return false }
         let p = net.groupPath[Int(g)]
-        let target = group(path: p, slot: 0)
+        let target: Int32
+        if slot <= n {
+            target = group(path: p, slot: 0)
+        } else {
+            // Same fill, uncapped: it keeps the fill's limit.
+            target = group(path: p, slot: slot - n)
+            if groupLimiter[Int(target)] < 0 {
+                let fill = groupLimiter[Int(g)]
+                groupLimiter[Int(target)] = fill
+                groupDependents[Int(fill)].append(target)
+                net.setLimit(fillLimit(fill), of: target, now: now)
+            }
+        }
         for c in members {
             let cohort = cohorts[Int(c)]
             if cohort.primaryKey >= 0 && primaryCohort[cohort.primaryKey] == c {

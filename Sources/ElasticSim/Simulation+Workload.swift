@@ -119,6 +119,40 @@ extension Simulation {
         }
     }
 
+    /// Replays `arrivals` instead of the synthetic workload (a trace): contents beyond the
+    /// configured channels or catalogue are added, and a VoD object lasts at least as long as
+    /// anyone watches it.
+    package func replay(_ arrivals: [ScriptedArrival]) {
+        scriptedArrivals = arrivals
+        let most = arrivals.map(\.content).max() ?? -1
+        contentCount = max(contentCount, most + 1)
+        guard scenario.workload.mode == .vod else { return }
+        if objectDuration.count < contentCount {
+            objectDuration += Array(repeating: 0, count: contentCount - objectDuration.count)
+        }
+        for a in arrivals { objectDuration[a.content] = max(objectDuration[a.content], a.seconds) }
+    }
+
+    /// A trace's viewers from before time 0 that still watch at time 0 start playing from a full
+    /// buffer, as a warm start's do.
+    func warmStartFromScript() {
+        warmingUp = true
+        defer { warmingUp = false }
+        while scriptIndex < scriptedArrivals.count, scriptedArrivals[scriptIndex].time < 0 {
+            let a = scriptedArrivals[scriptIndex]
+            scriptIndex += 1
+            let remaining = a.seconds + a.time
+            guard remaining > 0 else { continue }
+            var viewer = Viewer(
+                node: Int32(a.node), content: Int32(a.content), bitrateIndex: Int32(a.bitrateIndex),
+                bitrate: bitrates[a.bitrateIndex], arrival: a.time, total: remaining * bitrates[a.bitrateIndex])
+            viewer.warm = true
+            viewer.started = true
+            warmViewers += 1
+            routeViewer(addViewer(viewer), warm: true)
+        }
+    }
+
     func handleViewerEnd(_ v: Int32, version: UInt32) {
         let viewer = viewers[Int(v)]
         guard viewer.phase == .drained, viewer.version == version else { return }

@@ -1,3 +1,4 @@
+import CacheEviction
 import ElasticPolicy
 import Foundation
 import HeapModule
@@ -18,11 +19,17 @@ package final class Simulation {
 
     var arrivalRNG: RandomSource
     var viewerRNG: RandomSource
+    var backgroundRNG: RandomSource
+    /// ASes that send background streams, and the group of each running stream.
+    var backgroundSenders: [Int] = []
+    var backgroundPaths: [Int: Int32] = [:]
+    var background: [Int32] = []
+    var freeBackground: [Int32] = []
     /// Bytes per second of each rung of the ladder.
     let bitrates: [Double]
     let accessCapacity: Double
     let contentChoice: WeightedChoice
-    let contentCount: Int
+    var contentCount: Int
     let nodeChoice: WeightedChoice
     let viewerNodes: [Int]
     var objectDuration: [Double] = []
@@ -43,8 +50,14 @@ package final class Simulation {
     var pathCache: [Int: Int32] = [:]
     var pathSource: [Int32] = []
     var pathGroups: [[Int32]] = []
-    var groupIsFill: [Bool] = []
+    var groupKind: [FlowKind] = []
     var groupSource: [Int32] = []
+    /// Slot of each group on its path (``group(path:slot:)``).
+    var groupSlot: [Int16] = []
+    /// The fill whose starvation limits a viewer group, -1 for none.
+    var groupLimiter: [Int32] = []
+    /// Viewer groups a fill group limits.
+    var groupDependents: [[Int32]] = []
 
     var instances: [Instance] = []
     var freeInstances: [Int32] = []
@@ -57,6 +70,22 @@ package final class Simulation {
     var sitePeakConnections: [Int]
     var sitePeakThroughput: [Double]
     var runningInstances = 0
+    /// VoD storage: per site (or per content instance), the objects it holds.
+    var objectCaches: [Int: ByteBoundedCache<Int>] = [:]
+    var cacheGeneration: [Int: Int32] = [:]
+    var retiredCaches = 0
+    var objectLog: [ObjectRequest] = []
+    var objectRequests = 0
+    var objectHits = 0
+    var objectBytes = 0.0
+    var objectHitBytes = 0.0
+    /// The capacity model: per node, and its totals.
+    var pools: [SitePool]
+    var physicalSeconds = 0.0
+    var physicalBoots = 0
+    var siteSeconds = 0.0
+    var runningPhysical = 0
+    var peakPhysical = 0
     /// Static caches (they never stop).
     var staticInstances = 0
     var peakInstances = 0
@@ -117,6 +146,7 @@ package final class Simulation {
         }
         arrivalRNG = RandomSource(seed: scenario.seed, stream: 1)
         viewerRNG = RandomSource(seed: scenario.seed, stream: 2)
+        backgroundRNG = RandomSource(seed: scenario.seed, stream: 5)
         bitrates = scenario.workload.bitrates.map { $0 / 8 }
         accessCapacity = scenario.player.accessCapacity / 8
         let workload = scenario.workload
@@ -137,6 +167,7 @@ package final class Simulation {
         staticInstance = Array(repeating: -1, count: topology.count)
         siteInstances = Array(repeating: 0, count: topology.count)
         siteStarts = siteInstances
+        pools = Array(repeating: SitePool(), count: topology.count)
         sitePeakInstances = siteInstances
         siteConnections = siteInstances
         sitePeakConnections = siteInstances
@@ -177,12 +208,19 @@ package final class Simulation {
         let started = DispatchTime.now().uptimeNanoseconds
         setUpCaches()
         scriptedArrivals.sort { $0.time < $1.time }
+        startBackground()
         if scenario.workload.warmStart && scriptedArrivals.isEmpty { warmStart() }
+        if scriptedArrivals.first.map({ $0.time < 0 }) ?? false { warmStartFromScript() }
         settle()
+        // The warm-start population's instances were running before the run began.
+        if warmViewers > 0 {
+            physicalBoots = 0
+            for node in pools.indices { pools[node].boots = 0 }
+        }
         if scriptedArrivals.isEmpty {
             scheduleNextArrival(after: 0)
-        } else {
-            schedule(.arrival, at: scriptedArrivals[0].time)
+        } else if scriptIndex < scriptedArrivals.count {
+            schedule(.arrival, at: scriptedArrivals[scriptIndex].time)
             arrivalPending = true
         }
         schedule(.sample, at: 0)
@@ -205,6 +243,7 @@ package final class Simulation {
                 case .instanceReview: handleInstanceReview(event.target, version: event.version)
                 case .sample: takeSample()
                 case .flowStart: handleFlowStart(event.target, version: event.version)
+                case .backgroundEnd: handleBackgroundEnd(event.target)
                 }
                 eventCount += 1
             } else {
@@ -238,6 +277,7 @@ package final class Simulation {
                     touch(c)
                 }
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
+                if groupKind[Int(g)] == .fill { relabelled = propagateFillLimits(g) || relabelled }
             }
             if !relabelled { break }
         }
@@ -247,8 +287,10 @@ package final class Simulation {
         }
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
-            let bits = net.ownerRate[Int(owner)] * 8
-            if bits > sitePeakThroughput[Int(owner)] { sitePeakThroughput[Int(owner)] = bits }
+            let node = Int(owner)
+            let bits = net.ownerRate[node] * 8
+            if bits > sitePeakThroughput[node] { sitePeakThroughput[node] = bits }
+            if staticInstance[node] >= 0 || siteInstances[node] > 0 { siteLoadChanged(node) }
         }
     }
 

@@ -23,10 +23,50 @@ public struct SimulationResult: Sendable {
     /// Byte-hops on AS links touching an access AS, and on core links.
     public var accessLinkBytes: Double
     public var coreLinkBytes: Double
+    /// Bytes of background traffic (`workload.backgroundStreams`), not counted above.
+    public var backgroundBytes: Double = 0
+    /// Instance-seconds, boots and peak of the capacity model: a site runs as many instances as
+    /// its load needs (elastic), or as many as its peak needed for the whole run (static).
     public var instanceSeconds: Double
     public var instanceStarts: Int
     public var peakInstances: Int
+    /// Seconds summed over sites while they ran at least one instance.
+    public var siteSeconds: Double
+    /// The per-content instances the cache policy starts and stops (CDNSim's VMs).
+    public var contentInstanceSeconds: Double
+    public var contentInstanceStarts: Int
+    public var peakContentInstances: Int
+    public var cost: Cost
+    /// VoD with finite storage: requests at caches, and those served from storage.
+    public var objectRequests: Int
+    public var objectHits: Int
+    public var objectBytes: Double
+    public var objectHitBytes: Double
+    /// Miss ratios of each eviction policy at several storage sizes, on this run's requests.
+    public var missRatioCurves: [MissRatioPoint]
     public var sites: [Site]
+
+    /// One point of a miss-ratio curve.
+    public struct MissRatioPoint: Sendable {
+        /// Bytes of storage per cache.
+        public var storage: Double
+        /// `lru`, `s3fifo` or `sieve`.
+        public var policy: String
+        /// Share of requests that missed.
+        public var missRatio: Double
+        /// Share of requested bytes that missed.
+        public var byteMissRatio: Double
+    }
+
+    /// What the run costs under the scenario's prices (``Scenario/CostConfig``).
+    public struct Cost: Sendable {
+        public var sites: Double
+        public var instances: Double
+        public var memory: Double
+        public var boots: Double
+        public var transit: Double
+        public var total: Double { sites + instances + memory + boots + transit }
+    }
     public var series: [Sample]
     public var events: Int
     public var flowRecomputations: Int
@@ -36,13 +76,18 @@ public struct SimulationResult: Sendable {
     /// Per-AS cache figures.
     public struct Site: Sendable {
         public var asn: Int
+        /// The most instances the site needed (capacity model).
         public var peakInstances: Int
+        /// The most per-content instances at once.
+        public var peakContentInstances: Int
         public var peakConnections: Int
         /// Bits per second served to viewers and downstream caches (exact, not sampled).
         public var peakThroughput: Double
-        /// Instances started here over the run (what CDNSim reports as the AS's peak VMs: its
-        /// counter is never decremented).
+        /// Instances booted here (capacity model).
         public var instanceStarts: Int
+        /// Per-content instances started here over the run (what CDNSim reports as the AS's
+        /// peak VMs: its counter is never decremented).
+        public var contentInstanceStarts: Int
     }
 
     /// One point of the time series.
@@ -94,17 +139,17 @@ extension Simulation {
     func takeSample() {
         var origin = 0.0
         var cache = 0.0
-        for g in 0..<groupSource.count where net.groupCount[g] > 0 {
+        for g in 0..<groupSource.count where net.groupCount[g] > 0 && groupKind[g] != .background {
             let bits = net.groupRate[g] * Double(net.groupCount[g]) * 8
             let source = Int(groupSource[g])
             if source == topology.origin {
                 origin += bits
-            } else if !groupIsFill[g] {
+            } else if groupKind[g] == .viewer {
                 cache += bits
             }
         }
         series.append(SimulationResult.Sample(
-            time: now, viewers: activeViewers, stalled: stalledViewers, instances: runningInstances,
+            time: now, viewers: activeViewers, stalled: stalledViewers, instances: runningPhysical,
             originEgress: origin, cacheServed: cache))
         let next = now + scenario.sampleInterval
         if next <= scenario.duration { schedule(.sample, at: next) }
@@ -116,13 +161,18 @@ extension Simulation {
         var viewerBytes = 0.0
         var accessBytes = 0.0
         var coreBytes = 0.0
+        var backgroundBytes = 0.0
         for g in 0..<groupSource.count {
             net.flush(g, now: now)
             let bytes = net.groupBytes[g]
             guard bytes > 0 else { continue }
+            guard groupKind[g] != .background else {
+                backgroundBytes += bytes
+                continue
+            }
             let source = Int(groupSource[g])
             if source == topology.origin { originBytes += bytes }
-            if !groupIsFill[g] {
+            if groupKind[g] == .viewer {
                 viewerBytes += bytes
                 if source != topology.origin { cacheBytes += bytes }
             }
@@ -133,6 +183,15 @@ extension Simulation {
         for id in instances.indices where instances[id].live {
             instanceSeconds += now - instances[id].started
         }
+        closeCapacity()
+        let prices = scenario.cost
+        let memoryGiB = scenario.caches.instanceSize.memoryMiB / 1024
+        let cost = SimulationResult.Cost(
+            sites: siteSeconds / 3600 * prices.siteHour,
+            instances: physicalSeconds / 3600 * prices.instanceHour,
+            memory: physicalSeconds / 3600 * memoryGiB * prices.memoryGiBHour,
+            boots: Double(physicalBoots) * prices.boot,
+            transit: originBytes / 1e9 * prices.transitGB)
         var notStarted = 0
         for v in viewers.indices where viewers[v].phase != .gone && !viewers[v].warm {
             let viewer = viewers[v]
@@ -148,20 +207,26 @@ extension Simulation {
                 viewerBitrates.append(scenario.workload.bitrates[Int(viewer.bitrateIndex)])
             }
         }
-        let sites = (0..<topology.count).filter { sitePeakInstances[$0] > 0 }.map {
+        let sites = (0..<topology.count).filter { sitePeakInstances[$0] > 0 || pools[$0].peak > 0 }.map {
             SimulationResult.Site(
-                asn: topology.asn[$0], peakInstances: sitePeakInstances[$0],
+                asn: topology.asn[$0], peakInstances: pools[$0].peak, peakContentInstances: sitePeakInstances[$0],
                 peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0],
-                instanceStarts: siteStarts[$0])
+                instanceStarts: pools[$0].boots, contentInstanceStarts: siteStarts[$0])
         }
-        return SimulationResult(
+        var result = SimulationResult(
             name: scenario.name, topology: topology.label, seed: scenario.seed, duration: now,
             viewers: arrivals, warmViewers: warmViewers, viewersNotStarted: notStarted,
             startupDelays: startupDelays, bufferingRatios: bufferingRatios, stallCounts: stallCounts,
             bitrates: viewerBitrates, originEgressBytes: originBytes, cacheServedBytes: cacheBytes,
             viewerBytes: viewerBytes, accessLinkBytes: accessBytes, coreLinkBytes: coreBytes,
-            instanceSeconds: instanceSeconds, instanceStarts: instanceStarts, peakInstances: peakInstances,
+            instanceSeconds: physicalSeconds, instanceStarts: physicalBoots, peakInstances: peakPhysical,
+            siteSeconds: siteSeconds, contentInstanceSeconds: instanceSeconds, contentInstanceStarts: instanceStarts,
+            peakContentInstances: peakInstances, cost: cost,
+            objectRequests: objectRequests, objectHits: objectHits, objectBytes: objectBytes, objectHitBytes: objectHitBytes,
+            missRatioCurves: missRatioCurves(),
             sites: sites, series: series, events: eventCount, flowRecomputations: net.recomputations,
             wallSeconds: wallSeconds, trace: trace)
+        result.backgroundBytes = backgroundBytes
+        return result
     }
 }

@@ -75,10 +75,31 @@ public struct Sweep: Sendable {
         return result
     }
 
+    /// Reads the traces runs replay (each distinct one once), so that a bad trace stops the
+    /// sweep before it starts.
+    func loadTraces(_ topologies: [Topology]) throws(SimulationError) -> [[Simulation.ScriptedArrival]?] {
+        var cache: [String: [Simulation.ScriptedArrival]] = [:]
+        var result: [[Simulation.ScriptedArrival]?] = []
+        for (i, scenario) in runs.enumerated() {
+            guard let path = scenario.workload.trace else {
+                result.append(nil)
+                continue
+            }
+            let t = scenario.topology
+            let key = "\(path)|\(t.source)|\(t.dataDirectory ?? "")|\(t.minDaysSeen)|\(t.routing)|\(scenario.seed)|\(scenario.workload.bitrates)"
+            if cache[key] == nil {
+                cache[key] = try TraceFile.load(path: path, topology: topologies[i], scenario: scenario)
+            }
+            result.append(cache[key])
+        }
+        return result
+    }
+
     /// Runs everything and returns the results in the order of ``runs`` (group them with
     /// ``Replicates/group(_:)``). Only the first run records a trace.
     public func run(progress: (@Sendable (Progress) -> Void)? = nil) throws(SimulationError) -> [SimulationResult] {
         let topologies = try loadTopologies()
+        let traces = try loadTraces(topologies)
         let scenarios = runs
         let results = Mutex<[SimulationResult?]>(Array(repeating: nil, count: scenarios.count))
         let next = Atomic<Int>(0)
@@ -89,6 +110,7 @@ public struct Sweep: Sendable {
                 let i = next.add(1, ordering: .relaxed).oldValue
                 guard i < scenarios.count else { return }
                 let simulation = Simulation(scenario: scenarios[i], topology: topologies[i], recordTrace: recordTrace && i == 0)
+                if let trace = traces[i] { simulation.replay(trace) }
                 let result = simulation.run { time, events in
                     progress?(Progress(scenario: i, simulatedTime: time, events: events))
                 }

@@ -14,27 +14,29 @@ public final class DemoOrigin: Service, Sendable {
     private let logger: Logger
     private let requestCount = Atomic<Int>(0)
     private let bytesCount = Atomic<Int>(0)
-    private let segmentTemplates: [ByteBuffer]
+    package let ladder: LiveLadder
+    private let clip: MediaClip
+    /// VoD objects are built on first use and kept.
+    private let vodBodies = Mutex<[String: ByteBuffer]>([:])
+    private let segments = Mutex(SegmentLedger())
 
-    /// Binds the listener; serving starts at once, ``run()`` keeps it until shutdown.
+    /// Reads the media clip and binds the listener; serving starts at once, ``run()`` keeps it
+    /// until shutdown.
+    /// - Throws: ``ControlError`` when the configuration contradicts itself, the clip cannot be
+    ///   read or cut to the segment duration and ladder, or the address cannot be bound.
     public init(configuration: DemoOriginConfiguration = DemoOriginConfiguration(), group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
         guard configuration.channels >= 1, !configuration.ladder.isEmpty, configuration.segmentDuration > 0, configuration.windowSegments >= 1 else {
             throw ControlError(.badConfiguration, "the origin needs at least one channel, one bitrate, a positive segment duration and a window of one segment")
         }
         self.configuration = configuration
         let epoch = configuration.epoch ?? (HTTPDate.now() - Double(configuration.windowSegments + 1) * configuration.segmentDuration)
-        let catalog = LiveCatalog(configuration: configuration, epoch: epoch)
-        self.catalog = catalog
+        self.catalog = LiveCatalog(configuration: configuration, epoch: epoch)
         self.logger = logger
-        self.segmentTemplates = configuration.ladder.indices.map { variant in
-            let size = catalog.segmentSize(variant: variant)
-            var buffer = ByteBufferAllocator().buffer(capacity: size)
-            // MPEG-TS packets are 188 bytes starting with the sync byte 0x47.
-            var packet = [UInt8](repeating: 0xFF, count: 188)
-            packet[0] = 0x47
-            while buffer.readableBytes + 188 <= size { buffer.writeBytes(packet) }
-            buffer.writeRepeatingByte(0xFF, count: size - buffer.readableBytes)
-            return buffer
+        do throws(MediaError) {
+            clip = try MediaClip(directory: configuration.mediaDirectory)
+            self.ladder = try LiveLadder(clip: clip, bitrates: configuration.ladder, segmentDuration: configuration.segmentDuration)
+        } catch {
+            throw ControlError(.badConfiguration, error.message, underlying: error)
         }
         let box = ResponderBox()
         self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
@@ -50,6 +52,12 @@ public final class DemoOrigin: Service, Sendable {
     /// Requests answered and body bytes sent since start (the origin egress).
     public var counters: (requests: Int, bytes: Int) {
         (requestCount.load(ordering: .relaxed), bytesCount.load(ordering: .relaxed))
+    }
+
+    /// Live segments served with a body: distinct ones, and fetches of a segment served before
+    /// (behind one cache per site, `repeated` stays 0 with a single site).
+    public var segmentCounters: (distinct: Int, repeated: Int) {
+        segments.withLock { ($0.distinct, $0.repeated) }
     }
 
     public func run() async throws {
@@ -76,7 +84,11 @@ public final class DemoOrigin: Service, Sendable {
         let now = HTTPDate.now()
         if request.path == "/status" {
             let c = counters
-            return .text(.ok, "{\"requests\":\(c.requests),\"bytes\":\(c.bytes),\"liveEdge\":\(catalog.liveEdge(at: now))}\n", contentType: "application/json")
+            let s = segmentCounters
+            return .text(
+                .ok, "{\"requests\":\(c.requests),\"bytes\":\(c.bytes),\"segments\":\(s.distinct),\"repeatedSegments\":\(s.repeated),\"liveEdge\":\(catalog.liveEdge(at: now))}\n",
+                contentType: "application/json"
+            )
         }
         guard let item = catalog.item(path: request.path) else {
             return .text(.notFound, "no such object; live channels are /live/1/index.m3u8 ... /live/\(configuration.channels)/index.m3u8\n")
@@ -86,7 +98,7 @@ public final class DemoOrigin: Service, Sendable {
         let etag: String
         switch item {
         case .master(let channel):
-            body = ByteBuffer(string: catalog.masterPlaylist())
+            body = ByteBuffer(string: catalog.masterPlaylist(ladder: ladder))
             etag = "\"m\(channel)-\(configuration.ladder.count)\""
             headers.add(name: "Content-Type", value: "application/vnd.apple.mpegurl")
             headers.add(name: "Cache-Control", value: "public, max-age=60")
@@ -103,29 +115,64 @@ public final class DemoOrigin: Service, Sendable {
                 r.headers.replaceOrAdd(name: "Cache-Control", value: "max-age=1")
                 return r
             }
-            var segment = segmentTemplates[variant]
-            let stamp = "ecdn channel=\(channel) variant=\(variant) seq=\(sequence)"
-            segment.setString(stamp, at: 4)
-            body = segment
+            if request.method == .GET, request.headers.first(name: "If-None-Match") == nil {
+                let oldest = catalog.liveEdge(at: now) - configuration.retainedSegments + 1
+                segments.withLock { $0.record(.init(channel: channel, variant: variant, sequence: sequence), oldestRetained: oldest) }
+            }
+            let rung = ladder.rungs[variant]
+            body = rung.packager.segment(sequence, size: rung.segmentSize, stamp: "ecdn channel=\(channel) variant=\(variant) seq=\(sequence)")
             etag = "\"s\(channel)-\(variant)-\(sequence)\""
             headers.add(name: "Content-Type", value: "video/mp2t")
             headers.add(name: "Cache-Control", value: "public, max-age=31536000, immutable")
             headers.add(name: "Last-Modified", value: HTTPDate.format(catalog.completionTime(of: sequence)))
         case .vod(let name, let size):
-            var buffer = ByteBufferAllocator().buffer(capacity: size)
-            buffer.writeString("ecdn vod \(name) \(size)\n")
-            buffer.writeRepeatingByte(0x2E, count: size - buffer.readableBytes)
-            body = buffer
+            do throws(MediaError) {
+                body = try vod(name: name, size: size)
+            } catch {
+                logger.error("cannot build a VoD object", metadata: ["vod.name": "\(name)", "error": "\(error)"])
+                return .text(.internalServerError, "\(error.message)\n")
+            }
             etag = "\"v-\(name)-\(size)\""
             headers.add(name: "Content-Type", value: "video/mp4")
             headers.add(name: "Cache-Control", value: "public, max-age=86400")
             headers.add(name: "Last-Modified", value: HTTPDate.format(catalog.epoch))
         }
         headers.add(name: "ETag", value: etag)
+        headers.add(name: "Accept-Ranges", value: "bytes")
         if let inm = request.headers.first(name: "If-None-Match"), inm.split(separator: ",").contains(where: { $0.trimmedSpaces() == etag || $0.trimmedSpaces() == "*" }) {
             return HTTPResponse(status: .notModified, headers: headers)
         }
-        return HTTPResponse(status: .ok, headers: headers, body: body)
+        return ranged(request, HTTPResponse(status: .ok, headers: headers, body: body), etag: etag)
+    }
+
+    /// A VoD object: the largest rendition as a progressive MP4 at the ladder's top bitrate.
+    private func vod(name: String, size: Int) throws(MediaError) -> ByteBuffer {
+        if let body = vodBodies.withLock({ $0[name] }) { return body }
+        let body = try ProgressiveMP4.make(clip: clip, rendition: clip.renditions.count - 1, size: size, bitrate: configuration.ladder.max() ?? 5_000_000)
+        vodBodies.withLock { $0[name] = body }
+        return body
+    }
+
+    /// A single byte range of a 200 (RFC 9110 §14): 206 with Content-Range, or 416 when it is not
+    /// satisfiable. Several ranges, or an If-Range that does not match, get the whole response.
+    private func ranged(_ request: HTTPRequest, _ response: HTTPResponse, etag: String) -> HTTPResponse {
+        guard request.method == .GET, let header = request.headers.first(name: "Range") else { return response }
+        if let ifRange = request.headers.first(name: "If-Range"), ifRange != etag { return response }
+        let size = response.body.readableBytes
+        switch SingleByteRange(header, size: size) {
+        case .none:
+            return response
+        case .unsatisfiable:
+            var r = HTTPResponse.text(.rangeNotSatisfiable, "the range is outside the \(size) bytes of the object\n")
+            r.headers.replaceOrAdd(name: "Content-Range", value: "bytes */\(size)")
+            return r
+        case .range(let range):
+            var partial = response
+            partial.status = .partialContent
+            partial.headers.add(name: "Content-Range", value: "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)")
+            partial.body = response.body.getSlice(at: response.body.readerIndex + range.lowerBound, length: range.count) ?? ByteBuffer()
+            return partial
+        }
     }
 }
 

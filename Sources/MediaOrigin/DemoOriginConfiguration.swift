@@ -7,17 +7,22 @@ public struct DemoOriginConfiguration: Sendable {
     public var port: Int
     /// Live channels `/live/1` ... `/live/<channels>`. Default 4.
     public var channels: Int
-    /// Seconds of media per segment; a new segment appears this often. Default 2.
+    /// Seconds of media per segment, a multiple of the clip's 0.5 s GOP; a new segment appears
+    /// this often. Default 2.
     public var segmentDuration: Double
     /// Segments listed in a media playlist (the sliding window). Default 6.
     public var windowSegments: Int
     /// Segments kept fetchable behind the live edge (for caches and slow players). Default 60.
     public var retainedSegments: Int
-    /// The bitrate ladder in bits per second; segment sizes follow it. Default 1, 2.5, 5 Mb/s.
+    /// The bitrate ladder in bits per second; every segment is bitrate x duration / 8 bytes,
+    /// rounded down to whole TS packets. Default 1, 2.5, 5 Mb/s.
     public var ladder: [Int]
     /// VoD objects served at `/vod/<name>` with their sizes in bytes.
     /// Default: `movie1.mp4` 16 MiB, `movie2.mp4` 32 MiB, `trailer.mp4` 4 MiB.
     public var vodObjects: [String: Int]
+    /// The directory of the looped clip (`*.h264` renditions and `audio.aac`). Default: the
+    /// repository's `Samples/media`, as the package was built.
+    public var mediaDirectory: String
     /// Wall-clock time (seconds since 1970) of segment 0 of every channel; nil = when the origin
     /// starts, minus one window so that playlists are full at once.
     public var epoch: Double?
@@ -31,8 +36,10 @@ public struct DemoOriginConfiguration: Sendable {
         retainedSegments: Int = 60,
         ladder: [Int] = [1_000_000, 2_500_000, 5_000_000],
         vodObjects: [String: Int] = ["movie1.mp4": 16 << 20, "movie2.mp4": 32 << 20, "trailer.mp4": 4 << 20],
+        mediaDirectory: String? = nil,
         epoch: Double? = nil
     ) {
+        self.mediaDirectory = mediaDirectory ?? MediaClip.defaultDirectory
         self.host = host
         self.port = port
         self.channels = channels

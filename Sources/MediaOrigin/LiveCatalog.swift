@@ -1,6 +1,6 @@
 import ElasticControl
 /// The demo origin's content as a function of time: HLS master and media playlists with a sliding
-/// window, segment sizes from the bitrate ladder, and VoD objects. Pure: the time is passed in.
+/// window, and VoD objects. Pure: the time is passed in.
 package struct LiveCatalog: Sendable {
     package let configuration: DemoOriginConfiguration
     package let epoch: Double
@@ -51,17 +51,13 @@ package struct LiveCatalog: Sendable {
         epoch + Double(sequence + 1) * configuration.segmentDuration
     }
 
-    /// Bytes of one segment of `variant`: bitrate x duration / 8.
-    package func segmentSize(variant: Int) -> Int {
-        Int(Double(configuration.ladder[variant]) * configuration.segmentDuration / 8)
-    }
-
-    package func masterPlaylist() -> String {
+    /// The master playlist of a channel: one variant per rung, with its real picture size, codecs
+    /// and frame rate.
+    package func masterPlaylist(ladder: LiveLadder) -> String {
         var text = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
-        let heights = [360, 540, 720, 1080, 1440, 2160]
-        for (k, bitrate) in configuration.ladder.enumerated() {
-            let height = heights[min(k, heights.count - 1)]
-            text += "#EXT-X-STREAM-INF:BANDWIDTH=\(bitrate),RESOLUTION=\(height * 16 / 9)x\(height)\n\(k)/index.m3u8\n"
+        for (k, rung) in ladder.rungs.enumerated() {
+            let rate = (rung.frameRate * 1000).rounded() / 1000
+            text += "#EXT-X-STREAM-INF:BANDWIDTH=\(rung.bitrate),RESOLUTION=\(rung.width)x\(rung.height),CODECS=\"\(rung.codecs)\",FRAME-RATE=\(rate)\n\(k)/index.m3u8\n"
         }
         return text
     }

@@ -13,6 +13,11 @@ public struct ServerConfiguration: Sendable {
     /// Host and port to serve HTTP on. Default `0.0.0.0:8080`; port 0 picks a free port.
     public var host: String
     public var port: Int
+    /// Serve plain HTTP on `host:port`; false serves HTTPS only (with ``tls``). Default true.
+    public var listensPlain: Bool
+    /// The HTTPS listener (HTTP/1.1 and HTTP/2), beside or instead of the plain one; nil for
+    /// none (default).
+    public var tls: TLSListenerConfiguration?
     /// Event-loop threads. Default: the number of cores.
     public var threads: Int
     /// Connections served at once; more are answered `503` and closed. Default 10,000.
@@ -27,6 +32,9 @@ public struct ServerConfiguration: Sendable {
     /// Default `127.0.0.1:9080`.
     public var adminHost: String?
     public var adminPort: Int
+    /// The bearer token every admin request must carry (`Authorization: Bearer …`); required
+    /// when the admin listener is not on loopback. Default nil.
+    public var adminToken: String?
     /// Objects up to this size are kept in memory with their response head. Default 64 KiB.
     public var smallObjectLimit: Int
     /// Total bytes of small objects kept in memory; the rest are read on demand. Default 256 MiB.
@@ -75,10 +83,16 @@ public struct ServerConfiguration: Sendable {
         accessLog: Bool = false,
         serverName: String = "minicache",
         origin: String? = nil,
-        maxStoredObjectSize: Int = 64 << 20
+        maxStoredObjectSize: Int = 64 << 20,
+        listensPlain: Bool = true,
+        tls: TLSListenerConfiguration? = nil,
+        adminToken: String? = nil
     ) {
+        self.adminToken = adminToken
         self.host = host
         self.port = port
+        self.listensPlain = listensPlain
+        self.tls = tls
         self.threads = threads
         self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout

@@ -3,7 +3,7 @@ public struct MiniCacheError: Error, CustomStringConvertible, Sendable {
     /// The kind of failure. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case volume, bind, configuration, admin
+            case volume, bind, configuration, admin, certificate
         }
 
         private let base: Base
@@ -17,6 +17,8 @@ public struct MiniCacheError: Error, CustomStringConvertible, Sendable {
         public static let configuration = Code(.configuration)
         /// The admin API refused a request or cannot be reached.
         public static let admin = Code(.admin)
+        /// A TLS certificate or key cannot be loaded.
+        public static let certificate = Code(.certificate)
 
         public var description: String { "\(self.base)" }
     }

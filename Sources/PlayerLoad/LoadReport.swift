@@ -12,6 +12,8 @@ public struct LoadReport: Sendable, Codable {
     public var bufferingRatioMean: Double
     public var bufferingRatioP95: Double
     public var stalls: Int
+    /// Segments that failed the players' MPEG-TS check.
+    public var badSegments: Int
     public var bytes: Int
     public var bytesViaCache: Int
     public var bytesViaOrigin: Int
@@ -38,6 +40,7 @@ public struct LoadReport: Sendable, Codable {
         bufferingRatioMean = ratios.isEmpty ? 0 : ratios.reduce(0, +) / Double(ratios.count)
         bufferingRatioP95 = percentile(ratios, 0.95) ?? 0
         stalls = results.reduce(0) { $0 + $1.stalls }
+        badSegments = results.reduce(0) { $0 + $1.badSegments }
         bytes = results.reduce(0) { $0 + $1.bytes }
         bytesViaCache = results.filter(\.servedByCache).reduce(0) { $0 + $1.bytes }
         bytesViaOrigin = bytes - bytesViaCache

@@ -21,6 +21,8 @@ public struct PlayerResult: Sendable, Codable, Equatable {
     public var instance: String?
     public var bitrate: Int
     public var errors: Int
+    /// Segments that failed the MPEG-TS check (also counted in ``errors``).
+    public var badSegments: Int
     /// The first error, if any.
     public var error: String?
     /// Time from the first request to the first byte of the playlist from wherever it was sent.
@@ -42,13 +44,20 @@ public struct PlayerConfiguration: Sendable {
     public var variant: Int?
     /// Wanted bitrate when `variant` is nil. Default 2.5 Mb/s.
     public var bitrate: Int
+    /// Check every segment as MPEG-TS (sync bytes, PAT first, continuity counters across
+    /// segments) and count failures as errors. Default true.
+    public var checkSegments: Bool
 
-    public init(startupBuffer: Double = 4, maxBuffer: Double = 12, liveEdgeOffset: Int = 3, variant: Int? = nil, bitrate: Int = 2_500_000) {
+    public init(
+        startupBuffer: Double = 4, maxBuffer: Double = 12, liveEdgeOffset: Int = 3, variant: Int? = nil, bitrate: Int = 2_500_000,
+        checkSegments: Bool = true
+    ) {
         self.startupBuffer = startupBuffer
         self.maxBuffer = maxBuffer
         self.liveEdgeOffset = liveEdgeOffset
         self.variant = variant
         self.bitrate = bitrate
+        self.checkSegments = checkSegments
     }
 }
 
@@ -70,7 +79,8 @@ struct Player {
         let arrival = HTTPDate.monotonic()
         var result = PlayerResult(
             site: site, channel: channel, clientAddress: address, arrival: arrival - runStart, startupDelay: nil,
-            stalls: 0, stallSeconds: 0, watchSeconds: 0, bytes: 0, servedByCache: false, instance: nil, bitrate: 0, errors: 0
+            stalls: 0, stallSeconds: 0, watchSeconds: 0, bytes: 0, servedByCache: false, instance: nil, bitrate: 0, errors: 0,
+            badSegments: 0
         )
         let leaveAt = arrival + watch
         func fail(_ error: ControlError) {
@@ -118,6 +128,7 @@ struct Player {
         var started: Double?
         var stallStart = 0.0
         var clock = HTTPDate.monotonic()
+        var check = TransportStreamCheck()
 
         func advance(to now: Double) {
             if playing {
@@ -163,9 +174,14 @@ struct Player {
             }
             guard let n = next, let segment = known.first(where: { $0.sequence == n }), let url = try? mediaURL.resolving(segment.uri) else { continue }
             do throws(ControlError) {
-                let response = try await client.request(.GET, url, keepBody: false, localAddress: address)
+                let response = try await client.request(.GET, url, keepBody: configuration.checkSegments, localAddress: address)
                 guard response.status == 200 else { throw ControlError(.httpFailed, "\(url) answered \(response.status)") }
                 result.bytes += response.bodyBytes
+                // A bad segment plays as a glitch: counted, not fetched again.
+                if configuration.checkSegments, let problem = check.check(response.body, sequence: n) {
+                    result.badSegments += 1
+                    fail(ControlError(.httpFailed, "\(url): \(problem)"))
+                }
             } catch {
                 fail(error)
                 try? await Task.sleep(for: .milliseconds(500))

@@ -48,17 +48,76 @@ extension VolumeWriter {
     }
 
     /// Removes an object or link, keeping its chunks reserved (returned) until ``releaseChunks(_:)``.
-    public func remove(_ entry: Entry, retainingChunks: Bool) throws(SHFSError) -> Range<Int64> {
+    /// - Parameter syncing: sync the cleared entry now; without it, the removal is durable at the
+    ///   next ``sync()`` or ``commit()`` (do not reuse the chunks before).
+    public func remove(_ entry: Entry, retainingChunks: Bool, syncing: Bool = true) throws(SHFSError) -> Range<Int64> {
         let current = try current(entry)
         forget(current, releasingChunks: !retainingChunks)
         do throws(SHFSError) {
             try writeSlot(current.slot)
-            try sync()
+            if syncing { try sync() }
         } catch {
             insert(current)
             throw error
         }
         return retainingChunks ? releasableChunks(of: current) : 0..<0
+    }
+
+    // MARK: Group commit
+
+    /// Takes free chunks for an object of `length` bytes, to be filled with ``write(_:at:into:)``
+    /// and staged with ``stage(reserved:length:options:replacing:)`` (or given back with
+    /// ``releaseChunks(_:)``); nil when no free extent holds it. Nothing on disk refers to them
+    /// until the object's entry is committed.
+    public func reserve(length: Int64) -> Range<Int64>? {
+        let chunkSize = Int64(header.chunkSize)
+        guard length > 0 else { return header.dataStartChunk..<header.dataStartChunk }
+        return free.allocate((length + chunkSize - 1) / chunkSize, policy: header.allocator)
+    }
+
+    /// Writes `bytes` at `offset` of an object being written into the reserved chunks `run`
+    /// (not synced: ``commit()`` syncs all data before it writes any entry).
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64, into run: Range<Int64>) throws(SHFSError) {
+        let chunkSize = Int64(header.chunkSize)
+        guard offset >= 0, offset + Int64(bytes.count) <= Int64(run.count) * chunkSize else {
+            throw SHFSError(.invalidArgument, "\(path): \(bytes.count) bytes at \(offset) do not fit the \(run.count) chunks reserved")
+        }
+        do { try fd.pwriteFully(at: run.lowerBound * chunkSize + offset, bytes) } catch {
+            throw .io("\(path): cannot write object data", error)
+        }
+    }
+
+    /// Stages an object whose `length` bytes were written into the reserved chunks `run`, as a
+    /// new object or the replacement of `old` in its slot; its entry is written by the next
+    /// ``commit()``, so several objects share one pair of syncs. On failure `run` is released.
+    ///
+    /// - Parameter options: must carry the object's digest.
+    /// - Returns: the staged entry and, for a replacement, the chunks the replaced object kept
+    ///   (give them back with ``releaseChunks(_:)`` once no reader can use them).
+    public func stage(reserved run: Range<Int64>, length: Int64, options: ObjectOptions, replacing old: Entry?) throws(SHFSError) -> (entry: Entry, retained: Range<Int64>) {
+        let previous: Entry?
+        do throws(SHFSError) {
+            previous = try old.map { e throws(SHFSError) in try current(e) }
+            guard let digest = options.digest else {
+                throw SHFSError(.invalidArgument, "an object written into reserved chunks needs its digest")
+            }
+            guard length <= Int64(run.count) * Int64(header.chunkSize) else {
+                throw SHFSError(.invalidArgument, "\(path): \(length) bytes do not fit the \(run.count) chunks reserved")
+            }
+            try checkAttributes(name: options.name, mimeType: options.mimeType, encoding: options.encoding)
+            if let previous {
+                guard digest == previous.digest, options.name.isEmpty || options.name == previous.name else {
+                    throw SHFSError(.invalidArgument, "a replacement keeps the digest and name of the object it replaces")
+                }
+            } else {
+                try checkNew(digest: digest, name: options.name)
+            }
+        } catch {
+            free.release(run)
+            throw error
+        }
+        let entry = try stageWritten(run: run, length: length, options: options, replacing: previous, digest: options.digest!)
+        return (entry, previous.map { releasableChunks(of: $0) } ?? 0..<0)
     }
 
     /// Makes chunks kept by ``put(bytes:options:replacing:)`` or ``remove(_:retainingChunks:)`` free.

@@ -220,12 +220,21 @@ public final class VolumeWriter {
             free.release(run)
             throw SHFSError(.io, "\(o.name.isEmpty ? "input" : o.name) changed while being read (\(written) of \(length) bytes); nothing was added")
         }
+        return try stageWritten(run: run, length: written, options: o, replacing: old, digest: o.digest ?? Array(Array(hasher.finalize()).prefix(header.digestLength)))
+    }
+
+    /// Stages an object whose `length` bytes are written at the start of the chunks `run`
+    /// (allocated from ``free``): gives back the chunks it does not use and reserves its slot;
+    /// the entry is written by the next ``commit()``. On failure the whole run is released.
+    func stageWritten(run: Range<Int64>, length written: Int64, options o: ObjectOptions, replacing old: Entry?, digest: [UInt8]) throws(SHFSError) -> Entry {
+        let cs = Int64(header.chunkSize)
+        var run = run
+        let start = run.lowerBound * cs
         let used = (written + cs - 1) / cs
         if used < Int64(run.count) {
             free.release((run.lowerBound + used)..<run.upperBound)
             run = run.lowerBound..<(run.lowerBound + used)
         }
-        let digest = o.digest ?? Array(Array(hasher.finalize()).prefix(header.digestLength))
         let slot: Int
         do throws(SHFSError) {
             if o.digest == nil { try checkNew(digest: digest, name: o.name) }
@@ -416,11 +425,12 @@ public final class VolumeWriter {
         }
     }
 
-    func sync() throws(SHFSError) {
+    /// Makes every write so far durable (`fdatasync`).
+    public func sync() throws(SHFSError) {
         do { try fd.syncData() } catch { throw .io("\(path): cannot sync", error) }
     }
 
-    private func checkAttributes(name: String, mimeType: String, encoding: String) throws(SHFSError) {
+    func checkAttributes(name: String, mimeType: String, encoding: String) throws(SHFSError) {
         guard name.utf8.count <= Layout.Entry.nameSize else {
             throw SHFSError(.invalidArgument, "name '\(name)' is \(name.utf8.count) bytes; SHFS names are at most 64 bytes (give a shorter --name)")
         }
@@ -435,7 +445,7 @@ public final class VolumeWriter {
         }
     }
 
-    private func checkNew(digest: [UInt8]?, name: String) throws(SHFSError) {
+    func checkNew(digest: [UInt8]?, name: String) throws(SHFSError) {
         if let d = digest {
             guard d.count == header.digestLength, d.contains(where: { $0 != 0 }) else {
                 throw SHFSError(.invalidArgument, "digest must be \(header.digestLength) bytes (\(header.digestLength * 2) hex digits), not all zero")
@@ -459,7 +469,7 @@ public final class VolumeWriter {
         return s
     }
 
-    private func volumeFull(_ bytes: Int64) -> SHFSError {
+    func volumeFull(_ bytes: Int64) -> SHFSError {
         let (total, largest) = freeBytes
         return SHFSError(.volumeFull, "\(path): volume full: no free extent for \(bytes) bytes (\(total) bytes free, largest free extent \(largest) bytes); make a larger volume with `shfs mkfs --size`")
     }

@@ -124,7 +124,7 @@ struct Load: AsyncParsableCommand {
             routed: \(r.toCache) to caches, \(r.toOrigin) to the origin
             startup delay: p50 \(s(r.startupDelayP50)), p95 \(s(r.startupDelayP95)); first playlist byte p50 \(s(r.firstResponseP50))
             buffering ratio: mean \(String(format: "%.4f", r.bufferingRatioMean)), p95 \(String(format: "%.4f", r.bufferingRatioP95)); stalls \(r.stalls)
-            bytes: \(r.bytes) (\(r.bytesViaCache) via caches, \(r.bytesViaOrigin) via the origin)
+            bytes: \(r.bytes) (\(r.bytesViaCache) via caches, \(r.bytesViaOrigin) via the origin); segments failing the MPEG-TS check: \(r.badSegments)
             """
     }
 }

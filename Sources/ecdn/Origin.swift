@@ -15,7 +15,8 @@ struct Origin: AsyncParsableCommand {
             /live/<n>/index.m3u8 is a channel's master playlist; /live/<n>/<k>/index.m3u8 its \
             media playlists (a sliding window, one new segment every --segment-duration seconds, \
             Cache-Control max-age of half a segment); /live/<n>/<k>/seg<s>.ts the segments \
-            (bitrate x duration bytes, immutable); /vod/movie1.mp4, /vod/movie2.mp4 and \
+            (MPEG-TS with H.264 and AAC looped from a short clip, \
+            padded with null packets to bitrate x duration bytes, immutable); /vod/movie1.mp4, /vod/movie2.mp4 and \
             /vod/trailer.mp4 VoD objects (max-age one day); /status the request and byte counters.
             """
     )
@@ -29,7 +30,7 @@ struct Origin: AsyncParsableCommand {
     @Option(help: "Live channels.")
     var channels = 4
 
-    @Option(help: ArgumentHelp("Seconds per segment.", valueName: "S"))
+    @Option(help: ArgumentHelp("Seconds per segment, a multiple of the clip's 0.5 s GOP.", valueName: "S"))
     var segmentDuration: Double = 2
 
     @Option(help: "Segments per media playlist.")
@@ -37,6 +38,9 @@ struct Origin: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Bitrate ladder, bits per second, comma-separated.", valueName: "B,B,..."))
     var ladder = "1000000,2500000,5000000"
+
+    @Option(help: ArgumentHelp("Directory of the looped clip (*.h264 renditions and audio.aac; default: the repository's Samples/media).", valueName: "DIR"))
+    var media: String?
 
     @Option(help: "Log level.")
     var logLevel = "notice"
@@ -57,7 +61,7 @@ struct Origin: AsyncParsableCommand {
         let origin: DemoOrigin
         do {
             origin = try await DemoOrigin(
-                configuration: DemoOriginConfiguration(host: host, port: port, channels: channels, segmentDuration: segmentDuration, windowSegments: window, ladder: parsedLadder),
+                configuration: DemoOriginConfiguration(host: host, port: port, channels: channels, segmentDuration: segmentDuration, windowSegments: window, ladder: parsedLadder, mediaDirectory: media),
                 group: group, logger: logger
             )
         } catch {

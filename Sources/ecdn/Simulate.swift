@@ -49,6 +49,11 @@ struct Simulate: ParsableCommand {
         valueName: "file"))
     var trace: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Replay a viewer-session trace instead of the synthetic arrivals in every scenario: the CSV --trace writes, or one with the columns time,client,content,bitrate,duration (docs/simulator.md).",
+        valueName: "file"))
+    var replay: String?
+
     @Flag(inversion: .prefixedNo, help: "Show a progress bar on stderr (default: when stderr is a terminal).")
     var progress: Bool?
 
@@ -74,6 +79,12 @@ struct Simulate: ParsableCommand {
         var assignments = overrides
         if let seed { assignments.append("seed=\(seed)") }
         if let duration { assignments.append("duration=\(duration)") }
+        if let replay {
+            guard FileManager.default.isReadableFile(atPath: replay) else {
+                throw SimulationError(.missingFile, "--replay \(replay)", "cannot read the trace file")
+            }
+            assignments.append("workload.trace=\(URL(fileURLWithPath: replay).standardizedFileURL.path)")
+        }
         let dataDirectory = data ?? Self.defaultDataDirectory()
         if let data, !FileManager.default.fileExists(atPath: "\(data)/as_links.tsv") {
             throw SimulationError(.missingFile, "--data \(data)", "no as_links.tsv in this folder; point --data at the topology data folder")

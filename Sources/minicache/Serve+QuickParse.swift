@@ -8,8 +8,9 @@ extension Serve {
     /// then parses everything) until it and the switch below know the new option;
     /// `StartupArgumentsTests` fails meanwhile.
     typealias QuickParseLayout = (
-        Argument<String>, Option<String>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
-        Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<Int>,
+        Argument<String>, Option<String?>, Option<String?>, Option<[String]>, Option<[String]>, Option<String>,
+        Option<String>, Option<Int>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
+        Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<Int>,
         Option<String>, Option<Int>, Option<String>
     )
 
@@ -25,13 +26,20 @@ extension Serve {
     static func quickParse(_ arguments: some Collection<String>) -> Serve? {
         guard MemoryLayout<Serve>.size == MemoryLayout<QuickParseLayout>.size else { return nil }
         var volume: String?
-        var listen = "0.0.0.0:8080"
+        var listen: String?
+        var listenTls: String?
+        var tlsCert: [String] = []
+        var tlsKey: [String] = []
+        var tlsUnknownName = TLSListenerConfiguration.UnknownServerName.defaultCertificate.rawValue
+        var tlsMinVersion = TLSListenerConfiguration.MinimumVersion.tls12.rawValue
+        var h2MaxStreams = 100
         var threads: Int?
         var maxConnections = 10_000
         var idleTimeout: Double = 60
         var headerTimeout: Double = 10
         var admin = "127.0.0.1:9080"
         var readyFile: String?
+        var adminTokenFile: String?
         var accessLog = false
         var largeObjects = LargeObjectStrategy.sendfile.rawValue
         var smallObjectLimit = 64 * 1024
@@ -70,12 +78,19 @@ extension Serve {
             guard let value else { return nil }
             switch name {
             case "--listen": listen = value
+            case "--listen-tls": listenTls = value
+            case "--tls-cert": tlsCert = [value]
+            case "--tls-key": tlsKey = [value]
+            case "--tls-unknown-name": tlsUnknownName = value
+            case "--tls-min-version": tlsMinVersion = value
+            case "--h2-max-streams": guard let n = Int(value) else { return nil }; h2MaxStreams = n
             case "--threads": guard let n = Int(value) else { return nil }; threads = n
             case "--max-connections": guard let n = Int(value) else { return nil }; maxConnections = n
             case "--idle-timeout": guard let s = Double(value) else { return nil }; idleTimeout = s
             case "--header-timeout": guard let s = Double(value) else { return nil }; headerTimeout = s
             case "--admin": admin = value
             case "--ready-file": readyFile = value
+            case "--admin-token-file": adminTokenFile = value
             case "--large-objects": largeObjects = value
             case "--small-object-limit": guard let n = Int(value) else { return nil }; smallObjectLimit = n
             case "--origin": origin = value
@@ -91,12 +106,19 @@ extension Serve {
         var serve = Serve()
         serve.volume = volume
         serve.listen = listen
+        serve.listenTls = listenTls
+        serve.tlsCert = tlsCert
+        serve.tlsKey = tlsKey
+        serve.tlsUnknownName = tlsUnknownName
+        serve.tlsMinVersion = tlsMinVersion
+        serve.h2MaxStreams = h2MaxStreams
         serve.threads = threads ?? System.coreCount
         serve.maxConnections = maxConnections
         serve.idleTimeout = idleTimeout
         serve.headerTimeout = headerTimeout
         serve.admin = admin
         serve.readyFile = readyFile
+        serve.adminTokenFile = adminTokenFile
         serve.accessLog = accessLog
         serve.largeObjects = largeObjects
         serve.smallObjectLimit = smallObjectLimit

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HTTPToolkit
 import Logging
 import Metrics
 import MiniCacheServer
@@ -10,20 +11,39 @@ import UnixSignals
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a volume over HTTP until SIGTERM or SIGINT (in-flight responses finish).",
+        abstract: "Serve a volume over HTTP and HTTPS until SIGTERM or SIGINT (in-flight responses finish).",
         discussion: """
             Serves GET and HEAD for /?<hex digest>, /<name> and / (the default object), with \
             ranges, conditional requests, redirect links (307) and raw/auto links fetched from the \
             origin (one shared fetch per link). The volume is remounted when its file changes \
-            (`shfs add`/`rm` from another process) or on `minicache ctl remount`.
+            (`shfs add`/`rm` from another process) or on `minicache ctl remount`; so are the TLS \
+            certificates (a bad file is refused and the old certificate keeps serving).
             """
     )
 
     @Argument(help: "The SHFS volume file to serve.")
     var volume: String
 
-    @Option(help: ArgumentHelp("Address and port to serve on.", valueName: "ADDR:PORT"))
-    var listen = "0.0.0.0:8080"
+    @Option(help: ArgumentHelp("Address and port to serve plain HTTP on (default 0.0.0.0:8080, none when only --listen-tls is given).", valueName: "ADDR:PORT"))
+    var listen: String?
+
+    @Option(help: ArgumentHelp("Address and port to serve HTTPS on (HTTP/2 and HTTP/1.1 by ALPN); needs --tls-cert and --tls-key.", valueName: "ADDR:PORT"))
+    var listenTls: String?
+
+    @Option(help: ArgumentHelp("A PEM certificate chain for --listen-tls (repeat with --tls-key for each tenant; SNI picks one, the first is the default).", valueName: "FILE"))
+    var tlsCert: [String] = []
+
+    @Option(help: ArgumentHelp("The PEM private key of the --tls-cert at the same position.", valueName: "FILE"))
+    var tlsKey: [String] = []
+
+    @Option(help: ArgumentHelp("A server name no certificate has: `default` (serve the first certificate) or `reject` (unrecognized_name alert).", valueName: "POLICY"))
+    var tlsUnknownName = TLSListenerConfiguration.UnknownServerName.defaultCertificate.rawValue
+
+    @Option(help: ArgumentHelp("Lowest TLS version accepted: 1.2 or 1.3.", valueName: "VERSION"))
+    var tlsMinVersion = TLSListenerConfiguration.MinimumVersion.tls12.rawValue
+
+    @Option(help: ArgumentHelp("HTTP/2 streams a connection may have open at once.", valueName: "N"))
+    var h2MaxStreams = 100
 
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int = System.coreCount
@@ -39,6 +59,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Admin listener (status, objects, metrics, remount, prefetch), or `off`.", valueName: "ADDR:PORT"))
     var admin = "127.0.0.1:9080"
+
+    @Option(help: ArgumentHelp("A file whose first line is the token admin requests must carry (Authorization: Bearer); required when --admin is not on loopback.", valueName: "FILE"))
+    var adminTokenFile: String?
 
     @Option(help: ArgumentHelp("Write the URL to this file once the server accepts connections.", valueName: "PATH"))
     var readyFile: String?
@@ -81,11 +104,36 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        guard (try? Self.hostPort(self.listen)) != nil else {
-            throw ValidationError("--listen must be ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+        if let listen = self.listen {
+            do { _ = try HostPort(listenAddress: listen) } catch {
+                throw ValidationError("--listen \(error); give ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+            }
         }
-        if self.admin != "off", (try? Self.hostPort(self.admin)) == nil {
-            throw ValidationError("--admin must be ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+        if let listenTls = self.listenTls {
+            do { _ = try HostPort(listenAddress: listenTls) } catch {
+                throw ValidationError("--listen-tls \(error); give ADDR:PORT, e.g. 0.0.0.0:8443")
+            }
+        }
+        if self.listenTls != nil, self.tlsCert.isEmpty {
+            throw ValidationError("--listen-tls needs a certificate: --tls-cert FILE --tls-key FILE")
+        }
+        if self.listenTls == nil, !self.tlsCert.isEmpty || !self.tlsKey.isEmpty {
+            throw ValidationError("--tls-cert and --tls-key are for --listen-tls ADDR:PORT; add it")
+        }
+        guard self.tlsCert.count == self.tlsKey.count else {
+            throw ValidationError("give one --tls-key for each --tls-cert (\(self.tlsCert.count) certificates, \(self.tlsKey.count) keys)")
+        }
+        guard TLSListenerConfiguration.UnknownServerName(rawValue: self.tlsUnknownName) != nil else {
+            throw ValidationError("--tls-unknown-name must be default or reject")
+        }
+        guard TLSListenerConfiguration.MinimumVersion(rawValue: self.tlsMinVersion) != nil else {
+            throw ValidationError("--tls-min-version must be 1.2 or 1.3")
+        }
+        guard self.h2MaxStreams >= 1 else { throw ValidationError("--h2-max-streams must be at least 1") }
+        if self.admin != "off" {
+            do { _ = try HostPort(listenAddress: self.admin) } catch {
+                throw ValidationError("--admin \(error); give ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+            }
         }
         guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard self.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
@@ -100,8 +148,10 @@ struct Serve: AsyncParsableCommand {
         if self.origin != nil, self.origins != nil {
             throw ValidationError("give either --origin URL or --origins FILE, not both")
         }
-        if let origin = self.origin, !origin.lowercased().hasPrefix("http://") {
-            throw ValidationError("--origin must be http://host[:port] (for a file of origins use --origins FILE)")
+        if let origin = self.origin {
+            do { _ = try OriginRouter.originAddress(origin) } catch {
+                throw ValidationError("--origin \(error.message); give http://host[:port] (for a file of origins use --origins FILE)")
+            }
         }
         if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
@@ -122,10 +172,10 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "minicache")
 
-        let (host, port) = try Self.hostPort(self.listen)
+        let listen = try HostPort(listenAddress: self.listen ?? "0.0.0.0:8080")
         var configuration = ServerConfiguration(
-            host: host,
-            port: port,
+            host: listen.host,
+            port: listen.port,
             threads: self.threads,
             maxConnections: self.maxConnections,
             idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
@@ -135,15 +185,29 @@ struct Serve: AsyncParsableCommand {
             largeObjectStrategy: LargeObjectStrategy(rawValue: self.largeObjects) ?? .sendfile,
             accessLog: self.accessLog,
             origin: self.origin ?? self.origins,
-            maxStoredObjectSize: self.maxStoredObject
+            maxStoredObjectSize: self.maxStoredObject,
+            listensPlain: self.listen != nil || self.listenTls == nil
         )
+        if let listenTls = self.listenTls {
+            let tlsListen = try HostPort(listenAddress: listenTls)
+            configuration.tls = TLSListenerConfiguration(
+                host: tlsListen.host,
+                port: tlsListen.port,
+                certificates: zip(self.tlsCert, self.tlsKey).map { .init(certificate: $0, key: $1) },
+                unknownServerName: .init(rawValue: self.tlsUnknownName) ?? .defaultCertificate,
+                minimumVersion: .init(rawValue: self.tlsMinVersion) ?? .tls12,
+                maxConcurrentStreams: self.h2MaxStreams
+            )
+        }
         if self.admin == "off" {
             configuration.adminHost = nil
         } else {
-            (configuration.adminHost, configuration.adminPort) = try Self.hostPort(self.admin)
+            let admin = try HostPort(listenAddress: self.admin)
+            (configuration.adminHost, configuration.adminPort) = (admin.host, admin.port)
         }
         let server: MiniCacheServer
         do {
+            if let adminTokenFile = self.adminTokenFile { configuration.adminToken = try AdminToken.read(adminTokenFile) }
             server = try MiniCacheServer(
                 volumePath: self.volume,
                 configuration: configuration,
@@ -166,16 +230,5 @@ struct Serve: AsyncParsableCommand {
             Ctl.printError("minicache: \(error)")
             throw ExitCode.failure
         }
-    }
-
-    /// Splits `host:port` (`[v6]:port` for IPv6).
-    static func hostPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("expected ADDR:PORT, got '\(text)'")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ValidationError("expected ADDR:PORT, got '\(text)'") }
-        return (host, port)
     }
 }

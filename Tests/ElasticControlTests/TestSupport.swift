@@ -56,7 +56,8 @@ final class TestStack: Sendable {
     init(
         octet: Int, sites siteCount: Int = 1, controller configure: (inout ControllerConfiguration) -> Void = { _ in },
         minicache: String = Binaries.minicache, origin originConfiguration: DemoOriginConfiguration = DemoOriginConfiguration(),
-        sandbox: SandboxConfiguration? = nil, extraArguments: [String] = ["--threads", "1"], volumeSize: Int64 = 16 << 20
+        sandbox: SandboxConfiguration? = nil, extraArguments: [String] = ["--threads", "1"], volumeSize: Int64 = 16 << 20,
+        siteConfigurations: [SiteConfiguration]? = nil
     ) async throws {
         let logger = TestEnvironment.logger
         work = TestEnvironment.temporaryDirectory("stack\(octet)")
@@ -71,7 +72,7 @@ final class TestStack: Sendable {
         }
         var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
         configure(&configuration)
-        let sites = SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
+        let sites = siteConfigurations ?? SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
         let tenants = [TenantConfiguration(name: "default", origin: origin.url)]
         controller = try Controller(configuration: configuration, sites: sites, tenants: tenants, backend: backend, group: Self.group, logger: logger)
         router = try await Router(configuration: RouterConfiguration(port: 0), controller: controller, group: Self.group, logger: logger)

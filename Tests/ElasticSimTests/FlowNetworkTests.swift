@@ -45,8 +45,9 @@ struct FlowNetworkTests {
         #expect(r == [3, 25, 7])
     }
 
-    /// Random adds, removals and cap changes on random small networks: after every step the
-    /// incremental allocation equals straightforward progressive filling over single flows.
+    /// Random adds, removals, cap changes and group limits on random small networks: after every
+    /// step the incremental allocation equals straightforward progressive filling over single
+    /// flows (a flow's cap lowered to its group's limit).
     @Test(arguments: 1...40)
     func incrementalAllocationEqualsReference(seed: UInt64) {
         var rng = RandomSource(seed: seed)
@@ -56,6 +57,8 @@ struct FlowNetworkTests {
         for c in capacities { _ = net.addLink(capacity: c) }
         let capsChoice: [Double] = [0.5, 1, 2.5, 5, 1000]
         var flows: [(links: [Int], cap: Double, group: Int32)] = []
+        var limits: [Int32: Double] = [:]
+        let limitChoice: [Double] = [0.3, 1.5, 4, .infinity]
         for _ in 0..<60 {
             let action = rng.unit()
             if action < 0.55 || flows.isEmpty {
@@ -65,10 +68,15 @@ struct FlowNetworkTests {
                 let g = net.group(path: net.path(links.map { Int32($0) }), cap: cap)
                 net.add(1, to: g, now: 0)
                 flows.append((links, cap, g))
-            } else if action < 0.85 {
+            } else if action < 0.8 {
                 let i = Int(rng.unit() * Double(flows.count))
                 net.remove(1, from: flows[i].group, now: 0)
                 flows.remove(at: i)
+            } else if action < 0.9 {
+                let g = flows[Int(rng.unit() * Double(flows.count))].group
+                let limit = limitChoice[Int(rng.unit() * Double(limitChoice.count))]
+                net.setLimit(limit, of: g, now: 0)
+                limits[g] = limit
             } else {
                 let i = Int(rng.unit() * Double(flows.count))
                 let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
@@ -80,12 +88,39 @@ struct FlowNetworkTests {
                 flows[i].group = g
             }
             net.settle(now: 0)
-            let expected = MaxMinReference.rates(capacities: capacities, flows: flows.map { ($0.links, $0.cap) })
+            let expected = MaxMinReference.rates(
+                capacities: capacities, flows: flows.map { ($0.links, min($0.cap, limits[$0.group] ?? .infinity)) })
             for (f, flow) in flows.enumerated() {
                 let got = net.groupRate[Int(flow.group)]
                 #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
             }
         }
+    }
+
+    @Test func aLimitHoldsAGroupBelowItsCapAndFreesTheRest() {
+        var net = FlowNetwork()
+        _ = net.addLink(capacity: 10)
+        let limited = net.group(path: net.path([0]), cap: 100)
+        let other = net.group(path: net.path([0]), cap: 50)
+        let local = net.group(path: net.path([]), cap: 25)
+        net.add(1, to: limited, now: 0)
+        net.add(1, to: other, now: 0)
+        net.add(2, to: local, now: 0)
+        net.settle(now: 0)
+        #expect(net.groupRate[Int(limited)] == 5 && net.groupRate[Int(other)] == 5)
+        net.setLimit(2, of: limited, now: 1)
+        net.setLimit(4, of: local, now: 1)
+        // A group that crosses no link takes its limit at once.
+        #expect(net.groupRate[Int(local)] == 4)
+        net.settle(now: 1)
+        #expect(net.groupRate[Int(limited)] == 2 && net.groupRate[Int(other)] == 8)
+        net.setLimit(.infinity, of: limited, now: 2)
+        net.settle(now: 2)
+        #expect(net.groupRate[Int(limited)] == 5 && net.groupRate[Int(other)] == 5)
+        net.flush(Int(limited), now: 2)
+        net.flush(Int(local), now: 2)
+        #expect(abs(net.groupBytes[Int(limited)] - (5 + 2)) < 1e-9)
+        #expect(abs(net.groupBytes[Int(local)] - 2 * (25 + 4)) < 1e-9)
     }
 
     @Test func bytesAreIntegratedBetweenChanges() {

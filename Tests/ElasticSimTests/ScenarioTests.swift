@@ -84,6 +84,7 @@ struct ScenarioTests {
         (#"{"scenarios": [{"name": "a"}]}"#, "test.json: version", "missing"),
         (#"{"version": 1, "scenarios": [{"name": "a", "topology": {"country": "Germany"}}]}"#, "test.json: scenarios[0].topology.country", "two-letter"),
         (#"{"version": 1, "scenarios": [{"name": "a", "player": {"startupBuffer": 20, "maxBuffer": 10}}]}"#, "test.json: scenarios[0].player.maxBuffer", "at least startupBuffer"),
+        (#"{"version": 1, "scenarios": [{"name": "a", "workload": {"backgroundStreams": -3}}]}"#, "test.json: scenarios[0].workload.backgroundStreams", "must be >= 0"),
     ])
     func badScenariosNameTheKeyAndTheProblem(json: String, location: String, message: String) {
         #expect {

@@ -161,4 +161,49 @@ struct SimulationTests {
         #expect(b.instanceStarts == 3)
         #expect(close(a.cacheServedBytes, b.cacheServedBytes, 1e-3))
     }
+
+    @Test func aStarvedFillStallsTheViewersOfItsCache() {
+        // A static cache in the access AS fetches the 5 Mb/s stream over a 4 Mb/s link: its
+        // viewers get no more than the fill, as if they sat behind the link themselves (start
+        // at 12.5 s, 2 stalls, 25 s stalled; see stallsFollowFromThroughputBelowTheBitrate).
+        // Two viewers of the channel share the one fill, so both see 4 Mb/s (not 2 each).
+        var s = scenario(linkMbps: 4, bitrates: [5e6])
+        s.caches.mode = .static
+        let r = run(s, [
+            .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120),
+            .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120),
+        ])
+        #expect(r.startupDelays.count == 2)
+        for d in r.startupDelays { #expect(close(d, 12.5)) }
+        #expect(r.stallCounts == [2, 2])
+        for b in r.bufferingRatios { #expect(close(b, 25.0 / 120)) }
+        #expect(close(r.originEgressBytes, 150 * 4e6 / 8, 1e-3))
+        #expect(close(r.cacheServedBytes, 2 * 120 * 5e6 / 8, 1e-3))
+    }
+
+    @Test func aFillWithSpareBandwidthLetsViewersFillTheirBufferAtFullSpeed() {
+        // The same cache behind a 6 Mb/s link: the fill gets its 5 Mb/s, viewers their 25 Mb/s.
+        var s = scenario(linkMbps: 6, bitrates: [5e6])
+        s.caches.mode = .static
+        let r = run(s, [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120)])
+        #expect(close(r.startupDelays[0], 2))
+        #expect(r.stallCounts == [0])
+    }
+
+    @Test func backgroundStreamsShareTheLinks() {
+        // Two background streams at 5 Mb/s on the 10 Mb/s link: a viewer from the origin gets a
+        // third of it, 10/3 Mb/s, and starts after 10 * 5 / (10/3) = 15 s (5 s without them).
+        var s = scenario(linkMbps: 10, bitrates: [5e6])
+        s.workload.backgroundStreams = 2
+        let arrival: [Simulation.ScriptedArrival] = [.init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 60)]
+        let busy = run(s, arrival)
+        s.workload.backgroundStreams = 0
+        let quiet = run(s, arrival)
+        #expect(close(busy.startupDelays[0], 15))
+        #expect(close(quiet.startupDelays[0], 5))
+        #expect(busy.backgroundBytes > 0 && quiet.backgroundBytes == 0)
+        // Background bytes are neither origin egress nor viewer bytes.
+        #expect(close(busy.originEgressBytes, busy.viewerBytes, 1e-3))
+        #expect(close(busy.viewerBytes, 60 * 5e6 / 8, 1e-3))
+    }
 }

@@ -18,6 +18,10 @@ import Testing
         ["vol.shfs", "--origins", "/etc/minicache/origins.conf", "--eviction=sieve"],
         ["--listen=[::1]:8080", "--admin=127.0.0.1:0", "/srv/a b.shfs", "--access-log", "--threads=+2", "--idle-timeout=1e1"],
         ["--log-level", "trace", "x"],
+        [
+            "vol.shfs", "--listen-tls", "127.0.0.1:0", "--tls-cert", "/etc/a.pem", "--tls-key", "/etc/a-key.pem", "--tls-unknown-name",
+            "reject", "--tls-min-version", "1.3", "--h2-max-streams", "50",
+        ],
         ["help"],
     ]
 
@@ -42,7 +46,8 @@ import Testing
             [], ["--help"], ["vol", "-h"], ["vol", "-listen", "x"], ["a", "b"], ["--", "vol"], ["vol", "--bogus", "1"], ["vol", "--listen"],
             ["vol", "--listen", "--threads", "2"], ["vol", "--threads", "x"], ["vol", "--threads", "0"],
             ["vol", "--threads", "1", "--threads", "2"], ["vol", "--access-log=true"], ["vol", "--listen", "nocolon"],
-            ["vol", "--large-objects", "mmap"], ["vol", "--log-level", "loud"], ["vol", "--idle-timeout", "-1"],
+            ["vol", "--large-objects", "mmap"], ["vol", "--listen-tls", "127.0.0.1:0"], ["vol", "--tls-cert", "a.pem", "--tls-key", "k.pem"],
+            ["vol", "--listen-tls", "127.0.0.1:0", "--tls-cert", "a", "--tls-key", "b", "--tls-cert", "c", "--tls-key", "d"], ["vol", "--log-level", "loud"], ["vol", "--idle-timeout", "-1"],
         ]
     )
     func fallsBack(arguments: [String]) {

@@ -10,11 +10,12 @@ import Synchronization
 ///
 /// Writes run on one store thread (never on an event loop) through one ``VolumeWriter`` kept for
 /// the process lifetime; it holds the SHFS writer lock only while it writes, so `shfs add`/`rm`
-/// from another process still work (the store notices and reloads). Data is written and synced
-/// first and the entry write is the commit, so a write cut short stores nothing. Each committed
-/// change is published as a new ``Mount`` derived from the current one (no volume read, no
-/// re-preparing of other objects); completion handlers run once it is visible in
-/// ``MountedVolume/current``.
+/// from another process still work (the store notices and reloads). Writes queue up while the
+/// thread is busy and are committed in groups: the data of every write in a group is written and
+/// synced once, then their entries are written and synced once (the entry write is the commit,
+/// so a write cut short stores nothing). Each group is published as one new ``Mount`` derived
+/// from the current one (no volume read, no re-preparing of other objects); completion handlers
+/// run once it is visible in ``MountedVolume/current``.
 ///
 /// When the data area or the object's hash bucket is full, objects the cache wrote are evicted
 /// by the configured policy (never the operator's content). Hits are not reported to the store:
@@ -31,6 +32,34 @@ package final class CacheStore: Sendable {
     private let stopped = Atomic<Bool>(false)
     /// The policy in use, readable without waiting for a write in progress.
     private let evictionKind: Mutex<EvictionKind>
+    private let queue = Mutex(Queue())
+    private let maxQueuedBytes: Int
+    private let maxBatch: Int
+
+    /// Operations waiting for the store thread, in the order they were asked for.
+    private struct Queue {
+        var operations: [Operation] = []
+        var bytes = 0
+        var draining = false
+    }
+
+    private enum Operation {
+        case write(CacheStoreState.Write, @Sendable (Bool) -> Void)
+        case update(CacheDigest, StoredResponse, @Sendable (Bool) -> Void)
+        case remove([CacheDigest], @Sendable (Int) -> Void)
+
+        var bytes: Int {
+            if case .write(let write, _) = self { return write.body.count + (write.record?.count ?? 0) }
+            return 0
+        }
+
+        func fail() {
+            switch self {
+            case .write(_, let done), .update(_, _, let done): done(false)
+            case .remove(_, let done): done(0)
+            }
+        }
+    }
 
     /// What the store has done since it started.
     package struct Counters: Sendable, Equatable {
@@ -53,6 +82,8 @@ package final class CacheStore: Sendable {
         self.logger = logger
         self.metrics = CacheStoreMetrics(factory: metricsFactory)
         self.evictionKind = Mutex(configuration.eviction)
+        self.maxQueuedBytes = configuration.maxQueuedBytes
+        self.maxBatch = max(1, configuration.maxBatch)
         self.state = Mutex(CacheStoreState(volumes: volumes, configuration: configuration, metrics: self.metrics, logger: logger))
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.thread.start()
@@ -104,34 +135,23 @@ package final class CacheStore: Sendable {
         var stamped = response
         if !url.isEmpty { stamped.url = url }
         stamped.storedAt = CacheStoreState.wallClockNanoseconds()
-        let response = stamped
-        self.submit(done) { state in
-            state.write(digest: digest, response: response, body: body, record: nil)
-        }
+        self.enqueue(.write(CacheStoreState.Write(digest: digest, response: stamped, body: body, record: nil), done))
     }
 
     /// Stores a record that is not a response (a ``VaryIndex``) under `digest`.
     package func store(digest: CacheDigest, record: [UInt8], done: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.submit(done) { state in
-            state.write(digest: digest, response: nil, body: [], record: record)
-        }
+        self.enqueue(.write(CacheStoreState.Write(digest: digest, response: nil, body: [], record: record), done))
     }
 
     /// Replaces the metadata of a stored response (after a `304`, RFC 9111 §4.3.4), keeping its
     /// body: in place when the new block fits the object's header area, else by rewriting it.
     package func updateMetadata(digest: CacheDigest, response: StoredResponse, done: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.submit(done) { state in
-            state.updateMetadata(digest: digest, response: response)
-        }
+        self.enqueue(.update(digest, response, done))
     }
 
     /// Removes the objects stored under `digests`; `done` gets how many there were.
     package func remove(digests: [CacheDigest], done: @escaping @Sendable (Int) -> Void = { _ in }) {
-        guard !self.stopped.load(ordering: .relaxed) else { return done(0) }
-        self.thread.submit { poolState in
-            guard poolState == .active else { return done(0) }
-            done((try? self.removeNow(digests: digests)) ?? 0)
-        }
+        self.enqueue(.remove(digests, done))
     }
 
     /// Removes the objects stored under `digests` at once (admin purges).
@@ -173,11 +193,80 @@ package final class CacheStore: Sendable {
         self.state.withLock { $0.evictionOrder() }
     }
 
-    private func submit(_ done: @escaping @Sendable (Bool) -> Void, _ work: @escaping @Sendable (inout CacheStoreState) -> Bool) {
-        guard !self.stopped.load(ordering: .relaxed) else { return done(false) }
-        self.thread.submit { poolState in
-            guard poolState == .active else { return done(false) }
-            done(self.state.withLock { work(&$0) })
+    private func enqueue(_ operation: Operation) {
+        guard !self.stopped.load(ordering: .relaxed) else { return operation.fail() }
+        let (accepted, start) = self.queue.withLock { queue -> (Bool, Bool) in
+            if operation.bytes > 0, queue.bytes + operation.bytes > self.maxQueuedBytes { return (false, false) }
+            queue.operations.append(operation)
+            queue.bytes += operation.bytes
+            defer { queue.draining = true }
+            return (true, !queue.draining)
         }
+        guard accepted else {
+            self.metrics.failed(.busy)
+            return operation.fail()
+        }
+        guard start else { return }
+        self.thread.submit { poolState in
+            guard poolState == .active else {
+                let stranded = self.queue.withLock { queue in
+                    defer { queue = Queue() }
+                    return queue.operations
+                }
+                return stranded.forEach { $0.fail() }
+            }
+            self.drain()
+        }
+    }
+
+    /// Runs queued operations in order until the queue is empty, committing consecutive writes
+    /// in groups of up to `maxBatch`. Runs on the store thread.
+    private func drain() {
+        while true {
+            let operations = self.queue.withLock { queue -> [Operation] in
+                let taken = Array(queue.operations.prefix(self.maxBatch))
+                queue.operations.removeFirst(taken.count)
+                queue.bytes -= taken.reduce(0) { $0 + $1.bytes }
+                if taken.isEmpty { queue.draining = false }
+                return taken
+            }
+            guard !operations.isEmpty else { return }
+            let outcomes = self.state.withLock { state in Self.run(operations, on: state) }
+            var completions: [() -> Void] = []
+            for (operation, outcome) in zip(operations, outcomes) {
+                switch operation {
+                case .write(_, let done), .update(_, _, let done): completions.append { done(outcome > 0) }
+                case .remove(_, let done): completions.append { done(outcome) }
+                }
+            }
+            for completion in completions { completion() }
+        }
+    }
+
+    /// Runs operations in order, consecutive writes as one group commit. Returns per operation
+    /// 1 or 0 (stored or not) for writes and updates, the count removed for removals.
+    private static func run(_ operations: [Operation], on state: CacheStoreState) -> [Int] {
+        var outcomes = [Int](repeating: 0, count: operations.count)
+        var group: [(index: Int, write: CacheStoreState.Write)] = []
+        func commitGroup() {
+            guard !group.isEmpty else { return }
+            let results = state.write(group.map(\.write))
+            for (member, stored) in zip(group, results) { outcomes[member.index] = stored ? 1 : 0 }
+            group = []
+        }
+        for (index, operation) in operations.enumerated() {
+            switch operation {
+            case .write(let write, _):
+                group.append((index, write))
+            case .update(let digest, let response, _):
+                commitGroup()
+                outcomes[index] = state.updateMetadata(digest: digest, response: response) ? 1 : 0
+            case .remove(let digests, _):
+                commitGroup()
+                outcomes[index] = (try? state.remove(digests.map { state.key($0) })) ?? 0
+            }
+        }
+        commitGroup()
+        return outcomes
     }
 }

@@ -29,10 +29,21 @@ package struct CacheStoreConfiguration: Sendable {
     /// How long a write waits for responses in flight to let go of the chunks of objects it
     /// evicted before it evicts more. Default 100 ms.
     package var quarantineWait: Duration
+    /// Bytes of responses waiting to be written at most; a fill beyond it is relayed without
+    /// being kept, so a disk slower than the origin never makes the queue grow without bound.
+    /// Default 64 MiB.
+    package var maxQueuedBytes: Int
+    /// Writes committed together at most (one pair of syncs for all). Default 64.
+    package var maxBatch: Int
 
-    package init(eviction: EvictionKind = .lru, maxObjectShare: Double = 0.25, quarantineWait: Duration = .milliseconds(100)) {
+    package init(
+        eviction: EvictionKind = .lru, maxObjectShare: Double = 0.25, quarantineWait: Duration = .milliseconds(100),
+        maxQueuedBytes: Int = 64 << 20, maxBatch: Int = 64
+    ) {
         self.eviction = eviction
         self.maxObjectShare = maxObjectShare
         self.quarantineWait = quarantineWait
+        self.maxQueuedBytes = maxQueuedBytes
+        self.maxBatch = maxBatch
     }
 }

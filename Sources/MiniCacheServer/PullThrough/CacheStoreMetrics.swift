@@ -15,6 +15,9 @@ package final class CacheStoreMetrics: Sendable {
         case io
         /// An object of the operator has the same digest.
         case conflict
+        /// Writes waiting for the volume already hold ``CacheStoreConfiguration/maxQueuedBytes``
+        /// (the disk is slower than the fills): the response is relayed without being kept.
+        case busy
     }
 
     /// Why an object was evicted.

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CacheEviction
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -48,6 +49,8 @@ final class CacheStoreState {
         var recency: (Int64, Int) { (max(self.counters.lastUse.load(ordering: .relaxed), self.storedStamp), self.order) }
     }
     private var nextOrder = 0
+    /// Entries cleared since the last sync: their chunks may not take new data before one.
+    private var unsyncedRemovals = false
 
     /// Why a write could not be kept.
     private struct Refusal: Error {
@@ -81,66 +84,152 @@ final class CacheStoreState {
 
     // MARK: Writes
 
-    /// Stores a response (metadata block + body) or a record; true when it is committed and visible.
+    /// One response (metadata block + body) or record to store.
+    struct Write: Sendable {
+        var digest: CacheDigest
+        var response: StoredResponse?
+        var body: [UInt8]
+        var record: [UInt8]?
+    }
+
+    /// Stores a response or a record; true when it is committed and visible.
     func write(digest: CacheDigest, response: StoredResponse?, body: [UInt8], record: [UInt8]?) -> Bool {
-        let key = self.key(digest)
-        let bytes: [UInt8]
-        var options = ObjectOptions(hidden: true)
-        options.digest = key
-        var cached: CachedMetadata?
-        if let response {
-            let block = CachedMetadata.encode(response)
-            cached = CachedMetadata(response: response, headerArea: Int64(block.count))
-            bytes = block + body
-            if let type = response.headers.first(name: "content-type"), type.utf8.count <= 32, !type.utf8.contains(0) {
-                options.mimeType = type
+        self.write([Write(digest: digest, response: response, body: body, record: record)])[0]
+    }
+
+    /// Stores several responses and records with one group commit: room is made and chunks
+    /// reserved for all of them, evictions are synced once if there were any, the data of all is
+    /// written and synced once, then their entries are written and synced once; the new objects
+    /// appear in one derived mount. Returns, per write, whether it is committed and visible.
+    func write(_ writes: [Write]) -> [Bool] {
+        var results = [Bool](repeating: false, count: writes.count)
+        // A later write of the same key in the batch replaces an earlier one.
+        var last: [[UInt8]: Int] = [:]
+        for (index, write) in writes.enumerated() { last[self.key(write.digest)] = index }
+        struct Planned {
+            var index: Int
+            var key: [UInt8]
+            var block: [UInt8]
+            var options: ObjectOptions
+            var cached: CachedMetadata?
+            var run: Range<Int64>
+        }
+        var planned: [Planned] = []
+        let writer: VolumeWriter
+        do { writer = try self.lockWriter() } catch {
+            for write in writes { self.refused(Refusal(failure: .io, message: "\(error)"), digest: write.digest) }
+            return results
+        }
+        defer { writer.unlock() }
+        var changes: [(slot: Int, object: PreparedObject?)] = []
+        for (index, write) in writes.enumerated() {
+            let key = self.key(write.digest)
+            guard last[key] == index else { continue }
+            var options = ObjectOptions(hidden: true)
+            options.digest = key
+            var block = write.record ?? []
+            var cached: CachedMetadata?
+            if let response = write.response {
+                block = CachedMetadata.encode(response)
+                cached = CachedMetadata(response: response, headerArea: Int64(block.count))
+                if let type = response.headers.first(name: "content-type"), type.utf8.count <= 32, !type.utf8.contains(0) {
+                    options.mimeType = type
+                }
+                if let encoding = response.headers.first(name: "content-encoding"), encoding.utf8.count <= 16, !encoding.utf8.contains(0) {
+                    options.encoding = encoding
+                }
             }
-            if let encoding = response.headers.first(name: "content-encoding"), encoding.utf8.count <= 16, !encoding.utf8.contains(0) {
-                options.encoding = encoding
+            let length = Int64(block.count + (write.response == nil ? 0 : write.body.count))
+            do {
+                let limit = Int64(Double(self.dataAreaBytes(writer)) * self.configuration.maxObjectShare)
+                guard length <= limit else {
+                    throw Refusal(failure: .tooLarge, message: "\(length) bytes is more than \(limit) (the store keeps objects up to a share of the volume)")
+                }
+                if let existing = writer.entry(digest: key), self.objects[key] == nil || existing.slot != self.objects[key]!.slot {
+                    throw Refusal(failure: .conflict, message: "an object of the volume's operator has digest \(existing.hexDigest)")
+                }
+                changes += try self.makeRoom(writer, key: key, bytes: length, replacing: writer.entry(digest: key) != nil)
+                guard let run = writer.reserve(length: length) else {
+                    throw Refusal(failure: .full, message: "no free extent holds \(length) bytes")
+                }
+                planned.append(Planned(index: index, key: key, block: block, options: options, cached: cached, run: run))
+            } catch let refusal as Refusal {
+                self.refused(refusal, digest: write.digest)
+            } catch {
+                self.refused(Refusal(failure: .io, message: "\(error)"), digest: write.digest)
             }
-        } else {
-            bytes = record ?? []
         }
         do {
-            let writer = try self.lockWriter()
-            defer { writer.unlock() }
-            let limit = Int64(Double(self.dataAreaBytes(writer)) * self.configuration.maxObjectShare)
-            guard Int64(bytes.count) <= limit else {
-                throw Refusal(failure: .tooLarge, message: "\(bytes.count) bytes is more than \(limit) (the store keeps objects up to a share of the volume)")
+            // Chunks of evicted objects served from memory were freed at once: their cleared
+            // entries must be durable before new data goes there.
+            if self.unsyncedRemovals {
+                try writer.sync()
+                self.unsyncedRemovals = false
             }
-            let existing = writer.entry(digest: key)
-            if let existing, self.objects[key] == nil || existing.slot != self.objects[key]!.slot {
-                throw Refusal(failure: .conflict, message: "an object of the volume's operator has digest \(existing.hexDigest)")
+            for plan in planned {
+                try plan.block.withUnsafeBytes { try writer.write($0, at: 0, into: plan.run) }
+                if writes[plan.index].response != nil {
+                    try writes[plan.index].body.withUnsafeBytes { try writer.write($0, at: Int64(plan.block.count), into: plan.run) }
+                }
             }
-            var changes = try self.makeRoom(writer, key: key, bytes: Int64(bytes.count), replacing: existing != nil)
-            // The policy may have chosen the object being replaced.
-            let old = writer.entry(digest: key)
-            let replacedInMemory = old.flatMap { self.volumes.current.objects.object(at: $0.slot)?.isInMemory } ?? false
-            let (entry, retained): (Entry, Range<Int64>)
-            do { (entry, retained) = try writer.put(bytes: bytes, options: options, replacing: old) } catch {
-                throw Refusal(failure: error.code == .volumeFull || error.code == .bucketFull ? .full : .io, message: "\(error)")
-            }
-            if old != nil {
-                let since = self.objects[key]?.generation ?? 0
-                self.untrack(key, keepCounters: true)
-                self.hold(retained, inMemory: replacedInMemory, since: since)
-            }
-            let mount = self.volumes.current
-            let prepared = self.volumes.prepare(
-                entry: entry, body: response == nil ? bytes : body, cached: cached, memoryInUse: mount.memoryBytes)
-            self.track(key, slot: entry.slot, bytes: Int64(bytes.count), counters: prepared.counters, url: response?.url, stamp: ObjectCounters.monotonicNow())
-            changes.append((entry.slot, prepared))
-            self.objects[key]?.generation = self.publish(changes) ?? 0
-            self.metrics.stored()
-            self.reportHolding()
-            return true
-        } catch let refusal as Refusal {
-            self.refused(refusal, digest: digest)
-            return false
         } catch {
-            self.refused(Refusal(failure: .io, message: "\(error)"), digest: digest)
-            return false
+            for plan in planned { writer.releaseChunks(plan.run) }
+            for plan in planned { self.refused(Refusal(failure: .io, message: "\(error)"), digest: writes[plan.index].digest) }
+            self.publish(changes)
+            return results
         }
+        var staged: [(plan: Planned, entry: Entry, retained: Range<Int64>, old: Entry?)] = []
+        for plan in planned {
+            let write = writes[plan.index]
+            let length = Int64(plan.block.count + (write.response == nil ? 0 : write.body.count))
+            // The policy may have chosen the object being replaced.
+            let old = writer.entry(digest: plan.key)
+            do {
+                let (entry, retained) = try writer.stage(reserved: plan.run, length: length, options: plan.options, replacing: old)
+                staged.append((plan, entry, retained, old))
+            } catch {
+                self.refused(Refusal(failure: error.code == .bucketFull ? .full : .io, message: "\(error)"), digest: write.digest)
+            }
+        }
+        do { try writer.commit() } catch {
+            // The table in memory no longer matches the file: reload both on the next write.
+            writer.discardStaged()
+            self.writer = nil
+            for item in staged { self.refused(Refusal(failure: .io, message: "\(error)"), digest: writes[item.plan.index].digest) }
+            self.publish(changes)
+            return results
+        }
+        let mount = self.volumes.current
+        var memory = mount.memoryBytes
+        var fresh: [(key: [UInt8], slot: Int)] = []
+        for item in staged {
+            let write = writes[item.plan.index]
+            if item.old != nil {
+                let replacedInMemory = mount.objects.object(at: item.entry.slot)?.isInMemory ?? false
+                let since = self.objects[item.plan.key]?.generation ?? 0
+                self.untrack(item.plan.key, keepCounters: true)
+                self.hold(item.retained, inMemory: replacedInMemory, since: since)
+            }
+            let body = write.response == nil ? item.plan.block : write.body
+            let prepared = self.volumes.prepare(entry: item.entry, body: body, cached: item.plan.cached, memoryInUse: memory)
+            memory += prepared.body?.readableBytes ?? 0
+            self.track(
+                item.plan.key, slot: item.entry.slot, bytes: item.entry.extent?.length ?? 0, counters: prepared.counters,
+                url: write.response?.url, stamp: ObjectCounters.monotonicNow())
+            changes.append((item.entry.slot, prepared))
+            fresh.append((item.plan.key, item.entry.slot))
+            self.metrics.stored()
+        }
+        let generation = self.publish(changes) ?? 0
+        for (key, _) in fresh { self.objects[key]?.generation = generation }
+        for item in staged {
+            results[item.plan.index] = true
+            for (index, write) in writes.enumerated() where index < item.plan.index && self.key(write.digest) == item.plan.key {
+                results[index] = true
+            }
+        }
+        self.reportHolding()
+        return results
     }
 
     /// Rewrites the metadata of a stored response, keeping its body.
@@ -194,6 +283,8 @@ final class CacheStoreState {
             for key in Set(present) {
                 if let change = try self.evictNow(writer, key) { changes.append(change) }
             }
+            try writer.sync()
+            self.unsyncedRemovals = false
             self.publish(changes)
             self.metrics.removed(changes.count)
             self.reportHolding()
@@ -308,7 +399,8 @@ final class CacheStoreState {
             return nil
         }
         let inMemory = self.volumes.current.objects.object(at: entry.slot)?.isInMemory ?? false
-        let retained = try writer.remove(entry, retainingChunks: true)
+        let retained = try writer.remove(entry, retainingChunks: true, syncing: false)
+        self.unsyncedRemovals = true
         self.untrack(key, keepCounters: false)
         self.hold(retained, inMemory: inMemory, since: tracked.generation)
         return (entry.slot, nil)

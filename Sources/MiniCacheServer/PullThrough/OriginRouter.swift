@@ -1,3 +1,4 @@
+import HTTPToolkit
 import SystemPackage
 
 /// Which origin a request goes to: rules matching the request's `Host` and/or a path prefix,
@@ -94,28 +95,14 @@ package struct OriginRouter: Sendable, Equatable {
         return OriginRouter(rules: rules)
     }
 
-    /// `http://host[:port]` without a path.
+    /// `http://host[:port]` without a path (a lone `/` is allowed), read by ``HTTPURL``'s rules.
     package static func originAddress(_ url: String) throws(MiniCacheError) -> OriginAddress {
-        guard url.lowercased().hasPrefix("http://") else {
-            throw MiniCacheError(.configuration, "'\(url)' is not an http:// URL (https origins are not supported)")
-        }
-        var authority = Substring(url.dropFirst(7))
-        if authority.hasSuffix("/") { authority = authority.dropLast() }
-        guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
+        let parsed: HTTPURL
+        do { parsed = try HTTPURL(url) } catch { throw MiniCacheError(.configuration, "\(error)") }
+        guard parsed.path == "/", !url.hasSuffix("?") else {
             throw MiniCacheError(.configuration, "'\(url)' must be http://host[:port] without a path")
         }
-        var host = authority
-        var port = 80
-        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
-            guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
-                throw MiniCacheError(.configuration, "'\(url)' has a bad port")
-            }
-            port = value
-            host = authority[..<colon]
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        guard !host.isEmpty else { throw MiniCacheError(.configuration, "'\(url)' has no host") }
-        return OriginAddress(host: String(host), port: port)
+        return parsed.address
     }
 }
 

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -138,6 +139,16 @@ struct HTTP1ResponseWriter {
             stats.cacheBytesSent(self.counts.cacheBytes)
             self.counts.cacheHits = 0
             self.counts.cacheBytes = 0
+        }
+    }
+
+    /// Counts a response written elsewhere (HTTP/2's fast path and relayed bodies): its status,
+    /// when given, and its body bytes.
+    mutating func count(_ status: HTTPStatus?, bytes: Int) {
+        if let status {
+            self.counts.count(status, bytes: bytes)
+        } else {
+            self.counts.bytes += bytes
         }
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Logging
 import NIOCore
 
@@ -36,9 +37,14 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     /// Buffers of `--large-objects read`, reused.
     private var bufferPool: [ByteBuffer] = []
+    /// How bodies not in memory are sent (TLS cannot send a `FileRegion`).
+    private let largeObjects: LargeObjectStrategy
+    private var isActive = false
 
-    package init(server: ServerContext, dates: DateCache) {
+    /// - Parameter largeObjects: how large bodies are sent; the server's setting when nil.
+    package init(server: ServerContext, dates: DateCache, largeObjects: LargeObjectStrategy? = nil) {
         self.server = server
+        self.largeObjects = largeObjects ?? server.configuration.largeObjectStrategy
         self.state = ConnectionStateMachine(
             headerTimeout: server.configuration.headerTimeout,
             idleTimeout: server.configuration.idleTimeout
@@ -49,6 +55,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added after a TLS handshake: the connection is active already.
+        if context.channel.isActive { self.activate(context: context) }
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -58,9 +66,15 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     package func channelActive(context: ChannelHandlerContext) {
+        self.activate(context: context)
+        context.fireChannelActive()
+    }
+
+    private func activate(context: ChannelHandlerContext) {
+        guard !self.isActive else { return }
+        self.isActive = true
         self.server.stats.connectionOpened()
         self.schedule(self.state.channelActive(now: .now()), context: context)
-        context.fireChannelActive()
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
@@ -264,7 +278,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 count = Int64(buffer.readableBytes)
             case .file(let offset, let length):
                 count = length
-                switch self.server.configuration.largeObjectStrategy {
+                switch self.largeObjects {
                 case .sendfile:
                     data = .fileRegion(FileRegion(fileHandle: stream.mount.fileHandle, readerIndex: Int(offset), endIndex: Int(offset + length)))
                 case .read:
@@ -312,24 +326,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Reads a chunk of the volume into a pooled buffer.
     private func readChunk(_ mount: Mount, at position: Int64, count: Int, context: ChannelHandlerContext) -> ByteBuffer? {
         var buffer = self.bufferPool.popLast() ?? context.channel.allocator.buffer(capacity: max(count, self.server.configuration.streamChunkSize))
-        let fd = mount.fileDescriptor
-        var failed = false
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
-            var done = 0
-            while done < count {
-                let n = pread(fd, target.baseAddress! + done, count - done, off_t(position) + off_t(done))
-                if n > 0 {
-                    done += n
-                } else if n < 0, errno == EINTR {
-                    continue
-                } else {
-                    failed = true
-                    break
-                }
-            }
-            return done
-        }
-        if failed {
+        guard mount.read(into: &buffer, at: position, count: count) else {
             self.server.logger.error("cannot read the volume", metadata: ["errno": "\(errno)"])
             return nil
         }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Logging
 import Metrics
 import NIOCore
@@ -13,14 +14,18 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The MiniCache data plane: serves one SHFS volume over HTTP/1.1, with an admin listener.
+/// The MiniCache data plane: serves one SHFS volume over HTTP/1.1, and over TLS with HTTP/2,
+/// with an admin listener.
 ///
 /// Run it in a `ServiceGroup`; a graceful shutdown stops accepting, lets every response in flight
 /// finish, then closes. Tests can call ``start()`` and ``shutdown()`` directly.
 public final class MiniCacheServer: Service, Sendable {
     /// Where the listeners are bound.
     public struct Addresses: Sendable {
+        /// The plain HTTP listener, or the TLS one when there is no plain one.
         public var data: SocketAddress
+        /// The TLS listener, when configured.
+        public var tls: SocketAddress?
         public var admin: SocketAddress?
     }
 
@@ -37,6 +42,7 @@ public final class MiniCacheServer: Service, Sendable {
 
     private struct RunState {
         var data: (any Channel)?
+        var tls: (any Channel)?
         var admin: (any Channel)?
         var dateCaches: [NIOLoopBound<DateCache>] = []
         var watch: Task<Void, Never>?
@@ -82,6 +88,16 @@ public final class MiniCacheServer: Service, Sendable {
                 logger: logger
             )
         }
+        if let adminHost = configuration.adminHost, !AdminToken.isLoopback(adminHost), configuration.adminToken == nil {
+            throw MiniCacheError(
+                .configuration,
+                "the admin listener on \(adminHost) can be reached from other hosts: give --admin-token-file FILE, or keep --admin on 127.0.0.1"
+            )
+        }
+        guard configuration.listensPlain || configuration.tls != nil else {
+            throw MiniCacheError(.configuration, "nothing to serve on: give --listen, --listen-tls or both")
+        }
+        let certificates = try configuration.tls.map { tls throws(MiniCacheError) in try CertificateStore(configuration: tls, logger: logger) }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         self.context = ServerContext(
             configuration: configuration,
@@ -91,6 +107,7 @@ public final class MiniCacheServer: Service, Sendable {
             upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
             cache: cache,
             connections: ConnectionRegistry(),
+            certificates: certificates,
             logger: logger
         )
     }
@@ -114,9 +131,10 @@ public final class MiniCacheServer: Service, Sendable {
         let server = self.context
         let limit = self.configuration.maxConnections
         let refusal = Self.refusal(serverName: self.configuration.serverName)
-        let data: any Channel
+        var plain: (any Channel)?
+        if self.configuration.listensPlain {
         do {
-            data = try await ServerBootstrap(group: self.group)
+            plain = try await ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -138,6 +156,17 @@ public final class MiniCacheServer: Service, Sendable {
         } catch {
             throw MiniCacheError(.bind, "cannot listen on \(self.configuration.host):\(self.configuration.port): \(error); choose another --listen", underlying: error)
         }
+        }
+        var secure: (any Channel)?
+        if let tls = self.configuration.tls, let certificates = server.certificates {
+            do {
+                secure = try await self.bindTLS(tls, certificates: certificates, dateCaches: dateCaches)
+            } catch {
+                try? await plain?.close()
+                throw MiniCacheError(.bind, "cannot listen for TLS on \(tls.host):\(tls.port): \(error); choose another --listen-tls", underlying: error)
+            }
+        }
+        let data: any Channel = (plain ?? secure)!
         var admin: (any Channel)?
         if let adminHost = self.configuration.adminHost {
             do {
@@ -149,7 +178,8 @@ public final class MiniCacheServer: Service, Sendable {
                     prometheus: self.prometheus
                 )
             } catch {
-                try? await data.close()
+                try? await plain?.close()
+                try? await secure?.close()
                 throw MiniCacheError(.bind, "cannot listen for admin on \(adminHost):\(self.configuration.adminPort): \(error); choose another --admin", underlying: error)
             }
         }
@@ -159,21 +189,25 @@ public final class MiniCacheServer: Service, Sendable {
                     try? await Task.sleep(for: .nanoseconds(interval.nanoseconds))
                     if Task.isCancelled { break }
                     server.volumes.checkForChanges()
+                    server.certificates?.checkForChanges()
                 }
             }
         }
         self.state.withLock {
-            $0.data = data
+            $0.data = plain
+            $0.tls = secure
             $0.admin = admin
             $0.dateCaches = bound
             $0.watch = watch
         }
-        let addresses = Addresses(data: data.localAddress!, admin: admin?.localAddress)
-        let url = "http://\(Self.displayHost(self.configuration.host)):\(addresses.data.port ?? 0)/"
+        let addresses = Addresses(data: data.localAddress!, tls: secure?.localAddress, admin: admin?.localAddress)
+        let secureURL = self.configuration.tls.map { "https://\(Self.displayHost($0.host)):\(addresses.tls?.port ?? 0)/" }
+        let url = plain == nil ? secureURL! : "http://\(Self.displayHost(self.configuration.host)):\(addresses.data.port ?? 0)/"
         var metadata: Logger.Metadata = [
             "url": "\(url)", "volume.path": "\(server.volumes.path)",
             "volume.objects": "\(server.volumes.current.objects.count)", "threads": "\(self.configuration.threads)",
         ]
+        if let secureURL, plain != nil { metadata["tls.url"] = "\(secureURL)" }
         if let admin = addresses.admin { metadata["admin"] = "\(Self.displayHost(adminHostText(admin))):\(admin.port ?? 0)" }
         if let processStart = self.processStart {
             let elapsed = ContinuousClock.now - processStart
@@ -215,13 +249,14 @@ public final class MiniCacheServer: Service, Sendable {
 
     /// Stops accepting, lets in-flight responses finish (at most `grace`), and releases the threads.
     public func shutdown(grace: Duration = .seconds(30)) async {
-        let (data, admin, watch, caches, alreadyStopped) = self.state.withLock { state in
+        let (data, tls, admin, watch, caches, alreadyStopped) = self.state.withLock { state in
             defer { state.stopped = true }
-            return (state.data, state.admin, state.watch, state.dateCaches, state.stopped)
+            return (state.data, state.tls, state.admin, state.watch, state.dateCaches, state.stopped)
         }
         guard !alreadyStopped else { return }
         watch?.cancel()
         try? await data?.close()
+        try? await tls?.close()
         try? await admin?.close()
         self.context.connections.quiesceAll()
         let connections = self.context.connections
@@ -241,9 +276,11 @@ public final class MiniCacheServer: Service, Sendable {
         self.logger.info("stopped", metadata: ["requests": "\(self.context.stats.requests.load(ordering: .relaxed))"])
     }
 
-    /// Re-opens the volume now (what the file watch and `POST /admin/remount` do).
+    /// Re-opens the volume and reloads the TLS certificates now (what the file watch and
+    /// `POST /admin/remount` do).
     public func remount() throws(MiniCacheError) {
         try self.context.volumes.remount(reason: "requested")
+        try self.context.certificates?.reload(reason: "requested")
     }
 
     static func refusal(serverName: String) -> ByteBuffer {

@@ -10,6 +10,8 @@ package final class ServerContext: Sendable {
     /// The pull-through cache, when an origin is configured.
     package let cache: PullThroughCache?
     package let connections: ConnectionRegistry
+    /// The TLS listener's certificates, when it has one.
+    package let certificates: CertificateStore?
     package let parser: HTTPRequestParser
     /// Turns requests into response plans.
     package let responder: Responder
@@ -23,6 +25,7 @@ package final class ServerContext: Sendable {
         upstream: UpstreamRelay,
         cache: PullThroughCache? = nil,
         connections: ConnectionRegistry,
+        certificates: CertificateStore? = nil,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -32,6 +35,7 @@ package final class ServerContext: Sendable {
         self.upstream = upstream
         self.cache = cache
         self.connections = connections
+        self.certificates = certificates
         self.parser = HTTPRequestParser(
             maxRequestLineLength: configuration.maxRequestLineLength,
             maxHeaderBytes: configuration.maxHeaderBytes,

@@ -132,6 +132,22 @@ final class TestConnection {
         return self.buffer
     }
 
+    /// Everything received until the server closed (end of stream or reset: true) or the
+    /// receive timeout passed (false).
+    func readUntilClosed() -> (bytes: [UInt8], closed: Bool) {
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                self.buffer += chunk[0..<n]
+                continue
+            }
+            let closed = n == 0 || errno == ECONNRESET
+            defer { self.buffer = [] }
+            return (self.buffer, closed)
+        }
+    }
+
     /// Whether the server closed the connection (end of stream seen within the timeout).
     func isClosed() -> Bool {
         while self.fill() {}

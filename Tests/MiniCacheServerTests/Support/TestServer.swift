@@ -8,6 +8,8 @@ struct TestServer {
     let server: MiniCacheServer
     let port: Int
     let adminPort: Int
+    /// The TLS listener's port (0 without one).
+    let tlsPort: Int
     let prometheus: PrometheusCollectorRegistry
 
     static func configuration(_ change: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
@@ -29,7 +31,13 @@ struct TestServer {
             prometheus: prometheus
         )
         let addresses = try await server.start()
-        return TestServer(server: server, port: addresses.data.port!, adminPort: addresses.admin?.port ?? 0, prometheus: prometheus)
+        return TestServer(
+            server: server,
+            port: addresses.data.port!,
+            adminPort: addresses.admin?.port ?? 0,
+            tlsPort: addresses.tls?.port ?? 0,
+            prometheus: prometheus
+        )
     }
 
     /// Runs `body` against a started server and always shuts it down.

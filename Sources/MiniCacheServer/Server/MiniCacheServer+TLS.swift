@@ -1,0 +1,109 @@
+import HTTPToolkit
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+extension MiniCacheServer {
+    /// A fatal `unrecognized_name` alert (RFC 8446 §6.2), for a server name no certificate has.
+    static let unrecognizedNameAlert: [UInt8] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]
+
+    /// Binds the TLS listener: SNI picks the certificate, the handshake must complete within the
+    /// header timeout, then ALPN picks HTTP/2 or HTTP/1.1.
+    func bindTLS(
+        _ tls: TLSListenerConfiguration,
+        certificates: CertificateStore,
+        dateCaches: [ObjectIdentifier: NIOLoopBound<DateCache>]
+    ) async throws -> any Channel {
+        let server = self.context
+        let limit = self.configuration.maxConnections
+        let headerTimeout = self.configuration.headerTimeout
+        let logger = self.context.logger
+        return try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 2 * 1024 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard server.connections.admit(channel, limit: limit) else {
+                        server.stats.connectionRefused()
+                        channel.close(promise: nil)
+                        return
+                    }
+                    let dates = dateCaches[ObjectIdentifier(channel.eventLoop)]!.value
+                    let handshake = TLSHandshakeHandler(timeout: headerTimeout, logger: logger) { context, negotiated in
+                        try Self.addHTTPHandlers(negotiated, tls: tls, server: server, dates: dates, context: context)
+                    }
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(handshake)
+                    guard certificates.selectsByName else {
+                        try pipeline.addHandler(NIOSSLServerHandler(context: certificates.current.contexts[0]), position: .before(handshake))
+                        return
+                    }
+                    let sni = ByteToMessageHandler(
+                        SNIHandler { result in
+                            let name: String? = if case .hostname(let host) = result { host } else { nil }
+                            guard let context = certificates.context(for: name) else {
+                                logger.debug("refused an unknown server name", metadata: ["tls.sni": "\(name ?? "")"])
+                                channel.writeAndFlush(ByteBuffer(bytes: Self.unrecognizedNameAlert)).whenComplete { _ in
+                                    channel.close(promise: nil)
+                                }
+                                return channel.eventLoop.makeSucceededVoidFuture()
+                            }
+                            return channel.eventLoop.makeCompletedFuture {
+                                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .before(handshake))
+                            }
+                        }
+                    )
+                    try pipeline.addHandler(sni, position: .before(handshake))
+                    let guardHandler = ClientHelloGuard { context in
+                        let pipeline = context.pipeline.syncOperations
+                        try pipeline.addHandler(NIOSSLServerHandler(context: certificates.current.contexts[0]), position: .before(handshake))
+                        pipeline.removeHandler(sni, promise: nil)
+                    }
+                    try pipeline.addHandler(guardHandler, position: .before(sni))
+                }
+            }
+            .bind(to: Self.socketAddress(host: tls.host, port: tls.port))
+            .get()
+    }
+
+    /// The handlers of a connection whose handshake completed, after `context`'s handler.
+    static func addHTTPHandlers(
+        _ negotiated: String?,
+        tls: TLSListenerConfiguration,
+        server: ServerContext,
+        dates: DateCache,
+        context: ChannelHandlerContext
+    ) throws {
+        let pipeline = context.pipeline.syncOperations
+        guard negotiated == "h2" else {
+            try pipeline.addHandler(HTTPConnectionHandler(server: server, dates: dates, largeObjects: .read), position: .after(context.handler))
+            return
+        }
+        let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: Self.http2Connection(tls), streamConfiguration: Self.http2Streams())
+        try pipeline.addHandlers([http2, HTTP2ConnectionHandler(server: server, dates: dates)], position: .after(context.handler))
+    }
+
+    /// The HTTP/2 settings and limits: concurrent streams and header list size as configured,
+    /// and NIOHTTP2's defences (at most 5 CONTINUATION frames in a row, 200 resets, stream
+    /// errors or control frames per 30 s, 200 glitches per connection).
+    static func http2Connection(_ tls: TLSListenerConfiguration) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: tls.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: tls.maxHeaderListSize),
+        ]
+        configuration.maximumSequentialContinuationFrames = 5
+        configuration.maximumBufferedControlFrames = 1000
+        return configuration
+    }
+
+    static func http2Streams() -> NIOHTTP2Handler.StreamConfiguration {
+        NIOHTTP2Handler.StreamConfiguration()
+    }
+}
