@@ -200,6 +200,7 @@ let package = Package(
         .executableTarget(
             name: "ecdn",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticSim",
                 "ElasticControl",
                 "EtcdClient",
@@ -251,6 +252,7 @@ let package = Package(
         .target(
             name: "ElasticControl",
             dependencies: [
+                "HTTPToolkit",
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
@@ -267,6 +269,7 @@ let package = Package(
         .testTarget(
             name: "ElasticControlTests",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "ElasticPolicy",
                 "EtcdClient",
@@ -288,6 +291,7 @@ let package = Package(
         .target(
             name: "MediaOrigin",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -299,6 +303,7 @@ let package = Package(
         .target(
             name: "PlayerLoad",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "Workload",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -68,7 +69,7 @@ public final class ElasticCDN: Sendable {
         configuration c: ElasticCDNConfiguration, originCounters: @escaping APIServer.OriginCounters = { nil },
         group: any EventLoopGroup, logger: Logger
     ) async throws(ControlError) {
-        _ = try HTTPURL(c.origin)
+        _ = try HTTPURL.parse(c.origin)
         let tenants = Self.tenants(c.tenants, origin: c.origin)
         backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)

@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 import Workload
 import Logging
 import NIOCore
@@ -18,7 +19,7 @@ public final class LoadGenerator: Service, Sendable {
     /// - Throws: ``ControlError`` for a bad router URL or site prefix.
     public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(ControlError) {
         self.configuration = configuration
-        self.router = try HTTPURL(configuration.router)
+        self.router = try HTTPURL.parse(configuration.router)
         var bases: [UInt32] = []
         for prefix in configuration.sitePrefixes {
             guard let (network, _) = PrefixTable.parsePrefix(prefix[...]) else {

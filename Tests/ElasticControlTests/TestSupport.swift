@@ -1,5 +1,6 @@
 import ElasticControl
 import Foundation
+import HTTPToolkit
 import Logging
 import MediaOrigin
 import NIOCore
