@@ -1,6 +1,7 @@
 #include "CSandbox.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -110,7 +111,7 @@ static void child_privileges(child_context *c) {
     if (syscall(SYS_capset, &header, none) < 0) child_fail(c, "clear capabilities", errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(c, "set no_new_privs", errno);
     // After the credentials changed (which clears it): the instance dies with the thread that cloned it.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(c, "set the parent-death signal", errno);
+    if (s->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(c, "set the parent-death signal", errno);
 }
 
 static int child_main(void *argument) {
@@ -221,6 +222,12 @@ int csandbox_reap(int pidfd, int *signal, int *status) {
     *signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
     *status = info.si_status;
     return 1;
+}
+
+int csandbox_pidfd_ended(int pidfd) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int r = poll(&p, 1, 0);
+    return r < 0 ? -errno : r > 0;
 }
 
 int csandbox_pidfd_open(pid_t pid) {

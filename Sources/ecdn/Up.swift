@@ -83,6 +83,12 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sandbox: process and thread limit of each instance.", valueName: "N"))
     var instancePids = 64
 
+    @Option(help: ArgumentHelp(
+        "Sandbox: limits of all of one tenant's instances on this host together, e.g. vod:memory=512,cpus=1.5,pids=256 (repeatable; TENANT * for every tenant not named).",
+        valueName: "TENANT:LIMITS"
+    ))
+    var tenantLimits: [String] = []
+
     @Option(help: ArgumentHelp("The minicache executable (default: next to ecdn).", valueName: "PATH"))
     var minicache: String?
 
@@ -120,6 +126,12 @@ struct Up: AsyncParsableCommand {
         }
         guard instanceMemory >= 8, instanceCpus > 0, instancePids >= 8 else {
             throw ValidationError("--instance-memory must be at least 8 (MiB), --instance-cpus above 0, --instance-pids at least 8")
+        }
+        var sandbox = SandboxConfiguration()
+        do {
+            try sandbox.setTenantLimits(parsing: tenantLimits)
+        } catch {
+            throw ValidationError("--tenant-limits: \(error.message)")
         }
         if let store {
             do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
@@ -173,12 +185,14 @@ struct Up: AsyncParsableCommand {
                 demoOrigin = o
                 originURL = o.url
             }
+            var sandbox = SandboxConfiguration(
+                instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
+            )
+            try sandbox.setTenantLimits(parsing: tenantLimits)
             var configuration = ElasticCDNConfiguration(
                 host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
                 backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
-                sandbox: SandboxConfiguration(
-                    instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
-                ),
+                sandbox: sandbox,
                 prefixTable: table
             )
             if singleTenant {

@@ -50,6 +50,9 @@ typedef struct csandbox_spec {
     int seccomp;
     /// Non-zero: mount a `proc` (only this instance's processes, `subset=pid`) at `/proc`.
     int mount_proc;
+    /// Non-zero: SIGKILL the child when the thread that cloned it ends (`PR_SET_PDEATHSIG`);
+    /// zero lets it outlive this process (a site agent's caches survive an agent restart).
+    int die_with_parent;
 } csandbox_spec;
 
 /// Why a spawn failed: the step and the errno.
@@ -83,6 +86,10 @@ int csandbox_reap(int pidfd, int *signal, int *status);
 
 /// Opens a pidfd for `pid` (an instance this process did not start). @return fd or -errno.
 int csandbox_pidfd_open(pid_t pid);
+
+/// Whether the process behind `pidfd` has ended (a pidfd turns readable then), for processes
+/// that are not this one's children. @return 1, 0, or -errno.
+int csandbox_pidfd_ended(int pidfd);
 
 #ifdef __cplusplus
 }

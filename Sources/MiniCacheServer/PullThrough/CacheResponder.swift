@@ -96,7 +96,7 @@ package struct CacheResponder: Sendable {
         let hit =
             prepared
             ? self.cache.hitHead(object, stored: stored, serverName: self.serverName)
-            : HitHead(stored, bodyLength: object.length, serverName: self.serverName)
+            : HitHead(stored, bodyLength: object.length, serverName: self.serverName, withheld: self.cache.withheldFields)
         var outcome = Preconditions.Outcome.proceed
         if (200..<300).contains(hit.status.code), CacheRules.hasConditionals(request.headers) {
             switch self.cache.rules.clientConditions(request: request, stored: stored) {

@@ -78,10 +78,13 @@ public final class MiniCacheServer: Service, Sendable {
         let registry = StatsRegistry()
         let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
+        let rules = CacheRules(configuration: CacheConfiguration(
+            targetedFields: configuration.surrogateControl ? [.cdnCacheControl, .surrogateControl] : [.cdnCacheControl]))
         if let origin = configuration.origin {
             cache = PullThroughCache(
                 router: try OriginRouter.load(origin),
                 maxObjectSize: configuration.maxStoredObjectSize,
+                rules: rules,
                 volumes: volumes,
                 stats: stats,
                 metricsFactory: metricsFactory,
@@ -104,7 +107,7 @@ public final class MiniCacheServer: Service, Sendable {
             volumes: volumes,
             stats: stats,
             registry: registry,
-            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
+            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger, rules: rules),
             cache: cache,
             connections: ConnectionRegistry(),
             certificates: certificates,

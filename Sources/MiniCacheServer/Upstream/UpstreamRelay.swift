@@ -16,13 +16,14 @@ package final class UpstreamRelay: Sendable {
     private let stats: ServerStats
     private let logger: Logger
 
-    package init(group: any EventLoopGroup, timeout: TimeAmount, stats: ServerStats, logger: Logger) {
+    /// - Parameter rules: decide which responses in flight joiners may share (those of the cache).
+    package init(group: any EventLoopGroup, timeout: TimeAmount, stats: ServerStats, logger: Logger, rules: CacheRules = CacheRules()) {
         self.client = OriginClient(
             group: group,
             configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout),
             logger: logger
         )
-        self.fills = OriginFillRegistry()
+        self.fills = OriginFillRegistry(rules: rules)
         self.stats = stats
         self.logger = logger
     }
