@@ -80,7 +80,7 @@ package final class PullThroughCache: Sendable {
     }
 
     private struct FastHits {
-        var hits: [[UInt8]: FastHit] = [:]
+        var hits: [FastHitKey: FastHit] = [:]
         /// Digests invalidated by an unsafe request whose removal from the volume is pending,
         /// with how many removals are pending for each: lookups treat them as absent at once.
         var invalidated: [CacheDigest: Int] = [:]
@@ -201,7 +201,7 @@ package final class PullThroughCache: Sendable {
     }
 
     /// The object and head remembered for `key` when `mount` still holds that object.
-    func fastHit(_ key: [UInt8], in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
+    func fastHit(_ key: FastHitKey, in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
         let found = self.fastHits.withLock { state -> FastHit? in
             guard let hit = state.hits[key] else { return nil }
             return state.invalidated.isEmpty || state.invalidated[hit.digest] == nil ? hit : nil
@@ -212,8 +212,8 @@ package final class PullThroughCache: Sendable {
         return (object, hit)
     }
 
-    /// Remembers a fresh stored response for plain requests with `key` (host, NUL, target).
-    func rememberFastHit(_ key: [UInt8], object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
+    /// Remembers a fresh stored response for plain requests with `key`.
+    func rememberFastHit(_ key: FastHitKey, object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
         let hit = FastHit(
             object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
             head: self.hitHead(object, stored: stored, serverName: serverName),
@@ -224,7 +224,7 @@ package final class PullThroughCache: Sendable {
                 state.hits = state.hits.filter { $0.value.object.object != nil }
                 if state.hits.count >= Self.memoLimit / 2 { state.hits = [:] }
             }
-            state.hits[key] = hit
+            state.hits[key.owned()] = hit
         }
     }
 
