@@ -12,14 +12,17 @@
 #           included once the cache's table or volume is full
 #   miss256 every request a new URL, 256 KiB each (a live segment): the live edge's miss path
 #   live    the live edge: each new 256 KiB segment is asked for by 100 requests in a row (100
-#           viewers within a moment of its publication), so one fill serves 99 joiners or hits
+#           viewers within a moment of its publication, well inside 1 s at these rates), so one
+#           fill serves 99 joiners or hits
 # Reports req/s, server CPU % (utime+stime from /proc) and requests per server CPU-second.
 # Then the fill memory check: RSS of each minicache after FILLS (default 10000) fills of new
-# 256 KiB URLs, and after a restart on the same volume.
+# 256 KiB URLs, and after a restart on the same volume. `uptime` is recorded before the servers
+# start and after every workload (uptime.txt), since the machine may be shared.
 #
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/cache-<date>)
-#   MINICACHE  a prebuilt release minicache (default: built here)
+#   MINICACHE  a prebuilt release minicache (default: built here, `swift build -c release
+#              --scratch-path .build-release --product minicache`; SCRATCH_PATH changes the path)
 #   BASELINE   a second minicache (e.g. a release build of main before a change), measured in the
 #              same run as "minicache-baseline"
 #   WORKLOADS  which to run (default: hit zipf90 miss miss256 live)
@@ -31,7 +34,7 @@ cd "$(dirname "$0")/.."
 
 duration="${DURATION:-5}"
 out="${OUT:-bench-results/cache-$(date -u +%Y%m%dT%H%M%SZ)}"
-scratch="${SCRATCH_PATH:-.build-cache-release}"
+scratch="${SCRATCH_PATH:-.build-release}"
 work="$(mktemp -d /tmp/minicache-cache-bench.XXXXXX)"
 mkdir -p "$out"
 scripts/package-versions.sh | tee "$out/packages.txt"
@@ -169,6 +172,8 @@ PY
     tail -1 "$results"
 }
 
+record_uptime() { echo "$1: $(uptime)" | tee -a "$out/uptime.txt"; }
+record_uptime "before the servers start ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 echo "==> servers (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 taskset -c 0 nginx -c "$work/origin.conf" -p "$work" 2>/dev/null & pids+=("$!")
 taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin off --threads 1 --log-level error \
@@ -208,7 +213,7 @@ for workload in $workloads; do
     if [ -n "${BASELINE:-}" ]; then run_wrk minicache-baseline "$workload" "http://127.0.0.1:18505$path" "$mb"; fi
     run_wrk nginx-proxy_cache "$workload" "http://127.0.0.1:18502$path" $np_all
     run_wrk varnish "$workload" "http://127.0.0.1:18503$path" $vp_all
-    echo "    (load $(cut -d' ' -f1-3 /proc/loadavg))"
+    record_uptime "after $workload"
 done
 echo
 echo "==> requests per server CPU-second, ratio to minicache (same run)"
@@ -249,5 +254,6 @@ if [ "$fills" -gt 0 ]; then
             "$name" "$filled" "$restarted" | tee -a "$out/rss.txt"
     }
     check_rss minicache "$MINICACHE" "$work/fills.shfs" 18506
+    record_uptime "after the RSS check (minicache)"
     if [ -n "${BASELINE:-}" ]; then check_rss minicache-baseline "$BASELINE" "$work/fills-baseline.shfs" 18507; fi
 fi

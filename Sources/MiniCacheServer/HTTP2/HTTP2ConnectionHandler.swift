@@ -40,6 +40,8 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private struct Relay {
         let request: UpstreamRequest
         let generation: Int
+        /// The volume snapshot the request was answered from (a replacing plan serves from it).
+        let mount: Mount
         var subscription: UpstreamSubscription?
         /// The fields are sent; nil before.
         var bodiless: Bool?
@@ -52,7 +54,6 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     private let server: ServerContext
     private var writer: HTTP2ResponseWriter
-    private var mount: Mount
     private var streams: [HTTP2StreamID: Stream] = [:]
     /// The HTTP/1.1 request head of the stream being answered; reused.
     private var scratch: ByteBuffer
@@ -71,7 +72,6 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     package init(server: ServerContext, dates: DateCache) {
         self.server = server
         self.writer = HTTP2ResponseWriter(dates: dates, serverName: server.configuration.serverName)
-        self.mount = server.volumes.current
         self.scratch = ByteBuffer()
         self.deadline = .now() + server.configuration.headerTimeout
     }
@@ -227,13 +227,15 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
                 self.sendError(status, on: id, context: context)
                 return
             }
-            self.mount = self.server.volumes.current
+            // Taken per request and held only by what is in progress: an idle connection must not
+            // keep the chunks of objects evicted since.
+            let mount = self.server.volumes.current
             let plan = self.scratch.withUnsafeReadableBytes { bytes in
-                let plan = self.server.responder.respond(to: head, in: bytes, mount: self.mount, on: context.eventLoop)
+                let plan = self.server.responder.respond(to: head, in: bytes, mount: mount, on: context.eventLoop)
                 if self.server.configuration.accessLog { self.logAccess(head, in: bytes, status: plan.status, context: context) }
                 return plan
             }
-            self.perform(plan, on: id, context: context)
+            self.perform(plan, on: id, mount: mount, context: context)
         }
     }
 
@@ -295,9 +297,9 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Responses
 
-    private func perform(_ plan: ResponsePlan, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+    private func perform(_ plan: ResponsePlan, on id: HTTP2StreamID, mount: Mount, context: ChannelHandlerContext) {
         guard let stream = self.streams[id] else { return }
-        switch self.writer.write(plan, isHead: stream.isHead, mount: self.mount) {
+        switch self.writer.write(plan, isHead: stream.isHead, mount: mount) {
         case .complete(let fields, let body):
             self.send(fields, body: body, on: id, context: context)
         case .stream(let fields, let body):
@@ -306,7 +308,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             self.streams[id]?.volumeBody = body
             self.pump(id, context: context)
         case .relay(let request):
-            self.startRelay(request, on: id, context: context)
+            self.startRelay(request, on: id, mount: mount, context: context)
         }
         self.flushIfNeeded(context: context)
     }
@@ -391,11 +393,11 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Relaying from upstream
 
-    private func startRelay(_ request: UpstreamRequest, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+    private func startRelay(_ request: UpstreamRequest, on id: HTTP2StreamID, mount: Mount, context: ChannelHandlerContext) {
         if case .link(_, let object) = request { object.counters.recordStart() }
         self.relayGeneration &+= 1
         let generation = self.relayGeneration
-        self.streams[id]?.relay = Relay(request: request, generation: generation)
+        self.streams[id]?.relay = Relay(request: request, generation: generation, mount: mount)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let subscription = self.server.responder.startRelay(request, on: context.eventLoop) { event in
             handler.value.upstreamEvent(event, on: id, generation: generation)
@@ -411,8 +413,8 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private func upstreamEvent(_ event: UpstreamEvent, on id: HTTP2StreamID, generation: Int) {
         guard let context = self.context, let stream = self.streams[id], var relay = stream.relay, relay.generation == generation else { return }
         switch event {
-        case .response(let head):
-            switch self.server.responder.upstreamAnswered(head, to: relay.request, mount: self.mount) {
+        case .response(let head, let joined):
+            switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: relay.mount) {
             case .relay(let relayHead):
                 let fields = self.writer.writeRelayHead(relayHead, isHead: stream.isHead)
                 self.writeFrame(.headers(.init(headers: fields.fields, endStream: fields.bodiless)), on: id, context: context)
@@ -464,9 +466,10 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func replaceRelay(on id: HTTP2StreamID, with plan: ResponsePlan, context: ChannelHandlerContext) {
-        self.streams[id]?.relay?.subscription?.cancel()
+        guard let relay = self.streams[id]?.relay else { return }
+        relay.subscription?.cancel()
         self.streams[id]?.relay = nil
-        self.perform(plan, on: id, context: context)
+        self.perform(plan, on: id, mount: relay.mount, context: context)
     }
 
     // MARK: - Life of the connection

@@ -175,6 +175,10 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     /// Body bytes received from the origin so far.
     package var receivedBytes: Int { state.withLock { $0.receivedBytes } }
 
+    /// When the request was sent and its response head received (seconds since the epoch), the
+    /// `request_time` and `response_time` of RFC 9111 §4.2.3 for the `Age` of joiners.
+    package var times: FillTimes { state.withLock { FillTimes(requestTime: $0.requestTime, responseTime: $0.responseTime) } }
+
     package func originDidReceiveHead(_ head: HTTPResponseHead) {
         state.withLock { state in
             state.phase = .streaming(head)

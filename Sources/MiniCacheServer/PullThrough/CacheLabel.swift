@@ -8,6 +8,9 @@ package enum CacheLabel: Sendable, Equatable {
     case revalidated
     /// The origin's response, fetched because nothing usable was stored.
     case miss
+    /// The origin's response to another request's miss, which this request joined while it was
+    /// in flight (request coalescing): one origin fetch served both.
+    case coalesced
     /// The origin's response to a method the cache forwards as is.
     case pass
 
@@ -17,6 +20,7 @@ package enum CacheLabel: Sendable, Equatable {
         case .stale: "STALE"
         case .revalidated: "REVALIDATED"
         case .miss: "MISS"
+        case .coalesced: "COALESCED"
         case .pass: "PASS"
         }
     }

@@ -14,7 +14,10 @@ extension CacheResponder {
     /// with the updated fields (RFC 9111 §4.3.4), an error may serve stale (RFC 5861 §4), an
     /// unsafe method's success invalidates (§4.4), and anything else is relayed with its
     /// end-to-end fields (RFC 9110 §7.6.1), the client's own preconditions answered here.
-    package func originAnswered(_ head: HTTPResponseHead, to exchange: CacheExchange, mount: Mount, now: Int64) -> OriginAnswer {
+    /// - Parameter joined: the times of the shared fetch the exchange joined, when it did not
+    ///   start it: the response was not generated for this request, so it carries the cache's
+    ///   `Age` (RFC 9111 §5.1) and `X-Cache: COALESCED`.
+    package func originAnswered(_ head: HTTPResponseHead, to exchange: CacheExchange, joined: FillTimes? = nil, mount: Mount, now: Int64) -> OriginAnswer {
         if exchange.kind == .revalidation, head.status == .notModified, let stored = exchange.stored, let object = exchange.lookup.object {
             guard let updated = self.cache.rules.updating(stored, with: head, requestTime: exchange.requestTime, responseTime: now) else {
                 // §4.3.4: the 304 is for another representation: fetch it whole.
@@ -39,6 +42,10 @@ extension CacheResponder {
         var status = HTTPStatus(head.status)
         var fields = PullThroughCache.endToEnd(head.headers)
         fields.remove(name: "content-length")
+        if let joined, exchange.kind != .passThrough {
+            let received = StoredResponse(requestHeaders: [:], response: head, requestTime: joined.requestTime, responseTime: joined.responseTime)
+            fields.replaceOrAdd(name: "Age", value: String(received.currentAge(now: now)))
+        }
         // RFC 9213: the targeted fields this cache obeys are for it, not for caches downstream.
         for target in self.cache.rules.configuration.targetedFields { fields.remove(name: target.name) }
         if status == .ok, exchange.kind != .passThrough, CacheRules.hasConditionals(exchange.request.headers) {
@@ -57,7 +64,7 @@ extension CacheResponder {
         return .relay(
             RelayHead(
                 status: status, fields: fields, contentLength: head.headers.first(name: "content-length").flatMap { Int($0) },
-                label: exchange.kind == .passThrough ? .pass : .miss))
+                label: exchange.kind == .passThrough ? .pass : joined == nil ? .miss : .coalesced))
     }
 
     /// The origin could not be reached or gave no answer to `exchange`: the stored response when

@@ -29,7 +29,7 @@ final class RangeRelay: @unchecked Sendable {
 
     private func handle(_ event: UpstreamEvent) {
         switch event {
-        case .response(var head):
+        case .response(var head, let joined):
             let received = StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)
             guard head.status == .ok, let length = head.headers.first(name: "content-length").flatMap({ Int64($0) }),
                 self.ifRange.map({ CacheRules.ifRangeHolds($0, stored: received) }) ?? true,
@@ -43,7 +43,7 @@ final class RangeRelay: @unchecked Sendable {
             head.headers.replaceOrAdd(name: "Content-Range", value: "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(length)")
             head.headers.replaceOrAdd(name: "Content-Length", value: String(r.count))
             self.window = r
-            self.deliver(.response(head))
+            self.deliver(.response(head, joined: joined))
         case .body(var part):
             guard let window = self.window else { return self.deliver(event) }
             let start = self.offset

@@ -24,8 +24,10 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private var state: ConnectionStateMachine
     private var writer: HTTP1ResponseWriter
     private var context: ChannelHandlerContext?
-    /// The volume snapshot answered from, taken once per read batch.
-    private var mount: Mount
+    /// The volume snapshot answered from, taken once per read batch and let go of once no
+    /// response is relayed: an idle connection must not keep the chunks of objects evicted since
+    /// (a stream from the volume holds its own).
+    private var mount: Mount?
     /// Bytes received and not answered yet.
     private var input: ByteBuffer?
     /// Request body bytes still to skip.
@@ -50,7 +52,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             idleTimeout: server.configuration.idleTimeout
         )
         self.writer = HTTP1ResponseWriter(dates: dates, serverName: server.configuration.serverName)
-        self.mount = server.volumes.current
     }
 
     package func handlerAdded(context: ChannelHandlerContext) {
@@ -85,6 +86,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         if self.state.channelInactive() { self.relay?.subscription?.cancel() }
         self.relay = nil
         self.stream = nil
+        self.mount = nil
         context.fireChannelInactive()
     }
 
@@ -141,6 +143,14 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Requests
 
+    /// The snapshot of this read batch (or of the response in progress), taken when there is none.
+    private var answeringMount: Mount {
+        if let mount = self.mount { return mount }
+        let current = self.server.volumes.current
+        self.mount = current
+        return current
+    }
+
     /// Answers the complete requests buffered, in order, until one streams or is relayed.
     private func answer(context: ChannelHandlerContext) {
         guard self.state.startAnswering() else { return }
@@ -179,6 +189,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             }
         }
         if let buffer = self.input, buffer.readableBytes == 0 { self.input = nil }
+        if self.relay == nil { self.mount = nil }
         self.schedule(self.state.stopAnswering(inputEmpty: self.input == nil, now: .now()), context: context)
     }
 
@@ -188,7 +199,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             minorVersion: head.minorVersion,
             keepAlive: self.state.keepsAlive(head.keepAlive && !head.hasTransferEncoding)
         )
-        let plan = self.server.responder.respond(to: head, in: bytes, mount: self.mount, on: context.eventLoop)
+        let plan = self.server.responder.respond(to: head, in: bytes, mount: self.answeringMount, on: context.eventLoop)
         self.perform(plan, framing, context: context)
         if self.server.configuration.accessLog { self.logAccess(head, in: bytes, status: plan.status, context: context) }
     }
@@ -196,7 +207,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Writes `plan`; true when the response is complete (not streamed or relayed).
     @discardableResult
     private func perform(_ plan: ResponsePlan, _ framing: HTTP1ResponseWriter.Framing, context: ChannelHandlerContext) -> Bool {
-        switch self.writer.write(plan, framing, mount: self.mount) {
+        switch self.writer.write(plan, framing, mount: self.answeringMount) {
         case .complete(let keepAlive):
             self.state.responseWritten(keepAlive: keepAlive)
             return true
@@ -218,7 +229,10 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     /// A streamed or relayed response is over: go on with the requests behind it.
     private func responseHandedOver(context: ChannelHandlerContext) {
-        guard self.state.responseHandedOver() == .answerNext else { return }
+        guard self.state.responseHandedOver() == .answerNext else {
+            if self.relay == nil { self.mount = nil }
+            return
+        }
         self.mount = self.server.volumes.current
         self.answer(context: context)
         let (flush, read) = self.state.resumed()
@@ -356,8 +370,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private func upstreamEvent(_ event: UpstreamEvent, generation: Int) {
         guard let context = self.context, var relay = self.relay, relay.generation == generation else { return }
         switch event {
-        case .response(let head):
-            switch self.server.responder.upstreamAnswered(head, to: relay.request, mount: self.mount) {
+        case .response(let head, let joined):
+            switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: self.answeringMount) {
             case .relay(let relayHead):
                 let framing = self.writer.writeRelayHead(relayHead, relay.framing)
                 self.state.responseWritten(keepAlive: framing.keepAlive)

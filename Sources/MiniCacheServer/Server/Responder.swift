@@ -82,12 +82,13 @@ package struct Responder: Sendable {
     }
 
     /// What the response head upstream answered `request` with becomes.
-    package func upstreamAnswered(_ head: HTTPResponseHead, to request: UpstreamRequest, mount: Mount) -> OriginAnswer {
+    /// - Parameter joined: the times of the shared fetch the request joined, if it joined one.
+    package func upstreamAnswered(_ head: HTTPResponseHead, to request: UpstreamRequest, joined: FillTimes? = nil, mount: Mount) -> OriginAnswer {
         switch request {
         case .link(_, let object):
             .relay(self.volume.linkHead(object, upstream: head))
         case .cache(let exchange):
-            self.cache!.originAnswered(head, to: exchange, mount: mount, now: Int64(time(nil)))
+            self.cache!.originAnswered(head, to: exchange, joined: joined, mount: mount, now: Int64(time(nil)))
         }
     }
 

@@ -4,7 +4,9 @@ import NIOHTTP1
 /// What the connection relaying a link or a cache exchange receives from upstream, in order.
 package enum UpstreamEvent: Sendable {
     /// The response head: a link's `200`; whatever the origin answers a cache exchange.
-    case response(HTTPResponseHead)
+    /// `joined` is set for a viewer that joined a fetch already in flight (a coalesced request):
+    /// the response was not fetched for it, so its answer carries `Age` (RFC 9111 §5.1).
+    case response(HTTPResponseHead, joined: FillTimes?)
     case body(ByteBuffer)
     case end
     /// The shared fetch turned out not to be for this viewer (another `Vary` variant, or a

@@ -59,9 +59,11 @@ package final class UpstreamRelay: Sendable {
         requestHeaders: HTTPHeaders? = nil,
         deliver: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> UpstreamSubscription {
-        let viewer = UpstreamViewer(passThrough: passThrough, deliver: deliver)
         while true {
             let (fill, isNew) = self.fills.fill(for: key)
+            var joined: (@Sendable () -> FillTimes?)?
+            if !isNew { joined = { [weak fill] in fill?.times } }
+            let viewer = UpstreamViewer(passThrough: passThrough, joined: joined, deliver: deliver)
             if isNew {
                 let held = recorder?(fill)
                 if let held { _ = fill.subscribe(held, on: eventLoop) }

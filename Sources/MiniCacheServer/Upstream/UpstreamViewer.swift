@@ -10,16 +10,20 @@ final class UpstreamViewer: OriginResponseDelegate {
     private let deliver: @Sendable (UpstreamEvent) -> Void
     private let passThrough: Bool
     private let relaying = Mutex<Bool?>(nil)
+    /// The times of the shared fetch this viewer joined (nil when its request started the fetch).
+    private let joined: (@Sendable () -> FillTimes?)?
 
-    init(passThrough: Bool = false, deliver: @escaping @Sendable (UpstreamEvent) -> Void) {
+    /// - Parameter joined: for a viewer that joins a fetch in flight, that fetch's times when its head arrives.
+    init(passThrough: Bool = false, joined: (@Sendable () -> FillTimes?)? = nil, deliver: @escaping @Sendable (UpstreamEvent) -> Void) {
         self.passThrough = passThrough
+        self.joined = joined
         self.deliver = deliver
     }
 
     func originDidReceiveHead(_ head: HTTPResponseHead) {
         if self.passThrough {
             self.relaying.withLock { $0 = true }
-            self.deliver(.response(head))
+            self.deliver(.response(head, joined: self.joined?()))
             return
         }
         guard head.status == .ok else {
@@ -29,7 +33,7 @@ final class UpstreamViewer: OriginResponseDelegate {
             return
         }
         self.relaying.withLock { $0 = true }
-        self.deliver(.response(head))
+        self.deliver(.response(head, joined: self.joined?()))
     }
 
     func originDidReceiveBodyPart(_ part: ByteBuffer) {
