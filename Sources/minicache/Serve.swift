@@ -90,6 +90,9 @@ struct Serve: AsyncParsableCommand {
     )
     var origins: String?
 
+    @Option(help: ArgumentHelp("With an https:// origin: check its certificate against the CA certificates in this PEM file instead of the system's roots.", valueName: "FILE"))
+    var originCa: String?
+
     @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
     var maxStoredObject = 64 << 20
 
@@ -141,11 +144,14 @@ struct Serve: AsyncParsableCommand {
         if self.origin != nil, self.origins != nil {
             throw ValidationError("give either --origin URL or --origins FILE, not both")
         }
-        if let origin = self.origin, !origin.lowercased().hasPrefix("http://") {
-            throw ValidationError("--origin must be http://host[:port] (for a file of origins use --origins FILE)")
+        if let origin = self.origin, !origin.lowercased().hasPrefix("http://"), !origin.lowercased().hasPrefix("https://") {
+            throw ValidationError("--origin must be http://host[:port] or https://host[:port] (for a file of origins use --origins FILE)")
         }
-        if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
+        if let origins = self.origins, origins.lowercased().hasPrefix("http://") || origins.lowercased().hasPrefix("https://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
+        }
+        if self.originCa != nil, self.origin == nil, self.origins == nil {
+            throw ValidationError("--origin-ca is for https:// origins; add --origin URL or --origins FILE")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -177,7 +183,8 @@ struct Serve: AsyncParsableCommand {
             accessLog: self.accessLog,
             origin: self.origin ?? self.origins,
             maxStoredObjectSize: self.maxStoredObject,
-            listensPlain: self.listen != nil || self.listenTls == nil
+            listensPlain: self.listen != nil || self.listenTls == nil,
+            originCA: self.originCa
         )
         if let listenTls = self.listenTls {
             let (tlsHost, tlsPort) = try Self.hostPort(listenTls)

@@ -105,7 +105,17 @@ final class TestStack: Sendable {
 
 /// A thin wrapper over the package's client for tests.
 struct HTTPClientForTests {
-    let client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+    let client: HTTPClient
+
+    init() {
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+    }
+
+    /// A client whose `https://` servers' certificates are checked against `caFile`.
+    init(caFile: String) throws {
+        let tls = try HTTPClient.trusting(caFile: caFile)
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5), tls: tls)
+    }
 
     func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {
         try await client.request(.GET, try HTTPURL(url), headers: .init(headers), localAddress: address)

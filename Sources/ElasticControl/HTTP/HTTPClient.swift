@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A response read by ``HTTPClient``.
 package struct HTTPClientResponse: Sendable {
@@ -14,17 +15,36 @@ package struct HTTPClientResponse: Sendable {
 
 /// A one-request-per-connection HTTP/1.1 client on NIO, with connect and total timeouts and an
 /// optional local address to send from (the load generator binds 127.0.N.x so the router sees the
-/// viewer's site). Foundation-free.
+/// viewer's site); `https://` URLs go over TLS, the server's certificate checked against ``tls``'s
+/// trust roots and the URL's host name or IP address. Foundation-free.
 package struct HTTPClient: Sendable {
     package var group: any EventLoopGroup
     package var connectTimeout: TimeAmount
     package var timeout: TimeAmount
+    /// The TLS client context of `https://` URLs; nil: the system's trust roots.
+    package var tls: NIOSSLContext?
 
-    package init(group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2), timeout: TimeAmount = .seconds(10)) {
+    package init(group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2), timeout: TimeAmount = .seconds(10), tls: NIOSSLContext? = nil) {
         self.group = group
         self.connectTimeout = connectTimeout
         self.timeout = timeout
+        self.tls = tls
     }
+
+    /// A client context that trusts the certificates in `caFile` (PEM) instead of the system's roots.
+    /// - Throws: ``ControlError`` `badConfiguration` when the file holds no certificate.
+    package static func trusting(caFile: String) throws(ControlError) -> NIOSSLContext {
+        do {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ControlError(.badConfiguration, "cannot use \(caFile) as a CA file: \(error); give a PEM certificate", underlying: error)
+        }
+    }
+
+    /// The system's trust roots, made once.
+    private static let systemTLS: Result<NIOSSLContext, any Error> = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
 
     /// Sends one request and reads the whole response.
     /// - Parameters:
@@ -36,11 +56,25 @@ package struct HTTPClient: Sendable {
     ) async throws(ControlError) -> HTTPClientResponse {
         let eventLoop = group.next()
         let promise = eventLoop.makePromise(of: HTTPClientResponse.self)
+        var tls: NIOSSLContext?
+        if url.isSecure {
+            do {
+                tls = try self.tls ?? Self.systemTLS.get()
+            } catch {
+                promise.fail(error)
+                throw ControlError(.httpFailed, "cannot make a TLS client for \(url.base): \(error)", underlying: error)
+            }
+        }
+        // SNI carries names only; an IP address is checked against the certificate's IP entries.
+        let serverName = url.host.contains(":") || url.host.allSatisfy({ $0 == "." || $0.isNumber }) ? nil : url.host
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(promise: promise, keepBody: keepBody))
                 }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One request as the control plane's small HTTP servers see it (router, API, demo origin).
 package struct HTTPRequest: Sendable {
@@ -50,19 +51,26 @@ package struct HTTPResponse: Sendable {
 package typealias HTTPResponder = @Sendable (HTTPRequest) async -> HTTPResponse
 
 /// A small HTTP/1.1 server over NIOHTTP1 for the control plane (keep-alive, pipelined requests
-/// answered in order). Not the data plane: that is `minicache`.
+/// answered in order), over TLS when given a server context. Not the data plane: that is
+/// `minicache`.
 package final class HTTPServer: Sendable {
     package let channel: any Channel
     package let localAddress: SocketAddress
+    /// Serves HTTPS.
+    package let isSecure: Bool
 
-    private init(channel: any Channel, localAddress: SocketAddress) {
+    private init(channel: any Channel, localAddress: SocketAddress, isSecure: Bool) {
         self.channel = channel
         self.localAddress = localAddress
+        self.isSecure = isSecure
     }
 
     /// Binds `host:port` (port 0 picks a free one) and serves `responder`.
+    /// - Parameter tls: a server context: the listener serves HTTPS.
     /// - Throws: ``ControlError`` with code `bindFailed` when the address cannot be bound.
-    package static func bind(host: String, port: Int, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder) async throws(ControlError) -> HTTPServer {
+    package static func bind(
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, tls: NIOSSLContext? = nil, responder: @escaping HTTPResponder
+    ) async throws(ControlError) -> HTTPServer {
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -70,6 +78,7 @@ package final class HTTPServer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(HTTPResponderHandler(responder: responder, logger: logger))
                     }
@@ -78,7 +87,7 @@ package final class HTTPServer: Sendable {
             guard let address = channel.localAddress else {
                 throw ControlError(.bindFailed, "\(host):\(port) has no local address after bind")
             }
-            return HTTPServer(channel: channel, localAddress: address)
+            return HTTPServer(channel: channel, localAddress: address, isSecure: tls != nil)
         } catch let error as ControlError {
             throw error
         } catch {
@@ -86,8 +95,8 @@ package final class HTTPServer: Sendable {
         }
     }
 
-    /// `http://host:port` of the listener.
-    package var url: String { "http://\(Self.hostPort(localAddress))" }
+    /// `http://host:port` (or `https://`) of the listener.
+    package var url: String { "\(isSecure ? "https" : "http")://\(Self.hostPort(localAddress))" }
 
     package static func hostPort(_ address: SocketAddress) -> String {
         let ip = address.ipAddress ?? "127.0.0.1"

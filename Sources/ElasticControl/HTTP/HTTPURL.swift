@@ -1,28 +1,33 @@
-/// An `http://host[:port][/path]` URL, the only kind the control plane speaks.
+/// An `http://` or `https://host[:port][/path]` URL, the only kinds the control plane speaks.
 public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
     /// The path with its query, starting with `/`.
     public var path: String
+    /// `https`: the connection is TLS.
+    public var isSecure: Bool
 
-    public init(host: String, port: Int, path: String = "/") {
+    public init(host: String, port: Int, path: String = "/", isSecure: Bool = false) {
         self.host = host
         self.port = port
         self.path = path.isEmpty ? "/" : path
+        self.isSecure = isSecure
     }
 
-    /// Parses `http://host[:port][/path]` (IPv6 hosts in brackets).
+    /// Parses `http://` or `https://host[:port][/path]` (IPv6 hosts in brackets; default ports 80
+    /// and 443).
     /// - Throws: ``ControlError`` with code `badURL`.
     public init(_ text: String) throws(ControlError) {
-        guard text.hasPrefix("http://") else {
-            throw ControlError(.badURL, "'\(text)' is not an http:// URL (https is not supported here)")
+        let isSecure = text.hasPrefix("https://")
+        guard isSecure || text.hasPrefix("http://") else {
+            throw ControlError(.badURL, "'\(text)' is not an http:// or https:// URL")
         }
-        let rest = text.dropFirst("http://".count)
+        let rest = text.dropFirst(isSecure ? "https://".count : "http://".count)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<slash]
         let path = String(rest[slash...])
         var host = Substring(authority)
-        var port = 80
+        var port = isSecure ? 443 : 80
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else { throw ControlError(.badURL, "'\(text)': unclosed [ in the host") }
             host = authority[authority.index(after: authority.startIndex)..<close]
@@ -39,21 +44,21 @@ public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
             port = p
         }
         guard !host.isEmpty else { throw ControlError(.badURL, "'\(text)' has no host") }
-        self.init(host: String(host), port: port, path: path)
+        self.init(host: String(host), port: port, path: path, isSecure: isSecure)
     }
 
-    /// `http://host:port` without the path.
+    /// `http://host:port` (or `https://`) without the path.
     public var base: String {
         let h = host.contains(":") ? "[\(host)]" : host
-        return "http://\(h):\(port)"
+        return "\(isSecure ? "https" : "http")://\(h):\(port)"
     }
 
     /// The same server with another path.
-    public func with(path: String) -> HTTPURL { HTTPURL(host: host, port: port, path: path) }
+    public func with(path: String) -> HTTPURL { HTTPURL(host: host, port: port, path: path, isSecure: isSecure) }
 
     /// The URL `reference` names relative to this one (absolute URLs, absolute paths, relative paths).
     public func resolving(_ reference: String) throws(ControlError) -> HTTPURL {
-        if reference.hasPrefix("http://") { return try HTTPURL(reference) }
+        if reference.hasPrefix("http://") || reference.hasPrefix("https://") { return try HTTPURL(reference) }
         if reference.hasPrefix("/") { return with(path: reference) }
         let pathOnly = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
         let directory = pathOnly.lastIndex(of: "/").map { String(pathOnly[...$0]) } ?? "/"

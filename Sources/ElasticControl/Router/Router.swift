@@ -31,12 +31,13 @@ public final class Router: Service, Sendable {
         self.controller = controller
         self.logger = logger
         let tenants = controller.tenants
-        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
+        let context = try configuration.tls?.serverContext()
+        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger, tls: context) { request in
             await Self.respond(request, table: table, tenants: tenants, controller: controller)
         }
     }
 
-    /// `http://host:port` of the router.
+    /// `http://host:port` (or `https://`) of the router.
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 

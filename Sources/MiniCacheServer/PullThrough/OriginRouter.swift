@@ -63,7 +63,7 @@ package struct OriginRouter: Sendable, Equatable {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             if words.isEmpty { continue }
             func bad(_ why: String) -> MiniCacheError {
-                MiniCacheError(.configuration, "\(file):\(number): \(why); a line is `MATCH http://host[:port]` where MATCH is default, /prefix, host or host/prefix")
+                MiniCacheError(.configuration, "\(file):\(number): \(why); a line is `MATCH http://host[:port]` where MATCH is default, /prefix, host or host/prefix (https:// origins too)")
             }
             guard words.count == 2 else { throw bad("expected two words, found \(words.count)") }
             let origin: OriginAddress
@@ -94,18 +94,20 @@ package struct OriginRouter: Sendable, Equatable {
         return OriginRouter(rules: rules)
     }
 
-    /// `http://host[:port]` without a path.
+    /// `http://host[:port]` or `https://host[:port]` without a path.
     package static func originAddress(_ url: String) throws(MiniCacheError) -> OriginAddress {
-        guard url.lowercased().hasPrefix("http://") else {
-            throw MiniCacheError(.configuration, "'\(url)' is not an http:// URL (https origins are not supported)")
+        let lowered = url.lowercased()
+        let isSecure = lowered.hasPrefix("https://")
+        guard isSecure || lowered.hasPrefix("http://") else {
+            throw MiniCacheError(.configuration, "'\(url)' is not an http:// or https:// URL")
         }
-        var authority = Substring(url.dropFirst(7))
+        var authority = Substring(url.dropFirst(isSecure ? 8 : 7))
         if authority.hasSuffix("/") { authority = authority.dropLast() }
         guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
-            throw MiniCacheError(.configuration, "'\(url)' must be http://host[:port] without a path")
+            throw MiniCacheError(.configuration, "'\(url)' must be http(s)://host[:port] without a path")
         }
         var host = authority
-        var port = 80
+        var port = isSecure ? 443 : 80
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
             guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
                 throw MiniCacheError(.configuration, "'\(url)' has a bad port")
@@ -115,17 +117,20 @@ package struct OriginRouter: Sendable, Equatable {
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         guard !host.isEmpty else { throw MiniCacheError(.configuration, "'\(url)' has no host") }
-        return OriginAddress(host: String(host), port: port)
+        return OriginAddress(host: String(host), port: port, isSecure: isSecure)
     }
 }
 
 extension OriginRouter {
-    /// The router `--origin` or `--origins` names: an `http://host[:port]` URL (one origin for
+    /// Whether any rule's origin speaks HTTPS.
+    package var hasSecureOrigin: Bool { self.rules.contains { $0.origin.isSecure } }
+
+    /// The router `--origin` or `--origins` names: an `http(s)://host[:port]` URL (one origin for
     /// everything), or else the path of an origins file.
     package static func load(_ origin: String) throws(MiniCacheError) -> OriginRouter {
         if origin.lowercased().hasPrefix("http://") || origin.lowercased().hasPrefix("https://") {
             do { return OriginRouter(origin: try Self.originAddress(origin)) } catch {
-                throw MiniCacheError(.configuration, "--origin \(error.message); give it as http://host[:port]")
+                throw MiniCacheError(.configuration, "--origin \(error.message); give it as http://host[:port] or https://host[:port]")
             }
         }
         let text: String

@@ -9,6 +9,7 @@ import NIOCore
 import SHFS
 import Synchronization
 import NIOPosix
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -77,9 +78,14 @@ public final class MiniCacheServer: Service, Sendable {
         let registry = StatsRegistry()
         let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
+        var originTLS: NIOSSLContext?
         if let origin = configuration.origin {
+            let router = try OriginRouter.load(origin)
+            if router.hasSecureOrigin || configuration.originCA != nil {
+                originTLS = try Self.originTLS(caFile: configuration.originCA)
+            }
             cache = PullThroughCache(
-                router: try OriginRouter.load(origin),
+                router: router,
                 maxObjectSize: configuration.maxStoredObjectSize,
                 volumes: volumes,
                 stats: stats,
@@ -103,7 +109,7 @@ public final class MiniCacheServer: Service, Sendable {
             volumes: volumes,
             stats: stats,
             registry: registry,
-            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger),
+            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, tls: originTLS, stats: stats, logger: logger),
             cache: cache,
             connections: ConnectionRegistry(),
             certificates: certificates,

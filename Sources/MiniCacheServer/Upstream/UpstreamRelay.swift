@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import SHFS
 
@@ -15,10 +16,11 @@ package final class UpstreamRelay: Sendable {
     private let stats: ServerStats
     private let logger: Logger
 
-    package init(group: any EventLoopGroup, timeout: TimeAmount, stats: ServerStats, logger: Logger) {
+    /// - Parameter tls: the TLS client of `https://` origins; nil refuses them.
+    package init(group: any EventLoopGroup, timeout: TimeAmount, tls: NIOSSLContext? = nil, stats: ServerStats, logger: Logger) {
         self.client = OriginClient(
             group: group,
-            configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout),
+            configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout, tls: tls),
             logger: logger
         )
         self.fills = OriginFillRegistry()
