@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "minicache", targets: ["minicache"]),
         .executable(name: "ecdn", targets: ["ecdn"]),
         .library(name: "SHFS", targets: ["SHFS"]),
+        .library(name: "HTTPToolkit", targets: ["HTTPToolkit"]),
         .library(name: "MiniCacheServer", targets: ["MiniCacheServer"]),
         .library(name: "ElasticPolicy", targets: ["ElasticPolicy"]),
         .library(name: "ElasticSim", targets: ["ElasticSim"]),
@@ -25,25 +26,29 @@ let package = Package(
         .library(name: "MediaOrigin", targets: ["MediaOrigin"]),
         .library(name: "PlayerLoad", targets: ["PlayerLoad"]),
     ],
+    // Versions: the libraries on the hot path and those the generated etcd code was made with are
+    // pinned to one minor version (swift-nio exactly), so two clones build the same code without
+    // a committed Package.resolved (the package mirror's revisions are its own); PinTests checks
+    // it and the benchmark scripts print what was resolved (scripts/package-versions.sh).
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", .upToNextMinor(from: "1.6.0")),
+        .package(url: "https://github.com/apple/swift-crypto", .upToNextMinor(from: "4.5.2")),
+        .package(url: "https://github.com/apple/swift-log", .upToNextMinor(from: "1.16.2")),
+        .package(url: "https://github.com/apple/swift-metrics", .upToNextMinor(from: "2.13.0")),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", .upToNextMinor(from: "2.37.6")),
         .package(url: "https://github.com/apple/swift-nio-http2", .upToNextMinor(from: "1.46.0")),
         .package(url: "https://github.com/apple/swift-certificates", .upToNextMinor(from: "1.21.1")),
         .package(url: "https://github.com/apple/swift-asn1", .upToNextMinor(from: "1.7.4")),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", .upToNextMinor(from: "1.8.1")),
+        .package(url: "https://github.com/swift-server/swift-prometheus", .upToNextMinor(from: "2.4.1")),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", .upToNextMinor(from: "2.13.0")),
         // etcd's gRPC API (EtcdClient); Sources/EtcdClient/Generated comes from these versions' plugins.
-        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
-        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", .upToNextMinor(from: "2.4.3")),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", .upToNextMinor(from: "2.9.2")),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", .upToNextMinor(from: "2.4.1")),
+        .package(url: "https://github.com/apple/swift-protobuf", .upToNextMinor(from: "1.39.0")),
     ],
     targets: [
         // MARK: SHFS — object store and the `shfs` tool (issue 2)
@@ -74,12 +79,42 @@ let package = Package(
         ),
         .testTarget(name: "CacheEvictionTests", dependencies: ["CacheEviction", "Workload"], swiftSettings: swiftSettings),
 
+        // MARK: HTTPToolkit — what the data plane and the control plane share (issue 10)
+        .target(
+            name: "HTTPToolkit",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPToolkitTests",
+            dependencies: [
+                "HTTPToolkit",
+                "SHFS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Reads the package graph (swift package dump-package) and fails on an edge DESIGN.md forbids
+        // or a hot-path dependency that is not pinned; docs/architecture.md describes the rules.
+        .testTarget(name: "PackageGraphTests", swiftSettings: swiftSettings),
+
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(
             name: "MiniCacheServer",
             dependencies: [
                 "SHFS",
                 "CacheEviction",
+                "HTTPToolkit",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -100,6 +135,7 @@ let package = Package(
             name: "minicache",
             dependencies: [
                 "MiniCacheServer",
+                "HTTPToolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -114,6 +150,7 @@ let package = Package(
             name: "MiniCacheServerTests",
             dependencies: [
                 "MiniCacheServer",
+                "HTTPToolkit",
                 "CacheEviction",
                 "SHFS",
                 "minicache",

@@ -116,6 +116,7 @@ stop_last() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 
 {
     echo "# minicache cache fills per second ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
     echo "# body $body bytes, 8 client connections, server on CPU 1, origin and client on CPU 0"
+    echo "# $(scripts/package-versions.sh)"
     echo "# objects_before  binary  fills  fills_per_second"
 } | tee "$out"
 for n in "${sizes[@]}"; do

@@ -34,6 +34,7 @@ out="${OUT:-bench-results/cache-$(date -u +%Y%m%dT%H%M%SZ)}"
 scratch="${SCRATCH_PATH:-.build-cache-release}"
 work="$(mktemp -d /tmp/minicache-cache-bench.XXXXXX)"
 mkdir -p "$out"
+scripts/package-versions.sh | tee "$out/packages.txt"
 pids=()
 cleanup() {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done

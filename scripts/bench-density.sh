@@ -32,6 +32,7 @@ if [ -z "$minicache" ]; then
     if [ -x .build-static/release/minicache ]; then minicache=.build-static/release/minicache; else minicache=$bin/minicache; fi
 fi
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
+scripts/package-versions.sh
 echo "minicache: $minicache ($(file -b "$minicache" 2>/dev/null | grep -oE 'static(-pie)?[ -]linked|dynamically linked' || echo unknown))"
 args=("$n" --backend "$backend" --minicache "$minicache" --single-starts "${SINGLE_STARTS:-20}" --concurrency "${CONCURRENCY:-64}")
 [ -n "${JSON:-}" ] && args+=(--json "$JSON")

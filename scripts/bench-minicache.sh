@@ -30,6 +30,7 @@ out="${OUT:-bench-results/minicache-$(date -u +%Y%m%dT%H%M%SZ)}"
 scratch="${SCRATCH_PATH:-.build-server}"
 work="$(mktemp -d /tmp/minicache-bench.XXXXXX)"
 mkdir -p "$out"
+scripts/package-versions.sh | tee "$out/packages.txt"
 pids=()
 cleanup() {
     for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done

@@ -22,6 +22,7 @@ swift build -c release --scratch-path "$SCRATCH" --product ecdn >&2
 BIN="$SCRATCH/release/ecdn"
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+scripts/package-versions.sh
 /usr/bin/time -v -o "$OUT/time.txt" "$BIN" simulate scenarios/scale-de.json --data "$DATA" --out "$OUT" --no-progress "$@" > "$OUT/stdout.txt"
 cat "$OUT/stdout.txt"
 python3 - "$OUT/summary.json" "$OUT/time.txt" <<'PY'

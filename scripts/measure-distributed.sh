@@ -20,6 +20,7 @@ BED=${BED:-1}
 
 command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server; }
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), config $CONFIG"
+scripts/package-versions.sh
 swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >&2
 swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >&2
 swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product cluster-bench >&2

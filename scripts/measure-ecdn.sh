@@ -28,6 +28,7 @@ if ! "$BIN/minicache" serve --help 2>&1 | grep -q -- '--origin'; then
   echo "      so in part 2 viewers sent to caches get 404 — only instance-seconds and routing are meaningful."
 fi
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), build $CONFIG, backend $BACKEND, $(date -u +%FT%TZ)"
+scripts/package-versions.sh
 
 UP_PID=
 stop_up() { if [ -n "$UP_PID" ]; then kill -TERM "$UP_PID" 2>/dev/null || true; wait "$UP_PID" 2>/dev/null || true; UP_PID=; fi; }

@@ -1,9 +1,9 @@
 /// Hexadecimal text of digests.
-package enum Hex {
+enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Lower-case hex of `bytes`.
-    package static func string(_ bytes: some Collection<UInt8>) -> String {
+    static func string(_ bytes: some Collection<UInt8>) -> String {
         String(unsafeUninitializedCapacity: bytes.count * 2) { out in
             var i = 0
             for b in bytes {
@@ -46,7 +46,7 @@ package enum Hex {
     }
 
     /// Decodes case-insensitive hex text into bytes, or nil if it is not an even run of hex digits.
-    package static func bytes(_ text: some StringProtocol) -> [UInt8]? {
+    static func bytes(_ text: some StringProtocol) -> [UInt8]? {
         let n = text.utf8.count
         guard n % 2 == 0 else { return nil }
         var result = [UInt8](repeating: 0, count: n / 2)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HTTPToolkit
 import Logging
 import Metrics
 import MiniCacheServer
@@ -106,11 +107,15 @@ struct Serve: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        if let listen = self.listen, (try? Self.hostPort(listen)) == nil {
-            throw ValidationError("--listen must be ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+        if let listen = self.listen {
+            do { _ = try HostPort(listenAddress: listen) } catch {
+                throw ValidationError("--listen \(error); give ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+            }
         }
-        if let listenTls = self.listenTls, (try? Self.hostPort(listenTls)) == nil {
-            throw ValidationError("--listen-tls must be ADDR:PORT, e.g. 0.0.0.0:8443")
+        if let listenTls = self.listenTls {
+            do { _ = try HostPort(listenAddress: listenTls) } catch {
+                throw ValidationError("--listen-tls \(error); give ADDR:PORT, e.g. 0.0.0.0:8443")
+            }
         }
         if self.listenTls != nil, self.tlsCert.isEmpty {
             throw ValidationError("--listen-tls needs a certificate: --tls-cert FILE --tls-key FILE")
@@ -128,8 +133,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--tls-min-version must be 1.2 or 1.3")
         }
         guard self.h2MaxStreams >= 1 else { throw ValidationError("--h2-max-streams must be at least 1") }
-        if self.admin != "off", (try? Self.hostPort(self.admin)) == nil {
-            throw ValidationError("--admin must be ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+        if self.admin != "off" {
+            do { _ = try HostPort(listenAddress: self.admin) } catch {
+                throw ValidationError("--admin \(error); give ADDR:PORT (e.g. 127.0.0.1:9080) or off")
+            }
         }
         guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard self.maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
@@ -144,8 +151,10 @@ struct Serve: AsyncParsableCommand {
         if self.origin != nil, self.origins != nil {
             throw ValidationError("give either --origin URL or --origins FILE, not both")
         }
-        if let origin = self.origin, !origin.lowercased().hasPrefix("http://"), !origin.lowercased().hasPrefix("https://") {
-            throw ValidationError("--origin must be http://host[:port] or https://host[:port] (for a file of origins use --origins FILE)")
+        if let origin = self.origin {
+            do { _ = try OriginRouter.originAddress(origin) } catch {
+                throw ValidationError("--origin \(error.message); give http://host[:port] or https://host[:port] (for a file of origins use --origins FILE)")
+            }
         }
         if let origins = self.origins, origins.lowercased().hasPrefix("http://") || origins.lowercased().hasPrefix("https://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
@@ -169,10 +178,10 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "minicache")
 
-        let (host, port) = try Self.hostPort(self.listen ?? "0.0.0.0:8080")
+        let listen = try HostPort(listenAddress: self.listen ?? "0.0.0.0:8080")
         var configuration = ServerConfiguration(
-            host: host,
-            port: port,
+            host: listen.host,
+            port: listen.port,
             threads: self.threads,
             maxConnections: self.maxConnections,
             idleTimeout: .nanoseconds(Int64(self.idleTimeout * 1e9)),
@@ -187,10 +196,10 @@ struct Serve: AsyncParsableCommand {
             originCA: self.originCa
         )
         if let listenTls = self.listenTls {
-            let (tlsHost, tlsPort) = try Self.hostPort(listenTls)
+            let tlsListen = try HostPort(listenAddress: listenTls)
             configuration.tls = TLSListenerConfiguration(
-                host: tlsHost,
-                port: tlsPort,
+                host: tlsListen.host,
+                port: tlsListen.port,
                 certificates: zip(self.tlsCert, self.tlsKey).map { .init(certificate: $0, key: $1) },
                 unknownServerName: .init(rawValue: self.tlsUnknownName) ?? .defaultCertificate,
                 minimumVersion: .init(rawValue: self.tlsMinVersion) ?? .tls12,
@@ -200,7 +209,8 @@ struct Serve: AsyncParsableCommand {
         if self.admin == "off" {
             configuration.adminHost = nil
         } else {
-            (configuration.adminHost, configuration.adminPort) = try Self.hostPort(self.admin)
+            let admin = try HostPort(listenAddress: self.admin)
+            (configuration.adminHost, configuration.adminPort) = (admin.host, admin.port)
         }
         let server: MiniCacheServer
         do {
@@ -227,16 +237,5 @@ struct Serve: AsyncParsableCommand {
             Ctl.printError("minicache: \(error)")
             throw ExitCode.failure
         }
-    }
-
-    /// Splits `host:port` (`[v6]:port` for IPv6).
-    static func hostPort(_ text: String) throws -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("expected ADDR:PORT, got '\(text)'")
-        }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ValidationError("expected ADDR:PORT, got '\(text)'") }
-        return (host, port)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import Prometheus

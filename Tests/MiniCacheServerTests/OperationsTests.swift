@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import NIOCore
 import SHFS
 import Testing
@@ -89,8 +90,8 @@ import Testing
                 ok += 1
             }
             #expect(ok == 1000)
-            let status = try TestConnection.get(port: server.adminPort, "/admin/status")
-            #expect(status.text.contains("\"open\": 1000") || status.text.contains("\"open\": 1001"))
+            let status = try JSON.decode(AdminAPI.Status.self, from: TestConnection.get(port: server.adminPort, "/admin/status").body)
+            #expect(status.connections.open == 1000 || status.connections.open == 1001)
         }
     }
 
@@ -149,7 +150,7 @@ import Testing
             try volume.add("new.txt", Array("fresh\n".utf8))
             let remount = try TestConnection.get(port: server.adminPort, "/admin/remount", method: "POST")
             #expect(remount.status == 200)
-            #expect(remount.text.contains("\"generation\": 2"))
+            #expect(try JSON.decode(AdminAPI.Remounted.self, from: remount.body).generation == 2)
             #expect(try TestConnection.get(port: server.port, "/new.txt").text == "fresh\n")
 
             while received.count < large.count + 200 {
@@ -188,9 +189,11 @@ import Testing
             let status = try TestConnection.get(port: server.adminPort, "/admin/status")
             #expect(status.status == 200)
             #expect(status.header("Content-Type") == "application/json")
-            for key in ["\"uptimeSeconds\"", "\"volume\"", "\"connections\"", "\"requests\": 3", "\"bytesSent\""] {
-                #expect(status.text.contains(key))
-            }
+            let document = try JSON.decode(AdminAPI.Status.self, from: status.body)
+            #expect(document.requests == 3)
+            #expect(document.volume.objects > 0)
+            #expect(document.bytesSent > 1024)
+            #expect(document.cache == nil && document.cacheStore == nil)
             let objects = try TestConnection.get(port: server.adminPort, "/admin/objects")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(objects.body)) as? [String: Any])
             let list = try #require(json["objects"] as? [[String: Any]])
@@ -213,8 +216,9 @@ import Testing
 
             let prefetch = try TestConnection.get(port: server.adminPort, "/admin/prefetch?object=large.bin", method: "POST")
             #expect(prefetch.status == 200)
-            let after = try TestConnection.get(port: server.adminPort, "/admin/objects").text
-            #expect(after.contains("\"name\": \"large.bin\", \"kind\": \"object\", \"length\": 3145728, \"inMemory\": true"))
+            let after = try JSON.decode(AdminAPI.Objects.self, from: TestConnection.get(port: server.adminPort, "/admin/objects").body)
+            let prefetched = try #require(after.objects.first { $0.name == "large.bin" })
+            #expect(prefetched.kind == "object" && prefetched.length == 3145728 && prefetched.inMemory)
             #expect(try TestConnection.get(port: server.port, "/large.bin").body == TestVolume.bytes(3 << 20, seed: 3))
 
             #expect(try TestConnection.get(port: server.adminPort, "/admin/prefetch?object=nothing", method: "POST").status == 409)

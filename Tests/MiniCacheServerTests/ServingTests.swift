@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import SHFS
 import Testing
 

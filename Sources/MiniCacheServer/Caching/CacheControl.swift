@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// The directives of the `Cache-Control` fields of a request or a response (RFC 9111 §5.2).

@@ -1,4 +1,5 @@
 import Crypto
+import HTTPToolkit
 
 /// A 32-byte SHA-256 digest of a cache key, the address of a cached object in the volume.
 package struct CacheDigest: Sendable, Hashable, CustomStringConvertible {
@@ -18,14 +19,5 @@ package struct CacheDigest: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Lower-case hexadecimal, the form of `/?<hex digest>` URLs.
-    package var description: String {
-        let digits: [Character] = Array("0123456789abcdef")
-        var out = ""
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return out
-    }
+    package var description: String { Hex.string(bytes) }
 }

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// The primary cache key of a request (RFC 9111 §2): method, scheme and authority, and target
@@ -30,8 +31,8 @@ package struct CacheKey: Sendable, Hashable {
     /// scheme and authority, otherwise `scheme` and the `Host` field are used.
     /// - Returns: `nil` when the request names no authority.
     package init?(request: HTTPRequestHead, scheme: String = "http") {
-        if let absolute = AbsoluteURI(request.uri) {
-            self.init(method: request.method, scheme: absolute.scheme, authority: absolute.authority, target: absolute.target)
+        if let absolute = try? HTTPURL(request.uri, schemes: [.http, .https]) {
+            self.init(method: request.method, scheme: absolute.scheme.rawValue, authority: absolute.authority, target: absolute.path)
             return
         }
         guard let host = request.headers.first(name: "host"), !host.isEmpty, request.uri.hasPrefix("/") else { return nil }

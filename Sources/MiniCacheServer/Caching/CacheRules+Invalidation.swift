@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 extension CacheRules {
@@ -23,11 +24,9 @@ extension CacheRules {
     /// The path and query of a URI reference when it resolves to the same origin as `base`.
     static func sameOriginTarget(_ reference: String, base: CacheKey) -> String? {
         let reference = String(Substring(reference).trimmingOWS())
-        if let absolute = AbsoluteURI(reference) {
-            guard absolute.scheme == base.scheme,
-                CacheKey.normalisedAuthority(absolute.authority, scheme: absolute.scheme) == base.authority
-            else { return nil }
-            return absolute.target
+        if let absolute = try? HTTPURL(reference, schemes: [.http, .https]) {
+            guard absolute.scheme.rawValue == base.scheme, absolute.authority == base.authority else { return nil }
+            return absolute.path
         }
         if reference.hasPrefix("//") { return sameOriginTarget(base.scheme + ":" + reference, base: base) }
         if reference.hasPrefix("/") { return reference }

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 extension StoredResponse {

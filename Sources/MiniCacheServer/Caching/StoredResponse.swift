@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// What the cache keeps of a response to answer later requests without the origin: the

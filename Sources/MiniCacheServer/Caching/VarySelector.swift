@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// The request header fields a response's `Vary` nominates (RFC 9111 §4.1), and how their

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHPACK

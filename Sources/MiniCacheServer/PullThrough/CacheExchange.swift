@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// A request the cache sends to its origin, and what the answer is for.

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 

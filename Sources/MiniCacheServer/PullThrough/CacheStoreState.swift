@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CacheEviction
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import SystemPackage
 
 /// Which origin a request goes to: rules matching the request's `Host` and/or a path prefix,
@@ -94,30 +95,15 @@ package struct OriginRouter: Sendable, Equatable {
         return OriginRouter(rules: rules)
     }
 
-    /// `http://host[:port]` or `https://host[:port]` without a path.
+    /// `http://host[:port]` or `https://host[:port]` without a path (a lone `/` is allowed), read
+    /// by ``HTTPURL``'s rules.
     package static func originAddress(_ url: String) throws(MiniCacheError) -> OriginAddress {
-        let lowered = url.lowercased()
-        let isSecure = lowered.hasPrefix("https://")
-        guard isSecure || lowered.hasPrefix("http://") else {
-            throw MiniCacheError(.configuration, "'\(url)' is not an http:// or https:// URL")
-        }
-        var authority = Substring(url.dropFirst(isSecure ? 8 : 7))
-        if authority.hasSuffix("/") { authority = authority.dropLast() }
-        guard !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
+        let parsed: HTTPURL
+        do { parsed = try HTTPURL(url, schemes: [.http, .https]) } catch { throw MiniCacheError(.configuration, "\(error)") }
+        guard parsed.path == "/", !url.hasSuffix("?") else {
             throw MiniCacheError(.configuration, "'\(url)' must be http(s)://host[:port] without a path")
         }
-        var host = authority
-        var port = isSecure ? 443 : 80
-        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
-            guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
-                throw MiniCacheError(.configuration, "'\(url)' has a bad port")
-            }
-            port = value
-            host = authority[..<colon]
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        guard !host.isEmpty else { throw MiniCacheError(.configuration, "'\(url)' has no host") }
-        return OriginAddress(host: String(host), port: port, isSecure: isSecure)
+        return parsed.address
     }
 }
 

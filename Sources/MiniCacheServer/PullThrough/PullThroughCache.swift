@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Logging
 import Metrics
 import NIOCore
@@ -134,18 +135,7 @@ package final class PullThroughCache: Sendable {
 
     /// The lower-case hex digits of `digest` a mount indexes objects by.
     static func hex(_ digest: CacheDigest, length: Int) -> [UInt8] {
-        let digits: StaticString = "0123456789abcdef"
-        let bytes = digest.bytes
-        let length = min(length, bytes.count * 2)
-        return [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-            digits.withUTF8Buffer { table in
-                for i in 0..<length {
-                    let byte = bytes[i / 2]
-                    buffer[i] = table[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
-                }
-            }
-            count = length
-        }
+        Hex.digits(digest.bytes, count: length)
     }
 
     /// What the mount holds for a request: the stored response of its variant (if any) and the

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import SHFS
 
 /// A representation the server sends from the volume: a local object with the fields prepared at

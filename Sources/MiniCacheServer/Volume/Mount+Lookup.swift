@@ -1,3 +1,5 @@
+import HTTPToolkit
+
 /// What a request target names in a mount.
 package enum TargetLookup {
     case object(PreparedObject)
@@ -39,21 +41,8 @@ extension Mount {
             return .object(self.objects[index])
         }
         return withUnsafeTemporaryAllocation(byteCount: queryStart - nameStart, alignment: 1) { decoded in
-            var i = nameStart
-            var n = 0
-            while i < queryStart {
-                var c = bytes[i]
-                if c == 37 {
-                    guard i + 2 < queryStart, let hi = Self.hexValue(bytes[i + 1]), let lo = Self.hexValue(bytes[i + 2]) else {
-                        return .invalid
-                    }
-                    c = hi << 4 | lo
-                    i += 2
-                }
-                decoded[n] = c
-                n += 1
-                i += 1
-            }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<queryStart])
+            guard let n = PercentCoding.decode(name, into: decoded) else { return .invalid }
             guard let index = self.byName.lookup(UnsafeRawBufferPointer(rebasing: decoded[0..<n])) else { return .notFound }
             return .object(self.objects[index])
         }
@@ -85,18 +74,7 @@ extension Mount {
     }
 
     private static func allHex(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
-        for k in start..<end where Self.hexValue(bytes[k]) == nil { return false }
+        for k in start..<end where Hex.nibble(bytes[k]) == nil { return false }
         return true
-    }
-
-    /// The value of a hex digit, either case.
-    @inline(__always)
-    package static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
     }
 }

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import NIOHTTP1
 
 /// Answers requests for the objects of the mounted volume: local objects with the fields prepared

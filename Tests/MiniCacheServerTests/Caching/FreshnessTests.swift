@@ -1,3 +1,4 @@
+import HTTPToolkit
 import MiniCacheServer
 import NIOHTTP1
 import Testing

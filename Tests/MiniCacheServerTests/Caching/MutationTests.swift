@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPToolkit
 import MiniCacheServer
 import NIOCore
 import NIOHTTP1
@@ -60,6 +61,7 @@ struct MutationTests {
         let seeds = [
             #"max-age=60, no-cache="set-cookie, x", private, s-maxage="5", ext="a\"b""#,
             "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+            "https://Example.COM:8443/a/b?c=d#e", "http://[2001:db8::1]:8080/x",
         ]
         for round in 0..<Self.rounds {
             let bytes = Self.mutate(Array(seeds[round % seeds.count].utf8), &random)
@@ -67,7 +69,7 @@ struct MutationTests {
             _ = CacheControl(text)
             _ = HTTPDate.parse(text, now: CacheFixtures.t0)
             _ = HTTPListParser.elements(text)
-            _ = AbsoluteURI(text)
+            _ = try? HTTPURL(text, schemes: [.http, .https])
             let stored = CacheFixtures.stored(200, [("Cache-Control", text), ("Expires", text), ("Age", text), ("Vary", text)])
             _ = stored.freshnessLifetime(CacheConfiguration())
             _ = stored.currentAge(now: CacheFixtures.t0 + 10)

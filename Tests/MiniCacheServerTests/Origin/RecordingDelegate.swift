@@ -1,3 +1,4 @@
+import HTTPToolkit
 import MiniCacheServer
 import NIOCore
 import NIOHTTP1

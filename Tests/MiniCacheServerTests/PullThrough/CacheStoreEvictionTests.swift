@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import NIOPosix
 import SHFS
 import Testing

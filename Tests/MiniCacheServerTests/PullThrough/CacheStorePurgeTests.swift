@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import NIOPosix
 import Synchronization
 import Testing
@@ -27,22 +28,22 @@ struct CacheStorePurgeTests {
 
             let exact = try TestConnection.get(port: server.adminPort, "/admin/purge?url=/live/1", method: "POST")
             #expect(exact.status == 200)
-            #expect(exact.text == "{\"purged\": 1}\n")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: exact.body) == AdminAPI.Purged(purged: 1))
             let none = try TestConnection.get(port: server.adminPort, "/admin/purge?url=/not/cached", method: "POST")
-            #expect(none.text == "{\"purged\": 0}\n")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: none.body) == AdminAPI.Purged(purged: 0))
             let prefix = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/live/", method: "POST")
-            #expect(prefix.text == "{\"purged\": 2}\n")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: prefix.body) == AdminAPI.Purged(purged: 2))
             let vod = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=%2Fvod%2F", method: "POST")
-            #expect(vod.text == "{\"purged\": 1}\n")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: vod.body) == AdminAPI.Purged(purged: 1))
 
             for path in paths { #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path)) }
             // Four were purged and fetched again; /vodka/5 is not under /vod/ and stayed a hit.
             #expect(origin.requestCount == paths.count + 4)
 
-            let status = try TestConnection.get(port: server.adminPort, "/admin/status")
-            #expect(status.text.contains("\"cacheStore\": {\"eviction\": \"lru\""))
-            #expect(status.text.contains("\"purged\": 4"))
-            #expect(status.text.contains("\"cache\": {\"hits\": 1, \"misses\": 9,"), "\(status.text)")
+            let status = try JSON.decode(AdminAPI.Status.self, from: TestConnection.get(port: server.adminPort, "/admin/status").body)
+            #expect(status.cacheStore?.eviction == "lru")
+            #expect(status.cacheStore?.purged == 4)
+            #expect(status.cache?.hits == 1 && status.cache?.misses == 9, "\(status)")
             let bad = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=live", method: "POST")
             #expect(bad.status == 400)
         }
@@ -110,8 +111,10 @@ struct CacheStorePurgeTests {
                 let text = output.fileHandleForReading.readDataToEndOfFile() + errors.fileHandleForReading.readDataToEndOfFile()
                 return (process.terminationStatus, String(decoding: text, as: UTF8.self))
             }
-            #expect(try ctl(["/b/3"]) == (0, "{\"purged\": 1}\n"))
-            #expect(try ctl(["--prefix", "/a/"]) == (0, "{\"purged\": 2}\n"))
+            let one = try ctl(["/b/3"])
+            #expect(one.0 == 0 && (try? JSON.decode(AdminAPI.Purged.self, from: Array(one.1.utf8))) == AdminAPI.Purged(purged: 1), "\(one.1)")
+            let two = try ctl(["--prefix", "/a/"])
+            #expect(two.0 == 0 && (try? JSON.decode(AdminAPI.Purged.self, from: Array(two.1.utf8))) == AdminAPI.Purged(purged: 2), "\(two.1)")
             let (status, message) = try ctl([])
             #expect(status != 0)
             #expect(message.contains("--prefix"))

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -43,7 +44,7 @@ struct OriginRouterTests {
         }
         #expect(message("default http://a:1\n/x\n").hasPrefix("origins.conf:2: expected two words"))
         #expect(message("\n\n/x ftp://a\n").hasPrefix("origins.conf:3:"))
-        #expect(message("default http://a:99999\n").contains("bad port"))
+        #expect(message("default http://a:99999\n").contains("the port must be a number from 1 to 65535"))
         #expect(message("default http://a/path\n").contains("without a path"))
         #expect(message("bad*host http://a\n").contains("not a host name"))
         #expect(message("/a http://a\n/a http://b\n").hasPrefix("origins.conf:2: '/a' is given twice"))

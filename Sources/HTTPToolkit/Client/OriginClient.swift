@@ -17,15 +17,22 @@ package final class OriginClient: Sendable {
         var handler: NIOLoopBound<OriginConnectionHandler>
     }
 
+    /// Connections are pooled per origin and local address.
+    private struct PoolKey: Hashable {
+        var origin: OriginAddress
+        var localAddress: String?
+    }
+
     private struct State {
-        var idle: [OriginAddress: [PooledConnection]] = [:]
+        var idle: [PoolKey: [PooledConnection]] = [:]
         var isShutdown = false
         var connectionsOpened = 0
     }
 
     /// The timeouts and pool limits.
     package let configuration: OriginClientConfiguration
-    private let group: any EventLoopGroup
+    /// The event loops connections run on.
+    package let group: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -49,13 +56,15 @@ package final class OriginClient: Sendable {
 
     /// Idle pooled connections to `origin`.
     package func idleConnectionCount(to origin: OriginAddress) -> Int {
-        state.withLock { $0.idle[origin]?.count ?? 0 }
+        state.withLock { $0.idle.reduce(0) { $0 + ($1.key.origin == origin ? $1.value.count : 0) } }
     }
 
     /// Sends `request` to `origin` and streams the response to `delegate`.
     /// - Parameters:
     ///   - request: the request; a missing `Host` is added.
     ///   - origin: where to send it.
+    ///   - localAddress: an IP address to send from (a load generator places its viewers in
+    ///     client prefixes this way); by default the system chooses.
     ///   - eventLoop: the preferred event loop (a pooled connection on it is taken first, new
     ///     connections are made on it); by default any.
     ///   - delegate: receives the head, body parts and the end, or the failure.
@@ -64,11 +73,13 @@ package final class OriginClient: Sendable {
     package func execute(
         _ request: OriginRequest,
         to origin: OriginAddress,
+        localAddress: String? = nil,
         on eventLoop: (any EventLoop)? = nil,
         delegate: any OriginResponseDelegate
     ) -> OriginTask {
         let task = OriginTask()
-        attempt(request, to: origin, on: eventLoop ?? group.next(), delegate: delegate, task: task, mayRetry: true)
+        let key = PoolKey(origin: origin, localAddress: localAddress)
+        attempt(request, to: key, on: eventLoop ?? group.next(), delegate: delegate, task: task, mayRetry: true)
         return task
     }
 
@@ -85,7 +96,7 @@ package final class OriginClient: Sendable {
 
     private func attempt(
         _ request: OriginRequest,
-        to origin: OriginAddress,
+        to key: PoolKey,
         on eventLoop: any EventLoop,
         delegate: any OriginResponseDelegate,
         task: OriginTask,
@@ -93,30 +104,29 @@ package final class OriginClient: Sendable {
     ) {
         let taken: PooledConnection?? = state.withLock { state in
             guard !state.isShutdown else { return .none }
-            guard var idle = state.idle[origin], !idle.isEmpty else { return .some(nil) }
+            guard var idle = state.idle[key], !idle.isEmpty else { return .some(nil) }
             let index = idle.lastIndex { $0.channel.eventLoop === eventLoop } ?? idle.count - 1
             let connection = idle.remove(at: index)
-            state.idle[origin] = idle
+            state.idle[key] = idle
             return .some(connection)
         }
         switch taken {
         case .none:
             eventLoop.execute {
-                delegate.originDidFail(OriginError(.shutdown, origin: origin, message: "the origin client is shut down"))
+                delegate.originDidFail(OriginError(.shutdown, origin: key.origin, message: "the origin client is shut down"))
             }
         case .some(.some(let connection)):
-            run(request, on: connection, origin: origin, reused: true, delegate: delegate, task: task, mayRetry: mayRetry)
+            run(request, on: connection, key: key, reused: true, delegate: delegate, task: task, mayRetry: mayRetry)
         case .some(.none):
-            connect(to: origin, on: eventLoop).whenComplete { result in
+            connect(to: key, on: eventLoop).whenComplete { result in
                 switch result {
                 case .success(let connection):
-                    self.run(
-                        request, on: connection, origin: origin, reused: false, delegate: delegate, task: task, mayRetry: false)
+                    self.run(request, on: connection, key: key, reused: false, delegate: delegate, task: task, mayRetry: false)
                 case .failure(let failure):
                     let error =
                         failure as? OriginError
-                        ?? OriginError(.connectFailed, origin: origin, message: "cannot connect", cause: failure)
-                    self.logger.debug("origin connect failed", metadata: ["origin": "\(origin)", "error": "\(error)"])
+                        ?? OriginError(.connectFailed, origin: key.origin, message: "cannot connect", cause: failure)
+                    self.logger.debug("origin connect failed", metadata: ["origin": "\(key.origin)", "error": "\(error)"])
                     delegate.originDidFail(error)
                 }
             }
@@ -126,7 +136,7 @@ package final class OriginClient: Sendable {
     private func run(
         _ request: OriginRequest,
         on connection: PooledConnection,
-        origin: OriginAddress,
+        key: PoolKey,
         reused: Bool,
         delegate: any OriginResponseDelegate,
         task: OriginTask,
@@ -134,19 +144,19 @@ package final class OriginClient: Sendable {
     ) {
         connection.channel.eventLoop.execute {
             guard task.attach(connection.handler) else {
-                self.release(connection, origin: origin)
-                delegate.originDidFail(OriginError(.cancelled, origin: origin, message: "the request was cancelled"))
+                self.release(connection, key: key)
+                delegate.originDidFail(OriginError(.cancelled, origin: key.origin, message: "the request was cancelled"))
                 return
             }
             connection.handler.value.start(request, delegate: delegate) { outcome in
                 task.detach()
                 switch outcome {
                 case .finished(let reusable):
-                    if reusable { self.release(connection, origin: origin) }
+                    if reusable { self.release(connection, key: key) }
                 case .failed(let error, let beforeResponse):
                     if reused && mayRetry && beforeResponse && error.code == .connectionReset && request.isIdempotent {
                         self.attempt(
-                            request, to: origin, on: connection.channel.eventLoop, delegate: delegate, task: task, mayRetry: false)
+                            request, to: key, on: connection.channel.eventLoop, delegate: delegate, task: task, mayRetry: false)
                     } else {
                         delegate.originDidFail(error)
                     }
@@ -155,32 +165,33 @@ package final class OriginClient: Sendable {
         }
     }
 
-    private func release(_ connection: PooledConnection, origin: OriginAddress) {
+    private func release(_ connection: PooledConnection, key: PoolKey) {
         connection.handler.value.becameIdle()
         let kept = state.withLock { state in
             guard !state.isShutdown, connection.channel.isActive,
-                state.idle[origin, default: []].count < configuration.maxIdleConnectionsPerOrigin
+                state.idle[key, default: []].count < configuration.maxIdleConnectionsPerOrigin
             else { return false }
-            state.idle[origin, default: []].append(connection)
+            state.idle[key, default: []].append(connection)
             return true
         }
         if !kept { connection.channel.close(promise: nil) }
     }
 
-    private func removeIdle(_ channel: ObjectIdentifier, origin: OriginAddress) {
+    private func removeIdle(_ channel: ObjectIdentifier, key: PoolKey) {
         state.withLock { state in
-            state.idle[origin]?.removeAll { ObjectIdentifier($0.channel) == channel }
+            state.idle[key]?.removeAll { ObjectIdentifier($0.channel) == channel }
         }
     }
 
-    private func connect(to origin: OriginAddress, on eventLoop: any EventLoop) -> EventLoopFuture<PooledConnection> {
+    private func connect(to key: PoolKey, on eventLoop: any EventLoop) -> EventLoopFuture<PooledConnection> {
         let configuration = self.configuration
+        let origin = key.origin
         if origin.isSecure && configuration.tls == nil {
             return eventLoop.makeFailedFuture(
                 OriginError(.tlsFailed, origin: origin, message: "an https:// origin needs a TLS client; this client has none"))
         }
         let handshake = eventLoop.makePromise(of: Void.self)
-        return ClientBootstrap(group: eventLoop)
+        var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { [weak self] channel in
@@ -197,11 +208,21 @@ package final class OriginClient: Sendable {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(
                         OriginConnectionHandler(origin: origin, configuration: configuration) {
-                            self?.removeIdle(id, origin: origin)
+                            self?.removeIdle(id, key: key)
                         })
                 }
             }
-            .connect(host: origin.host, port: origin.port)
+        if let localAddress = key.localAddress {
+            do {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0))
+            } catch {
+                handshake.fail(error)
+                return eventLoop.makeFailedFuture(
+                    OriginError(
+                        .connectFailed, origin: origin, message: "cannot send from '\(localAddress)': not an IP address", cause: error))
+            }
+        }
+        return bootstrap.connect(host: origin.host, port: origin.port)
             .flatMapErrorThrowing { error in
                 if case ChannelError.connectTimeout = error {
                     throw OriginError(

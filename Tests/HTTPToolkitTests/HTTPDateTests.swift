@@ -1,4 +1,4 @@
-import MiniCacheServer
+import HTTPToolkit
 import Testing
 
 struct HTTPDateTests {

@@ -1,6 +1,5 @@
+import HTTPToolkit
 import Testing
-
-@testable import MiniCacheServer
 
 struct HTTPSemanticsTests {
     @Test("RFC 9110 §5.6.7: HTTP-date is formatted as IMF-fixdate")
@@ -90,13 +89,5 @@ struct HTTPSemanticsTests {
         #expect(!Preconditions.ifRangeHolds(Array("\"x\"".utf8), etag: etag, lastModified: 784_111_777))
         #expect(Preconditions.ifRangeHolds(Array("Sun, 06 Nov 1994 08:49:37 GMT".utf8), etag: etag, lastModified: 784_111_777))
         #expect(!Preconditions.ifRangeHolds(Array("Sun, 06 Nov 1994 08:49:38 GMT".utf8), etag: etag, lastModified: 784_111_777))
-    }
-
-    @Test func bytesIndexFindsKeysWithoutAllocating() {
-        let index = BytesIndex([(Array("a".utf8), 0), (Array("bb".utf8), 1), (Array("a".utf8), 2)])
-        #expect(index.lookup(Array("a".utf8)) == 0)
-        #expect(index.lookup(Array("bb".utf8)) == 1)
-        #expect(index.lookup(Array("c".utf8)) == nil)
-        #expect(BytesIndex().lookup(Array("a".utf8)) == nil)
     }
 }

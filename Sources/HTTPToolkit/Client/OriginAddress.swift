@@ -15,8 +15,11 @@ package struct OriginAddress: Sendable, Hashable, CustomStringConvertible {
         self.isSecure = isSecure
     }
 
-    /// The value of the `Host` field for requests to this origin.
-    package var hostField: String { port == (isSecure ? 443 : 80) ? host : "\(host):\(port)" }
+    /// The value of the `Host` field for requests to this origin (IPv6 hosts in brackets, the
+    /// port left out when it is the scheme's default).
+    package var hostField: String {
+        port == (isSecure ? 443 : 80) ? HostPort.literal(host) : "\(HostPort.literal(host)):\(port)"
+    }
 
     /// The name sent in the TLS server-name extension: the host, unless it is an IP address
     /// (then the certificate must name the address).
@@ -24,5 +27,6 @@ package struct OriginAddress: Sendable, Hashable, CustomStringConvertible {
         host.contains(":") || host.allSatisfy({ $0 == "." || $0.isNumber }) ? nil : host
     }
 
-    package var description: String { isSecure ? "https://\(host):\(port)" : "\(host):\(port)" }
+    /// `host:port` (`https://host:port` for a TLS origin), IPv6 hosts in brackets.
+    package var description: String { isSecure ? "https://\(HostPort.literal(host)):\(port)" : "\(HostPort.literal(host)):\(port)" }
 }

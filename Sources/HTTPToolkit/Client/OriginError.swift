@@ -4,7 +4,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case connectFailed, connectTimeout, tlsFailed, readTimeout, connectionReset, truncatedBody, badResponse
+            case connectFailed, connectTimeout, tlsFailed, readTimeout, timeout, connectionReset, truncatedBody, badResponse
             case cancelled, shutdown, differentVariant, notShareable
         }
 
@@ -20,6 +20,8 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
         package static let tlsFailed = Code(.tlsFailed)
         /// The origin sent nothing for longer than the read timeout.
         package static let readTimeout = Code(.readTimeout)
+        /// The whole exchange took longer than the deadline its caller gave.
+        package static let timeout = Code(.timeout)
         /// The connection closed before a response head arrived.
         package static let connectionReset = Code(.connectionReset)
         /// The connection closed, or broke, before the body was complete (short of its
@@ -57,7 +59,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether a gateway should answer 504 (timeouts) rather than 502.
-    package var isTimeout: Bool { code == .connectTimeout || code == .readTimeout }
+    package var isTimeout: Bool { code == .connectTimeout || code == .readTimeout || code == .timeout }
 
     package var description: String {
         var text = "origin \(origin): \(message)"

@@ -1,0 +1,158 @@
+import HTTPToolkit
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import Testing
+
+/// The toolkit's responder server and client against each other over real sockets on 127.0.0.1.
+@Suite struct HTTPServerTests {
+    static let logger = Logger(label: "test")
+
+    /// Runs `body` with a server on a free port that answers with `responder`, and a client.
+    static func withServer(
+        _ configuration: HTTPServerConfiguration = HTTPServerConfiguration(serverName: "toolkit-test"),
+        responder: @escaping HTTPResponder,
+        _ body: (HTTPServer, OriginClient) async throws -> Void
+    ) async throws {
+        let server = try await HTTPServer.bind(configuration, logger: logger, responder: responder)
+        let client = OriginClient(group: MultiThreadedEventLoopGroup.singleton)
+        do {
+            try await body(server, client)
+        } catch {
+            client.shutdown()
+            await server.close()
+            throw error
+        }
+        client.shutdown()
+        await server.close()
+    }
+
+    @Test("a request reaches the responder with its path, decoded query and body; the answer has Content-Length and Server")
+    func requestAndResponse() async throws {
+        try await Self.withServer(responder: { request in
+            let names = request.queryItems("name") ?? ["<bad>"]
+            return .text(.ok, "\(request.method) \(request.path) \(names.joined(separator: "|")) \(String(buffer: request.body))")
+        }) { server, client async throws in
+            let response = try await client.request(
+                .POST, server.url(path: "/p/q?name=a%20b&name=c&other=1"), body: ByteBuffer(string: "payload"))
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body) == "POST /p/q a b|c payload")
+            #expect(response.headers.first(name: "Content-Length") == "23")
+            #expect(response.headers.first(name: "Server") == "toolkit-test")
+        }
+    }
+
+    @Test("a badly percent-encoded query value is reported as nil, so the responder can answer 400")
+    func badQuery() async throws {
+        try await Self.withServer(responder: { request in
+            request.queryItems("x") == nil ? .text(.badRequest, "bad\n") : .text(.ok, "ok\n")
+        }) { server, client async throws in
+            #expect(try await client.request(.GET, server.url(path: "/?x=%zz")).status == .badRequest)
+            #expect(try await client.request(.GET, server.url(path: "/?x=%41")).status == .ok)
+        }
+    }
+
+    @Test("JSON answers decode into the type that was encoded")
+    func jsonRoundTrip() async throws {
+        let document = AdminAPI.Remounted(generation: 7, objects: 3, certificates: nil)
+        try await Self.withServer(responder: { _ in .json(document) }) { server, client async throws in
+            let response = try await client.request(.GET, server.url(path: "/"))
+            #expect(response.headers.first(name: "Content-Type") == "application/json")
+            #expect(try JSON.decode(AdminAPI.Remounted.self, from: response.body) == document)
+        }
+    }
+
+    @Test("RFC 9110 §9.3.2: HEAD gets the head of GET without the body")
+    func head() async throws {
+        try await Self.withServer(responder: { _ in .text(.ok, "twelve bytes") }) { server, client async throws in
+            let response = try await client.request(.HEAD, server.url(path: "/"))
+            #expect(response.status == .ok)
+            #expect(response.headers.first(name: "Content-Length") == "12")
+            #expect(response.body.readableBytes == 0)
+        }
+    }
+
+    @Test("RFC 9110 §15.5.14: a body over the limit is answered 413 and the server keeps serving")
+    func bodyTooLarge() async throws {
+        try await Self.withServer(HTTPServerConfiguration(maxBodySize: 16), responder: { _ in .text(.ok, "ok\n") }) { server, client async throws in
+            let big = try await client.request(.POST, server.url(path: "/"), body: ByteBuffer(repeating: 0x61, count: 1000))
+            #expect(big.status == .payloadTooLarge)
+            #expect(try await client.request(.GET, server.url(path: "/")).status == .ok)
+        }
+    }
+
+    @Test("pipelined requests on one connection are answered in order, even when the first is slower")
+    func pipelining() async throws {
+        try await Self.withServer(responder: { request in
+            if request.path == "/slow" { try? await Task.sleep(for: .milliseconds(200)) }
+            return .text(.ok, request.path)
+        }) { server, _ async throws in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: server.address.port).get()
+            let collected = RawCollector()
+            try await channel.pipeline.addHandler(collected)
+            try await channel.writeAndFlush(ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /fast HTTP/1.1\r\nHost: t\r\n\r\n"))
+            var text = ""
+            for _ in 0..<100 where !(text.contains("/slow") && text.contains("/fast")) {
+                try await Task.sleep(for: .milliseconds(50))
+                text = collected.text
+            }
+            let bodies = text.split(separator: "\r\n\r\n").compactMap { $0.hasPrefix("/") ? $0.prefix(5) : nil }
+            #expect(bodies == ["/slow", "/fast"], "\(text)")
+            try await channel.close()
+        }
+    }
+
+    @Test("a malformed request is answered 400 and the connection closes")
+    func malformed() async throws {
+        try await Self.withServer(responder: { _ in .text(.ok, "ok\n") }) { server, _ async throws in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: server.address.port).get()
+            let collected = RawCollector()
+            try await channel.pipeline.addHandler(collected)
+            try await channel.writeAndFlush(ByteBuffer(string: "NOT HTTP AT ALL\r\n\r\n"))
+            try await channel.closeFuture.get()
+            #expect(collected.text.hasPrefix("HTTP/1.1 400"))
+        }
+    }
+
+    @Test("the client sends from the local address it is given and gives up after its deadline")
+    func clientLocalAddressAndTimeout() async throws {
+        try await Self.withServer(responder: { request in
+            if request.path == "/hang" { try? await Task.sleep(for: .seconds(5)) }
+            return .text(.ok, request.remoteAddress?.ipAddress ?? "?")
+        }) { server, client async throws in
+            let from = try await client.request(.GET, server.url(path: "/"), localAddress: "127.0.0.9")
+            #expect(String(buffer: from.body) == "127.0.0.9")
+            let counted = try await client.request(.GET, server.url(path: "/"), keepBody: false)
+            #expect(counted.body.readableBytes == 0 && counted.bodyLength == 9)
+            await #expect(throws: OriginError.self) {
+                try await client.request(.GET, server.url(path: "/hang"), timeout: .milliseconds(200))
+            }
+        }
+    }
+
+    @Test("a port in use is a clear error")
+    func bindFailure() async throws {
+        let first = try await HTTPServer.bind(HTTPServerConfiguration(), logger: Self.logger, responder: { _ in .text(.ok, "") })
+        await #expect(throws: HTTPServerError.self) {
+            _ = try await HTTPServer.bind(HTTPServerConfiguration(port: first.address.port), logger: Self.logger, responder: { _ in .text(.ok, "") })
+        }
+        await first.close()
+    }
+}
+
+/// Keeps every byte a raw test connection receives.
+final class RawCollector: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let received = Mutex("")
+
+    var text: String { received.withLock { $0 } }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.withLock { $0 += String(buffer: buffer) }
+    }
+}
