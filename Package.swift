@@ -202,10 +202,10 @@ let package = Package(
         .executableTarget(
             name: "ecdn",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticSim",
                 "ElasticControl",
                 "EtcdClient",
-                "LocalCA",
                 "MediaOrigin",
                 "PlayerLoad",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -254,6 +254,7 @@ let package = Package(
         .target(
             name: "ElasticControl",
             dependencies: [
+                "HTTPToolkit",
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
@@ -261,7 +262,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -271,6 +271,7 @@ let package = Package(
         .testTarget(
             name: "ElasticControlTests",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "ElasticPolicy",
                 "EtcdClient",
@@ -292,6 +293,7 @@ let package = Package(
         .target(
             name: "MediaOrigin",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -303,6 +305,7 @@ let package = Package(
         .target(
             name: "PlayerLoad",
             dependencies: [
+                "HTTPToolkit",
                 "ElasticControl",
                 "Workload",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -26,9 +27,6 @@ public struct ElasticCDNConfiguration: Sendable {
     public var sandbox: SandboxConfiguration
     /// Client prefix to site; nil derives it from the sites.
     public var prefixTable: PrefixTable?
-    /// Serve HTTPS with this certificate: the router, the API and dashboard, and every cache
-    /// (process backend), whose addresses the certificate must name. Default nil (HTTP).
-    public var tls: TLSFiles?
 
     public init(
         host: String = "127.0.0.1",
@@ -40,10 +38,8 @@ public struct ElasticCDNConfiguration: Sendable {
         controller: ControllerConfiguration = ControllerConfiguration(),
         backend: ProcessBackendConfiguration,
         sandbox: SandboxConfiguration = SandboxConfiguration(),
-        prefixTable: PrefixTable? = nil,
-        tls: TLSFiles? = nil
+        prefixTable: PrefixTable? = nil
     ) {
-        self.tls = tls
         self.host = host
         self.routerPort = routerPort
         self.apiPort = apiPort
@@ -73,22 +69,16 @@ public final class ElasticCDN: Sendable {
         configuration c: ElasticCDNConfiguration, originCounters: @escaping APIServer.OriginCounters = { nil },
         group: any EventLoopGroup, logger: Logger
     ) async throws(ControlError) {
-        _ = try HTTPURL(c.origin)
+        _ = try HTTPURL.parse(c.origin)
         let tenants = Self.tenants(c.tenants, origin: c.origin)
-        var instances = c.backend
-        var control = c.controller
-        if let tls = c.tls {
-            instances.tls = tls
-            control.instanceTLS = true
-        }
-        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: instances, sandbox: c.sandbox), logger: logger)
-        controller = try Controller(configuration: control, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
+        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
+        controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
         router = try await Self.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
-            try await Router(configuration: RouterConfiguration(host: c.host, port: port, prefixTable: c.prefixTable, tls: c.tls), controller: controller, group: group, logger: logger)
+            try await Router(configuration: RouterConfiguration(host: c.host, port: port, prefixTable: c.prefixTable), controller: controller, group: group, logger: logger)
         }
         api = try await Self.withFallback(port: c.apiPort, logger: logger) { port throws(ControlError) in
-            try await APIServer(host: c.host, port: port, tls: c.tls, controller: controller, originCounters: originCounters, group: group, logger: logger)
+            try await APIServer(host: c.host, port: port, controller: controller, originCounters: originCounters, group: group, logger: logger)
         }
     }
 

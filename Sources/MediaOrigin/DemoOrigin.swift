@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -93,7 +94,7 @@ public final class DemoOrigin: Service, Sendable {
         guard let item = catalog.item(path: request.path) else {
             return .text(.notFound, "no such object; live channels are /live/1/index.m3u8 ... /live/\(configuration.channels)/index.m3u8\n")
         }
-        var headers: HTTPHeaders = ["Date": HTTPDate.format(now)]
+        var headers: HTTPHeaders = ["Date": HTTPDate.format(Int64(now))]
         let body: ByteBuffer
         let etag: String
         switch item {
@@ -124,7 +125,7 @@ public final class DemoOrigin: Service, Sendable {
             etag = "\"s\(channel)-\(variant)-\(sequence)\""
             headers.add(name: "Content-Type", value: "video/mp2t")
             headers.add(name: "Cache-Control", value: "public, max-age=31536000, immutable")
-            headers.add(name: "Last-Modified", value: HTTPDate.format(catalog.completionTime(of: sequence)))
+            headers.add(name: "Last-Modified", value: HTTPDate.format(Int64(catalog.completionTime(of: sequence))))
         case .vod(let name, let size):
             do throws(MediaError) {
                 body = try vod(name: name, size: size)
@@ -135,11 +136,11 @@ public final class DemoOrigin: Service, Sendable {
             etag = "\"v-\(name)-\(size)\""
             headers.add(name: "Content-Type", value: "video/mp4")
             headers.add(name: "Cache-Control", value: "public, max-age=86400")
-            headers.add(name: "Last-Modified", value: HTTPDate.format(catalog.epoch))
+            headers.add(name: "Last-Modified", value: HTTPDate.format(Int64(catalog.epoch)))
         }
         headers.add(name: "ETag", value: etag)
         headers.add(name: "Accept-Ranges", value: "bytes")
-        if let inm = request.headers.first(name: "If-None-Match"), inm.split(separator: ",").contains(where: { $0.trimmedSpaces() == etag || $0.trimmedSpaces() == "*" }) {
+        if let inm = request.headers.first(name: "If-None-Match"), inm.split(separator: ",").contains(where: { $0.trimmingOWS() == etag || $0.trimmingOWS() == "*" }) {
             return HTTPResponse(status: .notModified, headers: headers)
         }
         return ranged(request, HTTPResponse(status: .ok, headers: headers, body: body), etag: etag)

@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 
 /// One `bytes=` range of a `Range` header (RFC 9110 §14.1.2) against a representation of known
 /// size; the demo origin answers a single range and ignores lists of several.
@@ -10,12 +11,12 @@ enum SingleByteRange: Equatable {
     case range(Range<Int>)
 
     init(_ header: String, size: Int) {
-        let value = header.trimmedSpaces()
+        let value = header.trimmingOWS()
         guard value.lowercased().hasPrefix("bytes="), !value.contains(",") else {
             self = .none
             return
         }
-        let spec = value.dropFirst("bytes=".count).trimmedSpaces()
+        let spec = value.dropFirst("bytes=".count).trimmingOWS()
         guard let dash = spec.firstIndex(of: "-") else {
             self = .none
             return

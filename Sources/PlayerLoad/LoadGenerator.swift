@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 import Workload
 import Logging
 import NIOCore
@@ -15,10 +16,10 @@ public final class LoadGenerator: Service, Sendable {
     private let finished = Mutex<[PlayerResult]>([])
     private let active = Atomic<Int>(0)
 
-    /// - Throws: ``ControlError`` for a bad router URL, site prefix or CA file.
+    /// - Throws: ``ControlError`` for a bad router URL or site prefix.
     public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(ControlError) {
         self.configuration = configuration
-        self.router = try HTTPURL(configuration.router)
+        self.router = try HTTPURL.parse(configuration.router)
         var bases: [UInt32] = []
         for prefix in configuration.sitePrefixes {
             guard let (network, _) = PrefixTable.parsePrefix(prefix[...]) else {
@@ -28,8 +29,7 @@ public final class LoadGenerator: Service, Sendable {
         }
         guard !bases.isEmpty else { throw ControlError(.badConfiguration, "give at least one site prefix to send viewers from") }
         self.siteBases = bases
-        let tls = try configuration.caFile.map { file throws(ControlError) in try HTTPClient.trusting(caFile: file) }
-        self.client = HTTPClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10), tls: tls)
+        self.client = HTTPClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10))
         self.logger = logger
     }
 

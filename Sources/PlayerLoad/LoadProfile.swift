@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 /// When viewers arrive: Poisson arrivals whose rate follows steps in time, per site; or a trace.
 public struct LoadProfile: Sendable, Equatable {
     /// From `start` seconds on, viewers per second at each site (by index into the load's sites).
@@ -79,7 +80,7 @@ public struct TraceArrival: Sendable, Equatable {
     public static func parse(csv: String) throws(ControlError) -> [TraceArrival] {
         var rows: [TraceArrival] = []
         for (number, line) in csv.split(separator: "\n").enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmedSpaces() }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingOWS() }
             if number == 0, fields.first.map({ Double($0) == nil }) == true { continue }
             guard fields.count >= 5, let arrival = Double(fields[0]), let content = Int(fields[2]),
                   let bitrate = Double(fields[3]), let view = Double(fields[4]) else {

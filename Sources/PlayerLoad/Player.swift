@@ -1,4 +1,5 @@
 import ElasticControl
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 
@@ -97,7 +98,7 @@ struct Player {
             }
             result.instance = routed.headers.first(name: "X-ECDN-Instance")
             result.servedByCache = result.instance != nil
-            masterURL = try HTTPURL(location)
+            masterURL = try HTTPURL.parse(location)
             let response = try await client.request(.GET, masterURL, localAddress: address)
             result.firstResponseSeconds = HTTPDate.monotonic() - arrival
             guard response.status == 200 else { throw ControlError(.httpFailed, "\(masterURL) answered \(response.status)") }
@@ -216,7 +217,7 @@ struct Player {
                 bandwidth = line.split(separator: ":", maxSplits: 1).last?.split(separator: ",")
                     .first { $0.hasPrefix("BANDWIDTH=") }.flatMap { Int($0.dropFirst("BANDWIDTH=".count)) }
             } else if !line.hasPrefix("#"), let b = bandwidth {
-                result.append((b, String(line.trimmedSpaces())))
+                result.append((b, String(line.trimmingOWS())))
                 bandwidth = nil
             }
         }
@@ -229,11 +230,11 @@ struct Player {
         var result: [(Int, String, Double)] = []
         for line in text.split(separator: "\n") {
             if line.hasPrefix("#EXT-X-MEDIA-SEQUENCE:") {
-                sequence = Int(line.dropFirst("#EXT-X-MEDIA-SEQUENCE:".count).trimmedSpaces()) ?? 0
+                sequence = Int(line.dropFirst("#EXT-X-MEDIA-SEQUENCE:".count).trimmingOWS()) ?? 0
             } else if line.hasPrefix("#EXTINF:") {
                 duration = Double(line.dropFirst("#EXTINF:".count).split(separator: ",").first ?? "") ?? 0
-            } else if !line.hasPrefix("#"), !line.trimmedSpaces().isEmpty {
-                result.append((sequence, String(line.trimmedSpaces()), duration))
+            } else if !line.hasPrefix("#"), !line.trimmingOWS().isEmpty {
+                result.append((sequence, String(line.trimmingOWS()), duration))
                 sequence += 1
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ElasticControl
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import NIOPosix
 
 /// `ecdn state`: read and edit the distributed control plane's state in etcd.

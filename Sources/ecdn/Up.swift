@@ -2,7 +2,6 @@ import ArgumentParser
 import ElasticControl
 import EtcdClient
 import Foundation
-import LocalCA
 import Logging
 import MediaOrigin
 import NIOCore
@@ -22,9 +21,7 @@ struct Up: AsyncParsableCommand {
             cgroups and seccomp filter, with its address on its own veth; needs root). Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
             their site's cache (started on the first viewer, stopped after --idle-timeout \
             seconds without viewers) or to the origin. Prints `router:`, `api:`, `dashboard:` \
-            and `origin:` lines once everything accepts (with --tls, https:// URLs and a `ca:` line: \
-            the local CA file that signed the router's, the API's and every cache's certificate). \
-            Ctrl-C or SIGTERM stops every child.
+            and `origin:` lines once everything accepts. Ctrl-C or SIGTERM stops every child.
             Try: ecdn up --demo   (viewers that come and go; watch the dashboard)
             """
     )
@@ -104,9 +101,6 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
-    @Flag(help: "Serve HTTPS: makes a local CA and a certificate for the router, the API and every cache (process backend); prints its path after `ca:`.")
-    var tls = false
-
     func validate() throws {
         guard ControllerConfiguration.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be elastic or fixed") }
         guard (1...200).contains(sites), (1...254).contains(firstSiteOctet), firstSiteOctet + sites <= 255 else {
@@ -129,12 +123,6 @@ struct Up: AsyncParsableCommand {
         }
         if let store {
             do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
-        }
-        if tls {
-            guard store == nil else { throw ValidationError("--tls runs the in-memory control plane only; drop --store") }
-            guard backend == BackendKind.process.rawValue, siteBackend.isEmpty else {
-                throw ValidationError("--tls serves HTTPS caches on the process backend only; drop --backend and --site-backend")
-            }
         }
     }
 
@@ -169,14 +157,6 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
-        var tlsFiles: TLSFiles?
-        if tls {
-            do {
-                tlsFiles = try Self.makeCertificates(in: work + "/tls", host: host, sites: siteList)
-            } catch {
-                Self.fail("\(error)")
-            }
-        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let demoOrigin: DemoOrigin?
         let originURL: String
@@ -199,8 +179,7 @@ struct Up: AsyncParsableCommand {
                 sandbox: SandboxConfiguration(
                     instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
                 ),
-                prefixTable: table,
-                tls: tlsFiles
+                prefixTable: table
             )
             if singleTenant {
                 configuration.tenants = []
@@ -215,8 +194,7 @@ struct Up: AsyncParsableCommand {
             if demo {
                 let load = LoadConfiguration(
                     router: plane.router, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
-                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40,
-                    caFile: tlsFiles?.ca
+                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
                 )
                 viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
             } else {
@@ -230,9 +208,7 @@ struct Up: AsyncParsableCommand {
         print("dashboard: \(plane.api)/")
         print("origin: \(originURL)")
         if let store { print("store: \(store)") }
-        if let tlsFiles { print("ca: \(tlsFiles.ca)") }
-        let trust = tlsFiles.map { "--cacert \($0.ca) " } ?? ""
-        print("try: curl -sL \(trust)--interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
         var services: [any Service] = []
         if let demoOrigin { services.append(demoOrigin) }
@@ -250,16 +226,6 @@ struct Up: AsyncParsableCommand {
         await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
-    }
-
-    /// A local CA in `directory` and one certificate for `localhost`, `host` and every address a
-    /// cache of `sites` can get.
-    static func makeCertificates(in directory: String, host: String, sites: [SiteConfiguration]) throws -> TLSFiles {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var names = ["localhost"]
-        for name in [host, "127.0.0.1"] + sites.flatMap(\.instanceAddresses) where !names.contains(name) { names.append(name) }
-        let paths = try LocalCertificateAuthority(name: "ecdn up local CA", days: 7).write(to: directory, names: names)
-        return TLSFiles(certificate: paths.certificate, key: paths.key, ca: paths.ca)
     }
 
     /// The demo profile for `sites` sites: viewers move from site to site and leave.

@@ -1,5 +1,6 @@
 @testable import ElasticControl
 import Foundation
+import HTTPToolkit
 import MediaOrigin
 import NIOCore
 import NIOHTTP1
@@ -39,7 +40,7 @@ struct PrefixTableTests {
             TenantConfiguration(name: "news", origin: "http://127.0.0.1:3", hostnames: ["news.example"]),
         ]
         func request(_ path: String, host: String = "cdn.example") -> HTTPRequest {
-            HTTPRequest(method: .GET, uri: path, path: path, query: "", headers: ["Host": host], remoteAddress: nil)
+            HTTPRequest(method: .GET, uri: path, headers: ["Host": host])
         }
         #expect(Router.tenantFor(request("/live/1/index.m3u8"), tenants: tenants)?.name == "default")
         #expect(Router.tenantFor(request("/vod/movie1.mp4"), tenants: tenants)?.name == "vod")

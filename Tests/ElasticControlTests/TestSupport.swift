@@ -1,5 +1,6 @@
 import ElasticControl
 import Foundation
+import HTTPToolkit
 import Logging
 import MediaOrigin
 import NIOCore
@@ -105,17 +106,7 @@ final class TestStack: Sendable {
 
 /// A thin wrapper over the package's client for tests.
 struct HTTPClientForTests {
-    let client: HTTPClient
-
-    init() {
-        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
-    }
-
-    /// A client whose `https://` servers' certificates are checked against `caFile`.
-    init(caFile: String) throws {
-        let tls = try HTTPClient.trusting(caFile: caFile)
-        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5), tls: tls)
-    }
+    let client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
 
     func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {
         try await client.request(.GET, try HTTPURL(url), headers: .init(headers), localAddress: address)

@@ -21,10 +21,12 @@ struct UpTests {
         return !stat.contains(") Z ")
     }
 
-    /// Starts `ecdn ARGUMENTS` and reads its `name: value` lines until `try:` (or 20 s).
-    static func launch(_ arguments: [String]) throws -> (Process, [String: String]) {
+    @Test func upPrintsItsURLsServesViewersAndSIGTERMStopsEveryChild() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+        var arguments = [
+            "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
+        ]
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
@@ -33,7 +35,7 @@ struct UpTests {
         var lines: [String: String] = [:]
         var buffer = ""
         let deadline = Date().addingTimeInterval(20)
-        while lines["try"] == nil, Date() < deadline {
+        while lines["origin"] == nil, Date() < deadline {
             let data = output.fileHandleForReading.availableData
             if data.isEmpty { break }
             buffer += String(decoding: data, as: UTF8.self)
@@ -42,13 +44,6 @@ struct UpTests {
                 if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
             }
         }
-        return (process, lines)
-    }
-
-    @Test func upPrintsItsURLsServesViewersAndSIGTERMStopsEveryChild() async throws {
-        let (process, lines) = try Self.launch([
-            "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
-        ])
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         #expect(router.hasPrefix("http://"))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Synchronization
 
 /// A child process in its own process group that dies with its parent (`PR_SET_PDEATHSIG`), or

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Foundation
 import Logging
 import NIOCore
@@ -160,7 +161,7 @@ public struct DensityBenchmark: Sendable {
                 let s = ids[next]
                 next += 1
                 group.addTask {
-                    if let url = try? HTTPURL(s.adminURL + "/admin/status"), let r = try? await client.request(.GET, url), r.status == 200 {
+                    if let base = try? HTTPURL(s.adminURL), (try? await AdminClient(base: base, client: client.client, timeout: client.timeout).status()) != nil {
                         tally.serving.add(1, ordering: .relaxed)
                     }
                 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOPosix
@@ -27,8 +28,6 @@ public struct ProcessBackendConfiguration: Sendable {
     /// a restarted owner adopts them (``ProcessBackend/adopt()``). Site agents set it; `ecdn up`
     /// does not (its caches stop with it). Default false.
     public var detached: Bool
-    /// The certificate instances whose spec asks for TLS serve with (`--listen-tls`). Default nil.
-    public var tls: TLSFiles?
 
     public init(
         minicachePath: String,
@@ -37,10 +36,8 @@ public struct ProcessBackendConfiguration: Sendable {
         extraArguments: [String] = ["--threads", "1"],
         keepFiles: Bool = false,
         spareVolumes: Int = 2,
-        detached: Bool = false,
-        tls: TLSFiles? = nil
+        detached: Bool = false
     ) {
-        self.tls = tls
         self.minicachePath = minicachePath
         self.workDirectory = workDirectory
         self.volumeSize = volumeSize
@@ -110,8 +107,9 @@ public final class ProcessBackend: SiteBackend {
         let t0 = HTTPDate.monotonic()
         try volumes.take(to: volume)
         let t1 = HTTPDate.monotonic()
-        let arguments = try ["serve", volume] + Self.listenArguments(spec, tls: configuration.tls) + [
-            "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin, "--ready-file", readyFile,
+        let arguments = [
+            "serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)",
+            "--origin", spec.origin, "--ready-file", readyFile,
         ] + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
@@ -240,27 +238,12 @@ public final class ProcessBackend: SiteBackend {
     }
 }
 
-extension ProcessBackend {
-    /// `--listen ADDR:PORT`, or for an instance that serves HTTPS, `--listen-tls ADDR:PORT` with
-    /// the certificate.
-    /// - Throws: ``ControlError`` `badConfiguration` when the spec asks for TLS and there is no
-    ///   certificate.
-    static func listenArguments(_ spec: InstanceSpec, tls: TLSFiles?) throws(ControlError) -> [String] {
-        guard spec.tls else { return ["--listen", "\(spec.address):\(spec.port)"] }
-        guard let tls else {
-            throw ControlError(.badConfiguration, "instance \(spec.id) should serve HTTPS but the backend has no certificate; give ProcessBackendConfiguration.tls")
-        }
-        return ["--listen-tls", "\(spec.address):\(spec.port)", "--tls-cert", tls.certificate, "--tls-key", tls.key]
-    }
-}
-
 /// The `ID.spec` file of a detached instance: its spec as tab-separated fields on one line.
 struct InstanceSpecFile {
     var spec: InstanceSpec
 
     var line: String {
-        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin, spec.tls ? "tls" : "plain"]
-            .joined(separator: "\t") + "\n"
+        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin].joined(separator: "\t") + "\n"
     }
 
     init(spec: InstanceSpec) { self.spec = spec }
@@ -268,11 +251,7 @@ struct InstanceSpecFile {
     init?(line: String) {
         let first = line.split(separator: "\n").first ?? ""
         let fields = first.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        // Files written before the TLS field have 7 fields.
-        guard fields.count == 7 || fields.count == 8, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
-        spec = InstanceSpec(
-            id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6],
-            tls: fields.count == 8 && fields[7] == "tls"
-        )
+        guard fields.count == 7, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
+        spec = InstanceSpec(id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6])
     }
 }

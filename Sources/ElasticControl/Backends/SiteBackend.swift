@@ -11,11 +11,8 @@ public struct InstanceSpec: Sendable, Equatable {
     public var adminPort: Int
     /// The tenant's origin, `http://host:port`.
     public var origin: String
-    /// The data listener serves HTTPS (with the backend's ``ProcessBackendConfiguration/tls``
-    /// certificate) instead of HTTP. The admin listener stays plain.
-    public var tls: Bool
 
-    public init(id: String, site: String, tenant: String, address: String, port: Int, adminPort: Int, origin: String, tls: Bool = false) {
+    public init(id: String, site: String, tenant: String, address: String, port: Int, adminPort: Int, origin: String) {
         self.id = id
         self.site = site
         self.tenant = tenant
@@ -23,11 +20,10 @@ public struct InstanceSpec: Sendable, Equatable {
         self.port = port
         self.adminPort = adminPort
         self.origin = origin
-        self.tls = tls
     }
 
-    /// `http://address:port`, or `https://` with ``tls``.
-    public var url: String { "\(tls ? "https" : "http")://\(address):\(port)" }
+    /// `http://address:port`.
+    public var url: String { "http://\(address):\(port)" }
     /// `http://address:adminPort`.
     public var adminURL: String { "http://\(address):\(adminPort)" }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -23,7 +24,7 @@ public final class ClusterCDN: Sendable {
         configuration c: ElasticCDNConfiguration, store: EtcdConfiguration, originCounters: @escaping APIServer.OriginCounters = { nil },
         group: any EventLoopGroup, logger: Logger
     ) async throws(ControlError) {
-        _ = try HTTPURL(c.origin)
+        _ = try HTTPURL.parse(c.origin)
         let tenants = ElasticCDN.tenants(c.tenants, origin: c.origin)
         do {
             client = try EtcdClient(configuration: store, eventLoopGroup: group)

@@ -1,4 +1,5 @@
 import EtcdClient
+import HTTPToolkit
 import Logging
 import ServiceLifecycle
 import Synchronization

@@ -1,5 +1,6 @@
 import ElasticPolicy
 import EtcdClient
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -300,9 +301,9 @@ public final class SiteAgent: Service, Sendable {
                 await markStopped(id, reason: "crashed (\(how))")
             }
         }
-        let results = await withTaskGroup(of: (String, AdminStatus?).self) { group in
+        let results = await withTaskGroup(of: (String, AdminAPI.Status?).self) { group in
             for (id, url, _) in running { group.addTask { (id, await self.status(url)) } }
-            var results: [(String, AdminStatus?)] = []
+            var results: [(String, AdminAPI.Status?)] = []
             for await r in group { results.append(r) }
             return results
         }
@@ -354,9 +355,8 @@ public final class SiteAgent: Service, Sendable {
         }
     }
 
-    private func status(_ adminURL: String) async -> AdminStatus? {
-        guard let url = try? HTTPURL(adminURL + "/admin/status"),
-              let response = try? await http.request(.GET, url), response.status == 200 else { return nil }
-        return try? JSONDecoder().decode(AdminStatus.self, from: Data(response.body.readableBytesView))
+    private func status(_ adminURL: String) async -> AdminAPI.Status? {
+        guard let base = try? HTTPURL(adminURL) else { return nil }
+        return try? await AdminClient(base: base, client: http.client, timeout: http.timeout).status()
     }
 }

@@ -1,5 +1,6 @@
 import ElasticPolicy
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -55,7 +56,7 @@ public final class Controller: Service, Sendable {
         }
         for tenant in tenants {
             do { _ = try HTTPURL(tenant.origin) } catch {
-                throw ControlError(.badConfiguration, "tenant \(tenant.name): origin: \(error.message)")
+                throw ControlError(.badConfiguration, "tenant \(tenant.name): origin: \(error)")
             }
         }
         self.configuration = configuration
@@ -252,15 +253,14 @@ public final class Controller: Service, Sendable {
             return nil
         }
         let used = s.occupiedSlots(site: site.name)
-        guard let slot = (0..<site.instanceSlots).first(where: { !used.contains($0) }),
+        guard let slot = (0..<max(site.maxInstances * 4, 16)).first(where: { !used.contains($0) }),
               let address = site.instanceAddress(slot: slot) else { return nil }
         let n = s.nextNumber
         s.nextNumber += 1
         let id = "\(site.name)-\(tenant.name)-\(n)"
         let spec = InstanceSpec(
             id: id, site: site.name, tenant: tenant.name, address: address,
-            port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin,
-            tls: configuration.instanceTLS
+            port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin
         )
         let record = InstanceRecord(
             id: id, site: site.name, tenant: tenant.name, state: .starting, url: spec.url, adminURL: spec.adminURL,
@@ -423,11 +423,11 @@ public final class Controller: Service, Sendable {
         let polled = state.withLock { s in
             s.instances.values.filter { $0.record.state == .ready && !$0.terminating }.map { ($0.number, $0.spec.adminURL) }
         }
-        let results = await withTaskGroup(of: (Int, AdminStatus?).self) { group in
+        let results = await withTaskGroup(of: (Int, AdminAPI.Status?).self) { group in
             for (n, adminURL) in polled {
                 group.addTask { (n, await self.status(adminURL)) }
             }
-            var results: [(Int, AdminStatus?)] = []
+            var results: [(Int, AdminAPI.Status?)] = []
             for await result in group { results.append(result) }
             return results
         }
@@ -513,10 +513,9 @@ public final class Controller: Service, Sendable {
         for n in launches { Task { await self.launch(n) } }
     }
 
-    private func status(_ adminURL: String) async -> AdminStatus? {
-        guard let url = try? HTTPURL(adminURL + "/admin/status"),
-              let response = try? await client.request(.GET, url), response.status == 200 else { return nil }
-        return try? JSONDecoder().decode(AdminStatus.self, from: Data(response.body.readableBytesView))
+    private func status(_ adminURL: String) async -> AdminAPI.Status? {
+        guard let base = try? HTTPURL(adminURL) else { return nil }
+        return try? await AdminClient(base: base, client: client.client, timeout: client.timeout).status()
     }
 
     private func put(_ n: Int) async {
@@ -566,12 +565,4 @@ public final class Controller: Service, Sendable {
 
     /// Asks for a tick now (after a change the router saw).
     public func wakeUp() { wake.yield() }
-}
-
-/// The part of `minicache`'s `/admin/status` the controller reads.
-struct AdminStatus: Decodable {
-    struct Connections: Decodable { var open: Int }
-    var requests: Int
-    var bytesSent: Int
-    var connections: Connections
 }

@@ -1,3 +1,4 @@
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -31,13 +32,12 @@ public final class Router: Service, Sendable {
         self.controller = controller
         self.logger = logger
         let tenants = controller.tenants
-        let context = try configuration.tls?.serverContext()
-        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger, tls: context) { request in
+        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
             await Self.respond(request, table: table, tenants: tenants, controller: controller)
         }
     }
 
-    /// `http://host:port` (or `https://`) of the router.
+    /// `http://host:port` of the router.
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 

@@ -6,13 +6,10 @@ public struct RouterConfiguration: Sendable {
     public var port: Int
     /// Client prefix to site; nil builds it from the sites' client prefixes.
     public var prefixTable: PrefixTable?
-    /// Serve HTTPS with this certificate. Default nil (HTTP).
-    public var tls: TLSFiles?
 
-    public init(host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil, tls: TLSFiles? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil) {
         self.host = host
         self.port = port
         self.prefixTable = prefixTable
-        self.tls = tls
     }
 }

@@ -1,3 +1,4 @@
+import HTTPToolkit
 /// Maps a viewer's IPv4 address to a site by longest-prefix match.
 ///
 /// The file format is one `PREFIX/LEN SITE` pair per line; `#` starts a comment:
@@ -30,7 +31,7 @@ public struct PrefixTable: Sendable, Equatable {
     public init(parsing text: String) throws(ControlError) {
         var entries: [Entry] = []
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmedSpaces() ?? ""
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmingOWS() ?? ""
             if line.isEmpty { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count == 2, let (network, length) = Self.parsePrefix(fields[0]) else {

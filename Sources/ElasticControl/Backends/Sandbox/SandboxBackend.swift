@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import HTTPToolkit
 import CSandbox
 import Logging
 import NIOCore
@@ -114,9 +115,6 @@ public final class SandboxBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
-        guard !spec.tls else {
-            throw ControlError(.badConfiguration, "instance \(spec.id): HTTPS instances run on the process backend only; use --backend process with --tls")
-        }
         var arguments = [
             root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
             "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,

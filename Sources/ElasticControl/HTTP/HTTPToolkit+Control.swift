@@ -1,0 +1,30 @@
+import HTTPToolkit
+import Logging
+import NIOCore
+
+extension HTTPServer {
+    /// Binds `host:port` (port 0 picks a free one) for the control plane's listeners (router, API,
+    /// demo origin) and serves `responder`.
+    /// - Throws: ``ControlError`` with code `bindFailed` when the address cannot be bound.
+    package static func bind(
+        host: String, port: Int, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder
+    ) async throws(ControlError) -> HTTPServer {
+        do {
+            return try await bind(HTTPServerConfiguration(host: host, port: port, serverName: "ecdn"), group: group, logger: logger, responder: responder)
+        } catch {
+            throw ControlError(.bindFailed, error.message, underlying: error)
+        }
+    }
+}
+
+extension HTTPURL {
+    /// Parses an `http://` URL for the control plane (origins, the router, playlists).
+    /// - Throws: ``ControlError`` with code `badURL` saying what is wrong.
+    package static func parse(_ text: String) throws(ControlError) -> HTTPURL {
+        do {
+            return try HTTPURL(text)
+        } catch {
+            throw ControlError(.badURL, "\(error)", underlying: error)
+        }
+    }
+}
