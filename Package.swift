@@ -239,8 +239,11 @@ let package = Package(
             dependencies: [
                 "ElasticControl",
                 "EtcdClient",
+                "HTTPToolkit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -258,6 +261,7 @@ let package = Package(
                 "CSandbox",
                 "ElasticPolicy",
                 "SHFS",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "EtcdClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

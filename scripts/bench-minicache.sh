@@ -13,6 +13,8 @@
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/minicache-<date>)
 #   MINICACHE  a prebuilt minicache (default: built here as a static executable)
+#   BASELINE   another minicache binary (an older commit) measured in the same run, next to
+#              MINICACHE, for before/after ratios
 #   FILES      which files to load (default "0b 1k 64k 1m 16m")
 #   LARGE_OBJECTS  minicache's --large-objects (sendfile or read; default: its own default)
 #   SKIP_LOAD=1 / SKIP_TLS=1 / SKIP_STARTUP=1  skip a part (SKIP_LOAD=1 SKIP_TLS=1: start-up and memory only)
@@ -198,6 +200,11 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
     taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen 127.0.0.1:18480 --admin off --threads 1 --log-level warning \
         ${LARGE_OBJECTS:+--large-objects "$LARGE_OBJECTS"} &
     mc=$!; pids+=("$mc")
+    if [ -n "${BASELINE:-}" ]; then
+        taskset -c 1 "$BASELINE" serve "$work/bench.shfs" --listen 127.0.0.1:18483 --admin off --threads 1 --log-level warning \
+            ${LARGE_OBJECTS:+--large-objects "$LARGE_OBJECTS"} &
+        mb=$!; pids+=("$mb")
+    fi
     nginx_conf 18481 off >"$work/nginx-small.conf"
     nginx_conf 18482 on >"$work/nginx-large.conf"
     taskset -c 1 nginx -c "$work/nginx-small.conf" -p "$work" 2>/dev/null &
@@ -205,6 +212,7 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
     taskset -c 1 nginx -c "$work/nginx-large.conf" -p "$work" 2>/dev/null &
     nl=$!; pids+=("$nl")
     wait_port 18480; wait_port 18481; wait_port 18482
+    [ -z "${BASELINE:-}" ] || wait_port 18483
     ns_workers=$(pgrep -P "$ns" | tr '\n' ' '); nl_workers=$(pgrep -P "$nl" | tr '\n' ' ')
     for file in ${FILES:-0b 1k 64k 1m 16m}; do
         case $file in 0b|1k|64k) nport=18481; npids="$ns $ns_workers"; modes="keepalive pipelined";; *) nport=18482; npids="$nl $nl_workers"; modes="keepalive";; esac
@@ -213,11 +221,12 @@ if [ "${SKIP_LOAD:-0}" != 1 ]; then
                 # shellcheck disable=SC2086
                 run_wrk nginx "$file" "$conns" "$mode" "$nport" $npids
                 run_wrk minicache "$file" "$conns" "$mode" 18480 "$mc"
+                [ -z "${BASELINE:-}" ] || run_wrk baseline "$file" "$conns" "$mode" 18483 "$mb"
             done
         done
     done
-    kill "$mc" "$ns" "$nl" 2>/dev/null || true
-    wait "$mc" 2>/dev/null || true
+    kill "$mc" "$ns" "$nl" ${mb:-} 2>/dev/null || true
+    wait "$mc" ${mb:-} 2>/dev/null || true
     echo
     echo "==> ratios (minicache / nginx, same run)"
     python3 - "$results" <<'PY' | tee "$out/ratios.txt"
@@ -225,13 +234,22 @@ import sys, csv
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 key = lambda r: (r["file"], r["conns"], r["mode"])
 nginx = {key(r): r for r in rows if r["server"] == "nginx"}
-print(f"{'file':>5} {'conns':>5} {'mode':>10} | {'mc req/s':>9} {'ngx req/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc req/cpu-s':>12} {'ngx req/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}")
+base = {key(r): r for r in rows if r["server"] == "baseline"}
+head = f"{'file':>5} {'conns':>5} {'mode':>10} | {'mc req/s':>9} {'ngx req/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc req/cpu-s':>12} {'ngx req/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}"
+if base: head += f" | {'base x cpu-s':>12} {'base x Gb/s':>11} | {'mc/base cpu-s':>13}"
+print(head)
 for r in rows:
     if r["server"] != "minicache": continue
     n = nginx[key(r)]
     per = float(r["req_per_cpu_s"]) / max(1, float(n["req_per_cpu_s"]))
     gb = float(r["gbit_s"]) / max(0.0001, float(n["gbit_s"]))
-    print(f"{r['file']:>5} {r['conns']:>5} {r['mode']:>10} | {r['req_s']:>9} {n['req_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['req_per_cpu_s']:>12} {n['req_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}")
+    line = f"{r['file']:>5} {r['conns']:>5} {r['mode']:>10} | {r['req_s']:>9} {n['req_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['req_per_cpu_s']:>12} {n['req_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}"
+    if key(r) in base:
+        b = base[key(r)]
+        bper = float(b["req_per_cpu_s"]) / max(1, float(n["req_per_cpu_s"]))
+        bgb = float(b["gbit_s"]) / max(0.0001, float(n["gbit_s"]))
+        line += f" | {bper:>12.2f} {bgb:>11.2f} | {float(r['req_per_cpu_s']) / max(1, float(b['req_per_cpu_s'])):>13.2f}"
+    print(line)
 PY
 fi
 
@@ -320,9 +338,9 @@ if [ "${SKIP_STARTUP:-0}" != 1 ]; then
     nginx_conf 18491 off >"$work/nginx-startup.conf"
     varnish=""
     command -v varnishd >/dev/null && varnish="$(command -v varnishd)"
-    python3 - "$MINICACHE" "$work" "$varnish" "${STARTUP_RUNS:-20}" <<'PY' | tee "$out/startup.txt"
+    python3 - "$MINICACHE" "$work" "$varnish" "${STARTUP_RUNS:-20}" "${BASELINE:-}" <<'PY' | tee "$out/startup.txt"
 import os, socket, ssl, statistics, subprocess, sys, time
-minicache, work, varnishd, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+minicache, work, varnishd, runs, baseline = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 REQUEST = b"GET /1k HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
 TLS_PORTS = {18493}
 tls_context = ssl.create_default_context()
@@ -415,6 +433,8 @@ def measure(name, argv, port):
 measure("minicache (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)
 measure("minicache TLS only (--threads 1)", ["taskset", "-c", "1", minicache, "serve", f"{work}/bench.shfs", "--listen-tls", "127.0.0.1:18493", "--tls-cert", f"{work}/cert.pem", "--tls-key", f"{work}/key.pem", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18493)
 measure("minicache (default threads)", [minicache, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--log-level", "warning", "--admin", "off"], 18490)
+if baseline:
+    measure("baseline (--threads 1)", ["taskset", "-c", "1", baseline, "serve", f"{work}/bench.shfs", "--listen", "127.0.0.1:18490", "--admin", "off", "--threads", "1", "--log-level", "warning"], 18490)
 measure("nginx (1 worker)", ["nginx", "-c", f"{work}/nginx-startup.conf", "-p", work], 18491)
 if varnishd:
     backend = subprocess.Popen(["nginx", "-c", f"{work}/nginx-startup.conf", "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
-# Benchmark of `ecdn simulate` at country scale: builds ecdn in release mode, runs
+# Benchmark of the simulator at country scale: builds Benchmarks/SimBench in release mode (the
+# simulator of `ecdn simulate` without the rest of ecdn, so it builds in minutes), runs
 # scenarios/scale-de.json (Germany, 1,000,000 hosts, 100,000 concurrent streams, 30 simulated
-# minutes, elastic caches) and prints events/s, the simulated/wall-clock ratio and peak RSS.
+# minutes, elastic caches) on one core and prints events/s, the simulated/wall-clock ratio, CPU
+# time and peak RSS.
 #
 #   scripts/bench-sim.sh                      # scale-de, elastic caches
 #   scripts/bench-sim.sh --set caches.mode=none --set name=scale-de-no-cache
 #   scripts/bench-sim.sh --set topology.country=us --set name=scale-us
+#   scripts/bench-sim.sh --set workload.concurrentStreams=1000000 --set name=scale-de-1m
 #
-# Extra arguments go to `ecdn simulate`. Environment: DATA (topology folder, default
-# ../shared/data/topology), SCRATCH (build folder, default .build-sim), OUT (default
-# bench-results/sim).
+# Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
+# default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT
+# (default bench-results/sim).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCRATCH=${SCRATCH:-.build-sim}
+SCRATCH=${SCRATCH:-$PWD/.build-simbench}
 OUT=${OUT:-bench-results/sim}
 DATA=${DATA:-../shared/data/topology}
 [[ -f "$DATA/as_links.tsv" ]] || { echo "bench-sim: no topology data in $DATA (set DATA=...)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench-sim: needs GNU time (apt-get install time)" >&2; exit 1; }
 
-swift build -c release --scratch-path "$SCRATCH" --product ecdn >&2
-BIN="$SCRATCH/release/ecdn"
+swift build -c release --package-path Benchmarks/SimBench --scratch-path "$SCRATCH" >&2
+BIN="$SCRATCH/release/sim-bench"
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 scripts/package-versions.sh
-/usr/bin/time -v -o "$OUT/time.txt" "$BIN" simulate scenarios/scale-de.json --data "$DATA" --out "$OUT" --no-progress "$@" > "$OUT/stdout.txt"
+/usr/bin/time -v -o "$OUT/time.txt" "$BIN" scenarios/scale-de.json --data "$DATA" --out "$OUT" "$@" > "$OUT/stdout.txt"
 cat "$OUT/stdout.txt"
 python3 - "$OUT/summary.json" "$OUT/time.txt" <<'PY'
 import json, re, sys

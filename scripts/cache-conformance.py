@@ -18,8 +18,8 @@ yes / no). Flags: S = shared caches only, CDN = reverse proxies / CDNs only.
 Results: pass, FAIL, not-optimal, yes / no (checks), setup-failure (a step the test relies on did
 not work, so the behaviour could not be judged), dependency-failure (a test this one builds on did
 not pass), retry (the origin saw one request number twice: review by hand).
-Exit status: 0 when no required test failed, 1 when one did (FAIL or setup-failure), 2 when the
-runner could not start.
+Exit status: 0 when no required test failed, 1 when one did (FAIL or setup-failure; --accept lists
+documented deviations that do not count), 2 when the runner could not start.
 
 Python 3 standard library only.
 """
@@ -1158,23 +1158,29 @@ def targeted(prefix, field, file, flags, token_suffix=""):
     t(prefix + "-max-age-0", "R", [f("max-age=0")], NOT)
     t(prefix + "-max-age-extension", "O", [f("foobar, max-age=3600")], HIT)
     t(prefix + "-max-age-case-insensitive", "C" if prefix == "cdn" else "O", [f("MaX-aGe=3600")], HIT)
-    t(prefix + "-max-age-expires", "O", [f("max-age=3600"), h("Expires", -10000)], HIT)
-    t(prefix + "-max-age-cc-max-age-invalid-expires", "O", [f("max-age=3600"), h("Expires", "0")], HIT)
-    t(prefix + "-max-age-0-expires", "R", [f("max-age=0"), h("Expires", 10000)], NOT)
+    t(prefix + "-max-age-expires", "O", [f("max-age=3600"), h("Expires", -10000), h("Date", 0)], HIT)
+    t(prefix + "-max-age-cc-max-age-invalid-expires", "O", [f("max-age=3600"), h("Expires", "0", False), h("Date", 0)], HIT)
+    t(prefix + "-max-age-0-expires", "R", [f("max-age=0"), h("Expires", 10000), h("Date", 0)], NOT)
     t(prefix + "-max-age-short-cc-max-age", "O", cc("max-age=1") + [f("max-age=3600")], HIT)
     t(prefix + "-max-age-long-cc-max-age", "R", cc("max-age=3600") + [f("max-age=1")], NOT)
-    t(prefix + "-no-store-cc-fresh", "R", [f("no-store")] + cc("max-age=10000") + [h("Expires", 10000)], NOT)
-    t(prefix + "-fresh-cc-nostore", "R*", cc("no-store") + [f("max-age=10000" + token_suffix)], HIT)
-    t(prefix + "-remove-header", "C", cc("max-age=3600") + [f("foo")], HIT,
-      second={"expected_response_headers": [[field, True]]})
+    # The public suite's dependencies: these two build on `freshness-none` only, not on the
+    # optional `-max-age` root, so a cache that ignores the field fails them instead of hiding.
+    t(prefix + "-no-store-cc-fresh", "R", cc("max-age=10000") + [f("no-store"), h("Expires", 10000), h("Date", 0)], NOT,
+      depends_on=["freshness-none"])
+    t(prefix + "-fresh-cc-nostore", "R*", cc("no-store") + [f("max-age=10000" + token_suffix)], HIT, depends_on=["freshness-none"])
     return t, f
 
 
 t, f = targeted("cdn", "CDN-Cache-Control", "cdn-cache-control", "CDN")
-t("cdn-private", "R", [f("private", True)] + cc("max-age=10000") + [h("Expires", 10000)], NOT)
-t("cdn-no-cache", "R", [f("no-cache", True)] + cc("max-age=10000"), NOT)
+# No dependencies, no pause, as in the public suite. The field itself is not compared: RFC 9213
+# lets a CDN keep it to itself, and minicache does not forward the fields it obeys.
+t("cdn-private", "R", [f("private")] + cc("max-age=10000") + [h("Expires", 10000), h("Date", 0)], NOT, depends_on=[], pause=False)
+t("cdn-no-cache", "R", [f("no-cache")] + cc("max-age=10000") + [h("Expires", 10000), h("Date", 0)], NOT, depends_on=[], pause=False)
 t("cdn-cc-invalid-sh-type-unknown", "R*", [f("max-age=10000, &&&&&")] + cc("no-store"), NOT)
 t("cdn-cc-invalid-sh-type-wrong", "R*", [f('max-age="10000"')] + cc("no-store"), NOT)
+add("cdn-remove-header", "C", "cdn-cache-control",
+    [{"response_headers": cc("max-age=10000") + [f("foo"), h("Expires", 10000), h("Date", 0)],
+      "expected_response_headers": [["CDN-Cache-Control", "foo"]]}], flags="CDN", first_setup=False)
 t("cdn-remove-age-exceed", "C", cc("max-age=1") + [f("max-age=10000")], HIT, second={"expected_response_headers": [["Age", True]]})
 t("cdn-date-update-exceed", "C", cc("max-age=1") + [f("max-age=10000"), h("Date", 0)], HIT,
   second={"expected_response_headers": [["Date", 0]]})
@@ -1185,6 +1191,7 @@ t, f = targeted("surrogate", "Surrogate-Control", "surrogate-control", "S", toke
 t("surrogate-max-age-me-target", "O", [f("max-age=3600;<device-token>")], HIT)
 t("surrogate-max-age-other-target", "R", [f("max-age=3600;not-for-you"), h("Age", "7200")], NOT)
 t("surrogate-no-store", "R", [f("no-store")], NOT)
+t("surrogate-remove-header", "C", cc("max-age=3600") + [f("foo")], HIT, second={"expected_response_headers": [["Surrogate-Control", True]]})
 add("surrogate-append-capabilities", "C", "surrogate-control",
     [{"setup": False, "expected_request_headers": [["Surrogate-Capability", True]]}], flags="S")
 
@@ -1299,7 +1306,7 @@ def start_cache(args, origin_port, workdir):
         die("`%s mkfs` failed:\n%s" % (args.shfs, mkfs.stdout))
     log = open(os.path.join(workdir, "minicache.log"), "w")
     command = [args.minicache, "serve", volume, "--origin", "http://127.0.0.1:%d" % origin_port,
-               "--listen", "127.0.0.1:0", "--admin", "off", "--ready-file", ready]
+               "--listen", "127.0.0.1:0", "--admin", "off", "--ready-file", ready, "--surrogate-control"]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -1350,6 +1357,9 @@ def main():
                         help="debugging aid: judge every test even when a test it builds on did not pass")
     parser.add_argument("--self-test", action="store_true",
                         help="check the runner itself: run every test against its origin with no cache in between")
+    parser.add_argument("--accept", default="", metavar="IDS",
+                        help="comma-separated ids of required tests whose failure is a documented deviation "
+                             "(docs/conformance.md): reported, but not counted in the exit status")
     parser.add_argument("--list", action="store_true", help="list the tests and exit")
     parser.add_argument("--quiet", action="store_true", help="print only failures and the totals")
     args = parser.parse_args()
@@ -1451,8 +1461,11 @@ def report(tests, results, args, elapsed, workdir, target):
                                   "result": results[t["id"]][0], "reason": results[t["id"]][1]} for t in tests]}, out, indent=1)
     if args.markdown:
         write_markdown(args.markdown, tests, results, totals, args, elapsed, target)
-    failed = [t for t in tests if t["kind"] in ("R", "R*") and results[t["id"]][0] in FAILING]
-    return 1 if failed else 0
+    accepted = set(filter(None, args.accept.split(",")))
+    failed = [t["id"] for t in tests if t["kind"] in ("R", "R*") and results[t["id"]][0] in FAILING]
+    for test_id in failed:
+        print("required test failed: %s%s" % (test_id, " (accepted deviation)" if test_id in accepted else ""))
+    return 1 if set(failed) - accepted else 0
 
 
 def write_markdown(path, tests, results, totals, args, elapsed, target):

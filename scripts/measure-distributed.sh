@@ -1,85 +1,176 @@
 #!/usr/bin/env bash
-# Measures the distributed control plane (docs/distributed.md):
-#   1. router decision latency p50/p99 at RATE decisions/s, view of SITES x TENANTS from an etcd watch
-#   2. leader plans per second with SITES x TENANTS in the store
-#   3. etcd writes per viewer arrival (demand reports are batched per site per tick)
-#   4. in the multi-host test bed (root): leader fail-over time, re-routing time after a site
-#      loss, router restart to first routed viewer, and viewer-visible errors (players that retry)
-#      during each fault
+# Measures the distributed control plane (docs/distributed.md). Every figure is printed with the
+# load average at that moment: on a shared machine, read the figures with it.
+#   1. router decisions on a SITES x TENANTS view fed by an etcd watch:
+#      a. in process (cluster-bench router): ClusterRouter.route at RATE decisions/s
+#      b. over HTTP: a real `ecdn router` on core 0, h2load at RATE requests/s on core 1; the same
+#         load against nginx answering a fixed 302 on core 0 (the cost of any HTTP redirect)
+#   2. leader planning rate with SITES x TENANTS in the store
+#   3. etcd writes per viewer arrival (demand is batched per site per tick)
+#   4. the multi-host test bed (root): leader fail-over (kill -9 of the leader until the other
+#      controller answers /api/leader as leader), kill -9 of an etcd member, a site cut off (veth
+#      down until routers send its new viewers elsewhere), router restart (kill -9, start, until
+#      it redirects a viewer to a cache); during each, 10 viewers that retry a failed fetch once
+#      through the next router count the errors a viewer would have seen
 # Usage: scripts/measure-distributed.sh            (CONFIG=release|debug, SCRATCH=.build-release,
-#        TRIALS=5, SITES=1000, TENANTS=10, RATE=10000, BED=1 for part 4)
+#        TRIALS=3, SITES=1000, TENANTS=10, RATE=10000, PARTS=1234 (which parts run), BED=1 for
+#        part 4; BIN=DIR uses binaries built already, e.g. BIN=.build/debug after swift build --build-tests)
+# Needs: etcd-server, nginx, nghttp2-client (h2load), python3, taskset; installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-release}
 SCRATCH=${SCRATCH:-.build-release}
-TRIALS=${TRIALS:-5}
+TRIALS=${TRIALS:-3}
 SITES=${SITES:-1000}
 TENANTS=${TENANTS:-10}
 RATE=${RATE:-10000}
 BED=${BED:-1}
+PARTS=${PARTS:-1234}
 
-command -v etcd >/dev/null || { apt-get update -qq && apt-get install -y -qq etcd-server; }
-echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), config $CONFIG"
+missing=()
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v nginx >/dev/null || missing+=(nginx)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+[ ${#missing[@]} -eq 0 ] || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }
+load() { echo "load $(cut -d' ' -f1-3 /proc/loadavg)"; }
+echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(load), config ${BIN:-$CONFIG}"
 scripts/package-versions.sh
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >&2
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >&2
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product cluster-bench >&2
-bin=$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >&2
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >&2
+    swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product cluster-bench >&2
+    bin=$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)
+fi
 
 work=$(mktemp -d /tmp/measure-distributed.XXXXXX)
 port=$((20000 + RANDOM % 20000))
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    [ "$BED" = 1 ] && [ "$(id -u)" -eq 0 ] && "$bin/ecdn" testbed down --name ecdnm >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
 etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls "http://127.0.0.1:$((port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
     --initial-cluster "default=http://127.0.0.1:$((port + 1))" --quota-backend-bytes $((2 << 30)) --log-level error >"$work/etcd.log" 2>&1 &
-etcd_pid=$!
-trap 'kill $etcd_pid 2>/dev/null; rm -rf "$work"; [ "$BED" = 1 ] && "$bin/ecdn" testbed down --name ecdnm >/dev/null 2>&1 || true' EXIT
+pids+=($!)
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/health" | grep -q true && break; sleep 0.1; done
 store="etcd://127.0.0.1:$port"
 
-echo "## 1. router decisions (load $(cut -d' ' -f1 /proc/loadavg))"
+if [[ $PARTS == *1* ]]; then
+echo "## 1a. router decisions in process, $SITES sites x $TENANTS tenants from a watch ($(load))"
 taskset -c 1 "$bin/cluster-bench" router --store "$store" --sites "$SITES" --tenants "$TENANTS" --rate "$RATE" --seconds 10
-echo "## 2. leader planning (load $(cut -d' ' -f1 /proc/loadavg))"
-"$bin/cluster-bench" planner --store "$store" --sites "$SITES" --tenants "$TENANTS" --seconds 5
-echo "## 3. etcd traffic per viewer arrival (load $(cut -d' ' -f1 /proc/loadavg))"
-"$bin/cluster-bench" traffic --store "$store" --sites 100 --tenants 2 --rate 1000 --seconds 10
 
-[ "$BED" = 1 ] || exit 0
+# h2load's per-request log: start (us), status, microseconds to the end of the response.
+percentiles() {
+    python3 - "$1" <<'EOF'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+ms = sorted(int(r[2]) / 1000 for r in rows)
+redirects = sum(1 for r in rows if r[1] == "302")
+q = lambda p: ms[min(len(ms) - 1, int(p * (len(ms) - 1) + 0.5))]
+print(f"{len(ms)} requests, {redirects} redirects; latency ms p50 {q(.5):.3f} p90 {q(.9):.3f} p99 {q(.99):.3f} max {ms[-1]:.3f}")
+EOF
+}
+h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s
+    # h2load can wait for ever after its duration when starved of CPU: 30 s at most.
+    timeout -s INT 30 taskset -c 1 h2load --h1 -c 10 -t 1 --rps $((RATE / 10)) -D 10 --warm-up-time 1 -H "Host: t1.example" \
+        --log-file "$work/$1.log" "$2" >"$work/$1.out" 2>&1 || true
+    echo "$1: $(grep -o 'finished in [^,]*, [0-9.]* req/s' "$work/$1.out"); $(percentiles "$work/$1.log") ($(load))"
+}
+"$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
+rport=$((port + 2))
+taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" >"$work/router.log" 2>&1 &
+pids+=($!)
+until curl -s -m 1 -D - -o /dev/null -H "Host: t1.example" "http://127.0.0.1:$rport/live/1/index.m3u8" | grep -q X-ECDN-Instance; do sleep 0.2; done
+nport=$((port + 3))
+cat >"$work/nginx.conf" <<EOF
+worker_processes 1;
+daemon on;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    server { listen 127.0.0.1:$nport; location / { return 302 http://172.16.0.10:18080\$request_uri; } }
+}
+EOF
+taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
+echo "## 1b. router decisions over HTTP at $RATE requests/s, router on core 0, h2load on core 1 ($(load))"
+h2 "ecdn-router" "http://127.0.0.1:$rport/live/1/index.m3u8"
+h2 "nginx-302" "http://127.0.0.1:$nport/live/1/index.m3u8"
+kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"
+fi
+
+if [[ $PARTS == *2* ]]; then
+    echo "## 2. leader planning ($(load))"
+    "$bin/cluster-bench" planner --store "$store" --sites "$SITES" --tenants "$TENANTS" --seconds 5
+fi
+if [[ $PARTS == *3* ]]; then
+    echo "## 3. etcd traffic per viewer arrival ($(load))"
+    "$bin/cluster-bench" traffic --store "$store" --sites 100 --tenants 2 --rate 1000 --seconds 10
+fi
+
+[ "$BED" = 1 ] && [[ $PARTS == *4* ]] || exit 0
 [ "$(id -u)" -eq 0 ] || { echo "## 4. skipped: the test bed needs root"; exit 0; }
 ms() { date +%s%3N; }
 bed() { "$bin/ecdn" testbed "$@" --name ecdnm; }
-leader() { curl -s -m 1 "http://10.77.0.2$1:8001/api/leader" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
+leader() { curl -s -m 1 "http://10.77.0.2$1:8001/api/leader" | sed -n 's/.*"id" *: *"\([^"]*\)".*/\1/p'; }
 route() { ip netns exec "ecdnm-view$1" curl -s -m 2 -D - -o /dev/null "http://10.77.0.31:8000/live/1/index.m3u8" | tr -d '\r'; }
-players() { # site rate duration: player-like viewers in a client namespace, report in $work/load$1.json
-    ip netns exec "ecdnm-view$1" "$bin/ecdn" load --router http://10.77.0.31:8000 --sites "10.77.10$1.0/24" --rate "$2" \
-        --duration "$3" --watch 10-15 --channels 1 --json "$work/load$1.json" >/dev/null 2>&1 &
-    players_pid=$!
+# Where the router sends a viewer of site $1: the instance, or the origin and why.
+target() { route "$1" | sed -n 's/^X-ECDN-Instance: \(.*\)/\1/p; s/^X-ECDN-Origin-Reason: \(.*\)/origin (\1)/p'; }
+viewers() { # site seconds name: 10 retrying viewers in the site's client namespace, in the background
+    ip netns exec "ecdnm-view$1" "$bin/cluster-bench" viewers --routers http://10.77.0.31:8000,http://10.77.0.32:8000 \
+        --prefix "10.77.10$1.0/24" --count 10 --seconds "$2" --json "$work/$3.json" >"$work/$3.txt" 2>&1 &
+    viewers_pid=$!
 }
-errors() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['viewers']} players, {r['withErrors']} saw an error, {r['stalls']} stalls\")" "$work/load$1.json"; }
+seen() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['visibleErrors']} visible errors of {r['fetches']} fetches ({r['retried']} retried)\")" "$work/$1.json"; }
+until_cache() { for _ in $(seq 600); do target "$1" | grep -q "^site" && return 0; sleep 0.2; done; return 1; }
 
-echo "## 4. test bed: 3 etcd members, 2 controllers, 2 routers, 3 site hosts (load $(cut -d' ' -f1 /proc/loadavg))"
+echo "## 4. test bed: 3 etcd members, 2 controllers, 2 routers, 3 site hosts; 10 viewers per fault, each retrying a failed fetch once ($(load))"
 for trial in $(seq "$TRIALS"); do
     bed down >/dev/null 2>&1 || true
     bed up >/dev/null 2>"$work/bed.log" || { cat "$work/bed.log"; exit 1; }
-    route 1 >/dev/null; route 2 >/dev/null
-    players 1 0.5 20
-    sleep 3
-    # Leader fail-over: kill -9 the leader, time until the other controller leads.
+    for s in 1 2 3; do until_cache "$s" || { echo "site $s got no cache"; exit 1; }; done
+
+    # Leader fail-over: kill -9 the leader, time until the other controller says it leads.
+    viewers 1 12 leader; sleep 2
     l=$(leader 1); victim=${l#ctl}; survivor=$((3 - victim))
     t0=$(ms); ip netns pids "ecdnm-ctl$victim" | xargs -r kill -9
     until [ "$(leader "$survivor")" = "ctl$survivor" ]; do sleep 0.02; done
-    failover=$(( $(ms) - t0 ))
-    # Site loss: cut site 2 off, time until its new viewers are sent elsewhere.
+    failover=$(( $(ms) - t0 )); failover_load=$(load)
+    wait "$viewers_pid" || true
+
+    # An etcd member killed: the others keep quorum.
+    viewers 1 10 member; sleep 2
+    ip netns pids ecdnm-etcd1 | xargs -r kill -9
+    wait "$viewers_pid" || true
+
+    # A site cut off: time until a new viewer of site 2 is sent elsewhere (another site's cache or the origin).
+    viewers 2 15 site; sleep 2
     t0=$(ms); ip link set ecdnmsite2 down
-    until route 2 | grep -q "site lost"; do sleep 0.05; done
-    reroute=$(( $(ms) - t0 ))
+    until where=$(target 2) && [ -n "$where" ] && [ "${where#site2-}" = "$where" ]; do sleep 0.05; done
+    reroute=$(( $(ms) - t0 )); reroute_load=$(load)
+    wait "$viewers_pid" || true
     ip link set ecdnmsite2 up
-    # Router restart: kill -9, start again, time until it routes a viewer to a cache.
+
+    # Router restart: kill -9, start again, time until it redirects a viewer to a cache.
+    viewers 1 10 router; sleep 2
     ip netns pids ecdnm-rtr1 | xargs -r kill -9
     t0=$(ms)
     ip netns exec ecdnm-rtr1 setsid "$bin/ecdn" router --store etcd://10.77.0.11:2379,10.77.0.12:2379,10.77.0.13:2379 --id rtr1 --listen 10.77.0.31:8000 >/dev/null 2>&1 &
     until route 1 | grep -q X-ECDN-Instance; do sleep 0.02; done
-    restart=$(( $(ms) - t0 ))
-    wait "$players_pid"
-    echo "trial $trial: fail-over ${failover} ms; re-routing after site loss ${reroute} ms; router restart to first cache redirect ${restart} ms; players at site 1 during the faults: $(errors 1)"
+    restart=$(( $(ms) - t0 )); restart_load=$(load)
+    wait "$viewers_pid" || true
+
+    echo "trial $trial:"
+    echo "  leader fail-over ${failover} ms ($failover_load); viewers at site 1: $(seen leader)"
+    echo "  etcd member killed; viewers at site 1: $(seen member)"
+    echo "  site 2 cut off: its new viewers sent to ${where} after ${reroute} ms ($reroute_load); viewers at site 2: $(seen site)"
+    echo "  router restart to first cache redirect ${restart} ms ($restart_load); viewers at site 1: $(seen router)"
 done
 bed down >/dev/null

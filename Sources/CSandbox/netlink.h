@@ -33,4 +33,12 @@ int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac
 /// Deletes interface `name`. @return 0 or -errno.
 int cs_nl_link_delete(int fd, const char *name);
 
+/// An instance's end of its link, in the namespace of `fd` (see links.c). @return 0, or -errno
+/// with `*step` naming what failed.
+int cs_link_instance_end(int fd, const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6], int host_netns_fd,
+                         uint32_t address, const char **step);
+
+/// The host end of an instance's link, in the namespace of `fd`. @return 0, or -errno with `*step`.
+int cs_link_host_end(int fd, const char *host_ifname, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step);
+
 #endif

@@ -1,6 +1,7 @@
 #include "CSandbox.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -29,10 +30,6 @@
 
 enum { CS_STACK_SIZE = 256 * 1024, CS_FILTER_CAPACITY = 1024 };
 
-/// The instance's next hop: a link-local address that exists only as a permanent neighbour
-/// entry pointing at the host end of its veth.
-static const uint32_t cs_gateway = 0x0100FEA9; // 169.254.0.1 in network byte order
-
 /// What the child reads (prepared by the parent) and writes back (its error). Shared memory:
 /// the child runs in the parent's address space until execve.
 typedef struct child_context {
@@ -53,25 +50,12 @@ static _Noreturn void child_fail(child_context *c, const char *step, int error) 
 
 static void child_network(child_context *c) {
     const csandbox_spec *s = c->spec;
+    const char *step = NULL;
     int nl = cs_nl_open();
     if (nl < 0) child_fail(c, "open a netlink socket in the instance's namespace", nl);
-    int r = cs_nl_veth_create(nl, "eth0", s->instance_mac, s->host_ifname, s->host_mac, s->host_netns_fd);
-    if (r < 0) child_fail(c, "create the veth pair", r);
-    int index = cs_nl_link_index(nl, "eth0");
-    if (index < 0) child_fail(c, "find eth0", index);
-    if ((r = cs_nl_link_prepare(nl, index)) < 0) child_fail(c, "bring up eth0", r);
-    if ((r = cs_nl_address_add(nl, index, s->address)) < 0) child_fail(c, "add the instance's address", r);
-    if ((r = cs_nl_neighbour_add(nl, index, cs_gateway, s->host_mac)) < 0) child_fail(c, "add the gateway's neighbour entry", r);
-    if ((r = cs_nl_route_add(nl, RT_TABLE_MAIN, 0, 0, cs_gateway, index, s->address)) < 0) child_fail(c, "add the default route", r);
-
-    int host = cs_nl_link_index(c->host_netlink, s->host_ifname);
-    if (host < 0) child_fail(c, "find the veth's host end", host);
-    if ((r = cs_nl_link_prepare(c->host_netlink, host)) < 0) child_fail(c, "bring up the veth's host end", r);
-    if ((r = cs_nl_neighbour_add(c->host_netlink, host, s->address, s->instance_mac)) < 0) child_fail(c, "add the host's neighbour entry", r);
-    // In the local table, so this /32 wins over `local 127.0.0.0/8 dev lo`.
-    if ((r = cs_nl_route_add(c->host_netlink, RT_TABLE_LOCAL, s->address, 32, 0, host, s->host_source)) < 0) {
-        child_fail(c, "add the host's route to the instance", r);
-    }
+    int r = cs_link_instance_end(nl, s->host_ifname, s->host_mac, s->instance_mac, s->host_netns_fd, s->address, &step);
+    if (r < 0) child_fail(c, step, r);
+    if ((r = cs_link_host_end(c->host_netlink, s->host_ifname, s->address, s->instance_mac, s->host_source, &step)) < 0) child_fail(c, step, r);
     close(nl);
 }
 
@@ -110,7 +94,7 @@ static void child_privileges(child_context *c) {
     if (syscall(SYS_capset, &header, none) < 0) child_fail(c, "clear capabilities", errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(c, "set no_new_privs", errno);
     // After the credentials changed (which clears it): the instance dies with the thread that cloned it.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(c, "set the parent-death signal", errno);
+    if (s->die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(c, "set the parent-death signal", errno);
 }
 
 static int child_main(void *argument) {
@@ -221,6 +205,12 @@ int csandbox_reap(int pidfd, int *signal, int *status) {
     *signal = info.si_code == CLD_EXITED ? 0 : info.si_status;
     *status = info.si_status;
     return 1;
+}
+
+int csandbox_pidfd_ended(int pidfd) {
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int r = poll(&p, 1, 0);
+    return r < 0 ? -errno : r > 0;
 }
 
 int csandbox_pidfd_open(pid_t pid) {

@@ -4,7 +4,7 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
             case bindFailed, badConfiguration, badPrefixTable, volumeFailed, spawnFailed
-            case instanceFailed, httpFailed, timeout, badURL, badTrace, storeFailed
+            case instanceFailed, httpFailed, timeout, badURL, badTrace, storeFailed, imageFailed
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -31,6 +31,8 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
         public static let badTrace = Code(.badTrace)
         /// The state store (etcd) could not be read or written; the message says why.
         public static let storeFailed = Code(.storeFailed)
+        /// An instance image (OCI layout, runtime bundle, initramfs) could not be built or read.
+        public static let imageFailed = Code(.imageFailed)
 
         public var description: String { "\(value)" }
     }

@@ -25,6 +25,10 @@ public struct ElasticCDNConfiguration: Sendable {
     public var backend: ProcessBackendConfiguration
     /// Isolation and limits of sites whose ``SiteConfiguration/backend`` is `sandbox`.
     public var sandbox: SandboxConfiguration
+    /// Image, runtime and limits of sites whose backend is `oci`.
+    public var oci: OCIConfiguration
+    /// Image, QEMU and guests of sites whose backend is `microvm`.
+    public var microvm: MicroVMConfiguration
     /// Client prefix to site; nil derives it from the sites.
     public var prefixTable: PrefixTable?
 
@@ -38,6 +42,8 @@ public struct ElasticCDNConfiguration: Sendable {
         controller: ControllerConfiguration = ControllerConfiguration(),
         backend: ProcessBackendConfiguration,
         sandbox: SandboxConfiguration = SandboxConfiguration(),
+        oci: OCIConfiguration = OCIConfiguration(),
+        microvm: MicroVMConfiguration = MicroVMConfiguration(),
         prefixTable: PrefixTable? = nil
     ) {
         self.host = host
@@ -49,6 +55,8 @@ public struct ElasticCDNConfiguration: Sendable {
         self.controller = controller
         self.backend = backend
         self.sandbox = sandbox
+        self.oci = oci
+        self.microvm = microvm
         self.prefixTable = prefixTable
     }
 }
@@ -71,7 +79,7 @@ public final class ElasticCDN: Sendable {
     ) async throws(ControlError) {
         _ = try HTTPURL.parse(c.origin)
         let tenants = Self.tenants(c.tenants, origin: c.origin)
-        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox), logger: logger)
+        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox, oci: c.oci, microvm: c.microvm), logger: logger)
         controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
         router = try await Self.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in

@@ -73,8 +73,14 @@ public final class EtcdClient: Sendable {
         var options = CallOptions.defaults
         options.timeout = configuration.requestTimeout
         options.waitForReady = true
+        // A snapshot of a large cluster exceeds gRPC's default 4 MiB (1,000 sites x 10 tenants: ~9 MB).
+        // The NIO transport limits the messages it decodes by the request limit, so both are raised.
+        options.maxResponseMessageBytes = Self.maxResponseBytes
+        options.maxRequestMessageBytes = Self.maxResponseBytes
         return options
     }
+
+    static let maxResponseBytes = 256 << 20
 
     // MARK: Keys
 
@@ -82,7 +88,7 @@ public final class EtcdClient: Sendable {
     public func get(_ key: String) async throws(EtcdError) -> EtcdKeyValue? {
         var request = EtcdPBRangeRequest()
         request.key = Data(key.utf8)
-        let response = try await call("get \(key)") { [request] in try await self.kv.range(request, options: self.options) }
+        let response = try await call("get \(key)") { [request] options in try await self.kv.range(request, options: options) }
         return response.kvs.first.map(EtcdKeyValue.init)
     }
 
@@ -91,7 +97,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBRangeRequest()
         request.key = Data(prefix.utf8)
         request.rangeEnd = Data(prefix.etcdPrefixEnd)
-        let response = try await call("list \(prefix)") { [request] in try await self.kv.range(request, options: self.options) }
+        let response = try await call("list \(prefix)") { [request] options in try await self.kv.range(request, options: options) }
         return EtcdSnapshot(keyValues: response.kvs.map(EtcdKeyValue.init), revision: response.header.revision)
     }
 
@@ -102,7 +108,7 @@ public final class EtcdClient: Sendable {
         request.key = Data(key.utf8)
         request.value = Data(value)
         request.lease = lease
-        return try await call("put \(key)") { [request] in try await self.kv.put(request, options: self.options) }.header.revision
+        return try await call("put \(key)") { [request] options in try await self.kv.put(request, options: options) }.header.revision
     }
 
     /// Deletes `key` (or every key under it with `prefix`); returns how many were deleted.
@@ -111,7 +117,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBDeleteRangeRequest()
         request.key = Data(key.utf8)
         if prefix { request.rangeEnd = Data(key.etcdPrefixEnd) }
-        return try await call("delete \(key)") { [request] in try await self.kv.deleteRange(request, options: self.options) }.deleted
+        return try await call("delete \(key)") { [request] options in try await self.kv.deleteRange(request, options: options) }.deleted
     }
 
     /// Runs `success` if every comparison holds, else `failure`, atomically.
@@ -122,7 +128,7 @@ public final class EtcdClient: Sendable {
         request.compare = compares.map(Self.message)
         request.success = success.map(Self.message)
         request.failure = failure.map(Self.message)
-        let response = try await call("transaction") { [request] in try await self.kv.txn(request, options: self.options) }
+        let response = try await call("transaction") { [request] options in try await self.kv.txn(request, options: options) }
         let reads = response.responses.compactMap { op -> [EtcdKeyValue]? in
             if case .responseRange(let range) = op.response { return range.kvs.map(EtcdKeyValue.init) }
             return nil
@@ -134,12 +140,12 @@ public final class EtcdClient: Sendable {
     public func compact(revision: Int64) async throws(EtcdError) {
         var request = EtcdPBCompactionRequest()
         request.revision = revision
-        _ = try await call("compact") { [request] in try await self.kv.compact(request, options: self.options) }
+        _ = try await call("compact") { [request] options in try await self.kv.compact(request, options: options) }
     }
 
     /// The status of the member this client talks to.
     public func status() async throws(EtcdError) -> EtcdStatus {
-        let response = try await call("status") { try await self.maintenance.status(EtcdPBStatusRequest(), options: self.options) }
+        let response = try await call("status") { options in try await self.maintenance.status(EtcdPBStatusRequest(), options: options) }
         return EtcdStatus(
             version: response.version, memberID: response.header.memberID, leaderID: response.leader,
             raftTerm: response.raftTerm, revision: response.header.revision, dbSize: response.dbSize
@@ -152,7 +158,7 @@ public final class EtcdClient: Sendable {
     public func grantLease(ttl: Int64) async throws(EtcdError) -> EtcdLease {
         var request = EtcdPBLeaseGrantRequest()
         request.ttl = ttl
-        let response = try await call("grant a lease") { [request] in try await self.leaseService.leaseGrant(request, options: self.options) }
+        let response = try await call("grant a lease") { [request] options in try await self.leaseService.leaseGrant(request, options: options) }
         guard response.error.isEmpty else { throw EtcdError(.rejected, "etcd refused a lease: \(response.error)") }
         return EtcdLease(id: response.id, ttl: response.ttl)
     }
@@ -161,7 +167,7 @@ public final class EtcdClient: Sendable {
     public func revokeLease(_ id: Int64) async throws(EtcdError) {
         var request = EtcdPBLeaseRevokeRequest()
         request.id = id
-        _ = try await call("revoke a lease") { [request] in try await self.leaseService.leaseRevoke(request, options: self.options) }
+        _ = try await call("revoke a lease") { [request] options in try await self.leaseService.leaseRevoke(request, options: options) }
     }
 
     /// Keeps `lease` alive, renewing it every third of its TTL, until the task is cancelled.
@@ -206,6 +212,8 @@ public final class EtcdClient: Sendable {
     private var streamOptions: CallOptions {
         var options = CallOptions.defaults
         options.waitForReady = true
+        options.maxResponseMessageBytes = Self.maxResponseBytes
+        options.maxRequestMessageBytes = Self.maxResponseBytes
         return options
     }
 
@@ -300,13 +308,33 @@ public final class EtcdClient: Sendable {
 
     // MARK: Plumbing
 
-    private func call<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws(EtcdError) -> T {
-        do {
-            return try await body()
-        } catch {
-            throw Self.map(error, what)
+    /// Runs one unary request; a request cut by a closed connection (a member that died, a reset
+    /// link, a stream closed under it) is sent again, on whichever member is up, within the same
+    /// deadline. Every request this client makes may be repeated: puts and deletes are idempotent,
+    /// and so are transactions of them; a conditional one whose first attempt committed fails its
+    /// comparisons the second time.
+    private func call<T: Sendable>(_ what: String, _ body: @Sendable (CallOptions) async throws -> T) async throws(EtcdError) -> T {
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.requestTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            var options = self.options
+            options.timeout = max(deadline - clock.now, .milliseconds(1))
+            do {
+                return try await body(options)
+            } catch {
+                let failure = Self.map(error, what)
+                guard failure.code == .unavailable, attempt < Self.maxAttempts, !Task.isCancelled,
+                      clock.now + Self.retryDelay * attempt < deadline else { throw failure }
+                try? await Task.sleep(for: Self.retryDelay * attempt)
+            }
         }
     }
+
+    /// Attempts of one request cut by a closed connection, and the pause before each retry (times the attempt).
+    static let maxAttempts = 4
+    static let retryDelay = Duration.milliseconds(25)
 
     static func map(_ error: any Error, _ what: String) -> EtcdError {
         if let error = error as? EtcdError { return error }
@@ -326,7 +354,8 @@ public final class EtcdClient: Sendable {
         case .cancelled:
             return EtcdError(.shutdown, "\(what): cancelled", underlying: rpc)
         default:
-            return EtcdError(.unavailable, "\(what): etcd unreachable (\(rpc.message)); check that its members run and the endpoints are right", underlying: rpc)
+            let cause = rpc.cause.map { ": \($0)" } ?? ""
+            return EtcdError(.unavailable, "\(what): etcd unreachable (\(rpc.code): \(rpc.message)\(cause)); check that its members run and the endpoints are right", underlying: rpc)
         }
     }
 

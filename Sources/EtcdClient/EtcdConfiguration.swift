@@ -21,7 +21,8 @@ public struct EtcdConfiguration: Sendable {
     /// (or a link that heals) is used again within about that.
     public var maxReconnectDelay: Duration
     /// HTTP/2 pings on an otherwise quiet connection, to notice a dead link (a cut cable sends no
-    /// reset). etcd refuses pings more often than every 5 s by default. Default 5 s, 2 s to answer.
+    /// reset). etcd closes connections that ping more often than every 5 s (its
+    /// `--grpc-keepalive-min-time`), so this stays well above. Default 15 s, 5 s to answer.
     public var keepaliveInterval: Duration
     public var keepaliveTimeout: Duration
 
@@ -29,8 +30,8 @@ public struct EtcdConfiguration: Sendable {
         endpoints: [Endpoint],
         requestTimeout: Duration = .seconds(3),
         maxReconnectDelay: Duration = .milliseconds(500),
-        keepaliveInterval: Duration = .seconds(5),
-        keepaliveTimeout: Duration = .seconds(2)
+        keepaliveInterval: Duration = .seconds(15),
+        keepaliveTimeout: Duration = .seconds(5)
     ) {
         self.endpoints = endpoints
         self.requestTimeout = requestTimeout

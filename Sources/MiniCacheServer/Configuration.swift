@@ -64,6 +64,10 @@ public struct ServerConfiguration: Sendable {
     public var originCA: String?
     /// The largest response body a pull-through cache stores (larger ones stream through); 64 MiB.
     public var maxStoredObjectSize: Int
+    /// A pull-through cache also obeys `Surrogate-Control` (W3C Edge Architecture; after
+    /// `CDN-Cache-Control`, which it always obeys) and announces itself with
+    /// `Surrogate-Capability`. Default off.
+    public var surrogateControl: Bool
 
     public init(
         host: String = "0.0.0.0",
@@ -87,12 +91,14 @@ public struct ServerConfiguration: Sendable {
         serverName: String = "minicache",
         origin: String? = nil,
         maxStoredObjectSize: Int = 64 << 20,
+        surrogateControl: Bool = false,
         listensPlain: Bool = true,
         tls: TLSListenerConfiguration? = nil,
         adminToken: String? = nil,
         originCA: String? = nil
     ) {
         self.originCA = originCA
+        self.surrogateControl = surrogateControl
         self.adminToken = adminToken
         self.host = host
         self.port = port

@@ -12,8 +12,8 @@ import NIOPosix
 struct ClusterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster-bench",
-        abstract: "Measure router decisions, leader planning and etcd traffic of the distributed control plane.",
-        subcommands: [RouterLatency.self, Planner.self, Traffic.self]
+        abstract: "Measure router decisions, leader planning, etcd traffic and viewers under faults of the distributed control plane.",
+        subcommands: [RouterLatency.self, Planner.self, Traffic.self, Seed.self, Viewers.self]
     )
 
     struct Options: ParsableArguments {
@@ -34,7 +34,8 @@ struct ClusterBench: AsyncParsableCommand {
     }()
 
     /// Writes the synthetic cluster under `keys` and returns once a view of it is synced.
-    static func seed(_ client: EtcdClient, keys: ClusterKeys, sites: Int, tenants: Int, demand: Bool) async throws -> ClusterView {
+    /// - Parameter localPrefix: the client prefix of site `s0` (so a load generator on this machine is its viewer).
+    static func seed(_ client: EtcdClient, keys: ClusterKeys, sites: Int, tenants: Int, demand: Bool, localPrefix: String? = nil) async throws -> ClusterView {
         var operations: [EtcdOperation] = []
         let now = Date().timeIntervalSince1970
         func flush(force: Bool = false) async throws {
@@ -48,7 +49,7 @@ struct ClusterBench: AsyncParsableCommand {
         }
         for s in 0..<sites {
             let site = SiteConfiguration(
-                name: "s\(s)", clientPrefix: "10.\(s / 256).\(s % 256).0/24", instanceBase: "172.16.\(s % 256).10", maxInstances: tenants * 2
+                name: "s\(s)", clientPrefix: s == 0 ? localPrefix ?? "10.0.0.0/24" : "10.\(s / 256).\(s % 256).0/24", instanceBase: "172.16.\(s % 256).10", maxInstances: tenants * 2
             )
             operations.append(.put(key: keys.site(site.name), value: ClusterRecords.encode(SiteRecord(site))))
             operations.append(.put(key: keys.agent(site.name), value: ClusterRecords.encode(MemberRecord(id: "a\(s)", role: "agent", site: site.name, since: now))))
@@ -77,7 +78,9 @@ struct ClusterBench: AsyncParsableCommand {
         try await flush(force: true)
         let view = ClusterView(keys: keys, logger: logger)
         Task { await view.follow(client) }
-        _ = await view.wait(timeout: 60) { $0.synced && $0.placements.count == sites }
+        guard await view.wait(timeout: 60, until: { $0.synced && $0.placements.count == sites }) else {
+            throw EtcdError(.timeout, "the view of \(keys.root) did not sync within 60 s")
+        }
         return view
     }
 
@@ -89,6 +92,25 @@ struct ClusterBench: AsyncParsableCommand {
         var configuration = try EtcdConfiguration(url: url)
         configuration.requestTimeout = .seconds(10)
         return try EtcdClient(configuration: configuration)
+    }
+
+    /// The synthetic cluster under the product's own keys, for an `ecdn router` to serve.
+    struct Seed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the synthetic cluster under /ecdn/ (site s0 holds --local-prefix) and exit, for a real ecdn router."
+        )
+
+        @OptionGroup var options: Options
+
+        @Option(help: ArgumentHelp("Client prefix of site s0, e.g. 127.0.0.0/8 for a load generator on this machine.", valueName: "A.B.C.D/LEN"))
+        var localPrefix = "127.0.0.0/8"
+
+        func run() async throws {
+            let client = try ClusterBench.connect(options.store)
+            _ = try await ClusterBench.seed(client, keys: ClusterKeys(), sites: options.sites, tenants: options.tenants, demand: false, localPrefix: localPrefix)
+            print("seeded: \(options.sites) sites x \(options.tenants) tenants under /ecdn/; viewers from \(localPrefix) are site s0's; tenant tN answers Host tN.example")
+            await client.close()
+        }
     }
 
     /// Router decisions at a fixed rate, on a view fed by the etcd watch.

@@ -140,6 +140,15 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Bytes of each instance's volume.")
     var volumeSize: Int64 = 256 << 20
 
+    @Option(help: ArgumentHelp("What runs this host's caches: process or sandbox (root; docs/backends.md). Instances live in DIR/KIND/.", valueName: "KIND"))
+    var backend = BackendKind.process.rawValue
+
+    func validate() throws {
+        guard BackendKind(rawValue: backend) != nil else {
+            throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
     func run() async throws {
         let logger = Up.bootstrapLogging(store.logLevel)
         let minicachePath = minicache ?? Up.siblingExecutable("minicache")
@@ -149,14 +158,10 @@ struct AgentCommand: AsyncParsableCommand {
         let work = workDir ?? "/tmp/ecdn-agent-\(site)"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = store.connect(group: group)
-        let backend: ProcessBackend
+        let backend: any SiteBackend
         do {
-            backend = try ProcessBackend(
-                configuration: ProcessBackendConfiguration(
-                    minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true
-                ),
-                logger: logger
-            )
+            let instances = ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true)
+            backend = try (BackendKind(rawValue: self.backend) ?? .process).makeBackend(BackendSettings(instances: instances), logger: logger)
         } catch {
             Up.fail("\(error)")
         }

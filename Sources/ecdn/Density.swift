@@ -21,7 +21,7 @@ struct Density: AsyncParsableCommand {
     @Argument(help: "Instances to start at once.")
     var instances: Int
 
-    @Option(help: ArgumentHelp("process or sandbox.", valueName: "KIND"))
+    @Option(help: ArgumentHelp("process, sandbox, oci or microvm.", valueName: "KIND"))
     var backend = BackendKind.sandbox.rawValue
 
     @Option(help: "Instances started one at a time first, for spawn -> ready on an idle host.")
@@ -33,7 +33,7 @@ struct Density: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Bytes of each instance's volume (sparse).", valueName: "BYTES"))
     var volumeSize: Int64 = 64 << 20
 
-    @Option(help: ArgumentHelp("Sandbox: memory limit of each instance.", valueName: "MIB"))
+    @Option(help: ArgumentHelp("Sandbox and oci: memory limit of each instance.", valueName: "MIB"))
     var instanceMemory = 128
 
     @Option(help: ArgumentHelp("The minicache executable (default: next to ecdn).", valueName: "PATH"))
@@ -41,6 +41,18 @@ struct Density: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Folder for volumes and logs (default: a fresh one in /tmp, removed at exit).", valueName: "DIR"))
     var workDir: String?
+
+    @Option(help: ArgumentHelp("Oci: the image `ecdn image oci` wrote (default: one written at start from --minicache).", valueName: "DIR"))
+    var ociImage: String?
+
+    @Option(help: ArgumentHelp("Microvm: the image `ecdn image vm` wrote (default: one written at start).", valueName: "DIR"))
+    var vmImage: String?
+
+    @Option(help: ArgumentHelp("Microvm: auto, kvm or tcg.", valueName: "KIND"))
+    var vmAccelerator = MicroVMConfiguration.Accelerator.auto.rawValue
+
+    @Option(help: ArgumentHelp("Microvm: guest memory.", valueName: "MIB"))
+    var vmMemory = 256
 
     @Option(help: ArgumentHelp("Also write the report as JSON here.", valueName: "FILE"))
     var json: String?
@@ -50,9 +62,10 @@ struct Density: AsyncParsableCommand {
 
     func validate() throws {
         guard instances >= 1, singleStarts >= 0, concurrency >= 1 else { throw ValidationError("N and --concurrency must be at least 1") }
-        guard let kind = BackendKind(rawValue: backend), kind == .process || kind == .sandbox else {
-            throw ValidationError("--backend must be process or sandbox")
+        guard BackendKind(rawValue: backend) != nil else {
+            throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) != nil else { throw ValidationError("--vm-accelerator must be auto, kvm or tcg") }
     }
 
     func run() async throws {
@@ -63,12 +76,15 @@ struct Density: AsyncParsableCommand {
         defer { if ownWorkDir { try? FileManager.default.removeItem(atPath: work) } }
         let kind = BackendKind(rawValue: backend) ?? .sandbox
         // Volumes are formatted ahead (a host keeps a pool of spares): the start path only renames one.
+        let limits = ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: 1, pids: 64)
         let settings = BackendSettings(
             instances: ProcessBackendConfiguration(
                 minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
                 spareVolumes: instances + singleStarts
             ),
-            sandbox: SandboxConfiguration(instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: 1, pids: 64))
+            sandbox: SandboxConfiguration(instanceLimits: limits),
+            oci: OCIConfiguration(image: ociImage, instanceLimits: limits),
+            microvm: MicroVMConfiguration(image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto)
         )
         let site: any SiteBackend
         do {
@@ -81,7 +97,14 @@ struct Density: AsyncParsableCommand {
         while ((try? FileManager.default.contentsOfDirectory(atPath: spares)) ?? []).filter({ $0.hasPrefix("spare-") }).count < instances + singleStarts {
             try await Task.sleep(for: .milliseconds(200))
         }
-        let sandboxNote = (site as? SandboxBackend).map { ", \($0.executableIsStatic ? "static" : "dynamic") minicache, cgroup \($0.cgroupLayout.versionDescription)" } ?? ""
+        var sandboxNote = (site as? SandboxBackend).map { ", \($0.executableIsStatic ? "static" : "dynamic") minicache, cgroup \($0.cgroupLayout.versionDescription)" } ?? ""
+        if let oci = site as? OCIBackend {
+            sandboxNote = ", \(oci.runtime.version), image \(oci.image.directory) (\(oci.image.isStatic ? "static" : "dynamic") minicache)"
+        }
+        if let vm = site as? MicroVMBackend {
+            let m = vm.image.manifest
+            sandboxNote = ", kernel \(m.kernelVersion) (\(m.kernelFormat)), initramfs \(m.initramfsBytes >> 20) MiB (\(m.staticExecutable ? "static" : "dynamic") minicache), \(vmMemory) MiB guests"
+        }
         print("backend \(kind)\(sandboxNote); \(ProcessInfo.processInfo.activeProcessorCount) cores; load \(DensityBenchmark.loadAverage())")
         let benchmark = DensityBenchmark(instances: instances, singleStarts: singleStarts, concurrency: concurrency)
         let report = await benchmark.run(backend: site, kind: kind.rawValue) { print($0) }

@@ -8,7 +8,7 @@ struct ECDN: AsyncParsableCommand {
         abstract: "Elastic CDNs: build a CDN on the fly, or simulate one at country scale.",
         subcommands: [
             Up.self, ControllerCommand.self, AgentCommand.self, RouterCommand.self, StateCommand.self, TestbedCommand.self,
-            Origin.self, Load.self, Simulate.self, Density.self,
+            Origin.self, Load.self, Simulate.self, Density.self, Image.self,
         ]
     )
 }

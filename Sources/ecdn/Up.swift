@@ -18,7 +18,9 @@ struct Up: AsyncParsableCommand {
             Nothing to prepare: sites site1..site3 own the client prefixes 127.0.1.0/24, \
             127.0.2.0/24 and 127.0.3.0/24; each site's caches are `minicache` child processes on \
             127.0.N.10 and up (--backend sandbox: each in its own namespaces, read-only root, \
-            cgroups and seccomp filter, with its address on its own veth; needs root). Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
+            cgroups and seccomp filter, with its address on its own veth; --backend oci: runc \
+            containers of an OCI image; --backend microvm: QEMU microVMs booting the host's \
+            kernel; all three need root). Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
             their site's cache (started on the first viewer, stopped after --idle-timeout \
             seconds without viewers) or to the origin. Prints `router:`, `api:`, `dashboard:` \
             and `origin:` lines once everything accepts. Ctrl-C or SIGTERM stops every child.
@@ -74,14 +76,35 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("One site's backend, e.g. site2=sandbox (repeatable; overrides --backend).", valueName: "SITE=KIND"))
     var siteBackend: [String] = []
 
-    @Option(help: ArgumentHelp("Sandbox: memory limit of each instance.", valueName: "MIB"))
+    @Option(help: ArgumentHelp("Sandbox and oci: memory limit of each instance.", valueName: "MIB"))
     var instanceMemory = 128
 
-    @Option(help: ArgumentHelp("Sandbox: CPU limit of each instance, in cores.", valueName: "CORES"))
+    @Option(help: ArgumentHelp("Sandbox and oci: CPU limit of each instance, in cores.", valueName: "CORES"))
     var instanceCpus = 1.0
 
-    @Option(help: ArgumentHelp("Sandbox: process and thread limit of each instance.", valueName: "N"))
+    @Option(help: ArgumentHelp("Sandbox and oci: process and thread limit of each instance.", valueName: "N"))
     var instancePids = 64
+
+    @Option(help: ArgumentHelp("Oci: the image `ecdn image oci` wrote (default: one written at start from --minicache).", valueName: "DIR"))
+    var ociImage: String?
+
+    @Option(help: ArgumentHelp("Oci: the OCI runtime (runc; crun refuses hybrid cgroup hosts).", valueName: "NAME|PATH"))
+    var ociRuntime = "runc"
+
+    @Option(help: ArgumentHelp("Microvm: the image `ecdn image vm` wrote (default: one written at start from --minicache and /boot).", valueName: "DIR"))
+    var vmImage: String?
+
+    @Option(help: ArgumentHelp("Microvm: auto (KVM, falling back to TCG when a guest does not come up), kvm or tcg.", valueName: "KIND"))
+    var vmAccelerator = MicroVMConfiguration.Accelerator.auto.rawValue
+
+    @Option(help: ArgumentHelp("Microvm: guest memory.", valueName: "MIB"))
+    var vmMemory = 256
+
+    @Option(help: ArgumentHelp(
+        "Sandbox: limits of all of one tenant's instances on this host together, e.g. vod:memory=512,cpus=1.5,pids=256 (repeatable; TENANT * for every tenant not named).",
+        valueName: "TENANT:LIMITS"
+    ))
+    var tenantLimits: [String] = []
 
     @Option(help: ArgumentHelp("The minicache executable (default: next to ecdn).", valueName: "PATH"))
     var minicache: String?
@@ -109,6 +132,8 @@ struct Up: AsyncParsableCommand {
         guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
         guard idleTimeout >= 0, routerWait >= 0 else { throw ValidationError("timeouts must not be negative") }
         guard maxInstances >= 1 else { throw ValidationError("--max-instances must be at least 1") }
+        guard MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) != nil else { throw ValidationError("--vm-accelerator must be auto, kvm or tcg") }
+        guard vmMemory >= 64 else { throw ValidationError("--vm-memory must be at least 64 (MiB)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning or error") }
         let kinds = BackendKind.allCases.map(\.rawValue).joined(separator: ", ")
         guard BackendKind(rawValue: backend) != nil else { throw ValidationError("--backend must be one of \(kinds)") }
@@ -120,6 +145,12 @@ struct Up: AsyncParsableCommand {
         }
         guard instanceMemory >= 8, instanceCpus > 0, instancePids >= 8 else {
             throw ValidationError("--instance-memory must be at least 8 (MiB), --instance-cpus above 0, --instance-pids at least 8")
+        }
+        var sandbox = SandboxConfiguration()
+        do {
+            try sandbox.setTenantLimits(parsing: tenantLimits)
+        } catch {
+            throw ValidationError("--tenant-limits: \(error.message)")
         }
         if let store {
             do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
@@ -173,11 +204,17 @@ struct Up: AsyncParsableCommand {
                 demoOrigin = o
                 originURL = o.url
             }
+            var sandbox = SandboxConfiguration(
+                instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
+            )
+            try sandbox.setTenantLimits(parsing: tenantLimits)
             var configuration = ElasticCDNConfiguration(
                 host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
                 backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
-                sandbox: SandboxConfiguration(
-                    instanceLimits: ResourceLimits(memoryBytes: Int64(instanceMemory) << 20, cpus: instanceCpus, pids: instancePids)
+                sandbox: sandbox,
+                oci: OCIConfiguration(image: ociImage, runtime: ociRuntime, instanceLimits: sandbox.instanceLimits),
+                microvm: MicroVMConfiguration(
+                    image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto
                 ),
                 prefixTable: table
             )

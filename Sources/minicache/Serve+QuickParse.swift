@@ -11,7 +11,7 @@ extension Serve {
         Argument<String>, Option<String?>, Option<String?>, Option<[String]>, Option<[String]>, Option<String>,
         Option<String>, Option<Int>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
         Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<String?>,
-        Option<Int>, Option<String>, Option<Int>, Option<String>
+        Option<Int>, Option<String>, Flag<Bool>, Option<Int>, Option<String>
     )
 
     /// Parses the arguments after `serve` without ArgumentParser, for the common, well-formed case.
@@ -41,6 +41,7 @@ extension Serve {
         var readyFile: String?
         var adminTokenFile: String?
         var accessLog = false
+        var surrogateControl = false
         var largeObjects = LargeObjectStrategy.sendfile.rawValue
         var smallObjectLimit = 64 * 1024
         var origin: String?
@@ -67,9 +68,9 @@ extension Serve {
             }
             guard !seen.contains(name) else { return nil }
             seen.append(name)
-            if name == "--access-log" {
+            if name == "--access-log" || name == "--surrogate-control" {
                 guard value == nil else { return nil }
-                accessLog = true
+                if name == "--access-log" { accessLog = true } else { surrogateControl = true }
                 continue
             }
             if value == nil {
@@ -122,6 +123,7 @@ extension Serve {
         serve.readyFile = readyFile
         serve.adminTokenFile = adminTokenFile
         serve.accessLog = accessLog
+        serve.surrogateControl = surrogateControl
         serve.largeObjects = largeObjects
         serve.smallObjectLimit = smallObjectLimit
         serve.origin = origin

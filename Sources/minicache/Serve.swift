@@ -100,6 +100,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --origin: which cached objects a full volume evicts first: lru, s3fifo or sieve.", valueName: "POLICY"))
     var eviction = EvictionKind.lru.rawValue
 
+    @Flag(help: "With --origin: obey Surrogate-Control as well as CDN-Cache-Control over Cache-Control, and announce Surrogate-Capability to the origin.")
+    var surrogateControl = false
+
     @Option(help: ArgumentHelp("Bytes of small objects (the volume's and cached ones) kept in memory; the rest are read from the volume.", valueName: "BYTES"))
     var memoryBudget = 256 << 20
 
@@ -192,6 +195,7 @@ struct Serve: AsyncParsableCommand {
             accessLog: self.accessLog,
             origin: self.origin ?? self.origins,
             maxStoredObjectSize: self.maxStoredObject,
+            surrogateControl: self.surrogateControl,
             listensPlain: self.listen != nil || self.listenTls == nil,
             originCA: self.originCa
         )

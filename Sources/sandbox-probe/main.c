@@ -9,6 +9,9 @@
 //   sandbox-probe identity            uid, gid, capabilities, hostname
 //   sandbox-probe forbidden           prints, then calls ptrace (outside minicache's allow-list)
 //   sandbox-probe wait                prints "waiting", then sleeps until a signal ends it
+//   sandbox-probe fork N              forks up to N sleeping children, prints how many it got, ends them
+//   sandbox-probe spin MS             burns CPU for MS wall-clock milliseconds, prints the CPU time it got
+//   sandbox-probe alloc MIB           allocates and touches MIB mebibytes, printing every 8
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -23,6 +26,8 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int probe_connect(const char *address, const char *port) {
@@ -119,6 +124,59 @@ static int probe_forbidden(void) {
     return 0;
 }
 
+static int probe_fork(const char *count) {
+    enum { most = 1024 };
+    pid_t children[most];
+    int wanted = atoi(count), made = 0, error = 0;
+    if (wanted > most) wanted = most;
+    for (; made < wanted; made++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (;;) pause();
+        }
+        if (pid < 0) {
+            error = errno;
+            break;
+        }
+        children[made] = pid;
+    }
+    printf("forked %d of %d%s%s\n", made, wanted, error ? ": " : "", error ? strerror(error) : "");
+    for (int i = 0; i < made; i++) kill(children[i], SIGKILL);
+    for (int i = 0; i < made; i++) waitpid(children[i], NULL, 0);
+    return made == wanted ? 0 : 1;
+}
+
+static long milliseconds(clockid_t clock) {
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int probe_spin(const char *duration) {
+    long wall = atol(duration), start = milliseconds(CLOCK_MONOTONIC);
+    volatile unsigned long sink = 0;
+    while (milliseconds(CLOCK_MONOTONIC) - start < wall) {
+        for (unsigned long i = 0; i < 100000; i++) sink += i;
+    }
+    printf("spin %ld ms: cpu %ld ms\n", wall, milliseconds(CLOCK_PROCESS_CPUTIME_ID));
+    return 0;
+}
+
+static int probe_alloc(const char *mebibytes) {
+    long wanted = atol(mebibytes);
+    for (long i = 1; i <= wanted; i++) {
+        char *block = malloc(1 << 20);
+        if (!block) {
+            printf("alloc: no memory after %ld MiB\n", i - 1);
+            return 1;
+        }
+        memset(block, 1, 1 << 20);
+        if (i % 8 == 0) printf("allocated %ld MiB\n", i);
+    }
+    printf("allocated %ld MiB: done\n", wanted);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 4 && !strcmp(argv[1], "connect")) return probe_connect(argv[2], argv[3]);
@@ -127,10 +185,13 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "list")) return probe_list(argv[2]);
     if (argc == 2 && !strcmp(argv[1], "identity")) return probe_identity();
     if (argc == 2 && !strcmp(argv[1], "forbidden")) return probe_forbidden();
+    if (argc == 3 && !strcmp(argv[1], "fork")) return probe_fork(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "spin")) return probe_spin(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "alloc")) return probe_alloc(argv[2]);
     if (argc == 2 && !strcmp(argv[1], "wait")) {
         printf("waiting\n");
         for (;;) pause();
     }
-    fprintf(stderr, "usage: sandbox-probe connect ADDR PORT | pids | open PATH | list PATH | identity | forbidden | wait\n");
+    fprintf(stderr, "usage: sandbox-probe connect ADDR PORT | pids | open PATH | list PATH | identity | forbidden | wait | fork N | spin MS | alloc MIB\n");
     return 2;
 }

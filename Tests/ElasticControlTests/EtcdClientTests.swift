@@ -133,6 +133,42 @@ struct EtcdClientTests {
         await client.close()
     }
 
+    @Test func requestsCutByAKilledMemberAreSentAgainToAnother() async throws {
+        let members = try await EtcdTestServer.startCluster(3)
+        defer { for m in members { m.destroy() } }
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: members.map(\.endpoint), requestTimeout: .seconds(10)))
+        try await client.put("/r/warm", value: [0])
+        // Writers keep requests in flight on every member (round robin) while one member is killed:
+        // the requests its connection carried are sent again to the others, so none fails.
+        let end = ContinuousClock.now + .seconds(1.5)
+        let writers = (0..<20).map { w in
+            Task { () -> (written: Int, failures: [String]) in
+                var result: (written: Int, failures: [String]) = (0, [])
+                while ContinuousClock.now < end {
+                    do {
+                        try await client.put("/r/\(w)/\(result.written)", value: [1])
+                        result.written += 1
+                    } catch {
+                        result.failures.append("\(error)")
+                    }
+                }
+                return result
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        members[1].kill()
+        var written = 0
+        var failures: [String] = []
+        for writer in writers {
+            let result = await writer.value
+            written += result.written
+            failures += result.failures
+        }
+        #expect(failures.isEmpty, "\(failures.count) writes failed, e.g. \(failures.first ?? "")")
+        #expect(try await client.snapshot(prefix: "/r/").keyValues.count == written + 1)
+        await client.close()
+    }
+
     @Test func endpointsAreParsedWithClearErrors() throws {
         let configuration = try EtcdConfiguration(url: "etcd://127.0.0.1:2379,10.0.0.2:2380")
         #expect(configuration.endpoints == [.init(host: "127.0.0.1", port: 2379), .init(host: "10.0.0.2", port: 2380)])

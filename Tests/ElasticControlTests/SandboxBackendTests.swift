@@ -62,7 +62,7 @@ struct SandboxBackendTests {
     }
 
     @Test func instanceServesOnItsOwnAddressIsolatedAndStoppingLeavesNothingBehind() async throws {
-        let backend = try Self.backend("sandbox-life")
+        let backend = try Self.backend("sandbox-life") { $0.tenantLimits = ["t": ResourceLimits(memoryBytes: 256 << 20, pids: 100)] }
         let spec = Self.spec("life-1", address: "127.0.171.10")
         let groupsBefore = backend.cgroups.groupCount()
         let filesBefore = Self.instanceFiles(backend)
@@ -105,6 +105,8 @@ struct SandboxBackendTests {
         }
         if let pids = directories.first(where: { $0.contains("pids") }) {
             #expect(try String(contentsOfFile: pids + "/pids.max", encoding: .utf8).hasPrefix("64"))
+            let tenant = (pids as NSString).deletingLastPathComponent
+            #expect(try String(contentsOfFile: tenant + "/pids.max", encoding: .utf8).hasPrefix("100"))
         }
         let interface = try #require(backend.interfaceName(of: spec.id))
         #expect(Self.interfaces().contains(interface))
@@ -232,6 +234,133 @@ struct SandboxBackendTests {
         await stack.stop()
     }
 
+    @Test func ecdnUpWithSandboxedSitesServesViewersAndLeavesNothingAtSIGTERM() async throws {
+        let up = try UpProcess([
+            "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
+            "--sites", "1", "--single-tenant",
+        ], timeout: 30)
+        let process = up.process
+        let lines = up.lines
+        let router = try #require(lines["router"])
+        let api = try #require(lines["api"])
+        let client = HTTPClientForTests()
+        let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.178.8")
+        let location = try #require(redirect.headers.first(name: "Location"))
+        #expect(location.hasPrefix("http://127.0.178.10:18080/"))
+        let playlist = try await client.get(location, from: "127.0.178.8")
+        #expect(playlist.status == 200)
+        #expect(String(buffer: playlist.body).hasPrefix("#EXTM3U"))
+        let instances = try await client.get(api + "/instances")
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(instances.body.readableBytesView)) as? [[String: Any]])
+        #expect(!records.isEmpty && records.allSatisfy { $0["backend"] as? String == "sandbox" })
+        let sites = try await client.get(api + "/sites")
+        #expect(String(buffer: sites.body).contains("\"backend\":\"sandbox\""))
+        let pid = process.processIdentifier
+        let ours = { Self.interfaces().filter { $0.hasPrefix("mc" + String(format: "%06x", Int(pid) & 0xFF_FFFF)) } }
+        #expect(!ours().isEmpty)
+        process.terminate()
+        #expect(await TestStack.eventually(timeout: 20) { !process.isRunning })
+        #expect(ours().isEmpty)
+        let cgroups = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n")
+            .compactMap { line -> String? in
+                let fields = line.split(separator: " ")
+                return fields.count > 8 && line.contains(" - cgroup ") ? String(fields[4]) : nil
+            }
+        let leftovers = cgroups.flatMap { mount -> [String] in
+            let enumerator = FileManager.default.enumerator(atPath: mount)
+            var found: [String] = []
+            while let path = enumerator?.nextObject() as? String {
+                if path.hasSuffix("ecdn-sandbox-\(pid)-1") { found.append(mount + "/" + path) }
+                if path.split(separator: "/").count > 3 { enumerator?.skipDescendants() }
+            }
+            return found
+        }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+
+    @Test func aRestartedOwnerAdoptsRunningSandboxesAndFreesTheOnesThatEnded() async throws {
+        let work = TestEnvironment.temporaryDirectory("sandbox-adopt")
+        let make = {
+            try SandboxBackend(
+                configuration: SandboxConfiguration(),
+                instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, detached: true),
+                logger: TestEnvironment.logger
+            )
+        }
+        let alive = Self.spec("adopt-1", address: "127.0.180.10")
+        let gone = Self.spec("adopt-2", address: "127.0.180.11")
+        // The first owner starts two caches and goes away (its backend is released)...
+        func firstOwner() async throws -> (pid: Int32, gonePid: Int32, interface: String, goneInterface: String) {
+            let owner = try make()
+            try await owner.launch(alive)
+            try await owner.launch(gone)
+            #expect(await TestStack.eventually(timeout: 10) { owner.probe(alive.id) == .ready && owner.probe(gone.id) == .ready })
+            return (
+                try #require(owner.pid(of: alive.id)), try #require(owner.pid(of: gone.id)),
+                try #require(owner.interfaceName(of: alive.id)), try #require(owner.interfaceName(of: gone.id))
+            )
+        }
+        let (pid, gonePid, interface, goneInterface) = try await firstOwner()
+        // ...its caches run on, and one of them ends while nobody watches.
+        #expect(UpTests.alive(pid))
+        kill(gonePid, SIGKILL)
+        #expect(await TestStack.eventually(timeout: 5) { !UpTests.alive(gonePid) })
+
+        let second = try make()
+        let adopted = await second.adopt()
+        #expect(adopted.count == 2)
+        #expect(adopted.first { $0.spec == alive }?.probe == .ready)
+        #expect(adopted.first { $0.spec == gone }?.probe == .exited("ended while its agent was away"))
+        #expect(second.pid(of: alive.id) == pid)
+        #expect(second.probe(alive.id) == .ready)
+        #expect(try await HTTPClientForTests().get(alive.adminURL + "/admin/status").status == 200)
+        #expect(second.probe(gone.id) == .exited("unknown instance"))
+        #expect(!Self.interfaces().contains(goneInterface))
+
+        let how = await second.terminate(alive.id, grace: 5)
+        #expect(how.hasPrefix("exited") || how.hasPrefix("ended"))
+        #expect(!UpTests.alive(pid))
+        #expect(!Self.interfaces().contains(interface))
+        #expect(second.cgroups.groupCount() == 0)
+        #expect(Self.instanceFiles(second).filter { !$0.hasPrefix("root-") }.isEmpty)
+        await second.terminateAll(grace: 0)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func instanceAndTenantLimitsCapTasksCPUAndMemory() async throws {
+        let probes = try Self.backend("sandbox-limits", executable: Binaries.sandboxProbe) {
+            $0.seccomp = false
+            $0.instanceLimits = ResourceLimits(memoryBytes: 64 << 20, cpus: 1, pids: 8)
+            $0.tenantLimits = ["small": ResourceLimits(memoryBytes: 24 << 20, cpus: 0.1, pids: 5)]
+        }
+        let groupsBefore = probes.cgroups.groupCount()
+        let big = { (n: Int) in Self.spec("limits-big-\(n)", tenant: "big", address: "127.0.181.\(10 + n)") }
+        let small = { (n: Int) in Self.spec("limits-small-\(n)", tenant: "small", address: "127.0.181.\(20 + n)") }
+
+        // Tasks: the instance's own 8 (the probe and 7 children), then its tenant's lower 5.
+        let ownTasks = try await probes.run(big(1), arguments: ["fork", "20"], seccomp: false)
+        #expect(ownTasks.output.hasPrefix("forked 7 of 20: Resource temporarily unavailable"), "\(ownTasks.output)")
+        let tenantTasks = try await probes.run(small(1), arguments: ["fork", "20"], seccomp: false)
+        #expect(tenantTasks.output.hasPrefix("forked 4 of 20: Resource temporarily unavailable"), "\(tenantTasks.output)")
+
+        // CPU: a tenant held to a tenth of a core gets about that over a second of spinning.
+        let spin = try await probes.run(small(2), arguments: ["spin", "1000"], seccomp: false)
+        let words = spin.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let cpu = try #require(words.firstIndex(of: "cpu").flatMap { Int(words[$0 + 1]) }, "\(spin.output)")
+        #expect(spin.exit == "exited with status 0")
+        #expect(cpu < 400, "\(spin.output)")
+
+        // Memory: 48 MiB fits the instance's 64 MiB, but not its tenant's 24 MiB: the kernel kills it, not the host.
+        let fits = try await probes.run(big(2), arguments: ["alloc", "48"], seccomp: false)
+        #expect(fits.exit == "exited with status 0", "\(fits.output)")
+        #expect(fits.output.contains("allocated 48 MiB: done"))
+        let over = try await probes.run(small(3), arguments: ["alloc", "48"], seccomp: false)
+        #expect(over.exit == "killed by the kernel: out of memory (memory limit 64 MiB; tenant small 24 MiB)", "\(over.output)")
+        #expect(!over.output.contains("done"))
+        #expect(probes.cgroups.groupCount() == groupsBefore)
+        await probes.terminateAll(grace: 0)
+    }
+
     @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {
         let names = Set((0..<csandbox_allowed_syscall_count()).compactMap { csandbox_allowed_syscall_name($0).map { String(cString: $0) } })
         #expect(names.isSuperset(of: ["read", "write", "accept4", "epoll_wait", "execve", "exit_group"]))
@@ -239,12 +368,31 @@ struct SandboxBackendTests {
     }
 }
 
-/// Site backend selection, and cgroup layouts this host does not have.
+/// Site backend selection, the density benchmark's bookkeeping, and cgroup layouts this host does not have.
 struct BackendSelectionTests {
+    @Test func densityBenchmarkStartsChecksAndStopsEveryInstance() async throws {
+        let work = TestEnvironment.temporaryDirectory("density")
+        let backend = try ProcessBackend(
+            configuration: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work, volumeSize: 16 << 20, spareVolumes: 5),
+            logger: TestEnvironment.logger
+        )
+        let report = await DensityBenchmark(instances: 3, singleStarts: 2, concurrency: 2, firstAddress: "127.0.179.10").run(backend: backend, kind: "process")
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        #expect(report.serving == 3)
+        #expect(report.pssPerInstanceMiB > 0)
+        #expect(report.spawnToReadyP50Milliseconds > 0)
+        #expect(report.summaryLine.hasPrefix("serving 3/3; pss_per_instance_mib "))
+        #expect(report.summaryLine.contains("; starts_per_s ") && report.summaryLine.contains("; spawn_to_ready_p50_ms "))
+        #expect(backend.pid(of: "i-0") == nil)
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
     @Test func sitesUseTheBackendOfTheirKindAndRecordsNameIt() throws {
         let work = TestEnvironment.temporaryDirectory("kinds")
-        let settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))
+        var settings = BackendSettings(instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work))
         var sites = SiteConfiguration.loopbackSites(2, firstOctet: 176)
+        // A backend that cannot start here fails the whole set, with its reason.
+        settings.oci.runtime = "/nonexistent/runc"
         sites[1].backend = .oci
         #expect(throws: ControlError.self) { try SiteBackends(sites: sites, settings: settings, logger: TestEnvironment.logger) }
         sites[1].backend = .process
@@ -253,6 +401,45 @@ struct BackendSelectionTests {
         #expect(backends.kind(forSite: "site2") == "process")
         #expect(backends.backends[.process] is ProcessBackend)
         try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func tenantLimitsParseAndABadOneSaysWhatIsWrong() throws {
+        var configuration = SandboxConfiguration()
+        try configuration.setTenantLimits(parsing: ["vod:memory=512,cpus=1.5,pids=256", "*:pids=100"])
+        #expect(configuration.limits(ofTenant: "vod") == ResourceLimits(memoryBytes: 512 << 20, cpus: 1.5, pids: 256))
+        #expect(configuration.limits(ofTenant: "default") == ResourceLimits(pids: 100))
+        let bad = [
+            ("vod", "is not TENANT:LIMITS"), (":pids=3", "is not TENANT:LIMITS"), ("vod:memory=1", "memory=1: give whole MiB, at least 8"),
+            ("vod:disk=5", "unknown limit 'disk'"), ("vod:cpus=x", "cpus=x: give cores"), ("vod:", "no limit given"),
+        ]
+        for (entry, message) in bad {
+            let error = #expect(throws: ControlError.self, "\(entry)") { try configuration.setTenantLimits(parsing: [entry]) }
+            #expect(error?.message.contains(message) == true, "\(entry): \(String(describing: error))")
+        }
+    }
+
+    @Test(.enabled(if: geteuid() != 0 || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "as root, runs ecdn as user nobody with setpriv (util-linux)"))
+    func withoutRootTheSandboxBackendSaysWhatToDo() throws {
+        let process = Process()
+        let arguments = [
+            "up", "--backend", "sandbox", "--sites", "1", "--first-site-octet", "182", "--router-port", "0", "--api-port", "0", "--origin-port", "0",
+            "--minicache", Binaries.minicache,
+        ]
+        if geteuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid", "65534", "--regid", "65534", "--clear-groups", Binaries.ecdn] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+            process.arguments = arguments
+        }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains("ecdn: error: the sandbox backend needs root (namespaces, cgroups, veth interfaces): run ecdn as root (sudo) or use --backend process"), "\(text)")
     }
 
     @Test func hybridHostUsesV1ControllersAndIgnoresAnEmptyV2() {

@@ -25,6 +25,36 @@ enum Binaries {
     static var sandboxProbe: String { directory + "/sandbox-probe" }
 }
 
+/// `ecdn up` as a child process, with the URL lines it printed (`router`, `api`, `dashboard`, `origin`).
+struct UpProcess {
+    let process: Process
+    let lines: [String: String]
+
+    /// Starts `ecdn ARGUMENTS` and reads its output until the `origin:` line (or `timeout`).
+    init(_ arguments: [String], timeout: Double = 20) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var lines: [String: String] = [:]
+        var buffer = ""
+        let deadline = Date().addingTimeInterval(timeout)
+        while lines["origin"] == nil, Date() < deadline {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            for line in buffer.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
+            }
+        }
+        self.lines = lines
+    }
+}
+
 enum TestEnvironment {
     static let slow = ProcessInfo.processInfo.environment["MINICACHE_SLOW_TESTS"] == "1"
     static var logger: Logger {

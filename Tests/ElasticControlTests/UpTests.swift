@@ -22,28 +22,11 @@ struct UpTests {
     }
 
     @Test func upPrintsItsURLsServesViewersAndSIGTERMStopsEveryChild() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
-        var arguments = [
+        let up = try UpProcess([
             "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
-        ]
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var lines: [String: String] = [:]
-        var buffer = ""
-        let deadline = Date().addingTimeInterval(20)
-        while lines["origin"] == nil, Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            for line in buffer.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1)
-                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
-            }
-        }
+        ])
+        let process = up.process
+        let lines = up.lines
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         #expect(router.hasPrefix("http://"))

@@ -23,8 +23,14 @@ import Testing
         var writer = HTTP1ResponseWriter(dates: DateCache(), serverName: "minicache")
         let outcome = writer.write(plan, framing, mount: mount)
         var parts: [String] = []
-        writer.takeOutput(write: { parts.append(String(decoding: $0.readableBytesView, as: UTF8.self)) }, flush: {})
+        parts = Self.drain(&writer).map { String(decoding: $0.readableBytesView, as: UTF8.self) }
         return (outcome, parts)
+    }
+
+    /// The writer's output, in order, and a new batch.
+    static func drain(_ writer: inout HTTP1ResponseWriter) -> [ByteBuffer] {
+        guard let output = writer.takeOutput() else { return [] }
+        return output.queued + (output.last.readableBytes > 0 ? [output.last] : [])
     }
 
     /// The output without `Date` lines, as one string.
@@ -89,7 +95,7 @@ import Testing
         var writer = HTTP1ResponseWriter(dates: DateCache(), serverName: "minicache")
         _ = writer.write(.representation(Representation(object), .range(10..<20)), Self.get, mount: Self.mount)
         var bytes: [UInt8] = []
-        writer.takeOutput(write: { bytes += $0.readableBytesView }, flush: {})
+        for part in Self.drain(&writer) { bytes += part.readableBytesView }
         #expect(Array(bytes.suffix(11)) == [10] + Array(body[10..<20]))
         let (_, refused) = Self.write(.representation(Representation(object), .unsatisfiable))
         let answer = Self.text(refused)
@@ -120,7 +126,7 @@ import Testing
         var writer = HTTP1ResponseWriter(dates: DateCache(), serverName: "minicache")
         _ = writer.write(.representation(Representation(object, .stored(hit, age: 7, label: .hit)), .whole), Self.get, mount: Self.mount)
         var text = ""
-        writer.takeOutput(write: { text += String(decoding: $0.readableBytesView, as: UTF8.self) }, flush: {})
+        for part in Self.drain(&writer) { text += String(decoding: part.readableBytesView, as: UTF8.self) }
         #expect(text.hasPrefix("HTTP/1.1 203 Non-Authoritative Information\r\n"))
         #expect(text.contains("\r\nAge: 7\r\nX-Cache: HIT\r\n"))
         #expect(text.contains("X-Origin: yes\r\n"))
@@ -156,7 +162,7 @@ import Testing
         writer.writeRelayBody(big, chunked: framing.chunked)
         writer.writeRelayEnd(chunked: framing.chunked)
         var parts: [ByteBuffer] = []
-        writer.takeOutput(write: { parts.append($0) }, flush: {})
+        parts = Self.drain(&writer)
         #expect(parts.count == 3)
         #expect(parts[1] == big)
         #expect(String(decoding: parts[0].readableBytesView, as: UTF8.self).hasSuffix("Transfer-Encoding: chunked\r\n\r\n2001\r\n"))
@@ -175,7 +181,7 @@ import Testing
         let notModified = writer.writeRelayHead(RelayHead(status: .notModified, fields: [:], contentLength: 5, label: .miss), Self.get)
         #expect(notModified.bodiless)
         var text = ""
-        writer.takeOutput(write: { text += String(decoding: $0.readableBytesView, as: UTF8.self) }, flush: {})
+        for part in Self.drain(&writer) { text += String(decoding: part.readableBytesView, as: UTF8.self) }
         #expect(text.contains("Via: 1.1 minicache\r\nX-Cache: MISS\r\nTransfer-Encoding: chunked\r\n\r\n"))
         #expect(text.contains("HTTP/1.1 304 Not Modified\r\n"))
         #expect(!text.contains("Content-Length: 5"))
@@ -187,7 +193,7 @@ import Testing
         _ = writer.writeRelayHead(
             RelayHead(status: HTTPStatus(code: 299), fields: ["Date": "x", "Server": "origin"], contentLength: 0, label: .pass), Self.get)
         var text = ""
-        writer.takeOutput(write: { text += String(decoding: $0.readableBytesView, as: UTF8.self) }, flush: {})
+        for part in Self.drain(&writer) { text += String(decoding: part.readableBytesView, as: UTF8.self) }
         #expect(text.hasPrefix("HTTP/1.1 299 \r\nDate: x\r\nServer: origin\r\nVia: 1.1 minicache\r\nX-Cache: PASS\r\nContent-Length: 0\r\n\r\n"))
     }
 }

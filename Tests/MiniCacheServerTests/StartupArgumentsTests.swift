@@ -13,7 +13,7 @@ import Testing
             "vol.shfs", "--listen", "127.0.0.1:0", "--threads", "3", "--max-connections", "7", "--idle-timeout", "1.5",
             "--header-timeout", "2", "--admin", "off", "--ready-file", "/tmp/ready", "--access-log", "--large-objects",
             "read", "--small-object-limit", "4096", "--origin", "http://127.0.0.1:81", "--max-stored-object", "123",
-            "--log-level", "warning", "--eviction", "s3fifo", "--memory-budget", "1000",
+            "--log-level", "warning", "--eviction", "s3fifo", "--memory-budget", "1000", "--surrogate-control",
         ],
         ["vol.shfs", "--origins", "/etc/minicache/origins.conf", "--eviction=sieve"],
         ["vol.shfs", "--origin", "https://origin.example", "--origin-ca", "/etc/minicache/origin-ca.pem"],

@@ -50,6 +50,9 @@ typedef struct csandbox_spec {
     int seccomp;
     /// Non-zero: mount a `proc` (only this instance's processes, `subset=pid`) at `/proc`.
     int mount_proc;
+    /// Non-zero: SIGKILL the child when the thread that cloned it ends (`PR_SET_PDEATHSIG`);
+    /// zero lets it outlive this process (a site agent's caches survive an agent restart).
+    int die_with_parent;
 } csandbox_spec;
 
 /// Why a spawn failed: the step and the errno.
@@ -83,6 +86,45 @@ int csandbox_reap(int pidfd, int *signal, int *status);
 
 /// Opens a pidfd for `pid` (an instance this process did not start). @return fd or -errno.
 int csandbox_pidfd_open(pid_t pid);
+
+/// Whether the process behind `pidfd` has ended (a pidfd turns readable then), for processes
+/// that are not this one's children. @return 1, 0, or -errno.
+int csandbox_pidfd_ended(int pidfd);
+
+// Links of instances the oci and microvm backends start (links.c): the same wiring as a
+// sandbox's veth. Each returns 0, or a negative errno with `*step` naming what failed.
+
+/// In the calling thread's network namespace: creates `eth0` (`instance_mac`) as a veth whose
+/// other end, `host_ifname` (`host_mac`), goes to the namespace `host_netns_fd`; gives eth0
+/// `address`/32 (network byte order), a permanent neighbour entry for the gateway 169.254.0.1
+/// pointing at `host_mac`, and a default route through it.
+int csandbox_link_instance_end(const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6], int host_netns_fd,
+                               uint32_t address, const char **step);
+
+/// In the caller's network namespace: route_localnet on and forwarding off for `host_ifname`,
+/// up, a permanent neighbour entry `address` -> `instance_mac`, and `address`/32 routed to it
+/// from the local table with preferred source `host_source`.
+int csandbox_link_host_end(const char *host_ifname, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step);
+
+/// A network namespace bound at `path` (a new file) whose `eth0` is an instance's end (as
+/// ``csandbox_link_instance_end``), with the host end set up (``csandbox_link_host_end``). The
+/// calling thread enters the new namespace for a moment and returns to its own. On failure
+/// nothing is left behind.
+int csandbox_netns_create(const char *path, const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6],
+                          uint32_t address, uint32_t host_source, const char **step);
+
+/// Unbinds and deletes a namespace file made by ``csandbox_netns_create`` (the kernel frees the
+/// namespace with its last user).
+void csandbox_netns_remove(const char *path);
+
+/// Creates the persistent tap device `name` (vnet headers, no packet information) with `mac`,
+/// for QEMU to open by name. Delete it with ``csandbox_delete_link``.
+int csandbox_tap_create(const char *name, const uint8_t mac[6], const char **step);
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER): a
+/// container's first process becomes its child once the runtime that started it exits.
+/// @return 0 or -errno.
+int csandbox_become_subreaper(void);
 
 #ifdef __cplusplus
 }

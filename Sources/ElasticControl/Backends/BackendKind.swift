@@ -18,7 +18,7 @@ public enum BackendKind: String, Sendable, CaseIterable, Codable, CustomStringCo
 
     /// Creates the backend of this kind.
     /// - Throws: ``ControlError`` `badConfiguration` when the backend cannot run here (the message
-    ///   says what is missing), or when it is not built yet.
+    ///   says what is missing), or `imageFailed` when its image cannot be read or written.
     public func makeBackend(_ settings: BackendSettings, logger: Logger) throws(ControlError) -> any SiteBackend {
         var instances = settings.instances
         instances.workDirectory += "/" + rawValue
@@ -27,8 +27,10 @@ public enum BackendKind: String, Sendable, CaseIterable, Codable, CustomStringCo
             return try ProcessBackend(configuration: instances, logger: logger)
         case .sandbox:
             return try SandboxBackend(configuration: settings.sandbox, instances: instances, logger: logger)
-        case .oci, .microvm:
-            throw ControlError(.badConfiguration, "the \(rawValue) backend is not built yet: use --backend process or sandbox")
+        case .oci:
+            return try OCIBackend(configuration: settings.oci, instances: instances, logger: logger)
+        case .microvm:
+            return try MicroVMBackend(configuration: settings.microvm, instances: instances, logger: logger)
         }
     }
 }

@@ -98,6 +98,8 @@ public struct DensityBenchmark: Sendable {
             let address = PrefixTable.format(base &+ UInt32(i))
             return InstanceSpec(id: "\(prefix)\(i)", site: "density", tenant: "t\(i % 16)", address: address, port: 18080, adminPort: 18081, origin: "http://127.0.0.1:9")
         }
+        // A backend that boots slowly (a microVM under TCG) says how long to wait.
+        let slowBoot = backend.readyTimeout(forSite: "density") ?? 0
         let loadBefore = Self.loadAverage()
         let stall = StallMeter()
 
@@ -108,7 +110,7 @@ public struct DensityBenchmark: Sendable {
             let t0 = HTTPDate.monotonic()
             do {
                 try await backend.launch(s)
-                if let ready = await Self.waitReady(backend, s.id, timeout: 10) { singles.append((ready - t0) * 1000) }
+                if let ready = await Self.waitReady(backend, s.id, timeout: max(10, slowBoot)) { singles.append((ready - t0) * 1000) }
             } catch {
                 tally.failures.withLock { $0.append("single \(s.id): \(error)") }
             }
@@ -130,7 +132,7 @@ public struct DensityBenchmark: Sendable {
                     do {
                         try await backend.launch(s)
                         tally.launchedAt.withLock { $0[s.id] = t0 }
-                        if let ready = await Self.waitReady(backend, s.id, timeout: 60) {
+                        if let ready = await Self.waitReady(backend, s.id, timeout: max(60, slowBoot)) {
                             tally.readyAt.withLock { $0[s.id] = ready }
                         } else {
                             tally.failures.withLock { $0.append("\(s.id): not ready (\(backend.probe(s.id)))") }

@@ -51,8 +51,8 @@ public struct AdoptedInstance: Sendable, Equatable {
     }
 }
 
-/// Starts and stops MiniCache instances at a site: child processes, sandboxes (``BackendKind``
-/// lists them all; ``SiteBackends`` picks one per site).
+/// Starts and stops MiniCache instances at a site: child processes, sandboxes, OCI containers,
+/// microVMs (``BackendKind`` lists them all; ``SiteBackends`` picks one per site).
 ///
 /// A backend used by a site agent (`ecdn agent`) should let instances outlive the agent and
 /// implement ``adopt()``: after an agent restart the agent adopts what still runs instead of
@@ -77,6 +77,12 @@ public protocol SiteBackend: Sendable {
     func terminateAll(grace: Double) async
     /// The host process id of a running instance (fault injection in tests), if it has one.
     func pid(of id: String) -> Int32?
+    /// What is worth knowing about how a running instance runs (a microVM under TCG, and why),
+    /// for its record's `reason` and its `ready` event; nil when nothing is.
+    func note(of id: String) -> String?
+    /// Seconds `site`'s instances may take from launch to ready when this backend needs more
+    /// than the controller's `readyTimeout` (a microVM booting under TCG); nil: the controller's.
+    func readyTimeout(forSite site: String) -> Double?
     /// Instances a previous owner of this backend's state (same work folder, same host) started:
     /// each one that still runs is attached again, so that ``probe(_:)``, ``terminate(_:grace:)``
     /// and ``kill(_:)`` work on it as if launched here; each one that ended is reported once
@@ -87,5 +93,7 @@ public protocol SiteBackend: Sendable {
 extension SiteBackend {
     public func kind(forSite site: String) -> String { kind }
     public func pid(of id: String) -> Int32? { nil }
+    public func note(of id: String) -> String? { nil }
+    public func readyTimeout(forSite site: String) -> Double? { nil }
     public func adopt() async -> [AdoptedInstance] { [] }
 }

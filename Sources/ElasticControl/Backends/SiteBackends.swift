@@ -86,6 +86,14 @@ public final class SiteBackends: SiteBackend {
         owner(of: id)?.pid(of: id)
     }
 
+    public func note(of id: String) -> String? {
+        owner(of: id)?.note(of: id)
+    }
+
+    public func readyTimeout(forSite site: String) -> Double? {
+        backend(forSite: site)?.readyTimeout(forSite: site)
+    }
+
     public func adopt() async -> [AdoptedInstance] {
         var found: [AdoptedInstance] = []
         for (kind, backend) in backends {

@@ -75,13 +75,12 @@ public struct ClusterPlanner: Sendable {
         guard agentAlive else { return plan }
         var used = Set((state.slots[site.name] ?? [:]).keys)
         var siteActive = active.count
-        let demand = state.demand.values.compactMap { $0[site.name] }
         for (tenantIndex, tenant) in tenants.enumerated() {
             let mine = active.filter { $0.tenant == tenant.name }
             var states: [InstanceState] = []
             for (k, p) in mine.enumerated() {
                 let status = state.status[p.id]
-                let routed = demand.reduce(0) { $0 + ($1.tenants[tenant.name]?.instances[p.id] ?? 0) }
+                let routed = state.viewers(site: site.name, tenant: tenant.name, instance: p.id)
                 let ready = status?.instance.state == .ready
                 let lastActivity = status.map { max($0.lastActivity, $0.instance.readyAt ?? 0) } ?? p.placedAt
                 let recentlyActive = now - lastActivity < max(3 * configuration.tick, 2)
@@ -91,7 +90,7 @@ public struct ClusterPlanner: Sendable {
                     connections: connections, idleSince: connections == 0 ? lastActivity : nil
                 ))
             }
-            let reported = demand.reduce(0) { $0 + ($1.tenants[tenant.name]?.viewers ?? 0) }
+            let reported = state.viewers(site: site.name, tenant: tenant.name)
             let viewers = max(reported, states.reduce(0) { $0 + $1.connections })
             let observation = ContentObservation(site: index, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteActive, now: now)
             let wantsOne = configuration.mode == .fixed ? mine.isEmpty : viewers > 0 && policy.route(observation).start

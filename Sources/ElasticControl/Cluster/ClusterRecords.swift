@@ -184,8 +184,16 @@ public struct DemandRecord: Sendable, Codable, Equatable {
         public var contents: [String: Int]
         /// Viewers per instance id in the last viewer lease.
         public var instances: [String: Int]
+        /// Which viewers (``viewers``) and which per instance (``instances``): the leader counts
+        /// the union over every router, so a viewer seen by two routers counts once. Absent in
+        /// reports of older routers, whose counts are then added.
+        public var sketch: ViewerSketch?
+        public var instanceSketches: [String: ViewerSketch]?
 
-        public init(viewers: Int = 0, requests: Int = 0, toCache: Int = 0, toOrigin: Int = 0, waited: Int = 0, contents: [String: Int] = [:], instances: [String: Int] = [:]) {
+        public init(
+            viewers: Int = 0, requests: Int = 0, toCache: Int = 0, toOrigin: Int = 0, waited: Int = 0, contents: [String: Int] = [:], instances: [String: Int] = [:],
+            sketch: ViewerSketch? = nil, instanceSketches: [String: ViewerSketch]? = nil
+        ) {
             self.viewers = viewers
             self.requests = requests
             self.toCache = toCache
@@ -193,6 +201,8 @@ public struct DemandRecord: Sendable, Codable, Equatable {
             self.waited = waited
             self.contents = contents
             self.instances = instances
+            self.sketch = sketch
+            self.instanceSketches = instanceSketches
         }
     }
 

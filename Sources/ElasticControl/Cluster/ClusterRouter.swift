@@ -139,6 +139,14 @@ public final class ClusterRouter: Service, Sendable {
         let now = HTTPDate.now()
         let key = DesiredKey(site: site, tenant: tenant)
         let (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
+        if reason == "site lost", let next = nextSite(after: key, client: client, content: content, now: now) {
+            // Counted at the site that serves it, so the leader sizes that site for it.
+            demand.withLock { d in
+                d.arrived(next.key, client: client, content: content, now: now)
+                d.routed(next.key, instance: next.id, client: client, now: now, toCache: true)
+            }
+            return .cache(url: next.url, instance: next.id)
+        }
         switch decision {
         case .cache(let url, let id)?:
             demand.withLock { $0.routed(key, instance: id, client: client, now: now, toCache: true) }
@@ -164,6 +172,25 @@ public final class ClusterRouter: Service, Sendable {
     }
 
     private enum Choice { case cache(url: String, id: String) }
+
+    /// For a viewer of a lost site (its agent's lease lapsed): the next site in name order, with
+    /// a live agent, where the policy sends the viewer to a ready cache; nil sends it to the origin.
+    private func nextSite(after key: DesiredKey, client: String, content: String, now: Double) -> (key: DesiredKey, url: String, id: String)? {
+        let candidates: [String] = view.read { state in
+            let names = state.siteList.map(\.name)
+            guard let at = names.firstIndex(of: key.site) else { return [] }
+            return (names[(at + 1)...] + names[..<at]).filter { name in
+                state.agents[name] != nil && state.running(site: name, tenant: key.tenant).contains { $0.status?.instance.state == .ready }
+            }
+        }
+        for site in candidates {
+            let fallback = DesiredKey(site: site, tenant: key.tenant)
+            if case .cache(let url, let id)? = decide(key: fallback, client: client, content: content, now: now, record: false).0 {
+                return (fallback, url, id)
+            }
+        }
+        return nil
+    }
 
     /// The policy's choice on the local view: a ready cache, or why not.
     private func decide(key: DesiredKey, client: String, content: String, now: Double, record: Bool) -> (Choice?, origin: String, reason: String) {

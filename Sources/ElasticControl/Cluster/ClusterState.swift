@@ -51,9 +51,32 @@ public struct ClusterState: Sendable {
             .map { ($0.record, status[$0.record.id]) }
     }
 
-    /// Distinct viewers of `tenant` at `site` over every router's report.
-    public func viewers(site: String, tenant: String) -> Int {
-        demand.values.reduce(0) { $0 + ($1[site]?.tenants[tenant]?.viewers ?? 0) }
+    /// Distinct viewers of `tenant` at `site` over every router's report (a viewer that two
+    /// routers saw counts once), or of those sent to `instance`.
+    public func viewers(site: String, tenant: String, instance: String? = nil) -> Int {
+        var unsketched = 0
+        var sketched: [(count: Int, sketch: ViewerSketch)] = []
+        for reports in demand.values {
+            guard let report = reports[site]?.tenants[tenant] else { continue }
+            let (count, sketch) = instance.map { (report.instances[$0] ?? 0, report.instanceSketches?[$0]) } ?? (report.viewers, report.sketch)
+            guard count > 0 else { continue }
+            if let sketch {
+                sketched.append((count, sketch))
+            } else {
+                unsketched += count
+            }
+        }
+        // One router's own count is exact; the reports of several are merged.
+        switch sketched.count {
+        case 0:
+            return unsketched
+        case 1:
+            return unsketched + sketched[0].count
+        default:
+            var union = sketched[0].sketch
+            for s in sketched.dropFirst() { union.formUnion(s.sketch) }
+            return unsketched + max(union.count, sketched.map { $0.count }.max() ?? 0)
+        }
     }
 
     /// Applies one key's new value (nil: deleted).

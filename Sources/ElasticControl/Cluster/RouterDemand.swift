@@ -51,23 +51,28 @@ struct RouterDemand {
     }
 
     /// Records for `sites` (nil: all) whose viewers or per-instance viewers changed since written.
+    /// Each tenant carries sketches of which viewers it counts, so the leader merges routers.
     func records(router: String, sites: Set<String>?, now: Double) -> [DemandRecord] {
         var bySite: [String: [String: DemandRecord.Tenant]] = [:]
         for (key, k) in keys where sites?.contains(key.site) ?? true {
             var tenant = k.counter
             tenant.viewers = k.clients.count
             tenant.instances = k.instances.mapValues(\.count)
+            tenant.sketch = ViewerSketch(k.clients.keys)
+            tenant.instanceSketches = k.instances.mapValues { ViewerSketch($0.keys) }
             bySite[key.site, default: [:]][key.tenant] = tenant
         }
         return bySite.compactMap { site, tenants in
-            // Only a change the leader acts on (viewers, per-instance viewers) is worth a write
-            // on a tick; an early report (sites given) is always written.
-            if sites == nil, let old = written[site],
-               old.mapValues({ [$0.viewers] + $0.instances.sorted { $0.key < $1.key }.map(\.value) })
-                == tenants.mapValues({ [$0.viewers] + $0.instances.sorted { $0.key < $1.key }.map(\.value) }) {
-                return nil
-            }
+            // Only a change the leader acts on (which viewers, overall and per instance) is worth
+            // a write on a tick; an early report (sites given) is always written.
+            if sites == nil, let old = written[site], Self.sameViewers(old, tenants) { return nil }
             return DemandRecord(router: router, site: site, at: now, tenants: tenants)
+        }
+    }
+
+    private static func sameViewers(_ a: [String: DemandRecord.Tenant], _ b: [String: DemandRecord.Tenant]) -> Bool {
+        a.count == b.count && a.allSatisfy { name, t in
+            b[name].map { $0.sketch == t.sketch && $0.instanceSketches == t.instanceSketches } ?? false
         }
     }
 }

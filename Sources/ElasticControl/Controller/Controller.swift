@@ -286,10 +286,11 @@ public final class Controller: Service, Sendable {
             return
         }
         let start = HTTPDate.monotonic()
+        let readyTimeout = max(configuration.readyTimeout, backend.readyTimeout(forSite: spec.site) ?? 0)
         while true {
             switch backend.probe(spec.id) {
             case .ready:
-                await markReady(n, bootSeconds: HTTPDate.monotonic() - start)
+                await markReady(n, bootSeconds: HTTPDate.monotonic() - start, note: backend.note(of: spec.id))
                 return
             case .exited(let how):
                 await backend.terminate(spec.id, grace: 0)
@@ -297,10 +298,10 @@ public final class Controller: Service, Sendable {
                 return
             case .booting:
                 let elapsed = HTTPDate.monotonic() - start
-                if elapsed > configuration.readyTimeout {
+                if elapsed > readyTimeout {
                     state.withLock { $0.instances[n]?.terminating = true }
                     let how = await backend.terminate(spec.id, grace: 1)
-                    await markStopped(n, reason: "never became ready within \(configuration.readyTimeout) s (\(how))", kind: "not-ready")
+                    await markStopped(n, reason: "never became ready within \(readyTimeout) s (\(how))", kind: "not-ready")
                     return
                 }
                 // Poll the ready file every millisecond while a fast boot is expected.
@@ -309,17 +310,19 @@ public final class Controller: Service, Sendable {
         }
     }
 
-    private func markReady(_ n: Int, bootSeconds: Double) async {
+    /// - Parameter note: what the backend says about how it runs (a microVM under TCG, and why).
+    private func markReady(_ n: Int, bootSeconds: Double, note: String?) async {
         let waiters: [CheckedContinuation<Bool, Never>] = state.withLock { s in
             guard var instance = s.instances[n], instance.record.state == .starting else { return [] }
             instance.record.state = .ready
+            instance.record.reason = note
             instance.record.readyAt = HTTPDate.now()
             instance.record.bootMilliseconds = (bootSeconds * 1000 * 10).rounded() / 10
             instance.lastActivity = HTTPDate.monotonic()
             let waiting = Array(instance.waiters.values)
             instance.waiters = [:]
             s.instances[n] = instance
-            s.event("ready", instance, "ready after \(instance.record.bootMilliseconds ?? 0) ms", now: HTTPDate.now())
+            s.event("ready", instance, "ready after \(instance.record.bootMilliseconds ?? 0) ms\(note.map { " (\($0))" } ?? "")", now: HTTPDate.now())
             return waiting
         }
         for waiter in waiters { waiter.resume(returning: true) }

@@ -20,6 +20,11 @@ package struct CacheConfiguration: Sendable, Equatable {
     /// which the volume does not provide, so the default is `false`.
     package var storesPartialContent: Bool
 
+    /// Targeted cache-control fields this cache obeys instead of `Cache-Control` and `Expires`
+    /// (RFC 9213 §2.1), first match wins, and never forwards to clients. Default
+    /// `CDN-Cache-Control` (this is a CDN's cache); `Surrogate-Control` is opt-in.
+    package var targetedFields: [TargetedField]
+
     /// Creates a configuration.
     /// - Parameters:
     ///   - isShared: shared-cache semantics; default `true`.
@@ -27,13 +32,16 @@ package struct CacheConfiguration: Sendable, Equatable {
     ///   - heuristicLimit: heuristic freshness cap in seconds; default one day.
     ///   - storesUnvalidatableResponses: store responses without freshness or validators; default `false`.
     ///   - storesPartialContent: store 206 responses; default `false`.
+    ///   - targetedFields: targeted cache-control fields obeyed; default `CDN-Cache-Control`.
     package init(
         isShared: Bool = true,
         heuristicFraction: Double = 0.1,
         heuristicLimit: Int64 = 86_400,
         storesUnvalidatableResponses: Bool = false,
-        storesPartialContent: Bool = false
+        storesPartialContent: Bool = false,
+        targetedFields: [TargetedField] = [.cdnCacheControl]
     ) {
+        self.targetedFields = targetedFields
         self.isShared = isShared
         self.heuristicFraction = heuristicFraction
         self.heuristicLimit = heuristicLimit

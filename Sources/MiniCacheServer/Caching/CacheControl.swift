@@ -92,6 +92,15 @@ package struct CacheControl: Sendable, Equatable {
         for value in values { parse(Substring(value)) }
     }
 
+    /// The response directives of a targeted field (``TargetedField``), already split and typed.
+    package init(targeted directives: [Directive]) {
+        self.init()
+        for directive in directives {
+            self.directives.append(directive)
+            apply(directive)
+        }
+    }
+
     /// Whether the directive `name` (lower case) is present, including unknown extensions.
     package func contains(_ name: String) -> Bool {
         directives.contains { $0.name == name }

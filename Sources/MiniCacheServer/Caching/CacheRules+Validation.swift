@@ -48,7 +48,10 @@ extension CacheRules {
 
         var excluded = StoredResponse.unstoredFields
         excluded.insert("content-length")
-        if configuration.isShared { excluded.formUnion(CacheControl(headers: notModified.headers).privateFields) }
+        if configuration.isShared {
+            let directives = TargetedField.select(configuration.targetedFields, in: notModified.headers)?.directives
+            excluded.formUnion((directives ?? CacheControl(headers: notModified.headers)).privateFields)
+        }
         let incoming = StoredResponse.storableHeaders(notModified.headers, excluding: excluded)
 
         var merged = stored.headers
@@ -60,7 +63,7 @@ extension CacheRules {
         for (name, value) in incoming { merged.add(name: name, value: value) }
 
         var updated = stored
-        updated.replaceHeaders(merged, requestTime: requestTime, responseTime: responseTime)
+        updated.replaceHeaders(merged, requestTime: requestTime, responseTime: responseTime, targets: configuration.targetedFields)
         return updated
     }
 

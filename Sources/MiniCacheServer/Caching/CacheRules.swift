@@ -54,7 +54,8 @@ package struct CacheRules: Sendable {
         guard Self.understoodStatuses.contains(status), status != 304 else { return .doNotStore(.status) }
         if status == 206 && !configuration.storesPartialContent { return .doNotStore(.status) }
 
-        let responseCC = CacheControl(headers: response.headers)
+        let targeted = TargetedField.select(configuration.targetedFields, in: response.headers)
+        let responseCC = targeted?.directives ?? CacheControl(headers: response.headers)
         let requestCC = CacheControl(headers: request.headers)
         if requestCC.noStore { return .doNotStore(.noStore) }
         // §5.2.2.3: a cache that understands the status code ignores no-store under must-understand.
@@ -68,7 +69,7 @@ package struct CacheRules: Sendable {
         if VarySelector(responseHeaders: response.headers).isWildcard { return .doNotStore(.varyWildcard) }
 
         let explicitFreshness =
-            responseCC.maxAge != nil || response.headers.contains(name: "expires")
+            responseCC.maxAge != nil || (targeted == nil && response.headers.contains(name: "expires"))
             || (configuration.isShared && responseCC.sharedMaxAge != nil)
         let byDefault = StoredResponse.cacheableByDefaultStatuses.contains(status)
         let allowedWithoutFreshness = responseCC.isPublic || (!configuration.isShared && responseCC.isPrivate)
@@ -78,7 +79,7 @@ package struct CacheRules: Sendable {
             let hasValidator = response.headers.contains(name: "etag") || response.headers.contains(name: "last-modified")
             let stored = StoredResponse(
                 requestHeaders: request.headers, response: response, requestTime: 0, responseTime: 0,
-                isShared: configuration.isShared)
+                isShared: configuration.isShared, targets: configuration.targetedFields)
             if !hasValidator && stored.freshnessLifetime(configuration) == 0 && responseCC.staleWhileRevalidate == nil
                 && responseCC.staleIfError == nil
             {
@@ -95,7 +96,7 @@ package struct CacheRules: Sendable {
     /// up (RFC 9111 §3.5) keep it for its requester. Any status may be shared otherwise, so an
     /// origin error reaches every waiting client from one fetch.
     package func maySharePending(request: HTTPRequestHead, response: HTTPResponseHead) -> Bool {
-        let cc = CacheControl(headers: response.headers)
+        let cc = TargetedField.select(configuration.targetedFields, in: response.headers)?.directives ?? CacheControl(headers: response.headers)
         if cc.noStore && !cc.mustUnderstand { return false }
         if configuration.isShared && cc.isPrivate { return false }
         if response.headers.contains(name: "set-cookie") { return false }

@@ -5,7 +5,8 @@ import NIOHTTP1
 /// restarted cache answers from what it stored.
 ///
 /// Layout (big-endian): magic `MCSR`, format version (UInt16), total length of the block
-/// (UInt32), status (UInt16), flags (UInt16, bit 0: body length known), request time (Int64),
+/// (UInt32), status (UInt16), flags (UInt16, bit 0: body length known; bit 1 / 2: the directives
+/// come from `CDN-Cache-Control` / `Surrogate-Control`), request time (Int64),
 /// response time (Int64), body length (UInt64), header count (UInt16) then per field name
 /// (UInt16 length + bytes) and value (UInt32 length + bytes), the `Vary` wildcard (UInt8),
 /// nominated name count (UInt16) then per name the name, a presence byte and the value; from
@@ -38,7 +39,7 @@ extension StoredResponse {
         let lengthIndex = buffer.writerIndex
         buffer.writeInteger(UInt32(0))
         buffer.writeInteger(UInt16(clamping: status))
-        buffer.writeInteger(UInt16(bodyLength == nil ? 0 : 1))
+        buffer.writeInteger(UInt16(bodyLength == nil ? 0 : 1) | Self.targetedFlag(targetedField))
         buffer.writeInteger(requestTime)
         buffer.writeInteger(responseTime)
         buffer.writeInteger(bodyLength ?? 0)
@@ -130,9 +131,23 @@ extension StoredResponse {
         self.init(
             status: Int(status), headers: headers, requestTime: requestTime, responseTime: responseTime,
             vary: VarySelector(names: names, isWildcard: wildcard == 1), varyValues: values,
-            bodyLength: flags & 1 == 1 ? bodyLength : nil)
+            bodyLength: flags & 1 == 1 ? bodyLength : nil, targetedField: Self.targetedField(flags: flags))
         self.url = url
         self.storedAt = storedAt
+    }
+
+    // Flag bits 1 and 2: the directives came from CDN-Cache-Control / Surrogate-Control. Older
+    // readers ignore them (and fall back to Cache-Control).
+    private static func targetedFlag(_ field: TargetedField?) -> UInt16 {
+        switch field {
+        case .cdnCacheControl: 2
+        case .surrogateControl: 4
+        case nil: 0
+        }
+    }
+
+    private static func targetedField(flags: UInt16) -> TargetedField? {
+        flags & 2 != 0 ? .cdnCacheControl : flags & 4 != 0 ? .surrogateControl : nil
     }
 
     private static func writeShort(_ string: String, into buffer: inout ByteBuffer) {

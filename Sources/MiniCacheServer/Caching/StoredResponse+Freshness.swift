@@ -18,10 +18,11 @@ extension StoredResponse {
         /// The `Last-Modified` time, if present and valid.
         package var lastModified: Int64?
 
-        init(headers: HTTPHeaders, responseTime: Int64) {
+        /// - Parameter ignoringExpires: a targeted field gave the directives (RFC 9213 §2.1).
+        init(headers: HTTPHeaders, responseTime: Int64, ignoringExpires: Bool = false) {
             date = headers.first(name: "date").flatMap { HTTPDate.parse($0, now: responseTime) } ?? responseTime
             age = Self.parseAge(headers.first(name: "age"))
-            let expiresLines = headers["expires"]
+            let expiresLines = ignoringExpires ? [] : headers["expires"]
             if let first = expiresLines.first {
                 let consistent = !expiresLines.contains { $0 != first }
                 expires = consistent ? HTTPDate.parse(first, now: responseTime) ?? Int64.min / 2 : Int64.min / 2
@@ -64,7 +65,7 @@ extension StoredResponse {
     /// Whether the response states its expiry (`s-maxage` in a shared cache, `max-age`, or `Expires`).
     package func hasExplicitFreshness(_ configuration: CacheConfiguration) -> Bool {
         (configuration.isShared && cacheControl.sharedMaxAge != nil) || cacheControl.maxAge != nil
-            || headers.contains(name: "expires")
+            || times.expires != nil
     }
 
     /// The current age (RFC 9111 §4.2.3) at `now`.

@@ -25,8 +25,11 @@ package struct StoredResponse: Sendable, Equatable {
     /// objects stored in the same second when eviction state is rebuilt.
     package var storedAt: Int64 = 0
 
-    /// The parsed `Cache-Control` of ``headers``.
+    /// The directives the cache obeys: those of ``targetedField`` when there is one, else the
+    /// parsed `Cache-Control` of ``headers``.
     package private(set) var cacheControl: CacheControl
+    /// The targeted field (RFC 9213) whose directives replace `Cache-Control` and `Expires`.
+    package private(set) var targetedField: TargetedField?
     /// The parsed times of ``headers``.
     package private(set) var times: Times
 
@@ -37,14 +40,17 @@ package struct StoredResponse: Sendable, Equatable {
     ///   - requestTime: when the request was sent (seconds since the epoch).
     ///   - responseTime: when the response head was received.
     ///   - isShared: whether `private="..."` field names must be dropped.
+    ///   - targets: the targeted fields obeyed over `Cache-Control` (first valid one wins).
     package init(
         requestHeaders: HTTPHeaders,
         response: HTTPResponseHead,
         requestTime: Int64,
         responseTime: Int64,
-        isShared: Bool = true
+        isShared: Bool = true,
+        targets: [TargetedField] = [.cdnCacheControl]
     ) {
-        let cacheControl = CacheControl(headers: response.headers)
+        let targeted = TargetedField.select(targets, in: response.headers)
+        let cacheControl = targeted?.directives ?? CacheControl(headers: response.headers)
         let excluded: Set<String> = isShared ? Set(cacheControl.privateFields) : []
         let vary = VarySelector(responseHeaders: response.headers)
         self.init(
@@ -54,7 +60,8 @@ package struct StoredResponse: Sendable, Equatable {
             responseTime: responseTime,
             vary: vary,
             varyValues: vary.values(from: requestHeaders),
-            bodyLength: nil
+            bodyLength: nil,
+            targetedField: targeted?.field
         )
     }
 
@@ -66,7 +73,8 @@ package struct StoredResponse: Sendable, Equatable {
         responseTime: Int64,
         vary: VarySelector,
         varyValues: [String?],
-        bodyLength: UInt64?
+        bodyLength: UInt64?,
+        targetedField: TargetedField? = nil
     ) {
         self.status = status
         self.headers = headers
@@ -75,8 +83,10 @@ package struct StoredResponse: Sendable, Equatable {
         self.vary = vary
         self.varyValues = varyValues
         self.bodyLength = bodyLength
-        self.cacheControl = CacheControl(headers: headers)
-        self.times = Times(headers: headers, responseTime: responseTime)
+        let targeted = targetedField.flatMap { field in field.directives(in: headers).map { (field, $0) } }
+        self.targetedField = targeted?.0
+        self.cacheControl = targeted?.1 ?? CacheControl(headers: headers)
+        self.times = Times(headers: headers, responseTime: responseTime, ignoringExpires: targeted != nil)
     }
 
     /// The `ETag` value, if any.
@@ -114,11 +124,13 @@ package struct StoredResponse: Sendable, Equatable {
         return result
     }
 
-    mutating func replaceHeaders(_ headers: HTTPHeaders, requestTime: Int64, responseTime: Int64) {
+    mutating func replaceHeaders(_ headers: HTTPHeaders, requestTime: Int64, responseTime: Int64, targets: [TargetedField]) {
+        let targeted = TargetedField.select(targets, in: headers)
         self.headers = headers
         self.requestTime = requestTime
         self.responseTime = responseTime
-        self.cacheControl = CacheControl(headers: headers)
-        self.times = Times(headers: headers, responseTime: responseTime)
+        self.targetedField = targeted?.field
+        self.cacheControl = targeted?.directives ?? CacheControl(headers: headers)
+        self.times = Times(headers: headers, responseTime: responseTime, ignoringExpires: targeted != nil)
     }
 }

@@ -128,7 +128,10 @@ struct HTTP2ResponseWriter {
     /// The HTTP/1.1 writer's output as fields and body.
     private mutating func takeHTTP1Output() -> (fields: HPACKHeaders, body: ByteBuffer?) {
         var parts: [ByteBuffer] = []
-        self.http1.takeOutput(write: { parts.append($0) }, flush: {})
+        if let output = self.http1.takeOutput() {
+            parts = output.queued
+            if output.last.readableBytes > 0 { parts.append(output.last) }
+        }
         var bytes: ByteBuffer
         if parts.count == 1 {
             bytes = parts[0]

@@ -214,7 +214,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         guard rules.storability(request: sent, response: head) == .store else { return .notShareable }
         let received = StoredResponse(
             requestHeaders: sent.headers, response: head, requestTime: state.requestTime, responseTime: state.responseTime,
-            isShared: rules.configuration.isShared)
+            isShared: rules.configuration.isShared, targets: rules.configuration.targetedFields)
         let joiner = HTTPRequestHead(version: sent.version, method: .GET, uri: sent.uri, headers: subscriber)
         switch rules.decide(request: joiner, stored: received, now: Int64(time(nil))) {
         case .fresh, .staleAcceptedByRequest: return nil

@@ -39,6 +39,8 @@ extension CacheResponder {
         var status = HTTPStatus(head.status)
         var fields = PullThroughCache.endToEnd(head.headers)
         fields.remove(name: "content-length")
+        // RFC 9213: the targeted fields this cache obeys are for it, not for caches downstream.
+        for target in self.cache.rules.configuration.targetedFields { fields.remove(name: target.name) }
         if status == .ok, exchange.kind != .passThrough, CacheRules.hasConditionals(exchange.request.headers) {
             // The cache asked for the whole response; the client's own conditionals are answered here.
             let received = StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)

@@ -27,9 +27,10 @@ package struct CacheResponder: Sendable {
     ///   - now: the time in seconds since the epoch.
     ///   - eventLoop: where a background revalidation (`stale-while-revalidate`) reports.
     package func respond(to head: RequestHead, in bytes: UnsafeRawBufferPointer, mount: Mount, now: Int64, on eventLoop: any EventLoop) -> ResponsePlan {
-        var fastKey: [UInt8]?
+        var fastKey: FastHitKey?
         if head.isPlain, head.cacheControl == nil, !head.hasPragma {
-            let key = Self.fastKey(head, bytes: bytes)
+            let host = head.host.map { UnsafeRawBufferPointer(rebasing: bytes[$0.lowerBound..<$0.upperBound]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            let key = FastHitKey(borrowing: host, target: UnsafeRawBufferPointer(rebasing: bytes[head.target.lowerBound..<head.target.upperBound]))
             if let (object, hit) = self.cache.fastHit(key, in: mount) {
                 let age = hit.age(now: now)
                 if age < hit.lifetime {
@@ -95,7 +96,7 @@ package struct CacheResponder: Sendable {
         let hit =
             prepared
             ? self.cache.hitHead(object, stored: stored, serverName: self.serverName)
-            : HitHead(stored, bodyLength: object.length, serverName: self.serverName)
+            : HitHead(stored, bodyLength: object.length, serverName: self.serverName, withheld: self.cache.withheldFields)
         var outcome = Preconditions.Outcome.proceed
         if (200..<300).contains(hit.status.code), CacheRules.hasConditionals(request.headers) {
             switch self.cache.rules.clientConditions(request: request, stored: stored) {
@@ -196,27 +197,6 @@ package struct CacheResponder: Sendable {
         }
         // Joined a revalidation already in flight: that one's outcome serves this key.
         if !box.startedFill { cache.endBackgroundRevalidation(digest) }
-    }
-
-    /// The fast-hit key of a request: its `Host` value, NUL, its target.
-    private static func fastKey(_ head: RequestHead, bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        let host = head.host.map { Int($0.count) } ?? 0
-        return [UInt8](unsafeUninitializedCapacity: host + 1 + Int(head.target.count)) { buffer, count in
-            var n = 0
-            if let range = head.host {
-                for i in range.lowerBound..<range.upperBound {
-                    buffer[n] = bytes[i]
-                    n += 1
-                }
-            }
-            buffer[n] = 0
-            n += 1
-            for i in head.target.lowerBound..<head.target.upperBound {
-                buffer[n] = bytes[i]
-                n += 1
-            }
-            count = n
-        }
     }
 }
 

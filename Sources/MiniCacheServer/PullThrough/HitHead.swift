@@ -25,7 +25,9 @@ package struct HitHead: Sendable {
         "cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified",
     ]
 
-    init(_ stored: StoredResponse, bodyLength: Int64, serverName: String) {
+    /// - Parameter withheld: lower-case names of stored fields not sent (the targeted
+    ///   cache-control fields this cache obeys, RFC 9213).
+    init(_ stored: StoredResponse, bodyLength: Int64, serverName: String, withheld: Set<String> = []) {
         self.status = HTTPStatus(code: stored.status)
         self.statusLine = ByteBuffer(string: self.status.statusLine)
         self.contentType = stored.headers.first(name: "content-type")
@@ -36,7 +38,7 @@ package struct HitHead: Sendable {
         var hasServer = false
         for (name, value) in stored.headers {
             let lower = name.lowercased()
-            if Self.ownFields.contains(lower) || hidden.contains(lower) { continue }
+            if Self.ownFields.contains(lower) || hidden.contains(lower) || withheld.contains(lower) { continue }
             if lower == "date" { hasDate = true }
             if lower == "server" { hasServer = true }
             text += "\(name): \(value)\r\n"

@@ -80,7 +80,7 @@ package final class PullThroughCache: Sendable {
     }
 
     private struct FastHits {
-        var hits: [[UInt8]: FastHit] = [:]
+        var hits: [FastHitKey: FastHit] = [:]
         /// Digests invalidated by an unsafe request whose removal from the volume is pending,
         /// with how many removals are pending for each: lookups treat them as absent at once.
         var invalidated: [CacheDigest: Int] = [:]
@@ -98,6 +98,7 @@ package final class PullThroughCache: Sendable {
         router: OriginRouter,
         maxObjectSize: Int,
         maxRequestBody: Int = 8 << 20,
+        rules: CacheRules = CacheRules(),
         volumes: MountedVolume,
         stats: ServerStats? = nil,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
@@ -107,7 +108,7 @@ package final class PullThroughCache: Sendable {
         self.stats = stats
         self.maxObjectSize = maxObjectSize
         self.maxRequestBody = maxRequestBody
-        self.rules = CacheRules()
+        self.rules = rules
         self.volumes = volumes
         self.store = CacheStore(volumes: volumes, logger: logger, metricsFactory: metricsFactory)
         self.logger = logger
@@ -179,13 +180,16 @@ package final class PullThroughCache: Sendable {
         return try? VaryIndex(decoding: &buffer)
     }
 
+    /// Stored fields a hit does not send: the targeted cache-control fields the cache obeys (RFC 9213).
+    var withheldFields: Set<String> { Set(self.rules.configuration.targetedFields.map(\.name)) }
+
     /// The prepared head of a cached object's stored response, built once per object.
     func hitHead(_ object: PreparedObject, stored: StoredResponse, serverName: String) -> HitHead {
         let id = ObjectIdentifier(object)
         if let head = self.heads.withLock({ state in state.heads[id].flatMap { $0.object.object === object ? $0.head : nil } }) {
             return head
         }
-        let head = HitHead(stored, bodyLength: object.length, serverName: serverName)
+        let head = HitHead(stored, bodyLength: object.length, serverName: serverName, withheld: self.withheldFields)
         self.heads.withLock { state in
             if state.heads.count >= Self.memoLimit {
                 state.heads = state.heads.filter { $0.value.object.object != nil }
@@ -197,7 +201,7 @@ package final class PullThroughCache: Sendable {
     }
 
     /// The object and head remembered for `key` when `mount` still holds that object.
-    func fastHit(_ key: [UInt8], in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
+    func fastHit(_ key: FastHitKey, in mount: Mount) -> (object: PreparedObject, hit: FastHit)? {
         let found = self.fastHits.withLock { state -> FastHit? in
             guard let hit = state.hits[key] else { return nil }
             return state.invalidated.isEmpty || state.invalidated[hit.digest] == nil ? hit : nil
@@ -208,8 +212,8 @@ package final class PullThroughCache: Sendable {
         return (object, hit)
     }
 
-    /// Remembers a fresh stored response for plain requests with `key` (host, NUL, target).
-    func rememberFastHit(_ key: [UInt8], object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
+    /// Remembers a fresh stored response for plain requests with `key`.
+    func rememberFastHit(_ key: FastHitKey, object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
         let hit = FastHit(
             object: Weak(object: object), hex: Self.hex(digest, length: mount.digestHexLength),
             head: self.hitHead(object, stored: stored, serverName: serverName),
@@ -220,7 +224,7 @@ package final class PullThroughCache: Sendable {
                 state.hits = state.hits.filter { $0.value.object.object != nil }
                 if state.hits.count >= Self.memoLimit / 2 { state.hits = [:] }
             }
-            state.hits[key] = hit
+            state.hits[key.owned()] = hit
         }
     }
 
@@ -271,6 +275,12 @@ package final class PullThroughCache: Sendable {
             headers.add(name: "Via", value: previous + ", " + via)
         } else {
             headers.add(name: "Via", value: via)
+        }
+        if self.rules.configuration.targetedFields.contains(.surrogateControl) {
+            // W3C Edge Architecture: a surrogate announces itself so the origin can aim directives at it.
+            let capability = "\(TargetedField.surrogateToken)=\"Surrogate/1.0\""
+            let previous = headers["surrogate-capability"].joined(separator: ", ")
+            headers.replaceOrAdd(name: "Surrogate-Capability", value: previous.isEmpty ? capability : previous + ", " + capability)
         }
         var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri, headers: headers)
         if request.method == .HEAD, forStoring { head.method = .GET }
@@ -510,8 +520,10 @@ final class FillRecorder: OriginResponseDelegate {
             self.release()
             return
         }
+        let configuration = self.cache.rules.configuration
         var metadata = StoredResponse(
-            requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime)
+            requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime,
+            isShared: configuration.isShared, targets: configuration.targetedFields)
         metadata.bodyLength = UInt64(body.count)
         self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, since: self.invalidationCount,
             release: self.release)

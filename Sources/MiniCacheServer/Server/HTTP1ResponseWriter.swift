@@ -72,11 +72,16 @@ struct HTTP1ResponseWriter {
     private var out: ByteBuffer
     /// Buffers that go out before `out`: large parts, and the batch bytes that preceded them.
     private var queued: [ByteBuffer] = []
+    /// Buffers of earlier batches, for the next ones.
+    private var spare: ByteBuffer?
+    private var spareQueue: [ByteBuffer] = []
+    private let allocator: ByteBufferAllocator
     private var counts = Counts()
 
     init(dates: DateCache, serverName: String, allocator: ByteBufferAllocator = ByteBufferAllocator()) {
         self.dates = dates
         self.serverName = serverName
+        self.allocator = allocator
         self.out = allocator.buffer(capacity: Self.bufferCapacity)
     }
 
@@ -85,16 +90,44 @@ struct HTTP1ResponseWriter {
     /// Whether bytes wait to be handed to the channel.
     var hasOutput: Bool { self.out.readableBytes > 0 || !self.queued.isEmpty }
 
-    /// Hands the output written so far to `write`, in order, calls `flush` when there was any,
-    /// and starts again with an empty batch buffer: its storage is reused when the flush wrote
-    /// it out (the usual case), else the channel keeps it and a new one is allocated.
-    mutating func takeOutput(write: (ByteBuffer) -> Void, flush: () -> Void) {
-        guard self.hasOutput else { return }
-        for part in self.queued { write(part) }
-        self.queued.removeAll(keepingCapacity: true)
-        if self.out.readableBytes > 0 { write(self.out) }
-        flush()
-        self.out.clear()
+    /// The output of a batch, in order: large parts and the batch bytes before them, then the
+    /// batch buffer.
+    struct Output {
+        var queued: [ByteBuffer]
+        var last: ByteBuffer
+    }
+
+    /// Moves the output written so far out of the writer; what is written meanwhile (writing to
+    /// a channel can call back into the connection) starts the next batch, in a spare buffer.
+    mutating func takeOutput() -> Output? {
+        guard self.hasOutput else { return nil }
+        var next: ByteBuffer
+        if let spare = self.spare {
+            self.spare = nil
+            next = spare
+        } else {
+            next = self.allocator.buffer(capacity: Self.bufferCapacity)
+        }
+        swap(&next, &self.out)
+        var queued = self.spareQueue
+        self.spareQueue = []
+        swap(&queued, &self.queued)
+        return Output(queued: queued, last: next)
+    }
+
+    /// Keeps the buffers of an output that went to the channel for the next batches: their
+    /// storage is reused when the flush wrote them out (the usual case), else the channel keeps
+    /// it and a new one is allocated.
+    mutating func recycle(_ output: inout Output) {
+        // Shared with `output` until the caller lets go of it, before the next batch.
+        if self.spare == nil {
+            output.last.clear()
+            self.spare = output.last
+        }
+        if self.spareQueue.capacity == 0 {
+            output.queued.removeAll(keepingCapacity: true)
+            self.spareQueue = output.queued
+        }
     }
 
     /// Adds the counts since the last call to `stats`.
@@ -188,6 +221,13 @@ struct HTTP1ResponseWriter {
             self.emit(hit.fields)
             let withBody = !framing.isHead && hit.status.hasContent
             if withBody { self.counts.cacheBytes += Int(object.length) }
+            if withBody, let body = object.body {
+                // The cache's fast path: the body right after the head, nothing to allocate.
+                self.emit(body)
+                object.counters.recordWhole(bytes: body.readableBytes)
+                self.counts.count(hit.status, bytes: body.readableBytes)
+                return .complete(keepAlive: keepAlive)
+            }
             return self.sendBody(object, withBody ? [Self.piece(object, 0..<object.length)] : [], status: hit.status, keepAlive: keepAlive, mount: mount)
         case (.notModified, .local):
             self.writeStatus(.notModified, keepAlive: keepAlive, minorVersion: framing.minorVersion)

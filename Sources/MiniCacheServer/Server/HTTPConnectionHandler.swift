@@ -233,22 +233,32 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         self.writer.record(into: self.server.stats)
         switch action {
         case .flush:
-            self.writer.takeOutput(
-                write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) },
-                flush: { context.flush() })
+            guard var output = self.writer.takeOutput() else { return }
+            self.write(output, context: context)
+            context.flush()
+            self.writer.recycle(&output)
         case .flushAndClose:
-            self.writer.takeOutput(write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) }, flush: {})
+            if let output = self.writer.takeOutput() { self.write(output, context: context) }
             context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer()))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         }
     }
 
+    /// Writes an output of the writer to the channel, without flushing.
+    private func write(_ output: HTTP1ResponseWriter.Output, context: ChannelHandlerContext) {
+        for part in output.queued { context.write(self.wrapOutboundOut(.byteBuffer(part)), promise: nil) }
+        if output.last.readableBytes > 0 { context.write(self.wrapOutboundOut(.byteBuffer(output.last)), promise: nil) }
+    }
+
     // MARK: - Streaming from the volume
 
     private func startStream(_ stream: BodyStream, context: ChannelHandlerContext) {
         stream.counters.recordStart()
-        self.writer.takeOutput(write: { context.write(self.wrapOutboundOut(.byteBuffer($0)), promise: nil) }, flush: {})
+        if var output = self.writer.takeOutput() {
+            self.write(output, context: context)
+            self.writer.recycle(&output)
+        }
         self.stream = stream
         self.schedule(self.state.streamStarted(now: .now()), context: context)
         self.pump(context: context)

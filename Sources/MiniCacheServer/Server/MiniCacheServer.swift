@@ -80,6 +80,8 @@ public final class MiniCacheServer: Service, Sendable {
         let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
         var originTLS: NIOSSLContext?
+        let rules = CacheRules(configuration: CacheConfiguration(
+            targetedFields: configuration.surrogateControl ? [.cdnCacheControl, .surrogateControl] : [.cdnCacheControl]))
         if let origin = configuration.origin {
             let router = try OriginRouter.load(origin)
             if router.hasSecureOrigin || configuration.originCA != nil {
@@ -88,6 +90,7 @@ public final class MiniCacheServer: Service, Sendable {
             cache = PullThroughCache(
                 router: router,
                 maxObjectSize: configuration.maxStoredObjectSize,
+                rules: rules,
                 volumes: volumes,
                 stats: stats,
                 metricsFactory: metricsFactory,
@@ -110,7 +113,7 @@ public final class MiniCacheServer: Service, Sendable {
             volumes: volumes,
             stats: stats,
             registry: registry,
-            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, tls: originTLS, stats: stats, logger: logger),
+            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, tls: originTLS, stats: stats, logger: logger, rules: rules),
             cache: cache,
             connections: ConnectionRegistry(),
             certificates: certificates,

@@ -17,14 +17,19 @@ package final class UpstreamRelay: Sendable {
     private let stats: ServerStats
     private let logger: Logger
 
-    /// - Parameter tls: the TLS client of `https://` origins; nil refuses them.
-    package init(group: any EventLoopGroup, timeout: TimeAmount, tls: NIOSSLContext? = nil, stats: ServerStats, logger: Logger) {
+    /// - Parameters:
+    ///   - tls: the TLS client of `https://` origins; nil refuses them.
+    ///   - rules: decide which responses in flight joiners may share (those of the cache).
+    package init(
+        group: any EventLoopGroup, timeout: TimeAmount, tls: NIOSSLContext? = nil, stats: ServerStats, logger: Logger,
+        rules: CacheRules = CacheRules()
+    ) {
         self.client = OriginClient(
             group: group,
             configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout, tls: tls),
             logger: logger
         )
-        self.fills = OriginFillRegistry()
+        self.fills = OriginFillRegistry(rules: rules)
         self.stats = stats
         self.logger = logger
     }

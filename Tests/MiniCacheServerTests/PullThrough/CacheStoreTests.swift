@@ -157,4 +157,61 @@ struct CacheStoreTests {
         await fixture.stop()
         #expect(await fixture.put("/late", size: 10) == false)
     }
+
+    @Test("fills that arrive together are committed together: one mount per group, all readable, also after a restart")
+    func groupCommit() async throws {
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        let before = fixture.holder.current.generation
+        let urls = (0..<40).map { "/group/seg\($0).ts" }
+        let stored = await withTaskGroup(of: Bool.self) { group in
+            for url in urls {
+                let body = F.body(url, size: 20_000)
+                let digest = F.digest(url)
+                let store = fixture.store
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        store.store(digest: digest, response: F.response(size: 20_000), url: url, body: body) { continuation.resume(returning: $0) }
+                    }
+                }
+            }
+            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(stored == urls.count)
+        // Fewer mounts than fills: the writes queued behind the first were committed in groups.
+        let generations = fixture.holder.current.generation - before
+        #expect(generations >= 1 && generations < urls.count, "\(generations) mounts for \(urls.count) fills")
+        for url in urls { #expect(fixture.servedBody(url) == F.body(url, size: 20_000)) }
+        await fixture.stop()
+        let reopened = try F(volume: volume)
+        for url in urls { #expect(reopened.servedBody(url) == F.body(url, size: 20_000)) }
+        await reopened.stop()
+    }
+
+    @Test("a queue longer than maxQueuedBytes refuses further fills as busy instead of holding them")
+    func busyQueueRefuses() async throws {
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume, configuration: CacheStoreConfiguration(maxQueuedBytes: 100_000))
+        // Enqueued back to back from one thread, while the store thread commits the first group.
+        let results: [Bool] = await withCheckedContinuation { continuation in
+            let collected = Mutex<[Bool]>([])
+            for i in 0..<20 {
+                let url = "/busy/\(i)"
+                fixture.store.store(digest: F.digest(url), response: F.response(size: 30_000), url: url, body: F.body(url, size: 30_000)) { stored in
+                    let all = collected.withLock { results -> [Bool]? in
+                        results.append(stored)
+                        return results.count == 20 ? results : nil
+                    }
+                    if let all { continuation.resume(returning: all) }
+                }
+            }
+        }
+        let refused = results.filter { !$0 }.count
+        #expect(refused > 0)
+        #expect(fixture.store.metrics.snapshot.failures[.busy] == refused)
+        #expect(results.filter { $0 }.count + refused == 20)
+        await fixture.stop()
+    }
 }

@@ -6,8 +6,8 @@ import Musl
 import Synchronization
 
 /// The cgroups of one sandbox backend: `BASE/TENANT/INSTANCE` in every hierarchy that holds a
-/// controller it uses, where `BASE` is `ecdn-sandbox-PID-N` under
-/// ``SandboxConfiguration/cgroupParent``. Tenant groups carry the tenant's limits, instance
+/// controller it uses, where `BASE` (`ecdn-sandbox-PID-N`, or a name that outlives the process
+/// for detached instances) is under ``SandboxConfiguration/cgroupParent``. Tenant groups carry the tenant's limits, instance
 /// groups the instance's; an instance joins its groups before it execs.
 final class CgroupTree: Sendable {
     /// One instance's groups (a directory per hierarchy).
@@ -25,11 +25,15 @@ final class CgroupTree: Sendable {
 
     private static let serial = Atomic<Int>(0)
 
-    /// Creates the base groups.
+    /// The base's name when it lives as long as this process.
+    static func processName() -> String {
+        "ecdn-sandbox-\(getpid())-\(serial.wrappingAdd(1, ordering: .relaxed).newValue)"
+    }
+
+    /// Creates the base groups (or finds them, for a `name` an earlier owner used).
     /// - Throws: ``ControlError`` `badConfiguration` when a group cannot be created.
-    init(layout: CgroupLayout, parent: String?) throws(ControlError) {
+    init(layout: CgroupLayout, parent: String?, name: String = CgroupTree.processName()) throws(ControlError) {
         self.layout = layout
-        let name = "ecdn-sandbox-\(getpid())-\(Self.serial.wrappingAdd(1, ordering: .relaxed).newValue)"
         var bases: [String] = []
         for hierarchy in layout.hierarchies {
             let parentPath = parent ?? (hierarchy.version == .v1 ? hierarchy.ownPath : "/")
@@ -37,8 +41,7 @@ final class CgroupTree: Sendable {
             if hierarchy.version == .v2 {
                 try Self.delegate(hierarchy.controllers, from: hierarchy.mountPoint, down: hierarchy.directory(of: parentPath))
             }
-            try Self.makeDirectory(base)
-            if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: base) }
+            try Self.makeBase(base, hierarchy)
             bases.append(base)
         }
         self.bases = bases
@@ -51,6 +54,9 @@ final class CgroupTree: Sendable {
         let tenant = Self.safeName(rawTenant)
         let id = Self.safeName(rawID)
         var group = Group(tenant: tenant, directories: [], memory: nil)
+        // cgroup v1 refuses a child CPU quota above its parent's (EINVAL); the tenant's bounds it either way.
+        var instanceLimits = instanceLimits
+        if let tenantCPUs = tenantLimits.cpus, let cpus = instanceLimits.cpus, cpus > tenantCPUs { instanceLimits.cpus = tenantCPUs }
         do throws(ControlError) {
             // Under the lock: a tenant's groups appear before its first instance's and go after its last.
             try tenants.withLock { (counts: inout [String: Int]) throws(ControlError) in
@@ -58,6 +64,8 @@ final class CgroupTree: Sendable {
                 for (hierarchy, base) in zip(layout.hierarchies, bases) {
                     let tenantDirectory = base + "/" + tenant
                     if counts[tenant] == 1 {
+                        // The base again after a removeAll (at shutdown) when the backend goes on.
+                        if counts.count == 1 { try Self.makeBase(base, hierarchy) }
                         try Self.makeDirectory(tenantDirectory)
                         if hierarchy.version == .v2 { try Self.delegate(hierarchy.controllers, in: tenantDirectory) }
                         try Self.apply(tenantLimits, hierarchy, tenantDirectory)
@@ -74,6 +82,30 @@ final class CgroupTree: Sendable {
             throw error
         }
         return group
+    }
+
+    /// The groups an earlier owner made for instance `id` of `tenant`, counted as this tree's
+    /// own; nil when they are gone.
+    func adoptGroup(tenant rawTenant: String, id rawID: String) -> Group? {
+        let tenant = Self.safeName(rawTenant)
+        let id = Self.safeName(rawID)
+        var group = Group(tenant: tenant, directories: [], memory: nil)
+        for (hierarchy, base) in zip(layout.hierarchies, bases) {
+            let directory = base + "/" + tenant + "/" + id
+            guard access(directory, F_OK) == 0 else { return nil }
+            group.directories.append(directory)
+            if hierarchy.controllers.contains(.memory) { group.memory = (directory, hierarchy.version) }
+        }
+        tenants.withLock { $0[tenant, default: 0] += 1 }
+        return group
+    }
+
+    /// Whether process `pid` is in `group` (read from `/proc/PID/cgroup`).
+    func holds(_ pid: pid_t, _ group: Group) -> Bool {
+        guard let text = HostFile.read("/proc/\(pid)/cgroup"), let directory = group.directories.first,
+              let hierarchy = layout.hierarchies.first else { return false }
+        let suffix = String(directory.dropFirst(hierarchy.mountPoint.count))
+        return text.split(separator: "\n").contains { $0.hasSuffix(suffix) }
     }
 
     /// Opens each group's `cgroup.procs` for the child to write itself into.
@@ -115,16 +147,18 @@ final class CgroupTree: Sendable {
         }
     }
 
-    /// Removes every group left (at shutdown).
+    /// Removes every group left, the bases too (at shutdown; a later instance makes them again).
     func removeAll() {
-        for base in bases {
-            for tenant in Self.subdirectories(base) {
-                for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
-                Self.removeDirectory(base + "/" + tenant)
+        tenants.withLock { counts in
+            for base in bases {
+                for tenant in Self.subdirectories(base) {
+                    for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
+                    Self.removeDirectory(base + "/" + tenant)
+                }
+                Self.removeDirectory(base)
             }
-            Self.removeDirectory(base)
+            counts.removeAll()
         }
-        tenants.withLock { $0.removeAll() }
     }
 
     /// Groups below the bases (instances and tenants), for tests that count what is left.
@@ -154,6 +188,11 @@ final class CgroupTree: Sendable {
         if let pids = limits.pids, hierarchy.controllers.contains(.pids) {
             try set(directory + "/pids.max", "\(pids)")
         }
+    }
+
+    private static func makeBase(_ base: String, _ hierarchy: CgroupLayout.Hierarchy) throws(ControlError) {
+        try makeDirectory(base)
+        if hierarchy.version == .v2 { try delegate(hierarchy.controllers, in: base) }
     }
 
     private static func set(_ path: String, _ value: String) throws(ControlError) {

@@ -25,7 +25,9 @@ import Synchronization
 ///   only the system calls `minicache` makes (anything else kills it).
 ///
 /// Stopping an instance removes its interfaces, cgroups and files; its namespaces and mounts go
-/// with its last process. Needs root.
+/// with its last process. With ``ProcessBackendConfiguration/detached`` (site agents) instances
+/// outlive the backend and the next one on the same work folder adopts them (``adopt()``).
+/// Needs root.
 public final class SandboxBackend: SiteBackend {
     public let configuration: SandboxConfiguration
     /// The settings every backend shares (executable, work directory, volumes, arguments).
@@ -40,7 +42,10 @@ public final class SandboxBackend: SiteBackend {
     let root: SandboxRoot
     let cgroups: CgroupTree
     private let volumes: VolumePool
-    /// Clones happen on this thread: the instances' death signal follows the thread that cloned them.
+    /// Clones happen on these threads, which live as long as the backend: an instance's death
+    /// signal follows the thread that cloned it. A spawn mostly waits on the kernel (moving into
+    /// cgroups and detaching the old root wait for RCU grace periods; netlink round trips), so
+    /// several threads overlap those waits.
     private let spawner: MultiThreadedEventLoopGroup
     private let hostNetns: Int32
     private let nullFD: Int32
@@ -75,7 +80,7 @@ public final class SandboxBackend: SiteBackend {
     ///   message says what is missing).
     public init(configuration: SandboxConfiguration, instances: ProcessBackendConfiguration, logger: Logger) throws(ControlError) {
         if let reason = Self.unavailableReason {
-            throw ControlError(.badConfiguration, "\(reason): run ecdn as root or use --backend process")
+            throw ControlError(.badConfiguration, "\(reason): run ecdn as root (sudo) or use --backend process")
         }
         guard let source = PrefixTable.parseIPv4(configuration.hostSource[...]) else {
             throw ControlError(.badConfiguration, "sandbox host source '\(configuration.hostSource)' is not an IPv4 address")
@@ -85,16 +90,19 @@ public final class SandboxBackend: SiteBackend {
         self.logger = logger
         self.hostSource = source.bigEndian
         try ProcessBackend.makeDirectory(instances.workDirectory)
-        root = try SandboxRoot.prepare(executable: instances.minicachePath, at: instances.workDirectory + "/root")
+        root = try SandboxRoot.prepare(executable: instances.minicachePath, in: instances.workDirectory, lasting: instances.detached)
         cgroupLayout = CgroupLayout.detect(
             mountinfo: HostFile.read("/proc/self/mountinfo") ?? "", cgroups: HostFile.read("/proc/self/cgroup") ?? "",
             v2Controllers: { HostFile.read($0 + "/cgroup.controllers")?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? [] }
         )
-        cgroups = try CgroupTree(layout: cgroupLayout, parent: configuration.cgroupParent)
+        cgroups = try CgroupTree(
+            layout: cgroupLayout, parent: configuration.cgroupParent,
+            name: instances.detached ? Self.lastingName(instances.workDirectory) : CgroupTree.processName()
+        )
         hostNetns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
-        spawner = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
         }
@@ -108,8 +116,20 @@ public final class SandboxBackend: SiteBackend {
         spawner.shutdownGracefully { _ in }
         close(hostNetns)
         close(nullFD)
-        cgroups.removeAll()
-        root.remove()
+        if !instances.detached {
+            cgroups.removeAll()
+            root.remove()
+        }
+    }
+
+    /// Threads that clone instances at once.
+    static let spawnThreads = 4
+
+    /// The cgroup base of detached instances: the same for every backend on this work folder.
+    static func lastingName(_ workDirectory: String) -> String {
+        var key: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in workDirectory.utf8 { key = (key ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return "ecdn-sandbox-" + String(key, radix: 16)
     }
 
     // MARK: SiteBackend
@@ -124,7 +144,50 @@ public final class SandboxBackend: SiteBackend {
             arguments += ["--memory-budget", "\(memory / 2)"]
         }
         let instance = try await start(spec, arguments: arguments, volume: true, seccomp: configuration.seccomp)
+        if instances.detached {
+            let base = instances.workDirectory + "/" + CgroupTree.safeName(spec.id)
+            HostFile.write(base + ".spec", InstanceSpecFile(spec: spec).line, create: true)
+            HostFile.write(base + ".pid", "\(instance.process.pid) \(instance.interface ?? "-")\n", create: true)
+        }
         children.withLock { $0[spec.id] = instance }
+    }
+
+    public func adopt() async -> [AdoptedInstance] {
+        guard instances.detached, let directory = opendir(instances.workDirectory) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
+        }
+        closedir(directory)
+        var found: [AdoptedInstance] = []
+        for name in names.sorted() {
+            let base = "\(instances.workDirectory)/\(name)"
+            guard let spec = HostFile.read(base + ".spec").flatMap(InstanceSpecFile.init(line:))?.spec else {
+                for suffix in [".spec", ".pid"] { unlink(base + suffix) }
+                continue
+            }
+            let fields = (HostFile.read(base + ".pid") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" })
+            let interface = fields.count > 1 && fields[1] != "-" ? String(fields[1]) : nil
+            let group = cgroups.adoptGroup(tenant: spec.tenant, id: name)
+            // The pid must still be this instance's first process (pids are reused): it is in its cgroup.
+            if let pid = fields.first.flatMap({ Int32($0) }), let group, cgroups.holds(pid, group), let process = SandboxedProcess.adopt(pid: pid) {
+                let ready = access(base + "/ready", F_OK) == 0
+                children.withLock {
+                    $0[spec.id] = Instance(
+                        process: process, directory: base, readyFile: base + "/ready", logFile: base + ".log", interface: interface,
+                        group: group, ready: ready, exitReason: nil
+                    )
+                }
+                found.append(AdoptedInstance(spec: spec, probe: ready ? .ready : .booting))
+                logger.info("sandbox adopted", metadata: ["instance.id": "\(spec.id)", "pid": "\(pid)"])
+            } else {
+                let oom = group.map { cgroups.oomKills($0) > 0 } ?? false
+                removeLeftovers(interface: interface, group: group, directory: base, logFile: base + ".log")
+                found.append(AdoptedInstance(spec: spec, probe: .exited(oom ? "killed by the kernel: out of memory, while its agent was away" : "ended while its agent was away")))
+            }
+        }
+        return found
     }
 
     public func probe(_ id: String) -> InstanceProbe {
@@ -158,6 +221,7 @@ public final class SandboxBackend: SiteBackend {
             }
         }
         volumes.removeSpares()
+        cgroups.removeAll()
     }
 
     public func pid(of id: String) -> Int32? {
@@ -205,8 +269,14 @@ public final class SandboxBackend: SiteBackend {
             )
             group = made
             let t1 = HTTPDate.monotonic()
-            let number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
-            let interface = "mc" + Self.hex(UInt32(getpid()) & 0xFF_FFFF, 6) + Self.hex(number & 0xFF_FFFF, 6)
+            // Unique among this process's sandboxes and, after a restart, the adopted ones (whose
+            // owner may have had this process id).
+            var number: UInt32
+            var interface: String
+            repeat {
+                number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
+                interface = "mc" + Self.hex(UInt32(getpid()) & 0xFF_FFFF, 6) + Self.hex(number & 0xFF_FFFF, 6)
+            } while access("/sys/class/net/" + interface, F_OK) == 0
             let request = SpawnRequest(
                 root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
                 logFile: logFile, address: address.bigEndian, interface: interface, number: number, seccomp: seccomp
@@ -270,6 +340,7 @@ public final class SandboxBackend: SiteBackend {
         spec.gid = configuration.gid
         spec.seccomp = request.seccomp ? 1 : 0
         spec.mount_proc = configuration.mountProc ? 1 : 0
+        spec.die_with_parent = instances.detached ? 0 : 1
         var pidfd: Int32 = -1
         var failure = csandbox_error()
         let pid = request.root.withCString { rootPath in
@@ -315,13 +386,24 @@ public final class SandboxBackend: SiteBackend {
     private func describe(_ exit: ChildProcess.Exit, _ instance: Instance) -> String {
         switch exit {
         case .signalled(SIGKILL) where cgroups.oomKills(instance.group) > 0:
-            let limit = configuration.instanceLimits.memoryBytes.map { " (memory limit \($0 >> 20) MiB)" } ?? ""
-            return "killed by the kernel: out of memory\(limit)"
+            return "killed by the kernel: out of memory" + memoryLimits(instance.group)
         case .signalled(SIGSYS) where configuration.seccomp:
             return "killed by signal \(SIGSYS) (SIGSYS): a system call outside the seccomp allow-list"
+        case .exited(-1) where instance.process.adopted:
+            return cgroups.oomKills(instance.group) > 0
+                ? "killed by the kernel: out of memory" + memoryLimits(instance.group) : "ended (adopted: its exit status went to its first owner)"
         default:
             return exit.description
         }
+    }
+
+    /// ` (memory limit 40 MiB; tenant t 24 MiB)`: the limits an out-of-memory kill can come from.
+    private func memoryLimits(_ group: CgroupTree.Group) -> String {
+        var limits: [String] = []
+        if let bytes = configuration.instanceLimits.memoryBytes { limits.append("memory limit \(bytes >> 20) MiB") }
+        let tenant = configuration.tenantLimits.first { CgroupTree.safeName($0.key) == group.tenant }?.value ?? configuration.defaultTenantLimits
+        if let bytes = tenant.memoryBytes { limits.append("tenant \(group.tenant) \(bytes >> 20) MiB") }
+        return limits.isEmpty ? "" : " (" + limits.joined(separator: "; ") + ")"
     }
 
     /// Runs `arguments` (the executable of this backend's root, then its arguments) once in a
@@ -345,16 +427,24 @@ public final class SandboxBackend: SiteBackend {
     }
 
     private func cleanUp(_ instance: Instance) {
-        if let interface = instance.interface {
+        removeLeftovers(interface: instance.interface, group: instance.group, directory: instance.directory, logFile: instance.logFile)
+    }
+
+    /// Frees what an ended instance used: its veth (both ends and the host's route go with it),
+    /// its cgroups, its pid and spec files and, unless kept, its directory and log.
+    private func removeLeftovers(interface: String?, group: CgroupTree.Group?, directory: String, logFile: String) {
+        if let interface {
             let r = csandbox_delete_link(interface)
             if r < 0, r != -ENODEV {
                 logger.warning("cannot delete an instance's interface", metadata: ["interface": "\(interface)", "errno": "\(-r)"])
             }
         }
-        cgroups.remove(instance.group)
+        if let group { cgroups.remove(group) }
+        unlink(directory + ".spec")
+        unlink(directory + ".pid")
         if !instances.keepFiles {
-            removeDirectory(instance.directory)
-            unlink(instance.logFile)
+            removeDirectory(directory)
+            unlink(logFile)
         }
     }
 

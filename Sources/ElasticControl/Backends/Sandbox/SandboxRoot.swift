@@ -10,7 +10,8 @@ import Foundation
 /// loader looks them up), the host's `/etc/hosts`, `/etc/resolv.conf` and `/etc/nsswitch.conf`
 /// (origins named by host name), and the empty mount points `/data`, `/dev/null` and `/proc`.
 /// Built once per backend (files are hard-linked where the file system allows, else copied);
-/// each instance binds it read-only as its `/`.
+/// each instance binds it read-only as its `/`. A root that must outlive its backend (detached
+/// instances, adopted by the next owner) is named after the executable's identity and reused.
 struct SandboxRoot: Sendable {
     /// The directory on the host.
     let path: String
@@ -21,19 +22,45 @@ struct SandboxRoot: Sendable {
 
     var isStatic: Bool { libraries.isEmpty }
 
-    /// Builds the root at `path` (replacing what is there) for `executable`.
+    /// Builds the root for `executable` in `directory`: at `root` (replacing what is there), or,
+    /// when `lasting`, at `root-KEY` for this very executable (its device, inode, size and
+    /// modification time), reused when it is already there and never replaced under running
+    /// instances.
     /// - Throws: ``ControlError`` `badConfiguration` when the executable or a library cannot be
     ///   read or placed.
-    static func prepare(executable source: String, at path: String) throws(ControlError) -> SandboxRoot {
+    static func prepare(executable source: String, in directory: String, lasting: Bool) throws(ControlError) -> SandboxRoot {
         let files = FileManager.default
-        guard files.isExecutableFile(atPath: source) else {
+        var info = stat()
+        guard files.isExecutableFile(atPath: source), stat(source, &info) == 0 else {
             throw ControlError(.badConfiguration, "\(source) is not an executable file; build it (swift build --product minicache) or pass --minicache PATH")
         }
-        try? files.removeItem(atPath: path)
         var libraries: [String] = []
         if let interpreter = ELFFile.interpreter(of: source) {
             libraries = try sharedLibraries(of: source, interpreter: interpreter)
         }
+        guard lasting else {
+            let path = directory + "/root"
+            try? files.removeItem(atPath: path)
+            try build(source, libraries: libraries, at: path)
+            return SandboxRoot(path: path, executable: "/minicache", libraries: libraries)
+        }
+        var key: UInt64 = 0xCBF2_9CE4_8422_2325
+        for value in [UInt64(info.st_dev), UInt64(info.st_ino), UInt64(info.st_size), UInt64(info.st_mtim.tv_sec), UInt64(info.st_mtim.tv_nsec)] {
+            key = (key ^ value) &* 0x100_0000_01B3
+        }
+        let path = directory + "/root-" + String(key, radix: 16)
+        if !files.fileExists(atPath: path + "/minicache") {
+            // Built aside and renamed: a root that exists is complete.
+            let temporary = path + ".tmp-\(getpid())"
+            try? files.removeItem(atPath: temporary)
+            try build(source, libraries: libraries, at: temporary)
+            if rename(temporary, path) != 0 { try? files.removeItem(atPath: temporary) }
+        }
+        return SandboxRoot(path: path, executable: "/minicache", libraries: libraries)
+    }
+
+    private static func build(_ source: String, libraries: [String], at path: String) throws(ControlError) {
+        let files = FileManager.default
         do {
             for directory in ["data", "dev", "proc", "etc"] {
                 try files.createDirectory(atPath: path + "/" + directory, withIntermediateDirectories: true)
@@ -51,7 +78,6 @@ struct SandboxRoot: Sendable {
         } catch {
             throw ControlError(.badConfiguration, "cannot prepare the sandbox root \(path): \(error)", underlying: error)
         }
-        return SandboxRoot(path: path, executable: "/minicache", libraries: libraries)
     }
 
     /// Puts the content of `source` (symbolic links followed) at `destination`.

@@ -7,17 +7,28 @@ import HTTPToolkit
 import CSandbox
 import Synchronization
 
-/// The first process of a sandbox (PID 1 of its namespace), held by a pidfd: signals and exit
-/// checks can never reach a recycled process id.
+/// The first process of a sandbox or a container (PID 1 of its namespace), held by a pidfd:
+/// signals and exit checks can never reach a recycled process id.
 final class SandboxedProcess: Sendable {
     /// The process id in this (the host's) PID namespace.
     let pid: pid_t
+    /// Started by an earlier owner: not a child of this process, its exit status is not ours to read.
+    let adopted: Bool
     private let pidfd: Int32
     private let exitState = Mutex<ChildProcess.Exit?>(nil)
 
-    init(pid: pid_t, pidfd: Int32) {
+    init(pid: pid_t, pidfd: Int32, adopted: Bool = false) {
         self.pid = pid
         self.pidfd = pidfd
+        self.adopted = adopted
+    }
+
+    /// Holds a running process an earlier owner started, or nil if it is gone.
+    static func adopt(pid: pid_t) -> SandboxedProcess? {
+        let fd = csandbox_pidfd_open(pid)
+        guard fd >= 0 else { return nil }
+        let process = SandboxedProcess(pid: pid, pidfd: fd, adopted: true)
+        return process.poll() == nil ? process : nil
     }
 
     deinit {
@@ -33,6 +44,9 @@ final class SandboxedProcess: Sendable {
             let r = csandbox_reap(pidfd, &signal, &status)
             if r == 1 {
                 state = signal == 0 ? .exited(status) : .signalled(signal)
+            } else if r == -ECHILD {
+                // Not ours to reap (adopted): the pidfd turns readable when it ends.
+                if csandbox_pidfd_ended(pidfd) != 0 { state = .exited(-1) }
             } else if r < 0 {
                 state = .exited(-1)
             }
