@@ -1,12 +1,13 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A scriptable HTTP/1.1 origin on 127.0.0.1 (port 0) for tests. It parses requests from the raw
 /// bytes (Content-Length or chunked bodies, pipelined or not), logs them, and answers each with a
 /// list of actions on raw bytes, so a test can send well-formed answers (``Answer``) as well as
-/// broken, truncated, slow, piecewise or no responses.
+/// broken, truncated, slow, piecewise or no responses. Over TLS when given a server context.
 public final class TestOrigin: Sendable {
     /// One step of an answer.
     public enum Action: Sendable {
@@ -78,22 +79,25 @@ public final class TestOrigin: Sendable {
     }
 
     public let port: Int
+    private let isSecure: Bool
     private let channel: any Channel
     private let log: LogBox
 
     /// Starts an origin answering request number `index` (from 0, over all connections) with the
     /// actions `script` returns; an empty list leaves the request unanswered.
     public init(
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tls: NIOSSLContext? = nil,
         script: @escaping @Sendable (_ request: Request, _ index: Int) -> [Action]
     ) async throws {
         let log = LogBox()
         self.log = log
+        self.isSecure = tls != nil
         self.channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     log.mutex.withLock { $0.connections += 1 }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ScriptHandler(log: log, script: script))
                 }
             }
@@ -103,10 +107,10 @@ public final class TestOrigin: Sendable {
 
     /// Starts an origin answering request number `index` with `answer`'s complete response.
     public static func answering(
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tls: NIOSSLContext? = nil,
         _ answer: @escaping @Sendable (_ request: Request, _ index: Int) -> Answer
     ) async throws -> TestOrigin {
-        try await TestOrigin(group: group) { request, index in answer(request, index).actions(for: request) }
+        try await TestOrigin(group: group, tls: tls) { request, index in answer(request, index).actions(for: request) }
     }
 
     /// Starts an origin answering every request with a 200 whose body comes in `pieces`, one every
@@ -118,7 +122,7 @@ public final class TestOrigin: Sendable {
         try await self.init { _, _ in actions }
     }
 
-    public var url: String { "http://127.0.0.1:\(self.port)" }
+    public var url: String { "\(self.isSecure ? "https" : "http")://127.0.0.1:\(self.port)" }
     public var requests: [Request] { self.log.mutex.withLock { $0.requests } }
     public var requestCount: Int { self.log.mutex.withLock { $0.requests.count } }
     public var connectionCount: Int { self.log.mutex.withLock { $0.connections } }
