@@ -25,6 +25,10 @@ struct Cohort {
     var fullKeys = Heap<CohortKey>()
     /// Playing cohorts: buffer-empty keys, negated (max h).
     var emptyKeys = Heap<CohortKey>()
+    /// The heap tops belong to current members (checked by the last look at them; only a member
+    /// leaving can make a top stale, inserting keys of members cannot), so a rate change can
+    /// reschedule the cohort without touching its members.
+    var topsCurrent = false
     var scheduled = Double.infinity
     var primaryKey: Int = -1
     var live = true

@@ -164,6 +164,7 @@ extension Simulation {
         viewers[Int(v)].cohort = -1
         viewers[Int(v)].version &+= 1
         cohorts[Int(c)].count -= 1
+        cohorts[Int(c)].topsCurrent = false
         net.remove(1, from: cohorts[Int(c)].group, now: now)
         if cohorts[Int(c)].count == 0 {
             retireCohort(c)
@@ -272,7 +273,12 @@ extension Simulation {
     /// The earliest time one of the cohort's members crosses a threshold, and which.
     private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int, key: CohortKey)? {
         let ci = Int(c)
-        while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
+        if !cohorts[ci].topsCurrent {
+            while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
+            while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
+            while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
+            cohorts[ci].topsCurrent = true
+        }
         var best: (time: Double, kind: Int, key: CohortKey)?
         let rate = cohorts[ci].rate
         let service = cohorts[ci].service + rate * (now - cohorts[ci].updated)
@@ -283,14 +289,12 @@ extension Simulation {
         let r = cohorts[ci].bitrate
         let h = service - r * now
         if rate > r {
-            while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
             if let top = cohorts[ci].fullKeys.min {
                 let t = now + max(0, top.key - h) / (rate - r)
                 if best.map({ t < $0.time }) ?? true { best = (t, 1, top) }
             }
         }
         if rate < r {
-            while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
             if let top = cohorts[ci].emptyKeys.min {
                 // emptyKeys hold -key: the largest key is the first to be reached as h falls.
                 let t = now + max(0, h + top.key) / (r - rate)
