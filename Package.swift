@@ -210,7 +210,7 @@ let package = Package(
                 "CacheEviction",
                 "ElasticPolicy",
                 "Workload",
-                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
