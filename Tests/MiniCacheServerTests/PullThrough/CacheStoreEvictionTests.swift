@@ -66,7 +66,7 @@ struct CacheStoreEvictionTests {
     @Test("idle keep-alive connections (HTTP/1.1) hold no volume snapshot: the space of evicted objects is reused at once")
     func idleConnectionsDoNotPinEvictedSpace() async throws {
         let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            let path = String(request.split(separator: " ").dropFirst().first ?? "/")
+            let path = request.path
             return [.send(TestOrigin.response(body: CacheStoreCrashTests.body(path), headers: ["Cache-Control: max-age=3600"]))]
         }
         let volume = try TestVolume(sizeMiB: 4)
@@ -77,15 +77,15 @@ struct CacheStoreEvictionTests {
             // volume file) and then sit idle while the volume changes under them.
             var idle: [TestConnection] = []
             for path in ["/e/5", "/e/5", "/e/6"] {
-                let connection = try TestConnection(port: server.port)
-                #expect(connection.send("GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n"))
-                #expect(try connection.readResponse()?.text == CacheStoreCrashTests.body(path))
+                let connection = try await TestConnection(port: server.port)
+                #expect(await connection.send("GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n"))
+                #expect(try await connection.readResponse()?.text == CacheStoreCrashTests.body(path))
                 try await PullThroughTests.waitForStored(server, path == "/e/6" ? 2 : 1)
                 idle.append(connection)
             }
             for i in 9...40 {
                 let path = "/e/\(i)"
-                #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
+                #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
             }
             try await PullThroughTests.waitForStored(server, 34)
             #expect(server.server.context.cache!.store.statistics.evicted > 0)
@@ -96,7 +96,7 @@ struct CacheStoreEvictionTests {
             #expect(volumes.tracker.liveGenerations == [volumes.current.generation])
             withExtendedLifetime(idle) {}
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("the eviction order is rebuilt from the store times after a restart", arguments: EvictionKind.allCases)

@@ -1,4 +1,5 @@
 import NIOCore
+import MiniCacheTesting
 import NIOPosix
 import Synchronization
 import Testing
@@ -35,17 +36,17 @@ struct CoalescedFillTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let first = try TestConnection(port: server.port)
-            #expect(first.send("GET /live/seg7.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
+            let first = try await TestConnection(port: server.port)
+            #expect(await first.send("GET /live/seg7.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
             for _ in 0..<1000 where origin.requestCount < 1 { try await Task.sleep(for: .milliseconds(10)) }
             // The joiner arrives while the fill is still in flight, two seconds after its head.
             try await Task.sleep(for: .seconds(2))
-            let late = try TestConnection(port: server.port)
-            #expect(late.send("GET /live/seg7.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
+            let late = try await TestConnection(port: server.port)
+            #expect(await late.send("GET /live/seg7.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
             try await Self.waitForCoalesced(server, 1)
             gate.open()
-            let miss = try #require(try first.readResponse())
-            let joined = try #require(try late.readResponse())
+            let miss = try #require(try await first.readResponse())
+            let joined = try #require(try await late.readResponse())
             #expect(miss.header("X-Cache") == "MISS")
             #expect(miss.header("Age") == "30")
             #expect(miss.body.count == 40_000)
@@ -57,12 +58,12 @@ struct CoalescedFillTests {
             #expect(age >= 31)
             #expect(joined.headers.filter { $0.0.lowercased() == "age" }.count == 1)
             try await PullThroughTests.waitForStored(server, 1)
-            let hit = try TestConnection.get(port: server.port, "/live/seg7.ts")
+            let hit = try await TestConnection.get(port: server.port, "/live/seg7.ts")
             #expect(hit.header("X-Cache") == "HIT")
             #expect(hit.header("Age").flatMap { Int($0) }.map { $0 >= 31 } == true)
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a joiner gets Age even when the origin sent none; the request that started the fill is a MISS without one")
@@ -73,34 +74,35 @@ struct CoalescedFillTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let first = try TestConnection(port: server.port)
-            #expect(first.send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
+            let first = try await TestConnection(port: server.port)
+            #expect(await first.send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
             for _ in 0..<1000 where origin.requestCount < 1 { try await Task.sleep(for: .milliseconds(10)) }
-            let joiners = try (0..<3).map { _ in try TestConnection(port: server.port) }
-            #expect(joiners[0].send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
-            #expect(joiners[1].send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\nRange: bytes=100-199\r\n\r\n"))
-            #expect(joiners[2].send("HEAD /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
+            var joiners: [TestConnection] = []
+            for _ in 0..<3 { joiners.append(try await TestConnection(port: server.port)) }
+            #expect(await joiners[0].send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
+            #expect(await joiners[1].send("GET /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\nRange: bytes=100-199\r\n\r\n"))
+            #expect(await joiners[2].send("HEAD /vod/movie.mp4 HTTP/1.1\r\nHost: test\r\n\r\n"))
             try await Self.waitForCoalesced(server, 3)
             gate.open()
-            let miss = try #require(try first.readResponse())
+            let miss = try #require(try await first.readResponse())
             #expect(miss.header("X-Cache") == "MISS")
             #expect(miss.header("Age") == nil)
-            let whole = try #require(try joiners[0].readResponse())
+            let whole = try #require(try await joiners[0].readResponse())
             #expect(whole.header("X-Cache") == "COALESCED")
             #expect(whole.header("Age").flatMap { Int($0) }.map { $0 >= 0 } == true)
             #expect(whole.body.count == 20_000)
-            let range = try #require(try joiners[1].readResponse())
+            let range = try #require(try await joiners[1].readResponse())
             #expect(range.status == 206)
             #expect(range.header("X-Cache") == "COALESCED")
             #expect(range.header("Age") != nil)
             #expect(range.header("Content-Range") == "bytes 100-199/20000")
             #expect(range.body.count == 100)
-            let head = try #require(try joiners[2].readResponse(head: true))
+            let head = try #require(try await joiners[2].readResponse(head: true))
             #expect(head.status == 200)
             #expect(head.header("X-Cache") == "COALESCED")
             #expect(head.header("Age") != nil)
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 }
