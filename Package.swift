@@ -275,6 +275,7 @@ let package = Package(
             dependencies: [
                 "HTTPToolkit",
                 "ElasticControl",
+                "LocalCA",
                 "ElasticPolicy",
                 "EtcdClient",
                 "MediaOrigin",
