@@ -9,9 +9,9 @@ extension Serve {
     /// `StartupArgumentsTests` fails meanwhile.
     typealias QuickParseLayout = (
         Argument<String>, Option<String?>, Option<String?>, Option<[String]>, Option<[String]>, Option<String>,
-        Option<String>, Option<Int>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
-        Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<Int>,
-        Option<String>, Flag<Bool>, Option<Int>, Option<String>
+        Option<String>, Option<Int>, Option<Double?>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
+        Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<String?>,
+        Option<Int>, Option<String>, Flag<Bool>, Option<Int>, Option<String>
     )
 
     /// Parses the arguments after `serve` without ArgumentParser, for the common, well-formed case.
@@ -33,6 +33,7 @@ extension Serve {
         var tlsUnknownName = TLSListenerConfiguration.UnknownServerName.defaultCertificate.rawValue
         var tlsMinVersion = TLSListenerConfiguration.MinimumVersion.tls12.rawValue
         var h2MaxStreams = 100
+        var tlsTicketRotation: Double?
         var threads: Int?
         var maxConnections = 10_000
         var idleTimeout: Double = 60
@@ -46,6 +47,7 @@ extension Serve {
         var smallObjectLimit = 64 * 1024
         var origin: String?
         var origins: String?
+        var originCa: String?
         var maxStoredObject = 64 << 20
         var eviction = EvictionKind.lru.rawValue
         var memoryBudget = 256 << 20
@@ -85,6 +87,7 @@ extension Serve {
             case "--tls-unknown-name": tlsUnknownName = value
             case "--tls-min-version": tlsMinVersion = value
             case "--h2-max-streams": guard let n = Int(value) else { return nil }; h2MaxStreams = n
+            case "--tls-ticket-rotation": guard let s = Double(value) else { return nil }; tlsTicketRotation = s
             case "--threads": guard let n = Int(value) else { return nil }; threads = n
             case "--max-connections": guard let n = Int(value) else { return nil }; maxConnections = n
             case "--idle-timeout": guard let s = Double(value) else { return nil }; idleTimeout = s
@@ -96,6 +99,7 @@ extension Serve {
             case "--small-object-limit": guard let n = Int(value) else { return nil }; smallObjectLimit = n
             case "--origin": origin = value
             case "--origins": origins = value
+            case "--origin-ca": originCa = value
             case "--max-stored-object": guard let n = Int(value) else { return nil }; maxStoredObject = n
             case "--eviction": eviction = value
             case "--memory-budget": guard let n = Int(value) else { return nil }; memoryBudget = n
@@ -113,6 +117,7 @@ extension Serve {
         serve.tlsUnknownName = tlsUnknownName
         serve.tlsMinVersion = tlsMinVersion
         serve.h2MaxStreams = h2MaxStreams
+        serve.tlsTicketRotation = tlsTicketRotation
         serve.threads = threads ?? System.coreCount
         serve.maxConnections = maxConnections
         serve.idleTimeout = idleTimeout
@@ -126,6 +131,7 @@ extension Serve {
         serve.smallObjectLimit = smallObjectLimit
         serve.origin = origin
         serve.origins = origins
+        serve.originCa = originCa
         serve.maxStoredObject = maxStoredObject
         serve.eviction = eviction
         serve.memoryBudget = memoryBudget

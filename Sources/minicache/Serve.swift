@@ -45,6 +45,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("HTTP/2 streams a connection may have open at once.", valueName: "N"))
     var h2MaxStreams = 100
 
+    @Option(help: ArgumentHelp(
+        "Replace the TLS session-ticket keys this often (tickets issued before then get a full handshake); default: BoringSSL's own rotation every 48 hours.",
+        valueName: "S"))
+    var tlsTicketRotation: Double?
+
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int = System.coreCount
 
@@ -91,6 +96,9 @@ struct Serve: AsyncParsableCommand {
     )
     var origins: String?
 
+    @Option(help: ArgumentHelp("With an https:// origin: check its certificate against the CA certificates in this PEM file instead of the system's roots.", valueName: "FILE"))
+    var originCa: String?
+
     @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
     var maxStoredObject = 64 << 20
 
@@ -133,6 +141,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--tls-min-version must be 1.2 or 1.3")
         }
         guard self.h2MaxStreams >= 1 else { throw ValidationError("--h2-max-streams must be at least 1") }
+        if let rotation = self.tlsTicketRotation {
+            guard rotation >= 1 else { throw ValidationError("--tls-ticket-rotation must be at least 1 (seconds)") }
+            guard self.listenTls != nil else { throw ValidationError("--tls-ticket-rotation is for the TLS listener; add --listen-tls") }
+        }
         if self.admin != "off" {
             do { _ = try HostPort(listenAddress: self.admin) } catch {
                 throw ValidationError("--admin \(error); give ADDR:PORT (e.g. 127.0.0.1:9080) or off")
@@ -153,11 +165,14 @@ struct Serve: AsyncParsableCommand {
         }
         if let origin = self.origin {
             do { _ = try OriginRouter.originAddress(origin) } catch {
-                throw ValidationError("--origin \(error.message); give http://host[:port] (for a file of origins use --origins FILE)")
+                throw ValidationError("--origin \(error.message); give http://host[:port] or https://host[:port] (for a file of origins use --origins FILE)")
             }
         }
-        if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
+        if let origins = self.origins, origins.lowercased().hasPrefix("http://") || origins.lowercased().hasPrefix("https://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
+        }
+        if self.originCa != nil, self.origin == nil, self.origins == nil {
+            throw ValidationError("--origin-ca is for https:// origins; add --origin URL or --origins FILE")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -190,7 +205,8 @@ struct Serve: AsyncParsableCommand {
             origin: self.origin ?? self.origins,
             maxStoredObjectSize: self.maxStoredObject,
             surrogateControl: self.surrogateControl,
-            listensPlain: self.listen != nil || self.listenTls == nil
+            listensPlain: self.listen != nil || self.listenTls == nil,
+            originCA: self.originCa
         )
         if let listenTls = self.listenTls {
             let tlsListen = try HostPort(listenAddress: listenTls)
@@ -200,7 +216,8 @@ struct Serve: AsyncParsableCommand {
                 certificates: zip(self.tlsCert, self.tlsKey).map { .init(certificate: $0, key: $1) },
                 unknownServerName: .init(rawValue: self.tlsUnknownName) ?? .defaultCertificate,
                 minimumVersion: .init(rawValue: self.tlsMinVersion) ?? .tls12,
-                maxConcurrentStreams: self.h2MaxStreams
+                maxConcurrentStreams: self.h2MaxStreams,
+                ticketKeyRotation: self.tlsTicketRotation
             )
         }
         if self.admin == "off" {

@@ -16,11 +16,12 @@ import Testing
             "--log-level", "warning", "--eviction", "s3fifo", "--memory-budget", "1000", "--surrogate-control",
         ],
         ["vol.shfs", "--origins", "/etc/minicache/origins.conf", "--eviction=sieve"],
+        ["vol.shfs", "--origin", "https://origin.example", "--origin-ca", "/etc/minicache/origin-ca.pem"],
         ["--listen=[::1]:8080", "--admin=127.0.0.1:0", "/srv/a b.shfs", "--access-log", "--threads=+2", "--idle-timeout=1e1"],
         ["--log-level", "trace", "x"],
         [
             "vol.shfs", "--listen-tls", "127.0.0.1:0", "--tls-cert", "/etc/a.pem", "--tls-key", "/etc/a-key.pem", "--tls-unknown-name",
-            "reject", "--tls-min-version", "1.3", "--h2-max-streams", "50",
+            "reject", "--tls-min-version", "1.3", "--h2-max-streams", "50", "--tls-ticket-rotation", "3600",
         ],
         ["help"],
     ]
