@@ -353,7 +353,8 @@ tls_context.check_hostname = False
 tls_context.verify_mode = ssl.CERT_NONE
 
 def get_ok(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    # 5 s: on a loaded machine a TLS handshake can take more than a second.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
     if port in TLS_PORTS:
         s = tls_context.wrap_socket(s, server_hostname="localhost")
     try:
