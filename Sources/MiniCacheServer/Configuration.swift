@@ -59,6 +59,9 @@ public struct ServerConfiguration: Sendable {
     /// `http://host[:port]` of the origin a pull-through cache fetches misses from; nil serves the
     /// volume only (default).
     public var origin: String?
+    /// A PEM file of the CA certificates `https://` origins are checked against, instead of the
+    /// system's trust roots. Default nil.
+    public var originCA: String?
     /// The largest response body a pull-through cache stores (larger ones stream through); 64 MiB.
     public var maxStoredObjectSize: Int
     /// A pull-through cache also obeys `Surrogate-Control` (W3C Edge Architecture; after
@@ -91,8 +94,10 @@ public struct ServerConfiguration: Sendable {
         surrogateControl: Bool = false,
         listensPlain: Bool = true,
         tls: TLSListenerConfiguration? = nil,
-        adminToken: String? = nil
+        adminToken: String? = nil,
+        originCA: String? = nil
     ) {
+        self.originCA = originCA
         self.surrogateControl = surrogateControl
         self.adminToken = adminToken
         self.host = host

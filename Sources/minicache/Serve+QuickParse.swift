@@ -10,8 +10,8 @@ extension Serve {
     typealias QuickParseLayout = (
         Argument<String>, Option<String?>, Option<String?>, Option<[String]>, Option<[String]>, Option<String>,
         Option<String>, Option<Int>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
-        Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<Int>,
-        Option<String>, Flag<Bool>, Option<Int>, Option<String>
+        Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<String?>,
+        Option<Int>, Option<String>, Flag<Bool>, Option<Int>, Option<String>
     )
 
     /// Parses the arguments after `serve` without ArgumentParser, for the common, well-formed case.
@@ -46,6 +46,7 @@ extension Serve {
         var smallObjectLimit = 64 * 1024
         var origin: String?
         var origins: String?
+        var originCa: String?
         var maxStoredObject = 64 << 20
         var eviction = EvictionKind.lru.rawValue
         var memoryBudget = 256 << 20
@@ -96,6 +97,7 @@ extension Serve {
             case "--small-object-limit": guard let n = Int(value) else { return nil }; smallObjectLimit = n
             case "--origin": origin = value
             case "--origins": origins = value
+            case "--origin-ca": originCa = value
             case "--max-stored-object": guard let n = Int(value) else { return nil }; maxStoredObject = n
             case "--eviction": eviction = value
             case "--memory-budget": guard let n = Int(value) else { return nil }; memoryBudget = n
@@ -126,6 +128,7 @@ extension Serve {
         serve.smallObjectLimit = smallObjectLimit
         serve.origin = origin
         serve.origins = origins
+        serve.originCa = originCa
         serve.maxStoredObject = maxStoredObject
         serve.eviction = eviction
         serve.memoryBudget = memoryBudget

@@ -91,6 +91,9 @@ struct Serve: AsyncParsableCommand {
     )
     var origins: String?
 
+    @Option(help: ArgumentHelp("With an https:// origin: check its certificate against the CA certificates in this PEM file instead of the system's roots.", valueName: "FILE"))
+    var originCa: String?
+
     @Option(help: ArgumentHelp("With --origin: the largest response body kept in the volume; larger ones stream through.", valueName: "BYTES"))
     var maxStoredObject = 64 << 20
 
@@ -153,11 +156,14 @@ struct Serve: AsyncParsableCommand {
         }
         if let origin = self.origin {
             do { _ = try OriginRouter.originAddress(origin) } catch {
-                throw ValidationError("--origin \(error.message); give http://host[:port] (for a file of origins use --origins FILE)")
+                throw ValidationError("--origin \(error.message); give http://host[:port] or https://host[:port] (for a file of origins use --origins FILE)")
             }
         }
-        if let origins = self.origins, origins.lowercased().hasPrefix("http://") {
+        if let origins = self.origins, origins.lowercased().hasPrefix("http://") || origins.lowercased().hasPrefix("https://") {
             throw ValidationError("--origins takes a file; for one origin URL use --origin")
+        }
+        if self.originCa != nil, self.origin == nil, self.origins == nil {
+            throw ValidationError("--origin-ca is for https:// origins; add --origin URL or --origins FILE")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -190,7 +196,8 @@ struct Serve: AsyncParsableCommand {
             origin: self.origin ?? self.origins,
             maxStoredObjectSize: self.maxStoredObject,
             surrogateControl: self.surrogateControl,
-            listensPlain: self.listen != nil || self.listenTls == nil
+            listensPlain: self.listen != nil || self.listenTls == nil,
+            originCA: self.originCa
         )
         if let listenTls = self.listenTls {
             let tlsListen = try HostPort(listenAddress: listenTls)

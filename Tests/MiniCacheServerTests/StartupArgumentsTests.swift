@@ -16,6 +16,7 @@ import Testing
             "--log-level", "warning", "--eviction", "s3fifo", "--memory-budget", "1000", "--surrogate-control",
         ],
         ["vol.shfs", "--origins", "/etc/minicache/origins.conf", "--eviction=sieve"],
+        ["vol.shfs", "--origin", "https://origin.example", "--origin-ca", "/etc/minicache/origin-ca.pem"],
         ["--listen=[::1]:8080", "--admin=127.0.0.1:0", "/srv/a b.shfs", "--access-log", "--threads=+2", "--idle-timeout=1e1"],
         ["--log-level", "trace", "x"],
         [

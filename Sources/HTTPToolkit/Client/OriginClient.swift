@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A Foundation-free HTTP/1.1 client for origins, on SwiftNIO's client codec, with a pool of
@@ -185,12 +186,25 @@ package final class OriginClient: Sendable {
     private func connect(to key: PoolKey, on eventLoop: any EventLoop) -> EventLoopFuture<PooledConnection> {
         let configuration = self.configuration
         let origin = key.origin
+        if origin.isSecure && configuration.tls == nil {
+            return eventLoop.makeFailedFuture(
+                OriginError(.tlsFailed, origin: origin, message: "an https:// origin needs a TLS client; this client has none"))
+        }
+        let handshake = eventLoop.makePromise(of: Void.self)
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { [weak self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let id = ObjectIdentifier(channel)
+                    if origin.isSecure, let tls = configuration.tls {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            NIOSSLClientHandler(context: tls, serverHostname: origin.serverName),
+                            OriginHandshakeWatcher(origin: origin, timeout: configuration.connectTimeout, promise: handshake),
+                        ])
+                    } else {
+                        handshake.succeed()
+                    }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(
                         OriginConnectionHandler(origin: origin, configuration: configuration) {
@@ -202,6 +216,7 @@ package final class OriginClient: Sendable {
             do {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localAddress, port: 0))
             } catch {
+                handshake.fail(error)
                 return eventLoop.makeFailedFuture(
                     OriginError(
                         .connectFailed, origin: origin, message: "cannot send from '\(localAddress)': not an IP address", cause: error))
@@ -217,6 +232,17 @@ package final class OriginClient: Sendable {
                 throw OriginError(
                     .connectFailed, origin: origin, message: "cannot connect; check the origin address and that it listens",
                     cause: error)
+            }
+            .flatMapError { error in
+                handshake.fail(error)
+                return eventLoop.makeFailedFuture(error)
+            }
+            .flatMap { channel in
+                // A TLS origin is used once its handshake succeeded: never a request in plain text.
+                handshake.futureResult.map { channel }.flatMapError { error in
+                    channel.close(promise: nil)
+                    return eventLoop.makeFailedFuture(error)
+                }
             }
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: OriginConnectionHandler.self)

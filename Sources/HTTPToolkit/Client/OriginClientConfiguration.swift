@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 
 /// Timeouts and pool limits of an ``OriginClient``.
 package struct OriginClientConfiguration: Sendable {
@@ -11,6 +12,9 @@ package struct OriginClientConfiguration: Sendable {
     package var maxIdleConnectionsPerOrigin: Int
     /// How long an idle pooled connection is kept before it is closed. Default 60 s.
     package var idleConnectionTimeout: TimeAmount
+    /// The TLS client of `https://` origins (its trust roots check their certificates); nil
+    /// refuses them. Default nil.
+    package var tls: NIOSSLContext?
 
     /// Creates a configuration.
     /// - Parameters:
@@ -18,12 +22,15 @@ package struct OriginClientConfiguration: Sendable {
     ///   - readTimeout: read (idle) timeout during a response; default 30 s.
     ///   - maxIdleConnectionsPerOrigin: pooled idle connections per origin; default 32.
     ///   - idleConnectionTimeout: lifetime of an idle pooled connection; default 60 s.
+    ///   - tls: the TLS client of `https://` origins; default nil.
     package init(
         connectTimeout: TimeAmount = .seconds(5),
         readTimeout: TimeAmount = .seconds(30),
         maxIdleConnectionsPerOrigin: Int = 32,
-        idleConnectionTimeout: TimeAmount = .seconds(60)
+        idleConnectionTimeout: TimeAmount = .seconds(60),
+        tls: NIOSSLContext? = nil
     ) {
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.maxIdleConnectionsPerOrigin = maxIdleConnectionsPerOrigin

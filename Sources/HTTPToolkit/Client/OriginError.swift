@@ -4,7 +4,7 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case connectFailed, connectTimeout, readTimeout, timeout, connectionReset, truncatedBody, badResponse
+            case connectFailed, connectTimeout, tlsFailed, readTimeout, timeout, connectionReset, truncatedBody, badResponse
             case cancelled, shutdown, differentVariant, notShareable
         }
 
@@ -15,6 +15,9 @@ package struct OriginError: Error, Sendable, CustomStringConvertible {
         package static let connectFailed = Code(.connectFailed)
         /// The TCP connection was not established within the connect timeout.
         package static let connectTimeout = Code(.connectTimeout)
+        /// The TLS handshake with an `https://` origin failed: its certificate is expired, names
+        /// another host, or is not signed by a trusted CA; or no protocol or cipher is shared.
+        package static let tlsFailed = Code(.tlsFailed)
         /// The origin sent nothing for longer than the read timeout.
         package static let readTimeout = Code(.readTimeout)
         /// The whole exchange took longer than the deadline its caller gave.

@@ -80,7 +80,7 @@ package struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
     package var base: String { "\(scheme.rawValue)://\(hostLiteral):\(port)" }
 
     /// Where to connect.
-    package var address: OriginAddress { OriginAddress(host: host, port: port) }
+    package var address: OriginAddress { OriginAddress(host: host, port: port, isSecure: scheme == .https) }
 
     /// The same server with another path.
     package func with(path: String) -> HTTPURL { HTTPURL(scheme: scheme, host: host, port: port, path: path) }

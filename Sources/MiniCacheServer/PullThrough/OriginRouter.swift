@@ -64,7 +64,7 @@ package struct OriginRouter: Sendable, Equatable {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
             if words.isEmpty { continue }
             func bad(_ why: String) -> MiniCacheError {
-                MiniCacheError(.configuration, "\(file):\(number): \(why); a line is `MATCH http://host[:port]` where MATCH is default, /prefix, host or host/prefix")
+                MiniCacheError(.configuration, "\(file):\(number): \(why); a line is `MATCH http://host[:port]` where MATCH is default, /prefix, host or host/prefix (https:// origins too)")
             }
             guard words.count == 2 else { throw bad("expected two words, found \(words.count)") }
             let origin: OriginAddress
@@ -95,24 +95,28 @@ package struct OriginRouter: Sendable, Equatable {
         return OriginRouter(rules: rules)
     }
 
-    /// `http://host[:port]` without a path (a lone `/` is allowed), read by ``HTTPURL``'s rules.
+    /// `http://host[:port]` or `https://host[:port]` without a path (a lone `/` is allowed), read
+    /// by ``HTTPURL``'s rules.
     package static func originAddress(_ url: String) throws(MiniCacheError) -> OriginAddress {
         let parsed: HTTPURL
-        do { parsed = try HTTPURL(url) } catch { throw MiniCacheError(.configuration, "\(error)") }
+        do { parsed = try HTTPURL(url, schemes: [.http, .https]) } catch { throw MiniCacheError(.configuration, "\(error)") }
         guard parsed.path == "/", !url.hasSuffix("?") else {
-            throw MiniCacheError(.configuration, "'\(url)' must be http://host[:port] without a path")
+            throw MiniCacheError(.configuration, "'\(url)' must be http(s)://host[:port] without a path")
         }
         return parsed.address
     }
 }
 
 extension OriginRouter {
-    /// The router `--origin` or `--origins` names: an `http://host[:port]` URL (one origin for
+    /// Whether any rule's origin speaks HTTPS.
+    package var hasSecureOrigin: Bool { self.rules.contains { $0.origin.isSecure } }
+
+    /// The router `--origin` or `--origins` names: an `http(s)://host[:port]` URL (one origin for
     /// everything), or else the path of an origins file.
     package static func load(_ origin: String) throws(MiniCacheError) -> OriginRouter {
         if origin.lowercased().hasPrefix("http://") || origin.lowercased().hasPrefix("https://") {
             do { return OriginRouter(origin: try Self.originAddress(origin)) } catch {
-                throw MiniCacheError(.configuration, "--origin \(error.message); give it as http://host[:port]")
+                throw MiniCacheError(.configuration, "--origin \(error.message); give it as http://host[:port] or https://host[:port]")
             }
         }
         let text: String

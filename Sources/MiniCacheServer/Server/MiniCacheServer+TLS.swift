@@ -103,6 +103,22 @@ extension MiniCacheServer {
         return configuration
     }
 
+    /// The TLS client of `https://` origins: TLS 1.2 or 1.3, certificates checked against
+    /// `caFile` (PEM) or the system's trust roots, and the origin's host name or address.
+    /// - Throws: ``MiniCacheError`` `certificate` when the CA file cannot be loaded.
+    static func originTLS(caFile: String?) throws(MiniCacheError) -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.applicationProtocols = ["http/1.1"]
+        do {
+            if let caFile { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile)) }
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            let detail = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw MiniCacheError(.certificate, "cannot load --origin-ca \(caFile ?? "(system roots)"): \(detail); give a PEM file of CA certificates", underlying: error)
+        }
+    }
+
     static func http2Streams() -> NIOHTTP2Handler.StreamConfiguration {
         NIOHTTP2Handler.StreamConfiguration()
     }

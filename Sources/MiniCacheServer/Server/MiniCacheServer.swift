@@ -10,6 +10,7 @@ import NIOCore
 import SHFS
 import Synchronization
 import NIOPosix
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -78,11 +79,16 @@ public final class MiniCacheServer: Service, Sendable {
         let registry = StatsRegistry()
         let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
         var cache: PullThroughCache?
+        var originTLS: NIOSSLContext?
         let rules = CacheRules(configuration: CacheConfiguration(
             targetedFields: configuration.surrogateControl ? [.cdnCacheControl, .surrogateControl] : [.cdnCacheControl]))
         if let origin = configuration.origin {
+            let router = try OriginRouter.load(origin)
+            if router.hasSecureOrigin || configuration.originCA != nil {
+                originTLS = try Self.originTLS(caFile: configuration.originCA)
+            }
             cache = PullThroughCache(
-                router: try OriginRouter.load(origin),
+                router: router,
                 maxObjectSize: configuration.maxStoredObjectSize,
                 rules: rules,
                 volumes: volumes,
@@ -107,7 +113,7 @@ public final class MiniCacheServer: Service, Sendable {
             volumes: volumes,
             stats: stats,
             registry: registry,
-            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, stats: stats, logger: logger, rules: rules),
+            upstream: UpstreamRelay(group: self.group, timeout: configuration.upstreamTimeout, tls: originTLS, stats: stats, logger: logger, rules: rules),
             cache: cache,
             connections: ConnectionRegistry(),
             certificates: certificates,

@@ -1,6 +1,7 @@
 import HTTPToolkit
 import Logging
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import SHFS
 
@@ -16,11 +17,16 @@ package final class UpstreamRelay: Sendable {
     private let stats: ServerStats
     private let logger: Logger
 
-    /// - Parameter rules: decide which responses in flight joiners may share (those of the cache).
-    package init(group: any EventLoopGroup, timeout: TimeAmount, stats: ServerStats, logger: Logger, rules: CacheRules = CacheRules()) {
+    /// - Parameters:
+    ///   - tls: the TLS client of `https://` origins; nil refuses them.
+    ///   - rules: decide which responses in flight joiners may share (those of the cache).
+    package init(
+        group: any EventLoopGroup, timeout: TimeAmount, tls: NIOSSLContext? = nil, stats: ServerStats, logger: Logger,
+        rules: CacheRules = CacheRules()
+    ) {
         self.client = OriginClient(
             group: group,
-            configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout),
+            configuration: OriginClientConfiguration(connectTimeout: timeout, readTimeout: timeout, tls: tls),
             logger: logger
         )
         self.fills = OriginFillRegistry(rules: rules)

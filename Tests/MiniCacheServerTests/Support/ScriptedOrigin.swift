@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An HTTP/1.1 origin on 127.0.0.1:0 for the cache-path tests, on NIO's server codec: every
-/// request (head and whole body) is logged and answered by the test's closure.
+/// request (head and whole body) is logged and answered by the test's closure. Over TLS when
+/// given a server context.
 final class ScriptedOrigin: Sendable {
     /// A request the origin received.
     struct Request: Sendable {
@@ -31,10 +33,15 @@ final class ScriptedOrigin: Sendable {
     }
 
     let port: Int
+    private let isSecure: Bool
     private let channel: any Channel
     private let log = LogBox()
 
-    init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, answer: @escaping @Sendable (Request, Int) -> Answer) async throws {
+    init(
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, tls: NIOSSLContext? = nil,
+        answer: @escaping @Sendable (Request, Int) -> Answer
+    ) async throws {
+        self.isSecure = tls != nil
         let log = self.log
         let box = LogRef(log: { request in
             log.requests.withLock { requests in
@@ -45,15 +52,17 @@ final class ScriptedOrigin: Sendable {
         self.channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(OriginResponder(log: box, answer: answer))
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(OriginResponder(log: box, answer: answer))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         self.port = self.channel.localAddress!.port!
     }
 
-    var url: String { "http://127.0.0.1:\(self.port)" }
+    var url: String { "\(self.isSecure ? "https" : "http")://127.0.0.1:\(self.port)" }
     var requests: [Request] { self.log.requests.withLock { $0 } }
     var requestCount: Int { self.log.requests.withLock { $0.count } }
 

@@ -19,10 +19,10 @@ struct TestServer {
         return configuration
     }
 
-    static func start(volume: String, _ change: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
+    static func start(volume: String, logger given: Logger? = nil, _ change: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
         let prometheus = PrometheusCollectorRegistry()
-        var logger = Logger(label: "minicache-test")
-        logger.logLevel = .warning
+        var logger = given ?? Logger(label: "minicache-test")
+        if given == nil { logger.logLevel = .warning }
         let server = try MiniCacheServer(
             volumePath: volume,
             configuration: Self.configuration(change),
@@ -43,10 +43,11 @@ struct TestServer {
     /// Runs `body` against a started server and always shuts it down.
     static func with(
         volume: String,
+        logger: Logger? = nil,
         _ change: (inout ServerConfiguration) -> Void = { _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
-        let server = try await Self.start(volume: volume, change)
+        let server = try await Self.start(volume: volume, logger: logger, change)
         do {
             try await body(server)
         } catch {
