@@ -173,8 +173,13 @@ public final class ClusterController: Service, Sendable {
 
     /// One round: plan on the current view and commit each site's plan.
     func decide() async {
+        await decide(on: view.current)
+    }
+
+    /// Plans on `state` and commits each site's plan; a plan made on a state that is no longer
+    /// current, or by a controller that no longer leads, is refused by etcd (a conflict).
+    func decide(on state: ClusterState) async {
         guard let lease = lease.current else { return }
-        let state = view.current
         guard state.synced, state.connected else { return }
         let plans = planner.plan(state, leader: configuration.id, now: HTTPDate.now())
         await withTaskGroup(of: Void.self) { group in

@@ -83,8 +83,9 @@ public final class ClusterRouter: Service, Sendable {
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 
-    /// etcd writes this router made (demand reports and its membership), for the measurements.
-    public var etcdWrites: Int { demand.withLock { $0.writes } }
+    /// etcd writes this router made (demand reports and its membership), for the measurements:
+    /// keys written, and the transactions (each one etcd revision) they were written in.
+    public var etcdWrites: (keys: Int, transactions: Int) { demand.withLock { ($0.writes, $0.transactions) } }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -94,7 +95,11 @@ public final class ClusterRouter: Service, Sendable {
                     await self.lease.run { lease throws(EtcdError) in
                         let member = MemberRecord(id: self.configuration.id, role: "router", url: self.url, since: HTTPDate.now())
                         try await self.client.put(self.keys.router(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
-                        self.demand.withLock { $0.writes += 1; $0.written = [:] }
+                        self.demand.withLock { d in
+                            d.writes += 1
+                            d.transactions += 1
+                            d.written = [:]
+                        }
                     }
                 }
                 group.addTask {
@@ -251,6 +256,7 @@ public final class ClusterRouter: Service, Sendable {
             _ = try await client.transaction(if: [], then: operations)
             demand.withLock { d in
                 d.writes += records.count
+                d.transactions += 1
                 for r in records { d.written[r.site] = r.tenants }
             }
         } catch {
