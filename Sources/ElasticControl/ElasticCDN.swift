@@ -14,7 +14,7 @@ public struct ElasticCDNConfiguration: Sendable {
     /// Preferred ports; a taken port falls back to a free one. Defaults 8000, 8001.
     public var routerPort: Int
     public var apiPort: Int
-    /// The origin the tenants fill from, `http://host:port`.
+    /// The origin the tenants fill from, `http://host:port` or `https://host:port`.
     public var origin: String
     public var sites: [SiteConfiguration]
     /// Tenants; nil: `default` (path `/`, live channels) and `vod` (path `/vod/`), both on
@@ -31,6 +31,9 @@ public struct ElasticCDNConfiguration: Sendable {
     public var microvm: MicroVMConfiguration
     /// Client prefix to site; nil derives it from the sites.
     public var prefixTable: PrefixTable?
+    /// Serve HTTPS with this certificate: the router, the API and dashboard, and every cache
+    /// (process backend), whose addresses the certificate must name. Default nil (HTTP).
+    public var tls: TLSFiles?
 
     public init(
         host: String = "127.0.0.1",
@@ -44,8 +47,10 @@ public struct ElasticCDNConfiguration: Sendable {
         sandbox: SandboxConfiguration = SandboxConfiguration(),
         oci: OCIConfiguration = OCIConfiguration(),
         microvm: MicroVMConfiguration = MicroVMConfiguration(),
-        prefixTable: PrefixTable? = nil
+        prefixTable: PrefixTable? = nil,
+        tls: TLSFiles? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.routerPort = routerPort
         self.apiPort = apiPort
@@ -79,14 +84,22 @@ public final class ElasticCDN: Sendable {
     ) async throws(ControlError) {
         _ = try HTTPURL.parse(c.origin)
         let tenants = Self.tenants(c.tenants, origin: c.origin)
-        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: c.backend, sandbox: c.sandbox, oci: c.oci, microvm: c.microvm), logger: logger)
-        controller = try Controller(configuration: c.controller, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
+        var instances = c.backend
+        var control = c.controller
+        if let tls = c.tls {
+            instances.tls = tls
+            control.instanceTLS = true
+        }
+        backend = try SiteBackends(sites: c.sites, settings: BackendSettings(instances: instances, sandbox: c.sandbox, oci: c.oci, microvm: c.microvm), logger: logger)
+        controller = try Controller(configuration: control, sites: c.sites, tenants: tenants, backend: backend, group: group, logger: logger)
         let controller = controller
         router = try await Self.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
-            try await Router(configuration: RouterConfiguration(host: c.host, port: port, prefixTable: c.prefixTable), controller: controller, group: group, logger: logger)
+            try await Router(
+                configuration: RouterConfiguration(host: c.host, port: port, prefixTable: c.prefixTable, tls: c.tls), controller: controller, group: group,
+                logger: logger)
         }
         api = try await Self.withFallback(port: c.apiPort, logger: logger) { port throws(ControlError) in
-            try await APIServer(host: c.host, port: port, controller: controller, originCounters: originCounters, group: group, logger: logger)
+            try await APIServer(host: c.host, port: port, tls: c.tls, controller: controller, originCounters: originCounters, group: group, logger: logger)
         }
     }
 

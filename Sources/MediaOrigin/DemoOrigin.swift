@@ -40,13 +40,15 @@ public final class DemoOrigin: Service, Sendable {
             throw ControlError(.badConfiguration, error.message, underlying: error)
         }
         let box = ResponderBox()
-        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
+        self.server = try await HTTPServer.bind(
+            host: configuration.host, port: configuration.port, tls: configuration.tls, group: group, logger: logger
+        ) { request in
             box.origin?.respond(request) ?? .text(.serviceUnavailable, "starting\n")
         }
         box.origin = self
     }
 
-    /// `http://host:port` of the origin.
+    /// `http://host:port` (`https://` with TLS) of the origin.
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 

@@ -26,6 +26,8 @@ public struct DemoOriginConfiguration: Sendable {
     /// Wall-clock time (seconds since 1970) of segment 0 of every channel; nil = when the origin
     /// starts, minus one window so that playlists are full at once.
     public var epoch: Double?
+    /// Serve HTTPS with this certificate. Default nil (HTTP).
+    public var tls: TLSFiles?
 
     public init(
         host: String = "127.0.0.1",
@@ -37,8 +39,10 @@ public struct DemoOriginConfiguration: Sendable {
         ladder: [Int] = [1_000_000, 2_500_000, 5_000_000],
         vodObjects: [String: Int] = ["movie1.mp4": 16 << 20, "movie2.mp4": 32 << 20, "trailer.mp4": 4 << 20],
         mediaDirectory: String? = nil,
-        epoch: Double? = nil
+        epoch: Double? = nil,
+        tls: TLSFiles? = nil
     ) {
+        self.tls = tls
         self.mediaDirectory = mediaDirectory ?? MediaClip.defaultDirectory
         self.host = host
         self.port = port

@@ -1,8 +1,11 @@
 import ElasticControl
 /// `ecdn load`: players arriving at sites by a rate profile or a trace.
 public struct LoadConfiguration: Sendable {
-    /// The router, `http://host:port`.
+    /// The router, `http://host:port` or `https://host:port`.
     public var router: String
+    /// A PEM CA file that `https://` servers' certificates are checked against (the router's,
+    /// the caches' and the origin's); nil: the system's trust roots. Default nil.
+    public var caFile: String?
     /// Client prefixes to send from, one per site (`127.0.1.0/24`); viewers take addresses .100–.199.
     public var sitePrefixes: [String]
     /// Site names for the report, parallel to `sitePrefixes`.
@@ -39,8 +42,10 @@ public struct LoadConfiguration: Sendable {
         watch: ClosedRange<Double> = 20...60,
         maxViewers: Int = 200,
         player: PlayerConfiguration = PlayerConfiguration(),
-        seed: UInt64 = 1
+        seed: UInt64 = 1,
+        caFile: String? = nil
     ) {
+        self.caFile = caFile
         self.router = router
         self.sitePrefixes = sitePrefixes
         self.siteNames = siteNames ?? sitePrefixes.indices.map { "site\($0 + 1)" }

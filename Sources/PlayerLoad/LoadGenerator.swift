@@ -16,7 +16,7 @@ public final class LoadGenerator: Service, Sendable {
     private let finished = Mutex<[PlayerResult]>([])
     private let active = Atomic<Int>(0)
 
-    /// - Throws: ``ControlError`` for a bad router URL or site prefix.
+    /// - Throws: ``ControlError`` for a bad router URL, site prefix or CA file.
     public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(ControlError) {
         self.configuration = configuration
         self.router = try HTTPURL.parse(configuration.router)
@@ -29,7 +29,8 @@ public final class LoadGenerator: Service, Sendable {
         }
         guard !bases.isEmpty else { throw ControlError(.badConfiguration, "give at least one site prefix to send viewers from") }
         self.siteBases = bases
-        self.client = HTTPClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10))
+        let tls = try configuration.caFile.map { file throws(ControlError) in try HTTPClient.trusting(caFile: file) }
+        self.client = HTTPClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10), tls: tls)
         self.logger = logger
     }
 

@@ -58,6 +58,9 @@ struct Load: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the report with every viewer as JSON.", valueName: "FILE"))
     var json: String?
 
+    @Option(help: ArgumentHelp("Check https:// servers against the CA certificates in this PEM file (the `ca:` of ecdn up --tls) instead of the system's roots.", valueName: "FILE"))
+    var cacert: String?
+
     func validate() throws {
         guard (duration ?? 1) > 0, rate >= 0, traceSpeed > 0, maxViewers >= 1, channels >= 1 else {
             throw ValidationError("--duration, --trace-speed, --max-viewers and --channels must be positive, --rate not negative")
@@ -77,7 +80,7 @@ struct Load: AsyncParsableCommand {
         var configuration = LoadConfiguration(
             router: router, sitePrefixes: prefixes, channels: channels,
             profile: .constant(rate, sites: prefixes.count), duration: trace == nil ? (duration ?? 60) : duration, watch: parsedWatch ?? 20...60,
-            maxViewers: maxViewers, player: PlayerConfiguration(bitrate: bitrate), seed: seed
+            maxViewers: maxViewers, player: PlayerConfiguration(bitrate: bitrate), seed: seed, caFile: cacert
         )
         do {
             if let profile { configuration.profile = try LoadProfile.parse(profile, sites: prefixes.count) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ElasticControl
 import EtcdClient
 import Foundation
+import LocalCA
 import Logging
 import MediaOrigin
 import NIOCore
@@ -23,7 +24,9 @@ struct Up: AsyncParsableCommand {
             kernel; all three need root). Viewers ask the router for /live/<n>/index.m3u8 and get a 302 to \
             their site's cache (started on the first viewer, stopped after --idle-timeout \
             seconds without viewers) or to the origin. Prints `router:`, `api:`, `dashboard:` \
-            and `origin:` lines once everything accepts. Ctrl-C or SIGTERM stops every child.
+            and `origin:` lines once everything accepts (with --tls, https:// URLs and a `ca:` line: \
+            the local CA file that signed the router's, the API's, the demo origin's and every \
+            cache's certificate). Ctrl-C or SIGTERM stops every child.
             Try: ecdn up --demo   (viewers that come and go; watch the dashboard)
             """
     )
@@ -124,6 +127,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
+    @Flag(help: "Serve HTTPS: makes a local CA and one certificate for the router, the API, the demo origin and every cache (process backend); prints the CA's path after `ca:`.")
+    var tls = false
+
     func validate() throws {
         guard ControllerConfiguration.Mode(rawValue: mode) != nil else { throw ValidationError("--mode must be elastic or fixed") }
         guard (1...200).contains(sites), (1...254).contains(firstSiteOctet), firstSiteOctet + sites <= 255 else {
@@ -154,6 +160,12 @@ struct Up: AsyncParsableCommand {
         }
         if let store {
             do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
+        }
+        if tls {
+            guard store == nil else { throw ValidationError("--tls runs the in-memory control plane only; drop --store") }
+            guard backend == BackendKind.process.rawValue, siteBackend.allSatisfy({ $0.hasSuffix("=\(BackendKind.process.rawValue)") }) else {
+                throw ValidationError("--tls serves HTTPS caches on the process backend only; drop --backend and --site-backend")
+            }
         }
     }
 
@@ -188,6 +200,14 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
+        var tlsFiles: TLSFiles?
+        if tls {
+            do {
+                tlsFiles = try Self.makeCertificates(in: work + "/tls", host: host, sites: siteList)
+            } catch {
+                Self.fail("cannot make the local CA and certificates in \(work)/tls: \(error)")
+            }
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let demoOrigin: DemoOrigin?
         let originURL: String
@@ -199,7 +219,7 @@ struct Up: AsyncParsableCommand {
                 originURL = origin
             } else {
                 let o = try await ElasticCDN.withFallback(port: originPort, logger: logger) { port throws(ControlError) in
-                    try await DemoOrigin(configuration: DemoOriginConfiguration(host: host, port: port, channels: channels), group: group, logger: logger)
+                    try await DemoOrigin(configuration: DemoOriginConfiguration(host: host, port: port, channels: channels, tls: tlsFiles), group: group, logger: logger)
                 }
                 demoOrigin = o
                 originURL = o.url
@@ -210,13 +230,16 @@ struct Up: AsyncParsableCommand {
             try sandbox.setTenantLimits(parsing: tenantLimits)
             var configuration = ElasticCDNConfiguration(
                 host: host, routerPort: routerPort, apiPort: apiPort, origin: originURL, sites: siteList, controller: controller,
-                backend: ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work),
+                backend: ProcessBackendConfiguration(
+                    minicachePath: minicachePath, workDirectory: work, originCA: demoOrigin == nil ? nil : tlsFiles?.ca
+                ),
                 sandbox: sandbox,
                 oci: OCIConfiguration(image: ociImage, runtime: ociRuntime, instanceLimits: sandbox.instanceLimits),
                 microvm: MicroVMConfiguration(
                     image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto
                 ),
-                prefixTable: table
+                prefixTable: table,
+                tls: tlsFiles
             )
             if singleTenant {
                 configuration.tenants = []
@@ -231,7 +254,8 @@ struct Up: AsyncParsableCommand {
             if demo {
                 let load = LoadConfiguration(
                     router: plane.router, sitePrefixes: siteList.map(\.clientPrefix), siteNames: siteList.map(\.name),
-                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40
+                    channels: channels, profile: Self.demoProfile(sites: sites), duration: nil, watch: 15...45, maxViewers: 40,
+                    caFile: tlsFiles?.ca
                 )
                 viewers = try LoadGenerator(configuration: load, group: group, logger: logger)
             } else {
@@ -245,7 +269,9 @@ struct Up: AsyncParsableCommand {
         print("dashboard: \(plane.api)/")
         print("origin: \(originURL)")
         if let store { print("store: \(store)") }
-        print("try: curl -sL --interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
+        if let tlsFiles { print("ca: \(tlsFiles.ca)") }
+        let trust = tlsFiles.map { "--cacert \($0.ca) " } ?? ""
+        print("try: curl -sL \(trust)--interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
         var services: [any Service] = []
         if let demoOrigin { services.append(demoOrigin) }
@@ -263,6 +289,16 @@ struct Up: AsyncParsableCommand {
         await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
+    }
+
+    /// A local CA in `directory` and one certificate for `localhost`, `host`, 127.0.0.1 and every
+    /// address a cache of `sites` can get.
+    static func makeCertificates(in directory: String, host: String, sites: [SiteConfiguration]) throws -> TLSFiles {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var names = ["localhost"]
+        for name in [host, "127.0.0.1"] + sites.flatMap(\.instanceAddresses) where !names.contains(name) { names.append(name) }
+        let paths = try LocalCertificateAuthority(name: "ecdn up local CA", days: 7).write(to: directory, names: names)
+        return TLSFiles(certificate: paths.certificate, key: paths.key, ca: paths.ca)
     }
 
     /// The demo profile for `sites` sites: viewers move from site to site and leave.

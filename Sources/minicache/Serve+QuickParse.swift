@@ -9,7 +9,7 @@ extension Serve {
     /// `StartupArgumentsTests` fails meanwhile.
     typealias QuickParseLayout = (
         Argument<String>, Option<String?>, Option<String?>, Option<[String]>, Option<[String]>, Option<String>,
-        Option<String>, Option<Int>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
+        Option<String>, Option<Int>, Option<Double?>, Option<Int>, Option<Int>, Option<Double>, Option<Double>, Option<String>,
         Option<String?>, Option<String?>, Flag<Bool>, Option<String>, Option<Int>, Option<String?>, Option<String?>, Option<String?>,
         Option<Int>, Option<String>, Flag<Bool>, Option<Int>, Option<String>
     )
@@ -33,6 +33,7 @@ extension Serve {
         var tlsUnknownName = TLSListenerConfiguration.UnknownServerName.defaultCertificate.rawValue
         var tlsMinVersion = TLSListenerConfiguration.MinimumVersion.tls12.rawValue
         var h2MaxStreams = 100
+        var tlsTicketRotation: Double?
         var threads: Int?
         var maxConnections = 10_000
         var idleTimeout: Double = 60
@@ -86,6 +87,7 @@ extension Serve {
             case "--tls-unknown-name": tlsUnknownName = value
             case "--tls-min-version": tlsMinVersion = value
             case "--h2-max-streams": guard let n = Int(value) else { return nil }; h2MaxStreams = n
+            case "--tls-ticket-rotation": guard let s = Double(value) else { return nil }; tlsTicketRotation = s
             case "--threads": guard let n = Int(value) else { return nil }; threads = n
             case "--max-connections": guard let n = Int(value) else { return nil }; maxConnections = n
             case "--idle-timeout": guard let s = Double(value) else { return nil }; idleTimeout = s
@@ -115,6 +117,7 @@ extension Serve {
         serve.tlsUnknownName = tlsUnknownName
         serve.tlsMinVersion = tlsMinVersion
         serve.h2MaxStreams = h2MaxStreams
+        serve.tlsTicketRotation = tlsTicketRotation
         serve.threads = threads ?? System.coreCount
         serve.maxConnections = maxConnections
         serve.idleTimeout = idleTimeout

@@ -45,6 +45,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("HTTP/2 streams a connection may have open at once.", valueName: "N"))
     var h2MaxStreams = 100
 
+    @Option(help: ArgumentHelp(
+        "Replace the TLS session-ticket keys this often (tickets issued before then get a full handshake); default: BoringSSL's own rotation every 48 hours.",
+        valueName: "S"))
+    var tlsTicketRotation: Double?
+
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int = System.coreCount
 
@@ -136,6 +141,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--tls-min-version must be 1.2 or 1.3")
         }
         guard self.h2MaxStreams >= 1 else { throw ValidationError("--h2-max-streams must be at least 1") }
+        if let rotation = self.tlsTicketRotation {
+            guard rotation >= 1 else { throw ValidationError("--tls-ticket-rotation must be at least 1 (seconds)") }
+            guard self.listenTls != nil else { throw ValidationError("--tls-ticket-rotation is for the TLS listener; add --listen-tls") }
+        }
         if self.admin != "off" {
             do { _ = try HostPort(listenAddress: self.admin) } catch {
                 throw ValidationError("--admin \(error); give ADDR:PORT (e.g. 127.0.0.1:9080) or off")
@@ -207,7 +216,8 @@ struct Serve: AsyncParsableCommand {
                 certificates: zip(self.tlsCert, self.tlsKey).map { .init(certificate: $0, key: $1) },
                 unknownServerName: .init(rawValue: self.tlsUnknownName) ?? .defaultCertificate,
                 minimumVersion: .init(rawValue: self.tlsMinVersion) ?? .tls12,
-                maxConcurrentStreams: self.h2MaxStreams
+                maxConcurrentStreams: self.h2MaxStreams,
+                ticketKeyRotation: self.tlsTicketRotation
             )
         }
         if self.admin == "off" {

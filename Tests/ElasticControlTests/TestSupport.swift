@@ -25,12 +25,13 @@ enum Binaries {
     static var sandboxProbe: String { directory + "/sandbox-probe" }
 }
 
-/// `ecdn up` as a child process, with the URL lines it printed (`router`, `api`, `dashboard`, `origin`).
+/// `ecdn up` as a child process, with the lines it printed (`router`, `api`, `dashboard`,
+/// `origin`, `ca` with --tls, `try`).
 struct UpProcess {
     let process: Process
     let lines: [String: String]
 
-    /// Starts `ecdn ARGUMENTS` and reads its output until the `origin:` line (or `timeout`).
+    /// Starts `ecdn ARGUMENTS` and reads its output until the `try:` line, its last (or `timeout`).
     init(_ arguments: [String], timeout: Double = 20) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
@@ -42,7 +43,7 @@ struct UpProcess {
         var lines: [String: String] = [:]
         var buffer = ""
         let deadline = Date().addingTimeInterval(timeout)
-        while lines["origin"] == nil, Date() < deadline {
+        while lines["try"] == nil, Date() < deadline {
             let data = output.fileHandleForReading.availableData
             if data.isEmpty { break }
             buffer += String(decoding: data, as: UTF8.self)
@@ -136,9 +137,20 @@ final class TestStack: Sendable {
 
 /// A thin wrapper over the package's client for tests.
 struct HTTPClientForTests {
-    let client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+    let client: HTTPClient
+
+    /// A client that checks `https://` servers against the system's roots.
+    init() {
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+    }
+
+    /// A client that checks `https://` servers against the CA certificates in `caFile`.
+    init(caFile: String) throws {
+        let tls = try HTTPClient.trusting(caFile: caFile)
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5), tls: tls)
+    }
 
     func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {
-        try await client.request(.GET, try HTTPURL(url), headers: .init(headers), localAddress: address)
+        try await client.request(.GET, try HTTPURL(url, schemes: [.http, .https]), headers: .init(headers), localAddress: address)
     }
 }

@@ -21,7 +21,7 @@ import Testing
         ["--log-level", "trace", "x"],
         [
             "vol.shfs", "--listen-tls", "127.0.0.1:0", "--tls-cert", "/etc/a.pem", "--tls-key", "/etc/a-key.pem", "--tls-unknown-name",
-            "reject", "--tls-min-version", "1.3", "--h2-max-streams", "50",
+            "reject", "--tls-min-version", "1.3", "--h2-max-streams", "50", "--tls-ticket-rotation", "3600",
         ],
         ["help"],
     ]

@@ -16,10 +16,14 @@ public final class APIServer: Service, Sendable {
     public typealias OriginCounters = @Sendable () -> (requests: Int, bytes: Int)?
 
     /// Binds the listener; ``run()`` keeps it until shutdown.
-    public init(host: String = "127.0.0.1", port: Int = 8001, controller: Controller, originCounters: @escaping OriginCounters = { nil }, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+    /// - Parameter tls: serve HTTPS with this certificate.
+    public init(
+        host: String = "127.0.0.1", port: Int = 8001, tls: TLSFiles? = nil, controller: Controller, originCounters: @escaping OriginCounters = { nil },
+        group: any EventLoopGroup, logger: Logger
+    ) async throws(ControlError) {
         self.logger = logger
         let api = APIResponder(controller: controller, originCounters: originCounters)
-        self.server = try await HTTPServer.bind(host: host, port: port, group: group, logger: logger) { request in
+        self.server = try await HTTPServer.bind(host: host, port: port, tls: tls, group: group, logger: logger) { request in
             await api.respond(request)
         }
     }

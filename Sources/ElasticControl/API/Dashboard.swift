@@ -60,7 +60,7 @@ enum Dashboard {
             <div class="muted">clients ${esc(s.clientPrefix)} · ${s.viewers} viewers · ${s.instances}/${s.maxInstances} instances</div>
             <div class="muted">routed: ${s.toCache} to caches, ${s.toOrigin} to origin (${s.waited} waited for a boot)</div>
             <div class="bar" title="share of viewers sent to caches"><i style="width:${pct.toFixed(1)}%"></i></div>
-            ${inst.map(i=>`<div class="inst ${i.state}" data-state="${i.state}" title="${esc(i.reason||'')}"><span><b>${esc(i.id)}</b> ${esc(i.url.replace('http://',''))}</span>
+            ${inst.map(i=>`<div class="inst ${i.state}" data-state="${i.state}" title="${esc(i.reason||'')}"><span><b>${esc(i.id)}</b> ${esc(i.url.split('//').pop())}</span>
               <span>${i.state}${i.bootMilliseconds!=null?' · boot '+i.bootMilliseconds+' ms':''} · ${i.requests} req · ${fmtBytes(i.bytesSent)}</span></div>`).join('')||'<div class="muted" style="margin-top:8px">no cache: viewers go to the origin, a cache starts with the first viewer</div>'}
           </div>`}).join('');
         history.push({i:summary.instancesRunning,v:viewers});if(history.length>120)history.shift();

@@ -33,6 +33,11 @@ public struct ProcessBackendConfiguration: Sendable {
     /// address other hosts can reach without one, so instances on non-loopback addresses (a site
     /// host's own addresses) need it. Default nil: none, for loopback instances.
     public var adminTokenFile: String?
+    /// The certificate instances whose spec asks for TLS serve with (`--listen-tls`). Default nil.
+    public var tls: TLSFiles?
+    /// A PEM CA file instances check their `https://` origin's certificate against (`--origin-ca`)
+    /// instead of the system's roots. Default nil.
+    public var originCA: String?
 
     public init(
         minicachePath: String,
@@ -42,8 +47,12 @@ public struct ProcessBackendConfiguration: Sendable {
         keepFiles: Bool = false,
         spareVolumes: Int = 2,
         detached: Bool = false,
-        adminTokenFile: String? = nil
+        adminTokenFile: String? = nil,
+        tls: TLSFiles? = nil,
+        originCA: String? = nil
     ) {
+        self.tls = tls
+        self.originCA = originCA
         self.minicachePath = minicachePath
         self.workDirectory = workDirectory
         self.volumeSize = volumeSize
@@ -114,9 +123,8 @@ public final class ProcessBackend: SiteBackend {
         let t0 = HTTPDate.monotonic()
         try volumes.take(to: volume)
         let t1 = HTTPDate.monotonic()
-        let arguments = [
-            "serve", volume, "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)",
-            "--origin", spec.origin, "--ready-file", readyFile,
+        let arguments = try ["serve", volume] + Self.listenArguments(spec, configuration: configuration) + [
+            "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin, "--ready-file", readyFile,
         ] + (configuration.adminTokenFile.map { ["--admin-token-file", $0] } ?? []) + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
@@ -250,12 +258,28 @@ public final class ProcessBackend: SiteBackend {
     }
 }
 
+extension ProcessBackend {
+    /// `--listen ADDR:PORT`, or for an instance that serves HTTPS, `--listen-tls ADDR:PORT` with
+    /// the certificate; then `--origin-ca` when the configuration has one.
+    /// - Throws: ``ControlError`` `badConfiguration` when the spec asks for TLS and there is no
+    ///   certificate.
+    static func listenArguments(_ spec: InstanceSpec, configuration: ProcessBackendConfiguration) throws(ControlError) -> [String] {
+        let originCA = configuration.originCA.map { ["--origin-ca", $0] } ?? []
+        guard spec.tls else { return ["--listen", "\(spec.address):\(spec.port)"] + originCA }
+        guard let tls = configuration.tls else {
+            throw ControlError(.badConfiguration, "instance \(spec.id) should serve HTTPS but the backend has no certificate; give ProcessBackendConfiguration.tls")
+        }
+        return ["--listen-tls", "\(spec.address):\(spec.port)", "--tls-cert", tls.certificate, "--tls-key", tls.key] + originCA
+    }
+}
+
 /// The `ID.spec` file of a detached instance: its spec as tab-separated fields on one line.
 struct InstanceSpecFile {
     var spec: InstanceSpec
 
     var line: String {
-        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin].joined(separator: "\t") + "\n"
+        [spec.id, spec.site, spec.tenant, spec.address, String(spec.port), String(spec.adminPort), spec.origin, spec.tls ? "tls" : "plain"]
+            .joined(separator: "\t") + "\n"
     }
 
     init(spec: InstanceSpec) { self.spec = spec }
@@ -263,7 +287,11 @@ struct InstanceSpecFile {
     init?(line: String) {
         let first = line.split(separator: "\n").first ?? ""
         let fields = first.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 7, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
-        spec = InstanceSpec(id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6])
+        // Files written before the TLS field have 7 fields.
+        guard fields.count == 7 || fields.count == 8, let port = Int(fields[4]), let adminPort = Int(fields[5]) else { return nil }
+        spec = InstanceSpec(
+            id: fields[0], site: fields[1], tenant: fields[2], address: fields[3], port: port, adminPort: adminPort, origin: fields[6],
+            tls: fields.count == 8 && fields[7] == "tls"
+        )
     }
 }

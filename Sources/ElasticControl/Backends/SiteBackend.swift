@@ -11,8 +11,12 @@ public struct InstanceSpec: Sendable, Equatable {
     public var adminPort: Int
     /// The tenant's origin, `http://host:port`.
     public var origin: String
+    /// The data listener serves HTTPS (with the backend's ``ProcessBackendConfiguration/tls``
+    /// certificate) instead of HTTP; the admin listener stays plain.
+    public var tls: Bool
 
-    public init(id: String, site: String, tenant: String, address: String, port: Int, adminPort: Int, origin: String) {
+    public init(id: String, site: String, tenant: String, address: String, port: Int, adminPort: Int, origin: String, tls: Bool = false) {
+        self.tls = tls
         self.id = id
         self.site = site
         self.tenant = tenant
@@ -22,8 +26,8 @@ public struct InstanceSpec: Sendable, Equatable {
         self.origin = origin
     }
 
-    /// `http://address:port`.
-    public var url: String { "http://\(address):\(port)" }
+    /// `http://address:port`, or `https://` with ``tls``.
+    public var url: String { "\(tls ? "https" : "http")://\(address):\(port)" }
     /// `http://address:adminPort`.
     public var adminURL: String { "http://\(address):\(adminPort)" }
 }

@@ -55,7 +55,7 @@ public final class Controller: Service, Sendable {
             throw ControlError(.badConfiguration, "site \(site.name): instance base '\(site.instanceBase)' is not an IPv4 address")
         }
         for tenant in tenants {
-            do { _ = try HTTPURL(tenant.origin) } catch {
+            do { _ = try HTTPURL(tenant.origin, schemes: [.http, .https]) } catch {
                 throw ControlError(.badConfiguration, "tenant \(tenant.name): origin: \(error)")
             }
         }
@@ -253,14 +253,15 @@ public final class Controller: Service, Sendable {
             return nil
         }
         let used = s.occupiedSlots(site: site.name)
-        guard let slot = (0..<max(site.maxInstances * 4, 16)).first(where: { !used.contains($0) }),
+        guard let slot = (0..<site.instanceSlots).first(where: { !used.contains($0) }),
               let address = site.instanceAddress(slot: slot) else { return nil }
         let n = s.nextNumber
         s.nextNumber += 1
         let id = "\(site.name)-\(tenant.name)-\(n)"
         let spec = InstanceSpec(
             id: id, site: site.name, tenant: tenant.name, address: address,
-            port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin
+            port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin,
+            tls: configuration.instanceTLS
         )
         let record = InstanceRecord(
             id: id, site: site.name, tenant: tenant.name, state: .starting, url: spec.url, adminURL: spec.adminURL,

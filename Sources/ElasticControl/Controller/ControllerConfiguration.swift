@@ -32,6 +32,8 @@ public struct ControllerConfiguration: Sendable {
     public var instancePort: Int
     /// Port of every instance's admin listener. Default 18081.
     public var adminPort: Int
+    /// Instances serve HTTPS on ``instancePort`` (their backend has the certificate). Default false.
+    public var instanceTLS: Bool
     /// Timeout of one `/admin/status` poll. Default 0.5.
     public var statusTimeout: Double
     /// Status polls failing in a row before an instance is killed and replaced. Default 3.
@@ -58,8 +60,10 @@ public struct ControllerConfiguration: Sendable {
         statusTimeout: Double = 0.5,
         failedPollLimit: Int = 3,
         crashCheckInterval: Double = 0.1,
-        policy: (any CachePolicy)? = nil
+        policy: (any CachePolicy)? = nil,
+        instanceTLS: Bool = false
     ) {
+        self.instanceTLS = instanceTLS
         self.mode = mode
         self.tick = tick
         self.idleTimeout = idleTimeout

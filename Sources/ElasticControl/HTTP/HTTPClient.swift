@@ -1,6 +1,7 @@
 import HTTPToolkit
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A response read by ``HTTPClient``.
 package struct HTTPClientResponse: Sendable {
@@ -14,17 +15,38 @@ package struct HTTPClientResponse: Sendable {
 
 /// The control plane's view of the toolkit's ``OriginClient``: one request per connection (a
 /// viewer's connection closes with its request, so a cache's open connections are its viewers),
-/// a deadline per request, failures as ``ControlError``.
+/// a deadline per request, failures as ``ControlError``. `https://` URLs go over TLS, the
+/// server's certificate checked against the trust roots of `tls` and the URL's host name or IP
+/// address.
 package struct HTTPClient: Sendable {
     /// The client underneath.
     package let client: OriginClient
     /// The longest one request may take, connecting included.
     package var timeout: TimeAmount
 
-    package init(group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2), timeout: TimeAmount = .seconds(10)) {
-        self.client = OriginClient(group: group, configuration: OriginClientConfiguration(connectTimeout: connectTimeout, readTimeout: timeout))
+    /// - Parameter tls: the TLS client of `https://` URLs; nil: one that trusts the system's roots.
+    package init(group: any EventLoopGroup, connectTimeout: TimeAmount = .seconds(2), timeout: TimeAmount = .seconds(10), tls: NIOSSLContext? = nil) {
+        self.client = OriginClient(
+            group: group,
+            configuration: OriginClientConfiguration(connectTimeout: connectTimeout, readTimeout: timeout, tls: tls ?? (try? Self.systemTLS.get()))
+        )
         self.timeout = timeout
     }
+
+    /// A client context that trusts the certificates in `caFile` (PEM) instead of the system's roots.
+    /// - Throws: ``ControlError`` `badConfiguration` when the file holds no certificate.
+    package static func trusting(caFile: String) throws(ControlError) -> NIOSSLContext {
+        do {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ControlError(.badConfiguration, "cannot use \(caFile) as a CA file: \(error); give a PEM certificate", underlying: error)
+        }
+    }
+
+    /// A client context with the system's trust roots, made once.
+    private static let systemTLS = Result { try NIOSSLContext(configuration: .makeClientConfiguration()) }
 
     /// Sends one request and reads the whole response.
     /// - Parameters:

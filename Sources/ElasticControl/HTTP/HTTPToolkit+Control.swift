@@ -1,16 +1,21 @@
 import HTTPToolkit
 import Logging
 import NIOCore
+import NIOSSL
 
 extension HTTPServer {
     /// Binds `host:port` (port 0 picks a free one) for the control plane's listeners (router, API,
     /// demo origin) and serves `responder`.
-    /// - Throws: ``ControlError`` with code `bindFailed` when the address cannot be bound.
+    /// - Parameter tls: serve HTTPS with this certificate.
+    /// - Throws: ``ControlError`` with code `bindFailed` when the address cannot be bound, or
+    ///   `badConfiguration` when the certificate cannot be loaded.
     package static func bind(
-        host: String, port: Int, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder
+        host: String, port: Int, tls: TLSFiles? = nil, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder
     ) async throws(ControlError) -> HTTPServer {
+        let context = try tls?.serverContext()
         do {
-            return try await bind(HTTPServerConfiguration(host: host, port: port, serverName: "ecdn"), group: group, logger: logger, responder: responder)
+            return try await bind(
+                HTTPServerConfiguration(host: host, port: port, serverName: "ecdn", tls: context), group: group, logger: logger, responder: responder)
         } catch {
             throw ControlError(.bindFailed, error.message, underlying: error)
         }
@@ -18,11 +23,11 @@ extension HTTPServer {
 }
 
 extension HTTPURL {
-    /// Parses an `http://` URL for the control plane (origins, the router, playlists).
+    /// Parses an `http://` or `https://` URL for the control plane (origins, the router, playlists).
     /// - Throws: ``ControlError`` with code `badURL` saying what is wrong.
     package static func parse(_ text: String) throws(ControlError) -> HTTPURL {
         do {
-            return try HTTPURL(text)
+            return try HTTPURL(text, schemes: [.http, .https])
         } catch {
             throw ControlError(.badURL, "\(error)", underlying: error)
         }

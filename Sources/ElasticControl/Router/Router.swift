@@ -13,7 +13,8 @@ public final class Router: Service, Sendable {
     private let logger: Logger
 
     /// Binds the listener; routing starts at once, ``run()`` keeps it until shutdown.
-    /// - Throws: ``ControlError`` `badPrefixTable` or `bindFailed`.
+    /// - Throws: ``ControlError`` `badPrefixTable`, `bindFailed`, or `badConfiguration` for a
+    ///   certificate that cannot be loaded.
     public init(configuration: RouterConfiguration = RouterConfiguration(), controller: Controller, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
         let table: PrefixTable
         if let given = configuration.prefixTable {
@@ -32,12 +33,14 @@ public final class Router: Service, Sendable {
         self.controller = controller
         self.logger = logger
         let tenants = controller.tenants
-        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
+        self.server = try await HTTPServer.bind(
+            host: configuration.host, port: configuration.port, tls: configuration.tls, group: group, logger: logger
+        ) { request in
             await Self.respond(request, table: table, tenants: tenants, controller: controller)
         }
     }
 
-    /// `http://host:port` of the router.
+    /// `http://host:port` (`https://` with TLS) of the router.
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 

@@ -6,8 +6,11 @@ public struct RouterConfiguration: Sendable {
     public var port: Int
     /// Client prefix to site; nil builds it from the sites' client prefixes.
     public var prefixTable: PrefixTable?
+    /// Serve HTTPS with this certificate. Default nil (HTTP).
+    public var tls: TLSFiles?
 
-    public init(host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil) {
+    public init(host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil, tls: TLSFiles? = nil) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.prefixTable = prefixTable

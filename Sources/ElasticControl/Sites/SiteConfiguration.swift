@@ -27,6 +27,13 @@ public struct SiteConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Addresses the controller places instances on: slots `0..<instanceSlots` (room for
+    /// instances still draining while new ones start).
+    public var instanceSlots: Int { max(maxInstances * 4, 16) }
+
+    /// Every address an instance of this site can get (what a certificate for its caches names).
+    public var instanceAddresses: [String] { (0..<instanceSlots).compactMap { instanceAddress(slot: $0) } }
+
     /// The instance address for slot `k`.
     public func instanceAddress(slot: Int) -> String? {
         guard let base = PrefixTable.parseIPv4(instanceBase[...]) else { return nil }

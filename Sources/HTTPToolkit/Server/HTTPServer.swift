@@ -2,20 +2,24 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A small HTTP/1.1 server over NIOHTTP1 that hands each complete request to an
 /// ``HTTPResponder``: keep-alive, pipelined requests answered in order, malformed requests
-/// answered `400`. For the admin listener, the control plane's router and API, the demo origin
+/// answered `400`, over TLS when the configuration has a server context. For the admin listener, the control plane's router and API, the demo origin
 /// and the tests' origins; not the data plane's request path.
 package final class HTTPServer: Sendable {
     /// The listening channel.
     package let channel: any Channel
     /// The bound address (with the real port when 0 was asked for).
     package let localAddress: SocketAddress
+    /// `https` when the listener serves TLS, else `http`.
+    package let scheme: HTTPURL.Scheme
 
-    private init(channel: any Channel, localAddress: SocketAddress) {
+    private init(channel: any Channel, localAddress: SocketAddress, scheme: HTTPURL.Scheme) {
         self.channel = channel
         self.localAddress = localAddress
+        self.scheme = scheme
     }
 
     /// Binds `configuration.host:port` and serves `responder`.
@@ -27,6 +31,7 @@ package final class HTTPServer: Sendable {
         responder: @escaping HTTPResponder
     ) async throws(HTTPServerError) -> HTTPServer {
         let channel: any Channel
+        let tls = configuration.tls
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: configuration.backlog)
@@ -34,6 +39,7 @@ package final class HTTPServer: Sendable {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPResponderHandler(responder: responder, configuration: configuration, logger: logger))
@@ -49,17 +55,17 @@ package final class HTTPServer: Sendable {
             try? await channel.close()
             throw HTTPServerError("\(configuration.host):\(configuration.port) has no local address after bind")
         }
-        return HTTPServer(channel: channel, localAddress: address)
+        return HTTPServer(channel: channel, localAddress: address, scheme: tls == nil ? .http : .https)
     }
 
     /// The bound `host:port`.
     package var address: HostPort { HostPort(host: localAddress.ipAddress ?? "127.0.0.1", port: localAddress.port ?? 0) }
 
-    /// `http://host:port` of the listener.
-    package var url: String { "http://\(address)" }
+    /// `http://host:port` (`https://` over TLS) of the listener.
+    package var url: String { "\(scheme.rawValue)://\(address)" }
 
     /// The listener's base URL with `path`.
-    package func url(path: String) -> HTTPURL { HTTPURL(host: address.host, port: address.port, path: path) }
+    package func url(path: String) -> HTTPURL { HTTPURL(scheme: scheme, host: address.host, port: address.port, path: path) }
 
     /// Stops accepting connections; connections already open finish their exchange.
     package func close() async {

@@ -13,8 +13,9 @@ import Synchronization
 /// Loaded at start-up (a bad file is then an error) and again when a file changes (the volume's
 /// file watch) or on `POST /admin/remount`: a reload that fails is logged in one line naming the
 /// file and what is wrong, and the certificates loaded before keep serving. Each context keeps its
-/// own session cache and ticket keys (BoringSSL's, rotated automatically), so resumption works
-/// per certificate and a reload starts new ones.
+/// own session cache and ticket keys (BoringSSL's, rotated every 48 hours), so resumption works
+/// per certificate and a reload starts new ones; with
+/// ``TLSListenerConfiguration/ticketKeyRotation`` the file watch reloads that often for new keys.
 package final class CertificateStore: Sendable {
     /// The contexts of one load.
     package struct Snapshot: Sendable {
@@ -30,6 +31,8 @@ package final class CertificateStore: Sendable {
     private struct State {
         var snapshot: Snapshot
         var fingerprints: [FileFingerprint]
+        /// When the ticket keys were last replaced (or a replacement failed).
+        var keysSince: ContinuousClock.Instant
     }
 
     private let configuration: TLSListenerConfiguration
@@ -46,7 +49,7 @@ package final class CertificateStore: Sendable {
         self.logger = logger
         let fingerprints = Self.fingerprints(configuration)
         let snapshot = try Self.load(configuration, generation: 1)
-        self.state = Mutex(State(snapshot: snapshot, fingerprints: fingerprints))
+        self.state = Mutex(State(snapshot: snapshot, fingerprints: fingerprints, keysSince: .now))
     }
 
     package var current: Snapshot { self.state.withLock { $0.snapshot } }
@@ -70,11 +73,16 @@ package final class CertificateStore: Sendable {
         return self.configuration.unknownServerName == .defaultCertificate ? snapshot.contexts[0] : nil
     }
 
-    /// Reloads when a certificate or key file changed since the last load (the file watch).
-    package func checkForChanges() {
-        let now = Self.fingerprints(self.configuration)
-        guard self.state.withLock({ $0.fingerprints != now }) else { return }
-        _ = try? self.reload(reason: "certificate file changed")
+    /// Reloads when a certificate or key file changed since the last load, or when the ticket
+    /// keys are due for rotation at `now` (the file watch calls it every second).
+    package func checkForChanges(now: ContinuousClock.Instant = .now) {
+        let files = Self.fingerprints(self.configuration)
+        let (changed, keysSince) = self.state.withLock { ($0.fingerprints != files, $0.keysSince) }
+        if changed {
+            _ = try? self.reload(reason: "certificate file changed")
+        } else if let rotation = self.configuration.ticketKeyRotation, now - keysSince >= .seconds(rotation) {
+            _ = try? self.reload(reason: "session-ticket key rotation")
+        }
     }
 
     /// Loads every certificate again and serves the new ones; on failure the old ones stay.
@@ -86,12 +94,16 @@ package final class CertificateStore: Sendable {
         let generation = self.state.withLock { $0.snapshot.generation + 1 }
         do {
             let snapshot = try Self.load(self.configuration, generation: generation)
-            self.state.withLock { $0 = State(snapshot: snapshot, fingerprints: fingerprints) }
+            self.state.withLock { $0 = State(snapshot: snapshot, fingerprints: fingerprints, keysSince: .now) }
             self.logger.info("certificates reloaded", metadata: ["reason": "\(reason)", "tls.generation": "\(generation)"])
             return generation
         } catch {
-            // Remembered, so an unchanged bad file is reported once, not every second.
-            self.state.withLock { $0.fingerprints = fingerprints }
+            // Remembered, so an unchanged bad file is reported once, not every second (and a
+            // failed rotation is tried again one period later).
+            self.state.withLock {
+                $0.fingerprints = fingerprints
+                $0.keysSince = .now
+            }
             self.logger.error("\(error.message); still serving the previous certificates")
             throw error
         }

@@ -52,6 +52,11 @@ public struct TLSListenerConfiguration: Sendable, Equatable {
     /// header section).
     public var maxConcurrentStreams: Int
     public var maxHeaderListSize: Int
+    /// Seconds after which the session-ticket keys are replaced: every certificate's context is
+    /// made again from its files (with the file watch on), so tickets issued before no longer
+    /// resume and their clients' next handshake is a full one. nil (default): BoringSSL's own
+    /// rotation, a new key every 48 hours with tickets of the previous key still accepted.
+    public var ticketKeyRotation: Double?
 
     public init(
         host: String = "0.0.0.0",
@@ -62,8 +67,10 @@ public struct TLSListenerConfiguration: Sendable, Equatable {
         cipherSuites: String = TLSListenerConfiguration.modernCipherSuites,
         http2: Bool = true,
         maxConcurrentStreams: Int = 100,
-        maxHeaderListSize: Int = 16384
+        maxHeaderListSize: Int = 16384,
+        ticketKeyRotation: Double? = nil
     ) {
+        self.ticketKeyRotation = ticketKeyRotation
         self.host = host
         self.port = port
         self.certificates = certificates

@@ -124,6 +124,9 @@ public final class MicroVMBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
+        guard !spec.tls else {
+            throw ControlError(.badConfiguration, "instance \(spec.id): the microvm backend serves plain HTTP only; HTTPS caches run on the process backend")
+        }
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let link = InstanceLink(

@@ -106,6 +106,9 @@ public final class OCIBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
+        guard !spec.tls else {
+            throw ControlError(.badConfiguration, "instance \(spec.id): the oci backend serves plain HTTP only; HTTPS caches run on the process backend")
+        }
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let logFile = directory + ".log"

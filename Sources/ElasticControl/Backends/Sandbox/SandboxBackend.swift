@@ -135,6 +135,9 @@ public final class SandboxBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
+        guard !spec.tls else {
+            throw ControlError(.badConfiguration, "instance \(spec.id): the sandbox backend serves plain HTTP only; HTTPS caches run on the process backend")
+        }
         var arguments = [
             root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
             "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
