@@ -23,8 +23,16 @@ struct Cohort {
     var serviceKeys = Heap<CohortKey>()
     /// Playing cohorts: buffer-full keys (min h).
     var fullKeys = Heap<CohortKey>()
-    /// Playing cohorts: buffer-empty keys, negated (max h).
+    /// Playing cohorts: buffer-empty keys (`h + key` is a member's buffer: the least empties first).
     var emptyKeys = Heap<CohortKey>()
+    /// The heap tops belong to current members (checked by the last look at them; only a member
+    /// leaving can make a top stale, inserting keys of members cannot), and their keys are
+    /// copied below (infinity for an empty heap), so a rate change reschedules the cohort
+    /// without reading its heaps.
+    var topsCurrent = false
+    var serviceTop = Double.infinity
+    var fullTop = Double.infinity
+    var emptyTop = Double.infinity
     var scheduled = Double.infinity
     var primaryKey: Int = -1
     var live = true

@@ -180,12 +180,14 @@ package struct FlowNetwork: Sendable {
         markDirty(links)
     }
 
-    /// Sets a group's per-flow limit at `now` (infinity: none). A group on links is
-    /// reallocated at the next ``settle(now:)``; one that crosses no link gets its new rate at once.
+    /// Sets a group's per-flow limit at `now` (infinity: none). A group that crosses no link, or
+    /// that is at its ceiling on links with spare capacity, gets its new rate at once; any other
+    /// is reallocated at the next ``settle(now:)``.
     package mutating func setLimit(_ limit: Double, of g: Int32, now: Double) {
         let gi = Int(g)
         guard groupLimit[gi] != limit else { return }
         flush(gi, now: now)
+        let previousCeiling = ceiling[gi]
         groupLimit[gi] = limit
         ceiling[gi] = Swift.min(groupCap[gi], limit)
         guard groupCount[gi] > 0 else {
@@ -195,9 +197,28 @@ package struct FlowNetwork: Sendable {
         let links = pathLinks[Int(groupPath[gi])]
         if links.isEmpty {
             setRate(gi, ceiling[gi])
-        } else {
-            markDirty(links)
+            return
         }
+        // A group at its old ceiling on links with spare capacity before and after the change
+        // bottlenecks nobody: it moves to its new ceiling and nothing else changes.
+        let old = groupRate[gi]
+        if !dirty && old == previousCeiling && ceiling[gi].isFinite {
+            let delta = Double(groupCount[gi]) * (ceiling[gi] - old)
+            var local = true
+            for l in links {
+                let c = capacity[Int(l)]
+                if load[Int(l)] >= c * (1 - 1e-9) || load[Int(l)] + delta > c * (1 - 1e-12) {
+                    local = false
+                    break
+                }
+            }
+            if local {
+                for l in links { load[Int(l)] = Swift.max(0, load[Int(l)] + delta) }
+                setRate(gi, ceiling[gi])
+                return
+            }
+        }
+        markDirty(links)
     }
 
     private mutating func activate(_ gi: Int) {

@@ -79,12 +79,20 @@ extension Simulation {
     }
 
     /// The group of the fills of rung `b` into a cache at `node`: from the origin, or in
-    /// hierarchical mode from the cache above it.
+    /// hierarchical mode from the cache above it, which passes on no more than its own fill of
+    /// the rung gets.
     func fillGroup(node: Int, bitrateIndex b: Int) -> Int32 {
         let parent = topology.parent[node]
         let hierarchical = scenario.caches.mode == .hierarchical && parent >= 0 && parent != topology.origin
         let p = path(from: hierarchical ? parent : topology.origin, to: node, instanceLink: -1)
-        return group(path: p, slot: 1 + bitrates.count + b)
+        let g = group(path: p, slot: 1 + bitrates.count + b)
+        if hierarchical && groupLimiter[Int(g)] < 0 {
+            let upstream = fillGroup(node: parent, bitrateIndex: b)
+            groupLimiter[Int(g)] = upstream
+            groupDependents[Int(upstream)].append(g)
+            net.setLimit(fillLimit(upstream), of: g, now: now)
+        }
+        return g
     }
 
     /// What a fill lets its viewers have: its rate while it gets less than its bitrate (it is
@@ -144,6 +152,12 @@ extension Simulation {
             let threshold = min(viewer.played + buffer * r, viewer.total)
             cohorts[Int(c)].serviceKeys.insert(CohortKey(key: threshold - offset, viewer: v, version: version))
         }
+        // The new keys are current: the copied tops stay right if they take the new minimum.
+        if cohorts[Int(c)].topsCurrent {
+            cohorts[Int(c)].serviceTop = cohorts[Int(c)].serviceKeys.min?.key ?? .infinity
+            cohorts[Int(c)].fullTop = cohorts[Int(c)].fullKeys.min?.key ?? .infinity
+            cohorts[Int(c)].emptyTop = cohorts[Int(c)].emptyKeys.min?.key ?? .infinity
+        }
         cohorts[Int(c)].count += 1
         net.add(1, to: g, now: now)
         touch(c)
@@ -164,6 +178,7 @@ extension Simulation {
         viewers[Int(v)].cohort = -1
         viewers[Int(v)].version &+= 1
         cohorts[Int(c)].count -= 1
+        cohorts[Int(c)].topsCurrent = false
         net.remove(1, from: cohorts[Int(c)].group, now: now)
         if cohorts[Int(c)].count == 0 {
             retireCohort(c)
@@ -269,33 +284,43 @@ extension Simulation {
         return viewer.version == key.version && viewer.cohort == c
     }
 
-    /// The earliest time one of the cohort's members crosses a threshold, and which.
-    private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int, key: CohortKey)? {
+    /// Drops the keys of members that left from the heap tops and copies the top keys.
+    private func refreshTops(_ c: Int32) {
         let ci = Int(c)
         while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
-        var best: (time: Double, kind: Int, key: CohortKey)?
+        while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
+        while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
+        cohorts[ci].serviceTop = cohorts[ci].serviceKeys.min?.key ?? .infinity
+        cohorts[ci].fullTop = cohorts[ci].fullKeys.min?.key ?? .infinity
+        cohorts[ci].emptyTop = cohorts[ci].emptyKeys.min?.key ?? .infinity
+        cohorts[ci].topsCurrent = true
+    }
+
+    /// The earliest time one of the cohort's members crosses a threshold, and which kind of
+    /// threshold (0: service, 1: buffer full, 2: buffer empty).
+    private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int)? {
+        let ci = Int(c)
+        if !cohorts[ci].topsCurrent { refreshTops(c) }
+        var best: (time: Double, kind: Int)?
         let rate = cohorts[ci].rate
         let service = cohorts[ci].service + rate * (now - cohorts[ci].updated)
-        if rate > 0, let top = cohorts[ci].serviceKeys.min {
-            best = (now + max(0, top.key - service) / rate, 0, top)
+        let serviceTop = cohorts[ci].serviceTop
+        if rate > 0, serviceTop.isFinite {
+            best = (now + max(0, serviceTop - service) / rate, 0)
         }
         guard cohorts[ci].playing else { return best }
         let r = cohorts[ci].bitrate
         let h = service - r * now
-        if rate > r {
-            while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
-            if let top = cohorts[ci].fullKeys.min {
-                let t = now + max(0, top.key - h) / (rate - r)
-                if best.map({ t < $0.time }) ?? true { best = (t, 1, top) }
-            }
+        let fullTop = cohorts[ci].fullTop
+        if rate > r, fullTop.isFinite {
+            let t = now + max(0, fullTop - h) / (rate - r)
+            if best.map({ t < $0.time }) ?? true { best = (t, 1) }
         }
-        if rate < r {
-            while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
-            if let top = cohorts[ci].emptyKeys.min {
-                // emptyKeys hold -key: the largest key is the first to be reached as h falls.
-                let t = now + max(0, h + top.key) / (r - rate)
-                if best.map({ t < $0.time }) ?? true { best = (t, 2, top) }
-            }
+        let emptyTop = cohorts[ci].emptyTop
+        if rate < r, emptyTop.isFinite {
+            // The member with the least buffer, `h + key`, empties first as h falls.
+            let t = now + max(0, h + emptyTop) / (r - rate)
+            if best.map({ t < $0.time }) ?? true { best = (t, 2) }
         }
         return best
     }
@@ -318,7 +343,9 @@ extension Simulation {
         guard cohorts[Int(c)].live else { return }
         cohorts[Int(c)].advance(to: now)
         while cohorts[Int(c)].live, let next = nextCrossing(c), next.time <= now + 1e-9 {
-            let v = next.key.viewer
+            let ci = Int(c)
+            let top = next.kind == 0 ? cohorts[ci].serviceKeys.min : next.kind == 1 ? cohorts[ci].fullKeys.min : cohorts[ci].emptyKeys.min
+            guard let v = top?.viewer else { break }
             switch next.kind {
             case 0: cohorts[Int(c)].playing ? downloadDone(v) : bufferReachedThreshold(v)
             case 1: bufferFull(v)

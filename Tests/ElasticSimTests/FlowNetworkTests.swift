@@ -46,11 +46,12 @@ struct FlowNetworkTests {
     }
 
     /// Random adds, removals, cap changes and group limits on random small networks: after every
-    /// step the incremental allocation equals straightforward progressive filling over single
-    /// flows (a flow's cap lowered to its group's limit).
-    @Test(arguments: 1...40)
-    func incrementalAllocationEqualsReference(seed: UInt64) {
-        var rng = RandomSource(seed: seed)
+    /// settle the incremental allocation equals straightforward progressive filling over single
+    /// flows (a flow's cap lowered to its group's limit). With a batch of 1 every change meets a
+    /// settled network (the local fast paths); with 3, changes pile up between settles.
+    @Test(arguments: 1...40, [1, 3])
+    func incrementalAllocationEqualsReference(seed: UInt64, batch: Int) {
+        var rng = RandomSource(seed: seed &* 7 &+ UInt64(batch))
         let linkCount = 2 + Int(rng.unit() * 6)
         let capacities = (0..<linkCount).map { _ in Double(1 + Int(rng.unit() * 20)) }
         var net = FlowNetwork()
@@ -59,7 +60,7 @@ struct FlowNetworkTests {
         var flows: [(links: [Int], cap: Double, group: Int32)] = []
         var limits: [Int32: Double] = [:]
         let limitChoice: [Double] = [0.3, 1.5, 4, .infinity]
-        for _ in 0..<60 {
+        for step in 1...90 {
             let action = rng.unit()
             if action < 0.55 || flows.isEmpty {
                 var links: [Int] = []
@@ -68,11 +69,11 @@ struct FlowNetworkTests {
                 let g = net.group(path: net.path(links.map { Int32($0) }), cap: cap)
                 net.add(1, to: g, now: 0)
                 flows.append((links, cap, g))
-            } else if action < 0.8 {
+            } else if action < 0.75 {
                 let i = Int(rng.unit() * Double(flows.count))
                 net.remove(1, from: flows[i].group, now: 0)
                 flows.remove(at: i)
-            } else if action < 0.9 {
+            } else if action < 0.92 {
                 let g = flows[Int(rng.unit() * Double(flows.count))].group
                 let limit = limitChoice[Int(rng.unit() * Double(limitChoice.count))]
                 net.setLimit(limit, of: g, now: 0)
@@ -87,12 +88,18 @@ struct FlowNetworkTests {
                 flows[i].cap = cap
                 flows[i].group = g
             }
+            guard step % batch == 0 else { continue }
             net.settle(now: 0)
             let expected = MaxMinReference.rates(
                 capacities: capacities, flows: flows.map { ($0.links, min($0.cap, limits[$0.group] ?? .infinity)) })
             for (f, flow) in flows.enumerated() {
                 let got = net.groupRate[Int(flow.group)]
                 #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
+            }
+            // The local fast paths decide from the link loads: they must stay exact too.
+            for l in 0..<linkCount {
+                let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + expected[$1] }
+                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
             }
         }
     }

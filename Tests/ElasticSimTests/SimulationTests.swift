@@ -181,6 +181,26 @@ struct SimulationTests {
         #expect(close(r.cacheServedBytes, 2 * 120 * 5e6 / 8, 1e-3))
     }
 
+    @Test(arguments: [Scenario.CacheConfig.Mode.elastic, .hierarchical])
+    func aFillStarvedUpstreamStallsTheCachesBelowIt(mode: Scenario.CacheConfig.Mode) {
+        // Origin -> transit AS 1 over 4 Mb/s -> access AS 2 over 10 Gb/s, one viewer in AS 2.
+        // Flat caches fill from the origin across the 4 Mb/s link; hierarchical ones from the
+        // transit AS's cache, whose own fill is starved at 4 Mb/s: either way the access cache
+        // gets 4 Mb/s and its viewer stalls as behind a 4 Mb/s link (start at 12.5 s, 2 stalls,
+        // 25 s stalled; see stallsFollowFromThroughputBelowTheBitrate).
+        var s = elastic(threshold: 1, boot: 0)
+        s.caches.mode = mode
+        let topology = Topology.syntheticTree(fanout: 1, depth: 2, seed: 1, accessLinkCapacity: 10e9, coreLinkCapacity: 4e6)
+        let simulation = Simulation(scenario: s, topology: topology)
+        simulation.scriptedArrivals = [.init(time: 0, node: 2, content: 0, bitrateIndex: 0, seconds: 120)]
+        let r = simulation.run()
+        #expect(r.instanceStarts == (mode == .hierarchical ? 2 : 1))
+        #expect(r.startupDelays.count == 1 && close(r.startupDelays[0], 12.5))
+        #expect(r.stallCounts == [2])
+        #expect(r.bufferingRatios.count == 1 && close(r.bufferingRatios[0], 25.0 / 120))
+        #expect(close(r.originEgressBytes, 150 * 4e6 / 8, 1e-3))
+    }
+
     @Test func aFillWithSpareBandwidthLetsViewersFillTheirBufferAtFullSpeed() {
         // The same cache behind a 6 Mb/s link: the fill gets its 5 Mb/s, viewers their 25 Mb/s.
         var s = scenario(linkMbps: 6, bitrates: [5e6])
