@@ -175,6 +175,7 @@ for trial in $(seq "$TRIALS"); do
     ip netns pids ecdnm-rtr1 | xargs -r kill -9
     t0=$(ms)
     ip netns exec ecdnm-rtr1 setsid "$bin/ecdn" router --store etcd://10.77.0.11:2379,10.77.0.12:2379,10.77.0.13:2379 --id rtr1 --listen 10.77.0.31:8000 >/dev/null 2>&1 &
+    disown
     within 30 serves || { echo "the restarted router did not serve within 30 s"; exit 1; }
     restart=$(( $(ms) - t0 )); restart_load=$(load)
     wait "$viewers_pid" || true

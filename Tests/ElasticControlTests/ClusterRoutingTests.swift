@@ -96,6 +96,33 @@ struct ClusterRoutingTests {
         await records.stop()
     }
 
+    @Test func aBurstOfViewersWaitingForACacheCostsOneEarlyReport() async throws {
+        let records = try await Records(sites: 1)
+        try await records.agent(0)
+        // Ticks a minute apart, so only early reports are written during the burst.
+        let router = try await ClusterRouter(
+            configuration: ClusterRouterConfiguration(id: "r1", port: 0, reportInterval: 60, controller: ControllerConfiguration(routerWait: 0)),
+            client: records.client, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
+        )
+        let runner = Task { try await router.run() }
+        #expect(await router.view.wait(timeout: 15) { $0.synced && $0.routers["r1"] != nil && $0.agents["site1"] != nil })
+        #expect(await TestStack.eventually(timeout: 5) { router.etcdWrites.transactions >= 1 })
+        let before = router.etcdWrites
+        for k in 1...50 {
+            let target = await router.route(site: "site1", tenant: "default", client: "127.0.201.\(k)")
+            #expect(target == .origin(url: "http://127.0.0.1:9", reason: "cache booting"))
+        }
+        #expect(router.etcdWrites.transactions - before.transactions == 1)
+        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 1 })
+        // The tick's report carries them all.
+        await router.reportDemand(sites: nil)
+        #expect(router.etcdWrites.transactions - before.transactions == 2)
+        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 50 })
+        runner.cancel()
+        _ = await runner.result
+        await records.stop()
+    }
+
     @Test func aViewerSeenByTwoRoutersCountsOnce() async throws {
         let records = try await Records(sites: 1)
         try await records.agent(0)

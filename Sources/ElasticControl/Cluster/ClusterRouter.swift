@@ -245,6 +245,15 @@ public final class ClusterRouter: Service, Sendable {
         guard let lease = lease.granted else { return }
         let now = HTTPDate.now()
         let records: [DemandRecord] = demand.withLock { d in
+            var sites = sites
+            if let early = sites {
+                // At most one early report per site per quarter interval: a burst of viewers
+                // waiting for a cache costs one write, not one each.
+                let due = early.filter { now - (d.earlyReports[$0] ?? 0) >= configuration.reportInterval / 4 }
+                guard !due.isEmpty else { return [] }
+                for site in due { d.earlyReports[site] = now }
+                sites = due
+            }
             d.prune(before: now - configuration.controller.viewerLease)
             return d.records(router: configuration.id, sites: sites, now: now)
         }

@@ -18,6 +18,8 @@ struct RouterDemand {
     /// Keys written, and the transactions they went in (a tick's report is one transaction).
     var writes = 0
     var transactions = 0
+    /// When each site's last early report (a viewer waiting for a cache) was written.
+    var earlyReports: [String: Double] = [:]
 
     mutating func arrived(_ key: DesiredKey, client: String, content: String, now: Double) {
         keys[key, default: Key()].clients[client] = now
