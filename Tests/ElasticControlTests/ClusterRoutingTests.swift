@@ -1,6 +1,7 @@
 @testable import ElasticControl
 import EtcdClient
 import Foundation
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -120,6 +121,22 @@ struct ClusterRoutingTests {
         #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 50 })
         runner.cancel()
         _ = await runner.result
+        await records.stop()
+    }
+
+    @Test func aSiteWrittenWhileTheRouterRunsIsInItsPrefixTableAtOnce() async throws {
+        let records = try await Records(sites: 1)
+        let router = try await records.router("r1")
+        func site(from address: String) async throws -> String? {
+            try await HTTPClientForTests().get(router.url + "/live/1/index.m3u8", from: address).headers.first(name: "X-ECDN-Site")
+        }
+        #expect(try await site(from: "127.0.209.5") == "none")
+        #expect(try await site(from: "127.0.201.5") == "site1")
+        let site9 = SiteConfiguration(name: "site9", clientPrefix: "127.0.209.0/24", instanceBase: "127.0.210.10")
+        try await records.client.put(records.keys.site("site9"), value: ClusterRecords.encode(SiteRecord(site9)))
+        #expect(await router.view.wait(timeout: 10) { $0.sites["site9"] != nil })
+        #expect(try await site(from: "127.0.209.5") == "site9")
+        #expect(try await site(from: "127.0.201.5") == "site1")
         await records.stop()
     }
 

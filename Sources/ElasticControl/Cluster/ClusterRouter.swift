@@ -57,7 +57,7 @@ public final class ClusterRouter: Service, Sendable {
     private let server: HTTPServer
     private let logger: Logger
     private let demand = Mutex(RouterDemand())
-    private let tableCache = Mutex<(sites: [SiteRecord], table: PrefixTable)?>(nil)
+    private let tableCache = Mutex<(stamps: (UInt64, UInt64), table: PrefixTable, tenants: [TenantConfiguration])?>(nil)
 
     /// Binds the listener; routing starts at once (from an empty view until the first snapshot).
     /// - Throws: ``ControlError`` `bindFailed`.
@@ -125,17 +125,17 @@ public final class ClusterRouter: Service, Sendable {
         }
     }
 
-    /// The prefix table and tenants from the view (rebuilt only when the sites changed).
+    /// The prefix table and tenants from the view (rebuilt only when the sites or tenants changed:
+    /// a request reads two stamps, it neither sorts nor compares the sites).
     private func currentTable() -> (PrefixTable, [TenantConfiguration]) {
-        let (sites, tenants) = view.read { ($0.siteList, $0.tenantList.map(\.configuration)) }
-        if let given = configuration.prefixTable { return (given, tenants) }
-        if let cached = tableCache.withLock({ $0 }), cached.sites == sites { return (cached.table, tenants) }
-        let entries = sites.compactMap { site -> PrefixTable.Entry? in
+        let stamps = view.read { ($0.sitesStamp, $0.tenantsStamp) }
+        if let cached = tableCache.withLock({ $0 }), cached.stamps == stamps { return (cached.table, cached.tenants) }
+        let (sites, tenants, current) = view.read { ($0.siteList, $0.tenantList.map(\.configuration), ($0.sitesStamp, $0.tenantsStamp)) }
+        let table = configuration.prefixTable ?? PrefixTable(entries: sites.compactMap { site -> PrefixTable.Entry? in
             guard let (network, length) = PrefixTable.parsePrefix(site.clientPrefix[...]) else { return nil }
             return PrefixTable.Entry(network: network, length: length, site: site.name)
-        }
-        let table = PrefixTable(entries: entries)
-        tableCache.withLock { $0 = (sites, table) }
+        })
+        tableCache.withLock { $0 = (current, table, tenants) }
         return (table, tenants)
     }
 
