@@ -271,11 +271,15 @@ package final class Simulation {
             let changed = net.takeChangedGroups()
             var relabelled = false
             for g in changed {
+                // Fills have no cohorts of their own: they pass their rate on.
+                if groupKind[Int(g)] == .fill {
+                    relabelled = propagateFillLimits(g) || relabelled
+                    continue
+                }
                 Cohort.retime(
                     groupCohorts[Int(g)], rate: net.groupRate[Int(g)], now: now, in: &cohorts,
                     touched: &touched, touchedMark: &touchedMark)
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
-                if groupKind[Int(g)] == .fill { relabelled = propagateFillLimits(g) || relabelled }
             }
             if !relabelled { break }
         }
