@@ -96,6 +96,7 @@ let package = Package(
             name: "HTTPToolkitTests",
             dependencies: [
                 "HTTPToolkit",
+                "MiniCacheTesting",
                 "SHFS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -166,6 +167,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 "LocalCA",
                 "MallocCounter",
+                "MiniCacheTesting",
             ],
             swiftSettings: swiftSettings
         ),
@@ -178,6 +180,19 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // What the tests share: one async HTTP/1.1 test client and one scriptable origin, on real
+        // sockets (issue 10).
+        .target(
+            name: "MiniCacheTesting",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/MiniCacheTesting",
             swiftSettings: swiftSettings
         ),
         // Counts the heap allocations of one thread, for MiniCacheServerTests' allocation tests
@@ -279,6 +294,7 @@ let package = Package(
             dependencies: [
                 "HTTPToolkit",
                 "ElasticControl",
+                "LocalCA",
                 "ElasticPolicy",
                 "EtcdClient",
                 "MediaOrigin",

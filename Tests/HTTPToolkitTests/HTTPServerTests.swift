@@ -1,9 +1,9 @@
 import HTTPToolkit
 import Logging
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 import Testing
 
 /// The toolkit's responder server and client against each other over real sockets on 127.0.0.1.
@@ -89,32 +89,21 @@ import Testing
             if request.path == "/slow" { try? await Task.sleep(for: .milliseconds(200)) }
             return .text(.ok, request.path)
         }) { server, _ async throws in
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: server.address.port).get()
-            let collected = RawCollector()
-            try await channel.pipeline.addHandler(collected)
-            try await channel.writeAndFlush(ByteBuffer(string: "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /fast HTTP/1.1\r\nHost: t\r\n\r\n"))
-            var text = ""
-            for _ in 0..<100 where !(text.contains("/slow") && text.contains("/fast")) {
-                try await Task.sleep(for: .milliseconds(50))
-                text = collected.text
-            }
-            let bodies = text.split(separator: "\r\n\r\n").compactMap { $0.hasPrefix("/") ? $0.prefix(5) : nil }
-            #expect(bodies == ["/slow", "/fast"], "\(text)")
-            try await channel.close()
+            let connection = try await TestConnection(port: server.address.port)
+            await connection.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            let first = try await connection.readResponse()
+            let second = try await connection.readResponse()
+            #expect([first?.text, second?.text] == ["/slow", "/fast"])
         }
     }
 
     @Test("a malformed request is answered 400 and the connection closes")
     func malformed() async throws {
         try await Self.withServer(responder: { _ in .text(.ok, "ok\n") }) { server, _ async throws in
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: server.address.port).get()
-            let collected = RawCollector()
-            try await channel.pipeline.addHandler(collected)
-            try await channel.writeAndFlush(ByteBuffer(string: "NOT HTTP AT ALL\r\n\r\n"))
-            try await channel.closeFuture.get()
-            #expect(collected.text.hasPrefix("HTTP/1.1 400"))
+            let connection = try await TestConnection(port: server.address.port)
+            await connection.send("NOT HTTP AT ALL\r\n\r\n")
+            #expect(try await connection.readResponse()?.status == 400)
+            #expect(await connection.isClosed())
         }
     }
 
@@ -144,15 +133,3 @@ import Testing
     }
 }
 
-/// Keeps every byte a raw test connection receives.
-final class RawCollector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    private let received = Mutex("")
-
-    var text: String { received.withLock { $0 } }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        received.withLock { $0 += String(buffer: buffer) }
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import Testing
 
 @testable import MiniCacheServer
@@ -32,7 +33,7 @@ import Testing
             for _ in 0..<50 {
                 try Self.sendAndReset(port: server.port, requests)
             }
-            let response = try TestConnection.get(port: server.port, "/big")
+            let response = try await TestConnection.get(port: server.port, "/big")
             #expect(response.status == 200)
             #expect(response.body.count == 60 << 10)
         }
@@ -45,7 +46,7 @@ import Testing
             for _ in 0..<20 {
                 try Self.sendAndReset(port: server.port, requests)
             }
-            let response = try TestConnection.get(port: server.port, "/small.bin")
+            let response = try await TestConnection.get(port: server.port, "/small.bin")
             #expect(response.status == 200)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import Testing
 
 @testable import MiniCacheServer
@@ -42,15 +43,15 @@ import Testing
         let url = try #require(try await Self.waitForFile(ready), "minicache did not write its ready file")
         let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
 
-        let download = try TestConnection(port: port)
-        download.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-        var received = download.receiveRaw(max: 65536)
+        let download = try await TestConnection(port: port)
+        await download.send("GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        var received = await download.receiveRaw(max: 65536)
         #expect(!received.isEmpty)
         process.terminate()
         try await Task.sleep(for: .milliseconds(200))
-        #expect((try? TestConnection(port: port)) == nil)
+        #expect((try? await TestConnection(port: port)) == nil)
         while true {
-            let more = download.receiveRaw(max: 1 << 20)
+            let more = await download.receiveRaw(max: 1 << 20)
             if more.isEmpty { break }
             received += more
         }

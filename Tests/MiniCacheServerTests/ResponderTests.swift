@@ -1,6 +1,7 @@
 import HTTPToolkit
 import Logging
 import Foundation
+import MiniCacheTesting
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1

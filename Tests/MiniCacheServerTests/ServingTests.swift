@@ -1,5 +1,6 @@
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import SHFS
 import Testing
 
@@ -12,7 +13,7 @@ import Testing
         let volume = TestVolume.shared
         let entry = try Volume(path: volume.path).entry(name: "small.bin")!
         try await TestServer.with(volume: volume.path) { server in
-            let byName = try TestConnection.get(port: server.port, "/small.bin")
+            let byName = try await TestConnection.get(port: server.port, "/small.bin")
             #expect(byName.status == 200)
             #expect(byName.body == TestVolume.bytes(1024))
             #expect(byName.header("Content-Type") == "application/octet-stream")
@@ -25,12 +26,12 @@ import Testing
             let now = Int64(Date().timeIntervalSince1970)
             #expect(abs(HTTPDate.parse(Array(date.utf8))! - now) <= 2)
 
-            let byDigest = try TestConnection.get(port: server.port, "/?\(entry.hexDigest)")
+            let byDigest = try await TestConnection.get(port: server.port, "/?\(entry.hexDigest)")
             #expect(byDigest.body == byName.body)
-            let upper = try TestConnection.get(port: server.port, "/?\(entry.hexDigest.uppercased())")
+            let upper = try await TestConnection.get(port: server.port, "/?\(entry.hexDigest.uppercased())")
             #expect(upper.status == 200)
 
-            let root = try TestConnection.get(port: server.port, "/")
+            let root = try await TestConnection.get(port: server.port, "/")
             #expect(root.status == 200)
             #expect(root.header("Content-Type") == "text/html")
             #expect(root.text.contains("hello"))
@@ -42,16 +43,16 @@ import Testing
         let volume = TestVolume.shared
         let secret = try Volume(path: volume.path).entry(name: "secret")!
         try await TestServer.with(volume: volume.path) { server in
-            let encoded = try TestConnection.get(port: server.port, "/a%20b/%C3%BC.txt")
+            let encoded = try await TestConnection.get(port: server.port, "/a%20b/%C3%BC.txt")
             #expect(encoded.status == 200)
             #expect(encoded.text == "spaces and unicode\n")
-            #expect(try TestConnection.get(port: server.port, "/small.bin?v=3").status == 200)
-            #expect(try TestConnection.get(port: server.port, "/a%2").status == 400)
-            #expect(try TestConnection.get(port: server.port, "/../small.bin").status == 404)
-            #expect(try TestConnection.get(port: server.port, "/secret").status == 404)
-            #expect(try TestConnection.get(port: server.port, "/?\(secret.hexDigest)").status == 200)
-            #expect(try TestConnection.get(port: server.port, "/?" + String(repeating: "0", count: 64)).status == 404)
-            let missing = try TestConnection.get(port: server.port, "/nope")
+            #expect(try await TestConnection.get(port: server.port, "/small.bin?v=3").status == 200)
+            #expect(try await TestConnection.get(port: server.port, "/a%2").status == 400)
+            #expect(try await TestConnection.get(port: server.port, "/../small.bin").status == 404)
+            #expect(try await TestConnection.get(port: server.port, "/secret").status == 404)
+            #expect(try await TestConnection.get(port: server.port, "/?\(secret.hexDigest)").status == 200)
+            #expect(try await TestConnection.get(port: server.port, "/?" + String(repeating: "0", count: 64)).status == 404)
+            let missing = try await TestConnection.get(port: server.port, "/nope")
             #expect(missing.status == 404)
             #expect(missing.header("Content-Type") == "text/plain")
         }
@@ -61,10 +62,10 @@ import Testing
     func encodingAndEmpty() async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let gz = try TestConnection.get(port: server.port, "/page.html.gz")
+            let gz = try await TestConnection.get(port: server.port, "/page.html.gz")
             #expect(gz.header("Content-Encoding") == "gzip")
             #expect(gz.header("Content-Type") == "text/html")
-            let empty = try TestConnection.get(port: server.port, "/empty")
+            let empty = try await TestConnection.get(port: server.port, "/empty")
             #expect(empty.status == 200)
             #expect(empty.header("Content-Length") == "0")
             #expect(empty.body.isEmpty)
@@ -75,12 +76,12 @@ import Testing
     func headMatchesGet(target: String) async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let get = try TestConnection.get(port: server.port, target)
-            let connection = try TestConnection(port: server.port)
-            connection.send("HEAD \(target) HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-            let head = try #require(try connection.readResponse(head: true))
+            let get = try await TestConnection.get(port: server.port, target)
+            let connection = try await TestConnection(port: server.port)
+            await connection.send("HEAD \(target) HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            let head = try #require(try await connection.readResponse(head: true))
             // The next response on the connection proves HEAD sent no body.
-            let next = try #require(try connection.readResponse())
+            let next = try #require(try await connection.readResponse())
             #expect(next.body == TestVolume.bytes(1024))
             #expect(head.status == get.status)
             let strip = { (r: TestResponse) in r.headers.filter { $0.0 != "Date" }.map { "\($0.0): \($0.1)" } }
@@ -92,12 +93,12 @@ import Testing
     func largeObjects(strategy: LargeObjectStrategy) async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path, { $0.largeObjectStrategy = strategy; $0.streamChunkSize = 256 * 1024 }) { server in
-            let connection = try TestConnection(port: server.port)
-            connection.send("GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-            let large = try #require(try connection.readResponse())
+            let connection = try await TestConnection(port: server.port)
+            await connection.send("GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            let large = try #require(try await connection.readResponse())
             #expect(large.status == 200)
             #expect(large.body == TestVolume.bytes(3 << 20, seed: 3))
-            let small = try #require(try connection.readResponse())
+            let small = try #require(try await connection.readResponse())
             #expect(small.body == TestVolume.bytes(1024))
         }
     }
@@ -106,26 +107,26 @@ import Testing
     func persistence() async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let c1 = try TestConnection(port: server.port)
+            let c1 = try await TestConnection(port: server.port)
             for _ in 0..<3 {
-                c1.send("GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-                #expect(try c1.readResponse()?.status == 200)
+                await c1.send("GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(try await c1.readResponse()?.status == 200)
             }
-            c1.send("GET /small.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            let last = try #require(try c1.readResponse())
+            await c1.send("GET /small.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            let last = try #require(try await c1.readResponse())
             #expect(last.header("Connection") == "close")
-            #expect(c1.isClosed())
+            #expect(await c1.isClosed())
 
-            let c2 = try TestConnection(port: server.port)
-            c2.send("GET /small.bin HTTP/1.0\r\n\r\n")
-            #expect(try c2.readResponse()?.header("Connection") == "close")
-            #expect(c2.isClosed())
+            let c2 = try await TestConnection(port: server.port)
+            await c2.send("GET /small.bin HTTP/1.0\r\n\r\n")
+            #expect(try await c2.readResponse()?.header("Connection") == "close")
+            #expect(await c2.isClosed())
 
-            let c3 = try TestConnection(port: server.port)
-            c3.send("GET /small.bin HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            #expect(try c3.readResponse()?.header("Connection") == "keep-alive")
-            c3.send("GET /index.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            #expect(try c3.readResponse()?.status == 200)
+            let c3 = try await TestConnection(port: server.port)
+            await c3.send("GET /small.bin HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try await c3.readResponse()?.header("Connection") == "keep-alive")
+            await c3.send("GET /index.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(try await c3.readResponse()?.status == 200)
         }
     }
 
@@ -134,10 +135,10 @@ import Testing
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
             let targets = (0..<100).map { ["/small.bin", "/index.html", "/nope", "/empty", "/large.bin"][$0 % 5] }
-            let connection = try TestConnection(port: server.port)
-            connection.send(targets.map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined())
+            let connection = try await TestConnection(port: server.port)
+            await connection.send(targets.map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined())
             for target in targets {
-                let response = try #require(try connection.readResponse())
+                let response = try #require(try await connection.readResponse())
                 switch target {
                 case "/small.bin": #expect(response.body == TestVolume.bytes(1024))
                 case "/index.html": #expect(response.text.contains("hello"))
@@ -153,13 +154,13 @@ import Testing
     func methods() async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let connection = try TestConnection(port: server.port)
-            connection.send("POST /small.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloBREW / HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-            let post = try #require(try connection.readResponse())
+            let connection = try await TestConnection(port: server.port)
+            await connection.send("POST /small.bin HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloBREW / HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            let post = try #require(try await connection.readResponse())
             #expect(post.status == 405)
             #expect(post.header("Allow") == "GET, HEAD")
-            #expect(try connection.readResponse()?.status == 501)
-            #expect(try connection.readResponse()?.status == 200)
+            #expect(try await connection.readResponse()?.status == 501)
+            #expect(try await connection.readResponse()?.status == 200)
         }
     }
 
@@ -177,12 +178,12 @@ import Testing
     func badRequests(request: String) async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let connection = try TestConnection(port: server.port)
-            connection.send(request + "GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
-            let response = try #require(try connection.readResponse())
+            let connection = try await TestConnection(port: server.port)
+            await connection.send(request + "GET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            let response = try #require(try await connection.readResponse())
             #expect(response.status == 400)
             #expect(response.header("Connection") == "close")
-            #expect(connection.isClosed())
+            #expect(await connection.isClosed())
         }
     }
 
@@ -190,9 +191,9 @@ import Testing
     func limits() async throws {
         let volume = TestVolume.shared
         try await TestServer.with(volume: volume.path) { server in
-            let long = try TestConnection.get(port: server.port, "/" + String(repeating: "a", count: 10000))
+            let long = try await TestConnection.get(port: server.port, "/" + String(repeating: "a", count: 10000))
             #expect(long.status == 414)
-            let big = try TestConnection.get(port: server.port, "/", headers: ["X-Big: " + String(repeating: "b", count: 20000)])
+            let big = try await TestConnection.get(port: server.port, "/", headers: ["X-Big: " + String(repeating: "b", count: 20000)])
             #expect(big.status == 431)
         }
     }
@@ -204,19 +205,19 @@ import Testing
         let content = large ? TestVolume.bytes(3 << 20, seed: 3) : TestVolume.bytes(1024)
         let n = content.count
         try await TestServer.with(volume: volume.path) { server in
-            let first = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=0-99"])
+            let first = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=0-99"])
             #expect(first.status == 206)
             #expect(first.header("Content-Range") == "bytes 0-99/\(n)")
             #expect(first.body == Array(content[0..<100]))
-            let suffix = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=-10"])
+            let suffix = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=-10"])
             #expect(suffix.header("Content-Range") == "bytes \(n - 10)-\(n - 1)/\(n)")
             #expect(suffix.body == Array(content[(n - 10)...]))
-            let open = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=1000-"])
+            let open = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=1000-"])
             #expect(open.body == Array(content[1000...]))
-            let unsatisfiable = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=\(n)-"])
+            let unsatisfiable = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=\(n)-"])
             #expect(unsatisfiable.status == 416)
             #expect(unsatisfiable.header("Content-Range") == "bytes */\(n)")
-            let ignored = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=5-1"])
+            let ignored = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=5-1"])
             #expect(ignored.status == 200)
             #expect(ignored.body == content)
         }
@@ -228,7 +229,7 @@ import Testing
         let name = large ? "/large.bin" : "/small.bin"
         let content = large ? TestVolume.bytes(3 << 20, seed: 3) : TestVolume.bytes(1024)
         try await TestServer.with(volume: volume.path) { server in
-            let response = try TestConnection.get(port: server.port, name, headers: ["Range: bytes=0-9, 500-509"])
+            let response = try await TestConnection.get(port: server.port, name, headers: ["Range: bytes=0-9, 500-509"])
             #expect(response.status == 206)
             let type = try #require(response.header("Content-Type"))
             #expect(type.hasPrefix("multipart/byteranges; boundary="))
@@ -248,12 +249,12 @@ import Testing
         let volume = TestVolume.shared
         let entry = try Volume(path: volume.path).entry(name: "small.bin")!
         try await TestServer.with(volume: volume.path) { server in
-            let match = try TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \"\(entry.hexDigest)\""])
+            let match = try await TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \"\(entry.hexDigest)\""])
             #expect(match.status == 206)
-            let stale = try TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \"old\""])
+            let stale = try await TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \"old\""])
             #expect(stale.status == 200)
             #expect(stale.body.count == 1024)
-            let date = try TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \(HTTPDate.format(entry.creationTime))"])
+            let date = try await TestConnection.get(port: server.port, "/small.bin", headers: ["Range: bytes=0-9", "If-Range: \(HTTPDate.format(entry.creationTime))"])
             #expect(date.status == 206)
         }
     }
@@ -267,20 +268,20 @@ import Testing
         let modified = HTTPDate.format(entry.creationTime)
         let before = HTTPDate.format(entry.creationTime - 10)
         try await TestServer.with(volume: volume.path) { server in
-            let get = { (headers: [String]) in try TestConnection.get(port: server.port, "/" + name, headers: headers) }
-            let notModified = try get(["If-None-Match: \(etag)"])
+            let get = { (headers: [String]) in try await TestConnection.get(port: server.port, "/" + name, headers: headers) }
+            let notModified = try await get(["If-None-Match: \(etag)"])
             #expect(notModified.status == 304)
             #expect(notModified.header("ETag") == etag)
             #expect(notModified.body.isEmpty)
-            #expect(try get(["If-None-Match: W/\(etag)"]).status == 304)
-            #expect(try get(["If-None-Match: \"a\", \(etag)"]).status == 304)
-            #expect(try get(["If-None-Match: *"]).status == 304)
-            #expect(try get(["If-None-Match: \"a\""]).status == 200)
-            #expect(try get(["If-Modified-Since: \(modified)"]).status == 304)
-            #expect(try get(["If-Modified-Since: \(before)"]).status == 200)
-            #expect(try get(["If-Match: \"other\""]).status == 412)
-            #expect(try get(["If-Match: \(etag)"]).status == 200)
-            #expect(try get(["If-Unmodified-Since: \(before)"]).status == 412)
+            #expect(try await get(["If-None-Match: W/\(etag)"]).status == 304)
+            #expect(try await get(["If-None-Match: \"a\", \(etag)"]).status == 304)
+            #expect(try await get(["If-None-Match: *"]).status == 304)
+            #expect(try await get(["If-None-Match: \"a\""]).status == 200)
+            #expect(try await get(["If-Modified-Since: \(modified)"]).status == 304)
+            #expect(try await get(["If-Modified-Since: \(before)"]).status == 200)
+            #expect(try await get(["If-Match: \"other\""]).status == 412)
+            #expect(try await get(["If-Match: \(etag)"]).status == 200)
+            #expect(try await get(["If-Unmodified-Since: \(before)"]).status == 412)
         }
     }
 
@@ -290,7 +291,7 @@ import Testing
         defer { volume.remove() }
         try volume.addLink("go", url: "http://origin.example:8080/live/1/index.m3u8", type: .redirect)
         try await TestServer.with(volume: volume.path) { server in
-            let response = try TestConnection.get(port: server.port, "/go")
+            let response = try await TestConnection.get(port: server.port, "/go")
             #expect(response.status == 307)
             #expect(response.header("Location") == "http://origin.example:8080/live/1/index.m3u8")
         }
@@ -306,17 +307,17 @@ import Testing
     func servesTheGoldenVolumeOfTheOriginalTools() async throws {
         let golden = Self.goldenVolume
         try await TestServer.with(volume: golden) { server in
-            let index = try TestConnection.get(port: server.port, "/")
+            let index = try await TestConnection.get(port: server.port, "/")
             #expect(index.status == 200)
             #expect(index.header("Content-Type") == "text/html")
             #expect(index.header("ETag") == "\"5c034a399ccd14791787eb65e442eae93aae8d7c75445391ae73299e5680519a\"")
-            let raw = try TestConnection.get(port: server.port, "/10000.bin")
+            let raw = try await TestConnection.get(port: server.port, "/10000.bin")
             #expect(raw.header("Content-Type") == "application/octet-stream")
             #expect(raw.body.count == 10000)
-            let redirect = try TestConnection.get(port: server.port, "/live-redirect")
+            let redirect = try await TestConnection.get(port: server.port, "/live-redirect")
             #expect(redirect.status == 307)
             #expect(redirect.header("Location") == "http://origin.example:8080/live/1/index.m3u8")
-            let byDigest = try TestConnection.get(port: server.port, "/?e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            let byDigest = try await TestConnection.get(port: server.port, "/?e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
             #expect(byDigest.body.count == 4096)
         }
     }

@@ -1,5 +1,6 @@
 import HTTPToolkit
 import MiniCacheServer
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,7 +11,7 @@ struct OriginClientTests {
 
     func withOrigin(
         configuration: OriginClientConfiguration = OriginClientConfiguration(),
-        script: @escaping @Sendable (String, Int) -> [TestOrigin.Action],
+        script: @escaping @Sendable (TestOrigin.Request, Int) -> [TestOrigin.Action],
         _ body: (TestOrigin, OriginClient, OriginAddress) async throws -> Void
     ) async throws {
         let origin = try await TestOrigin(group: group, script: script)
@@ -19,11 +20,11 @@ struct OriginClientTests {
             try await body(origin, client, OriginAddress(host: "127.0.0.1", port: origin.port))
         } catch {
             client.shutdown()
-            try await origin.stop()
+            await origin.stop()
             throw error
         }
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a GET returns the origin's head and body, with Host added")

@@ -1,5 +1,6 @@
 import HTTPToolkit
 import MiniCacheServer
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -67,7 +68,7 @@ struct OriginFillTests {
         #expect(fills.statistics.joined == 50)
         #expect(fills.count == 0)
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a truncated origin body fails every subscriber and is never reported complete")
@@ -94,7 +95,7 @@ struct OriginFillTests {
         let retry = RecordingDelegate()
         #expect(join(fills, key: "k", delegate: retry, client: client, address: address))
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a finished fill held for the store commit replays from memory, and takes no one after release")
@@ -120,7 +121,7 @@ struct OriginFillTests {
         #expect(fill.subscribe(RecordingDelegate(), on: group.next()) == .closed)
         #expect(fills.count == 0)
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("past the retention limit a fill keeps streaming but takes no new subscribers")
@@ -143,7 +144,7 @@ struct OriginFillTests {
         #expect(record.finished)
         #expect(record.body.count == 200)
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("when every subscriber leaves, the origin fetch is cancelled")
@@ -169,7 +170,7 @@ struct OriginFillTests {
         #expect(fills.count == 0)
         gate.open()
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §4.1: a coalesced response is shared only with requests selecting the same Vary variant")
@@ -210,7 +211,7 @@ struct OriginFillTests {
         #expect(origin.requestCount == 1)
         fill.release()
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §3: a private or personal coalesced response goes only to its requester; joiners fetch separately")
@@ -237,6 +238,6 @@ struct OriginFillTests {
         #expect(fill.subscribe(RecordingDelegate(), on: group.next(), requestHeaders: [:]) == .notShareable)
         fill.release()
         client.shutdown()
-        try await origin.stop()
+        await origin.stop()
     }
 }

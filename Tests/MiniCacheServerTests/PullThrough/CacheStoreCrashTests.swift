@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import NIOPosix
 import SHFS
 import Synchronization
@@ -40,34 +41,33 @@ struct CacheStoreCrashTests {
     func killDuringFills() async throws {
         let executable = try #require(ProcessTests.executable)
         let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            let path = String(request.split(separator: " ").dropFirst().first ?? "/")
+            let path = request.path
             return [.send(TestOrigin.response(body: Self.body(path), headers: ["Cache-Control: max-age=3600"]))]
         }
         let volume = try TestVolume(sizeMiB: 16)
         defer { volume.remove() }
         let paths = (0..<400).map { "/fill/\($0)" }
         let (first, port) = try await Self.startServer(executable, volume: volume, origin: origin.port, name: "first")
-        let stop = Atomic<Bool>(false)
-        let completed = Atomic<Int>(0)
-        let workers = (0..<4).map { worker in
-            Thread {
+        let stop = SharedCounter()
+        let completed = SharedCounter()
+        for worker in 0..<4 {
+            Task {
                 var i = worker
-                while !stop.load(ordering: .relaxed) {
-                    if let response = try? TestConnection.get(port: port, paths[i % paths.count]), response.status == 200 {
-                        completed.add(1, ordering: .relaxed)
+                while stop.value == 0 {
+                    if let response = try? await TestConnection.get(port: port, paths[i % paths.count]), response.status == 200 {
+                        completed.add()
                     }
                     i += 4
                 }
             }
         }
-        defer { stop.store(true, ordering: .relaxed) }
-        for worker in workers { worker.start() }
+        defer { stop.set(1) }
         // Kill once fills are both answered and committed to the volume, so the restart has
         // something to keep (answering does not wait for the store on a busy machine).
         let deadline = ContinuousClock.now + .seconds(120)
-        while completed.load(ordering: .relaxed) < 60 || Self.storedObjects(volume) < 10 {
+        while completed.value < 60 || Self.storedObjects(volume) < 10 {
             guard first.isRunning, ContinuousClock.now < deadline else {
-                Issue.record("the first server stopped or filled too slowly (\(completed.load(ordering: .relaxed)) responses, \(Self.storedObjects(volume)) stored)")
+                Issue.record("the first server stopped or filled too slowly (\(completed.value) responses, \(Self.storedObjects(volume)) stored)")
                 if first.isRunning { first.terminate() }
                 return
             }
@@ -75,9 +75,9 @@ struct CacheStoreCrashTests {
         }
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
-        stop.store(true, ordering: .relaxed)
+        stop.set(1)
         #expect(first.terminationReason == .uncaughtSignal)
-        try await origin.stop()
+        await origin.stop()
 
         // The origin is gone: whatever is served now comes from the volume.
         let (second, restartPort) = try await Self.startServer(executable, volume: volume, origin: origin.port, name: "second")
@@ -87,7 +87,7 @@ struct CacheStoreCrashTests {
         for path in paths {
             // A response cut short is not served as complete (the client sees the short body);
             // what matters is that every complete one carries the origin's bytes.
-            guard let response = try? TestConnection.get(port: restartPort, path) else {
+            guard let response = try? await TestConnection.get(port: restartPort, path) else {
                 cut += 1
                 continue
             }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import NIOPosix
 import SHFS
 import Testing
@@ -17,7 +18,7 @@ struct CacheStoreEvictionTests {
     @Test("a full volume behind a real server keeps serving, evicts the least recently hit first (LRU), never the operator's objects")
     func lruOverRealServer() async throws {
         let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            let path = String(request.split(separator: " ").dropFirst().first ?? "/")
+            let path = request.path
             return [.send(TestOrigin.response(body: CacheStoreCrashTests.body(path), headers: ["Cache-Control: max-age=3600"]))]
         }
         let volume = try TestVolume(sizeMiB: 4)
@@ -30,12 +31,12 @@ struct CacheStoreEvictionTests {
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             let store = server.server.context.cache!.store
             for path in paths {
-                #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
+                #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
             }
             try await PullThroughTests.waitForStored(server, paths.count)
             try await Task.sleep(for: .milliseconds(2))
             for path in ["/e/1", "/e/3"] {
-                #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
+                #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
                 try await Task.sleep(for: .milliseconds(2))
             }
             let cache = server.server.context.cache!
@@ -47,7 +48,7 @@ struct CacheStoreEvictionTests {
             // Fill well past the volume's size: every response is still complete.
             for i in 9...40 {
                 let path = "/e/\(i)"
-                #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
+                #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
             }
             try await PullThroughTests.waitForStored(server, 40)
             #expect(store.statistics.evicted > 0)
@@ -56,10 +57,10 @@ struct CacheStoreEvictionTests {
             // What is gone is a prefix of the LRU order: /e/2 went first, /e/1 and /e/3 last.
             #expect(gone.first == true)
             #expect(gone == gone.sorted { $0 && !$1 }, "evicted out of LRU order: \(gone)")
-            #expect(try TestConnection.get(port: server.port, "/operator.bin").body == operatorContent)
+            #expect(try await TestConnection.get(port: server.port, "/operator.bin").body == operatorContent)
             #expect(now.objects.contains { $0.entry.name == "hidden-operator" || ($0.entry.isHidden && $0.length == 200_000) })
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("the eviction order is rebuilt from the store times after a restart", arguments: EvictionKind.allCases)

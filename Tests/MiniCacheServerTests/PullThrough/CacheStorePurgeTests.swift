@@ -1,5 +1,6 @@
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import NIOPosix
 import Synchronization
 import Testing
@@ -10,7 +11,7 @@ import Testing
 struct CacheStorePurgeTests {
     static func origin() async throws -> TestOrigin {
         try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            let path = String(request.split(separator: " ").dropFirst().first ?? "/")
+            let path = request.path
             return [.send(TestOrigin.response(body: CacheStoreCrashTests.body(path), headers: ["Cache-Control: max-age=3600"]))]
         }
     }
@@ -22,32 +23,32 @@ struct CacheStorePurgeTests {
         defer { volume.remove() }
         let paths = ["/live/1", "/live/2", "/live/3?q=1", "/vod/4", "/vodka/5"]
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            for path in paths { _ = try TestConnection.get(port: server.port, path) }
+            for path in paths { _ = try await TestConnection.get(port: server.port, path) }
             try await PullThroughTests.waitForStored(server, paths.count)
             #expect(origin.requestCount == paths.count)
 
-            let exact = try TestConnection.get(port: server.adminPort, "/admin/purge?url=/live/1", method: "POST")
+            let exact = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/live/1", method: "POST")
             #expect(exact.status == 200)
             #expect(try JSON.decode(AdminAPI.Purged.self, from: exact.body) == AdminAPI.Purged(purged: 1))
-            let none = try TestConnection.get(port: server.adminPort, "/admin/purge?url=/not/cached", method: "POST")
+            let none = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/not/cached", method: "POST")
             #expect(try JSON.decode(AdminAPI.Purged.self, from: none.body) == AdminAPI.Purged(purged: 0))
-            let prefix = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/live/", method: "POST")
+            let prefix = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/live/", method: "POST")
             #expect(try JSON.decode(AdminAPI.Purged.self, from: prefix.body) == AdminAPI.Purged(purged: 2))
-            let vod = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=%2Fvod%2F", method: "POST")
+            let vod = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=%2Fvod%2F", method: "POST")
             #expect(try JSON.decode(AdminAPI.Purged.self, from: vod.body) == AdminAPI.Purged(purged: 1))
 
-            for path in paths { #expect(try TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path)) }
+            for path in paths { #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path)) }
             // Four were purged and fetched again; /vodka/5 is not under /vod/ and stayed a hit.
             #expect(origin.requestCount == paths.count + 4)
 
-            let status = try JSON.decode(AdminAPI.Status.self, from: TestConnection.get(port: server.adminPort, "/admin/status").body)
+            let status = try await JSON.decode(AdminAPI.Status.self, from: TestConnection.get(port: server.adminPort, "/admin/status").body)
             #expect(status.cacheStore?.eviction == "lru")
             #expect(status.cacheStore?.purged == 4)
             #expect(status.cache?.hits == 1 && status.cache?.misses == 9, "\(status)")
-            let bad = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=live", method: "POST")
+            let bad = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=live", method: "POST")
             #expect(bad.status == 400)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("purging while serving: every response stays complete and correct")
@@ -57,35 +58,34 @@ struct CacheStorePurgeTests {
         defer { volume.remove() }
         let paths = (0..<12).map { "/p/\($0)" }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let stop = Atomic<Bool>(false)
-            let wrong = Atomic<Int>(0)
-            let served = Atomic<Int>(0)
+            let stop = SharedCounter()
+            let wrong = SharedCounter()
+            let served = SharedCounter()
             let port = server.port
             let clients = (0..<3).map { worker in
-                Thread {
+                Task {
                     var i = worker
-                    while !stop.load(ordering: .relaxed) {
+                    while stop.value == 0 {
                         let path = paths[i % paths.count]
-                        if let response = try? TestConnection.get(port: port, path) {
-                            if response.text != CacheStoreCrashTests.body(path) { wrong.add(1, ordering: .relaxed) }
-                            served.add(1, ordering: .relaxed)
+                        if let response = try? await TestConnection.get(port: port, path) {
+                            if response.text != CacheStoreCrashTests.body(path) { wrong.add() }
+                            served.add()
                         }
                         i += 3
                     }
                 }
             }
-            for client in clients { client.start() }
             for _ in 0..<20 {
-                let purge = try TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/p/", method: "POST")
+                let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/p/", method: "POST")
                 #expect(purge.status == 200)
                 try await Task.sleep(for: .milliseconds(10))
             }
-            stop.store(true, ordering: .relaxed)
-            try await Task.sleep(for: .milliseconds(100))
-            #expect(wrong.load(ordering: .relaxed) == 0)
-            #expect(served.load(ordering: .relaxed) > 20)
+            stop.set(1)
+            for client in clients { await client.value }
+            #expect(wrong.value == 0)
+            #expect(served.value > 20)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("minicache ctl purge PATH and --prefix print the count", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
@@ -95,7 +95,7 @@ struct CacheStorePurgeTests {
         let volume = try TestVolume(sizeMiB: 16)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            for path in ["/a/1", "/a/2", "/b/3"] { _ = try TestConnection.get(port: server.port, path) }
+            for path in ["/a/1", "/a/2", "/b/3"] { _ = try await TestConnection.get(port: server.port, path) }
             try await PullThroughTests.waitForStored(server, 3)
             func ctl(_ arguments: [String]) throws -> (Int32, String) {
                 let process = Process()
@@ -119,6 +119,6 @@ struct CacheStorePurgeTests {
             #expect(status != 0)
             #expect(message.contains("--prefix"))
         }
-        try await origin.stop()
+        await origin.stop()
     }
 }

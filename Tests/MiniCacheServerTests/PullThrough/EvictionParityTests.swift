@@ -1,4 +1,5 @@
 import CacheEviction
+import MiniCacheTesting
 import NIOPosix
 import Testing
 
@@ -40,7 +41,7 @@ struct EvictionParityTests {
             cache.store.useEviction(kind)
             for object in trace {
                 let fetches = origin.requestCount
-                #expect(try TestConnection.get(port: server.port, "/o/\(object)").text == body)
+                #expect(try await TestConnection.get(port: server.port, "/o/\(object)").text == body)
                 let hit = origin.requestCount == fetches
                 served.append(hit)
                 if !hit {
@@ -54,7 +55,7 @@ struct EvictionParityTests {
             }
             #expect(cache.store.statistics.evicted > 0, "the trace must overflow the volume")
         }
-        try await origin.stop()
+        await origin.stop()
 
         // The same trace through the simulator's cache, holding as many objects as the volume.
         let algorithm = EvictionAlgorithm(rawValue: kind.rawValue)!

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -53,26 +54,26 @@ struct OriginRouterTests {
 
     @Test("RFC 9111 §2: with --origins each request goes to its origin and the cache key includes the origin's authority")
     func serveWithOriginsFile() async throws {
-        let a = try await ScriptedOrigin { request, _ in .init(.ok, [("Cache-Control", "max-age=600")], body: "a \(request.path)") }
-        let b = try await ScriptedOrigin { request, _ in .init(.ok, [("Cache-Control", "max-age=600")], body: "b \(request.path)") }
+        let a = try await TestOrigin.answering { request, _ in .init(.ok, [("Cache-Control", "max-age=600")], body: "a \(request.path)") }
+        let b = try await TestOrigin.answering { request, _ in .init(.ok, [("Cache-Control", "max-age=600")], body: "b \(request.path)") }
         let path = NSTemporaryDirectory() + "origins-\(UUID().uuidString).conf"
         try "default \(a.url)\n/b/ \(b.url)\nother.example \(b.url)\n".write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let volume = try TestVolume(sizeMiB: 8)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = path }) { server in
-            #expect(try TestConnection.get(port: server.port, "/x").text == "a /x")
-            #expect(try TestConnection.get(port: server.port, "/b/y").text == "b /b/y")
-            func get(_ target: String, host: String) throws -> TestResponse? {
-                let connection = try TestConnection(port: server.port)
-                connection.send("GET \(target) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
-                return try connection.readResponse()
+            #expect(try await TestConnection.get(port: server.port, "/x").text == "a /x")
+            #expect(try await TestConnection.get(port: server.port, "/b/y").text == "b /b/y")
+            func get(_ target: String, host: String) async throws -> TestResponse? {
+                let connection = try await TestConnection(port: server.port)
+                await connection.send("GET \(target) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                return try await connection.readResponse()
             }
-            #expect(try get("/x", host: "other.example")?.text == "b /x")
+            #expect(try await get("/x", host: "other.example")?.text == "b /x")
             try await CachePathTests.waitForStored(server, 3)
-            #expect(try TestConnection.get(port: server.port, "/x").text == "a /x")
-            #expect(try get("/x", host: "other.example")?.text == "b /x")
-            #expect(try get("/x", host: "other.example")?.header("X-Cache") == "HIT")
+            #expect(try await TestConnection.get(port: server.port, "/x").text == "a /x")
+            #expect(try await get("/x", host: "other.example")?.text == "b /x")
+            #expect(try await get("/x", host: "other.example")?.header("X-Cache") == "HIT")
             #expect(b.requests.first?.header("Host") == "127.0.0.1:\(b.port)")
             #expect(a.requestCount == 1)
             #expect(b.requestCount == 2)

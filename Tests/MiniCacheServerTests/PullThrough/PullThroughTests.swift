@@ -1,5 +1,6 @@
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import Synchronization
 import NIOCore
 import NIOHTTP1
@@ -31,25 +32,25 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let first = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            let first = try await TestConnection.get(port: server.port, "/live/seg0.ts")
             #expect(first.status == 200)
             #expect(first.text == "segment-0 bytes")
             try await Self.waitForStored(server, 1)
-            let second = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            let second = try await TestConnection.get(port: server.port, "/live/seg0.ts")
             #expect(second.status == 200)
             #expect(second.text == "segment-0 bytes")
             #expect(second.header("Content-Type") == "video/mp2t")
-            let head = try TestConnection.get(port: server.port, "/live/seg0.ts", method: "HEAD")
+            let head = try await TestConnection.get(port: server.port, "/live/seg0.ts", method: "HEAD")
             #expect(head.status == 200)
             #expect(head.header("Content-Length") == "15")
             #expect(origin.requestCount == 1)
         }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let warm = try TestConnection.get(port: server.port, "/live/seg0.ts")
+            let warm = try await TestConnection.get(port: server.port, "/live/seg0.ts")
             #expect(warm.text == "segment-0 bytes")
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §3: a no-store response is relayed but never stored")
@@ -61,13 +62,13 @@ struct PullThroughTests {
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             for _ in 0..<2 {
-                let response = try TestConnection.get(port: server.port, "/a")
+                let response = try await TestConnection.get(port: server.port, "/a")
                 #expect(response.text == "private")
             }
             #expect(origin.requestCount == 2)
             #expect(server.server.context.cache!.statistics.stored == 0)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a miss streamed to 50 concurrent clients makes one origin request")
@@ -84,8 +85,8 @@ struct PullThroughTests {
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             var clients: [TestConnection] = []
             for _ in 0..<50 {
-                let client = try TestConnection(port: server.port)
-                #expect(client.send("GET /segment.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
+                let client = try await TestConnection(port: server.port)
+                #expect(await client.send("GET /segment.ts HTTP/1.1\r\nHost: test\r\n\r\n"))
                 clients.append(client)
             }
             // Open the origin's gate only once every request has joined the one fetch.
@@ -94,14 +95,14 @@ struct PullThroughTests {
             }
             gate.open()
             for client in clients {
-                let response = try client.readResponse()
+                let response = try await client.readResponse()
                 #expect(response?.status == 200)
                 #expect(response?.body.count == 100_000)
             }
             #expect(origin.requestCount == 1)
             #expect(server.server.context.stats.cacheCoalesced.load(ordering: .relaxed) == 49)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9112 §6.3: an origin killed mid-body cuts the response and stores nothing")
@@ -115,18 +116,18 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let connection = try TestConnection(port: server.port)
-            #expect(connection.send("GET /cut HTTP/1.1\r\nHost: test\r\n\r\n"))
-            let raw = connection.readToEnd()
+            let connection = try await TestConnection(port: server.port)
+            #expect(await connection.send("GET /cut HTTP/1.1\r\nHost: test\r\n\r\n"))
+            let raw = await connection.readToEnd()
             let headEnd = TestConnection.find(Array("\r\n\r\n".utf8), in: raw)
             #expect(headEnd.map { raw.count - $0 - 4 < 100 } == true)
             #expect(server.server.context.cache!.statistics.stored == 0)
-            let retry = try TestConnection.get(port: server.port, "/cut")
+            let retry = try await TestConnection.get(port: server.port, "/cut")
             #expect(retry.text == String(repeating: "z", count: 100))
             #expect(origin.requestCount == 2)
             try await Self.waitForStored(server, 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("an unreachable origin answers 502 and the client does not hang")
@@ -135,7 +136,7 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(port)" }) { server in
-            let response = try TestConnection.get(port: server.port, "/nothing")
+            let response = try await TestConnection.get(port: server.port, "/nothing")
             #expect(response.status == 502)
         }
     }
@@ -147,11 +148,11 @@ struct PullThroughTests {
         defer { volume.remove() }
         try volume.add("local.txt", Array("local".utf8))
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let local = try TestConnection.get(port: server.port, "/local.txt")
+            let local = try await TestConnection.get(port: server.port, "/local.txt")
             #expect(local.text == "local")
             #expect(origin.requestCount == 0)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §4.2.3, §3.1: a hit carries Age and the stored end-to-end fields of the origin")
@@ -162,9 +163,9 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            _ = try TestConnection.get(port: server.port, "/seg1.ts")
+            _ = try await TestConnection.get(port: server.port, "/seg1.ts")
             try await Self.waitForStored(server, 1)
-            let hit = try TestConnection.get(port: server.port, "/seg1.ts")
+            let hit = try await TestConnection.get(port: server.port, "/seg1.ts")
             #expect(hit.text == "seg")
             #expect(hit.header("Age").flatMap { Int($0) }.map { $0 >= 0 && $0 < 600 } == true)
             #expect(hit.header("ETag") == "\"v1\"")
@@ -172,7 +173,7 @@ struct PullThroughTests {
             #expect(hit.header("Cache-Control") == "max-age=600")
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §4.2: a stale playlist is fetched again while an immutable segment stays a hit")
@@ -187,22 +188,22 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let first = try TestConnection.get(port: server.port, "/live.m3u8")
-            _ = try TestConnection.get(port: server.port, "/seg.ts")
+            let first = try await TestConnection.get(port: server.port, "/live.m3u8")
+            _ = try await TestConnection.get(port: server.port, "/seg.ts")
             try await Self.waitForStored(server, 2)
             try await Task.sleep(for: .milliseconds(2200))
-            let second = try TestConnection.get(port: server.port, "/live.m3u8")
+            let second = try await TestConnection.get(port: server.port, "/live.m3u8")
             #expect(first.text != second.text)
             #expect(second.text.hasPrefix("#EXTM3U v"))
-            let segment = try TestConnection.get(port: server.port, "/seg.ts")
+            let segment = try await TestConnection.get(port: server.port, "/seg.ts")
             #expect(segment.text == "segment")
             #expect(origin.requestCount == 3)
             try await Self.waitForStored(server, 3)
-            let refreshed = try TestConnection.get(port: server.port, "/live.m3u8")
+            let refreshed = try await TestConnection.get(port: server.port, "/live.m3u8")
             #expect(refreshed.text == second.text)
             #expect(origin.requestCount == 3)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("a torn cache object (body shorter than its metadata says) is never served as complete")
@@ -228,22 +229,22 @@ struct PullThroughTests {
             )
         }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let response = try TestConnection.get(port: server.port, "/torn")
+            let response = try await TestConnection.get(port: server.port, "/torn")
             #expect(response.text == "0123456789")
             #expect(origin.requestCount == 1)
             try await Self.waitForStored(server, 1)
-            let hit = try TestConnection.get(port: server.port, "/torn")
+            let hit = try await TestConnection.get(port: server.port, "/torn")
             #expect(hit.text == "0123456789")
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 5861 §4, RFC 9111 §4.2.4: when the origin fails, stale-if-error serves the stale copy; without it the client gets the origin's 503")
     func staleIfErrorServesStale() async throws {
-        let failing = TestUpstream.Counter()
+        let failing = SharedCounter()
         let origin = try await TestOrigin(group: Self.group) { request, _ in
-            if failing.value.load(ordering: .relaxed) == 1 {
+            if failing.value == 1 {
                 return [.send(TestOrigin.response("503 Service Unavailable", body: "down"))]
             }
             if request.contains("/sie") {
@@ -254,21 +255,21 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            _ = try TestConnection.get(port: server.port, "/sie")
-            _ = try TestConnection.get(port: server.port, "/plain")
+            _ = try await TestConnection.get(port: server.port, "/sie")
+            _ = try await TestConnection.get(port: server.port, "/plain")
             try await Self.waitForStored(server, 2)
             try await Task.sleep(for: .milliseconds(2200))
-            failing.value.store(1, ordering: .relaxed)
-            let stale = try TestConnection.get(port: server.port, "/sie")
+            failing.set(1)
+            let stale = try await TestConnection.get(port: server.port, "/sie")
             #expect(stale.status == 200)
             #expect(stale.text == "kept")
             #expect(stale.header("Age").flatMap { Int($0) }.map { $0 >= 1 } == true)
-            let plain = try TestConnection.get(port: server.port, "/plain")
+            let plain = try await TestConnection.get(port: server.port, "/plain")
             #expect(plain.status == 503)
             #expect(plain.text == "down")
             #expect(server.server.context.stats.cacheStale.load(ordering: .relaxed) == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("POST /admin/purge drops a cached response; the next request goes to the origin")
@@ -279,16 +280,16 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v0")
+            #expect(try await TestConnection.get(port: server.port, "/p?q=1").text == "v0")
             try await Self.waitForStored(server, 1)
-            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v0")
-            let purge = try TestConnection.get(port: server.adminPort, "/admin/purge?url=%2Fp%3Fq%3D1", method: "POST")
+            #expect(try await TestConnection.get(port: server.port, "/p?q=1").text == "v0")
+            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=%2Fp%3Fq%3D1", method: "POST")
             #expect(purge.status == 200)
             #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body).purged == 1)
-            #expect(try TestConnection.get(port: server.port, "/p?q=1").text == "v1")
+            #expect(try await TestConnection.get(port: server.port, "/p?q=1").text == "v1")
             #expect(origin.requestCount == 2)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9111 §5.2.1.7, §5.2.1.4: only-if-cached answers 504 without asking the origin; no-cache fetches again")
@@ -299,21 +300,21 @@ struct PullThroughTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let onlyIfCached = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
+            let onlyIfCached = try await TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
             #expect(onlyIfCached.status == 504)
             #expect(origin.requestCount == 0)
-            #expect(try TestConnection.get(port: server.port, "/d").text == "v0")
+            #expect(try await TestConnection.get(port: server.port, "/d").text == "v0")
             try await Self.waitForStored(server, 1)
-            let cached = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
+            let cached = try await TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: only-if-cached"])
             #expect(cached.text == "v0")
-            let maxAge = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: max-age=300"])
+            let maxAge = try await TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: max-age=300"])
             #expect(maxAge.text == "v0")
             #expect(origin.requestCount == 1)
-            let noCache = try TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: no-cache"])
+            let noCache = try await TestConnection.get(port: server.port, "/d", headers: ["Cache-Control: no-cache"])
             #expect(noCache.text == "v1")
             #expect(origin.requestCount == 2)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("kill -9 of a minicache serve child during fills, then a restart: nothing partial is served as complete, finished fills are kept", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
@@ -343,17 +344,17 @@ struct PullThroughTests {
         let port = try #require(Int(url.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last!.dropLast()))
 
         for i in 0..<3 {
-            let done = try TestConnection.get(port: port, "/done\(i)")
+            let done = try await TestConnection.get(port: port, "/done\(i)")
             #expect(done.body.count == size)
         }
         try await Task.sleep(for: .milliseconds(500))
         var partial: [TestConnection] = []
         for i in 0..<8 {
-            let client = try TestConnection(port: port)
-            #expect(client.send("GET /part\(i) HTTP/1.1\r\nHost: t\r\n\r\n"))
+            let client = try await TestConnection(port: port)
+            #expect(await client.send("GET /part\(i) HTTP/1.1\r\nHost: t\r\n\r\n"))
             partial.append(client)
         }
-        for client in partial { #expect(!client.receiveRaw(max: 65536).isEmpty) }
+        for client in partial { #expect(await !client.receiveRaw(max: 65536).isEmpty) }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         gate.open()
@@ -361,17 +362,17 @@ struct PullThroughTests {
 
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             for i in 0..<3 {
-                let done = try TestConnection.get(port: server.port, "/done\(i)")
+                let done = try await TestConnection.get(port: server.port, "/done\(i)")
                 #expect(done.body == Array(repeating: UInt8(ascii: "d"), count: size))
             }
             #expect(origin.requestCount == fetchedBefore)
             for i in 0..<8 {
-                let part = try TestConnection.get(port: server.port, "/part\(i)")
+                let part = try await TestConnection.get(port: server.port, "/part\(i)")
                 #expect(part.status == 200)
                 #expect(part.body == Array(repeating: UInt8(ascii: "p"), count: size))
             }
             #expect(origin.requestCount == fetchedBefore + 8)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 }

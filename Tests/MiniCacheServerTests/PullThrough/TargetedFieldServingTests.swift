@@ -1,3 +1,4 @@
+import MiniCacheTesting
 import NIOPosix
 import Testing
 
@@ -16,20 +17,20 @@ struct TargetedFieldServingTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let miss = try TestConnection.get(port: server.port, "/live/seg1.ts")
+            let miss = try await TestConnection.get(port: server.port, "/live/seg1.ts")
             #expect(miss.text == "segment")
             #expect(miss.header("X-Cache") == "MISS")
             #expect(miss.header("CDN-Cache-Control") == nil)
             #expect(miss.header("Cache-Control") == "no-store")
             try await PullThroughTests.waitForStored(server, 1)
-            let hit = try TestConnection.get(port: server.port, "/live/seg1.ts")
+            let hit = try await TestConnection.get(port: server.port, "/live/seg1.ts")
             #expect(hit.text == "segment")
             #expect(hit.header("X-Cache") == "HIT")
             #expect(hit.header("CDN-Cache-Control") == nil)
             #expect(hit.header("Cache-Control") == "no-store")
             #expect(origin.requestCount == 1)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("RFC 9213: CDN-Cache-Control: no-store keeps a response with Cache-Control: max-age out of the cache")
@@ -41,13 +42,13 @@ struct TargetedFieldServingTests {
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             for _ in 0..<2 {
-                let response = try TestConnection.get(port: server.port, "/a")
+                let response = try await TestConnection.get(port: server.port, "/a")
                 #expect(response.header("X-Cache") == "MISS")
             }
             #expect(origin.requestCount == 2)
             #expect(server.server.context.cache!.statistics.stored == 0)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 
     @Test("Surrogate-Control is obeyed and announced only with the flag; without it, it is an ordinary field")
@@ -58,20 +59,20 @@ struct TargetedFieldServingTests {
         let volume = try TestVolume(sizeMiB: 4)
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let plain = try TestConnection.get(port: server.port, "/off")
+            let plain = try await TestConnection.get(port: server.port, "/off")
             #expect(plain.header("Surrogate-Control") == "max-age=60")
-            #expect(!origin.requests[0].lowercased().contains("surrogate-capability"))
+            #expect(!origin.requests[0].head.lowercased().contains("surrogate-capability"))
             #expect(server.server.context.cache!.statistics.stored == 0)
         }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)"; $0.surrogateControl = true }) { server in
-            let miss = try TestConnection.get(port: server.port, "/on")
+            let miss = try await TestConnection.get(port: server.port, "/on")
             #expect(miss.header("Surrogate-Control") == nil)
             #expect(origin.requests[1].contains("Surrogate-Capability: minicache=\"Surrogate/1.0\""))
             try await PullThroughTests.waitForStored(server, 1)
-            let hit = try TestConnection.get(port: server.port, "/on")
+            let hit = try await TestConnection.get(port: server.port, "/on")
             #expect(hit.header("X-Cache") == "HIT")
             #expect(origin.requestCount == 2)
         }
-        try await origin.stop()
+        await origin.stop()
     }
 }

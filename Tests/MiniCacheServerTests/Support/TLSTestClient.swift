@@ -1,5 +1,6 @@
 import Foundation
 import LocalCA
+import MiniCacheTesting
 import NIOCore
 import NIOPosix
 import NIOSSL

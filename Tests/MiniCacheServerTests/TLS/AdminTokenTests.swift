@@ -1,5 +1,6 @@
 import Foundation
 import MiniCacheServer
+import MiniCacheTesting
 import Testing
 
 @testable import MiniCacheServer
@@ -20,14 +21,14 @@ import Testing
     func tokenIsChecked() async throws {
         let token = "s3cr3t-token-0123456789"
         try await TestServer.with(volume: TestVolume.shared.path, { $0.adminToken = token }) { server in
-            let missing = try TestConnection.get(port: server.adminPort, "/admin/status")
+            let missing = try await TestConnection.get(port: server.adminPort, "/admin/status")
             #expect(missing.status == 401)
             #expect(missing.header("WWW-Authenticate") == "Bearer")
-            let wrong = try TestConnection.get(port: server.adminPort, "/admin/status", headers: ["Authorization: Bearer s3cr3t-token-0123456780"])
+            let wrong = try await TestConnection.get(port: server.adminPort, "/admin/status", headers: ["Authorization: Bearer s3cr3t-token-0123456780"])
             #expect(wrong.status == 401)
-            let remount = try TestConnection.get(port: server.adminPort, "/admin/remount", method: "POST")
+            let remount = try await TestConnection.get(port: server.adminPort, "/admin/remount", method: "POST")
             #expect(remount.status == 401)
-            let right = try TestConnection.get(port: server.adminPort, "/admin/status", headers: ["Authorization: Bearer \(token)"])
+            let right = try await TestConnection.get(port: server.adminPort, "/admin/status", headers: ["Authorization: Bearer \(token)"])
             #expect(right.status == 200)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import MiniCacheServer
+import MiniCacheTesting
 import Testing
 
 /// HTTP/2 over TLS: the same answers as HTTP/1.1 from the same responders, flow control for large
@@ -30,7 +31,7 @@ import Testing
         try await TLSServingTests.withServer(fixture) { server in
             let client = try await Self.connect(server, fixture)
             defer { Task { await client.close() } }
-            let etag = try TestConnection.get(port: server.port, "/small.bin").header("ETag")!
+            let etag = try await TestConnection.get(port: server.port, "/small.bin").header("ETag")!
             var wire = H2Wire()
             let requests: [(UInt32, String, String, [(String, String)], [String])] = [
                 (1, "GET", "/small.bin", [], []),
@@ -47,7 +48,7 @@ import Testing
             let responses = try await Self.exchange(client, bytes, streams: requests.map(\.0))
             for (id, method, path, _, lines) in requests {
                 let h2 = try #require(responses[id], "stream \(id)")
-                let h1 = try TestConnection.get(port: server.port, path, headers: lines, method: method)
+                let h1 = try await TestConnection.get(port: server.port, path, headers: lines, method: method)
                 #expect(h2.status == h1.status, "\(method) \(path)")
                 #expect(h2.body == h1.body, "\(method) \(path)")
                 for name in ["content-length", "content-type", "etag", "last-modified", "content-range", "content-encoding", "accept-ranges", "server"] {

@@ -1,6 +1,7 @@
 import LocalCA
 import Logging
 import MiniCacheServer
+import MiniCacheTesting
 import NIOHTTP1
 import NIOSSL
 import Testing
@@ -16,9 +17,9 @@ import Testing
         return try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))
     }
 
-    static func origin(_ issued: LocalCertificateAuthority.Issued) async throws -> ScriptedOrigin {
-        try await ScriptedOrigin(tls: try Self.serverContext(issued)) { request, _ in
-            ScriptedOrigin.Answer(.ok, [("Cache-Control", "max-age=60"), ("Content-Type", "text/plain")], body: "from \(request.path)")
+    static func origin(_ issued: LocalCertificateAuthority.Issued) async throws -> TestOrigin {
+        try await TestOrigin.answering(tls: try Self.serverContext(issued)) { request, _ in
+            TestOrigin.Answer(.ok, [("Cache-Control", "max-age=60"), ("Content-Type", "text/plain")], body: "from \(request.path)")
         }
     }
 
@@ -32,11 +33,11 @@ import Testing
         defer { volume.remove() }
         try await TestServer.with(volume: volume.path, { $0.origin = origin.url; $0.originCA = fixture.caPath }) { server in
             #expect(origin.url.hasPrefix("https://"))
-            let first = try TestConnection.get(port: server.port, "/live/a.ts")
+            let first = try await TestConnection.get(port: server.port, "/live/a.ts")
             #expect(first.status == 200)
             #expect(first.text == "from /live/a.ts")
             try await PullThroughTests.waitForStored(server, 1)
-            let second = try TestConnection.get(port: server.port, "/live/a.ts")
+            let second = try await TestConnection.get(port: server.port, "/live/a.ts")
             #expect(second.text == "from /live/a.ts")
             #expect(origin.requestCount == 1)
             #expect(origin.requests.first?.header("Host") == "127.0.0.1:\(origin.port)")
@@ -63,13 +64,13 @@ import Testing
         defer { volume.remove() }
         let log = LogRecorder()
         try await TestServer.with(volume: volume.path, logger: log.logger(level: .warning), { $0.origin = origin.url; $0.originCA = fixture.caPath }) { server in
-            let response = try TestConnection.get(port: server.port, "/live/a.ts")
+            let response = try await TestConnection.get(port: server.port, "/live/a.ts")
             #expect(response.status == 502)
             #expect(origin.requestCount == 0)
             let failure = log.recorded.first { $0.contains("origin fetch failed") }
             #expect(failure?.contains(reason) == true, "\(log.recorded)")
             // A second miss fails the same way: no retry in plain text.
-            #expect(try TestConnection.get(port: server.port, "/live/b.ts").status == 502)
+            #expect(try await TestConnection.get(port: server.port, "/live/b.ts").status == 502)
             #expect(origin.requestCount == 0)
         }
     }

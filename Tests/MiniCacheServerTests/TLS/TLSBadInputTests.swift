@@ -1,5 +1,6 @@
 import Foundation
 import MiniCacheServer
+import MiniCacheTesting
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -27,10 +28,10 @@ import Testing
 
     /// Sends `bytes` on a plain TCP connection to the TLS port; returns what came back before the
     /// server closed (nil when it did not close within the safety margin).
-    static func rawExchange(port: Int, _ bytes: [UInt8]) throws -> [UInt8]? {
-        let connection = try TestConnection(port: port, timeout: 15)
-        connection.send(bytes)
-        let (received, closed) = connection.readUntilClosed()
+    static func rawExchange(port: Int, _ bytes: [UInt8]) async throws -> [UInt8]? {
+        let connection = try await TestConnection(port: port, timeout: 15)
+        await connection.send(bytes)
+        let (received, closed) = await connection.readUntilClosed()
         return closed ? received : nil
     }
 
@@ -45,11 +46,11 @@ import Testing
         let fixture = try TLSFixture()
         defer { fixture.remove() }
         try await TLSServingTests.withServer(fixture, { if oneCertificate { $0.certificates.removeLast() } }) { server in
-            let http = try #require(try Self.rawExchange(port: server.tlsPort, Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+            let http = try #require(try await Self.rawExchange(port: server.tlsPort, Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
             #expect(Self.alerts(in: http).allSatisfy { $0.level == 2 })
             // A handshake record whose content is not a ClientHello.
             let record: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x40] + Array(repeating: 0xab, count: 0x40)
-            let answer = try #require(try Self.rawExchange(port: server.tlsPort, record))
+            let answer = try #require(try await Self.rawExchange(port: server.tlsPort, record))
             #expect(Self.alerts(in: answer).first?.level == 2, "\(answer)")
             try await Self.servesNormally(server, fixture)
         }
@@ -61,7 +62,7 @@ import Testing
         defer { fixture.remove() }
         try await TLSServingTests.withServer(fixture, { if oneCertificate { $0.certificates.removeLast() } }) { server in
             let record: [UInt8] = [0x16, 0x03, 0x01, 0x48, 0x01] + Array(repeating: 0x01, count: 64)
-            let answer = try #require(try Self.rawExchange(port: server.tlsPort, record))
+            let answer = try #require(try await Self.rawExchange(port: server.tlsPort, record))
             #expect(Self.alerts(in: answer).first?.description == Self.recordOverflow, "\(answer)")
             try await Self.servesNormally(server, fixture)
         }
@@ -72,11 +73,11 @@ import Testing
         let fixture = try TLSFixture()
         defer { fixture.remove() }
         try await TLSServingTests.withServer(fixture) { server in
-            let connection = try TestConnection(port: server.tlsPort, timeout: 15)
+            let connection = try await TestConnection(port: server.tlsPort, timeout: 15)
             // The start of a ClientHello record that promises 512 bytes.
-            connection.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
+            await connection.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
             let started = ContinuousClock.now
-            #expect(connection.readUntilClosed().closed)
+            #expect(await connection.readUntilClosed().closed)
             // The header timeout is 2 s here; 12 s is the safety margin of a loaded machine.
             #expect(ContinuousClock.now - started < .seconds(12))
             try await Self.servesNormally(server, fixture)

@@ -1,6 +1,7 @@
 import Foundation
 import LocalCA
 import MiniCacheServer
+import MiniCacheTesting
 import NIOCore
 import NIOSSL
 import Testing
@@ -53,7 +54,7 @@ import Testing
             let small = try await Self.get(client, "/small.bin")
             #expect(small.status == 200)
             #expect(small.body == TestVolume.bytes(1024))
-            let plain = try TestConnection.get(port: server.port, "/small.bin")
+            let plain = try await TestConnection.get(port: server.port, "/small.bin")
             #expect(small.header("ETag") == plain.header("ETag"))
             #expect(small.header("Content-Type") == plain.header("Content-Type"))
             // 3 MiB: read from the volume into buffers, since TLS cannot send a file region.

@@ -103,6 +103,7 @@ public final class SandboxBackend: SiteBackend {
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
+        InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
         }
@@ -121,6 +122,9 @@ public final class SandboxBackend: SiteBackend {
             root.remove()
         }
     }
+
+    /// The start of the names of the host ends of instances' veths.
+    static let interfacePrefix = "mc"
 
     /// Threads that clone instances at once.
     static let spawnThreads = 4
@@ -156,13 +160,8 @@ public final class SandboxBackend: SiteBackend {
     }
 
     public func adopt() async -> [AdoptedInstance] {
-        guard instances.detached, let directory = opendir(instances.workDirectory) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
-        }
-        closedir(directory)
+        guard instances.detached else { return [] }
+        let names = HostFile.names(in: instances.workDirectory).filter { $0.hasSuffix(".spec") }.map { String($0.dropLast(5)) }
         var found: [AdoptedInstance] = []
         for name in names.sorted() {
             let base = "\(instances.workDirectory)/\(name)"
@@ -217,12 +216,7 @@ public final class SandboxBackend: SiteBackend {
     }
 
     public func terminateAll(grace: Double) async {
-        let ids = children.withLock { Array($0.keys) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in ids {
-                group.addTask { await self.terminate(id, grace: grace) }
-            }
-        }
+        await terminateEach(children.withLock { Array($0.keys) }, grace: grace)
         volumes.removeSpares()
         cgroups.removeAll()
     }
@@ -278,7 +272,7 @@ public final class SandboxBackend: SiteBackend {
             var interface: String
             repeat {
                 number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
-                interface = "mc" + Self.hex(UInt32(getpid()) & 0xFF_FFFF, 6) + Self.hex(number & 0xFF_FFFF, 6)
+                interface = InstanceLink.interfaceName(prefix: Self.interfacePrefix, number: number)
             } while access("/sys/class/net/" + interface, F_OK) == 0
             let request = SpawnRequest(
                 root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
@@ -453,18 +447,7 @@ public final class SandboxBackend: SiteBackend {
 
     /// Removes an instance directory: its volume, ready file and anything the instance wrote.
     private func removeDirectory(_ directory: String) {
-        if let handle = opendir(directory) {
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != ".", name != ".." { unlink(directory + "/" + name) }
-            }
-            closedir(handle)
-        }
+        for name in HostFile.names(in: directory) { unlink(directory + "/" + name) }
         rmdir(directory)
-    }
-
-    private static func hex(_ value: UInt32, _ width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }
