@@ -85,8 +85,13 @@ h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
 rport=$((port + 2))
 taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" >"$work/router.log" 2>&1 &
-pids+=($!)
-until curl -s -m 1 -D - -o /dev/null -H "Host: t1.example" "http://127.0.0.1:$rport/live/1/index.m3u8" | grep -q X-ECDN-Instance; do sleep 0.2; done
+router_pid=$!
+pids+=("$router_pid")
+for _ in $(seq 300); do
+    curl -s -m 1 -D - -o /dev/null -H "Host: t1.example" "http://127.0.0.1:$rport/live/1/index.m3u8" | grep -q X-ECDN-Instance && break
+    kill -0 "$router_pid" 2>/dev/null || { echo "ecdn router exited: $(tail -1 "$work/router.log")"; exit 1; }
+    sleep 0.2
+done
 nport=$((port + 3))
 cat >"$work/nginx.conf" <<EOF
 worker_processes 1;
