@@ -139,18 +139,27 @@ public final class SandboxBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
-        guard !spec.tls else {
-            throw ControlError(.badConfiguration, "instance \(spec.id): the sandbox backend serves plain HTTP only; HTTPS caches run on the process backend")
+        // The certificate of an HTTPS instance and the origin's CA are copied into its /data,
+        // readable by its user alone: the root holds nothing of a tenant's.
+        var files: [String: String] = [:]
+        var inside = instances
+        if spec.tls, let tls = instances.tls {
+            files["tls.pem"] = tls.certificate
+            files["tls-key.pem"] = tls.key
+            inside.tls = TLSFiles(certificate: "/data/tls.pem", key: "/data/tls-key.pem", ca: tls.ca)
         }
-        var arguments = [
-            root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
+        if let ca = instances.originCA {
+            files["origin-ca.pem"] = ca
+            inside.originCA = "/data/origin-ca.pem"
+        }
+        var arguments = try [root.executable, "serve", "/data/volume.shfs"] + ProcessBackend.listenArguments(spec, configuration: inside) + [
             "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
         ] + instances.extraArguments
         // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
         if let memory = configuration.instanceLimits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
             arguments += ["--memory-budget", "\(memory / 2)"]
         }
-        let instance = try await start(spec, arguments: arguments, volume: true, seccomp: configuration.seccomp)
+        let instance = try await start(spec, arguments: arguments, volume: true, files: files, seccomp: configuration.seccomp)
         if instances.detached {
             let base = instances.workDirectory + "/" + CgroupTree.safeName(spec.id)
             HostFile.write(base + ".spec", InstanceSpecFile(spec: spec).line, create: true)
@@ -242,8 +251,9 @@ public final class SandboxBackend: SiteBackend {
     // MARK: Starting
 
     /// Starts `arguments` (argv[0] inside the root) in a new sandbox with `spec`'s address and
-    /// tenant; with `volume`, a fresh volume is put in its `/data`.
-    func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, seccomp: Bool) async throws(ControlError) -> Instance {
+    /// tenant; with `volume`, a fresh volume is put in its `/data`, and so are copies of `files`
+    /// (name in `/data` -> host path), readable by the instance's user only.
+    func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, files: [String: String] = [:], seccomp: Bool) async throws(ControlError) -> Instance {
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let logFile = "\(instances.workDirectory)/\(name).log"
@@ -255,7 +265,12 @@ public final class SandboxBackend: SiteBackend {
         var group: CgroupTree.Group?
         do throws(ControlError) {
             if volume { try volumes.take(to: directory + "/volume.shfs") }
-            for path in [directory, directory + "/volume.shfs"] where access(path, F_OK) == 0 {
+            for (name, source) in files.sorted(by: { $0.key < $1.key }) {
+                guard let text = HostFile.read(source), HostFile.write(directory + "/" + name, text, create: true) == 0, chmod(directory + "/" + name, 0o400) == 0 else {
+                    throw ControlError(.spawnFailed, "cannot copy \(source) into the instance's /data: \(HostFile.describe(errno))")
+                }
+            }
+            for path in [directory, directory + "/volume.shfs"] + files.keys.map({ directory + "/" + $0 }) where access(path, F_OK) == 0 {
                 _ = chown(path, configuration.uid, configuration.gid)
             }
             guard let address = PrefixTable.parseIPv4(spec.address[...]) else {
