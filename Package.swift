@@ -294,6 +294,7 @@ let package = Package(
             dependencies: [
                 "HTTPToolkit",
                 "ElasticControl",
+                "LocalCA",
                 "ElasticPolicy",
                 "EtcdClient",
                 "MediaOrigin",

@@ -266,6 +266,12 @@ if [ "${SKIP_TLS:-0}" != 1 ]; then
     nt=$!; pids+=("$nt")
     wait_port 18483; wait_port 18484
     nt_workers=$(pgrep -P "$nt" | tr '\n' ' ')
+    # What each server negotiates with an OpenSSL client (wrk and h2load use OpenSSL too).
+    for port in 18484 18483; do
+        printf "port %s: " "$port"
+        openssl s_client -connect 127.0.0.1:$port -servername localhost </dev/null 2>/dev/null \
+            | awk '/^New, /{p=$2" "$5} /Server Temp Key/{k=$4" "$5} END{print p", key exchange "k}'
+    done | tee "$out/tls-params.txt"
     # measure NAME LOAD CONNS PIDS -- COMMAND...: runs the client on CPU 0 and records the
     # operations per second it reports and the server's CPU over the same window.
     measure_tls() {
@@ -311,9 +317,8 @@ PY
         measure_tls nginx "handshake-$kind" 1 "$nt $nt_workers" -- openssl s_time -connect 127.0.0.1:18484 -$kind -time "$duration" -www /0b
         measure_tls minicache "handshake-$kind" 1 "$mct" -- openssl s_time -connect 127.0.0.1:18483 -$kind -time "$duration" -www /0b
     done
-    h2n=$((duration * 40000))
-    measure_tls nginx h2-1k-100streams 1 "$nt $nt_workers" -- h2load -n "$h2n" -c 1 -m 100 "https://127.0.0.1:18484/1k"
-    measure_tls minicache h2-1k-100streams 1 "$mct" -- h2load -n "$h2n" -c 1 -m 100 "https://127.0.0.1:18483/1k"
+    measure_tls nginx h2-1k-100streams 1 "$nt $nt_workers" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18484/1k"
+    measure_tls minicache h2-1k-100streams 1 "$mct" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18483/1k"
     kill "$mct" "$nt" 2>/dev/null || true
     wait "$mct" 2>/dev/null || true
     echo

@@ -1,8 +1,11 @@
 import CSandbox
 @testable import ElasticControl
 import Foundation
+import LocalCA
+import MediaOrigin
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 
 /// The sandbox backend against the real `minicache` (the debug build: dynamic, so its shared
@@ -10,13 +13,15 @@ import Testing
 /// what a tenant's code could.
 @Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"))
 struct SandboxBackendTests {
-    static func backend(_ name: String, executable: String = Binaries.minicache, configure: (inout SandboxConfiguration) -> Void = { _ in }) throws -> SandboxBackend {
+    static func backend(
+        _ name: String, executable: String = Binaries.minicache, tls: TLSFiles? = nil, configure: (inout SandboxConfiguration) -> Void = { _ in }
+    ) throws -> SandboxBackend {
         var configuration = SandboxConfiguration()
         configure(&configuration)
         return try SandboxBackend(
             configuration: configuration,
             instances: ProcessBackendConfiguration(
-                minicachePath: executable, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20
+                minicachePath: executable, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20, tls: tls
             ),
             logger: TestEnvironment.logger
         )
@@ -40,6 +45,9 @@ struct SandboxBackendTests {
         let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
         return Set(pids.flatMap { namespaces(of: $0).values })
     }
+
+    /// The start of the names of the interfaces this process's sandboxes get (`mc` + its pid).
+    static var ownInterfacePrefix: String { "mc" + String(format: "%06x", Int(getpid()) & 0xFF_FFFF) }
 
     static func interfaces() -> Set<String> {
         Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
@@ -118,7 +126,8 @@ struct SandboxBackendTests {
         // Nothing left: no process in its namespaces, no interface, cgroup, instance file or host mount.
         #expect(Self.namespacesInUse().isDisjoint(with: Set(inside.values)))
         #expect(!Self.interfaces().contains(interface))
-        #expect(Self.interfaces().subtracting(interfacesBefore).filter { $0.hasPrefix("mc") }.isEmpty)
+        // Only this process's: other processes on the host may be starting sandboxes meanwhile.
+        #expect(Self.interfaces().subtracting(interfacesBefore).filter { $0.hasPrefix(Self.ownInterfacePrefix) }.isEmpty)
         #expect(backend.cgroups.groupCount() == groupsBefore)
         #expect(directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         #expect(Self.instanceFiles(backend) == filesBefore)
@@ -162,21 +171,71 @@ struct SandboxBackendTests {
         host.close()
     }
 
-    @Test func aSystemCallOutsideTheAllowListKillsTheInstanceNotTheHost() async throws {
-        let backend = try Self.backend("sandbox-seccomp")
-        let probes = try Self.backend("sandbox-seccomp-probe", executable: Binaries.sandboxProbe)
-        let neighbour = Self.spec("neighbour-1", address: "127.0.173.10")
-        try await backend.launch(neighbour)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(neighbour.id) == .ready })
+    static let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// Runs curl and returns what it printed (`-w` output and errors).
+    static func curl(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(curl))
+        process.arguments = ["-sS", "--max-time", "20"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test(.enabled(if: SandboxBackendTests.curl != nil, "needs curl with HTTP/2 (apt-get install curl)"))
+    func aTLSAndHTTP2InstanceServesUnderTheAllowListAndACallOutsideItKillsOnlyTheCaller() async throws {
+        let origin = try await DemoOrigin(configuration: DemoOriginConfiguration(), group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger)
+        defer { Task { await origin.close() } }
+        let address = "127.0.173.10"
+        // The backend's certificate for HTTPS instances, on the host and readable by root only:
+        // the backend copies it into the instance's /data for the instance's user.
+        let work = TestEnvironment.temporaryDirectory("sandbox-seccomp-tls-files")
+        let authority = try LocalCertificateAuthority()
+        let files = try authority.write(to: work, names: [address])
+        let tls = try Self.backend("sandbox-seccomp-tls", tls: TLSFiles(certificate: files.certificate, key: files.key, ca: files.ca))
+        let caFile = files.ca
+        var neighbour = Self.spec("neighbour-1", address: address, origin: origin.url)
+        neighbour.tls = true
+        try await tls.launch(neighbour)
+        #expect(await TestStack.eventually(timeout: 15) { tls.probe(neighbour.id) == .ready })
+        let pid = try #require(tls.pid(of: neighbour.id))
+        #expect(Self.status(of: pid)["Seccomp"] == "2")
+
+        // Fills from the origin and hits, over h2 (several streams on one connection) and HTTP/1.1 over TLS.
+        let https = "https://\(address):18080"
+        let format = ["-w", "%{http_code} %{http_version} %{size_download}\\n", "--cacert", caFile]
+        let fetch = { (path: String) in ["-o", "/dev/null", https + path] }
+        let h2 = try Self.curl(
+            ["--http2", "--parallel", "--no-progress-meter"] + format + fetch("/vod/trailer.mp4") + fetch("/live/1/index.m3u8") + fetch("/vod/trailer.mp4")
+        )
+        let streams = h2.split(separator: "\n")
+        #expect(streams.count == 3 && streams.allSatisfy { $0.hasPrefix("200 2 ") }, "\(h2)")
+        #expect(streams.filter { $0 == "200 2 \(4 << 20)" }.count == 2, "\(h2)")
+        let h1 = try Self.curl(["--http1.1", "--tlsv1.2", "--tls-max", "1.2", "-H", "Range: bytes=100-199"] + format + fetch("/vod/trailer.mp4"))
+        #expect(h1 == "206 1.1 100\n", "\(h1)")
+        // Its copy of the key is the instance user's alone.
+        let key = try FileManager.default.attributesOfItem(atPath: try #require(tls.directory(of: neighbour.id)) + "/tls-key.pem")
+        #expect((key[.posixPermissions] as? Int) == 0o400 && (key[.ownerAccountID] as? Int) == 65534)
+        let status = try await HTTPClientForTests().get(neighbour.adminURL + "/admin/status")
+        #expect(String(buffer: status.body).contains("\"requests\""))
+
+        // A tenant's program calling ptrace is killed by the filter; the host and the TLS neighbour carry on.
+        let probes = try Self.backend("sandbox-seccomp-probe", executable: Binaries.sandboxProbe)
         let result = try await probes.run(Self.spec("probe-2", address: "127.0.173.11"), arguments: ["forbidden"], seccomp: true)
         #expect(result.exit == "killed by signal 31 (SIGSYS): a system call outside the seccomp allow-list")
         #expect(result.output.contains("calling ptrace"))
         #expect(!result.output.contains("ptrace returned"))
-        // The same call is harmless outside the sandbox, and the neighbour keeps serving.
-        #expect(try await HTTPClientForTests().get(neighbour.adminURL + "/admin/status").status == 200)
-        #expect(backend.probe(neighbour.id) == .ready)
-        await backend.terminateAll(grace: 1)
+        #expect(try Self.curl(["--http2"] + format + fetch("/live/1/index.m3u8")).hasPrefix("200 2 "))
+        #expect(tls.probe(neighbour.id) == .ready)
+        #expect(await tls.terminate(neighbour.id, grace: 5) == "exited with status 0")
+        await tls.terminateAll(grace: 1)
+        await probes.terminateAll(grace: 0)
+        try? FileManager.default.removeItem(atPath: work)
     }
 
     @Test func killNineIsReportedAndAFailedStartNamesTheRuntimeStep() async throws {
@@ -359,6 +418,54 @@ struct SandboxBackendTests {
         #expect(!over.output.contains("done"))
         #expect(probes.cgroups.groupCount() == groupsBefore)
         await probes.terminateAll(grace: 0)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/nsenter"), "needs nsenter (util-linux)"))
+    func aStartingBackendRemovesTheInterfacesEndedOwnersLeftThatNoInstanceUses() async throws {
+        // A process id nobody has: a child that ended.
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let name = { (owner: Int32, number: Int) in "mc" + String(format: "%06x%06x", Int(owner) & 0xFF_FFFF, number) }
+        let mac = { (n: UInt8) in [0x02, 0xEC, 0x7E, 0x00, 0x00, n] as [UInt8] }
+        let work = TestEnvironment.temporaryDirectory("sandbox-leftovers")
+        let source = inet_addr("127.0.0.1")
+        var step: UnsafePointer<CChar>?
+        // A veth whose namespace (bound to a file, as an oci container's) has no process left.
+        let empty = name(ended.processIdentifier, 0xA1)
+        #expect(csandbox_netns_create(work + "/empty", empty, mac(1), mac(2), inet_addr("127.0.184.10"), source, &step) == 0)
+        // A veth whose namespace has a process (a detached instance whose agent ended).
+        let used = name(ended.processIdentifier, 0xA2)
+        #expect(csandbox_netns_create(work + "/used", used, mac(3), mac(4), inet_addr("127.0.184.11"), source, &step) == 0)
+        let resident = Process()
+        resident.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        resident.arguments = ["--net=" + work + "/used", "sleep", "60"]
+        try resident.run()
+        // A tap no process holds open (a microVM's after QEMU ended), and one of a running owner.
+        let closedTap = name(ended.processIdentifier, 0xA3)
+        #expect(csandbox_tap_create(closedTap, mac(5), &step) == 0)
+        let ownTap = name(getpid(), 0xA4)
+        #expect(csandbox_tap_create(ownTap, mac(6), &step) == 0)
+        #expect(Self.interfaces().isSuperset(of: [empty, used, closedTap, ownTap]))
+        let hostNetwork = Self.namespaces(of: getpid())["net"]
+        #expect(await TestStack.eventually(timeout: 5) { Self.namespaces(of: resident.processIdentifier)["net"].map { $0 != hostNetwork } == true })
+
+        let backend = try Self.backend("sandbox-leftovers")
+        let after = Self.interfaces()
+        #expect(!after.contains(empty))
+        #expect(!after.contains(closedTap))
+        #expect(after.contains(used))
+        #expect(after.contains(ownTap))
+        // A route of the removed veth is gone with it: the address can be used again.
+        #expect(csandbox_netns_create(work + "/again", name(getpid(), 0xA5), mac(7), mac(8), inet_addr("127.0.184.10"), source, &step) == 0)
+
+        kill(resident.processIdentifier, SIGKILL)
+        resident.waitUntilExit()
+        for interface in [used, ownTap, name(getpid(), 0xA5)] { _ = csandbox_delete_link(interface) }
+        for file in ["empty", "used", "again"] { csandbox_netns_remove(work + "/" + file) }
+        await backend.terminateAll(grace: 0)
+        try? FileManager.default.removeItem(atPath: work)
     }
 
     @Test func theAllowListHoldsWhatMinicacheNeedsAndNotWhatItMustNot() {

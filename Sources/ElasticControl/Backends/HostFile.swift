@@ -23,6 +23,20 @@ enum HostFile {
         return String(decoding: content, as: UTF8.self)
     }
 
+    /// The names in a directory (without `.` and `..`; with `directoriesOnly`, only those of
+    /// subdirectories); empty when it cannot be read.
+    static func names(in directory: String, directoriesOnly: Bool = false) -> [String] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            if directoriesOnly, entry.pointee.d_type != UInt8(DT_DIR) { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Writes `text` to an existing file (a cgroup or sysctl knob) in one write.
     /// - Returns: 0, or the errno of the failure.
     @discardableResult

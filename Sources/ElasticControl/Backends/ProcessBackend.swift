@@ -150,13 +150,8 @@ public final class ProcessBackend: SiteBackend {
     }
 
     public func adopt() async -> [AdoptedInstance] {
-        guard configuration.detached, let directory = opendir(configuration.workDirectory) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
-        }
-        closedir(directory)
+        guard configuration.detached else { return [] }
+        let names = HostFile.names(in: configuration.workDirectory).filter { $0.hasSuffix(".spec") }.map { String($0.dropLast(5)) }
         var found: [AdoptedInstance] = []
         for id in names.sorted() {
             let base = "\(configuration.workDirectory)/\(id)"
@@ -236,12 +231,7 @@ public final class ProcessBackend: SiteBackend {
     }
 
     public func terminateAll(grace: Double) async {
-        let ids = children.withLock { Array($0.keys) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in ids {
-                group.addTask { await self.terminate(id, grace: grace) }
-            }
-        }
+        await terminateEach(children.withLock { Array($0.keys) }, grace: grace)
         volumes.removeSpares()
     }
 }

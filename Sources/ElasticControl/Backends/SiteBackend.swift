@@ -101,3 +101,15 @@ extension SiteBackend {
     public func readyTimeout(forSite site: String) -> Double? { nil }
     public func adopt() async -> [AdoptedInstance] { [] }
 }
+
+extension SiteBackend {
+    /// Terminates the instances `ids` all at once: what a backend's ``terminateAll(grace:)``
+    /// does before it frees what its instances shared.
+    func terminateEach(_ ids: [String], grace: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            for id in ids {
+                group.addTask { await self.terminate(id, grace: grace) }
+            }
+        }
+    }
+}

@@ -281,12 +281,12 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// No CR, LF or NUL (they would split the head), and for names and the request line no
-    /// space or colon either; the parser checks the rest.
+    /// space or colon either (values may have both: `gzip, deflate`); the parser checks the rest.
     private static func isSafe(_ text: String, name: Bool) -> Bool {
         for byte in text.utf8 {
             switch byte {
             case 0, 10, 13: return false
-            case 32, 58 where name: return false
+            case 32 where name, 58 where name: return false
             default: continue
             }
         }

@@ -42,6 +42,11 @@ import Testing
                 (11, "GET", "/page.html.gz", [], []),
                 (13, "GET", "/small.bin", [("range", "bytes=0-9,20-29")], ["Range: bytes=0-9,20-29"]),
                 (15, "GET", "/small.bin", [("if-match", "\"nope\"")], ["If-Match: \"nope\""]),
+                // Values with spaces, as h2load, nghttp and browsers send them.
+                (
+                    17, "GET", "/small.bin", [("accept-encoding", "gzip, deflate"), ("user-agent", "h2load nghttp2/1.52.0")],
+                    ["Accept-Encoding: gzip, deflate", "User-Agent: h2load nghttp2/1.52.0"]
+                ),
             ]
             var bytes: [UInt8] = []
             for (id, method, path, fields, _) in requests { bytes += wire.request(path, stream: id, method: method, extra: fields) }

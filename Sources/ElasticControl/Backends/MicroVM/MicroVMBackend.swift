@@ -72,6 +72,9 @@ public final class MicroVMBackend: SiteBackend {
         return nil
     }
 
+    /// The start of the names of the host ends of instances' links.
+    static let interfacePrefix = "mv"
+
     /// Finds QEMU, and opens the image (or writes one from the shared executable).
     /// - Throws: ``ControlError`` `badConfiguration` when this host cannot boot microVMs (the
     ///   message says what is missing), or `imageFailed`.
@@ -92,6 +95,7 @@ public final class MicroVMBackend: SiteBackend {
         } else {
             image = try VMImage.build(VMImage.BuildOptions(minicache: instances.minicachePath), into: instances.workDirectory + "/image")
         }
+        InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         tscKHz = Self.hostTSCKHz()
         var kvm = KVMState.untried
         switch configuration.accelerator {
@@ -130,7 +134,7 @@ public final class MicroVMBackend: SiteBackend {
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let link = InstanceLink(
-            address: spec.address, prefix: "mv", kind: 0x20, number: Self.serial.wrappingAdd(1, ordering: .relaxed).newValue,
+            address: spec.address, prefix: Self.interfacePrefix, kind: 0x20, number: Self.serial.wrappingAdd(1, ordering: .relaxed).newValue,
             hostSource: configuration.hostSource
         )
         let volume = directory + "/volume.shfs"
@@ -209,12 +213,7 @@ public final class MicroVMBackend: SiteBackend {
     }
 
     public func terminateAll(grace: Double) async {
-        let ids = machines.withLock { Array($0.keys) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in ids {
-                group.addTask { await self.terminate(id, grace: grace) }
-            }
-        }
+        await terminateEach(machines.withLock { Array($0.keys) }, grace: grace)
         volumes.removeSpares()
     }
 

@@ -68,6 +68,9 @@ public final class OCIBackend: SiteBackend {
         return nil
     }
 
+    /// The start of the names of the host ends of instances' links.
+    static let interfacePrefix = "mo"
+
     /// Finds the runtime, and opens the image (or writes one from the shared executable).
     /// - Throws: ``ControlError`` `badConfiguration` when this host cannot run containers (the
     ///   message says what is missing), or `imageFailed`.
@@ -91,6 +94,7 @@ public final class OCIBackend: SiteBackend {
         if subreaper != 0 {
             logger.warning("cannot become a child subreaper: exit statuses of containers are unknown", metadata: ["errno": "\(-subreaper)"])
         }
+        InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         blocking = NIOThreadPool(numberOfThreads: 4)
         blocking.start()
@@ -114,7 +118,7 @@ public final class OCIBackend: SiteBackend {
         let logFile = directory + ".log"
         let namespace = "\(instances.workDirectory)/netns/\(name)"
         let link = InstanceLink(
-            address: spec.address, prefix: "mo", kind: 0x10, number: Self.serial.wrappingAdd(1, ordering: .relaxed).newValue,
+            address: spec.address, prefix: Self.interfacePrefix, kind: 0x10, number: Self.serial.wrappingAdd(1, ordering: .relaxed).newValue,
             hostSource: configuration.hostSource
         )
         var arguments = [
@@ -213,12 +217,7 @@ public final class OCIBackend: SiteBackend {
     }
 
     public func terminateAll(grace: Double) async {
-        let ids = containers.withLock { Array($0.keys) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in ids {
-                group.addTask { await self.terminate(id, grace: grace) }
-            }
-        }
+        await terminateEach(containers.withLock { Array($0.keys) }, grace: grace)
         volumes.removeSpares()
     }
 

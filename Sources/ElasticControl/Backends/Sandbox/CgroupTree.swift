@@ -234,15 +234,7 @@ final class CgroupTree: Sendable {
     }
 
     static func subdirectories(_ path: String) -> [String] {
-        guard let directory = opendir(path) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != ".", name != ".." { names.append(name) }
-        }
-        return names
+        HostFile.names(in: path, directoriesOnly: true)
     }
 
     /// A name safe as one path component.

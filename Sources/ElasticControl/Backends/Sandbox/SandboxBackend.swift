@@ -103,6 +103,7 @@ public final class SandboxBackend: SiteBackend {
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
+        InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
         }
@@ -122,6 +123,9 @@ public final class SandboxBackend: SiteBackend {
         }
     }
 
+    /// The start of the names of the host ends of instances' veths.
+    static let interfacePrefix = "mc"
+
     /// Threads that clone instances at once.
     static let spawnThreads = 4
 
@@ -135,18 +139,27 @@ public final class SandboxBackend: SiteBackend {
     // MARK: SiteBackend
 
     public func launch(_ spec: InstanceSpec) async throws(ControlError) {
-        guard !spec.tls else {
-            throw ControlError(.badConfiguration, "instance \(spec.id): the sandbox backend serves plain HTTP only; HTTPS caches run on the process backend")
+        // The certificate of an HTTPS instance and the origin's CA are copied into its /data,
+        // readable by its user alone: the root holds nothing of a tenant's.
+        var files: [String: String] = [:]
+        var inside = instances
+        if spec.tls, let tls = instances.tls {
+            files["tls.pem"] = tls.certificate
+            files["tls-key.pem"] = tls.key
+            inside.tls = TLSFiles(certificate: "/data/tls.pem", key: "/data/tls-key.pem", ca: tls.ca)
         }
-        var arguments = [
-            root.executable, "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
+        if let ca = instances.originCA {
+            files["origin-ca.pem"] = ca
+            inside.originCA = "/data/origin-ca.pem"
+        }
+        var arguments = try [root.executable, "serve", "/data/volume.shfs"] + ProcessBackend.listenArguments(spec, configuration: inside) + [
             "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
         ] + instances.extraArguments
         // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
         if let memory = configuration.instanceLimits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
             arguments += ["--memory-budget", "\(memory / 2)"]
         }
-        let instance = try await start(spec, arguments: arguments, volume: true, seccomp: configuration.seccomp)
+        let instance = try await start(spec, arguments: arguments, volume: true, files: files, seccomp: configuration.seccomp)
         if instances.detached {
             let base = instances.workDirectory + "/" + CgroupTree.safeName(spec.id)
             HostFile.write(base + ".spec", InstanceSpecFile(spec: spec).line, create: true)
@@ -156,13 +169,8 @@ public final class SandboxBackend: SiteBackend {
     }
 
     public func adopt() async -> [AdoptedInstance] {
-        guard instances.detached, let directory = opendir(instances.workDirectory) else { return [] }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".spec") { names.append(String(name.dropLast(5))) }
-        }
-        closedir(directory)
+        guard instances.detached else { return [] }
+        let names = HostFile.names(in: instances.workDirectory).filter { $0.hasSuffix(".spec") }.map { String($0.dropLast(5)) }
         var found: [AdoptedInstance] = []
         for name in names.sorted() {
             let base = "\(instances.workDirectory)/\(name)"
@@ -217,12 +225,7 @@ public final class SandboxBackend: SiteBackend {
     }
 
     public func terminateAll(grace: Double) async {
-        let ids = children.withLock { Array($0.keys) }
-        await withTaskGroup(of: Void.self) { group in
-            for id in ids {
-                group.addTask { await self.terminate(id, grace: grace) }
-            }
-        }
+        await terminateEach(children.withLock { Array($0.keys) }, grace: grace)
         volumes.removeSpares()
         cgroups.removeAll()
     }
@@ -248,8 +251,9 @@ public final class SandboxBackend: SiteBackend {
     // MARK: Starting
 
     /// Starts `arguments` (argv[0] inside the root) in a new sandbox with `spec`'s address and
-    /// tenant; with `volume`, a fresh volume is put in its `/data`.
-    func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, seccomp: Bool) async throws(ControlError) -> Instance {
+    /// tenant; with `volume`, a fresh volume is put in its `/data`, and so are copies of `files`
+    /// (name in `/data` -> host path), readable by the instance's user only.
+    func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, files: [String: String] = [:], seccomp: Bool) async throws(ControlError) -> Instance {
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let logFile = "\(instances.workDirectory)/\(name).log"
@@ -261,7 +265,12 @@ public final class SandboxBackend: SiteBackend {
         var group: CgroupTree.Group?
         do throws(ControlError) {
             if volume { try volumes.take(to: directory + "/volume.shfs") }
-            for path in [directory, directory + "/volume.shfs"] where access(path, F_OK) == 0 {
+            for (name, source) in files.sorted(by: { $0.key < $1.key }) {
+                guard let text = HostFile.read(source), HostFile.write(directory + "/" + name, text, create: true) == 0, chmod(directory + "/" + name, 0o400) == 0 else {
+                    throw ControlError(.spawnFailed, "cannot copy \(source) into the instance's /data: \(HostFile.describe(errno))")
+                }
+            }
+            for path in [directory, directory + "/volume.shfs"] + files.keys.map({ directory + "/" + $0 }) where access(path, F_OK) == 0 {
                 _ = chown(path, configuration.uid, configuration.gid)
             }
             guard let address = PrefixTable.parseIPv4(spec.address[...]) else {
@@ -278,7 +287,7 @@ public final class SandboxBackend: SiteBackend {
             var interface: String
             repeat {
                 number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
-                interface = "mc" + Self.hex(UInt32(getpid()) & 0xFF_FFFF, 6) + Self.hex(number & 0xFF_FFFF, 6)
+                interface = InstanceLink.interfaceName(prefix: Self.interfacePrefix, number: number)
             } while access("/sys/class/net/" + interface, F_OK) == 0
             let request = SpawnRequest(
                 root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
@@ -453,18 +462,7 @@ public final class SandboxBackend: SiteBackend {
 
     /// Removes an instance directory: its volume, ready file and anything the instance wrote.
     private func removeDirectory(_ directory: String) {
-        if let handle = opendir(directory) {
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != ".", name != ".." { unlink(directory + "/" + name) }
-            }
-            closedir(handle)
-        }
+        for name in HostFile.names(in: directory) { unlink(directory + "/" + name) }
         rmdir(directory)
-    }
-
-    private static func hex(_ value: UInt32, _ width: Int) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 }
