@@ -353,7 +353,8 @@ tls_context.check_hostname = False
 tls_context.verify_mode = ssl.CERT_NONE
 
 def get_ok(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    # 5 s: on a loaded machine a TLS handshake can take more than a second.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
     if port in TLS_PORTS:
         s = tls_context.wrap_socket(s, server_hostname="localhost")
     try:
@@ -417,16 +418,19 @@ def measure(name, argv, port):
         wall = (time.perf_counter() - start) * 1000
         if not ok:
             print(f"{name}: no 200 within 30 s"); p.kill(); p.wait(); return
-        cpus.append(on_cpu_ms(p.pid))
-        walls.append(wall)
-        if i == runs - 1:
-            time.sleep(1)
-            idle = memory_mib(p.pid)
-            for _ in range(1000):
-                get_ok(port)
-            time.sleep(1)
-            served = memory_mib(p.pid)
-        p.terminate(); p.wait()
+        try:
+            cpus.append(on_cpu_ms(p.pid))
+            walls.append(wall)
+            if i == runs - 1:
+                time.sleep(1)
+                idle = memory_mib(p.pid)
+                for _ in range(1000):
+                    get_ok(port)
+                time.sleep(1)
+                served = memory_mib(p.pid)
+        finally:
+            # Never leave a server behind: it would answer the next measurement on its port.
+            p.terminate(); p.wait()
         time.sleep(0.05)
     q = statistics.quantiles(walls, n=4)
     results[name] = (statistics.median(walls), statistics.median(cpus))

@@ -85,8 +85,13 @@ h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
 rport=$((port + 2))
 taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" >"$work/router.log" 2>&1 &
-pids+=($!)
-until curl -s -m 1 -D - -o /dev/null -H "Host: t1.example" "http://127.0.0.1:$rport/live/1/index.m3u8" | grep -q X-ECDN-Instance; do sleep 0.2; done
+router_pid=$!
+pids+=("$router_pid")
+for _ in $(seq 300); do
+    curl -s -m 1 -D - -o /dev/null -H "Host: t1.example" "http://127.0.0.1:$rport/live/1/index.m3u8" | grep -q X-ECDN-Instance && break
+    kill -0 "$router_pid" 2>/dev/null || { echo "ecdn router exited: $(tail -1 "$work/router.log")"; exit 1; }
+    sleep 0.2
+done
 nport=$((port + 3))
 cat >"$work/nginx.conf" <<EOF
 worker_processes 1;
@@ -111,8 +116,11 @@ if [[ $PARTS == *2* ]]; then
     "$bin/cluster-bench" planner --store "$store" --sites "$SITES" --tenants "$TENANTS" --seconds 5
 fi
 if [[ $PARTS == *3* ]]; then
-    echo "## 3. etcd traffic per viewer arrival ($(load))"
-    "$bin/cluster-bench" traffic --store "$store" --sites 100 --tenants 2 --rate 1000 --seconds 10
+    # Every arrival a new viewer (the worst case); ten times the arrivals must not write more.
+    for rate in 1000 10000; do
+        echo "## 3. etcd traffic per viewer arrival, $rate arrivals/s ($(load))"
+        "$bin/cluster-bench" traffic --store "$store" --sites 100 --tenants 2 --rate "$rate" --seconds 10
+    done
 fi
 
 [ "$BED" = 1 ] && [[ $PARTS == *4* ]] || exit 0
@@ -120,29 +128,38 @@ fi
 ms() { date +%s%3N; }
 bed() { "$bin/ecdn" testbed "$@" --name ecdnm; }
 leader() { curl -s -m 1 "http://10.77.0.2$1:8001/api/leader" | sed -n 's/.*"id" *: *"\([^"]*\)".*/\1/p'; }
-route() { ip netns exec "ecdnm-view$1" curl -s -m 2 -D - -o /dev/null "http://10.77.0.31:8000/live/1/index.m3u8" | tr -d '\r'; }
+# route SITE [PATH] [ROUTER]: the router's answer headers for a viewer of SITE.
+route() { ip netns exec "ecdnm-view$1" curl -s -m 2 -D - -o /dev/null "http://10.77.0.3${3:-1}:8000${2:-/live/1/index.m3u8}" | tr -d '\r'; }
 # Where the router sends a viewer of site $1: the instance, or the origin and why.
-target() { route "$1" | sed -n 's/^X-ECDN-Instance: \(.*\)/\1/p; s/^X-ECDN-Origin-Reason: \(.*\)/origin (\1)/p'; }
+target() { route "$@" | sed -n 's/^X-ECDN-Instance: \(.*\)/\1/p; s/^X-ECDN-Origin-Reason: \(.*\)/origin (\1)/p'; }
+# within SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds; fails after SECONDS.
+within() { local end=$(( $(ms) + $1 * 1000 )); shift; until "$@"; do [ "$(ms)" -lt "$end" ] || return 1; sleep 0.02; done; }
 viewers() { # site seconds name: 10 retrying viewers in the site's client namespace, in the background
     ip netns exec "ecdnm-view$1" "$bin/cluster-bench" viewers --routers http://10.77.0.31:8000,http://10.77.0.32:8000 \
         --prefix "10.77.10$1.0/24" --count 10 --seconds "$2" --json "$work/$3.json" >"$work/$3.txt" 2>&1 &
     viewers_pid=$!
 }
 seen() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['visibleErrors']} visible errors of {r['fetches']} fetches ({r['retried']} retried)\")" "$work/$1.json"; }
-until_cache() { for _ in $(seq 600); do target "$1" | grep -q "^site" && return 0; sleep 0.2; done; return 1; }
+cached() { target "$@" | grep -q "^site"; }
+leads() { [ "$(leader "$1")" = "ctl$1" ]; }
+moved() { where=$(target 2) && [ -n "$where" ] && [ "${where#site2-}" = "$where" ]; }
+serves() { route 1 | grep -q X-ECDN-Instance; }
 
 echo "## 4. test bed: 3 etcd members, 2 controllers, 2 routers, 3 site hosts; 10 viewers per fault, each retrying a failed fetch once ($(load))"
 for trial in $(seq "$TRIALS"); do
     bed down >/dev/null 2>&1 || true
     bed up >/dev/null 2>"$work/bed.log" || { cat "$work/bed.log"; exit 1; }
-    for s in 1 2 3; do until_cache "$s" || { echo "site $s got no cache"; exit 1; }; done
+    for s in 1 2 3; do within 60 cached "$s" || { echo "site $s got no cache within 60 s; agent log:"; tail -5 "/tmp/ecdnm/agent$s.log"; exit 1; }; done
 
-    # Leader fail-over: kill -9 the leader, time until the other controller says it leads.
+    # Leader fail-over: kill -9 the leader; time until the other controller leads, and until
+    # it placed a cache nobody had placed before (the vod tenant at site 3) and a viewer is sent there.
     viewers 1 12 leader; sleep 2
     l=$(leader 1); victim=${l#ctl}; survivor=$((3 - victim))
     t0=$(ms); ip netns pids "ecdnm-ctl$victim" | xargs -r kill -9
-    until [ "$(leader "$survivor")" = "ctl$survivor" ]; do sleep 0.02; done
+    within 30 leads "$survivor" || { echo "no new leader within 30 s"; exit 1; }
     failover=$(( $(ms) - t0 )); failover_load=$(load)
+    within 30 cached 3 /vod/1/index.m3u8 || { echo "no placement by the new leader within 30 s"; exit 1; }
+    resumed=$(( $(ms) - t0 ))
     wait "$viewers_pid" || true
 
     # An etcd member killed: the others keep quorum.
@@ -150,10 +167,10 @@ for trial in $(seq "$TRIALS"); do
     ip netns pids ecdnm-etcd1 | xargs -r kill -9
     wait "$viewers_pid" || true
 
-    # A site cut off: time until a new viewer of site 2 is sent elsewhere (another site's cache or the origin).
+    # A site host cut off: time until a new viewer of site 2 is sent elsewhere (another site's cache or the origin).
     viewers 2 15 site; sleep 2
     t0=$(ms); ip link set ecdnmsite2 down
-    until where=$(target 2) && [ -n "$where" ] && [ "${where#site2-}" = "$where" ]; do sleep 0.05; done
+    within 30 moved || { echo "site 2's viewers not re-routed within 30 s"; exit 1; }
     reroute=$(( $(ms) - t0 )); reroute_load=$(load)
     wait "$viewers_pid" || true
     ip link set ecdnmsite2 up
@@ -163,14 +180,15 @@ for trial in $(seq "$TRIALS"); do
     ip netns pids ecdnm-rtr1 | xargs -r kill -9
     t0=$(ms)
     ip netns exec ecdnm-rtr1 setsid "$bin/ecdn" router --store etcd://10.77.0.11:2379,10.77.0.12:2379,10.77.0.13:2379 --id rtr1 --listen 10.77.0.31:8000 >/dev/null 2>&1 &
-    until route 1 | grep -q X-ECDN-Instance; do sleep 0.02; done
+    disown
+    within 30 serves || { echo "the restarted router did not serve within 30 s"; exit 1; }
     restart=$(( $(ms) - t0 )); restart_load=$(load)
     wait "$viewers_pid" || true
 
     echo "trial $trial:"
-    echo "  leader fail-over ${failover} ms ($failover_load); viewers at site 1: $(seen leader)"
+    echo "  leader fail-over ${failover} ms, first new placement served ${resumed} ms after the kill ($failover_load); viewers at site 1: $(seen leader)"
     echo "  etcd member killed; viewers at site 1: $(seen member)"
     echo "  site 2 cut off: its new viewers sent to ${where} after ${reroute} ms ($reroute_load); viewers at site 2: $(seen site)"
-    echo "  router restart to first cache redirect ${restart} ms ($restart_load); viewers at site 1: $(seen router)"
+    echo "  router restart (process start included) to first cache redirect ${restart} ms ($restart_load); viewers at site 1: $(seen router)"
 done
 bed down >/dev/null

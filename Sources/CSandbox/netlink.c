@@ -8,8 +8,10 @@
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <linux/veth.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -49,14 +51,14 @@ static void nl_nest_end(nl_message *m, struct rtattr *nest) {
 
 static int nl_u32(nl_message *m, uint16_t type, uint32_t value) { return nl_attribute(m, type, &value, 4) ? 0 : -ENOBUFS; }
 
-/// Sends `m` and waits for its acknowledgement (or, for a get, its answer into `answer`).
-static int nl_talk(int fd, nl_message *m, nl_message *answer) {
+/// Sends `m` and waits for its acknowledgement.
+static int nl_talk(int fd, nl_message *m) {
     static __thread uint32_t sequence;
     m->header.nlmsg_seq = ++sequence;
-    if (!answer) m->header.nlmsg_flags |= NLM_F_ACK;
+    m->header.nlmsg_flags |= NLM_F_ACK;
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     if (sendto(fd, m->bytes, m->header.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
-    // Answers (a link's attributes and statistics) can be larger than requests.
+    // Room for an error's copy of the request, and for notifications on the same socket.
     union {
         struct nlmsghdr header;
         char bytes[8192];
@@ -68,15 +70,9 @@ static int nl_talk(int fd, nl_message *m, nl_message *answer) {
             return -errno;
         }
         for (struct nlmsghdr *h = &reply.header; NLMSG_OK(h, got); h = NLMSG_NEXT(h, got)) {
-            if (h->nlmsg_seq != m->header.nlmsg_seq) continue;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *e = NLMSG_DATA(h);
-                return e->error;
-            }
-            if (answer) {
-                memcpy(answer->bytes, h, h->nlmsg_len < sizeof answer->bytes ? h->nlmsg_len : sizeof answer->bytes);
-                return 0;
-            }
+            if (h->nlmsg_seq != m->header.nlmsg_seq || h->nlmsg_type != NLMSG_ERROR) continue;
+            const struct nlmsgerr *e = NLMSG_DATA(h);
+            return e->error;
         }
     }
 }
@@ -113,19 +109,19 @@ int cs_nl_veth_create(int fd, const char *name, const uint8_t mac[6], const char
     nl_nest_end(&m, peerInfo);
     nl_nest_end(&m, data);
     nl_nest_end(&m, info);
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }
 
 int cs_nl_link_index(int fd, const char *name) {
-    nl_message m, answer;
-    struct ifinfomsg link = {.ifi_family = AF_UNSPEC};
-    nl_begin(&m, RTM_GETLINK, 0, &link, sizeof link);
-    if (!nl_attribute(&m, IFLA_IFNAME, name, strlen(name) + 1)) return -ENOBUFS;
-    int r = nl_talk(fd, &m, &answer);
-    if (r < 0) return r;
-    if (answer.header.nlmsg_type != RTM_NEWLINK) return -EPROTO;
-    const struct ifinfomsg *found = NLMSG_DATA(&answer.header);
-    return found->ifi_index;
+    // SIOCGIFINDEX, asked of the netlink socket (a socket's ioctls look in its own namespace):
+    // a look-up under RCU, where RTM_GETLINK would queue for the RTNL lock concurrent spawns hold.
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    size_t length = strlen(name);
+    if (length >= IFNAMSIZ) return -ENAMETOOLONG;
+    memcpy(request.ifr_name, name, length);
+    if (ioctl(fd, SIOCGIFINDEX, &request) < 0) return -errno;
+    return request.ifr_ifindex;
 }
 
 int cs_nl_link_prepare(int fd, int ifindex) {
@@ -140,7 +136,7 @@ int cs_nl_link_prepare(int fd, int ifindex) {
     if (!nl_attribute(&m, IFLA_INET6_ADDR_GEN_MODE, &mode, 1)) return -ENOBUFS;
     nl_nest_end(&m, inet6);
     nl_nest_end(&m, spec);
-    (void)nl_talk(fd, &m, NULL);
+    (void)nl_talk(fd, &m);
 
     link.ifi_flags = IFF_UP;
     link.ifi_change = IFF_UP;
@@ -154,7 +150,7 @@ int cs_nl_link_prepare(int fd, int ifindex) {
     nl_nest_end(&m, conf);
     nl_nest_end(&m, inet);
     nl_nest_end(&m, spec);
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }
 
 int cs_nl_address_add(int fd, int ifindex, uint32_t address) {
@@ -162,7 +158,7 @@ int cs_nl_address_add(int fd, int ifindex, uint32_t address) {
     struct ifaddrmsg a = {.ifa_family = AF_INET, .ifa_prefixlen = 32, .ifa_index = (uint32_t)ifindex};
     nl_begin(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a, sizeof a);
     if (nl_u32(&m, IFA_LOCAL, address) < 0 || nl_u32(&m, IFA_ADDRESS, address) < 0) return -ENOBUFS;
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }
 
 int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source) {
@@ -181,7 +177,7 @@ int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32
     if (gateway && nl_u32(&m, RTA_GATEWAY, gateway) < 0) return -ENOBUFS;
     if (source && nl_u32(&m, RTA_PREFSRC, source) < 0) return -ENOBUFS;
     if (nl_u32(&m, RTA_OIF, (uint32_t)ifindex) < 0) return -ENOBUFS;
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }
 
 int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac[6]) {
@@ -189,7 +185,7 @@ int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac
     struct ndmsg n = {.ndm_family = AF_INET, .ndm_ifindex = ifindex, .ndm_state = NUD_PERMANENT};
     nl_begin(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &n, sizeof n);
     if (nl_u32(&m, NDA_DST, address) < 0 || !nl_attribute(&m, NDA_LLADDR, mac, 6)) return -ENOBUFS;
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }
 
 int cs_nl_link_delete(int fd, const char *name) {
@@ -197,5 +193,5 @@ int cs_nl_link_delete(int fd, const char *name) {
     struct ifinfomsg link = {.ifi_family = AF_UNSPEC};
     nl_begin(&m, RTM_DELLINK, 0, &link, sizeof link);
     if (!nl_attribute(&m, IFLA_IFNAME, name, strlen(name) + 1)) return -ENOBUFS;
-    return nl_talk(fd, &m, NULL);
+    return nl_talk(fd, &m);
 }

@@ -13,7 +13,7 @@ int cs_nl_open(void);
 /// `peer_netns_fd`. @return 0 or -errno.
 int cs_nl_veth_create(int fd, const char *name, const uint8_t mac[6], const char *peer, const uint8_t peer_mac[6], int peer_netns_fd);
 
-/// The index of interface `name`. @return > 0, or -errno.
+/// The index of interface `name` in the namespace of `fd` (SIOCGIFINDEX: no RTNL lock). @return > 0, or -errno.
 int cs_nl_link_index(int fd, const char *name);
 
 /// Sets route_localnet (1) and forwarding (0) on `ifindex`, turns off IPv6 link-local

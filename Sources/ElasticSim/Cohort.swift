@@ -55,3 +55,59 @@ struct Cohort {
 
     var heapEntries: Int { serviceKeys.count + fullKeys.count + emptyKeys.count }
 }
+
+extension Cohort {
+    /// The earliest time after `now` one of the members crosses a threshold, and which kind of
+    /// threshold (0: service, 1: buffer full, 2: buffer empty); the tops must be current.
+    func nextCrossing(at now: Double) -> (time: Double, kind: Int)? {
+        var best: (time: Double, kind: Int)?
+        let service = self.service + rate * (now - updated)
+        if rate > 0, serviceTop.isFinite {
+            best = (now + Swift.max(0, serviceTop - service) / rate, 0)
+        }
+        guard playing else { return best }
+        let h = service - bitrate * now
+        if rate > bitrate, fullTop.isFinite {
+            let t = now + Swift.max(0, fullTop - h) / (rate - bitrate)
+            if best.map({ t < $0.time }) ?? true { best = (t, 1) }
+        }
+        if rate < bitrate, emptyTop.isFinite {
+            // The member with the least buffer, `h + key`, empties first as h falls.
+            let t = now + Swift.max(0, h + emptyTop) / (bitrate - rate)
+            if best.map({ t < $0.time }) ?? true { best = (t, 2) }
+        }
+        return best
+    }
+
+    /// Brings the cohorts of a group whose rate changed up to `now` and gives them the new rate
+    /// (one pass over the array, so one exclusive access instead of one per cohort).
+    static func retime(
+        _ members: [Int32], rate: Double, now: Double, in cohorts: inout [Cohort],
+        touched: inout [Int32], touchedMark: inout [Bool]
+    ) {
+        for c in members {
+            cohorts[Int(c)].advance(to: now)
+            cohorts[Int(c)].rate = rate
+            if !touchedMark[Int(c)] {
+                touchedMark[Int(c)] = true
+                touched.append(c)
+            }
+        }
+    }
+
+    /// Moves each touched live cohort (tops current) to its next crossing in `queue`.
+    static func reschedule(_ touched: [Int32], now: Double, in cohorts: inout [Cohort], queue: inout CohortQueue) {
+        for c in touched {
+            let ci = Int(c)
+            guard cohorts[ci].live else {
+                queue.set(c, .infinity)
+                continue
+            }
+            let time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
+            if time != cohorts[ci].scheduled {
+                cohorts[ci].scheduled = time
+                queue.set(c, time)
+            }
+        }
+    }
+}

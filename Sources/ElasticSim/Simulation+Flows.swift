@@ -285,7 +285,7 @@ extension Simulation {
     }
 
     /// Drops the keys of members that left from the heap tops and copies the top keys.
-    private func refreshTops(_ c: Int32) {
+    func refreshTops(_ c: Int32) {
         let ci = Int(c)
         while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
         while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
@@ -299,42 +299,8 @@ extension Simulation {
     /// The earliest time one of the cohort's members crosses a threshold, and which kind of
     /// threshold (0: service, 1: buffer full, 2: buffer empty).
     private func nextCrossing(_ c: Int32) -> (time: Double, kind: Int)? {
-        let ci = Int(c)
-        if !cohorts[ci].topsCurrent { refreshTops(c) }
-        var best: (time: Double, kind: Int)?
-        let rate = cohorts[ci].rate
-        let service = cohorts[ci].service + rate * (now - cohorts[ci].updated)
-        let serviceTop = cohorts[ci].serviceTop
-        if rate > 0, serviceTop.isFinite {
-            best = (now + max(0, serviceTop - service) / rate, 0)
-        }
-        guard cohorts[ci].playing else { return best }
-        let r = cohorts[ci].bitrate
-        let h = service - r * now
-        let fullTop = cohorts[ci].fullTop
-        if rate > r, fullTop.isFinite {
-            let t = now + max(0, fullTop - h) / (rate - r)
-            if best.map({ t < $0.time }) ?? true { best = (t, 1) }
-        }
-        let emptyTop = cohorts[ci].emptyTop
-        if rate < r, emptyTop.isFinite {
-            // The member with the least buffer, `h + key`, empties first as h falls.
-            let t = now + max(0, h + emptyTop) / (r - rate)
-            if best.map({ t < $0.time }) ?? true { best = (t, 2) }
-        }
-        return best
-    }
-
-    func reschedule(_ c: Int32) {
-        guard cohorts[Int(c)].live else {
-            cohortQueue.set(c, .infinity)
-            return
-        }
-        let time = nextCrossing(c)?.time ?? .infinity
-        if time != cohorts[Int(c)].scheduled {
-            cohorts[Int(c)].scheduled = time
-            cohortQueue.set(c, time)
-        }
+        if !cohorts[Int(c)].topsCurrent { refreshTops(c) }
+        return cohorts[Int(c)].nextCrossing(at: now)
     }
 
     func handleCohort(_ c: Int32) {

@@ -271,20 +271,23 @@ package final class Simulation {
             let changed = net.takeChangedGroups()
             var relabelled = false
             for g in changed {
-                for c in groupCohorts[Int(g)] {
-                    cohorts[Int(c)].advance(to: now)
-                    cohorts[Int(c)].rate = net.groupRate[Int(g)]
-                    touch(c)
+                // Fills have no cohorts of their own: they pass their rate on.
+                if groupKind[Int(g)] == .fill {
+                    relabelled = propagateFillLimits(g) || relabelled
+                    continue
                 }
+                Cohort.retime(
+                    groupCohorts[Int(g)], rate: net.groupRate[Int(g)], now: now, in: &cohorts,
+                    touched: &touched, touchedMark: &touchedMark)
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
-                if groupKind[Int(g)] == .fill { relabelled = propagateFillLimits(g) || relabelled }
             }
             if !relabelled { break }
         }
         for c in touched {
             touchedMark[Int(c)] = false
-            reschedule(c)
+            if !cohorts[Int(c)].topsCurrent && cohorts[Int(c)].live { refreshTops(c) }
         }
+        Cohort.reschedule(touched, now: now, in: &cohorts, queue: &cohortQueue)
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)

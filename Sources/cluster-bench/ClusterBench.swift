@@ -197,6 +197,11 @@ struct ClusterBench: AsyncParsableCommand {
     }
 
     /// etcd writes per viewer arrival: viewers arrive at sites with caches for a while.
+    ///
+    /// Every arrival is a new viewer (its own client address), so every site's viewers change on
+    /// every tick: the worst case for demand reports, which are written only when a site's
+    /// viewers changed. A router writes at most one key per site per tick, all of a tick's keys
+    /// in one transaction (one etcd revision), however many viewers arrive.
     struct Traffic: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "traffic", abstract: "etcd writes per viewer arrival at a router.")
 
@@ -227,16 +232,21 @@ struct ClusterBench: AsyncParsableCommand {
                 let due = start + .nanoseconds(Int64(Double(i) / Double(rate) * 1e9))
                 if clock.now < due { try await Task.sleep(until: due, clock: clock) }
                 let s = i % options.sites
-                _ = await router.route(site: "s\(s)", tenant: "t\(i % options.tenants)", client: "10.\(s / 256).\(s % 256).\(i % 250)", content: "/live/1")
+                // A new viewer each time: 100.64.0.0/10 holds 4 million of them.
+                let viewer = "100.\(64 + (i >> 16) & 63).\((i >> 8) & 255).\(i & 255)"
+                _ = await router.route(site: "s\(s)", tenant: "t\((i / options.sites) % options.tenants)", client: viewer, content: "/live/1")
             }
+            let arrivals = (clock.now - start).seconds
             // One more report interval, so the last arrivals are reported.
             try await Task.sleep(for: .seconds(1.5))
             let elapsed = (clock.now - start).seconds
             let after = try await client.snapshot(prefix: keys.leader).revision
-            let writes = router.etcdWrites - writesBefore
+            let writes = router.etcdWrites.keys - writesBefore.keys
+            let transactions = router.etcdWrites.transactions - writesBefore.transactions
             print(String(
-                format: "traffic: %d arrivals over %.1f s at %d sites: %d demand writes by the router in %d etcd revisions; %.4f writes per arrival; %.2f writes per site per second (at most 1 per site per tick)",
-                total, elapsed, options.sites, writes, after - before, Double(writes) / Double(total), Double(writes) / Double(options.sites) / elapsed
+                format: "traffic: %d arrivals (each a new viewer) in %.1f s at %d sites x %d tenants: %d demand keys written by the router in %d transactions (etcd advanced %d revisions over %.1f s); %.4f writes per arrival; %.2f writes per site per second (at most 1 per site per tick)",
+                total, arrivals, options.sites, options.tenants, writes, transactions, after - before, elapsed, Double(writes) / Double(total),
+                Double(writes) / Double(options.sites) / elapsed
             ))
             runner.cancel()
             try await client.delete(keys.root, prefix: true)

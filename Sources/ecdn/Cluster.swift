@@ -143,6 +143,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("What runs this host's caches: process or sandbox (root; docs/backends.md). Instances live in DIR/KIND/.", valueName: "KIND"))
     var backend = BackendKind.process.rawValue
 
+    @Option(help: ArgumentHelp(
+        "The bearer token of the caches' admin listeners, which other hosts can reach (default: DIR/admin.token, created with a random token when missing).",
+        valueName: "FILE"
+    ))
+    var adminTokenFile: String?
+
     func validate() throws {
         guard BackendKind(rawValue: backend) != nil else {
             throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -156,16 +162,24 @@ struct AgentCommand: AsyncParsableCommand {
             Up.fail("no minicache executable at \(minicachePath): build it (swift build --product minicache) or pass --minicache PATH")
         }
         let work = workDir ?? "/tmp/ecdn-agent-\(site)"
+        let tokenFile = adminTokenFile ?? work + "/admin.token"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = store.connect(group: group)
         let backend: any SiteBackend
+        let token: String
         do {
-            let instances = ProcessBackendConfiguration(minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true)
+            try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            token = try AdminTokenFile.prepare(tokenFile)
+            let instances = ProcessBackendConfiguration(
+                minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true, adminTokenFile: tokenFile
+            )
             backend = try (BackendKind(rawValue: self.backend) ?? .process).makeBackend(BackendSettings(instances: instances), logger: logger)
         } catch {
             Up.fail("\(error)")
         }
-        let agent = SiteAgent(configuration: SiteAgentConfiguration(site: site, leaseTTL: leaseTTL), backend: backend, client: client, group: group, logger: logger)
+        let agent = SiteAgent(
+            configuration: SiteAgentConfiguration(site: site, leaseTTL: leaseTTL, adminToken: token), backend: backend, client: client, group: group, logger: logger
+        )
         print("agent: \(site) (store \(store.etcd.url), work \(work))")
         fflush(nil)
         await runServices([agent], logger: logger)

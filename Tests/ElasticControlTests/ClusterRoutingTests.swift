@@ -1,6 +1,7 @@
 @testable import ElasticControl
 import EtcdClient
 import Foundation
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -93,6 +94,49 @@ struct ClusterRoutingTests {
         #expect(await router.view.wait(timeout: 10) { $0.agents["site3"] == nil })
         let origin = await router.route(site: "site1", tenant: "default", client: "127.0.201.8")
         #expect(origin == .origin(url: "http://127.0.0.1:9", reason: "site lost"))
+        await records.stop()
+    }
+
+    @Test func aBurstOfViewersWaitingForACacheCostsOneEarlyReport() async throws {
+        let records = try await Records(sites: 1)
+        try await records.agent(0)
+        // Ticks a minute apart, so only early reports are written during the burst.
+        let router = try await ClusterRouter(
+            configuration: ClusterRouterConfiguration(id: "r1", port: 0, reportInterval: 60, controller: ControllerConfiguration(routerWait: 0)),
+            client: records.client, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
+        )
+        let runner = Task { try await router.run() }
+        #expect(await router.view.wait(timeout: 15) { $0.synced && $0.routers["r1"] != nil && $0.agents["site1"] != nil })
+        #expect(await TestStack.eventually(timeout: 5) { router.etcdWrites.transactions >= 1 })
+        let before = router.etcdWrites
+        for k in 1...50 {
+            let target = await router.route(site: "site1", tenant: "default", client: "127.0.201.\(k)")
+            #expect(target == .origin(url: "http://127.0.0.1:9", reason: "cache booting"))
+        }
+        #expect(router.etcdWrites.transactions - before.transactions == 1)
+        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 1 })
+        // The tick's report carries them all.
+        await router.reportDemand(sites: nil)
+        #expect(router.etcdWrites.transactions - before.transactions == 2)
+        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 50 })
+        runner.cancel()
+        _ = await runner.result
+        await records.stop()
+    }
+
+    @Test func aSiteWrittenWhileTheRouterRunsIsInItsPrefixTableAtOnce() async throws {
+        let records = try await Records(sites: 1)
+        let router = try await records.router("r1")
+        func site(from address: String) async throws -> String? {
+            try await HTTPClientForTests().get(router.url + "/live/1/index.m3u8", from: address).headers.first(name: "X-ECDN-Site")
+        }
+        #expect(try await site(from: "127.0.209.5") == "none")
+        #expect(try await site(from: "127.0.201.5") == "site1")
+        let site9 = SiteConfiguration(name: "site9", clientPrefix: "127.0.209.0/24", instanceBase: "127.0.210.10")
+        try await records.client.put(records.keys.site("site9"), value: ClusterRecords.encode(SiteRecord(site9)))
+        #expect(await router.view.wait(timeout: 10) { $0.sites["site9"] != nil })
+        #expect(try await site(from: "127.0.209.5") == "site9")
+        #expect(try await site(from: "127.0.201.5") == "site1")
         await records.stop()
     }
 

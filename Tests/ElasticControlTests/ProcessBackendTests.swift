@@ -63,3 +63,65 @@ struct ProcessBackendTests {
         }
     }
 }
+
+/// Site hosts' caches listen on addresses other hosts reach: their admin listeners need a token.
+struct SiteAdminTokenTests {
+    @Test func aTokenFileIsCreatedOnceWithARandomTokenOnlyItsOwnerReads() throws {
+        let path = TestEnvironment.temporaryDirectory("token") + "/admin.token"
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let token = try AdminTokenFile.prepare(path)
+        #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
+        #expect(try AdminTokenFile.prepare(path) == token)
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        try "short\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: ControlError.self) { try AdminTokenFile.prepare(path) }
+    }
+
+    @Test func anInstanceOnAReachableAddressWithoutATokenSaysWhyItExited() async throws {
+        let backend = try ProcessBackend(
+            configuration: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory("notoken"), volumeSize: 16 << 20
+            ),
+            logger: TestEnvironment.logger
+        )
+        // 0.0.0.0 is refused before anything is bound.
+        let spec = InstanceSpec(id: "open-1", site: "s", tenant: "t", address: "0.0.0.0", port: 18080, adminPort: 18081, origin: "http://127.0.0.1:9")
+        try await backend.launch(spec)
+        var probe = InstanceProbe.booting
+        #expect(await TestStack.eventually {
+            probe = backend.probe(spec.id)
+            return probe != .booting
+        })
+        guard case .exited(let how) = probe else {
+            Issue.record("still running: \(probe)")
+            await backend.terminateAll(grace: 0)
+            return
+        }
+        #expect(how.hasPrefix("exited with status 1: "))
+        #expect(how.contains("--admin-token-file"))
+        await backend.terminateAll(grace: 0)
+    }
+
+    @Test func anInstanceStartedWithTheTokenFileAnswersStatusOnlyWithTheToken() async throws {
+        let work = TestEnvironment.temporaryDirectory("withtoken")
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let token = try AdminTokenFile.prepare(work + "/admin.token")
+        let backend = try ProcessBackend(
+            configuration: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: work + "/process", volumeSize: 16 << 20, adminTokenFile: work + "/admin.token"
+            ),
+            logger: TestEnvironment.logger
+        )
+        let spec = InstanceSpec(id: "tok-1", site: "s", tenant: "t", address: "127.0.124.10", port: 18080, adminPort: 18081, origin: "http://127.0.0.1:9")
+        try await backend.launch(spec)
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
+        let client = HTTPClientForTests()
+        let refused = try await client.get(spec.adminURL + "/admin/status")
+        #expect(refused.status == 401)
+        let status = try await client.get(spec.adminURL + "/admin/status", headers: [("Authorization", "Bearer \(token)")])
+        #expect(status.status == 200)
+        #expect(String(buffer: status.body).contains("\"requests\""))
+        await backend.terminateAll(grace: 0)
+    }
+}

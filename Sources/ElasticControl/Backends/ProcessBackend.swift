@@ -28,6 +28,11 @@ public struct ProcessBackendConfiguration: Sendable {
     /// a restarted owner adopts them (``ProcessBackend/adopt()``). Site agents set it; `ecdn up`
     /// does not (its caches stop with it). Default false.
     public var detached: Bool
+    /// The file with the bearer token every instance's admin listener asks for
+    /// (`minicache serve --admin-token-file`). `minicache` refuses an admin listener on an
+    /// address other hosts can reach without one, so instances on non-loopback addresses (a site
+    /// host's own addresses) need it. Default nil: none, for loopback instances.
+    public var adminTokenFile: String?
     /// The certificate instances whose spec asks for TLS serve with (`--listen-tls`). Default nil.
     public var tls: TLSFiles?
     /// A PEM CA file instances check their `https://` origin's certificate against (`--origin-ca`)
@@ -42,6 +47,7 @@ public struct ProcessBackendConfiguration: Sendable {
         keepFiles: Bool = false,
         spareVolumes: Int = 2,
         detached: Bool = false,
+        adminTokenFile: String? = nil,
         tls: TLSFiles? = nil,
         originCA: String? = nil
     ) {
@@ -54,6 +60,7 @@ public struct ProcessBackendConfiguration: Sendable {
         self.keepFiles = keepFiles
         self.spareVolumes = spareVolumes
         self.detached = detached
+        self.adminTokenFile = adminTokenFile
     }
 }
 
@@ -118,7 +125,7 @@ public final class ProcessBackend: SiteBackend {
         let t1 = HTTPDate.monotonic()
         let arguments = try ["serve", volume] + Self.listenArguments(spec, configuration: configuration) + [
             "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin, "--ready-file", readyFile,
-        ] + configuration.extraArguments
+        ] + (configuration.adminTokenFile.map { ["--admin-token-file", $0] } ?? []) + configuration.extraArguments
         let executable = configuration.minicachePath
         let fullArguments = arguments
         let detached = configuration.detached
@@ -201,7 +208,12 @@ public final class ProcessBackend: SiteBackend {
 
     public func probe(_ id: String) -> InstanceProbe {
         guard let child = children.withLock({ $0[id] }) else { return .exited("unknown instance") }
-        if let exit = child.process.poll() { return .exited(exit.description) }
+        if let exit = child.process.poll() {
+            // A failure's last words (minicache's error) say why, before terminate() removes the log.
+            guard case .exited(let code) = exit, code != 0,
+                  let said = HostFile.read(logPath(of: id))?.split(whereSeparator: \.isNewline).last else { return .exited(exit.description) }
+            return .exited("\(exit): \(said)")
+        }
         if child.ready { return .ready }
         guard access(child.readyFile, F_OK) == 0 else { return .booting }
         children.withLock { $0[id]?.ready = true }

@@ -43,6 +43,7 @@ public final class ClusterController: Service, Sendable {
     private let logger: Logger
     private let advertised: Mutex<String?>
     private let record = Mutex<(events: [ControlEvent], stopped: [InstanceRecord], leading: Bool, commits: Int, conflicts: Int)>(([], [], false, 0, 0))
+    private let backoff = Mutex(StartBackoff())
 
     /// - Parameter view: a view another role of this process already follows (nil: follow one).
     public init(configuration: ClusterControllerConfiguration, client: EtcdClient, view: ClusterView? = nil, logger: Logger) {
@@ -173,10 +174,17 @@ public final class ClusterController: Service, Sendable {
 
     /// One round: plan on the current view and commit each site's plan.
     func decide() async {
+        await decide(on: view.current)
+    }
+
+    /// Plans on `state` and commits each site's plan; a plan made on a state that is no longer
+    /// current, or by a controller that no longer leads, is refused by etcd (a conflict).
+    func decide(on state: ClusterState) async {
         guard let lease = lease.current else { return }
-        let state = view.current
         guard state.synced, state.connected else { return }
-        let plans = planner.plan(state, leader: configuration.id, now: HTTPDate.now())
+        let now = HTTPDate.now()
+        let held = backoff.withLock { $0.held(now: now) }
+        let plans = planner.plan(state, leader: configuration.id, now: now, holding: held)
         await withTaskGroup(of: Void.self) { group in
             for plan in plans {
                 group.addTask { await self.commit(plan, state: state, lease: lease) }
@@ -218,6 +226,12 @@ public final class ClusterController: Service, Sendable {
             for e in plan.events {
                 event(e.kind, site: site, tenant: e.tenant, instance: e.instance, e.message)
                 logger.info("\(e.kind)", metadata: ["site": "\(site)", "instance.id": "\(e.instance)", "message": "\(e.message)"])
+            }
+            for e in plan.events where ["not-ready", "crash", "launch-failed"].contains(e.kind) {
+                let (failures, hold) = backoff.withLock { $0.failed(DesiredKey(site: site, tenant: e.tenant), now: HTTPDate.now()) }
+                let message = "\(failures) failed start\(failures == 1 ? "" : "s") of \(e.tenant) at \(site) in a row: next placement in \(hold) s at the earliest"
+                event("backoff", site: site, tenant: e.tenant, instance: e.instance, message)
+                logger.warning("backing off", metadata: ["site": "\(site)", "tenant": "\(e.tenant)", "failures": "\(failures)", "hold.s": "\(hold)"])
             }
             for (id, _) in plan.remove {
                 if let status = state.status[id]?.instance { rememberStopped(status) }

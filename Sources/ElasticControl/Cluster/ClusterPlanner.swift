@@ -31,17 +31,20 @@ public struct ClusterPlanner: Sendable {
         self.policy = configuration.effectivePolicy
     }
 
-    /// Plans for every site; sites with nothing to do are left out.
-    public func plan(_ state: ClusterState, leader: String, now: Double) -> [SitePlan] {
+    /// Plans for every site; sites with nothing to do are left out. No instance is placed for
+    /// the site-tenant pairs in `holding` (the leader's back-off after failed starts).
+    public func plan(_ state: ClusterState, leader: String, now: Double, holding: Set<DesiredKey> = []) -> [SitePlan] {
         let sites = state.siteList
         let tenants = state.tenantList
         return sites.enumerated().compactMap { index, site in
-            let plan = self.plan(site: site, index: index, tenants: tenants, state: state, leader: leader, now: now)
+            let plan = self.plan(site: site, index: index, tenants: tenants, state: state, leader: leader, now: now, holding: holding)
             return plan.isEmpty ? nil : plan
         }
     }
 
-    func plan(site: SiteRecord, index: Int, tenants: [TenantRecord], state: ClusterState, leader: String, now: Double) -> SitePlan {
+    func plan(
+        site: SiteRecord, index: Int, tenants: [TenantRecord], state: ClusterState, leader: String, now: Double, holding: Set<DesiredKey> = []
+    ) -> SitePlan {
         var plan = SitePlan(site: site.name)
         let placements = (state.placements[site.name] ?? [:]).values.map(\.record).sorted { $0.id < $1.id }
         let agentAlive = state.agents[site.name] != nil
@@ -94,7 +97,7 @@ public struct ClusterPlanner: Sendable {
             let viewers = max(reported, states.reduce(0) { $0 + $1.connections })
             let observation = ContentObservation(site: index, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteActive, now: now)
             let wantsOne = configuration.mode == .fixed ? mine.isEmpty : viewers > 0 && policy.route(observation).start
-            if wantsOne, siteActive < site.maxInstances, mine.count < tenant.quotaPerSite,
+            if wantsOne, siteActive < site.maxInstances, mine.count < tenant.quotaPerSite, !holding.contains(DesiredKey(site: site.name, tenant: tenant.name)),
                let slot = (0..<max(site.maxInstances * 4, 16)).first(where: { !used.contains($0) }),
                let address = site.configuration.instanceAddress(slot: slot) {
                 used.insert(slot)

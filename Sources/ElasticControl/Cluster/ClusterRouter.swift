@@ -57,7 +57,7 @@ public final class ClusterRouter: Service, Sendable {
     private let server: HTTPServer
     private let logger: Logger
     private let demand = Mutex(RouterDemand())
-    private let tableCache = Mutex<(sites: [SiteRecord], table: PrefixTable)?>(nil)
+    private let tableCache = Mutex<(stamps: (UInt64, UInt64), table: PrefixTable, tenants: [TenantConfiguration])?>(nil)
 
     /// Binds the listener; routing starts at once (from an empty view until the first snapshot).
     /// - Throws: ``ControlError`` `bindFailed`.
@@ -83,8 +83,9 @@ public final class ClusterRouter: Service, Sendable {
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 
-    /// etcd writes this router made (demand reports and its membership), for the measurements.
-    public var etcdWrites: Int { demand.withLock { $0.writes } }
+    /// etcd writes this router made (demand reports and its membership), for the measurements:
+    /// keys written, and the transactions (each one etcd revision) they were written in.
+    public var etcdWrites: (keys: Int, transactions: Int) { demand.withLock { ($0.writes, $0.transactions) } }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -94,7 +95,11 @@ public final class ClusterRouter: Service, Sendable {
                     await self.lease.run { lease throws(EtcdError) in
                         let member = MemberRecord(id: self.configuration.id, role: "router", url: self.url, since: HTTPDate.now())
                         try await self.client.put(self.keys.router(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
-                        self.demand.withLock { $0.writes += 1; $0.written = [:] }
+                        self.demand.withLock { d in
+                            d.writes += 1
+                            d.transactions += 1
+                            d.written = [:]
+                        }
                     }
                 }
                 group.addTask {
@@ -120,17 +125,17 @@ public final class ClusterRouter: Service, Sendable {
         }
     }
 
-    /// The prefix table and tenants from the view (rebuilt only when the sites changed).
+    /// The prefix table and tenants from the view (rebuilt only when the sites or tenants changed:
+    /// a request reads two stamps, it neither sorts nor compares the sites).
     private func currentTable() -> (PrefixTable, [TenantConfiguration]) {
-        let (sites, tenants) = view.read { ($0.siteList, $0.tenantList.map(\.configuration)) }
-        if let given = configuration.prefixTable { return (given, tenants) }
-        if let cached = tableCache.withLock({ $0 }), cached.sites == sites { return (cached.table, tenants) }
-        let entries = sites.compactMap { site -> PrefixTable.Entry? in
+        let stamps = view.read { ($0.sitesStamp, $0.tenantsStamp) }
+        if let cached = tableCache.withLock({ $0 }), cached.stamps == stamps { return (cached.table, cached.tenants) }
+        let (sites, tenants, current) = view.read { ($0.siteList, $0.tenantList.map(\.configuration), ($0.sitesStamp, $0.tenantsStamp)) }
+        let table = configuration.prefixTable ?? PrefixTable(entries: sites.compactMap { site -> PrefixTable.Entry? in
             guard let (network, length) = PrefixTable.parsePrefix(site.clientPrefix[...]) else { return nil }
             return PrefixTable.Entry(network: network, length: length, site: site.name)
-        }
-        let table = PrefixTable(entries: entries)
-        tableCache.withLock { $0 = (sites, table) }
+        })
+        tableCache.withLock { $0 = (current, table, tenants) }
         return (table, tenants)
     }
 
@@ -240,6 +245,15 @@ public final class ClusterRouter: Service, Sendable {
         guard let lease = lease.granted else { return }
         let now = HTTPDate.now()
         let records: [DemandRecord] = demand.withLock { d in
+            var sites = sites
+            if let early = sites {
+                // At most one early report per site per quarter interval: a burst of viewers
+                // waiting for a cache costs one write, not one each.
+                let due = early.filter { now - (d.earlyReports[$0] ?? 0) >= configuration.reportInterval / 4 }
+                guard !due.isEmpty else { return [] }
+                for site in due { d.earlyReports[site] = now }
+                sites = due
+            }
             d.prune(before: now - configuration.controller.viewerLease)
             return d.records(router: configuration.id, sites: sites, now: now)
         }
@@ -251,6 +265,7 @@ public final class ClusterRouter: Service, Sendable {
             _ = try await client.transaction(if: [], then: operations)
             demand.withLock { d in
                 d.writes += records.count
+                d.transactions += 1
                 for r in records { d.written[r.site] = r.tenants }
             }
         } catch {

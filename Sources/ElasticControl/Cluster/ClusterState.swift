@@ -1,3 +1,9 @@
+import Synchronization
+
+/// Stamps for ``ClusterState/sitesStamp`` and ``ClusterState/tenantsStamp``: unique across
+/// every state of the process, so a state made from a fresh snapshot never repeats an old one.
+private let stamps = Atomic<UInt64>(0)
+
 /// The decoded content of the cluster's keys, as one member last saw it (``ClusterView``).
 public struct ClusterState: Sendable {
     /// A placement with the revisions a transaction compares against.
@@ -7,11 +13,21 @@ public struct ClusterState: Sendable {
     }
 
     public var sites: [String: SiteRecord] = [:] {
-        didSet { siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) }) }
+        didSet {
+            siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) })
+            sitesStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
+        }
     }
     public var tenants: [String: TenantRecord] = [:] {
-        didSet { tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) }) }
+        didSet {
+            tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) })
+            tenantsStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
+        }
     }
+    /// Changes whenever ``sites`` (``tenants``) changes: what a reader derives from them (a
+    /// router's prefix table) is rebuilt only then, not on every request.
+    public private(set) var sitesStamp: UInt64 = 0
+    public private(set) var tenantsStamp: UInt64 = 0
     /// Each site's position in ``siteList`` (the policy's site number), kept with ``sites``.
     public private(set) var siteIndex: [String: Int] = [:]
     /// Each tenant's position in ``tenantList`` (the policy's content number).

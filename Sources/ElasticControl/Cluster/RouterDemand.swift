@@ -15,7 +15,11 @@ struct RouterDemand {
     var keys: [DesiredKey: Key] = [:]
     /// What was last written per site (tenants), so unchanged demand is not written again.
     var written: [String: [String: DemandRecord.Tenant]] = [:]
+    /// Keys written, and the transactions they went in (a tick's report is one transaction).
     var writes = 0
+    var transactions = 0
+    /// When each site's last early report (a viewer waiting for a cache) was written.
+    var earlyReports: [String: Double] = [:]
 
     mutating func arrived(_ key: DesiredKey, client: String, content: String, now: Double) {
         keys[key, default: Key()].clients[client] = now

@@ -26,10 +26,13 @@ public struct SiteAgentConfiguration: Sendable {
     public var stopGrace: Double
     /// Status polls failing in a row before an instance is killed. Default 3.
     public var failedPollLimit: Int
+    /// The bearer token of the instances' admin listeners (the backend starts them with it;
+    /// ``AdminTokenFile``). Default nil: none (loopback instances).
+    public var adminToken: String?
 
     public init(
         site: String, id: String? = nil, leaseTTL: Int64 = 3, statusInterval: Double = 1, readyTimeout: Double = 5,
-        drainTimeout: Double = 10, stopGrace: Double = 5, failedPollLimit: Int = 3
+        drainTimeout: Double = 10, stopGrace: Double = 5, failedPollLimit: Int = 3, adminToken: String? = nil
     ) {
         self.site = site
         self.id = id ?? "agent-\(site)"
@@ -39,6 +42,7 @@ public struct SiteAgentConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.stopGrace = stopGrace
         self.failedPollLimit = failedPollLimit
+        self.adminToken = adminToken
     }
 }
 
@@ -243,7 +247,7 @@ public final class SiteAgent: Service, Sendable {
                 return
             case .exited(let how):
                 await backend.terminate(spec.id, grace: 0)
-                await markStopped(spec.id, reason: "exited before it was ready (\(how)); see its log")
+                await markStopped(spec.id, reason: "exited before it was ready (\(how))")
                 return
             case .booting:
                 let elapsed = HTTPDate.monotonic() - start
@@ -357,6 +361,6 @@ public final class SiteAgent: Service, Sendable {
 
     private func status(_ adminURL: String) async -> AdminAPI.Status? {
         guard let base = try? HTTPURL(adminURL) else { return nil }
-        return try? await AdminClient(base: base, client: http.client, timeout: http.timeout).status()
+        return try? await AdminClient(base: base, client: http.client, timeout: http.timeout, token: configuration.adminToken).status()
     }
 }

@@ -1,8 +1,11 @@
 import ElasticSim
 import Foundation
+import Synchronization
 
 /// Runs the scenarios of one file one after another (one core) and prints, per scenario, its
 /// events, simulation wall time and simulated/wall ratio; writes the usual reports to --out.
+/// Every 60 simulated seconds a progress line on standard error gives the events so far and
+/// the process's CPU and wall time, so that a run stopped early still tells its speed.
 ///
 ///     sim-bench FILE --data DIR [--out DIR] [--set key.path=value ...]
 func main() throws(SimulationError) {
@@ -26,7 +29,21 @@ func main() throws(SimulationError) {
         throw SimulationError(.missingFile, "sim-bench", "usage: sim-bench FILE --data DIR [--out DIR] [--set key.path=value ...]")
     }
     let scenarios = try ScenarioFile.load(path: file, overrides: overrides, defaultDataDirectory: data)
-    let results = try Sweep(scenarios: scenarios, parallelism: 1).run()
+    let started = ContinuousClock.now
+    let reported = Mutex((scenario: -1, time: 0.0))
+    let results = try Sweep(scenarios: scenarios, parallelism: 1).run { progress in
+        let due = reported.withLock { last in
+            guard progress.scenario != last.scenario || progress.simulatedTime >= last.time + 60 else { return false }
+            last = (progress.scenario, progress.simulatedTime)
+            return true
+        }
+        guard due else { return }
+        let cpu = Double(clock()) / Double(CLOCKS_PER_SEC)
+        let wall = started.duration(to: .now)
+        let line = "progress: scenario \(progress.scenario + 1), \(Int(progress.simulatedTime)) s simulated, "
+            + "\(progress.events) events, CPU \(String(format: "%.1f", cpu)) s, wall \(wall.components.seconds) s\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
     try Report.write(results, to: out)
     for r in results {
         let rate = Double(r.events) / max(r.wallSeconds, 1e-9)

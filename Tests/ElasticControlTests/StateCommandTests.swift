@@ -1,0 +1,107 @@
+@testable import ElasticControl
+import EtcdClient
+import Foundation
+import Testing
+
+/// `ecdn state` (the real executable) against a real etcd: operators dump, watch and edit the
+/// desired state; values are checked before they are written.
+@Suite(.enabled(if: EtcdTestServer.available, EtcdTestServer.unavailableReason), .serialized)
+struct StateCommandTests {
+    /// Runs `ecdn state ARGUMENTS`; its exit status, standard output and standard error.
+    static func state(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+        process.arguments = ["state"] + arguments
+        let output = Pipe()
+        let error = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func operatorsInitDumpEditAndDeleteSitesAndTenants() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let store = ["--store", etcd.url]
+
+        let initialised = try Self.state(["init"] + store + ["--origin", "http://127.0.0.1:9", "--sites", "2"])
+        #expect(initialised.status == 0, "\(initialised.error)")
+        let dump = try Self.state(["dump"] + store)
+        let keys = dump.output.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.split(separator: " ")[0]) }
+        #expect(keys == ["/ecdn/sites/site1", "/ecdn/sites/site2", "/ecdn/tenants/default", "/ecdn/tenants/vod"])
+        #expect(dump.output.contains("# revision "))
+
+        // A new site from standard input; the dump of sites/ shows it, and it decodes.
+        let site4 = #"{"schema":1,"name":"site4","clientPrefix":"127.0.40.0/24","instanceBase":"127.0.41.10","maxInstances":3}"#
+        let set = try Self.state(["set"] + store + ["sites/site4", "-"], input: site4)
+        #expect(set.status == 0, "\(set.error)")
+        #expect(set.output.hasPrefix("ok: /ecdn/sites/site4 at revision "))
+        let sites = try Self.state(["dump"] + store + ["--prefix", "sites/"])
+        let line = try #require(sites.output.split(separator: "\n").first { $0.hasPrefix("/ecdn/sites/site4 ") })
+        let record = try #require(ClusterRecords.decode(SiteRecord.self, from: Array(line.dropFirst("/ecdn/sites/site4 ".count).utf8)))
+        #expect(record.maxInstances == 3 && record.clientPrefix == "127.0.40.0/24")
+
+        // Bad values are refused before anything is written, and say what is expected.
+        let misnamed = try Self.state(["set"] + store + ["sites/site5", site4])
+        #expect(misnamed.status != 0)
+        #expect(misnamed.error.contains("name matches the key"))
+        let badPrefix = try Self.state(["set"] + store + ["sites/site6", site4.replacingOccurrences(of: "site4", with: "site6").replacingOccurrences(of: "127.0.40.0/24", with: "nonsense")])
+        #expect(badPrefix.status != 0)
+        let notJSON = try Self.state(["set"] + store + ["tenants/news", "{not json"])
+        #expect(notJSON.status != 0)
+        #expect(notJSON.error.contains("tenants/<name>"))
+        let placement = try Self.state(["set"] + store + ["placements/site1/x", "{}"])
+        #expect(placement.status != 0)
+        #expect(placement.error.contains("belongs to the controllers"))
+        let afterRefusals = try Self.state(["dump"] + store)
+        #expect(!afterRefusals.output.contains("site5") && !afterRefusals.output.contains("site6") && !afterRefusals.output.contains("news"))
+        #expect(!afterRefusals.output.contains("/ecdn/placements/"))
+
+        let deleted = try Self.state(["delete"] + store + ["sites/site4"])
+        #expect(deleted.output.hasPrefix("deleted /ecdn/sites/site4"))
+        #expect(try Self.state(["delete"] + store + ["sites/site4"]).output.hasPrefix("no such key"))
+        #expect(try Self.state(["delete"] + store + ["placements/site1"]).status != 0)
+        #expect(!(try Self.state(["dump"] + store)).output.contains("site4"))
+    }
+
+    @Test func watchPrintsEveryChangeAsItHappens() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let watcher = Process()
+        watcher.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+        watcher.arguments = ["state", "watch", "--store", etcd.url, "--prefix", "tenants/"]
+        let output = Pipe()
+        watcher.standardOutput = output
+        watcher.standardError = FileHandle.nullDevice
+        try watcher.run()
+        defer { if watcher.isRunning { watcher.terminate() } }
+        var seen = ""
+        func read(until text: String) -> Bool {
+            let deadline = Date().addingTimeInterval(15)
+            while !seen.contains(text), Date() < deadline {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { return false }
+                seen += String(decoding: data, as: UTF8.self)
+            }
+            return seen.contains(text)
+        }
+        #expect(read(until: "# 0 keys at revision"))
+        let tenant = #"{"schema":1,"name":"news","origin":"http://127.0.0.1:9","hostnames":[],"pathPrefix":"/","quotaPerSite":1}"#
+        #expect(try Self.state(["set", "--store", etcd.url, "tenants/news", tenant]).status == 0)
+        #expect(read(until: "put /ecdn/tenants/news {"))
+        #expect(try Self.state(["delete", "--store", etcd.url, "tenants/news"]).status == 0)
+        #expect(read(until: "delete /ecdn/tenants/news"))
+        // Changes outside the prefix are not shown.
+        #expect(try Self.state(["init", "--store", etcd.url, "--origin", "http://127.0.0.1:9", "--sites", "1"]).status == 0)
+        #expect(read(until: "put /ecdn/tenants/vod"))
+        #expect(!seen.contains("/ecdn/sites/"))
+    }
+}
