@@ -316,9 +316,9 @@ let package = Package(
             name: "MediaOrigin",
             dependencies: [
                 "HTTPToolkit",
-                "ElasticControl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -328,10 +328,10 @@ let package = Package(
             name: "PlayerLoad",
             dependencies: [
                 "HTTPToolkit",
-                "ElasticControl",
                 "Workload",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

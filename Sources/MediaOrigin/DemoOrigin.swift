@@ -1,8 +1,8 @@
-import ElasticControl
 import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -23,11 +23,12 @@ public final class DemoOrigin: Service, Sendable {
 
     /// Reads the media clip and binds the listener; serving starts at once, ``run()`` keeps it
     /// until shutdown.
-    /// - Throws: ``ControlError`` when the configuration contradicts itself, the clip cannot be
-    ///   read or cut to the segment duration and ladder, or the address cannot be bound.
-    public init(configuration: DemoOriginConfiguration = DemoOriginConfiguration(), group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+    /// - Throws: ``MediaError`` `badConfiguration` when the configuration contradicts itself, the
+    ///   clip cannot be read or cut to the segment duration and ladder, or the certificate cannot
+    ///   be loaded; `bindFailed` when the address cannot be bound.
+    public init(configuration: DemoOriginConfiguration = DemoOriginConfiguration(), group: any EventLoopGroup, logger: Logger) async throws(MediaError) {
         guard configuration.channels >= 1, !configuration.ladder.isEmpty, configuration.segmentDuration > 0, configuration.windowSegments >= 1 else {
-            throw ControlError(.badConfiguration, "the origin needs at least one channel, one bitrate, a positive segment duration and a window of one segment")
+            throw MediaError(.badConfiguration, "the origin needs at least one channel, one bitrate, a positive segment duration and a window of one segment")
         }
         self.configuration = configuration
         let epoch = configuration.epoch ?? (HTTPDate.now() - Double(configuration.windowSegments + 1) * configuration.segmentDuration)
@@ -37,13 +38,23 @@ public final class DemoOrigin: Service, Sendable {
             clip = try MediaClip(directory: configuration.mediaDirectory)
             self.ladder = try LiveLadder(clip: clip, bitrates: configuration.ladder, segmentDuration: configuration.segmentDuration)
         } catch {
-            throw ControlError(.badConfiguration, error.message, underlying: error)
+            throw MediaError(.badConfiguration, error.message)
+        }
+        let context: NIOSSLContext?
+        do {
+            context = try configuration.tls?.serverContext()
+        } catch {
+            throw MediaError(.badConfiguration, error.message)
         }
         let box = ResponderBox()
-        self.server = try await HTTPServer.bind(
-            host: configuration.host, port: configuration.port, tls: configuration.tls, group: group, logger: logger
-        ) { request in
-            box.origin?.respond(request) ?? .text(.serviceUnavailable, "starting\n")
+        do {
+            self.server = try await HTTPServer.bind(
+                HTTPServerConfiguration(host: configuration.host, port: configuration.port, serverName: "ecdn", tls: context), group: group, logger: logger
+            ) { request in
+                box.origin?.respond(request) ?? .text(.serviceUnavailable, "starting\n")
+            }
+        } catch {
+            throw MediaError(.bindFailed, error.message)
         }
         box.origin = self
     }
@@ -88,9 +99,8 @@ public final class DemoOrigin: Service, Sendable {
         if request.path == "/status" {
             let c = counters
             let s = segmentCounters
-            return .text(
-                .ok, "{\"requests\":\(c.requests),\"bytes\":\(c.bytes),\"segments\":\(s.distinct),\"repeatedSegments\":\(s.repeated),\"liveEdge\":\(catalog.liveEdge(at: now))}\n",
-                contentType: "application/json"
+            return .json(
+                DemoOriginStatus(requests: c.requests, bytes: c.bytes, segments: s.distinct, repeatedSegments: s.repeated, liveEdge: catalog.liveEdge(at: now))
             )
         }
         guard let item = catalog.item(path: request.path) else {

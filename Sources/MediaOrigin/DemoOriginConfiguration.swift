@@ -1,4 +1,5 @@
-import ElasticControl
+import HTTPToolkit
+
 /// What `ecdn origin` serves: live HLS channels that advance in real time and VoD objects.
 public struct DemoOriginConfiguration: Sendable {
     /// Address to listen on. Default 127.0.0.1.

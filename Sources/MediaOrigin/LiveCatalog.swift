@@ -1,4 +1,3 @@
-import ElasticControl
 /// The demo origin's content as a function of time: HLS master and media playlists with a sliding
 /// window, and VoD objects. Pure: the time is passed in.
 package struct LiveCatalog: Sendable {

@@ -4,7 +4,7 @@ public struct MediaError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case clipNotFound, badClip, unsupported, doesNotFit
+            case clipNotFound, badClip, unsupported, doesNotFit, badConfiguration, bindFailed
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -17,6 +17,10 @@ public struct MediaError: Error, Sendable, CustomStringConvertible {
         public static let unsupported = Code(.unsupported)
         /// A segment duration or bitrate the clip cannot be cut or padded to.
         public static let doesNotFit = Code(.doesNotFit)
+        /// The origin's configuration contradicts itself or its certificate cannot be loaded.
+        public static let badConfiguration = Code(.badConfiguration)
+        /// The origin's listener could not bind its address.
+        public static let bindFailed = Code(.bindFailed)
 
         public var description: String { "\(value)" }
     }

@@ -1,4 +1,3 @@
-import ElasticControl
 import HTTPToolkit
 
 /// One `bytes=` range of a `Range` header (RFC 9110 §14.1.2) against a representation of known

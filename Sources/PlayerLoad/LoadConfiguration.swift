@@ -1,4 +1,3 @@
-import ElasticControl
 /// `ecdn load`: players arriving at sites by a rate profile or a trace.
 public struct LoadConfiguration: Sendable {
     /// The router, `http://host:port` or `https://host:port`.

@@ -1,36 +1,41 @@
-import ElasticControl
 import HTTPToolkit
 import Workload
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
 /// Runs viewers by a profile or a trace (also as a `Service`: `ecdn up --demo`).
 public final class LoadGenerator: Service, Sendable {
     public let configuration: LoadConfiguration
-    private let client: HTTPClient
+    private let client: ViewerClient
     private let logger: Logger
     private let siteBases: [UInt32]
     private let router: HTTPURL
     private let finished = Mutex<[PlayerResult]>([])
     private let active = Atomic<Int>(0)
 
-    /// - Throws: ``ControlError`` for a bad router URL, site prefix or CA file.
-    public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(ControlError) {
+    /// - Throws: ``LoadError`` for a bad router URL, site prefix or CA file.
+    public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(LoadError) {
         self.configuration = configuration
-        self.router = try HTTPURL.parse(configuration.router)
+        self.router = try Player.parse(configuration.router)
         var bases: [UInt32] = []
         for prefix in configuration.sitePrefixes {
-            guard let (network, _) = PrefixTable.parsePrefix(prefix[...]) else {
-                throw ControlError(.badConfiguration, "site prefix '\(prefix)' is not A.B.C.D/LEN")
+            guard let (network, _) = IPv4.parsePrefix(prefix[...]) else {
+                throw LoadError(.badConfiguration, "site prefix '\(prefix)' is not A.B.C.D/LEN")
             }
             bases.append(network)
         }
-        guard !bases.isEmpty else { throw ControlError(.badConfiguration, "give at least one site prefix to send viewers from") }
+        guard !bases.isEmpty else { throw LoadError(.badConfiguration, "give at least one site prefix to send viewers from") }
         self.siteBases = bases
-        let tls = try configuration.caFile.map { file throws(ControlError) in try HTTPClient.trusting(caFile: file) }
-        self.client = HTTPClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10), tls: tls)
+        let tls: NIOSSLContext?
+        do {
+            tls = try configuration.caFile.map { file throws(TLSFilesError) in try TLSFiles.clientContext(trusting: file) }
+        } catch {
+            throw LoadError(.badConfiguration, error.message, underlying: error)
+        }
+        self.client = ViewerClient(group: group, connectTimeout: .seconds(2), timeout: .seconds(10), tls: tls)
         self.logger = logger
     }
 
@@ -57,7 +62,7 @@ public final class LoadGenerator: Service, Sendable {
                     return
                 }
                 serial += 1
-                let address = PrefixTable.format(siteBases[site] &+ UInt32(100 + serial % 100))
+                let address = IPv4.format(siteBases[site] &+ UInt32(100 + serial % 100))
                 var playerConfiguration = configuration.player
                 if let bitrate { playerConfiguration.bitrate = bitrate; playerConfiguration.variant = nil }
                 let player = Player(

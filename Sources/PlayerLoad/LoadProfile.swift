@@ -1,4 +1,3 @@
-import ElasticControl
 import HTTPToolkit
 /// When viewers arrive: Poisson arrivals whose rate follows steps in time, per site; or a trace.
 public struct LoadProfile: Sendable, Equatable {
@@ -28,17 +27,17 @@ public struct LoadProfile: Sendable, Equatable {
     }
 
     /// Parses `T:RATE,T:RATE,...` (viewers per second, the same at every site).
-    /// - Throws: ``ControlError`` `badConfiguration`.
-    public static func parse(_ text: String, sites: Int) throws(ControlError) -> LoadProfile {
+    /// - Throws: ``LoadError`` `badConfiguration`.
+    public static func parse(_ text: String, sites: Int) throws(LoadError) -> LoadProfile {
         var steps: [Step] = []
         for item in text.split(separator: ",") {
             let parts = item.split(separator: ":")
             guard parts.count == 2, let t = Double(parts[0]), let r = Double(parts[1]), t >= 0, r >= 0 else {
-                throw ControlError(.badConfiguration, "profile item '\(item)' is not TIME:RATE (seconds:viewers per second)")
+                throw LoadError(.badConfiguration, "profile item '\(item)' is not TIME:RATE (seconds:viewers per second)")
             }
             steps.append(Step(start: t, rates: Array(repeating: r, count: sites)))
         }
-        guard !steps.isEmpty else { throw ControlError(.badConfiguration, "the profile is empty") }
+        guard !steps.isEmpty else { throw LoadError(.badConfiguration, "the profile is empty") }
         return LoadProfile(steps: steps)
     }
 
@@ -76,15 +75,15 @@ public struct TraceArrival: Sendable, Equatable {
 
     /// Parses the simulator's trace CSV (a header line, then rows). The second column (an AS in
     /// the simulator) is mapped to sites by the caller.
-    /// - Throws: ``ControlError`` `badTrace` naming the line.
-    public static func parse(csv: String) throws(ControlError) -> [TraceArrival] {
+    /// - Throws: ``LoadError`` `badTrace` naming the line.
+    public static func parse(csv: String) throws(LoadError) -> [TraceArrival] {
         var rows: [TraceArrival] = []
         for (number, line) in csv.split(separator: "\n").enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingOWS() }
             if number == 0, fields.first.map({ Double($0) == nil }) == true { continue }
             guard fields.count >= 5, let arrival = Double(fields[0]), let content = Int(fields[2]),
                   let bitrate = Double(fields[3]), let view = Double(fields[4]) else {
-                throw ControlError(.badTrace, "line \(number + 1): '\(line)' is not arrival_s,asn,content,bitrate_bps,view_s")
+                throw LoadError(.badTrace, "line \(number + 1): '\(line)' is not arrival_s,asn,content,bitrate_bps,view_s")
             }
             rows.append(TraceArrival(arrival: arrival, group: String(fields[1]), content: content, bitrate: Int(bitrate), view: view))
         }

@@ -1,4 +1,3 @@
-import ElasticControl
 /// The outcome of a load run.
 public struct LoadReport: Sendable, Codable {
     public var viewers: Int

@@ -1,4 +1,3 @@
-import ElasticControl
 import HTTPToolkit
 import NIOCore
 import NIOHTTP1
@@ -66,7 +65,7 @@ public struct PlayerConfiguration: Sendable {
 /// playlist and segments at the playback rate from wherever it was sent, with buffer and stall
 /// accounting.
 struct Player {
-    var client: HTTPClient
+    var client: ViewerClient
     var configuration: PlayerConfiguration
     var router: HTTPURL
     var path: String
@@ -84,40 +83,40 @@ struct Player {
             badSegments: 0
         )
         let leaveAt = arrival + watch
-        func fail(_ error: ControlError) {
+        func fail(_ error: LoadError) {
             result.errors += 1
             if result.error == nil { result.error = error.message }
         }
         // Master playlist via the router.
         let masterURL: HTTPURL
         let master: String
-        do throws(ControlError) {
-            let routed = try await client.request(.GET, router.with(path: path), localAddress: address)
-            guard routed.status == 302, let location = routed.headers.first(name: "Location") else {
-                throw ControlError(.httpFailed, "the router answered \(routed.status) without a redirect")
+        do throws(LoadError) {
+            let routed = try await client.get(router.with(path: path), from: address)
+            guard routed.status == .found, let location = routed.headers.first(name: "Location") else {
+                throw LoadError(.httpFailed, "the router answered \(routed.status.code) without a redirect")
             }
             result.instance = routed.headers.first(name: "X-ECDN-Instance")
             result.servedByCache = result.instance != nil
-            masterURL = try HTTPURL.parse(location)
-            let response = try await client.request(.GET, masterURL, localAddress: address)
+            masterURL = try Self.parse(location)
+            let response = try await client.get(masterURL, from: address)
             result.firstResponseSeconds = HTTPDate.monotonic() - arrival
-            guard response.status == 200 else { throw ControlError(.httpFailed, "\(masterURL) answered \(response.status)") }
+            guard response.status == .ok else { throw LoadError(.httpFailed, "\(masterURL) answered \(response.status.code)") }
             master = String(buffer: response.body)
-            result.bytes += response.bodyBytes
+            result.bytes += response.bodyLength
         } catch {
             fail(error)
             return result
         }
         let variants = Self.variants(master)
         guard !variants.isEmpty else {
-            fail(ControlError(.httpFailed, "\(masterURL) is not a master playlist"))
+            fail(LoadError(.httpFailed, "\(masterURL) is not a master playlist"))
             return result
         }
         let choice = configuration.variant.map { min(max(0, $0), variants.count - 1) }
             ?? variants.indices.min { abs(variants[$0].bandwidth - configuration.bitrate) < abs(variants[$1].bandwidth - configuration.bitrate) } ?? 0
         result.bitrate = variants[choice].bandwidth
         guard let mediaURL = try? masterURL.resolving(variants[choice].uri) else {
-            fail(ControlError(.badURL, "bad variant URI \(variants[choice].uri)"))
+            fail(LoadError(.badURL, "bad variant URI \(variants[choice].uri)"))
             return result
         }
 
@@ -153,10 +152,10 @@ struct Player {
                 continue
             }
             if next == nil || !known.contains(where: { $0.sequence == next }) {
-                do throws(ControlError) {
-                    let response = try await client.request(.GET, mediaURL, localAddress: address)
-                    guard response.status == 200 else { throw ControlError(.httpFailed, "\(mediaURL) answered \(response.status)") }
-                    result.bytes += response.bodyBytes
+                do throws(LoadError) {
+                    let response = try await client.get(mediaURL, from: address)
+                    guard response.status == .ok else { throw LoadError(.httpFailed, "\(mediaURL) answered \(response.status.code)") }
+                    result.bytes += response.bodyLength
                     known = Self.segments(String(buffer: response.body))
                 } catch {
                     fail(error)
@@ -174,14 +173,14 @@ struct Player {
                 }
             }
             guard let n = next, let segment = known.first(where: { $0.sequence == n }), let url = try? mediaURL.resolving(segment.uri) else { continue }
-            do throws(ControlError) {
-                let response = try await client.request(.GET, url, keepBody: configuration.checkSegments, localAddress: address)
-                guard response.status == 200 else { throw ControlError(.httpFailed, "\(url) answered \(response.status)") }
-                result.bytes += response.bodyBytes
+            do throws(LoadError) {
+                let response = try await client.get(url, keepBody: configuration.checkSegments, from: address)
+                guard response.status == .ok else { throw LoadError(.httpFailed, "\(url) answered \(response.status.code)") }
+                result.bytes += response.bodyLength
                 // A bad segment plays as a glitch: counted, not fetched again.
                 if configuration.checkSegments, let problem = check.check(response.body, sequence: n) {
                     result.badSegments += 1
-                    fail(ControlError(.httpFailed, "\(url): \(problem)"))
+                    fail(LoadError(.httpFailed, "\(url): \(problem)"))
                 }
             } catch {
                 fail(error)
@@ -207,6 +206,16 @@ struct Player {
         if !playing, started != nil { result.stallSeconds += end - stallStart }
         if let started { result.watchSeconds = end - started }
         return result
+    }
+
+    /// Parses an `http://` or `https://` URL (the router's, a redirect's).
+    /// - Throws: ``LoadError`` `badURL` saying what is wrong.
+    static func parse(_ text: String) throws(LoadError) -> HTTPURL {
+        do {
+            return try HTTPURL(text, schemes: [.http, .https])
+        } catch {
+            throw LoadError(.badURL, "\(error)", underlying: error)
+        }
     }
 
     static func variants(_ text: String) -> [(bandwidth: Int, uri: String)] {

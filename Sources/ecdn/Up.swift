@@ -2,6 +2,7 @@ import ArgumentParser
 import ElasticControl
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import LocalCA
 import Logging
 import MediaOrigin
@@ -219,7 +220,12 @@ struct Up: AsyncParsableCommand {
                 originURL = origin
             } else {
                 let o = try await ElasticCDN.withFallback(port: originPort, logger: logger) { port throws(ControlError) in
-                    try await DemoOrigin(configuration: DemoOriginConfiguration(host: host, port: port, channels: channels, tls: tlsFiles), group: group, logger: logger)
+                    do throws(MediaError) {
+                        return try await DemoOrigin(
+                            configuration: DemoOriginConfiguration(host: host, port: port, channels: channels, tls: tlsFiles), group: group, logger: logger)
+                    } catch {
+                        throw ControlError(error.code == .bindFailed ? .bindFailed : .badConfiguration, error.message, underlying: error)
+                    }
                 }
                 demoOrigin = o
                 originURL = o.url

@@ -1,6 +1,7 @@
 import ElasticControl
 @testable import MediaOrigin
 import Foundation
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -83,6 +84,16 @@ struct DemoOriginTests {
         let unknown = try await client.get(origin.url + "/nothing")
         #expect(unknown.status == 404)
         #expect(origin.counters.requests == 7)
+
+        // The egress counters as one Codable document, as they were before this request.
+        let status = try await client.get(origin.url + "/status")
+        #expect(status.headers.first(name: "Content-Type")?.hasPrefix("application/json") == true)
+        let document = try JSON.decode(DemoOriginStatus.self, from: status.body)
+        #expect(document.requests == 7)
+        #expect(document.bytes == origin.counters.bytes - status.bodyBytes)
+        #expect(document.segments == origin.segmentCounters.distinct && document.repeatedSegments == 0)
+        let edge = origin.catalog.liveEdge(at: HTTPDate.now())
+        #expect(document.liveEdge == edge || document.liveEdge == edge - 1)
     }
 }
 

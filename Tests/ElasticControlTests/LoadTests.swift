@@ -12,7 +12,7 @@ struct LoadTests {
         let rows = try TraceArrival.parse(csv: "arrival_s,asn,content,bitrate_bps,view_s\n5.5,4,0,2500000.0,26.3\n-1.0,2,3,1000000,60\n")
         #expect(rows.map(\.arrival) == [-1.0, 5.5])
         #expect(rows[1] == TraceArrival(arrival: 5.5, group: "4", content: 0, bitrate: 2_500_000, view: 26.3))
-        #expect(throws: ControlError.self) { try TraceArrival.parse(csv: "arrival_s,asn\n1,2\n") }
+        #expect(throws: LoadError.self) { try TraceArrival.parse(csv: "arrival_s,asn\n1,2\n") }
     }
 
     @Test func profilesStepAndRepeat() throws {
@@ -21,7 +21,7 @@ struct LoadTests {
         #expect(profile.rates(at: 15) == [2, 2])
         #expect(profile.rates(at: 99) == [0, 0])
         #expect(LoadProfile.demo.rates(at: 150 + 45) == LoadProfile.demo.rates(at: 45))
-        #expect(throws: ControlError.self) { try LoadProfile.parse("0:x", sites: 1) }
+        #expect(throws: LoadError.self) { try LoadProfile.parse("0:x", sites: 1) }
     }
 
     /// Players outside every site are sent to the origin and play a real live stream.

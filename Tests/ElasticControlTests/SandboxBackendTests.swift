@@ -1,6 +1,7 @@
 import CSandbox
 @testable import ElasticControl
 import Foundation
+import HTTPToolkit
 import LocalCA
 import MediaOrigin
 import NIOCore

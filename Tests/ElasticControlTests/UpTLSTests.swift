@@ -1,5 +1,6 @@
 @testable import ElasticControl
 import Foundation
+import HTTPToolkit
 import NIOCore
 import NIOHTTP1
 import Testing

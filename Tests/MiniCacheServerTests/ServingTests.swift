@@ -223,6 +223,41 @@ import Testing
         }
     }
 
+    /// The body stream under concurrent load: open ranges of the large object (the flaky case was
+    /// `bytes=1000-`: head, then the connection closed), pipelined in pairs so that the second
+    /// stream starts from inside the first one's last write completion, on eight connections over
+    /// two event loops at once, with small chunks so that every body takes many writes. With
+    /// `sendfile`, bodies on two event loops used to share one `NIOFileHandle`, which NIO lets one
+    /// caller use at a time: the second `sendfile` failed with EBUSY and the body was cut.
+    @Test("open ranges of a large object stream completely, pipelined and on many connections at once", arguments: LargeObjectStrategy.allCases)
+    func concurrentOpenRanges(strategy: LargeObjectStrategy) async throws {
+        let content = TestVolume.bytes(3 << 20, seed: 3)
+        try await TestServer.with(volume: TestVolume.shared.path, {
+            $0.threads = 2
+            $0.largeObjectStrategy = strategy
+            $0.streamChunkSize = 64 << 10
+        }) { server in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        let connection = try await TestConnection(port: server.port)
+                        let offsets = [1000 * (client + 1), 7 * (client + 1)]
+                        let requests = offsets.map { "GET /large.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=\($0)-\r\n\r\n" }
+                        await connection.send(requests.joined())
+                        for offset in offsets {
+                            let response = try #require(try await connection.readResponse())
+                            #expect(response.status == 206)
+                            #expect(response.header("Content-Range") == "bytes \(offset)-\(content.count - 1)/\(content.count)")
+                            #expect(response.body.count == content.count - offset)
+                            #expect(response.body == Array(content[offset...]), "client \(client), offset \(offset)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("RFC 9110 §14.6: several ranges give multipart/byteranges", arguments: [false, true])
     func multipart(large: Bool) async throws {
         let volume = TestVolume.shared

@@ -37,11 +37,9 @@ package struct HTTPClient: Sendable {
     /// - Throws: ``ControlError`` `badConfiguration` when the file holds no certificate.
     package static func trusting(caFile: String) throws(ControlError) -> NIOSSLContext {
         do {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            return try NIOSSLContext(configuration: configuration)
+            return try TLSFiles.clientContext(trusting: caFile)
         } catch {
-            throw ControlError(.badConfiguration, "cannot use \(caFile) as a CA file: \(error); give a PEM certificate", underlying: error)
+            throw ControlError(.badConfiguration, error.message, underlying: error)
         }
     }
 

@@ -12,7 +12,12 @@ extension HTTPServer {
     package static func bind(
         host: String, port: Int, tls: TLSFiles? = nil, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder
     ) async throws(ControlError) -> HTTPServer {
-        let context = try tls?.serverContext()
+        let context: NIOSSLContext?
+        do {
+            context = try tls?.serverContext()
+        } catch {
+            throw ControlError(.badConfiguration, error.message, underlying: error)
+        }
         do {
             return try await bind(
                 HTTPServerConfiguration(host: host, port: port, serverName: "ecdn", tls: context), group: group, logger: logger, responder: responder)

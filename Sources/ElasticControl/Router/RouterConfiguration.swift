@@ -1,3 +1,5 @@
+import HTTPToolkit
+
 /// The viewers' entry point.
 public struct RouterConfiguration: Sendable {
     /// Address to listen on. Default 127.0.0.1 (reachable from every 127.0.N.x on Linux).

@@ -1,4 +1,5 @@
 import HTTPToolkit
+
 /// Maps a viewer's IPv4 address to a site by longest-prefix match.
 ///
 /// The file format is one `PREFIX/LEN SITE` pair per line; `#` starts a comment:
@@ -51,25 +52,16 @@ public struct PrefixTable: Sendable, Equatable {
     }
 
     package static func parsePrefix(_ text: Substring) -> (UInt32, Int)? {
-        let parts = text.split(separator: "/")
-        guard parts.count == 2, let ip = parseIPv4(parts[0]), let length = Int(parts[1]), (0...32).contains(length) else { return nil }
-        return (ip, length)
+        IPv4.parsePrefix(text)
     }
 
     /// Parses dotted IPv4.
     public static func parseIPv4(_ text: Substring) -> UInt32? {
-        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard octets.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for octet in octets {
-            guard let byte = UInt8(octet) else { return nil }
-            value = value << 8 | UInt32(byte)
-        }
-        return value
+        IPv4.parse(text)
     }
 
     /// Dotted text of an IPv4 value.
     public static func format(_ ip: UInt32) -> String {
-        "\(ip >> 24).\((ip >> 16) & 255).\((ip >> 8) & 255).\(ip & 255)"
+        IPv4.format(ip)
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import NIOCore
 
 /// A part of a response body: bytes in memory or a byte range of the volume file.
@@ -21,12 +26,27 @@ struct BodyStream {
     let counters: ObjectCounters
     /// Keeps the volume snapshot (and its descriptor) alive until the body is sent.
     let mount: Mount
+    /// The descriptor this body's `FileRegion`s are sent from, made on first use.
+    private var file: StreamFile?
 
     init(pieces: [BodyPiece], total: Int64, counters: ObjectCounters, mount: Mount) {
         self.pieces = pieces
         self.total = total
         self.counters = counters
         self.mount = mount
+    }
+
+    /// The handle for this body's `FileRegion`s: a duplicate of the volume's descriptor of its own,
+    /// closed when the stream is released; nil when it cannot be made (descriptors exhausted).
+    ///
+    /// Never one handle shared between streams: NIO lets one caller at a time use a
+    /// `NIOFileHandle` (since 2.77 a second, concurrent `sendfile` on another event loop fails
+    /// with EBUSY), and a shared one cut bodies short under concurrent load.
+    mutating func fileHandle() -> NIOFileHandle? {
+        if let file = self.file { return file.handle }
+        guard let file = StreamFile(duplicating: self.mount.fileDescriptor) else { return nil }
+        self.file = file
+        return file.handle
     }
 
     /// Whether every piece has been handed to the channel.
@@ -62,5 +82,22 @@ struct BodyStream {
         guard self.isHandedOver, self.outstanding == 0 else { return false }
         self.counters.recordCompletion()
         return true
+    }
+}
+
+/// A duplicate of the volume's descriptor owned by one body stream, closed with it. NIO has failed
+/// or finished the stream's `FileRegion`s by then: the stream is released only when its last write
+/// completed or its channel closed.
+final class StreamFile {
+    let handle: NIOFileHandle
+
+    init?(duplicating descriptor: CInt) {
+        let duplicate = dup(descriptor)
+        guard duplicate >= 0 else { return nil }
+        self.handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: duplicate)
+    }
+
+    deinit {
+        try? self.handle.close()
     }
 }

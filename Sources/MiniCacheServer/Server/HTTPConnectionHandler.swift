@@ -294,7 +294,14 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 count = length
                 switch self.largeObjects {
                 case .sendfile:
-                    data = .fileRegion(FileRegion(fileHandle: stream.mount.fileHandle, readerIndex: Int(offset), endIndex: Int(offset + length)))
+                    guard let handle = stream.fileHandle() else {
+                        self.server.logger.error("cannot duplicate the volume's descriptor", metadata: ["errno": "\(errno)"])
+                        self.stream = nil
+                        self.state.closeNow()
+                        context.close(promise: nil)
+                        return
+                    }
+                    data = .fileRegion(FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length)))
                 case .read:
                     guard let buffer = self.readChunk(stream.mount, at: offset, count: Int(length), context: context) else {
                         self.stream = nil

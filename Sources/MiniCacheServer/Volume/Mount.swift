@@ -30,28 +30,17 @@ package final class Mount: Sendable {
     package var volume: Volume { self.files.volume }
     /// Lower-case hex digest → slot in `objects`.
     package var byDigest: ObjectTable { self.objects }
-    /// A second descriptor of the volume file for `FileRegion`, closed with the last mount using it.
-    package var fileHandle: NIOFileHandle { self.files.fileHandle }
     /// The volume's descriptor, for `pread`.
     package var fileDescriptor: CInt { self.files.volume.fileDescriptor.rawValue }
     package var digestHexLength: Int { self.files.volume.header.digestLength * 2 }
 
-    /// The descriptors mounts derived from one full mount share.
+    /// The volume (and its descriptor) that mounts derived from one full mount share. A body sent
+    /// with `sendfile` uses a duplicate of its own (``BodyStream``).
     private final class Files: Sendable {
         let volume: Volume
-        let fileHandle: NIOFileHandle
 
-        init(volume: Volume) throws(MiniCacheError) {
-            let fd = dup(volume.fileDescriptor.rawValue)
-            guard fd >= 0 else {
-                throw MiniCacheError(.volume, "cannot duplicate the descriptor of \(volume.path) (errno \(errno))")
-            }
+        init(volume: Volume) {
             self.volume = volume
-            self.fileHandle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
-        }
-
-        deinit {
-            try? self.fileHandle.close()
         }
     }
 
@@ -95,7 +84,7 @@ package final class Mount: Sendable {
             if !entry.name.isEmpty, !entry.isHidden { nameKeys.append((Array(entry.name.utf8), entry.slot)) }
             if defaultObject == nil, entry.isDefault { defaultObject = object }
         }
-        self.files = try Files(volume: volume)
+        self.files = Files(volume: volume)
         self.generation = generation
         self.objects = objects
         self.byName = BytesIndex(nameKeys)
