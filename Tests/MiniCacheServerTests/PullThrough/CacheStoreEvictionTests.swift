@@ -63,42 +63,6 @@ struct CacheStoreEvictionTests {
         await origin.stop()
     }
 
-    @Test("idle keep-alive connections (HTTP/1.1) hold no volume snapshot: the space of evicted objects is reused at once")
-    func idleConnectionsDoNotPinEvictedSpace() async throws {
-        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            let path = request.path
-            return [.send(TestOrigin.response(body: CacheStoreCrashTests.body(path), headers: ["Cache-Control: max-age=3600"]))]
-        }
-        let volume = try TestVolume(sizeMiB: 4)
-        defer { volume.remove() }
-        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
-            let volumes = server.server.context.volumes
-            // Keep-alive connections that each answered a request (a miss, then a hit from the
-            // volume file) and then sit idle while the volume changes under them.
-            var idle: [TestConnection] = []
-            for path in ["/e/5", "/e/5", "/e/6"] {
-                let connection = try await TestConnection(port: server.port)
-                #expect(await connection.send("GET \(path) HTTP/1.1\r\nHost: test\r\n\r\n"))
-                #expect(try await connection.readResponse()?.text == CacheStoreCrashTests.body(path))
-                try await PullThroughTests.waitForStored(server, path == "/e/6" ? 2 : 1)
-                idle.append(connection)
-            }
-            for i in 9...40 {
-                let path = "/e/\(i)"
-                #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path))
-            }
-            try await PullThroughTests.waitForStored(server, 34)
-            #expect(server.server.context.cache!.store.statistics.evicted > 0)
-            // Once the closed connections are gone, only the current snapshot is alive.
-            for _ in 0..<1000 where volumes.tracker.liveGenerations != [volumes.current.generation] {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            #expect(volumes.tracker.liveGenerations == [volumes.current.generation])
-            withExtendedLifetime(idle) {}
-        }
-        await origin.stop()
-    }
-
     @Test("the eviction order is rebuilt from the store times after a restart", arguments: EvictionKind.allCases)
     func orderSurvivesRestart(kind: EvictionKind) async throws {
         let volume = try TestVolume(sizeMiB: 8)
