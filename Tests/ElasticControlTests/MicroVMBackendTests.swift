@@ -47,9 +47,14 @@ import Testing
         } else {
             #expect(note == "KVM")
         }
-        let answers = try await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
-        #expect(answers.without == 401)
-        #expect(answers.with == 200)
+        // The admin listener may open a moment after the data port the backend waits for.
+        var answers: (without: Int, with: Int)?
+        _ = await TestStack.eventually(timeout: 30) {
+            answers = try? await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
+            return answers != nil
+        }
+        #expect(answers?.without == 401)
+        #expect(answers?.with == 200)
         #expect(try await HTTPClientForTests().get(spec.url + "/anything").status == 502)
         let console = try String(contentsOfFile: backend.logPath(of: spec.id), encoding: .utf8)
         #expect(console.contains(VMInit.execMarker))
