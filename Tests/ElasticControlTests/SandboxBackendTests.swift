@@ -138,6 +138,30 @@ struct SandboxBackendTests {
         await backend.terminateAll(grace: 0)
     }
 
+    @Test func theAdminTokenFileIsCopiedIntoTheSandboxAndItsAdminListenerAsksForIt() async throws {
+        let tokenFile = TestEnvironment.temporaryDirectory("sandbox-token-file") + "/admin.token"
+        let token = try AdminTokenFile.prepare(tokenFile)
+        let backend = try SandboxBackend(
+            configuration: SandboxConfiguration(),
+            instances: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory("sandbox-token"), volumeSize: 16 << 20,
+                adminTokenFile: tokenFile
+            ),
+            logger: TestEnvironment.logger
+        )
+        let spec = Self.spec("token-1", address: "127.0.175.10")
+        try await backend.launch(spec)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        let answers = try await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
+        #expect(answers.without == 401)
+        #expect(answers.with == 200)
+        // Its copy is in the instance's own /data, readable by the sandbox's user alone.
+        let pid = try #require(backend.pid(of: spec.id))
+        let copy = try #require(AdminTokenCheck.owner(of: "/proc/\(pid)/root/data/admin.token"))
+        #expect(copy.mode == 0o400 && copy.uid == 65534)
+        await backend.terminateAll(grace: 0)
+    }
+
     @Test func oneTenantCannotReachSeeOrReadAnother() async throws {
         let backend = try Self.backend("sandbox-tenants")
         let probes = try Self.backend("sandbox-probes", executable: Binaries.sandboxProbe) { $0.seccomp = false }

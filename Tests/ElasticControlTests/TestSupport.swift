@@ -136,6 +136,24 @@ final class TestStack: Sendable {
 }
 
 /// A thin wrapper over the package's client for tests.
+/// What an instance's admin listener answers for its status without its token, and with it.
+enum AdminTokenCheck {
+    static func statuses(adminURL: String, token: String) async throws -> (without: Int, with: Int) {
+        let client = HTTPClientForTests()
+        let without = try await client.get(adminURL + "/admin/status").status
+        let with = try await client.get(adminURL + "/admin/status", headers: [("Authorization", "Bearer \(token)")]).status
+        return (without, with)
+    }
+
+    /// Mode bits and owner of `path`.
+    static func owner(of path: String) -> (mode: Int, uid: Int)? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, let uid = (attributes[.ownerAccountID] as? NSNumber)?.intValue
+        else { return nil }
+        return (mode, uid)
+    }
+}
+
 struct HTTPClientForTests {
     let client: HTTPClient
 
