@@ -156,21 +156,47 @@ struct StateCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete one site or tenant (sites/<name>, tenants/<name>).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one site or tenant (sites/<name>, tenants/<name>).",
+            discussion: "With --revision R, only if the key has not changed since revision R (from `ecdn state dump`): a change made meanwhile is not deleted unseen."
+        )
 
         @OptionGroup var store: StoreOptions
 
         @Argument(help: "The key under the root, e.g. sites/site4.")
         var key: String
 
+        @Option(help: ArgumentHelp("Delete the key only if it has not changed since this revision (from `ecdn state dump`).", valueName: "R"))
+        var revision: Int64?
+
+        func validate() throws {
+            if let revision, revision <= 0 { throw ValidationError("--revision must be positive (the revision `ecdn state dump` printed)") }
+        }
+
         func run() async throws {
             guard key.hasPrefix("sites/") || key.hasPrefix("tenants/"), key.split(separator: "/").count == 2 else {
                 Up.fail("only sites/<name> and tenants/<name> are deleted by hand")
             }
             let client = StateCommand.client(store)
+            let full = ClusterKeys().root + key
             do {
-                let deleted = try await client.delete(ClusterKeys().root + key)
-                print(deleted > 0 ? "deleted \(ClusterKeys().root + key)" : "no such key: \(ClusterKeys().root + key)")
+                if let revision {
+                    let result = try await client.transaction(
+                        if: [EtcdCompare(key: full, .greater, .version(0)), EtcdCompare(key: full, .less, .modRevision(revision + 1))],
+                        then: [.delete(key: full)], else: [.get(key: full)]
+                    )
+                    if !result.succeeded {
+                        guard let now = result.reads.first?.first else { Up.fail("no such key: \(full)") }
+                        Up.fail(
+                            "\(full) changed after revision \(revision) (it holds \(String(decoding: now.value, as: UTF8.self)), last changed at revision "
+                                + "\(now.modRevision)); nothing deleted. Look at it again, and delete it with --revision \(now.modRevision) if it should still go."
+                        )
+                    }
+                    print("deleted \(full)")
+                } else {
+                    let deleted = try await client.delete(full)
+                    print(deleted > 0 ? "deleted \(full)" : "no such key: \(full)")
+                }
             } catch {
                 Up.fail("\(error)")
             }

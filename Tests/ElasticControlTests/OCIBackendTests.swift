@@ -79,12 +79,7 @@ import Testing
             let spec = spec("oci-token-1", octet: 204)
             try await backend.launch(spec)
             #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
-            let answers = try await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
-            #expect(answers.without == 401)
-            #expect(answers.with == 200)
-            let pid = try #require(backend.pid(of: spec.id))
-            let copy = try #require(AdminTokenCheck.owner(of: "/proc/\(pid)/root/data/admin.token"))
-            #expect(copy.mode == 0o400 && copy.uid == 65534)
+            try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
         }
     }
 

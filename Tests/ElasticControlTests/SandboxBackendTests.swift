@@ -152,13 +152,7 @@ struct SandboxBackendTests {
         let spec = Self.spec("token-1", address: "127.0.175.10")
         try await backend.launch(spec)
         #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
-        let answers = try await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
-        #expect(answers.without == 401)
-        #expect(answers.with == 200)
-        // Its copy is in the instance's own /data, readable by the sandbox's user alone.
-        let pid = try #require(backend.pid(of: spec.id))
-        let copy = try #require(AdminTokenCheck.owner(of: "/proc/\(pid)/root/data/admin.token"))
-        #expect(copy.mode == 0o400 && copy.uid == 65534)
+        try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
         await backend.terminateAll(grace: 0)
     }
 

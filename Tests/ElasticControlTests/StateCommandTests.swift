@@ -126,8 +126,14 @@ struct StateCommandTests {
         #expect(winners.count == 1)
         #expect(try stored() == winners.first.map { 10 + $0 })
 
+        // A delete on a stale revision is refused and deletes nothing; on a fresh one it goes through.
+        let staleDelete = try Self.state(["delete"] + store + ["sites/site4", "--revision", "\(seen)"])
+        #expect(staleDelete.status != 0 && staleDelete.error.contains("changed after revision \(seen)"), "\(staleDelete.error)")
+        #expect(try stored() != nil)
+        let current = try #require(try dumpRevision())
+        #expect(try Self.state(["delete"] + store + ["sites/site4", "--revision", "\(current)"]).output.hasPrefix("deleted /ecdn/sites/site4"))
+
         // A revision for a key that is gone is refused; --force writes whatever the key holds.
-        #expect(try Self.state(["delete"] + store + ["sites/site4"]).status == 0)
         let gone = try Self.state(["set"] + store + ["sites/site4", site(3), "--revision", "\(base)"])
         #expect(gone.status != 0 && gone.error.contains("does not exist"))
         #expect(try stored() == nil)

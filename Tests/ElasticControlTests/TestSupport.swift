@@ -145,6 +145,17 @@ enum AdminTokenCheck {
         return (without, with)
     }
 
+    /// Expects the admin listener to answer 401 without the token and 200 with it, and the
+    /// token's copy in the instance's own `/data` (seen through the root of its process `pid`)
+    /// to be readable by its user (nobody) alone.
+    static func expectAsked(adminURL: String, token: String, copyInRootOf pid: Int32) async throws {
+        let answers = try await statuses(adminURL: adminURL, token: token)
+        #expect(answers.without == 401)
+        #expect(answers.with == 200)
+        let copy = owner(of: "/proc/\(pid)/root/data/admin.token")
+        #expect(copy?.mode == 0o400 && copy?.uid == 65534)
+    }
+
     /// Mode bits and owner of `path`.
     static func owner(of path: String) -> (mode: Int, uid: Int)? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
