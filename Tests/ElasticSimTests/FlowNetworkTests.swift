@@ -105,10 +105,10 @@ struct FlowNetworkTests {
     }
 
     /// Flows on one or two neighbouring links of a chain make many small components that merge
-    /// and split as flows come and go: a settle that reuses the last component, and one whose
-    /// change reaches past it, both give every flow its max-min fair rate.
+    /// and split as flows come and go: recomputing only the changed component (its groups'
+    /// links read from the flat link store) gives every flow its max-min fair rate.
     @Test(arguments: 1...30)
-    func reusedComponentsStayExactAsComponentsMergeAndSplit(seed: UInt64) {
+    func componentsThatMergeAndSplitStayExact(seed: UInt64) {
         var rng = RandomSource(seed: 1000 + seed)
         let linkCount = 12
         let capacities = (0..<linkCount).map { _ in Double(2 + Int(rng.unit() * 10)) }
