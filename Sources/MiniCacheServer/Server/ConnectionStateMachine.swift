@@ -293,11 +293,7 @@ struct ConnectionStateMachine {
             return .schedule(self.deadline)
         }
         switch self.activity {
-        case .streaming:
-            guard self.deadlineKind == .stall else { return .none }
-            self.closeNow()
-            return .closeNow
-        case .relaying:
+        case .streaming, .relaying:
             guard self.deadlineKind == .stall else { return .none }
             self.closeNow()
             return .closeNow
