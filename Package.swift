@@ -176,6 +176,7 @@ let package = Package(
         .target(
             name: "LocalCA",
             dependencies: [
+                "HTTPToolkit",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -239,6 +240,7 @@ let package = Package(
         .target(
             name: "EtcdClient",
             dependencies: [
+                "HTTPToolkit",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -84,7 +84,9 @@ h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s
 }
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
 rport=$((port + 2))
-taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" >"$work/router.log" 2>&1 &
+# The seeded instances are records without caches behind them: the router's cache checks are off.
+taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" --cache-check-interval 0 --cache-check-timeout 0 \
+    >"$work/router.log" 2>&1 &
 router_pid=$!
 pids+=("$router_pid")
 for _ in $(seq 300); do

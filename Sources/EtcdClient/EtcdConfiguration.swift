@@ -1,3 +1,5 @@
+import HTTPToolkit
+
 /// Where the etcd cluster is and how patiently to talk to it.
 public struct EtcdConfiguration: Sendable {
     /// One member's client address.
@@ -54,7 +56,7 @@ public struct EtcdConfiguration: Sendable {
                 throw EtcdError(.badEndpoint, "'\(part)' in '\(url)' is not HOST:PORT; write etcd://127.0.0.1:2379[,HOST:PORT...]")
             }
             let host = pieces[0] == "localhost" ? "127.0.0.1" : String(pieces[0])
-            guard Self.isIPv4(host) else {
+            guard IPv4.parse(host) != nil else {
                 throw EtcdError(.badEndpoint, "'\(host)' in '\(url)' is not an IPv4 address; etcd endpoints are given by address")
             }
             endpoints.append(Endpoint(host: host, port: port))
@@ -67,9 +69,4 @@ public struct EtcdConfiguration: Sendable {
 
     /// `etcd://host:port,host:port`.
     public var url: String { "etcd://" + endpoints.map(\.description).joined(separator: ",") }
-
-    static func isIPv4(_ text: String) -> Bool {
-        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
-    }
 }

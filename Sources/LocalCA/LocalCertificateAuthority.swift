@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Crypto
 import FoundationEssentials
+import HTTPToolkit
 import SwiftASN1
 import X509
 
@@ -64,7 +65,7 @@ public struct LocalCertificateAuthority: Sendable {
         let start = now + validFrom
         let end = days > 0 ? start + Double(days) * 86_400 : now - 60
         let alternatives: [GeneralName] = names.map { name in
-            if let address = Self.ipv4Bytes(name) { return .ipAddress(ASN1OctetString(contentBytes: ArraySlice(address))) }
+            if let address = IPv4.parse(name) { return .ipAddress(ASN1OctetString(contentBytes: ArraySlice(IPv4.bytes(address)))) }
             return .dnsName(name)
         }
         let certificate = try Certificate(
@@ -114,13 +115,6 @@ public struct LocalCertificateAuthority: Sendable {
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         close(fd)
         guard written == bytes.count, rename(temporary, path) == 0 else { throw LocalCAError(path: path, errno: errno) }
-    }
-
-    private static func ipv4Bytes(_ text: String) -> [UInt8]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        let bytes = parts.compactMap { UInt8($0) }
-        return bytes.count == 4 ? bytes : nil
     }
 }
 

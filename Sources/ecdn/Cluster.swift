@@ -218,9 +218,16 @@ struct RouterCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a viewer is held for a booting cache (0: send to the origin meanwhile).", valueName: "S"))
     var routerWait: Double = 1
 
+    @Option(help: ArgumentHelp("Seconds between checks of every ready cache (a TCP connect); one that fails gets no viewers until one succeeds (0: no periodic checks).", valueName: "S"))
+    var cacheCheckInterval: Double = 1
+
+    @Option(help: ArgumentHelp("Seconds a check waits for a cache; a viewer back for what it was sent to a cache for is sent there again only after a fresh check (0: no checks at all).", valueName: "S"))
+    var cacheCheckTimeout: Double = 0.5
+
     func validate() throws {
         guard HostPort(listen) != nil else { throw ValidationError("--listen must be ADDR:PORT") }
         guard routerWait >= 0 else { throw ValidationError("--router-wait must not be negative") }
+        guard cacheCheckInterval >= 0, cacheCheckTimeout >= 0 else { throw ValidationError("--cache-check-interval and --cache-check-timeout must not be negative") }
     }
 
     func run() async throws {
@@ -241,7 +248,10 @@ struct RouterCommand: AsyncParsableCommand {
         let router: ClusterRouter
         do {
             router = try await ClusterRouter(
-                configuration: ClusterRouterConfiguration(id: id, host: address.host, port: address.port, prefixTable: table, controller: policy),
+                configuration: ClusterRouterConfiguration(
+                    id: id, host: address.host, port: address.port, prefixTable: table, controller: policy,
+                    cacheCheckInterval: cacheCheckInterval, cacheCheckTimeout: cacheCheckTimeout
+                ),
                 client: client, group: group, logger: logger
             )
         } catch {

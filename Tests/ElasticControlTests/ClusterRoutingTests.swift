@@ -1,6 +1,7 @@
 @testable import ElasticControl
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import NIOHTTP1
 import NIOPosix
 import Testing
@@ -17,6 +18,8 @@ struct ClusterRoutingTests {
         let sites: [SiteConfiguration]
         let tenant = TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")
         private var routers: [(ClusterRouter, Task<Void, any Error>)] = []
+        /// Each ready instance's cache: a real listener at its address (nil while cut off).
+        private var caches: [String: (address: HostPort, server: HTTPServer?)] = [:]
 
         init(sites: Int) async throws {
             etcd = try await EtcdTestServer.start()
@@ -32,14 +35,17 @@ struct ClusterRoutingTests {
 
         func removeAgent(_ site: Int) async throws { try await client.delete(keys.agent(sites[site].name)) }
 
-        /// A ready instance of the tenant at `site`; returns its id.
+        /// A ready instance of the tenant at `site`, its cache a listener that answers every
+        /// request with a playlist; returns its id.
         @discardableResult
         func readyInstance(_ site: Int) async throws -> String {
             let s = sites[site]
             let id = "\(s.name)-default-1"
             let now = Date().timeIntervalSince1970
+            let server = try await Self.cache(host: s.instanceAddress(slot: 0) ?? "", port: 0)
+            caches[id] = (server.address, server)
             let placement = PlacementRecord(
-                id: id, site: s.name, tenant: tenant.name, slot: 0, address: s.instanceAddress(slot: 0) ?? "", port: 18080, adminPort: 18081,
+                id: id, site: s.name, tenant: tenant.name, slot: 0, address: server.address.host, port: server.address.port, adminPort: 18081,
                 origin: tenant.origin, placedBy: "test", placedAt: now
             )
             let instance = InstanceRecord(
@@ -54,10 +60,35 @@ struct ClusterRoutingTests {
             return id
         }
 
+        private static func cache(host: String, port: Int) async throws -> HTTPServer {
+            try await HTTPServer.bind(host: host, port: port, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger) { _ in
+                .text(.ok, "#EXTM3U\n")
+            }
+        }
+
+        /// `http://address:port` of an instance's cache.
+        func url(_ id: String) -> String { "http://\(caches[id]?.address.description ?? "")" }
+
+        /// Cuts an instance's cache off: its listener closes, connections are refused; its
+        /// records (placement, ready status, live agent) stay as they are.
+        func cut(_ id: String) async {
+            await caches[id]?.server?.close()
+            caches[id]?.server = nil
+        }
+
+        /// Brings a cut cache back on the same address and port.
+        func restore(_ id: String) async throws {
+            guard let address = caches[id]?.address else { return }
+            caches[id]?.server = try await Self.cache(host: address.host, port: address.port)
+        }
+
         /// A running router with its own view; returns once it is registered and its view is synced.
-        func router(_ id: String) async throws -> ClusterRouter {
+        /// `checkInterval` 0: only viewers that come back trigger cache checks.
+        func router(_ id: String, checkInterval: Double = 0) async throws -> ClusterRouter {
             let router = try await ClusterRouter(
-                configuration: ClusterRouterConfiguration(id: id, port: 0, controller: ControllerConfiguration(routerWait: 0)),
+                configuration: ClusterRouterConfiguration(
+                    id: id, port: 0, controller: ControllerConfiguration(routerWait: 0), cacheCheckInterval: checkInterval
+                ),
                 client: client, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
             )
             routers.append((router, Task { try await router.run() }))
@@ -69,6 +100,7 @@ struct ClusterRoutingTests {
         func stop() async {
             for (_, task) in routers { task.cancel() }
             for (_, task) in routers { _ = await task.result }
+            for id in caches.keys { await cut(id) }
             await client.close()
             etcd.destroy()
         }
@@ -84,7 +116,7 @@ struct ClusterRoutingTests {
         #expect(await router.view.wait(timeout: 10) { $0.status[cache] != nil })
 
         let target = await router.route(site: "site1", tenant: "default", client: "127.0.201.7")
-        #expect(target == .cache(url: "http://127.0.203.10:18080", instance: cache))
+        #expect(target == .cache(url: records.url(cache), instance: cache))
         // The viewer counts at the site that serves it.
         await router.reportDemand(sites: nil)
         #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site3", tenant: "default") == 1 })
@@ -94,6 +126,104 @@ struct ClusterRoutingTests {
         #expect(await router.view.wait(timeout: 10) { $0.agents["site3"] == nil })
         let origin = await router.route(site: "site1", tenant: "default", client: "127.0.201.8")
         #expect(origin == .origin(url: "http://127.0.0.1:9", reason: "site lost"))
+        await records.stop()
+    }
+
+    /// A viewer as `cluster-bench viewers` plays: it asks a router once, then fetches from where
+    /// it was sent; a failed fetch is retried once, back through the next router.
+    struct RetryingViewer {
+        let address: String
+        let routers: [ClusterRouter]
+        var next: Int
+        var location: String?
+        var retried = 0
+        var visibleErrors: [String] = []
+
+        mutating func fetch() async {
+            do {
+                try await attempt()
+            } catch {
+                retried += 1
+                location = nil
+                do {
+                    try await attempt()
+                } catch {
+                    visibleErrors.append("\(error)")
+                    location = nil
+                }
+            }
+        }
+
+        private mutating func attempt() async throws {
+            let client = HTTPClientForTests()
+            if location == nil {
+                let router = routers[next % routers.count]
+                next += 1
+                let routed = try await client.get(router.url + "/live/1/index.m3u8", from: address)
+                guard routed.status == 302, routed.headers.first(name: "X-ECDN-Instance") != nil, let target = routed.headers.first(name: "Location") else {
+                    throw ControlError(.httpFailed, "\(router.url) answered \(routed.status) without a redirect to a cache")
+                }
+                location = target
+            }
+            let response = try await client.get(location ?? "", from: address)
+            guard response.status == 200 else { throw ControlError(.httpFailed, "\(location ?? "") answered \(response.status)") }
+        }
+    }
+
+    @Test func viewersOfACutOffCacheAreSentToAnotherSiteOnTheirRetryWithoutAnError() async throws {
+        let records = try await Records(sites: 2)
+        try await records.agent(0)
+        try await records.agent(1)
+        let first = try await records.readyInstance(0)
+        let second = try await records.readyInstance(1)
+        let ra = try await records.router("ra")
+        let rb = try await records.router("rb")
+        for router in [ra, rb] {
+            #expect(await router.view.wait(timeout: 10) { $0.status[first] != nil && $0.status[second] != nil })
+        }
+        // Ten viewers of site 1, half of them routed by each router: all play from site 1's cache.
+        var viewers = (1...10).map { RetryingViewer(address: "127.0.201.\($0)", routers: [ra, rb], next: $0) }
+        for k in viewers.indices { await viewers[k].fetch() }
+        #expect(viewers.allSatisfy { $0.location?.hasPrefix(records.url(first)) == true && $0.retried == 0 && $0.visibleErrors.isEmpty })
+        // Each router's report tells the other which viewers it sent to the cache.
+        await ra.reportDemand(sites: nil)
+        await rb.reportDemand(sites: nil)
+        for router in [ra, rb] {
+            #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default", instance: first) == 10 })
+        }
+
+        // The cache is cut off while its agent still reports it ready: each viewer's fetch
+        // fails, and its retry, through the router that did not send it there, goes to site 2.
+        await records.cut(first)
+        for k in viewers.indices { await viewers[k].fetch() }
+        #expect(viewers.allSatisfy { $0.visibleErrors.isEmpty }, "\(viewers.flatMap(\.visibleErrors))")
+        #expect(viewers.allSatisfy { $0.retried == 1 && $0.location?.hasPrefix(records.url(second)) == true })
+        #expect(ra.unreachableCaches == [first])
+        #expect(rb.unreachableCaches == [first])
+        // They play on from there.
+        for k in viewers.indices { await viewers[k].fetch() }
+        #expect(viewers.allSatisfy { $0.retried == 1 && $0.visibleErrors.isEmpty })
+        await records.stop()
+    }
+
+    @Test func periodicChecksRouteNewViewersAroundACutOffCacheUntilItIsBack() async throws {
+        let records = try await Records(sites: 2)
+        try await records.agent(0)
+        try await records.agent(1)
+        let first = try await records.readyInstance(0)
+        let second = try await records.readyInstance(1)
+        let router = try await records.router("r1", checkInterval: 0.1)
+        #expect(await router.view.wait(timeout: 10) { $0.status[first] != nil && $0.status[second] != nil })
+        #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.1") == .cache(url: records.url(first), instance: first))
+
+        await records.cut(first)
+        #expect(await TestStack.eventually(timeout: 10) { router.unreachableCaches == [first] })
+        // A new viewer of site 1 goes to site 2's cache without trying the cut one.
+        #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.2") == .cache(url: records.url(second), instance: second))
+
+        try await records.restore(first)
+        #expect(await TestStack.eventually(timeout: 10) { router.unreachableCaches.isEmpty })
+        #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.3") == .cache(url: records.url(first), instance: first))
         await records.stop()
     }
 
@@ -150,8 +280,8 @@ struct ClusterRoutingTests {
         #expect(await b.view.wait(timeout: 10) { $0.status[cache] != nil })
 
         // One viewer asks both routers (a retry, a second A record); a second asks one of them.
-        #expect(await a.route(site: "site1", tenant: "default", client: "127.0.201.7") == .cache(url: "http://127.0.201.10:18080", instance: cache))
-        #expect(await b.route(site: "site1", tenant: "default", client: "127.0.201.7") == .cache(url: "http://127.0.201.10:18080", instance: cache))
+        #expect(await a.route(site: "site1", tenant: "default", client: "127.0.201.7") == .cache(url: records.url(cache), instance: cache))
+        #expect(await b.route(site: "site1", tenant: "default", client: "127.0.201.7") == .cache(url: records.url(cache), instance: cache))
         _ = await b.route(site: "site1", tenant: "default", client: "127.0.201.8")
         await a.reportDemand(sites: nil)
         await b.reportDemand(sites: nil)

@@ -188,5 +188,8 @@ struct EtcdClientTests {
         #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://host") }
         #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://") }
         #expect(throws: EtcdError.self) { try EtcdConfiguration(url: "etcd://example.org:2379") }
+        for host in ["+127.0.0.1", "127.0.0.01", "127.0.0", "127.0.0.256", "127..0.1"] {
+            #expect(throws: EtcdError.self, "\(host)") { try EtcdConfiguration(url: "etcd://\(host):2379") }
+        }
     }
 }

@@ -55,6 +55,9 @@ struct HTTPURLTests {
         Case(text: "http://[12345::1]/", parts: nil),
         Case(text: "http://[::1%25eth0]/", parts: nil),
         Case(text: "http://[::256.0.0.1]/", parts: nil),
+        Case(text: "http://[::ffff:010.0.0.1]/", parts: nil),
+        Case(text: "http://[::ffff:+1.0.0.1]/", parts: nil),
+        Case(text: "http://[::ffff:1..0.1]/", parts: nil),
         Case(text: "http://[example.com]/", parts: nil),
         Case(text: "http://" + String(repeating: "a", count: 256) + "/", parts: nil),
     ]

@@ -83,4 +83,46 @@ import Testing
         harness.channel.embeddedEventLoop.run()
         #expect(!harness.channel.isActive)
     }
+
+    @Test(
+        "a body part whose write fails at once ends the stream: nothing more is read or written, the connection closes",
+        arguments: [LargeObjectStrategy.sendfile, .read])
+    func failedPartEndsStream(strategy: LargeObjectStrategy) throws {
+        let server = try EmbeddedHarness.makeServer(
+            volume: TestVolume.shared.path,
+            configuration: TestServer.configuration {
+                $0.largeObjectStrategy = strategy
+                $0.streamChunkSize = 64 * 1024
+            })
+        let harness = try EmbeddedHarness(server: server)
+        // The head goes through; the first body part fails as on a channel that closed under it.
+        let writes = FailingWrites(passing: 1)
+        try harness.channel.pipeline.syncOperations.addHandler(writes, position: .first)
+        try harness.receive("GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /small.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        harness.channel.embeddedEventLoop.run()
+        // 3 MiB in 64 KiB parts: the stream had 47 more parts to hand out after the one that
+        // failed, and the request behind it would be a write of its own.
+        #expect(writes.count == 2)
+        #expect(!harness.channel.isActive)
+    }
+}
+
+/// Passes the first `passing` writes on and fails the rest at once.
+private final class FailingWrites: ChannelOutboundHandler {
+    typealias OutboundIn = IOData
+    let passing: Int
+    private(set) var count = 0
+
+    init(passing: Int) {
+        self.passing = passing
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.count += 1
+        if self.count <= self.passing {
+            context.write(data, promise: promise)
+        } else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
 }

@@ -23,10 +23,19 @@ public struct ClusterRouterConfiguration: Sendable {
     public var leaseTTL: Int64
     /// Policy and timing (threshold, viewers per instance, router wait, viewer lease), as for `ecdn up`.
     public var controller: ControllerConfiguration
+    /// Seconds between the router's checks of every ready cache (a TCP connect to its data
+    /// port); a cache that fails one gets no viewers until one succeeds. 0 turns the periodic
+    /// checks off. Default 1.
+    public var cacheCheckInterval: Double
+    /// Seconds a check waits for a cache to accept a connection. A viewer that comes back for
+    /// content it was already sent to a cache for (it most likely failed there) is sent there
+    /// again only after a fresh check. 0 turns every check off. Default 0.5.
+    public var cacheCheckTimeout: Double
 
     public init(
         id: String = "router-\(UInt32.random(in: 0...UInt32.max))", host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil,
-        reportInterval: Double = 1, leaseTTL: Int64 = 3, controller: ControllerConfiguration = ControllerConfiguration()
+        reportInterval: Double = 1, leaseTTL: Int64 = 3, controller: ControllerConfiguration = ControllerConfiguration(),
+        cacheCheckInterval: Double = 1, cacheCheckTimeout: Double = 0.5
     ) {
         self.id = id
         self.host = host
@@ -35,6 +44,8 @@ public struct ClusterRouterConfiguration: Sendable {
         self.reportInterval = reportInterval
         self.leaseTTL = leaseTTL
         self.controller = controller
+        self.cacheCheckInterval = cacheCheckInterval
+        self.cacheCheckTimeout = cacheCheckTimeout
     }
 }
 
@@ -45,7 +56,9 @@ public struct ClusterRouterConfiguration: Sendable {
 /// etcd round trip. Demand goes back in batches: once per report interval, one key per site whose
 /// demand changed; a viewer at a site without a cache triggers one early report for that site,
 /// and may be held until the leader's new cache is ready (``ControllerConfiguration/routerWait``).
-/// When etcd is unreachable it keeps routing from its last view.
+/// When etcd is unreachable it keeps routing from its last view. It checks the caches it sends
+/// viewers to itself (``CacheChecks``), so a cache whose host is cut off gets no more viewers
+/// long before its agent's lease lapses, and a viewer that failed there is sent elsewhere.
 public final class ClusterRouter: Service, Sendable {
     public let configuration: ClusterRouterConfiguration
     public let view: ClusterView
@@ -56,6 +69,7 @@ public final class ClusterRouter: Service, Sendable {
     private let followsView: Bool
     private let server: HTTPServer
     private let logger: Logger
+    private let checks: CacheChecks?
     private let demand = Mutex(RouterDemand())
     private let tableCache = Mutex<(stamps: (UInt64, UInt64), table: PrefixTable, tenants: [TenantConfiguration])?>(nil)
 
@@ -71,6 +85,7 @@ public final class ClusterRouter: Service, Sendable {
         self.policy = configuration.controller.effectivePolicy
         self.lease = MemberLease(client: client, ttl: configuration.leaseTTL, logger: logger)
         self.logger = logger
+        self.checks = configuration.cacheCheckTimeout > 0 ? CacheChecks(timeout: configuration.cacheCheckTimeout, group: group, logger: logger) : nil
         let box = RouterBox()
         self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
             guard let router = box.router else { return .text(.serviceUnavailable, "starting\n") }
@@ -86,6 +101,9 @@ public final class ClusterRouter: Service, Sendable {
     /// etcd writes this router made (demand reports and its membership), for the measurements:
     /// keys written, and the transactions (each one etcd revision) they were written in.
     public var etcdWrites: (keys: Int, transactions: Int) { demand.withLock { ($0.writes, $0.transactions) } }
+
+    /// Instances whose last check failed: the router sends them no viewers.
+    public var unreachableCaches: Set<String> { checks?.unreachable ?? [] }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
@@ -106,6 +124,16 @@ public final class ClusterRouter: Service, Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(Int64(self.configuration.reportInterval * 1000)))
                         await self.reportDemand(sites: nil)
+                    }
+                }
+                if let checks = self.checks, self.configuration.cacheCheckInterval > 0 {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            let targets = self.view.read(Self.readyCaches)
+                            checks.retain(Set(targets.map(\.id)))
+                            await checks.check(all: targets)
+                            try? await Task.sleep(for: .milliseconds(Int64(self.configuration.cacheCheckInterval * 1000)))
+                        }
                     }
                 }
                 await group.next()
@@ -143,8 +171,14 @@ public final class ClusterRouter: Service, Sendable {
     public func route(site: String, tenant: String, client: String, content: String = "") async -> RouteTarget {
         let now = HTTPDate.now()
         let key = DesiredKey(site: site, tenant: tenant)
-        let (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
-        if reason == "site lost", let next = nextSite(after: key, client: client, content: content, now: now) {
+        var (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
+        // A viewer back for what it was sent to a cache for goes there again only if it answers
+        // a check now; else the decision is made again without that cache.
+        for _ in 0..<3 {
+            guard case .cache(_, let id)? = decision, await !mayReturn(to: id, key: key, client: client) else { break }
+            (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: false)
+        }
+        if reason == "site lost" || reason == "cache unreachable", let next = await nextSite(after: key, client: client, content: content, now: now) {
             // Counted at the site that serves it, so the leader sizes that site for it.
             demand.withLock { d in
                 d.arrived(next.key, client: client, content: content, now: now)
@@ -178,23 +212,50 @@ public final class ClusterRouter: Service, Sendable {
 
     private enum Choice { case cache(url: String, id: String) }
 
-    /// For a viewer of a lost site (its agent's lease lapsed): the next site in name order, with
-    /// a live agent, where the policy sends the viewer to a ready cache; nil sends it to the origin.
-    private func nextSite(after key: DesiredKey, client: String, content: String, now: Double) -> (key: DesiredKey, url: String, id: String)? {
+    /// For a viewer of a lost site (its agent's lease lapsed) or of a site whose caches do not
+    /// answer: the next site in name order, with a live agent, where the policy sends the viewer
+    /// to a ready cache that answers; nil sends it to the origin.
+    private func nextSite(after key: DesiredKey, client: String, content: String, now: Double) async -> (key: DesiredKey, url: String, id: String)? {
         let candidates: [String] = view.read { state in
             let names = state.siteList.map(\.name)
             guard let at = names.firstIndex(of: key.site) else { return [] }
             return (names[(at + 1)...] + names[..<at]).filter { name in
-                state.agents[name] != nil && state.running(site: name, tenant: key.tenant).contains { $0.status?.instance.state == .ready }
+                state.agents[name] != nil && state.running(site: name, tenant: key.tenant).contains { r in
+                    r.status?.instance.state == .ready && !(checks?.isUnreachable(r.placement.id) ?? false)
+                }
             }
         }
         for site in candidates {
             let fallback = DesiredKey(site: site, tenant: key.tenant)
-            if case .cache(let url, let id)? = decide(key: fallback, client: client, content: content, now: now, record: false).0 {
-                return (fallback, url, id)
+            for _ in 0..<3 {
+                guard case .cache(let url, let id)? = decide(key: fallback, client: client, content: content, now: now, record: false).0 else { break }
+                if await mayReturn(to: id, key: fallback, client: client) { return (fallback, url, id) }
             }
         }
         return nil
+    }
+
+    /// Whether `client` may be sent to instance `id` (of `key`): yes, unless this router or
+    /// another (by its demand report) sent it there before and the cache fails a check now.
+    private func mayReturn(to id: String, key: DesiredKey, client: String) async -> Bool {
+        guard let checks else { return true }
+        let sentHere = demand.withLock { $0.keys[key]?.instances[id]?[client] != nil }
+        let target: CacheChecks.Target? = view.read { state in
+            guard sentHere || state.wasSent(client, site: key.site, tenant: key.tenant, instance: id),
+                let placement = state.placements[key.site]?[id]?.record
+            else { return nil }
+            return CacheChecks.Target(id: id, host: placement.address, port: placement.port)
+        }
+        guard let target else { return true }
+        return await checks.check(target)
+    }
+
+    /// Every placed instance whose agent reports it ready: what the periodic checks look at.
+    private static func readyCaches(_ state: ClusterState) -> [CacheChecks.Target] {
+        state.placements.values.flatMap { $0.values }.compactMap { p in
+            guard p.record.want == .run, state.status[p.record.id]?.instance.state == .ready else { return nil }
+            return CacheChecks.Target(id: p.record.id, host: p.record.address, port: p.record.port)
+        }
     }
 
     /// The policy's choice on the local view: a ready cache, or why not.
@@ -209,7 +270,9 @@ public final class ClusterRouter: Service, Sendable {
                 return (nil, tenant.origin, "client outside every site")
             }
             guard state.agents[key.site] != nil else { return (nil, tenant.origin, "site lost") }
-            let running = state.running(site: key.site, tenant: key.tenant).sorted { $0.placement.id < $1.placement.id }
+            let placed = state.running(site: key.site, tenant: key.tenant)
+            let running = placed.filter { !(checks?.isUnreachable($0.placement.id) ?? false) }.sorted { $0.placement.id < $1.placement.id }
+            if running.isEmpty && !placed.isEmpty { return (nil, tenant.origin, "cache unreachable") }
             var states: [InstanceState] = []
             for (k, r) in running.enumerated() {
                 let ready = r.status?.instance.state == .ready

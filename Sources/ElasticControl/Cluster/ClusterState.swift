@@ -95,6 +95,14 @@ public struct ClusterState: Sendable {
         }
     }
 
+    /// Whether some router's report says it sent `client` to `instance` (from the sketches, so
+    /// possibly a false positive, never a miss for a reported viewer).
+    public func wasSent(_ client: String, site: String, tenant: String, instance: String) -> Bool {
+        demand.values.contains { reports in
+            reports[site]?.tenants[tenant]?.instanceSketches?[instance]?.contains(client) ?? false
+        }
+    }
+
     /// Applies one key's new value (nil: deleted).
     mutating func apply(key: String, keys: ClusterKeys, value: [UInt8]?, createRevision: Int64, modRevision: Int64) {
         let parts = keys.components(key)

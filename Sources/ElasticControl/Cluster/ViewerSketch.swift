@@ -27,6 +27,12 @@ public struct ViewerSketch: Sendable, Equatable, Codable {
         words[bit >> 6] |= 1 << UInt64(bit & 63)
     }
 
+    /// Whether `client` may have been inserted (false positives are possible, misses are not).
+    public func contains(_ client: String) -> Bool {
+        let bit = Self.bit(of: client)
+        return words[bit >> 6] & (1 << UInt64(bit & 63)) != 0
+    }
+
     /// Adds every viewer of `other`.
     public mutating func formUnion(_ other: ViewerSketch) {
         for i in words.indices { words[i] |= other.words[i] }

@@ -118,7 +118,7 @@ package struct HostPort: Sendable, Hashable, CustomStringConvertible {
             for (index, group) in groups.enumerated() {
                 let isLast = side == sides.count - 1 && index == groups.count - 1
                 if isLast, group.contains(".") {
-                    guard Self.isIPv4(group) else { return false }
+                    guard IPv4.parse(group) != nil else { return false }
                     count += 2
                 } else {
                     guard (1...4).contains(group.utf8.count), group.utf8.allSatisfy({ Hex.nibble($0) != nil }) else {
@@ -129,11 +129,5 @@ package struct HostPort: Sendable, Hashable, CustomStringConvertible {
             }
         }
         return sides.count == 2 ? count <= 7 : count == 8
-    }
-
-    private static func isIPv4(_ text: Substring) -> Bool {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4
-            && parts.allSatisfy { (1...3).contains($0.utf8.count) && $0.utf8.allSatisfy { $0 &- 48 < 10 } && Int($0)! <= 255 }
     }
 }

@@ -285,11 +285,14 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Hands body parts to the channel while it is writable.
+    ///
+    /// The stream is changed in place, never through a copy: a write can fail before
+    /// `context.write` returns (the channel closed, TLS shut down), and ``partWritten`` then ends
+    /// the stream, which must stop this loop and stay ended.
     private func pump(context: ChannelHandlerContext) {
-        guard var stream = self.stream else { return }
         let chunkSize = Int64(self.server.configuration.streamChunkSize)
         var wrote = false
-        while context.channel.isWritable, let piece = stream.next(chunkSize: chunkSize) {
+        while context.channel.isWritable, let piece = self.stream?.next(chunkSize: chunkSize) {
             let data: IOData
             let count: Int64
             switch piece {
@@ -300,19 +303,15 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 count = length
                 switch self.largeObjects {
                 case .sendfile:
-                    guard let handle = stream.fileHandle() else {
+                    guard let handle = self.stream?.fileHandle() else {
                         self.server.logger.error("cannot duplicate the volume's descriptor", metadata: ["errno": "\(errno)"])
-                        self.stream = nil
-                        self.state.closeNow()
-                        context.close(promise: nil)
+                        self.streamFailed(context: context)
                         return
                     }
                     data = .fileRegion(FileRegion(fileHandle: handle, readerIndex: Int(offset), endIndex: Int(offset + length)))
                 case .read:
-                    guard let buffer = self.readChunk(stream.mount, at: offset, count: Int(length), context: context) else {
-                        self.stream = nil
-                        self.state.closeNow()
-                        context.close(promise: nil)
+                    guard let mount = self.stream?.mount, let buffer = self.readChunk(mount, at: offset, count: Int(length), context: context) else {
+                        self.streamFailed(context: context)
                         return
                     }
                     data = .byteBuffer(buffer)
@@ -325,16 +324,20 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             }
             context.write(self.wrapOutboundOut(data), promise: promise)
         }
-        self.stream = stream
         if wrote { context.flush() }
+    }
+
+    /// A body cannot go on: the response is cut, so the connection closes.
+    private func streamFailed(context: ChannelHandlerContext) {
+        self.stream = nil
+        self.state.closeNow()
+        context.close(promise: nil)
     }
 
     private func partWritten(count: Int64, data: IOData, result: Result<Void, any Error>, context: ChannelHandlerContext) {
         guard var stream = self.stream else { return }
         guard case .success = result else {
-            self.stream = nil
-            self.state.closeNow()
-            context.close(promise: nil)
+            self.streamFailed(context: context)
             return
         }
         if case .byteBuffer(var buffer) = data, buffer.capacity >= self.server.configuration.streamChunkSize, self.bufferPool.count < 4 {
