@@ -70,10 +70,15 @@ public struct ClusterState: Sendable {
     /// Distinct viewers of `tenant` at `site` over every router's report (a viewer that two
     /// routers saw counts once), or of those sent to `instance`.
     public func viewers(site: String, tenant: String, instance: String? = nil) -> Int {
+        Self.viewers(in: demand.values.lazy.compactMap { $0[site]?.tenants[tenant] }, instance: instance)
+    }
+
+    /// Distinct viewers over the routers' `reports` of one site and tenant, or of those sent to
+    /// `instance` (``viewers(site:tenant:instance:)`` for a caller that has the reports).
+    static func viewers(in reports: some Sequence<DemandRecord.Tenant>, instance: String? = nil) -> Int {
         var unsketched = 0
         var sketched: [(count: Int, sketch: ViewerSketch)] = []
-        for reports in demand.values {
-            guard let report = reports[site]?.tenants[tenant] else { continue }
+        for report in reports {
             let (count, sketch) = instance.map { (report.instances[$0] ?? 0, report.instanceSketches?[$0]) } ?? (report.viewers, report.sketch)
             guard count > 0 else { continue }
             if let sketch {
