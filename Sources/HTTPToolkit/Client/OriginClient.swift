@@ -205,7 +205,13 @@ package final class OriginClient: Sendable {
                     } else {
                         handshake.succeed()
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    // Interim responses (1xx) reach the connection handler, which keeps them apart
+                    // from the final response (RFC 9110 §15.2).
+                    try channel.pipeline.syncOperations.addHandlers([
+                        HTTPRequestEncoder(),
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)),
+                        NIOHTTPRequestHeadersValidator(),
+                    ])
                     try channel.pipeline.syncOperations.addHandler(
                         OriginConnectionHandler(origin: origin, configuration: configuration) {
                             self?.removeIdle(id, key: key)

@@ -21,7 +21,13 @@ final class OriginConnectionHandler: ChannelInboundHandler {
         var completion: (Outcome) -> Void
         var keepAlive: Bool
         var isHead: Bool
+        /// Interim (1xx) responses received so far.
+        var interim = 0
     }
+
+    /// Interim responses accepted before the final one; an origin that sends more is broken (each
+    /// one restarts the read timeout, so without a limit it could hold the exchange forever).
+    static let maxInterimResponses = 16
 
     private enum State {
         case idle
@@ -116,6 +122,20 @@ final class OriginConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .waitingForHead(var exchange)) where head.status.code < 200:
+            // An interim response (RFC 9110 §15.2): the final one is still to come.
+            guard head.status != .switchingProtocols else {
+                fail(error(.badResponse, "the origin switched protocols (101) without being asked to"))
+                return
+            }
+            exchange.interim += 1
+            guard exchange.interim <= Self.maxInterimResponses else {
+                fail(error(.badResponse, "the origin sent more than \(Self.maxInterimResponses) interim (1xx) responses"))
+                return
+            }
+            state = .waitingForHead(exchange)
+            armReadTimer()
+            exchange.delegate.originDidReceiveInformational(head)
         case (.head(let head), .waitingForHead(let exchange)):
             let chunked = head.headers["transfer-encoding"].contains {
                 HTTPListParser.elements(Substring($0)).last?.lowercased() == "chunked"

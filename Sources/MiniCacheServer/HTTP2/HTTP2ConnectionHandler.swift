@@ -413,6 +413,10 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private func upstreamEvent(_ event: UpstreamEvent, on id: HTTP2StreamID, generation: Int) {
         guard let context = self.context, let stream = self.streams[id], var relay = stream.relay, relay.generation == generation else { return }
         switch event {
+        case .informational(let head):
+            // Only before the final response's fields.
+            guard relay.bodiless == nil, let interim = RelayHead(interim: head) else { return }
+            self.writeFrame(.headers(.init(headers: self.writer.writeInterim(interim), endStream: false)), on: id, context: context)
         case .response(let head, let joined):
             switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: relay.mount) {
             case .relay(let relayHead):

@@ -104,6 +104,12 @@ struct HTTP2ResponseWriter {
         return RelayFields(fields: self.takeHTTP1Output().fields, bodiless: framing.bodiless)
     }
 
+    /// The fields of an interim (1xx) response relayed before the final one (RFC 9113 §8.1).
+    mutating func writeInterim(_ head: RelayHead) -> HPACKHeaders {
+        self.http1.writeInterim(head)
+        return self.takeHTTP1Output().fields
+    }
+
     // MARK: - Fields
 
     /// `:status`, `date` and the object's prepared fields.

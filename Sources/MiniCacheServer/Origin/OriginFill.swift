@@ -230,6 +230,19 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     /// `request_time` and `response_time` of RFC 9111 §4.2.3 for the `Age` of joiners.
     package var times: FillTimes { state.withLock { FillTimes(requestTime: $0.requestTime, responseTime: $0.responseTime) } }
 
+    /// An interim response goes to the subscribers that started the fetch (those subscribed
+    /// without request headers), never to joiners: it answers the request sent, and nothing says
+    /// a joiner may have it before the final response shows whether it may be shared.
+    package func originDidReceiveInformational(_ head: HTTPResponseHead) {
+        state.withLock { state in
+            guard case .waiting = state.phase else { return }
+            for subscriber in state.subscribers where subscriber.requestHeaders == nil {
+                let delegate = subscriber.delegate
+                subscriber.eventLoop.execute { delegate.originDidReceiveInformational(head) }
+            }
+        }
+    }
+
     package func originDidReceiveHead(_ head: HTTPResponseHead) {
         state.withLock { state in
             state.phase = .streaming(head)

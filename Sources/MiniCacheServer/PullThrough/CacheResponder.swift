@@ -191,7 +191,7 @@ package struct CacheResponder: Sendable {
             case .end, .failed, .fetchSeparately:
                 box.subscription?.cancel()
                 box.subscription = nil
-            case .response, .body:
+            case .informational, .response, .body:
                 break
             }
         }

@@ -426,6 +426,19 @@ struct HTTP1ResponseWriter {
         return RelayFraming(keepAlive: keepAlive, chunked: chunked, bodiless: bodiless)
     }
 
+    /// Writes `100 Continue`: the client may send the content it holds back (RFC 9110 §15.2.1).
+    mutating func writeContinue() {
+        self.out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+    }
+
+    /// Writes an interim (1xx) response relayed before the final one: its status line and
+    /// fields only (no `Date`, no framing: RFC 9110 §15.2).
+    mutating func writeInterim(_ head: RelayHead) {
+        var text = head.status.statusLine
+        for (name, value) in head.fields { text += "\(name): \(value)\r\n" }
+        self.out.writeString(text + "\r\n")
+    }
+
     /// Writes part of a relayed body.
     mutating func writeRelayBody(_ bytes: ByteBuffer, chunked: Bool) {
         if chunked {

@@ -6,6 +6,7 @@ import Musl
 import HTTPToolkit
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// One data-plane connection: the adapter between the channel and the parts that decide.
 ///
@@ -35,6 +36,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) private var input: ByteBuffer?
     /// Request body bytes still to skip.
     private var discard = 0
+    /// The request whose body is awaited was checked for `Expect: 100-continue` (and answered).
+    private var expectationChecked = false
     private var stream: BodyStream?
     private var relay: RelayedResponse?
     /// Tells the events of a relay from those of one it replaced.
@@ -180,11 +183,21 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                     self.refuse(status)
                     break requests
                 case .whole where buffer.readableBytes < head.headLength + head.contentLength:
+                    if !self.expectationChecked {
+                        self.expectationChecked = true
+                        // RFC 9110 §10.1.1: a client that expects 100-continue waits for it before
+                        // it sends the content this request is waiting for.
+                        if head.minorVersion == 1, buffer.withUnsafeReadableBytes({ Self.expectsContinue(head, in: $0) }) {
+                            self.writer.writeContinue()
+                            self.flush(.flush, context: context)
+                        }
+                    }
                     self.schedule(self.state.requestIncomplete(now: .now()), context: context)
                     break requests
                 case .whole, .skip:
                     break
                 }
+                self.expectationChecked = false
                 // Consumed first: a response can complete synchronously and go on with the loop.
                 self.input!.moveReaderIndex(forwardBy: head.headLength)
                 if head.contentLength > 0 {
@@ -235,6 +248,13 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         self.writer.writeError(status, keepAlive: false)
         self.state.responseWritten(keepAlive: false)
         self.input = nil
+    }
+
+    /// Whether the request `head` (parsed from `bytes`) has `Expect: 100-continue`.
+    private static func expectsContinue(_ head: RequestHead, in bytes: UnsafeRawBufferPointer) -> Bool {
+        head.fullHead(in: bytes).headers["expect"].contains { line in
+            HTTPListParser.elements(line).contains { $0.lowercased() == "100-continue" }
+        }
     }
 
     /// A streamed or relayed response is over: go on with the requests behind it.
@@ -390,6 +410,11 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private func upstreamEvent(_ event: UpstreamEvent, generation: Int) {
         guard let context = self.context, var relay = self.relay, relay.generation == generation else { return }
         switch event {
+        case .informational(let head):
+            // Only before the final response, and never to an HTTP/1.0 client (RFC 9110 §15.2).
+            guard relay.body == nil, relay.framing.minorVersion >= 1, let interim = RelayHead(interim: head) else { return }
+            self.writer.writeInterim(interim)
+            self.flush(.flush, context: context)
         case .response(let head, let joined):
             switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: self.answeringMount) {
             case .relay(let relayHead):

@@ -3,6 +3,9 @@ import NIOHTTP1
 
 /// What the connection relaying a link or a cache exchange receives from upstream, in order.
 package enum UpstreamEvent: Sendable {
+    /// An interim response (1xx, e.g. `103 Early Hints`) before the final one (RFC 9110 §15.2):
+    /// relayed to clients that may receive it, never stored.
+    case informational(HTTPResponseHead)
     /// The response head: a link's `200`; whatever the origin answers a cache exchange.
     /// `joined` is set for a viewer that joined a fetch already in flight (a coalesced request):
     /// the response was not fetched for it, so its answer carries `Age` (RFC 9111 §5.1).

@@ -20,6 +20,12 @@ final class UpstreamViewer: OriginResponseDelegate {
         self.deliver = deliver
     }
 
+    func originDidReceiveInformational(_ head: HTTPResponseHead) {
+        // A link's answer is made from the volume's object; the cache relays what its origin says.
+        guard self.passThrough, self.relaying.withLock({ $0 == nil }) else { return }
+        self.deliver(.informational(head))
+    }
+
     func originDidReceiveHead(_ head: HTTPResponseHead) {
         if self.passThrough {
             self.relaying.withLock { $0 = true }
