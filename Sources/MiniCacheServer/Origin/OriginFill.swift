@@ -27,6 +27,11 @@ import Synchronization
 /// joiner gets ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and
 /// must fetch separately.
 ///
+/// Once the response ended and no hold is left (or the fetch failed), the fill lets go of its
+/// subscribers and its task: the cache's recorder is a subscriber whose release closure refers
+/// back to the fill, and the viewers' delivery closures hold their connections, so keeping them
+/// would keep every fill ever made, with its heads and a connection each, alive.
+///
 /// Viewers subscribed as paced set the pace of the origin read: when every paced subscriber
 /// has fallen behind (``setBacklogged(_:_:)``), the fill stops reading its origin (TCP holds the
 /// origin back) until one catches up, so slow viewers never make it buffer the whole response,
@@ -217,6 +222,19 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             state.isJoinable = false
             state.chunks = []
             state.retainedBytes = 0
+            Self.letGoIfOver(&state)
+        }
+    }
+
+    /// Drops the subscribers and the task once nothing more will be delivered to them: the
+    /// response ended and no hold is left, or the fetch failed. Called under the lock.
+    private static func letGoIfOver(_ state: inout State) {
+        switch state.phase {
+        case .finished where !state.isJoinable, .failed:
+            state.subscribers = []
+            state.task = nil
+        case .waiting, .streaming, .finished:
+            break
         }
     }
 
@@ -343,6 +361,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 let delegate = subscriber.delegate
                 subscriber.eventLoop.execute { delegate.originDidFail(error) }
             }
+            Self.letGoIfOver(&state)
         }
     }
 }
