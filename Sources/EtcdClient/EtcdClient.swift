@@ -29,7 +29,7 @@ public final class EtcdClient: Sendable {
     private let watchService: EtcdPBWatch.Client<Transport>
     private let leaseService: EtcdPBLease.Client<Transport>
     private let maintenance: EtcdPBMaintenance.Client<Transport>
-    private let tlsFailures = TLSFailures()
+    private let connectionFailures = ConnectionFailures()
 
     /// Starts connecting in the background; requests wait for a connection up to their deadline.
     /// With ``EtcdConfiguration/tls`` it reads and checks the TLS files first.
@@ -38,7 +38,7 @@ public final class EtcdClient: Sendable {
     public init(configuration: EtcdConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(EtcdError) {
         self.configuration = configuration
         let security = try configuration.tls?.transportSecurity() ?? .plaintext
-        let failures = tlsFailures
+        let failures = connectionFailures
         let transport: Transport
         do {
             transport = try HTTP2ClientTransport.Posix(
@@ -56,11 +56,12 @@ public final class EtcdClient: Sendable {
                     config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let pipeline = channel.pipeline.syncOperations
+                            let handlers: [any ChannelHandler] = [ConnectionFailureRecorder(failures), PingResponder()]
                             guard let tls = try? pipeline.handler(type: NIOSSLClientHandler.self) else {
-                                try pipeline.addHandler(PingResponder(), position: .first)
+                                try pipeline.addHandlers(handlers, position: .first)
                                 return
                             }
-                            try pipeline.addHandlers([TLSFailureRecorder(failures), PingResponder()], position: .after(tls))
+                            try pipeline.addHandlers(handlers, position: .after(tls))
                         }
                     }
                 },
@@ -355,11 +356,15 @@ public final class EtcdClient: Sendable {
     static let maxAttempts = 4
     static let retryDelay = Duration.milliseconds(25)
 
-    /// ``map(_:_:)``, and when connections fail TLS, why and what to do.
+    /// ``map(_:_:)``, and when connections fail, why and what to do.
     private func failure(_ error: any Error, _ what: String) -> EtcdError {
         let mapped = Self.map(error, what)
-        guard mapped.code == .unavailable || mapped.code == .timeout, let tls = configuration.tls, let last = tlsFailures.current else {
-            return mapped
+        guard mapped.code == .unavailable || mapped.code == .timeout, let last = connectionFailures.current else { return mapped }
+        guard let tls = configuration.tls else {
+            guard last.hasSuffix(ConnectionFailureRecorder.closedUnanswered) else { return mapped }
+            return EtcdError(
+                mapped.code, "\(what): etcd \(last): if its client URLs are https://, write the store as https:// (TLS)", underlying: mapped
+            )
         }
         return EtcdError(mapped.code, "\(what): TLS to etcd failed: \(tls.advice(for: last)) (\(last))", underlying: mapped)
     }

@@ -78,7 +78,8 @@ extension EtcdConfiguration.TLS {
             }
             return "the member refused the client certificate \(certificateFile): it must be signed by the CA in the member's --trusted-ca-file and allow client authentication"
         }
-        if failure.contains("WRONG_VERSION_NUMBER") || failure.contains("PACKET_LENGTH_TOO_LONG") || failure.contains("HTTP_REQUEST") {
+        if failure.contains("WRONG_VERSION_NUMBER") || failure.contains("PACKET_LENGTH_TOO_LONG") || failure.contains("HTTP_REQUEST")
+            || failure.hasSuffix(ConnectionFailureRecorder.closedUnanswered) {
             return "the member does not speak TLS on this port: use etcd:// endpoints, or start etcd with https:// client URLs"
         }
         return "check the member's certificate and \(trusted)"

@@ -150,6 +150,17 @@ struct EtcdTLSTests {
         await byName.close()
     }
 
+    @Test func aMemberWithoutTLSIsNamedAsSuch() async throws {
+        let files = try EtcdTLSFixture()
+        defer { files.remove() }
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(2)))
+        let error = try await #require(throws: EtcdError.self) { try await client.get("/x") }
+        #expect(error.message.contains("the member does not speak TLS on this port"), "\(error.message)")
+        await client.close()
+    }
+
     @Test func missingOrUnusableFilesAreRefusedBeforeConnectingWithTheFileNamed() throws {
         let files = try EtcdTLSFixture()
         defer { files.remove() }
@@ -211,6 +222,9 @@ struct EtcdTLSTests {
         let plain = try StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)", "--etcd-ca", files.ca])
         #expect(plain.status != 0)
         #expect(plain.error.contains("--etcd-ca needs TLS: write the store as https://"))
+        let plainToTLS = try StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)"])
+        #expect(plainToTLS.status != 0)
+        #expect(plainToTLS.error.contains("write the store as https:// (TLS)"), "\(plainToTLS.error)")
         let noCertificate = try StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca])
         #expect(noCertificate.status != 0)
         #expect(noCertificate.error.contains("the member requires a client certificate"), "\(noCertificate.error)")
