@@ -305,6 +305,7 @@ let package = Package(
                 "ecdn",
                 "minicache",
                 "sandbox-probe",
+                "MiniCacheTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

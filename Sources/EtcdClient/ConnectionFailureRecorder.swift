@@ -59,7 +59,7 @@ final class ConnectionFailureRecorder: ChannelInboundHandler {
     /// The TLS library's reason (`CERTIFICATE_VERIFY_FAILED`) instead of its whole error, which
     /// names source files.
     static func brief(_ failure: String) -> String {
-        guard let range = failure.range(of: "OPENSSL_internal:") else { return failure }
+        guard let range = failure.firstRange(of: "OPENSSL_internal:") else { return failure }
         return String(failure[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" })
     }
 }
