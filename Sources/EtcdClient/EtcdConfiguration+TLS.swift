@@ -78,9 +78,13 @@ extension EtcdConfiguration.TLS {
             }
             return "the member refused the client certificate \(certificateFile): it must be signed by the CA in the member's --trusted-ca-file and allow client authentication"
         }
-        if failure.contains("WRONG_VERSION_NUMBER") || failure.contains("PACKET_LENGTH_TOO_LONG") || failure.contains("HTTP_REQUEST")
-            || failure.hasSuffix(ConnectionFailureRecorder.closedUnanswered) {
-            return "the member does not speak TLS on this port: use etcd:// endpoints, or start etcd with https:// client URLs"
+        let plainText = "use etcd:// endpoints, or start etcd with https:// client URLs"
+        if failure.contains("WRONG_VERSION_NUMBER") || failure.contains("PACKET_LENGTH_TOO_LONG") || failure.contains("HTTP_REQUEST") {
+            return "the member does not speak TLS on this port: \(plainText)"
+        }
+        // A member in plain text closes the connection on the TLS hello without a word.
+        if failure.contains("EOF during handshake") || failure.hasSuffix(ConnectionFailureRecorder.closedUnanswered) {
+            return "the member closed the connection in the TLS handshake, so it likely does not speak TLS on this port: \(plainText)"
         }
         return "check the member's certificate and \(trusted)"
     }

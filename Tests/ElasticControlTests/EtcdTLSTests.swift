@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import LocalCA
+import MiniCacheTesting
 import Testing
 
 /// Certificates for an etcd that serves TLS, made by a local CA: the member's (for 127.0.0.1),
@@ -157,7 +158,7 @@ struct EtcdTLSTests {
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(2)))
         let error = try await #require(throws: EtcdError.self) { try await client.get("/x") }
-        #expect(error.message.contains("the member does not speak TLS on this port"), "\(error.message)")
+        #expect(error.message.contains("it likely does not speak TLS on this port: use etcd:// endpoints"), "\(error.message)")
         await client.close()
     }
 
