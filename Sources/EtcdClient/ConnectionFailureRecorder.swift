@@ -22,13 +22,18 @@ final class ConnectionFailureRecorder: ChannelInboundHandler {
 
     /// What a member that closed a connection before it sent anything is recorded as.
     static let closedUnanswered = "closed the connection before answering"
+    /// What a member that reset or closed a connection in the TLS handshake without a TLS alert
+    /// (as a member in plain text does) is recorded as.
+    static let closedInTLSHandshake = "closed the connection in the TLS handshake"
 
     private let failures: ConnectionFailures
+    private let overTLS: Bool
     private var working = false
     private var recorded = false
 
-    init(_ failures: ConnectionFailures) {
+    init(_ failures: ConnectionFailures, overTLS: Bool) {
         self.failures = failures
+        self.overTLS = overTLS
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -40,7 +45,9 @@ final class ConnectionFailureRecorder: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        record(context, "\(error)")
+        let description = "\(error)"
+        let closed = error is IOError || description.contains("EOF during handshake") || description.contains("uncleanShutdown")
+        record(context, overTLS && !working && closed ? Self.closedInTLSHandshake : description)
         context.fireErrorCaught(error)
     }
 

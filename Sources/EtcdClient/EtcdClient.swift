@@ -56,12 +56,11 @@ public final class EtcdClient: Sendable {
                     config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
                         channel.eventLoop.makeCompletedFuture {
                             let pipeline = channel.pipeline.syncOperations
-                            let handlers: [any ChannelHandler] = [ConnectionFailureRecorder(failures), PingResponder()]
                             guard let tls = try? pipeline.handler(type: NIOSSLClientHandler.self) else {
-                                try pipeline.addHandlers(handlers, position: .first)
+                                try pipeline.addHandlers([ConnectionFailureRecorder(failures, overTLS: false), PingResponder()], position: .first)
                                 return
                             }
-                            try pipeline.addHandlers(handlers, position: .after(tls))
+                            try pipeline.addHandlers([ConnectionFailureRecorder(failures, overTLS: true), PingResponder()], position: .after(tls))
                         }
                     }
                 },

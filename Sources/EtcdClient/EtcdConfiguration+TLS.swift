@@ -83,8 +83,8 @@ extension EtcdConfiguration.TLS {
             return "the member does not speak TLS on this port: \(plainText)"
         }
         // A member in plain text closes the connection on the TLS hello without a word.
-        if failure.contains("EOF during handshake") || failure.hasSuffix(ConnectionFailureRecorder.closedUnanswered) {
-            return "the member closed the connection in the TLS handshake, so it likely does not speak TLS on this port: \(plainText)"
+        if failure.hasSuffix(ConnectionFailureRecorder.closedInTLSHandshake) || failure.hasSuffix(ConnectionFailureRecorder.closedUnanswered) {
+            return "the member closed the connection in the TLS handshake without a TLS alert, so it likely does not speak TLS on this port: \(plainText)"
         }
         return "check the member's certificate and \(trusted)"
     }
