@@ -407,11 +407,16 @@ final class CacheStoreState {
     }
 
     /// Holds back the chunks of an object mounts from generation `since` to the current one listed.
+    /// - Parameter inMemory: the current mount keeps the object in memory.
     private func hold(_ chunks: Range<Int64>, inMemory: Bool, since: Int) {
         guard !chunks.isEmpty else { return }
-        if inMemory {
+        // Every mount that listed the object shares the store's prepared object when none of
+        // them was a full mount, which prepares its own (a prefetch keeps in memory what older
+        // mounts stream from the volume).
+        let inMemoryEverywhere = inMemory && since > self.volumes.fullMountGeneration
+        if inMemoryEverywhere, let writer = self.writer, !writer.chunksInFlight(chunks) {
             // Served from memory only: no response reads these chunks.
-            self.writer?.releaseChunks(chunks)
+            writer.releaseChunks(chunks)
         } else {
             self.quarantine.append((chunks, min(since, self.volumes.current.generation)...self.volumes.current.generation))
         }
@@ -421,7 +426,8 @@ final class CacheStoreState {
         guard !self.quarantine.isEmpty else { return }
         let tracker = self.volumes.tracker
         self.quarantine.removeAll { held in
-            guard !tracker.anyAlive(in: held.generations) else { return false }
+            // A response whose mount is gone may still have bytes of these chunks in a socket.
+            guard !tracker.anyAlive(in: held.generations), !writer.chunksInFlight(held.chunks) else { return false }
             writer.releaseChunks(held.chunks)
             return true
         }

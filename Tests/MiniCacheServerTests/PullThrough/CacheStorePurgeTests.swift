@@ -2,6 +2,7 @@ import Foundation
 import HTTPToolkit
 import MiniCacheTesting
 import NIOPosix
+import SHFS
 import Synchronization
 import Testing
 
@@ -84,6 +85,108 @@ struct CacheStorePurgeTests {
             for client in clients { await client.value }
             #expect(wrong.value == 0)
             #expect(served.value > 20)
+        }
+        await origin.stop()
+    }
+
+    /// `size` bytes of `path` repeated.
+    static func body(_ path: String, size: Int) -> String {
+        let text = String(repeating: "\(path)|", count: size / (path.utf8.count + 1))
+        return text + String(repeating: "#", count: size - text.utf8.count)
+    }
+
+    /// Records an issue saying where `body` differs from `expected` (a whole body is too long to show).
+    static func expectBody(_ body: [UInt8], _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let wanted = Array(expected.utf8)
+        guard body != wanted else { return }
+        let at = zip(body, wanted).prefix { $0 == $1 }.count
+        let found = String(decoding: body[at..<min(body.count, at + 24)], as: UTF8.self)
+        Issue.record("\(body.count) bytes, \(wanted.count) expected; from byte \(at) on: \(found)...", sourceLocation: sourceLocation)
+    }
+
+    @Test("a body sent with sendfile keeps its bytes when its chunks take a new object before the viewer reads it")
+    func sentBodySurvivesChunkReuse() async throws {
+        // Larger than the small-object limit: served from the volume file with sendfile.
+        let size = 100_000
+        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
+            [.send(TestOrigin.response(body: Self.body(request.path, size: size), headers: ["Cache-Control: max-age=3600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let volumes = server.server.context.volumes
+            func stored(_ url: String) -> PreparedObject? { volumes.current.objects.first { $0.cached?.response.url == url } }
+            #expect(try await TestConnection.get(port: server.port, "/a").text == Self.body("/a", size: size))
+            try await PullThroughTests.waitForStored(server, 1)
+            let a = try #require(stored("/a"))
+            #expect(!a.isInMemory)
+
+            // A viewer asks for /a and does not read: the response waits in the kernel's buffers.
+            let viewer = try await TestConnection(port: server.port)
+            await viewer.send("GET /a HTTP/1.1\r\nHost: test\r\n\r\n")
+            var handedOver = false
+            for _ in 0..<1000 {
+                // The stream wrote its last part and let go of its mount.
+                handedOver = a.counters.completed >= 1 && volumes.tracker.liveGenerations == [volumes.current.generation]
+                if handedOver { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try #require(handedOver, "the server did not hand the whole body to the socket")
+
+            // /a is purged and /b fills the cache: no mount lists /a any more.
+            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/a", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body) == AdminAPI.Purged(purged: 1))
+            #expect(try await TestConnection.get(port: server.port, "/b").text == Self.body("/b", size: size))
+            try await PullThroughTests.waitForStored(server, 2)
+
+            let response = try #require(try await viewer.readResponse())
+            #expect(response.header("X-Cache") == "HIT")
+            Self.expectBody(response.body, Self.body("/a", size: size))
+            await viewer.close()
+
+            // Once the viewer has read them, the chunks of /a are reused.
+            _ = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/b", method: "POST")
+            #expect(try await TestConnection.get(port: server.port, "/c").text == Self.body("/c", size: size))
+            try await PullThroughTests.waitForStored(server, 3)
+            #expect(stored("/c")?.fileOffset == a.fileOffset)
+            #expect(server.server.context.cache!.store.metrics.snapshot.quarantinedBytes == 0)
+        }
+        await origin.stop()
+    }
+
+    @Test("an object prefetched into memory while a viewer streams it from the volume keeps its chunks for that viewer")
+    func prefetchedObjectKeepsChunksForStreams() async throws {
+        // More than the socket buffers hold: the stream stays in progress while the viewer waits.
+        let size = 3_000_000
+        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
+            [.send(TestOrigin.response(body: Self.body(request.path, size: size), headers: ["Cache-Control: max-age=3600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let volumes = server.server.context.volumes
+            func stored(_ url: String) -> PreparedObject? { volumes.current.objects.first { $0.cached?.response.url == url } }
+            #expect(try await TestConnection.get(port: server.port, "/a").text == Self.body("/a", size: size))
+            try await PullThroughTests.waitForStored(server, 1)
+            let a = try #require(stored("/a"))
+            #expect(!a.isInMemory)
+
+            // A viewer starts reading /a from the volume and stops.
+            let viewer = try await TestConnection(port: server.port)
+            await viewer.send("GET /a HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(await viewer.receiveRaw(max: 0).isEmpty)
+
+            // A full remount keeps /a in memory; then /a is purged and /b fills the cache.
+            let prefetch = try await TestConnection.get(port: server.adminPort, "/admin/prefetch?object=\(a.entry.hexDigest)", method: "POST")
+            #expect(prefetch.status == 200)
+            #expect(stored("/a")?.isInMemory == true)
+            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/a", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body) == AdminAPI.Purged(purged: 1))
+            #expect(try await TestConnection.get(port: server.port, "/b").text == Self.body("/b", size: size))
+            try await PullThroughTests.waitForStored(server, 2)
+
+            let response = try #require(try await viewer.readResponse())
+            Self.expectBody(response.body, Self.body("/a", size: size))
         }
         await origin.stop()
     }
