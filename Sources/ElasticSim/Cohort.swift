@@ -10,14 +10,26 @@ import HeapModule
 /// (buffer full when h rises to a key, empty when it falls to one). The next event of the whole
 /// cohort is read off the heap tops.
 struct Cohort {
-    var group: Int32
-    var bitrateIndex: Int
-    /// Bytes per second of playback.
-    var bitrate: Double
-    var playing: Bool
+    // The fields a rate change reads come first, so that they share a cache line: a settle
+    // that changes the rates of many groups visits every cohort of those groups once.
     var service: Double = 0
     var updated: Double
     var rate: Double
+    /// Bytes per second of playback.
+    var bitrate: Double
+    var serviceTop = Double.infinity
+    var fullTop = Double.infinity
+    var emptyTop = Double.infinity
+    var group: Int32
+    var playing: Bool
+    /// The heap tops belong to current members (checked by the last look at them; only a member
+    /// leaving can make a top stale, inserting keys of members cannot), and their keys are
+    /// copied above (infinity for an empty heap), so a rate change reschedules the cohort
+    /// without reading its heaps.
+    var topsCurrent = false
+    var live = true
+    var scheduled = Double.infinity
+    var bitrateIndex: Int
     var count = 0
     /// Waiting cohorts: start/resume thresholds. Playing cohorts: end of download.
     var serviceKeys = Heap<CohortKey>()
@@ -25,17 +37,7 @@ struct Cohort {
     var fullKeys = Heap<CohortKey>()
     /// Playing cohorts: buffer-empty keys (`h + key` is a member's buffer: the least empties first).
     var emptyKeys = Heap<CohortKey>()
-    /// The heap tops belong to current members (checked by the last look at them; only a member
-    /// leaving can make a top stale, inserting keys of members cannot), and their keys are
-    /// copied below (infinity for an empty heap), so a rate change reschedules the cohort
-    /// without reading its heaps.
-    var topsCurrent = false
-    var serviceTop = Double.infinity
-    var fullTop = Double.infinity
-    var emptyTop = Double.infinity
-    var scheduled = Double.infinity
     var primaryKey: Int = -1
-    var live = true
 
     init(group: Int32, bitrateIndex: Int, bitrate: Double, playing: Bool, now: Double, rate: Double) {
         self.group = group
@@ -79,30 +81,38 @@ extension Cohort {
         return best
     }
 
-    /// Brings the cohorts of a group whose rate changed up to `now` and gives them the new rate
-    /// (one pass over the array, so one exclusive access instead of one per cohort).
-    static func retime(
-        _ members: [Int32], rate: Double, now: Double, in cohorts: inout [Cohort],
-        touched: inout [Int32], touchedMark: inout [Bool]
-    ) {
-        for c in members {
-            cohorts[Int(c)].advance(to: now)
-            cohorts[Int(c)].rate = rate
-            if !touchedMark[Int(c)] {
-                touchedMark[Int(c)] = true
-                touched.append(c)
-            }
+    /// Drops the keys of members that left (cohort `id`) from the heap tops and copies the top keys.
+    mutating func refreshTops(id c: Int32, viewers: [Viewer]) {
+        func isCurrent(_ key: CohortKey) -> Bool {
+            let viewer = viewers[Int(key.viewer)]
+            return viewer.version == key.version && viewer.cohort == c
         }
+        while let top = serviceKeys.min, !isCurrent(top) { serviceKeys.removeMin() }
+        while let top = fullKeys.min, !isCurrent(top) { fullKeys.removeMin() }
+        while let top = emptyKeys.min, !isCurrent(top) { emptyKeys.removeMin() }
+        serviceTop = serviceKeys.min?.key ?? .infinity
+        fullTop = fullKeys.min?.key ?? .infinity
+        emptyTop = emptyKeys.min?.key ?? .infinity
+        topsCurrent = true
     }
 
-    /// Moves each touched live cohort (tops current) to its next crossing in `queue`.
-    static func reschedule(_ touched: [Int32], now: Double, in cohorts: inout [Cohort], queue: inout CohortQueue) {
+    /// Brings each touched cohort up to `now` at the rate it had, gives it its group's rate
+    /// and moves it to its next crossing in `queue`, in one visit per cohort (a settle that
+    /// changes many groups touches many cohorts, and each visit is a cache miss).
+    static func reschedule(
+        _ touched: [Int32], rates: [Double], viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
+        touchedMark: inout [Bool], queue: inout CohortQueue
+    ) {
         for c in touched {
             let ci = Int(c)
+            touchedMark[ci] = false
             guard cohorts[ci].live else {
                 queue.set(c, .infinity)
                 continue
             }
+            if !cohorts[ci].topsCurrent { cohorts[ci].refreshTops(id: c, viewers: viewers) }
+            cohorts[ci].advance(to: now)
+            cohorts[ci].rate = rates[Int(cohorts[ci].group)]
             let time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
             if time != cohorts[ci].scheduled {
                 cohorts[ci].scheduled = time

@@ -20,6 +20,12 @@ package struct FlowNetwork: Sendable {
     private var groupSlots: [[Int32]] = []
 
     package private(set) var pathLinks: [[Int32]] = []
+    /// Every path's links one after another, and each group's range in it: the hot loops read
+    /// these instead of `pathLinks` (one flat array, no nested buffer to retain per visit).
+    private var linkStore: [Int32] = []
+    private var groupLinkStart: [Int32] = []
+    private var groupLinkEnd: [Int32] = []
+    private var pathLinkStart: [Int32] = []
     /// The owner each path was registered with (its source), -1 for none.
     private var pathOwner: [Int32] = []
     /// Sum of the rates of all flows on the paths of each owner (exact after ``settle(now:)``).
@@ -93,6 +99,8 @@ package struct FlowNetwork: Sendable {
         if let p = pathIndex[key] { return p }
         let p = Int32(pathLinks.count)
         pathLinks.append(links)
+        pathLinkStart.append(Int32(linkStore.count))
+        linkStore += links
         pathOwner.append(owner)
         if owner >= 0 && Int(owner) >= ownerRate.count {
             ownerRate += Array(repeating: 0, count: Int(owner) + 1 - ownerRate.count)
@@ -109,6 +117,8 @@ package struct FlowNetwork: Sendable {
         if let g = groupIndex[key] { return g }
         let g = Int32(groupPath.count)
         groupPath.append(path)
+        groupLinkStart.append(pathLinkStart[Int(path)])
+        groupLinkEnd.append(pathLinkStart[Int(path)] + Int32(pathLinks[Int(path)].count))
         groupCap.append(cap)
         groupLimit.append(.infinity)
         ceiling.append(cap)
@@ -267,7 +277,7 @@ package struct FlowNetwork: Sendable {
                 setRate(gi, rate)
             }
             let total = Double(groupCount[gi]) * groupRate[gi]
-            for l in pathLinks[Int(groupPath[gi])] { load[Int(l)] += total }
+            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) { load[Int(linkStore[k])] += total }
         }
     }
 
@@ -289,7 +299,9 @@ package struct FlowNetwork: Sendable {
                 guard groupCount[gi] > 0, !groupMark[gi] else { continue }
                 groupMark[gi] = true
                 groups.append(gi)
-                for other in pathLinks[Int(groupPath[gi])] where !linkMark[Int(other)] {
+                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                    let other = linkStore[k]
+                    guard !linkMark[Int(other)] else { continue }
                     linkMark[Int(other)] = true
                     links.append(other)
                 }
@@ -410,7 +422,7 @@ package struct FlowNetwork: Sendable {
         }
         for l in links { remaining[Int(l)] = capacity[Int(l)] }
         for gi in groups {
-            for l in pathLinks[Int(groupPath[gi])] { flows[Int(l)] += groupCount[gi] }
+            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) { flows[Int(linkStore[k])] += groupCount[gi] }
         }
         let order = Self.byCap(groups, caps: ceiling)
         var heap = Heap<LinkShare>()
@@ -424,8 +436,8 @@ package struct FlowNetwork: Sendable {
             frozen[gi] = true
             result.append((gi, rate))
             let n = groupCount[gi]
-            for l32 in pathLinks[Int(groupPath[gi])] {
-                let l = Int(l32)
+            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                let l = Int(linkStore[k])
                 remaining[l] = Swift.max(0, remaining[l] - Double(n) * rate)
                 flows[l] -= n
                 stale[l] = true

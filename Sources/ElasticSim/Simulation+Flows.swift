@@ -279,21 +279,8 @@ extension Simulation {
 
     // MARK: Cohort events
 
-    private func isCurrent(_ key: CohortKey, in c: Int32) -> Bool {
-        let viewer = viewers[Int(key.viewer)]
-        return viewer.version == key.version && viewer.cohort == c
-    }
-
-    /// Drops the keys of members that left from the heap tops and copies the top keys.
     func refreshTops(_ c: Int32) {
-        let ci = Int(c)
-        while let top = cohorts[ci].serviceKeys.min, !isCurrent(top, in: c) { cohorts[ci].serviceKeys.removeMin() }
-        while let top = cohorts[ci].fullKeys.min, !isCurrent(top, in: c) { cohorts[ci].fullKeys.removeMin() }
-        while let top = cohorts[ci].emptyKeys.min, !isCurrent(top, in: c) { cohorts[ci].emptyKeys.removeMin() }
-        cohorts[ci].serviceTop = cohorts[ci].serviceKeys.min?.key ?? .infinity
-        cohorts[ci].fullTop = cohorts[ci].fullKeys.min?.key ?? .infinity
-        cohorts[ci].emptyTop = cohorts[ci].emptyKeys.min?.key ?? .infinity
-        cohorts[ci].topsCurrent = true
+        cohorts[Int(c)].refreshTops(id: c, viewers: viewers)
     }
 
     /// The earliest time one of the cohort's members crosses a threshold, and which kind of

@@ -276,18 +276,14 @@ package final class Simulation {
                     relabelled = propagateFillLimits(g) || relabelled
                     continue
                 }
-                Cohort.retime(
-                    groupCohorts[Int(g)], rate: net.groupRate[Int(g)], now: now, in: &cohorts,
-                    touched: &touched, touchedMark: &touchedMark)
+                for c in groupCohorts[Int(g)] { touch(c) }
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
             }
             if !relabelled { break }
         }
-        for c in touched {
-            touchedMark[Int(c)] = false
-            if !cohorts[Int(c)].topsCurrent && cohorts[Int(c)].live { refreshTops(c) }
-        }
-        Cohort.reschedule(touched, now: now, in: &cohorts, queue: &cohortQueue)
+        Cohort.reschedule(
+            touched, rates: net.groupRate, viewers: viewers, now: now, in: &cohorts, touchedMark: &touchedMark,
+            queue: &cohortQueue)
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)

@@ -140,7 +140,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Bytes of each instance's volume.")
     var volumeSize: Int64 = 256 << 20
 
-    @Option(help: ArgumentHelp("What runs this host's caches: process or sandbox (root; docs/backends.md). Instances live in DIR/KIND/.", valueName: "KIND"))
+    @Option(help: ArgumentHelp("What runs this host's caches: process, sandbox, oci or microvm (all but process need root; docs/backends.md). Instances live in DIR/KIND/.", valueName: "KIND"))
     var backend = BackendKind.process.rawValue
 
     @Option(help: ArgumentHelp(

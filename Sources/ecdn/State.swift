@@ -74,6 +74,11 @@ struct StateCommand: AsyncParsableCommand {
                 sites/<name> takes {"schema":1,"name":...,"clientPrefix":"A.B.C.D/LEN","instanceBase":"A.B.C.D","maxInstances":N}, \
                 tenants/<name> {"schema":1,"name":...,"origin":"http://...","hostnames":[],"pathPrefix":"/","quotaPerSite":N}. \
                 Placements, status and demand belong to the controllers, agents and routers.
+
+                Writes are compare-and-swap, so an edit never silently undoes another operator's: \
+                a new key is created only if it is still absent; an existing key is replaced only \
+                with --revision R, and only if it has not changed since revision R (the revision \
+                `ecdn state dump` printed under the value you edited). --force replaces it whatever it holds.
                 """
         )
 
@@ -84,6 +89,17 @@ struct StateCommand: AsyncParsableCommand {
 
         @Argument(help: "The JSON value (- reads it from standard input).")
         var value: String
+
+        @Option(help: ArgumentHelp("Replace the key only if it exists and has not changed since this revision (from `ecdn state dump`).", valueName: "R"))
+        var revision: Int64?
+
+        @Flag(help: "Write whatever the key holds now (no compare-and-swap).")
+        var force = false
+
+        func validate() throws {
+            if revision != nil && force { throw ValidationError("--revision and --force exclude each other: --force writes whatever the key holds") }
+            if let revision, revision <= 0 { throw ValidationError("--revision must be positive (the revision `ecdn state dump` printed)") }
+        }
 
         func run() async throws {
             let text = value == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : value
@@ -105,32 +121,82 @@ struct StateCommand: AsyncParsableCommand {
                 Up.fail("only sites/<name> and tenants/<name> are edited by hand; the rest belongs to the controllers, agents and routers")
             }
             let client = StateCommand.client(store)
+            let full = ClusterKeys().root + key
             do {
-                let revision = try await client.put(ClusterKeys().root + key, value: bytes)
-                print("ok: \(ClusterKeys().root + key) at revision \(revision)")
+                if force {
+                    let written = try await client.put(full, value: bytes)
+                    print("ok: \(full) at revision \(written) (forced)")
+                } else {
+                    let conditions: [EtcdCompare] = revision.map {
+                        [EtcdCompare(key: full, .greater, .version(0)), EtcdCompare(key: full, .less, .modRevision($0 + 1))]
+                    } ?? [.absent(full)]
+                    let result = try await client.transaction(if: conditions, then: [.put(key: full, value: bytes)], else: [.get(key: full)])
+                    guard result.succeeded else { Up.fail(refusal(full, now: result.reads.first?.first)) }
+                    print("ok: \(full) at revision \(result.revision)")
+                }
             } catch {
                 Up.fail("\(error)")
             }
             await client.close()
         }
+
+        /// Why the compare-and-swap failed, given what the key holds now, and what to do.
+        private func refusal(_ key: String, now: EtcdKeyValue?) -> String {
+            guard let now else {
+                return "\(key) does not exist (deleted since revision \(revision ?? 0)?); nothing written. Set it without --revision to create it."
+            }
+            let current = "it holds \(String(decoding: now.value, as: UTF8.self)), last changed at revision \(now.modRevision)"
+            guard let revision else {
+                return "\(key) exists (\(current)); nothing written. To replace it only if nobody changes it first, pass --revision \(now.modRevision) "
+                    + "(or the revision of the `ecdn state dump` you edited); --force replaces it whatever it holds."
+            }
+            return "\(key) changed after revision \(revision) (\(current)); nothing written, so that change is not lost. "
+                + "Dump it again, redo your edit on what it holds now and set it with --revision \(now.modRevision), or --force to overwrite it."
+        }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete one site or tenant (sites/<name>, tenants/<name>).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one site or tenant (sites/<name>, tenants/<name>).",
+            discussion: "With --revision R, only if the key has not changed since revision R (from `ecdn state dump`): a change made meanwhile is not deleted unseen."
+        )
 
         @OptionGroup var store: StoreOptions
 
         @Argument(help: "The key under the root, e.g. sites/site4.")
         var key: String
 
+        @Option(help: ArgumentHelp("Delete the key only if it has not changed since this revision (from `ecdn state dump`).", valueName: "R"))
+        var revision: Int64?
+
+        func validate() throws {
+            if let revision, revision <= 0 { throw ValidationError("--revision must be positive (the revision `ecdn state dump` printed)") }
+        }
+
         func run() async throws {
             guard key.hasPrefix("sites/") || key.hasPrefix("tenants/"), key.split(separator: "/").count == 2 else {
                 Up.fail("only sites/<name> and tenants/<name> are deleted by hand")
             }
             let client = StateCommand.client(store)
+            let full = ClusterKeys().root + key
             do {
-                let deleted = try await client.delete(ClusterKeys().root + key)
-                print(deleted > 0 ? "deleted \(ClusterKeys().root + key)" : "no such key: \(ClusterKeys().root + key)")
+                if let revision {
+                    let result = try await client.transaction(
+                        if: [EtcdCompare(key: full, .greater, .version(0)), EtcdCompare(key: full, .less, .modRevision(revision + 1))],
+                        then: [.delete(key: full)], else: [.get(key: full)]
+                    )
+                    if !result.succeeded {
+                        guard let now = result.reads.first?.first else { Up.fail("no such key: \(full)") }
+                        Up.fail(
+                            "\(full) changed after revision \(revision) (it holds \(String(decoding: now.value, as: UTF8.self)), last changed at revision "
+                                + "\(now.modRevision)); nothing deleted. Look at it again, and delete it with --revision \(now.modRevision) if it should still go."
+                        )
+                    }
+                    print("deleted \(full)")
+                } else {
+                    let deleted = try await client.delete(full)
+                    print(deleted > 0 ? "deleted \(full)" : "no such key: \(full)")
+                }
             } catch {
                 Up.fail("\(error)")
             }

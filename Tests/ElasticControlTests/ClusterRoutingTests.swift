@@ -2,6 +2,7 @@
 import EtcdClient
 import Foundation
 import HTTPToolkit
+import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Testing
@@ -20,6 +21,8 @@ struct ClusterRoutingTests {
         private var routers: [(ClusterRouter, Task<Void, any Error>)] = []
         /// Each ready instance's cache: a real listener at its address (nil while cut off).
         private var caches: [String: (address: HostPort, server: HTTPServer?)] = [:]
+        /// Listeners that never accept (and their one queued connection), in place of silently cut caches.
+        private var holes: [any Channel] = []
 
         init(sites: Int) async throws {
             etcd = try await EtcdTestServer.start()
@@ -69,16 +72,29 @@ struct ClusterRoutingTests {
         /// `http://address:port` of an instance's cache.
         func url(_ id: String) -> String { "http://\(caches[id]?.address.description ?? "")" }
 
-        /// Cuts an instance's cache off: its listener closes, connections are refused; its
-        /// records (placement, ready status, live agent) stay as they are.
-        func cut(_ id: String) async {
+        /// Cuts an instance's cache off: its listener closes and connections are refused, or,
+        /// `silently`, get no answer at all, as when its host's link is down (a listener that
+        /// never accepts takes the address, its queue full, so the kernel drops every new SYN).
+        /// Its records (placement, ready status, live agent) stay as they are.
+        func cut(_ id: String, silently: Bool = false) async throws {
             await caches[id]?.server?.close()
             caches[id]?.server = nil
+            guard silently, let address = caches[id]?.address else { return }
+            let group = MultiThreadedEventLoopGroup.singleton
+            let hole = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 0)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.autoRead, value: false)
+                .bind(host: address.host, port: address.port).get()
+            holes.append(hole)
+            holes.append(try await ClientBootstrap(group: group).connect(host: address.host, port: address.port).get())
         }
 
         /// Brings a cut cache back on the same address and port.
         func restore(_ id: String) async throws {
             guard let address = caches[id]?.address else { return }
+            for hole in holes { try? await hole.close() }
+            holes = []
             caches[id]?.server = try await Self.cache(host: address.host, port: address.port)
         }
 
@@ -100,7 +116,8 @@ struct ClusterRoutingTests {
         func stop() async {
             for (_, task) in routers { task.cancel() }
             for (_, task) in routers { _ = await task.result }
-            for id in caches.keys { await cut(id) }
+            for (_, cache) in caches { await cache.server?.close() }
+            for hole in holes { try? await hole.close() }
             await client.close()
             etcd.destroy()
         }
@@ -170,7 +187,10 @@ struct ClusterRoutingTests {
         }
     }
 
-    @Test func viewersOfACutOffCacheAreSentToAnotherSiteOnTheirRetryWithoutAnError() async throws {
+    /// Refused (the cache's process died) and silent (its host's link went down: the viewer's
+    /// fetch and the router's check both time out).
+    @Test(arguments: [false, true])
+    func viewersOfACutOffCacheAreSentToAnotherSiteOnTheirRetryWithoutAnError(silently: Bool) async throws {
         let records = try await Records(sites: 2)
         try await records.agent(0)
         try await records.agent(1)
@@ -194,8 +214,18 @@ struct ClusterRoutingTests {
 
         // The cache is cut off while its agent still reports it ready: each viewer's fetch
         // fails, and its retry, through the router that did not send it there, goes to site 2.
-        await records.cut(first)
-        for k in viewers.indices { await viewers[k].fetch() }
+        try await records.cut(first, silently: silently)
+        viewers = await withTaskGroup(of: RetryingViewer.self) { group in
+            for viewer in viewers {
+                group.addTask {
+                    var viewer = viewer
+                    await viewer.fetch()
+                    return viewer
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(viewers.count == 10)
         #expect(viewers.allSatisfy { $0.visibleErrors.isEmpty }, "\(viewers.flatMap(\.visibleErrors))")
         #expect(viewers.allSatisfy { $0.retried == 1 && $0.location?.hasPrefix(records.url(second)) == true })
         #expect(ra.unreachableCaches == [first])
@@ -216,7 +246,7 @@ struct ClusterRoutingTests {
         #expect(await router.view.wait(timeout: 10) { $0.status[first] != nil && $0.status[second] != nil })
         #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.1") == .cache(url: records.url(first), instance: first))
 
-        await records.cut(first)
+        try await records.cut(first)
         #expect(await TestStack.eventually(timeout: 10) { router.unreachableCaches == [first] })
         // A new viewer of site 1 goes to site 2's cache without trying the cut one.
         #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.2") == .cache(url: records.url(second), instance: second))

@@ -8,10 +8,12 @@ import Testing
 @Suite(.serialized) struct MicroVMBackendTests {
     static let unavailable = MicroVMBackend.unavailableReason() ?? (ImageTests.hasCompiler ? nil : "no C compiler to build the VM's init")
 
-    func backend(_ name: String, accelerator: MicroVMConfiguration.Accelerator = .auto) throws -> MicroVMBackend {
+    func backend(_ name: String, accelerator: MicroVMConfiguration.Accelerator = .auto, adminTokenFile: String? = nil) throws -> MicroVMBackend {
         try MicroVMBackend(
             configuration: MicroVMConfiguration(accelerator: accelerator, kvmBootTimeout: 4),
-            instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20),
+            instances: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20, adminTokenFile: adminTokenFile
+            ),
             logger: TestEnvironment.logger
         )
     }
@@ -21,14 +23,16 @@ import Testing
     }
 
     /// KVM first when /dev/kvm opens (a guest that does not come up falls back to TCG and says
-    /// so), the guest serves on its site address, a kill -9 of QEMU is seen, and stopping
-    /// leaves no tap and no file.
+    /// so), the guest serves on its site address, its admin listener asks for the token it
+    /// found in its initramfs, a kill -9 of QEMU is seen, and stopping leaves no tap and no file.
     @Test(
         .enabled(if: unavailable == nil, "\(unavailable ?? "")"),
         .enabled(if: TestEnvironment.slow, "boots a VM (tens of seconds under TCG); set MINICACHE_SLOW_TESTS=1")
     )
     func guestServesOnItsSiteAddressAndLeavesNothingBehind() async throws {
-        let backend = try backend("vm-life")
+        let tokenFile = TestEnvironment.temporaryDirectory("vm-life-token") + "/admin.token"
+        let token = try AdminTokenFile.prepare(tokenFile)
+        let backend = try backend("vm-life", adminTokenFile: tokenFile)
         defer { try? FileManager.default.removeItem(atPath: backend.instances.workDirectory) }
         let spec = spec("vm-life-1", octet: 211)
         try await backend.launch(spec)
@@ -43,8 +47,14 @@ import Testing
         } else {
             #expect(note == "KVM")
         }
-        let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
-        #expect(status.status == 200)
+        // The admin listener may open a moment after the data port the backend waits for.
+        var answers: (without: Int, with: Int)?
+        _ = await TestStack.eventually(timeout: 30) {
+            answers = try? await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
+            return answers != nil
+        }
+        #expect(answers?.without == 401)
+        #expect(answers?.with == 200)
         #expect(try await HTTPClientForTests().get(spec.url + "/anything").status == 502)
         let console = try String(contentsOfFile: backend.logPath(of: spec.id), encoding: .utf8)
         #expect(console.contains(VMInit.execMarker))
@@ -57,6 +67,62 @@ import Testing
         await backend.terminate(spec.id, grace: 1)
         #expect(!InstanceLink.interfaceExists(tap))
         #expect(!FileManager.default.fileExists(atPath: backend.instances.workDirectory + "/vm-life-1"))
+    }
+
+    /// One member of a `newc` cpio archive.
+    struct CPIOMember: Equatable {
+        var name: String
+        var mode: UInt32
+        var uid: UInt32
+        var data: [UInt8]
+    }
+
+    /// Every member of the concatenated `newc` archives in `bytes` (zero padding between them
+    /// skipped, as the kernel does).
+    static func members(_ bytes: [UInt8]) -> [CPIOMember]? {
+        func align(_ n: Int) -> Int { (n + 3) & ~3 }
+        var members: [CPIOMember] = []
+        var at = 0
+        while at < bytes.count {
+            if bytes[at] == 0 {
+                at += 1
+                continue
+            }
+            guard at + 110 <= bytes.count, String(decoding: bytes[at..<at + 6], as: UTF8.self) == "070701" else { return nil }
+            let fields = (0..<13).map { UInt32(String(decoding: bytes[at + 6 + 8 * $0..<at + 14 + 8 * $0], as: UTF8.self), radix: 16) ?? 0 }
+            let nameSize = Int(fields[11])
+            let size = Int(fields[6])
+            let nameStart = at + 110
+            let dataStart = align(nameStart + nameSize)
+            guard dataStart + size <= bytes.count else { return nil }
+            let name = String(decoding: bytes[nameStart..<nameStart + nameSize - 1], as: UTF8.self)
+            members.append(CPIOMember(name: name, mode: fields[1], uid: fields[2], data: Array(bytes[dataStart..<dataStart + size])))
+            at = align(dataStart + size)
+        }
+        return members
+    }
+
+    @Test func theAdminTokenReachesTheGuestInAnArchiveAppendedToItsOwnInitramfs() throws {
+        let work = TestEnvironment.temporaryDirectory("vm-token")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let image = try ArchiveFile(creating: work + "/image.cpio")
+        try CPIOWriter().write([ArchiveEntry("init", mode: 0o755, .bytes(Array("init".utf8)))], to: image)
+        try image.flush()
+        let token = try AdminTokenFile.prepare(work + "/admin.token")
+
+        try MicroVMBackend.writeInitramfs(work + "/image.cpio", adminToken: work + "/admin.token", to: work + "/initramfs.cpio")
+        let imageBytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: work + "/image.cpio")))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: work + "/initramfs.cpio")))
+        // The image's archive unchanged, then one holding the token, root's and readable by root alone.
+        #expect(Array(bytes.prefix(imageBytes.count)) == imageBytes)
+        let members = try #require(Self.members(bytes))
+        #expect(members.map(\.name) == ["init", "TRAILER!!!", "admin.token", "TRAILER!!!"])
+        #expect(members[2] == CPIOMember(name: "admin.token", mode: 0o100400, uid: 0, data: Array((token + "\n").utf8)))
+        #expect(AdminTokenCheck.owner(of: work + "/initramfs.cpio")?.mode == 0o600)
+        // A token file that cannot be read is an error that names it.
+        #expect(throws: ControlError.self) {
+            try MicroVMBackend.writeInitramfs(work + "/image.cpio", adminToken: work + "/missing", to: work + "/other.cpio")
+        }
     }
 
     @Test func commandLineCarriesTheNetworkDiskAndMinicacheArguments() {

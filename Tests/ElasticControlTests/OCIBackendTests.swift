@@ -7,18 +7,20 @@ import Testing
 @Suite(.serialized) struct OCIBackendTests {
     static let unavailable = OCIBackend.unavailableReason()
 
-    func backend(_ name: String, image: String? = nil) throws -> OCIBackend {
+    func backend(_ name: String, image: String? = nil, adminTokenFile: String? = nil) throws -> OCIBackend {
         try OCIBackend(
             configuration: OCIConfiguration(image: image),
-            instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20),
+            instances: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory(name), volumeSize: 16 << 20, adminTokenFile: adminTokenFile
+            ),
             logger: TestEnvironment.logger
         )
     }
 
     /// Runs `body` with a new backend, then stops whatever it left running (also when `body`
     /// throws: a container, its veth and its route would outlive the test) and removes its folder.
-    func withBackend(_ name: String, image: String? = nil, _ body: (OCIBackend) async throws -> Void) async throws {
-        let backend = try backend(name, image: image)
+    func withBackend(_ name: String, image: String? = nil, adminTokenFile: String? = nil, _ body: (OCIBackend) async throws -> Void) async throws {
+        let backend = try backend(name, image: image, adminTokenFile: adminTokenFile)
         defer { try? FileManager.default.removeItem(atPath: backend.instances.workDirectory) }
         do {
             try await body(backend)
@@ -66,6 +68,18 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: backend.instances.workDirectory + "/" + container))
             #expect(!FileManager.default.fileExists(atPath: backend.logPath(of: spec.id)))
             await #expect(throws: ControlError.self) { try await HTTPClientForTests().get(spec.url + "/") }
+        }
+    }
+
+    @Test(.enabled(if: unavailable == nil, "\(unavailable ?? "")"))
+    func theAdminTokenFileIsCopiedIntoTheContainerAndItsAdminListenerAsksForIt() async throws {
+        let tokenFile = TestEnvironment.temporaryDirectory("oci-token-file") + "/admin.token"
+        let token = try AdminTokenFile.prepare(tokenFile)
+        try await withBackend("oci-token", adminTokenFile: tokenFile) { backend in
+            let spec = spec("oci-token-1", octet: 204)
+            try await backend.launch(spec)
+            #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
+            try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
         }
     }
 

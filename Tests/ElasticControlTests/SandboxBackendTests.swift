@@ -138,6 +138,24 @@ struct SandboxBackendTests {
         await backend.terminateAll(grace: 0)
     }
 
+    @Test func theAdminTokenFileIsCopiedIntoTheSandboxAndItsAdminListenerAsksForIt() async throws {
+        let tokenFile = TestEnvironment.temporaryDirectory("sandbox-token-file") + "/admin.token"
+        let token = try AdminTokenFile.prepare(tokenFile)
+        let backend = try SandboxBackend(
+            configuration: SandboxConfiguration(),
+            instances: ProcessBackendConfiguration(
+                minicachePath: Binaries.minicache, workDirectory: TestEnvironment.temporaryDirectory("sandbox-token"), volumeSize: 16 << 20,
+                adminTokenFile: tokenFile
+            ),
+            logger: TestEnvironment.logger
+        )
+        let spec = Self.spec("token-1", address: "127.0.175.10")
+        try await backend.launch(spec)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
+        await backend.terminateAll(grace: 0)
+    }
+
     @Test func oneTenantCannotReachSeeOrReadAnother() async throws {
         let backend = try Self.backend("sandbox-tenants")
         let probes = try Self.backend("sandbox-probes", executable: Binaries.sandboxProbe) { $0.seccomp = false }

@@ -72,6 +72,78 @@ struct StateCommandTests {
         #expect(!(try Self.state(["dump"] + store)).output.contains("site4"))
     }
 
+    @Test func setIsACompareAndSwapSoAnEditNeverUndoesAnotherOperators() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let store = ["--store", etcd.url]
+        func site(_ maxInstances: Int) -> String {
+            #"{"schema":1,"name":"site4","clientPrefix":"127.0.40.0/24","instanceBase":"127.0.41.10","maxInstances":\#(maxInstances)}"#
+        }
+        func stored() throws -> Int? {
+            let line = try Self.state(["dump"] + store + ["--prefix", "sites/site4"]).output.split(separator: "\n").first { $0.hasPrefix("/ecdn/sites/site4 ") }
+            return line.flatMap { ClusterRecords.decode(SiteRecord.self, from: Array($0.dropFirst("/ecdn/sites/site4 ".count).utf8))?.maxInstances }
+        }
+        func dumpRevision() throws -> Int64? {
+            let output = try Self.state(["dump"] + store).output
+            return output.split(separator: "\n").last { $0.hasPrefix("# revision ") }
+                .flatMap { Int64($0.dropFirst("# revision ".count).split(separator: ",").first ?? "") }
+        }
+
+        // A new key is created; setting it again without a revision is refused and says how.
+        #expect(try Self.state(["set"] + store + ["sites/site4", site(1)]).status == 0)
+        let again = try Self.state(["set"] + store + ["sites/site4", site(2)])
+        #expect(again.status != 0)
+        #expect(again.error.contains("exists") && again.error.contains("--revision") && again.error.contains("--force"), "\(again.error)")
+        #expect(try stored() == 1)
+
+        // Two operators edit what one dump showed: the first write wins, the second is refused
+        // with what the key holds now, and the first one's change is kept.
+        let seen = try #require(try dumpRevision())
+        let first = try Self.state(["set"] + store + ["sites/site4", site(5), "--revision", "\(seen)"])
+        #expect(first.status == 0, "\(first.error)")
+        let second = try Self.state(["set"] + store + ["sites/site4", site(7), "--revision", "\(seen)"])
+        #expect(second.status != 0)
+        #expect(second.error.contains("changed after revision \(seen)") && second.error.contains(#""maxInstances":5"#), "\(second.error)")
+        #expect(try stored() == 5)
+        // Redone on a fresh dump, it goes through.
+        let fresh = try #require(try dumpRevision())
+        #expect(try Self.state(["set"] + store + ["sites/site4", site(7), "--revision", "\(fresh)"]).status == 0)
+        #expect(try stored() == 7)
+
+        // Racing writers on the same revision: exactly one wins, and the key holds its value.
+        let base = try #require(try dumpRevision())
+        let racers = try (0..<4).map { k -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
+            process.arguments = ["state", "set"] + store + ["sites/site4", site(10 + k), "--revision", "\(base)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for racer in racers { racer.waitUntilExit() }
+        let winners = racers.indices.filter { racers[$0].terminationStatus == 0 }
+        #expect(winners.count == 1)
+        #expect(try stored() == winners.first.map { 10 + $0 })
+
+        // A delete on a stale revision is refused and deletes nothing; on a fresh one it goes through.
+        let staleDelete = try Self.state(["delete"] + store + ["sites/site4", "--revision", "\(seen)"])
+        #expect(staleDelete.status != 0 && staleDelete.error.contains("changed after revision \(seen)"), "\(staleDelete.error)")
+        #expect(try stored() != nil)
+        let current = try #require(try dumpRevision())
+        #expect(try Self.state(["delete"] + store + ["sites/site4", "--revision", "\(current)"]).output.hasPrefix("deleted /ecdn/sites/site4"))
+
+        // A revision for a key that is gone is refused; --force writes whatever the key holds.
+        let gone = try Self.state(["set"] + store + ["sites/site4", site(3), "--revision", "\(base)"])
+        #expect(gone.status != 0 && gone.error.contains("does not exist"))
+        #expect(try stored() == nil)
+        #expect(try Self.state(["set"] + store + ["sites/site4", site(3)]).status == 0)
+        let forced = try Self.state(["set"] + store + ["sites/site4", site(9), "--force"])
+        #expect(forced.status == 0 && forced.output.contains("(forced)"))
+        #expect(try stored() == 9)
+        #expect(try Self.state(["set"] + store + ["sites/site4", site(9), "--force", "--revision", "1"]).status != 0)
+    }
+
     @Test func watchPrintsEveryChangeAsItHappens() async throws {
         let etcd = try await EtcdTestServer.start()
         defer { etcd.destroy() }

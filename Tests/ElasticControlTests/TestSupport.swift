@@ -136,6 +136,35 @@ final class TestStack: Sendable {
 }
 
 /// A thin wrapper over the package's client for tests.
+/// What an instance's admin listener answers for its status without its token, and with it.
+enum AdminTokenCheck {
+    static func statuses(adminURL: String, token: String) async throws -> (without: Int, with: Int) {
+        let client = HTTPClientForTests()
+        let without = try await client.get(adminURL + "/admin/status").status
+        let with = try await client.get(adminURL + "/admin/status", headers: [("Authorization", "Bearer \(token)")]).status
+        return (without, with)
+    }
+
+    /// Expects the admin listener to answer 401 without the token and 200 with it, and the
+    /// token's copy in the instance's own `/data` (seen through the root of its process `pid`)
+    /// to be readable by its user (nobody) alone.
+    static func expectAsked(adminURL: String, token: String, copyInRootOf pid: Int32) async throws {
+        let answers = try await statuses(adminURL: adminURL, token: token)
+        #expect(answers.without == 401)
+        #expect(answers.with == 200)
+        let copy = owner(of: "/proc/\(pid)/root/data/admin.token")
+        #expect(copy?.mode == 0o400 && copy?.uid == 65534)
+    }
+
+    /// Mode bits and owner of `path`.
+    static func owner(of path: String) -> (mode: Int, uid: Int)? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, let uid = (attributes[.ownerAccountID] as? NSNumber)?.intValue
+        else { return nil }
+        return (mode, uid)
+    }
+}
+
 struct HTTPClientForTests {
     let client: HTTPClient
 

@@ -84,10 +84,17 @@ final class CacheChecks: Sendable {
         return reachable
     }
 
-    /// Checks every target at once.
-    func check(all targets: some Sequence<Target>) async {
+    /// Checks every target, `concurrency` at a time (a site with thousands of caches must not
+    /// cost thousands of sockets at once).
+    func check(all targets: [Target], concurrency: Int = 64) async {
         await withTaskGroup(of: Void.self) { group in
-            for target in targets { group.addTask { await self.check(target) } }
+            var pending = targets[...]
+            for target in pending.prefix(concurrency) { group.addTask { await self.check(target) } }
+            pending = pending.dropFirst(concurrency)
+            for await _ in group {
+                guard let target = pending.popFirst() else { continue }
+                group.addTask { await self.check(target) }
+            }
         }
     }
 

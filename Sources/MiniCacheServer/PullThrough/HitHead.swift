@@ -5,7 +5,8 @@ import NIOHTTP1
 /// the status line, the stored end-to-end fields (RFC 9111 §4: the stored status and fields are
 /// sent, with `Age`), and the fields of a `304` answer to a client's conditional request.
 /// A hit writes: status line, `Date` (only when none is stored), connection field, `Age`, fields.
-package struct HitHead: Sendable {
+/// A class: every plan of a hit carries it, and a reference is cheaper to pass than its seven parts.
+package final class HitHead: Sendable {
     let status: HTTPStatus
     let statusLine: ByteBuffer
     /// Whether the stored fields include `Date` (else the server adds its own).
@@ -28,8 +29,9 @@ package struct HitHead: Sendable {
     /// - Parameter withheld: lower-case names of stored fields not sent (the targeted
     ///   cache-control fields this cache obeys, RFC 9213).
     init(_ stored: StoredResponse, bodyLength: Int64, serverName: String, withheld: Set<String> = []) {
-        self.status = HTTPStatus(code: stored.status)
-        self.statusLine = ByteBuffer(string: self.status.statusLine)
+        let status = HTTPStatus(code: stored.status)
+        self.status = status
+        self.statusLine = ByteBuffer(string: status.statusLine)
         self.contentType = stored.headers.first(name: "content-type")
         let hidden = Set(stored.cacheControl.noCacheFields.map { $0.lowercased() })
         var text = ""
@@ -38,11 +40,11 @@ package struct HitHead: Sendable {
         var hasServer = false
         for (name, value) in stored.headers {
             let lower = name.lowercased()
-            if Self.ownFields.contains(lower) || hidden.contains(lower) || withheld.contains(lower) { continue }
+            if HitHead.ownFields.contains(lower) || hidden.contains(lower) || withheld.contains(lower) { continue }
             if lower == "date" { hasDate = true }
             if lower == "server" { hasServer = true }
             text += "\(name): \(value)\r\n"
-            if Self.notModifiedFields.contains(lower) { notModified += "\(name): \(value)\r\n" }
+            if HitHead.notModifiedFields.contains(lower) { notModified += "\(name): \(value)\r\n" }
         }
         if !hasServer { text = "Server: \(serverName)\r\n" + text }
         text += "Via: 1.1 minicache\r\n"
@@ -51,7 +53,7 @@ package struct HitHead: Sendable {
         self.rangeFields = text.split(separator: "\r\n", omittingEmptySubsequences: true)
             .filter { !$0.lowercased().hasPrefix("content-type:") && !$0.lowercased().hasPrefix("content-range:") }
             .map { $0 + "\r\n" }.joined()
-        if self.status.hasContent { text += "Content-Length: \(bodyLength)\r\n" }
+        if status.hasContent { text += "Content-Length: \(bodyLength)\r\n" }
         self.fields = ByteBuffer(string: text + "\r\n")
         self.notModified = ByteBuffer(string: notModified)
     }

@@ -39,6 +39,9 @@ package final class PullThroughCache: Sendable {
     private let fastHits = Mutex(FastHits())
     /// Keys with a background revalidation (`stale-while-revalidate`) in flight.
     private let backgroundKeys = Mutex(Set<CacheDigest>())
+    /// Ends fill holds and invalidation marks only once no request can still be deciding on a
+    /// mount from before the store's change.
+    private let grace: SnapshotGrace
 
     /// What the cache has done since it started.
     package struct Counters: Sendable, Equatable {
@@ -102,8 +105,10 @@ package final class PullThroughCache: Sendable {
         volumes: MountedVolume,
         stats: ServerStats? = nil,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        grace: SnapshotGrace = SnapshotGrace(),
         logger: Logger
     ) {
+        self.grace = grace
         self.router = router
         self.stats = stats
         self.maxObjectSize = maxObjectSize
@@ -318,11 +323,16 @@ package final class PullThroughCache: Sendable {
             }
         }
         self.store.remove(digests: digests) { _ in
-            self.fastHits.withLock { state in
-                for digest in digests {
-                    let pending = state.invalidated[digest, default: 1] - 1
-                    state.invalidated[digest] = pending > 0 ? pending : nil
-                }
+            self.grace.after { self.unmark(digests) }
+        }
+    }
+
+    /// The removal of `digests` is in every mount a request can still decide on.
+    private func unmark(_ digests: [CacheDigest]) {
+        self.fastHits.withLock { state in
+            for digest in digests {
+                let pending = state.invalidated[digest, default: 1] - 1
+                state.invalidated[digest] = pending > 0 ? pending : nil
             }
         }
     }
@@ -354,7 +364,7 @@ package final class PullThroughCache: Sendable {
     ) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
         { fill in
             FillRecorder(
-                cache: self, release: { fill.release(); onRelease?() }, key: key, request: request, varyIndex: varyIndex,
+                cache: self, release: { self.grace.after { fill.release(); onRelease?() } }, key: key, request: request, varyIndex: varyIndex,
                 revalidating: revalidating)
         }
     }

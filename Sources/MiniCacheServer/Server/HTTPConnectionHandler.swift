@@ -199,15 +199,16 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             minorVersion: head.minorVersion,
             keepAlive: self.state.keepsAlive(head.keepAlive && !head.hasTransferEncoding)
         )
-        let plan = self.server.responder.respond(to: head, in: bytes, mount: self.answeringMount, on: context.eventLoop)
-        self.perform(plan, framing, context: context)
+        let mount = self.answeringMount
+        let plan = self.server.responder.respond(to: head, in: bytes, mount: mount, on: context.eventLoop)
+        self.perform(plan, framing, mount: mount, context: context)
         if self.server.configuration.accessLog { self.logAccess(head, in: bytes, status: plan.status, context: context) }
     }
 
-    /// Writes `plan`; true when the response is complete (not streamed or relayed).
+    /// Writes `plan` from `mount`; true when the response is complete (not streamed or relayed).
     @discardableResult
-    private func perform(_ plan: ResponsePlan, _ framing: HTTP1ResponseWriter.Framing, context: ChannelHandlerContext) -> Bool {
-        switch self.writer.write(plan, framing, mount: self.answeringMount) {
+    private func perform(_ plan: ResponsePlan, _ framing: HTTP1ResponseWriter.Framing, mount: Mount, context: ChannelHandlerContext) -> Bool {
+        switch self.writer.write(plan, framing, mount: mount) {
         case .complete(let keepAlive):
             self.state.responseWritten(keepAlive: keepAlive)
             return true
@@ -433,7 +434,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         guard let relay = self.relay else { return }
         relay.subscription?.cancel()
         self.relay = nil
-        if self.perform(plan, relay.framing, context: context) {
+        if self.perform(plan, relay.framing, mount: self.answeringMount, context: context) {
             self.responseHandedOver(context: context)
             self.flush(self.state.flush(), context: context)
         }

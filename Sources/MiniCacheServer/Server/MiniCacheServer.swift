@@ -33,6 +33,8 @@ public final class MiniCacheServer: Service, Sendable {
     public let configuration: ServerConfiguration
     package let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
+    /// Ends fill holds once no request can still decide on an older mount.
+    private let grace: SnapshotGrace
     /// The event loops connections are served on.
     package var eventLoopGroup: any EventLoopGroup { self.group }
     private let prometheus: PrometheusCollectorRegistry?
@@ -78,24 +80,15 @@ public final class MiniCacheServer: Service, Sendable {
         let stats = ServerStats(startTime: Int64(time(nil)), factory: metricsFactory)
         let registry = StatsRegistry()
         let volumes = try MountedVolume(path: volumePath, configuration: configuration, registry: registry, stats: stats, logger: logger)
-        var cache: PullThroughCache?
+        var router: OriginRouter?
         var originTLS: NIOSSLContext?
         let rules = CacheRules(configuration: CacheConfiguration(
             targetedFields: configuration.surrogateControl ? [.cdnCacheControl, .surrogateControl] : [.cdnCacheControl]))
         if let origin = configuration.origin {
-            let router = try OriginRouter.load(origin)
-            if router.hasSecureOrigin || configuration.originCA != nil {
+            router = try OriginRouter.load(origin)
+            if router!.hasSecureOrigin || configuration.originCA != nil {
                 originTLS = try Self.originTLS(caFile: configuration.originCA)
             }
-            cache = PullThroughCache(
-                router: router,
-                maxObjectSize: configuration.maxStoredObjectSize,
-                rules: rules,
-                volumes: volumes,
-                stats: stats,
-                metricsFactory: metricsFactory,
-                logger: logger
-            )
         }
         if let adminHost = configuration.adminHost, !AdminToken.isLoopback(adminHost), configuration.adminToken == nil {
             throw MiniCacheError(
@@ -107,7 +100,22 @@ public final class MiniCacheServer: Service, Sendable {
             throw MiniCacheError(.configuration, "nothing to serve on: give --listen, --listen-tls or both")
         }
         let certificates = try configuration.tls.map { tls throws(MiniCacheError) in try CertificateStore(configuration: tls, logger: logger) }
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        self.group = group
+        let grace = SnapshotGrace(group: group)
+        self.grace = grace
+        let cache = router.map { router in
+            PullThroughCache(
+                router: router,
+                maxObjectSize: configuration.maxStoredObjectSize,
+                rules: rules,
+                volumes: volumes,
+                stats: stats,
+                metricsFactory: metricsFactory,
+                grace: grace,
+                logger: logger
+            )
+        }
         self.context = ServerContext(
             configuration: configuration,
             volumes: volumes,
@@ -278,6 +286,8 @@ public final class MiniCacheServer: Service, Sendable {
         for cache in caches {
             try? await cache.eventLoop.submit { cache.value.stop() }.get()
         }
+        // No request is decided any more: fills end their holds at once.
+        self.grace.stop()
         // Stores queued after the last response are dropped; the writer and its lock are released.
         await self.context.cache?.store.shutdown()
         try? await self.group.shutdownGracefully()

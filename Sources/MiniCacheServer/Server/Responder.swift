@@ -10,8 +10,8 @@ import NIOHTTP1
 /// else, when an origin is configured, the cache's answer (``CacheResponder``), else `404`. One
 /// per server; what an HTTP/1.1 connection calls for each request, and what an HTTP/2 stream
 /// can call the same way. It also starts the relays its plans ask for and says what upstream's
-/// answers become.
-package struct Responder: Sendable {
+/// answers become. A class, so that a connection calls it without copying its parts.
+package final class Responder: Sendable {
     /// What to do with a request's body before answering.
     package enum BodyHandling: Equatable {
         /// Skip it (GET and HEAD do not use one; refused methods neither).

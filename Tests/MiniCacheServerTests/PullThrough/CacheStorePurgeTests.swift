@@ -60,7 +60,7 @@ struct CacheStorePurgeTests {
         let paths = (0..<12).map { "/p/\($0)" }
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             let stop = SharedCounter()
-            let wrong = SharedCounter()
+            let wrong = WrongAnswers()
             let served = SharedCounter()
             let port = server.port
             let clients = (0..<3).map { worker in
@@ -69,7 +69,10 @@ struct CacheStorePurgeTests {
                     while stop.value == 0 {
                         let path = paths[i % paths.count]
                         if let response = try? await TestConnection.get(port: port, path) {
-                            if response.text != CacheStoreCrashTests.body(path) { wrong.add() }
+                            if response.text != CacheStoreCrashTests.body(path) {
+                                let got = "\(path): \(response.status) X-Cache \(response.header("X-Cache") ?? "-"), \(response.body.count) bytes: \(response.text.prefix(40))"
+                                wrong.list.withLock { $0.append(got) }
+                            }
                             served.add()
                         }
                         i += 3
@@ -83,7 +86,8 @@ struct CacheStorePurgeTests {
             }
             stop.set(1)
             for client in clients { await client.value }
-            #expect(wrong.value == 0)
+            let answers = wrong.list.withLock { $0 }
+            #expect(answers.isEmpty, "\(answers)")
             #expect(served.value > 20)
         }
         await origin.stop()
@@ -224,4 +228,9 @@ struct CacheStorePurgeTests {
         }
         await origin.stop()
     }
+}
+
+/// The wrong answers the clients of a test saw, for its failure message.
+private final class WrongAnswers: Sendable {
+    let list = Mutex<[String]>([])
 }

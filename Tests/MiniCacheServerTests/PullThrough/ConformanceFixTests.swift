@@ -140,6 +140,41 @@ struct ConformanceFixTests {
         }
     }
 
+    @Test("RFC 9111 §4.3.4: the request right after a 304 is answered from the updated response, not sent to the origin again")
+    func requestAfterNotModifiedUsesTheUpdate() async throws {
+        // Stored stale (max-age=0), revalidated to fresh by the 304. The request after the 304
+        // must find either the held revalidation or the committed update, never neither.
+        let origin = try await TestOrigin.answering { request, _ in
+            request.header("If-None-Match") == "\"v1\""
+                ? .init(.notModified, [("ETag", "\"v1\""), ("Cache-Control", "max-age=600")])
+                : .init(.ok, [("ETag", "\"v1\""), ("Cache-Control", "max-age=0")], body: "body of \(request.path)")
+        }
+        try await CachePathTests.withCache(origin) { server in
+            let keys = 160
+            for key in 0..<keys {
+                _ = try await CachePathTests.get(server, "/r\(key)")
+            }
+            try await CachePathTests.waitForStored(server, keys)
+            try await CachePathTests.waitForFills(server)
+            // The next request follows the 304 after a pause that grows by 50 µs per key, so that
+            // some arrive just as the update is committed.
+            let connection = try await TestConnection(port: server.port)
+            for key in 0..<keys {
+                await connection.send("GET /r\(key) HTTP/1.1\r\nHost: test\r\n\r\n")
+                let revalidated = try #require(try await connection.readResponse())
+                #expect(revalidated.header("X-Cache") == "REVALIDATED", "/r\(key)")
+                try await Task.sleep(for: .microseconds(50 * key))
+                let before = origin.requestCount
+                await connection.send("GET /r\(key) HTTP/1.1\r\nHost: test\r\n\r\n")
+                let next = try #require(try await connection.readResponse())
+                #expect(next.text == "body of /r\(key)")
+                #expect(origin.requestCount == before, "/r\(key) went to the origin again (X-Cache \(next.header("X-Cache") ?? "-"))")
+            }
+            // One fetch and one revalidation per key, nothing more.
+            #expect(origin.requestCount == 2 * keys)
+        }
+    }
+
     @Test("RFC 9111 §4.4: a response whose fetch began before an unsafe request invalidated its URL is relayed but not stored")
     func fillOverlappingInvalidationIsNotStored() async throws {
         let origin = try await TestOrigin.answering { request, index in

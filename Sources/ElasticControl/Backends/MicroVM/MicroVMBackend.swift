@@ -140,7 +140,7 @@ public final class MicroVMBackend: SiteBackend {
         let volume = directory + "/volume.shfs"
         var minicache = [
             "serve", "/dev/vda", "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin,
-        ] + instances.extraArguments
+        ] + (instances.adminTokenFile == nil ? [] : ["--admin-token-file", "/admin.token"]) + instances.extraArguments
         if !instances.extraArguments.contains("--memory-budget") {
             minicache += ["--memory-budget", "\(configuration.memoryMiB << 20 / 4)"]
         }
@@ -148,8 +148,10 @@ public final class MicroVMBackend: SiteBackend {
             if case .broken(let why) = state { return (.tcg, "TCG (no KVM: \(why))") }
             return (.kvm, "KVM")
         }
+        // With an admin token, the guest boots from its own initramfs that carries it.
+        let initramfs = instances.adminTokenFile == nil ? image.initramfs : directory + "/initramfs.cpio"
         let command = QEMUCommand(
-            kernel: image.kernel, initramfs: image.initramfs, volume: volume, tap: link.hostInterface,
+            kernel: image.kernel, initramfs: initramfs, volume: volume, tap: link.hostInterface,
             guestMAC: InstanceLink.text(ofMAC: link.instanceMAC), hostMAC: InstanceLink.text(ofMAC: link.hostMAC), address: spec.address,
             memoryMiB: configuration.memoryMiB, accelerator: accelerator, minicacheArguments: minicache,
             kernelArguments: configuration.kernelArguments, tscKHz: tscKHz
@@ -161,6 +163,7 @@ public final class MicroVMBackend: SiteBackend {
         let logFile = directory + "/console.log"
         let process: ChildProcess
         do throws(ControlError) {
+            if let token = instances.adminTokenFile { try Self.writeInitramfs(image.initramfs, adminToken: token, to: initramfs) }
             try volumes.take(to: volume)
             try link.makeTap()
             do {
@@ -185,6 +188,22 @@ public final class MicroVMBackend: SiteBackend {
         }
         let watcher = Task { await self.watch(spec.id) }
         machines.withLock { $0[spec.id]?.watcher = watcher }
+    }
+
+    /// Writes the image's initramfs with `/admin.token` (a copy of `adminToken`, root's, mode
+    /// 0400) appended as a second archive, which the kernel unpacks after the first: the token
+    /// reaches the guest without showing on QEMU's command line, which every host user can read.
+    /// - Throws: ``ControlError`` `spawnFailed`.
+    static func writeInitramfs(_ image: String, adminToken: String, to path: String) throws(ControlError) {
+        do {
+            let file = try ArchiveFile(creating: path, mode: 0o600)
+            try file.append(contentsOf: image)
+            try file.pad(to: 4)
+            try CPIOWriter().write([ArchiveEntry("admin.token", mode: 0o400, .file(source: adminToken))], to: file)
+            try file.flush()
+        } catch {
+            throw ControlError(.spawnFailed, "cannot give the VM its admin token: \(error.message)", underlying: error)
+        }
     }
 
     public func probe(_ id: String) -> InstanceProbe {

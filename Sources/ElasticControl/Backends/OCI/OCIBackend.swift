@@ -124,7 +124,7 @@ public final class OCIBackend: SiteBackend {
         var arguments = [
             "/minicache", "serve", "/data/volume.shfs", "--listen", "\(spec.address):\(spec.port)",
             "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin, "--ready-file", "/data/ready",
-        ] + instances.extraArguments
+        ] + (instances.adminTokenFile == nil ? [] : ["--admin-token-file", "/data/admin.token"]) + instances.extraArguments
         let limits = configuration.instanceLimits
         if let memory = limits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
             // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
@@ -144,7 +144,7 @@ public final class OCIBackend: SiteBackend {
         options.hostFiles = ["/etc/hosts", "/etc/resolv.conf"].filter { access($0, R_OK) == 0 }
         options.allowedSyscalls = allowedSyscalls
         let bundle = OCIRuntimeSpec(options)
-        let (volumes, runtime, uid, gid) = (volumes, runtime, configuration.uid, configuration.gid)
+        let (volumes, runtime, uid, gid, token) = (volumes, runtime, configuration.uid, configuration.gid, instances.adminTokenFile)
         let t0 = HTTPDate.monotonic()
         let started: Result<Int32, ControlError>
         do {
@@ -157,6 +157,15 @@ public final class OCIBackend: SiteBackend {
                     try volumes.take(to: directory + "/data/volume.shfs")
                     _ = chown(directory + "/data", uid, gid)
                     _ = chown(directory + "/data/volume.shfs", uid, gid)
+                    // The admin token, in the container's own /data, readable by its user alone.
+                    if let token {
+                        let copy = directory + "/data/admin.token"
+                        guard let text = HostFile.read(token), HostFile.write(copy, text, create: true) == 0, chmod(copy, 0o400) == 0,
+                            chown(copy, uid, gid) == 0
+                        else {
+                            throw ControlError(.spawnFailed, "cannot copy the admin token file \(token) into the container's /data: \(HostFile.describe(errno))")
+                        }
+                    }
                     try link.makeNamespace(at: namespace)
                     try OCIImage.writeJSON(bundle, to: directory + "/config.json")
                     // What a restarted owner needs to adopt the container (``adopt()``).

@@ -152,9 +152,11 @@ public final class SandboxBackend: SiteBackend {
             files["origin-ca.pem"] = ca
             inside.originCA = "/data/origin-ca.pem"
         }
+        // The admin token too: the root is shared, /data is the instance's own.
+        if let token = instances.adminTokenFile { files["admin.token"] = token }
         var arguments = try [root.executable, "serve", "/data/volume.shfs"] + ProcessBackend.listenArguments(spec, configuration: inside) + [
             "--admin", "\(spec.address):\(spec.adminPort)", "--ready-file", "/data/ready", "--origin", spec.origin,
-        ] + instances.extraArguments
+        ] + (instances.adminTokenFile == nil ? [] : ["--admin-token-file", "/data/admin.token"]) + instances.extraArguments
         // The object cache stays well inside the memory limit, so a busy cache is not OOM-killed.
         if let memory = configuration.instanceLimits.memoryBytes, !instances.extraArguments.contains("--memory-budget") {
             arguments += ["--memory-budget", "\(memory / 2)"]
