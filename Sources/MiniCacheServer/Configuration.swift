@@ -64,6 +64,11 @@ public struct ServerConfiguration: Sendable {
     public var originCA: String?
     /// The largest response body a pull-through cache stores (larger ones stream through); 64 MiB.
     public var maxStoredObjectSize: Int
+    /// Bytes of a relayed body kept for one HTTP/1 client that reads slower than upstream sends
+    /// (the buffers are shared with the other clients of the same fetch, not copied); a client
+    /// further behind is cut. The origin is read at the pace of the fastest client of a fetch.
+    /// Default 64 MiB.
+    public var maxRelayBacklog: Int
     /// A pull-through cache also obeys `Surrogate-Control` (W3C Edge Architecture; after
     /// `CDN-Cache-Control`, which it always obeys) and announces itself with
     /// `Surrogate-Capability`. Default off.
@@ -91,6 +96,7 @@ public struct ServerConfiguration: Sendable {
         serverName: String = "minicache",
         origin: String? = nil,
         maxStoredObjectSize: Int = 64 << 20,
+        maxRelayBacklog: Int = 64 << 20,
         surrogateControl: Bool = false,
         listensPlain: Bool = true,
         tls: TLSListenerConfiguration? = nil,
@@ -123,5 +129,6 @@ public struct ServerConfiguration: Sendable {
         self.serverName = serverName
         self.origin = origin
         self.maxStoredObjectSize = maxStoredObjectSize
+        self.maxRelayBacklog = maxRelayBacklog
     }
 }

@@ -30,7 +30,9 @@ import Testing
         .enabled(if: TestEnvironment.slow, "boots a VM (tens of seconds under TCG); set MINICACHE_SLOW_TESTS=1")
     )
     func guestServesOnItsSiteAddressAndLeavesNothingBehind() async throws {
-        let tokenFile = TestEnvironment.temporaryDirectory("vm-life-token") + "/admin.token"
+        let tokenFolder = TestEnvironment.temporaryDirectory("vm-life-token")
+        defer { try? FileManager.default.removeItem(atPath: tokenFolder) }
+        let tokenFile = tokenFolder + "/admin.token"
         let token = try AdminTokenFile.prepare(tokenFile)
         let backend = try backend("vm-life", adminTokenFile: tokenFile)
         defer { try? FileManager.default.removeItem(atPath: backend.instances.workDirectory) }

@@ -73,7 +73,9 @@ import Testing
 
     @Test(.enabled(if: unavailable == nil, "\(unavailable ?? "")"))
     func theAdminTokenFileIsCopiedIntoTheContainerAndItsAdminListenerAsksForIt() async throws {
-        let tokenFile = TestEnvironment.temporaryDirectory("oci-token-file") + "/admin.token"
+        let tokenFolder = TestEnvironment.temporaryDirectory("oci-token-file")
+        defer { try? FileManager.default.removeItem(atPath: tokenFolder) }
+        let tokenFile = tokenFolder + "/admin.token"
         let token = try AdminTokenFile.prepare(tokenFile)
         try await withBackend("oci-token", adminTokenFile: tokenFile) { backend in
             let spec = spec("oci-token-1", octet: 204)

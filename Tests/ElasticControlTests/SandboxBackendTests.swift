@@ -139,7 +139,9 @@ struct SandboxBackendTests {
     }
 
     @Test func theAdminTokenFileIsCopiedIntoTheSandboxAndItsAdminListenerAsksForIt() async throws {
-        let tokenFile = TestEnvironment.temporaryDirectory("sandbox-token-file") + "/admin.token"
+        let tokenFolder = TestEnvironment.temporaryDirectory("sandbox-token-file")
+        defer { try? FileManager.default.removeItem(atPath: tokenFolder) }
+        let tokenFile = tokenFolder + "/admin.token"
         let token = try AdminTokenFile.prepare(tokenFile)
         let backend = try SandboxBackend(
             configuration: SandboxConfiguration(),
@@ -154,6 +156,7 @@ struct SandboxBackendTests {
         #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
         try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
         await backend.terminateAll(grace: 0)
+        try? FileManager.default.removeItem(atPath: backend.instances.workDirectory)
     }
 
     @Test func oneTenantCannotReachSeeOrReadAnother() async throws {

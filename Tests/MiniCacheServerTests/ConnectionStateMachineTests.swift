@@ -171,6 +171,24 @@ import Testing
         #expect(machine.stopAnswering(inputEmpty: true, now: Self.at(501)) == .schedule(Self.at(561)))
     }
 
+    @Test("a client behind a relayed body must keep taking parts of it: the stall deadline moves with progress, stops once it caught up, and closes it when it stops")
+    func relayBehindStalls() {
+        var machine = Self.waiting()
+        _ = machine.bytesReceived()
+        _ = machine.startAnswering()
+        machine.relayStarted()
+        _ = machine.stopAnswering(inputEmpty: true, now: Self.at(2))
+        // The idle timer of the request before (t = 61) is still set and comes first.
+        #expect(machine.relayFellBehind(now: Self.at(3)) == .none)
+        machine.relayProgressed(now: Self.at(30))
+        #expect(machine.timerFired(now: Self.at(61), hasBufferedInput: false) == .schedule(Self.at(90)))
+        machine.relayCaughtUp()
+        #expect(machine.timerFired(now: Self.at(90), hasBufferedInput: false) == .none)
+        #expect(machine.relayFellBehind(now: Self.at(100)) == .schedule(Self.at(160)))
+        #expect(machine.timerFired(now: Self.at(160), hasBufferedInput: false) == .closeNow)
+        #expect(machine.lifecycle == .closed)
+    }
+
     @Test("a relay cut short closes the connection once handed over")
     func relayCutShort() {
         var machine = Self.waiting()

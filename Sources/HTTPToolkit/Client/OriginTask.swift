@@ -27,9 +27,12 @@ package final class OriginTask: Sendable {
     /// Stops reading the response until ``resumeReading()``, so a consumer that cannot keep up
     /// (a slow client of a pass-through response) holds back the origin through TCP instead
     /// of buffering the body in memory. The read timeout does not run while paused.
-    package func pauseReading() {
-        guard let running = state.withLock({ $0.running }) else { return }
-        running.eventLoop.execute { running.value.pauseReading() }
+    /// - Returns: completed once the connection stopped reading (nil when the request is not
+    ///   running).
+    @discardableResult
+    package func pauseReading() -> EventLoopFuture<Void>? {
+        guard let running = state.withLock({ $0.running }) else { return nil }
+        return running.eventLoop.submit { running.value.pauseReading() }
     }
 
     /// Reads the response again after ``pauseReading()``.

@@ -9,12 +9,14 @@ import NIOCore
 
 /// The `Date` field and the most common status lines, re-encoded once a second.
 ///
-/// One instance per event loop, used only on that loop: the hot path copies ready bytes.
+/// One instance per event loop, used only on that loop: the hot path copies ready bytes. The two
+/// buffers every response reads are not checked for exclusive access at run time: only
+/// ``refresh(now:)`` writes them, with plain assignments, so no access can overlap another.
 package final class DateCache {
     /// `HTTP/1.1 200 OK\r\nDate: …\r\n`
-    package private(set) var okPrefix: ByteBuffer
+    @exclusivity(unchecked) package private(set) var okPrefix: ByteBuffer
     /// `Date: …\r\n`
-    package private(set) var dateLine: ByteBuffer
+    @exclusivity(unchecked) package private(set) var dateLine: ByteBuffer
     /// The `Date` field's value (HTTP/2 sends fields, not lines).
     package private(set) var date: String
     package private(set) var second: Int64

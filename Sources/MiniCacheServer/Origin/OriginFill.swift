@@ -26,6 +26,11 @@ import Synchronization
 /// `304` is for revalidating joiners to apply to their own stored response. Otherwise the
 /// joiner gets ``OriginError/Code/notShareable`` or ``OriginError/Code/differentVariant`` and
 /// must fetch separately.
+///
+/// Viewers subscribed as paced set the pace of the origin read: when every paced subscriber
+/// has fallen behind (``setBacklogged(_:_:)``), the fill stops reading its origin (TCP holds the
+/// origin back) until one catches up, so slow viewers never make it buffer the whole response,
+/// while one viewer that keeps up is never held back by the others.
 package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
     private enum Phase {
         case waiting
@@ -38,6 +43,10 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var delegate: any OriginResponseDelegate
         var eventLoop: any EventLoop
         var requestHeaders: HTTPHeaders?
+        /// A viewer whose pace counts: the origin is read while one of them keeps up.
+        var paced = false
+        /// The viewer has more queued than it can send.
+        var backlogged = false
     }
 
     /// The outcome of ``subscribe(_:on:requestHeaders:)``.
@@ -63,6 +72,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var holdAfterFinish = false
         var subscribers: [Subscriber] = []
         var task: OriginTask?
+        /// Reading from the origin is paused: every paced subscriber is behind.
+        var originPaused = false
         var sentHead: HTTPRequestHead?
         var origin: OriginAddress?
         var requestTime: Int64 = 0
@@ -106,7 +117,40 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             state.requestTime = Int64(time(nil))
         }
         let task = client.execute(request, to: origin, on: eventLoop, delegate: self)
-        state.withLock { $0.task = task }
+        state.withLock { state in
+            state.task = task
+            Self.pace(&state)
+        }
+    }
+
+    /// Pauses or resumes reading from the origin as the paced subscribers need: paused only while
+    /// every one of them is behind. Called under the lock, so the task sees the changes in order.
+    private static func pace(_ state: inout State) {
+        guard let task = state.task else { return }
+        var paced = 0
+        var behind = 0
+        for subscriber in state.subscribers where subscriber.paced {
+            paced += 1
+            if subscriber.backlogged { behind += 1 }
+        }
+        let pause: Bool
+        switch state.phase {
+        case .waiting, .streaming: pause = paced > 0 && behind == paced
+        case .finished, .failed: pause = false
+        }
+        guard pause != state.originPaused else { return }
+        state.originPaused = pause
+        if pause { _ = task.pauseReading() } else { task.resumeReading() }
+    }
+
+    /// Tells the fill that a paced subscriber has fallen behind (it holds more of the body than
+    /// it can send) or caught up again.
+    package func setBacklogged(_ delegate: any OriginResponseDelegate, _ backlogged: Bool) {
+        state.withLock { state in
+            guard let index = state.subscribers.firstIndex(where: { $0.delegate === delegate }) else { return }
+            state.subscribers[index].backlogged = backlogged
+            Self.pace(&state)
+        }
     }
 
     /// Adds a subscriber; its calls come on `eventLoop`.
@@ -115,15 +159,19 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     ///   - eventLoop: where the calls are made.
     ///   - requestHeaders: the subscriber's request headers, to check `Vary` against the request
     ///     sent; `nil` shares whatever the origin answers (the request that started the fill).
+    ///   - paced: a viewer that reports when it falls behind (``setBacklogged(_:_:)``); the
+    ///     origin is read while one paced subscriber keeps up (or none is subscribed).
     /// - Returns: whether it joined, or why not.
     package func subscribe(
         _ delegate: any OriginResponseDelegate,
         on eventLoop: any EventLoop,
-        requestHeaders: HTTPHeaders? = nil
+        requestHeaders: HTTPHeaders? = nil,
+        paced: Bool = false
     ) -> Subscription {
         state.withLock { state in
             guard state.isJoinable else { return .closed }
-            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders)
+            defer { Self.pace(&state) }
+            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders, paced: paced)
             switch state.phase {
             case .waiting:
                 state.subscribers.append(subscriber)
@@ -150,7 +198,10 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     package func unsubscribe(_ delegate: any OriginResponseDelegate) {
         let cancel = state.withLock { state -> OriginTask? in
             state.subscribers.removeAll { $0.delegate === delegate }
-            guard state.subscribers.isEmpty else { return nil }
+            guard state.subscribers.isEmpty else {
+                Self.pace(&state)
+                return nil
+            }
             switch state.phase {
             case .waiting, .streaming: return state.task
             case .finished, .failed: return nil
@@ -201,6 +252,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 subscriber.eventLoop.execute { delegate.originDidReceiveHead(head) }
                 return false
             }
+            Self.pace(&state)
         }
     }
 

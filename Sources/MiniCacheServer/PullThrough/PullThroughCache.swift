@@ -31,7 +31,7 @@ package final class PullThroughCache: Sendable {
     private let volumes: MountedVolume
     /// Where fetched responses are kept.
     package let store: CacheStore
-    private let logger: Logger
+    let logger: Logger
     /// Where the cache counts what it does (revalidation outcomes, origin bytes).
     package let stats: ServerStats?
     private let counters = Mutex(Counters())
@@ -541,9 +541,15 @@ final class FillRecorder: OriginResponseDelegate {
 
     func originDidFail(_ error: OriginError) {
         self.cache.stats?.originFailed()
-        let notModified = self.state.withLock { state in
+        let (notModified, afterHead) = self.state.withLock { state in
             state.body = []
-            return state.head?.status == .notModified
+            return (state.head?.status == .notModified, state.head != nil)
+        }
+        if afterHead {
+            // Once per fill: each viewer's response is cut (its head is out), nothing is stored.
+            self.cache.logger.warning(
+                "origin fetch failed mid-body; its responses are cut and nothing is stored",
+                metadata: ["cache.key": "\(self.key.target)", "error": "\(error)"])
         }
         if !notModified { self.release() }
     }

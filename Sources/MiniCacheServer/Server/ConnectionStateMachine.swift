@@ -250,6 +250,23 @@ struct ConnectionStateMachine {
         self.deadlineKind = .none
     }
 
+    /// The client fell behind a relayed body: it must keep taking parts of it, or be cut after
+    /// the idle timeout.
+    mutating func relayFellBehind(now: NIODeadline) -> TimerAction {
+        guard self.activity == .relaying else { return .none }
+        return self.setDeadline(.stall, now + self.idleTimeout)
+    }
+
+    /// Part of a relayed body the client was behind on was written: the stall deadline moves on.
+    mutating func relayProgressed(now: NIODeadline) {
+        if self.activity == .relaying, self.deadlineKind == .stall { self.deadline = now + self.idleTimeout }
+    }
+
+    /// The client caught up with a relayed body: only upstream's own timeouts apply again.
+    mutating func relayCaughtUp() {
+        if self.activity == .relaying { self.deadlineKind = .none }
+    }
+
     /// The streamed or relayed response was handed over, or replaced by one written whole.
     mutating func responseHandedOver() -> HandoverAction {
         self.activity = .reading
@@ -276,12 +293,10 @@ struct ConnectionStateMachine {
             return .schedule(self.deadline)
         }
         switch self.activity {
-        case .streaming:
+        case .streaming, .relaying:
             guard self.deadlineKind == .stall else { return .none }
             self.closeNow()
             return .closeNow
-        case .relaying:
-            return .none
         case .reading:
             if self.deadlineKind == .header, hasBufferedInput { return .requestTimeout }
             self.lifecycle = .closing

@@ -21,15 +21,18 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     package typealias OutboundOut = IOData
 
     private let server: ServerContext
-    private var state: ConnectionStateMachine
-    private var writer: HTTP1ResponseWriter
+    // The properties every request reads and changes are not checked for exclusive access at run
+    // time (each check costs about 100 instructions, and a request made eight of them): they are
+    // changed only by mutating methods that call out to nothing, so no two accesses can overlap.
+    @exclusivity(unchecked) private var state: ConnectionStateMachine
+    @exclusivity(unchecked) private var writer: HTTP1ResponseWriter
     private var context: ChannelHandlerContext?
     /// The volume snapshot answered from, taken once per read batch and let go of once no
     /// response is relayed: an idle connection must not keep the chunks of objects evicted since
     /// (a stream from the volume holds its own).
-    private var mount: Mount?
+    @exclusivity(unchecked) private var mount: Mount?
     /// Bytes received and not answered yet.
-    private var input: ByteBuffer?
+    @exclusivity(unchecked) private var input: ByteBuffer?
     /// Request body bytes still to skip.
     private var discard = 0
     private var stream: BodyStream?
@@ -122,7 +125,13 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, self.stream != nil { self.pump(context: context) }
+        if context.channel.isWritable {
+            if self.stream != nil {
+                self.pump(context: context)
+            } else if self.relay?.backlog.isEmpty == false {
+                self.drainRelay(context: context)
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -398,11 +407,24 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             }
         case .body(let bytes):
             guard let body = relay.body, !body.bodiless, bytes.readableBytes > 0 else { return }
+            if !relay.backlog.isEmpty || !context.channel.isWritable {
+                // The client is slower than upstream: keep the part (shared, not copied) for later.
+                relay.backlog.append(bytes)
+                relay.backlogBytes += bytes.readableBytes
+                self.relay = relay
+                self.relayFellBehind(context: context)
+                return
+            }
             self.writer.writeRelayBody(bytes, chunked: body.chunked)
             relay.recordProgress(bytes.readableBytes)
             self.relay = relay
             self.flush(.flush, context: context)
         case .end:
+            if !relay.backlog.isEmpty {
+                relay.ended = true
+                self.relay = relay
+                return
+            }
             if let body = relay.body, !body.bodiless { self.writer.writeRelayEnd(chunked: body.chunked) }
             relay.recordCompletion()
             self.endRelay(context: context)
@@ -427,6 +449,68 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             exchange.fillKey = nil
             self.replaceRelay(with: .relay(.cache(exchange)), context: context)
         }
+    }
+
+    /// Parts of a relayed body the client is behind on.
+    private static let behindThreshold = 256 << 10
+
+    /// The client has `backlog` bytes of the relayed body waiting: past ``behindThreshold``
+    /// upstream is told (a fetch stops reading its origin while none of its viewers keeps up) and
+    /// the stall deadline runs; past the configured limit the client is cut.
+    private func relayFellBehind(context: ChannelHandlerContext) {
+        guard var relay = self.relay else { return }
+        if relay.backlogBytes > self.server.configuration.maxRelayBacklog {
+            self.server.logger.warning(
+                "cutting a client that fell too far behind a relayed response",
+                metadata: ["relay.backlog": "\(relay.backlogBytes)", "net.peer": "\(context.remoteAddress?.description ?? "?")"])
+            self.server.stats.relayClientCut()
+            relay.subscription?.cancel()
+            self.relay = nil
+            self.state.closeNow()
+            context.close(promise: nil)
+            return
+        }
+        guard !relay.isBehind, relay.backlogBytes >= Self.behindThreshold else { return }
+        relay.isBehind = true
+        self.relay = relay
+        relay.subscription?.viewerBacklogged(true)
+        self.schedule(self.state.relayFellBehind(now: .now()), context: context)
+    }
+
+    /// Hands the parts of a relayed body the client is behind on to the channel while it is
+    /// writable; ends the response once they are out and upstream finished it.
+    private func drainRelay(context: ChannelHandlerContext) {
+        guard var relay = self.relay, let body = relay.body else { return }
+        var wrote = false
+        while context.channel.isWritable, let part = relay.backlog.popFirst() {
+            relay.backlogBytes -= part.readableBytes
+            self.writer.writeRelayBody(part, chunked: body.chunked)
+            relay.recordProgress(part.readableBytes)
+            if var output = self.writer.takeOutput() {
+                self.write(output, context: context)
+                self.writer.recycle(&output)
+            }
+            wrote = true
+        }
+        // Settled before the flush: a flush that empties the channel's buffer reports writability
+        // at once, which comes back here while parts are left (and ends the response if it can).
+        let caughtUp = relay.isBehind && relay.backlog.isEmpty
+        if caughtUp { relay.isBehind = false }
+        self.relay = relay
+        if wrote { self.state.relayProgressed(now: .now()) }
+        if caughtUp {
+            self.state.relayCaughtUp()
+            relay.subscription?.viewerBacklogged(false)
+        }
+        if wrote {
+            self.writer.record(into: self.server.stats)
+            context.flush()
+        }
+        // The flush can also have closed the connection.
+        guard relay.backlog.isEmpty, relay.ended, self.relay?.generation == relay.generation else { return }
+        if !body.bodiless { self.writer.writeRelayEnd(chunked: body.chunked) }
+        relay.recordCompletion()
+        self.endRelay(context: context)
     }
 
     /// Stops relaying and answers with `plan` instead.
@@ -467,6 +551,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         case .closeNow:
             self.server.logger.debug("closing a connection whose client stopped reading")
             self.stream = nil
+            self.relay?.subscription?.cancel()
+            self.relay = nil
             context.close(promise: nil)
         case .requestTimeout:
             self.refuse(.requestTimeout)

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A response being relayed from upstream, as far as the connection has got with it.
 struct RelayedResponse {
     let request: UpstreamRequest
@@ -9,6 +11,14 @@ struct RelayedResponse {
     var subscription: UpstreamSubscription?
     /// How the body is framed, once the head is written.
     var body: HTTP1ResponseWriter.RelayFraming?
+    /// Body parts received while the client could not take them, in order (the buffers upstream
+    /// delivered, shared with its other viewers), and their bytes.
+    var backlog = CircularBuffer<ByteBuffer>()
+    var backlogBytes = 0
+    /// Upstream was told this client is behind.
+    var isBehind = false
+    /// The body ended upstream while parts were still queued.
+    var ended = false
     /// Body bytes relayed so far.
     private var sent: Int64 = 0
 

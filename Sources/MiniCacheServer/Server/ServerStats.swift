@@ -30,6 +30,8 @@ package final class ServerStats: Sendable {
     /// Body bytes received from origins for cache fills, and body bytes served from stored responses.
     package let originBytes = Atomic<Int>(0)
     package let cacheBytesServed = Atomic<Int>(0)
+    /// Clients cut because they fell further behind a relayed body than the backlog limit.
+    package let relayClientsCut = Atomic<Int>(0)
     private let status2xx = Atomic<Int>(0)
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
@@ -47,6 +49,7 @@ package final class ServerStats: Sendable {
     private let originErrorCounter: Counter
     private let originBytesCounter: Counter
     private let cacheBytesCounter: Counter
+    private let relayCutCounter: Counter
 
     package init(startTime: Int64, factory: any MetricsFactory) {
         self.startTime = startTime
@@ -68,6 +71,12 @@ package final class ServerStats: Sendable {
         self.originErrorCounter = Counter(label: "minicache_origin_errors_total", factory: factory)
         self.originBytesCounter = Counter(label: "minicache_origin_bytes_total", factory: factory)
         self.cacheBytesCounter = Counter(label: "minicache_cache_hit_bytes_total", factory: factory)
+        self.relayCutCounter = Counter(label: "minicache_relay_clients_cut_total", factory: factory)
+    }
+
+    package func relayClientCut() {
+        self.relayClientsCut.add(1, ordering: .relaxed)
+        self.relayCutCounter.increment()
     }
 
     /// Adds one batch of responses: counts per status class (index 1...5) and body bytes (a

@@ -73,15 +73,15 @@ package final class UpstreamRelay: Sendable {
             if isNew {
                 let held = recorder?(fill)
                 if let held { _ = fill.subscribe(held, on: eventLoop) }
-                _ = fill.subscribe(viewer, on: eventLoop)
+                _ = fill.subscribe(viewer, on: eventLoop, paced: true)
                 self.stats.upstreamFetchStarted()
                 self.logger.debug("origin fetch", metadata: ["origin": "\(origin)", "fetch.key": "\(key)"])
                 fill.start(request, to: origin, using: self.client, on: eventLoop, holdAfterFinish: held != nil)
-                return UpstreamSubscription(isNew: true) { fill.unsubscribe(viewer) }
+                return UpstreamSubscription(isNew: true, stop: { fill.unsubscribe(viewer) }, backlog: { fill.setBacklogged(viewer, $0) })
             }
-            switch fill.subscribe(viewer, on: eventLoop, requestHeaders: requestHeaders) {
+            switch fill.subscribe(viewer, on: eventLoop, requestHeaders: requestHeaders, paced: true) {
             case .joined:
-                return UpstreamSubscription(isNew: false) { fill.unsubscribe(viewer) }
+                return UpstreamSubscription(isNew: false, stop: { fill.unsubscribe(viewer) }, backlog: { fill.setBacklogged(viewer, $0) })
             case .closed:
                 continue
             case .differentVariant, .notShareable:
@@ -118,6 +118,10 @@ package final class UpstreamRelay: Sendable {
         }
         self.stats.upstreamFetchStarted()
         let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
-        return UpstreamSubscription(isNew: true) { task.cancel() }
+        return UpstreamSubscription(
+            isNew: true, stop: { task.cancel() },
+            backlog: { backlogged in
+                if backlogged { _ = task.pauseReading() } else { task.resumeReading() }
+            })
     }
 }

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import NIOCore
+import MiniCacheTesting
+import NIOPosix
+import Synchronization
+import Testing
+
+@testable import MiniCacheServer
+
+/// A client that sends one request and reads only when told, through a small receive buffer
+/// (set before connecting, so the kernel does not grow it): a viewer slower than the origin.
+final class SlowViewer {
+    private let fd: Int32
+
+    init(port: Int, target: String, receiveBuffer: Int32 = 16 << 10) throws {
+        self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var size = receiveBuffer
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestClientError(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)") }
+        let request = Array("GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(self.fd, $0.baseAddress, $0.count, 0) }) == request.count else {
+            throw TestClientError(description: "cannot send the request")
+        }
+    }
+
+    deinit { close(self.fd) }
+
+    /// Reads a response head and then until `bodySize` body bytes arrived, the server closes, or
+    /// nothing came for 30 s; returns the head and the body bytes received.
+    func read(bodySize: Int) -> (head: String, body: [UInt8]) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(bodySize + 4096)
+        var chunk = [UInt8](repeating: 0, count: 256 << 10)
+        var headEnd: Int?
+        while headEnd == nil || bytes.count < headEnd! + 4 + bodySize {
+            let count = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+            if headEnd == nil { headEnd = TestConnection.find(Array("\r\n\r\n".utf8), in: Array(bytes.prefix(4096))) }
+        }
+        guard let end = headEnd else { return ("", []) }
+        return (String(decoding: bytes[..<end], as: UTF8.self), Array(bytes[(end + 4)...]))
+    }
+}
+
+/// Back-pressure on relayed responses over real sockets: viewers slower than the origin.
+struct RelayBackpressureTests {
+    static let group = MultiThreadedEventLoopGroup.singleton
+
+    static func body(_ size: Int) -> String {
+        let pattern = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+        return String(repeating: pattern, count: size / pattern.utf8.count)
+    }
+
+    /// Whether `received` is `expected`, compared as memory (element-wise comparison of 32 MiB
+    /// arrays is slow in debug builds).
+    static func same(_ received: [UInt8], _ expected: [UInt8]) -> Bool {
+        received.count == expected.count && received.withUnsafeBytes { r in expected.withUnsafeBytes { memcmp(r.baseAddress!, $0.baseAddress!, r.count) == 0 } }
+    }
+
+    /// Waits until the origin bytes the cache received stop growing (no change for 500 ms).
+    static func settledOriginBytes(_ server: TestServer) async throws -> Int {
+        var last = -1
+        for _ in 0..<60 {
+            let now = server.server.context.stats.originBytes.load(ordering: .relaxed)
+            if now == last, now > 0 { return now }
+            last = now
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        return last
+    }
+
+    @Test("viewers slower than the origin hold it back through TCP instead of the cache buffering the object; a fast viewer is not slowed")
+    func slowViewersHoldBackTheOrigin() async throws {
+        let size = 32 << 20
+        let body = Self.body(size)
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: body, headers: ["Cache-Control: max-age=60", "Content-Type: video/mp4"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        let log = LogRecorder()
+        try await TestServer.with(volume: volume.path, logger: log.logger(level: .debug), {
+            $0.origin = "http://127.0.0.1:\(origin.port)"
+            $0.maxStoredObjectSize = 1 << 20
+            // A safety margin only: the viewers that wait for the fast one must not be cut as stalled.
+            $0.idleTimeout = .seconds(600)
+        }) { server in
+            let slow = try (0..<8).map { _ in try SlowViewer(port: server.port, target: "/vod/big.mp4") }
+            for _ in 0..<1000 where server.server.context.stats.cacheCoalesced.load(ordering: .relaxed) < 7 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(server.server.context.stats.cacheCoalesced.load(ordering: .relaxed) == 7)
+            // Nobody reads: the cache stops reading its origin once every viewer is behind. What
+            // it took is what the sockets' buffers hold plus a few hundred KiB per viewer.
+            let held = try await Self.settledOriginBytes(server)
+            #expect(held > 0)
+            #expect(held < 12 << 20, "the cache read \(held) of \(size) bytes for viewers that do not read")
+            // A viewer that keeps up joins the same fetch and gets the whole object at its pace.
+            let fast = try await TestConnection.get(port: server.port, "/vod/big.mp4")
+            #expect(fast.status == 200)
+            #expect(fast.header("X-Cache") == "COALESCED")
+            #expect(fast.body.count == size)
+            let expected = Array(body.utf8)
+            let fastIntact = Self.same(fast.body, expected)
+            #expect(fastIntact)
+            // Then the slow viewers read, and each gets the whole object too.
+            for viewer in slow {
+                let (head, received) = viewer.read(bodySize: size)
+                #expect(head.hasPrefix("HTTP/1.1 200"))
+                #expect(received.count == size)
+                let intact = Self.same(received, expected)
+                #expect(intact)
+            }
+            let cuts = log.recorded.filter { $0.contains("closing") || $0.contains("cutting") }
+            #expect(cuts.isEmpty, "\(cuts)")
+            #expect(origin.requestCount == 1)
+            #expect(server.server.context.stats.relayClientsCut.load(ordering: .relaxed) == 0)
+        }
+        await origin.stop()
+    }
+
+    @Test("a viewer further behind than maxRelayBacklog is cut; the viewer that keeps up gets the whole object")
+    func viewerTooFarBehindIsCut() async throws {
+        let size = 32 << 20
+        let body = Self.body(size)
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: body, headers: ["Cache-Control: max-age=60"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, {
+            $0.origin = "http://127.0.0.1:\(origin.port)"
+            $0.maxStoredObjectSize = 1 << 20
+            // Well below what the slow viewer falls behind (the body less the sockets' buffers),
+            // well above what the fast one can overshoot before the origin read pauses.
+            $0.maxRelayBacklog = 8 << 20
+            $0.idleTimeout = .seconds(600)
+        }) { server in
+            let slow = try SlowViewer(port: server.port, target: "/vod/long.mp4")
+            for _ in 0..<1000 where origin.requestCount < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            _ = try await Self.settledOriginBytes(server)
+            let fast = try await TestConnection.get(port: server.port, "/vod/long.mp4")
+            #expect(fast.status == 200)
+            let fastIntact = Self.same(fast.body, Array(body.utf8))
+            #expect(fastIntact)
+            let (head, received) = slow.read(bodySize: size)
+            #expect(head.hasPrefix("HTTP/1.1 200"))
+            #expect(received.count < size)
+            let prefixIntact = received.elementsEqual(body.utf8.prefix(received.count))
+            #expect(prefixIntact)
+            #expect(server.server.context.stats.relayClientsCut.load(ordering: .relaxed) == 1)
+        }
+        await origin.stop()
+    }
+}
