@@ -243,7 +243,8 @@ struct Serve: AsyncParsableCommand {
         }
         server.context.cache?.store.useEviction(EvictionKind(rawValue: self.eviction) ?? .lru)
         let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(
+                services: [server, MemoryTrimmer(context: server.context)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         do {
             try await group.run()
