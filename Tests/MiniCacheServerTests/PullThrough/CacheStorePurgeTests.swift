@@ -110,14 +110,19 @@ struct CacheStorePurgeTests {
 
     @Test("a body sent with sendfile keeps its bytes when its chunks take a new object before the viewer reads it")
     func sentBodySurvivesChunkReuse() async throws {
-        // Larger than the small-object limit: served from the volume file with sendfile.
-        let size = 100_000
+        // Larger than the small-object limit (served from the volume file with sendfile), and
+        // small enough for the sockets' buffers to take the whole response at once.
+        let size = 40_000
         let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
             [.send(TestOrigin.response(body: Self.body(request.path, size: size), headers: ["Cache-Control: max-age=3600"]))]
         }
         let volume = try TestVolume(sizeMiB: 16)
         defer { volume.remove() }
-        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+        let configure: (inout ServerConfiguration) -> Void = {
+            $0.origin = "http://127.0.0.1:\(origin.port)"
+            $0.smallObjectLimit = 4096
+        }
+        try await TestServer.with(volume: volume.path, configure) { server in
             let volumes = server.server.context.volumes
             func stored(_ url: String) -> PreparedObject? { volumes.current.objects.first { $0.cached?.response.url == url } }
             #expect(try await TestConnection.get(port: server.port, "/a").text == Self.body("/a", size: size))
