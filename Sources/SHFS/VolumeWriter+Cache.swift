@@ -125,34 +125,6 @@ extension VolumeWriter {
         free.release(chunks)
     }
 
-    /// Whether the kernel still holds pages of `chunks` that readers gave to someone else, once
-    /// their other cached pages are dropped: a body sent with `sendfile` leaves the socket
-    /// holding the page-cache pages it sent until the peer has them (on loopback, until the
-    /// receiving process read them), and data written into those chunks meanwhile would change
-    /// bytes of a response already handed over. Freed chunks take new data only once this is
-    /// false. Dirty pages or a large folio that also holds a neighbour's data can make it true
-    /// for a while; never the other way round.
-    public func chunksInFlight(_ chunks: Range<Int64>) -> Bool {
-        #if os(Linux)
-        guard !chunks.isEmpty else { return false }
-        let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
-        let start = chunks.lowerBound * Int64(header.chunkSize) / page * page
-        let end = (chunks.upperBound * Int64(header.chunkSize) + page - 1) / page * page
-        let length = Int(end - start)
-        _ = posix_fadvise(fd.rawValue, off_t(start), off_t(length), POSIX_FADV_DONTNEED)
-        // The pages that stayed are referenced (or dirty): mincore tells which are still cached.
-        guard let mapping = mmap(nil, length, PROT_READ, MAP_SHARED, fd.rawValue, off_t(start)), mapping != MAP_FAILED else {
-            return true
-        }
-        defer { munmap(mapping, length) }
-        var cached = [UInt8](repeating: 0, count: Int((end - start) / page))
-        guard mincore(mapping, length, &cached) == 0 else { return true }
-        return cached.contains { $0 & 1 != 0 }
-        #else
-        return false
-        #endif
-    }
-
     /// Marks free chunks as in use without an entry (chunks a previous writer kept reserved);
     /// false when part of them is not free.
     @discardableResult

@@ -29,9 +29,8 @@ final class CacheStoreState {
     /// Request URL → stored digests of the responses for it.
     private var byURL: [String: Set<[UInt8]>] = [:]
     private var storedBytes: Int64 = 0
-    /// Chunks of removed objects that mounts of `generations` may still read, with the object's
-    /// counters: a response that streamed them may leave bytes in a socket after its mount is gone.
-    private var quarantine: [(chunks: Range<Int64>, generations: ClosedRange<Int>, counters: ObjectCounters?)] = []
+    /// Chunks of removed objects that mounts of `generations` may still read.
+    private var quarantine: [(chunks: Range<Int64>, generations: ClosedRange<Int>)] = []
 
     private struct Tracked {
         var slot: Int
@@ -208,9 +207,8 @@ final class CacheStoreState {
             if item.old != nil {
                 let replacedInMemory = mount.objects.object(at: item.entry.slot)?.isInMemory ?? false
                 let since = self.objects[item.plan.key]?.generation ?? 0
-                let counters = self.objects[item.plan.key]?.counters
                 self.untrack(item.plan.key, keepCounters: true)
-                self.hold(item.retained, inMemory: replacedInMemory, since: since, counters: counters)
+                self.hold(item.retained, inMemory: replacedInMemory, since: since)
             }
             let body = write.response == nil ? item.plan.block : write.body
             let prepared = self.volumes.prepare(entry: item.entry, body: body, cached: item.plan.cached, memoryInUse: memory)
@@ -404,15 +402,13 @@ final class CacheStoreState {
         let retained = try writer.remove(entry, retainingChunks: true, syncing: false)
         self.unsyncedRemovals = true
         self.untrack(key, keepCounters: false)
-        self.hold(retained, inMemory: inMemory, since: tracked.generation, counters: tracked.counters)
+        self.hold(retained, inMemory: inMemory, since: tracked.generation)
         return (entry.slot, nil)
     }
 
     /// Holds back the chunks of an object mounts from generation `since` to the current one listed.
-    /// - Parameters:
-    ///   - inMemory: the current mount keeps the object in memory.
-    ///   - counters: the object's counters (nil when unknown).
-    private func hold(_ chunks: Range<Int64>, inMemory: Bool, since: Int, counters: ObjectCounters?) {
+    /// - Parameter inMemory: the current mount keeps the object in memory.
+    private func hold(_ chunks: Range<Int64>, inMemory: Bool, since: Int) {
         guard !chunks.isEmpty else { return }
         // Every mount that listed the object shares the store's prepared object when none of
         // them was a full mount, which prepares its own (a prefetch keeps in memory what older
@@ -422,7 +418,7 @@ final class CacheStoreState {
             // Served from memory only: no response reads these chunks.
             self.writer?.releaseChunks(chunks)
         } else {
-            self.quarantine.append((chunks, min(since, self.volumes.current.generation)...self.volumes.current.generation, counters))
+            self.quarantine.append((chunks, min(since, self.volumes.current.generation)...self.volumes.current.generation))
         }
     }
 
@@ -431,8 +427,6 @@ final class CacheStoreState {
         let tracker = self.volumes.tracker
         self.quarantine.removeAll { held in
             guard !tracker.anyAlive(in: held.generations) else { return false }
-            // No stream can start now; one that ran may have left bytes of these chunks in a socket.
-            if held.counters.map({ $0.streamsStarted > 0 }) ?? true, writer.chunksInFlight(held.chunks) { return false }
             writer.releaseChunks(held.chunks)
             return true
         }

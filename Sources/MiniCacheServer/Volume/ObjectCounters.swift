@@ -70,9 +70,6 @@ package final class ObjectCounters: Sendable {
         self.wholeTransfers.load(ordering: .relaxed) + self.streamedCompletions.load(ordering: .relaxed)
     }
 
-    /// Transfers streamed from the volume that started (sent with `sendfile` or read in parts).
-    package var streamsStarted: Int { self.mark0.load(ordering: .relaxed) }
-
     /// Transfers that reached 0, 20, 40, 60, 80 and 100 %.
     package var progress: [Int] {
         let whole = self.wholeTransfers.load(ordering: .relaxed)

@@ -108,67 +108,6 @@ struct CacheStorePurgeTests {
         Issue.record("\(body.count) bytes, \(wanted.count) expected; from byte \(at) on: \(found)...", sourceLocation: sourceLocation)
     }
 
-    @Test("a body sent with sendfile keeps its bytes when its chunks take a new object before the viewer reads it")
-    func sentBodySurvivesChunkReuse() async throws {
-        // Larger than the small-object limit (served from the volume file with sendfile), and
-        // small enough for the sockets' buffers to take the whole response at once.
-        let size = 40_000
-        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
-            [.send(TestOrigin.response(body: Self.body(request.path, size: size), headers: ["Cache-Control: max-age=3600"]))]
-        }
-        let volume = try TestVolume(sizeMiB: 16)
-        defer { volume.remove() }
-        let configure: (inout ServerConfiguration) -> Void = {
-            $0.origin = "http://127.0.0.1:\(origin.port)"
-            $0.smallObjectLimit = 4096
-        }
-        try await TestServer.with(volume: volume.path, configure) { server in
-            let volumes = server.server.context.volumes
-            func stored(_ url: String) -> PreparedObject? { volumes.current.objects.first { $0.cached?.response.url == url } }
-            #expect(try await TestConnection.get(port: server.port, "/a").text == Self.body("/a", size: size))
-            try await PullThroughTests.waitForStored(server, 1)
-            let a = try #require(stored("/a"))
-            #expect(!a.isInMemory)
-
-            // A viewer asks for /a and does not read: the response waits in the kernel's buffers.
-            let viewer = try await TestConnection(port: server.port)
-            await viewer.send("GET /a HTTP/1.1\r\nHost: test\r\n\r\n")
-            var handedOver = false
-            for _ in 0..<1000 {
-                // The stream wrote its last part and let go of its mount.
-                handedOver = a.counters.completed >= 1 && volumes.tracker.liveGenerations == [volumes.current.generation]
-                if handedOver { break }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            try #require(handedOver, "the server did not hand the whole body to the socket")
-
-            // /a is purged and /b fills the cache: no mount lists /a any more.
-            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/a", method: "POST")
-            #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body) == AdminAPI.Purged(purged: 1))
-            #expect(try await TestConnection.get(port: server.port, "/b").text == Self.body("/b", size: size))
-            try await PullThroughTests.waitForStored(server, 2)
-
-            let response = try #require(try await viewer.readResponse())
-            #expect(response.header("X-Cache") == "HIT")
-            Self.expectBody(response.body, Self.body("/a", size: size))
-            await viewer.close()
-
-            // Once the viewer has read them and the server's socket has their acknowledgement, the
-            // chunks of /a take new data: the lowest free ones, so the next object that fits.
-            var reused = false
-            for next in 0..<50 where !reused {
-                let path = "/c/\(next)"
-                #expect(try await TestConnection.get(port: server.port, path).text == Self.body(path, size: size))
-                try await PullThroughTests.waitForStored(server, 3 + next)
-                reused = stored(path)?.fileOffset == a.fileOffset
-                _ = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=\(path)", method: "POST")
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(reused, "the chunks of /a stayed held back")
-        }
-        await origin.stop()
-    }
-
     @Test("an object prefetched into memory while a viewer streams it from the volume keeps its chunks for that viewer")
     func prefetchedObjectKeepsChunksForStreams() async throws {
         // More than the socket buffers hold: the stream stays in progress while the viewer waits.
