@@ -276,7 +276,7 @@ package final class Simulation {
                     relabelled = propagateFillLimits(g) || relabelled
                     continue
                 }
-                for c in groupCohorts[Int(g)] { touch(c) }
+                Self.touch(groupCohorts[Int(g)], touched: &touched, touchedMark: &touchedMark)
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
             }
             if !relabelled { break }
@@ -296,6 +296,14 @@ package final class Simulation {
     /// CDNSim's buffering ratio: buffering (start-up included) over buffering plus play time.
     static func cdnsimBufferingRatio(buffering: Double, play: Double) -> Double {
         buffering + play > 0 ? buffering / (buffering + play) : 0
+    }
+
+    /// Marks cohorts touched (one access to the lists for all of them).
+    static func touch(_ list: [Int32], touched: inout [Int32], touchedMark: inout [Bool]) {
+        for c in list where !touchedMark[Int(c)] {
+            touchedMark[Int(c)] = true
+            touched.append(c)
+        }
     }
 
     func touch(_ c: Int32) {

@@ -104,6 +104,69 @@ struct FlowNetworkTests {
         }
     }
 
+    /// Flows on one or two neighbouring links of a chain make many small components that merge
+    /// and split as flows come and go: recomputing only the changed component (its groups'
+    /// links read from the flat link store) gives every flow its max-min fair rate.
+    @Test(arguments: 1...12)
+    func componentsThatMergeAndSplitStayExact(seed: UInt64) {
+        var rng = RandomSource(seed: 1000 + seed)
+        let linkCount = 12
+        let capacities = (0..<linkCount).map { _ in Double(2 + Int(rng.unit() * 10)) }
+        var net = FlowNetwork()
+        for c in capacities { _ = net.addLink(capacity: c) }
+        let capsChoice: [Double] = [0.5, 1, 3, 1000]
+        var flows: [(links: [Int], cap: Double, group: Int32)] = []
+        for _ in 1...100 {
+            if rng.unit() < 0.55 || flows.isEmpty {
+                let first = Int(rng.unit() * Double(linkCount))
+                let links = rng.unit() < 0.5 || first == linkCount - 1 ? [first] : [first, first + 1]
+                let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
+                let n = 1 + Int(rng.unit() * 3)
+                let g = net.group(path: net.path(links.map { Int32($0) }), cap: cap)
+                net.add(n, to: g, now: 0)
+                flows += Array(repeating: (links, cap, g), count: n)
+            } else {
+                let i = Int(rng.unit() * Double(flows.count))
+                net.remove(1, from: flows[i].group, now: 0)
+                flows.remove(at: i)
+            }
+            net.settle(now: 0)
+            let expected = MaxMinReference.rates(capacities: capacities, flows: flows.map { ($0.links, $0.cap) })
+            for (f, flow) in flows.enumerated() {
+                let got = net.groupRate[Int(flow.group)]
+                #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
+            }
+            for l in 0..<linkCount {
+                let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + expected[$1] }
+                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
+            }
+        }
+    }
+
+    @Test func aComponentJoinedByANewFlowIsRecomputedWhole() {
+        // A on link 0 and B on link 1 are apart; C joins them. Removing A then changes only
+        // link 0, but C (and through it B) must be reallocated.
+        var net = FlowNetwork()
+        _ = net.addLink(capacity: 10)
+        _ = net.addLink(capacity: 4)
+        let a = net.group(path: net.path([0]), cap: 100)
+        let b = net.group(path: net.path([1]), cap: 100)
+        let c = net.group(path: net.path([0, 1]), cap: 100)
+        net.add(3, to: a, now: 0)
+        net.add(1, to: b, now: 0)
+        net.settle(now: 0)
+        net.add(1, to: c, now: 0)
+        net.settle(now: 0)
+        #expect(net.groupRate[Int(b)] == 2 && net.groupRate[Int(c)] == 2)
+        #expect(abs(net.groupRate[Int(a)] - 8.0 / 3) < 1e-12)
+        net.remove(3, from: a, now: 0)
+        net.settle(now: 0)
+        #expect(net.groupRate[Int(b)] == 2 && net.groupRate[Int(c)] == 2)
+        net.remove(1, from: b, now: 0)
+        net.settle(now: 0)
+        #expect(net.groupRate[Int(c)] == 4)
+    }
+
     @Test func aLimitHoldsAGroupBelowItsCapAndFreesTheRest() {
         var net = FlowNetwork()
         _ = net.addLink(capacity: 10)

@@ -48,7 +48,9 @@ public struct ClusterPlanner: Sendable {
         var plan = SitePlan(site: site.name)
         let placements = (state.placements[site.name] ?? [:]).values.map(\.record).sorted { $0.id < $1.id }
         let agentAlive = state.agents[site.name] != nil
-        var active: [PlacementRecord] = []
+        // Active placements by tenant, in id order, with their status.
+        var active: [String: [(placement: PlacementRecord, status: StatusRecord?)]] = [:]
+        var siteActive = 0
         for p in placements {
             let status = state.status[p.id]
             switch (p.want, agentAlive) {
@@ -66,7 +68,8 @@ public struct ClusterPlanner: Sendable {
                     plan.stop.append((p.id, "never reported by the agent of \(site.name)"))
                     plan.events.append(("not-ready", p.id, p.tenant, "never reported by the agent of \(site.name)"))
                 } else {
-                    active.append(p)
+                    active[p.tenant, default: []].append((p, status))
+                    siteActive += 1
                 }
             case (.stop, true):
                 if status == nil || status?.instance.state == .stopped {
@@ -77,13 +80,14 @@ public struct ClusterPlanner: Sendable {
         }
         guard agentAlive else { return plan }
         var used = Set((state.slots[site.name] ?? [:]).keys)
-        var siteActive = active.count
+        // The routers' reports for this site, looked up once rather than once per decision.
+        let siteReports = state.demand.values.compactMap { $0[site.name] }
         for (tenantIndex, tenant) in tenants.enumerated() {
-            let mine = active.filter { $0.tenant == tenant.name }
+            let mine = active[tenant.name] ?? []
+            let reports = siteReports.compactMap { $0.tenants[tenant.name] }
             var states: [InstanceState] = []
-            for (k, p) in mine.enumerated() {
-                let status = state.status[p.id]
-                let routed = state.viewers(site: site.name, tenant: tenant.name, instance: p.id)
+            for (k, (p, status)) in mine.enumerated() {
+                let routed = ClusterState.viewers(in: reports, instance: p.id)
                 let ready = status?.instance.state == .ready
                 let lastActivity = status.map { max($0.lastActivity, $0.instance.readyAt ?? 0) } ?? p.placedAt
                 let recentlyActive = now - lastActivity < max(3 * configuration.tick, 2)
@@ -93,7 +97,7 @@ public struct ClusterPlanner: Sendable {
                     connections: connections, idleSince: connections == 0 ? lastActivity : nil
                 ))
             }
-            let reported = state.viewers(site: site.name, tenant: tenant.name)
+            let reported = ClusterState.viewers(in: reports)
             let viewers = max(reported, states.reduce(0) { $0 + $1.connections })
             let observation = ContentObservation(site: index, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteActive, now: now)
             let wantsOne = configuration.mode == .fixed ? mine.isEmpty : viewers > 0 && policy.route(observation).start
@@ -113,8 +117,8 @@ public struct ClusterPlanner: Sendable {
             guard configuration.mode == .elastic else { continue }
             for k in policy.review(observation).stop where states[k].phase == .ready {
                 let idle = Int(now - (states[k].idleSince ?? now))
-                plan.stop.append((mine[k].id, "idle for \(idle) s"))
-                plan.events.append(("drain", mine[k].id, tenant.name, "idle for \(idle) s: draining"))
+                plan.stop.append((mine[k].placement.id, "idle for \(idle) s"))
+                plan.events.append(("drain", mine[k].placement.id, tenant.name, "idle for \(idle) s: draining"))
             }
         }
         return plan

@@ -13,17 +13,16 @@ public struct ClusterState: Sendable {
     }
 
     public var sites: [String: SiteRecord] = [:] {
-        didSet {
-            siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) })
-            sitesStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
-        }
+        didSet { if deferringIndexes { sitesChanged = true } else { indexSites() } }
     }
     public var tenants: [String: TenantRecord] = [:] {
-        didSet {
-            tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) })
-            tenantsStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
-        }
+        didSet { if deferringIndexes { tenantsChanged = true } else { indexTenants() } }
     }
+    /// Inside ``applyAll(_:)``: the indexes are derived once at its end, not after every key
+    /// (each derivation sorts every site).
+    private var deferringIndexes = false
+    private var sitesChanged = false
+    private var tenantsChanged = false
     /// Changes whenever ``sites`` (``tenants``) changes: what a reader derives from them (a
     /// router's prefix table) is rebuilt only then, not on every request.
     public private(set) var sitesStamp: UInt64 = 0
@@ -70,10 +69,15 @@ public struct ClusterState: Sendable {
     /// Distinct viewers of `tenant` at `site` over every router's report (a viewer that two
     /// routers saw counts once), or of those sent to `instance`.
     public func viewers(site: String, tenant: String, instance: String? = nil) -> Int {
+        Self.viewers(in: demand.values.lazy.compactMap { $0[site]?.tenants[tenant] }, instance: instance)
+    }
+
+    /// Distinct viewers over the routers' `reports` of one site and tenant, or of those sent to
+    /// `instance` (``viewers(site:tenant:instance:)`` for a caller that has the reports).
+    static func viewers(in reports: some Sequence<DemandRecord.Tenant>, instance: String? = nil) -> Int {
         var unsketched = 0
         var sketched: [(count: Int, sketch: ViewerSketch)] = []
-        for reports in demand.values {
-            guard let report = reports[site]?.tenants[tenant] else { continue }
+        for report in reports {
             let (count, sketch) = instance.map { (report.instances[$0] ?? 0, report.instanceSketches?[$0]) } ?? (report.viewers, report.sketch)
             guard count > 0 else { continue }
             if let sketch {
@@ -101,6 +105,28 @@ public struct ClusterState: Sendable {
         demand.values.contains { reports in
             reports[site]?.tenants[tenant]?.instanceSketches?[instance]?.contains(client) ?? false
         }
+    }
+
+    /// Runs `changes` (many keys applied at once, such as a snapshot or a watch response) and
+    /// derives ``siteIndex``, ``tenantIndex`` and their stamps once at the end.
+    mutating func applyAll(_ changes: (inout ClusterState) -> Void) {
+        deferringIndexes = true
+        changes(&self)
+        deferringIndexes = false
+        if sitesChanged { indexSites() }
+        if tenantsChanged { indexTenants() }
+        sitesChanged = false
+        tenantsChanged = false
+    }
+
+    private mutating func indexSites() {
+        siteIndex = Dictionary(uniqueKeysWithValues: siteList.enumerated().map { ($1.name, $0) })
+        sitesStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    private mutating func indexTenants() {
+        tenantIndex = Dictionary(uniqueKeysWithValues: tenantList.enumerated().map { ($1.name, $0) })
+        tenantsStamp = stamps.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// Applies one key's new value (nil: deleted).

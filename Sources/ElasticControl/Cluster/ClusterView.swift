@@ -33,8 +33,10 @@ public final class ClusterView: Sendable {
             switch update {
             case .snapshot(let snapshot):
                 var fresh = ClusterState()
-                for kv in snapshot.keyValues {
-                    fresh.apply(key: kv.key, keys: keys, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision)
+                fresh.applyAll { s in
+                    for kv in snapshot.keyValues {
+                        s.apply(key: kv.key, keys: keys, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision)
+                    }
                 }
                 fresh.revision = snapshot.revision
                 fresh.synced = true
@@ -42,9 +44,11 @@ public final class ClusterView: Sendable {
                 state.withLock { $0 = fresh }
             case .events(let events, let revision):
                 state.withLock { s in
-                    for event in events {
-                        let kv = event.keyValue
-                        s.apply(key: kv.key, keys: keys, value: event.kind == .put ? kv.value : nil, createRevision: kv.createRevision, modRevision: kv.modRevision)
+                    s.applyAll { s in
+                        for event in events {
+                            let kv = event.keyValue
+                            s.apply(key: kv.key, keys: keys, value: event.kind == .put ? kv.value : nil, createRevision: kv.createRevision, modRevision: kv.modRevision)
+                        }
                     }
                     s.revision = max(s.revision, revision)
                     s.connected = true
