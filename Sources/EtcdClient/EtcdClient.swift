@@ -44,6 +44,12 @@ public final class EtcdClient: Sendable {
                         time: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false
                     )
                     config.connection.maxIdleTime = nil
+                    // etcd sends a PING per small request; see PingResponder.
+                    config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(PingResponder(), position: .first)
+                        }
+                    }
                 },
                 // One connection per member and requests to those that are up: losing a member
                 // costs only the requests in flight on it (pick_first would stay on the first).

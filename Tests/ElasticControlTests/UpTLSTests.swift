@@ -32,7 +32,7 @@ struct UpTLSTests {
     )
     func upServesHTTPS() async throws {
         let up = try UpProcess([
-            "up", "--tls", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "146", "--sites", "2",
+            "up", "--tls", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "146", "--sites", "2", "--router-wait", "10",
         ])
         let process = up.process
         defer { process.terminate() }

@@ -67,6 +67,9 @@ public final class SiteAgent: Service, Sendable {
     private let table = Mutex<[String: Local]>([:])
     /// Every id this agent (or the backend it adopted from) ever launched: never launched again.
     private let launched = Mutex<Set<String>>([])
+    /// One status write at a time, so a write never lands after a later one (a removed
+    /// instance's record written back after its deletion would outlive it); `again`: more to write.
+    private let reporting = Mutex<(running: Bool, again: Bool)>((false, false))
 
     private struct Local: Sendable {
         var spec: InstanceSpec
@@ -78,6 +81,8 @@ public final class SiteAgent: Service, Sendable {
         var stopping = false
         /// The record changed since it was last reported.
         var dirty = true
+        /// Gone from this host: its status key is deleted by the next report, then the entry.
+        var removed = false
     }
 
     public init(configuration: SiteAgentConfiguration, backend: any SiteBackend, client: EtcdClient, view: ClusterView? = nil, group: any EventLoopGroup, logger: Logger) {
@@ -95,7 +100,7 @@ public final class SiteAgent: Service, Sendable {
     }
 
     /// The instances this agent runs now.
-    public var instances: [InstanceRecord] { table.withLock { $0.values.map(\.record).sorted { $0.id < $1.id } } }
+    public var instances: [InstanceRecord] { table.withLock { $0.values.filter { !$0.removed }.map(\.record).sorted { $0.id < $1.id } } }
 
     public func run() async throws {
         for adopted in await backend.adopt() {
@@ -177,6 +182,7 @@ public final class SiteAgent: Service, Sendable {
         var toLaunch: [InstanceSpec] = []
         var toStop: [String] = []
         var toDrain: [String] = []
+        var removed = false
         table.withLock { t in
             for (id, placement) in placements {
                 let p = placement.record
@@ -192,10 +198,11 @@ public final class SiteAgent: Service, Sendable {
                     }
                 }
             }
-            for (id, local) in t where placements[id] == nil && !local.stopping {
+            for (id, local) in t where placements[id] == nil && !local.removed {
                 if local.record.state == .stopped {
-                    t[id] = nil
-                } else {
+                    t[id]?.removed = true
+                    removed = true
+                } else if !local.stopping {
                     t[id]?.stopping = true
                     toStop.append(id)
                 }
@@ -207,11 +214,14 @@ public final class SiteAgent: Service, Sendable {
             Task {
                 let how = await self.backend.terminate(id, grace: self.configuration.stopGrace)
                 self.logger.notice("stopped an instance no placement wants", metadata: ["instance.id": "\(id)", "exit": "\(how)"])
-                self.table.withLock { $0[id] = nil }
-                try? await self.client.delete(self.keys.status(site: self.configuration.site, id: id))
+                self.table.withLock { t in
+                    t[id]?.record.state = .stopped
+                    t[id]?.removed = true
+                }
+                await self.report()
             }
         }
-        if !toLaunch.isEmpty || !toDrain.isEmpty { await report() }
+        if !toLaunch.isEmpty || !toDrain.isEmpty || removed { await report() }
     }
 
     private func launch(_ spec: InstanceSpec) async {
@@ -338,21 +348,47 @@ public final class SiteAgent: Service, Sendable {
         }
     }
 
-    /// Writes every changed instance's status under the agent's lease (one transaction).
+    /// Writes every changed instance's status under the agent's lease and deletes those of
+    /// removed instances (one transaction). Writes are serialized: a call while one runs makes
+    /// the running one go round again, and returns.
     private func report() async {
+        let first = reporting.withLock { r in
+            guard !r.running else {
+                r.again = true
+                return false
+            }
+            r.running = true
+            return true
+        }
+        guard first else { return }
+        while true {
+            await writeStatus()
+            let more = reporting.withLock { r in
+                defer { r.again = false }
+                r.running = r.again
+                return r.again
+            }
+            guard more else { return }
+        }
+    }
+
+    private func writeStatus() async {
         guard let lease = lease.granted else { return }
-        let dirty = table.withLock { t in t.values.filter(\.dirty).map { ($0.record, $0.lastActivity) } }
-        guard !dirty.isEmpty else { return }
+        let (dirty, removed) = table.withLock { t in
+            (t.values.filter { $0.dirty && !$0.removed }.map { ($0.record, $0.lastActivity) }, t.values.filter(\.removed).map(\.record.id))
+        }
+        guard !dirty.isEmpty || !removed.isEmpty else { return }
         let operations = dirty.map { record, activity in
             EtcdOperation.put(
                 key: keys.status(site: configuration.site, id: record.id),
                 value: ClusterRecords.encode(StatusRecord(agent: configuration.id, instance: record, lastActivity: activity)), lease: lease.id
             )
-        }
+        } + removed.map { EtcdOperation.delete(key: keys.status(site: configuration.site, id: $0)) }
         do {
             _ = try await client.transaction(if: [], then: operations)
             table.withLock { t in
                 for (record, _) in dirty where t[record.id]?.record == record { t[record.id]?.dirty = false }
+                for id in removed where t[id]?.removed == true { t[id] = nil }
             }
         } catch {
             logger.debug("status not reported (will retry)", metadata: ["error": "\(error)"])

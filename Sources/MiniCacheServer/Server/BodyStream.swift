@@ -26,14 +26,20 @@ struct BodyStream {
     let counters: ObjectCounters
     /// Keeps the volume snapshot (and its descriptor) alive until the body is sent.
     let mount: Mount
+    /// Whether the body is sent by copying, never with `sendfile`: true for objects of the cache
+    /// store, whose chunks the store may fill with another object as soon as this stream lets go
+    /// of its mount. A write with `sendfile` completes once the socket holds the file's pages,
+    /// not their bytes, so bytes still in the socket would change under the viewer.
+    let copies: Bool
     /// The descriptor this body's `FileRegion`s are sent from, made on first use.
     private var file: StreamFile?
 
-    init(pieces: [BodyPiece], total: Int64, counters: ObjectCounters, mount: Mount) {
+    init(pieces: [BodyPiece], total: Int64, counters: ObjectCounters, mount: Mount, copies: Bool = false) {
         self.pieces = pieces
         self.total = total
         self.counters = counters
         self.mount = mount
+        self.copies = copies
     }
 
     /// The handle for this body's `FileRegion`s: a duplicate of the volume's descriptor of its own,

@@ -340,7 +340,8 @@ struct HTTP1ResponseWriter {
             }
             return .complete(keepAlive: keepAlive)
         }
-        return .stream(BodyStream(pieces: pieces, total: total, counters: object.counters, mount: mount), keepAlive: keepAlive)
+        let stream = BodyStream(pieces: pieces, total: total, counters: object.counters, mount: mount, copies: object.cached != nil)
+        return .stream(stream, keepAlive: keepAlive)
     }
 
     // MARK: - Heads and errors

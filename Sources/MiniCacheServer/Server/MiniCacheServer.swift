@@ -85,10 +85,11 @@ public final class MiniCacheServer: Service, Sendable {
         let rules = CacheRules(configuration: CacheConfiguration(
             targetedFields: configuration.surrogateControl ? [.cdnCacheControl, .surrogateControl] : [.cdnCacheControl]))
         if let origin = configuration.origin {
-            router = try OriginRouter.load(origin)
-            if router!.hasSecureOrigin || configuration.originCA != nil {
+            let loaded = try OriginRouter.load(origin)
+            if loaded.hasSecureOrigin || configuration.originCA != nil {
                 originTLS = try Self.originTLS(caFile: configuration.originCA)
             }
+            router = loaded
         }
         if let adminHost = configuration.adminHost, !AdminToken.isLoopback(adminHost), configuration.adminToken == nil {
             throw MiniCacheError(

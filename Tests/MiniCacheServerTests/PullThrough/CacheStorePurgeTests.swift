@@ -2,7 +2,6 @@ import Foundation
 import HTTPToolkit
 import MiniCacheTesting
 import NIOPosix
-import SHFS
 import Synchronization
 import Testing
 
@@ -93,7 +92,7 @@ struct CacheStorePurgeTests {
         await origin.stop()
     }
 
-    /// `size` bytes of `path` repeated.
+    /// `path` repeated to `size` bytes.
     static func body(_ path: String, size: Int) -> String {
         let text = String(repeating: "\(path)|", count: size / (path.utf8.count + 1))
         return text + String(repeating: "#", count: size - text.utf8.count)
@@ -141,6 +140,55 @@ struct CacheStorePurgeTests {
 
             let response = try #require(try await viewer.readResponse())
             Self.expectBody(response.body, Self.body("/a", size: size))
+        }
+        await origin.stop()
+    }
+
+    @Test("a stored body keeps its bytes when its chunks take a new object before the viewer has read it")
+    func sentBodySurvivesChunkReuse() async throws {
+        // Above the small-object limit (streamed from the volume file), and small enough for the
+        // sockets' buffers to take the whole response at once.
+        let size = 40_000
+        let origin = try await TestOrigin(group: MultiThreadedEventLoopGroup.singleton) { request, _ in
+            [.send(TestOrigin.response(body: Self.body(request.path, size: size), headers: ["Cache-Control: max-age=3600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let configure: (inout ServerConfiguration) -> Void = {
+            $0.origin = "http://127.0.0.1:\(origin.port)"
+            $0.smallObjectLimit = 4096
+        }
+        try await TestServer.with(volume: volume.path, configure) { server in
+            let volumes = server.server.context.volumes
+            #expect(try await TestConnection.get(port: server.port, "/a").text == Self.body("/a", size: size))
+            try await PullThroughTests.waitForStored(server, 1)
+            let a = try #require(volumes.current.objects.first { $0.cached?.response.url == "/a" })
+            #expect(!a.isInMemory)
+
+            // A viewer asks for /a and does not read: the response waits in the sockets' buffers.
+            let viewer = try await TestConnection(port: server.port)
+            await viewer.send("GET /a HTTP/1.1\r\nHost: test\r\n\r\n")
+            var handedOver = false
+            for _ in 0..<1000 {
+                // The stream wrote its last part and let go of its mount.
+                handedOver = a.counters.completed >= 1 && volumes.tracker.liveGenerations == [volumes.current.generation]
+                if handedOver { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try #require(handedOver, "the server did not hand the whole body to the socket")
+
+            // /a is purged and /b fills the cache, into the chunks /a had.
+            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/a", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body) == AdminAPI.Purged(purged: 1))
+            #expect(try await TestConnection.get(port: server.port, "/b").text == Self.body("/b", size: size))
+            try await PullThroughTests.waitForStored(server, 2)
+            let b = try #require(volumes.current.objects.first { $0.cached?.response.url == "/b" })
+            #expect(b.fileOffset == a.fileOffset, "/b did not take the chunks of /a, so the test shows nothing")
+
+            let response = try #require(try await viewer.readResponse())
+            #expect(response.header("X-Cache") == "HIT")
+            Self.expectBody(response.body, Self.body("/a", size: size))
+            await viewer.close()
         }
         await origin.stop()
     }
