@@ -4,6 +4,7 @@ import Foundation
 import HTTPToolkit
 import LocalCA
 import MediaOrigin
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -197,16 +198,7 @@ struct SandboxBackendTests {
 
     /// Runs curl and returns what it printed (`-w` output and errors).
     static func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(curl))
-        process.arguments = ["-sS", "--max-time", "20"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try ProcessRun.run(try #require(curl), ["-sS", "--max-time", "20"] + arguments, mergingErrors: true).output
     }
 
     @Test(.enabled(if: SandboxBackendTests.curl != nil, "needs curl with HTTP/2 (apt-get install curl)"))

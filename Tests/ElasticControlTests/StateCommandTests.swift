@@ -1,6 +1,7 @@
 @testable import ElasticControl
 import EtcdClient
 import Foundation
+import MiniCacheTesting
 import Testing
 
 /// `ecdn state` (the real executable) against a real etcd: operators dump, watch and edit the
@@ -8,23 +9,8 @@ import Testing
 @Suite(.enabled(if: EtcdTestServer.available, EtcdTestServer.unavailableReason), .serialized)
 struct StateCommandTests {
     /// Runs `ecdn state ARGUMENTS`; its exit status, standard output and standard error.
-    static func state(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
-        process.arguments = ["state"] + arguments
-        let output = Pipe()
-        let error = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    static func state(_ arguments: [String], input: String? = nil) throws -> ProcessRun {
+        try ProcessRun.run(Binaries.ecdn, ["state"] + arguments, input: Array((input ?? "").utf8))
     }
 
     @Test func operatorsInitDumpEditAndDeleteSitesAndTenants() async throws {

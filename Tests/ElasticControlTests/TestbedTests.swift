@@ -2,6 +2,7 @@
 import EtcdClient
 import Foundation
 import Logging
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -73,16 +74,7 @@ struct TestbedTests {
     }
 
     static func run(_ arguments: [String]) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return "" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        (try? ProcessRun.run(arguments[0], Array(arguments.dropFirst())))?.output ?? ""
     }
 
     static func leader(_ bed: Testbed, controller: Int) async -> String? {

@@ -1,6 +1,7 @@
 @testable import ElasticControl
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -9,22 +10,6 @@ import Testing
 /// certificates of a local CA whose file `ca:` names.
 struct UpTLSTests {
     static let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    /// Runs `executable` with `arguments`; returns its exit status, standard output and error.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
 
     @Test(
         "ecdn up --tls prints https URLs and the CA; viewers are redirected to an HTTPS cache filled from the HTTPS origin, which curl and our client trust",
@@ -55,7 +40,7 @@ struct UpTLSTests {
 
         // curl (OpenSSL) follows the redirect to the cache and checks both certificates; the cache
         // fetched the playlist from the demo origin over TLS (checked against the same CA).
-        let curl = try Self.run(try #require(Self.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
+        let curl = try ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
         #expect(curl.status == 0, "\(curl.error)")
         #expect(curl.output.hasPrefix("#EXTM3U"), "\(curl.output.prefix(200))")
         let fromCache = try await client.get(location)
@@ -71,16 +56,16 @@ struct UpTLSTests {
         // Without the CA, the router's certificate is refused; curl refuses it too.
         let untrusted = HTTPClientForTests()
         await #expect(throws: ControlError.self) { _ = try await untrusted.get(router + "/live/1/index.m3u8", from: "127.0.147.8") }
-        let refused = try Self.run(try #require(Self.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
+        let refused = try ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
         #expect(refused.status == 60, "curl exit \(refused.status): \(refused.error)")
     }
 
     @Test("ecdn up --tls refuses the backends that cannot serve HTTPS and the etcd store, saying what to drop")
     func upRefusesWhatCannotServeHTTPS() throws {
-        let sandbox = try Self.run(Binaries.ecdn, ["up", "--tls", "--backend", "sandbox"])
+        let sandbox = try ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--backend", "sandbox"])
         #expect(sandbox.status != 0)
         #expect(sandbox.error.contains("--tls serves HTTPS caches on the process backend only"), "\(sandbox.error)")
-        let store = try Self.run(Binaries.ecdn, ["up", "--tls", "--store", "etcd://127.0.0.1:2379"])
+        let store = try ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--store", "etcd://127.0.0.1:2379"])
         #expect(store.status != 0)
         #expect(store.error.contains("drop --store"), "\(store.error)")
     }

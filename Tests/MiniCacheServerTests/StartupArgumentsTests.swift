@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MiniCacheTesting
 import Testing
 
 @testable import minicache
@@ -58,18 +59,7 @@ import Testing
     @Test("the real binary still answers help and argument errors through ArgumentParser", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
     func helpAndErrorsFromTheBinary() throws {
         let executable = try #require(ProcessTests.executable)
-        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        func run(_ arguments: [String]) throws -> ProcessRun { try ProcessRun.run(executable, arguments, mergingErrors: true) }
         let help = try run(["serve", "--help"])
         #expect(help.status == 0)
         #expect(help.output.contains("--max-connections"))

@@ -279,20 +279,18 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     }
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {
-        let overLimit = state.withLock { state -> Bool in
+        let (subscribers, overLimit) = state.withLock { state in
             state.receivedBytes += part.readableBytes
             if state.isRetaining {
                 state.chunks.append(part)
                 state.retainedBytes += part.readableBytes
             }
-            for subscriber in state.subscribers {
-                let delegate = subscriber.delegate
-                subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
-            }
-            return state.isRetaining && state.retainedBytes > retentionLimit
+            return (state.subscribers, state.isRetaining && state.retainedBytes > retentionLimit)
         }
         if overLimit {
-            // Leave the registry first, so a request that finds the fill closed looks up a new one.
+            // Leave the registry first, so a request that finds the fill closed looks up a new one,
+            // and before any subscriber sees the part: once bytes past the limit are out, no new
+            // request joins this fill.
             registry.remove(key, ifSame: self)
             state.withLock { state in
                 state.isJoinable = false
@@ -300,6 +298,11 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 state.chunks = []
                 state.retainedBytes = 0
             }
+        }
+        // A subscriber that joins after the snapshot above replays this part from `chunks`.
+        for subscriber in subscribers {
+            let delegate = subscriber.delegate
+            subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import Testing
 
 /// `minicache serve --listen-tls` as a child process, checked with curl (OpenSSL and nghttp2): a
@@ -6,17 +7,8 @@ import Testing
 @Suite struct TLSProcessTests {
     static let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessRun {
+        try ProcessRun.run(executable, arguments, mergingErrors: true)
     }
 
     @Test(
