@@ -1,5 +1,3 @@
-import HeapModule
-
 /// Exact max-min fair bandwidth sharing with per-flow demand caps, kept up to date as flows come
 /// and go.
 ///
@@ -51,12 +49,7 @@ package struct FlowNetwork: Sendable {
     private var dirty = false
     /// Links whose flows changed on the slow path since the last settle.
     private var dirtyLinks: [Int32] = []
-    private var linkMark: [Bool] = []
-    private var groupMark: [Bool] = []
-    private var scratchRemaining: [Double] = []
-    private var scratchFlows: [Int] = []
-    private var scratchStale: [Bool] = []
-    private var scratchFrozen: [Bool] = []
+    private var filling = ProgressiveFilling()
     /// Groups whose rate changed since the caller last cleared the list.
     package var changedGroups: [Int32] = []
     private var changedMark: [Bool] = []
@@ -81,7 +74,6 @@ package struct FlowNetwork: Sendable {
         capacity.append(c)
         load.append(0)
         linkGroups.append([])
-        linkMark.append(false)
         return capacity.count - 1
     }
 
@@ -127,7 +119,6 @@ package struct FlowNetwork: Sendable {
         groupBytes.append(0)
         groupUpdated.append(0)
         changedMark.append(false)
-        groupMark.append(false)
         groupIndex[key] = g
         groupSlots.append(Array(repeating: -1, count: pathLinks[Int(path)].count))
         return g
@@ -266,10 +257,14 @@ package struct FlowNetwork: Sendable {
         guard dirty else { return }
         dirty = false
         recomputations += 1
-        let (componentGroups, componentLinks) = component()
-        let allocation = progressiveFilling(groups: componentGroups, links: componentLinks)
-        for l in componentLinks { load[Int(l)] = 0 }
-        for (gi, rate) in allocation {
+        filling.run(
+            dirty: dirtyLinks, capacity: capacity, groupCount: groupCount, ceiling: ceiling, linkStore: linkStore,
+            groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
+        dirtyLinks.removeAll(keepingCapacity: true)
+        for l in filling.links { load[Int(l)] = 0 }
+        for (i, g) in filling.frozenGroups.enumerated() {
+            let gi = Int(g)
+            let rate = filling.frozenRates[i]
             // Rounding in a different freezing order must not count as a change: every change
             // reschedules the group's viewers.
             if abs(rate - groupRate[gi]) > 1e-12 * Swift.max(rate, groupRate[gi]) {
@@ -279,37 +274,6 @@ package struct FlowNetwork: Sendable {
             let total = Double(groupCount[gi]) * groupRate[gi]
             for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) { load[Int(linkStore[k])] += total }
         }
-    }
-
-    /// Active groups and links reachable from the dirty links through active groups.
-    private mutating func component() -> (groups: [Int], links: [Int32]) {
-        var links: [Int32] = []
-        var groups: [Int] = []
-        for l in dirtyLinks where !linkMark[Int(l)] {
-            linkMark[Int(l)] = true
-            links.append(l)
-        }
-        dirtyLinks.removeAll(keepingCapacity: true)
-        var head = 0
-        while head < links.count {
-            let l = Int(links[head])
-            head += 1
-            for g32 in linkGroups[l] {
-                let gi = Int(g32)
-                guard groupCount[gi] > 0, !groupMark[gi] else { continue }
-                groupMark[gi] = true
-                groups.append(gi)
-                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
-                    let other = linkStore[k]
-                    guard !linkMark[Int(other)] else { continue }
-                    linkMark[Int(other)] = true
-                    links.append(other)
-                }
-            }
-        }
-        for l in links { linkMark[Int(l)] = false }
-        for g in groups { groupMark[g] = false }
-        return (groups, links)
     }
 
     /// Brings a group's byte count up to `now`.
@@ -355,123 +319,5 @@ package struct FlowNetwork: Sendable {
         changedGroups.removeAll(keepingCapacity: true)
         for g in list { changedMark[Int(g)] = false }
         return list
-    }
-
-    /// Groups ordered by cap. Caps take few distinct values (the access link and the bitrate
-    /// ladder), so bucketing beats a comparison sort; within a cap the given order is kept.
-    private static func byCap(_ groups: [Int], caps: [Double]) -> [Int] {
-        var values: [Double] = []
-        var buckets: [[Int]] = []
-        for gi in groups {
-            let cap = caps[gi]
-            if let b = values.firstIndex(of: cap) {
-                buckets[b].append(gi)
-            } else if values.count < 64 {
-                values.append(cap)
-                buckets.append([gi])
-            } else {
-                return groups.sorted { caps[$0] != caps[$1] ? caps[$0] < caps[$1] : $0 < $1 }
-            }
-        }
-        return values.indices.sorted { values[$0] < values[$1] }.flatMap { buckets[$0] }
-    }
-
-    private struct LinkShare: Comparable {
-        var share: Double
-        var link: Int32
-        static func < (a: LinkShare, b: LinkShare) -> Bool {
-            a.share != b.share ? a.share < b.share : a.link < b.link
-        }
-    }
-
-    /// Max-min fair rates of the given groups (a closed component: every active group on
-    /// these links is among them): repeatedly freeze either the group with the smallest cap or
-    /// every group crossing the link with the smallest fair share, whichever level is lower.
-    ///
-    /// Fair shares only grow as groups freeze (a group freezes at the lowest level), so a stale
-    /// heap entry is a lower bound: it is refreshed only when it comes to the top.
-    private mutating func progressiveFilling(groups: [Int], links: [Int32]) -> [(Int, Double)] {
-        // Scratch arrays live across calls and are reset only where this component touched
-        // them, so a recomputation costs O(component), not O(network).
-        var remaining = scratchRemaining
-        var flows = scratchFlows
-        var stale = scratchStale
-        var frozen = scratchFrozen
-        scratchRemaining = []
-        scratchFlows = []
-        scratchStale = []
-        scratchFrozen = []
-        if remaining.count < capacity.count {
-            remaining += Array(repeating: 0, count: capacity.count - remaining.count)
-            flows += Array(repeating: 0, count: capacity.count - flows.count)
-            stale += Array(repeating: false, count: capacity.count - stale.count)
-        }
-        if frozen.count < groupPath.count {
-            frozen += Array(repeating: false, count: groupPath.count - frozen.count)
-        }
-        defer {
-            for l in links {
-                flows[Int(l)] = 0
-                stale[Int(l)] = false
-            }
-            for gi in groups { frozen[gi] = false }
-            scratchRemaining = remaining
-            scratchFlows = flows
-            scratchStale = stale
-            scratchFrozen = frozen
-        }
-        for l in links { remaining[Int(l)] = capacity[Int(l)] }
-        for gi in groups {
-            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) { flows[Int(linkStore[k])] += groupCount[gi] }
-        }
-        let order = Self.byCap(groups, caps: ceiling)
-        var heap = Heap<LinkShare>()
-        for l in links where flows[Int(l)] > 0 {
-            heap.insert(LinkShare(share: remaining[Int(l)] / Double(flows[Int(l)]), link: l))
-        }
-        var result: [(Int, Double)] = []
-        result.reserveCapacity(order.count)
-
-        func freeze(_ gi: Int, at rate: Double) {
-            frozen[gi] = true
-            result.append((gi, rate))
-            let n = groupCount[gi]
-            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
-                let l = Int(linkStore[k])
-                remaining[l] = Swift.max(0, remaining[l] - Double(n) * rate)
-                flows[l] -= n
-                stale[l] = true
-            }
-        }
-
-        var next = 0
-        while true {
-            while next < order.count && frozen[order[next]] { next += 1 }
-            if next == order.count { break }
-            while let top = heap.min {
-                let l = Int(top.link)
-                let n = flows[l]
-                if n == 0 {
-                    heap.removeMin()
-                } else if stale[l] {
-                    heap.removeMin()
-                    stale[l] = false
-                    heap.insert(LinkShare(share: remaining[l] / Double(n), link: top.link))
-                } else {
-                    break
-                }
-            }
-            let cap = ceiling[order[next]]
-            if let top = heap.min, top.share < cap {
-                heap.removeMin()
-                for g32 in linkGroups[Int(top.link)] {
-                    let gi = Int(g32)
-                    if groupCount[gi] > 0 && !frozen[gi] { freeze(gi, at: top.share) }
-                }
-            } else {
-                freeze(order[next], at: cap)
-            }
-        }
-        return result
     }
 }

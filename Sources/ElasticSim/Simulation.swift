@@ -10,11 +10,13 @@ package final class Simulation {
     let scenario: Scenario
     let topology: Topology
     let policy: any CachePolicy
-    var net = FlowNetwork()
-    var queue = Heap<Event>()
-    var cohortQueue = CohortQueue()
+    // The state every event reads and changes is not checked for exclusive access at run time
+    // (one run is single-threaded; the checks cost more than the work in the rate-change loops).
+    @exclusivity(unchecked) var net = FlowNetwork()
+    @exclusivity(unchecked) var queue = Heap<Event>()
+    @exclusivity(unchecked) var cohortQueue = CohortQueue()
     var sequence: UInt64 = 0
-    package private(set) var now = 0.0
+    @exclusivity(unchecked) package private(set) var now = 0.0
     package private(set) var eventCount = 0
 
     var arrivalRNG: RandomSource
@@ -35,29 +37,29 @@ package final class Simulation {
     var objectDuration: [Double] = []
     var profileIndex = 0
 
-    var viewers: [Viewer] = []
+    @exclusivity(unchecked) var viewers: [Viewer] = []
     var freeViewers: [Int32] = []
     var activeViewers = 0
     var stalledViewers = 0
 
-    var cohorts: [Cohort] = []
+    @exclusivity(unchecked) var cohorts: [Cohort] = []
     var freeCohorts: [Int32] = []
-    var primaryCohort: [Int: Int32] = [:]
-    var groupCohorts: [[Int32]] = []
-    var touched: [Int32] = []
-    var touchedMark: [Bool] = []
+    @exclusivity(unchecked) var primaryCohort: [Int: Int32] = [:]
+    @exclusivity(unchecked) var groupCohorts: [[Int32]] = []
+    @exclusivity(unchecked) var touched: [Int32] = []
+    @exclusivity(unchecked) var touchedMark: [Bool] = []
 
     var pathCache: [Int: Int32] = [:]
     var pathSource: [Int32] = []
     var pathGroups: [[Int32]] = []
-    var groupKind: [FlowKind] = []
+    @exclusivity(unchecked) var groupKind: [FlowKind] = []
     var groupSource: [Int32] = []
     /// Slot of each group on its path (``group(path:slot:)``).
-    var groupSlot: [Int16] = []
+    @exclusivity(unchecked) var groupSlot: [Int16] = []
     /// The fill whose starvation limits a viewer group, -1 for none.
-    var groupLimiter: [Int32] = []
+    @exclusivity(unchecked) var groupLimiter: [Int32] = []
     /// Viewer groups a fill group limits.
-    var groupDependents: [[Int32]] = []
+    @exclusivity(unchecked) var groupDependents: [[Int32]] = []
 
     var instances: [Instance] = []
     var freeInstances: [Int32] = []

@@ -1,0 +1,254 @@
+/// One max-min fair recomputation of a ``FlowNetwork`` over the part connected to its changed
+/// links, with scratch storage kept across recomputations: a recomputation costs O(component)
+/// and allocates nothing once the buffers have grown.
+///
+/// The component is found breadth-first from the changed links, counting each link's flows on
+/// the way; groups are then frozen in one pass, either the group with the smallest ceiling or
+/// every group crossing the link with the smallest fair share, whichever level is lower. Fair
+/// shares only grow as groups freeze (a group freezes at the lowest level), so a stale share in
+/// the link heap is a lower bound and is refreshed only when it comes to the top.
+struct ProgressiveFilling {
+    /// Per link of the network while it is in the component.
+    private struct LinkState {
+        var remaining = 0.0
+        var flows = 0
+        var stale = false
+        var reached = false
+    }
+
+    private struct LinkShare {
+        var share: Double
+        var link: Int32
+
+        /// Ties by link id, so the order of extractions never depends on the heap's layout.
+        @inline(__always)
+        static func precedes(_ a: LinkShare, _ b: LinkShare) -> Bool {
+            a.share != b.share ? a.share < b.share : a.link < b.link
+        }
+    }
+
+    /// The links of the last component, in the order they were reached.
+    private(set) var links: [Int32] = []
+    /// The groups of the last component in the order they froze, and their rates.
+    private(set) var frozenGroups: [Int32] = []
+    private(set) var frozenRates: [Double] = []
+
+    private var linkState: [LinkState] = []
+    /// Per group: 0 outside the component, 1 reached, 2 frozen.
+    private var groupState: [UInt8] = []
+    private var groups: [Int32] = []
+    private var order: [Int32] = []
+    private var heap: [LinkShare] = []
+    private var bucket: [UInt8] = []
+    private var capValues: [Double] = []
+    private var bucketRank: [Int] = []
+    private var bucketStart: [Int] = []
+
+    /// Caps take few distinct values (the access link, the bitrate ladder, starved fills' rates):
+    /// up to this many are bucketed, more fall back to a comparison sort.
+    private static let maxBuckets = 64
+
+    /// Recomputes the rates of every active group connected to `dirty` through active groups
+    /// (a closed component: every active group on its links is in it).
+    mutating func run(
+        dirty: [Int32], capacity: [Double], groupCount: [Int], ceiling: [Double], linkStore: [Int32],
+        groupLinkStart: [Int32], groupLinkEnd: [Int32], linkGroups: [[Int32]]
+    ) {
+        if linkState.count < capacity.count {
+            linkState += Array(repeating: LinkState(), count: capacity.count - linkState.count)
+        }
+        if groupState.count < groupCount.count {
+            groupState += Array(repeating: 0, count: groupCount.count - groupState.count)
+        }
+        links.removeAll(keepingCapacity: true)
+        groups.removeAll(keepingCapacity: true)
+        frozenGroups.removeAll(keepingCapacity: true)
+        frozenRates.removeAll(keepingCapacity: true)
+        var linkState = self.linkState
+        var groupState = self.groupState
+        self.linkState = []
+        self.groupState = []
+        defer {
+            self.linkState = linkState
+            self.groupState = groupState
+        }
+        linkState.withUnsafeMutableBufferPointer { link in
+            groupState.withUnsafeMutableBufferPointer { state in
+                linkStore.withUnsafeBufferPointer { store in
+                    reach(
+                        dirty: dirty, link: link, state: state, store: store, capacity: capacity, groupCount: groupCount,
+                        groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
+                    orderByCeiling(ceiling)
+                    freeze(
+                        link: link, state: state, store: store, groupCount: groupCount, ceiling: ceiling,
+                        groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
+                    for l in links { link[Int(l)] = LinkState() }
+                    for g in groups { state[Int(g)] = 0 }
+                }
+            }
+        }
+    }
+
+    /// The component breadth-first from the changed links; every reached link starts with its
+    /// capacity and counts the flows of the reached groups crossing it.
+    private mutating func reach(
+        dirty: [Int32], link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
+        store: UnsafeBufferPointer<Int32>, capacity: [Double], groupCount: [Int], groupLinkStart: [Int32],
+        groupLinkEnd: [Int32], linkGroups: [[Int32]]
+    ) {
+        for l in dirty where !link[Int(l)].reached {
+            link[Int(l)].reached = true
+            link[Int(l)].remaining = capacity[Int(l)]
+            links.append(l)
+        }
+        var head = 0
+        while head < links.count {
+            let l = Int(links[head])
+            head += 1
+            for g32 in linkGroups[l] {
+                let gi = Int(g32)
+                let n = groupCount[gi]
+                guard n > 0, state[gi] == 0 else { continue }
+                state[gi] = 1
+                groups.append(g32)
+                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                    let other = Int(store[k])
+                    link[other].flows += n
+                    guard !link[other].reached else { continue }
+                    link[other].reached = true
+                    link[other].remaining = capacity[other]
+                    links.append(Int32(other))
+                }
+            }
+        }
+    }
+
+    /// `order`: the component's groups by ceiling, in the order reached within a ceiling (by
+    /// group id when there are too many distinct ceilings to bucket).
+    private mutating func orderByCeiling(_ ceiling: [Double]) {
+        capValues.removeAll(keepingCapacity: true)
+        bucket.removeAll(keepingCapacity: true)
+        order.removeAll(keepingCapacity: true)
+        for g in groups {
+            let cap = ceiling[Int(g)]
+            var b = 0
+            while b < capValues.count && capValues[b] != cap { b += 1 }
+            if b == capValues.count {
+                guard b < Self.maxBuckets else {
+                    order = groups.sorted { ceiling[Int($0)] != ceiling[Int($1)] ? ceiling[Int($0)] < ceiling[Int($1)] : $0 < $1 }
+                    return
+                }
+                capValues.append(cap)
+            }
+            bucket.append(UInt8(b))
+        }
+        // The values are distinct: a bucket's place is the number of smaller values.
+        bucketRank.removeAll(keepingCapacity: true)
+        for v in capValues {
+            var rank = 0
+            for w in capValues where w < v { rank += 1 }
+            bucketRank.append(rank)
+        }
+        bucketStart.removeAll(keepingCapacity: true)
+        bucketStart.append(contentsOf: repeatElement(0, count: capValues.count + 1))
+        for b in bucket { bucketStart[bucketRank[Int(b)] + 1] += 1 }
+        for i in 1..<bucketStart.count { bucketStart[i] += bucketStart[i - 1] }
+        order.append(contentsOf: repeatElement(0, count: groups.count))
+        for (i, g) in groups.enumerated() {
+            let rank = bucketRank[Int(bucket[i])]
+            order[bucketStart[rank]] = g
+            bucketStart[rank] += 1
+        }
+    }
+
+    private mutating func freeze(
+        link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
+        store: UnsafeBufferPointer<Int32>, groupCount: [Int], ceiling: [Double], groupLinkStart: [Int32],
+        groupLinkEnd: [Int32], linkGroups: [[Int32]]
+    ) {
+        heap.removeAll(keepingCapacity: true)
+        for l in links where link[Int(l)].flows > 0 {
+            heap.append(LinkShare(share: link[Int(l)].remaining / Double(link[Int(l)].flows), link: l))
+        }
+        var frozenGroups = self.frozenGroups
+        var frozenRates = self.frozenRates
+        self.frozenGroups = []
+        self.frozenRates = []
+        defer {
+            self.frozenGroups = frozenGroups
+            self.frozenRates = frozenRates
+        }
+        let order = self.order
+        heap.withUnsafeMutableBufferPointer { heap in
+            var heapCount = heap.count
+            var i = heapCount / 2
+            while i > 0 {
+                i -= 1
+                Self.siftDown(heap, count: heapCount, from: i)
+            }
+
+            func freeze(_ gi: Int, at rate: Double) {
+                state[gi] = 2
+                frozenGroups.append(Int32(gi))
+                frozenRates.append(rate)
+                let n = groupCount[gi]
+                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                    let l = Int(store[k])
+                    link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
+                    link[l].flows -= n
+                    link[l].stale = true
+                }
+            }
+
+            var next = 0
+            while true {
+                while next < order.count && state[Int(order[next])] == 2 { next += 1 }
+                if next == order.count { break }
+                while heapCount > 0 {
+                    let l = Int(heap[0].link)
+                    let n = link[l].flows
+                    if n == 0 {
+                        heapCount -= 1
+                        heap[0] = heap[heapCount]
+                        Self.siftDown(heap, count: heapCount, from: 0)
+                    } else if link[l].stale {
+                        link[l].stale = false
+                        heap[0].share = link[l].remaining / Double(n)
+                        Self.siftDown(heap, count: heapCount, from: 0)
+                    } else {
+                        break
+                    }
+                }
+                let cap = ceiling[Int(order[next])]
+                if heapCount > 0, heap[0].share < cap {
+                    let top = heap[0]
+                    heapCount -= 1
+                    heap[0] = heap[heapCount]
+                    Self.siftDown(heap, count: heapCount, from: 0)
+                    for g32 in linkGroups[Int(top.link)] {
+                        let gi = Int(g32)
+                        if groupCount[gi] > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
+                    }
+                } else {
+                    freeze(Int(order[next]), at: cap)
+                }
+            }
+        }
+    }
+
+    private static func siftDown(_ heap: UnsafeMutableBufferPointer<LinkShare>, count: Int, from start: Int) {
+        guard count > 1 else { return }
+        var i = start
+        let item = heap[i]
+        while true {
+            let left = 2 * i + 1
+            guard left < count else { break }
+            var child = left
+            if left + 1 < count && LinkShare.precedes(heap[left + 1], heap[left]) { child = left + 1 }
+            guard LinkShare.precedes(heap[child], item) else { break }
+            heap[i] = heap[child]
+            i = child
+        }
+        heap[i] = item
+    }
+}
