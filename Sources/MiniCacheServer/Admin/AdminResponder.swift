@@ -43,10 +43,11 @@ struct AdminResponder: Sendable {
             return await offload { server throws(MiniCacheError) in
                 var digests: [[UInt8]]?
                 if !keys.isEmpty {
-                    let volume = server.volumes.current.volume
+                    // The current mount, not the last full mount's table: it lists what the cache stored since.
+                    let mount = server.volumes.current
                     digests = try keys.map { key throws(MiniCacheError) in
-                        guard let entry = volume.entry(digestOrName: key) else {
-                            throw MiniCacheError(.admin, "no object '\(key)' on the volume")
+                        guard let entry = mount.entry(digestOrName: key) else {
+                            throw MiniCacheError(.admin, "no object '\(key)' on the volume; list them with GET /admin/objects")
                         }
                         return entry.digest
                     }

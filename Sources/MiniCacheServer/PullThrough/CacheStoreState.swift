@@ -407,9 +407,14 @@ final class CacheStoreState {
     }
 
     /// Holds back the chunks of an object mounts from generation `since` to the current one listed.
+    /// - Parameter inMemory: the current mount keeps the object in memory.
     private func hold(_ chunks: Range<Int64>, inMemory: Bool, since: Int) {
         guard !chunks.isEmpty else { return }
-        if inMemory {
+        // Every mount that listed the object shares the store's prepared object when none of
+        // them was a full mount, which prepares its own (a prefetch keeps in memory what older
+        // mounts stream from the volume).
+        let inMemoryEverywhere = inMemory && since > self.volumes.fullMountGeneration
+        if inMemoryEverywhere {
             // Served from memory only: no response reads these chunks.
             self.writer?.releaseChunks(chunks)
         } else {

@@ -1,4 +1,5 @@
 import HTTPToolkit
+import SHFS
 
 /// What a request target names in a mount.
 package enum TargetLookup {
@@ -46,6 +47,16 @@ extension Mount {
             guard let index = self.byName.lookup(UnsafeRawBufferPointer(rebasing: decoded[0..<n])) else { return .notFound }
             return .object(self.objects[index])
         }
+    }
+
+    /// The entry `key` names in this mount: a hex digest (any case) or a name. Unlike
+    /// ``volume``'s table, it includes what the cache store wrote since the last full mount (the
+    /// store writes unnamed objects only, so names are the volume's).
+    package func entry(digestOrName key: String) -> Entry? {
+        if key.utf8.count == self.digestHexLength, let index = self.byDigest.lookup(Array(key.lowercased().utf8)) {
+            return self.objects[index].entry
+        }
+        return self.volume.entry(name: key)
     }
 
     /// `/` with an optional query: a query that is a whole hex digest names an object by digest,

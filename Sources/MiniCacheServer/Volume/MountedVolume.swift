@@ -25,6 +25,8 @@ package final class MountedVolume: Sendable {
         var mount: Mount
         var fingerprint: FileFingerprint?
         var prefetch: Set<[UInt8]>
+        /// The generation of the last mount that prepared every entry itself.
+        var fullMount: Int
     }
 
     /// Identity and modification state of the volume file.
@@ -53,12 +55,17 @@ package final class MountedVolume: Sendable {
         defer { Self.unlock(lockFD) }
         let fingerprint = Self.fingerprint(path)
         let mount = try Self.mount(path: path, generation: 1, configuration: configuration, registry: registry, tracker: self.tracker, prefetch: [])
-        self.state = Mutex(State(mount: mount, fingerprint: fingerprint, prefetch: []))
+        self.state = Mutex(State(mount: mount, fingerprint: fingerprint, prefetch: [], fullMount: mount.generation))
     }
 
     /// The mount to serve from now.
     @inline(__always)
     package var current: Mount { self.state.withLock { $0.mount } }
+
+    /// The generation of the last full mount (at start, remount or prefetch). Mounts the cache
+    /// store derives after it share its objects; that mount and older ones prepared their own,
+    /// which may read from the volume an object a later mount keeps in memory.
+    package var fullMountGeneration: Int { self.state.withLock { $0.fullMount } }
 
     /// Re-opens the volume and switches to it. On failure the current mount stays.
     @discardableResult
@@ -95,6 +102,7 @@ package final class MountedVolume: Sendable {
             self.state.withLock {
                 $0.mount = mount
                 $0.fingerprint = fingerprint
+                $0.fullMount = generation
             }
             self.stats.remounted()
             self.logger.info(

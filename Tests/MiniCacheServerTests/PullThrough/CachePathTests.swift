@@ -14,12 +14,14 @@ import Testing
 /// real origin on 127.0.0.1:0, a real volume, the server on real sockets.
 struct CachePathTests {
     /// Runs `body` against a cache in front of `origin`.
+    /// - Parameter buckets: hash buckets of the volume (8 entries each).
     static func withCache(
         _ origin: TestOrigin,
+        buckets: Int = 64,
         _ change: @escaping (inout ServerConfiguration) -> Void = { _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
-        let volume = try TestVolume(sizeMiB: 8)
+        let volume = try TestVolume(sizeMiB: 8, bucketCount: buckets)
         defer { volume.remove() }
         try await TestServer.with(
             volume: volume.path,

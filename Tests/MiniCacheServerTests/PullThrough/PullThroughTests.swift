@@ -375,4 +375,40 @@ struct PullThroughTests {
         }
         await origin.stop()
     }
+
+    @Test("POST /admin/prefetch?object=<digest> keeps an object the cache stored in memory; an unknown digest is refused")
+    func prefetchNamesStoredObject() async throws {
+        // Above the small-object limit: served from the volume file until prefetched.
+        let body = String(repeating: "0123456789", count: 10_000)
+        let origin = try await TestOrigin(group: Self.group) { _, _ in
+            [.send(TestOrigin.response(body: body, headers: ["Cache-Control: max-age=3600"]))]
+        }
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
+            let volumes = server.server.context.volumes
+            #expect(try await TestConnection.get(port: server.port, "/stored").text == body)
+            try await Self.waitForStored(server, 1)
+            let stored = try #require(volumes.current.objects.first { $0.cached?.response.url == "/stored" })
+            #expect(!stored.isInMemory)
+
+            // Written by the store after the last full mount, and named in upper case.
+            let prefetch = try await TestConnection.get(
+                port: server.adminPort, "/admin/prefetch?object=\(stored.entry.hexDigest.uppercased())", method: "POST")
+            #expect(prefetch.status == 200, "\(prefetch.text)")
+            let prefetched = try #require(volumes.current.objects.first { $0.cached?.response.url == "/stored" })
+            #expect(prefetched.isInMemory)
+            let hit = try await TestConnection.get(port: server.port, "/stored")
+            #expect(hit.header("X-Cache") == "HIT")
+            #expect(hit.text == body)
+            #expect(origin.requestCount == 1)
+
+            // Once purged, its digest names nothing.
+            let purge = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/stored", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: purge.body) == AdminAPI.Purged(purged: 1))
+            let gone = try await TestConnection.get(port: server.adminPort, "/admin/prefetch?object=\(stored.entry.hexDigest)", method: "POST")
+            #expect(gone.status == 409, "\(gone.text)")
+        }
+        await origin.stop()
+    }
 }

@@ -14,13 +14,14 @@ struct TestVolume {
         }
     }
 
-    init(sizeMiB: Int = 64, chunkSize: Int = 4096, directory: String? = nil) throws {
+    /// - Parameter bucketCount: hash buckets of 8 entries; the default 64 holds a few hundred objects.
+    init(sizeMiB: Int = 64, chunkSize: Int = 4096, bucketCount: Int = 64, directory: String? = nil) throws {
         self.directory = directory ?? NSTemporaryDirectory() + "minicache-test-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.path = self.directory + "/test.shfs"
         _ = try Volume.format(
             path: self.path,
-            options: FormatOptions(size: Int64(sizeMiB) << 20, chunkSize: chunkSize, bucketCount: 64, entriesPerBucket: 8, name: "test")
+            options: FormatOptions(size: Int64(sizeMiB) << 20, chunkSize: chunkSize, bucketCount: bucketCount, entriesPerBucket: 8, name: "test")
         )
     }
 
