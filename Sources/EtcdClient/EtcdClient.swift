@@ -7,6 +7,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A client of an etcd v3 cluster over its gRPC API: reads, writes, transactions, leases,
@@ -28,26 +29,38 @@ public final class EtcdClient: Sendable {
     private let watchService: EtcdPBWatch.Client<Transport>
     private let leaseService: EtcdPBLease.Client<Transport>
     private let maintenance: EtcdPBMaintenance.Client<Transport>
+    private let connectionFailures = ConnectionFailures()
 
     /// Starts connecting in the background; requests wait for a connection up to their deadline.
-    /// - Throws: ``EtcdError`` `badEndpoint` when the transport cannot be made.
+    /// With ``EtcdConfiguration/tls`` it reads and checks the TLS files first.
+    /// - Throws: ``EtcdError`` `badTLS` naming a TLS file that is missing or unusable,
+    ///   `badEndpoint` when the transport cannot be made.
     public init(configuration: EtcdConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(EtcdError) {
         self.configuration = configuration
+        let security = try configuration.tls?.transportSecurity() ?? .plaintext
+        let failures = connectionFailures
         let transport: Transport
         do {
             transport = try HTTP2ClientTransport.Posix(
                 target: .ipv4(pairs: configuration.endpoints.map { ($0.host, $0.port) }),
-                transportSecurity: .plaintext,
+                transportSecurity: security,
                 config: .defaults { config in
                     config.backoff = .init(initial: .milliseconds(50), max: configuration.maxReconnectDelay, multiplier: 1.6, jitter: 0.2)
                     config.connection.keepalive = .init(
                         time: configuration.keepaliveInterval, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false
                     )
                     config.connection.maxIdleTime = nil
-                    // etcd sends a PING per small request; see PingResponder.
+                    config.http2.authority = configuration.tls?.serverName
+                    // etcd sends a PING per small request; see PingResponder. It reads HTTP/2
+                    // frames, so with TLS it goes right after the TLS handler.
                     config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(PingResponder(), position: .first)
+                            let pipeline = channel.pipeline.syncOperations
+                            guard let tls = try? pipeline.handler(type: NIOSSLClientHandler.self) else {
+                                try pipeline.addHandlers([ConnectionFailureRecorder(failures, overTLS: false), PingResponder()], position: .first)
+                                return
+                            }
+                            try pipeline.addHandlers([ConnectionFailureRecorder(failures, overTLS: true), PingResponder()], position: .after(tls))
                         }
                     }
                 },
@@ -204,7 +217,7 @@ public final class EtcdClient: Sendable {
                 } catch let error as EtcdError {
                     return .failure(error)
                 } catch {
-                    return .failure(Self.map(error, "keep a lease alive"))
+                    return .failure(self.failure(error, "keep a lease alive"))
                 }
             }()
             if case .failure(let error) = outcome, error.code == .leaseExpired { throw error }
@@ -264,7 +277,7 @@ public final class EtcdClient: Sendable {
         } catch let error as EtcdError {
             throw error
         } catch {
-            throw Self.map(error, "watch \(prefix)")
+            throw failure(error, "watch \(prefix)")
         }
         throw EtcdError(.unavailable, "the watch of \(prefix) ended")
     }
@@ -330,9 +343,9 @@ public final class EtcdClient: Sendable {
             do {
                 return try await body(options)
             } catch {
-                let failure = Self.map(error, what)
-                guard failure.code == .unavailable, attempt < Self.maxAttempts, !Task.isCancelled,
-                      clock.now + Self.retryDelay * attempt < deadline else { throw failure }
+                let mapped = failure(error, what)
+                guard mapped.code == .unavailable, attempt < Self.maxAttempts, !Task.isCancelled,
+                      clock.now + Self.retryDelay * attempt < deadline else { throw mapped }
                 try? await Task.sleep(for: Self.retryDelay * attempt)
             }
         }
@@ -341,6 +354,19 @@ public final class EtcdClient: Sendable {
     /// Attempts of one request cut by a closed connection, and the pause before each retry (times the attempt).
     static let maxAttempts = 4
     static let retryDelay = Duration.milliseconds(25)
+
+    /// ``map(_:_:)``, and when connections fail, why and what to do.
+    private func failure(_ error: any Error, _ what: String) -> EtcdError {
+        let mapped = Self.map(error, what)
+        guard mapped.code == .unavailable || mapped.code == .timeout, let last = connectionFailures.current else { return mapped }
+        guard let tls = configuration.tls else {
+            guard last.hasSuffix(ConnectionFailureRecorder.closedUnanswered) else { return mapped }
+            return EtcdError(
+                mapped.code, "\(what): etcd \(last): if its client URLs are https://, write the store as https:// (TLS)", underlying: mapped
+            )
+        }
+        return EtcdError(mapped.code, "\(what): TLS to etcd failed: \(tls.advice(for: last)) (\(last))", underlying: mapped)
+    }
 
     static func map(_ error: any Error, _ what: String) -> EtcdError {
         if let error = error as? EtcdError { return error }

@@ -3,13 +3,15 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case badEndpoint, unavailable, timeout, leaseExpired, compacted, rejected, shutdown
+            case badEndpoint, badTLS, unavailable, timeout, leaseExpired, compacted, rejected, shutdown
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
         /// An endpoint could not be parsed (`etcd://HOST:PORT[,HOST:PORT...]`).
         public static let badEndpoint = Code(.badEndpoint)
+        /// A TLS file (the CA, the client certificate or its key) is missing or unusable.
+        public static let badTLS = Code(.badTLS)
         /// No member answered (connection refused, reset, no quorum).
         public static let unavailable = Code(.unavailable)
         /// A request got no answer within its deadline.

@@ -54,11 +54,23 @@ public struct LocalCertificateAuthority: Sendable {
         self.certificatePEM = try certificate.serializeAsPEM().pemString
     }
 
-    /// Issues a server certificate for `names` (DNS names, or IP addresses such as `127.0.0.1`).
+    /// What a certificate may be used for (its extended key usage).
+    public struct Usage: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// TLS server authentication.
+        public static let server = Usage(rawValue: 1)
+        /// TLS client authentication (a client certificate, e.g. for etcd's `--client-cert-auth`).
+        public static let client = Usage(rawValue: 2)
+    }
+
+    /// Issues a certificate for `names` (DNS names, or IP addresses such as `127.0.0.1`).
     /// - Parameters:
     ///   - validFrom: seconds from now the certificate becomes valid (negative: in the past).
     ///   - days: how long it stays valid from then; 0 or less makes an expired certificate.
-    public func issue(names: [String], validFrom: Double = -3600, days: Int = 30) throws -> Issued {
+    ///   - usage: server authentication (the default), client authentication, or both.
+    public func issue(names: [String], validFrom: Double = -3600, days: Int = 30, usage: Usage = .server) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         let certificateKey = Certificate.PrivateKey(key)
         let now = Date()
@@ -80,7 +92,7 @@ public struct LocalCertificateAuthority: Sendable {
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([.serverAuth])
+                try ExtendedKeyUsage((usage.contains(.server) ? [.serverAuth] : []) + (usage.contains(.client) ? [.clientAuth] : []))
                 SubjectAlternativeNames(alternatives)
             },
             issuerPrivateKey: self.key

@@ -10,19 +10,22 @@ import UnixSignals
 
 /// Options every role of the distributed control plane takes.
 struct StoreOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The etcd cluster: etcd://HOST:PORT[,HOST:PORT...].", valueName: "URL"))
+    @Option(help: ArgumentHelp("The etcd cluster: etcd://HOST:PORT[,HOST:PORT...], or https://... for TLS.", valueName: "URL"))
     var store: String
+
+    @OptionGroup var tls: EtcdTLSOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
     func validate() throws {
-        do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError(error.message) }
+        do { _ = try tls.configuration(store: store) } catch { throw ValidationError(error.message) }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning or error") }
     }
 
-    var etcd: EtcdConfiguration { (try? EtcdConfiguration(url: store)) ?? EtcdConfiguration(endpoints: []) }
+    var etcd: EtcdConfiguration { (try? tls.configuration(store: store)) ?? EtcdConfiguration(endpoints: []) }
 
+    /// A client of the store; a TLS file that is missing or unusable ends the process with one line naming it.
     func connect(group: any EventLoopGroup) -> EtcdClient {
         do {
             return try EtcdClient(configuration: etcd, eventLoopGroup: group)

@@ -120,10 +120,12 @@ struct Up: AsyncParsableCommand {
     var singleTenant = false
 
     @Option(help: ArgumentHelp(
-        "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory).",
-        valueName: "etcd://HOST:PORT[,...]"
+        "Keep the state in etcd and run every role of the distributed control plane in this process (default: in memory): etcd://HOST:PORT[,...], or https://... for TLS.",
+        valueName: "URL"
     ))
     var store: String?
+
+    @OptionGroup(title: "TLS to etcd (with an https:// --store)") var etcdTLS: EtcdTLSOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
@@ -160,7 +162,7 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("--tenant-limits: \(error.message)")
         }
         if let store {
-            do { _ = try EtcdConfiguration(url: store) } catch { throw ValidationError("--store: \(error.message)") }
+            do { _ = try etcdTLS.configuration(store: store) } catch { throw ValidationError("--store: \(error.message)") }
         }
         if tls {
             guard store == nil else { throw ValidationError("--tls runs the in-memory control plane only; drop --store") }
@@ -175,6 +177,15 @@ struct Up: AsyncParsableCommand {
         let minicachePath = minicache ?? Self.siblingExecutable("minicache")
         guard FileManager.default.isExecutableFile(atPath: minicachePath) else {
             Self.fail("no minicache executable at \(minicachePath): build it (swift build --product minicache) or pass --minicache PATH")
+        }
+        var etcd: EtcdConfiguration?
+        if let store {
+            do throws(EtcdError) {
+                etcd = try etcdTLS.configuration(store: store)
+                try etcd?.tls?.check()
+            } catch {
+                Self.fail("\(error)")
+            }
         }
         let ownWorkDir = workDir == nil
         let work = workDir ?? "/tmp/ecdn-\(getpid())"
@@ -250,7 +261,7 @@ struct Up: AsyncParsableCommand {
             if singleTenant {
                 configuration.tenants = []
             }
-            if let store, let etcd = try? EtcdConfiguration(url: store) {
+            if let etcd {
                 let cdn = try await ClusterCDN(configuration: configuration, store: etcd, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
                 plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: { await cdn.shutdown() })
             } else {

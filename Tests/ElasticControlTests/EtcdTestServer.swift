@@ -22,6 +22,15 @@ final class EtcdTestServer: @unchecked Sendable {
     /// Every etcd to run the protocol tests against: Debian's (3.4) and, when present, 3.5.
     static let executables: [String] = [executable, etcd35].compactMap { $0 }
 
+    /// TLS on a member's client port: its certificate and key (etcd's `--cert-file`,
+    /// `--key-file`) and, to require client certificates (`--client-cert-auth`), the CA that
+    /// signs them (`--trusted-ca-file`).
+    struct Security: Sendable {
+        var certificate: String
+        var key: String
+        var clientCA: String?
+    }
+
     let name: String
     let executable: String
     let clientPort: Int
@@ -29,12 +38,21 @@ final class EtcdTestServer: @unchecked Sendable {
     let dataDirectory: String
     private(set) var process: Process?
     private var cluster: String
+    private let security: Security?
+    /// How ``waitUntilServing(timeout:)`` reaches a member that serves TLS.
+    private let clientTLS: EtcdConfiguration.TLS?
 
     var endpoint: EtcdConfiguration.Endpoint { .init(host: "127.0.0.1", port: clientPort) }
-    var url: String { "etcd://127.0.0.1:\(clientPort)" }
+    var url: String { "\(security == nil ? "etcd" : "https")://127.0.0.1:\(clientPort)" }
+    private var clientURL: String { "\(security == nil ? "http" : "https")://127.0.0.1:\(clientPort)" }
     var peerURL: String { "http://127.0.0.1:\(peerPort)" }
 
-    private init(name: String, executable: String, clientPort: Int, peerPort: Int, dataDirectory: String) {
+    private init(
+        name: String, executable: String, clientPort: Int, peerPort: Int, dataDirectory: String, security: Security? = nil,
+        clientTLS: EtcdConfiguration.TLS? = nil
+    ) {
+        self.security = security
+        self.clientTLS = clientTLS
         self.name = name
         self.executable = executable
         self.clientPort = clientPort
@@ -43,11 +61,12 @@ final class EtcdTestServer: @unchecked Sendable {
         self.cluster = "\(name)=http://127.0.0.1:\(peerPort)"
     }
 
-    /// One member, started and answering (`executable`: another etcd than Debian's).
-    static func start(executable: String? = nil) async throws -> EtcdTestServer {
+    /// One member, started and answering (`executable`: another etcd than Debian's; `security`:
+    /// TLS on its client port, waited for with `clientTLS`).
+    static func start(executable: String? = nil, security: Security? = nil, clientTLS: EtcdConfiguration.TLS? = nil) async throws -> EtcdTestServer {
         let server = EtcdTestServer(
             name: "m1", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
-            dataDirectory: TestEnvironment.temporaryDirectory("etcd")
+            dataDirectory: TestEnvironment.temporaryDirectory("etcd"), security: security, clientTLS: clientTLS
         )
         try server.launch(initial: true)
         try await server.waitUntilServing()
@@ -82,11 +101,15 @@ final class EtcdTestServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [
             "--name", name, "--data-dir", dataDirectory,
-            "--listen-client-urls", "http://127.0.0.1:\(clientPort)", "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",
+            "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "ecdn-test-\(getpid())",
             "--log-level", "error",
         ]
+        if let security {
+            process.arguments! += ["--cert-file", security.certificate, "--key-file", security.key]
+            if let clientCA = security.clientCA { process.arguments! += ["--client-cert-auth", "--trusted-ca-file", clientCA] }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -94,7 +117,7 @@ final class EtcdTestServer: @unchecked Sendable {
     }
 
     func waitUntilServing(timeout: Double = 20) async throws {
-        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [endpoint], requestTimeout: .seconds(1)))
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [endpoint], tls: clientTLS, requestTimeout: .seconds(1)))
         defer { Task { await client.close() } }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
