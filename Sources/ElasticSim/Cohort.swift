@@ -98,16 +98,20 @@ extension Cohort {
 
     /// Brings each touched cohort up to `now` at the rate it had, gives it its group's rate
     /// and moves it to its next crossing in `queue`, in one visit per cohort (a settle that
-    /// changes many groups touches many cohorts, and each visit is a cache miss).
+    /// changes many groups touches many cohorts, and each visit is a cache miss). The queue is
+    /// updated after all visits: the visits are independent of each other, so their misses
+    /// overlap; `moved` is scratch space.
     static func reschedule(
         _ touched: [Int32], rates: [Double], viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
-        touchedMark: inout [Bool], queue: inout CohortQueue
+        touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
     ) {
+        moved.removeAll(keepingCapacity: true)
         for c in touched {
             let ci = Int(c)
             touchedMark[ci] = false
             guard cohorts[ci].live else {
-                queue.set(c, .infinity)
+                cohorts[ci].scheduled = .infinity
+                moved.append(c)
                 continue
             }
             if !cohorts[ci].topsCurrent { cohorts[ci].refreshTops(id: c, viewers: viewers) }
@@ -116,8 +120,9 @@ extension Cohort {
             let time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
             if time != cohorts[ci].scheduled {
                 cohorts[ci].scheduled = time
-                queue.set(c, time)
+                moved.append(c)
             }
         }
+        for c in moved { queue.set(c, cohorts[Int(c)].scheduled) }
     }
 }

@@ -1,9 +1,22 @@
 /// The next event time of every cohort, in a binary heap indexed by cohort so that a cohort's
 /// time can move up or down in O(log n) without leaving stale entries behind (cohort times
 /// change at every rate change, far more often than anything else in the simulation).
+///
+/// Each heap entry carries its time, so sifting compares entries it has already read instead
+/// of looking the times up by cohort (a cache miss per comparison in a large queue).
 struct CohortQueue {
-    private var heap: [Int32] = []
-    private var time: [Double] = []
+    private struct Entry {
+        var time: Double
+        var cohort: Int32
+
+        /// Ties by lowest cohort id: the order of events never depends on the heap's layout.
+        @inline(__always)
+        static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+            a.time != b.time ? a.time < b.time : a.cohort < b.cohort
+        }
+    }
+
+    private var heap: [Entry] = []
     /// Position of each cohort in `heap`, -1 when absent.
     private var position: [Int32] = []
 
@@ -11,78 +24,70 @@ struct CohortQueue {
 
     /// The cohort with the earliest time (ties: lowest id).
     var min: (cohort: Int32, time: Double)? {
-        heap.first.map { ($0, time[Int($0)]) }
+        heap.first.map { ($0.cohort, $0.time) }
     }
 
     /// Sets a cohort's time; `.infinity` removes it.
     mutating func set(_ c: Int32, _ t: Double) {
         let ci = Int(c)
-        while position.count <= ci {
-            position.append(-1)
-            time.append(.infinity)
-        }
+        while position.count <= ci { position.append(-1) }
         let p = Int(position[ci])
         if !t.isFinite {
             if p >= 0 { remove(at: p) }
-            time[ci] = .infinity
             return
         }
-        let old = time[ci]
-        time[ci] = t
         if p < 0 {
-            heap.append(c)
-            position[ci] = Int32(heap.count - 1)
+            heap.append(Entry(time: t, cohort: c))
             up(heap.count - 1)
-        } else if t < old {
-            up(p)
         } else {
-            down(p)
+            let old = heap[p].time
+            heap[p].time = t
+            if t < old { up(p) } else { down(p) }
         }
     }
 
-    private func less(_ a: Int32, _ b: Int32) -> Bool {
-        let ta = time[Int(a)], tb = time[Int(b)]
-        return ta != tb ? ta < tb : a < b
-    }
-
-    private mutating func swapAt(_ i: Int, _ j: Int) {
-        heap.swapAt(i, j)
-        position[Int(heap[i])] = Int32(i)
-        position[Int(heap[j])] = Int32(j)
-    }
-
+    /// Moves the entry at `start` towards the root until its parent precedes it.
     private mutating func up(_ start: Int) {
         var i = start
+        let entry = heap[i]
         while i > 0 {
             let parent = (i - 1) / 2
-            guard less(heap[i], heap[parent]) else { break }
-            swapAt(i, parent)
+            guard Entry.precedes(entry, heap[parent]) else { break }
+            heap[i] = heap[parent]
+            position[Int(heap[i].cohort)] = Int32(i)
             i = parent
         }
+        heap[i] = entry
+        position[Int(entry.cohort)] = Int32(i)
     }
 
+    /// Moves the entry at `start` towards the leaves until it precedes its children.
     private mutating func down(_ start: Int) {
         var i = start
+        let entry = heap[i]
+        let count = heap.count
         while true {
             let l = 2 * i + 1
-            guard l < heap.count else { break }
+            guard l < count else { break }
             var m = l
-            if l + 1 < heap.count && less(heap[l + 1], heap[l]) { m = l + 1 }
-            guard less(heap[m], heap[i]) else { break }
-            swapAt(i, m)
+            if l + 1 < count && Entry.precedes(heap[l + 1], heap[l]) { m = l + 1 }
+            guard Entry.precedes(heap[m], entry) else { break }
+            heap[i] = heap[m]
+            position[Int(heap[i].cohort)] = Int32(i)
             i = m
         }
+        heap[i] = entry
+        position[Int(entry.cohort)] = Int32(i)
     }
 
     private mutating func remove(at p: Int) {
-        let c = heap[p]
-        let last = heap.count - 1
-        if p != last { swapAt(p, last) }
-        heap.removeLast()
+        let c = heap[p].cohort
+        let last = heap.removeLast()
         position[Int(c)] = -1
-        if p < heap.count {
-            up(p)
-            down(Int(position[Int(heap[p])]))
-        }
+        guard p < heap.count else { return }
+        heap[p] = last
+        position[Int(last.cohort)] = Int32(p)
+        up(p)
+        down(Int(position[Int(last.cohort)]))
     }
 }

@@ -48,6 +48,8 @@ package final class Simulation {
     @exclusivity(unchecked) var groupCohorts: [[Int32]] = []
     @exclusivity(unchecked) var touched: [Int32] = []
     @exclusivity(unchecked) var touchedMark: [Bool] = []
+    /// Scratch list of ``Cohort/reschedule(_:rates:viewers:now:in:touchedMark:queue:moved:)``.
+    @exclusivity(unchecked) var movedCohorts: [Int32] = []
 
     var pathCache: [Int: Int32] = [:]
     var pathSource: [Int32] = []
@@ -285,7 +287,7 @@ package final class Simulation {
         }
         Cohort.reschedule(
             touched, rates: net.groupRate, viewers: viewers, now: now, in: &cohorts, touchedMark: &touchedMark,
-            queue: &cohortQueue)
+            queue: &cohortQueue, moved: &movedCohorts)
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)

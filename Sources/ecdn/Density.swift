@@ -51,8 +51,8 @@ struct Density: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Microvm: auto, kvm or tcg.", valueName: "KIND"))
     var vmAccelerator = MicroVMConfiguration.Accelerator.auto.rawValue
 
-    @Option(help: ArgumentHelp("Microvm: guest memory.", valueName: "MIB"))
-    var vmMemory = 256
+    @Option(help: ArgumentHelp("Microvm: guest memory (default: sized from the image's initramfs).", valueName: "MIB"))
+    var vmMemory: Int?
 
     @Option(help: ArgumentHelp("Also write the report as JSON here.", valueName: "FILE"))
     var json: String?
@@ -103,7 +103,7 @@ struct Density: AsyncParsableCommand {
         }
         if let vm = site as? MicroVMBackend {
             let m = vm.image.manifest
-            sandboxNote = ", kernel \(m.kernelVersion) (\(m.kernelFormat)), initramfs \(m.initramfsBytes >> 20) MiB (\(m.staticExecutable ? "static" : "dynamic") minicache), \(vmMemory) MiB guests"
+            sandboxNote = ", kernel \(m.kernelVersion) (\(m.kernelFormat)), initramfs \(m.initramfsBytes >> 20) MiB (\(m.staticExecutable ? "static" : "dynamic") minicache), \(vm.guestMemoryMiB) MiB guests"
         }
         print("backend \(kind)\(sandboxNote); \(ProcessInfo.processInfo.activeProcessorCount) cores; load \(DensityBenchmark.loadAverage())")
         let benchmark = DensityBenchmark(instances: instances, singleStarts: singleStarts, concurrency: concurrency)

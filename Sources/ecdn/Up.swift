@@ -101,8 +101,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Microvm: auto (KVM, falling back to TCG when a guest does not come up), kvm or tcg.", valueName: "KIND"))
     var vmAccelerator = MicroVMConfiguration.Accelerator.auto.rawValue
 
-    @Option(help: ArgumentHelp("Microvm: guest memory.", valueName: "MIB"))
-    var vmMemory = 256
+    @Option(help: ArgumentHelp("Microvm: guest memory (default: sized from the image's initramfs).", valueName: "MIB"))
+    var vmMemory: Int?
 
     @Option(help: ArgumentHelp(
         "Sandbox: limits of all of one tenant's instances on this host together, e.g. vod:memory=512,cpus=1.5,pids=256 (repeatable; TENANT * for every tenant not named).",
@@ -142,7 +142,7 @@ struct Up: AsyncParsableCommand {
         guard idleTimeout >= 0, routerWait >= 0 else { throw ValidationError("timeouts must not be negative") }
         guard maxInstances >= 1 else { throw ValidationError("--max-instances must be at least 1") }
         guard MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) != nil else { throw ValidationError("--vm-accelerator must be auto, kvm or tcg") }
-        guard vmMemory >= 64 else { throw ValidationError("--vm-memory must be at least 64 (MiB)") }
+        guard vmMemory.map({ $0 >= 64 }) ?? true else { throw ValidationError("--vm-memory must be at least 64 (MiB)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning or error") }
         let kinds = BackendKind.allCases.map(\.rawValue).joined(separator: ", ")
         guard BackendKind(rawValue: backend) != nil else { throw ValidationError("--backend must be one of \(kinds)") }

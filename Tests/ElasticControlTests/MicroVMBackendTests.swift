@@ -71,6 +71,96 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: backend.instances.workDirectory + "/vm-life-1"))
     }
 
+    static let kvmAvailable = access("/dev/kvm", R_OK | W_OK) == 0
+
+    /// How a stand-in for QEMU behaves when asked for KVM (under TCG it waits to be stopped).
+    enum FakeKVM: String {
+        /// QEMU 7.2 on a nested host: an error on the console, then an exit with status 0.
+        case exitsZero = "echo 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69'; exit 0"
+        /// A guest that hangs after the kernel's decompressor: nothing on the console.
+        case hangs = "exec sleep 600"
+        /// The guest itself fails (its init reports it and powers off): the instance's end, not KVM's.
+        case guestFails = "echo 'ecdn-init: failed: mount the volume /dev/vda: No such device'; exit 0"
+    }
+
+    /// A backend whose "QEMU" is a shell script behaving as `kvm` says, on an image of empty
+    /// files (nothing boots: the test is about what the backend decides from QEMU's end and
+    /// console).
+    func fakeBackend(_ name: String, kvm: FakeKVM, bootTimeout: Double = 30) throws -> MicroVMBackend {
+        let work = TestEnvironment.temporaryDirectory(name)
+        let script = work + "/qemu"
+        try "#!/bin/sh\ncase \"$*\" in *accel=kvm*) \(kvm.rawValue) ;; esac\nexec sleep 600\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let image = work + "/image"
+        try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
+        for file in ["kernel", "initramfs.cpio"] { try Data().write(to: URL(fileURLWithPath: image + "/" + file)) }
+        let manifest = VMImage.Manifest(
+            kernelSource: "/dev/null", kernelVersion: "test", kernelFormat: "pvh", modules: [], staticExecutable: true, initramfsBytes: 30 << 20
+        )
+        try OCIImage.writeJSON(manifest, to: image + "/vm.json")
+        return try MicroVMBackend(
+            configuration: MicroVMConfiguration(image: image, qemu: script, accelerator: .auto, kvmBootTimeout: bootTimeout),
+            instances: ProcessBackendConfiguration(minicachePath: Binaries.minicache, workDirectory: work + "/work", volumeSize: 16 << 20),
+            logger: TestEnvironment.logger
+        )
+    }
+
+    /// QEMU under KVM ending with status 0 before the guest answered, and a KVM guest printing
+    /// nothing within the boot timeout, both send the guest to TCG (and every later one), and
+    /// the note, the console log and `kvmWorks` say why.
+    @Test(
+        .enabled(if: unavailable == nil, "\(unavailable ?? "")"),
+        .enabled(if: kvmAvailable, "KVM is tried only where /dev/kvm opens"),
+        arguments: [FakeKVM.exitsZero, .hangs]
+    )
+    func aKVMGuestThatEndsOrStaysSilentIsBootedAgainUnderTCG(_ kvm: FakeKVM) async throws {
+        let backend = try fakeBackend("vm-fallback", kvm: kvm, bootTimeout: kvm == .hangs ? 1 : 30)
+        defer { try? FileManager.default.removeItem(atPath: (backend.instances.workDirectory as NSString).deletingLastPathComponent) }
+        // Sized from the image: 30 MiB of initramfs twice, the kernel (96) and minicache (64), in steps of 16 MiB.
+        #expect(backend.guestMemoryMiB == 224)
+        let first = spec("vm-fallback-1", octet: 212)
+        try await backend.launch(first)
+        let kvmPid = try #require(backend.pid(of: first.id))
+        #expect(await TestStack.eventually(timeout: 60) { backend.note(of: first.id)?.hasPrefix("TCG") == true })
+        let note = try #require(backend.note(of: first.id))
+        switch kvm {
+        case .exitsZero:
+            #expect(note.contains("QEMU under KVM exited with status 0 before the guest answered: qemu-system-x86_64: error: failed to set MSR"), "\(note)")
+        default:
+            #expect(note.contains("the KVM guest printed nothing within 1.0 s"), "\(note)")
+        }
+        #expect(backend.kvmWorks == false)
+        #expect(backend.pid(of: first.id) != kvmPid)
+        #expect(backend.probe(first.id) == .booting)
+        let console = try String(contentsOfFile: backend.logPath(of: first.id), encoding: .utf8)
+        #expect(console.contains("booting again under TCG"))
+
+        let second = spec("vm-fallback-2", octet: 213)
+        try await backend.launch(second)
+        #expect(backend.note(of: second.id)?.hasPrefix("TCG (no KVM: ") == true)
+        let taps = [backend.tap(of: first.id), backend.tap(of: second.id)].compactMap { $0 }
+        await backend.terminateAll(grace: 1)
+        #expect(taps.count == 2 && taps.allSatisfy { !InstanceLink.interfaceExists($0) })
+    }
+
+    /// A guest that says it failed (its init's failure line) ends the instance under KVM: no
+    /// fallback, the end reported with the guest's reason.
+    @Test(
+        .enabled(if: unavailable == nil, "\(unavailable ?? "")"),
+        .enabled(if: kvmAvailable, "KVM is tried only where /dev/kvm opens")
+    )
+    func aGuestsOwnFailureUnderKVMIsTheInstancesEndNotAFallback() async throws {
+        let backend = try fakeBackend("vm-guest-fails", kvm: .guestFails)
+        defer { try? FileManager.default.removeItem(atPath: (backend.instances.workDirectory as NSString).deletingLastPathComponent) }
+        let instance = spec("vm-guest-fails-1", octet: 214)
+        try await backend.launch(instance)
+        #expect(await TestStack.eventually { backend.probe(instance.id) != .booting })
+        #expect(backend.probe(instance.id) == .exited("exited with status 0: ecdn-init: failed: mount the volume /dev/vda: No such device"))
+        #expect(backend.note(of: instance.id) == "KVM")
+        #expect(backend.kvmWorks == nil)
+        await backend.terminateAll(grace: 1)
+    }
+
     /// One member of a `newc` cpio archive.
     struct CPIOMember: Equatable {
         var name: String

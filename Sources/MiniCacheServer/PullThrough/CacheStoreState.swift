@@ -122,6 +122,9 @@ final class CacheStoreState {
         }
         defer { writer.unlock() }
         var changes: [(slot: Int, object: PreparedObject?)] = []
+        // Slots the group's new objects take per hash bucket: they are taken only when staged,
+        // after every write of the group made its room.
+        var newInBucket: [Int: Int] = [:]
         for (index, write) in writes.enumerated() {
             let key = self.key(write.digest)
             guard last[key] == index else { continue }
@@ -148,10 +151,13 @@ final class CacheStoreState {
                 if let existing = writer.entry(digest: key), self.objects[key] == nil || existing.slot != self.objects[key]!.slot {
                     throw Refusal(failure: .conflict, message: "an object of the volume's operator has digest \(existing.hexDigest)")
                 }
-                changes += try self.makeRoom(writer, key: key, bytes: length, replacing: writer.entry(digest: key) != nil)
+                let replacing = writer.entry(digest: key) != nil
+                let bucket = key.withUnsafeBytes { VolumeWriter.bucket(ofDigest: $0, bucketCount: writer.header.bucketCount) }
+                changes += try self.makeRoom(writer, key: key, bytes: length, replacing: replacing, slotsTaken: newInBucket[bucket, default: 0])
                 guard let run = writer.reserve(length: length) else {
                     throw Refusal(failure: .full, message: "no free extent holds \(length) bytes")
                 }
+                if !replacing { newInBucket[bucket, default: 0] += 1 }
                 planned.append(Planned(index: index, key: key, block: block, options: options, cached: cached, run: run))
             } catch let refusal as Refusal {
                 self.refused(refusal, digest: write.digest)
@@ -331,15 +337,18 @@ final class CacheStoreState {
 
     // MARK: Eviction
 
-    /// Evicts until the bucket of `key` has a slot (unless an object is replaced in its slot)
-    /// and a free extent holds `bytes`. Returns the evictions not yet published.
-    private func makeRoom(_ writer: VolumeWriter, key: [UInt8], bytes: Int64, replacing: Bool) throws -> [(slot: Int, object: PreparedObject?)] {
+    /// Evicts until the bucket of `key` has a slot beyond the `slotsTaken` that earlier writes
+    /// of the group will take (unless an object is replaced in its slot) and a free extent holds
+    /// `bytes`. Returns the evictions not yet published.
+    private func makeRoom(
+        _ writer: VolumeWriter, key: [UInt8], bytes: Int64, replacing: Bool, slotsTaken: Int
+    ) throws -> [(slot: Int, object: PreparedObject?)] {
         var changes: [(slot: Int, object: PreparedObject?)] = []
         var waitedUntil: ContinuousClock.Instant?
         var evictedBytes: Int64 = 0
         while true {
             self.releaseQuarantine(writer)
-            if !replacing, !writer.hasFreeSlot(for: key) {
+            if !replacing, writer.header.entriesPerBucket - writer.entries(inBucketOf: key).count <= slotsTaken {
                 guard let victim = self.bucketVictim(writer, of: key) else {
                     throw Refusal(failure: .full, message: "its hash bucket is full of the operator's objects")
                 }

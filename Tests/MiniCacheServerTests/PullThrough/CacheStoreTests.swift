@@ -189,6 +189,35 @@ struct CacheStoreTests {
         await reopened.stop()
     }
 
+    @Test("fills committed together into a full hash bucket each evict an object for their slot: none is refused")
+    func groupCommitIntoFullBucket() async throws {
+        // One bucket of 8 entries: every object shares it.
+        let volume = try TestVolume(sizeMiB: 16, bucketCount: 1)
+        defer { volume.remove() }
+        let fixture = try F(volume: volume)
+        for i in 0..<8 { #expect(await fixture.put("/old/\(i)", size: 1000)) }
+        // Enqueued back to back from one thread: the store thread commits them in groups.
+        let urls = (0..<6).map { "/new/\($0)" }
+        let results: [Bool] = await withCheckedContinuation { continuation in
+            let collected = Mutex<[Bool]>([])
+            for url in urls {
+                fixture.store.store(digest: F.digest(url), response: F.response(size: 1000), url: url, body: F.body(url, size: 1000)) { stored in
+                    let all = collected.withLock { results -> [Bool]? in
+                        results.append(stored)
+                        return results.count == urls.count ? results : nil
+                    }
+                    if let all { continuation.resume(returning: all) }
+                }
+            }
+        }
+        #expect(results == Array(repeating: true, count: urls.count))
+        let snapshot = fixture.store.metrics.snapshot
+        #expect(snapshot.failures.isEmpty, "\(snapshot.failures)")
+        #expect(snapshot.evictions[.bucket] == urls.count)
+        for url in urls { #expect(fixture.servedBody(url) == F.body(url, size: 1000)) }
+        await fixture.stop()
+    }
+
     @Test("a queue longer than maxQueuedBytes refuses further fills as busy instead of holding them")
     func busyQueueRefuses() async throws {
         let volume = try TestVolume(sizeMiB: 16)

@@ -18,9 +18,11 @@ package struct ImageRoot: Sendable {
 
     /// Adds `executable` at `/name`, and its loader and libraries if it is dynamic. With
     /// `strippedIn`, a copy without debug information (`strip --strip-debug`, when the host has
-    /// `strip`) made in that folder goes in instead.
+    /// `strip`) made in that folder goes in instead; with `symbols` false as well, a copy
+    /// without its symbol table (`strip --strip-all`: a crash report then shows addresses, not
+    /// names).
     /// - Throws: ``ControlError`` `imageFailed`.
-    package mutating func addProgram(_ name: String, from executable: String, strippedIn scratch: String? = nil) throws(ControlError) {
+    package mutating func addProgram(_ name: String, from executable: String, strippedIn scratch: String? = nil, symbols: Bool = true) throws(ControlError) {
         guard access(executable, X_OK) == 0 else {
             throw ControlError(
                 .imageFailed,
@@ -32,7 +34,7 @@ package struct ImageRoot: Sendable {
             libraries = try SandboxRoot.sharedLibraries(of: executable, interpreter: interpreter)
         }
         var source = executable
-        if let scratch { source = try Self.stripped(executable, into: scratch + "/" + name) }
+        if let scratch { source = try Self.stripped(executable, into: scratch + "/" + name, symbols: symbols) }
         add(ArchiveEntry(name, mode: 0o755, .file(source: source)))
         for library in libraries {
             let resolved = URL(fileURLWithPath: library).resolvingSymlinksInPath().path
@@ -90,13 +92,13 @@ package struct ImageRoot: Sendable {
         }
     }
 
-    /// A copy of `executable` at `destination` without debug information, or `executable`
-    /// itself when the host has no `strip`.
-    static func stripped(_ executable: String, into destination: String) throws(ControlError) -> String {
+    /// A copy of `executable` at `destination` without debug information (and without its
+    /// symbol table unless `symbols`), or `executable` itself when the host has no `strip`.
+    static func stripped(_ executable: String, into destination: String, symbols: Bool = true) throws(ControlError) -> String {
         guard let strip = ImageTools.find("strip") else { return executable }
         try? FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         unlink(destination)
-        try ImageTools.run(strip, ["--strip-debug", "-o", destination, executable])
+        try ImageTools.run(strip, [symbols ? "--strip-debug" : "--strip-all", "-o", destination, executable])
         return destination
     }
 }

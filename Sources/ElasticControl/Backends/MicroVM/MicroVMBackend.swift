@@ -15,10 +15,13 @@ import Synchronization
 /// volume as a virtio disk, and a tap with the instance's site address (``InstanceLink``), so
 /// the router, the controller and viewers reach it as a process.
 ///
-/// KVM is used when `/dev/kvm` opens; a KVM guest whose init has not printed its first line
+/// KVM is used when `/dev/kvm` opens. A KVM guest whose init has not printed its first line
 /// within ``MicroVMConfiguration/kvmBootTimeout`` (a nested host can hang right after the
-/// kernel's decompressor), or a QEMU that fails under KVM, is stopped and booted again under
-/// TCG, and every later guest boots under TCG; the log and the instance's ``note(of:)`` say so.
+/// kernel's decompressor), or whose QEMU ends before the guest answers, whatever its exit
+/// status, without the guest saying it failed (QEMU 7.2 on a nested host aborts on an MSR it
+/// cannot set; others exit 0), is stopped and booted again under TCG, and every later guest
+/// boots under TCG; a warning in the log, the console log and the instance's ``note(of:)`` say
+/// so and why.
 ///
 /// Ready = the guest accepts a TCP connection on its address. Stopping ends QEMU (the guest
 /// holds no state worth a clean shutdown: its volume is discarded) and removes the tap and the
@@ -30,6 +33,9 @@ public final class MicroVMBackend: SiteBackend {
     public let image: VMImage
     public var kind: String { "microvm" }
 
+    /// Guest memory in MiB: ``MicroVMConfiguration/memoryMiB`` or, when nil, sized from the
+    /// image (``VMImage/guestMemoryMiB``).
+    public let guestMemoryMiB: Int
     private let logger: Logger
     private let qemu: String
     private let tscKHz: Int?
@@ -57,6 +63,9 @@ public final class MicroVMBackend: SiteBackend {
         /// Its init printed its first line.
         var up = false
         var ready = false
+        /// QEMU ended and the watcher found it to be the instance's end, not KVM's (under KVM
+        /// an end is undecided until then).
+        var ended = false
         /// QEMU is being replaced (KVM to TCG): its end is not the instance's.
         var restarting = false
         var note: String?
@@ -95,6 +104,12 @@ public final class MicroVMBackend: SiteBackend {
         } else {
             image = try VMImage.build(VMImage.BuildOptions(minicache: instances.minicachePath), into: instances.workDirectory + "/image")
         }
+        guestMemoryMiB = configuration.memoryMiB ?? image.guestMemoryMiB
+        if guestMemoryMiB < image.minimumMemoryMiB {
+            logger.warning("guest memory is likely too small for the image: the kernel may fail to unpack its initramfs", metadata: [
+                "memory.mib": "\(guestMemoryMiB)", "expected.mib": "\(image.minimumMemoryMiB)", "initramfs.bytes": "\(image.manifest.initramfsBytes)",
+            ])
+        }
         InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         tscKHz = Self.hostTSCKHz()
         var kvm = KVMState.untried
@@ -117,7 +132,7 @@ public final class MicroVMBackend: SiteBackend {
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         logger.info("microvm backend ready", metadata: [
             "qemu": "\(qemu)", "kernel": "\(image.manifest.kernelVersion) (\(image.manifest.kernelFormat))",
-            "initramfs.bytes": "\(image.manifest.initramfsBytes)", "kvm": "\(kvm)",
+            "initramfs.bytes": "\(image.manifest.initramfsBytes)", "memory.mib": "\(guestMemoryMiB)", "kvm": "\(kvm)",
         ])
     }
 
@@ -142,7 +157,7 @@ public final class MicroVMBackend: SiteBackend {
             "serve", "/dev/vda", "--listen", "\(spec.address):\(spec.port)", "--admin", "\(spec.address):\(spec.adminPort)", "--origin", spec.origin,
         ] + (instances.adminTokenFile == nil ? [] : ["--admin-token-file", "/admin.token"]) + instances.extraArguments
         if !instances.extraArguments.contains("--memory-budget") {
-            minicache += ["--memory-budget", "\(configuration.memoryMiB << 20 / 4)"]
+            minicache += ["--memory-budget", "\(guestMemoryMiB << 20 / 4)"]
         }
         let (accelerator, note): (QEMUCommand.Accelerator, String) = kvmState.withLock { state in
             if case .broken(let why) = state { return (.tcg, "TCG (no KVM: \(why))") }
@@ -153,7 +168,7 @@ public final class MicroVMBackend: SiteBackend {
         let command = QEMUCommand(
             kernel: image.kernel, initramfs: initramfs, volume: volume, tap: link.hostInterface,
             guestMAC: InstanceLink.text(ofMAC: link.instanceMAC), hostMAC: InstanceLink.text(ofMAC: link.hostMAC), address: spec.address,
-            memoryMiB: configuration.memoryMiB, accelerator: accelerator, minicacheArguments: minicache,
+            memoryMiB: guestMemoryMiB, accelerator: accelerator, minicacheArguments: minicache,
             kernelArguments: configuration.kernelArguments, tscKHz: tscKHz
         )
         try? FileManager.default.removeItem(atPath: directory)
@@ -208,13 +223,12 @@ public final class MicroVMBackend: SiteBackend {
 
     public func probe(_ id: String) -> InstanceProbe {
         guard let machine = machines.withLock({ $0[id] }) else { return .exited("unknown instance") }
-        if machine.ready { return .ready }
-        // Under KVM, the watcher decides whether an early end means booting again under TCG.
-        let undecided = machine.restarting || (machine.command.accelerator == .kvm && !machine.up)
+        // Under KVM, the watcher decides whether an end before ready means booting again under TCG.
+        let undecided = machine.restarting || (machine.command.accelerator == .kvm && !machine.ready && !machine.ended)
         if !undecided, let exit = machine.process.poll() {
             return .exited(Self.failure(inLog: machine.logFile).map { "\(exit): \($0)" } ?? exit.description)
         }
-        return .booting
+        return machine.ready ? .ready : .booting
     }
 
     @discardableResult
@@ -339,9 +353,10 @@ public final class MicroVMBackend: SiteBackend {
         return try result.get()
     }
 
-    /// Follows a guest from launch to ready: its init's first line on the console (a KVM guest
-    /// that does not print it in time, or whose QEMU fails, is booted again under TCG), then
-    /// its address accepting connections.
+    /// Follows a guest from launch to ready: its init's first line on the console, then its
+    /// address accepting connections. Under KVM, a guest that does not print that line in time,
+    /// or whose QEMU ends before the guest answers without the guest's own failure on the
+    /// console, is booted again under TCG.
     private func watch(_ id: String) async {
         var offset: Int64 = 0
         var console = ""
@@ -357,18 +372,29 @@ public final class MicroVMBackend: SiteBackend {
                     if machine.command.accelerator == .kvm { kvmState.withLock { if $0 == .untried { $0 = .works } } }
                 }
             }
-            if machine.command.accelerator == .kvm, !up {
+            if machine.command.accelerator == .kvm {
                 let waited = HTTPDate.monotonic() - machine.launchedAt
-                if exited != nil || waited > configuration.kvmBootTimeout {
-                    let why = exited.map { "QEMU under KVM \($0)\(Self.failure(inLog: machine.logFile).map { ": \($0)" } ?? "")" }
-                        ?? "the KVM guest printed nothing within \(configuration.kvmBootTimeout) s"
+                var why: String?
+                if let exited {
+                    if Self.guestFailure(inLog: machine.logFile) == nil {
+                        why = "QEMU under KVM \(exited) before the guest answered"
+                            + (Self.failure(inLog: machine.logFile).map { ": \($0)" } ?? (up ? "" : ", its console empty"))
+                    }
+                } else if !up, waited > configuration.kvmBootTimeout {
+                    why = "the KVM guest printed nothing within \(configuration.kvmBootTimeout) s"
+                }
+                if let why {
                     await fallBackToTCG(id, because: why)
                     offset = 0
                     console = ""
+                    up = false
                     continue
                 }
             }
-            if exited != nil { return }
+            if exited != nil {
+                machines.withLock { $0[id]?.ended = true }
+                return
+            }
             if up, await Self.accepts(host: machine.spec.address, port: machine.spec.port) {
                 machines.withLock { $0[id]?.ready = true }
                 logger.info("microvm ready", metadata: [
@@ -389,13 +415,15 @@ public final class MicroVMBackend: SiteBackend {
             state[id]?.restarting = true
             return state[id]
         }) else { return }
-        logger.warning("KVM guest did not come up; booting under TCG (every later guest too)", metadata: ["instance.id": "\(id)", "reason": "\(why)"])
+        logger.warning("microvm: KVM does not work on this host; booting the guest again under TCG, and every later guest under TCG (slower)", metadata: [
+            "instance.id": "\(id)", "reason": "\(why)",
+        ])
         _ = await machine.process.stop(grace: 0)
         let logFile = machine.logFile
         // The failed boot's console stays in the log, marked, for inspection.
         if let handle = FileHandle(forWritingAtPath: logFile) {
             _ = try? handle.seekToEnd()
-            handle.write(Data("\n--- ecdn: \(why); booting again under TCG ---\n".utf8))
+            handle.write(Data("\n\(Self.restartMarker)\(why); booting again under TCG ---\n".utf8))
             try? handle.close()
         }
         machine.command.accelerator = .tcg
@@ -431,9 +459,24 @@ public final class MicroVMBackend: SiteBackend {
 
     /// The last line of the console that says why the guest or QEMU failed, if any.
     static func failure(inLog path: String) -> String? {
+        lastLine(inLog: path) { $0.hasPrefix(VMInit.failureMarker) || $0.hasPrefix("qemu-system") || $0.contains("Kernel panic") }
+    }
+
+    /// The last line of the console in which the guest itself says it failed (its init, or the
+    /// kernel's panic), if any: such an end is the instance's, not the accelerator's.
+    static func guestFailure(inLog path: String) -> String? {
+        lastLine(inLog: path) { $0.hasPrefix(VMInit.failureMarker) || $0.contains("Kernel panic") }
+    }
+
+    /// Starts the line the backend writes into a console log before booting again under TCG.
+    static let restartMarker = "--- ecdn: "
+
+    /// The last matching line of the latest boot's console (after the last restart marker).
+    private static func lastLine(inLog path: String, where matches: (Substring) -> Bool) -> String? {
         guard let text = OCIRuntime.tail(of: path, from: 0) else { return nil }
-        return text.split(separator: "\n").last { $0.hasPrefix(VMInit.failureMarker) || $0.hasPrefix("qemu-system") || $0.contains("Kernel panic") }
-            .map { String($0).trimmingCharacters(in: .whitespaces) }
+        let lines = text.split(separator: "\n")
+        let start = lines.lastIndex { $0.hasPrefix(restartMarker) }.map { $0 + 1 } ?? lines.startIndex
+        return lines[start...].last(where: matches).map { String($0).trimmingCharacters(in: .whitespaces) }
     }
 
     /// Whether `host:port` accepts a TCP connection now.

@@ -18,8 +18,8 @@ public struct MicroVMConfiguration: Sendable {
     public var image: String?
     /// QEMU, a name on `PATH` or a path. Default `qemu-system-x86_64`.
     public var qemu: String
-    /// Guest memory in MiB. Default 256.
-    public var memoryMiB: Int
+    /// Guest memory in MiB; nil (the default): sized from the image, ``VMImage/guestMemoryMiB``.
+    public var memoryMiB: Int?
     /// Default ``Accelerator/auto``.
     public var accelerator: Accelerator
     /// Seconds a KVM guest has to print its init's first line before it is stopped and booted
@@ -36,7 +36,7 @@ public struct MicroVMConfiguration: Sendable {
     public init(
         image: String? = nil,
         qemu: String = "qemu-system-x86_64",
-        memoryMiB: Int = 256,
+        memoryMiB: Int? = nil,
         accelerator: Accelerator = .auto,
         kvmBootTimeout: Double = 5,
         readyTimeout: Double = 120,
