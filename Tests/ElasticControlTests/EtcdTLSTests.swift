@@ -2,6 +2,9 @@ import EtcdClient
 import Foundation
 import LocalCA
 import MiniCacheTesting
+import NIOCore
+import NIOPosix
+import NIOSSL
 import Testing
 
 /// Certificates for an etcd that serves TLS, made by a local CA: the member's (for 127.0.0.1),
@@ -100,6 +103,27 @@ struct EtcdTLSTests {
         guard case .events(let events, _) = next else { Issue.record("the watch was cut: \(String(describing: next))"); return }
         #expect(events.map(\.keyValue.key) == ["/w/1"])
         await client.close()
+    }
+
+    /// etcd serves gRPC over TLS through Go's HTTP/2 server, which sends no PING per request;
+    /// behind a TLS proxy (a load balancer in front of etcd) its gRPC transport does, and they
+    /// reach the client inside TLS: the PING answers after the TLS handler keep the watch up.
+    @Test func aWatchOutlivesManyRequestsThroughATLSProxyThatPassesEtcdsPings() async throws {
+        let files = try EtcdTLSFixture()
+        defer { files.remove() }
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let proxy = try await TLSRelay.start(certificate: files.memberCertificate, key: files.memberKey, to: etcd.clientPort)
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [.init(host: "127.0.0.1", port: proxy.port)], tls: .init(caFile: files.ca)))
+        var iterator = client.observe(prefix: "/w/").makeAsyncIterator()
+        guard case .snapshot = await iterator.next() else { Issue.record("no snapshot first"); return }
+        for i in 0..<600 { try await client.put("/r/\(i % 10)", value: [UInt8(i & 0xFF)]) }
+        try await client.put("/w/1", value: [1])
+        let next = await iterator.next()
+        guard case .events(let events, _) = next else { Issue.record("the watch was cut: \(String(describing: next))"); return }
+        #expect(events.map(\.keyValue.key) == ["/w/1"])
+        await client.close()
+        try await proxy.channel.close()
     }
 
     @Test func aMemberSignedByAnotherCAIsRefusedWithTheCAFileNamed() async throws {
@@ -229,5 +253,49 @@ struct EtcdTLSTests {
         let noCertificate = try StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca])
         #expect(noCertificate.status != 0)
         #expect(noCertificate.error.contains("the member requires a client certificate"), "\(noCertificate.error)")
+    }
+}
+
+/// A TLS-terminating TCP relay on 127.0.0.1 in front of a plain-text port, as a TLS proxy in
+/// front of etcd is: every connection it accepts gets its own connection to the target.
+struct TLSRelay {
+    let channel: any Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    static func start(certificate: String, key: String, to target: Int) async throws -> TLSRelay {
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }, privateKey: .file(key)
+        )
+        tls.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: tls)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { inbound in
+                ClientBootstrap(group: inbound.eventLoop).connect(host: "127.0.0.1", port: target).flatMapThrowing { outbound in
+                    try outbound.pipeline.syncOperations.addHandler(Relay(partner: inbound))
+                    try inbound.pipeline.syncOperations.addHandlers([NIOSSLServerHandler(context: context), Relay(partner: outbound)])
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return TLSRelay(channel: channel)
+    }
+
+    /// Passes what one side reads to the other, and closes the other when one side closes.
+    private final class Relay: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let partner: any Channel
+        init(partner: any Channel) { self.partner = partner }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            partner.writeAndFlush(unwrapInboundIn(data), promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            partner.close(promise: nil)
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
     }
 }
