@@ -95,13 +95,7 @@ struct EtcdTLSTests {
         let etcd = try await EtcdTestServer.start(executable: executable, security: files.requiringClientCertificates, clientTLS: files.clientTLS)
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: files.clientTLS))
-        var iterator = client.observe(prefix: "/w/").makeAsyncIterator()
-        guard case .snapshot = await iterator.next() else { Issue.record("no snapshot first"); return }
-        for i in 0..<600 { try await client.put("/r/\(i % 10)", value: [UInt8(i & 0xFF)]) }
-        try await client.put("/w/1", value: [1])
-        let next = await iterator.next()
-        guard case .events(let events, _) = next else { Issue.record("the watch was cut: \(String(describing: next))"); return }
-        #expect(events.map(\.keyValue.key) == ["/w/1"])
+        try await EtcdClientTests.expectWatchOutlivesManyRequests(client)
         await client.close()
     }
 
@@ -115,13 +109,7 @@ struct EtcdTLSTests {
         defer { etcd.destroy() }
         let proxy = try await TLSRelay.start(certificate: files.memberCertificate, key: files.memberKey, to: etcd.clientPort)
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [.init(host: "127.0.0.1", port: proxy.port)], tls: .init(caFile: files.ca)))
-        var iterator = client.observe(prefix: "/w/").makeAsyncIterator()
-        guard case .snapshot = await iterator.next() else { Issue.record("no snapshot first"); return }
-        for i in 0..<600 { try await client.put("/r/\(i % 10)", value: [UInt8(i & 0xFF)]) }
-        try await client.put("/w/1", value: [1])
-        let next = await iterator.next()
-        guard case .events(let events, _) = next else { Issue.record("the watch was cut: \(String(describing: next))"); return }
-        #expect(events.map(\.keyValue.key) == ["/w/1"])
+        try await EtcdClientTests.expectWatchOutlivesManyRequests(client)
         await client.close()
         try await proxy.channel.close()
     }
