@@ -139,7 +139,16 @@ request = function()
 end
 LUA
 
-cpu_ticks() { local total=0; for pid in "$@"; do read -r -a f <"/proc/$pid/stat"; total=$((total + f[13] + f[14])); done; echo "$total"; }
+# CPU ticks of the given servers and of the processes they started, counted at call time: a child
+# that ended (nginx's cache loader does a minute after start) is in its parent's cutime/cstime.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@" $(for p in "$@"; do pgrep -P "$p"; done); do
+        read -r -a f 2>/dev/null <"/proc/$pid/stat" || continue
+        total=$((total + f[13] + f[14] + f[15] + f[16]))
+    done
+    echo "$total"
+}
 wait_port() { for _ in $(seq 1 500); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
 hz=$(getconf CLK_TCK)
 results="$out/load.tsv"
@@ -189,8 +198,6 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 for port in $ports; do wait_port $port; done
 sleep 1
-np_all="$np $(pgrep -P "$np" | tr '\n' ' ')"
-vp_all="$vp $(pgrep -P "$vp" | tr '\n' ' ')"
 
 echo "==> warm-up (every object once through each cache)"
 for port in 18501 18502 18503 ${BASELINE:+18505}; do
@@ -211,8 +218,8 @@ for workload in $workloads; do
     fi
     run_wrk minicache "$workload" "http://127.0.0.1:18501$path" "$mc"
     if [ -n "${BASELINE:-}" ]; then run_wrk minicache-baseline "$workload" "http://127.0.0.1:18505$path" "$mb"; fi
-    run_wrk nginx-proxy_cache "$workload" "http://127.0.0.1:18502$path" $np_all
-    run_wrk varnish "$workload" "http://127.0.0.1:18503$path" $vp_all
+    run_wrk nginx-proxy_cache "$workload" "http://127.0.0.1:18502$path" $np
+    run_wrk varnish "$workload" "http://127.0.0.1:18503$path" $vp
     record_uptime "after $workload"
 done
 echo
