@@ -87,21 +87,34 @@ print(json.dumps({
 }))
 EOF
 }
-h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s (after 1 s of warm-up)
+# CPU ticks (user + system) of the processes PID... and their children, so far.
+ticks() {
+    local total=0 p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
+        [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+h2() { # name url pid...: RATE requests/s from 10 connections on core 1 for 10 s (after 1 s of warm-up)
     # The tenant's name goes in :authority, which h2load sends as Host: a second Host header makes
     # the request invalid (RFC 9112, 3.2), and nginx answers it with 400.
     # h2load can wait for ever after its duration when starved of CPU: 30 s at most.
+    local name=$1 url=$2 before
+    shift 2
+    before=$(ticks "$@")
     timeout -s INT 30 taskset -c 1 h2load --h1 -c 10 -t 1 --rps $((RATE / 10)) -D 10 --warm-up-time 1 -H ":authority: t1.example" \
-        --log-file "$work/$1.log" "$2" >"$work/$1.out" 2>&1 || true
-    percentiles "$work/$1.log" "$work/$1.out" >"$work/$1.json"
-    python3 - "$1" "$work/$1.json" "$(load)" <<'EOF'
+        --log-file "$work/$name.log" "$url" >"$work/$name.out" 2>&1 || true
+    cpu=$(( $(ticks "$@") - before ))
+    percentiles "$work/$name.log" "$work/$name.out" | python3 -c "import sys, json; r = json.load(sys.stdin); r['cpu'] = $cpu / $(getconf CLK_TCK); print(json.dumps(r))" >"$work/$name.json"
+    python3 - "$name" "$work/$name.json" "$(load)" <<'EOF'
 import sys, json
 name, r, load = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
 if not r["answers"]:
     print(f"{name}: no answers ({load})")
 else:
     print(f"{name}: {r['answers']} answers ({r['redirects']} 302, {r['other']} other; {r['failed']} failed, errored or timed out) at {r['rate']:.0f}/s; "
-          f"latency ms p50 {r['p50']:.3f} p90 {r['p90']:.3f} p99 {r['p99']:.3f} max {r['max']:.3f} ({load})")
+          f"latency ms p50 {r['p50']:.3f} p90 {r['p90']:.3f} p99 {r['p99']:.3f} max {r['max']:.3f}; server CPU {r['cpu']:.2f} s, "
+          f"{r['answers'] / r['cpu'] if r['cpu'] > 0 else 0:.0f} answers per CPU-second (h2load's warm-up included in the CPU) ({load})")
 EOF
 }
 compare() { # the router against nginx, same run, same counting
@@ -113,7 +126,8 @@ if not r.get("redirects") or not n.get("redirects"):
     sys.exit()
 met = r["p99"] <= 1 and r["redirects"] == r["answers"] and r["rate"] >= 0.95 * rate
 print(f"ratio ecdn router / nginx: 302s per second {r['rate'] * r['redirects'] / r['answers'] / (n['rate'] * n['redirects'] / n['answers']):.2f}x, "
-      f"p50 {r['p50'] / n['p50']:.2f}x, p99 {r['p99'] / n['p99']:.2f}x; goal (every answer a 302, p99 <= 1 ms at {rate}/s): {'met' if met else 'not met'}")
+      f"p50 {r['p50'] / n['p50']:.2f}x, p99 {r['p99'] / n['p99']:.2f}x, 302s per server CPU-second "
+      f"{(r['redirects'] / r['cpu']) / (n['redirects'] / n['cpu']) if r['cpu'] > 0 and n['cpu'] > 0 else 0:.2f}x; goal (every answer a 302, p99 <= 1 ms at {rate}/s): {'met' if met else 'not met'}")
 EOF
 }
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
@@ -142,8 +156,8 @@ http {
 EOF
 taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
 echo "## 1b. router decisions over HTTP at $RATE requests/s, router on core 0, h2load on core 1 ($(load))"
-h2 "ecdn-router" "http://127.0.0.1:$rport/live/1/index.m3u8"
-h2 "nginx-302" "http://127.0.0.1:$nport/live/1/index.m3u8"
+h2 "ecdn-router" "http://127.0.0.1:$rport/live/1/index.m3u8" "$router_pid"
+h2 "nginx-302" "http://127.0.0.1:$nport/live/1/index.m3u8" "$(cat "$work/nginx.pid")"
 compare
 kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"
 fi
