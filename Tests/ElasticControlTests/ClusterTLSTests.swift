@@ -21,16 +21,21 @@ struct ClusterTLSTests {
     func upWithStoreServesHTTPS() async throws {
         let etcd = try await EtcdTestServer.start()
         defer { etcd.destroy() }
-        let up = try UpProcess([
+        let up = try await UpProcess([
             "up", "--tls", "--store", etcd.url, "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "148",
             "--sites", "1", "--router-wait", "10",
         ], timeout: 30)
-        let process = up.process
-        defer {
-            process.terminate()
-            process.waitUntilExit()
+        do {
+            try await Self.viewerOverHTTPS(up.lines, store: etcd.url)
+        } catch {
+            await up.process.stop()
+            throw error
         }
-        let lines = up.lines
+        // SIGTERM stops the caches, which needs etcd: before etcd goes.
+        await up.process.stop()
+    }
+
+    static func viewerOverHTTPS(_ lines: [String: String], store url: String) async throws {
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         let ca = try #require(lines["ca"])
@@ -38,7 +43,7 @@ struct ClusterTLSTests {
         #expect(api.hasPrefix("https://"))
         #expect(lines["dashboard"]?.hasPrefix("https://") == true)
         #expect(lines["origin"]?.hasPrefix("https://") == true)
-        #expect(lines["store"] == etcd.url)
+        #expect(lines["store"] == url)
 
         // The first viewer is held until the leader's cache is ready, then sent to it over HTTPS.
         let client = try HTTPClientForTests(caFile: ca)
@@ -49,14 +54,14 @@ struct ClusterTLSTests {
         let instance = try #require(redirect.headers.first(name: "X-ECDN-Instance"))
 
         // curl (OpenSSL) checks the router's and the cache's certificates against the printed CA.
-        let curl = try ProcessRun.run(
+        let curl = try await ProcessRun.run(
             try #require(UpTLSTests.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.148.8", router + "/live/1/index.m3u8"]
         )
         #expect(curl.status == 0, "\(curl.error)")
         #expect(curl.output.hasPrefix("#EXTM3U"), "\(curl.output.prefix(200))")
 
         // The placement in etcd asks for HTTPS; the API lists the cache with its https URL.
-        let store = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
+        let store = try EtcdClient(configuration: EtcdConfiguration(url: url))
         let placements = try await store.snapshot(prefix: ClusterKeys().placements).keyValues.compactMap {
             ClusterRecords.decode(PlacementRecord.self, from: $0.value)
         }
@@ -68,7 +73,7 @@ struct ClusterTLSTests {
         #expect(leader.status == 200)
 
         // Without the CA the router's certificate is refused.
-        let refused = try ProcessRun.run(try #require(UpTLSTests.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
+        let refused = try await ProcessRun.run(try #require(UpTLSTests.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
         #expect(refused.status == 60, "curl exit \(refused.status): \(refused.error)")
     }
 
@@ -83,26 +88,45 @@ struct ClusterTLSTests {
         let https = ["--tls-cert", files.certificate, "--tls-key", files.key]
         let origin = try await DemoOrigin(configuration: DemoOriginConfiguration(port: 0), group: ClusterTests.group, logger: TestEnvironment.logger)
 
-        let initialized = try ProcessRun.run(Binaries.ecdn, [
+        let initialized = try await ProcessRun.run(Binaries.ecdn, [
             "state", "init", "--store", etcd.url, "--sites", "1", "--first-site-octet", "149", "--origin", origin.url,
         ])
         #expect(initialized.status == 0, "\(initialized.error)")
         let controller = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c1", "--api", "127.0.0.1:0", "--cache-tls"] + https)
-        defer { controller.stop() }
         let agent = try ECDNProcess(["agent", "--store", etcd.url, "--site", "site1", "--work-dir", work + "/agent"] + https)
-        defer {
-            agent.stop()
-            // The agent's caches outlive it (for the next agent to adopt): stop them here.
-            Self.stopCaches(in: work + "/agent")
-        }
         let router = try ECDNProcess(["router", "--store", etcd.url, "--id", "r1", "--listen", "127.0.0.1:0", "--router-wait", "10"] + https)
-        defer { router.stop() }
-        let api = try controller.value("api")
-        let routerURL = try router.value("router")
+        var failure: (any Error)?
+        do {
+            try await Self.rolesServe(controller: controller, agent: agent, router: router, ca: files.ca)
+        } catch {
+            failure = error
+        }
+        await router.stop()
+        await agent.stop()
+        await controller.stop()
+        // The agent's caches outlive it (for the next agent to adopt): stop them here.
+        await Self.stopCaches(in: work + "/agent")
+        await origin.close()
+        if let failure { throw failure }
+
+        // A key that does not exist: the role says which file, and does not start.
+        for role in [["router", "--listen", "127.0.0.1:0"], ["controller", "--api", "127.0.0.1:0"], ["agent", "--site", "site1", "--work-dir", work + "/bad"]] {
+            let bad = try await ProcessRun.run(Binaries.ecdn, role + ["--store", etcd.url, "--tls-cert", files.certificate, "--tls-key", work + "/missing.pem"])
+            #expect(bad.status != 0)
+            #expect(bad.error.contains("missing.pem"), "\(role[0]): \(bad.error)")
+        }
+        let half = try await ProcessRun.run(Binaries.ecdn, ["router", "--store", etcd.url, "--tls-cert", files.certificate])
+        #expect(half.status != 0)
+        #expect(half.error.contains("--tls-cert needs --tls-key"), "\(half.error)")
+    }
+
+    static func rolesServe(controller: ECDNProcess, agent: ECDNProcess, router: ECDNProcess, ca: String) async throws {
+        let api = try await controller.value("api")
+        let routerURL = try await router.value("router")
         #expect(api.hasPrefix("https://"))
         #expect(routerURL.hasPrefix("https://"))
 
-        let client = try HTTPClientForTests(caFile: files.ca)
+        let client = try HTTPClientForTests(caFile: ca)
         // Until the router's view has the tenants, a viewer gets 404; until it has the agent as a
         // member, the origin ("site lost"); then the first is held until the leader's cache is ready.
         var answer: HTTPClientResponse?
@@ -120,27 +144,16 @@ struct ClusterTLSTests {
         #expect(fromCache.status == 200, "\(agent.log)")
         #expect(String(buffer: fromCache.body).hasPrefix("#EXTM3U"))
         await #expect(throws: ControlError.self) { _ = try await HTTPClientForTests().get(location) }
-
-        // A key that does not exist: the role says which file, and does not start.
-        for role in [["router", "--listen", "127.0.0.1:0"], ["controller", "--api", "127.0.0.1:0"], ["agent", "--site", "site1", "--work-dir", work + "/bad"]] {
-            let bad = try ProcessRun.run(Binaries.ecdn, role + ["--store", etcd.url, "--tls-cert", files.certificate, "--tls-key", work + "/missing.pem"])
-            #expect(bad.status != 0)
-            #expect(bad.error.contains("missing.pem"), "\(role[0]): \(bad.error)")
-        }
-        await origin.close()
-        let half = try ProcessRun.run(Binaries.ecdn, ["router", "--store", etcd.url, "--tls-cert", files.certificate])
-        #expect(half.status != 0)
-        #expect(half.error.contains("--tls-cert needs --tls-key"), "\(half.error)")
     }
 
     /// Stops the caches whose pid files an agent left in `directory`, and waits until they are gone.
-    static func stopCaches(in directory: String) {
+    static func stopCaches(in directory: String) async {
         let files = FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".pid") } ?? []
         for file in files {
             guard let text = try? String(contentsOfFile: directory + "/" + file, encoding: .utf8),
                   let pid = pid_t(String(text.prefix { $0.isNumber })) else { continue }
             kill(pid, SIGKILL)
-            for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
+            for _ in 0..<100 where kill(pid, 0) == 0 { try? await Task.sleep(for: .milliseconds(20)) }
         }
     }
 }
