@@ -129,13 +129,56 @@ struct SandboxBackendTests {
         #expect(Self.namespacesInUse().isDisjoint(with: Set(inside.values)))
         #expect(!Self.interfaces().contains(interface))
         // Only this process's: other processes on the host may be starting sandboxes meanwhile.
-        #expect(Self.interfaces().subtracting(interfacesBefore).filter { $0.hasPrefix(Self.ownInterfacePrefix) }.isEmpty)
+        // The namespaces prepared ahead for the next starts stay until the backend stops.
+        let idle = Set(backend.idleNetworkInterfaces)
+        #expect(Self.interfaces().subtracting(interfacesBefore).subtracting(idle).filter { $0.hasPrefix(Self.ownInterfacePrefix) }.isEmpty)
         #expect(backend.cgroups.groupCount() == groupsBefore)
         #expect(directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         #expect(Self.instanceFiles(backend) == filesBefore)
         let hostMountsAfter = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         let work = backend.instances.workDirectory
         #expect(hostMountsAfter.split(separator: "\n").filter { $0.contains(work) } == hostMountsBefore.split(separator: "\n").filter { $0.contains(work) })
+        await backend.terminateAll(grace: 0)
+    }
+
+    @Test func aStartJoinsANamespacePreparedAheadAndStoppingTheBackendRemovesTheUnusedOnes() async throws {
+        let backend = try Self.backend("sandbox-pool") { $0.preparedNetworks = 2 }
+        #expect(await TestStack.eventually(timeout: 10) { backend.idleNetworkInterfaces.count == 2 })
+        let prepared = Set(backend.idleNetworkInterfaces)
+        #expect(Self.interfaces().isSuperset(of: prepared))
+        let spec = Self.spec("pool-1", address: "127.0.183.10")
+        try await backend.launch(spec)
+        let interface = try #require(backend.interfaceName(of: spec.id))
+        #expect(prepared.contains(interface))
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(try await HTTPClientForTests().get(spec.adminURL + "/admin/status").status == 200)
+        // Its own namespace: the prepared one, not the host's, with only its address on eth0.
+        let pid = try #require(backend.pid(of: spec.id))
+        #expect(Self.namespaces(of: pid)["net"] != Self.namespaces(of: getpid())["net"])
+        let route = try String(contentsOfFile: "/proc/\(pid)/net/route", encoding: .utf8)
+        #expect(route.contains("eth0") && route.contains("0100FEA9"), "\(route)")
+        // The pool refills behind the start.
+        #expect(await TestStack.eventually(timeout: 10) { backend.idleNetworkInterfaces.count == 2 })
+        let refilled = Set(backend.idleNetworkInterfaces)
+        #expect(refilled.isDisjoint(with: [interface]))
+        #expect(await backend.terminate(spec.id, grace: 5) == "exited with status 0")
+        #expect(!Self.interfaces().contains(interface))
+        await backend.terminateAll(grace: 0)
+        #expect(Self.interfaces().isDisjoint(with: refilled))
+        #expect(backend.idleNetworkInterfaces.isEmpty)
+    }
+
+    @Test func withoutPreparedNamespacesAStartMakesItsOwn() async throws {
+        let backend = try Self.backend("sandbox-no-pool") { $0.preparedNetworks = 0 }
+        let spec = Self.spec("no-pool-1", address: "127.0.183.20")
+        try await backend.launch(spec)
+        #expect(backend.idleNetworkInterfaces.isEmpty)
+        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(try await HTTPClientForTests().get(spec.adminURL + "/admin/status").status == 200)
+        let interface = try #require(backend.interfaceName(of: spec.id))
+        #expect(await backend.terminate(spec.id, grace: 5) == "exited with status 0")
+        #expect(!Self.interfaces().contains(interface))
+        #expect(backend.startProfile().map(\.step) == ["address", "clone", "cgroups", "network", "mounts", "credentials", "execve"])
         await backend.terminateAll(grace: 0)
     }
 
