@@ -184,14 +184,19 @@ package struct FlowNetwork: Sendable {
     /// Moves `n` flows from group `g` to group `target` on the same path at `now`. When the
     /// allocation is settled and `target` gets (or, idle, would get) `g`'s rate, the move
     /// changes no link's load and nobody's rate, so nothing is recomputed: flows held below
-    /// their cap by a link move to a group with a higher cap on the same path, which that link
-    /// holds at the same level. Any other move is a removal and an addition.
+    /// their cap by a link move to a group with a cap at least as high on the same path, which
+    /// that link holds at the same level (an idle `target` takes the rate and is reported as
+    /// changed). Any other move is a removal and an addition.
     package mutating func transfer(_ n: Int, from g: Int32, to target: Int32, now: Double) {
+        guard g != target else { return }
         let gi = Int(g)
         let ti = Int(target)
         precondition(groupPath[gi] == groupPath[ti], "a transfer stays on one path")
         let rate = groupRate[gi]
-        let sameRate = groupCount[ti] > 0 ? groupRate[ti] == rate : ceiling[ti] >= rate
+        // Below its ceiling a group is held by a link, which holds an idle group with a ceiling
+        // at least as high at the same level; at its ceiling only an equal ceiling gets the same.
+        let idleSame = rate < ceiling[gi] ? ceiling[ti] >= rate : ceiling[ti] == rate
+        let sameRate = groupCount[ti] > 0 ? groupRate[ti] == rate : idleSame
         guard !dirty, n > 0, sameRate else {
             remove(n, from: g, now: now)
             add(n, to: target, now: now)
@@ -204,7 +209,8 @@ package struct FlowNetwork: Sendable {
         if groupCount[gi] == 0 { deactivate(gi) }
         if groupCount[ti] == 0 {
             activate(ti)
-            groupRate[ti] = rate
+            // Reported as changed: the caller checks whether the group gets less than its cap.
+            setRate(ti, rate)
         }
         groupCount[ti] += n
     }

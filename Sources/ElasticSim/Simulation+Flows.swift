@@ -127,7 +127,9 @@ extension Simulation {
 
     /// Puts a detached viewer into the cohort matching its path, cap and phase. `held` is the
     /// group whose flow ``detach(_:keepingFlow:)`` kept for the viewer: staying in it costs the
-    /// network nothing (a viewer whose buffer empties stays in the same uncapped group).
+    /// network nothing (a viewer whose buffer empties stays in the same uncapped group), and
+    /// moving to another group on the path is a ``FlowNetwork/transfer(_:from:to:now:)`` (a
+    /// viewer that starts playing with a full buffer while a link holds it below its bitrate).
     func attach(_ v: Int32, held: Int32 = -1) {
         let g = viewerGroup(v)
         let viewer = viewers[Int(v)]
@@ -168,7 +170,9 @@ extension Simulation {
             cohorts[Int(c)].emptyTop = cohorts[Int(c)].emptyKeys.min?.key ?? .infinity
         }
         cohorts[Int(c)].count += 1
-        if g != held {
+        if held >= 0 && net.groupPath[Int(held)] == net.groupPath[Int(g)] {
+            if g != held { net.transfer(1, from: held, to: g, now: now) }
+        } else {
             if held >= 0 { net.remove(1, from: held, now: now) }
             net.add(1, to: g, now: now)
         }
