@@ -102,6 +102,84 @@ int csandbox_netns_create(const char *path, const char *host_ifname, const uint8
     return r;
 }
 
+int csandbox_network_prepare(const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6], csandbox_network *network,
+                             const char **step) {
+    *network = (csandbox_network){.netns_fd = -1, .netlink_fd = -1};
+    int host = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (host < 0) return fail(step, "open this thread's network namespace", -errno);
+    int r = 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        r = fail(step, "unshare the network namespace", -errno);
+    } else {
+        // The namespace is held by this descriptor, and the socket opened in it stays bound to it.
+        network->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (network->netns_fd < 0) r = fail(step, "open the new network namespace", -errno);
+        else if ((network->netlink_fd = cs_nl_open()) < 0) r = fail(step, "open a netlink socket in the new namespace", network->netlink_fd);
+        else if ((r = cs_nl_veth_create(network->netlink_fd, "eth0", instance_mac, host_ifname, host_mac, host)) < 0) r = fail(step, "create the veth pair", r);
+        else if ((network->instance_index = cs_nl_link_index(network->netlink_fd, "eth0")) < 0) r = fail(step, "find eth0", network->instance_index);
+        else if ((r = cs_nl_link_prepare(network->netlink_fd, network->instance_index)) < 0) r = fail(step, "bring up eth0", r);
+        else if ((r = cs_nl_neighbour_add(network->netlink_fd, network->instance_index, cs_gateway, host_mac)) < 0) {
+            r = fail(step, "add the gateway's neighbour entry", r);
+        }
+        // This thread goes back to the host's namespace, whatever happened.
+        if (setns(host, CLONE_NEWNET) < 0) abort();
+    }
+    close(host);
+    if (r == 0) {
+        int nl = cs_nl_open();
+        if (nl < 0) r = fail(step, "open a netlink socket", nl);
+        else {
+            if ((network->host_index = cs_nl_link_index(nl, host_ifname)) < 0) r = fail(step, "find the link's host end", network->host_index);
+            else if ((r = cs_nl_link_prepare(nl, network->host_index)) < 0) r = fail(step, "bring up the link's host end", r);
+            close(nl);
+        }
+    }
+    if (r < 0) {
+        csandbox_delete_link(host_ifname);
+        csandbox_network_close(network);
+    }
+    return r;
+}
+
+int csandbox_network_assign(const csandbox_network *network, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step) {
+    int host = cs_nl_open();
+    if (host < 0) return fail(step, "open a netlink socket", host);
+    cs_nl_batch inside = {0}, outside = {0};
+    int r = cs_nl_batch_address(&inside, network->instance_index, address);
+    if (r == 0) r = cs_nl_batch_route(&inside, RT_TABLE_MAIN, 0, 0, cs_gateway, network->instance_index, address);
+    if (r == 0) r = cs_nl_batch_neighbour(&outside, network->host_index, address, instance_mac);
+    // In the local table, so this /32 wins over `local 127.0.0.0/8 dev lo`.
+    if (r == 0) r = cs_nl_batch_route(&outside, RT_TABLE_LOCAL, address, 32, 0, network->host_index, host_source);
+    if (r < 0) {
+        close(host);
+        return fail(step, "build the address's netlink requests", r);
+    }
+    // Both sides' requests are in flight before either answer is read.
+    static const char *const insideSteps[] = {"add the instance's address", "add the default route"};
+    static const char *const outsideSteps[] = {"add the host's neighbour entry", "add the host's route to the instance"};
+    int failed = 0;
+    if ((r = cs_nl_batch_send(network->netlink_fd, &inside)) < 0) r = fail(step, insideSteps[0], r);
+    else if ((r = cs_nl_batch_send(host, &outside)) < 0) {
+        cs_nl_batch_wait(network->netlink_fd, &inside, &failed);
+        r = fail(step, outsideSteps[0], r);
+    } else {
+        int insideResult = cs_nl_batch_wait(network->netlink_fd, &inside, &failed);
+        int insideFailed = failed;
+        int outsideResult = cs_nl_batch_wait(host, &outside, &failed);
+        if (insideResult < 0) r = fail(step, insideSteps[insideFailed], insideResult);
+        else if (outsideResult < 0) r = fail(step, outsideSteps[failed], outsideResult);
+    }
+    close(host);
+    return r;
+}
+
+void csandbox_network_close(csandbox_network *network) {
+    if (network->netlink_fd >= 0) close(network->netlink_fd);
+    if (network->netns_fd >= 0) close(network->netns_fd);
+    network->netlink_fd = -1;
+    network->netns_fd = -1;
+}
+
 void csandbox_netns_remove(const char *path) {
     umount2(path, MNT_DETACH);
     unlink(path);

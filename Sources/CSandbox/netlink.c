@@ -153,16 +153,20 @@ int cs_nl_link_prepare(int fd, int ifindex) {
     return nl_talk(fd, &m);
 }
 
-int cs_nl_address_add(int fd, int ifindex, uint32_t address) {
-    nl_message m;
+static int nl_build_address(nl_message *m, int ifindex, uint32_t address) {
     struct ifaddrmsg a = {.ifa_family = AF_INET, .ifa_prefixlen = 32, .ifa_index = (uint32_t)ifindex};
-    nl_begin(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a, sizeof a);
-    if (nl_u32(&m, IFA_LOCAL, address) < 0 || nl_u32(&m, IFA_ADDRESS, address) < 0) return -ENOBUFS;
-    return nl_talk(fd, &m);
+    nl_begin(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a, sizeof a);
+    if (nl_u32(m, IFA_LOCAL, address) < 0 || nl_u32(m, IFA_ADDRESS, address) < 0) return -ENOBUFS;
+    return 0;
 }
 
-int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source) {
+int cs_nl_address_add(int fd, int ifindex, uint32_t address) {
     nl_message m;
+    int r = nl_build_address(&m, ifindex, address);
+    return r < 0 ? r : nl_talk(fd, &m);
+}
+
+static int nl_build_route(nl_message *m, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source) {
     struct rtmsg r = {
         .rtm_family = AF_INET,
         .rtm_dst_len = dst_len,
@@ -172,20 +176,100 @@ int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32
         .rtm_type = RTN_UNICAST,
         .rtm_flags = gateway ? RTNH_F_ONLINK : 0,
     };
-    nl_begin(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &r, sizeof r);
-    if (dst_len && nl_u32(&m, RTA_DST, dst) < 0) return -ENOBUFS;
-    if (gateway && nl_u32(&m, RTA_GATEWAY, gateway) < 0) return -ENOBUFS;
-    if (source && nl_u32(&m, RTA_PREFSRC, source) < 0) return -ENOBUFS;
-    if (nl_u32(&m, RTA_OIF, (uint32_t)ifindex) < 0) return -ENOBUFS;
-    return nl_talk(fd, &m);
+    nl_begin(m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &r, sizeof r);
+    if (dst_len && nl_u32(m, RTA_DST, dst) < 0) return -ENOBUFS;
+    if (gateway && nl_u32(m, RTA_GATEWAY, gateway) < 0) return -ENOBUFS;
+    if (source && nl_u32(m, RTA_PREFSRC, source) < 0) return -ENOBUFS;
+    if (nl_u32(m, RTA_OIF, (uint32_t)ifindex) < 0) return -ENOBUFS;
+    return 0;
+}
+
+int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source) {
+    nl_message m;
+    int r = nl_build_route(&m, table, dst, dst_len, gateway, ifindex, source);
+    return r < 0 ? r : nl_talk(fd, &m);
+}
+
+static int nl_build_neighbour(nl_message *m, int ifindex, uint32_t address, const uint8_t mac[6]) {
+    struct ndmsg n = {.ndm_family = AF_INET, .ndm_ifindex = ifindex, .ndm_state = NUD_PERMANENT};
+    nl_begin(m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &n, sizeof n);
+    if (nl_u32(m, NDA_DST, address) < 0 || !nl_attribute(m, NDA_LLADDR, mac, 6)) return -ENOBUFS;
+    return 0;
 }
 
 int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac[6]) {
     nl_message m;
-    struct ndmsg n = {.ndm_family = AF_INET, .ndm_ifindex = ifindex, .ndm_state = NUD_PERMANENT};
-    nl_begin(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, &n, sizeof n);
-    if (nl_u32(&m, NDA_DST, address) < 0 || !nl_attribute(&m, NDA_LLADDR, mac, 6)) return -ENOBUFS;
-    return nl_talk(fd, &m);
+    int r = nl_build_neighbour(&m, ifindex, address, mac);
+    return r < 0 ? r : nl_talk(fd, &m);
+}
+
+/// Appends `m` to `batch` with the next sequence number and an acknowledgement asked for.
+static int nl_batch_append(cs_nl_batch *batch, nl_message *m) {
+    static __thread uint32_t sequence;
+    size_t length = NLMSG_ALIGN(m->header.nlmsg_len);
+    if (batch->count >= CS_NL_BATCH_MAX || batch->length + length > sizeof batch->bytes) return -ENOBUFS;
+    m->header.nlmsg_seq = ++sequence | 0x80000000u;
+    m->header.nlmsg_flags |= NLM_F_ACK;
+    memcpy(batch->bytes + batch->length, m->bytes, m->header.nlmsg_len);
+    batch->sequences[batch->count++] = m->header.nlmsg_seq;
+    batch->length += length;
+    return 0;
+}
+
+int cs_nl_batch_address(cs_nl_batch *batch, int ifindex, uint32_t address) {
+    nl_message m;
+    int r = nl_build_address(&m, ifindex, address);
+    return r < 0 ? r : nl_batch_append(batch, &m);
+}
+
+int cs_nl_batch_route(cs_nl_batch *batch, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source) {
+    nl_message m;
+    int r = nl_build_route(&m, table, dst, dst_len, gateway, ifindex, source);
+    return r < 0 ? r : nl_batch_append(batch, &m);
+}
+
+int cs_nl_batch_neighbour(cs_nl_batch *batch, int ifindex, uint32_t address, const uint8_t mac[6]) {
+    nl_message m;
+    int r = nl_build_neighbour(&m, ifindex, address, mac);
+    return r < 0 ? r : nl_batch_append(batch, &m);
+}
+
+int cs_nl_batch_send(int fd, cs_nl_batch *batch) {
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    for (int i = 0; i < batch->count; i++) batch->errors[i] = 1;
+    if (sendto(fd, batch->bytes, batch->length, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+    return 0;
+}
+
+int cs_nl_batch_wait(int fd, cs_nl_batch *batch, int *failed) {
+    union {
+        struct nlmsghdr header;
+        char bytes[8192];
+    } reply;
+    int pending = batch->count;
+    while (pending > 0) {
+        ssize_t got = recv(fd, reply.bytes, sizeof reply.bytes, 0);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            *failed = batch->count - pending;
+            return -errno;
+        }
+        for (struct nlmsghdr *h = &reply.header; NLMSG_OK(h, got); h = NLMSG_NEXT(h, got)) {
+            if (h->nlmsg_type != NLMSG_ERROR) continue;
+            for (int i = 0; i < batch->count; i++) {
+                if (batch->sequences[i] != h->nlmsg_seq || batch->errors[i] != 1) continue;
+                batch->errors[i] = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+                pending--;
+            }
+        }
+    }
+    for (int i = 0; i < batch->count; i++) {
+        if (batch->errors[i] < 0) {
+            *failed = i;
+            return batch->errors[i];
+        }
+    }
+    return 0;
 }
 
 int cs_nl_link_delete(int fd, const char *name) {

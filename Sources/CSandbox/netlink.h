@@ -4,6 +4,7 @@
 // rtnetlink requests built in a stack buffer: no heap, only system calls, so the sandbox child
 // can use them between clone and execve.
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// Opens a NETLINK_ROUTE socket in the caller's current network namespace. @return fd or -errno.
@@ -29,6 +30,29 @@ int cs_nl_route_add(int fd, uint8_t table, uint32_t dst, uint8_t dst_len, uint32
 
 /// Adds a permanent neighbour entry `address` -> `mac` on `ifindex`. @return 0 or -errno.
 int cs_nl_neighbour_add(int fd, int ifindex, uint32_t address, const uint8_t mac[6]);
+
+/// Requests sent together in one datagram (the kernel answers each with its own acknowledgement):
+/// one system call instead of one round trip per request.
+enum { CS_NL_BATCH_MAX = 4 };
+typedef struct cs_nl_batch {
+    char bytes[2048];
+    size_t length;
+    int count;
+    uint32_t sequences[CS_NL_BATCH_MAX];
+    int errors[CS_NL_BATCH_MAX];
+} cs_nl_batch;
+
+/// Append the request `cs_nl_address_add`, `cs_nl_route_add` or `cs_nl_neighbour_add` would send. @return 0 or -ENOBUFS.
+int cs_nl_batch_address(cs_nl_batch *batch, int ifindex, uint32_t address);
+int cs_nl_batch_route(cs_nl_batch *batch, uint8_t table, uint32_t dst, uint8_t dst_len, uint32_t gateway, int ifindex, uint32_t source);
+int cs_nl_batch_neighbour(cs_nl_batch *batch, int ifindex, uint32_t address, const uint8_t mac[6]);
+
+/// Sends every request of `batch` at once. @return 0 or -errno.
+int cs_nl_batch_send(int fd, cs_nl_batch *batch);
+
+/// Reads the acknowledgements of a sent `batch`. @return 0, or the first failed request's
+/// -errno with `*failed` its index in the batch.
+int cs_nl_batch_wait(int fd, cs_nl_batch *batch, int *failed);
 
 /// Deletes interface `name`. @return 0 or -errno.
 int cs_nl_link_delete(int fd, const char *name);

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netlink.h"
@@ -40,7 +41,15 @@ typedef struct child_context {
     char null_target[PATH_MAX];
     char proc_target[PATH_MAX];
     csandbox_error error;
+    csandbox_timing *timing;
 } child_context;
+
+static void stamp(child_context *c, int step) {
+    if (!c->timing) return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    c->timing->at[step] = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
 
 static _Noreturn void child_fail(child_context *c, const char *step, int error) {
     c->error.step = step;
@@ -104,17 +113,26 @@ static int child_main(void *argument) {
     memset(&standard, 0, sizeof standard);
     standard.sa_handler = SIG_DFL;
     for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &standard, NULL);
+    stamp(c, CSANDBOX_AT_CHILD);
     setsid();
     for (int i = 0; i < s->cgroup_fd_count; i++) {
         if (write(s->cgroup_fds[i], "0", 1) != 1) child_fail(c, "join the instance's cgroup", errno);
     }
+    stamp(c, CSANDBOX_AT_CGROUPS);
     if (dup2(s->stdin_fd, 0) < 0 || dup2(s->log_fd, 1) < 0 || dup2(s->log_fd, 2) < 0) child_fail(c, "set up standard input and output", errno);
-    if (s->address) child_network(c);
+    if (s->netns_fd >= 0) {
+        if (setns(s->netns_fd, CLONE_NEWNET) < 0) child_fail(c, "join the prepared network namespace", errno);
+    } else if (s->address) {
+        child_network(c);
+    }
+    stamp(c, CSANDBOX_AT_NETWORK);
     if (sethostname(s->hostname, strlen(s->hostname)) < 0) child_fail(c, "sethostname", errno);
     child_mounts(c);
+    stamp(c, CSANDBOX_AT_MOUNTS);
     if (syscall(SYS_close_range, 3, ~0U, 0) < 0) child_fail(c, "close inherited descriptors", errno);
     child_privileges(c);
     if (s->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->filter) < 0) child_fail(c, "load the seccomp filter", errno);
+    stamp(c, CSANDBOX_AT_EXECVE);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -127,11 +145,13 @@ static int join_path(char *buffer, const char *root, const char *leaf) {
     return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
 }
 
-pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error) {
+pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error, csandbox_timing *timing) {
     child_context context;
     memset(&context, 0, sizeof context);
     child_context *c = &context;
     c->spec = spec;
+    c->timing = timing;
+    if (timing) memset(timing, 0, sizeof *timing);
     c->host_netlink = -1;
     error->step = NULL;
     error->error = 0;
@@ -147,7 +167,7 @@ pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *erro
         *error = (csandbox_error){"name the root's mount points", ENAMETOOLONG};
         return -1;
     }
-    if (spec->address) {
+    if (spec->address && spec->netns_fd < 0) {
         c->host_netlink = cs_nl_open();
         if (c->host_netlink < 0) {
             *error = (csandbox_error){"open a netlink socket", -c->host_netlink};
@@ -165,9 +185,12 @@ pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *erro
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     int fd = -1;
-    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    if (spec->netns_fd < 0) flags |= CLONE_NEWNET;
+    stamp(c, CSANDBOX_AT_CLONE);
     pid_t pid = clone(child_main, stack + CS_STACK_SIZE, flags, c, &fd);
     int cloneError = errno;
+    stamp(c, CSANDBOX_AT_RETURN);
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, CS_STACK_SIZE);
     if (c->host_netlink >= 0) close(c->host_netlink);

@@ -42,6 +42,9 @@ struct Density: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Folder for volumes and logs (default: a fresh one in /tmp, removed at exit).", valueName: "DIR"))
     var workDir: String?
 
+    @Option(help: ArgumentHelp("Sandbox: network namespaces kept prepared ahead of need (0: each start makes its own).", valueName: "N"))
+    var preparedNetworks = SandboxConfiguration().preparedNetworks
+
     @Option(help: ArgumentHelp("Oci: the image `ecdn image oci` wrote (default: one written at start from --minicache).", valueName: "DIR"))
     var ociImage: String?
 
@@ -61,7 +64,7 @@ struct Density: AsyncParsableCommand {
     var logLevel = "warning"
 
     func validate() throws {
-        guard instances >= 1, singleStarts >= 0, concurrency >= 1 else { throw ValidationError("N and --concurrency must be at least 1") }
+        guard instances >= 1, singleStarts >= 0, concurrency >= 1, preparedNetworks >= 0 else { throw ValidationError("N and --concurrency must be at least 1") }
         guard BackendKind(rawValue: backend) != nil else {
             throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -82,7 +85,7 @@ struct Density: AsyncParsableCommand {
                 minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
                 spareVolumes: instances + singleStarts
             ),
-            sandbox: SandboxConfiguration(instanceLimits: limits),
+            sandbox: SandboxConfiguration(instanceLimits: limits, preparedNetworks: preparedNetworks),
             oci: OCIConfiguration(image: ociImage, instanceLimits: limits),
             microvm: MicroVMConfiguration(image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto)
         )
@@ -114,6 +117,10 @@ struct Density: AsyncParsableCommand {
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
         }
         for failure in report.failures.prefix(10) { print("failure: \(failure)") }
+        if let sandbox = site as? SandboxBackend {
+            let steps = sandbox.startProfile().map { "\($0.step) \(String(format: "%.2f", $0.milliseconds))" }
+            print("sandbox start, median ms per step (clone -> execve, \(preparedNetworks) prepared networks): " + steps.joined(separator: ", "))
+        }
         print(report.table)
         print(report.summaryLine)
     }

@@ -35,6 +35,9 @@ typedef struct csandbox_spec {
     int log_fd;
     /// The caller's network namespace (`/proc/self/ns/net`), where the host end of the veth goes.
     int host_netns_fd;
+    /// A network namespace prepared ahead (``csandbox_network_prepare``, its address assigned)
+    /// that the child joins instead of making its own; -1: the child makes one and its veth.
+    int netns_fd;
     /// The instance's IPv4 address in network byte order; 0: no interface at all.
     uint32_t address;
     /// Source address of the host's route to the instance (network byte order), e.g. 127.0.0.1.
@@ -62,11 +65,35 @@ typedef struct csandbox_error {
     int error;
 } csandbox_error;
 
+/// When each step of a spawn ended (CLOCK_MONOTONIC, nanoseconds), for the start-up profile.
+enum {
+    /// The parent is about to clone.
+    CSANDBOX_AT_CLONE,
+    /// The child runs (its namespaces exist).
+    CSANDBOX_AT_CHILD,
+    /// It joined its cgroups.
+    CSANDBOX_AT_CGROUPS,
+    /// Its network is set up (or joined).
+    CSANDBOX_AT_NETWORK,
+    /// Host name and mounts done, in its root.
+    CSANDBOX_AT_MOUNTS,
+    /// Credentials, capabilities and seccomp done: it calls execve.
+    CSANDBOX_AT_EXECVE,
+    /// The parent runs again (the child's execve released the shared memory).
+    CSANDBOX_AT_RETURN,
+    CSANDBOX_AT_COUNT
+};
+
+typedef struct csandbox_timing {
+    int64_t at[CSANDBOX_AT_COUNT];
+} csandbox_timing;
+
 /// Clones a child into new namespaces, sets it up as `spec` says and execs it. Returns once the
 /// child has called execve (or failed before it).
+/// @param timing when each step ended (may be NULL).
 /// @return the child's pid (> 0) and its pidfd in `*pidfd`, or -1 with `*error` filled in
 ///   (the child, if it was created, has been reaped).
-pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error);
+pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error, csandbox_timing *timing);
 
 /// Deletes the network interface `name` in the caller's namespace (both ends of a veth).
 /// @return 0, or a negative errno (-ENODEV when there is no such interface).
@@ -112,6 +139,37 @@ int csandbox_link_host_end(const char *host_ifname, uint32_t address, const uint
 /// nothing is left behind.
 int csandbox_netns_create(const char *path, const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6],
                           uint32_t address, uint32_t host_source, const char **step);
+
+/// A network namespace made ahead of need for one sandbox (a pool of them takes the namespace's
+/// creation and most of the link's netlink requests off the start path).
+typedef struct csandbox_network {
+    /// The namespace (held open by this descriptor).
+    int netns_fd;
+    /// A NETLINK_ROUTE socket opened in it.
+    int netlink_fd;
+    /// `eth0`'s index inside, and the host end's on the host.
+    int instance_index;
+    int host_index;
+} csandbox_network;
+
+/// A new network namespace whose `eth0` (`instance_mac`) is a veth whose other end,
+/// `host_ifname` (`host_mac`), is in the caller's namespace: eth0 up with route_localnet and a
+/// permanent neighbour entry for the gateway 169.254.0.1 -> `host_mac`; the host end up with
+/// route_localnet and no forwarding. No address yet (``csandbox_network_assign``). The calling
+/// thread enters the new namespace for a moment and returns to its own. On failure nothing is
+/// left behind. @return 0, or a negative errno with `*step` naming what failed.
+int csandbox_network_prepare(const char *host_ifname, const uint8_t host_mac[6], const uint8_t instance_mac[6], csandbox_network *network,
+                             const char **step);
+
+/// Gives a prepared namespace its instance's `address` (network byte order): eth0's address
+/// /32 and default route inside; the neighbour entry -> `instance_mac` and the /32 route in the
+/// local table (preferred source `host_source`) on the host. Four requests in two datagrams,
+/// both in flight at once. @return 0, or a negative errno with `*step`.
+int csandbox_network_assign(const csandbox_network *network, uint32_t address, const uint8_t instance_mac[6], uint32_t host_source, const char **step);
+
+/// Closes a prepared namespace's descriptors (the namespace ends with its last user; delete the
+/// host end with ``csandbox_delete_link`` to remove the link at once).
+void csandbox_network_close(csandbox_network *network);
 
 /// Unbinds and deletes a namespace file made by ``csandbox_netns_create`` (the kernel frees the
 /// namespace with its last user).

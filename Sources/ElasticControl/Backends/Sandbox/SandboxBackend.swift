@@ -42,6 +42,10 @@ public final class SandboxBackend: SiteBackend {
     let root: SandboxRoot
     let cgroups: CgroupTree
     private let volumes: VolumePool
+    /// Network namespaces made ahead of need.
+    private let networks: NetworkPool
+    /// How long each step of recent starts took (``startProfile()``).
+    private let profile = Mutex<[SpawnSteps]>([])
     /// Clones happen on these threads, which live as long as the backend: an instance's death
     /// signal follows the thread that cloned it. A spawn mostly waits on the kernel (moving into
     /// cgroups and detaching the old root wait for RCU grace periods; netlink round trips), so
@@ -103,6 +107,7 @@ public final class SandboxBackend: SiteBackend {
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
+        networks = NetworkPool(size: configuration.preparedNetworks, logger: logger) { Self.nextInterface() }
         InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
@@ -128,6 +133,18 @@ public final class SandboxBackend: SiteBackend {
 
     /// Threads that clone instances at once.
     static let spawnThreads = 4
+
+    /// The next interface name no interface on the host has (adopted instances' may have been
+    /// named by an owner with this process id), and its number.
+    static func nextInterface() -> (number: UInt32, interface: String) {
+        var number: UInt32
+        var interface: String
+        repeat {
+            number = serial.wrappingAdd(1, ordering: .relaxed).newValue
+            interface = InstanceLink.interfaceName(prefix: interfacePrefix, number: number)
+        } while access("/sys/class/net/" + interface, F_OK) == 0
+        return (number, interface)
+    }
 
     /// The cgroup base of detached instances: the same for every backend on this work folder.
     static func lastingName(_ workDirectory: String) -> String {
@@ -228,6 +245,7 @@ public final class SandboxBackend: SiteBackend {
 
     public func terminateAll(grace: Double) async {
         await terminateEach(children.withLock { Array($0.keys) }, grace: grace)
+        networks.drain()
         volumes.removeSpares()
         cgroups.removeAll()
     }
@@ -240,6 +258,9 @@ public final class SandboxBackend: SiteBackend {
 
     /// The host end of an instance's veth.
     public func interfaceName(of id: String) -> String? { children.withLock { $0[id]?.interface } }
+
+    /// The host ends of the prepared network namespaces no instance uses yet.
+    public var idleNetworkInterfaces: [String] { networks.idleInterfaces }
 
     /// An instance's directory on the host (its `/data`).
     public func directory(of id: String) -> String? { children.withLock { $0[id]?.directory } }
@@ -283,29 +304,27 @@ public final class SandboxBackend: SiteBackend {
             )
             group = made
             let t1 = HTTPDate.monotonic()
-            // Unique among this process's sandboxes and, after a restart, the adopted ones (whose
-            // owner may have had this process id).
-            var number: UInt32
-            var interface: String
-            repeat {
-                number = Self.serial.wrappingAdd(1, ordering: .relaxed).newValue
-                interface = InstanceLink.interfaceName(prefix: Self.interfacePrefix, number: number)
-            } while access("/sys/class/net/" + interface, F_OK) == 0
+            // A namespace made ahead, or a name for the one the clone makes.
+            let prepared = networks.take()
+            let (number, interface) = prepared.map { ($0.number, $0.interface) } ?? Self.nextInterface()
             let request = SpawnRequest(
                 root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
-                logFile: logFile, address: address.bigEndian, interface: interface, number: number, seccomp: seccomp
+                logFile: logFile, address: address.bigEndian, interface: interface, number: number, network: prepared?.network, seccomp: seccomp
             )
-            let result: Result<SandboxedProcess, ControlError>
+            let result: Result<(SandboxedProcess, SpawnSteps), ControlError>
             do {
                 result = try await spawner.next().submit { self.spawn(request) }.get()
             } catch {
                 throw ControlError(.spawnFailed, "the spawner thread is gone: \(error)", underlying: error)
             }
-            let process = try result.get()
-            logger.info("sandbox launched", metadata: [
-                "instance.id": "\(spec.id)", "pid": "\(process.pid)",
+            let (process, steps) = try result.get()
+            var metadata: Logger.Metadata = [
+                "instance.id": "\(spec.id)", "pid": "\(process.pid)", "pooled": "\(prepared != nil)",
                 "prepare.ms": "\(ProcessBackend.milliseconds(t1 - t0))", "spawn.ms": "\(ProcessBackend.milliseconds(HTTPDate.monotonic() - t1))",
-            ])
+            ]
+            for (step, seconds) in zip(SpawnSteps.names, steps.seconds) { metadata[step + ".ms"] = "\(ProcessBackend.milliseconds(seconds))" }
+            logger.info("sandbox launched", metadata: metadata)
+            profile.withLock { $0.append(steps) }
             return Instance(
                 process: process, directory: directory, readyFile: directory + "/ready", logFile: logFile, interface: interface,
                 group: made, ready: false, exitReason: nil
@@ -328,12 +347,29 @@ public final class SandboxBackend: SiteBackend {
         var address: UInt32
         var interface: String
         var number: UInt32
+        /// A namespace made ahead (its fds are closed after the spawn), or nil: the clone makes one.
+        var network: csandbox_network?
         var seccomp: Bool
     }
 
     /// On the spawner thread: the C helper clones, sets up and execs the child.
-    private func spawn(_ request: SpawnRequest) -> Result<SandboxedProcess, ControlError> {
+    private func spawn(_ request: SpawnRequest) -> Result<(SandboxedProcess, SpawnSteps), ControlError> {
         defer { for fd in request.cgroupFDs { close(fd) } }
+        let t0 = HTTPDate.monotonic()
+        let network = request.network
+        defer { if var network { csandbox_network_close(&network) } }
+        let (hostMAC, instanceMAC) = NetworkPool.macs(request.number)
+        if let prepared = network {
+            var mac = instanceMAC
+            var step: UnsafePointer<CChar>?
+            let r = withUnsafePointer(to: &mac) { $0.withMemoryRebound(to: UInt8.self, capacity: 6) { csandbox_network_assign([prepared], request.address, $0, hostSource, &step) } }
+            if r < 0 {
+                _ = csandbox_delete_link(request.interface)
+                let what = step.map { String(cString: $0) } ?? "assign the address"
+                return .failure(ControlError(.spawnFailed, "sandbox: \(what): \(HostFile.describe(-r)) (errno \(-r))"))
+            }
+        }
+        let assigned = HTTPDate.monotonic() - t0
         let logFD = open(request.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { return .failure(ControlError(.spawnFailed, "cannot open the log file \(request.logFile): \(HostFile.describe(errno))")) }
         defer { close(logFD) }
@@ -345,11 +381,11 @@ public final class SandboxBackend: SiteBackend {
         spec.stdin_fd = nullFD
         spec.log_fd = logFD
         spec.host_netns_fd = hostNetns
+        spec.netns_fd = network?.netns_fd ?? -1
         spec.address = request.address
         spec.host_source = hostSource
-        let n = request.number
-        spec.host_mac = (0x02, 0xEC, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), 0x01)
-        spec.instance_mac = (0x02, 0xEC, UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), 0x02)
+        spec.host_mac = hostMAC
+        spec.instance_mac = instanceMAC
         spec.uid = configuration.uid
         spec.gid = configuration.gid
         spec.seccomp = request.seccomp ? 1 : 0
@@ -357,6 +393,7 @@ public final class SandboxBackend: SiteBackend {
         spec.die_with_parent = instances.detached ? 0 : 1
         var pidfd: Int32 = -1
         var failure = csandbox_error()
+        var timing = csandbox_timing()
         let pid = request.root.withCString { rootPath in
             request.data.withCString { dataPath in
                 request.hostname.withCString { hostname in
@@ -371,7 +408,7 @@ public final class SandboxBackend: SiteBackend {
                                     spec.cgroup_fds = fds.baseAddress
                                     spec.argv = argvBuffer.baseAddress
                                     spec.envp = envpBuffer.baseAddress
-                                    return csandbox_spawn(&spec, &pidfd, &failure)
+                                    return csandbox_spawn(&spec, &pidfd, &failure, &timing)
                                 }
                             }
                         }
@@ -380,10 +417,22 @@ public final class SandboxBackend: SiteBackend {
             }
         }
         guard pid > 0 else {
+            if network != nil { _ = csandbox_delete_link(request.interface) }
             let step = failure.step.map { String(cString: $0) } ?? "spawn"
             return .failure(ControlError(.spawnFailed, "sandbox: \(step): \(HostFile.describe(failure.error)) (errno \(failure.error))"))
         }
-        return .success(SandboxedProcess(pid: pid, pidfd: pidfd))
+        return .success((SandboxedProcess(pid: pid, pidfd: pidfd), SpawnSteps(assigned: assigned, timing: timing)))
+    }
+
+    /// Median milliseconds of each step of this backend's starts so far (clone -> execve), by
+    /// step: where a sandbox's start-up goes (`ecdn density` prints it).
+    public func startProfile() -> [(step: String, milliseconds: Double)] {
+        let all = profile.withLock { $0 }
+        guard !all.isEmpty else { return [] }
+        return SpawnSteps.names.indices.map { i in
+            let values = all.map { $0.seconds[i] * 1000 }.sorted()
+            return (SpawnSteps.names[i], values[values.count / 2])
+        }
     }
 
     // MARK: Ending
