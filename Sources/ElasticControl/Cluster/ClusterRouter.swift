@@ -322,9 +322,10 @@ public final class ClusterRouter: Service, Sendable {
 
     /// The policy's choice on the local view: a ready cache, or why not.
     private func decide(key: DesiredKey, client: String, content: String, now: Double, record: Bool) -> (Choice?, origin: String, reason: String) {
-        let local: (viewers: Int, routed: [String: Int]) = demand.withLock { d in
+        // The viewers sent to each instance: the demand's own table (shared, not copied).
+        let local: (viewers: Int, routed: [String: [String: Double]]) = demand.withLock { d in
             if record { d.arrived(key, client: client, content: content, now: now) }
-            return (d.viewers(key), d.routedCounts(key))
+            return (d.viewers(key), d.keys[key]?.instances ?? [:])
         }
         return view.read { state in
             guard let tenant = state.tenants[key.tenant] else { return (nil, state.tenants.values.first?.origin ?? "", "unknown tenant") }
@@ -338,7 +339,7 @@ public final class ClusterRouter: Service, Sendable {
             var states: [InstanceState] = []
             for (k, r) in running.enumerated() {
                 let ready = r.status?.instance.state == .ready
-                let connections = max(local.routed[r.placement.id] ?? 0, r.status?.instance.connectionsOpen ?? 0)
+                let connections = max(local.routed[r.placement.id]?.count ?? 0, r.status?.instance.connectionsOpen ?? 0)
                 states.append(InstanceState(
                     id: k, phase: ready ? .ready : .booting(readyAt: r.placement.placedAt + configuration.controller.readyTimeout),
                     connections: connections, idleSince: nil

@@ -40,8 +40,6 @@ struct RouterDemand {
     /// Distinct viewers in the viewer lease (as of the last prune, plus arrivals since).
     func viewers(_ key: DesiredKey) -> Int { keys[key]?.clients.count ?? 0 }
 
-    /// Distinct viewers sent to each instance in the viewer lease.
-    func routedCounts(_ key: DesiredKey) -> [String: Int] { keys[key]?.instances.mapValues(\.count) ?? [:] }
 
     mutating func prune(before: Double) {
         for (key, var k) in keys {

@@ -120,6 +120,9 @@ public final class Router: Service, Sendable {
     static func tenantFor(_ request: HTTPRequest, tenants: [TenantConfiguration]) -> TenantConfiguration? {
         if let host = request.headers.first(name: "Host") {
             let name = host.split(separator: ":").first.map(String.init)?.lowercased() ?? ""
+            // Host names are written in lower case (almost always): compared as they are first,
+            // without a lower-cased copy of each per request.
+            if let tenant = tenants.first(where: { $0.hostnames.contains(name) }) { return tenant }
             if let tenant = tenants.first(where: { $0.hostnames.contains { $0.lowercased() == name } }) { return tenant }
         }
         return tenants.filter { request.path.hasPrefix($0.pathPrefix) }.max { $0.pathPrefix.count < $1.pathPrefix.count }
