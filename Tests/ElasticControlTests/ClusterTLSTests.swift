@@ -45,8 +45,9 @@ struct ClusterTLSTests {
         #expect(lines["origin"]?.hasPrefix("https://") == true)
         #expect(lines["store"] == url)
 
-        // The first viewer is held until the leader's cache is ready, then sent to it over HTTPS.
-        let client = try HTTPClientForTests(caFile: ca)
+        // The first viewer is held until the leader's cache is ready (up to --router-wait), then
+        // sent to it over HTTPS.
+        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
         let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.148.8")
         #expect(redirect.status == 302)
         let location = try #require(redirect.headers.first(name: "Location"))
@@ -126,7 +127,7 @@ struct ClusterTLSTests {
         #expect(api.hasPrefix("https://"))
         #expect(routerURL.hasPrefix("https://"))
 
-        let client = try HTTPClientForTests(caFile: ca)
+        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
         // Until the router's view has the tenants, a viewer gets 404; until it has the agent as a
         // member, the origin ("site lost"); then the first is held until the leader's cache is ready.
         var answer: HTTPClientResponse?

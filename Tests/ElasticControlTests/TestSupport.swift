@@ -164,10 +164,11 @@ struct HTTPClientForTests {
         self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
     }
 
-    /// A client that checks `https://` servers against the CA certificates in `caFile`.
-    init(caFile: String) throws {
+    /// A client that checks `https://` servers against the CA certificates in `caFile`; `timeout`
+    /// must outlast a router's wait for a booting cache when a test asks while one boots.
+    init(caFile: String, timeout: Int64 = 5) throws {
         let tls = try HTTPClient.trusting(caFile: caFile)
-        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5), tls: tls)
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(timeout), tls: tls)
     }
 
     func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {

@@ -19,9 +19,17 @@ struct UpTLSTests {
         let up = try await UpProcess([
             "up", "--tls", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "146", "--sites", "2", "--router-wait", "10",
         ])
-        let process = up.process
-        defer { process.terminate() }
-        let lines = up.lines
+        do {
+            try await Self.servesHTTPS(up.lines)
+        } catch {
+            await up.process.stop()
+            throw error
+        }
+        // Waited for, so the caches are gone before a next run binds their addresses.
+        await up.process.stop()
+    }
+
+    static func servesHTTPS(_ lines: [String: String]) async throws {
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         let ca = try #require(lines["ca"])
@@ -32,7 +40,7 @@ struct UpTLSTests {
         #expect(lines["try"]?.contains("--cacert \(ca) ") == true)
         #expect(FileManager.default.fileExists(atPath: ca))
 
-        let client = try HTTPClientForTests(caFile: ca)
+        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
         let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.147.8")
         #expect(redirect.status == 302)
         let location = try #require(redirect.headers.first(name: "Location"))
@@ -40,7 +48,7 @@ struct UpTLSTests {
 
         // curl (OpenSSL) follows the redirect to the cache and checks both certificates; the cache
         // fetched the playlist from the demo origin over TLS (checked against the same CA).
-        let curl = try await ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
+        let curl = try await ProcessRun.run(try #require(UpTLSTests.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
         #expect(curl.status == 0, "\(curl.error)")
         #expect(curl.output.hasPrefix("#EXTM3U"), "\(curl.output.prefix(200))")
         let fromCache = try await client.get(location)
@@ -56,7 +64,7 @@ struct UpTLSTests {
         // Without the CA, the router's certificate is refused; curl refuses it too.
         let untrusted = HTTPClientForTests()
         await #expect(throws: ControlError.self) { _ = try await untrusted.get(router + "/live/1/index.m3u8", from: "127.0.147.8") }
-        let refused = try await ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
+        let refused = try await ProcessRun.run(try #require(UpTLSTests.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
         #expect(refused.status == 60, "curl exit \(refused.status): \(refused.error)")
     }
 
