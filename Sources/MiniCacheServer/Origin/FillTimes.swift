@@ -7,6 +7,7 @@ package struct FillTimes: Sendable, Equatable {
     package var requestTime: Int64
     package var responseTime: Int64
     /// The fetch's relayed fields as its joiners get them, shared by all of them (nil: none kept).
+    /// They fit the fetch's own head only: whoever changes the head (a range cut) drops them.
     package var joinerFields: JoinerFields?
 
     package init(requestTime: Int64, responseTime: Int64, joinerFields: JoinerFields? = nil) {
