@@ -12,8 +12,9 @@ import Testing
 
 /// The sandbox backend against the real `minicache` (the debug build: dynamic, so its shared
 /// libraries are in the root) and `sandbox-probe`, a program that tries from inside a sandbox
-/// what a tenant's code could.
-@Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"))
+/// what a tenant's code could. One test at a time: the tests check the host's interfaces and
+/// cgroups this process owns, which another sandbox test running alongside would change.
+@Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"), .serialized)
 struct SandboxBackendTests {
     static func backend(
         _ name: String, executable: String = Binaries.minicache, tls: TLSFiles? = nil, configure: (inout SandboxConfiguration) -> Void = { _ in }
