@@ -197,7 +197,7 @@ let package = Package(
             path: "Tests/MiniCacheTesting",
             swiftSettings: swiftSettings
         ),
-        // Bounds how many tests Swift Testing runs at once to two per core (a constructor that sets
+        // Bounds how many tests Swift Testing runs at once to one per core (a constructor that sets
         // SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH before the test executable starts, unless
         // it is set): linked into the tests through MiniCacheTesting.
         .target(name: "TestRunWidth", path: "Tests/TestRunWidth"),
