@@ -69,7 +69,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // SHFSTests runs the real `shfs` binary (crash and reader-process tests), so it depends on it.
-        .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs"], swiftSettings: swiftSettings),
+        .testTarget(name: "SHFSTests", dependencies: ["SHFS", "shfs", "MiniCacheTesting"], swiftSettings: swiftSettings),
 
         // MARK: CacheEviction — the eviction policies the cache and the simulator both run
         .target(
@@ -107,7 +107,7 @@ let package = Package(
 
         // Reads the package graph (swift package dump-package) and fails on an edge DESIGN.md forbids
         // or a hot-path dependency that is not pinned; docs/architecture.md describes the rules.
-        .testTarget(name: "PackageGraphTests", swiftSettings: swiftSettings),
+        .testTarget(name: "PackageGraphTests", dependencies: ["MiniCacheTesting"], swiftSettings: swiftSettings),
 
         // MARK: MiniCacheServer — the HTTP data plane and `minicache` (issue 3)
         .target(

@@ -3,6 +3,7 @@ import EtcdClient
 import Foundation
 import Logging
 import MediaOrigin
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,53 +11,40 @@ import ServiceLifecycle
 import Testing
 
 /// An `ecdn` child process whose `name: value` lines are read as they come.
-final class ECDNProcess: @unchecked Sendable {
+final class ECDNProcess: Sendable {
     let process = Process()
-    private let output = Pipe()
-    private(set) var lines: [String: String] = [:]
+    private let output: ChildOutput
 
     init(_ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
         process.arguments = arguments
-        process.standardOutput = output
+        let pipe = Pipe()
+        process.standardOutput = pipe
         let log = NSTemporaryDirectory() + "ecdn-\(arguments.first ?? "")-\(UInt32.random(in: 0...UInt32.max)).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         logPath = log
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
+        output = ChildOutput(pipe.fileHandleForReading)
     }
 
     /// The child's standard error (its log).
     let logPath: String
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Reads output until a line `name: ...` arrived; returns its value.
-    func value(_ name: String, timeout: Double = 20) throws -> String {
-        var buffer = ""
-        let deadline = Date().addingTimeInterval(timeout)
-        while lines[name] == nil, Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            for line in buffer.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1)
-                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
-            }
-        }
-        guard let value = lines[name] else { throw ControlError(.timeout, "no '\(name):' line from ecdn \(process.arguments ?? [])") }
+    /// Waits until a line `name: ...` arrived; returns its value.
+    func value(_ name: String, timeout: Double = 20) async throws -> String {
+        _ = await output.wait(timeout: timeout) { ChildOutput.values(in: $0)[name] != nil }
+        guard let value = output.values[name] else { throw ControlError(.timeout, "no '\(name):' line from ecdn \(process.arguments ?? [])") }
         return value
     }
 
-    func kill9() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+    func kill9() async {
+        await process.stop(SIGKILL)
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+    func stop() async {
+        await process.stop()
     }
 }
 
@@ -131,9 +119,9 @@ struct ClusterTests {
     @Test func killedLeaderIsReplacedByTheStandbyWhileViewersKeepTheirCache() async throws {
         let stack = try await Stack(octet: 151)
         let a = try stack.controller("ctl-a")
-        let apiA = try a.value("api")
+        let apiA = try await a.value("api")
         let b = try stack.controller("ctl-b")
-        let apiB = try b.value("api")
+        let apiB = try await b.value("api")
         // One leader, and both APIs name it.
         let agreed = await TestStack.eventually(timeout: 15) {
             let (la, lb) = (await Self.leader(apiA), await Self.leader(apiB))
@@ -150,7 +138,7 @@ struct ClusterTests {
         let location = try #require(redirect.headers.first(name: "Location"))
         let pid = try #require(stack.backend.pid(of: instance))
 
-        leader.kill9()
+        await leader.kill9()
         // Viewers keep being sent to the same cache, and it answers, while the leadership moves.
         var errors = 0
         var requests = 0
@@ -173,8 +161,8 @@ struct ClusterTests {
         #expect(stack.agent.instances.map(\.id) == [instance])
         let events = try await client.get(standbyAPI + "/events")
         #expect(String(buffer: events.body).contains("\"kind\":\"lead\""))
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
         await stack.stop()
     }
 }

@@ -222,23 +222,23 @@ struct EtcdTLSTests {
         let etcd = try await EtcdTestServer.start(security: files.requiringClientCertificates, clientTLS: files.clientTLS)
         defer { etcd.destroy() }
         let tls = ["--store", etcd.url, "--etcd-ca", files.ca, "--etcd-cert", files.clientCertificate, "--etcd-key", files.clientKey]
-        let initialised = try StateCommandTests.state(["init"] + tls + ["--origin", "http://127.0.0.1:9", "--sites", "1"])
+        let initialised = try await StateCommandTests.state(["init"] + tls + ["--origin", "http://127.0.0.1:9", "--sites", "1"])
         #expect(initialised.status == 0, "\(initialised.error)")
-        let dump = try StateCommandTests.state(["dump"] + tls)
+        let dump = try await StateCommandTests.state(["dump"] + tls)
         #expect(dump.status == 0, "\(dump.error)")
         #expect(dump.output.contains("/ecdn/sites/site1 "))
 
         let missing = files.directory + "/absent-key.pem"
-        let badKey = try StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca, "--etcd-cert", files.clientCertificate, "--etcd-key", missing])
+        let badKey = try await StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca, "--etcd-cert", files.clientCertificate, "--etcd-key", missing])
         #expect(badKey.status == 1)
         #expect(badKey.error == "ecdn: error: cannot read the etcd client key \(missing): No such file or directory\n")
-        let plain = try StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)", "--etcd-ca", files.ca])
+        let plain = try await StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)", "--etcd-ca", files.ca])
         #expect(plain.status != 0)
         #expect(plain.error.contains("--etcd-ca needs TLS: write the store as https://"))
-        let plainToTLS = try StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)"])
+        let plainToTLS = try await StateCommandTests.state(["dump", "--store", "etcd://127.0.0.1:\(etcd.clientPort)"])
         #expect(plainToTLS.status != 0)
         #expect(plainToTLS.error.contains("write the store as https:// (TLS)"), "\(plainToTLS.error)")
-        let noCertificate = try StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca])
+        let noCertificate = try await StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-ca", files.ca])
         #expect(noCertificate.status != 0)
         #expect(noCertificate.error.contains("the member requires a client certificate"), "\(noCertificate.error)")
     }

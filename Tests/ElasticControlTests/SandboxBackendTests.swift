@@ -240,8 +240,8 @@ struct SandboxBackendTests {
     static let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Runs curl and returns what it printed (`-w` output and errors).
-    static func curl(_ arguments: [String]) throws -> String {
-        try ProcessRun.run(try #require(curl), ["-sS", "--max-time", "20"] + arguments, mergingErrors: true).output
+    static func curl(_ arguments: [String]) async throws -> String {
+        try await ProcessRun.run(try #require(curl), ["-sS", "--max-time", "20"] + arguments, mergingErrors: true).output
     }
 
     @Test(.enabled(if: SandboxBackendTests.curl != nil, "needs curl with HTTP/2 (apt-get install curl)"))
@@ -267,13 +267,13 @@ struct SandboxBackendTests {
         let https = "https://\(address):18080"
         let format = ["-w", "%{http_code} %{http_version} %{size_download}\\n", "--cacert", caFile]
         let fetch = { (path: String) in ["-o", "/dev/null", https + path] }
-        let h2 = try Self.curl(
+        let h2 = try await Self.curl(
             ["--http2", "--parallel", "--no-progress-meter"] + format + fetch("/vod/trailer.mp4") + fetch("/live/1/index.m3u8") + fetch("/vod/trailer.mp4")
         )
         let streams = h2.split(separator: "\n")
         #expect(streams.count == 3 && streams.allSatisfy { $0.hasPrefix("200 2 ") }, "\(h2)")
         #expect(streams.filter { $0 == "200 2 \(4 << 20)" }.count == 2, "\(h2)")
-        let h1 = try Self.curl(["--http1.1", "--tlsv1.2", "--tls-max", "1.2", "-H", "Range: bytes=100-199"] + format + fetch("/vod/trailer.mp4"))
+        let h1 = try await Self.curl(["--http1.1", "--tlsv1.2", "--tls-max", "1.2", "-H", "Range: bytes=100-199"] + format + fetch("/vod/trailer.mp4"))
         #expect(h1 == "206 1.1 100\n", "\(h1)")
         // Its copy of the key is the instance user's alone.
         let key = try FileManager.default.attributesOfItem(atPath: try #require(tls.directory(of: neighbour.id)) + "/tls-key.pem")
@@ -287,7 +287,7 @@ struct SandboxBackendTests {
         #expect(result.exit == "killed by signal 31 (SIGSYS): a system call outside the seccomp allow-list")
         #expect(result.output.contains("calling ptrace"))
         #expect(!result.output.contains("ptrace returned"))
-        #expect(try Self.curl(["--http2"] + format + fetch("/live/1/index.m3u8")).hasPrefix("200 2 "))
+        #expect(try await Self.curl(["--http2"] + format + fetch("/live/1/index.m3u8")).hasPrefix("200 2 "))
         #expect(tls.probe(neighbour.id) == .ready)
         #expect(await tls.terminate(neighbour.id, grace: 5) == "exited with status 0")
         await tls.terminateAll(grace: 1)
@@ -351,7 +351,7 @@ struct SandboxBackendTests {
     }
 
     @Test func ecdnUpWithSandboxedSitesServesViewersAndLeavesNothingAtSIGTERM() async throws {
-        let up = try UpProcess([
+        let up = try await UpProcess([
             "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
             "--sites", "1", "--single-tenant", "--router-wait", "10",
         ], timeout: 30)
@@ -483,7 +483,7 @@ struct SandboxBackendTests {
         let ended = Process()
         ended.executableURL = URL(fileURLWithPath: "/bin/true")
         try ended.run()
-        ended.waitUntilExit()
+        await ended.exited()
         let name = { (owner: Int32, number: Int) in "mc" + String(format: "%06x%06x", Int(owner) & 0xFF_FFFF, number) }
         let mac = { (n: UInt8) in [0x02, 0xEC, 0x7E, 0x00, 0x00, n] as [UInt8] }
         let work = TestEnvironment.temporaryDirectory("sandbox-leftovers")
@@ -517,8 +517,7 @@ struct SandboxBackendTests {
         // A route of the removed veth is gone with it: the address can be used again.
         #expect(csandbox_netns_create(work + "/again", name(getpid(), 0xA5), mac(7), mac(8), inet_addr("127.0.184.10"), source, &step) == 0)
 
-        kill(resident.processIdentifier, SIGKILL)
-        resident.waitUntilExit()
+        await resident.stop(SIGKILL)
         for interface in [used, ownTap, name(getpid(), 0xA5)] { _ = csandbox_delete_link(interface) }
         for file in ["empty", "used", "again"] { csandbox_netns_remove(work + "/" + file) }
         await backend.terminateAll(grace: 0)
@@ -583,7 +582,7 @@ struct BackendSelectionTests {
     }
 
     @Test(.enabled(if: geteuid() != 0 || FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "as root, runs ecdn as user nobody with setpriv (util-linux)"))
-    func withoutRootTheSandboxBackendSaysWhatToDo() throws {
+    func withoutRootTheSandboxBackendSaysWhatToDo() async throws {
         let process = Process()
         let arguments = [
             "up", "--backend", "sandbox", "--sites", "1", "--first-site-octet", "182", "--router-port", "0", "--api-port", "0", "--origin-port", "0",
@@ -600,9 +599,8 @@ struct BackendSelectionTests {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+        let text = String(decoding: await errors.fileHandleForReading.readToEndOfFile(), as: UTF8.self)
+        #expect(await process.exited() == 1)
         #expect(text.contains("ecdn: error: the sandbox backend needs root (namespaces, cgroups, veth interfaces): run ecdn as root (sudo) or use --backend process"), "\(text)")
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPToolkit
 import Logging
 import MediaOrigin
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -32,7 +33,7 @@ struct UpProcess {
     let lines: [String: String]
 
     /// Starts `ecdn ARGUMENTS` and reads its output until the `try:` line, its last (or `timeout`).
-    init(_ arguments: [String], timeout: Double = 20) throws {
+    init(_ arguments: [String], timeout: Double = 20) async throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
         process.arguments = arguments
@@ -40,19 +41,9 @@ struct UpProcess {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var lines: [String: String] = [:]
-        var buffer = ""
-        let deadline = Date().addingTimeInterval(timeout)
-        while lines["try"] == nil, Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            for line in buffer.split(separator: "\n") {
-                let parts = line.split(separator: " ", maxSplits: 1)
-                if parts.count == 2, parts[0].hasSuffix(":") { lines[String(parts[0].dropLast())] = String(parts[1]) }
-            }
-        }
-        self.lines = lines
+        let printed = ChildOutput(output.fileHandleForReading)
+        _ = await printed.wait(timeout: timeout) { ChildOutput.values(in: $0)["try"] != nil }
+        self.lines = printed.values
     }
 }
 

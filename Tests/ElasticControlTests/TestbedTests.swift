@@ -28,9 +28,9 @@ struct TestbedTests {
     }
 
     /// `curl` from a client namespace: status, X-ECDN-Instance and X-ECDN-Origin-Reason of the router's answer.
-    static func route(_ bed: Testbed, site: Int, router: Int = 1, path: String = "/live/1/index.m3u8") -> (status: Int, instance: String?, reason: String?) {
+    static func route(_ bed: Testbed, site: Int, router: Int = 1, path: String = "/live/1/index.m3u8") async -> (status: Int, instance: String?, reason: String?) {
         let c = bed.configuration
-        let text = run(["/usr/sbin/ip", "netns", "exec", c.namespace("view\(site)"), "curl", "-s", "-m", "5", "-D", "-", "-o", "/dev/null", c.routerURL(router) + path])
+        let text = await run(["/usr/sbin/ip", "netns", "exec", c.namespace("view\(site)"), "curl", "-s", "-m", "5", "-D", "-", "-o", "/dev/null", c.routerURL(router) + path])
         var status = 0
         var instance: String?
         var reason: String?
@@ -43,9 +43,9 @@ struct TestbedTests {
     }
 
     /// Follows the router to the content from a client namespace; the final status (0: no answer).
-    static func fetch(_ bed: Testbed, site: Int, router: Int = 1, path: String = "/live/1/index.m3u8") -> Int {
+    static func fetch(_ bed: Testbed, site: Int, router: Int = 1, path: String = "/live/1/index.m3u8") async -> Int {
         let c = bed.configuration
-        let text = run(["/usr/sbin/ip", "netns", "exec", c.namespace("view\(site)"), "curl", "-sL", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", c.routerURL(router) + path])
+        let text = await run(["/usr/sbin/ip", "netns", "exec", c.namespace("view\(site)"), "curl", "-sL", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", c.routerURL(router) + path])
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
@@ -73,8 +73,8 @@ struct TestbedTests {
         return (players.count, failed.count, failed.compactMap { $0["error"] as? String })
     }
 
-    static func run(_ arguments: [String]) -> String {
-        (try? ProcessRun.run(arguments[0], Array(arguments.dropFirst())))?.output ?? ""
+    static func run(_ arguments: [String]) async -> String {
+        (try? await ProcessRun.run(arguments[0], Array(arguments.dropFirst())))?.output ?? ""
     }
 
     static func leader(_ bed: Testbed, controller: Int) async -> String? {
@@ -107,11 +107,11 @@ struct TestbedTests {
         let l2 = await Self.leader(bed, controller: 2)
         #expect(l1 != nil && l1 == l2)
         // A viewer at site 2 gets site 2's cache through either router, and it serves.
-        let first = Self.route(bed, site: 2)
+        let first = await Self.route(bed, site: 2)
         #expect(first.status == 302)
         #expect(first.instance?.hasPrefix("site2-default-") == true)
-        #expect(Self.route(bed, site: 2, router: 2).instance == first.instance)
-        #expect(Self.fetch(bed, site: 2) == 200)
+        #expect(await Self.route(bed, site: 2, router: 2).instance == first.instance)
+        #expect(await Self.fetch(bed, site: 2) == 200)
         #expect(Self.caches(bed, site: 2).count == 1)
         #expect(Self.caches(bed, site: 1).isEmpty)
         await bed.down()
@@ -134,7 +134,7 @@ struct TestbedTests {
         #expect(bed.signal("ctl\(victim)", matching: "controller", SIGKILL) == 1)
         let took = await TestStack.eventually(timeout: 10) { await Self.leader(bed, controller: survivor) == "ctl\(survivor)" }
         #expect(took)
-        players.waitUntilExit()
+        await players.exited()
         let report = Self.report(bed, site: 1)
         #expect(report.viewers > 0)
         #expect(report.withErrors == 0, "\(report.errors)")
@@ -153,8 +153,8 @@ struct TestbedTests {
         #expect(await TestStack.eventually(timeout: 15) { !Self.caches(bed, site: 1).isEmpty })
         #expect(bed.signal("etcd1", matching: "etcd", SIGKILL) == 1)
         // The cluster keeps quorum: a new site still gets a cache.
-        #expect(await TestStack.eventually(timeout: 15) { Self.route(bed, site: 3).instance != nil })
-        players.waitUntilExit()
+        #expect(await TestStack.eventually(timeout: 15) { await Self.route(bed, site: 3).instance != nil })
+        await players.exited()
         let report = Self.report(bed, site: 1)
         #expect(report.viewers > 0)
         #expect(report.withErrors == 0, "\(report.errors)")
@@ -165,17 +165,17 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        let first = Self.route(bed, site: 1)
+        let first = await Self.route(bed, site: 1)
         let instance = try #require(first.instance)
         try bed.setLink("site1", up: false)
         // Once the agent's lease lapses, new viewers of site 1 go to the origin.
-        let rerouted = await TestStack.eventually(timeout: 15) { Self.route(bed, site: 1).reason == "site lost" }
+        let rerouted = await TestStack.eventually(timeout: 15) { await Self.route(bed, site: 1).reason == "site lost" }
         #expect(rerouted)
-        #expect(Self.fetch(bed, site: 1) == 200)
+        #expect(await Self.fetch(bed, site: 1) == 200)
         try bed.setLink("site1", up: true)
         // Back: the agent stops the lost instance (no placement wants it); a new viewer gets one new cache.
         let healed = await TestStack.eventually(timeout: 30) {
-            let r = Self.route(bed, site: 1)
+            let r = await Self.route(bed, site: 1)
             return r.instance != nil && r.instance != instance
         }
         #expect(healed)
@@ -191,7 +191,7 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        let first = Self.route(bed, site: 2)
+        let first = await Self.route(bed, site: 2)
         let instance = try #require(first.instance)
         let pids = Self.caches(bed, site: 2)
         #expect(pids.count == 1)
@@ -200,8 +200,8 @@ struct TestbedTests {
         try await Task.sleep(for: .seconds(5))
         // The same process still serves, under the same instance, and no second one started.
         #expect(Self.caches(bed, site: 2) == pids)
-        #expect(Self.route(bed, site: 2).instance == instance)
-        #expect(Self.fetch(bed, site: 2) == 200)
+        #expect(await Self.route(bed, site: 2).instance == instance)
+        #expect(await Self.fetch(bed, site: 2) == 200)
         await bed.down()
     }
 
@@ -209,11 +209,11 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        let instance = try #require(Self.route(bed, site: 3).instance)
+        let instance = try #require(await Self.route(bed, site: 3).instance)
         #expect(bed.signal("rtr1", matching: "ecdn router", SIGKILL) == 1)
         try bed.startRouter(1)
         let started = Date()
-        let served = await TestStack.eventually(timeout: 10) { Self.route(bed, site: 3).instance == instance }
+        let served = await TestStack.eventually(timeout: 10) { await Self.route(bed, site: 3).instance == instance }
         #expect(served)
         // Generous: the measurement script times this; here only that it is quick at all.
         #expect(Date().timeIntervalSince(started) < 5)
@@ -224,21 +224,21 @@ struct TestbedTests {
         let bed = Self.bed()
         await bed.down()
         _ = try await bed.up()
-        let instance = try #require(Self.route(bed, site: 1).instance)
+        let instance = try #require(await Self.route(bed, site: 1).instance)
         let players = Self.viewers(bed, site: 1, rate: 0.3, duration: 40, watch: "20-30")
         for n in 1...3 { bed.signal("etcd\(n)", matching: "etcd", SIGKILL) }
         var failures = 0
         let outage = Date()
         while Date().timeIntervalSince(outage) < 30 {
-            let r = Self.route(bed, site: 1)
+            let r = await Self.route(bed, site: 1)
             if r.instance != instance { failures += 1 }
             try await Task.sleep(for: .seconds(1))
         }
         for n in 1...3 { try bed.startEtcd(n) }
         #expect(failures == 0)
         // Control resumes: a site without a cache gets one.
-        #expect(await TestStack.eventually(timeout: 20) { Self.route(bed, site: 2).instance != nil })
-        players.waitUntilExit()
+        #expect(await TestStack.eventually(timeout: 20) { await Self.route(bed, site: 2).instance != nil })
+        await players.exited()
         let report = Self.report(bed, site: 1)
         #expect(report.withErrors == 0, "\(report.errors)")
         await bed.down()

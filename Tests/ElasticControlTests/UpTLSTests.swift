@@ -16,7 +16,7 @@ struct UpTLSTests {
         .enabled(if: UpTLSTests.curl != nil, "needs curl")
     )
     func upServesHTTPS() async throws {
-        let up = try UpProcess([
+        let up = try await UpProcess([
             "up", "--tls", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "146", "--sites", "2", "--router-wait", "10",
         ])
         let process = up.process
@@ -40,7 +40,7 @@ struct UpTLSTests {
 
         // curl (OpenSSL) follows the redirect to the cache and checks both certificates; the cache
         // fetched the playlist from the demo origin over TLS (checked against the same CA).
-        let curl = try ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
+        let curl = try await ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", "-L", "--cacert", ca, "--interface", "127.0.147.8", router + "/live/1/index.m3u8"])
         #expect(curl.status == 0, "\(curl.error)")
         #expect(curl.output.hasPrefix("#EXTM3U"), "\(curl.output.prefix(200))")
         let fromCache = try await client.get(location)
@@ -56,16 +56,16 @@ struct UpTLSTests {
         // Without the CA, the router's certificate is refused; curl refuses it too.
         let untrusted = HTTPClientForTests()
         await #expect(throws: ControlError.self) { _ = try await untrusted.get(router + "/live/1/index.m3u8", from: "127.0.147.8") }
-        let refused = try ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
+        let refused = try await ProcessRun.run(try #require(Self.curl), ["-sS", "-m", "10", router + "/live/1/index.m3u8"])
         #expect(refused.status == 60, "curl exit \(refused.status): \(refused.error)")
     }
 
     @Test("ecdn up --tls refuses the backends that cannot serve HTTPS and the etcd store, saying what to drop")
-    func upRefusesWhatCannotServeHTTPS() throws {
-        let sandbox = try ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--backend", "sandbox"])
+    func upRefusesWhatCannotServeHTTPS() async throws {
+        let sandbox = try await ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--backend", "sandbox"])
         #expect(sandbox.status != 0)
         #expect(sandbox.error.contains("--tls serves HTTPS caches on the process backend only"), "\(sandbox.error)")
-        let store = try ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--store", "etcd://127.0.0.1:2379"])
+        let store = try await ProcessRun.run(Binaries.ecdn, ["up", "--tls", "--store", "etcd://127.0.0.1:2379"])
         #expect(store.status != 0)
         #expect(store.error.contains("drop --store"), "\(store.error)")
     }

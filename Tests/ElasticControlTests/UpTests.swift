@@ -22,7 +22,7 @@ struct UpTests {
     }
 
     @Test func upPrintsItsURLsServesViewersAndSIGTERMStopsEveryChild() async throws {
-        let up = try UpProcess([
+        let up = try await UpProcess([
             "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
             // The first viewer waits for its new cache; 10 s is a safety margin for a loaded machine.
             "--router-wait", "10",

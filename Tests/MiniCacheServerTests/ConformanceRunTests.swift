@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import Testing
 
 /// The RFC 9111 / RFC 9213 conformance runner (scripts/cache-conformance.py, 384 tests modelled
@@ -23,21 +24,15 @@ import Testing
         .enabled(if: ConformanceRunTests.python != nil, "needs python3 to run scripts/cache-conformance.py"),
         .timeLimit(.minutes(10))
     )
-    func requiredTestsPass() throws {
+    func requiredTestsPass() async throws {
         let executable = try #require(ProcessTests.executable)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.python))
-        process.arguments = [
-            Self.script, "--minicache", executable, "--quiet", "--jobs", "8",
-            "--accept", Self.acceptedDeviations.joined(separator: ","),
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "cache-conformance.py exited with \(process.terminationStatus):\n\(text)")
+        let run = try await ProcessRun.run(
+            try #require(Self.python),
+            [Self.script, "--minicache", executable, "--quiet", "--jobs", "8", "--accept", Self.acceptedDeviations.joined(separator: ",")],
+            mergingErrors: true
+        )
+        let text = run.output
+        #expect(run.status == 0, "cache-conformance.py exited with \(run.status):\n\(text)")
         // Every test was run and judged (the totals line counts them).
         #expect(text.contains("Totals (384 tests"), "\(text.suffix(2000))")
     }

@@ -48,8 +48,13 @@ import Testing
         var received = await download.receiveRaw(max: 65536)
         #expect(!received.isEmpty)
         process.terminate()
-        try await Task.sleep(for: .milliseconds(200))
-        #expect((try? await TestConnection(port: port)) == nil)
+        // Once the signal is handled, new connections are refused while the response goes on.
+        var refused = false
+        for _ in 0..<500 where !refused {
+            refused = (try? await TestConnection(port: port)) == nil
+            if !refused { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(refused)
         while true {
             let more = await download.receiveRaw(max: 1 << 20)
             if more.isEmpty { break }
@@ -58,10 +63,9 @@ import Testing
         let headEnd = try #require(TestConnection.find([13, 10, 13, 10], in: Array(received.prefix(1024))))
         #expect(received.count - headEnd - 4 == content.count)
         #expect(Array(received[(headEnd + 4)...]) == content)
-        process.waitUntilExit()
+        #expect(await process.exited() == 0)
         #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = String(decoding: await log.fileHandleForReading.readToEndOfFile(), as: UTF8.self)
         #expect(output.contains("serving http://127.0.0.1:\(port)/"))
         #expect(output.contains("startup.ms="))
         #expect(!FileManager.default.fileExists(atPath: ready))
@@ -70,15 +74,8 @@ import Testing
     @Test(.enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
     func aMissingVolumeIsAClearErrorWithExitStatus1() async throws {
         let executable = try #require(ProcessTests.executable)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "/nonexistent/volume.shfs", "--listen", "127.0.0.1:0", "--admin", "off"]
-        let log = Pipe()
-        process.standardError = log
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(output.contains("/nonexistent/volume.shfs"))
+        let run = try await ProcessRun.run(executable, ["serve", "/nonexistent/volume.shfs", "--listen", "127.0.0.1:0", "--admin", "off"], mergingErrors: true)
+        #expect(run.status == 1)
+        #expect(run.output.contains("/nonexistent/volume.shfs"))
     }
 }

@@ -57,16 +57,16 @@ import Testing
     }
 
     @Test("the real binary still answers help and argument errors through ArgumentParser", .enabled(if: ProcessTests.executable != nil, "needs the minicache executable that swift test builds next to the tests"))
-    func helpAndErrorsFromTheBinary() throws {
+    func helpAndErrorsFromTheBinary() async throws {
         let executable = try #require(ProcessTests.executable)
-        func run(_ arguments: [String]) throws -> ProcessRun { try ProcessRun.run(executable, arguments, mergingErrors: true) }
-        let help = try run(["serve", "--help"])
+        func run(_ arguments: [String]) async throws -> ProcessRun { try await ProcessRun.run(executable, arguments, mergingErrors: true) }
+        let help = try await run(["serve", "--help"])
         #expect(help.status == 0)
         #expect(help.output.contains("--max-connections"))
-        let invalid = try run(["serve", "vol.shfs", "--threads", "0"])
+        let invalid = try await run(["serve", "vol.shfs", "--threads", "0"])
         #expect(invalid.status == 64)
         #expect(invalid.output.contains("--threads must be at least 1"))
-        let missing = try run(["serve", "/nonexistent/volume.shfs", "--admin", "off", "--listen", "127.0.0.1:0"])
+        let missing = try await run(["serve", "/nonexistent/volume.shfs", "--admin", "off", "--listen", "127.0.0.1:0"])
         #expect(missing.status == 1)
         #expect(missing.output.contains("/nonexistent/volume.shfs"))
     }

@@ -17,8 +17,15 @@ public struct ProcessRun: Sendable {
     /// both output streams are read while the child runs, so a chatty child never blocks on a
     /// full pipe.
     /// - Parameter mergingErrors: standard error goes to the same pipe as standard output.
+    /// The child is waited for on ``BlockingWork``'s threads, never on a cooperative one.
     /// - Throws: what `Process.run()` throws when the executable cannot be started.
-    public static func run(_ executable: String, _ arguments: [String], input: [UInt8]? = nil, mergingErrors: Bool = false) throws -> ProcessRun {
+    public static func run(_ executable: String, _ arguments: [String], input: [UInt8]? = nil, mergingErrors: Bool = false) async throws -> ProcessRun {
+        try await BlockingWork.run {
+            try self.runBlocking(executable, arguments, input: input, mergingErrors: mergingErrors)
+        }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], input: [UInt8]?, mergingErrors: Bool) throws -> ProcessRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -4,8 +4,6 @@ import Testing
 /// The module graph that shared/DESIGN.md and docs/architecture.md describe, checked against the
 /// graph SwiftPM builds: an edge the design forbids fails here, with the rule it breaks.
 @Suite struct ModuleGraphTests {
-    static let graph = Result { try PackageGraph.load() }
-
     /// The data plane: what `minicache` and `shfs` link. It starts in milliseconds and never links
     /// the full Foundation, so it reaches only these modules of ours…
     static let dataPlaneModules: Set<String> = ["SHFS", "CacheEviction", "HTTPToolkit", "MiniCacheServer", "minicache", "shfs"]
@@ -17,8 +15,8 @@ import Testing
     ]
 
     @Test("the data plane reaches only data-plane modules and Foundation-free packages", arguments: ["minicache", "shfs", "MiniCacheServer", "SHFS", "HTTPToolkit"])
-    func dataPlaneStaysSmall(target: String) throws {
-        let graph = try Self.graph.get()
+    func dataPlaneStaysSmall(target: String) async throws {
+        let graph = try await PackageGraph.shared.value
         try #require(graph.targets[target] != nil, "no target \(target) in Package.swift")
         let outside = graph.closure(of: target).subtracting(Self.dataPlaneModules)
         #expect(outside.isEmpty, "\(target) depends on \(outside.sorted()): the data plane must not link the control plane, the simulator or their tools")
@@ -28,14 +26,14 @@ import Testing
     }
 
     @Test("the shared HTTP toolkit depends on no module of ours")
-    func toolkitIsAtTheBottom() throws {
-        let graph = try Self.graph.get()
+    func toolkitIsAtTheBottom() async throws {
+        let graph = try await PackageGraph.shared.value
         #expect(graph.targets["HTTPToolkit"]?.targets == [], "HTTPToolkit is shared by the data plane and the control plane; it may depend only on swift-nio and swift-log")
     }
 
     @Test("the pure modules (policy, workload, eviction) depend on nothing heavy", arguments: ["ElasticPolicy", "Workload", "CacheEviction"])
-    func pureModulesArePure(target: String) throws {
-        let graph = try Self.graph.get()
+    func pureModulesArePure(target: String) async throws {
+        let graph = try await PackageGraph.shared.value
         let node = try #require(graph.targets[target])
         #expect(node.targets.isEmpty, "\(target) depends on \(node.targets): it is pure decision or model code, shared by the simulator and the live system")
         let heavy = node.products.filter { !$0.hasPrefix("swift-collections/") }
@@ -43,16 +41,16 @@ import Testing
     }
 
     @Test("the control plane never links the simulator or the data plane")
-    func controlPlaneStaysApart() throws {
-        let graph = try Self.graph.get()
+    func controlPlaneStaysApart() async throws {
+        let graph = try await PackageGraph.shared.value
         let reached = graph.closure(of: "ElasticControl")
         let forbidden = reached.intersection(["ElasticSim", "MiniCacheServer", "minicache", "MediaOrigin", "PlayerLoad", "ecdn"])
         #expect(forbidden.isEmpty, "ElasticControl depends on \(forbidden.sorted()): it talks to minicache over its admin API, shares policy code through ElasticPolicy, and the tools build on it, never the reverse")
     }
 
     @Test("the simulator never links the live system")
-    func simulatorStaysOffline() throws {
-        let graph = try Self.graph.get()
+    func simulatorStaysOffline() async throws {
+        let graph = try await PackageGraph.shared.value
         let reached = graph.closure(of: "ElasticSim")
         let forbidden = reached.intersection(["ElasticControl", "MiniCacheServer", "HTTPToolkit", "EtcdClient", "SHFS", "MediaOrigin", "PlayerLoad"])
         #expect(forbidden.isEmpty, "ElasticSim depends on \(forbidden.sorted()): the simulator runs the same ElasticPolicy on a virtual clock, without I/O")
@@ -61,8 +59,8 @@ import Testing
     }
 
     @Test("the demo origin and the load generator are tools: nothing of the product depends on them, and they do not depend on the control plane", arguments: ["MediaOrigin", "PlayerLoad"])
-    func toolsAreLeaves(tool: String) throws {
-        let graph = try Self.graph.get()
+    func toolsAreLeaves(tool: String) async throws {
+        let graph = try await PackageGraph.shared.value
         let dependents = graph.targets.values.filter { $0.type == "regular" && $0.targets.contains(tool) }.map(\.name)
         #expect(dependents.isEmpty, "\(dependents.sorted()) depend on the tool \(tool): only executables and tests may")
         let forbidden = graph.closure(of: tool).intersection(["ElasticSim", "MiniCacheServer", "ElasticControl", "EtcdClient", "CSandbox"])

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 
 /// The package's targets and dependencies as `swift package dump-package` reports them: the graph
 /// as SwiftPM builds it, not as a comment describes it.
@@ -27,26 +28,22 @@ struct PackageGraph: Sendable {
     /// The package root, found from this file's path (Tests/PackageGraphTests/…).
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The graph, loaded once for every test that reads it (the first to ask starts the load, the
+    /// others wait for it without holding a thread).
+    static let shared = Task { try await load() }
+
     /// Runs `swift package dump-package` on the package root (in a scratch folder of its own, so
     /// it does not wait for the build's lock) and reads its JSON.
-    static func load() throws -> PackageGraph {
+    static func load() async throws -> PackageGraph {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("package-graph-\(getpid())")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["swift", "package", "--package-path", root.path, "--scratch-path", scratch.path, "dump-package"]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw GraphError(description: "swift package dump-package failed: \(String(decoding: message, as: UTF8.self))")
+        let run = try await ProcessRun.run(
+            "/usr/bin/env", ["swift", "package", "--package-path", root.path, "--scratch-path", scratch.path, "dump-package"]
+        )
+        guard run.status == 0 else {
+            throw GraphError(description: "swift package dump-package failed: \(run.error)")
         }
-        return try PackageGraph(json: data)
+        return try PackageGraph(json: Data(run.standardOutput))
     }
 
     init(json data: Data) throws {

@@ -6,7 +6,7 @@ import Testing
 /// (root, `losetup`); skipped otherwise.
 @Suite(.enabled(if: LoopDevice.available, "no loop device: needs root and losetup"))
 struct BlockDeviceTests {
-    @Test func volumeOnALoopDevice() throws {
+    @Test func volumeOnALoopDevice() async throws {
         let dir = try TemporaryDirectory()
         let image = dir.file("disk.img")
         #expect(FileManager.default.createFile(atPath: image, contents: nil))
@@ -14,17 +14,17 @@ struct BlockDeviceTests {
         let device = try #require(LoopDevice.attach(image))
         defer { LoopDevice.detach(device) }
 
-        var r = try Tool.run(["mkfs", device, "--chunk-size", "4K", "--buckets", "64", "--name", "loop"])
+        var r = try await Tool.run(["mkfs", device, "--chunk-size", "4K", "--buckets", "64", "--name", "loop"])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try Tool.run(["mkfs", device, "--buckets", "64"])
+        r = try await Tool.run(["mkfs", device, "--buckets", "64"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("already holds an SHFS volume"))
         let file = try dir.write("object.bin", bytes(50_000, seed: 3))
-        #expect(try Tool.run(["add", device, file]).status == 0)
+        #expect(try await Tool.run(["add", device, file]).status == 0)
         let v = try Volume(path: device)
         #expect(v.header.sizeInChunks == (16 << 20) / 4096 - 1, "the device size, as the original mkfs computes it")
         #expect(same(try v.contents(of: #require(v.entry(name: "object.bin"))), bytes(50_000, seed: 3)))
-        #expect(try Tool.run(["fsck", device, "--verify"]).status == 0)
+        #expect(try await Tool.run(["fsck", device, "--verify"]).status == 0)
     }
 }
 

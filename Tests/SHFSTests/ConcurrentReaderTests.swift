@@ -1,11 +1,12 @@
 import Foundation
+import MiniCacheTesting
 import SHFS
 import Testing
 
 /// Readers keep working while another process writes: snapshots opened during a running import
 /// are always valid and their objects always read back intact.
 struct ConcurrentReaderTests {
-    @Test func readerKeepsReadingWhileAnImportRuns() throws {
+    @Test func readerKeepsReadingWhileAnImportRuns() async throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("r.shfs")
         try Volume.format(path: vol, options: FormatOptions(size: 64 << 20, chunkSize: 4096, bucketCount: 1024, entriesPerBucket: 16))
@@ -34,8 +35,7 @@ struct ConcurrentReaderTests {
             #expect(same(try old.contents(of: #require(old.entry(name: "before"))), bytes(50_000, seed: 7)))
             if !running { break }
         }
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        #expect(await p.exited() == 0)
         let final = try Volume(path: vol)
         #expect(final.entries.count == fileCount + 1)
         #expect(snapshots > 1)

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import SHFS
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// each kill that the volume is consistent: no entry points at unwritten data (every digest
 /// verifies) and no extents overlap. MINICACHE_SLOW_TESTS=1 runs many more iterations.
 struct CrashSafetyTests {
-    @Test func killDuringImportNeverCorruptsTheVolume() throws {
+    @Test func killDuringImportNeverCorruptsTheVolume() async throws {
         let iterations = Environment.slowTests ? 150 : 8
         let dir = try TemporaryDirectory()
         let vol = dir.file("crash.shfs")
@@ -27,10 +28,10 @@ struct CrashSafetyTests {
             let start = Date()
             let p = try Tool.start(["import", vol, tree, "--quiet", "--batch-size", "300K"])
             if i > 0 {
-                usleep(useconds_t(Double.random(in: 0..<fullRun, using: &rng) * 1e6))
+                try await Task.sleep(for: .microseconds(Int(Double.random(in: 0..<fullRun, using: &rng) * 1e6)))
                 kill(p.processIdentifier, SIGKILL)
             }
-            p.waitUntilExit()
+            await p.exited()
             if i == 0 {
                 #expect(p.terminationStatus == 0)
                 fullRun = max(Date().timeIntervalSince(start), 0.01)

@@ -1,4 +1,5 @@
 import Foundation
+import MiniCacheTesting
 import SHFS
 import Testing
 
@@ -119,24 +120,9 @@ enum Tool {
 
     /// Runs `shfs` to completion.
     @discardableResult
-    static func run(_ arguments: [String], stdin: [UInt8]? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let input = Pipe()
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin))
-            try input.fileHandleForWriting.close()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: [UInt8](o), stderr: String(decoding: e, as: UTF8.self))
+    static func run(_ arguments: [String], stdin: [UInt8]? = nil) async throws -> Result {
+        let run = try await ProcessRun.run(path, arguments, input: stdin)
+        return Result(status: run.status, stdout: run.standardOutput, stderr: run.error)
     }
 
     /// Starts `shfs` in the background, output discarded.

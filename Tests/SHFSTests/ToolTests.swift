@@ -4,41 +4,41 @@ import Testing
 
 /// The real `shfs` binary: every subcommand, and every error as one line with a non-zero exit.
 struct ToolTests {
-    @Test func helpForEveryCommand() throws {
+    @Test func helpForEveryCommand() async throws {
         for command in ["", "mkfs", "info", "fsck", "ls", "cat", "add", "add-link", "rm", "rename", "set-default", "clear-default", "import", "export", "bench"] {
-            let r = try Tool.run((command.isEmpty ? [] : [command]) + ["--help"])
+            let r = try await Tool.run((command.isEmpty ? [] : [command]) + ["--help"])
             #expect(r.status == 0, "\(command)")
             #expect(r.out.contains("USAGE: shfs"), "\(command)")
         }
     }
 
-    @Test func roundTripThroughTheTool() throws {
+    @Test func roundTripThroughTheTool() async throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("t.shfs")
-        var r = try Tool.run(["mkfs", vol, "--size", "2M", "--chunk-size", "4K", "--buckets", "64", "--name", "tooltest"])
+        var r = try await Tool.run(["mkfs", vol, "--size", "2M", "--chunk-size", "4K", "--buckets", "64", "--name", "tooltest"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try FileManager.default.attributesOfItem(atPath: vol)[.size] as? Int == 2 << 20)
 
         let page = try dir.write("site/index.html", Array("<p>hi</p>".utf8))
         try dir.write("site/a/b.css", Array("p{}".utf8))
-        r = try Tool.run(["import", vol, dir.file("site")])
+        r = try await Tool.run(["import", vol, dir.file("site")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.out.contains("imported 2 files"))
         let data = bytes(30_000, seed: 9)
-        r = try Tool.run(["add", vol, "-", "--name", "blob", "--mime", "application/x-blob"], stdin: data)
+        r = try await Tool.run(["add", vol, "-", "--name", "blob", "--mime", "application/x-blob"], stdin: data)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.out.hasPrefix(hex(sha256(data))))
-        r = try Tool.run(["add", vol, page, "--name", "copy.html", "--digest", String(repeating: "ab", count: 32)])
+        r = try await Tool.run(["add", vol, page, "--name", "copy.html", "--digest", String(repeating: "ab", count: 32)])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try Tool.run(["add-link", vol, "http://origin.example:8080/live/1/index.m3u8", "--type", "redirect", "--name", "live"])
+        r = try await Tool.run(["add-link", vol, "http://origin.example:8080/live/1/index.m3u8", "--type", "redirect", "--name", "live"])
         #expect(r.status == 0, "\(r.stderr)")
 
-        r = try Tool.run(["cat", vol, "blob"])
+        r = try await Tool.run(["cat", vol, "blob"])
         #expect(same(r.stdout, data))
-        r = try Tool.run(["cat", vol, hex(sha256(data)).uppercased()])
+        r = try await Tool.run(["cat", vol, hex(sha256(data)).uppercased()])
         #expect(same(r.stdout, data))
 
-        r = try Tool.run(["ls", vol, "--json"])
+        r = try await Tool.run(["ls", vol, "--json"])
         let list = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout)) as? [[String: Any]])
         #expect(Set(list.compactMap { $0["name"] as? String }) == ["index.html", "a/b.css", "blob", "copy.html", "live"])
         let blob = try #require(list.first { $0["name"] as? String == "blob" })
@@ -48,39 +48,39 @@ struct ToolTests {
         #expect((live["link"] as? [String: Any])?["url"] as? String == "http://origin.example:8080/live/1/index.m3u8")
         #expect(list.first { $0["name"] as? String == "index.html" }?["default"] as? Bool == true)
 
-        #expect(try Tool.run(["rename", vol, "blob", "blob2"]).status == 0)
-        #expect(try Tool.run(["set-default", vol, "blob2"]).status == 0)
+        #expect(try await Tool.run(["rename", vol, "blob", "blob2"]).status == 0)
+        #expect(try await Tool.run(["set-default", vol, "blob2"]).status == 0)
         #expect(try Volume(path: vol).defaultEntry?.name == "blob2")
-        #expect(try Tool.run(["clear-default", vol]).status == 0)
+        #expect(try await Tool.run(["clear-default", vol]).status == 0)
         #expect(try Volume(path: vol).defaultEntry == nil)
-        #expect(try Tool.run(["rm", vol, "copy.html"]).status == 0)
+        #expect(try await Tool.run(["rm", vol, "copy.html"]).status == 0)
 
-        r = try Tool.run(["export", vol, dir.file("out")])
+        r = try await Tool.run(["export", vol, dir.file("out")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try readBytes(dir.file("out/index.html")) == Array("<p>hi</p>".utf8))
         #expect(try readBytes(dir.file("out/a/b.css")) == Array("p{}".utf8))
         #expect(same(try readBytes(dir.file("out/blob2")), data))
         #expect(!FileManager.default.fileExists(atPath: dir.file("out/copy.html")))
 
-        r = try Tool.run(["info", vol])
+        r = try await Tool.run(["info", vol])
         #expect(r.out.contains("tooltest"))
         #expect(r.out.contains("Entries:      4 of"))
-        r = try Tool.run(["fsck", vol, "--verify"])
+        r = try await Tool.run(["fsck", vol, "--verify"])
         #expect(r.status == 0)
         #expect(r.out.contains("clean"))
     }
 
     /// Each failure: exit status 1, exactly one line on standard error, nothing on standard output,
     /// and the volume's headers and table unchanged.
-    @Test func errorsAreOneLineAndLeaveTheVolumeUntouched() throws {
+    @Test func errorsAreOneLineAndLeaveTheVolumeUntouched() async throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("e.shfs")
-        #expect(try Tool.run(["mkfs", vol, "--size", "256K", "--chunk-size", "4K", "--buckets", "1", "--entries-per-bucket", "2"]).status == 0)
+        #expect(try await Tool.run(["mkfs", vol, "--size", "256K", "--chunk-size", "4K", "--buckets", "1", "--entries-per-bucket", "2"]).status == 0)
         let one = try dir.write("one.bin", bytes(1000, seed: 1))
         let two = try dir.write("two.bin", bytes(1000, seed: 2))
         let three = try dir.write("three.bin", bytes(1000, seed: 3))
         let big = try dir.write("big.bin", bytes(300_000, seed: 4))
-        #expect(try Tool.run(["add", vol, one]).status == 0)
+        #expect(try await Tool.run(["add", vol, one]).status == 0)
         let notVolume = try dir.write("plain.txt", Array(repeating: 65, count: 8192))
 
         let cases: [([String], String)] = [
@@ -103,7 +103,7 @@ struct ToolTests {
         ]
         for (args, fragment) in cases {
             let before = try metadata(vol)
-            let r = try Tool.run(args)
+            let r = try await Tool.run(args)
             #expect(r.status == 1, "\(args)")
             #expect(r.stdout.isEmpty, "\(args): \(r.out)")
             let lines = r.stderr.split(separator: "\n")
@@ -114,38 +114,38 @@ struct ToolTests {
         #expect(try Volume(path: vol).entries.map(\.name) == ["one.bin"])
     }
 
-    @Test func mkfsTakesAnExistingZeroFileAtItsSize() throws {
+    @Test func mkfsTakesAnExistingZeroFileAtItsSize() async throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("zero.shfs")
         #expect(FileManager.default.createFile(atPath: vol, contents: nil))
         #expect(truncate(vol, 3 << 20) == 0)
-        let r = try Tool.run(["mkfs", vol, "--chunk-size", "4K", "--buckets", "64"])
+        let r = try await Tool.run(["mkfs", vol, "--chunk-size", "4K", "--buckets", "64"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try Volume(path: vol).header.sizeInChunks == (3 << 20) / 4096 - 1)
-        let again = try Tool.run(["mkfs", vol, "--size", "64M"])
+        let again = try await Tool.run(["mkfs", vol, "--size", "64M"])
         #expect(again.status == 1)
         #expect(again.stderr.contains("already holds an SHFS volume; add --force"))
     }
 
-    @Test func fsckExitsNonZeroOnACorruptVolume() throws {
+    @Test func fsckExitsNonZeroOnACorruptVolume() async throws {
         let dir = try TemporaryDirectory()
         let vol = dir.file("c.shfs")
-        #expect(try Tool.run(["mkfs", vol, "--size", "1M", "--chunk-size", "4K", "--buckets", "64", "--backup-table"]).status == 0)
+        #expect(try await Tool.run(["mkfs", vol, "--size", "1M", "--chunk-size", "4K", "--buckets", "64", "--backup-table"]).status == 0)
         let f = try dir.write("f.bin", bytes(5000, seed: 1))
-        #expect(try Tool.run(["add", vol, f]).status == 0)
+        #expect(try await Tool.run(["add", vol, f]).status == 0)
         let v = try Volume(path: vol)
         let e = try #require(v.entries.first)
         try patch(vol, at: Int(v.header.entryByteOffset(slot: e.slot)) + 64, le64(1))
-        var r = try Tool.run(["fsck", vol])
+        var r = try await Tool.run(["fsck", vol])
         #expect(r.status == 1)
         #expect(r.out.contains("outside the data area"))
         #expect(r.stderr.contains("--repair"))
-        r = try Tool.run(["ls", vol])
+        r = try await Tool.run(["ls", vol])
         #expect(r.status == 1)
         #expect(r.stderr.contains("run `shfs fsck"))
-        r = try Tool.run(["fsck", vol, "--repair"])
+        r = try await Tool.run(["fsck", vol, "--repair"])
         #expect(r.status == 0, "\(r.out) \(r.stderr)")
         #expect(r.out.contains("restored from the backup table"))
-        #expect(same(try Tool.run(["cat", vol, "f.bin"]).stdout, bytes(5000, seed: 1)))
+        #expect(same(try await Tool.run(["cat", vol, "f.bin"]).stdout, bytes(5000, seed: 1)))
     }
 }

@@ -73,8 +73,7 @@ struct CacheStoreCrashTests {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        await first.stop(SIGKILL)
         stop.set(1)
         #expect(first.terminationReason == .uncaughtSignal)
         await origin.stop()
@@ -100,8 +99,7 @@ struct CacheStoreCrashTests {
         }
         #expect(served > 0, "nothing was kept from before the kill")
         #expect(cut <= 2, "\(cut) responses were cut short")
-        second.terminate()
-        second.waitUntilExit()
+        await second.stop()
         try await Task.sleep(for: .milliseconds(50))
     }
 }

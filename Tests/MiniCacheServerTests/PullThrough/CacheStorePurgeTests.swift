@@ -203,25 +203,15 @@ struct CacheStorePurgeTests {
         try await TestServer.with(volume: volume.path, { $0.origin = "http://127.0.0.1:\(origin.port)" }) { server in
             for path in ["/a/1", "/a/2", "/b/3"] { _ = try await TestConnection.get(port: server.port, path) }
             try await PullThroughTests.waitForStored(server, 3)
-            func ctl(_ arguments: [String]) throws -> (Int32, String) {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = ["ctl", "purge"] + arguments + ["--admin", "127.0.0.1:\(server.adminPort)"]
-                // One pipe each: Process closes the parent's write ends, and one shared pipe would be closed twice.
-                let output = Pipe()
-                let errors = Pipe()
-                process.standardOutput = output
-                process.standardError = errors
-                try process.run()
-                process.waitUntilExit()
-                let text = output.fileHandleForReading.readDataToEndOfFile() + errors.fileHandleForReading.readDataToEndOfFile()
-                return (process.terminationStatus, String(decoding: text, as: UTF8.self))
+            func ctl(_ arguments: [String]) async throws -> (Int32, String) {
+                let run = try await ProcessRun.run(executable, ["ctl", "purge"] + arguments + ["--admin", "127.0.0.1:\(server.adminPort)"])
+                return (run.status, run.output + run.error)
             }
-            let one = try ctl(["/b/3"])
+            let one = try await ctl(["/b/3"])
             #expect(one.0 == 0 && (try? JSON.decode(AdminAPI.Purged.self, from: Array(one.1.utf8))) == AdminAPI.Purged(purged: 1), "\(one.1)")
-            let two = try ctl(["--prefix", "/a/"])
+            let two = try await ctl(["--prefix", "/a/"])
             #expect(two.0 == 0 && (try? JSON.decode(AdminAPI.Purged.self, from: Array(two.1.utf8))) == AdminAPI.Purged(purged: 2), "\(two.1)")
-            let (status, message) = try ctl([])
+            let (status, message) = try await ctl([])
             #expect(status != 0)
             #expect(message.contains("--prefix"))
         }

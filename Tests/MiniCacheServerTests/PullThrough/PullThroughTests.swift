@@ -355,8 +355,7 @@ struct PullThroughTests {
             partial.append(client)
         }
         for client in partial { #expect(await !client.receiveRaw(max: 65536).isEmpty) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await process.stop(SIGKILL)
         gate.open()
         let fetchedBefore = origin.requestCount
 

@@ -10,7 +10,7 @@ import Testing
 
 /// A client that sends one request and reads only when told, through a small receive buffer
 /// (set before connecting, so the kernel does not grow it): a viewer slower than the origin.
-final class SlowViewer {
+final class SlowViewer: Sendable {
     private let fd: Int32
 
     init(port: Int, target: String, receiveBuffer: Int32 = 16 << 10) throws {
@@ -36,8 +36,13 @@ final class SlowViewer {
     deinit { close(self.fd) }
 
     /// Reads a response head and then until `bodySize` body bytes arrived, the server closes, or
-    /// nothing came for 30 s; returns the head and the body bytes received.
-    func read(bodySize: Int) -> (head: String, body: [UInt8]) {
+    /// nothing came for 30 s; returns the head and the body bytes received. The blocking reads run
+    /// on ``BlockingWork``'s threads.
+    func read(bodySize: Int) async -> (head: String, body: [UInt8]) {
+        await BlockingWork.run { self.readBlocking(bodySize: bodySize) }
+    }
+
+    private func readBlocking(bodySize: Int) -> (head: String, body: [UInt8]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(bodySize + 4096)
         var chunk = [UInt8](repeating: 0, count: 256 << 10)
@@ -116,7 +121,7 @@ struct RelayBackpressureTests {
             #expect(fastIntact)
             // Then the slow viewers read, and each gets the whole object too.
             for viewer in slow {
-                let (head, received) = viewer.read(bodySize: size)
+                let (head, received) = await viewer.read(bodySize: size)
                 #expect(head.hasPrefix("HTTP/1.1 200"))
                 #expect(received.count == size)
                 let intact = Self.same(received, expected)
@@ -154,7 +159,7 @@ struct RelayBackpressureTests {
             #expect(fast.status == 200)
             let fastIntact = Self.same(fast.body, Array(body.utf8))
             #expect(fastIntact)
-            let (head, received) = slow.read(bodySize: size)
+            let (head, received) = await slow.read(bodySize: size)
             #expect(head.hasPrefix("HTTP/1.1 200"))
             #expect(received.count < size)
             let prefixIntact = received.elementsEqual(body.utf8.prefix(received.count))

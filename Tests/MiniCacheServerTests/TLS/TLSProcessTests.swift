@@ -7,8 +7,8 @@ import Testing
 @Suite struct TLSProcessTests {
     static let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> ProcessRun {
-        try ProcessRun.run(executable, arguments, mergingErrors: true)
+    static func run(_ executable: String, _ arguments: [String]) async throws -> ProcessRun {
+        try await ProcessRun.run(executable, arguments, mergingErrors: true)
     }
 
     @Test(
@@ -35,16 +35,14 @@ import Testing
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(url.hasPrefix("https://127.0.0.1:"))
         for version in ["--http2", "--http1.1"] {
-            let result = try Self.run(
+            let result = try await Self.run(
                 curl, ["-sS", version, "--cacert", fixture.caPath, "-o", "/dev/null", "-w", "%{http_code} %{http_version} %{size_download}", url + "small.bin"])
             let expected = version == "--http2" ? "200 2 1024" : "200 1.1 1024"
             #expect(result.output == expected, "\(version): \(result.output)")
         }
         // Without the CA the certificate is not trusted: curl refuses, nothing falls back to plain.
-        let untrusted = try Self.run(curl, ["-sS", "-o", "/dev/null", url + "small.bin"])
+        let untrusted = try await Self.run(curl, ["-sS", "-o", "/dev/null", url + "small.bin"])
         #expect(untrusted.status != 0)
-        process.terminate()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(await process.stop() == 0)
     }
 }

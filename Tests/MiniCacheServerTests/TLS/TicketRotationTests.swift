@@ -1,5 +1,6 @@
 import Foundation
 import MiniCacheServer
+import MiniCacheTesting
 import Testing
 
 /// Session-ticket key rotation (`--tls-ticket-rotation`): a ticket resumes its session until the
@@ -9,18 +10,10 @@ import Testing
 
     /// One TLS 1.2 handshake with `openssl s_client` (TLS 1.2 sends the ticket inside the
     /// handshake); `sessionIn` offers a saved session. Returns whether the server resumed it.
-    static func handshake(port: Int, ca: String, sessionOut: String? = nil, sessionIn: String? = nil) throws -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.openssl))
-        process.arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-tls1_2", "-CAfile", ca]
+    static func handshake(port: Int, ca: String, sessionOut: String? = nil, sessionIn: String? = nil) async throws -> Bool {
+        let arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost", "-tls1_2", "-CAfile", ca]
             + (sessionOut.map { ["-sess_out", $0] } ?? []) + (sessionIn.map { ["-sess_in", $0] } ?? [])
-        let output = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try await ProcessRun.run(try #require(Self.openssl), arguments).output
         #expect(text.contains("Verify return code: 0 (ok)"), "\(text.prefix(400))")
         return text.contains("Reused, TLSv1.2")
     }
@@ -38,22 +31,22 @@ import Testing
         }) { server in
             let store = try #require(server.server.context.certificates)
             let session = fixture.directory + "/session.pem"
-            #expect(try !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionOut: session))
-            #expect(try Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
+            #expect(try await !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionOut: session))
+            #expect(try await Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
 
             // Not due yet: same keys, the ticket still resumes.
             let generation = store.current.generation
             store.checkForChanges(now: .now + .seconds(3000))
             #expect(store.current.generation == generation)
-            #expect(try Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
+            #expect(try await Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
 
             // Due: new keys; the old ticket gets a full handshake, a new one resumes.
             store.checkForChanges(now: .now + .seconds(3601))
             #expect(store.current.generation == generation + 1)
-            #expect(try !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
+            #expect(try await !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: session))
             let fresh = fixture.directory + "/fresh.pem"
-            #expect(try !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionOut: fresh))
-            #expect(try Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: fresh))
+            #expect(try await !Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionOut: fresh))
+            #expect(try await Self.handshake(port: server.tlsPort, ca: fixture.caPath, sessionIn: fresh))
         }
     }
 
