@@ -14,7 +14,13 @@
 #   live    the live edge: each new 256 KiB segment is asked for by 100 requests in a row (100
 #           viewers within a moment of its publication, well inside 1 s at these rates), so one
 #           fill serves 99 joiners or hits
-# Reports req/s, server CPU % (utime+stime from /proc) and requests per server CPU-second.
+# Reports req/s, server CPU % (utime+stime from /proc, of every process of the server) and requests
+# per server CPU-second. A run in which a server answered any non-2xx/3xx response (or let a request
+# time out) is marked INVALID and gets no ratio: a server that fails requests is not compared.
+# Varnish runs with nuke_limit=1000: with its default (50) a 256 KiB fetch that must evict more
+# than 50 smaller objects (the 1 KiB objects of the earlier workloads sit at the LRU tail) fails
+# with 503 "Could not get storage" (varnishlog FetchError, MAIN.n_lru_limited); nginx and
+# minicache evict as many objects as a new one needs.
 # Then the fill memory check: RSS of each minicache after FILLS (default 10000) fills of new
 # 256 KiB URLs, and after a restart on the same volume. `uptime` is recorded before the servers
 # start and after every workload (uptime.txt), since the machine may be shared.
@@ -152,7 +158,7 @@ cpu_ticks() {
 wait_port() { for _ in $(seq 1 500); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
 hz=$(getconf CLK_TCK)
 results="$out/load.tsv"
-printf "server\tworkload\treq_s\tcpu_pct\treq_per_cpu_s\n" >"$results"
+printf "server\tworkload\treq_s\tcpu_pct\treq_per_cpu_s\tnon_2xx\n" >"$results"
 
 run_wrk() { # server workload url port pids...
     local server=$1 workload=$2 url=$3
@@ -173,10 +179,14 @@ import re, sys
 server, workload, before, after, hz, start, end, text = sys.argv[1:]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if errors:
-    print(f"warning: {server} {workload}: {errors.group(1)} non-2xx responses", file=sys.stderr)
+failed = int(errors.group(1)) if errors else 0
+# Requests that timed out never got an answer: they count as failed too.
+sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+failed += int(sockets.group(4)) if sockets else 0
+if failed:
+    print(f"warning: {server} {workload}: {failed} non-2xx responses or timeouts: this run is not a valid comparison", file=sys.stderr)
 cpu = (int(after) - int(before)) / int(hz) / (float(end) - float(start))
-print(f"{server}\t{workload}\t{rps:.0f}\t{cpu*100:.0f}\t{rps / cpu if cpu > 0 else 0:.0f}")
+print(f"{server}\t{workload}\t{rps:.0f}\t{cpu*100:.0f}\t{rps / cpu if cpu > 0 else 0:.0f}\t{failed}")
 PY
     tail -1 "$results"
 }
@@ -189,7 +199,7 @@ taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --ad
     --origin http://127.0.0.1:18500 & mc=$!; pids+=("$mc")
 taskset -c 1 "$MINICACHE" serve "$work/static.shfs" --listen 127.0.0.1:18504 --admin off --threads 1 --log-level error & ms=$!; pids+=("$ms")
 taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" 2>/dev/null & np=$!; pids+=("$np")
-taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
+taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 -p nuke_limit=1000 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
 ports="18500 18501 18502 18503 18504"
 if [ -n "${BASELINE:-}" ]; then
     taskset -c 1 "$BASELINE" serve "$work/baseline.shfs" --listen 127.0.0.1:18505 --admin off --threads 1 --log-level error \
@@ -229,9 +239,12 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 for workload in dict.fromkeys(r["workload"] for r in rows):
     mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
+    mc_failed = next(int(r["non_2xx"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
     for r in rows:
         if r["workload"] == workload:
-            print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {mc / max(1.0, float(r['req_per_cpu_s'])):.2f}")
+            failed = int(r["non_2xx"])
+            ratio = f"INVALID ({failed} non-2xx)" if failed else "INVALID (minicache failed)" if mc_failed else f"{mc / max(1.0, float(r['req_per_cpu_s'])):.2f}"
+            print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {ratio}")
 PY
 
 fills="${FILLS:-10000}"

@@ -19,7 +19,7 @@
 #
 # Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
 # default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT
-# (default bench-results/sim).
+# (default bench-results/sim), BUILD_ONLY=1 (build, print the binary's path and stop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH=${SCRATCH:-$PWD/.build-simbench}
@@ -28,7 +28,17 @@ DATA=${DATA:-../shared/data/topology}
 [[ -f "$DATA/as_links.tsv" ]] || { echo "bench-sim: no topology data in $DATA (set DATA=...)" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench-sim: needs GNU time (apt-get install time)" >&2; exit 1; }
 
+# SwiftPM plans an incremental build of a path dependency from the file list it saw last
+# (release.yaml): a source file added to or removed from the package would be left out of the
+# build. Plan again whenever the list of sources or the manifest changed.
+SIGNATURE=$( (find Sources -type f | LC_ALL=C sort; cat Package.swift Benchmarks/SimBench/Package.swift) | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$SCRATCH/sources.sig" 2>/dev/null)" != "$SIGNATURE" ]]; then
+    rm -f "$SCRATCH/release.yaml" "$SCRATCH/release/description.json"
+fi
 swift build -c release --package-path Benchmarks/SimBench --scratch-path "$SCRATCH" >&2
+mkdir -p "$SCRATCH"
+echo "$SIGNATURE" > "$SCRATCH/sources.sig"
+[[ -z "${BUILD_ONLY:-}" ]] || { echo "$SCRATCH/release/sim-bench"; exit 0; }
 BIN="$SCRATCH/release/sim-bench"
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,7 +1,8 @@
 import HeapModule
 
-/// Viewers whose download rate is always the same: same flow group (path and cap), same
-/// bitrate, same playback state.
+/// Viewers whose download rate is always the same: same flow group (path and cap) and playback
+/// state, and for playing viewers the same bitrate (waiting viewers' thresholds are bytes
+/// downloaded, whatever their bitrate).
 ///
 /// A cohort keeps its cumulative service `S(t) = ∫ rate dt`; a member's downloaded bytes are
 /// `offset + S(t)`, so a rate change touches the cohort, not its members. Every threshold a
@@ -15,7 +16,7 @@ struct Cohort {
     var service: Double = 0
     var updated: Double
     var rate: Double
-    /// Bytes per second of playback.
+    /// Bytes per second of playback (of the first member in a waiting cohort, where it is unused).
     var bitrate: Double
     var serviceTop = Double.infinity
     var fullTop = Double.infinity

@@ -181,6 +181,40 @@ package struct FlowNetwork: Sendable {
         markDirty(links)
     }
 
+    /// Moves `n` flows from group `g` to group `target` on the same path at `now`. When the
+    /// allocation is settled and `target` gets (or, idle, would get) `g`'s rate, the move
+    /// changes no link's load and nobody's rate, so nothing is recomputed: flows held below
+    /// their cap by a link move to a group with a cap at least as high on the same path, which
+    /// that link holds at the same level (an idle `target` takes the rate and is reported as
+    /// changed). Any other move is a removal and an addition.
+    package mutating func transfer(_ n: Int, from g: Int32, to target: Int32, now: Double) {
+        guard g != target else { return }
+        let gi = Int(g)
+        let ti = Int(target)
+        precondition(groupPath[gi] == groupPath[ti], "a transfer stays on one path")
+        let rate = groupRate[gi]
+        // Below its ceiling a group is held by a link, which holds an idle group with a ceiling
+        // at least as high at the same level; at its ceiling only an equal ceiling gets the same.
+        let idleSame = rate < ceiling[gi] ? ceiling[ti] >= rate : ceiling[ti] == rate
+        let sameRate = groupCount[ti] > 0 ? groupRate[ti] == rate : idleSame
+        guard !dirty, n > 0, sameRate else {
+            remove(n, from: g, now: now)
+            add(n, to: target, now: now)
+            return
+        }
+        flush(gi, now: now)
+        flush(ti, now: now)
+        precondition(groupCount[gi] >= n, "moving more flows than a group has")
+        groupCount[gi] -= n
+        if groupCount[gi] == 0 { deactivate(gi) }
+        if groupCount[ti] == 0 {
+            activate(ti)
+            // Reported as changed: the caller checks whether the group gets less than its cap.
+            setRate(ti, rate)
+        }
+        groupCount[ti] += n
+    }
+
     /// Sets a group's per-flow limit at `now` (infinity: none). A group that crosses no link, or
     /// that is at its ceiling on links with spare capacity, gets its new rate at once; any other
     /// is reallocated at the next ``settle(now:)``.

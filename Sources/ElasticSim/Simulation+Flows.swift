@@ -118,12 +118,23 @@ extension Simulation {
 
     // MARK: Cohorts
 
-    /// Puts a detached viewer into the cohort matching its path, cap and phase.
-    func attach(_ v: Int32) {
+    /// The key of a group's primary cohort for a bitrate and playback state. Waiting viewers of
+    /// every bitrate share one cohort: their thresholds are bytes downloaded, which do not depend
+    /// on the bitrate (fewer cohorts to reschedule when the group's rate changes).
+    func cohortKey(group g: Int32, bitrateIndex: Int, playing: Bool) -> Int {
+        playing ? Int(g) << 5 | bitrateIndex << 1 | 1 : Int(g) << 5
+    }
+
+    /// Puts a detached viewer into the cohort matching its path, cap and phase. `held` is the
+    /// group whose flow ``detach(_:keepingFlow:)`` kept for the viewer: staying in it costs the
+    /// network nothing (a viewer whose buffer empties stays in the same uncapped group), and
+    /// moving to another group on the path is a ``FlowNetwork/transfer(_:from:to:now:)`` (a
+    /// viewer that starts playing with a full buffer while a link holds it below its bitrate).
+    func attach(_ v: Int32, held: Int32 = -1) {
         let g = viewerGroup(v)
         let viewer = viewers[Int(v)]
         let playing = viewer.phase == .playing
-        let key = Int(g) << 5 | Int(viewer.bitrateIndex) << 1 | (playing ? 1 : 0)
+        let key = cohortKey(group: g, bitrateIndex: Int(viewer.bitrateIndex), playing: playing)
         let c: Int32
         if let existing = primaryCohort[key] {
             c = existing
@@ -159,15 +170,23 @@ extension Simulation {
             cohorts[Int(c)].emptyTop = cohorts[Int(c)].emptyKeys.min?.key ?? .infinity
         }
         cohorts[Int(c)].count += 1
-        net.add(1, to: g, now: now)
+        if held >= 0 && net.groupPath[Int(held)] == net.groupPath[Int(g)] {
+            if g != held { net.transfer(1, from: held, to: g, now: now) }
+        } else {
+            if held >= 0 { net.remove(1, from: held, now: now) }
+            net.add(1, to: g, now: now)
+        }
         touch(c)
     }
 
     /// Takes a viewer out of its cohort; afterwards `offset` holds its downloaded bytes and
-    /// `played` its played bytes.
-    func detach(_ v: Int32) {
+    /// `played` its played bytes. With `keepingFlow` its flow stays in the network for the
+    /// caller to pass to ``attach(_:held:)`` or remove; the group is returned.
+    @discardableResult
+    func detach(_ v: Int32, keepingFlow: Bool = false) -> Int32 {
         let c = viewers[Int(v)].cohort
-        guard c >= 0 else { return }
+        guard c >= 0 else { return -1 }
+        let g = cohorts[Int(c)].group
         cohorts[Int(c)].advance(to: now)
         let viewer = viewers[Int(v)]
         let bytes = viewer.offset + cohorts[Int(c)].service
@@ -179,13 +198,14 @@ extension Simulation {
         viewers[Int(v)].version &+= 1
         cohorts[Int(c)].count -= 1
         cohorts[Int(c)].topsCurrent = false
-        net.remove(1, from: cohorts[Int(c)].group, now: now)
+        if !keepingFlow { net.remove(1, from: g, now: now) }
         if cohorts[Int(c)].count == 0 {
             retireCohort(c)
         } else {
             touch(c)
             compactIfNeeded(c)
         }
+        return g
     }
 
     func newCohort(group g: Int32, bitrateIndex: Int, playing: Bool) -> Int32 {
@@ -266,15 +286,64 @@ extension Simulation {
             if cohort.primaryKey >= 0 && primaryCohort[cohort.primaryKey] == c {
                 primaryCohort[cohort.primaryKey] = nil
             }
-            cohorts[Int(c)].primaryKey = -1
-            cohorts[Int(c)].group = target
-            groupCohorts[Int(target)].append(c)
-            net.remove(cohort.count, from: g, now: now)
-            net.add(cohort.count, to: target, now: now)
-            touch(c)
+            net.transfer(cohort.count, from: g, to: target, now: now)
+            let key = cohortKey(group: target, bitrateIndex: cohort.bitrateIndex, playing: cohort.playing)
+            if let primary = primaryCohort[key] {
+                merge(c, into: primary)
+            } else {
+                cohorts[Int(c)].primaryKey = key
+                primaryCohort[key] = c
+                cohorts[Int(c)].group = target
+                groupCohorts[Int(target)].append(c)
+                touch(c)
+            }
         }
         groupCohorts[Int(g)].removeAll()
         return true
+    }
+
+    /// Moves the members of cohort `c` into cohort `primary` (same bitrate and playback state)
+    /// and frees `c`, so that a group keeps one cohort per bitrate and state however often its
+    /// viewers move: a rate change reschedules each cohort of the group. A member's keys and
+    /// offset shift by the difference of the two cohorts' services. The caller takes `c` out of
+    /// its group's list and moves its flows.
+    func merge(_ c: Int32, into primary: Int32) {
+        let ci = Int(c)
+        let pi = Int(primary)
+        cohorts[ci].advance(to: now)
+        cohorts[pi].advance(to: now)
+        let shift = cohorts[ci].service - cohorts[pi].service
+        func current(_ k: CohortKey) -> Bool {
+            let viewer = viewers[Int(k.viewer)]
+            return viewer.version == k.version && viewer.cohort == c
+        }
+        let service = cohorts[ci].serviceKeys.unordered.filter(current)
+        let full = cohorts[ci].fullKeys.unordered.filter(current)
+        let empty = cohorts[ci].emptyKeys.unordered.filter(current)
+        // Every member has one service key.
+        for k in service {
+            viewers[Int(k.viewer)].offset += shift
+            viewers[Int(k.viewer)].cohort = primary
+        }
+        cohorts[pi].serviceKeys.insert(contentsOf: service.lazy.map { CohortKey(key: $0.key - shift, viewer: $0.viewer, version: $0.version) })
+        cohorts[pi].fullKeys.insert(contentsOf: full.lazy.map { CohortKey(key: $0.key - shift, viewer: $0.viewer, version: $0.version) })
+        cohorts[pi].emptyKeys.insert(contentsOf: empty.lazy.map { CohortKey(key: $0.key + shift, viewer: $0.viewer, version: $0.version) })
+        if cohorts[pi].topsCurrent {
+            cohorts[pi].serviceTop = cohorts[pi].serviceKeys.min?.key ?? .infinity
+            cohorts[pi].fullTop = cohorts[pi].fullKeys.min?.key ?? .infinity
+            cohorts[pi].emptyTop = cohorts[pi].emptyKeys.min?.key ?? .infinity
+        }
+        cohorts[pi].count += cohorts[ci].count
+        touch(primary)
+        cohorts[ci].count = 0
+        cohorts[ci].primaryKey = -1
+        cohorts[ci].live = false
+        cohorts[ci].scheduled = .infinity
+        cohortQueue.set(c, .infinity)
+        cohorts[ci].serviceKeys = Heap()
+        cohorts[ci].fullKeys = Heap()
+        cohorts[ci].emptyKeys = Heap()
+        freeCohorts.append(c)
     }
 
     // MARK: Cohort events
@@ -341,7 +410,7 @@ extension Simulation {
     }
 
     func bufferReachedThreshold(_ v: Int32) {
-        detach(v)
+        let held = detach(v, keepingFlow: true)
         let viewer = viewers[Int(v)]
         if !viewer.started {
             viewers[Int(v)].started = true
@@ -358,18 +427,20 @@ extension Simulation {
             stalledViewers -= 1
         }
         viewers[Int(v)].phase = .playing
-        continueDownload(v)
+        continueDownload(v, held: held)
     }
 
     /// After a phase change: drained if all is downloaded, else capped if the buffer is full.
-    private func continueDownload(_ v: Int32) {
+    /// `held` is the viewer's flow kept by ``detach(_:keepingFlow:)``.
+    private func continueDownload(_ v: Int32, held: Int32) {
         let viewer = viewers[Int(v)]
         if viewer.offset >= viewer.total * (1 - 1e-12) {
+            if held >= 0 { net.remove(1, from: held, now: now) }
             drain(v)
             return
         }
         viewers[Int(v)].capped = viewer.offset - viewer.played >= scenario.player.maxBuffer * viewer.bitrate * (1 - 1e-12)
-        attach(v)
+        attach(v, held: held)
     }
 
     /// A flow whose propagation delay has passed (CDNSim model).
@@ -380,13 +451,13 @@ extension Simulation {
     }
 
     func bufferFull(_ v: Int32) {
-        detach(v)
+        let held = detach(v, keepingFlow: true)
         viewers[Int(v)].capped = true
-        attach(v)
+        attach(v, held: held)
     }
 
     func bufferEmpty(_ v: Int32) {
-        detach(v)
+        let held = detach(v, keepingFlow: true)
         let viewer = viewers[Int(v)]
         viewers[Int(v)].played = viewer.offset
         viewers[Int(v)].phase = .waiting
@@ -394,7 +465,7 @@ extension Simulation {
         viewers[Int(v)].stalls += 1
         viewers[Int(v)].stallStart = now
         stalledViewers += 1
-        attach(v)
+        attach(v, held: held)
     }
 
     func downloadDone(_ v: Int32) {

@@ -78,6 +78,15 @@ struct FlowNetworkTests {
                 let limit = limitChoice[Int(rng.unit() * Double(limitChoice.count))]
                 net.setLimit(limit, of: g, now: 0)
                 limits[g] = limit
+            } else if action < 0.96 {
+                // A flow moves to the group of another cap on its path (a capped viewer whose
+                // buffer drains becomes uncapped).
+                let i = Int(rng.unit() * Double(flows.count))
+                let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
+                let g = net.group(path: net.groupPath[Int(flows[i].group)], cap: cap)
+                net.transfer(1, from: flows[i].group, to: g, now: 0)
+                flows[i].cap = cap
+                flows[i].group = g
             } else {
                 let i = Int(rng.unit() * Double(flows.count))
                 let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
@@ -191,6 +200,37 @@ struct FlowNetworkTests {
         net.flush(Int(local), now: 2)
         #expect(abs(net.groupBytes[Int(limited)] - (5 + 2)) < 1e-9)
         #expect(abs(net.groupBytes[Int(local)] - 2 * (25 + 4)) < 1e-9)
+    }
+
+    @Test func flowsHeldByALinkMoveToAHigherCapWithoutARecomputation() {
+        var net = FlowNetwork()
+        _ = net.addLink(capacity: 12)
+        let path = net.path([0])
+        let capped = net.group(path: path, cap: 5)
+        let uncapped = net.group(path: path, cap: 25)
+        let small = net.group(path: path, cap: 1)
+        net.add(3, to: capped, now: 0)
+        net.add(1, to: uncapped, now: 0)
+        net.add(1, to: small, now: 0)
+        net.settle(now: 0)
+        #expect(net.groupRate[Int(capped)] == 11.0 / 4 && net.groupRate[Int(uncapped)] == 11.0 / 4)
+        let recomputations = net.recomputations
+        net.transfer(2, from: capped, to: uncapped, now: 1)
+        net.settle(now: 1)
+        #expect(net.recomputations == recomputations)
+        #expect(net.groupCount[Int(capped)] == 1 && net.groupCount[Int(uncapped)] == 3)
+        #expect(net.groupRate[Int(capped)] == 11.0 / 4 && net.groupRate[Int(uncapped)] == 11.0 / 4)
+        #expect(net.load[0] == 12)
+        // A move that changes the allocation (a flow at its cap of 1 gets more) recomputes it.
+        net.transfer(1, from: small, to: uncapped, now: 2)
+        net.settle(now: 2)
+        #expect(net.recomputations == recomputations + 1)
+        #expect(abs(net.groupRate[Int(uncapped)] - 2.4) < 1e-12)
+        #expect(abs(net.groupRate[Int(capped)] - 2.4) < 1e-12)
+        // One flow at 11/4 for a second, then three.
+        net.flush(Int(uncapped), now: 2)
+        let bytes: Double = 11
+        #expect(abs(net.groupBytes[Int(uncapped)] - bytes) < 1e-9)
     }
 
     @Test func bytesAreIntegratedBetweenChanges() {

@@ -210,6 +210,40 @@ struct SimulationTests {
         #expect(r.stallCounts == [0])
     }
 
+    /// Viewers of two bitrates arriving on a link they saturate: capped viewers whose share
+    /// falls below their bitrate move to the uncapped group again and again, and waiting viewers
+    /// of both bitrates share a cohort. At the end every live cohort is the one cohort of its
+    /// group, bitrate and state, holds exactly the viewers that point to it, and every viewer
+    /// group carries exactly its cohorts' flows.
+    @Test func starvedViewersMergeIntoOneCohortPerGroupAndState() {
+        let s = scenario(linkMbps: 20, bitrates: [2.5e6, 5e6], duration: 90)
+        let arrivals = (0..<40).map {
+            Simulation.ScriptedArrival(time: Double($0) * 1.7, node: 1, content: $0 % 3, bitrateIndex: $0 % 2, seconds: 40 + Double($0 % 5) * 13)
+        }
+        let topology = Topology.syntheticTree(fanout: 1, depth: 1, seed: 1, accessLinkCapacity: s.topology.accessLinkCapacity)
+        let simulation = Simulation(scenario: s, topology: topology)
+        simulation.scriptedArrivals = arrivals
+        let r = simulation.run()
+        #expect(r.stallCounts.reduce(0, +) > 0, "the link must be saturated for the case to mean anything")
+        var members: [Int32: Int] = [:]
+        for viewer in simulation.viewers where viewer.cohort >= 0 { members[viewer.cohort, default: 0] += 1 }
+        var flows: [Int32: Int] = [:]
+        var live = 0
+        for (i, cohort) in simulation.cohorts.enumerated() where cohort.live {
+            live += 1
+            let c = Int32(i)
+            let key = simulation.cohortKey(group: cohort.group, bitrateIndex: cohort.bitrateIndex, playing: cohort.playing)
+            #expect(simulation.primaryCohort[key] == c)
+            #expect(cohort.count == members[c, default: 0])
+            flows[cohort.group, default: 0] += cohort.count
+        }
+        #expect(live > 1)
+        for g in simulation.groupCohorts.indices where simulation.groupKind[g] == .viewer {
+            #expect(simulation.net.groupCount[g] == flows[Int32(g), default: 0], "group \(g)")
+        }
+        #expect(close(r.viewerBytes, r.originEgressBytes, 1e-3 * r.viewerBytes))
+    }
+
     @Test func backgroundStreamsShareTheLinks() {
         // Two background streams at 5 Mb/s on the 10 Mb/s link: a viewer from the origin gets a
         // third of it, 10/3 Mb/s, and starts after 10 * 5 / (10/3) = 15 s (5 s without them).

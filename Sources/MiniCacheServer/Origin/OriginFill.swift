@@ -83,6 +83,21 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var origin: OriginAddress?
         var requestTime: Int64 = 0
         var responseTime: Int64 = 0
+        /// What the response allows joiners, worked out once when its head arrives.
+        var sharing: Sharing?
+    }
+
+    /// The parts of the joiner check that depend on the response and the request sent only.
+    private struct Sharing {
+        /// The response may be shared with joiners at all (not private, no-store or personal).
+        var isShareable: Bool
+        var vary: VarySelector
+        /// The values of `vary`'s fields in the request sent.
+        var sentValues: [String?]
+        var isNotModified: Bool
+        /// The response as if stored, to decide reuse for each joiner's request; nil when it is
+        /// not storable.
+        var received: StoredResponse?
     }
 
     /// The cache key the fill is for.
@@ -181,7 +196,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             case .waiting:
                 state.subscribers.append(subscriber)
             case .streaming(let head), .finished(let head):
-                if let refusal = refusal(head, state: state, subscriber: requestHeaders) { return refusal }
+                if let refusal = refusal(state, subscriber: requestHeaders) { return refusal }
                 state.subscribers.append(subscriber)
                 let chunks = state.chunks
                 let finished: Bool
@@ -265,11 +280,12 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         state.withLock { state in
             state.phase = .streaming(head)
             state.responseTime = Int64(time(nil))
+            state.sharing = self.sharing(head, state: state)
             let origin = state.origin ?? OriginAddress(host: "", port: 0)
             let snapshot = state
             state.subscribers.removeAll { subscriber in
                 let delegate = subscriber.delegate
-                if let refusal = refusal(head, state: snapshot, subscriber: subscriber.requestHeaders) {
+                if let refusal = refusal(snapshot, subscriber: subscriber.requestHeaders) {
                     let error =
                         refusal == .notShareable
                         ? OriginError(
@@ -287,21 +303,34 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         }
     }
 
-    // Why a joiner with `subscriber` headers may not have the response to `sent`, if it may not.
-    private func refusal(_ head: HTTPResponseHead, state: State, subscriber: HTTPHeaders?) -> Subscription? {
-        guard let subscriber else { return nil }
-        guard let sent = state.sentHead, rules.maySharePending(request: sent, response: head) else { return .notShareable }
+    /// What `head` allows joiners, as far as it depends on the response and the request sent.
+    private func sharing(_ head: HTTPResponseHead, state: State) -> Sharing {
         let vary = VarySelector(responseHeaders: head.headers)
-        guard vary.isEmpty || vary.values(from: subscriber) == vary.values(from: sent.headers) else {
-            return .differentVariant
+        let isNotModified = head.status == .notModified
+        guard let sent = state.sentHead, rules.maySharePending(request: sent, response: head) else {
+            return Sharing(isShareable: false, vary: vary, sentValues: [], isNotModified: isNotModified, received: nil)
         }
-        if head.status == .notModified { return nil }
+        let sentValues = vary.isEmpty ? [] : vary.values(from: sent.headers)
         // A joiner gets the response as if it were stored: only when it could be reused for the
         // joiner's request now (RFC 9111 §4), not merely because it was fetched a moment ago.
-        guard rules.storability(request: sent, response: head) == .store else { return .notShareable }
+        guard !isNotModified, rules.storability(request: sent, response: head) == .store else {
+            return Sharing(isShareable: true, vary: vary, sentValues: sentValues, isNotModified: isNotModified, received: nil)
+        }
         let received = StoredResponse(
             requestHeaders: sent.headers, response: head, requestTime: state.requestTime, responseTime: state.responseTime,
             isShared: rules.configuration.isShared, targets: rules.configuration.targetedFields)
+        return Sharing(isShareable: true, vary: vary, sentValues: sentValues, isNotModified: false, received: received)
+    }
+
+    // Why a joiner with `subscriber` headers may not have the response, if it may not.
+    private func refusal(_ state: State, subscriber: HTTPHeaders?) -> Subscription? {
+        guard let subscriber else { return nil }
+        guard let sharing = state.sharing, let sent = state.sentHead, sharing.isShareable else { return .notShareable }
+        guard sharing.vary.isEmpty || sharing.vary.values(from: subscriber) == sharing.sentValues else {
+            return .differentVariant
+        }
+        if sharing.isNotModified { return nil }
+        guard let received = sharing.received else { return .notShareable }
         let joiner = HTTPRequestHead(version: sent.version, method: .GET, uri: sent.uri, headers: subscriber)
         switch rules.decide(request: joiner, stored: received, now: Int64(time(nil))) {
         case .fresh, .staleAcceptedByRequest: return nil

@@ -132,6 +132,17 @@ package final class CacheStore: Sendable {
         body: [UInt8],
         done: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
+        self.store(digest: digest, response: response, url: url, body: StoredBody(body), done: done)
+    }
+
+    /// Stores a complete response from the buffers its body arrived in (see ``store(digest:response:url:body:done:)``).
+    package func store(
+        digest: CacheDigest,
+        response: StoredResponse,
+        url: String,
+        body: StoredBody,
+        done: @escaping @Sendable (Bool) -> Void = { _ in }
+    ) {
         var stamped = response
         if !url.isEmpty { stamped.url = url }
         stamped.storedAt = CacheStoreState.wallClockNanoseconds()
@@ -140,7 +151,7 @@ package final class CacheStore: Sendable {
 
     /// Stores a record that is not a response (a ``VaryIndex``) under `digest`.
     package func store(digest: CacheDigest, record: [UInt8], done: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.enqueue(.write(CacheStoreState.Write(digest: digest, response: nil, body: [], record: record), done))
+        self.enqueue(.write(CacheStoreState.Write(digest: digest, response: nil, body: StoredBody(), record: record), done))
     }
 
     /// Replaces the metadata of a stored response (after a `304`, RFC 9111 §4.3.4), keeping its

@@ -88,13 +88,13 @@ final class CacheStoreState {
     struct Write: Sendable {
         var digest: CacheDigest
         var response: StoredResponse?
-        var body: [UInt8]
+        var body: StoredBody
         var record: [UInt8]?
     }
 
     /// Stores a response or a record; true when it is committed and visible.
     func write(digest: CacheDigest, response: StoredResponse?, body: [UInt8], record: [UInt8]?) -> Bool {
-        self.write([Write(digest: digest, response: response, body: body, record: record)])[0]
+        self.write([Write(digest: digest, response: response, body: StoredBody(body), record: record)])[0]
     }
 
     /// Stores several responses and records with one group commit: room is made and chunks
@@ -175,7 +175,7 @@ final class CacheStoreState {
             for plan in planned {
                 try plan.block.withUnsafeBytes { try writer.write($0, at: 0, into: plan.run) }
                 if writes[plan.index].response != nil {
-                    try writes[plan.index].body.withUnsafeBytes { try writer.write($0, at: Int64(plan.block.count), into: plan.run) }
+                    try writes[plan.index].body.write(with: writer, at: Int64(plan.block.count), into: plan.run)
                 }
             }
         } catch {
@@ -216,7 +216,8 @@ final class CacheStoreState {
                 self.untrack(item.plan.key, keepCounters: true)
                 self.hold(item.retained, inMemory: replacedInMemory, since: since)
             }
-            let body = write.response == nil ? item.plan.block : write.body
+            let kept = write.body.count <= self.volumes.configuration.smallObjectLimit ? write.body.bytes : nil
+            let body = write.response == nil ? item.plan.block : kept
             let prepared = self.volumes.prepare(entry: item.entry, body: body, cached: item.plan.cached, memoryInUse: memory)
             memory += prepared.body?.readableBytes ?? 0
             self.track(

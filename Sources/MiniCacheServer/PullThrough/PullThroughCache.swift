@@ -390,7 +390,7 @@ package final class PullThroughCache: Sendable {
     /// - Parameter since: the invalidation count when the fill started: a response fetched
     ///   before an unsafe request invalidated its key (RFC 9111 §4.4) is not stored.
     func store(
-        _ body: [UInt8], key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, since: UInt64,
+        _ body: StoredBody, key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, since: UInt64,
         release: @escaping @Sendable () -> Void
     ) {
         // The store's purges match the path and query (`/live/seg1.ts`), whatever the origin.
@@ -452,7 +452,8 @@ final class FillRecorder: OriginResponseDelegate {
         var head: HTTPResponseHead?
         var responseTime: Int64 = 0
         var storing = false
-        var body: [UInt8] = []
+        /// The body as received (the fill's buffers, shared, not copied).
+        var body = StoredBody()
     }
 
     private let cache: PullThroughCache
@@ -509,17 +510,17 @@ final class FillRecorder: OriginResponseDelegate {
             guard state.storing else { return }
             if state.body.count + part.readableBytes > self.cache.maxObjectSize {
                 state.storing = false
-                state.body = []
+                state.body = StoredBody()
                 return
             }
-            state.body.append(contentsOf: part.readableBytesView)
+            state.body.append(part)
         }
     }
 
     func originDidFinish() {
         let (head, responseTime, storing, body) = self.state.withLock { state in
             let taken = (state.head, state.responseTime, state.storing, state.body)
-            state.body = []
+            state.body = StoredBody()
             return taken
         }
         if head?.status == .notModified, self.revalidating != nil { return }
@@ -542,7 +543,7 @@ final class FillRecorder: OriginResponseDelegate {
     func originDidFail(_ error: OriginError) {
         self.cache.stats?.originFailed()
         let (notModified, afterHead) = self.state.withLock { state in
-            state.body = []
+            state.body = StoredBody()
             return (state.head?.status == .notModified, state.head != nil)
         }
         if afterHead {

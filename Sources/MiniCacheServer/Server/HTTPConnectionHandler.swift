@@ -42,6 +42,9 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     private var relay: RelayedResponse?
     /// Tells the events of a relay from those of one it replaced.
     private var relayGeneration = 0
+    /// Relayed bytes written since the last flush, and whether a flush is queued on the loop.
+    private var relayUnflushed = 0
+    private var relayFlushQueued = false
     private var timer: Scheduled<Void>?
     /// Buffers of `--large-objects read`, reused.
     private var bufferPool: [ByteBuffer] = []
@@ -273,6 +276,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Hands the output to the channel: adds the batch's counts, writes, flushes, and closes
     /// after the last byte for `.flushAndClose`.
     private func flush(_ action: ConnectionStateMachine.FlushAction, context: ChannelHandlerContext) {
+        self.relayUnflushed = 0
         // Counted before the bytes leave, so a client that saw its response sees it counted.
         self.writer.record(into: self.server.stats)
         switch action {
@@ -425,7 +429,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 if framing.bodiless {
                     self.endRelay(context: context)
                 } else {
-                    self.flush(.flush, context: context)
+                    self.flushRelaySoon(context: context)
                 }
             case .replace(let plan):
                 self.replaceRelay(with: plan, context: context)
@@ -443,7 +447,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             self.writer.writeRelayBody(bytes, chunked: body.chunked)
             relay.recordProgress(bytes.readableBytes)
             self.relay = relay
-            self.flush(.flush, context: context)
+            self.relayUnflushed += bytes.readableBytes
+            self.flushRelaySoon(context: context)
         case .end:
             if !relay.backlog.isEmpty {
                 relay.ended = true
@@ -478,6 +483,29 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     /// Parts of a relayed body the client is behind on.
     private static let behindThreshold = 256 << 10
+
+    /// Relayed bytes written and not yet flushed past which the flush is not deferred.
+    private static let relayFlushLimit = 256 << 10
+
+    /// Flushes a relayed head or body part once the tasks queued on the loop ran, so parts that
+    /// arrive together (a joiner's replay of what a fetch received so far, several reads of one
+    /// origin in one loop pass) go out in one `writev` instead of one write each; at once when
+    /// ``relayFlushLimit`` bytes wait, so the channel's writability keeps telling a slow client.
+    private func flushRelaySoon(context: ChannelHandlerContext) {
+        guard self.relayUnflushed < Self.relayFlushLimit else {
+            self.flush(.flush, context: context)
+            return
+        }
+        guard !self.relayFlushQueued else { return }
+        self.relayFlushQueued = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = handler.value
+            handler.relayFlushQueued = false
+            guard let context = handler.context else { return }
+            handler.flush(.flush, context: context)
+        }
+    }
 
     /// The client has `backlog` bytes of the relayed body waiting: past ``behindThreshold``
     /// upstream is told (a fetch stops reading its origin while none of its viewers keeps up) and
