@@ -14,7 +14,8 @@
 # static one once (slow):
 #   swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static
 # Environment: MINICACHE, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
-# SCRATCH (.build-release), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default).
+# SCRATCH (.build-release), BUILD (0: run the binaries already built, e.g. on a machine kept
+# quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 2 ]; then
@@ -25,9 +26,11 @@ n=$1
 backend=$2
 scratch=${SCRATCH:-.build-release}
 
-swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
-swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+if [ "${BUILD:-1}" = 1 ]; then
+    swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
+    swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
+fi
+bin=$scratch/release
 minicache=${MINICACHE:-}
 if [ -z "$minicache" ]; then
     if [ -x .build-static/release/minicache ]; then minicache=.build-static/release/minicache; else minicache=$bin/minicache; fi
