@@ -65,22 +65,70 @@ if [[ $PARTS == *1* ]]; then
 echo "## 1a. router decisions in process, $SITES sites x $TENANTS tenants from a watch ($(load))"
 taskset -c 1 "$bin/cluster-bench" router --store "$store" --sites "$SITES" --tenants "$TENANTS" --rate "$RATE" --seconds 10
 
-# h2load's per-request log: start (us), status, microseconds to the end of the response.
-percentiles() {
-    python3 - "$1" <<'EOF'
-import sys
+# h2load's per-request log: start (us since the epoch), status, microseconds to the end of the
+# response. Both servers are counted the same way from it: answers, the 302s among them, the rate
+# achieved over the logged span, latency percentiles, and h2load's failed/errored/timeout counts.
+percentiles() { # log summary -> one JSON line
+    python3 - "$1" "$2" <<'EOF'
+import sys, re, json
 rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", open(sys.argv[2]).read())
+if not rows:
+    print(json.dumps({"answers": 0}))
+    sys.exit()
 ms = sorted(int(r[2]) / 1000 for r in rows)
-redirects = sum(1 for r in rows if r[1] == "302")
+starts = sorted(int(r[0]) for r in rows)
+span = (starts[-1] - starts[0]) / 1e6
 q = lambda p: ms[min(len(ms) - 1, int(p * (len(ms) - 1) + 0.5))]
-print(f"{len(ms)} requests, {redirects} redirects; latency ms p50 {q(.5):.3f} p90 {q(.9):.3f} p99 {q(.99):.3f} max {ms[-1]:.3f}")
+print(json.dumps({
+    "answers": len(ms), "redirects": sum(1 for r in rows if r[1] == "302"), "other": sum(1 for r in rows if r[1] != "302"),
+    "rate": (len(ms) - 1) / span if span > 0 else 0, "p50": q(.5), "p90": q(.9), "p99": q(.99), "max": ms[-1],
+    "failed": sum(int(g) for g in failed.groups()) if failed else -1,
+}))
 EOF
 }
-h2() { # name url: RATE requests/s from 10 connections on core 1 for 10 s
+# CPU ticks (user + system) of the processes PID... and their children, so far.
+ticks() {
+    local total=0 p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
+        [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+h2() { # name url pid...: RATE requests/s from 10 connections on core 1 for 10 s (after 1 s of warm-up)
+    # The tenant's name goes in :authority, which h2load sends as Host: a second Host header makes
+    # the request invalid (RFC 9112, 3.2), and nginx answers it with 400.
     # h2load can wait for ever after its duration when starved of CPU: 30 s at most.
-    timeout -s INT 30 taskset -c 1 h2load --h1 -c 10 -t 1 --rps $((RATE / 10)) -D 10 --warm-up-time 1 -H "Host: t1.example" \
-        --log-file "$work/$1.log" "$2" >"$work/$1.out" 2>&1 || true
-    echo "$1: $(grep -o 'finished in [^,]*, [0-9.]* req/s' "$work/$1.out"); $(percentiles "$work/$1.log") ($(load))"
+    local name=$1 url=$2 before
+    shift 2
+    before=$(ticks "$@")
+    timeout -s INT 30 taskset -c 1 h2load --h1 -c 10 -t 1 --rps $((RATE / 10)) -D 10 --warm-up-time 1 -H ":authority: t1.example" \
+        --log-file "$work/$name.log" "$url" >"$work/$name.out" 2>&1 || true
+    cpu=$(( $(ticks "$@") - before ))
+    percentiles "$work/$name.log" "$work/$name.out" | python3 -c "import sys, json; r = json.load(sys.stdin); r['cpu'] = $cpu / $(getconf CLK_TCK); print(json.dumps(r))" >"$work/$name.json"
+    python3 - "$name" "$work/$name.json" "$(load)" <<'EOF'
+import sys, json
+name, r, load = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
+if not r["answers"]:
+    print(f"{name}: no answers ({load})")
+else:
+    print(f"{name}: {r['answers']} answers ({r['redirects']} 302, {r['other']} other; {r['failed']} failed, errored or timed out) at {r['rate']:.0f}/s; "
+          f"latency ms p50 {r['p50']:.3f} p90 {r['p90']:.3f} p99 {r['p99']:.3f} max {r['max']:.3f}; server CPU {r['cpu']:.2f} s, "
+          f"{r['answers'] / r['cpu'] if r['cpu'] > 0 else 0:.0f} answers per CPU-second (h2load's warm-up included in the CPU) ({load})")
+EOF
+}
+compare() { # the router against nginx, same run, same counting
+    python3 - "$work/ecdn-router.json" "$work/nginx-302.json" "$RATE" <<'EOF'
+import sys, json
+r, n, rate = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+if not r.get("redirects") or not n.get("redirects"):
+    print("ratio: not computed (a server answered no 302)")
+    sys.exit()
+met = r["p99"] <= 1 and r["redirects"] == r["answers"] and r["rate"] >= 0.95 * rate
+print(f"ratio ecdn router / nginx: 302s per second {r['rate'] * r['redirects'] / r['answers'] / (n['rate'] * n['redirects'] / n['answers']):.2f}x, "
+      f"p50 {r['p50'] / n['p50']:.2f}x, p99 {r['p99'] / n['p99']:.2f}x, 302s per server CPU-second "
+      f"{(r['redirects'] / r['cpu']) / (n['redirects'] / n['cpu']) if r['cpu'] > 0 and n['cpu'] > 0 else 0:.2f}x; goal (every answer a 302, p99 <= 1 ms at {rate}/s): {'met' if met else 'not met'}")
+EOF
 }
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
 rport=$((port + 2))
@@ -108,8 +156,9 @@ http {
 EOF
 taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
 echo "## 1b. router decisions over HTTP at $RATE requests/s, router on core 0, h2load on core 1 ($(load))"
-h2 "ecdn-router" "http://127.0.0.1:$rport/live/1/index.m3u8"
-h2 "nginx-302" "http://127.0.0.1:$nport/live/1/index.m3u8"
+h2 "ecdn-router" "http://127.0.0.1:$rport/live/1/index.m3u8" "$router_pid"
+h2 "nginx-302" "http://127.0.0.1:$nport/live/1/index.m3u8" "$(cat "$work/nginx.pid")"
+compare
 kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"
 fi
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import ElasticControl
 import EtcdClient
 import Foundation
+import HTTPToolkit
 import Logging
 import NIOCore
 import NIOPosix
@@ -58,11 +59,18 @@ struct ControllerCommand: AsyncParsableCommand {
             stops caches at sites (the same policy as `ecdn up` and `ecdn simulate`), committing \
             each decision in a transaction that holds only while it leads. When the leader dies, \
             a standby leads within the lease TTL. GET /api/leader on any controller answers \
-            {"id": "<leader>"}; the other /api paths and the dashboard are those of `ecdn up`.
+            {"id": "<leader>"}; the other /api paths and the dashboard are those of `ecdn up`. \
+            With --tls-cert and --tls-key the API and dashboard serve HTTPS; with --cache-tls the \
+            caches it places serve HTTPS (give every controller the same --cache-tls).
             """
     )
 
     @OptionGroup var store: StoreOptions
+
+    @OptionGroup(title: "HTTPS of the API and dashboard") var https: ServerTLSOptions
+
+    @Flag(help: "Place caches that serve HTTPS (their agents need --tls-cert and --tls-key); routers send viewers to https:// URLs.")
+    var cacheTls = false
 
     @Option(help: "This controller's name (unique in the cluster).")
     var id = "controller-\(ProcessInfo.processInfo.hostName)-\(getpid())"
@@ -91,13 +99,14 @@ struct ControllerCommand: AsyncParsableCommand {
         let client = store.connect(group: group)
         var policy = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         policy.idleTimeout = idleTimeout
+        policy.instanceTLS = cacheTls
         let controller = ClusterController(
             configuration: ClusterControllerConfiguration(id: id, leaseTTL: leaseTTL, controller: policy), client: client, logger: logger
         )
         let address = HostPort(api) ?? HostPort("127.0.0.1:8001")!
         let server: ClusterAPIServer
         do {
-            server = try await ClusterAPIServer(host: address.host, port: address.port, controller: controller, group: group, logger: logger)
+            server = try await ClusterAPIServer(host: address.host, port: address.port, tls: https.files, controller: controller, group: group, logger: logger)
         } catch {
             Up.fail("\(error)")
         }
@@ -122,11 +131,18 @@ struct AgentCommand: AsyncParsableCommand {
             `minicache` process on this host, reports each one's state and load under its lease, \
             and reconciles after any restart or reconnect: caches that still run are adopted \
             (never started twice), caches that no placement wants are stopped. Its caches outlive \
-            the agent, so stopping or restarting it does not interrupt viewers.
+            the agent, so stopping or restarting it does not interrupt viewers. Caches placed with \
+            HTTPS (`ecdn controller --cache-tls`) serve it with --tls-cert and --tls-key, which \
+            must name the site's cache addresses.
             """
     )
 
     @OptionGroup var store: StoreOptions
+
+    @OptionGroup(title: "HTTPS of the caches") var https: ServerTLSOptions
+
+    @Option(help: ArgumentHelp("PEM file of the CA that signed the origins' certificates (https:// origins; default: the system's trust roots).", valueName: "FILE"))
+    var originCa: String?
 
     @Option(help: "The site this host serves (as named in the store's sites/).")
     var site: String
@@ -166,6 +182,10 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let work = workDir ?? "/tmp/ecdn-agent-\(site)"
         let tokenFile = adminTokenFile ?? work + "/admin.token"
+        if let files = https.files {
+            // Checked now, not when the first HTTPS cache fails to start.
+            do { _ = try files.serverContext() } catch { Up.fail("--tls-cert/--tls-key: \(error.message)") }
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = store.connect(group: group)
         let backend: any SiteBackend
@@ -174,7 +194,8 @@ struct AgentCommand: AsyncParsableCommand {
             try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
             token = try AdminTokenFile.prepare(tokenFile)
             let instances = ProcessBackendConfiguration(
-                minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true, adminTokenFile: tokenFile
+                minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize, detached: true, adminTokenFile: tokenFile,
+                tls: https.files, originCA: originCa
             )
             backend = try (BackendKind(rawValue: self.backend) ?? .process).makeBackend(BackendSettings(instances: instances), logger: logger)
         } catch {
@@ -203,11 +224,13 @@ struct RouterCommand: AsyncParsableCommand {
             (no etcd round trip per viewer), answers each viewer with a 302 to its site's cache or \
             the origin, and reports demand to etcd in batches (one write per site per second at \
             most, plus one early report when a site needs a cache). When etcd is unreachable it \
-            keeps routing from its last view.
+            keeps routing from its last view. With --tls-cert and --tls-key it serves HTTPS.
             """
     )
 
     @OptionGroup var store: StoreOptions
+
+    @OptionGroup(title: "HTTPS") var https: ServerTLSOptions
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "ADDR:PORT"))
     var listen = "127.0.0.1:8000"
@@ -253,7 +276,7 @@ struct RouterCommand: AsyncParsableCommand {
             router = try await ClusterRouter(
                 configuration: ClusterRouterConfiguration(
                     id: id, host: address.host, port: address.port, prefixTable: table, controller: policy,
-                    cacheCheckInterval: cacheCheckInterval, cacheCheckTimeout: cacheCheckTimeout
+                    cacheCheckInterval: cacheCheckInterval, cacheCheckTimeout: cacheCheckTimeout, tls: https.files
                 ),
                 client: client, group: group, logger: logger
             )

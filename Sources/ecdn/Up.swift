@@ -130,7 +130,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"
 
-    @Flag(help: "Serve HTTPS: makes a local CA and one certificate for the router, the API, the demo origin and every cache (process backend); prints the CA's path after `ca:`.")
+    @Flag(help: "Serve HTTPS: makes a local CA and one certificate for the router, the API, the demo origin and every cache (process backend; with --store too); prints the CA's path after `ca:`.")
     var tls = false
 
     func validate() throws {
@@ -165,7 +165,6 @@ struct Up: AsyncParsableCommand {
             do { _ = try etcdTLS.configuration(store: store) } catch { throw ValidationError("--store: \(error.message)") }
         }
         if tls {
-            guard store == nil else { throw ValidationError("--tls runs the in-memory control plane only; drop --store") }
             guard backend == BackendKind.process.rawValue, siteBackend.allSatisfy({ $0.hasSuffix("=\(BackendKind.process.rawValue)") }) else {
                 throw ValidationError("--tls serves HTTPS caches on the process backend only; drop --backend and --site-backend")
             }
@@ -263,10 +262,18 @@ struct Up: AsyncParsableCommand {
             }
             if let etcd {
                 let cdn = try await ClusterCDN(configuration: configuration, store: etcd, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
-                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: { await cdn.shutdown() })
+                let names = siteList.map(\.name)
+                plane = ControlPlane(
+                    router: cdn.router.url, api: cdn.api.url, services: cdn.services,
+                    ready: {
+                        // Until its agent is a member, a site's viewers go to the origin ("site lost").
+                        _ = await cdn.view.wait(timeout: 15) { state in names.allSatisfy { state.agents[$0] != nil } }
+                    },
+                    shutdown: { await cdn.shutdown() }
+                )
             } else {
                 let cdn = try await ElasticCDN(configuration: configuration, originCounters: { demoOrigin?.counters }, group: group, logger: logger)
-                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, shutdown: {})
+                plane = ControlPlane(router: cdn.router.url, api: cdn.api.url, services: cdn.services, ready: {}, shutdown: {})
             }
             if demo {
                 let load = LoadConfiguration(
@@ -281,6 +288,23 @@ struct Up: AsyncParsableCommand {
         } catch {
             Self.fail("\(error)")
         }
+        var services: [any Service] = []
+        if let demoOrigin { services.append(demoOrigin) }
+        services += plane.services
+        if let viewers { services.append(viewers) }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        let running = Task {
+            do {
+                try await serviceGroup.run()
+            } catch {
+                logger.error("stopped with an error", metadata: ["error": "\(error)"])
+            }
+        }
+        // The lines a user (or a script) acts on come once every part serves.
+        await plane.ready()
         print("router: \(plane.router)")
         print("api: \(plane.api)/api")
         print("dashboard: \(plane.api)/")
@@ -290,19 +314,7 @@ struct Up: AsyncParsableCommand {
         let trust = tlsFiles.map { "--cacert \($0.ca) " } ?? ""
         print("try: curl -sL \(trust)--interface 127.0.\(firstSiteOctet).1 \(plane.router)/live/1/index.m3u8   (Ctrl-C stops everything)")
         fflush(nil)
-        var services: [any Service] = []
-        if let demoOrigin { services.append(demoOrigin) }
-        services += plane.services
-        if let viewers { services.append(viewers) }
-        let serviceGroup = ServiceGroup(configuration: .init(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-        ))
-        do {
-            try await serviceGroup.run()
-        } catch {
-            logger.error("stopped with an error", metadata: ["error": "\(error)"])
-        }
+        await running.value
         await plane.shutdown()
         if ownWorkDir { try? FileManager.default.removeItem(atPath: work) }
         try? await group.shutdownGracefully()
@@ -353,6 +365,8 @@ struct ControlPlane {
     var router: String
     var api: String
     var services: [any Service]
+    /// Returns once the services serve viewers (the distributed agents are members).
+    var ready: @Sendable () async -> Void
     /// After the services ended (stops the distributed agents' caches).
     var shutdown: @Sendable () async -> Void
 }

@@ -54,6 +54,23 @@ import Testing
         }
     }
 
+    @Test("a request with two Host headers gets 400 and never reaches the responder (RFC 9112, 3.2); one Host is served")
+    func duplicateHost() async throws {
+        let reached = SharedCounter()
+        try await Self.withServer(responder: { _ in
+            reached.add()
+            return .text(.ok, "ok\n")
+        }) { server, _ async throws in
+            let port = try #require(server.localAddress.port)
+            let twice = try await TestConnection.get(port: port, "/", headers: ["Host: other.example"])
+            #expect(twice.status == 400)
+            #expect(reached.value == 0)
+            let once = try await TestConnection.get(port: port, "/")
+            #expect(once.status == 200)
+            #expect(reached.value == 1)
+        }
+    }
+
     @Test("JSON answers decode into the type that was encoded")
     func jsonRoundTrip() async throws {
         let document = AdminAPI.Remounted(generation: 7, objects: 3, certificates: nil)

@@ -13,10 +13,14 @@ public final class ClusterAPIServer: Service, Sendable {
     private let server: HTTPServer
 
     /// Binds the listener; ``run()`` keeps it until shutdown.
-    /// - Throws: ``ControlError`` `bindFailed`.
-    public init(host: String, port: Int, controller: ClusterController, originCounters: @escaping APIServer.OriginCounters = { nil }, group: any EventLoopGroup, logger: Logger) async throws(ControlError) {
+    /// - Parameter tls: serve HTTPS with this certificate and key (as `ecdn up --tls`'s API); nil: HTTP.
+    /// - Throws: ``ControlError`` `bindFailed`, or `badConfiguration` naming a TLS file that cannot be used.
+    public init(
+        host: String, port: Int, tls: TLSFiles? = nil, controller: ClusterController, originCounters: @escaping APIServer.OriginCounters = { nil },
+        group: any EventLoopGroup, logger: Logger
+    ) async throws(ControlError) {
         let responder = ClusterAPIResponder(controller: controller, originCounters: originCounters)
-        server = try await HTTPServer.bind(host: host, port: port, group: group, logger: logger) { request in
+        server = try await HTTPServer.bind(host: host, port: port, tls: tls, group: group, logger: logger) { request in
             responder.respond(request)
         }
     }

@@ -34,22 +34,28 @@ public final class ClusterCDN: Sendable {
         try await ClusterSeed.write(client: client, sites: c.sites, tenants: tenants)
         view = ClusterView(logger: logger)
         let id = "up-\(getpid())"
+        // With TLS, the router, the API and every cache serve HTTPS with the same certificate.
+        var policy = c.controller
+        policy.instanceTLS = policy.instanceTLS || c.tls != nil
         let client = client
         let view = view
         router = try await ElasticCDN.withFallback(port: c.routerPort, logger: logger) { port throws(ControlError) in
             try await ClusterRouter(
-                configuration: ClusterRouterConfiguration(id: "router-\(id)", host: c.host, port: port, prefixTable: c.prefixTable, controller: c.controller),
+                configuration: ClusterRouterConfiguration(
+                    id: "router-\(id)", host: c.host, port: port, prefixTable: c.prefixTable, controller: policy, tls: c.tls
+                ),
                 client: client, view: view, group: group, logger: logger
             )
         }
         let controller = ClusterController(
-            configuration: ClusterControllerConfiguration(id: id, controller: c.controller), client: client, view: view, logger: logger
+            configuration: ClusterControllerConfiguration(id: id, controller: policy), client: client, view: view, logger: logger
         )
         self.controller = controller
         var agents: [SiteAgent] = []
         for site in c.sites {
             var backend = c.backend
             backend.workDirectory += "/\(site.name)"
+            backend.tls = backend.tls ?? c.tls
             agents.append(SiteAgent(
                 configuration: SiteAgentConfiguration(
                     site: site.name, id: "agent-\(site.name)-\(id)", readyTimeout: c.controller.readyTimeout,
@@ -63,7 +69,7 @@ public final class ClusterCDN: Sendable {
         let apiPort = c.apiPort
         let api = try await ElasticCDN.withFallback(port: apiPort, logger: logger) { port throws(ControlError) in
             try await ClusterAPIServer(
-                host: c.host, port: port, controller: controller,
+                host: c.host, port: port, tls: c.tls, controller: controller,
                 originCounters: originCounters, group: group, logger: logger
             )
         }

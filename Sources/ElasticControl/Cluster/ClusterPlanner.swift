@@ -108,7 +108,7 @@ public struct ClusterPlanner: Sendable {
                 siteActive += 1
                 let record = PlacementRecord(
                     id: "\(site.name)-\(tenant.name)-\(state.revision)", site: site.name, tenant: tenant.name, slot: slot, address: address,
-                    port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin,
+                    port: configuration.instancePort, adminPort: configuration.adminPort, origin: tenant.origin, tls: configuration.instanceTLS,
                     placedBy: leader, placedAt: now
                 )
                 plan.place.append(record)

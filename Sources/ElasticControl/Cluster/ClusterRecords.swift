@@ -119,6 +119,8 @@ public struct PlacementRecord: Sendable, Codable, Equatable {
     public var port: Int
     public var adminPort: Int
     public var origin: String
+    /// The cache serves HTTPS on ``port`` (its agent has the certificate); absent means HTTP.
+    public var tls: Bool?
     public var want: Want
     /// Why it is to stop.
     public var reason: String?
@@ -128,10 +130,11 @@ public struct PlacementRecord: Sendable, Codable, Equatable {
     public var placedAt: Double
 
     public init(
-        id: String, site: String, tenant: String, slot: Int, address: String, port: Int, adminPort: Int, origin: String,
+        id: String, site: String, tenant: String, slot: Int, address: String, port: Int, adminPort: Int, origin: String, tls: Bool = false,
         want: Want = .run, reason: String? = nil, placedBy: String, placedAt: Double
     ) {
         self.id = id
+        self.tls = tls ? true : nil
         self.site = site
         self.tenant = tenant
         self.slot = slot
@@ -146,7 +149,7 @@ public struct PlacementRecord: Sendable, Codable, Equatable {
     }
 
     public var spec: InstanceSpec {
-        InstanceSpec(id: id, site: site, tenant: tenant, address: address, port: port, adminPort: adminPort, origin: origin)
+        InstanceSpec(id: id, site: site, tenant: tenant, address: address, port: port, adminPort: adminPort, origin: origin, tls: tls == true)
     }
 }
 

@@ -31,12 +31,15 @@ public struct ClusterRouterConfiguration: Sendable {
     /// content it was already sent to a cache for (it most likely failed there) is sent there
     /// again only after a fresh check. 0 turns every check off. Default 0.5.
     public var cacheCheckTimeout: Double
+    /// Serve HTTPS with this certificate and key (as `ecdn up --tls`'s router). Default nil (HTTP).
+    public var tls: TLSFiles?
 
     public init(
         id: String = "router-\(UInt32.random(in: 0...UInt32.max))", host: String = "127.0.0.1", port: Int = 8000, prefixTable: PrefixTable? = nil,
         reportInterval: Double = 1, leaseTTL: Int64 = 3, controller: ControllerConfiguration = ControllerConfiguration(),
-        cacheCheckInterval: Double = 1, cacheCheckTimeout: Double = 0.5
+        cacheCheckInterval: Double = 1, cacheCheckTimeout: Double = 0.5, tls: TLSFiles? = nil
     ) {
+        self.tls = tls
         self.id = id
         self.host = host
         self.port = port
@@ -87,14 +90,14 @@ public final class ClusterRouter: Service, Sendable {
         self.logger = logger
         self.checks = configuration.cacheCheckTimeout > 0 ? CacheChecks(timeout: configuration.cacheCheckTimeout, group: group, logger: logger) : nil
         let box = RouterBox()
-        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, group: group, logger: logger) { request in
-            guard let router = box.router else { return .text(.serviceUnavailable, "starting\n") }
-            return await router.respond(request)
-        }
+        self.server = try await HTTPServer.bind(host: configuration.host, port: configuration.port, tls: configuration.tls, group: group, logger: logger, immediate: { request in
+            guard let router = box.router else { return .now(.text(.serviceUnavailable, "starting\n")) }
+            return router.answer(request)
+        })
         box.router = self
     }
 
-    /// `http://host:port` of the router.
+    /// `http://host:port` of the router, or `https://` with TLS.
     public var url: String { server.url }
     public var port: Int { server.localAddress.port ?? 0 }
 
@@ -146,10 +149,21 @@ public final class ClusterRouter: Service, Sendable {
 
     // MARK: Routing
 
-    func respond(_ request: HTTPRequest) async -> HTTPResponse {
+    /// Answers a viewer on the listener's event loop when the local view decides it (the common
+    /// case: no task, no thread hop); a viewer held for a booting cache, or one whose cache is to
+    /// be checked first, is answered from a task.
+    func answer(_ request: HTTPRequest) -> HTTPAnswer {
         let (table, tenants) = currentTable()
-        return await Router.respond(request, table: table, tenants: tenants) { site, tenant, client, content in
-            await route(site: site, tenant: tenant, client: client, content: content)
+        switch Router.viewer(request, table: table, tenants: tenants) {
+        case .answer(let response):
+            return .now(response)
+        case .ask(let question):
+            switch routeNow(site: question.site ?? "", tenant: question.tenant, client: question.client, content: question.content) {
+            case .done(let target):
+                return .now(Router.response(to: request, site: question.site, target: target))
+            case .pending(let pending):
+                return .later { Router.response(to: request, site: question.site, target: await self.routeLater(pending)) }
+            }
         }
     }
 
@@ -169,9 +183,52 @@ public final class ClusterRouter: Service, Sendable {
 
     /// Decides where a viewer of `tenant` at `site` goes, from the local view.
     public func route(site: String, tenant: String, client: String, content: String = "") async -> RouteTarget {
+        switch routeNow(site: site, tenant: tenant, client: client, content: content) {
+        case .done(let target): return target
+        case .pending(let pending): return await routeLater(pending)
+        }
+    }
+
+    /// A decision that has to wait: for a check of the cache, the next site, or a booting cache.
+    struct PendingRoute: Sendable {
+        var key: DesiredKey
+        var client: String
+        var content: String
+        var now: Double
+        var decision: Choice?
+        var origin: String
+        var reason: String
+    }
+
+    enum Step {
+        case done(RouteTarget)
+        case pending(PendingRoute)
+    }
+
+    /// The decision from the local view, counting the viewer's arrival; pending when it needs
+    /// something to wait for (``routeLater(_:)`` finishes it).
+    func routeNow(site: String, tenant: String, client: String, content: String) -> Step {
         let now = HTTPDate.now()
         let key = DesiredKey(site: site, tenant: tenant)
-        var (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
+        let (decision, origin, reason) = decide(key: key, client: client, content: content, now: now, record: true)
+        let pending = PendingRoute(key: key, client: client, content: content, now: now, decision: decision, origin: origin, reason: reason)
+        switch decision {
+        case .cache(let url, let id)?:
+            guard checkTarget(for: id, key: key, client: client) == nil else { return .pending(pending) }
+            demand.withLock { $0.routed(key, instance: id, client: client, now: now, toCache: true) }
+            return .done(.cache(url: url, instance: id))
+        case nil:
+            guard !["site lost", "cache unreachable", "cache booting", "wait"].contains(reason) else { return .pending(pending) }
+            demand.withLock { $0.routed(key, instance: nil, client: client, now: now, toCache: false) }
+            return .done(.origin(url: origin, reason: reason))
+        }
+    }
+
+    /// Finishes a pending decision: checks the cache a returning viewer was sent to, looks for
+    /// the next site, or holds the viewer for a booting cache.
+    func routeLater(_ pending: PendingRoute) async -> RouteTarget {
+        let (key, client, content, now) = (pending.key, pending.client, pending.content, pending.now)
+        var (decision, origin, reason) = (pending.decision, pending.origin, pending.reason)
         // A viewer back for what it was sent to a cache for goes there again only if it answers
         // a check now; else the decision is made again without that cache.
         for _ in 0..<3 {
@@ -192,10 +249,11 @@ public final class ClusterRouter: Service, Sendable {
             return .cache(url: url, instance: id)
         case nil:
             demand.withLock { $0.routed(key, instance: nil, client: client, now: now, toCache: false) }
-            if reason == "cache booting" || reason == "wait" { await reportDemand(sites: [site]) }
+            if reason == "cache booting" || reason == "wait" { await reportDemand(sites: [key.site]) }
             guard reason == "wait", configuration.controller.routerWait > 0 else {
                 return .origin(url: origin, reason: reason == "wait" ? "cache booting" : reason)
             }
+            let (site, tenant) = (key.site, key.tenant)
             let ready = await view.wait(timeout: configuration.controller.routerWait) { state in
                 state.running(site: site, tenant: tenant).contains { $0.status?.instance.state == .ready }
             }
@@ -210,7 +268,7 @@ public final class ClusterRouter: Service, Sendable {
         }
     }
 
-    private enum Choice { case cache(url: String, id: String) }
+    enum Choice: Sendable { case cache(url: String, id: String) }
 
     /// For a viewer of a lost site (its agent's lease lapsed) or of a site whose caches do not
     /// answer: the next site in name order, with a live agent, where the policy sends the viewer
@@ -238,16 +296,20 @@ public final class ClusterRouter: Service, Sendable {
     /// Whether `client` may be sent to instance `id` (of `key`): yes, unless this router or
     /// another (by its demand report) sent it there before and the cache fails a check now.
     private func mayReturn(to id: String, key: DesiredKey, client: String) async -> Bool {
-        guard let checks else { return true }
+        guard let checks, let target = checkTarget(for: id, key: key, client: client) else { return true }
+        return await checks.check(target)
+    }
+
+    /// The cache to check before `client` is sent to instance `id` again, or nil when no check is due.
+    private func checkTarget(for id: String, key: DesiredKey, client: String) -> CacheChecks.Target? {
+        guard checks != nil else { return nil }
         let sentHere = demand.withLock { $0.keys[key]?.instances[id]?[client] != nil }
-        let target: CacheChecks.Target? = view.read { state in
+        return view.read { state in
             guard sentHere || state.wasSent(client, site: key.site, tenant: key.tenant, instance: id),
                 let placement = state.placements[key.site]?[id]?.record
             else { return nil }
             return CacheChecks.Target(id: id, host: placement.address, port: placement.port)
         }
-        guard let target else { return true }
-        return await checks.check(target)
     }
 
     /// Every placed instance whose agent reports it ready: what the periodic checks look at.

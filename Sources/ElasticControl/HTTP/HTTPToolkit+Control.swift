@@ -12,6 +12,14 @@ extension HTTPServer {
     package static func bind(
         host: String, port: Int, tls: TLSFiles? = nil, group: any EventLoopGroup, logger: Logger, responder: @escaping HTTPResponder
     ) async throws(ControlError) -> HTTPServer {
+        try await bind(host: host, port: port, tls: tls, group: group, logger: logger, immediate: { request in .later { await responder(request) } })
+    }
+
+    /// As ``bind(host:port:tls:group:logger:responder:)``, for a responder that answers on the
+    /// event loop when it can (``HTTPImmediateResponder``).
+    package static func bind(
+        host: String, port: Int, tls: TLSFiles? = nil, group: any EventLoopGroup, logger: Logger, immediate: @escaping HTTPImmediateResponder
+    ) async throws(ControlError) -> HTTPServer {
         let context: NIOSSLContext?
         do {
             context = try tls?.serverContext()
@@ -20,7 +28,7 @@ extension HTTPServer {
         }
         do {
             return try await bind(
-                HTTPServerConfiguration(host: host, port: port, serverName: "ecdn", tls: context), group: group, logger: logger, responder: responder)
+                HTTPServerConfiguration(host: host, port: port, serverName: "ecdn", tls: context), group: group, logger: logger, immediate: immediate)
         } catch {
             throw ControlError(.bindFailed, error.message, underlying: error)
         }

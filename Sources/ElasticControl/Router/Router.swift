@@ -60,17 +60,44 @@ public final class Router: Service, Sendable {
         _ request: HTTPRequest, table: PrefixTable, tenants: [TenantConfiguration],
         route: (_ site: String, _ tenant: String, _ client: String, _ content: String) async -> RouteTarget
     ) async -> HTTPResponse {
+        switch viewer(request, table: table, tenants: tenants) {
+        case .answer(let response):
+            return response
+        case .ask(let question):
+            return response(to: request, site: question.site, target: await route(question.site ?? "", question.tenant, question.client, question.content))
+        }
+    }
+
+    /// What a viewer request asks the router to decide.
+    struct Question {
+        /// The client's site, nil when its address is outside every site.
+        var site: String?
+        var tenant: String
+        var client: String
+        var content: String
+    }
+
+    /// A viewer request: refused at once (method, tenant), or a question to decide.
+    enum Viewer {
+        case answer(HTTPResponse)
+        case ask(Question)
+    }
+
+    static func viewer(_ request: HTTPRequest, table: PrefixTable, tenants: [TenantConfiguration]) -> Viewer {
         guard request.method == .GET || request.method == .HEAD else {
             var r = HTTPResponse.text(.methodNotAllowed, "the router redirects GET and HEAD only\n")
             r.headers.add(name: "Allow", value: "GET, HEAD")
-            return r
+            return .answer(r)
         }
         guard let tenant = tenantFor(request, tenants: tenants) else {
-            return .text(.notFound, "no tenant serves this host and path\n")
+            return .answer(.text(.notFound, "no tenant serves this host and path\n"))
         }
         let client = request.remoteAddress?.ipAddress ?? ""
-        let site = table.site(for: client)
-        let target = await route(site ?? "", tenant.name, client, content(of: request.path))
+        return .ask(Question(site: table.site(for: client), tenant: tenant.name, client: client, content: content(of: request.path)))
+    }
+
+    /// The redirect for a decision.
+    static func response(to request: HTTPRequest, site: String?, target: RouteTarget) -> HTTPResponse {
         var response: HTTPResponse
         switch target {
         case .cache(let url, let instance):

@@ -22,10 +22,21 @@ public struct PrefixTable: Sendable, Equatable {
 
     /// Entries, longest prefix first.
     public private(set) var entries: [Entry]
+    /// Per prefix length in use, longest first: network to site (the first entry of a network
+    /// wins, as in ``entries``). A lookup costs one hash per length, not one test per entry.
+    private var byLength: [(length: Int, sites: [UInt32: String])]
 
     public init(entries: [Entry]) {
         self.entries = entries.sorted { $0.length > $1.length }
+        var byLength: [(length: Int, sites: [UInt32: String])] = []
+        for entry in self.entries {
+            if byLength.last?.length != entry.length { byLength.append((entry.length, [:])) }
+            if byLength[byLength.count - 1].sites[entry.network] == nil { byLength[byLength.count - 1].sites[entry.network] = entry.site }
+        }
+        self.byLength = byLength
     }
+
+    public static func == (a: PrefixTable, b: PrefixTable) -> Bool { a.entries == b.entries }
 
     /// Parses the file format above.
     /// - Throws: ``ControlError`` `badPrefixTable` naming the line.
@@ -48,7 +59,10 @@ public struct PrefixTable: Sendable, Equatable {
         var text = Substring(address)
         if text.hasPrefix("::ffff:") { text = text.dropFirst(7) }
         guard let ip = Self.parseIPv4(text) else { return nil }
-        return entries.first { $0.length == 0 || (ip & (UInt32.max << (32 - $0.length))) == $0.network }?.site
+        for (length, sites) in byLength {
+            if let site = sites[length == 0 ? 0 : ip & (UInt32.max << (32 - length))] { return site }
+        }
+        return nil
     }
 
     package static func parsePrefix(_ text: Substring) -> (UInt32, Int)? {

@@ -2,21 +2,22 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Collects each request, runs the ``HTTPResponder`` in a task and writes its response on the
-/// channel's event loop. NIO's pipelining handler holds later requests until the response is
-/// written, so answers keep the order of the requests.
+/// Collects each request, asks the ``HTTPImmediateResponder`` and writes its response on the
+/// channel's event loop: at once when it answered at once, else when its task is done. NIO's
+/// pipelining handler holds later requests until the response is written, so answers keep the
+/// order of the requests.
 final class HTTPResponderHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let responder: HTTPResponder
+    private let responder: HTTPImmediateResponder
     private let configuration: HTTPServerConfiguration
     private let logger: Logger
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var refusing = false
 
-    init(responder: @escaping HTTPResponder, configuration: HTTPServerConfiguration, logger: Logger) {
+    init(responder: @escaping HTTPImmediateResponder, configuration: HTTPServerConfiguration, logger: Logger) {
         self.responder = responder
         self.configuration = configuration
         self.logger = logger
@@ -44,17 +45,30 @@ final class HTTPResponderHandler: ChannelInboundHandler {
                 write(response, version: head.version, keepAlive: false, isHead: false, context: context)
                 return
             }
+            // RFC 9112, 3.2: a request with more than one Host is invalid (which one names the tenant?).
+            if head.headers["Host"].count > 1 {
+                let response = HTTPResponse.text(.badRequest, "more than one Host header: send one\n")
+                write(response, version: head.version, keepAlive: false, isHead: false, context: context)
+                return
+            }
             let request = HTTPRequest(
                 method: head.method, uri: head.uri, headers: head.headers, body: body, remoteAddress: context.channel.remoteAddress)
             body = ByteBuffer()
-            let responder = self.responder
             let keepAlive = head.isKeepAlive
             let version = head.version
             let isHead = head.method == .HEAD
+            let work: @Sendable () async -> HTTPResponse
+            switch responder(request) {
+            case .now(let response):
+                write(response, version: version, keepAlive: keepAlive, isHead: isHead, context: context)
+                return
+            case .later(let later):
+                work = later
+            }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
             Task {
-                let response = await responder(request)
+                let response = await work()
                 eventLoop.execute {
                     let (handler, context) = loopBound.value
                     handler.write(response, version: version, keepAlive: keepAlive, isHead: isHead, context: context)

@@ -42,3 +42,15 @@ package struct HTTPResponse: Sendable {
 
 /// Turns a request into a response: what an ``HTTPServer`` serves.
 package typealias HTTPResponder = @Sendable (HTTPRequest) async -> HTTPResponse
+
+/// What an ``HTTPImmediateResponder`` answers.
+package enum HTTPAnswer: Sendable {
+    /// The response, made at once on the connection's event loop.
+    case now(HTTPResponse)
+    /// Work that has to wait for something; the server runs it in a task.
+    case later(@Sendable () async -> HTTPResponse)
+}
+
+/// Answers a request on the connection's event loop when it can, without a task or a thread hop
+/// (a router's decision from its local view), and hands the rest to a task. It must not block.
+package typealias HTTPImmediateResponder = @Sendable (HTTPRequest) -> HTTPAnswer

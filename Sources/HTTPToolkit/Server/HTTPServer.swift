@@ -22,13 +22,25 @@ package final class HTTPServer: Sendable {
         self.scheme = scheme
     }
 
-    /// Binds `configuration.host:port` and serves `responder`.
+    /// Binds `configuration.host:port` and serves `responder`, each request in a task.
     /// - Throws: ``HTTPServerError`` when the address cannot be bound.
     package static func bind(
         _ configuration: HTTPServerConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         responder: @escaping HTTPResponder
+    ) async throws(HTTPServerError) -> HTTPServer {
+        try await bind(configuration, group: group, logger: logger, immediate: { request in .later { await responder(request) } })
+    }
+
+    /// Binds `configuration.host:port` and serves `immediate`: what it answers at once is written
+    /// from the event loop; what it defers runs in a task.
+    /// - Throws: ``HTTPServerError`` when the address cannot be bound.
+    package static func bind(
+        _ configuration: HTTPServerConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        immediate responder: @escaping HTTPImmediateResponder
     ) async throws(HTTPServerError) -> HTTPServer {
         let channel: any Channel
         let tls = configuration.tls
