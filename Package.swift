@@ -188,6 +188,7 @@ let package = Package(
         .target(
             name: "MiniCacheTesting",
             dependencies: [
+                "TestRunWidth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -196,6 +197,10 @@ let package = Package(
             path: "Tests/MiniCacheTesting",
             swiftSettings: swiftSettings
         ),
+        // Bounds how many tests Swift Testing runs at once to one per core (a constructor that sets
+        // SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH before the test executable starts, unless
+        // it is set): linked into the tests through MiniCacheTesting.
+        .target(name: "TestRunWidth", path: "Tests/TestRunWidth"),
         // Counts the heap allocations of one thread, for MiniCacheServerTests' allocation tests
         // (its malloc family takes the C library's place in the test executable).
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),

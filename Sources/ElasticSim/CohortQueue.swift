@@ -3,7 +3,8 @@
 /// change at every rate change, far more often than anything else in the simulation).
 ///
 /// Each heap entry carries its time, so sifting compares entries it has already read instead
-/// of looking the times up by cohort (a cache miss per comparison in a large queue).
+/// of looking the times up by cohort (a cache miss per comparison in a large queue). The heap
+/// is 4-ary: half the levels of a binary heap, and a node's children share a cache line.
 struct CohortQueue {
     private struct Entry {
         var time: Double
@@ -51,7 +52,7 @@ struct CohortQueue {
         var i = start
         let entry = heap[i]
         while i > 0 {
-            let parent = (i - 1) / 2
+            let parent = (i - 1) / 4
             guard Entry.precedes(entry, heap[parent]) else { break }
             heap[i] = heap[parent]
             position[Int(heap[i].cohort)] = Int32(i)
@@ -67,10 +68,10 @@ struct CohortQueue {
         let entry = heap[i]
         let count = heap.count
         while true {
-            let l = 2 * i + 1
-            guard l < count else { break }
-            var m = l
-            if l + 1 < count && Entry.precedes(heap[l + 1], heap[l]) { m = l + 1 }
+            let first = 4 * i + 1
+            guard first < count else { break }
+            var m = first
+            for child in (first + 1)..<Swift.min(first + 4, count) where Entry.precedes(heap[child], heap[m]) { m = child }
             guard Entry.precedes(heap[m], entry) else { break }
             heap[i] = heap[m]
             position[Int(heap[i].cohort)] = Int32(i)

@@ -34,7 +34,7 @@ struct AgentReconcileTests {
         defer { etcd.destroy() }
         let client = try EtcdClient(configuration: EtcdConfiguration(url: etcd.url))
         let keys = ClusterKeys()
-        let site = SiteConfiguration.loopbackSites(1, firstOctet: 141)[0]
+        let site = SiteConfiguration.loopbackSites(1, firstOctet: 143)[0]
         try await ClusterSeed.write(client: client, sites: [site], tenants: [TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")])
         let work = TestEnvironment.temporaryDirectory("reconcile")
         defer { try? FileManager.default.removeItem(atPath: work) }

@@ -117,7 +117,7 @@ struct ClusterTests {
     }
 
     @Test func killedLeaderIsReplacedByTheStandbyWhileViewersKeepTheirCache() async throws {
-        let stack = try await Stack(octet: 151)
+        let stack = try await Stack(octet: 157)
         let a = try stack.controller("ctl-a")
         let apiA = try await a.value("api")
         let b = try stack.controller("ctl-b")
@@ -133,7 +133,7 @@ struct ClusterTests {
 
         // A viewer at the site: the leader places a cache, the agent starts it, the router sends the viewer there.
         let client = HTTPClientForTests()
-        let redirect = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.151.5")
+        let redirect = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.157.5")
         let instance = try #require(redirect.headers.first(name: "X-ECDN-Instance"))
         let location = try #require(redirect.headers.first(name: "Location"))
         let pid = try #require(stack.backend.pid(of: instance))
@@ -144,7 +144,7 @@ struct ClusterTests {
         var requests = 0
         let moved = await TestStack.eventually(timeout: 15) {
             requests += 1
-            let r = try? await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.151.6")
+            let r = try? await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.157.6")
             if r?.headers.first(name: "X-ECDN-Instance") != instance { errors += 1 }
             if let answer = try? await client.get(location), answer.status >= 500 { errors += 1 }
             try? await Task.sleep(for: .milliseconds(100))

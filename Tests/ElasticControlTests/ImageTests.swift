@@ -1,10 +1,13 @@
 @testable import ElasticControl
 import Crypto
 import Foundation
+import MiniCacheTesting
 import Testing
 
 /// The image builders against the host's own tools: archives are unpacked by `tar` and `cpio`,
-/// images are built from the real `minicache`.
+/// images are built from the real `minicache`. On threads of their own: a build waits for tar,
+/// cpio and the compiler for seconds without suspending.
+@Suite(.onOwnThreads)
 struct ImageTests {
     static let hasTar = ImageTools.find("tar") != nil
     static let hasCpio = ImageTools.find("cpio") != nil

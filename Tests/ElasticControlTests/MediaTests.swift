@@ -1,6 +1,7 @@
 import ElasticControl
 import Foundation
 @testable import MediaOrigin
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -8,7 +9,9 @@ import PlayerLoad
 import Testing
 
 /// The demo origin's media: the committed clip, live MPEG-TS segments and VoD MP4 objects, checked
-/// by structure here and by ffmpeg where it is installed.
+/// by structure here and by ffmpeg where it is installed. On threads of their own: packaging and
+/// checking segments computes for seconds without suspending.
+@Suite(.onOwnThreads)
 struct MediaTests {
     static func clip() throws -> MediaClip { try MediaClip(directory: MediaClip.defaultDirectory) }
 

@@ -38,7 +38,7 @@ import Testing
     @Test(.enabled(if: unavailable == nil, "\(unavailable ?? "")"))
     func containerServesOnItsSiteAddressIsIsolatedAndLeavesNothingBehind() async throws {
         try await withBackend("oci-life") { backend in
-            let spec = spec("oci-life-1", octet: 201)
+            let spec = spec("oci-life-1", octet: 221)
             try await backend.launch(spec)
             #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
             let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
@@ -78,7 +78,7 @@ import Testing
         let tokenFile = tokenFolder + "/admin.token"
         let token = try AdminTokenFile.prepare(tokenFile)
         try await withBackend("oci-token", adminTokenFile: tokenFile) { backend in
-            let spec = spec("oci-token-1", octet: 204)
+            let spec = spec("oci-token-1", octet: 224)
             try await backend.launch(spec)
             #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
             try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
@@ -88,7 +88,7 @@ import Testing
     @Test(.enabled(if: unavailable == nil, "\(unavailable ?? "")"))
     func killedContainerIsSeenWithItsSignal() async throws {
         try await withBackend("oci-kill") { backend in
-            let spec = spec("oci-kill-1", octet: 202)
+            let spec = spec("oci-kill-1", octet: 222)
             try await backend.launch(spec)
             #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
             let pid = try #require(backend.pid(of: spec.id))
@@ -109,7 +109,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: image.rootfs + "/minicache", withIntermediateDirectories: false)
         try await withBackend("oci-broken-backend", image: image.directory) { backend in
             await #expect {
-                try await backend.launch(spec("oci-broken-1", octet: 203))
+                try await backend.launch(spec("oci-broken-1", octet: 223))
             } throws: { error in
                 let text = "\(error)"
                 return (error as? ControlError)?.code == .spawnFailed && text.contains("runc could not start") && text.contains("/minicache")

@@ -16,7 +16,7 @@ struct PlacementTransactionTests {
         let keys = ClusterKeys()
         let logger = TestEnvironment.logger
         try await ClusterSeed.write(
-            client: client, sites: SiteConfiguration.loopbackSites(1, firstOctet: 131), tenants: [TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")]
+            client: client, sites: SiteConfiguration.loopbackSites(1, firstOctet: 134), tenants: [TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")]
         )
         let now = Date().timeIntervalSince1970
         try await client.put(keys.agent("site1"), value: ClusterRecords.encode(MemberRecord(id: "agent-site1", role: "agent", site: "site1", since: now)))

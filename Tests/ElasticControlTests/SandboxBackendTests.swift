@@ -12,8 +12,9 @@ import Testing
 
 /// The sandbox backend against the real `minicache` (the debug build: dynamic, so its shared
 /// libraries are in the root) and `sandbox-probe`, a program that tries from inside a sandbox
-/// what a tenant's code could.
-@Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"))
+/// what a tenant's code could. One test at a time: the tests check the host's interfaces and
+/// cgroups this process owns, which another sandbox test running alongside would change.
+@Suite(.enabled(if: SandboxBackend.unavailableReason == nil, "the sandbox backend needs root, network and PID namespaces and seccomp"), .serialized)
 struct SandboxBackendTests {
     static func backend(
         _ name: String, executable: String = Binaries.minicache, tls: TLSFiles? = nil, configure: (inout SandboxConfiguration) -> Void = { _ in }
@@ -73,7 +74,7 @@ struct SandboxBackendTests {
 
     @Test func instanceServesOnItsOwnAddressIsolatedAndStoppingLeavesNothingBehind() async throws {
         let backend = try Self.backend("sandbox-life") { $0.tenantLimits = ["t": ResourceLimits(memoryBytes: 256 << 20, pids: 100)] }
-        let spec = Self.spec("life-1", address: "127.0.171.10")
+        let spec = Self.spec("life-1", address: "127.0.185.10")
         let groupsBefore = backend.cgroups.groupCount()
         let filesBefore = Self.instanceFiles(backend)
         let hostMountsBefore = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
@@ -206,11 +207,11 @@ struct SandboxBackendTests {
     @Test func oneTenantCannotReachSeeOrReadAnother() async throws {
         let backend = try Self.backend("sandbox-tenants")
         let probes = try Self.backend("sandbox-probes", executable: Binaries.sandboxProbe) { $0.seccomp = false }
-        let victim = Self.spec("victim-1", tenant: "alpha", address: "127.0.172.10")
+        let victim = Self.spec("victim-1", tenant: "alpha", address: "127.0.186.10")
         try await backend.launch(victim)
         #expect(await TestStack.eventually(timeout: 10) { backend.probe(victim.id) == .ready })
         let host = try TestListener()
-        let beta = Self.spec("probe-1", tenant: "beta", address: "127.0.172.11")
+        let beta = Self.spec("probe-1", tenant: "beta", address: "127.0.186.11")
 
         // The network works from inside (the host's listener answers), but the other tenant's cache does not.
         let reachHost = try await probes.run(beta, arguments: ["connect", "127.0.0.1", "\(host.port)"], seccomp: false)

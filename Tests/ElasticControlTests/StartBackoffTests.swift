@@ -33,7 +33,7 @@ struct StartBackoffTests {
         let keys = ClusterKeys()
         let logger = TestEnvironment.logger
         try await ClusterSeed.write(
-            client: client, sites: SiteConfiguration.loopbackSites(1, firstOctet: 151), tenants: [TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")]
+            client: client, sites: SiteConfiguration.loopbackSites(1, firstOctet: 158), tenants: [TenantConfiguration(name: "default", origin: "http://127.0.0.1:9")]
         )
         let work = TestEnvironment.temporaryDirectory("backoff")
         defer { try? FileManager.default.removeItem(atPath: work) }
