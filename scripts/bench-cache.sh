@@ -243,7 +243,7 @@ for workload in dict.fromkeys(r["workload"] for r in rows):
     for r in rows:
         if r["workload"] == workload:
             failed = int(r["non_2xx"])
-            ratio = f"INVALID ({failed} non-2xx)" if failed else "INVALID (minicache failed)" if mc_failed else f"{mc / max(1.0, float(r['req_per_cpu_s'])):.2f}"
+            ratio = f"INVALID ({failed} non-2xx or timed out)" if failed else "INVALID (minicache failed)" if mc_failed else f"{mc / max(1.0, float(r['req_per_cpu_s'])):.2f}"
             print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {ratio}")
 PY
 

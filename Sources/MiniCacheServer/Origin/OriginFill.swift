@@ -106,6 +106,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     private let retentionLimit: Int
     private let rules: CacheRules
     private let state = Mutex(State())
+    /// The relayed fields of the response as joiners get them, made once a second.
+    private let joinerFields = JoinerFields()
 
     init(key: Key, registry: OriginFillRegistry<Key>, retentionLimit: Int, rules: CacheRules) {
         self.key = key
@@ -261,7 +263,9 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
 
     /// When the request was sent and its response head received (seconds since the epoch), the
     /// `request_time` and `response_time` of RFC 9111 §4.2.3 for the `Age` of joiners.
-    package var times: FillTimes { state.withLock { FillTimes(requestTime: $0.requestTime, responseTime: $0.responseTime) } }
+    package var times: FillTimes {
+        state.withLock { FillTimes(requestTime: $0.requestTime, responseTime: $0.responseTime, joinerFields: self.joinerFields) }
+    }
 
     /// An interim response goes to the subscribers that started the fetch (those subscribed
     /// without request headers), never to joiners: it answers the request sent, and nothing says

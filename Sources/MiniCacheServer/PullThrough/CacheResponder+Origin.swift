@@ -40,14 +40,13 @@ extension CacheResponder {
             }
         }
         var status = HTTPStatus(head.status)
-        var fields = PullThroughCache.endToEnd(head.headers)
-        fields.remove(name: "content-length")
+        var fields: HTTPHeaders
         if let joined, exchange.kind != .passThrough {
-            let received = StoredResponse(requestHeaders: [:], response: head, requestTime: joined.requestTime, responseTime: joined.responseTime)
-            fields.replaceOrAdd(name: "Age", value: String(received.currentAge(now: now)))
+            let make = { self.relayedFields(head, joined: joined, now: now) }
+            fields = joined.joinerFields?.fields(now: now, make: make) ?? make()
+        } else {
+            fields = self.relayedFields(head, joined: nil, now: now)
         }
-        // RFC 9213: the targeted fields this cache obeys are for it, not for caches downstream.
-        for target in self.cache.rules.configuration.targetedFields { fields.remove(name: target.name) }
         if status == .ok, exchange.kind != .passThrough, CacheRules.hasConditionals(exchange.request.headers) {
             // The cache asked for the whole response; the client's own conditionals are answered here.
             let received = StoredResponse(requestHeaders: [:], response: head, requestTime: 0, responseTime: 0)
@@ -65,6 +64,20 @@ extension CacheResponder {
             RelayHead(
                 status: status, fields: fields, contentLength: head.headers.first(name: "content-length").flatMap { Int($0) },
                 label: exchange.kind == .passThrough ? .pass : joined == nil ? .miss : .coalesced))
+    }
+
+    /// The end-to-end fields of the origin's `head` as relayed: without `Content-Length` (the
+    /// writer frames the body) and the targeted fields this cache obeys (RFC 9213: they are for
+    /// it, not for caches downstream); with the cache's `Age` for a request that joined a fetch.
+    private func relayedFields(_ head: HTTPResponseHead, joined: FillTimes?, now: Int64) -> HTTPHeaders {
+        var fields = PullThroughCache.endToEnd(head.headers)
+        fields.remove(name: "content-length")
+        if let joined {
+            let received = StoredResponse(requestHeaders: [:], response: head, requestTime: joined.requestTime, responseTime: joined.responseTime)
+            fields.replaceOrAdd(name: "Age", value: String(received.currentAge(now: now)))
+        }
+        for target in self.cache.rules.configuration.targetedFields { fields.remove(name: target.name) }
+        return fields
     }
 
     /// The origin could not be reached or gave no answer to `exchange`: the stored response when

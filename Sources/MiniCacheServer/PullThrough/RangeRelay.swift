@@ -43,7 +43,10 @@ final class RangeRelay: @unchecked Sendable {
             head.headers.replaceOrAdd(name: "Content-Range", value: "bytes \(r.lowerBound)-\(r.upperBound - 1)/\(length)")
             head.headers.replaceOrAdd(name: "Content-Length", value: String(r.count))
             self.window = r
-            self.deliver(.response(head, joined: joined))
+            // The head is no longer the fetch's: its joiners' shared fields do not fit it.
+            var times = joined
+            times?.joinerFields = nil
+            self.deliver(.response(head, joined: times))
         case .body(var part):
             guard let window = self.window else { return self.deliver(event) }
             let start = self.offset
