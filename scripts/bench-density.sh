@@ -5,28 +5,32 @@
 # instance on the idle host, worst stall of a sleeping thread, stop time) and as its last line:
 #   serving S/N; pss_per_instance_mib X; starts_per_s Y; spawn_to_ready_p50_ms Z
 #
-#   scripts/bench-density.sh N BACKEND          # BACKEND: process or sandbox (sandbox needs root)
+#   scripts/bench-density.sh N BACKEND          # BACKEND: process, sandbox, oci or microvm (all but process need root)
 #   MINICACHE=.build-static/release/minicache scripts/bench-density.sh 1000 sandbox
+#   SINGLE_STARTS=1 scripts/bench-density.sh 10 microvm   # microVMs boot for seconds under TCG
 #
 # ecdn is a release build in .build-release; minicache defaults to the static release build in
 # .build-static when it exists (the one to ship), else the release build next to ecdn. Build the
 # static one once (slow):
 #   swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static
 # Environment: MINICACHE, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
-# SCRATCH (.build-release).
+# SCRATCH (.build-release), BUILD (0: run the binaries already built, e.g. on a machine kept
+# quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 2 ]; then
-    echo "usage: $0 N process|sandbox" >&2
+    echo "usage: $0 N process|sandbox|oci|microvm" >&2
     exit 2
 fi
 n=$1
 backend=$2
 scratch=${SCRATCH:-.build-release}
 
-swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
-swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+if [ "${BUILD:-1}" = 1 ]; then
+    swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
+    swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
+fi
+bin=$scratch/release
 minicache=${MINICACHE:-}
 if [ -z "$minicache" ]; then
     if [ -x .build-static/release/minicache ]; then minicache=.build-static/release/minicache; else minicache=$bin/minicache; fi
@@ -36,4 +40,5 @@ scripts/package-versions.sh
 echo "minicache: $minicache ($(file -b "$minicache" 2>/dev/null | grep -oE 'static(-pie)?[ -]linked|dynamically linked' || echo unknown))"
 args=("$n" --backend "$backend" --minicache "$minicache" --single-starts "${SINGLE_STARTS:-20}" --concurrency "${CONCURRENCY:-64}")
 [ -n "${JSON:-}" ] && args+=(--json "$JSON")
+[ -n "${PREPARED_NETWORKS:-}" ] && args+=(--prepared-networks "$PREPARED_NETWORKS")
 exec "$bin/ecdn" density "${args[@]}"

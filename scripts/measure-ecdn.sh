@@ -9,6 +9,7 @@
 #   CONFIG=debug TRIALS=5 scripts/measure-ecdn.sh
 #   BACKEND=sandbox COLD_ONLY=1 scripts/measure-ecdn.sh   # part 1 only, caches in sandboxes (root)
 #   MINICACHE=.build-static/release/minicache ...        # another minicache (e.g. the static build)
+#   BUILD=0 ...                                          # run the binaries already built, no swift build
 # The machine's cores are shared with whatever else runs: report the load average with figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,11 @@ BACKEND=${BACKEND:-process}
 OUT=${OUT:-out/ecdn-measure}
 mkdir -p "$OUT"
 
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >/dev/null
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >/dev/null
-BIN=$(swift build -c "$CONFIG" --scratch-path "$SCRATCH" --show-bin-path)
+if [ "${BUILD:-1}" = 1 ]; then
+  swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product minicache >/dev/null
+  swift build -c "$CONFIG" --scratch-path "$SCRATCH" --product ecdn >/dev/null
+fi
+BIN=$SCRATCH/$CONFIG
 if ! "$BIN/minicache" serve --help 2>&1 | grep -q -- '--origin'; then
   echo "note: this minicache has no --origin (pull-through caching): caches start and stop, but cannot fill,"
   echo "      so in part 2 viewers sent to caches get 404 — only instance-seconds and routing are meaningful."

@@ -206,6 +206,14 @@ public final class ProcessBackend: SiteBackend {
         String(Double(Int(seconds * 10_000)) / 10)
     }
 
+    public func signalsReady(_ id: String) -> Bool {
+        ReadySignal.shared != nil && children.withLock { $0[id] != nil }
+    }
+
+    public func awaitReady(_ id: String, upTo seconds: Double) async {
+        await ReadySignal.wait(for: children.withLock { $0[id]?.readyFile }, upTo: seconds)
+    }
+
     public func probe(_ id: String) -> InstanceProbe {
         guard let child = children.withLock({ $0[id] }) else { return .exited("unknown instance") }
         if let exit = child.process.poll() {

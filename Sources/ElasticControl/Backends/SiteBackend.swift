@@ -87,6 +87,12 @@ public protocol SiteBackend: Sendable {
     /// Seconds `site`'s instances may take from launch to ready when this backend needs more
     /// than the controller's `readyTimeout` (a microVM booting under TCG); nil: the controller's.
     func readyTimeout(forSite site: String) -> Double?
+    /// Suspends until `id` may have turned ready — the moment its ready signal arrives, for a
+    /// backend that has one (``signalsReady(_:)``) — or `seconds` passed; callers probe after it.
+    /// The default sleeps `seconds`.
+    func awaitReady(_ id: String, upTo seconds: Double) async
+    /// Whether ``awaitReady(_:upTo:)`` returns as soon as `id` is ready. The default: false.
+    func signalsReady(_ id: String) -> Bool
     /// Instances a previous owner of this backend's state (same work folder, same host) started:
     /// each one that still runs is attached again, so that ``probe(_:)``, ``terminate(_:grace:)``
     /// and ``kill(_:)`` work on it as if launched here; each one that ended is reported once
@@ -100,6 +106,23 @@ extension SiteBackend {
     public func note(of id: String) -> String? { nil }
     public func readyTimeout(forSite site: String) -> Double? { nil }
     public func adopt() async -> [AdoptedInstance] { [] }
+    public func awaitReady(_ id: String, upTo seconds: Double) async {
+        try? await Task.sleep(for: .microseconds(Int64(seconds * 1_000_000)))
+    }
+    public func signalsReady(_ id: String) -> Bool { false }
+}
+
+extension SiteBackend {
+    /// Waits between two probes of the starting instance `id`, `elapsed` seconds after its
+    /// launch: until its ready signal (at most 50 ms, so an early exit is still seen soon) when
+    /// the backend has one, else 1 ms while a fast start is expected and 5 ms after 200 ms.
+    func pauseWhileStarting(_ id: String, elapsed: Double) async {
+        if signalsReady(id) {
+            await awaitReady(id, upTo: 0.05)
+        } else {
+            await awaitReady(id, upTo: elapsed < 0.2 ? 0.001 : 0.005)
+        }
+    }
 }
 
 extension SiteBackend {

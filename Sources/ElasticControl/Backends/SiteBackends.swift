@@ -90,6 +90,18 @@ public final class SiteBackends: SiteBackend {
         owner(of: id)?.note(of: id)
     }
 
+    public func awaitReady(_ id: String, upTo seconds: Double) async {
+        if let backend = owner(of: id) {
+            await backend.awaitReady(id, upTo: seconds)
+        } else {
+            try? await Task.sleep(for: .microseconds(Int64(seconds * 1_000_000)))
+        }
+    }
+
+    public func signalsReady(_ id: String) -> Bool {
+        owner(of: id)?.signalsReady(id) ?? false
+    }
+
     public func readyTimeout(forSite site: String) -> Double? {
         backend(forSite: site)?.readyTimeout(forSite: site)
     }

@@ -266,7 +266,7 @@ public final class SiteAgent: Service, Sendable {
                     await markStopped(spec.id, reason: "never became ready within \(configuration.readyTimeout) s (\(how))")
                     return
                 }
-                try? await Task.sleep(for: .microseconds(elapsed < 0.2 ? 1000 : 5000))
+                await backend.pauseWhileStarting(spec.id, elapsed: elapsed)
             }
         }
     }

@@ -305,8 +305,7 @@ public final class Controller: Service, Sendable {
                     await markStopped(n, reason: "never became ready within \(readyTimeout) s (\(how))", kind: "not-ready")
                     return
                 }
-                // Poll the ready file every millisecond while a fast boot is expected.
-                try? await Task.sleep(for: .microseconds(elapsed < 0.2 ? 1000 : 5000))
+                await backend.pauseWhileStarting(spec.id, elapsed: elapsed)
             }
         }
     }

@@ -23,7 +23,8 @@ import Synchronization
 /// boots under TCG; a warning in the log, the console log and the instance's ``note(of:)`` say
 /// so and why.
 ///
-/// Ready = the guest accepts a TCP connection on its address. Stopping ends QEMU (the guest
+/// Ready = the guest accepts TCP connections on its data and admin ports (`minicache` binds its
+/// admin listener last). Stopping ends QEMU (the guest
 /// holds no state worth a clean shutdown: its volume is discarded) and removes the tap and the
 /// instance's files. Needs root (taps).
 public final class MicroVMBackend: SiteBackend {
@@ -281,7 +282,7 @@ public final class MicroVMBackend: SiteBackend {
                 spec: spec, command: saved.command, process: process, directory: directory, logFile: directory + "/console.log", link: link,
                 launchedAt: HTTPDate.monotonic(), note: saved.note
             )
-            machine.ready = await Self.accepts(host: spec.address, port: spec.port)
+            machine.ready = await Self.serves(spec)
             machines.withLock { $0[spec.id] = machine }
             if !machine.ready {
                 let watcher = Task { await self.watch(spec.id) }
@@ -395,7 +396,7 @@ public final class MicroVMBackend: SiteBackend {
                 machines.withLock { $0[id]?.ended = true }
                 return
             }
-            if up, await Self.accepts(host: machine.spec.address, port: machine.spec.port) {
+            if up, await Self.serves(machine.spec) {
                 machines.withLock { $0[id]?.ready = true }
                 logger.info("microvm ready", metadata: [
                     "instance.id": "\(id)", "accelerator": "\(machine.command.accelerator.rawValue)",
@@ -477,6 +478,14 @@ public final class MicroVMBackend: SiteBackend {
         let lines = text.split(separator: "\n")
         let start = lines.lastIndex { $0.hasPrefix(restartMarker) }.map { $0 + 1 } ?? lines.startIndex
         return lines[start...].last(where: matches).map { String($0).trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Whether `spec`'s guest accepts connections on its data port and on its admin port, which
+    /// `minicache` binds after the data listener (under TCG, seconds after): a guest whose data
+    /// port alone accepts does not answer the admin API yet.
+    private static func serves(_ spec: InstanceSpec) async -> Bool {
+        guard await accepts(host: spec.address, port: spec.port) else { return false }
+        return await accepts(host: spec.address, port: spec.adminPort)
     }
 
     /// Whether `host:port` accepts a TCP connection now.

@@ -220,6 +220,14 @@ public final class SandboxBackend: SiteBackend {
         return found
     }
 
+    public func signalsReady(_ id: String) -> Bool {
+        ReadySignal.shared != nil && children.withLock { $0[id] != nil }
+    }
+
+    public func awaitReady(_ id: String, upTo seconds: Double) async {
+        await ReadySignal.wait(for: children.withLock { $0[id]?.readyFile }, upTo: seconds)
+    }
+
     public func probe(_ id: String) -> InstanceProbe {
         guard let instance = children.withLock({ $0[id] }) else { return .exited("unknown instance") }
         if let reason = exitReason(id, instance) { return .exited(reason) }
