@@ -15,7 +15,9 @@
 #   swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static
 # Environment: MINICACHE, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
 # SCRATCH (.build-release), BUILD (0: run the binaries already built, e.g. on a machine kept
-# quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default).
+# quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default),
+# MOUNT_TEMPLATE (sandbox: 0 makes each instance copy the host's mounts and pivot, as before the
+# template mount namespace).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 2 ]; then
@@ -41,4 +43,5 @@ echo "minicache: $minicache ($(file -b "$minicache" 2>/dev/null | grep -oE 'stat
 args=("$n" --backend "$backend" --minicache "$minicache" --single-starts "${SINGLE_STARTS:-20}" --concurrency "${CONCURRENCY:-64}")
 [ -n "${JSON:-}" ] && args+=(--json "$JSON")
 [ -n "${PREPARED_NETWORKS:-}" ] && args+=(--prepared-networks "$PREPARED_NETWORKS")
+[ "${MOUNT_TEMPLATE:-1}" = 0 ] && args+=(--no-mount-template)
 exec "$bin/ecdn" density "${args[@]}"

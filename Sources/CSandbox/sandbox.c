@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/rtnetlink.h>
@@ -27,6 +28,32 @@
 #endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+struct mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
 #endif
 
 enum { CS_STACK_SIZE = 256 * 1024, CS_FILTER_CAPACITY = 1024 };
@@ -87,6 +114,27 @@ static void child_mounts(child_context *c) {
     if (chdir("/") < 0) child_fail(c, "chdir /", errno);
 }
 
+/// With a mount template: the instance's mount namespace is a copy of the template's (its root
+/// and `/dev/null`, already read-only and pivoted), with `/data` attached from a detached bind
+/// of the instance's directory. No copy of the host's mounts, no pivot_root, no detach of an old
+/// root (which waits for an RCU grace period).
+static void child_mounts_from_template(child_context *c) {
+    const csandbox_spec *s = c->spec;
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, s->data, OPEN_TREE_CLONE | O_CLOEXEC);
+    if (tree < 0) child_fail(c, "bind /data (open_tree)", errno);
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) child_fail(c, "lock /data (mount_setattr)", errno);
+    if (setns(s->mount_template_fd, CLONE_NEWNS) < 0) child_fail(c, "join the mount template", errno);
+    if (unshare(CLONE_NEWNS) < 0) child_fail(c, "copy the mount template", errno);
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, "/data", MOVE_MOUNT_F_EMPTY_PATH) < 0) child_fail(c, "attach /data (move_mount)", errno);
+    close(tree);
+    const unsigned long locked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (s->mount_proc && mount("proc", "/proc", "proc", locked, "subset=pid") < 0) child_fail(c, "mount /proc", errno);
+    if (chdir("/") < 0) child_fail(c, "chdir /", errno);
+}
+
 static void child_privileges(child_context *c) {
     const csandbox_spec *s = c->spec;
     for (int cap = 0; cap <= 63; cap++) {
@@ -127,7 +175,11 @@ static int child_main(void *argument) {
     }
     stamp(c, CSANDBOX_AT_NETWORK);
     if (sethostname(s->hostname, strlen(s->hostname)) < 0) child_fail(c, "sethostname", errno);
-    child_mounts(c);
+    if (s->mount_template_fd >= 0) {
+        child_mounts_from_template(c);
+    } else {
+        child_mounts(c);
+    }
     stamp(c, CSANDBOX_AT_MOUNTS);
     if (syscall(SYS_close_range, 3, ~0U, 0) < 0) child_fail(c, "close inherited descriptors", errno);
     child_privileges(c);
@@ -185,8 +237,10 @@ pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *erro
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     int fd = -1;
-    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
     if (spec->netns_fd < 0) flags |= CLONE_NEWNET;
+    // With a template the child makes its mount namespace itself (a copy of the template's).
+    if (spec->mount_template_fd < 0) flags |= CLONE_NEWNS;
     stamp(c, CSANDBOX_AT_CLONE);
     pid_t pid = clone(child_main, stack + CS_STACK_SIZE, flags, c, &fd);
     int cloneError = errno;
@@ -206,6 +260,61 @@ pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *erro
     }
     *pidfd = fd;
     return pid;
+}
+
+typedef struct template_job {
+    const char *root;
+    int fd;
+    int error;
+    const char *step;
+} template_job;
+
+static void *template_thread(void *argument) {
+    template_job *job = argument;
+    const char *step = NULL;
+    int fd = -1;
+    char null_target[PATH_MAX];
+    const unsigned long locked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (join_path(null_target, job->root, "dev/null") < 0) {
+        job->step = "name the root's mount points";
+        job->error = ENAMETOOLONG;
+        return NULL;
+    }
+    // This thread's own file system context and mount namespace: the process's stay as they are.
+    if (unshare(CLONE_FS | CLONE_NEWNS) < 0) { step = "make a mount namespace"; goto fail; }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { step = "make the mounts private"; goto fail; }
+    if ((fd = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)) < 0) { step = "open the mount namespace"; goto fail; }
+    if (mount(job->root, job->root, NULL, MS_BIND, NULL) < 0) { step = "bind the root"; goto fail; }
+    if (mount("/dev/null", null_target, NULL, MS_BIND, NULL) < 0) { step = "bind /dev/null"; goto fail; }
+    if (mount(NULL, null_target, NULL, MS_REMOUNT | MS_BIND | locked, NULL) < 0) { step = "remount /dev/null"; goto fail; }
+    if (mount(NULL, job->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) { step = "remount the root read-only"; goto fail; }
+    if (chdir(job->root) < 0) { step = "enter the root"; goto fail; }
+    if (syscall(SYS_pivot_root, ".", ".") < 0) { step = "pivot_root"; goto fail; }
+    if (umount2(".", MNT_DETACH) < 0) { step = "detach the old root"; goto fail; }
+    job->fd = fd;
+    return NULL;
+fail:
+    job->step = step;
+    job->error = errno;
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+int csandbox_mount_template(const char *root, int *fd, const char **step) {
+    template_job job = {.root = root, .fd = -1, .error = 0, .step = NULL};
+    pthread_t thread;
+    int r = pthread_create(&thread, NULL, template_thread, &job);
+    if (r != 0) {
+        *step = "start a thread";
+        return -r;
+    }
+    pthread_join(thread, NULL);
+    if (job.fd < 0) {
+        *step = job.step;
+        return -(job.error ? job.error : EIO);
+    }
+    *fd = job.fd;
+    return 0;
 }
 
 int csandbox_delete_link(const char *name) {

@@ -45,6 +45,9 @@ struct Density: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sandbox: network namespaces kept prepared ahead of need (0: each start makes its own).", valueName: "N"))
     var preparedNetworks = SandboxConfiguration().preparedNetworks
 
+    @Flag(inversion: .prefixedNo, help: "Sandbox: copy each instance's mounts from a template mount namespace (--no-mount-template: copy the host's and pivot per instance).")
+    var mountTemplate = SandboxConfiguration().mountTemplate
+
     @Option(help: ArgumentHelp("Oci: the image `ecdn image oci` wrote (default: one written at start from --minicache).", valueName: "DIR"))
     var ociImage: String?
 
@@ -85,7 +88,7 @@ struct Density: AsyncParsableCommand {
                 minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
                 spareVolumes: instances + singleStarts
             ),
-            sandbox: SandboxConfiguration(instanceLimits: limits, preparedNetworks: preparedNetworks),
+            sandbox: SandboxConfiguration(instanceLimits: limits, preparedNetworks: preparedNetworks, mountTemplate: mountTemplate),
             oci: OCIConfiguration(image: ociImage, instanceLimits: limits),
             microvm: MicroVMConfiguration(image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto)
         )
@@ -119,7 +122,7 @@ struct Density: AsyncParsableCommand {
         for failure in report.failures.prefix(10) { print("failure: \(failure)") }
         if let sandbox = site as? SandboxBackend {
             let steps = sandbox.startProfile().map { "\($0.step) \(String(format: "%.2f", $0.milliseconds))" }
-            print("sandbox start, median ms per step (clone -> execve, \(preparedNetworks) prepared networks): " + steps.joined(separator: ", "))
+            print("sandbox start, median ms per step (clone -> execve, \(preparedNetworks) prepared networks, mount template \(sandbox.usesMountTemplate ? "on" : "off")): " + steps.joined(separator: ", "))
         }
         print(report.table)
         print(report.summaryLine)

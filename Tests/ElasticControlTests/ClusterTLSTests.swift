@@ -36,13 +36,7 @@ struct ClusterTLSTests {
     }
 
     static func viewerOverHTTPS(_ lines: [String: String], store url: String) async throws {
-        let router = try #require(lines["router"])
-        let api = try #require(lines["api"])
-        let ca = try #require(lines["ca"])
-        #expect(router.hasPrefix("https://"))
-        #expect(api.hasPrefix("https://"))
-        #expect(lines["dashboard"]?.hasPrefix("https://") == true)
-        #expect(lines["origin"]?.hasPrefix("https://") == true)
+        let (router, api, ca) = try UpTLSTests.httpsLines(lines)
         #expect(lines["store"] == url)
 
         // The first viewer is held until the leader's cache is ready (up to --router-wait), then

@@ -169,6 +169,71 @@ struct SandboxBackendTests {
         #expect(backend.idleNetworkInterfaces.isEmpty)
     }
 
+    /// Mount point -> its per-mount options, from a process's mountinfo.
+    static func mounts(of pid: Int32) throws -> [String: Set<Substring>] {
+        var result: [String: Set<Substring>] = [:]
+        for line in try String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 5 else { continue }
+            result[String(fields[4])] = Set(fields[5].split(separator: ","))
+        }
+        return result
+    }
+
+    @Test func mountsCopiedFromTheTemplateAreThoseOfAnInstanceThatPivotsItself() async throws {
+        let templated = try Self.backend("sandbox-mounts-template") { $0.preparedNetworks = 0 }
+        let pivoting = try Self.backend("sandbox-mounts-pivot") {
+            $0.preparedNetworks = 0
+            $0.mountTemplate = false
+        }
+        #expect(templated.usesMountTemplate)
+        #expect(!pivoting.usesMountTemplate)
+        let first = Self.spec("mounts-1", address: "127.0.183.30")
+        let second = Self.spec("mounts-2", address: "127.0.183.31")
+        try await templated.launch(first)
+        try await pivoting.launch(second)
+        // Ready: each wrote its ready file into its own /data.
+        #expect(await TestStack.eventually(timeout: 10) { templated.probe(first.id) == .ready && pivoting.probe(second.id) == .ready })
+        let firstPID = try #require(templated.pid(of: first.id))
+        let secondPID = try #require(pivoting.pid(of: second.id))
+        let fromTemplate = try Self.mounts(of: firstPID)
+        let ownPivot = try Self.mounts(of: secondPID)
+        // The same four mounts with the same options: a read-only root, /data and /dev/null
+        // without set-uid, devices or (for /data) programs, and the instance's own /proc.
+        #expect(Set(fromTemplate.keys) == ["/", "/data", "/dev/null", "/proc"], "\(fromTemplate)")
+        #expect(fromTemplate == ownPivot, "template \(fromTemplate), pivot \(ownPivot)")
+        #expect(fromTemplate["/"]?.isSuperset(of: ["ro", "nosuid", "nodev"]) == true)
+        #expect(fromTemplate["/data"]?.isSuperset(of: ["rw", "nosuid", "nodev", "noexec"]) == true)
+        #expect(fromTemplate["/dev/null"]?.isSuperset(of: ["nosuid", "nodev", "noexec"]) == true)
+        // Each /data is the instance's own directory, and each mount namespace its own.
+        let firstData = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(firstPID)/root/data"))
+        #expect(firstData.contains("ready") && firstData.contains("volume.shfs"))
+        #expect(FileManager.default.contentsEqual(atPath: "/proc/\(firstPID)/root/data/ready", andPath: templated.directory(of: first.id)! + "/ready"))
+        #expect(Self.namespaces(of: firstPID)["mnt"] != Self.namespaces(of: secondPID)["mnt"])
+        #expect(Self.namespaces(of: firstPID)["mnt"] != Self.namespaces(of: getpid())["mnt"])
+        #expect(try await HTTPClientForTests().get(first.adminURL + "/admin/status").status == 200)
+        #expect(await templated.terminate(first.id, grace: 5) == "exited with status 0")
+        #expect(await pivoting.terminate(second.id, grace: 5) == "exited with status 0")
+        // The host's mounts are as they were (the template lives in a namespace of its own).
+        let hostMountsAfter = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(hostMountsAfter.split(separator: "\n").filter { $0.contains("sandbox-mounts") }.isEmpty)
+        await templated.terminateAll(grace: 0)
+        await pivoting.terminateAll(grace: 0)
+    }
+
+    @Test func startActivityIsBusyWhileAStartRunsAndForAQuietPeriodAfter() {
+        let activity = StartActivity()
+        #expect(!activity.isBusy(quiet: 0.02))
+        activity.begin()
+        activity.begin()
+        #expect(activity.isBusy(quiet: 0))
+        activity.end()
+        #expect(activity.isBusy(quiet: 0))
+        activity.end()
+        #expect(activity.isBusy(quiet: 3600))
+        #expect(!activity.isBusy(quiet: 0))
+    }
+
     @Test func withoutPreparedNamespacesAStartMakesItsOwn() async throws {
         let backend = try Self.backend("sandbox-no-pool") { $0.preparedNetworks = 0 }
         let spec = Self.spec("no-pool-1", address: "127.0.183.20")

@@ -29,7 +29,9 @@ struct UpTLSTests {
         await up.process.stop()
     }
 
-    static func servesHTTPS(_ lines: [String: String]) async throws {
+    /// The router, API and CA lines of an `ecdn up --tls` start, after checking that every URL
+    /// line says `https://`.
+    static func httpsLines(_ lines: [String: String]) throws -> (router: String, api: String, ca: String) {
         let router = try #require(lines["router"])
         let api = try #require(lines["api"])
         let ca = try #require(lines["ca"])
@@ -37,6 +39,11 @@ struct UpTLSTests {
         #expect(api.hasPrefix("https://"))
         #expect(lines["dashboard"]?.hasPrefix("https://") == true)
         #expect(lines["origin"]?.hasPrefix("https://") == true)
+        return (router, api, ca)
+    }
+
+    static func servesHTTPS(_ lines: [String: String]) async throws {
+        let (router, api, ca) = try httpsLines(lines)
         #expect(lines["try"]?.contains("--cacert \(ca) ") == true)
         #expect(FileManager.default.fileExists(atPath: ca))
 

@@ -53,6 +53,10 @@ typedef struct csandbox_spec {
     int seccomp;
     /// Non-zero: mount a `proc` (only this instance's processes, `subset=pid`) at `/proc`.
     int mount_proc;
+    /// A mount namespace made by ``csandbox_mount_template`` for `root`: the child's mount
+    /// namespace is a copy of it plus `/data` (no copy of the host's mounts, no pivot_root);
+    /// -1: the child clones the host's mounts and pivots into `root` itself.
+    int mount_template_fd;
     /// Non-zero: SIGKILL the child when the thread that cloned it ends (`PR_SET_PDEATHSIG`);
     /// zero lets it outlive this process (a site agent's caches survive an agent restart).
     int die_with_parent;
@@ -94,6 +98,13 @@ typedef struct csandbox_timing {
 /// @return the child's pid (> 0) and its pidfd in `*pidfd`, or -1 with `*error` filled in
 ///   (the child, if it was created, has been reaped).
 pid_t csandbox_spawn(const csandbox_spec *spec, int *pidfd, csandbox_error *error, csandbox_timing *timing);
+
+/// A mount namespace whose root is `root` bound read-only (nosuid, nodev), with the host's
+/// `/dev/null` bound at `/dev/null` (nosuid, nodev, noexec) and nothing else: the template every
+/// child of ``csandbox_spawn`` copies (`mount_template_fd`). Made on a thread of its own, so the
+/// caller's mounts and root stay as they are; the namespace lives as long as `*fd` is open.
+/// @return 0, or a negative errno with `*step` naming what failed.
+int csandbox_mount_template(const char *root, int *fd, const char **step);
 
 /// Deletes the network interface `name` in the caller's namespace (both ends of a veth).
 /// @return 0, or a negative errno (-ENODEV when there is no such interface).

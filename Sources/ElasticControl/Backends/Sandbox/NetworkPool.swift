@@ -13,8 +13,10 @@ import Synchronization
 /// (``csandbox_network_prepare``): a sandbox's start then joins one (`setns`) and gives it its
 /// address in two netlink datagrams, instead of creating a namespace (whose loopback device
 /// and per-namespace state the kernel sets up under its global RTNL lock) and sending ten
-/// requests one after another. One thread of its own refills the pool after each take; when
-/// the pool is empty (a burst of starts) the caller makes the namespace in the clone as before.
+/// requests one after another. One thread of its own refills the pool once starts pause (no
+/// start in flight for ``quiet`` seconds), so it never competes with a burst of starts for the
+/// cores and the RTNL lock; when the pool is empty (during a burst) the caller makes the
+/// namespace in the clone as before.
 final class NetworkPool: Sendable {
     /// One prepared namespace.
     struct Entry: Sendable {
@@ -36,14 +38,21 @@ final class NetworkPool: Sendable {
     let size: Int
     private let state = Mutex(State())
     private let filler: MultiThreadedEventLoopGroup?
+    private let activity: StartActivity
     private let name: @Sendable () -> (number: UInt32, interface: String)
     private let logger: Logger
 
+    /// How long no start must have run before the filler makes a namespace: longer than the gap
+    /// between one start of a burst and the next, shorter than a single instance's start-up.
+    static let quiet = 0.02
+
     /// - Parameters:
     ///   - size: namespaces to keep ready; 0 turns the pool off.
+    ///   - activity: the starts the filler makes way for.
     ///   - name: the next unused interface name and its number.
-    init(size: Int, logger: Logger, name: @escaping @Sendable () -> (number: UInt32, interface: String)) {
+    init(size: Int, activity: StartActivity, logger: Logger, name: @escaping @Sendable () -> (number: UInt32, interface: String)) {
         self.size = max(0, size)
+        self.activity = activity
         self.name = name
         self.logger = logger
         filler = size > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
@@ -104,7 +113,8 @@ final class NetworkPool: Sendable {
         filler.next().execute { self.fill() }
     }
 
-    /// On the filler thread: prepares namespaces until the pool is full or paused.
+    /// On the filler thread: prepares namespaces until the pool is full or paused; while starts
+    /// run it looks again ``quiet`` seconds later.
     private func fill() {
         while true {
             let more = state.withLock { state -> Bool in
@@ -115,6 +125,10 @@ final class NetworkPool: Sendable {
                 return true
             }
             guard more else { return }
+            if activity.isBusy(quiet: Self.quiet), let filler {
+                filler.next().scheduleTask(in: .milliseconds(Int64(Self.quiet * 1000))) { self.fill() }
+                return
+            }
             let (number, interface) = name()
             var (hostMAC, instanceMAC) = Self.macs(number)
             var network = csandbox_network()

@@ -35,6 +35,8 @@ public final class SandboxBackend: SiteBackend {
     public var kind: String { "sandbox" }
     /// Where the memory, CPU and PID controllers were found.
     public let cgroupLayout: CgroupLayout
+    /// Whether instances' mounts are copied from a template mount namespace (``SandboxConfiguration/mountTemplate``, when the kernel allows).
+    public var usesMountTemplate: Bool { mountTemplate >= 0 }
     /// Whether the executable is static (otherwise its shared libraries are in the root too).
     public var executableIsStatic: Bool { root.isStatic }
 
@@ -53,6 +55,10 @@ public final class SandboxBackend: SiteBackend {
     private let spawner: MultiThreadedEventLoopGroup
     private let hostNetns: Int32
     private let nullFD: Int32
+    /// The mount namespace every instance's mounts are copied from (``SandboxConfiguration/mountTemplate``), or -1.
+    private let mountTemplate: Int32
+    /// Starts in flight and when the last one ended: the network pool's filler waits for a pause.
+    private let activity = StartActivity()
     private let hostSource: UInt32
     private let children = Mutex<[String: Instance]>([:])
     /// Numbers interfaces (and MAC addresses) uniquely across all backends of this process.
@@ -106,15 +112,16 @@ public final class SandboxBackend: SiteBackend {
         hostNetns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
+        mountTemplate = configuration.mountTemplate ? Self.makeMountTemplate(root: root.path, logger: logger) : -1
         spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
-        networks = NetworkPool(size: configuration.preparedNetworks, logger: logger) { Self.nextInterface() }
+        networks = NetworkPool(size: configuration.preparedNetworks, activity: activity, logger: logger) { Self.nextInterface() }
         InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         if !cgroupLayout.missing.isEmpty {
             logger.warning("cgroup controllers missing: their limits are not enforced", metadata: ["missing": "\(cgroupLayout.missing.map(\.rawValue))"])
         }
         logger.info("sandbox backend ready", metadata: [
             "root": "\(root.path)", "static": "\(root.isStatic)", "libraries": "\(root.libraries.count)",
-            "cgroup": "\(cgroupLayout.versionDescription)",
+            "cgroup": "\(cgroupLayout.versionDescription)", "mount.template": "\(mountTemplate >= 0)",
         ])
     }
 
@@ -122,6 +129,7 @@ public final class SandboxBackend: SiteBackend {
         spawner.shutdownGracefully { _ in }
         close(hostNetns)
         close(nullFD)
+        if mountTemplate >= 0 { close(mountTemplate) }
         if !instances.detached {
             cgroups.removeAll()
             root.remove()
@@ -133,6 +141,21 @@ public final class SandboxBackend: SiteBackend {
 
     /// Threads that clone instances at once.
     static let spawnThreads = 4
+
+    /// The template mount namespace of `root` (``csandbox_mount_template``), or -1 with a warning
+    /// (instances then pivot into the root one by one, as without a template).
+    static func makeMountTemplate(root: String, logger: Logger) -> Int32 {
+        var fd: Int32 = -1
+        var step: UnsafePointer<CChar>?
+        let r = csandbox_mount_template(root, &fd, &step)
+        guard r == 0 else {
+            logger.warning("cannot make the sandbox mount template; each instance pivots into the root itself", metadata: [
+                "step": "\(step.map { String(cString: $0) } ?? "mount template")", "errno": "\(-r)", "error": "\(HostFile.describe(-r))",
+            ])
+            return -1
+        }
+        return fd
+    }
 
     /// The next interface name no interface on the host has (adopted instances' may have been
     /// named by an owner with this process id), and its number.
@@ -285,6 +308,8 @@ public final class SandboxBackend: SiteBackend {
     /// tenant; with `volume`, a fresh volume is put in its `/data`, and so are copies of `files`
     /// (name in `/data` -> host path), readable by the instance's user only.
     func start(_ spec: InstanceSpec, arguments: [String], volume: Bool, files: [String: String] = [:], seccomp: Bool) async throws(ControlError) -> Instance {
+        activity.begin()
+        defer { activity.end() }
         let name = CgroupTree.safeName(spec.id)
         let directory = "\(instances.workDirectory)/\(name)"
         let logFile = "\(instances.workDirectory)/\(name).log"
@@ -399,6 +424,7 @@ public final class SandboxBackend: SiteBackend {
         spec.seccomp = request.seccomp ? 1 : 0
         spec.mount_proc = configuration.mountProc ? 1 : 0
         spec.die_with_parent = instances.detached ? 0 : 1
+        spec.mount_template_fd = mountTemplate
         var pidfd: Int32 = -1
         var failure = csandbox_error()
         var timing = csandbox_timing()

@@ -42,6 +42,11 @@ public struct SandboxConfiguration: Sendable {
     /// address: a start then joins one instead of making its own (faster, off the kernel's
     /// RTNL lock). 0 turns the pool off. Default 8.
     public var preparedNetworks: Int
+    /// Make each instance's mounts from a template mount namespace (the root, read-only and
+    /// pivoted once per backend) instead of copying the host's mounts and pivoting per instance.
+    /// Default true; false is the per-instance way (for comparison, or a kernel without
+    /// `open_tree`/`move_mount`, which the backend also falls back to by itself).
+    public var mountTemplate: Bool
 
     public init(
         instanceLimits: ResourceLimits = ResourceLimits(memoryBytes: 128 << 20, cpus: 1, pids: 64),
@@ -53,9 +58,11 @@ public struct SandboxConfiguration: Sendable {
         mountProc: Bool = true,
         hostSource: String = "127.0.0.1",
         cgroupParent: String? = nil,
-        preparedNetworks: Int = 8
+        preparedNetworks: Int = 8,
+        mountTemplate: Bool = true
     ) {
         self.preparedNetworks = preparedNetworks
+        self.mountTemplate = mountTemplate
         self.instanceLimits = instanceLimits
         self.tenantLimits = tenantLimits
         self.defaultTenantLimits = defaultTenantLimits
