@@ -72,7 +72,9 @@ percentiles() { # log summary -> one JSON line
     python3 - "$1" "$2" <<'EOF'
 import sys, re, json
 rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
-failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", open(sys.argv[2]).read())
+summary = open(sys.argv[2]).read()
+failed = re.search(r"(\d+) failed, (\d+) errored, (\d+) timeout", summary)
+started = re.search(r"requests: \d+ total, (\d+) started", summary)
 if not rows:
     print(json.dumps({"answers": 0}))
     sys.exit()
@@ -84,6 +86,7 @@ print(json.dumps({
     "answers": len(ms), "redirects": sum(1 for r in rows if r[1] == "302"), "other": sum(1 for r in rows if r[1] != "302"),
     "rate": (len(ms) - 1) / span if span > 0 else 0, "p50": q(.5), "p90": q(.9), "p99": q(.99), "max": ms[-1],
     "failed": sum(int(g) for g in failed.groups()) if failed else -1,
+    "started": int(started.group(1)) if started else -1,
 }))
 EOF
 }
@@ -99,11 +102,15 @@ h2() { # name url pid...: RATE requests/s from 10 connections on core 1 for 10 s
     # The tenant's name goes in :authority, which h2load sends as Host: a second Host header makes
     # the request invalid (RFC 9112, 3.2), and nginx answers it with 400.
     # h2load can wait for ever after its duration when starved of CPU: 30 s at most.
-    local name=$1 url=$2 before
+    # The servers' CPU is counted from the end of the warm-up, as the answers are.
+    local name=$1 url=$2 before h2pid
     shift 2
-    before=$(ticks "$@")
     timeout -s INT 30 taskset -c 1 h2load --h1 -c 10 -t 1 --rps $((RATE / 10)) -D 10 --warm-up-time 1 -H ":authority: t1.example" \
-        --log-file "$work/$name.log" "$url" >"$work/$name.out" 2>&1 || true
+        --log-file "$work/$name.log" "$url" >"$work/$name.out" 2>&1 &
+    h2pid=$!
+    sleep 1
+    before=$(ticks "$@")
+    wait "$h2pid" || true
     cpu=$(( $(ticks "$@") - before ))
     percentiles "$work/$name.log" "$work/$name.out" | python3 -c "import sys, json; r = json.load(sys.stdin); r['cpu'] = $cpu / $(getconf CLK_TCK); print(json.dumps(r))" >"$work/$name.json"
     python3 - "$name" "$work/$name.json" "$(load)" <<'EOF'
@@ -112,22 +119,38 @@ name, r, load = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
 if not r["answers"]:
     print(f"{name}: no answers ({load})")
 else:
-    print(f"{name}: {r['answers']} answers ({r['redirects']} 302, {r['other']} other; {r['failed']} failed, errored or timed out) at {r['rate']:.0f}/s; "
+    print(f"{name}: {r['answers']} answers to {r['started']} requests sent ({r['redirects']} 302, {r['other']} other; {r['failed']} failed, errored or timed out) at {r['rate']:.0f}/s; "
           f"latency ms p50 {r['p50']:.3f} p90 {r['p90']:.3f} p99 {r['p99']:.3f} max {r['max']:.3f}; server CPU {r['cpu']:.2f} s, "
-          f"{r['answers'] / r['cpu'] if r['cpu'] > 0 else 0:.0f} answers per CPU-second (h2load's warm-up included in the CPU) ({load})")
+          f"{r['answers'] / r['cpu'] if r['cpu'] > 0 else 0:.0f} answers per CPU-second, {r['cpu'] / r['answers'] * 1e6:.0f} us per answer ({load})")
 EOF
 }
-compare() { # the router against nginx, same run, same counting
+compare() { # the router against nginx, same run, same counting; no ratio from an invalid run
     python3 - "$work/ecdn-router.json" "$work/nginx-302.json" "$RATE" <<'EOF'
 import sys, json
 r, n, rate = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
-if not r.get("redirects") or not n.get("redirects"):
-    print("ratio: not computed (a server answered no 302)")
+asked = rate * 10
+def problems(s):
+    """Why a server's run cannot be compared: it answered fewer requests than asked (1% slack for
+    h2load's pacing), answered anything but a 302, or h2load counted failures."""
+    why = []
+    if s.get("answers", 0) < 0.99 * asked:
+        why.append(f"{s.get('answers', 0)} answers of {asked} asked")
+    if s.get("other", 0):
+        why.append(f"{s['other']} answers not a 302")
+    if s.get("failed", 0) != 0:
+        why.append(f"{s.get('failed')} failed, errored or timed out")
+    return why
+bad = {name: problems(s) for name, s in (("ecdn router", r), ("nginx", n))}
+for name, why in bad.items():
+    if why:
+        print(f"INVALID: {name}: {'; '.join(why)}")
+if any(bad.values()):
+    print("ratio ecdn router / nginx: INVALID (see above)")
     sys.exit()
-met = r["p99"] <= 1 and r["redirects"] == r["answers"] and r["rate"] >= 0.95 * rate
-print(f"ratio ecdn router / nginx: 302s per second {r['rate'] * r['redirects'] / r['answers'] / (n['rate'] * n['redirects'] / n['answers']):.2f}x, "
-      f"p50 {r['p50'] / n['p50']:.2f}x, p99 {r['p99'] / n['p99']:.2f}x, 302s per server CPU-second "
-      f"{(r['redirects'] / r['cpu']) / (n['redirects'] / n['cpu']) if r['cpu'] > 0 and n['cpu'] > 0 else 0:.2f}x; goal (every answer a 302, p99 <= 1 ms at {rate}/s): {'met' if met else 'not met'}")
+met = r["p99"] <= 1 and r["rate"] >= 0.99 * rate
+print(f"ratio ecdn router / nginx: 302s per second {r['rate'] / n['rate']:.2f}x, "
+      f"p50 {r['p50'] / n['p50']:.2f}x, p99 {r['p99'] / n['p99']:.2f}x, CPU per 302 {(r['cpu'] / r['redirects']) / (n['cpu'] / n['redirects']) if r['cpu'] > 0 and n['cpu'] > 0 else 0:.2f}x; "
+      f"goal (every answer a 302, p99 <= 1 ms at {rate}/s): {'met' if met else 'not met'}")
 EOF
 }
 "$bin/cluster-bench" seed --store "$store" --sites "$SITES" --tenants "$TENANTS" --local-prefix 127.0.0.0/8 >/dev/null
@@ -151,6 +174,12 @@ error_log $work/nginx.err;
 events { worker_connections 1024; }
 http {
     access_log off;
+    # As the router: a connection stays open for every request. nginx's default closes it after
+    # 1,000 (at this rate, at the end of h2load's 1 s warm-up), and h2load 1.52 in rate mode
+    # sends no measured request on connections reopened in its warm-up (0 in 5 s with 100 per
+    # connection): the run that counted 110 nginx answers.
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
     server { listen 127.0.0.1:$nport; location / { return 302 http://172.16.0.10:18080\$request_uri; } }
 }
 EOF

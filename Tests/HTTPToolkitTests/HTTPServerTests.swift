@@ -114,6 +114,70 @@ import Testing
         }
     }
 
+    @Test("answers made at once and answers made in a task keep the order of pipelined requests")
+    func pipeliningMixed() async throws {
+        let server = try await HTTPServer.bind(HTTPServerConfiguration(), logger: Self.logger, immediate: { request in
+            guard request.path == "/slow" else { return .now(.text(.ok, request.path)) }
+            return .later {
+                try? await Task.sleep(for: .milliseconds(200))
+                return .text(.ok, request.path)
+            }
+        })
+        let connection = try await TestConnection(port: server.address.port)
+        await connection.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\nGET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /c HTTP/1.1\r\nHost: t\r\n\r\n")
+        var paths: [String] = []
+        for _ in 0..<5 { paths.append(try await connection.readResponse()?.text ?? "<none>") }
+        #expect(paths == ["/a", "/slow", "/b", "/slow", "/c"])
+        await connection.close()
+        await server.close()
+    }
+
+    @Test("the head: an HTTP/1.1 status line, Content-Length, Server and Date (RFC 9110, 6.6.1); keep-alive said to an HTTP/1.0 client that asked for it; a large body whole")
+    func responseHead() async throws {
+        let large = ByteBuffer(repeating: 0x62, count: 100_000)
+        try await Self.withServer(responder: { request in
+            request.path == "/large" ? HTTPResponse(status: .ok, body: large) : .text(.ok, "hello")
+        }) { server, _ async throws in
+            let connection = try await TestConnection(port: server.address.port)
+            await connection.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            var raw: [UInt8] = []
+            while !String(decoding: raw, as: UTF8.self).hasSuffix("\r\n\r\nhello") {
+                let more = await connection.receiveRaw(max: 4096)
+                try #require(!more.isEmpty, "the response ended early: \(String(decoding: raw, as: UTF8.self))")
+                raw += more
+            }
+            let text = String(decoding: raw, as: UTF8.self)
+            let lines = text[..<(text.firstRange(of: "\r\n\r\n")?.lowerBound ?? text.endIndex)].split(separator: "\r\n")
+            #expect(lines[0] == "HTTP/1.1 200 OK")
+            let fields = TestResponse(status: 200, headers: lines.dropFirst().map { line in
+                let colon = line.firstIndex(of: ":") ?? line.endIndex
+                return (String(line[..<colon]), String(line[colon...].dropFirst().drop { $0 == " " }))
+            }, body: [])
+            #expect(fields.header("Content-Length") == "5")
+            #expect(fields.header("Server") == "toolkit-test")
+            #expect(fields.header("Connection") == "keep-alive")
+            let date = try #require(fields.header("Date").flatMap { HTTPDate.parse($0) })
+            #expect(abs(date - Int64(HTTPDate.now())) <= 5)
+            await connection.send("GET /large HTTP/1.1\r\nHost: t\r\n\r\n")
+            let body = try #require(try await connection.readResponse())
+            #expect(body.header("Content-Length") == "100000")
+            #expect(body.body == Array(repeating: 0x62, count: 100_000))
+            await connection.close()
+        }
+    }
+
+    @Test("a field a responder made with CR LF in it is never sent: the answer is 500 naming the field")
+    func headerInjection() async throws {
+        try await Self.withServer(responder: { _ in
+            HTTPResponse(status: .found, headers: ["Location": "http://a.example/\r\nSet-Cookie: x=1"])
+        }) { server, _ async throws in
+            let response = try await TestConnection.get(port: server.address.port, "/")
+            #expect(response.status == 500)
+            #expect(response.header("Set-Cookie") == nil)
+            #expect(response.text.contains("Location"))
+        }
+    }
+
     @Test("a malformed request is answered 400 and the connection closes")
     func malformed() async throws {
         try await Self.withServer(responder: { _ in .text(.ok, "ok\n") }) { server, _ async throws in

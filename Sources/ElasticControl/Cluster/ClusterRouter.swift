@@ -75,6 +75,9 @@ public final class ClusterRouter: Service, Sendable {
     private let checks: CacheChecks?
     private let demand = Mutex(RouterDemand())
     private let tableCache = Mutex<(stamps: (UInt64, UInt64), table: PrefixTable, tenants: [TenantConfiguration])?>(nil)
+    /// From the configuration, read on every decision.
+    private let readyTimeout: Double
+    private let threshold: Int
 
     /// Binds the listener; routing starts at once (from an empty view until the first snapshot).
     /// - Throws: ``ControlError`` `bindFailed`.
@@ -86,6 +89,8 @@ public final class ClusterRouter: Service, Sendable {
         self.view = view
         self.keys = view.keys
         self.policy = configuration.controller.effectivePolicy
+        self.readyTimeout = configuration.controller.readyTimeout
+        self.threshold = configuration.controller.threshold
         self.lease = MemberLease(client: client, ttl: configuration.leaseTTL, logger: logger)
         self.logger = logger
         self.checks = configuration.cacheCheckTimeout > 0 ? CacheChecks(timeout: configuration.cacheCheckTimeout, group: group, logger: logger) : nil
@@ -327,39 +332,50 @@ public final class ClusterRouter: Service, Sendable {
             if record { d.arrived(key, client: client, content: content, now: now) }
             return (d.viewers(key), d.keys[key]?.instances ?? [:])
         }
+        let readyTimeout = self.readyTimeout
         return view.read { state in
             guard let tenant = state.tenants[key.tenant] else { return (nil, state.tenants.values.first?.origin ?? "", "unknown tenant") }
-            guard state.sites[key.site] != nil, let siteIndex = state.siteIndex[key.site] else {
+            guard let siteIndex = state.siteIndex[key.site], state.sites[key.site] != nil else {
                 return (nil, tenant.origin, "client outside every site")
             }
             guard state.agents[key.site] != nil else { return (nil, tenant.origin, "site lost") }
-            let placed = state.running(site: key.site, tenant: key.tenant)
-            let running = placed.filter { !(checks?.isUnreachable($0.placement.id) ?? false) }.sorted { $0.placement.id < $1.placement.id }
-            if running.isEmpty && !placed.isEmpty { return (nil, tenant.origin, "cache unreachable") }
+            // One pass over the site's placements, without copying them: the site's instances,
+            // and the tenant's that run and answer checks, in id order (the policy's numbering).
+            var siteInstances = 0
+            var placed = 0
+            var running: [ClusterState.Placement] = []
+            if let sitePlacements = state.placements[key.site] {
+                for placement in sitePlacements.values where placement.record.want == .run {
+                    siteInstances += 1
+                    guard placement.record.tenant == key.tenant else { continue }
+                    placed += 1
+                    if !(checks?.isUnreachable(placement.record.id) ?? false) { running.append(placement) }
+                }
+            }
+            if running.isEmpty && placed > 0 { return (nil, tenant.origin, "cache unreachable") }
+            if running.count > 1 { running.sort { $0.record.id < $1.record.id } }
             var states: [InstanceState] = []
-            for (k, r) in running.enumerated() {
-                let ready = r.status?.instance.state == .ready
-                let connections = max(local.routed[r.placement.id]?.count ?? 0, r.status?.instance.connectionsOpen ?? 0)
+            states.reserveCapacity(running.count)
+            for (k, placement) in running.enumerated() {
+                let instance = state.status[placement.record.id]?.instance
+                let connections = max(local.routed[placement.record.id]?.count ?? 0, instance?.connectionsOpen ?? 0)
                 states.append(InstanceState(
-                    id: k, phase: ready ? .ready : .booting(readyAt: r.placement.placedAt + configuration.controller.readyTimeout),
+                    id: k, phase: instance?.state == .ready ? .ready : .booting(readyAt: placement.record.placedAt + readyTimeout),
                     connections: connections, idleSince: nil
                 ))
             }
-            let siteInstances = state.placements[key.site]?.values.reduce(0) { $0 + ($1.record.want == .run ? 1 : 0) } ?? 0
             let tenantIndex = state.tenantIndex[key.tenant] ?? 0
             let viewers = max(local.viewers, state.viewers(site: key.site, tenant: key.tenant))
             let observation = ContentObservation(site: siteIndex, content: tenantIndex, viewers: viewers, instances: states, siteInstances: siteInstances, now: now)
-            let decision = policy.route(observation)
-            switch decision.route {
+            switch policy.route(observation).route {
             case .cache(let k):
-                return (.cache(url: running[k].placement.spec.url, id: running[k].placement.id), tenant.origin, "")
+                return (.cache(url: running[k].url, id: running[k].record.id), tenant.origin, "")
             case .waitForBoot, .waitForNewInstance:
                 return (nil, tenant.origin, "wait")
             case .bypass, .bypassToNewInstance:
                 return (nil, tenant.origin, "cache booting")
             case .origin:
-                let full = viewers >= configuration.controller.threshold
-                return (nil, tenant.origin, full ? "no cache available" : "below threshold")
+                return (nil, tenant.origin, viewers >= threshold ? "no cache available" : "below threshold")
             }
         }
     }

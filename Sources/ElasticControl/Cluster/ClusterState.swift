@@ -8,8 +8,16 @@ private let stamps = Atomic<UInt64>(0)
 public struct ClusterState: Sendable {
     /// A placement with the revisions a transaction compares against.
     public struct Placement: Sendable, Equatable {
-        public var record: PlacementRecord
-        public var modRevision: Int64
+        public let record: PlacementRecord
+        public let modRevision: Int64
+        /// The record's data URL (``InstanceSpec/url``), made once: routers read it per viewer.
+        public let url: String
+
+        public init(record: PlacementRecord, modRevision: Int64) {
+            self.record = record
+            self.modRevision = modRevision
+            self.url = record.spec.url
+        }
     }
 
     public var sites: [String: SiteRecord] = [:] {

@@ -23,14 +23,14 @@ public final class EtcdStateStore: StateStore {
 
     public func put(_ record: InstanceRecord) async throws(ControlError) {
         let value = ClusterRecords.encode(StatusRecord(agent: "", instance: record, lastActivity: record.readyAt ?? record.startedAt))
-        try await map("store instance \(record.id)") { () throws(EtcdError) in
+        _ = try await map("store instance \(record.id)") { () throws(EtcdError) in
             try await client.put(keys.status(site: record.site, id: record.id), value: value)
         }
     }
 
     public func remove(id: String) async throws(ControlError) {
         for record in try await instances() where record.id == id {
-            try await map("remove instance \(id)") { () throws(EtcdError) in
+            _ = try await map("remove instance \(id)") { () throws(EtcdError) in
                 try await client.delete(keys.status(site: record.site, id: id))
             }
         }

@@ -22,14 +22,22 @@ struct RouterDemand {
     var earlyReports: [String: Double] = [:]
 
     mutating func arrived(_ key: DesiredKey, client: String, content: String, now: Double) {
-        keys[key, default: Key()].clients[client] = now
-        keys[key, default: Key()].counter.requests += 1
-        keys[key, default: Key()].counter.contents[content, default: 0] += 1
+        Self.arrived(&keys[key, default: Key()], client: client, content: content, now: now)
+    }
+
+    private static func arrived(_ k: inout Key, client: String, content: String, now: Double) {
+        k.clients[client] = now
+        k.counter.requests += 1
+        k.counter.contents[content, default: 0] += 1
     }
 
     mutating func routed(_ key: DesiredKey, instance: String?, client: String, now: Double, toCache: Bool) {
-        if let instance { keys[key, default: Key()].instances[instance, default: [:]][client] = now }
-        if toCache { keys[key, default: Key()].counter.toCache += 1 } else { keys[key, default: Key()].counter.toOrigin += 1 }
+        Self.routed(&keys[key, default: Key()], instance: instance, client: client, now: now, toCache: toCache)
+    }
+
+    private static func routed(_ k: inout Key, instance: String?, client: String, now: Double, toCache: Bool) {
+        if let instance { k.instances[instance, default: [:]][client] = now }
+        if toCache { k.counter.toCache += 1 } else { k.counter.toOrigin += 1 }
     }
 
     mutating func waited(_ key: DesiredKey) {

@@ -92,7 +92,7 @@ public final class Router: Service, Sendable {
         guard let tenant = tenantFor(request, tenants: tenants) else {
             return .answer(.text(.notFound, "no tenant serves this host and path\n"))
         }
-        let client = request.remoteAddress?.ipAddress ?? ""
+        let client = request.remoteIP
         return .ask(Question(site: table.site(for: client), tenant: tenant.name, client: client, content: content(of: request.path)))
     }
 
@@ -113,7 +113,17 @@ public final class Router: Service, Sendable {
 
     /// The content a path names, for demand counting: its first two segments (`/live/1`).
     static func content(of path: String) -> String {
-        "/" + path.split(separator: "/").prefix(2).joined(separator: "/")
+        var content = ""
+        var segments = 0
+        var rest = path[...]
+        while segments < 2, let start = rest.firstIndex(where: { $0 != "/" }) {
+            let end = rest[start...].firstIndex(of: "/") ?? rest.endIndex
+            content += "/"
+            content += rest[start..<end]
+            segments += 1
+            rest = rest[end...]
+        }
+        return content.isEmpty ? "/" : content
     }
 
     /// The tenant whose host name matches, else the one with the longest matching path prefix.

@@ -17,9 +17,16 @@ package struct HTTPRequest: Sendable {
     package var body: ByteBuffer
     /// The peer, as the socket reports it.
     package var remoteAddress: SocketAddress?
+    /// The peer's IP address as text (`127.0.0.1`), empty without one; the server works it out
+    /// once per connection.
+    package var remoteIP: String
 
-    /// Creates a request; `path` and `query` are split from `uri`.
-    package init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(), remoteAddress: SocketAddress? = nil) {
+    /// Creates a request; `path` and `query` are split from `uri`, `remoteIP` defaults to the
+    /// text of `remoteAddress`'s IP.
+    package init(
+        method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(), remoteAddress: SocketAddress? = nil,
+        remoteIP: String? = nil
+    ) {
         self.method = method
         self.uri = uri
         let question = uri.firstIndex(of: "?")
@@ -28,6 +35,7 @@ package struct HTTPRequest: Sendable {
         self.headers = headers
         self.body = body
         self.remoteAddress = remoteAddress
+        self.remoteIP = remoteIP ?? remoteAddress?.ipAddress ?? ""
     }
 
     /// The first value of `name` in the query, percent-decoded; nil when absent or badly encoded.

@@ -4,10 +4,12 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// A small HTTP/1.1 server over NIOHTTP1 that hands each complete request to an
-/// ``HTTPResponder``: keep-alive, pipelined requests answered in order, malformed requests
-/// answered `400`, over TLS when the configuration has a server context. For the admin listener, the control plane's router and API, the demo origin
-/// and the tests' origins; not the data plane's request path.
+/// A small HTTP/1.1 server over NIOHTTP1's request decoder that hands each complete request to
+/// an ``HTTPResponder``: keep-alive, pipelined requests answered in order, malformed requests
+/// answered `400`, over TLS when the configuration has a server context; each response is
+/// encoded by the server itself and written in one flush. For the admin listener, the control
+/// plane's router and API, the demo origin and the tests' origins; not the data plane's request
+/// path.
 package final class HTTPServer: Sendable {
     /// The listening channel.
     package let channel: any Channel
@@ -52,7 +54,7 @@ package final class HTTPServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPResponderHandler(responder: responder, configuration: configuration, logger: logger))
                     }
