@@ -60,6 +60,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         /// The fields are sent; nil before.
         var bodiless: Bool?
         var sent: Int64 = 0
+        /// Upstream was told the client is behind (``HTTP2ConnectionHandler/behindThreshold``).
+        var isBehind = false
     }
 
     /// Frames that cost the server and give the client nothing, allowed per ``abuseWindow``.
@@ -67,6 +69,9 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     static let abuseWindow = TimeAmount.seconds(30)
     /// The output buffer is handed to the channel when it holds this much, even within a read.
     static let batchLimit = 256 * 1024
+    /// Relayed bytes waiting for a stream's window or the channel beyond which upstream is told
+    /// the client is behind (a fetch stops reading its origin while none of its viewers keeps up).
+    static let behindThreshold = 256 << 10
     /// Volume bytes read per `DATA` frame at most (the client's frame size may be larger).
     static let maxVolumeFrame = 64 * 1024
 
@@ -596,7 +601,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         sending: while true {
             let allowed = min(stream.window, self.connectionWindow, self.maxFrameSize)
             if var pending = stream.pending {
-                guard allowed > 0 else { break }
+                guard allowed > 0, context.channel.isWritable, self.out.readableBytes < Self.batchLimit else { break }
                 let count = min(allowed, pending.readableBytes)
                 let last = count == pending.readableBytes && stream.endsAfterPending && stream.volumeBody == nil
                 HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: last ? HTTP2Wire.Flag.endStream : 0, stream: id, into: &self.out)
@@ -649,6 +654,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             } else {
                 break
             }
+        }
+        if var relay = stream.relay, relay.isBehind, (stream.pending?.readableBytes ?? 0) < Self.behindThreshold {
+            relay.isBehind = false
+            stream.relay = relay
+            relay.subscription?.viewerBacklogged(false)
         }
         if ended {
             stream.pending = nil
@@ -743,6 +753,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                 self.streams[id]!.pending!.writeBuffer(&bytes)
             }
             self.sendBody(id, context: context)
+            self.relayFellBehind(id, context: context)
         case .end:
             if case .link(_, let object) = relay.request { object.counters.recordCompletion() }
             relay.subscription?.cancel()
@@ -775,6 +786,25 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             self.replaceRelay(on: id, with: .relay(.cache(exchange)), context: context)
         }
         self.flushIfNeeded(context: context)
+    }
+
+    /// Stream `id`'s client has relayed bytes waiting: past ``behindThreshold`` upstream is told;
+    /// past the configured limit the stream is reset (`CANCEL`), as HTTP/1.1 cuts its connection.
+    private func relayFellBehind(_ id: UInt32, context: ChannelHandlerContext) {
+        guard let stream = self.streams[id], var relay = stream.relay, let waiting = stream.pending?.readableBytes else { return }
+        if waiting > self.server.configuration.maxRelayBacklog {
+            self.server.logger.warning(
+                "cutting a client that fell too far behind a relayed response",
+                metadata: ["relay.backlog": "\(waiting)", "net.peer": "\(context.remoteAddress?.description ?? "?")"])
+            self.server.stats.relayClientCut()
+            HTTP2Wire.writeRSTStream(id, .cancel, into: &self.out)
+            self.streamEnded(id)
+            return
+        }
+        guard !relay.isBehind, waiting >= Self.behindThreshold else { return }
+        relay.isBehind = true
+        self.streams[id]!.relay = relay
+        relay.subscription?.viewerBacklogged(true)
     }
 
     private func replaceRelay(on id: UInt32, with plan: ResponsePlan, context: ChannelHandlerContext) {
