@@ -1,5 +1,6 @@
 import MiniCacheTesting
 import NIOCore
+import Synchronization
 import Testing
 
 @testable import MiniCacheServer
