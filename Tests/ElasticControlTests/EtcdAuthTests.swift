@@ -1,6 +1,7 @@
 import EtcdClient
 import Foundation
 import HTTPToolkit
+import MiniCacheTesting
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -123,5 +124,33 @@ struct EtcdAuthTests {
         try await client.put("/a/late", value: [3])
         #expect(try await client.get("/a/late")?.value == [3])
         await client.close()
+    }
+
+    /// `ecdn state` (the real executable) with `--etcd-user` and `--etcd-password-file`, and its
+    /// refusals of a password file it cannot use: one line naming the file.
+    @Test func ecdnStateAuthenticatesWithAUserAndAPasswordFile() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        try await Self.enableAuthentication(etcd)
+        let directory = TestEnvironment.temporaryDirectory("etcd-auth")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/password"
+        try (Self.password + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let user = ["--store", etcd.url, "--etcd-user", "root", "--etcd-password-file", file]
+        let initialised = try await StateCommandTests.state(["init"] + user + ["--origin", "http://127.0.0.1:9", "--sites", "1"])
+        #expect(initialised.status == 0, "\(initialised.error)")
+        let dump = try await StateCommandTests.state(["dump"] + user)
+        #expect(dump.status == 0, "\(dump.error)")
+        #expect(dump.output.contains("/ecdn/sites/site1 "))
+
+        let anonymous = try await StateCommandTests.state(["dump", "--store", etcd.url])
+        #expect(anonymous.status != 0)
+        #expect(anonymous.error.contains("etcd requires a user and password"), "\(anonymous.error)")
+        let missing = directory + "/absent"
+        let unreadable = try await StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-user", "root", "--etcd-password-file", missing])
+        #expect(unreadable.status != 0)
+        #expect(unreadable.error.contains("cannot read the etcd password file \(missing): No such file or directory"), "\(unreadable.error)")
+        let noFile = try await StateCommandTests.state(["dump", "--store", etcd.url, "--etcd-user", "root"])
+        #expect(noFile.error.contains("--etcd-user needs --etcd-password-file"), "\(noFile.error)")
     }
 }
