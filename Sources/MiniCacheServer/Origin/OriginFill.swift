@@ -35,7 +35,10 @@ import Synchronization
 /// Viewers subscribed as paced set the pace of the origin read: when every paced subscriber
 /// has fallen behind (``setBacklogged(_:_:)``), the fill stops reading its origin (TCP holds the
 /// origin back) until one catches up, so slow viewers never make it buffer the whole response,
-/// while one viewer that keeps up is never held back by the others.
+/// while one viewer that keeps up is never held back by the others. A paced subscriber also
+/// counts as behind while ``pacingWindow`` bytes or more wait on its event loop for delivery: its
+/// backlog report can only come once its loop runs, and a loop kept busy (or off the CPU) would
+/// otherwise let the fill read the origin at memory speed into that loop's task queue.
 package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate {
     private enum Phase {
         case waiting
@@ -52,7 +55,38 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var paced = false
         /// The viewer has more queued than it can send.
         var backlogged = false
+        /// Body bytes handed to the subscriber's event loop and not yet delivered (paced only).
+        var queued: QueuedBytes?
+
+        /// Whether the origin read waits for this subscriber.
+        var isBehind: Bool {
+            backlogged || (queued?.isFull ?? false)
+        }
     }
+
+    /// Bytes on their way to one subscriber: added under the fill's lock when a part is handed to
+    /// the subscriber's event loop, taken off on that loop once the subscriber has it.
+    private final class QueuedBytes: Sendable {
+        private let bytes = Atomic<Int>(0)
+
+        var isFull: Bool { bytes.load(ordering: .relaxed) >= OriginFill.pacingWindow }
+
+        /// Adds `count`; true when that filled the window.
+        func add(_ count: Int) -> Bool {
+            let (before, after) = bytes.add(count, ordering: .relaxed)
+            return before < OriginFill.pacingWindow && after >= OriginFill.pacingWindow
+        }
+
+        /// Takes `count` off; true when that opened the window again.
+        func remove(_ count: Int) -> Bool {
+            let (before, after) = bytes.subtract(count, ordering: .relaxed)
+            return before >= OriginFill.pacingWindow && after < OriginFill.pacingWindow
+        }
+    }
+
+    /// Body bytes that may wait on a paced subscriber's event loop before the origin read waits
+    /// for it (as for a subscriber that reported a backlog).
+    package static var pacingWindow: Int { 256 << 10 }
 
     /// The outcome of ``subscribe(_:on:requestHeaders:)``.
     package enum Subscription: Sendable, Equatable {
@@ -153,7 +187,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var behind = 0
         for subscriber in state.subscribers where subscriber.paced {
             paced += 1
-            if subscriber.backlogged { behind += 1 }
+            if subscriber.isBehind { behind += 1 }
         }
         let pause: Bool
         switch state.phase {
@@ -193,7 +227,9 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         state.withLock { state in
             guard state.isJoinable else { return .closed }
             defer { Self.pace(&state) }
-            let subscriber = Subscriber(delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders, paced: paced)
+            let queued = paced ? QueuedBytes() : nil
+            let subscriber = Subscriber(
+                delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders, paced: paced, queued: queued)
             switch state.phase {
             case .waiting:
                 state.subscribers.append(subscriber)
@@ -203,9 +239,13 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 let chunks = state.chunks
                 let finished: Bool
                 if case .finished = state.phase { finished = true } else { finished = false }
+                // The replay counts as queued too: the joiner reports a backlog only once it ran.
+                let replayed = state.retainedBytes
+                if let queued { _ = queued.add(replayed) }
                 eventLoop.execute {
                     delegate.originDidReceiveHead(head)
                     for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
+                    if let queued { self.delivered(replayed, to: queued) }
                     if finished { delegate.originDidFinish() }
                 }
             case .failed:
@@ -343,12 +383,18 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
     }
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        let count = part.readableBytes
         let (subscribers, overLimit) = state.withLock { state in
-            state.receivedBytes += part.readableBytes
+            state.receivedBytes += count
             if state.isRetaining {
                 state.chunks.append(part)
-                state.retainedBytes += part.readableBytes
+                state.retainedBytes += count
             }
+            var filled = false
+            for subscriber in state.subscribers {
+                if let queued = subscriber.queued, queued.add(count) { filled = true }
+            }
+            if filled { Self.pace(&state) }
             return (state.subscribers, state.isRetaining && state.retainedBytes > retentionLimit)
         }
         if overLimit {
@@ -366,8 +412,22 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         // A subscriber that joins after the snapshot above replays this part from `chunks`.
         for subscriber in subscribers {
             let delegate = subscriber.delegate
-            subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
+            if let queued = subscriber.queued {
+                subscriber.eventLoop.execute {
+                    delegate.originDidReceiveBodyPart(part)
+                    self.delivered(count, to: queued)
+                }
+            } else {
+                subscriber.eventLoop.execute { delegate.originDidReceiveBodyPart(part) }
+            }
         }
+    }
+
+    /// A paced subscriber has `count` more bytes (after it reported any backlog they made):
+    /// when that opens its window, the origin read may go on.
+    private func delivered(_ count: Int, to queued: QueuedBytes) {
+        guard queued.remove(count) else { return }
+        state.withLock { Self.pace(&$0) }
     }
 
     package func originDidFinish() {
