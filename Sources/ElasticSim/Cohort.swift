@@ -22,6 +22,9 @@ struct Cohort {
     var fullTop = Double.infinity
     var emptyTop = Double.infinity
     var group: Int32
+    /// The neighbours in the group's list of cohorts (``GroupInfo``), -1 at its ends.
+    var previousInGroup: Int32 = -1
+    var nextInGroup: Int32 = -1
     var playing: Bool
     /// The heap tops belong to current members (checked by the last look at them; only a member
     /// leaving can make a top stale, inserting keys of members cannot), and their keys are
@@ -103,7 +106,7 @@ extension Cohort {
     /// updated after all visits: the visits are independent of each other, so their misses
     /// overlap; `moved` is scratch space.
     static func reschedule(
-        _ touched: [Int32], rates: [Double], viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
+        _ touched: [Int32], net: borrowing FlowNetwork, viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
         touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
     ) {
         moved.removeAll(keepingCapacity: true)
@@ -117,7 +120,7 @@ extension Cohort {
             }
             if !cohorts[ci].topsCurrent { cohorts[ci].refreshTops(id: c, viewers: viewers) }
             cohorts[ci].advance(to: now)
-            cohorts[ci].rate = rates[Int(cohorts[ci].group)]
+            cohorts[ci].rate = net.rate(cohorts[ci].group)
             let time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
             if time != cohorts[ci].scheduled {
                 cohorts[ci].scheduled = time

@@ -21,8 +21,6 @@ package struct FlowNetwork: Sendable {
     /// Every path's links one after another, and each group's range in it: the hot loops read
     /// these instead of `pathLinks` (one flat array, no nested buffer to retain per visit).
     private var linkStore: [Int32] = []
-    private var groupLinkStart: [Int32] = []
-    private var groupLinkEnd: [Int32] = []
     private var pathLinkStart: [Int32] = []
     /// The owner each path was registered with (its source), -1 for none.
     private var pathOwner: [Int32] = []
@@ -32,18 +30,10 @@ package struct FlowNetwork: Sendable {
     private var changedOwners: [Int32] = []
     private var pathIndex: [PathKey: Int32] = [:]
 
+    /// Per group: the state every rate change reads and writes, in one record.
+    private var groups: [FlowGroup] = []
     package private(set) var groupPath: [Int32] = []
     package private(set) var groupCap: [Double] = []
-    /// A per-flow limit besides the cap, set from outside (viewers of a cache whose fill is
-    /// starved get no more than the fill); infinite when none.
-    package private(set) var groupLimit: [Double] = []
-    /// `min(cap, limit)`: what the allocation treats as the group's cap.
-    private var ceiling: [Double] = []
-    package private(set) var groupCount: [Int] = []
-    package private(set) var groupRate: [Double] = []
-    /// Bytes carried by all flows of a group up to ``groupUpdated``.
-    package private(set) var groupBytes: [Double] = []
-    private var groupUpdated: [Double] = []
     private var groupIndex: [GroupKey: Int32] = [:]
 
     private var dirty = false
@@ -52,7 +42,6 @@ package struct FlowNetwork: Sendable {
     private var filling = ProgressiveFilling()
     /// Groups whose rate changed since the caller last cleared the list.
     package var changedGroups: [Int32] = []
-    private var changedMark: [Bool] = []
     /// Full recomputations done (for the report).
     package private(set) var recomputations = 0
 
@@ -107,78 +96,100 @@ package struct FlowNetwork: Sendable {
     package mutating func group(path: Int32, cap: Double, tag: UInt8 = 0) -> Int32 {
         let key = GroupKey(path: path, cap: cap.bitPattern, tag: tag)
         if let g = groupIndex[key] { return g }
-        let g = Int32(groupPath.count)
+        let g = Int32(groups.count)
+        let start = pathLinkStart[Int(path)]
+        groups.append(FlowGroup(
+            rate: cap, ceiling: cap, limit: .infinity, linkStart: start,
+            linkEnd: start + Int32(pathLinks[Int(path)].count), owner: pathOwner[Int(path)]))
         groupPath.append(path)
-        groupLinkStart.append(pathLinkStart[Int(path)])
-        groupLinkEnd.append(pathLinkStart[Int(path)] + Int32(pathLinks[Int(path)].count))
         groupCap.append(cap)
-        groupLimit.append(.infinity)
-        ceiling.append(cap)
-        groupCount.append(0)
-        groupRate.append(cap)
-        groupBytes.append(0)
-        groupUpdated.append(0)
-        changedMark.append(false)
         groupIndex[key] = g
         groupSlots.append(Array(repeating: -1, count: pathLinks[Int(path)].count))
         return g
     }
 
+    // MARK: Reading groups
+
+    /// The number of groups registered.
+    package var groupCount: Int { groups.count }
+
+    /// The per-flow rate of group `g`.
+    package func rate(_ g: Int32) -> Double { groups[Int(g)].rate }
+
+    /// The flows in group `g`.
+    package func flows(_ g: Int32) -> Int { groups[Int(g)].count }
+
+    /// The per-flow limit of group `g` set with ``setLimit(_:of:now:)`` (infinity: none).
+    package func limit(_ g: Int32) -> Double { groups[Int(g)].limit }
+
+    /// Bytes carried by all flows of group `g` up to its last ``flush(_:now:)``.
+    package func bytes(_ g: Int32) -> Double { groups[Int(g)].bytes }
+
+    /// The links of group `g`'s path.
+    package func links(_ g: Int32) -> ArraySlice<Int32> {
+        linkStore[Int(groups[Int(g)].linkStart)..<Int(groups[Int(g)].linkEnd)]
+    }
+
+    // MARK: Changes
+
     /// Adds `n` flows to a group at time `now`.
     package mutating func add(_ n: Int, to g: Int32, now: Double) {
         let gi = Int(g)
         flush(gi, now: now)
-        if groupCount[gi] == 0 && n > 0 { activate(gi) }
-        let links = pathLinks[Int(groupPath[gi])]
-        if links.isEmpty {
-            groupCount[gi] += n
-            adjustOwner(gi, by: Double(n) * groupRate[gi])
-            setRate(gi, ceiling[gi])
+        if groups[gi].count == 0 && n > 0 { activate(gi) }
+        let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
+        if start == end {
+            groups[gi].count += n
+            adjustOwner(gi, by: Double(n) * groups[gi].rate)
+            setRate(gi, groups[gi].ceiling)
             return
         }
-        if !dirty && (groupCount[gi] == 0 || groupRate[gi] == ceiling[gi]) {
-            let extra = Double(n) * ceiling[gi]
+        if !dirty && (groups[gi].count == 0 || groups[gi].rate == groups[gi].ceiling) {
+            let extra = Double(n) * groups[gi].ceiling
             var fits = true
-            for l in links where load[Int(l)] + extra > capacity[Int(l)] * (1 - 1e-12) {
+            for k in start..<end where load[Int(linkStore[k])] + extra > capacity[Int(linkStore[k])] * (1 - 1e-12) {
                 fits = false
                 break
             }
             if fits {
-                for l in links { load[Int(l)] += extra }
-                groupCount[gi] += n
-                adjustOwner(gi, by: Double(n) * groupRate[gi])
-                setRate(gi, ceiling[gi])
+                for k in start..<end { load[Int(linkStore[k])] += extra }
+                groups[gi].count += n
+                adjustOwner(gi, by: Double(n) * groups[gi].rate)
+                setRate(gi, groups[gi].ceiling)
                 return
             }
         }
-        groupCount[gi] += n
-        adjustOwner(gi, by: Double(n) * groupRate[gi])
-        markDirty(links)
+        groups[gi].count += n
+        adjustOwner(gi, by: Double(n) * groups[gi].rate)
+        markDirty(start..<end)
     }
 
     /// Removes `n` flows from a group at time `now`.
     package mutating func remove(_ n: Int, from g: Int32, now: Double) {
         let gi = Int(g)
         flush(gi, now: now)
-        precondition(groupCount[gi] >= n, "removing more flows than a group has")
-        groupCount[gi] -= n
-        adjustOwner(gi, by: -Double(n) * groupRate[gi])
-        if groupCount[gi] == 0 && n > 0 { deactivate(gi) }
-        let links = pathLinks[Int(groupPath[gi])]
-        if links.isEmpty { return }
-        if !dirty && groupRate[gi] == ceiling[gi] {
+        precondition(groups[gi].count >= n, "removing more flows than a group has")
+        groups[gi].count -= n
+        adjustOwner(gi, by: -Double(n) * groups[gi].rate)
+        if groups[gi].count == 0 && n > 0 { deactivate(gi) }
+        let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
+        if start == end { return }
+        if !dirty && groups[gi].rate == groups[gi].ceiling {
             var spare = true
-            for l in links where load[Int(l)] >= capacity[Int(l)] * (1 - 1e-9) {
+            for k in start..<end where load[Int(linkStore[k])] >= capacity[Int(linkStore[k])] * (1 - 1e-9) {
                 spare = false
                 break
             }
             if spare {
-                let freed = Double(n) * groupRate[gi]
-                for l in links { load[Int(l)] = Swift.max(0, load[Int(l)] - freed) }
+                let freed = Double(n) * groups[gi].rate
+                for k in start..<end {
+                    let l = Int(linkStore[k])
+                    load[l] = Swift.max(0, load[l] - freed)
+                }
                 return
             }
         }
-        markDirty(links)
+        markDirty(start..<end)
     }
 
     /// Moves `n` flows from group `g` to group `target` on the same path at `now`. When the
@@ -192,11 +203,11 @@ package struct FlowNetwork: Sendable {
         let gi = Int(g)
         let ti = Int(target)
         precondition(groupPath[gi] == groupPath[ti], "a transfer stays on one path")
-        let rate = groupRate[gi]
+        let rate = groups[gi].rate
         // Below its ceiling a group is held by a link, which holds an idle group with a ceiling
         // at least as high at the same level; at its ceiling only an equal ceiling gets the same.
-        let idleSame = rate < ceiling[gi] ? ceiling[ti] >= rate : ceiling[ti] == rate
-        let sameRate = groupCount[ti] > 0 ? groupRate[ti] == rate : idleSame
+        let idleSame = rate < groups[gi].ceiling ? groups[ti].ceiling >= rate : groups[ti].ceiling == rate
+        let sameRate = groups[ti].count > 0 ? groups[ti].rate == rate : idleSame
         guard !dirty, n > 0, sameRate else {
             remove(n, from: g, now: now)
             add(n, to: target, now: now)
@@ -204,15 +215,15 @@ package struct FlowNetwork: Sendable {
         }
         flush(gi, now: now)
         flush(ti, now: now)
-        precondition(groupCount[gi] >= n, "moving more flows than a group has")
-        groupCount[gi] -= n
-        if groupCount[gi] == 0 { deactivate(gi) }
-        if groupCount[ti] == 0 {
+        precondition(groups[gi].count >= n, "moving more flows than a group has")
+        groups[gi].count -= n
+        if groups[gi].count == 0 { deactivate(gi) }
+        if groups[ti].count == 0 {
             activate(ti)
             // Reported as changed: the caller checks whether the group gets less than its cap.
             setRate(ti, rate)
         }
-        groupCount[ti] += n
+        groups[ti].count += n
     }
 
     /// Sets a group's per-flow limit at `now` (infinity: none). A group that crosses no link, or
@@ -220,40 +231,44 @@ package struct FlowNetwork: Sendable {
     /// is reallocated at the next ``settle(now:)``.
     package mutating func setLimit(_ limit: Double, of g: Int32, now: Double) {
         let gi = Int(g)
-        guard groupLimit[gi] != limit else { return }
+        guard groups[gi].limit != limit else { return }
         flush(gi, now: now)
-        let previousCeiling = ceiling[gi]
-        groupLimit[gi] = limit
-        ceiling[gi] = Swift.min(groupCap[gi], limit)
-        guard groupCount[gi] > 0 else {
-            groupRate[gi] = ceiling[gi]
+        let previousCeiling = groups[gi].ceiling
+        groups[gi].limit = limit
+        groups[gi].ceiling = Swift.min(groupCap[gi], limit)
+        guard groups[gi].count > 0 else {
+            groups[gi].rate = groups[gi].ceiling
             return
         }
-        let links = pathLinks[Int(groupPath[gi])]
-        if links.isEmpty {
-            setRate(gi, ceiling[gi])
+        let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
+        if start == end {
+            setRate(gi, groups[gi].ceiling)
             return
         }
         // A group at its old ceiling on links with spare capacity before and after the change
         // bottlenecks nobody: it moves to its new ceiling and nothing else changes.
-        let old = groupRate[gi]
-        if !dirty && old == previousCeiling && ceiling[gi].isFinite {
-            let delta = Double(groupCount[gi]) * (ceiling[gi] - old)
+        let old = groups[gi].rate
+        if !dirty && old == previousCeiling && groups[gi].ceiling.isFinite {
+            let delta = Double(groups[gi].count) * (groups[gi].ceiling - old)
             var local = true
-            for l in links {
-                let c = capacity[Int(l)]
-                if load[Int(l)] >= c * (1 - 1e-9) || load[Int(l)] + delta > c * (1 - 1e-12) {
+            for k in start..<end {
+                let l = Int(linkStore[k])
+                let c = capacity[l]
+                if load[l] >= c * (1 - 1e-9) || load[l] + delta > c * (1 - 1e-12) {
                     local = false
                     break
                 }
             }
             if local {
-                for l in links { load[Int(l)] = Swift.max(0, load[Int(l)] + delta) }
-                setRate(gi, ceiling[gi])
+                for k in start..<end {
+                    let l = Int(linkStore[k])
+                    load[l] = Swift.max(0, load[l] + delta)
+                }
+                setRate(gi, groups[gi].ceiling)
                 return
             }
         }
-        markDirty(links)
+        markDirty(start..<end)
     }
 
     private mutating func activate(_ gi: Int) {
@@ -278,6 +293,11 @@ package struct FlowNetwork: Sendable {
         }
     }
 
+    private mutating func markDirty(_ range: Range<Int>) {
+        dirty = true
+        dirtyLinks += linkStore[range]
+    }
+
     private mutating func markDirty(_ links: [Int32]) {
         dirty = true
         dirtyLinks += links
@@ -291,9 +311,7 @@ package struct FlowNetwork: Sendable {
         guard dirty else { return }
         dirty = false
         recomputations += 1
-        filling.run(
-            dirty: dirtyLinks, capacity: capacity, groupCount: groupCount, ceiling: ceiling, linkStore: linkStore,
-            groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
+        filling.run(dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups)
         dirtyLinks.removeAll(keepingCapacity: true)
         for l in filling.links { load[Int(l)] = 0 }
         for (i, g) in filling.frozenGroups.enumerated() {
@@ -301,36 +319,36 @@ package struct FlowNetwork: Sendable {
             let rate = filling.frozenRates[i]
             // Rounding in a different freezing order must not count as a change: every change
             // reschedules the group's viewers.
-            if abs(rate - groupRate[gi]) > 1e-12 * Swift.max(rate, groupRate[gi]) {
+            if abs(rate - groups[gi].rate) > 1e-12 * Swift.max(rate, groups[gi].rate) {
                 flush(gi, now: now)
                 setRate(gi, rate)
             }
-            let total = Double(groupCount[gi]) * groupRate[gi]
-            for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) { load[Int(linkStore[k])] += total }
+            let total = Double(groups[gi].count) * groups[gi].rate
+            for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) { load[Int(linkStore[k])] += total }
         }
     }
 
     /// Brings a group's byte count up to `now`.
     package mutating func flush(_ gi: Int, now: Double) {
-        let dt = now - groupUpdated[gi]
+        let dt = now - groups[gi].updated
         if dt > 0 {
-            groupBytes[gi] += groupRate[gi] * Double(groupCount[gi]) * dt
+            groups[gi].bytes += groups[gi].rate * Double(groups[gi].count) * dt
         }
-        groupUpdated[gi] = now
+        groups[gi].updated = now
     }
 
     private mutating func setRate(_ gi: Int, _ rate: Double) {
-        guard groupRate[gi] != rate else { return }
-        adjustOwner(gi, by: (rate - groupRate[gi]) * Double(groupCount[gi]))
-        groupRate[gi] = rate
-        if !changedMark[gi] {
-            changedMark[gi] = true
+        guard groups[gi].rate != rate else { return }
+        adjustOwner(gi, by: (rate - groups[gi].rate) * Double(groups[gi].count))
+        groups[gi].rate = rate
+        if !groups[gi].changed {
+            groups[gi].changed = true
             changedGroups.append(Int32(gi))
         }
     }
 
     private mutating func adjustOwner(_ gi: Int, by delta: Double) {
-        let owner = pathOwner[Int(groupPath[gi])]
+        let owner = groups[gi].owner
         guard owner >= 0, delta != 0 else { return }
         ownerRate[Int(owner)] += delta
         if !ownerMark[Int(owner)] {
@@ -351,7 +369,7 @@ package struct FlowNetwork: Sendable {
     package mutating func takeChangedGroups() -> [Int32] {
         let list = changedGroups
         changedGroups.removeAll(keepingCapacity: true)
-        for g in list { changedMark[Int(g)] = false }
+        for g in list { groups[Int(g)].changed = false }
         return list
     }
 }

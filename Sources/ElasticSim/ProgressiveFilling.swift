@@ -36,7 +36,8 @@ struct ProgressiveFilling {
     private var linkState: [LinkState] = []
     /// Per group: 0 outside the component, 1 reached, 2 frozen.
     private var groupState: [UInt8] = []
-    private var groups: [Int32] = []
+    /// The groups of the component, in the order they were reached.
+    private var reached: [Int32] = []
     private var order: [Int32] = []
     private var heap: [LinkShare] = []
     private var bucket: [UInt8] = []
@@ -50,18 +51,15 @@ struct ProgressiveFilling {
 
     /// Recomputes the rates of every active group connected to `dirty` through active groups
     /// (a closed component: every active group on its links is in it).
-    mutating func run(
-        dirty: [Int32], capacity: [Double], groupCount: [Int], ceiling: [Double], linkStore: [Int32],
-        groupLinkStart: [Int32], groupLinkEnd: [Int32], linkGroups: [[Int32]]
-    ) {
+    mutating func run(dirty: [Int32], capacity: [Double], groups: [FlowGroup], linkStore: [Int32], linkGroups: [[Int32]]) {
         if linkState.count < capacity.count {
             linkState += Array(repeating: LinkState(), count: capacity.count - linkState.count)
         }
-        if groupState.count < groupCount.count {
-            groupState += Array(repeating: 0, count: groupCount.count - groupState.count)
+        if groupState.count < groups.count {
+            groupState += Array(repeating: 0, count: groups.count - groupState.count)
         }
         links.removeAll(keepingCapacity: true)
-        groups.removeAll(keepingCapacity: true)
+        reached.removeAll(keepingCapacity: true)
         frozenGroups.removeAll(keepingCapacity: true)
         frozenRates.removeAll(keepingCapacity: true)
         var linkState = self.linkState
@@ -75,15 +73,15 @@ struct ProgressiveFilling {
         linkState.withUnsafeMutableBufferPointer { link in
             groupState.withUnsafeMutableBufferPointer { state in
                 linkStore.withUnsafeBufferPointer { store in
-                    reach(
-                        dirty: dirty, link: link, state: state, store: store, capacity: capacity, groupCount: groupCount,
-                        groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
-                    orderByCeiling(ceiling)
-                    freeze(
-                        link: link, state: state, store: store, groupCount: groupCount, ceiling: ceiling,
-                        groupLinkStart: groupLinkStart, groupLinkEnd: groupLinkEnd, linkGroups: linkGroups)
-                    for l in links { link[Int(l)] = LinkState() }
-                    for g in groups { state[Int(g)] = 0 }
+                    groups.withUnsafeBufferPointer { groups in
+                        reach(
+                            dirty: dirty, link: link, state: state, store: store, capacity: capacity, groups: groups,
+                            linkGroups: linkGroups)
+                        orderByCeiling(groups)
+                        freeze(link: link, state: state, store: store, groups: groups, linkGroups: linkGroups)
+                        for l in links { link[Int(l)] = LinkState() }
+                        for g in reached { state[Int(g)] = 0 }
+                    }
                 }
             }
         }
@@ -93,8 +91,8 @@ struct ProgressiveFilling {
     /// capacity and counts the flows of the reached groups crossing it.
     private mutating func reach(
         dirty: [Int32], link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
-        store: UnsafeBufferPointer<Int32>, capacity: [Double], groupCount: [Int], groupLinkStart: [Int32],
-        groupLinkEnd: [Int32], linkGroups: [[Int32]]
+        store: UnsafeBufferPointer<Int32>, capacity: [Double], groups: UnsafeBufferPointer<FlowGroup>,
+        linkGroups: [[Int32]]
     ) {
         for l in dirty where !link[Int(l)].reached {
             link[Int(l)].reached = true
@@ -107,11 +105,11 @@ struct ProgressiveFilling {
             head += 1
             for g32 in linkGroups[l] {
                 let gi = Int(g32)
-                let n = groupCount[gi]
+                let n = groups[gi].count
                 guard n > 0, state[gi] == 0 else { continue }
                 state[gi] = 1
-                groups.append(g32)
-                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                reached.append(g32)
+                for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                     let other = Int(store[k])
                     link[other].flows += n
                     guard !link[other].reached else { continue }
@@ -125,17 +123,19 @@ struct ProgressiveFilling {
 
     /// `order`: the component's groups by ceiling, in the order reached within a ceiling (by
     /// group id when there are too many distinct ceilings to bucket).
-    private mutating func orderByCeiling(_ ceiling: [Double]) {
+    private mutating func orderByCeiling(_ groups: UnsafeBufferPointer<FlowGroup>) {
         capValues.removeAll(keepingCapacity: true)
         bucket.removeAll(keepingCapacity: true)
         order.removeAll(keepingCapacity: true)
-        for g in groups {
-            let cap = ceiling[Int(g)]
+        for g in reached {
+            let cap = groups[Int(g)].ceiling
             var b = 0
             while b < capValues.count && capValues[b] != cap { b += 1 }
             if b == capValues.count {
                 guard b < Self.maxBuckets else {
-                    order = groups.sorted { ceiling[Int($0)] != ceiling[Int($1)] ? ceiling[Int($0)] < ceiling[Int($1)] : $0 < $1 }
+                    order = reached.sorted {
+                        groups[Int($0)].ceiling != groups[Int($1)].ceiling ? groups[Int($0)].ceiling < groups[Int($1)].ceiling : $0 < $1
+                    }
                     return
                 }
                 capValues.append(cap)
@@ -153,8 +153,8 @@ struct ProgressiveFilling {
         bucketStart.append(contentsOf: repeatElement(0, count: capValues.count + 1))
         for b in bucket { bucketStart[bucketRank[Int(b)] + 1] += 1 }
         for i in 1..<bucketStart.count { bucketStart[i] += bucketStart[i - 1] }
-        order.append(contentsOf: repeatElement(0, count: groups.count))
-        for (i, g) in groups.enumerated() {
+        order.append(contentsOf: repeatElement(0, count: reached.count))
+        for (i, g) in reached.enumerated() {
             let rank = bucketRank[Int(bucket[i])]
             order[bucketStart[rank]] = g
             bucketStart[rank] += 1
@@ -163,8 +163,7 @@ struct ProgressiveFilling {
 
     private mutating func freeze(
         link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
-        store: UnsafeBufferPointer<Int32>, groupCount: [Int], ceiling: [Double], groupLinkStart: [Int32],
-        groupLinkEnd: [Int32], linkGroups: [[Int32]]
+        store: UnsafeBufferPointer<Int32>, groups: UnsafeBufferPointer<FlowGroup>, linkGroups: [[Int32]]
     ) {
         heap.removeAll(keepingCapacity: true)
         for l in links where link[Int(l)].flows > 0 {
@@ -191,8 +190,8 @@ struct ProgressiveFilling {
                 state[gi] = 2
                 frozenGroups.append(Int32(gi))
                 frozenRates.append(rate)
-                let n = groupCount[gi]
-                for k in Int(groupLinkStart[gi])..<Int(groupLinkEnd[gi]) {
+                let n = groups[gi].count
+                for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                     let l = Int(store[k])
                     link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
                     link[l].flows -= n
@@ -219,7 +218,7 @@ struct ProgressiveFilling {
                         break
                     }
                 }
-                let cap = ceiling[Int(order[next])]
+                let cap = groups[Int(order[next])].ceiling
                 if heapCount > 0, heap[0].share < cap {
                     let top = heap[0]
                     heapCount -= 1
@@ -227,7 +226,7 @@ struct ProgressiveFilling {
                     Self.siftDown(heap, count: heapCount, from: 0)
                     for g32 in linkGroups[Int(top.link)] {
                         let gi = Int(g32)
-                        if groupCount[gi] > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
+                        if groups[gi].count > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
                     }
                 } else {
                     freeze(Int(order[next]), at: cap)

@@ -44,17 +44,10 @@ extension Simulation {
                     }
                 let g = net.group(path: p, cap: cap, tag: tag)
                 ids.append(g)
-                while groupCohorts.count <= Int(g) {
-                    groupCohorts.append([])
-                    groupKind.append(.viewer)
-                    groupSource.append(-1)
-                    groupSlot.append(0)
-                    groupLimiter.append(-1)
-                    groupDependents.append([])
-                }
-                groupKind[Int(g)] = kind
-                groupSource[Int(g)] = pathSource[Int(p)]
-                groupSlot[Int(g)] = Int16(s)
+                while groupInfo.count <= Int(g) { groupInfo.append(GroupInfo()) }
+                groupInfo[Int(g)].kind = kind
+                groupInfo[Int(g)].source = pathSource[Int(p)]
+                groupInfo[Int(g)].slot = Int16(s)
             }
             pathGroups[Int(p)] = ids
         }
@@ -68,12 +61,10 @@ extension Simulation {
         // A viewer whose cache fetches its stream gets no more than that fill.
         let n = bitrates.count
         let g = group(path: viewer.path, slot: viewer.capped ? 3 * n + 1 + b : 2 * n + 1 + b)
-        if groupLimiter[Int(g)] < 0 {
+        if groupInfo[Int(g)].limiter < 0 {
             let cache = Int(instances[Int(viewer.instance)].node)
             let fill = fillGroup(node: cache, bitrateIndex: b)
-            groupLimiter[Int(g)] = fill
-            groupDependents[Int(fill)].append(g)
-            net.setLimit(fillLimit(fill), of: g, now: now)
+            limit(g, by: fill)
         }
         return g
     }
@@ -86,32 +77,46 @@ extension Simulation {
         let hierarchical = scenario.caches.mode == .hierarchical && parent >= 0 && parent != topology.origin
         let p = path(from: hierarchical ? parent : topology.origin, to: node, instanceLink: -1)
         let g = group(path: p, slot: 1 + bitrates.count + b)
-        if hierarchical && groupLimiter[Int(g)] < 0 {
+        if hierarchical && groupInfo[Int(g)].limiter < 0 {
             let upstream = fillGroup(node: parent, bitrateIndex: b)
-            groupLimiter[Int(g)] = upstream
-            groupDependents[Int(upstream)].append(g)
-            net.setLimit(fillLimit(upstream), of: g, now: now)
+            limit(g, by: upstream)
         }
         return g
+    }
+
+    /// Makes fill `fill` limit group `g` from now on.
+    private func limit(_ g: Int32, by fill: Int32) {
+        groupInfo[Int(g)].limiter = fill
+        let last = groupInfo[Int(fill)].lastDependent
+        if last >= 0 {
+            groupInfo[Int(last)].nextDependent = g
+        } else {
+            groupInfo[Int(fill)].firstDependent = g
+        }
+        groupInfo[Int(fill)].lastDependent = g
+        net.setLimit(fillLimit(fill), of: g, now: now)
     }
 
     /// What a fill lets its viewers have: its rate while it gets less than its bitrate (it is
     /// starved), else no limit.
     func fillLimit(_ fill: Int32) -> Double {
-        let rate = net.groupRate[Int(fill)]
+        let rate = net.rate(fill)
         return rate < net.groupCap[Int(fill)] * (1 - 1e-9) ? rate : .infinity
     }
 
     /// Passes the rate of fills that changed on to the viewers they feed. Returns whether a limit
     /// changed.
     func propagateFillLimits(_ fill: Int32) -> Bool {
-        let dependents = groupDependents[Int(fill)]
-        guard !dependents.isEmpty else { return false }
+        var g = groupInfo[Int(fill)].firstDependent
+        guard g >= 0 else { return false }
         let limit = fillLimit(fill)
         var changed = false
-        for g in dependents where net.groupLimit[Int(g)] != limit {
-            net.setLimit(limit, of: g, now: now)
-            changed = true
+        while g >= 0 {
+            if net.limit(g) != limit {
+                net.setLimit(limit, of: g, now: now)
+                changed = true
+            }
+            g = groupInfo[Int(g)].nextDependent
         }
         return changed
     }
@@ -211,7 +216,7 @@ extension Simulation {
     func newCohort(group g: Int32, bitrateIndex: Int, playing: Bool) -> Int32 {
         let cohort = Cohort(
             group: g, bitrateIndex: bitrateIndex, bitrate: bitrates[bitrateIndex], playing: playing,
-            now: now, rate: net.groupRate[Int(g)])
+            now: now, rate: net.rate(g))
         let c: Int32
         if let reused = freeCohorts.popLast() {
             c = reused
@@ -221,8 +226,32 @@ extension Simulation {
             cohorts.append(cohort)
             touchedMark.append(false)
         }
-        groupCohorts[Int(g)].append(c)
+        appendCohort(c, to: g)
         return c
+    }
+
+    /// Puts cohort `c` at the end of group `g`'s list.
+    private func appendCohort(_ c: Int32, to g: Int32) {
+        let last = groupInfo[Int(g)].lastCohort
+        cohorts[Int(c)].previousInGroup = last
+        cohorts[Int(c)].nextInGroup = -1
+        if last >= 0 {
+            cohorts[Int(last)].nextInGroup = c
+        } else {
+            groupInfo[Int(g)].firstCohort = c
+        }
+        groupInfo[Int(g)].lastCohort = c
+    }
+
+    /// Takes cohort `c` out of its group's list.
+    private func unlinkCohort(_ c: Int32) {
+        let g = Int(cohorts[Int(c)].group)
+        let previous = cohorts[Int(c)].previousInGroup
+        let next = cohorts[Int(c)].nextInGroup
+        if previous >= 0 { cohorts[Int(previous)].nextInGroup = next } else { groupInfo[g].firstCohort = next }
+        if next >= 0 { cohorts[Int(next)].previousInGroup = previous } else { groupInfo[g].lastCohort = previous }
+        cohorts[Int(c)].previousInGroup = -1
+        cohorts[Int(c)].nextInGroup = -1
     }
 
     func retireCohort(_ c: Int32) {
@@ -230,9 +259,7 @@ extension Simulation {
         if cohort.primaryKey >= 0 && primaryCohort[cohort.primaryKey] == c {
             primaryCohort[cohort.primaryKey] = nil
         }
-        if let i = groupCohorts[Int(cohort.group)].firstIndex(of: c) {
-            groupCohorts[Int(cohort.group)].remove(at: i)
-        }
+        unlinkCohort(c)
         cohorts[Int(c)].live = false
         cohorts[Int(c)].scheduled = .infinity
         cohortQueue.set(c, .infinity)
@@ -260,13 +287,28 @@ extension Simulation {
     /// refills once bandwidth returns. Returns whether any cohort moved.
     func uncapStarvedCohorts(of g: Int32) -> Bool {
         let n = bitrates.count
-        let slot = Int(groupSlot[Int(g)])
+        let slot = Int(groupInfo[Int(g)].slot)
         let capped = (1...n).contains(slot) || ((3 * n + 1)...(4 * n)).contains(slot)
-        guard groupKind[Int(g)] == .viewer, capped else { return false }
+        guard groupInfo[Int(g)].kind == .viewer, capped else { return false }
         let cap = net.groupCap[Int(g)]
-        guard net.groupRate[Int(g)] < cap * (1 - 1e-9) else { return false }
-        let members = groupCohorts[Int(g)]
-        guard !members.isEmpty else { return false }
+        guard net.rate(g) < cap * (1 - 1e-9) else { return false }
+        guard groupInfo[Int(g)].firstCohort >= 0 else { return false }
+        // The members leave the group's list before they join another one or merge.
+        var members = movingCohorts
+        movingCohorts = []
+        members.removeAll(keepingCapacity: true)
+        var member = groupInfo[Int(g)].firstCohort
+        while member >= 0 {
+            members.append(member)
+            member = cohorts[Int(member)].nextInGroup
+        }
+        for c in members {
+            cohorts[Int(c)].previousInGroup = -1
+            cohorts[Int(c)].nextInGroup = -1
+        }
+        groupInfo[Int(g)].firstCohort = -1
+        groupInfo[Int(g)].lastCohort = -1
+        defer { movingCohorts = members }
         let p = net.groupPath[Int(g)]
         let target: Int32
         if slot <= n {
@@ -274,12 +316,7 @@ extension Simulation {
         } else {
             // Same fill, uncapped: it keeps the fill's limit.
             target = group(path: p, slot: slot - n)
-            if groupLimiter[Int(target)] < 0 {
-                let fill = groupLimiter[Int(g)]
-                groupLimiter[Int(target)] = fill
-                groupDependents[Int(fill)].append(target)
-                net.setLimit(fillLimit(fill), of: target, now: now)
-            }
+            if groupInfo[Int(target)].limiter < 0 { limit(target, by: groupInfo[Int(g)].limiter) }
         }
         for c in members {
             let cohort = cohorts[Int(c)]
@@ -294,11 +331,10 @@ extension Simulation {
                 cohorts[Int(c)].primaryKey = key
                 primaryCohort[key] = c
                 cohorts[Int(c)].group = target
-                groupCohorts[Int(target)].append(c)
+                appendCohort(c, to: target)
                 touch(c)
             }
         }
-        groupCohorts[Int(g)].removeAll()
         return true
     }
 

@@ -45,23 +45,18 @@ package final class Simulation {
     @exclusivity(unchecked) var cohorts: [Cohort] = []
     var freeCohorts: [Int32] = []
     @exclusivity(unchecked) var primaryCohort: [Int: Int32] = [:]
-    @exclusivity(unchecked) var groupCohorts: [[Int32]] = []
     @exclusivity(unchecked) var touched: [Int32] = []
     @exclusivity(unchecked) var touchedMark: [Bool] = []
-    /// Scratch list of ``Cohort/reschedule(_:rates:viewers:now:in:touchedMark:queue:moved:)``.
+    /// Scratch list of ``Cohort/reschedule(_:net:viewers:now:in:touchedMark:queue:moved:)``.
     @exclusivity(unchecked) var movedCohorts: [Int32] = []
 
     var pathCache: [Int: Int32] = [:]
     var pathSource: [Int32] = []
     var pathGroups: [[Int32]] = []
-    @exclusivity(unchecked) var groupKind: [FlowKind] = []
-    var groupSource: [Int32] = []
-    /// Slot of each group on its path (``group(path:slot:)``).
-    @exclusivity(unchecked) var groupSlot: [Int16] = []
-    /// The fill whose starvation limits a viewer group, -1 for none.
-    @exclusivity(unchecked) var groupLimiter: [Int32] = []
-    /// Viewer groups a fill group limits.
-    @exclusivity(unchecked) var groupDependents: [[Int32]] = []
+    /// Per flow group: kind, slot, limiting fill, dependents and cohorts.
+    @exclusivity(unchecked) var groupInfo: [GroupInfo] = []
+    /// Scratch list of ``uncapStarvedCohorts(of:)``.
+    var movingCohorts: [Int32] = []
 
     var instances: [Instance] = []
     var freeInstances: [Int32] = []
@@ -276,17 +271,17 @@ package final class Simulation {
             var relabelled = false
             for g in changed {
                 // Fills have no cohorts of their own: they pass their rate on.
-                if groupKind[Int(g)] == .fill {
+                if groupInfo[Int(g)].kind == .fill {
                     relabelled = propagateFillLimits(g) || relabelled
                     continue
                 }
-                Self.touch(groupCohorts[Int(g)], touched: &touched, touchedMark: &touchedMark)
+                touchCohorts(of: g)
                 relabelled = uncapStarvedCohorts(of: g) || relabelled
             }
             if !relabelled { break }
         }
         Cohort.reschedule(
-            touched, rates: net.groupRate, viewers: viewers, now: now, in: &cohorts, touchedMark: &touchedMark,
+            touched, net: net, viewers: viewers, now: now, in: &cohorts, touchedMark: &touchedMark,
             queue: &cohortQueue, moved: &movedCohorts)
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
@@ -302,11 +297,12 @@ package final class Simulation {
         buffering + play > 0 ? buffering / (buffering + play) : 0
     }
 
-    /// Marks cohorts touched (one access to the lists for all of them).
-    static func touch(_ list: [Int32], touched: inout [Int32], touchedMark: inout [Bool]) {
-        for c in list where !touchedMark[Int(c)] {
-            touchedMark[Int(c)] = true
-            touched.append(c)
+    /// Marks the cohorts of a group touched.
+    func touchCohorts(of g: Int32) {
+        var c = groupInfo[Int(g)].firstCohort
+        while c >= 0 {
+            touch(c)
+            c = cohorts[Int(c)].nextInGroup
         }
     }
 

@@ -139,12 +139,12 @@ extension Simulation {
     func takeSample() {
         var origin = 0.0
         var cache = 0.0
-        for g in 0..<groupSource.count where net.groupCount[g] > 0 && groupKind[g] != .background {
-            let bits = net.groupRate[g] * Double(net.groupCount[g]) * 8
-            let source = Int(groupSource[g])
+        for g in groupInfo.indices where net.flows(Int32(g)) > 0 && groupInfo[g].kind != .background {
+            let bits = net.rate(Int32(g)) * Double(net.flows(Int32(g))) * 8
+            let source = Int(groupInfo[g].source)
             if source == topology.origin {
                 origin += bits
-            } else if groupKind[g] == .viewer {
+            } else if groupInfo[g].kind == .viewer {
                 cache += bits
             }
         }
@@ -162,21 +162,21 @@ extension Simulation {
         var accessBytes = 0.0
         var coreBytes = 0.0
         var backgroundBytes = 0.0
-        for g in 0..<groupSource.count {
+        for g in groupInfo.indices {
             net.flush(g, now: now)
-            let bytes = net.groupBytes[g]
+            let bytes = net.bytes(Int32(g))
             guard bytes > 0 else { continue }
-            guard groupKind[g] != .background else {
+            guard groupInfo[g].kind != .background else {
                 backgroundBytes += bytes
                 continue
             }
-            let source = Int(groupSource[g])
+            let source = Int(groupInfo[g].source)
             if source == topology.origin { originBytes += bytes }
-            if groupKind[g] == .viewer {
+            if groupInfo[g].kind == .viewer {
                 viewerBytes += bytes
                 if source != topology.origin { cacheBytes += bytes }
             }
-            for l in net.pathLinks[Int(net.groupPath[g])] where Int(l) < topology.count {
+            for l in net.links(Int32(g)) where Int(l) < topology.count {
                 if topology.uplinkIsAccess[Int(l)] { accessBytes += bytes } else { coreBytes += bytes }
             }
         }

@@ -15,7 +15,7 @@ struct FlowNetworkTests {
             groups.append(g)
         }
         net.settle(now: 0)
-        return groups.map { net.groupRate[Int($0)] }
+        return groups.map { net.rate($0) }
     }
 
     @Test(arguments: [1, 2, 7, 100])
@@ -102,7 +102,7 @@ struct FlowNetworkTests {
             let expected = MaxMinReference.rates(
                 capacities: capacities, flows: flows.map { ($0.links, min($0.cap, limits[$0.group] ?? .infinity)) })
             for (f, flow) in flows.enumerated() {
-                let got = net.groupRate[Int(flow.group)]
+                let got = net.rate(flow.group)
                 #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
             }
             // The local fast paths decide from the link loads: they must stay exact too.
@@ -142,7 +142,7 @@ struct FlowNetworkTests {
             net.settle(now: 0)
             let expected = MaxMinReference.rates(capacities: capacities, flows: flows.map { ($0.links, $0.cap) })
             for (f, flow) in flows.enumerated() {
-                let got = net.groupRate[Int(flow.group)]
+                let got = net.rate(flow.group)
                 #expect(abs(got - expected[f]) <= 1e-9 * max(1, expected[f]), "flow \(f) of \(flows.count): \(got) vs \(expected[f])")
             }
             for l in 0..<linkCount {
@@ -166,14 +166,14 @@ struct FlowNetworkTests {
         net.settle(now: 0)
         net.add(1, to: c, now: 0)
         net.settle(now: 0)
-        #expect(net.groupRate[Int(b)] == 2 && net.groupRate[Int(c)] == 2)
-        #expect(abs(net.groupRate[Int(a)] - 8.0 / 3) < 1e-12)
+        #expect(net.rate(b) == 2 && net.rate(c) == 2)
+        #expect(abs(net.rate(a) - 8.0 / 3) < 1e-12)
         net.remove(3, from: a, now: 0)
         net.settle(now: 0)
-        #expect(net.groupRate[Int(b)] == 2 && net.groupRate[Int(c)] == 2)
+        #expect(net.rate(b) == 2 && net.rate(c) == 2)
         net.remove(1, from: b, now: 0)
         net.settle(now: 0)
-        #expect(net.groupRate[Int(c)] == 4)
+        #expect(net.rate(c) == 4)
     }
 
     @Test func aLimitHoldsAGroupBelowItsCapAndFreesTheRest() {
@@ -186,20 +186,20 @@ struct FlowNetworkTests {
         net.add(1, to: other, now: 0)
         net.add(2, to: local, now: 0)
         net.settle(now: 0)
-        #expect(net.groupRate[Int(limited)] == 5 && net.groupRate[Int(other)] == 5)
+        #expect(net.rate(limited) == 5 && net.rate(other) == 5)
         net.setLimit(2, of: limited, now: 1)
         net.setLimit(4, of: local, now: 1)
         // A group that crosses no link takes its limit at once.
-        #expect(net.groupRate[Int(local)] == 4)
+        #expect(net.rate(local) == 4)
         net.settle(now: 1)
-        #expect(net.groupRate[Int(limited)] == 2 && net.groupRate[Int(other)] == 8)
+        #expect(net.rate(limited) == 2 && net.rate(other) == 8)
         net.setLimit(.infinity, of: limited, now: 2)
         net.settle(now: 2)
-        #expect(net.groupRate[Int(limited)] == 5 && net.groupRate[Int(other)] == 5)
+        #expect(net.rate(limited) == 5 && net.rate(other) == 5)
         net.flush(Int(limited), now: 2)
         net.flush(Int(local), now: 2)
-        #expect(abs(net.groupBytes[Int(limited)] - (5 + 2)) < 1e-9)
-        #expect(abs(net.groupBytes[Int(local)] - 2 * (25 + 4)) < 1e-9)
+        #expect(abs(net.bytes(limited) - (5 + 2)) < 1e-9)
+        #expect(abs(net.bytes(local) - 2 * (25 + 4)) < 1e-9)
     }
 
     @Test func flowsHeldByALinkMoveToAHigherCapWithoutARecomputation() {
@@ -213,24 +213,24 @@ struct FlowNetworkTests {
         net.add(1, to: uncapped, now: 0)
         net.add(1, to: small, now: 0)
         net.settle(now: 0)
-        #expect(net.groupRate[Int(capped)] == 11.0 / 4 && net.groupRate[Int(uncapped)] == 11.0 / 4)
+        #expect(net.rate(capped) == 11.0 / 4 && net.rate(uncapped) == 11.0 / 4)
         let recomputations = net.recomputations
         net.transfer(2, from: capped, to: uncapped, now: 1)
         net.settle(now: 1)
         #expect(net.recomputations == recomputations)
-        #expect(net.groupCount[Int(capped)] == 1 && net.groupCount[Int(uncapped)] == 3)
-        #expect(net.groupRate[Int(capped)] == 11.0 / 4 && net.groupRate[Int(uncapped)] == 11.0 / 4)
+        #expect(net.flows(capped) == 1 && net.flows(uncapped) == 3)
+        #expect(net.rate(capped) == 11.0 / 4 && net.rate(uncapped) == 11.0 / 4)
         #expect(net.load[0] == 12)
         // A move that changes the allocation (a flow at its cap of 1 gets more) recomputes it.
         net.transfer(1, from: small, to: uncapped, now: 2)
         net.settle(now: 2)
         #expect(net.recomputations == recomputations + 1)
-        #expect(abs(net.groupRate[Int(uncapped)] - 2.4) < 1e-12)
-        #expect(abs(net.groupRate[Int(capped)] - 2.4) < 1e-12)
+        #expect(abs(net.rate(uncapped) - 2.4) < 1e-12)
+        #expect(abs(net.rate(capped) - 2.4) < 1e-12)
         // One flow at 11/4 for a second, then three.
         net.flush(Int(uncapped), now: 2)
         let bytes: Double = 11
-        #expect(abs(net.groupBytes[Int(uncapped)] - bytes) < 1e-9)
+        #expect(abs(net.bytes(uncapped) - bytes) < 1e-9)
     }
 
     @Test func bytesAreIntegratedBetweenChanges() {
@@ -242,6 +242,6 @@ struct FlowNetworkTests {
         net.add(3, to: g, now: 4)  // 4 s at 10 units/s in total
         net.settle(now: 4)
         net.flush(Int(g), now: 6)  // 2 s more at 10 units/s
-        #expect(abs(net.groupBytes[Int(g)] - 60) < 1e-9)
+        #expect(abs(net.bytes(g) - 60) < 1e-9)
     }
 }

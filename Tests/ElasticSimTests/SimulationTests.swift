@@ -28,6 +28,44 @@ struct SimulationTests {
 
     private func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool { abs(a - b) <= tolerance }
 
+    /// Every group's list of cohorts holds exactly the live cohorts of that group, linked both
+    /// ways, and every group a fill limits is on that fill's list of dependents exactly once.
+    private func expectConsistentGroupLists(_ simulation: Simulation) {
+        let info = simulation.groupInfo
+        var listed: [Int32: Int32] = [:]
+        for g in info.indices {
+            var previous: Int32 = -1
+            var c = info[g].firstCohort
+            while c >= 0 && listed.count <= simulation.cohorts.count {
+                let cohort = simulation.cohorts[Int(c)]
+                #expect(cohort.live && cohort.group == Int32(g), "cohort \(c) in the list of group \(g)")
+                #expect(cohort.previousInGroup == previous, "cohort \(c): back link")
+                #expect(listed.updateValue(Int32(g), forKey: c) == nil, "cohort \(c) listed twice")
+                previous = c
+                c = cohort.nextInGroup
+            }
+            #expect(info[g].lastCohort == previous, "group \(g): last cohort")
+        }
+        for (i, cohort) in simulation.cohorts.enumerated() where cohort.live {
+            #expect(listed[Int32(i)] == cohort.group, "live cohort \(i) is in its group's list")
+        }
+        var dependents: [Int32: Int] = [:]
+        for g in info.indices {
+            var last: Int32 = -1
+            var d = info[g].firstDependent
+            while d >= 0 && dependents.count <= info.count {
+                #expect(info[Int(d)].limiter == Int32(g), "group \(d) on the list of fill \(g)")
+                dependents[d, default: 0] += 1
+                last = d
+                d = info[Int(d)].nextDependent
+            }
+            #expect(info[g].lastDependent == last, "fill \(g): last dependent")
+        }
+        for g in info.indices where info[g].limiter >= 0 {
+            #expect(dependents[Int32(g)] == 1, "group \(g) is once on its limiter's list")
+        }
+    }
+
     @Test func startupDelayIsBufferTimesBitrateOverThroughputOnAnIdlePath() {
         // Viewers far apart, one per rung of the ladder; the 25 Mb/s access link is the limit.
         let arrivals = (0..<6).map { Simulation.ScriptedArrival(time: Double($0) * 40, node: 1, content: 0, bitrateIndex: $0, seconds: 30) }
@@ -199,6 +237,7 @@ struct SimulationTests {
         #expect(r.stallCounts == [2])
         #expect(r.bufferingRatios.count == 1 && close(r.bufferingRatios[0], 25.0 / 120))
         #expect(close(r.originEgressBytes, 150 * 4e6 / 8, 1e-3))
+        expectConsistentGroupLists(simulation)
     }
 
     @Test func aFillWithSpareBandwidthLetsViewersFillTheirBufferAtFullSpeed() {
@@ -238,10 +277,11 @@ struct SimulationTests {
             flows[cohort.group, default: 0] += cohort.count
         }
         #expect(live > 1)
-        for g in simulation.groupCohorts.indices where simulation.groupKind[g] == .viewer {
-            #expect(simulation.net.groupCount[g] == flows[Int32(g), default: 0], "group \(g)")
+        for g in simulation.groupInfo.indices where simulation.groupInfo[g].kind == .viewer {
+            #expect(simulation.net.flows(Int32(g)) == flows[Int32(g), default: 0], "group \(g)")
         }
         #expect(close(r.viewerBytes, r.originEgressBytes, 1e-3 * r.viewerBytes))
+        expectConsistentGroupLists(simulation)
     }
 
     @Test func backgroundStreamsShareTheLinks() {

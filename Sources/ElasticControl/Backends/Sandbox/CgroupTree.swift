@@ -78,7 +78,7 @@ final class CgroupTree: Sendable {
                 }
             }
         } catch {
-            remove(group)
+            removeNow(group)
             throw error
         }
         return group
@@ -135,29 +135,79 @@ final class CgroupTree: Sendable {
     }
 
     /// Removes an instance's groups (its processes have been reaped), and its tenant's groups
-    /// once the tenant has no instance left.
-    func remove(_ group: Group) {
-        for directory in group.directories.reversed() { Self.removeDirectory(directory) }
-        tenants.withLock { counts in
-            guard let count = counts[group.tenant] else { return }
-            counts[group.tenant] = count > 1 ? count - 1 : nil
-            if count <= 1 {
-                for base in bases { Self.removeDirectory(base + "/" + group.tenant) }
+    /// once the tenant has no instance left. A group stays busy for a moment after its last task
+    /// was reaped, and a tenant's until its last instance's group went offline (an RCU grace
+    /// period later): the retries sleep without holding a thread, or the tenants' lock.
+    func remove(_ group: Group) async {
+        for directory in group.directories.reversed() {
+            for _ in 0..<Self.busyRetries {
+                if Self.removeDirectoryOnce(directory) { break }
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        guard forget(group) else { return }
+        for base in bases {
+            let path = base + "/" + group.tenant
+            for _ in 0..<Self.busyRetries {
+                // Under the lock: an instance of the tenant that starts meanwhile keeps the group.
+                let busy = tenants.withLock { counts in counts[group.tenant] == nil && !Self.removeDirectoryOnce(path) }
+                guard busy else { break }
+                try? await Task.sleep(for: .milliseconds(1))
             }
         }
     }
 
-    /// Removes every group left, the bases too (at shutdown; a later instance makes them again).
-    func removeAll() {
+    /// ``remove(_:)`` at once, without waiting for busy groups (a start that failed before any
+    /// task joined them; what stays busy goes with ``removeAll()``).
+    private func removeNow(_ group: Group) {
+        for directory in group.directories.reversed() { _ = Self.removeDirectoryOnce(directory) }
+        guard forget(group) else { return }
         tenants.withLock { counts in
+            guard counts[group.tenant] == nil else { return }
+            for base in bases { _ = Self.removeDirectoryOnce(base + "/" + group.tenant) }
+        }
+    }
+
+    /// Counts one instance of `group`'s tenant less; whether it was the last.
+    private func forget(_ group: Group) -> Bool {
+        tenants.withLock { counts in
+            guard let count = counts[group.tenant] else { return false }
+            counts[group.tenant] = count > 1 ? count - 1 : nil
+            return count <= 1
+        }
+    }
+
+    /// Removes every group left, the bases too (at shutdown; a later instance makes them again).
+    func removeAll() async {
+        for _ in 0..<Self.busyRetries {
+            if removeAllOnce() { break }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// ``removeAll()`` from a synchronous context (the backend's deinit): retries sleep the thread.
+    func removeAllBlocking() {
+        for _ in 0..<Self.busyRetries {
+            if removeAllOnce() { break }
+            usleep(1000)
+        }
+    }
+
+    /// One pass over every group left, deepest first; whether all are gone.
+    private func removeAllOnce() -> Bool {
+        tenants.withLock { counts in
+            var done = true
             for base in bases {
                 for tenant in Self.subdirectories(base) {
-                    for instance in Self.subdirectories(base + "/" + tenant) { Self.removeDirectory(base + "/" + tenant + "/" + instance) }
-                    Self.removeDirectory(base + "/" + tenant)
+                    for instance in Self.subdirectories(base + "/" + tenant) {
+                        done = Self.removeDirectoryOnce(base + "/" + tenant + "/" + instance) && done
+                    }
+                    done = Self.removeDirectoryOnce(base + "/" + tenant) && done
                 }
-                Self.removeDirectory(base)
+                done = Self.removeDirectoryOnce(base) && done
             }
             counts.removeAll()
+            return done
         }
     }
 
@@ -224,13 +274,13 @@ final class CgroupTree: Sendable {
         }
     }
 
-    /// rmdir, retried briefly: a group is busy for a moment after its last task was reaped.
-    private static func removeDirectory(_ path: String) {
-        for _ in 0..<200 {
-            if rmdir(path) == 0 || errno == ENOENT || errno == ENOTEMPTY { return }
-            guard errno == EBUSY else { return }
-            usleep(1000)
-        }
+    /// How many times removing a busy group is tried, a millisecond apart.
+    static let busyRetries = 200
+
+    /// One rmdir: false only while the group is busy (EBUSY), true once it is gone or cannot
+    /// go for another reason (which retrying would not change).
+    private static func removeDirectoryOnce(_ path: String) -> Bool {
+        rmdir(path) == 0 || errno != EBUSY
     }
 
     static func subdirectories(_ path: String) -> [String] {

@@ -131,7 +131,7 @@ public final class SandboxBackend: SiteBackend {
         close(nullFD)
         if mountTemplate >= 0 { close(mountTemplate) }
         if !instances.detached {
-            cgroups.removeAll()
+            cgroups.removeAllBlocking()
             root.remove()
         }
     }
@@ -236,7 +236,7 @@ public final class SandboxBackend: SiteBackend {
                 logger.info("sandbox adopted", metadata: ["instance.id": "\(spec.id)", "pid": "\(pid)"])
             } else {
                 let oom = group.map { cgroups.oomKills($0) > 0 } ?? false
-                removeLeftovers(interface: interface, group: group, directory: base, logFile: base + ".log")
+                await removeLeftovers(interface: interface, group: group, directory: base, logFile: base + ".log")
                 found.append(AdoptedInstance(spec: spec, probe: .exited(oom ? "killed by the kernel: out of memory, while its agent was away" : "ended while its agent was away")))
             }
         }
@@ -266,7 +266,7 @@ public final class SandboxBackend: SiteBackend {
         let exit = await instance.process.stop(grace: grace)
         let how = exitReason(id, instance) ?? exit.description
         children.withLock { $0[id] = nil }
-        cleanUp(instance)
+        await cleanUp(instance)
         return how
     }
 
@@ -278,7 +278,7 @@ public final class SandboxBackend: SiteBackend {
         await terminateEach(children.withLock { Array($0.keys) }, grace: grace)
         networks.drain()
         volumes.removeSpares()
-        cgroups.removeAll()
+        await cgroups.removeAll()
     }
 
     public func pid(of id: String) -> Int32? {
@@ -363,7 +363,7 @@ public final class SandboxBackend: SiteBackend {
                 group: made, ready: false, exitReason: nil
             )
         } catch {
-            if let group { cgroups.remove(group) }
+            if let group { await cgroups.remove(group) }
             removeDirectory(directory)
             unlink(logFile)
             throw error
@@ -518,25 +518,25 @@ public final class SandboxBackend: SiteBackend {
         }
         let reason = describe(exit ?? .exited(-1), instance)
         let output = HostFile.read(instance.logFile) ?? ""
-        cleanUp(instance)
+        await cleanUp(instance)
         unlink(instance.logFile)
         return (reason, output)
     }
 
-    private func cleanUp(_ instance: Instance) {
-        removeLeftovers(interface: instance.interface, group: instance.group, directory: instance.directory, logFile: instance.logFile)
+    private func cleanUp(_ instance: Instance) async {
+        await removeLeftovers(interface: instance.interface, group: instance.group, directory: instance.directory, logFile: instance.logFile)
     }
 
     /// Frees what an ended instance used: its veth (both ends and the host's route go with it),
     /// its cgroups, its pid and spec files and, unless kept, its directory and log.
-    private func removeLeftovers(interface: String?, group: CgroupTree.Group?, directory: String, logFile: String) {
+    private func removeLeftovers(interface: String?, group: CgroupTree.Group?, directory: String, logFile: String) async {
         if let interface {
             let r = csandbox_delete_link(interface)
             if r < 0, r != -ENODEV {
                 logger.warning("cannot delete an instance's interface", metadata: ["interface": "\(interface)", "errno": "\(-r)"])
             }
         }
-        if let group { cgroups.remove(group) }
+        if let group { await cgroups.remove(group) }
         unlink(directory + ".spec")
         unlink(directory + ".pid")
         if !instances.keepFiles {
