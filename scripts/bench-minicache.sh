@@ -19,6 +19,9 @@
 #   LARGE_OBJECTS  minicache's --large-objects (sendfile or read; default: its own default)
 #   SKIP_LOAD=1 / SKIP_TLS=1 / SKIP_STARTUP=1  skip a part (SKIP_LOAD=1 SKIP_TLS=1: start-up and memory only)
 #   TLS_FILES  files for the HTTPS loads (default "1k 1m")
+#   TLS_LOADS  which HTTPS loads run (default "wrk handshake h2"); the HTTP/2 row alone:
+#              SKIP_LOAD=1 SKIP_STARTUP=1 TLS_LOADS=h2
+#   SHFS       a prebuilt shfs (default: built here, debug)
 #   STARTUP_RUNS  start-ups per server (default 20)
 #   SCRATCH_PATH  SwiftPM scratch directory for the builds (default .build-server)
 #
@@ -52,9 +55,13 @@ if [ -z "${MINICACHE:-}" ]; then
     swift build -c release --scratch-path "$scratch" --product minicache --static-swift-stdlib -Xswiftc -static-executable >/dev/null
     MINICACHE="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/minicache"
 fi
-echo "==> building shfs (to write the volume)"
-swift build --scratch-path "$scratch" --product shfs >/dev/null
-shfs="$(swift build --scratch-path "$scratch" --show-bin-path)/shfs"
+if [ -n "${SHFS:-}" ]; then
+    shfs="$SHFS"
+else
+    echo "==> building shfs (to write the volume)"
+    swift build --scratch-path "$scratch" --product shfs >/dev/null
+    shfs="$(swift build --scratch-path "$scratch" --show-bin-path)/shfs"
+fi
 
 echo "==> files and volume in $work"
 mkdir -p "$work/www"
@@ -261,10 +268,17 @@ if [ "${SKIP_TLS:-0}" != 1 ]; then
     taskset -c 1 "$MINICACHE" serve "$work/bench.shfs" --listen-tls 127.0.0.1:18483 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
         --admin off --threads 1 --log-level warning &
     mct=$!; pids+=("$mct")
+    mbt=
+    if [ -n "${BASELINE:-}" ]; then
+        taskset -c 1 "$BASELINE" serve "$work/bench.shfs" --listen-tls 127.0.0.1:18485 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+            --admin off --threads 1 --log-level warning &
+        mbt=$!; pids+=("$mbt")
+    fi
     nginx_tls_conf 18484 >"$work/nginx-tls.conf"
     taskset -c 1 nginx -c "$work/nginx-tls.conf" -p "$work" 2>/dev/null &
     nt=$!; pids+=("$nt")
     wait_port 18483; wait_port 18484
+    [ -z "$mbt" ] || wait_port 18485
     nt_workers=$(pgrep -P "$nt" | tr '\n' ' ')
     # What each server negotiates with an OpenSSL client (wrk and h2load use OpenSSL too).
     for port in 18484 18483; do
@@ -307,33 +321,43 @@ print(f"{server}\t{load}\t{conns}\t{ops:.0f}\t{gbit:.2f}\t{cpu*100:.0f}\t{ops / 
 PY
         tail -1 "$tls_results"
     }
-    for file in ${TLS_FILES:-1k 1m}; do
-        for conns in 10 100; do
-            measure_tls nginx "wrk-$file" "$conns" "$nt $nt_workers" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18484/$file"
-            measure_tls minicache "wrk-$file" "$conns" "$mct" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18483/$file"
+    tls_loads=" ${TLS_LOADS:-wrk handshake h2} "
+    if [[ "$tls_loads" == *" wrk "* ]]; then
+        for file in ${TLS_FILES:-1k 1m}; do
+            for conns in 10 100; do
+                measure_tls nginx "wrk-$file" "$conns" "$nt $nt_workers" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18484/$file"
+                measure_tls minicache "wrk-$file" "$conns" "$mct" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18483/$file"
+                [ -z "$mbt" ] || measure_tls baseline "wrk-$file" "$conns" "$mbt" -- wrk -t1 -c"$conns" -d"${duration}s" "https://127.0.0.1:18485/$file"
+            done
         done
-    done
-    for kind in new reuse; do
-        measure_tls nginx "handshake-$kind" 1 "$nt $nt_workers" -- openssl s_time -connect 127.0.0.1:18484 -$kind -time "$duration" -www /0b
-        measure_tls minicache "handshake-$kind" 1 "$mct" -- openssl s_time -connect 127.0.0.1:18483 -$kind -time "$duration" -www /0b
-    done
-    measure_tls nginx h2-1k-100streams 1 "$nt $nt_workers" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18484/1k"
-    measure_tls minicache h2-1k-100streams 1 "$mct" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18483/1k"
-    kill "$mct" "$nt" 2>/dev/null || true
-    wait "$mct" 2>/dev/null || true
+    fi
+    if [[ "$tls_loads" == *" handshake "* ]]; then
+        for kind in new reuse; do
+            measure_tls nginx "handshake-$kind" 1 "$nt $nt_workers" -- openssl s_time -connect 127.0.0.1:18484 -$kind -time "$duration" -www /0b
+            measure_tls minicache "handshake-$kind" 1 "$mct" -- openssl s_time -connect 127.0.0.1:18483 -$kind -time "$duration" -www /0b
+            [ -z "$mbt" ] || measure_tls baseline "handshake-$kind" 1 "$mbt" -- openssl s_time -connect 127.0.0.1:18485 -$kind -time "$duration" -www /0b
+        done
+    fi
+    if [[ "$tls_loads" == *" h2 "* ]]; then
+        measure_tls nginx h2-1k-100streams 1 "$nt $nt_workers" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18484/1k"
+        measure_tls minicache h2-1k-100streams 1 "$mct" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18483/1k"
+        [ -z "$mbt" ] || measure_tls baseline h2-1k-100streams 1 "$mbt" -- h2load -D "$duration" -c 1 -m 100 "https://127.0.0.1:18485/1k"
+    fi
+    kill "$mct" "$nt" $mbt 2>/dev/null || true
+    wait "$mct" $mbt 2>/dev/null || true
     echo
-    echo "==> HTTPS ratios (minicache / nginx, same run)"
+    echo "==> HTTPS ratios (minicache, and BASELINE if given, / nginx, same run)"
     python3 - "$tls_results" <<'PY' | tee "$out/tls-ratios.txt"
 import sys, csv
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 nginx = {(r["load"], r["conns"]): r for r in rows if r["server"] == "nginx"}
-print(f"{'load':>18} {'conns':>5} | {'mc ops/s':>9} {'ngx ops/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc ops/cpu-s':>12} {'ngx ops/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}")
+print(f"{'server':>9} {'load':>18} {'conns':>5} | {'mc ops/s':>9} {'ngx ops/s':>9} | {'mc Gb/s':>7} {'ngx Gb/s':>8} | {'mc cpu%':>7} {'ngx cpu%':>8} | {'mc ops/cpu-s':>12} {'ngx ops/cpu-s':>13} | {'x per cpu-s':>11} {'x Gb/s':>6}")
 for r in rows:
-    if r["server"] != "minicache" or (r["load"], r["conns"]) not in nginx: continue
+    if r["server"] not in ("minicache", "baseline") or (r["load"], r["conns"]) not in nginx: continue
     n = nginx[(r["load"], r["conns"])]
     per = float(r["ops_per_cpu_s"]) / max(1, float(n["ops_per_cpu_s"]))
     gb = float(r["gbit_s"]) / max(0.0001, float(n["gbit_s"])) if float(n["gbit_s"]) > 0 else 0
-    print(f"{r['load']:>18} {r['conns']:>5} | {r['ops_s']:>9} {n['ops_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['ops_per_cpu_s']:>12} {n['ops_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}")
+    print(f"{r['server']:>9} {r['load']:>18} {r['conns']:>5} | {r['ops_s']:>9} {n['ops_s']:>9} | {r['gbit_s']:>7} {n['gbit_s']:>8} | {r['cpu_pct']:>7} {n['cpu_pct']:>8} | {r['ops_per_cpu_s']:>12} {n['ops_per_cpu_s']:>13} | {per:>11.2f} {gb:>6.2f}")
 PY
 fi
 

@@ -2,23 +2,28 @@ import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHPACK
-import NIOHTTP2
 
-/// One HTTP/2 connection, after `NIOHTTP2Handler` (which owns the protocol: frames, HPACK, flow
-/// control, stream limits and the attack heuristics). Streams are handled inline, without a
-/// channel per stream.
+/// One HTTP/2 connection (RFC 9113), server side, directly on the TLS handler's bytes: frames cut
+/// by ``HTTP2FrameReader``, header blocks decoded by NIOHPACK's `HPACKDecoder`, streams kept in
+/// one table, and every frame the server sends written into one buffer per read batch.
 ///
 /// Each request's fields are written as an HTTP/1.1 request head and parsed by the same
 /// ``HTTPRequestParser`` (so both protocols accept and refuse the same requests), answered by the
 /// same ``Responder`` (objects, ranges, conditionals, links, the cache), and the plan is framed
-/// by ``HTTP2ResponseWriter``. Bodies in memory go out with their `HEADERS`; bodies in the volume
-/// are read in steps and written as `DATA` frames no faster than the stream's flow-control window
-/// lets them leave; relayed responses are passed on as they arrive. The connection's frames of
-/// one read batch are flushed once.
-package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
-    package typealias InboundIn = HTTP2Frame
-    package typealias OutboundIn = Never
-    package typealias OutboundOut = HTTP2Frame
+/// by ``HTTP2ResponseWriter``. Bodies go out as `DATA` frames no faster than the client's
+/// flow-control windows let them; bodies in the volume are read straight into the output as the
+/// windows open; relayed bodies wait in memory for the window.
+///
+/// Limits and defences: `SETTINGS_MAX_CONCURRENT_STREAMS` (a stream over it is refused with
+/// `REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE` (a larger request gets `431`, and a block
+/// that decodes to far more ends the connection: the HPACK bomb), the frame reader's bounds on
+/// header blocks (the CONTINUATION flood), and ``abuseLimit`` frames that cost the server and
+/// give the client nothing — resets (rapid reset), SETTINGS and PING (floods), PRIORITY, empty
+/// frames, refused streams — per ``abuseWindow``, beyond which the connection ends with
+/// `GOAWAY ENHANCE_YOUR_CALM`.
+package final class HTTP2ConnectionHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     /// A stream's request and response, as far as they have got.
     private struct Stream {
@@ -29,11 +34,20 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         /// The request body is larger than allowed: `413` once it ends.
         var bodyTooLarge = false
         var isHead = false
-        /// A body streaming from the volume.
+        /// Bytes the client's window lets the server send on this stream.
+        var window: Int
+        /// Body bytes waiting for the window, and whether the stream ends after them.
+        var pending: ByteBuffer?
+        var endsAfterPending = false
+        /// A body streaming from the volume, after `pending`.
         var volumeBody: BodyStream?
-        /// Bytes of `volumeBody` handed to the channel and not written yet.
-        var inFlight = 0
         var relay: Relay?
+
+        init(window: Int) {
+            self.window = window
+        }
+
+        var hasBodyToSend: Bool { self.pending != nil || self.endsAfterPending || self.volumeBody != nil }
     }
 
     /// A response relayed from upstream.
@@ -48,20 +62,42 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         var sent: Int64 = 0
     }
 
-    /// Volume bytes per `DATA` write, and how many may wait for the window per stream.
-    static let chunkSize = 64 * 1024
-    static let maxInFlightPerStream = 4 * 64 * 1024
+    /// Frames that cost the server and give the client nothing, allowed per ``abuseWindow``.
+    static let abuseLimit = 200
+    static let abuseWindow = TimeAmount.seconds(30)
+    /// The output buffer is handed to the channel when it holds this much, even within a read.
+    static let batchLimit = 256 * 1024
+    /// Volume bytes read per `DATA` frame at most (the client's frame size may be larger).
+    static let maxVolumeFrame = 64 * 1024
 
     private let server: ServerContext
+    private let maxConcurrentStreams: Int
+    private let maxHeaderListSize: Int
     private var writer: HTTP2ResponseWriter
-    private var streams: [HTTP2StreamID: Stream] = [:]
+    private var reader: HTTP2FrameReader
+    private var decoder: HPACKDecoder
+    private var streams: [UInt32: Stream] = [:]
+    /// Streams with a body to send, in the order they got one.
+    private var sending: [UInt32] = []
+    /// The frames written since the last flush.
+    private var out: ByteBuffer
     /// The HTTP/1.1 request head of the stream being answered; reused.
     private var scratch: ByteBuffer
     private var context: ChannelHandlerContext?
     private var isReading = false
-    private var needsFlush = false
+    private var isFlushing = false
+    private var closed = false
     private var quiescing = false
-    private var lastStreamID = HTTP2StreamID(0)
+    private var lastStreamID: UInt32 = 0
+    /// Bytes the client's connection window lets the server send.
+    private var connectionWindow = HTTP2Wire.defaultWindow
+    /// The client's settings.
+    private var initialWindow = HTTP2Wire.defaultWindow
+    private var maxFrameSize = HTTP2Wire.defaultMaxFrameSize
+    /// The next header block starts with a dynamic table size update.
+    private var tableSizeUpdate = false
+    private var abuseCount = 0
+    private var abuseWindowStart = NIODeadline.now()
     private var relayGeneration = 0
     /// The connection closes when nothing happened for this long: no request yet (the header
     /// timeout), or no frame and no body progress (the idle timeout).
@@ -69,17 +105,36 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var sawRequest = false
 
-    package init(server: ServerContext, dates: DateCache) {
+    package init(server: ServerContext, dates: DateCache, maxConcurrentStreams: Int, maxHeaderListSize: Int) {
         self.server = server
+        self.maxConcurrentStreams = maxConcurrentStreams
+        self.maxHeaderListSize = maxHeaderListSize
         self.writer = HTTP2ResponseWriter(dates: dates, serverName: server.configuration.serverName)
+        // A block may encode a list of up to this size; beyond it only an attack's.
+        self.reader = HTTP2FrameReader(maxHeaderBlock: max(maxHeaderListSize, 16384) + 16384)
+        self.decoder = HPACKDecoder(
+            allocator: ByteBufferAllocator(),
+            maxDynamicTableSize: HPACKDecoder.maxDynamicTableSize,
+            maxHeaderListSize: max(4 * maxHeaderListSize, 65536)
+        )
         self.scratch = ByteBuffer()
+        self.out = ByteBuffer()
         self.deadline = .now() + server.configuration.headerTimeout
     }
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.scratch = context.channel.allocator.buffer(capacity: 1024)
+        self.out = context.channel.allocator.buffer(capacity: 16384)
         self.server.stats.connectionOpened()
+        HTTP2Wire.writeSettings(
+            [
+                (HTTP2Wire.Setting.maxConcurrentStreams, UInt32(clamping: self.maxConcurrentStreams)),
+                (HTTP2Wire.Setting.maxHeaderListSize, UInt32(clamping: self.maxHeaderListSize)),
+            ],
+            into: &self.out
+        )
+        self.writeOutput(context: context)
         self.scheduleTimer(context: context)
     }
 
@@ -90,27 +145,29 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        self.closed = true
         self.server.stats.connectionClosed()
         self.writer.record(into: self.server.stats)
         self.timer?.cancel()
         self.timer = nil
         for stream in self.streams.values { stream.relay?.subscription?.cancel() }
         self.streams.removeAll()
+        self.sending.removeAll()
         context.fireChannelInactive()
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closed else { return }
         self.isReading = true
-        let frame = self.unwrapInboundIn(data)
-        switch frame.payload {
-        case .headers(let headers):
-            self.receivedHeaders(headers, on: frame.streamID, context: context)
-        case .data(let data):
-            self.receivedData(data, on: frame.streamID, context: context)
-        case .rstStream:
-            self.streamEnded(frame.streamID)
-        default:
-            break
+        self.reader.append(self.unwrapInboundIn(data))
+        do {
+            while !self.closed, let frame = try self.reader.next() {
+                try self.received(frame, context: context)
+            }
+        } catch let error as HTTP2FrameReader.ConnectionError {
+            self.fail(error, context: context)
+        } catch {
+            self.fail(.init(code: .internalError, reason: "\(error)"), context: context)
         }
     }
 
@@ -123,64 +180,206 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            for id in self.streams.keys where self.streams[id]?.volumeBody != nil { self.pump(id, context: context) }
+            self.sendBodies(context: context)
             self.flushIfNeeded(context: context)
         }
         context.fireChannelWritabilityChanged()
     }
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent {
-            self.streamEnded(closed.streamID)
-            self.closeIfDone(context: context)
-        } else if event is QuiesceEvent {
-            self.quiesce(context: context)
-        }
+        if event is QuiesceEvent { self.quiesce(context: context) }
         context.fireUserInboundEventTriggered(event)
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIOHTTP2Handler has answered protocol errors (GOAWAY or RST_STREAM) already.
         self.server.logger.debug("http2 connection error", metadata: ["error": "\(error)"])
-        if !(error is NIOHTTP2Errors.StreamClosed) && !(error is NIOHTTP2Errors.NoSuchStream) {
-            context.close(promise: nil)
+        context.close(promise: nil)
+    }
+
+    // MARK: - Frames
+
+    private func received(_ frame: HTTP2FrameReader.Frame, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
+        switch frame {
+        case .headers(let id, let block, let endStream, let dependsOnItself):
+            try self.receivedHeaders(id, block: block, endStream: endStream, dependsOnItself: dependsOnItself, context: context)
+        case .data(let id, let bytes, let endStream, let flowControlled):
+            try self.receivedData(id, bytes: bytes, endStream: endStream, flowControlled: flowControlled, context: context)
+        case .priority(let id, let dependsOnItself):
+            try self.abused()
+            if dependsOnItself { try self.resetStream(id, .protocolError, context: context) }
+        case .rstStream(let id):
+            guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "RST_STREAM on an idle stream") }
+            try self.abused()
+            self.streamEnded(id)
+        case .settings(let payload):
+            try self.abused()
+            try self.receivedSettings(payload, context: context)
+        case .ping(let opaque):
+            try self.abused()
+            HTTP2Wire.writePingAck(opaque, into: &self.out)
+        case .windowUpdate(let id, let increment):
+            try self.receivedWindowUpdate(id, increment: increment, context: context)
+        case .goAway:
+            // The client opens no more streams; the open ones are still answered.
+            self.quiescing = true
+            self.closeIfDone(context: context)
+        case .settingsAck, .pingAck, .unknown:
+            break
+        }
+    }
+
+    private func receivedSettings(_ payload: ByteBuffer, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
+        var payload = payload
+        while let id = payload.readInteger(as: UInt16.self), let value = payload.readInteger(as: UInt32.self) {
+            switch id {
+            case HTTP2Wire.Setting.headerTableSize:
+                self.tableSizeUpdate = true
+            case HTTP2Wire.Setting.enablePush:
+                guard value <= 1 else { throw .init(code: .protocolError, reason: "SETTINGS_ENABLE_PUSH of \(value)") }
+            case HTTP2Wire.Setting.initialWindowSize:
+                guard value <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "SETTINGS_INITIAL_WINDOW_SIZE of \(value)") }
+                let delta = Int(value) - self.initialWindow
+                self.initialWindow = Int(value)
+                for id in self.streams.keys {
+                    self.streams[id]!.window += delta
+                    guard self.streams[id]!.window <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "a stream window over 2^31-1") }
+                }
+            case HTTP2Wire.Setting.maxFrameSize:
+                guard value >= 16384, value <= 16_777_215 else { throw .init(code: .protocolError, reason: "SETTINGS_MAX_FRAME_SIZE of \(value)") }
+                self.maxFrameSize = Int(value)
+            default:
+                break
+            }
+        }
+        HTTP2Wire.writeSettingsAck(into: &self.out)
+        self.sendBodies(context: context)
+    }
+
+    private func receivedWindowUpdate(_ id: UInt32, increment: Int, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
+        if id == 0 {
+            guard increment > 0 else { throw .init(code: .protocolError, reason: "a WINDOW_UPDATE of 0") }
+            self.connectionWindow += increment
+            guard self.connectionWindow <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "the connection window over 2^31-1") }
+            self.sendBodies(context: context)
+            return
+        }
+        guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "WINDOW_UPDATE on an idle stream") }
+        guard self.streams[id] != nil else { return }
+        guard increment > 0 else {
+            try self.resetStream(id, .protocolError, context: context)
+            return
+        }
+        self.streams[id]!.window += increment
+        guard self.streams[id]!.window <= HTTP2Wire.maxWindow else {
+            try self.resetStream(id, .flowControlError, context: context)
+            return
+        }
+        self.sendBody(id, context: context)
+    }
+
+    /// Counts a frame against ``abuseLimit``.
+    private func abused() throws(HTTP2FrameReader.ConnectionError) {
+        let now = NIODeadline.now()
+        if now - self.abuseWindowStart > Self.abuseWindow {
+            self.abuseWindowStart = now
+            self.abuseCount = 0
+        }
+        self.abuseCount += 1
+        guard self.abuseCount <= Self.abuseLimit else {
+            throw .init(code: .enhanceYourCalm, reason: "more than \(Self.abuseLimit) resets, refused streams or control frames in \(Self.abuseWindow.nanoseconds / 1_000_000_000) s")
         }
     }
 
     // MARK: - Requests
 
-    private func receivedHeaders(_ headers: HTTP2Frame.FramePayload.Headers, on id: HTTP2StreamID, context: ChannelHandlerContext) {
-        if self.streams[id] != nil {
+    private func receivedHeaders(
+        _ id: UInt32,
+        block: ByteBuffer,
+        endStream: Bool,
+        dependsOnItself: Bool,
+        context: ChannelHandlerContext
+    ) throws(HTTP2FrameReader.ConnectionError) {
+        // Decoded even when the stream is refused: the block changes the decoder's table.
+        var block = block
+        let fields: HPACKHeaders
+        do {
+            fields = try self.decoder.decodeHeaders(from: &block)
+        } catch {
+            throw .init(code: .compressionError, reason: "a header block that does not decode: \(error)")
+        }
+        if let stream = self.streams[id] {
             // Trailers end the request body; their fields are not used.
-            if headers.endStream { self.requestEnded(id, context: context) }
+            guard endStream, stream.fields != nil else {
+                try self.resetStream(id, .protocolError, context: context)
+                return
+            }
+            self.requestEnded(id, context: context)
+            return
+        }
+        guard id & 1 == 1 else { throw .init(code: .protocolError, reason: "HEADERS on stream \(id), a server stream") }
+        // A closed stream's (trailers racing the server's reset): ignored (RFC 9113 §5.1).
+        guard id > self.lastStreamID else { return }
+        self.lastStreamID = id
+        guard !self.quiescing, self.streams.count < self.maxConcurrentStreams, !dependsOnItself else {
+            try self.abused()
+            HTTP2Wire.writeRSTStream(id, dependsOnItself ? .protocolError : .refusedStream, into: &self.out)
             return
         }
         self.sawRequest = true
-        if id > self.lastStreamID { self.lastStreamID = id }
-        var stream = Stream()
-        stream.isHead = headers.headers.first(name: ":method") == "HEAD"
-        if headers.endStream {
+        var stream = Stream(window: self.initialWindow)
+        stream.isHead = fields.first(name: ":method") == "HEAD"
+        if Self.listSize(fields) > self.maxHeaderListSize {
             self.streams[id] = stream
-            self.answer(id, fields: headers.headers, body: nil, context: context)
-        } else {
-            stream.fields = headers.headers
+            self.sendError(.headersTooLarge, on: id, context: context)
+            return
+        }
+        if endStream {
             self.streams[id] = stream
+            self.answer(id, fields: fields, body: nil, context: context)
+            return
+        }
+        stream.fields = fields
+        self.streams[id] = stream
+        self.checkBeforeBody(id, fields: fields, context: context)
+    }
+
+    /// A request's body is coming: a request that will be refused is answered now, and a client
+    /// that expects `100-continue` gets it (RFC 9110 §10.1.1).
+    private func checkBeforeBody(_ id: UInt32, fields: HPACKHeaders, context: ChannelHandlerContext) {
+        self.scratch.clear()
+        guard Self.writeRequestHead(fields, bodyLength: nil, into: &self.scratch) else { return }
+        guard case .request(let head) = self.server.parser.parse(self.scratch) else { return }
+        switch self.server.responder.body(of: head) {
+        case .refuse(let status):
+            // Answered at once; the body need not come (RFC 9113 §8.1).
+            self.streams[id]?.fields = nil
+            self.sendError(status, on: id, context: context)
+            if self.streams[id] == nil { HTTP2Wire.writeRSTStream(id, .noError, into: &self.out) }
+        case .whole:
+            let expects = fields[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+            if expects {
+                self.writeHeaders(self.writer.writeContinue(), on: id, endStream: false)
+            }
+        case .skip:
+            break
         }
     }
 
-    private func receivedData(_ data: HTTP2Frame.FramePayload.Data, on id: HTTP2StreamID, context: ChannelHandlerContext) {
-        let count = data.data.readableBytes + (data.paddingBytes ?? 0)
-        // Without a stream channel the windows are ours to reopen.
-        if count > 0 {
-            context.write(self.wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: count))), promise: nil)
-            if !data.endStream {
-                context.write(self.wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: count))), promise: nil)
-            }
-            self.needsFlush = true
+    private func receivedData(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, flowControlled: Int, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
+        guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "DATA on an idle stream") }
+        guard flowControlled <= HTTP2Wire.defaultWindow else { throw .init(code: .flowControlError, reason: "DATA beyond the window") }
+        // The server reopens the windows at once: bodies it keeps are bounded by the cache's limit.
+        if flowControlled > 0 {
+            HTTP2Wire.writeWindowUpdate(0, increment: flowControlled, into: &self.out)
+        } else if !endStream {
+            try self.abused()
         }
+        // DATA of a stream answered before its body ended, reset or closed are dropped.
         guard var stream = self.streams[id], stream.fields != nil else { return }
+        if flowControlled > 0 && !endStream { HTTP2Wire.writeWindowUpdate(id, increment: flowControlled, into: &self.out) }
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
-        if case .byteBuffer(var bytes) = data.data, !stream.bodyTooLarge, let limit = self.server.cache?.maxRequestBody {
+        if !stream.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
+            var bytes = bytes
             if (stream.body?.readableBytes ?? 0) + bytes.readableBytes > limit {
                 stream.bodyTooLarge = true
                 stream.body = nil
@@ -191,11 +390,11 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             }
         }
         self.streams[id] = stream
-        if data.endStream { self.requestEnded(id, context: context) }
+        if endStream { self.requestEnded(id, context: context) }
     }
 
     /// The request's body is complete.
-    private func requestEnded(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+    private func requestEnded(_ id: UInt32, context: ChannelHandlerContext) {
         guard var stream = self.streams[id], let fields = stream.fields else { return }
         stream.fields = nil
         let body = stream.body
@@ -210,7 +409,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     /// Answers the request of stream `id`: its fields as an HTTP/1.1 head, parsed and answered as
     /// HTTP/1.1 requests are.
-    private func answer(_ id: HTTP2StreamID, fields: HPACKHeaders, body: ByteBuffer?, context: ChannelHandlerContext) {
+    private func answer(_ id: UInt32, fields: HPACKHeaders, body: ByteBuffer?, context: ChannelHandlerContext) {
         self.scratch.clear()
         guard Self.writeRequestHead(fields, bodyLength: body?.readableBytes, into: &self.scratch) else {
             self.sendError(.badRequest, on: id, context: context)
@@ -239,8 +438,16 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// The size of a field list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (RFC 9113 §6.5.2).
+    private static func listSize(_ fields: HPACKHeaders) -> Int {
+        var size = 0
+        for (name, value, _) in fields { size += name.utf8.count + value.utf8.count + 32 }
+        return size
+    }
+
     /// Writes the request's fields as an HTTP/1.1 request head; false when they cannot be one
-    /// (no `:method` or `:path`, or bytes that would end a line or a name early).
+    /// (no `:method` or `:path`, connection-specific fields, or bytes that would end a line or a
+    /// name early).
     static func writeRequestHead(_ fields: HPACKHeaders, bodyLength: Int?, into out: inout ByteBuffer) -> Bool {
         var method: String?
         var path: String?
@@ -266,8 +473,14 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         }
         for (name, value, _) in fields where name.utf8.first != UInt8(ascii: ":") {
             if name == "host", authority != nil { continue }
+            // Connection-specific fields make a request malformed (RFC 9113 §8.2.2).
+            switch name {
+            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": return false
+            case "te" where value != "trailers": return false
+            default: break
+            }
             if name == "content-length", bodyLength != nil { continue }
-            guard Self.isSafe(name, name: true), Self.isSafe(value, name: false) else { return false }
+            guard Self.isSafe(name, name: true, lowercase: true), Self.isSafe(value, name: false) else { return false }
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)
@@ -283,12 +496,14 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// No CR, LF or NUL (they would split the head), and for names and the request line no
-    /// space or colon either (values may have both: `gzip, deflate`); the parser checks the rest.
-    private static func isSafe(_ text: String, name: Bool) -> Bool {
+    /// space or colon either (values may have both: `gzip, deflate`), and no uppercase letters
+    /// in names (RFC 9113 §8.2.1); the parser checks the rest.
+    private static func isSafe(_ text: String, name: Bool, lowercase: Bool = false) -> Bool {
         for byte in text.utf8 {
             switch byte {
             case 0, 10, 13: return false
             case 32 where name, 58 where name: return false
+            case UInt8(ascii: "A")...UInt8(ascii: "Z") where lowercase: return false
             default: continue
             }
         }
@@ -297,103 +512,185 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Responses
 
-    private func perform(_ plan: ResponsePlan, on id: HTTP2StreamID, mount: Mount, context: ChannelHandlerContext) {
+    private func perform(_ plan: ResponsePlan, on id: UInt32, mount: Mount, context: ChannelHandlerContext) {
         guard let stream = self.streams[id] else { return }
         switch self.writer.write(plan, isHead: stream.isHead, mount: mount) {
-        case .complete(let fields, let body):
-            self.send(fields, body: body, on: id, context: context)
-        case .stream(let fields, let body):
+        case .complete(let block, let body):
+            self.send(block, body: body, on: id, context: context)
+        case .stream(let block, let body):
             body.counters.recordStart()
-            self.writeFrame(.headers(.init(headers: fields, endStream: false)), on: id, context: context)
-            self.streams[id]?.volumeBody = body
-            self.pump(id, context: context)
+            self.writeHeaders(block, on: id, endStream: false)
+            self.streams[id]!.volumeBody = body
+            self.sending.append(id)
+            self.sendBody(id, context: context)
         case .relay(let request):
             self.startRelay(request, on: id, mount: mount, context: context)
         }
         self.flushIfNeeded(context: context)
     }
 
-    private func sendError(_ status: HTTPStatus, on id: HTTP2StreamID, context: ChannelHandlerContext) {
-        let (fields, body) = self.writer.writeError(status, isHead: self.streams[id]?.isHead ?? false)
-        self.send(fields, body: body, on: id, context: context)
+    private func sendError(_ status: HTTPStatus, on id: UInt32, context: ChannelHandlerContext) {
+        let (block, body) = self.writer.writeError(status, isHead: self.streams[id]?.isHead ?? false)
+        self.send(block, body: body, on: id, context: context)
         self.flushIfNeeded(context: context)
     }
 
-    /// Writes a whole response and forgets the stream.
-    private func send(_ fields: HPACKHeaders, body: ByteBuffer?, on id: HTTP2StreamID, context: ChannelHandlerContext) {
-        self.writeFrame(.headers(.init(headers: fields, endStream: body == nil)), on: id, context: context)
-        if let body { self.writeFrame(.data(.init(data: .byteBuffer(body), endStream: true)), on: id, context: context) }
-        self.streams[id] = nil
-    }
-
-    private func writeFrame(_ payload: HTTP2Frame.FramePayload, on id: HTTP2StreamID, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
-        context.write(self.wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
-        self.needsFlush = true
-    }
-
-    private func flushIfNeeded(context: ChannelHandlerContext) {
-        guard self.needsFlush, !self.isReading else { return }
-        self.needsFlush = false
-        self.writer.record(into: self.server.stats)
-        context.flush()
-        self.closeIfDone(context: context)
-    }
-
-    // MARK: - Bodies from the volume
-
-    /// Hands `DATA` frames of stream `id`'s body to the channel while the channel is writable
-    /// and no more than ``maxInFlightPerStream`` bytes wait for the stream's window.
-    private func pump(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
-        guard var stream = self.streams[id], var body = stream.volumeBody else { return }
-        while context.channel.isWritable, stream.inFlight < Self.maxInFlightPerStream, let piece = body.next(chunkSize: Int64(Self.chunkSize)) {
-            let buffer: ByteBuffer
-            switch piece {
-            case .buffer(let bytes):
-                buffer = bytes
-            case .file(let offset, let length):
-                var bytes = context.channel.allocator.buffer(capacity: Int(length))
-                guard body.mount.read(into: &bytes, at: offset, count: Int(length)) else {
-                    self.server.logger.error("cannot read the volume")
-                    self.streams[id] = nil
-                    self.writeFrame(.rstStream(.internalError), on: id, context: context)
-                    return
-                }
-                buffer = bytes
-            }
-            let count = buffer.readableBytes
-            stream.inFlight += count
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            promise.futureResult.assumeIsolated().whenComplete { result in
-                self.partWritten(count, on: id, result: result, context: context)
-            }
-            self.writeFrame(.data(.init(data: .byteBuffer(buffer), endStream: body.isHandedOver)), on: id, context: context, promise: promise)
-        }
-        stream.volumeBody = body
-        self.streams[id] = stream
-    }
-
-    private func partWritten(_ count: Int, on id: HTTP2StreamID, result: Result<Void, any Error>, context: ChannelHandlerContext) {
-        guard var stream = self.streams[id], var body = stream.volumeBody else { return }
-        guard case .success = result else {
-            // The stream was reset or the connection closed.
-            self.streams[id] = nil
+    /// Writes a whole response: the body as far as the windows let it, the rest when they open.
+    private func send(_ block: ByteBuffer, body: ByteBuffer?, on id: UInt32, context: ChannelHandlerContext) {
+        guard var stream = self.streams[id] else { return }
+        guard var body else {
+            self.writeHeaders(block, on: id, endStream: true)
+            self.responseEnded(id)
             return
         }
-        self.deadline = .now() + self.server.configuration.idleTimeout
-        stream.inFlight -= count
-        if body.written(Int64(count)) {
-            self.streams[id] = nil
-        } else {
-            stream.volumeBody = body
-            self.streams[id] = stream
-            self.pump(id, context: context)
+        self.writeHeaders(block, on: id, endStream: false)
+        let count = body.readableBytes
+        if count <= stream.window, count <= self.connectionWindow, count <= self.maxFrameSize {
+            // The usual case, without the stream's bookkeeping.
+            HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id, into: &self.out)
+            self.out.writeBuffer(&body)
+            self.connectionWindow -= count
+            self.responseEnded(id)
+            return
         }
-        self.flushIfNeeded(context: context)
+        stream.pending = body
+        stream.endsAfterPending = true
+        self.streams[id] = stream
+        self.sending.append(id)
+        self.sendBody(id, context: context)
+    }
+
+    private func writeHeaders(_ block: ByteBuffer, on id: UInt32, endStream: Bool) {
+        if self.tableSizeUpdate {
+            self.tableSizeUpdate = false
+            var prefixed = ByteBuffer(integer: HPACKLiteralWriter.emptyTableUpdate)
+            prefixed.writeImmutableBuffer(block)
+            HTTP2Wire.writeHeaders(prefixed, stream: id, endStream: endStream, maxFrameSize: self.maxFrameSize, into: &self.out)
+        } else {
+            HTTP2Wire.writeHeaders(block, stream: id, endStream: endStream, maxFrameSize: self.maxFrameSize, into: &self.out)
+        }
+    }
+
+    /// The server's end of stream `id` is written.
+    private func responseEnded(_ id: UInt32) {
+        guard let stream = self.streams.removeValue(forKey: id) else { return }
+        stream.relay?.subscription?.cancel()
+    }
+
+    /// Writes `DATA` frames of the streams with bodies to send, as far as windows and output
+    /// room allow.
+    private func sendBodies(context: ChannelHandlerContext) {
+        guard !self.sending.isEmpty else { return }
+        for id in self.sending {
+            if self.connectionWindow <= 0 || self.out.readableBytes >= Self.batchLimit { break }
+            self.sendBody(id, context: context, list: false)
+        }
+        self.sending.removeAll { self.streams[$0]?.hasBodyToSend != true }
+    }
+
+    /// Writes `DATA` frames of stream `id`'s body as far as the windows let it; the rest waits
+    /// in `pending` or in the volume.
+    private func sendBody(_ id: UInt32, context: ChannelHandlerContext, list: Bool = true) {
+        guard var stream = self.streams[id], stream.hasBodyToSend else { return }
+        var ended = false
+        sending: while true {
+            let allowed = min(stream.window, self.connectionWindow, self.maxFrameSize)
+            if var pending = stream.pending {
+                guard allowed > 0 else { break }
+                let count = min(allowed, pending.readableBytes)
+                let last = count == pending.readableBytes && stream.endsAfterPending && stream.volumeBody == nil
+                HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: last ? HTTP2Wire.Flag.endStream : 0, stream: id, into: &self.out)
+                self.out.writeImmutableBuffer(pending.readSlice(length: count)!)
+                stream.window -= count
+                self.connectionWindow -= count
+                stream.pending = pending.readableBytes > 0 ? pending : nil
+                if last {
+                    ended = true
+                    break
+                }
+            } else if var body = stream.volumeBody {
+                guard allowed > 0, context.channel.isWritable, self.out.readableBytes < Self.batchLimit else { break }
+                guard let piece = body.next(chunkSize: Int64(min(allowed, Self.maxVolumeFrame))) else {
+                    stream.volumeBody = nil
+                    continue
+                }
+                switch piece {
+                case .buffer(let bytes):
+                    _ = body.written(Int64(bytes.readableBytes))
+                    stream.pending = bytes
+                    stream.volumeBody = body.isHandedOver ? nil : body
+                    stream.endsAfterPending = true
+                case .file(let offset, let length):
+                    let count = Int(length)
+                    let header = self.out.writerIndex
+                    let last = body.isHandedOver
+                    HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: last ? HTTP2Wire.Flag.endStream : 0, stream: id, into: &self.out)
+                    guard body.mount.read(into: &self.out, at: offset, count: count) else {
+                        self.out.moveWriterIndex(to: header)
+                        self.server.logger.error("cannot read the volume")
+                        HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
+                        self.streams[id] = nil
+                        return
+                    }
+                    _ = body.written(length)
+                    stream.window -= count
+                    self.connectionWindow -= count
+                    self.deadline = .now() + self.server.configuration.idleTimeout
+                    if last {
+                        ended = true
+                        break sending
+                    }
+                    stream.volumeBody = body
+                }
+            } else if stream.endsAfterPending {
+                HTTP2Wire.writeFrameHeader(length: 0, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id, into: &self.out)
+                ended = true
+                break
+            } else {
+                break
+            }
+        }
+        if ended {
+            stream.pending = nil
+            stream.volumeBody = nil
+            stream.endsAfterPending = false
+            self.streams[id] = stream
+            self.responseEnded(id)
+        } else {
+            self.streams[id] = stream
+            if list, stream.hasBodyToSend, !self.sending.contains(id) { self.sending.append(id) }
+        }
+    }
+
+    // MARK: - Output
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        guard !self.isReading || self.out.readableBytes >= Self.batchLimit else { return }
+        self.writeOutput(context: context)
+    }
+
+    /// Hands the output to the channel; then, while the channel takes more, the bodies that
+    /// stopped at the batch limit go on.
+    private func writeOutput(context: ChannelHandlerContext) {
+        guard !self.isFlushing, !self.closed else { return }
+        self.isFlushing = true
+        defer { self.isFlushing = false }
+        var rounds = 0
+        while self.out.readableBytes > 0 {
+            let bytes = self.out
+            self.out = context.channel.allocator.buffer(capacity: 16384)
+            self.writer.record(into: self.server.stats)
+            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
+            rounds += 1
+            guard rounds < 64, !self.closed, context.channel.isWritable, !self.sending.isEmpty else { break }
+            self.sendBodies(context: context)
+        }
+        self.closeIfDone(context: context)
     }
 
     // MARK: - Relaying from upstream
 
-    private func startRelay(_ request: UpstreamRequest, on id: HTTP2StreamID, mount: Mount, context: ChannelHandlerContext) {
+    private func startRelay(_ request: UpstreamRequest, on id: UInt32, mount: Mount, context: ChannelHandlerContext) {
         if case .link(_, let object) = request { object.counters.recordStart() }
         self.relayGeneration &+= 1
         let generation = self.relayGeneration
@@ -410,21 +707,20 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func upstreamEvent(_ event: UpstreamEvent, on id: HTTP2StreamID, generation: Int) {
+    private func upstreamEvent(_ event: UpstreamEvent, on id: UInt32, generation: Int) {
         guard let context = self.context, let stream = self.streams[id], var relay = stream.relay, relay.generation == generation else { return }
         switch event {
         case .informational(let head):
             // Only before the final response's fields.
             guard relay.bodiless == nil, let interim = RelayHead(interim: head) else { return }
-            self.writeFrame(.headers(.init(headers: self.writer.writeInterim(interim), endStream: false)), on: id, context: context)
+            self.writeHeaders(self.writer.writeInterim(interim), on: id, endStream: false)
         case .response(let head, let joined):
             switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: relay.mount) {
             case .relay(let relayHead):
-                let fields = self.writer.writeRelayHead(relayHead, isHead: stream.isHead)
-                self.writeFrame(.headers(.init(headers: fields.fields, endStream: fields.bodiless)), on: id, context: context)
-                if fields.bodiless {
-                    relay.subscription?.cancel()
-                    self.streams[id] = nil
+                let relayed = self.writer.writeRelayHead(relayHead, isHead: stream.isHead)
+                self.writeHeaders(relayed.block, on: id, endStream: relayed.bodiless)
+                if relayed.bodiless {
+                    self.responseEnded(id)
                 } else {
                     relay.bodiless = false
                     self.streams[id]?.relay = relay
@@ -432,26 +728,37 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             case .replace(let plan):
                 self.replaceRelay(on: id, with: plan, context: context)
             }
-        case .body(let bytes):
+        case .body(var bytes):
             guard relay.bodiless == false, bytes.readableBytes > 0 else { return }
-            self.writer.countBody(bytes.readableBytes)
-            self.writeFrame(.data(.init(data: .byteBuffer(bytes), endStream: false)), on: id, context: context)
+            let count = bytes.readableBytes
+            self.writer.countBody(count)
             if case .link(_, let object) = relay.request {
-                object.counters.recordProgress(before: relay.sent, after: relay.sent + Int64(bytes.readableBytes), total: relay.sent + Int64(bytes.readableBytes))
+                object.counters.recordProgress(before: relay.sent, after: relay.sent + Int64(count), total: relay.sent + Int64(count))
             }
-            relay.sent += Int64(bytes.readableBytes)
-            self.streams[id]?.relay = relay
+            relay.sent += Int64(count)
+            self.streams[id]!.relay = relay
+            if self.streams[id]!.pending == nil {
+                self.streams[id]!.pending = bytes
+            } else {
+                self.streams[id]!.pending!.writeBuffer(&bytes)
+            }
+            self.sendBody(id, context: context)
         case .end:
-            if relay.bodiless == false { self.writeFrame(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)), on: id, context: context) }
             if case .link(_, let object) = relay.request { object.counters.recordCompletion() }
             relay.subscription?.cancel()
-            self.streams[id] = nil
+            self.streams[id]!.relay = nil
+            if relay.bodiless == false {
+                self.streams[id]!.endsAfterPending = true
+                self.sendBody(id, context: context)
+            } else {
+                self.responseEnded(id)
+            }
         case .failed(let status, let message):
             if relay.bodiless != nil {
                 // The fields are out: the only way to signal the failure is to reset the stream.
                 relay.subscription?.cancel()
                 self.streams[id] = nil
-                self.writeFrame(.rstStream(.internalError), on: id, context: context)
+                HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
                 break
             }
             self.server.logger.warning("origin fetch failed", metadata: ["origin.status": "\(status.code)", "error": "\(message)"])
@@ -460,6 +767,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
                 return
             }
             relay.subscription?.cancel()
+            self.streams[id]!.relay = nil
             self.sendError(status, on: id, context: context)
         case .fetchSeparately:
             guard case .cache(var exchange) = relay.request else { return }
@@ -469,7 +777,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
         self.flushIfNeeded(context: context)
     }
 
-    private func replaceRelay(on id: HTTP2StreamID, with plan: ResponsePlan, context: ChannelHandlerContext) {
+    private func replaceRelay(on id: UInt32, with plan: ResponsePlan, context: ChannelHandlerContext) {
         guard let relay = self.streams[id]?.relay else { return }
         relay.subscription?.cancel()
         self.streams[id]?.relay = nil
@@ -478,27 +786,48 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     // MARK: - Life of the connection
 
-    private func streamEnded(_ id: HTTP2StreamID) {
+    /// A stream error: the stream is reset and forgotten.
+    private func resetStream(_ id: UInt32, _ code: HTTP2Wire.ErrorCode, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
+        try self.abused()
+        HTTP2Wire.writeRSTStream(id, code, into: &self.out)
+        self.streamEnded(id)
+    }
+
+    /// The client reset stream `id`, or the server did.
+    private func streamEnded(_ id: UInt32) {
         guard let stream = self.streams.removeValue(forKey: id) else { return }
         stream.relay?.subscription?.cancel()
+        if let context { self.closeIfDone(context: context) }
+    }
+
+    /// A connection error: `GOAWAY` with its code, then the connection closes.
+    private func fail(_ error: HTTP2FrameReader.ConnectionError, context: ChannelHandlerContext) {
+        guard !self.closed else { return }
+        self.server.logger.debug("closing an http2 connection", metadata: ["h2.error": "\(error.code.rawValue)", "h2.reason": "\(error.reason)"])
+        HTTP2Wire.writeGoAway(lastStream: self.lastStreamID, error.code, into: &self.out)
+        let bytes = self.out
+        self.out = ByteBuffer()
+        self.closed = true
+        for stream in self.streams.values { stream.relay?.subscription?.cancel() }
+        self.streams.removeAll()
+        self.sending.removeAll()
+        self.writer.record(into: self.server.stats)
+        context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Shutting down: no new streams (GOAWAY); close once the open ones are answered.
     private func quiesce(context: ChannelHandlerContext) {
-        guard !self.quiescing else { return }
+        guard !self.quiescing, !self.closed else { return }
         self.quiescing = true
-        self.writeFrame(.goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil), on: .rootStream, context: context)
-        self.needsFlush = true
-        let reading = self.isReading
-        self.isReading = false
-        self.flushIfNeeded(context: context)
-        self.isReading = reading
-        self.closeIfDone(context: context)
+        HTTP2Wire.writeGoAway(lastStream: self.lastStreamID, .noError, into: &self.out)
+        self.writeOutput(context: context)
     }
 
+    /// Closes a quiescing connection once its streams are done and its frames written.
     private func closeIfDone(context: ChannelHandlerContext) {
-        guard self.quiescing, self.streams.isEmpty, context.channel.isActive else { return }
-        context.close(promise: nil)
+        guard self.quiescing, !self.closed, self.streams.isEmpty, self.out.readableBytes == 0 else { return }
+        self.closed = true
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     private func scheduleTimer(context: ChannelHandlerContext) {
@@ -509,6 +838,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
 
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
+        guard !self.closed else { return }
         let busy = self.streams.values.contains { $0.relay != nil }
         if busy || NIODeadline.now() < self.deadline {
             // Relays have upstream's own timeouts.
@@ -516,9 +846,7 @@ package final class HTTP2ConnectionHandler: ChannelDuplexHandler {
             self.scheduleTimer(context: context)
             return
         }
-        self.server.logger.debug("closing an idle http2 connection")
-        let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil))
-        context.writeAndFlush(self.wrapOutboundOut(goAway)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        self.fail(.init(code: .noError, reason: "idle for longer than the timeout"), context: context)
     }
 
     private func logAccess(_ head: RequestHead, in bytes: UnsafeRawBufferPointer, status: HTTPStatus, context: ChannelHandlerContext) {

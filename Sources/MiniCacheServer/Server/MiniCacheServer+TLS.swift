@@ -1,7 +1,6 @@
 import HTTPToolkit
 import Logging
 import NIOCore
-import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -85,22 +84,13 @@ extension MiniCacheServer {
             try pipeline.addHandler(HTTPConnectionHandler(server: server, dates: dates, largeObjects: .read), position: .after(context.handler))
             return
         }
-        let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: Self.http2Connection(tls), streamConfiguration: Self.http2Streams())
-        try pipeline.addHandlers([http2, HTTP2ConnectionHandler(server: server, dates: dates)], position: .after(context.handler))
-    }
-
-    /// The HTTP/2 settings and limits: concurrent streams and header list size as configured,
-    /// and NIOHTTP2's defences (at most 5 CONTINUATION frames in a row, 200 resets, stream
-    /// errors or control frames per 30 s, 200 glitches per connection).
-    static func http2Connection(_ tls: TLSListenerConfiguration) -> NIOHTTP2Handler.ConnectionConfiguration {
-        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
-        configuration.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: tls.maxConcurrentStreams),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: tls.maxHeaderListSize),
-        ]
-        configuration.maximumSequentialContinuationFrames = 5
-        configuration.maximumBufferedControlFrames = 1000
-        return configuration
+        let http2 = HTTP2ConnectionHandler(
+            server: server,
+            dates: dates,
+            maxConcurrentStreams: tls.maxConcurrentStreams,
+            maxHeaderListSize: tls.maxHeaderListSize
+        )
+        try pipeline.addHandler(http2, position: .after(context.handler))
     }
 
     /// The TLS client of `https://` origins: TLS 1.2 or 1.3, certificates checked against
@@ -117,9 +107,5 @@ extension MiniCacheServer {
             let detail = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
             throw MiniCacheError(.certificate, "cannot load --origin-ca \(caFile ?? "(system roots)"): \(detail); give a PEM file of CA certificates", underlying: error)
         }
-    }
-
-    static func http2Streams() -> NIOHTTP2Handler.StreamConfiguration {
-        NIOHTTP2Handler.StreamConfiguration()
     }
 }

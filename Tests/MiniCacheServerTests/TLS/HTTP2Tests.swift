@@ -1,6 +1,7 @@
 import Foundation
 import MiniCacheServer
 import MiniCacheTesting
+import NIOCore
 import Testing
 
 /// HTTP/2 over TLS: the same answers as HTTP/1.1 from the same responders, flow control for large
@@ -134,6 +135,85 @@ import Testing
             try await client.send(big)
             await client.wait { H2Wire.responses(in: $0)[3] != nil || H2Wire.goAwayCode(in: $0) != nil || client.isClosed }
             #expect(H2Wire.responses(in: client.received)[3]?.status != 200)
+        }
+    }
+
+    @Test("Expect: 100-continue gets an interim 100 before the body is sent; a request that will be refused is answered at once (RFC 9110 §10.1.1)")
+    func expectContinue() async throws {
+        let origin = try await TestOrigin { request, _ in [.send(TestOrigin.response(body: "got \(request.body.count) bytes"))] }
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try await TLSServingTests.withServer(fixture, volume: volume.path, server: { $0.origin = origin.url }) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            func post(_ stream: UInt32, length: String) -> [UInt8] {
+                let fields = [
+                    (":method", "POST"), (":scheme", "https"), (":authority", "localhost"), (":path", "/upload"),
+                    ("content-length", length), ("expect", "100-continue"),
+                ]
+                return H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: stream, wire.block(fields))
+            }
+            // The body is held back until the server asks for it.
+            try await client.send(post(1, length: "5"))
+            await client.wait { H2Wire.responses(in: $0)[1]?.status != nil }
+            #expect(H2Wire.responses(in: client.received)[1]?.status == 100)
+            #expect(H2Wire.responses(in: client.received)[1]?.ended == false)
+            #expect(origin.requests.isEmpty)
+            let responses = try await Self.exchange(client, H2Wire.frame(.data, flags: H2Wire.endStream, stream: 1, Array("hello".utf8)), streams: [1])
+            let statuses = responses[1]?.fields.filter { $0.0 == ":status" }.map(\.1)
+            #expect(statuses == ["100", "200"])
+            #expect(responses[1]?.body == Array("got 5 bytes".utf8))
+            #expect(origin.requests.first?.body == Array("hello".utf8))
+            // Over the cache's body limit: 413 at once, no 100, and the stream is closed.
+            let refused = try await Self.exchange(client, post(3, length: "1000000000000"), streams: [3])
+            #expect(refused[3]?.status == 413)
+            #expect(refused[3]?.fields.filter { $0.0 == ":status" }.count == 1)
+            #expect(origin.requests.count == 1)
+        }
+        await origin.stop()
+    }
+
+    @Test("the client's settings are followed: header table size, initial window, frame size; PING is answered")
+    func clientSettings() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            // HEADER_TABLE_SIZE 0, INITIAL_WINDOW_SIZE 100,000, MAX_FRAME_SIZE 32,768.
+            let client = try await Self.connect(server, fixture, settings: [(1, 0), (4, 100_000), (5, 32768)])
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            let ping: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
+            try await client.send(H2Wire.frame(.ping, stream: 0, ping) + wire.request("/large.bin", stream: 1) + wire.request("/small.bin", stream: 3))
+            await client.wait { received in
+                let responses = H2Wire.responses(in: received)
+                return responses[3]?.status != nil && (responses[1]?.body.count ?? 0) + (responses[3]?.body.count ?? 0) >= 65535
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let frames = H2Wire.frames(in: client.received)
+            #expect(frames.contains { $0.kind == .ping && $0.flags & H2Wire.ack != 0 && $0.payload == ping })
+            // The connection's window (65,535) is the limit, in frames of up to 32,768 bytes.
+            let data = frames.filter { $0.kind == .data && $0.stream == 1 }
+            #expect(data.allSatisfy { $0.payload.count <= 32768 })
+            #expect(data.contains { $0.payload.count > 16384 })
+            let responses = H2Wire.responses(in: client.received)
+            #expect(responses[3]?.status == 200)
+            #expect(responses[1]?.status == 200)
+            // The small body waits for the connection window as the large one does.
+            #expect((responses[1]?.body.count ?? 0) + (responses[3]?.body.count ?? 0) == 65535)
+            // The connection's window opens: the small body ends, the large one stops at its
+            // stream's window (100,000 bytes) until that opens too.
+            try await client.send(H2Wire.windowUpdate(stream: 0, UInt32(4 << 20)))
+            await client.wait { H2Wire.responses(in: $0)[3]?.ended == true && (H2Wire.responses(in: $0)[1]?.body.count ?? 0) >= 100_000 }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(H2Wire.responses(in: client.received)[1]?.body.count == 100_000)
+            try await client.send(H2Wire.windowUpdate(stream: 1, UInt32(4 << 20)))
+            await client.wait { H2Wire.responses(in: $0)[1]?.ended == true }
+            let done = H2Wire.responses(in: client.received)
+            #expect(done[1]?.body == TestVolume.bytes(3 << 20, seed: 3))
+            #expect(done[3]?.body == TestVolume.bytes(1024))
         }
     }
 }

@@ -14,6 +14,7 @@ import Testing
         _ fixture: TLSFixture,
         volume: String = TestVolume.shared.path,
         _ change: (inout TLSListenerConfiguration) -> Void = { _ in },
+        server configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
         var tls = TLSListenerConfiguration(
@@ -25,7 +26,15 @@ import Testing
             ]
         )
         change(&tls)
-        try await TestServer.with(volume: volume, { $0.tls = tls; $0.headerTimeout = .seconds(2) }, body)
+        try await TestServer.with(
+            volume: volume,
+            {
+                $0.tls = tls
+                $0.headerTimeout = .seconds(2)
+                configure(&$0)
+            },
+            body
+        )
     }
 
     static func get(_ client: TLSTestClient, _ target: String, headers: [String] = []) async throws -> TestResponse {
