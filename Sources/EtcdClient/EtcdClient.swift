@@ -29,7 +29,11 @@ public final class EtcdClient: Sendable {
     private let watchService: EtcdPBWatch.Client<Transport>
     private let leaseService: EtcdPBLease.Client<Transport>
     private let maintenance: EtcdPBMaintenance.Client<Transport>
+    private let authService: EtcdPBAuth.Client<Transport>
     private let connectionFailures = ConnectionFailures()
+    /// etcd's token for ``EtcdConfiguration/credentials``, got once and again whenever etcd no
+    /// longer knows it.
+    private let token = Mutex(TokenState.none)
 
     /// Starts connecting in the background; requests wait for a connection up to their deadline.
     /// With ``EtcdConfiguration/tls`` it reads and checks the TLS files first.
@@ -79,6 +83,7 @@ public final class EtcdClient: Sendable {
         self.watchService = EtcdPBWatch.Client(wrapping: grpc)
         self.leaseService = EtcdPBLease.Client(wrapping: grpc)
         self.maintenance = EtcdPBMaintenance.Client(wrapping: grpc)
+        self.authService = EtcdPBAuth.Client(wrapping: grpc)
     }
 
     /// Closes the connection; requests in flight fail with ``EtcdError/Code/shutdown``.
@@ -107,7 +112,7 @@ public final class EtcdClient: Sendable {
     public func get(_ key: String) async throws(EtcdError) -> EtcdKeyValue? {
         var request = EtcdPBRangeRequest()
         request.key = Data(key.utf8)
-        let response = try await call("get \(key)") { [request] options in try await self.kv.range(request, options: options) }
+        let response = try await call("get \(key)") { [request] options, metadata in try await self.kv.range(request, metadata: metadata, options: options) }
         return response.kvs.first.map(EtcdKeyValue.init)
     }
 
@@ -116,7 +121,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBRangeRequest()
         request.key = Data(prefix.utf8)
         request.rangeEnd = Data(prefix.etcdPrefixEnd)
-        let response = try await call("list \(prefix)") { [request] options in try await self.kv.range(request, options: options) }
+        let response = try await call("list \(prefix)") { [request] options, metadata in try await self.kv.range(request, metadata: metadata, options: options) }
         return EtcdSnapshot(keyValues: response.kvs.map(EtcdKeyValue.init), revision: response.header.revision)
     }
 
@@ -127,7 +132,7 @@ public final class EtcdClient: Sendable {
         request.key = Data(key.utf8)
         request.value = Data(value)
         request.lease = lease
-        return try await call("put \(key)") { [request] options in try await self.kv.put(request, options: options) }.header.revision
+        return try await call("put \(key)") { [request] options, metadata in try await self.kv.put(request, metadata: metadata, options: options) }.header.revision
     }
 
     /// Deletes `key` (or every key under it with `prefix`); returns how many were deleted.
@@ -136,7 +141,7 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBDeleteRangeRequest()
         request.key = Data(key.utf8)
         if prefix { request.rangeEnd = Data(key.etcdPrefixEnd) }
-        return try await call("delete \(key)") { [request] options in try await self.kv.deleteRange(request, options: options) }.deleted
+        return try await call("delete \(key)") { [request] options, metadata in try await self.kv.deleteRange(request, metadata: metadata, options: options) }.deleted
     }
 
     /// Runs `success` if every comparison holds, else `failure`, atomically.
@@ -147,7 +152,7 @@ public final class EtcdClient: Sendable {
         request.compare = compares.map(Self.message)
         request.success = success.map(Self.message)
         request.failure = failure.map(Self.message)
-        let response = try await call("transaction") { [request] options in try await self.kv.txn(request, options: options) }
+        let response = try await call("transaction") { [request] options, metadata in try await self.kv.txn(request, metadata: metadata, options: options) }
         let reads = response.responses.compactMap { op -> [EtcdKeyValue]? in
             if case .responseRange(let range) = op.response { return range.kvs.map(EtcdKeyValue.init) }
             return nil
@@ -159,12 +164,12 @@ public final class EtcdClient: Sendable {
     public func compact(revision: Int64) async throws(EtcdError) {
         var request = EtcdPBCompactionRequest()
         request.revision = revision
-        _ = try await call("compact") { [request] options in try await self.kv.compact(request, options: options) }
+        _ = try await call("compact") { [request] options, metadata in try await self.kv.compact(request, metadata: metadata, options: options) }
     }
 
     /// The status of the member this client talks to.
     public func status() async throws(EtcdError) -> EtcdStatus {
-        let response = try await call("status") { options in try await self.maintenance.status(EtcdPBStatusRequest(), options: options) }
+        let response = try await call("status") { options, metadata in try await self.maintenance.status(EtcdPBStatusRequest(), metadata: metadata, options: options) }
         return EtcdStatus(
             version: response.version, memberID: response.header.memberID, leaderID: response.leader,
             raftTerm: response.raftTerm, revision: response.header.revision, dbSize: response.dbSize
@@ -177,7 +182,7 @@ public final class EtcdClient: Sendable {
     public func grantLease(ttl: Int64) async throws(EtcdError) -> EtcdLease {
         var request = EtcdPBLeaseGrantRequest()
         request.ttl = ttl
-        let response = try await call("grant a lease") { [request] options in try await self.leaseService.leaseGrant(request, options: options) }
+        let response = try await call("grant a lease") { [request] options, metadata in try await self.leaseService.leaseGrant(request, metadata: metadata, options: options) }
         guard response.error.isEmpty else { throw EtcdError(.rejected, "etcd refused a lease: \(response.error)") }
         return EtcdLease(id: response.id, ttl: response.ttl)
     }
@@ -186,7 +191,7 @@ public final class EtcdClient: Sendable {
     public func revokeLease(_ id: Int64) async throws(EtcdError) {
         var request = EtcdPBLeaseRevokeRequest()
         request.id = id
-        _ = try await call("revoke a lease") { [request] options in try await self.leaseService.leaseRevoke(request, options: options) }
+        _ = try await call("revoke a lease") { [request] options, metadata in try await self.leaseService.leaseRevoke(request, metadata: metadata, options: options) }
     }
 
     /// Keeps `lease` alive, renewing it every third of its TTL, until the task is cancelled.
@@ -197,8 +202,10 @@ public final class EtcdClient: Sendable {
         let interval = Duration.milliseconds(max(200, lease.ttl * 1000 / 3))
         while !Task.isCancelled {
             let outcome: Result<Void, EtcdError> = await {
+                var sent: String?
                 do {
-                    try await self.leaseService.leaseKeepAlive(options: self.streamOptions) { writer in
+                    sent = try await self.currentToken()
+                    try await self.leaseService.leaseKeepAlive(metadata: Self.metadata(sent), options: self.streamOptions) { writer in
                         var request = EtcdPBLeaseKeepAliveRequest()
                         request.id = lease.id
                         while !Task.isCancelled {
@@ -217,6 +224,7 @@ public final class EtcdClient: Sendable {
                 } catch let error as EtcdError {
                     return .failure(error)
                 } catch {
+                    if Self.isStaleToken(error) { self.forgetToken(sent) }
                     return .failure(self.failure(error, "keep a lease alive"))
                 }
             }()
@@ -252,14 +260,19 @@ public final class EtcdClient: Sendable {
         var request = EtcdPBWatchRequest()
         request.createRequest = create
         let first = request
+        var sent: String?
         do {
-            try await watchService.watch(options: streamOptions) { writer in
+            sent = try await currentToken()
+            try await watchService.watch(metadata: Self.metadata(sent), options: streamOptions) { writer in
                 try await writer.write(first)
                 // The request side stays open: closing it ends the watch.
                 while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
             } onResponse: { response in
                 for try await message in response.messages {
                     if message.canceled {
+                        if Self.isStaleToken(message.cancelReason) {
+                            throw EtcdError(.unauthenticated, "watch \(prefix): etcd refused the token: \(message.cancelReason)")
+                        }
                         if message.compactRevision > 0 {
                             throw EtcdError(
                                 .compacted, "revisions before \(message.compactRevision) were compacted", compactRevision: message.compactRevision
@@ -275,8 +288,14 @@ public final class EtcdClient: Sendable {
                 }
             }
         } catch let error as EtcdError {
-            throw error
+            guard error.code == .unauthenticated else { throw error }
+            // A token etcd no longer knows: the next attempt authenticates again; without
+            // credentials, the cluster wants some.
+            guard configuration.credentials != nil else { throw Self.credentialsNeeded("watch \(prefix)", underlying: error) }
+            forgetToken(sent)
+            throw EtcdError(.unavailable, error.message, underlying: error)
         } catch {
+            if Self.isStaleToken(error) { forgetToken(sent) }
             throw failure(error, "watch \(prefix)")
         }
         throw EtcdError(.unavailable, "the watch of \(prefix) ended")
@@ -332,17 +351,31 @@ public final class EtcdClient: Sendable {
     /// deadline. Every request this client makes may be repeated: puts and deletes are idempotent,
     /// and so are transactions of them; a conditional one whose first attempt committed fails its
     /// comparisons the second time.
-    private func call<T: Sendable>(_ what: String, _ body: @Sendable (CallOptions) async throws -> T) async throws(EtcdError) -> T {
+    ///
+    /// With ``EtcdConfiguration/credentials`` each request carries etcd's token; a request that
+    /// etcd refuses for its token (a member that restarted, or an auth change) is sent once more
+    /// with a new one.
+    private func call<T: Sendable>(
+        _ what: String, authenticated: Bool = true, _ body: @Sendable (CallOptions, Metadata) async throws -> T
+    ) async throws(EtcdError) -> T {
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.requestTimeout
         var attempt = 0
+        var renewed = false
         while true {
             attempt += 1
             var options = self.options
             options.timeout = max(deadline - clock.now, .milliseconds(1))
+            var sent: String?
             do {
-                return try await body(options)
+                if authenticated { sent = try await currentToken() }
+                return try await body(options, Self.metadata(sent))
             } catch {
+                if authenticated, !renewed, configuration.credentials != nil, Self.isStaleToken(error) {
+                    renewed = true
+                    forgetToken(sent)
+                    continue
+                }
                 let mapped = failure(error, what)
                 guard mapped.code == .unavailable, attempt < Self.maxAttempts, !Task.isCancelled,
                       clock.now + Self.retryDelay * attempt < deadline else { throw mapped }
@@ -374,6 +407,7 @@ public final class EtcdClient: Sendable {
             if error is CancellationError { return EtcdError(.shutdown, "\(what): cancelled", underlying: error) }
             return EtcdError(.unavailable, "\(what): \(error)", underlying: error)
         }
+        if rpc.message.contains(userNameEmpty) { return credentialsNeeded(what, underlying: rpc) }
         switch rpc.code {
         case .deadlineExceeded:
             return EtcdError(.timeout, "\(what): no answer from etcd in time (\(rpc.message)); is a quorum of members up?", underlying: rpc)
@@ -389,6 +423,105 @@ public final class EtcdClient: Sendable {
             let cause = rpc.cause.map { ": \($0)" } ?? ""
             return EtcdError(.unavailable, "\(what): etcd unreachable (\(rpc.code): \(rpc.message)\(cause)); check that its members run and the endpoints are right", underlying: rpc)
         }
+    }
+
+    // MARK: Authentication
+
+    /// What the client knows of its token.
+    private enum TokenState {
+        case none
+        /// An authentication under way: every request waits for the same one.
+        case pending(Task<String?, any Error>)
+        /// etcd's token; nil when the cluster has authentication off (no token is sent).
+        case known(String?)
+    }
+
+    /// The token to send (nil: none), authenticating first when there is none yet.
+    private func currentToken() async throws(EtcdError) -> String? {
+        guard let credentials = configuration.credentials else { return nil }
+        enum Next {
+            case token(String?)
+            case wait(Task<String?, any Error>)
+        }
+        let next: Next = token.withLock { state in
+            switch state {
+            case .known(let value):
+                return .token(value)
+            case .pending(let task):
+                return .wait(task)
+            case .none:
+                let task = Task { try await self.authenticate(credentials) }
+                state = .pending(task)
+                return .wait(task)
+            }
+        }
+        guard case .wait(let task) = next else {
+            if case .token(let value) = next { return value }
+            return nil
+        }
+        do {
+            let value = try await task.value
+            token.withLock { if case .pending(let current) = $0, current == task { $0 = .known(value) } }
+            return value
+        } catch {
+            token.withLock { if case .pending(let current) = $0, current == task { $0 = .none } }
+            throw error as? EtcdError ?? EtcdError(.unavailable, "authenticate as \(credentials.user): \(error)", underlying: error)
+        }
+    }
+
+    /// Asks etcd for a token (Auth.Authenticate); nil when the cluster has authentication off.
+    private func authenticate(_ credentials: EtcdConfiguration.Credentials) async throws(EtcdError) -> String? {
+        var request = EtcdPBAuthenticateRequest()
+        request.name = credentials.user
+        request.password = credentials.password
+        let what = "authenticate as \(credentials.user)"
+        do {
+            return try await call(what, authenticated: false) { [request] options, _ in
+                try await self.authService.authenticate(request, options: options)
+            }.token
+        } catch {
+            let message = (error.underlying as? RPCError)?.message ?? ""
+            if message.contains("authentication is not enabled") { return nil }
+            guard message.contains("invalid user ID or password") else { throw error }
+            throw EtcdError(
+                .rejected, "\(what): etcd refused user \(credentials.user)'s password; check the user and its password file (ecdn: --etcd-user, --etcd-password-file)",
+                underlying: error
+            )
+        }
+    }
+
+    /// Forgets `sent` (unless another request already replaced it), so the next request authenticates again.
+    private func forgetToken(_ sent: String?) {
+        token.withLock { state in
+            if case .known(let current) = state, current == sent { state = .none }
+        }
+    }
+
+    private static func metadata(_ token: String?) -> Metadata {
+        var metadata = Metadata()
+        if let token { metadata.addString(token, forKey: "token") }
+        return metadata
+    }
+
+    private static let userNameEmpty = "user name is empty"
+
+    /// etcd refused a request for its token: one it does not know (restarted, expired), one from
+    /// before an auth change, or none while authentication is on.
+    private static func isStaleToken(_ error: any Error) -> Bool {
+        if let error = error as? EtcdError { return error.code == .unauthenticated }
+        guard let rpc = error as? RPCError else { return false }
+        return isStaleToken(rpc.message)
+    }
+
+    private static func isStaleToken(_ reason: String) -> Bool {
+        reason.contains("invalid auth token") || reason.contains("revision of auth store is old") || reason.contains(userNameEmpty)
+    }
+
+    private static func credentialsNeeded(_ what: String, underlying: any Error) -> EtcdError {
+        EtcdError(
+            .rejected, "\(what): etcd requires a user and password (its authentication is on); give them (ecdn: --etcd-user, --etcd-password-file)",
+            underlying: underlying
+        )
     }
 
     static func message(_ compare: EtcdCompare) -> EtcdPBCompare {

@@ -29,10 +29,14 @@ public struct EtcdConfiguration: Sendable {
     public var keepaliveTimeout: Duration
     /// TLS to every member (etcd's `https://` client URLs); nil: plain text. Default nil.
     public var tls: TLS?
+    /// A user of etcd's authentication (a cluster with `auth enable`): the client asks etcd for
+    /// a token with it and sends the token with every request. Default nil (none).
+    public var credentials: Credentials?
 
     public init(
         endpoints: [Endpoint],
         tls: TLS? = nil,
+        credentials: Credentials? = nil,
         requestTimeout: Duration = .seconds(3),
         maxReconnectDelay: Duration = .milliseconds(500),
         keepaliveInterval: Duration = .seconds(15),
@@ -40,6 +44,7 @@ public struct EtcdConfiguration: Sendable {
     ) {
         self.endpoints = endpoints
         self.tls = tls
+        self.credentials = credentials
         self.requestTimeout = requestTimeout
         self.maxReconnectDelay = maxReconnectDelay
         self.keepaliveInterval = keepaliveInterval
@@ -110,5 +115,21 @@ extension EtcdConfiguration {
             self.keyFile = keyFile
             self.serverName = serverName
         }
+    }
+}
+
+extension EtcdConfiguration {
+    /// A user's name and password for etcd's authentication.
+    public struct Credentials: Sendable, Hashable, CustomStringConvertible {
+        public var user: String
+        public var password: String
+
+        public init(user: String, password: String) {
+            self.user = user
+            self.password = password
+        }
+
+        /// The user, never the password.
+        public var description: String { "user \(user)" }
     }
 }

@@ -3,7 +3,7 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure; new codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: Hashable, Sendable {
-            case badEndpoint, badTLS, unavailable, timeout, leaseExpired, compacted, rejected, shutdown
+            case badEndpoint, badTLS, badCredentials, unavailable, timeout, leaseExpired, compacted, rejected, unauthenticated, shutdown
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -12,6 +12,11 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
         public static let badEndpoint = Code(.badEndpoint)
         /// A TLS file (the CA, the client certificate or its key) is missing or unusable.
         public static let badTLS = Code(.badTLS)
+        /// The password file of ``EtcdConfiguration/credentials`` cannot be read or is empty.
+        public static let badCredentials = Code(.badCredentials)
+        /// etcd refused the token sent (it restarted, the token expired, or authentication
+        /// changed); the client gets a new one by itself.
+        public static let unauthenticated = Code(.unauthenticated)
         /// No member answered (connection refused, reset, no quorum).
         public static let unavailable = Code(.unavailable)
         /// A request got no answer within its deadline.

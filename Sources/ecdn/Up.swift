@@ -125,7 +125,7 @@ struct Up: AsyncParsableCommand {
     ))
     var store: String?
 
-    @OptionGroup(title: "TLS to etcd (with an https:// --store)") var etcdTLS: EtcdTLSOptions
+    @OptionGroup(title: "TLS (with an https:// --store) and authentication to etcd") var etcdTLS: EtcdTLSOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "notice"

@@ -41,6 +41,8 @@ final class EtcdTestServer: @unchecked Sendable {
     private let security: Security?
     /// How ``waitUntilServing(timeout:)`` reaches a member that serves TLS.
     private let clientTLS: EtcdConfiguration.TLS?
+    /// More of etcd's flags (`--auth-token-ttl 1`).
+    private var extraArguments: [String] = []
 
     var endpoint: EtcdConfiguration.Endpoint { .init(host: "127.0.0.1", port: clientPort) }
     var url: String { "\(security == nil ? "etcd" : "https")://127.0.0.1:\(clientPort)" }
@@ -63,11 +65,14 @@ final class EtcdTestServer: @unchecked Sendable {
 
     /// One member, started and answering (`executable`: another etcd than Debian's; `security`:
     /// TLS on its client port, waited for with `clientTLS`).
-    static func start(executable: String? = nil, security: Security? = nil, clientTLS: EtcdConfiguration.TLS? = nil) async throws -> EtcdTestServer {
+    static func start(
+        executable: String? = nil, security: Security? = nil, clientTLS: EtcdConfiguration.TLS? = nil, arguments: [String] = []
+    ) async throws -> EtcdTestServer {
         let server = EtcdTestServer(
             name: "m1", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
             dataDirectory: TestEnvironment.temporaryDirectory("etcd"), security: security, clientTLS: clientTLS
         )
+        server.extraArguments = arguments
         try server.launch(initial: true)
         try await server.waitUntilServing()
         return server
@@ -105,7 +110,7 @@ final class EtcdTestServer: @unchecked Sendable {
             "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
             "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "ecdn-test-\(getpid())",
             "--log-level", "error",
-        ]
+        ] + extraArguments
         if let security {
             process.arguments! += ["--cert-file", security.certificate, "--key-file", security.key]
             if let clientCA = security.clientCA { process.arguments! += ["--client-cert-auth", "--trusted-ca-file", clientCA] }

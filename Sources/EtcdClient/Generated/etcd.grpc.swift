@@ -1,7 +1,7 @@
 /// The part of etcd's v3 gRPC API that ecdn uses: key-value reads and writes, transactions,
-/// watches, leases and member status. Declared for MiniCache from etcd's documented API; message
-/// and field numbers match etcd 3.4 and 3.5 on the wire. Regenerate the Swift code with
-/// scripts/generate-etcd-api.sh.
+/// watches, leases, member status and authentication. Declared for MiniCache from etcd's
+/// documented API; message and field numbers match etcd 3.4 and 3.5 on the wire. Regenerate the
+/// Swift code with scripts/generate-etcd-api.sh.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -1397,6 +1397,190 @@ extension EtcdPBMaintenance.ClientProtocol {
             metadata: metadata
         )
         return try await self.status(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// MARK: - etcdserverpb.Auth
+
+/// Namespace containing generated types for the "etcdserverpb.Auth" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+package enum EtcdPBAuth: Sendable {
+    /// Service descriptor for the "etcdserverpb.Auth" service.
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Auth")
+    /// Namespace for method metadata.
+    package enum Method: Sendable {
+        /// Namespace for "Authenticate" metadata.
+        package enum Authenticate: Sendable {
+            /// Request type for "Authenticate".
+            package typealias Input = EtcdPBAuthenticateRequest
+            /// Response type for "Authenticate".
+            package typealias Output = EtcdPBAuthenticateResponse
+            /// Descriptor for "Authenticate".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Auth"),
+                method: "Authenticate",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "etcdserverpb.Auth" service.
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Authenticate.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "etcdserverpb.Auth" service.
+    package static let etcdPbAuth = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Auth")
+}
+
+// MARK: etcdserverpb.Auth (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdPBAuth {
+    /// Generated client protocol for the "etcdserverpb.Auth" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Authentication (etcd's `auth enable`): a user's name and password give a token, sent with
+    /// > every other request as the `token` metadata.
+    package protocol ClientProtocol: Sendable {
+        /// Call the "Authenticate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdPBAuthenticateRequest` message.
+        ///   - serializer: A serializer for `EtcdPBAuthenticateRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdPBAuthenticateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func authenticate<Result>(
+            request: GRPCCore.ClientRequest<EtcdPBAuthenticateRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdPBAuthenticateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdPBAuthenticateResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdPBAuthenticateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "etcdserverpb.Auth" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Authentication (etcd's `auth enable`): a user's name and password give a token, sent with
+    /// > every other request as the `token` metadata.
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "Authenticate" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdPBAuthenticateRequest` message.
+        ///   - serializer: A serializer for `EtcdPBAuthenticateRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdPBAuthenticateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func authenticate<Result>(
+            request: GRPCCore.ClientRequest<EtcdPBAuthenticateRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdPBAuthenticateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdPBAuthenticateResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdPBAuthenticateResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: EtcdPBAuth.Method.Authenticate.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdPBAuth.ClientProtocol {
+    /// Call the "Authenticate" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `EtcdPBAuthenticateRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func authenticate<Result>(
+        request: GRPCCore.ClientRequest<EtcdPBAuthenticateRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdPBAuthenticateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.authenticate(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdPBAuthenticateRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdPBAuthenticateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdPBAuth.ClientProtocol {
+    /// Call the "Authenticate" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func authenticate<Result>(
+        _ message: EtcdPBAuthenticateRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdPBAuthenticateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<EtcdPBAuthenticateRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.authenticate(
             request: request,
             options: options,
             onResponse: handleResponse
