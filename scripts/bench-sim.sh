@@ -11,10 +11,10 @@
 #   scripts/bench-sim.sh --set workload.concurrentStreams=1000000 --set name=scale-de-1m
 #
 # Last figures (docs/simulator.md, Figures; release build, `nice -n 10`, CPU seconds on the shared
-# 2-core machine at load average 19-27, main at 1951550 against this simulator, equal within
-# rounding per scripts/compare-sim.py): de no caches 300 s 16.4 -> 4.8 CPU-s (3.4x), 18x -> 62x
-# simulated seconds per CPU-second (goal >= 50x); US elastic 120 s 42.4 -> 49.4 CPU-s (0.86x,
-# slower; goal >= 50x not met). The 1,000,000-stream goal (<= 10 minutes) is not shown met.
+# 2-core machine at load average 14-34, main at bb9b30a against this simulator, identical results
+# per scripts/compare-sim.py): de no caches 300 s 5.6 -> 5.2 CPU-s (58x simulated seconds per
+# CPU-second; goal >= 50x); US elastic 40 s 20.2 -> 13.7 CPU-s (1.47x; 2.9x per CPU-second, goal
+# >= 50x not met). The 1,000,000-stream goal (<= 10 minutes) is not shown met.
 #
 # Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
 # default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT

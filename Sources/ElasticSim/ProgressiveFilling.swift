@@ -1,6 +1,8 @@
+import HeapModule
+
 /// One max-min fair recomputation of a ``FlowNetwork`` over the part connected to its changed
 /// links, with scratch storage kept across recomputations: a recomputation costs O(component)
-/// and allocates nothing once the buffers have grown.
+/// and allocates only its heap of links once the buffers have grown.
 ///
 /// The component is found breadth-first from the changed links, counting each link's flows on
 /// the way; groups are then frozen in one pass, either the group with the smallest ceiling or
@@ -16,13 +18,12 @@ struct ProgressiveFilling {
         var reached = false
     }
 
-    private struct LinkShare {
+    private struct LinkShare: Comparable {
         var share: Double
         var link: Int32
 
         /// Ties by link id, so the order of extractions never depends on the heap's layout.
-        @inline(__always)
-        static func precedes(_ a: LinkShare, _ b: LinkShare) -> Bool {
+        static func < (a: LinkShare, b: LinkShare) -> Bool {
             a.share != b.share ? a.share < b.share : a.link < b.link
         }
     }
@@ -39,7 +40,6 @@ struct ProgressiveFilling {
     /// The groups of the component, in the order they were reached.
     private var reached: [Int32] = []
     private var order: [Int32] = []
-    private var heap: [LinkShare] = []
     private var bucket: [UInt8] = []
     private var capValues: [Double] = []
     private var bucketRank: [Int] = []
@@ -165,10 +165,10 @@ struct ProgressiveFilling {
         link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
         store: UnsafeBufferPointer<Int32>, groups: UnsafeBufferPointer<FlowGroup>, linkGroups: [[Int32]]
     ) {
-        heap.removeAll(keepingCapacity: true)
-        for l in links where link[Int(l)].flows > 0 {
-            heap.append(LinkShare(share: link[Int(l)].remaining / Double(link[Int(l)].flows), link: l))
-        }
+        var heap = Heap(
+            links.lazy.filter { link[Int($0)].flows > 0 }.map {
+                LinkShare(share: link[Int($0)].remaining / Double(link[Int($0)].flows), link: $0)
+            })
         var frozenGroups = self.frozenGroups
         var frozenRates = self.frozenRates
         self.frozenGroups = []
@@ -177,77 +177,47 @@ struct ProgressiveFilling {
             self.frozenGroups = frozenGroups
             self.frozenRates = frozenRates
         }
+
+        func freeze(_ gi: Int, at rate: Double) {
+            state[gi] = 2
+            frozenGroups.append(Int32(gi))
+            frozenRates.append(rate)
+            let n = groups[gi].count
+            for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
+                let l = Int(store[k])
+                link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
+                link[l].flows -= n
+                link[l].stale = true
+            }
+        }
+
         let order = self.order
-        heap.withUnsafeMutableBufferPointer { heap in
-            var heapCount = heap.count
-            var i = heapCount / 2
-            while i > 0 {
-                i -= 1
-                Self.siftDown(heap, count: heapCount, from: i)
-            }
-
-            func freeze(_ gi: Int, at rate: Double) {
-                state[gi] = 2
-                frozenGroups.append(Int32(gi))
-                frozenRates.append(rate)
-                let n = groups[gi].count
-                for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
-                    let l = Int(store[k])
-                    link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
-                    link[l].flows -= n
-                    link[l].stale = true
-                }
-            }
-
-            var next = 0
-            while true {
-                while next < order.count && state[Int(order[next])] == 2 { next += 1 }
-                if next == order.count { break }
-                while heapCount > 0 {
-                    let l = Int(heap[0].link)
-                    let n = link[l].flows
-                    if n == 0 {
-                        heapCount -= 1
-                        heap[0] = heap[heapCount]
-                        Self.siftDown(heap, count: heapCount, from: 0)
-                    } else if link[l].stale {
-                        link[l].stale = false
-                        heap[0].share = link[l].remaining / Double(n)
-                        Self.siftDown(heap, count: heapCount, from: 0)
-                    } else {
-                        break
-                    }
-                }
-                let cap = groups[Int(order[next])].ceiling
-                if heapCount > 0, heap[0].share < cap {
-                    let top = heap[0]
-                    heapCount -= 1
-                    heap[0] = heap[heapCount]
-                    Self.siftDown(heap, count: heapCount, from: 0)
-                    for g32 in linkGroups[Int(top.link)] {
-                        let gi = Int(g32)
-                        if groups[gi].count > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
-                    }
-                } else {
-                    freeze(Int(order[next]), at: cap)
-                }
-            }
-        }
-    }
-
-    private static func siftDown(_ heap: UnsafeMutableBufferPointer<LinkShare>, count: Int, from start: Int) {
-        guard count > 1 else { return }
-        var i = start
-        let item = heap[i]
+        var next = 0
         while true {
-            let left = 2 * i + 1
-            guard left < count else { break }
-            var child = left
-            if left + 1 < count && LinkShare.precedes(heap[left + 1], heap[left]) { child = left + 1 }
-            guard LinkShare.precedes(heap[child], item) else { break }
-            heap[i] = heap[child]
-            i = child
+            while next < order.count && state[Int(order[next])] == 2 { next += 1 }
+            if next == order.count { break }
+            while let top = heap.min {
+                let l = Int(top.link)
+                let n = link[l].flows
+                if n == 0 {
+                    heap.removeMin()
+                } else if link[l].stale {
+                    link[l].stale = false
+                    heap.replaceMin(with: LinkShare(share: link[l].remaining / Double(n), link: top.link))
+                } else {
+                    break
+                }
+            }
+            let cap = groups[Int(order[next])].ceiling
+            if let top = heap.min, top.share < cap {
+                heap.removeMin()
+                for g32 in linkGroups[Int(top.link)] {
+                    let gi = Int(g32)
+                    if groups[gi].count > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
+                }
+            } else {
+                freeze(Int(order[next]), at: cap)
+            }
         }
-        heap[i] = item
     }
 }
