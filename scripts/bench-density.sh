@@ -17,7 +17,7 @@
 # SCRATCH (.build-release), BUILD (0: run the binaries already built, e.g. on a machine kept
 # quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default),
 # MOUNT_TEMPLATE (sandbox: 0 makes each instance copy the host's mounts and pivot, as before the
-# template mount namespace).
+# template mount namespace), SPAWN_THREADS (sandbox: threads that clone at once; ecdn's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -ne 2 ]; then
@@ -44,4 +44,5 @@ args=("$n" --backend "$backend" --minicache "$minicache" --single-starts "${SING
 [ -n "${JSON:-}" ] && args+=(--json "$JSON")
 [ -n "${PREPARED_NETWORKS:-}" ] && args+=(--prepared-networks "$PREPARED_NETWORKS")
 [ "${MOUNT_TEMPLATE:-1}" = 0 ] && args+=(--no-mount-template)
+[ -n "${SPAWN_THREADS:-}" ] && args+=(--spawn-threads "$SPAWN_THREADS")
 exec "$bin/ecdn" density "${args[@]}"

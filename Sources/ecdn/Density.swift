@@ -48,6 +48,9 @@ struct Density: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Sandbox: copy each instance's mounts from a template mount namespace (--no-mount-template: copy the host's and pivot per instance).")
     var mountTemplate = SandboxConfiguration().mountTemplate
 
+    @Option(help: ArgumentHelp("Sandbox: threads that clone instances at once.", valueName: "N"))
+    var spawnThreads = SandboxConfiguration().spawnThreads
+
     @Option(help: ArgumentHelp("Oci: the image `ecdn image oci` wrote (default: one written at start from --minicache).", valueName: "DIR"))
     var ociImage: String?
 
@@ -67,7 +70,9 @@ struct Density: AsyncParsableCommand {
     var logLevel = "warning"
 
     func validate() throws {
-        guard instances >= 1, singleStarts >= 0, concurrency >= 1, preparedNetworks >= 0 else { throw ValidationError("N and --concurrency must be at least 1") }
+        guard instances >= 1, singleStarts >= 0, concurrency >= 1, preparedNetworks >= 0, spawnThreads >= 1 else {
+            throw ValidationError("N, --concurrency and --spawn-threads must be at least 1")
+        }
         guard BackendKind(rawValue: backend) != nil else {
             throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -88,7 +93,7 @@ struct Density: AsyncParsableCommand {
                 minicachePath: minicachePath, workDirectory: work, volumeSize: volumeSize,
                 spareVolumes: instances + singleStarts
             ),
-            sandbox: SandboxConfiguration(instanceLimits: limits, preparedNetworks: preparedNetworks, mountTemplate: mountTemplate),
+            sandbox: SandboxConfiguration(instanceLimits: limits, preparedNetworks: preparedNetworks, mountTemplate: mountTemplate, spawnThreads: spawnThreads),
             oci: OCIConfiguration(image: ociImage, instanceLimits: limits),
             microvm: MicroVMConfiguration(image: vmImage, memoryMiB: vmMemory, accelerator: MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) ?? .auto)
         )
@@ -122,7 +127,7 @@ struct Density: AsyncParsableCommand {
         for failure in report.failures.prefix(10) { print("failure: \(failure)") }
         if let sandbox = site as? SandboxBackend {
             let steps = sandbox.startProfile().map { "\($0.step) \(String(format: "%.2f", $0.milliseconds))" }
-            print("sandbox start, median ms per step (clone -> execve, \(preparedNetworks) prepared networks, mount template \(sandbox.usesMountTemplate ? "on" : "off")): " + steps.joined(separator: ", "))
+            print("sandbox start, median ms per step (clone -> execve, \(preparedNetworks) prepared networks, \(spawnThreads) spawner threads, mount template \(sandbox.usesMountTemplate ? "on" : "off")): " + steps.joined(separator: ", "))
         }
         print(report.table)
         print(report.summaryLine)

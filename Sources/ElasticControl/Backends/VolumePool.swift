@@ -18,7 +18,8 @@ final class VolumePool: Sendable {
     let spares: Int
     private let logger: Logger
     private let preparer: MultiThreadedEventLoopGroup
-    private let state = Mutex<(ready: [String], preparing: Bool, serial: Int)>(([], false, 0))
+    /// `paused`: after ``removeSpares()`` nothing is formatted until the next ``take(to:)``.
+    private let state = Mutex<(ready: [String], preparing: Bool, paused: Bool, serial: Int)>(([], false, false, 0))
 
     /// - Parameters:
     ///   - directory: where spares are kept (`spare-N.shfs`).
@@ -39,7 +40,7 @@ final class VolumePool: Sendable {
     /// Formats spare volumes until there are ``spares``.
     private func prepare() {
         let start = state.withLock { state -> Bool in
-            guard !state.preparing, state.ready.count < spares else { return false }
+            guard !state.preparing, !state.paused, state.ready.count < spares else { return false }
             state.preparing = true
             return true
         }
@@ -47,7 +48,7 @@ final class VolumePool: Sendable {
         preparer.next().execute {
             while true {
                 let path: String? = self.state.withLock { state in
-                    guard state.ready.count < self.spares else {
+                    guard !state.paused, state.ready.count < self.spares else {
                         state.preparing = false
                         return nil
                     }
@@ -57,7 +58,13 @@ final class VolumePool: Sendable {
                 guard let path else { return }
                 do {
                     try Volume.format(path: path, options: FormatOptions(size: self.volumeSize, name: "ecdn", force: true))
-                    self.state.withLock { $0.ready.append(path) }
+                    // Spares removed meanwhile: this one goes too.
+                    let kept = self.state.withLock { state -> Bool in
+                        guard !state.paused else { return false }
+                        state.ready.append(path)
+                        return true
+                    }
+                    if !kept { unlink(path) }
                 } catch {
                     self.logger.warning("cannot prepare a spare volume", metadata: ["path": "\(path)", "error": "\(error)"])
                     self.state.withLock { $0.preparing = false }
@@ -71,7 +78,11 @@ final class VolumePool: Sendable {
     /// - Throws: ``ControlError`` `volumeFailed`.
     func take(to path: String) throws(ControlError) {
         defer { prepare() }
-        if let spare = state.withLock({ $0.ready.popLast() }), rename(spare, path) == 0 { return }
+        let spare = state.withLock { state -> String? in
+            state.paused = false
+            return state.ready.popLast()
+        }
+        if let spare, rename(spare, path) == 0 { return }
         do {
             try Volume.format(path: path, options: FormatOptions(size: volumeSize, name: "ecdn", force: true))
         } catch {
@@ -79,9 +90,11 @@ final class VolumePool: Sendable {
         }
     }
 
-    /// Deletes the spares (at shutdown).
+    /// Deletes the spares and stops formatting more until the next ``take(to:)`` (at shutdown:
+    /// before, the formatting thread went on refilling the pool behind the removal).
     func removeSpares() {
         for spare in state.withLock({ state -> [String] in
+            state.paused = true
             defer { state.ready = [] }
             return state.ready
         }) {

@@ -48,10 +48,10 @@ public final class SandboxBackend: SiteBackend {
     private let networks: NetworkPool
     /// How long each step of recent starts took (``startProfile()``).
     private let profile = Mutex<[SpawnSteps]>([])
-    /// Clones happen on these threads, which live as long as the backend: an instance's death
-    /// signal follows the thread that cloned it. A spawn mostly waits on the kernel (moving into
-    /// cgroups and detaching the old root wait for RCU grace periods; netlink round trips), so
-    /// several threads overlap those waits.
+    /// Clones happen on these threads (``SandboxConfiguration/spawnThreads``), which live as long
+    /// as the backend: an instance's death signal follows the thread that cloned it. A spawn
+    /// mostly waits on the kernel (moving into cgroups waits for an RCU grace period; netlink
+    /// round trips) or for a core, so several threads overlap those waits.
     private let spawner: MultiThreadedEventLoopGroup
     private let hostNetns: Int32
     private let nullFD: Int32
@@ -113,7 +113,7 @@ public final class SandboxBackend: SiteBackend {
         nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         volumes = VolumePool(directory: instances.workDirectory, volumeSize: instances.volumeSize, spares: instances.spareVolumes, logger: logger)
         mountTemplate = configuration.mountTemplate ? Self.makeMountTemplate(root: root.path, logger: logger) : -1
-        spawner = MultiThreadedEventLoopGroup(numberOfThreads: Self.spawnThreads)
+        spawner = MultiThreadedEventLoopGroup(numberOfThreads: configuration.spawnThreads)
         networks = NetworkPool(size: configuration.preparedNetworks, activity: activity, logger: logger) { Self.nextInterface() }
         InstanceLink.removeLeftovers(prefix: Self.interfacePrefix, logger: logger)
         if !cgroupLayout.missing.isEmpty {
@@ -138,9 +138,6 @@ public final class SandboxBackend: SiteBackend {
 
     /// The start of the names of the host ends of instances' veths.
     static let interfacePrefix = "mc"
-
-    /// Threads that clone instances at once.
-    static let spawnThreads = 4
 
     /// The template mount namespace of `root` (``csandbox_mount_template``), or -1 with a warning
     /// (instances then pivot into the root one by one, as without a template).

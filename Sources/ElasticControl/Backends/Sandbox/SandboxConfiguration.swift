@@ -47,6 +47,10 @@ public struct SandboxConfiguration: Sendable {
     /// Default true; false is the per-instance way (for comparison, or a kernel without
     /// `open_tree`/`move_mount`, which the backend also falls back to by itself).
     public var mountTemplate: Bool
+    /// Threads that clone instances at once. A clone holds its thread until the child's
+    /// `execve` (vfork-style), and most of that time the child waits on the kernel or for a
+    /// core, so more threads overlap more starts. Default 4.
+    public var spawnThreads: Int
 
     public init(
         instanceLimits: ResourceLimits = ResourceLimits(memoryBytes: 128 << 20, cpus: 1, pids: 64),
@@ -59,8 +63,10 @@ public struct SandboxConfiguration: Sendable {
         hostSource: String = "127.0.0.1",
         cgroupParent: String? = nil,
         preparedNetworks: Int = 8,
-        mountTemplate: Bool = true
+        mountTemplate: Bool = true,
+        spawnThreads: Int = 4
     ) {
+        self.spawnThreads = max(1, spawnThreads)
         self.preparedNetworks = preparedNetworks
         self.mountTemplate = mountTemplate
         self.instanceLimits = instanceLimits
