@@ -87,6 +87,12 @@ package final class CacheStore: Sendable {
         self.state = Mutex(CacheStoreState(volumes: volumes, configuration: configuration, metrics: self.metrics, logger: logger))
         self.thread = NIOThreadPool(numberOfThreads: 1)
         self.thread.start()
+        // What the store tracks is loaded at start, on the store thread, not at the first write:
+        // a purge before any write must find the objects stored before a restart.
+        self.thread.submit { poolState in
+            guard poolState == .active else { return }
+            self.state.withLock { $0.open() }
+        }
     }
 
     /// Finishes the writes already submitted, then stops the store thread and releases the

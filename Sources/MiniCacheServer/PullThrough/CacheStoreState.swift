@@ -66,6 +66,14 @@ final class CacheStoreState {
         self.policy = configuration.eviction.makePolicy()
     }
 
+    /// Opens the writer and loads what the store tracks from the volume (its objects, their URLs
+    /// and eviction order), if not done yet: purges, eviction and the first write after a start
+    /// need it. A volume that cannot be opened for writing is left for the first write to report.
+    func open() {
+        guard self.writer == nil else { return }
+        (try? self.lockWriter())?.unlock()
+    }
+
     /// Releases the writer (and with it the volume file).
     func close() {
         self.writer = nil
@@ -281,6 +289,7 @@ final class CacheStoreState {
 
     /// Removes cached objects by stored digest; the operator's objects are never touched.
     func remove(_ keys: [[UInt8]]) throws(MiniCacheError) -> Int {
+        self.open()
         let present = keys.filter { self.objects[$0] != nil }
         guard !present.isEmpty else { return 0 }
         do {
@@ -303,6 +312,7 @@ final class CacheStoreState {
 
     /// Removes the cached responses whose URL matches, and the objects under `extra`.
     func purge(matching matches: (String) -> Bool, extra: [[UInt8]]) throws(MiniCacheError) -> Int {
+        self.open()
         var keys = extra
         for (url, digests) in self.byURL where matches(url) { keys.append(contentsOf: digests) }
         let count = try self.remove(keys)
@@ -311,7 +321,8 @@ final class CacheStoreState {
     }
 
     func urls(withPrefix prefix: String) -> [String] {
-        self.byURL.keys.filter { $0.hasPrefix(prefix) }.sorted()
+        self.open()
+        return self.byURL.keys.filter { $0.hasPrefix(prefix) }.sorted()
     }
 
     func useEviction(_ kind: EvictionKind) {
@@ -321,7 +332,8 @@ final class CacheStoreState {
     }
 
     func evictionOrder() -> [[UInt8]] {
-        if self.writer == nil, (try? self.lockWriter())?.unlock() == nil { return [] }
+        self.open()
+        guard self.writer != nil else { return [] }
         var copy = self.policy
         var seen: [[UInt8]: Int] = self.objects.mapValues { $0.seenHits }
         var order: [[UInt8]] = []

@@ -51,6 +51,29 @@ struct CacheStorePurgeTests {
         await origin.stop()
     }
 
+    @Test("after a restart, a purge finds what was stored before it, before any new write")
+    func purgeAfterRestart() async throws {
+        let origin = try await Self.origin()
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let paths = ["/live/1", "/live/2", "/vod/3"]
+        let change: (inout ServerConfiguration) -> Void = { $0.origin = "http://127.0.0.1:\(origin.port)" }
+        try await TestServer.with(volume: volume.path, change) { server in
+            for path in paths { _ = try await TestConnection.get(port: server.port, path) }
+            try await PullThroughTests.waitForStored(server, paths.count)
+        }
+        try await TestServer.with(volume: volume.path, change) { server in
+            let exact = try await TestConnection.get(port: server.adminPort, "/admin/purge?url=/live/1", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: exact.body) == AdminAPI.Purged(purged: 1))
+            let prefix = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/vod/", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: prefix.body) == AdminAPI.Purged(purged: 1))
+            for path in paths { #expect(try await TestConnection.get(port: server.port, path).text == CacheStoreCrashTests.body(path)) }
+            // The two purged were fetched again; /live/2 stayed a hit across the restart.
+            #expect(origin.requestCount == paths.count + 2)
+        }
+        await origin.stop()
+    }
+
     @Test("purging while serving: every response stays complete and correct")
     func purgeWhileServing() async throws {
         let origin = try await Self.origin()
