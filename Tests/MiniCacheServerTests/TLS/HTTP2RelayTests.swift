@@ -17,8 +17,8 @@ import Testing
         }
     }
 
-    @Test("a stream whose window stays closed holds the origin back; opened, it gets the whole body")
-    func closedWindowHoldsBackTheOrigin() async throws {
+    /// A TLS cache of the 8 MiB origin (too big to store) and an h2 client connected to it.
+    static func withRelay(maxRelayBacklog: Int? = nil, _ body: (TestServer, TLSTestClient) async throws -> Void) async throws {
         let origin = try await Self.origin()
         let fixture = try TLSFixture()
         defer { fixture.remove() }
@@ -27,11 +27,20 @@ import Testing
         let configure: (inout ServerConfiguration) -> Void = {
             $0.origin = origin.url
             $0.maxStoredObjectSize = 1 << 20
+            if let maxRelayBacklog { $0.maxRelayBacklog = maxRelayBacklog }
             $0.idleTimeout = .seconds(600)
         }
         try await TLSServingTests.withServer(fixture, volume: volume.path, server: configure) { server in
             let client = try await HTTP2Tests.connect(server, fixture)
             defer { Task { await client.close() } }
+            try await body(server, client)
+        }
+        await origin.stop()
+    }
+
+    @Test("a stream whose window stays closed holds the origin back; opened, it gets the whole body")
+    func closedWindowHoldsBackTheOrigin() async throws {
+        try await Self.withRelay { server, client in
             var wire = H2Wire()
             try await client.send(wire.request("/vod/big.mp4", stream: 1))
             // The stream's window (65,535 bytes) fills; what waits beyond it marks the viewer
@@ -47,25 +56,11 @@ import Testing
             #expect(intact)
             #expect(server.server.context.stats.relayClientsCut.load(ordering: .relaxed) == 0)
         }
-        await origin.stop()
     }
 
     @Test("a stream further behind than maxRelayBacklog is reset (CANCEL); the connection goes on")
     func streamTooFarBehindIsReset() async throws {
-        let origin = try await Self.origin()
-        let fixture = try TLSFixture()
-        defer { fixture.remove() }
-        let volume = try TestVolume(sizeMiB: 4)
-        defer { volume.remove() }
-        let configure: (inout ServerConfiguration) -> Void = {
-            $0.origin = origin.url
-            $0.maxStoredObjectSize = 1 << 20
-            $0.maxRelayBacklog = 128 << 10
-            $0.idleTimeout = .seconds(600)
-        }
-        try await TLSServingTests.withServer(fixture, volume: volume.path, server: configure) { server in
-            let client = try await HTTP2Tests.connect(server, fixture)
-            defer { Task { await client.close() } }
+        try await Self.withRelay(maxRelayBacklog: 128 << 10) { server, client in
             var wire = H2Wire()
             try await client.send(wire.request("/vod/long.mp4", stream: 1))
             await client.wait { H2Wire.responses(in: $0)[1]?.reset != nil }
@@ -74,6 +69,5 @@ import Testing
             let next = try await HTTP2Tests.exchange(client, wire.request("/small.bin", stream: 3), streams: [3])
             #expect(next[3]?.status != nil)
         }
-        await origin.stop()
     }
 }
