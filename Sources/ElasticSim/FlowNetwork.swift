@@ -32,6 +32,8 @@ package struct FlowNetwork: Sendable {
 
     /// Per group: the state every rate change reads and writes, in one record.
     private var groups: [FlowGroup] = []
+    /// The capacity of `groups` last backed with huge pages (``HugePages``).
+    private var advisedGroups = 0
     package private(set) var groupPath: [Int32] = []
     package private(set) var groupCap: [Double] = []
     private var groupIndex: [GroupKey: Int32] = [:]
@@ -101,6 +103,7 @@ package struct FlowNetwork: Sendable {
         groups.append(FlowGroup(
             rate: cap, ceiling: cap, limit: .infinity, linkStart: start,
             linkEnd: start + Int32(pathLinks[Int(path)].count), owner: pathOwner[Int(path)]))
+        HugePages.adviseIfGrown(&groups, advised: &advisedGroups)
         groupPath.append(path)
         groupCap.append(cap)
         groupIndex[key] = g

@@ -127,10 +127,15 @@ struct ProgressiveFilling {
         capValues.removeAll(keepingCapacity: true)
         bucket.removeAll(keepingCapacity: true)
         order.removeAll(keepingCapacity: true)
+        // Groups reached one after another often share a ceiling (a link's groups, a starved
+        // link's fills): look at the last group's bucket first.
+        var b = 0
         for g in reached {
             let cap = groups[Int(g)].ceiling
-            var b = 0
-            while b < capValues.count && capValues[b] != cap { b += 1 }
+            if b == capValues.count || capValues[b] != cap {
+                b = 0
+                while b < capValues.count && capValues[b] != cap { b += 1 }
+            }
             if b == capValues.count {
                 guard b < Self.maxBuckets else {
                     order = reached.sorted {

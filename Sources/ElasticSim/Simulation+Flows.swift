@@ -45,6 +45,7 @@ extension Simulation {
                 let g = net.group(path: p, cap: cap, tag: tag)
                 ids.append(g)
                 while groupInfo.count <= Int(g) { groupInfo.append(GroupInfo()) }
+                HugePages.adviseIfGrown(&groupInfo, advised: &advisedCapacity.groupInfo)
                 groupInfo[Int(g)].kind = kind
                 groupInfo[Int(g)].source = pathSource[Int(p)]
                 groupInfo[Int(g)].slot = Int16(s)
@@ -225,6 +226,7 @@ extension Simulation {
             c = Int32(cohorts.count)
             cohorts.append(cohort)
             touchedMark.append(false)
+            HugePages.adviseIfGrown(&cohorts, advised: &advisedCapacity.cohorts)
         }
         appendCohort(c, to: g)
         return c

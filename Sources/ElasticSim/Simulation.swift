@@ -55,6 +55,8 @@ package final class Simulation {
     var pathGroups: [[Int32]] = []
     /// Per flow group: kind, slot, limiting fill, dependents and cohorts.
     @exclusivity(unchecked) var groupInfo: [GroupInfo] = []
+    /// The capacities of the large arrays last backed with huge pages (``HugePages``).
+    var advisedCapacity = (groupInfo: 0, cohorts: 0, viewers: 0)
     /// Scratch list of ``uncapStarvedCohorts(of:)``.
     var movingCohorts: [Int32] = []
 
