@@ -125,6 +125,13 @@ package struct FlowNetwork: Sendable {
     /// The per-flow limit of group `g` set with ``setLimit(_:of:now:)`` (infinity: none).
     package func limit(_ g: Int32) -> Double { groups[Int(g)].limit }
 
+    /// Bytes carried by one flow of group `g` (at the group's rate) up to `now`, not before the
+    /// group's last change: differences of it are what a flow of the group received.
+    package func service(_ g: Int32, at now: Double) -> Double {
+        let group = groups[Int(g)]
+        return group.service + group.rate * (now - group.updated)
+    }
+
     /// Bytes carried by all flows of group `g` up to its last ``flush(_:now:)``.
     package func bytes(_ g: Int32) -> Double { groups[Int(g)].bytes }
 
@@ -336,6 +343,7 @@ package struct FlowNetwork: Sendable {
         let dt = now - groups[gi].updated
         if dt > 0 {
             groups[gi].bytes += groups[gi].rate * Double(groups[gi].count) * dt
+            groups[gi].service += groups[gi].rate * dt
         }
         groups[gi].updated = now
     }
