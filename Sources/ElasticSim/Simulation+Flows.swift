@@ -420,6 +420,7 @@ extension Simulation {
     /// A lazy cohort's earliest possible crossing came: it looks again (at the end of the
     /// settle), and follows its group's rate from there if a crossing is near.
     func wakeCohort(_ c: Int32) {
+        wakeUps += 1
         cohortQueue.set(c, .infinity)
         cohorts[Int(c)].scheduled = .infinity
         touch(c)

@@ -18,6 +18,8 @@ package final class Simulation {
     var sequence: UInt64 = 0
     @exclusivity(unchecked) package private(set) var now = 0.0
     package private(set) var eventCount = 0
+    /// Lazy cohorts' wake-ups (``wakeCohort(_:)``): not events of the model.
+    package internal(set) var wakeUps = 0
 
     var arrivalRNG: RandomSource
     var viewerRNG: RandomSource
@@ -277,16 +279,22 @@ package final class Simulation {
         while true {
             net.settle(now: now)
             let changed = net.takeChangedGroups()
-            prefetchRecords(of: changed)
             var relabelled = false
-            for g in changed {
-                // Fills have no cohorts of their own: they pass their rate on.
-                if groupInfo[Int(g)].kind == .fill {
-                    relabelled = propagateFillLimits(g) || relabelled
-                    continue
+            // In chunks small enough for their records to stay in cache between the two passes.
+            var start = 0
+            while start < changed.count {
+                let chunk = changed[start..<Swift.min(start + 256, changed.count)]
+                start = chunk.endIndex
+                prefetchRecords(of: chunk)
+                for g in chunk {
+                    // Fills have no cohorts of their own: they pass their rate on.
+                    if groupInfo[Int(g)].kind == .fill {
+                        relabelled = propagateFillLimits(g) || relabelled
+                        continue
+                    }
+                    touchCohorts(of: g)
+                    relabelled = uncapStarvedCohorts(of: g) || relabelled
                 }
-                touchCohorts(of: g)
-                relabelled = uncapStarvedCohorts(of: g) || relabelled
             }
             if !relabelled { break }
         }
@@ -306,7 +314,7 @@ package final class Simulation {
     /// the network record of a fill's first dependent, a viewer group's first cohort) in loops
     /// of independent loads: at country scale they are cache misses, which overlap here instead
     /// of stalling the longer loop that uses them one group at a time.
-    private func prefetchRecords(of changed: [Int32]) {
+    private func prefetchRecords(of changed: ArraySlice<Int32>) {
         guard changed.count > 64 else { return }
         var links: Int32 = 0
         for g in changed { links &+= groupInfo[Int(g)].firstDependent &+ groupInfo[Int(g)].firstCohort }
