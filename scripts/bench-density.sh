@@ -13,7 +13,13 @@
 # .build-static when it exists (the one to ship), else the release build next to ecdn. Build the
 # static one once (slow):
 #   swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static
-# Environment: MINICACHE, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
+# With BUILD=1 (the default) the static build is brought up to date too when it exists. A
+# minicache under .build*/ older than its sources (a file of the modules it is built from or
+# Package.swift written since it was linked: an edit, a merge or a checkout) is refused with the
+# command that rebuilds it: figures of a stale binary are not this tree's. STALE_OK=1
+# runs it anyway (say so with the figures); a MINICACHE outside .build*/ (e.g. an older build kept
+# for comparison) is only reported.
+# Environment: MINICACHE, STALE_OK, SINGLE_STARTS (20), CONCURRENCY (64), JSON (a file for the report),
 # SCRATCH (.build-release), BUILD (0: run the binaries already built, e.g. on a machine kept
 # quiet for the measurement), PREPARED_NETWORKS (sandbox: namespaces made ahead; ecdn's default),
 # MOUNT_TEMPLATE (sandbox: 0 makes each instance copy the host's mounts and pivot, as before the
@@ -32,11 +38,47 @@ if [ "${BUILD:-1}" = 1 ]; then
     swift build -c release --scratch-path "$scratch" --product ecdn >/dev/null
     swift build -c release --scratch-path "$scratch" --product minicache >/dev/null
 fi
+static_build="swift build -c release --product minicache --static-swift-stdlib -Xswiftc -static-executable --scratch-path .build-static"
+if [ "${BUILD:-1}" = 1 ] && [ -z "${MINICACHE:-}" ] && [ -x .build-static/release/minicache ]; then
+    echo "bringing the static minicache up to date: $static_build" >&2
+    $static_build >/dev/null
+fi
 bin=$scratch/release
 minicache=${MINICACHE:-}
 if [ -z "$minicache" ]; then
     if [ -x .build-static/release/minicache ]; then minicache=.build-static/release/minicache; else minicache=$bin/minicache; fi
 fi
+# What minicache is built from (Package.swift: the minicache target and its modules).
+minicache_sources=(Package.swift Sources/minicache Sources/MiniCacheServer Sources/HTTPToolkit Sources/SHFS Sources/CacheEviction)
+# Refuses (exit 3) a minicache of this tree that is older than its sources, saying how to rebuild it.
+check_fresh() {
+    local binary=$1 rebuild=$2 newer reason
+    newer=$(find "${minicache_sources[@]}" -newer "$binary" -type f -print -quit 2>/dev/null || true)
+    [ -z "$newer" ] && return 0
+    reason="$newer was written after it was built ($(date -u -r "$binary" +%FT%TZ))"
+    case "$binary" in
+    .build*/* | */.build*/*) ;;
+    *)
+        echo "note: $binary is not a build of this tree; $reason" >&2
+        return 0
+        ;;
+    esac
+    if [ "${STALE_OK:-0}" = 1 ]; then
+        echo "warning: STALE_OK=1: measuring $binary although $reason" >&2
+        return 0
+    fi
+    echo "refusing a stale $binary: $reason. Rebuild it first:" >&2
+    echo "    $rebuild" >&2
+    echo "(or STALE_OK=1 to measure it anyway, e.g. an older build on purpose)" >&2
+    exit 3
+}
+[ -x "$bin/ecdn" ] || { echo "no $bin/ecdn: build it (swift build -c release --scratch-path $scratch --product ecdn) or run with BUILD=1" >&2; exit 2; }
+[ -x "$minicache" ] || { echo "no minicache at $minicache: build it or run with BUILD=1" >&2; exit 2; }
+case "$minicache" in
+.build-static/*) check_fresh "$minicache" "$static_build" ;;
+*) check_fresh "$minicache" "swift build -c release --scratch-path $scratch --product minicache" ;;
+esac
+
 echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB, kernel $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 scripts/package-versions.sh
 echo "minicache: $minicache ($(file -b "$minicache" 2>/dev/null | grep -oE 'static(-pie)?[ -]linked|dynamically linked' || echo unknown))"

@@ -98,6 +98,65 @@ ticks() {
     done
     echo "$total"
 }
+# Per thread of the processes PID... and their children: name, CPU and time spent runnable but
+# waiting for a CPU (nanoseconds, /proc/.../schedstat), voluntary and involuntary switches; one
+# JSON object. threads_diff BEFORE AFTER prints what each thread did in between: a thread that
+# waited long for its CPU (other threads or processes on its core) shows there, not in its CPU.
+threads() {
+    python3 - $(for q in "$@"; do echo "$q"; pgrep -P "$q"; done) <<'EOF'
+import sys, os, json
+out = {}
+for pid in sys.argv[1:]:
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        continue
+    for tid in tids:
+        try:
+            comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+            run, wait, slices = (int(x) for x in open(f"/proc/{pid}/task/{tid}/schedstat").read().split())
+            status = open(f"/proc/{pid}/task/{tid}/status").read()
+            switches = {k: int(status.split(f"\n{k}_ctxt_switches:")[1].split()[0]) for k in ("voluntary", "nonvoluntary")}
+        except (OSError, IndexError, ValueError):
+            continue
+        out[tid] = {"comm": comm, "run": run, "wait": wait, "slices": slices, **switches}
+print(json.dumps(out))
+EOF
+}
+threads_diff() {
+    python3 - "$1" "$2" <<'EOF'
+import sys, json
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+zero = {"run": 0, "wait": 0, "slices": 0, "voluntary": 0, "nonvoluntary": 0}
+rows = [(t["comm"], {k: t[k] - a.get(tid, zero)[k] for k in zero}) for tid, t in b.items()]
+for comm, d in sorted((r for r in rows if r[1]["run"] >= 1e6), key=lambda r: -r[1]["run"]):
+    print(f"  thread {comm}: CPU {d['run'] / 1e6:.0f} ms, runnable but waiting for its CPU {d['wait'] / 1e6:.1f} ms over {d['slices']} runs "
+          f"({d['wait'] / max(d['slices'], 1) / 1e3:.1f} us each), {d['voluntary']} voluntary and {d['nonvoluntary']} involuntary switches")
+EOF
+}
+# Where the slowest 1% of answers fall in time: bursts of them (< 5 ms apart) say something held
+# the server up now and then (the longest bursts, with their start in the second: a phase that
+# repeats points at periodic work); slow answers spread out one by one say queueing.
+tail_shape() {
+    python3 - "$1" <<'EOF'
+import sys
+rows = sorted((int(r[0]), int(r[2])) for r in (l.split("\t") for l in open(sys.argv[1]) if l.strip()))
+if len(rows) < 100:
+    sys.exit()
+cut = sorted(r[1] for r in rows)[int(0.99 * (len(rows) - 1))]
+slow = [r for r in rows if r[1] >= cut]
+bursts = []
+for start, us in slow:
+    if bursts and start - bursts[-1][-1][0] < 5000:
+        bursts[-1].append((start, us))
+    else:
+        bursts.append([(start, us)])
+t0 = rows[0][0]
+print(f"  slowest 1% (>= {cut / 1000:.3f} ms): {len(slow)} answers in {len(bursts)} bursts; the longest: " + ", ".join(
+    f"{len(b)} at {(b[0][0] - t0) / 1e6:.2f} s (.{b[0][0] % 1000000 // 1000:03d} of its second, up to {max(x[1] for x in b) / 1000:.1f} ms)"
+    for b in sorted(bursts, key=len, reverse=True)[:6]))
+EOF
+}
 h2() { # name url pid...: RATE requests/s from 10 connections on core 1 for 10 s (after 1 s of warm-up)
     # The tenant's name goes in :authority, which h2load sends as Host: a second Host header makes
     # the request invalid (RFC 9112, 3.2), and nginx answers it with 400.
@@ -110,8 +169,10 @@ h2() { # name url pid...: RATE requests/s from 10 connections on core 1 for 10 s
     h2pid=$!
     sleep 1
     before=$(ticks "$@")
+    threads "$@" >"$work/$name.threads0"
     wait "$h2pid" || true
     cpu=$(( $(ticks "$@") - before ))
+    threads "$@" >"$work/$name.threads1"
     percentiles "$work/$name.log" "$work/$name.out" | python3 -c "import sys, json; r = json.load(sys.stdin); r['cpu'] = $cpu / $(getconf CLK_TCK); print(json.dumps(r))" >"$work/$name.json"
     python3 - "$name" "$work/$name.json" "$(load)" <<'EOF'
 import sys, json
@@ -123,6 +184,8 @@ else:
           f"latency ms p50 {r['p50']:.3f} p90 {r['p90']:.3f} p99 {r['p99']:.3f} max {r['max']:.3f}; server CPU {r['cpu']:.2f} s, "
           f"{r['answers'] / r['cpu'] if r['cpu'] > 0 else 0:.0f} answers per CPU-second, {r['cpu'] / r['answers'] * 1e6:.0f} us per answer ({load})")
 EOF
+    threads_diff "$work/$name.threads0" "$work/$name.threads1"
+    tail_shape "$work/$name.log"
 }
 compare() { # the router against nginx, same run, same counting; no ratio from an invalid run
     python3 - "$work/ecdn-router.json" "$work/nginx-302.json" "$RATE" <<'EOF'

@@ -20,7 +20,7 @@ public final class VolumeWriter {
     /// The volume's headers.
     public let header: VolumeHeader
     let fd: FileDescriptor
-    var slots: [Entry?]
+    var slots: SlotTable
     var digestSlots: [[UInt8]: Int]
     private var nameSlots: [String: Int]
     var free: FreeSpace
@@ -46,21 +46,24 @@ public final class VolumeWriter {
             try? fd.close()
             throw SHFSError(.io, "\(path) is locked by another shfs process writing to it; try again when it has finished", errno: error)
         }
-        let image: VolumeImage
-        do { image = try VolumeImage.load(fd: fd, path: path) } catch {
+        // The table is mapped, not read into a buffer: only its used pages are touched.
+        let h: VolumeHeader
+        let decoded: VolumeImage.Decoded
+        do {
+            (h, _) = try VolumeImage.loadHeaders(fd: fd, path: path)
+            decoded = try VolumeImage.mapAndDecode(fd: fd, header: h, path: path)
+        } catch {
             try? fd.close()
             throw error
         }
-        let decoded = VolumeImage.decode(table: image.table, header: image.header, path: path)
         if let bad = decoded.problems.first(where: { $0.severity == .error }) {
             try? fd.close()
             throw SHFSError(.corruptVolume, "\(bad.message); run `shfs fsck \(path)` before changing the volume")
         }
-        let h = image.header
         self.path = path
         self.header = h
         self.fd = fd
-        var slots = [Entry?](repeating: nil, count: h.slotCount)
+        var slots = SlotTable(count: h.slotCount)
         var digests: [[UInt8]: Int] = [:]
         var names: [String: Int] = [:]
         var used: [Range<Int64>] = []
@@ -86,7 +89,7 @@ public final class VolumeWriter {
     }
 
     /// Every non-empty entry, in slot order (including staged ones).
-    public var entries: [Entry] { slots.compactMap { $0 } }
+    public var entries: [Entry] { slots.entries }
 
     /// Free space in bytes, and the largest object that fits.
     public var freeBytes: (total: Int64, largest: Int64) {
@@ -353,7 +356,7 @@ public final class VolumeWriter {
 
     private func clearDefault(except keep: Int?) throws(SHFSError) -> Int {
         var count = 0
-        for case var e? in slots where e.isDefault && e.slot != keep {
+        for var e in slots.entries where e.isDefault && e.slot != keep {
             e.flags.remove(.isDefault)
             try replace(e)
             count += 1

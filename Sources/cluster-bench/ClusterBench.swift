@@ -33,9 +33,23 @@ struct ClusterBench: AsyncParsableCommand {
         return logger
     }()
 
+    /// A synced view of the synthetic cluster and the task that feeds it from the watch.
+    struct Seeded {
+        var view: ClusterView
+        var follower: Task<Void, Never>
+
+        /// Stops the watch, then closes the client: closed under a watch that still runs, the
+        /// client would cut its stream, and the view would log an etcd outage that never was.
+        func close(_ client: EtcdClient) async {
+            follower.cancel()
+            await follower.value
+            await client.close()
+        }
+    }
+
     /// Writes the synthetic cluster under `keys` and returns once a view of it is synced.
     /// - Parameter localPrefix: the client prefix of site `s0` (so a load generator on this machine is its viewer).
-    static func seed(_ client: EtcdClient, keys: ClusterKeys, sites: Int, tenants: Int, demand: Bool, localPrefix: String? = nil) async throws -> ClusterView {
+    static func seed(_ client: EtcdClient, keys: ClusterKeys, sites: Int, tenants: Int, demand: Bool, localPrefix: String? = nil) async throws -> Seeded {
         var operations: [EtcdOperation] = []
         let now = Date().timeIntervalSince1970
         func flush(force: Bool = false) async throws {
@@ -77,11 +91,12 @@ struct ClusterBench: AsyncParsableCommand {
         }
         try await flush(force: true)
         let view = ClusterView(keys: keys, logger: logger)
-        Task { await view.follow(client) }
+        let follower = Task { await view.follow(client) }
         guard await view.wait(timeout: 60, until: { $0.synced && $0.placements.count == sites }) else {
+            follower.cancel()
             throw EtcdError(.timeout, "the view of \(keys.root) did not sync within 60 s")
         }
-        return view
+        return Seeded(view: view, follower: follower)
     }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
@@ -107,9 +122,9 @@ struct ClusterBench: AsyncParsableCommand {
 
         func run() async throws {
             let client = try ClusterBench.connect(options.store)
-            _ = try await ClusterBench.seed(client, keys: ClusterKeys(), sites: options.sites, tenants: options.tenants, demand: false, localPrefix: localPrefix)
+            let seeded = try await ClusterBench.seed(client, keys: ClusterKeys(), sites: options.sites, tenants: options.tenants, demand: false, localPrefix: localPrefix)
             print("seeded: \(options.sites) sites x \(options.tenants) tenants under /ecdn/; viewers from \(localPrefix) are site s0's; tenant tN answers Host tN.example")
-            await client.close()
+            await seeded.close(client)
         }
     }
 
@@ -128,7 +143,8 @@ struct ClusterBench: AsyncParsableCommand {
         func run() async throws {
             let client = try ClusterBench.connect(options.store)
             let keys = ClusterKeys(root: "/bench-\(getpid())/")
-            let view = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: false)
+            let seeded = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: false)
+            let view = seeded.view
             let router = try await ClusterRouter(
                 // The view's instances are records only: nothing to check.
                 configuration: ClusterRouterConfiguration(id: "bench", port: 0, cacheCheckInterval: 0, cacheCheckTimeout: 0), client: client, view: view,
@@ -159,7 +175,7 @@ struct ClusterBench: AsyncParsableCommand {
                 latencies.last ?? 0, options.sites, options.tenants
             ))
             try await client.delete(keys.root, prefix: true)
-            await client.close()
+            await seeded.close(client)
         }
     }
 
@@ -175,7 +191,8 @@ struct ClusterBench: AsyncParsableCommand {
         func run() async throws {
             let client = try ClusterBench.connect(options.store)
             let keys = ClusterKeys(root: "/bench-\(getpid())/")
-            let view = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: true)
+            let seeded = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: true)
+            let view = seeded.view
             let planner = ClusterPlanner(configuration: ControllerConfiguration(idleTimeout: 30))
             let clock = ContinuousClock()
             let start = clock.now
@@ -193,7 +210,7 @@ struct ClusterBench: AsyncParsableCommand {
                 Double(rounds * options.sites * options.tenants) / elapsed, options.sites, options.tenants, plans
             ))
             try await client.delete(keys.root, prefix: true)
-            await client.close()
+            await seeded.close(client)
         }
     }
 
@@ -217,7 +234,8 @@ struct ClusterBench: AsyncParsableCommand {
         func run() async throws {
             let client = try ClusterBench.connect(options.store)
             let keys = ClusterKeys(root: "/bench-\(getpid())/")
-            let view = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: false)
+            let seeded = try await ClusterBench.seed(client, keys: keys, sites: options.sites, tenants: options.tenants, demand: false)
+            let view = seeded.view
             let router = try await ClusterRouter(
                 // The view's instances are records only: nothing to check.
                 configuration: ClusterRouterConfiguration(id: "bench", port: 0, cacheCheckInterval: 0, cacheCheckTimeout: 0), client: client, view: view,
@@ -251,8 +269,9 @@ struct ClusterBench: AsyncParsableCommand {
                 Double(writes) / Double(options.sites) / elapsed
             ))
             runner.cancel()
+            try? await runner.value
             try await client.delete(keys.root, prefix: true)
-            await client.close()
+            await seeded.close(client)
         }
     }
 }

@@ -8,14 +8,15 @@ import Synchronization
 /// Keeps cached responses in the volume: each is a hidden SHFS object whose digest is the cache
 /// key's, holding the ``CachedMetadata`` block then the body.
 ///
-/// Writes run on one store thread (never on an event loop) through one ``VolumeWriter`` kept for
-/// the process lifetime; it holds the SHFS writer lock only while it writes, so `shfs add`/`rm`
-/// from another process still work (the store notices and reloads). Writes queue up while the
-/// thread is busy and are committed in groups: the data of every write in a group is written and
-/// synced once, then their entries are written and synced once (the entry write is the commit,
-/// so a write cut short stores nothing). Each group is published as one new ``Mount`` derived
-/// from the current one (no volume read, no re-preparing of other objects); completion handlers
-/// run once it is visible in ``MountedVolume/current``.
+/// Writes run on one store thread (never on an event loop) through one ``VolumeWriter``, opened
+/// at the first write or removal and kept for the process lifetime; it holds the SHFS writer lock
+/// only while it writes, so `shfs add`/`rm` from another process still work (the store notices
+/// and reloads). Writes queue up while the thread is busy and are committed in groups: the data
+/// of every write in a group is written and synced once, then their entries are written and
+/// synced once (the entry write is the commit, so a write cut short stores nothing). Each group
+/// is published as one new ``Mount`` derived from the current one (no volume read, no
+/// re-preparing of other objects); completion handlers run once it is visible in
+/// ``MountedVolume/current``.
 ///
 /// When the data area or the object's hash bucket is full, objects the cache wrote are evicted
 /// by the configured policy (never the operator's content). Hits are not reported to the store:
@@ -41,6 +42,9 @@ package final class CacheStore: Sendable {
         var operations: [Operation] = []
         var bytes = 0
         var draining = false
+        /// The store thread was started (by the first operation: a cache that stores nothing
+        /// has no thread), or may not be any more (the store stopped).
+        var threadStarted = false
     }
 
     private enum Operation {
@@ -86,19 +90,19 @@ package final class CacheStore: Sendable {
         self.maxBatch = max(1, configuration.maxBatch)
         self.state = Mutex(CacheStoreState(volumes: volumes, configuration: configuration, metrics: self.metrics, logger: logger))
         self.thread = NIOThreadPool(numberOfThreads: 1)
-        self.thread.start()
-        // What the store tracks is loaded at start, on the store thread, not at the first write:
-        // a purge before any write must find the objects stored before a restart.
-        self.thread.submit { poolState in
-            guard poolState == .active else { return }
-            self.state.withLock { $0.open() }
-        }
+        // What the store tracks is known before the first request, not at the first write: a purge
+        // or a revalidation before any write must find the objects stored before a restart. It
+        // comes from the mount (nothing to do on an empty volume); the writer opens at the first
+        // write or removal.
+        self.state.withLock { $0.open() }
     }
 
     /// Finishes the writes already submitted, then stops the store thread and releases the
     /// volume; later writes complete with `false`. Call it once the server stopped serving.
     package func shutdown() async {
         guard !self.stopped.exchange(true, ordering: .relaxed) else { return }
+        // An operation racing with the stop must not start the thread now: it fails instead.
+        self.queue.withLock { $0.threadStarted = true }
         try? await self.thread.shutdownGracefully()
         self.state.withLock { $0.close() }
     }
@@ -216,6 +220,10 @@ package final class CacheStore: Sendable {
             if operation.bytes > 0, queue.bytes + operation.bytes > self.maxQueuedBytes { return (false, false) }
             queue.operations.append(operation)
             queue.bytes += operation.bytes
+            if !queue.threadStarted {
+                queue.threadStarted = true
+                self.thread.start()
+            }
             defer { queue.draining = true }
             return (true, !queue.draining)
         }

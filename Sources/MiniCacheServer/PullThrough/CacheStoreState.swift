@@ -49,6 +49,9 @@ final class CacheStoreState {
         var recency: (Int64, Int) { (max(self.counters.lastUse.load(ordering: .relaxed), self.storedStamp), self.order) }
     }
     private var nextOrder = 0
+    /// The generation of the mount `objects`, `byURL` and the policy were loaded with (nil: not
+    /// loaded yet); once the writer is open, they follow the writer's table instead.
+    private var loadedGeneration: Int?
     /// Entries cleared since the last sync: their chunks may not take new data before one.
     private var unsyncedRemovals = false
     /// Whether released chunks get their file pages dropped (nil: not tried yet).
@@ -68,12 +71,17 @@ final class CacheStoreState {
         self.policy = configuration.eviction.makePolicy()
     }
 
-    /// Opens the writer and loads what the store tracks from the volume (its objects, their URLs
-    /// and eviction order), if not done yet: purges, eviction and the first write after a start
-    /// need it. A volume that cannot be opened for writing is left for the first write to report.
+    /// Loads what the store tracks (its objects, their URLs and eviction order) from the mount
+    /// being served, if not done yet: purges, revalidations and the status after a restart must
+    /// know what was stored before it. It costs in proportion to the cached objects, whose
+    /// metadata the mount has read already (an empty volume costs nothing): the writer and its
+    /// copy of the whole hash table wait for the first write or removal. Until then, a remount
+    /// (another process changed the volume) is loaded again.
     func open() {
-        guard self.writer == nil else { return }
-        (try? self.lockWriter())?.unlock()
+        let mount = self.volumes.current
+        guard self.writer == nil, mount.generation != self.loadedGeneration else { return }
+        self.load(mount.objects.lazy.map { ($0.entry, $0) }, in: mount)
+        self.reportHolding()
     }
 
     /// Releases the writer (and with it the volume file).
@@ -252,6 +260,7 @@ final class CacheStoreState {
 
     /// Rewrites the metadata of a stored response, keeping its body.
     func updateMetadata(digest: CacheDigest, response: StoredResponse) -> Bool {
+        self.open()
         let key = self.key(digest)
         let mount = self.volumes.current
         guard let tracked = self.objects[key], let object = mount.objects.object(at: tracked.slot),
@@ -329,14 +338,14 @@ final class CacheStoreState {
     }
 
     func useEviction(_ kind: EvictionKind) {
+        guard kind != self.configuration.eviction else { return }
         self.configuration.eviction = kind
         self.policy = kind.makePolicy()
-        if self.writer != nil { self.rebuildPolicy() }
+        if self.loadedGeneration != nil { self.rebuildPolicy() }
     }
 
     func evictionOrder() -> [[UInt8]] {
         self.open()
-        guard self.writer != nil else { return [] }
         var copy = self.policy
         var seen: [[UInt8]: Int] = self.objects.mapValues { $0.seenHits }
         var order: [[UInt8]] = []
@@ -547,19 +556,40 @@ final class CacheStoreState {
         return writer
     }
 
-    /// Rebuilds what the store knows from the volume: the cached objects (responses whose
-    /// metadata checks out and Vary records), their URLs, and the eviction order by store time.
+    /// Rebuilds what the store knows from the writer's table (which shows what other writers
+    /// did), and removes the responses the cache was writing when it stopped.
     private func load(_ writer: VolumeWriter) {
         let mount = self.volumes.current
+        let torn = self.load(
+            writer.entries.lazy.map { entry in
+                let object = mount.objects.object(at: entry.slot)
+                return (entry, object?.entry.digest == entry.digest ? object : nil)
+            },
+            in: mount)
+        var changes: [(slot: Int, object: PreparedObject?)] = []
+        for entry in torn where (try? writer.remove(entry)) != nil {
+            changes.append((entry.slot, nil))
+        }
+        if !changes.isEmpty {
+            self.logger.notice("dropped cached objects that fail their checks", metadata: ["count": "\(changes.count)"])
+            self.publish(changes)
+        }
+        self.reportHolding()
+    }
+
+    /// Rebuilds what the store knows from `entries` (with the mount's object of each, if it has
+    /// it): the cached objects (responses whose metadata checks out and Vary records), their URLs,
+    /// and the eviction order by store time.
+    /// - Returns: the responses that fail their checks (cut short by a stop, or damaged).
+    @discardableResult
+    private func load(_ entries: some Sequence<(Entry, PreparedObject?)>, in mount: Mount) -> [Entry] {
         self.objects = [:]
         self.byURL = [:]
         self.storedBytes = 0
         var records: [EvictionRecord<[UInt8]>] = []
         var torn: [Entry] = []
-        for entry in writer.entries where entry.isHidden && !entry.isDefault && entry.name.isEmpty {
+        for (entry, object) in entries where entry.isHidden && !entry.isDefault && entry.name.isEmpty {
             guard let extent = entry.extent else { continue }
-            var object = mount.objects.object(at: entry.slot)
-            if object?.entry.digest != entry.digest { object = nil }
             let cached = object?.cached ?? (object == nil ? Mount.cachedMetadata(entry, in: mount.volume) : nil)
             var isRecord = false
             if cached == nil {
@@ -592,15 +622,8 @@ final class CacheStoreState {
             self.nextOrder += 1
             self.objects[record.key]?.order = self.nextOrder
         }
-        var changes: [(slot: Int, object: PreparedObject?)] = []
-        for entry in torn where (try? writer.remove(entry)) != nil {
-            changes.append((entry.slot, nil))
-        }
-        if !changes.isEmpty {
-            self.logger.notice("dropped cached objects that fail their checks", metadata: ["count": "\(changes.count)"])
-            self.publish(changes)
-        }
-        self.reportHolding()
+        self.loadedGeneration = mount.generation
+        return torn
     }
 
     /// The first bytes of an object (up to 16).
@@ -612,8 +635,9 @@ final class CacheStoreState {
         return n == count ? bytes : []
     }
 
+    /// Rebuilds the policy from `records`, or from the tracked objects in store order.
     private func rebuildPolicy(_ records: [EvictionRecord<[UInt8]>]? = nil) {
-        let records = records ?? self.objects.map { EvictionRecord(key: $0.key, size: UInt64($0.value.bytes), lastUse: 0) }
+        let records = records ?? self.objects.map { EvictionRecord(key: $0.key, size: UInt64($0.value.bytes), lastUse: Int64($0.value.order)) }
         self.policy = self.configuration.eviction.makePolicy()
         self.policy.rebuild(from: records)
     }

@@ -12,42 +12,63 @@ import Synchronization
 /// top of each heap) nor the next fills reliably reuse them. After 10,000 fills of 256 KiB a
 /// process held about ten times the memory it needs after a restart, nearly all of it free
 /// (`malloc_trim` gave it back). So once per interval in which the cache received bytes from
-/// origins or stored objects (and once after), this service calls `malloc_trim(0)`, which returns the free pages of
-/// every arena; an idle cache costs nothing, a busy one one trim per interval. Without glibc it
-/// does nothing.
+/// origins or stored objects (and once after), this service calls `malloc_trim(0)`, which returns
+/// the free pages of every arena; a busy cache costs one trim per interval. An idle cache costs
+/// nothing, not even a wakeup: between fills the service waits for the origin-activity signal
+/// instead of looking every interval. Without glibc the trim does nothing.
 package struct MemoryTrimmer: Service {
     private let activity: @Sendable () -> Int
+    private let signal: ActivitySignal
     private let interval: Duration
+    private let trim: @Sendable () -> Void
 
     /// - Parameters:
     ///   - context: the server whose fills are watched (bytes from origins, objects stored or not).
     ///   - interval: how often at most memory is trimmed.
     package init(context: ServerContext, interval: Duration = .seconds(1)) {
         let (stats, cache) = (context.stats, context.cache)
-        self.activity = {
-            let stored = cache.map { $0.statistics.stored + $0.statistics.notStored } ?? 0
-            return stats.originBytes.load(ordering: .relaxed) &+ stored
-        }
+        self.init(
+            activity: {
+                let stored = cache.map { $0.statistics.stored + $0.statistics.notStored } ?? 0
+                return stats.originBytes.load(ordering: .relaxed) &+ stored
+            },
+            signal: stats.originActivity,
+            interval: interval
+        )
+    }
+
+    /// - Parameters:
+    ///   - activity: a count that changes when there may be memory to give back.
+    ///   - signal: signalled when `activity` changes (a missed signal only delays a trim to the
+    ///     next one).
+    ///   - trim: gives memory back (default ``trim()``).
+    package init(
+        activity: @escaping @Sendable () -> Int,
+        signal: ActivitySignal,
+        interval: Duration = .seconds(1),
+        trim: @escaping @Sendable () -> Void = { MemoryTrimmer.trim() }
+    ) {
+        self.activity = activity
+        self.signal = signal
         self.interval = interval
+        self.trim = trim
     }
 
     package func run() async throws {
         await cancelWhenGracefulShutdown {
             var seen = self.activity()
-            // Once more after the fills stop, for what their last commits freed.
-            var trimAgain = false
             while !Task.isCancelled {
-                try? await Task.sleep(for: self.interval)
-                let now = self.activity()
-                if now != seen {
+                guard await self.signal.wait(unless: { self.activity() != seen }) else { return }
+                // Once per interval with fills, then once more after the last, for what its
+                // commit freed.
+                var busy = true
+                while busy, !Task.isCancelled {
+                    try? await Task.sleep(for: self.interval)
+                    let now = self.activity()
+                    busy = now != seen
                     seen = now
-                    trimAgain = true
-                } else if trimAgain {
-                    trimAgain = false
-                } else {
-                    continue
+                    self.trim()
                 }
-                Self.trim()
             }
         }
     }

@@ -32,6 +32,8 @@ package final class ServerStats: Sendable {
     package let cacheBytesServed = Atomic<Int>(0)
     /// Clients cut because they fell further behind a relayed body than the backlog limit.
     package let relayClientsCut = Atomic<Int>(0)
+    /// Signalled when bytes arrive from an origin (what makes the ``MemoryTrimmer`` look again).
+    package let originActivity = ActivitySignal()
     private let status2xx = Atomic<Int>(0)
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
@@ -170,6 +172,7 @@ package final class ServerStats: Sendable {
     package func originBytesReceived(_ count: Int) {
         self.originBytes.add(count, ordering: .relaxed)
         self.originBytesCounter.increment(by: Int64(count))
+        self.originActivity.signal()
     }
 
     package func cacheBytesSent(_ count: Int) {

@@ -74,6 +74,53 @@ struct CacheStorePurgeTests {
         await origin.stop()
     }
 
+    /// Descriptors of this process open on `path` for writing (the cache store's writer).
+    static func writableDescriptors(_ path: String) throws -> Int {
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { fd in
+            guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) == real,
+                let info = try? String(contentsOfFile: "/proc/self/fdinfo/\(fd)", encoding: .utf8),
+                let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }).flatMap({ Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) })
+            else { return false }
+            return flags & 3 != 0
+        }.count
+    }
+
+    @Test("after a restart the store knows what it holds before any request, and opens the volume for writing only for the first change")
+    func restartKnowsStoredWithoutWriter() async throws {
+        let origin = try await Self.origin()
+        let volume = try TestVolume(sizeMiB: 16)
+        defer { volume.remove() }
+        let paths = ["/a/1", "/a/2", "/b/3"]
+        let change: (inout ServerConfiguration) -> Void = { $0.origin = "http://127.0.0.1:\(origin.port)" }
+        var order: [[UInt8]] = []
+        try await TestServer.with(volume: volume.path, change) { server in
+            #expect(try Self.writableDescriptors(volume.path) == 0)
+            for path in paths { _ = try await TestConnection.get(port: server.port, path) }
+            try await PullThroughTests.waitForStored(server, paths.count)
+            #expect(try Self.writableDescriptors(volume.path) == 1)
+            order = server.server.context.cache!.store.evictionOrder()
+        }
+        try await TestServer.with(volume: volume.path, change) { server in
+            let store = server.server.context.cache!.store
+            let status = try await JSON.decode(AdminAPI.Status.self, from: TestConnection.get(port: server.adminPort, "/admin/status").body)
+            #expect(status.cacheStore?.objects == paths.count)
+            #expect((status.cacheStore?.bytes ?? 0) > 0)
+            #expect(store.cachedURLs == paths)
+            #expect(store.evictionOrder() == order && order.count == paths.count)
+            #expect(try Self.writableDescriptors(volume.path) == 0)
+            #expect(try await TestConnection.get(port: server.port, "/a/2").text == CacheStoreCrashTests.body("/a/2"))
+            #expect(try Self.writableDescriptors(volume.path) == 0, "a hit needs no writer")
+
+            let purged = try await TestConnection.get(port: server.adminPort, "/admin/purge?prefix=/a/", method: "POST")
+            #expect(try JSON.decode(AdminAPI.Purged.self, from: purged.body) == AdminAPI.Purged(purged: 2))
+            #expect(try Self.writableDescriptors(volume.path) == 1)
+            #expect(store.cachedURLs == ["/b/3"])
+            #expect(origin.requestCount == paths.count)
+        }
+        await origin.stop()
+    }
+
     @Test("purging while serving: every response stays complete and correct")
     func purgeWhileServing() async throws {
         let origin = try await Self.origin()
