@@ -10,11 +10,12 @@
 #   scripts/bench-sim.sh --set topology.country=us --set name=scale-us
 #   scripts/bench-sim.sh --set workload.concurrentStreams=1000000 --set name=scale-de-1m
 #
-# Last figures (docs/simulator.md, Figures; release build, `nice -n 10`, CPU seconds on the shared
-# 2-core machine at load average 14-34, main at bb9b30a against this simulator, identical results
-# per scripts/compare-sim.py): de no caches 300 s 5.6 -> 5.2 CPU-s (58x simulated seconds per
-# CPU-second; goal >= 50x); US elastic 40 s 20.2 -> 13.7 CPU-s (1.47x; 2.9x per CPU-second, goal
-# >= 50x not met). The 1,000,000-stream goal (<= 10 minutes) is not shown met.
+# Last figures (docs/simulator.md, Figures, seventh round; release build, CPU seconds on the
+# shared 2-core machine at load average ~16, daba104 against this simulator in the same minutes,
+# results equal within rounding per scripts/compare-sim.py): US elastic 120 s 23.2 -> 17.0 CPU-s
+# (1.36x; 7.1x simulated seconds per CPU-second under that load, goal >= 50x not met); de no
+# caches 300 s 3.1 CPU-s (97x, goal met). 1,000,000 streams for 30 minutes: 2 min 51 s wall on
+# the quiet machine (goal <= 10 minutes met).
 #
 # Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
 # default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT

@@ -26,6 +26,11 @@ struct Cohort {
     var previousInGroup: Int32 = -1
     var nextInGroup: Int32 = -1
     var playing: Bool
+    /// Not visited when its group's rate changes: the cohort takes its service from the group's
+    /// (``FlowNetwork/service(_:at:)``, `phiMark` its value when `service` was last brought up to
+    /// date) and waits in the queue until the earliest time any of its members could cross a
+    /// threshold at any rate its group can get (``earliestCrossing(at:bound:)``).
+    var lazy = false
     /// The heap tops belong to current members (checked by the last look at them; only a member
     /// leaving can make a top stale, inserting keys of members cannot), and their keys are
     /// copied above (infinity for an empty heap), so a rate change reschedules the cohort
@@ -42,6 +47,7 @@ struct Cohort {
     /// Playing cohorts: buffer-empty keys (`h + key` is a member's buffer: the least empties first).
     var emptyKeys = Heap<CohortKey>()
     var primaryKey: Int = -1
+    var phiMark = 0.0
 
     init(group: Int32, bitrateIndex: Int, bitrate: Double, playing: Bool, now: Double, rate: Double) {
         self.group = group
@@ -85,6 +91,20 @@ extension Cohort {
         return best
     }
 
+    /// The earliest time after `now` one of the members can cross a threshold while the rate
+    /// stays anywhere in `0...bound`: the service rises at most at `bound`, a buffer falls at most
+    /// at the bitrate and rises at most at `bound` minus it. The tops must be current.
+    func earliestCrossing(at now: Double, bound: Double) -> Double {
+        let service = self.service + rate * (now - updated)
+        var t = Double.infinity
+        if bound > 0, serviceTop.isFinite { t = now + Swift.max(0, serviceTop - service) / bound }
+        guard playing else { return t }
+        let h = service - bitrate * now
+        if bound > bitrate, fullTop.isFinite { t = Swift.min(t, now + Swift.max(0, fullTop - h) / (bound - bitrate)) }
+        if emptyTop.isFinite { t = Swift.min(t, now + Swift.max(0, h + emptyTop) / bitrate) }
+        return t
+    }
+
     /// Drops the keys of members that left (cohort `id`) from the heap tops and copies the top keys.
     mutating func refreshTops(id c: Int32, viewers: [Viewer]) {
         func isCurrent(_ key: CohortKey) -> Bool {
@@ -100,14 +120,21 @@ extension Cohort {
         topsCurrent = true
     }
 
-    /// Brings each touched cohort up to `now` at the rate it had, gives it its group's rate
-    /// and moves it to its next crossing in `queue`, in one visit per cohort (a settle that
-    /// changes many groups touches many cohorts, and each visit is a cache miss). The queue is
-    /// updated after all visits: the visits are independent of each other, so their misses
-    /// overlap; `moved` is scratch space.
+    /// How far ahead (seconds) a cohort's earliest possible crossing must lie for it to stop
+    /// following its group's rate changes: a lazy cohort is looked at again then, so a shorter
+    /// horizon means more of these looks.
+    static let lazyHorizon = 1.0
+
+    /// Brings each touched cohort up to `now`, gives it its group's rate and moves it to its next
+    /// crossing in `queue`, in one visit per cohort (a settle that changes many groups touches
+    /// many cohorts, and each visit is a cache miss). A cohort whose next crossing, at any rate
+    /// its group can get until something visits it again, lies at least ``lazyHorizon`` ahead
+    /// becomes lazy and waits in the queue for that earliest time instead. The queue is updated
+    /// after all visits: the visits are independent of each other, so their misses overlap;
+    /// `moved` is scratch space.
     static func reschedule(
         _ touched: [Int32], net: borrowing FlowNetwork, viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
-        touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
+        groupInfo: inout [GroupInfo], touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
     ) {
         moved.removeAll(keepingCapacity: true)
         for c in touched {
@@ -119,9 +146,36 @@ extension Cohort {
                 continue
             }
             if !cohorts[ci].topsCurrent { cohorts[ci].refreshTops(id: c, viewers: viewers) }
-            cohorts[ci].advance(to: now)
-            cohorts[ci].rate = net.rate(cohorts[ci].group)
-            let time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
+            let g = cohorts[ci].group
+            if cohorts[ci].lazy {
+                let phi = net.service(g, at: now)
+                cohorts[ci].service += phi - cohorts[ci].phiMark
+                cohorts[ci].updated = now
+            } else {
+                cohorts[ci].advance(to: now)
+            }
+            cohorts[ci].rate = net.rate(g)
+            var time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
+            var lazy = false
+            if time - now >= lazyHorizon {
+                var bound = net.groupCap[Int(g)]
+                let limiter = groupInfo[Int(g)].limiter
+                // A starved fill's viewers get less than its bitrate until the fill's limit goes
+                // (which visits every cohort of the group).
+                if limiter >= 0 && net.limit(g).isFinite { bound = Swift.min(bound, net.groupCap[Int(limiter)]) }
+                let earliest = cohorts[ci].earliestCrossing(at: now, bound: bound)
+                if earliest - now >= lazyHorizon {
+                    lazy = true
+                    time = earliest
+                }
+            }
+            if lazy {
+                cohorts[ci].phiMark = net.service(g, at: now)
+            }
+            if lazy != cohorts[ci].lazy {
+                cohorts[ci].lazy = lazy
+                if lazy { groupInfo[Int(g)].eagerCohorts -= 1 } else { groupInfo[Int(g)].eagerCohorts += 1 }
+            }
             if time != cohorts[ci].scheduled {
                 cohorts[ci].scheduled = time
                 moved.append(c)

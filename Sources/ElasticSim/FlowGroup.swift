@@ -1,6 +1,7 @@
 /// The state of one group of flows (same path, same cap) that every rate change reads and
-/// writes, kept in one record so that a change costs one cache miss per group instead of one
-/// per field: at country scale a recomputation gives thousands of groups new rates.
+/// writes, kept in one record of 64 bytes so that a change costs one cache miss per group
+/// instead of one per field: at country scale a recomputation gives thousands of groups new
+/// rates.
 struct FlowGroup {
     var rate: Double
     /// `min(cap, limit)`: what the allocation treats as the group's cap.
@@ -9,13 +10,33 @@ struct FlowGroup {
     var limit: Double
     /// Bytes carried by all flows of the group up to `updated`.
     var bytes = 0.0
+    /// Bytes carried by one flow of the group (at the group's rate) up to `updated`: a cohort of
+    /// the group's viewers takes its service from it while no rate change visits the cohort.
+    var service = 0.0
     var updated = 0.0
-    var count = 0
+    private var flows: Int32 = 0
     /// The group's links: `linkStart..<linkEnd` in the network's flat link store.
     var linkStart: Int32
-    var linkEnd: Int32
     /// The owner (source) of the group's path, -1 for none.
     var owner: Int32
+    private var linkCount: UInt16
     /// Listed in the network's changed groups.
     var changed = false
+
+    init(rate: Double, ceiling: Double, limit: Double, linkStart: Int32, linkEnd: Int32, owner: Int32) {
+        precondition(linkEnd - linkStart <= Int32(UInt16.max), "a path of more than 65,535 links")
+        self.rate = rate
+        self.ceiling = ceiling
+        self.limit = limit
+        self.linkStart = linkStart
+        self.owner = owner
+        self.linkCount = UInt16(linkEnd - linkStart)
+    }
+
+    var count: Int {
+        get { Int(flows) }
+        set { flows = Int32(newValue) }
+    }
+
+    var linkEnd: Int32 { linkStart + Int32(linkCount) }
 }

@@ -32,6 +32,8 @@ package struct FlowNetwork: Sendable {
 
     /// Per group: the state every rate change reads and writes, in one record.
     private var groups: [FlowGroup] = []
+    /// The capacity of `groups` last backed with huge pages (``HugePages``).
+    private var advisedGroups = 0
     package private(set) var groupPath: [Int32] = []
     package private(set) var groupCap: [Double] = []
     private var groupIndex: [GroupKey: Int32] = [:]
@@ -101,6 +103,7 @@ package struct FlowNetwork: Sendable {
         groups.append(FlowGroup(
             rate: cap, ceiling: cap, limit: .infinity, linkStart: start,
             linkEnd: start + Int32(pathLinks[Int(path)].count), owner: pathOwner[Int(path)]))
+        HugePages.adviseIfGrown(&groups, advised: &advisedGroups)
         groupPath.append(path)
         groupCap.append(cap)
         groupIndex[key] = g
@@ -121,6 +124,13 @@ package struct FlowNetwork: Sendable {
 
     /// The per-flow limit of group `g` set with ``setLimit(_:of:now:)`` (infinity: none).
     package func limit(_ g: Int32) -> Double { groups[Int(g)].limit }
+
+    /// Bytes carried by one flow of group `g` (at the group's rate) up to `now`, not before the
+    /// group's last change: differences of it are what a flow of the group received.
+    package func service(_ g: Int32, at now: Double) -> Double {
+        let group = groups[Int(g)]
+        return group.service + group.rate * (now - group.updated)
+    }
 
     /// Bytes carried by all flows of group `g` up to its last ``flush(_:now:)``.
     package func bytes(_ g: Int32) -> Double { groups[Int(g)].bytes }
@@ -333,6 +343,7 @@ package struct FlowNetwork: Sendable {
         let dt = now - groups[gi].updated
         if dt > 0 {
             groups[gi].bytes += groups[gi].rate * Double(groups[gi].count) * dt
+            groups[gi].service += groups[gi].rate * dt
         }
         groups[gi].updated = now
     }

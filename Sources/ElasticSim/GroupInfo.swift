@@ -6,6 +6,9 @@
 /// header and its buffer, two cache misses.
 struct GroupInfo {
     var kind: FlowKind = .viewer
+    /// How many of its cohorts follow every rate change (the others are lazy: ``Cohort/lazy``).
+    /// A group has at most one waiting and one playing cohort per rung.
+    var eagerCohorts: UInt8 = 0
     /// The group's slot on its path (``Simulation/group(path:slot:)``).
     var slot: Int16 = 0
     /// The source of the group's path.

@@ -39,6 +39,9 @@ struct ProgressiveFilling {
     private var groupState: [UInt8] = []
     /// The groups of the component, in the order they were reached.
     private var reached: [Int32] = []
+    /// Their ceilings, read while reaching them: the record's line that holds the ceiling is
+    /// then loaded alongside the one holding the flow count, not missed again when ordering.
+    private var reachedCeilings: [Double] = []
     private var order: [Int32] = []
     private var bucket: [UInt8] = []
     private var capValues: [Double] = []
@@ -60,6 +63,7 @@ struct ProgressiveFilling {
         }
         links.removeAll(keepingCapacity: true)
         reached.removeAll(keepingCapacity: true)
+        reachedCeilings.removeAll(keepingCapacity: true)
         frozenGroups.removeAll(keepingCapacity: true)
         frozenRates.removeAll(keepingCapacity: true)
         var linkState = self.linkState
@@ -109,6 +113,7 @@ struct ProgressiveFilling {
                 guard n > 0, state[gi] == 0 else { continue }
                 state[gi] = 1
                 reached.append(g32)
+                reachedCeilings.append(groups[gi].ceiling)
                 for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                     let other = Int(store[k])
                     link[other].flows += n
@@ -127,10 +132,14 @@ struct ProgressiveFilling {
         capValues.removeAll(keepingCapacity: true)
         bucket.removeAll(keepingCapacity: true)
         order.removeAll(keepingCapacity: true)
-        for g in reached {
-            let cap = groups[Int(g)].ceiling
-            var b = 0
-            while b < capValues.count && capValues[b] != cap { b += 1 }
+        // Groups reached one after another often share a ceiling (a link's groups, a starved
+        // link's fills): look at the last group's bucket first.
+        var b = 0
+        for cap in reachedCeilings {
+            if b == capValues.count || capValues[b] != cap {
+                b = 0
+                while b < capValues.count && capValues[b] != cap { b += 1 }
+            }
             if b == capValues.count {
                 guard b < Self.maxBuckets else {
                     order = reached.sorted {

@@ -45,6 +45,7 @@ extension Simulation {
                 let g = net.group(path: p, cap: cap, tag: tag)
                 ids.append(g)
                 while groupInfo.count <= Int(g) { groupInfo.append(GroupInfo()) }
+                HugePages.adviseIfGrown(&groupInfo, advised: &advisedCapacity.groupInfo)
                 groupInfo[Int(g)].kind = kind
                 groupInfo[Int(g)].source = pathSource[Int(p)]
                 groupInfo[Int(g)].slot = Int16(s)
@@ -94,6 +95,7 @@ extension Simulation {
             groupInfo[Int(fill)].firstDependent = g
         }
         groupInfo[Int(fill)].lastDependent = g
+        touchAllCohorts(of: g)
         net.setLimit(fillLimit(fill), of: g, now: now)
     }
 
@@ -112,7 +114,11 @@ extension Simulation {
         let limit = fillLimit(fill)
         var changed = false
         while g >= 0 {
-            if net.limit(g) != limit {
+            let old = net.limit(g)
+            if old != limit {
+                // A fill that starts or stops starving changes how fast its viewers can get:
+                // lazy cohorts (Cohort.lazy) look again.
+                if old.isFinite != limit.isFinite { touchAllCohorts(of: g) }
                 net.setLimit(limit, of: g, now: now)
                 changed = true
             }
@@ -148,7 +154,7 @@ extension Simulation {
             cohorts[Int(c)].primaryKey = key
             primaryCohort[key] = c
         }
-        cohorts[Int(c)].advance(to: now)
+        advanceCohort(c)
         let service = cohorts[Int(c)].service
         let bytes = viewer.offset
         let offset = bytes - service
@@ -192,7 +198,7 @@ extension Simulation {
         let c = viewers[Int(v)].cohort
         guard c >= 0 else { return -1 }
         let g = cohorts[Int(c)].group
-        cohorts[Int(c)].advance(to: now)
+        advanceCohort(c)
         let viewer = viewers[Int(v)]
         let bytes = viewer.offset + cohorts[Int(c)].service
         viewers[Int(v)].offset = bytes
@@ -225,6 +231,7 @@ extension Simulation {
             c = Int32(cohorts.count)
             cohorts.append(cohort)
             touchedMark.append(false)
+            HugePages.adviseIfGrown(&cohorts, advised: &advisedCapacity.cohorts)
         }
         appendCohort(c, to: g)
         return c
@@ -233,6 +240,7 @@ extension Simulation {
     /// Puts cohort `c` at the end of group `g`'s list.
     private func appendCohort(_ c: Int32, to g: Int32) {
         let last = groupInfo[Int(g)].lastCohort
+        if !cohorts[Int(c)].lazy { groupInfo[Int(g)].eagerCohorts += 1 }
         cohorts[Int(c)].previousInGroup = last
         cohorts[Int(c)].nextInGroup = -1
         if last >= 0 {
@@ -246,6 +254,7 @@ extension Simulation {
     /// Takes cohort `c` out of its group's list.
     private func unlinkCohort(_ c: Int32) {
         let g = Int(cohorts[Int(c)].group)
+        if !cohorts[Int(c)].lazy { groupInfo[g].eagerCohorts -= 1 }
         let previous = cohorts[Int(c)].previousInGroup
         let next = cohorts[Int(c)].nextInGroup
         if previous >= 0 { cohorts[Int(previous)].nextInGroup = next } else { groupInfo[g].firstCohort = next }
@@ -260,6 +269,7 @@ extension Simulation {
             primaryCohort[cohort.primaryKey] = nil
         }
         unlinkCohort(c)
+        cohorts[Int(c)].lazy = false
         cohorts[Int(c)].live = false
         cohorts[Int(c)].scheduled = .infinity
         cohortQueue.set(c, .infinity)
@@ -305,9 +315,15 @@ extension Simulation {
         for c in members {
             cohorts[Int(c)].previousInGroup = -1
             cohorts[Int(c)].nextInGroup = -1
+            // A lazy cohort's service comes from this group's: bring it up to date before it moves.
+            if cohorts[Int(c)].lazy {
+                advanceCohort(c)
+                cohorts[Int(c)].lazy = false
+            }
         }
         groupInfo[Int(g)].firstCohort = -1
         groupInfo[Int(g)].lastCohort = -1
+        groupInfo[Int(g)].eagerCohorts = 0
         defer { movingCohorts = members }
         let p = net.groupPath[Int(g)]
         let target: Int32
@@ -346,8 +362,8 @@ extension Simulation {
     func merge(_ c: Int32, into primary: Int32) {
         let ci = Int(c)
         let pi = Int(primary)
-        cohorts[ci].advance(to: now)
-        cohorts[pi].advance(to: now)
+        advanceCohort(c)
+        advanceCohort(primary)
         let shift = cohorts[ci].service - cohorts[pi].service
         func current(_ k: CohortKey) -> Bool {
             let viewer = viewers[Int(k.viewer)]
@@ -373,6 +389,7 @@ extension Simulation {
         touch(primary)
         cohorts[ci].count = 0
         cohorts[ci].primaryKey = -1
+        cohorts[ci].lazy = false
         cohorts[ci].live = false
         cohorts[ci].scheduled = .infinity
         cohortQueue.set(c, .infinity)
@@ -383,6 +400,31 @@ extension Simulation {
     }
 
     // MARK: Cohort events
+
+    /// Brings cohort `c`'s service up to `now`: at its own rate, or a lazy cohort from its
+    /// group's service (it stays lazy).
+    func advanceCohort(_ c: Int32) {
+        let ci = Int(c)
+        guard cohorts[ci].lazy else {
+            cohorts[ci].advance(to: now)
+            return
+        }
+        let g = cohorts[ci].group
+        let phi = net.service(g, at: now)
+        cohorts[ci].service += phi - cohorts[ci].phiMark
+        cohorts[ci].phiMark = phi
+        cohorts[ci].updated = now
+        cohorts[ci].rate = net.rate(g)
+    }
+
+    /// A lazy cohort's earliest possible crossing came: it looks again (at the end of the
+    /// settle), and follows its group's rate from there if a crossing is near.
+    func wakeCohort(_ c: Int32) {
+        wakeUps += 1
+        cohortQueue.set(c, .infinity)
+        cohorts[Int(c)].scheduled = .infinity
+        touch(c)
+    }
 
     func refreshTops(_ c: Int32) {
         cohorts[Int(c)].refreshTops(id: c, viewers: viewers)
@@ -399,7 +441,7 @@ extension Simulation {
         cohortQueue.set(c, .infinity)
         cohorts[Int(c)].scheduled = .infinity
         guard cohorts[Int(c)].live else { return }
-        cohorts[Int(c)].advance(to: now)
+        advanceCohort(c)
         while cohorts[Int(c)].live, let next = nextCrossing(c), next.time <= now + 1e-9 {
             let ci = Int(c)
             let top = next.kind == 0 ? cohorts[ci].serviceKeys.min : next.kind == 1 ? cohorts[ci].fullKeys.min : cohorts[ci].emptyKeys.min

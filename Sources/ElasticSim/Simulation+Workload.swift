@@ -70,6 +70,7 @@ extension Simulation {
             return v
         }
         viewers.append(viewer)
+        HugePages.adviseIfGrown(&viewers, advised: &advisedCapacity.viewers)
         return Int32(viewers.count - 1)
     }
 

@@ -18,6 +18,8 @@ package final class Simulation {
     var sequence: UInt64 = 0
     @exclusivity(unchecked) package private(set) var now = 0.0
     package private(set) var eventCount = 0
+    /// Lazy cohorts' wake-ups (``wakeCohort(_:)``): not events of the model.
+    package internal(set) var wakeUps = 0
 
     var arrivalRNG: RandomSource
     var viewerRNG: RandomSource
@@ -47,7 +49,7 @@ package final class Simulation {
     @exclusivity(unchecked) var primaryCohort: [Int: Int32] = [:]
     @exclusivity(unchecked) var touched: [Int32] = []
     @exclusivity(unchecked) var touchedMark: [Bool] = []
-    /// Scratch list of ``Cohort/reschedule(_:net:viewers:now:in:touchedMark:queue:moved:)``.
+    /// Scratch list of ``Cohort/reschedule(_:net:viewers:now:in:groupInfo:touchedMark:queue:moved:)``.
     @exclusivity(unchecked) var movedCohorts: [Int32] = []
 
     var pathCache: [Int: Int32] = [:]
@@ -55,6 +57,10 @@ package final class Simulation {
     var pathGroups: [[Int32]] = []
     /// Per flow group: kind, slot, limiting fill, dependents and cohorts.
     @exclusivity(unchecked) var groupInfo: [GroupInfo] = []
+    /// The capacities of the large arrays last backed with huge pages (``HugePages``).
+    var advisedCapacity = (groupInfo: 0, cohorts: 0, viewers: 0)
+    /// What ``prefetchRecords(of:)`` read, kept so that its loads are not optimised away.
+    var prefetchSink: (Int32, Double) = (0, 0)
     /// Scratch list of ``uncapStarvedCohorts(of:)``.
     var movingCohorts: [Int32] = []
 
@@ -230,8 +236,13 @@ package final class Simulation {
             let event = queue.min
             if let next = cohortQueue.min, next.time <= end, event.map({ next.time < $0.time }) ?? true {
                 now = next.time
-                eventCount += 1
-                handleCohort(next.cohort)
+                // A lazy cohort's wake-up is not an event of the model.
+                if cohorts[Int(next.cohort)].lazy {
+                    wakeCohort(next.cohort)
+                } else {
+                    eventCount += 1
+                    handleCohort(next.cohort)
+                }
             } else if let event, event.time <= end {
                 queue.removeMin()
                 now = event.time
@@ -269,20 +280,27 @@ package final class Simulation {
             net.settle(now: now)
             let changed = net.takeChangedGroups()
             var relabelled = false
-            for g in changed {
-                // Fills have no cohorts of their own: they pass their rate on.
-                if groupInfo[Int(g)].kind == .fill {
-                    relabelled = propagateFillLimits(g) || relabelled
-                    continue
+            // In chunks small enough for their records to stay in cache between the two passes.
+            var start = 0
+            while start < changed.count {
+                let chunk = changed[start..<Swift.min(start + 256, changed.count)]
+                start = chunk.endIndex
+                prefetchRecords(of: chunk)
+                for g in chunk {
+                    // Fills have no cohorts of their own: they pass their rate on.
+                    if groupInfo[Int(g)].kind == .fill {
+                        relabelled = propagateFillLimits(g) || relabelled
+                        continue
+                    }
+                    touchCohorts(of: g)
+                    relabelled = uncapStarvedCohorts(of: g) || relabelled
                 }
-                touchCohorts(of: g)
-                relabelled = uncapStarvedCohorts(of: g) || relabelled
             }
             if !relabelled { break }
         }
         Cohort.reschedule(
-            touched, net: net, viewers: viewers, now: now, in: &cohorts, touchedMark: &touchedMark,
-            queue: &cohortQueue, moved: &movedCohorts)
+            touched, net: net, viewers: viewers, now: now, in: &cohorts, groupInfo: &groupInfo,
+            touchedMark: &touchedMark, queue: &cohortQueue, moved: &movedCohorts)
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)
@@ -292,13 +310,40 @@ package final class Simulation {
         }
     }
 
+    /// Reads the records that passing on the rates of `changed` will visit (each group's record,
+    /// the network record of a fill's first dependent, a viewer group's first cohort) in loops
+    /// of independent loads: at country scale they are cache misses, which overlap here instead
+    /// of stalling the longer loop that uses them one group at a time.
+    private func prefetchRecords(of changed: ArraySlice<Int32>) {
+        guard changed.count > 64 else { return }
+        var links: Int32 = 0
+        for g in changed { links &+= groupInfo[Int(g)].firstDependent &+ groupInfo[Int(g)].firstCohort }
+        var values = 0.0
+        for g in changed {
+            let info = groupInfo[Int(g)]
+            if info.firstDependent >= 0 { values += net.limit(info.firstDependent) }
+            if info.firstCohort >= 0 { values += cohorts[Int(info.firstCohort)].rate }
+        }
+        prefetchSink = (links, values)
+    }
+
     /// CDNSim's buffering ratio: buffering (start-up included) over buffering plus play time.
     static func cdnsimBufferingRatio(buffering: Double, play: Double) -> Double {
         buffering + play > 0 ? buffering / (buffering + play) : 0
     }
 
-    /// Marks the cohorts of a group touched.
+    /// Marks the cohorts of a group that follow its rate (not the lazy ones) touched.
     func touchCohorts(of g: Int32) {
+        guard groupInfo[Int(g)].eagerCohorts > 0 else { return }
+        var c = groupInfo[Int(g)].firstCohort
+        while c >= 0 {
+            if !cohorts[Int(c)].lazy { touch(c) }
+            c = cohorts[Int(c)].nextInGroup
+        }
+    }
+
+    /// Marks every cohort of a group touched, lazy ones too.
+    func touchAllCohorts(of g: Int32) {
         var c = groupInfo[Int(g)].firstCohort
         while c >= 0 {
             touch(c)

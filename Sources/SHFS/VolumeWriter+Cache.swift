@@ -125,6 +125,44 @@ extension VolumeWriter {
         free.release(chunks)
     }
 
+    /// Drops the file's pages of `chunks` (a hole is punched; they read as zeros until written
+    /// again): bytes the kernel still holds from them for a socket, after a `sendfile`, keep what
+    /// they were instead of changing when the chunks are reused. Do it only once nothing on disk
+    /// refers to the chunks (their entry's removal is synced) and nothing will send them again.
+    /// - Returns: false when the file system cannot punch holes (or the call failed).
+    public func discardPages(of chunks: Range<Int64>) -> Bool {
+        guard !chunks.isEmpty else { return true }
+        guard let punch = Self.fallocate else { return false }
+        let chunkSize = Int64(header.chunkSize)
+        let offset = chunks.lowerBound * chunkSize
+        let length = Int64(chunks.count) * chunkSize
+        while true {
+            if punch(fd.rawValue, Self.punchHoleKeepingSize, off_t(offset), off_t(length)) == 0 { return true }
+            if errno != EINTR { return false }
+        }
+    }
+
+    /// Whether ``discardPages(of:)`` works on this volume's file system, tried on a free chunk;
+    /// nil when no chunk is free to try it on.
+    public func canDiscardPages() -> Bool? {
+        guard let chunk = free.allocate(1, policy: header.allocator) else { return nil }
+        defer { free.release(chunk) }
+        return discardPages(of: chunk)
+    }
+
+    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`.
+    private static let punchHoleKeepingSize: CInt = 0x02 | 0x01
+
+    /// glibc's `fallocate`, looked up at run time (the C library's module does not declare it).
+    private static let fallocate: (@convention(c) (CInt, CInt, off_t, off_t) -> CInt)? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (CInt, CInt, off_t, off_t) -> CInt).self)
+        #else
+        return nil
+        #endif
+    }()
+
     /// Marks free chunks as in use without an entry (chunks a previous writer kept reserved);
     /// false when part of them is not free.
     @discardableResult

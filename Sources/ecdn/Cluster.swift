@@ -36,16 +36,19 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// Runs `services` until SIGTERM or SIGINT.
-func runServices(_ services: [any Service], logger: Logger) async {
+/// Runs `services` until SIGTERM or SIGINT, or until one fails; returns its error (logged).
+@discardableResult
+func runServices(_ services: [any Service], logger: Logger) async -> (any Error)? {
     let group = ServiceGroup(configuration: .init(
         services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
         gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
     ))
     do {
         try await group.run()
+        return nil
     } catch {
         logger.error("stopped with an error", metadata: ["error": "\(error)"])
+        return error
     }
 }
 
@@ -61,7 +64,8 @@ struct ControllerCommand: AsyncParsableCommand {
             a standby leads within the lease TTL. GET /api/leader on any controller answers \
             {"id": "<leader>"}; the other /api paths and the dashboard are those of `ecdn up`. \
             With --tls-cert and --tls-key the API and dashboard serve HTTPS; with --cache-tls the \
-            caches it places serve HTTPS (give every controller the same --cache-tls).
+            caches it places serve HTTPS: give every controller the same --cache-tls (one started \
+            otherwise while another runs stops with an error).
             """
     )
 
@@ -115,9 +119,10 @@ struct ControllerCommand: AsyncParsableCommand {
         print("dashboard: \(server.url)/")
         print("controller: \(id) (store \(store.etcd.url))")
         fflush(nil)
-        await runServices([controller, server], logger: logger)
+        let failure = await runServices([controller, server], logger: logger)
         await client.close()
         try? await group.shutdownGracefully()
+        if let failure { Up.fail("\(failure)") }
     }
 }
 

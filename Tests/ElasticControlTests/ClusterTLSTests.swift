@@ -115,6 +115,37 @@ struct ClusterTLSTests {
         #expect(half.error.contains("--tls-cert needs --tls-key"), "\(half.error)")
     }
 
+    @Test("ecdn controller started without --cache-tls where a controller with it runs: it stops with an error naming that controller and what to do; the running one leads on, one that agrees stands by")
+    func controllersThatDisagreeOnCacheTLSAreRefused() async throws {
+        let etcd = try await EtcdTestServer.start()
+        defer { etcd.destroy() }
+        let first = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c1", "--api", "127.0.0.1:0", "--cache-tls"])
+        defer { if first.process.isRunning { first.process.terminate() } }
+        let api = try await first.value("api")
+        #expect(await TestStack.eventually(timeout: 20) { await ClusterTests.leader(api) == "c1" })
+
+        let second = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c2", "--api", "127.0.0.1:0"])
+        let refused = await TestStack.eventually(timeout: 30) { !second.process.isRunning }
+        if refused {
+            #expect(second.process.terminationStatus != 0)
+        } else {
+            Issue.record("c2 still runs: \(second.log)")
+            await second.stop()
+        }
+        #expect(second.log.contains("controller c1 of this cluster places caches with --cache-tls"), "\(second.log)")
+        #expect(second.log.contains("give every controller the same --cache-tls"), "\(second.log)")
+
+        let third = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c3", "--api", "127.0.0.1:0", "--cache-tls"])
+        defer { if third.process.isRunning { third.process.terminate() } }
+        let thirdAPI = try await third.value("api")
+        #expect(await TestStack.eventually(timeout: 20) { await ClusterTests.leader(thirdAPI) == "c1" })
+        #expect(third.process.isRunning)
+        #expect(await ClusterTests.leader(api) == "c1")
+        #expect(first.process.isRunning)
+        await third.stop()
+        await first.stop()
+    }
+
     static func rolesServe(controller: ECDNProcess, agent: ECDNProcess, router: ECDNProcess, ca: String) async throws {
         let api = try await controller.value("api")
         let routerURL = try await router.value("router")

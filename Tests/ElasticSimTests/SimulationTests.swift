@@ -29,15 +29,18 @@ struct SimulationTests {
     private func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool { abs(a - b) <= tolerance }
 
     /// Every group's list of cohorts holds exactly the live cohorts of that group, linked both
-    /// ways, and every group a fill limits is on that fill's list of dependents exactly once.
+    /// ways, and counts its eager (not lazy) ones; every group a fill limits is on that fill's
+    /// list of dependents exactly once.
     private func expectConsistentGroupLists(_ simulation: Simulation) {
         let info = simulation.groupInfo
         var listed: [Int32: Int32] = [:]
         for g in info.indices {
             var previous: Int32 = -1
+            var eager = 0
             var c = info[g].firstCohort
             while c >= 0 && listed.count <= simulation.cohorts.count {
                 let cohort = simulation.cohorts[Int(c)]
+                if !cohort.lazy { eager += 1 }
                 #expect(cohort.live && cohort.group == Int32(g), "cohort \(c) in the list of group \(g)")
                 #expect(cohort.previousInGroup == previous, "cohort \(c): back link")
                 #expect(listed.updateValue(Int32(g), forKey: c) == nil, "cohort \(c) listed twice")
@@ -45,6 +48,7 @@ struct SimulationTests {
                 c = cohort.nextInGroup
             }
             #expect(info[g].lastCohort == previous, "group \(g): last cohort")
+            #expect(Int(info[g].eagerCohorts) == eager, "group \(g): eager cohorts")
         }
         for (i, cohort) in simulation.cohorts.enumerated() where cohort.live {
             #expect(listed[Int32(i)] == cohort.group, "live cohort \(i) is in its group's list")
@@ -205,12 +209,19 @@ struct SimulationTests {
         // viewers get no more than the fill, as if they sat behind the link themselves (start
         // at 12.5 s, 2 stalls, 25 s stalled; see stallsFollowFromThroughputBelowTheBitrate).
         // Two viewers of the channel share the one fill, so both see 4 Mb/s (not 2 each).
+        // Their cohorts are lazy while their buffers hold more than a second (Cohort.lazy): the
+        // crossings must come at the same times.
         var s = scenario(linkMbps: 4, bitrates: [5e6])
         s.caches.mode = .static
-        let r = run(s, [
+        let topology = Topology.syntheticTree(fanout: 1, depth: 1, seed: 1, accessLinkCapacity: s.topology.accessLinkCapacity)
+        let simulation = Simulation(scenario: s, topology: topology)
+        simulation.scriptedArrivals = [
             .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120),
             .init(time: 0, node: 1, content: 0, bitrateIndex: 0, seconds: 120),
-        ])
+        ]
+        let r = simulation.run()
+        #expect(simulation.wakeUps > 0, "no cohort was lazy: the case does not test lazy cohorts")
+        expectConsistentGroupLists(simulation)
         #expect(r.startupDelays.count == 2)
         for d in r.startupDelays { #expect(close(d, 12.5)) }
         #expect(r.stallCounts == [2, 2])

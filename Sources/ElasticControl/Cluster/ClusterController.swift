@@ -81,24 +81,72 @@ public final class ClusterController: Service, Sendable {
     /// Transactions committed and refused (a conflict: another writer, or no longer leading).
     public var transactionCounts: (committed: Int, conflicts: Int) { record.withLock { ($0.commits, $0.conflicts) } }
 
+    /// Runs until shutdown.
+    /// - Throws: ``ControlError`` `badConfiguration` when another controller of the cluster places
+    ///   caches with a different `instanceTLS` (`--cache-tls`): this one stops before it campaigns.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                if self.followsView { group.addTask { await self.view.follow(self.client) } }
-                group.addTask {
-                    await self.lease.run { lease throws(EtcdError) in
-                        let member = MemberRecord(id: self.configuration.id, role: "controller", url: self.advertised.withLock { $0 }, since: HTTPDate.now())
-                        try await self.client.put(self.keys.controller(self.configuration.id), value: ClusterRecords.encode(member), lease: lease.id)
+        let refusal: ControlError? = await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: ControlError?.self) { group in
+                if self.followsView {
+                    group.addTask {
+                        await self.view.follow(self.client)
+                        return nil
                     }
                 }
-                group.addTask { await self.campaignLoop() }
-                group.addTask { await self.decisionLoop() }
-                await group.next()
+                group.addTask {
+                    await self.lease.run { lease throws(EtcdError) in
+                        try await self.client.put(self.keys.controller(self.configuration.id), value: ClusterRecords.encode(self.member()), lease: lease.id)
+                    }
+                    return nil
+                }
+                group.addTask {
+                    if let error = await self.disagreement() {
+                        self.logger.error("not leading: \(error.message)")
+                        return error
+                    }
+                    await withTaskGroup(of: Void.self) { loops in
+                        loops.addTask { await self.campaignLoop() }
+                        loops.addTask { await self.decisionLoop() }
+                    }
+                    return nil
+                }
+                let first = await group.next() ?? nil
                 group.cancelAll()
+                return first
             }
         }
         // Leaving cleanly frees the leader key at once: a standby leads without waiting for the TTL.
         await lease.revoke()
+        if let refusal { throw refusal }
+    }
+
+    private func member() -> MemberRecord {
+        MemberRecord(
+            id: configuration.id, role: "controller", url: advertised.withLock { $0 }, since: HTTPDate.now(),
+            cacheTLS: configuration.controller.instanceTLS
+        )
+    }
+
+    /// Once the view holds this controller's own membership: why it must not lead, or nil. Two
+    /// controllers that disagree on HTTPS for caches would place caches their routers reach by
+    /// the wrong scheme after every fail-over, so a controller joining a cluster whose live
+    /// controllers place them otherwise refuses (the ones already running go on).
+    private func disagreement() async -> ControlError? {
+        let id = configuration.id
+        while !Task.isCancelled {
+            if await view.wait(timeout: 1, until: { $0.synced && $0.controllers[id] != nil }) { break }
+        }
+        let mine = configuration.controller.instanceTLS
+        let others = view.read { state in
+            state.controllers.values.filter { $0.id != id && $0.cacheTLS.map { $0 != mine } ?? false }.map(\.id).sorted()
+        }
+        guard let other = others.first else { return nil }
+        let theirs = mine ? "without --cache-tls (HTTP caches)" : "with --cache-tls (HTTPS caches)"
+        let ours = mine ? "with it" : "without it"
+        return ControlError(
+            .badConfiguration,
+            "controller \(other) of this cluster places caches \(theirs) and this one was started \(ours): give every controller the same --cache-tls (start this one \(mine ? "without" : "with") it, or restart them all the same way)"
+        )
     }
 
     // MARK: Election
@@ -119,9 +167,8 @@ public final class ClusterController: Service, Sendable {
             noteLeadership()
             return
         }
-        let member = MemberRecord(id: configuration.id, role: "controller", url: advertised.withLock { $0 }, since: HTTPDate.now())
         let won = (try? await client.transaction(
-            if: [.absent(keys.leader)], then: [.put(key: keys.leader, value: ClusterRecords.encode(member), lease: lease.id)]
+            if: [.absent(keys.leader)], then: [.put(key: keys.leader, value: ClusterRecords.encode(member()), lease: lease.id)]
         ))?.succeeded ?? false
         if won {
             logger.notice("leading the cluster")

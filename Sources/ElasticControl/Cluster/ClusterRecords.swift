@@ -89,13 +89,17 @@ public struct MemberRecord: Sendable, Codable, Equatable {
     public var site: String?
     /// Wall-clock seconds since 1970 when it joined (or, for `leader`, when it took the lead).
     public var since: Double
+    /// A controller's: whether the caches it places serve HTTPS (`--cache-tls`); nil for other
+    /// roles and for controllers that do not say.
+    public var cacheTLS: Bool?
 
-    public init(id: String, role: String, url: String? = nil, site: String? = nil, since: Double) {
+    public init(id: String, role: String, url: String? = nil, site: String? = nil, since: Double, cacheTLS: Bool? = nil) {
         self.id = id
         self.role = role
         self.url = url
         self.site = site
         self.since = since
+        self.cacheTLS = cacheTLS
     }
 }
 

@@ -738,7 +738,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             case .replace(let plan):
                 self.replaceRelay(on: id, with: plan, context: context)
             }
-        case .body(var bytes):
+        case .body(var bytes, _):
             guard relay.bodiless == false, bytes.readableBytes > 0 else { return }
             let count = bytes.readableBytes
             self.writer.countBody(count)

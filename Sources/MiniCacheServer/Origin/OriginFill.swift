@@ -16,7 +16,9 @@ import Synchronization
 /// calls arrive in order on the event loop it subscribed with.
 ///
 /// Bytes are kept in memory for late joiners up to ``OriginFillRegistry``'s retention limit;
-/// past it the fill keeps streaming to its subscribers but accepts no new ones.
+/// past it the fill keeps streaming to its subscribers but accepts no new ones. Once a joiner
+/// comes, the body is also written, once, to a memory file (``FillFile``), and subscribers that
+/// can (``FillSpanReceiver``) get each part with its place there, to send it with `sendfile`.
 ///
 /// A subscriber that gives its request headers (every joiner should) only shares the response
 /// if it may be shared at all (``CacheRules/maySharePending(request:response:)``: not
@@ -49,6 +51,8 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
 
     private struct Subscriber {
         var delegate: any OriginResponseDelegate
+        /// The delegate, when it takes body parts with their place in the fill's memory file.
+        var spans: (any FillSpanReceiver)?
         var eventLoop: any EventLoop
         var requestHeaders: HTTPHeaders?
         /// A viewer whose pace counts: the origin is read while one of them keeps up.
@@ -119,6 +123,11 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var responseTime: Int64 = 0
         /// What the response allows joiners, worked out once when its head arrives.
         var sharing: Sharing?
+        /// The body so far in a memory file, made when the first joiner subscribes; bytes in it.
+        var file: FillFile?
+        var fileBytes = 0
+        /// No file is made (the system gave none, or a write failed): joiners share buffers.
+        var fileRefused = false
     }
 
     /// The parts of the joiner check that depend on the response and the request sent only.
@@ -228,23 +237,36 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             guard state.isJoinable else { return .closed }
             defer { Self.pace(&state) }
             let queued = paced ? QueuedBytes() : nil
+            let spans = delegate as? any FillSpanReceiver
             let subscriber = Subscriber(
-                delegate: delegate, eventLoop: eventLoop, requestHeaders: requestHeaders, paced: paced, queued: queued)
+                delegate: delegate, spans: spans, eventLoop: eventLoop, requestHeaders: requestHeaders, paced: paced, queued: queued)
             switch state.phase {
             case .waiting:
                 state.subscribers.append(subscriber)
+                if requestHeaders != nil { Self.makeFile(&state) }
             case .streaming(let head), .finished(let head):
                 if let refusal = refusal(state, subscriber: requestHeaders) { return refusal }
                 state.subscribers.append(subscriber)
+                Self.makeFile(&state)
                 let chunks = state.chunks
                 let finished: Bool
                 if case .finished = state.phase { finished = true } else { finished = false }
                 // The replay counts as queued too: the joiner reports a backlog only once it ran.
                 let replayed = state.retainedBytes
                 if let queued { _ = queued.add(replayed) }
+                // The file holds exactly the retained chunks (both start at the body's first byte).
+                let file = state.file.flatMap { state.fileBytes == replayed ? $0 : nil }
                 eventLoop.execute {
                     delegate.originDidReceiveHead(head)
-                    for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
+                    if let spans, let file {
+                        var offset = 0
+                        for chunk in chunks {
+                            spans.originDidReceiveBodyPart(chunk, in: FileSpan(file: file, offset: offset, length: chunk.readableBytes))
+                            offset += chunk.readableBytes
+                        }
+                    } else {
+                        for chunk in chunks { delegate.originDidReceiveBodyPart(chunk) }
+                    }
                     if let queued { self.delivered(replayed, to: queued) }
                     if finished { delegate.originDidFinish() }
                 }
@@ -253,6 +275,32 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             }
             return .joined
         }
+    }
+
+    /// Most bytes copied into a new memory file under the fill's lock for a joiner: a fill that
+    /// got further than this before its first joiner shares buffers.
+    private static var fileBackfillLimit: Int { 4 << 20 }
+
+    /// Makes the memory file of a fill that gets its first joiner, with the body so far. Called
+    /// under the lock, so the file's bytes stay in the order the origin sent them.
+    private static func makeFile(_ state: inout State) {
+        guard state.file == nil, !state.fileRefused else { return }
+        guard state.isRetaining, state.retainedBytes == state.receivedBytes, state.retainedBytes <= Self.fileBackfillLimit,
+            let file = FillFile()
+        else {
+            state.fileRefused = true
+            return
+        }
+        var offset = 0
+        for chunk in state.chunks {
+            guard file.write(chunk, at: offset) else {
+                state.fileRefused = true
+                return
+            }
+            offset += chunk.readableBytes
+        }
+        state.file = file
+        state.fileBytes = offset
     }
 
     /// Removes a subscriber (its client went away); when none is left before the end, the
@@ -279,6 +327,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             state.isJoinable = false
             state.chunks = []
             state.retainedBytes = 0
+            state.file = nil
             Self.letGoIfOver(&state)
         }
     }
@@ -384,18 +433,28 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
 
     package func originDidReceiveBodyPart(_ part: ByteBuffer) {
         let count = part.readableBytes
-        let (subscribers, overLimit) = state.withLock { state in
+        let (subscribers, overLimit, span) = state.withLock { state in
             state.receivedBytes += count
             if state.isRetaining {
                 state.chunks.append(part)
                 state.retainedBytes += count
+            }
+            var span: FileSpan?
+            if let file = state.file {
+                if file.write(part, at: state.fileBytes) {
+                    span = FileSpan(file: file, offset: state.fileBytes, length: count)
+                    state.fileBytes += count
+                } else {
+                    state.file = nil
+                    state.fileRefused = true
+                }
             }
             var filled = false
             for subscriber in state.subscribers {
                 if let queued = subscriber.queued, queued.add(count) { filled = true }
             }
             if filled { Self.pace(&state) }
-            return (state.subscribers, state.isRetaining && state.retainedBytes > retentionLimit)
+            return (state.subscribers, state.isRetaining && state.retainedBytes > retentionLimit, span)
         }
         if overLimit {
             // Leave the registry first, so a request that finds the fill closed looks up a new one,
@@ -407,12 +466,19 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 state.isRetaining = false
                 state.chunks = []
                 state.retainedBytes = 0
+                state.file = nil
             }
         }
         // A subscriber that joins after the snapshot above replays this part from `chunks`.
         for subscriber in subscribers {
             let delegate = subscriber.delegate
-            if let queued = subscriber.queued {
+            if let span, let spans = subscriber.spans {
+                let queued = subscriber.queued
+                subscriber.eventLoop.execute {
+                    spans.originDidReceiveBodyPart(part, in: span)
+                    if let queued { self.delivered(count, to: queued) }
+                }
+            } else if let queued = subscriber.queued {
                 subscriber.eventLoop.execute {
                     delegate.originDidReceiveBodyPart(part)
                     self.delivered(count, to: queued)
@@ -450,6 +516,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             state.isJoinable = false
             state.chunks = []
             state.retainedBytes = 0
+            state.file = nil
             for subscriber in state.subscribers {
                 let delegate = subscriber.delegate
                 subscriber.eventLoop.execute { delegate.originDidFail(error) }
@@ -457,4 +524,11 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
             Self.letGoIfOver(&state)
         }
     }
+}
+
+/// A subscriber of a fill that can take body parts with their place in the fill's memory file
+/// (``FillFile``), to send them from it.
+package protocol FillSpanReceiver: OriginResponseDelegate {
+    /// Body bytes arrived; they are also `span` of the fill's file.
+    func originDidReceiveBodyPart(_ part: ByteBuffer, in span: FileSpan)
 }

@@ -47,7 +47,7 @@ final class RangeRelay: @unchecked Sendable {
             var times = joined
             times?.joinerFields = nil
             self.deliver(.response(head, joined: times))
-        case .body(var part):
+        case .body(var part, let file):
             guard let window = self.window else { return self.deliver(event) }
             let start = self.offset
             self.offset += Int64(part.readableBytes)
@@ -55,7 +55,8 @@ final class RangeRelay: @unchecked Sendable {
             let upper = min(window.upperBound, self.offset)
             guard lower < upper else { return }
             part.moveReaderIndex(forwardBy: Int(lower - start))
-            if let slice = part.readSlice(length: Int(upper - lower)) { self.deliver(.body(slice)) }
+            let span = file.map { FileSpan(file: $0.file, offset: $0.offset + Int(lower - start), length: Int(upper - lower)) }
+            if let slice = part.readSlice(length: Int(upper - lower)) { self.deliver(.body(slice, file: span)) }
         default:
             self.deliver(event)
         }

@@ -7,6 +7,7 @@ import HTTPToolkit
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// One data-plane connection: the adapter between the channel and the parts that decide.
 ///
@@ -45,6 +46,10 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Relayed bytes written since the last flush, and whether a flush is queued on the loop.
     private var relayUnflushed = 0
     private var relayFlushQueued = false
+    /// Relayed body bytes to send from a shared fetch's memory file, not yet handed to the
+    /// channel: consecutive parts are merged, so a joiner's replay goes out in one `sendfile`.
+    /// They go before anything the writer holds (written after them).
+    private var pendingFile: (span: FileSpan, handle: NIOFileHandle)?
     private var timer: Scheduled<Void>?
     /// Buffers of `--large-objects read`, reused.
     private var bufferPool: [ByteBuffer] = []
@@ -94,6 +99,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         self.timer = nil
         if self.state.channelInactive() { self.relay?.subscription?.cancel() }
         self.relay = nil
+        self.pendingFile = nil
         self.stream = nil
         self.mount = nil
         context.fireChannelInactive()
@@ -281,12 +287,17 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         self.writer.record(into: self.server.stats)
         switch action {
         case .flush:
-            guard var output = self.writer.takeOutput() else { return }
+            guard var output = self.writer.takeOutput() else {
+                guard self.pendingFile != nil else { return }
+                self.writePendingFile(context: context)
+                context.flush()
+                return
+            }
             self.write(output, context: context)
             context.flush()
             self.writer.recycle(&output)
         case .flushAndClose:
-            if let output = self.writer.takeOutput() { self.write(output, context: context) }
+            if let output = self.writer.takeOutput() { self.write(output, context: context) } else { self.writePendingFile(context: context) }
             context.writeAndFlush(self.wrapOutboundOut(.byteBuffer(ByteBuffer()))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
@@ -295,6 +306,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     /// Writes an output of the writer to the channel, without flushing.
     private func write(_ output: HTTP1ResponseWriter.Output, context: ChannelHandlerContext) {
+        self.writePendingFile(context: context)
         for part in output.queued { context.write(self.wrapOutboundOut(.byteBuffer(part)), promise: nil) }
         if output.last.readableBytes > 0 { context.write(self.wrapOutboundOut(.byteBuffer(output.last)), promise: nil) }
     }
@@ -303,6 +315,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
 
     private func startStream(_ stream: BodyStream, context: ChannelHandlerContext) {
         stream.counters.recordStart()
+        self.writePendingFile(context: context)
         if var output = self.writer.takeOutput() {
             self.write(output, context: context)
             self.writer.recycle(&output)
@@ -329,7 +342,8 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 count = Int64(buffer.readableBytes)
             case .file(let offset, let length):
                 count = length
-                switch self.stream!.copies ? .read : self.largeObjects {
+                let copies = self.stream!.copies && !self.server.volumes.cachedChunksDiscarded.load(ordering: .acquiring)
+                switch copies ? .read : self.largeObjects {
                 case .sendfile:
                     guard let handle = self.stream?.fileHandle() else {
                         self.server.logger.error("cannot duplicate the volume's descriptor", metadata: ["errno": "\(errno)"])
@@ -434,7 +448,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             case .replace(let plan):
                 self.replaceRelay(with: plan, context: context)
             }
-        case .body(let bytes):
+        case .body(let bytes, let file):
             guard let body = relay.body, !body.bodiless, bytes.readableBytes > 0 else { return }
             if !relay.backlog.isEmpty || !context.channel.isWritable {
                 // The client is slower than upstream: keep the part (shared, not copied) for later.
@@ -444,7 +458,12 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.relayFellBehind(context: context)
                 return
             }
-            self.writer.writeRelayBody(bytes, chunked: body.chunked)
+            if let file, !body.chunked, self.largeObjects == .sendfile, let handle = file.file.handle(on: context.eventLoop) {
+                self.queueFile(file, handle: handle, context: context)
+                self.writer.count(nil, bytes: bytes.readableBytes)
+            } else {
+                self.writer.writeRelayBody(bytes, chunked: body.chunked)
+            }
             relay.recordProgress(bytes.readableBytes)
             self.relay = relay
             self.relayUnflushed += bytes.readableBytes
@@ -479,6 +498,33 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             exchange.fillKey = nil
             self.replaceRelay(with: .relay(.cache(exchange)), context: context)
         }
+    }
+
+    /// Adds a relayed body part to send from the fetch's memory file: merged with the pending
+    /// one when it follows it, else after it (and after what the writer holds).
+    private func queueFile(_ span: FileSpan, handle: NIOFileHandle, context: ChannelHandlerContext) {
+        if self.writer.hasOutput, var output = self.writer.takeOutput() {
+            self.write(output, context: context)
+            self.writer.recycle(&output)
+        }
+        if let pending = self.pendingFile, let joined = pending.span.joined(with: span) {
+            self.pendingFile = (joined, pending.handle)
+            return
+        }
+        self.writePendingFile(context: context)
+        self.pendingFile = (span, handle)
+    }
+
+    /// Hands the pending part of a memory file to the channel (not flushed). The write keeps the
+    /// file open until it completed.
+    private func writePendingFile(context: ChannelHandlerContext) {
+        guard let (span, handle) = self.pendingFile else { return }
+        self.pendingFile = nil
+        let region = FileRegion(fileHandle: handle, readerIndex: span.offset, endIndex: span.offset + span.length)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let file = span.file
+        promise.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
+        context.write(self.wrapOutboundOut(.fileRegion(region)), promise: promise)
     }
 
     /// Parts of a relayed body the client is behind on.

@@ -10,7 +10,9 @@ package enum UpstreamEvent: Sendable {
     /// `joined` is set for a viewer that joined a fetch already in flight (a coalesced request):
     /// the response was not fetched for it, so its answer carries `Age` (RFC 9111 §5.1).
     case response(HTTPResponseHead, joined: FillTimes?)
-    case body(ByteBuffer)
+    /// Body bytes; `file` says where they also lie in the shared fetch's memory file, for a
+    /// connection that can send them from there with `sendfile` (nil: buffers only).
+    case body(ByteBuffer, file: FileSpan?)
     case end
     /// The shared fetch turned out not to be for this viewer (another `Vary` variant, or a
     /// response for its requester only): the viewer must fetch on its own.

@@ -4,6 +4,7 @@ import NIOCore
 import NIOSSL
 import NIOHTTP1
 import SHFS
+import Synchronization
 
 /// Relays responses from upstream — the remote hosts of raw and auto links, and the cache's
 /// origins for misses, revalidations and pass-through — through the module's one
@@ -102,26 +103,78 @@ package final class UpstreamRelay: Sendable {
     }
 
     /// An unshared fetch whose events are delivered on `eventLoop` (the origin connection may
-    /// live on another loop).
+    /// live on another loop, which then reads at the viewer's pace: see ``DirectPacing``).
     private func direct(
         _ request: OriginRequest,
         to origin: OriginAddress,
         on eventLoop: any EventLoop,
         deliver: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> UpstreamSubscription {
+        let pacing = DirectPacing()
         let viewer = UpstreamViewer(passThrough: true) { event in
             if eventLoop.inEventLoop {
                 deliver(event)
+            } else if case .body(let part, _) = event {
+                let count = part.readableBytes
+                pacing.queue(count)
+                eventLoop.execute {
+                    deliver(event)
+                    pacing.queue(-count)
+                }
             } else {
                 eventLoop.execute { deliver(event) }
             }
         }
         self.stats.upstreamFetchStarted()
         let task = self.client.execute(request, to: origin, on: eventLoop, delegate: viewer)
-        return UpstreamSubscription(
-            isNew: true, stop: { task.cancel() },
-            backlog: { backlogged in
-                if backlogged { _ = task.pauseReading() } else { task.resumeReading() }
-            })
+        pacing.attach(task)
+        return UpstreamSubscription(isNew: true, stop: { task.cancel() }, backlog: { pacing.setBehind($0) })
+    }
+}
+
+/// Paces an unshared fetch by its one viewer: the origin is read while the viewer keeps up, and
+/// not while it reports a backlog or while ``OriginFill/pacingWindow`` bytes or more wait on its
+/// event loop for delivery. The viewer's backlog report can only come once its loop runs, and a
+/// loop kept busy would otherwise let an origin connection on another loop read at memory speed
+/// into that loop's task queue.
+private final class DirectPacing: Sendable {
+    private struct State {
+        var task: OriginTask?
+        var behind = false
+        var queued = 0
+        var paused = false
+    }
+
+    private let state = Mutex(State())
+
+    func attach(_ task: OriginTask) {
+        self.state.withLock { state in
+            state.task = task
+            Self.apply(&state)
+        }
+    }
+
+    /// `count` more bytes wait for delivery (fewer when negative).
+    func queue(_ count: Int) {
+        self.state.withLock { state in
+            state.queued += count
+            Self.apply(&state)
+        }
+    }
+
+    func setBehind(_ behind: Bool) {
+        self.state.withLock { state in
+            state.behind = behind
+            Self.apply(&state)
+        }
+    }
+
+    /// Pauses or resumes the read on a change, under the lock so the task sees the changes in order.
+    private static func apply(_ state: inout State) {
+        guard let task = state.task else { return }
+        let pause = state.behind || state.queued >= OriginFill<String>.pacingWindow
+        guard pause != state.paused else { return }
+        state.paused = pause
+        if pause { _ = task.pauseReading() } else { task.resumeReading() }
     }
 }

@@ -6,7 +6,7 @@ import Synchronization
 /// Turns an origin response into the events a viewer's connection handles. For a link, a 200 is
 /// relayed, a 404 or 410 answers 404, anything else 502; for the cache (`passThrough`) every
 /// status is relayed as the origin sent it. Failures: timeouts 504, anything else 502.
-final class UpstreamViewer: OriginResponseDelegate {
+final class UpstreamViewer: FillSpanReceiver {
     private let deliver: @Sendable (UpstreamEvent) -> Void
     private let passThrough: Bool
     private let relaying = Mutex<Bool?>(nil)
@@ -43,7 +43,11 @@ final class UpstreamViewer: OriginResponseDelegate {
     }
 
     func originDidReceiveBodyPart(_ part: ByteBuffer) {
-        if self.relaying.withLock({ $0 == true }) { self.deliver(.body(part)) }
+        if self.relaying.withLock({ $0 == true }) { self.deliver(.body(part, file: nil)) }
+    }
+
+    func originDidReceiveBodyPart(_ part: ByteBuffer, in span: FileSpan) {
+        if self.relaying.withLock({ $0 == true }) { self.deliver(.body(part, file: span)) }
     }
 
     func originDidFinish() {

@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPToolkit
+import MiniCacheServer
+import MiniCacheTesting
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import Testing
+
+/// Records the body parts a fill hands over with their place in its memory file, and what the
+/// file holds there.
+final class SpanRecorder: FillSpanReceiver {
+    let delegate = RecordingDelegate()
+    /// Per part: nil when it came as a buffer only, else its span's offset and length and the
+    /// file's bytes there.
+    private let spans = Mutex<[(offset: Int, length: Int, bytes: [UInt8])?]>([])
+    private let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    var parts: [(offset: Int, length: Int, bytes: [UInt8])?] { spans.withLock { $0 } }
+
+    func originDidReceiveHead(_ head: HTTPResponseHead) { delegate.originDidReceiveHead(head) }
+    func originDidFinish() { delegate.originDidFinish() }
+    func originDidFail(_ error: OriginError) { delegate.originDidFail(error) }
+
+    func originDidReceiveBodyPart(_ part: ByteBuffer) {
+        spans.withLock { $0.append(nil) }
+        delegate.originDidReceiveBodyPart(part)
+    }
+
+    func originDidReceiveBodyPart(_ part: ByteBuffer, in span: FileSpan) {
+        var bytes = [UInt8](repeating: 0, count: span.length)
+        let handle = span.file.handle(on: eventLoop)
+        let read = (try? handle?.withUnsafeFileDescriptor { fd in
+            bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, span.length, off_t(span.offset)) }
+        }) ?? -1
+        spans.withLock { $0.append((span.offset, span.length, read == span.length ? bytes : [])) }
+        delegate.originDidReceiveBodyPart(part)
+    }
+}
+
+struct FillFileTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test("a fill's joiners get every body part with its place in a memory file holding the same bytes; the first viewer's parts before any joiner are buffers only")
+    func joinersGetSpans() async throws {
+        let gate = Gate()
+        // 37 characters: a part at a wrong offset reads other bytes.
+        let text = String(String(repeating: "abcdefghijklmnopqrstuvwxyz0123456789.", count: 3300).prefix(120_000))
+        let bytes = Array(text.utf8)
+        let origin = try await TestOrigin(group: group) { _, _ in
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: \(bytes.count)\r\nCache-Control: max-age=60\r\n\r\n"
+            return [.send(head + String(decoding: bytes.prefix(40_000), as: UTF8.self)), .waitFor(gate), .send(String(decoding: bytes.dropFirst(40_000), as: UTF8.self))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        let loop = group.next()
+        let first = SpanRecorder(eventLoop: loop)
+        let (fill, isNew) = fills.fill(for: "seg")
+        #expect(isNew)
+        #expect(fill.subscribe(first, on: loop) == .joined)
+        fill.start(OriginRequest(target: "/seg"), to: address, using: client)
+        #expect(try await first.delegate.wait { $0.body.count == 40_000 })
+        #expect(first.parts.allSatisfy { $0 == nil }, "no joiner yet: no file")
+
+        let joiner = SpanRecorder(eventLoop: loop)
+        #expect(fills.fill(for: "seg").fill.subscribe(joiner, on: loop, requestHeaders: ["Host": "origin"]) == .joined)
+        gate.open()
+        let joined = await joiner.delegate.end()
+        let record = await first.delegate.end()
+        #expect(joined.finished && record.finished)
+        #expect(joined.body == bytes && record.body == bytes)
+
+        // The joiner's parts tile the file from its first byte, and the file holds the body there.
+        var offset = 0
+        for part in joiner.parts {
+            let span = try #require(part, "a joiner's part came without its span")
+            #expect(span.offset == offset)
+            #expect(span.bytes == Array(bytes[span.offset..<(span.offset + span.length)]))
+            offset += span.length
+        }
+        #expect(offset == bytes.count)
+        // The first viewer gets the parts after the joiner came with their spans too.
+        #expect(first.parts.contains { $0 != nil })
+        client.shutdown()
+        await origin.stop()
+    }
+}

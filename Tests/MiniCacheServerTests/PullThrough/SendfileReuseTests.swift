@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPToolkit
+import MiniCacheServer
+import MiniCacheTesting
+import NIOHTTP1
+import Testing
+
+/// A stored body sent with `sendfile` leaves the server as references to the volume file's pages:
+/// the write completes (and the response lets go of its mount) while the bytes still wait in the
+/// sockets for a client that reads later. When the store then gives the object's chunks to
+/// another object, those bytes must not change.
+struct SendfileReuseTests {
+    /// A blocking client socket that sends a request and reads nothing until asked.
+    final class IdleReader {
+        let fd: CInt
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            // Room for a whole body in the receive queue, so the server's writes complete unread.
+            var size: CInt = 1 << 20
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(connected == 0)
+        }
+
+        deinit { close(fd) }
+
+        func send(_ text: String) {
+            _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) }
+        }
+
+        /// Bytes queued for reading now.
+        var queued: Int {
+            var peek = [UInt8](repeating: 0, count: 1 << 20)
+            let count = peek.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
+            return max(0, count)
+        }
+
+        /// Reads until `count` bytes arrived (or the peer closed).
+        func read(_ count: Int) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let got = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + done, count - done, 0) }
+                guard got > 0 else { break }
+                done += got
+            }
+            return Array(bytes.prefix(done))
+        }
+    }
+
+    static func body(_ path: String, size: Int) -> String {
+        let unit = path + "-0123456789abcdef/"
+        return String(String(repeating: unit, count: size / unit.utf8.count + 1).prefix(size))
+    }
+
+    @Test("a stored body already handed to a socket keeps its bytes when the store reuses its chunks for other objects")
+    func sentBytesSurviveChunkReuse() async throws {
+        let size = 100_000
+        let origin = try await TestOrigin.answering { request, _ in
+            .init(.ok, [("Cache-Control", "max-age=600")], body: Self.body(request.path, size: size))
+        }
+        try await CachePathTests.withCache(origin, { $0.largeObjectStrategy = .sendfile }) { server in
+            _ = try await CachePathTests.get(server, "/first")
+            try await CachePathTests.waitForStored(server, 1)
+            let context = server.server.context
+            // Not kept: a mount held here would keep the evicted object's chunks from reuse.
+            let object = try { () throws -> PreparedObject in
+                let mount = context.volumes.current
+                let hex = Array(context.cache!.key(target: "/first").hexDigest.utf8)
+                return mount.objects[try #require(mount.byDigest.lookup(hex))]
+            }()
+            #expect(!object.isInMemory)
+
+            let reader = try IdleReader(port: server.port)
+            reader.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+            // The whole response waits in the reader's socket: the server's writes are done.
+            for _ in 0..<500 where reader.queued < size { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(reader.queued >= size)
+
+            // Enough new objects to evict /first and write others into its chunks.
+            for i in 0..<250 {
+                _ = try await CachePathTests.get(server, "/other\(i)")
+                let written = try VolumeFile.read(context.volumes.path, offset: object.fileOffset, count: 64)
+                if written != Array(Self.body("/first", size: size).utf8.prefix(64)) { break }
+            }
+            try await CachePathTests.waitForFills(server)
+            let now = try VolumeFile.read(context.volumes.path, offset: object.fileOffset, count: 64)
+            #expect(now != Array(Self.body("/first", size: size).utf8.prefix(64)), "the chunks of /first were not reused")
+
+            let response = reader.read(reader.queued)
+            let start = try #require(TestConnection.find(Array("\r\n\r\n".utf8), in: response)) + 4
+            let received = String(decoding: response[start...], as: UTF8.self)
+            #expect(received == Self.body("/first", size: size), "the body changed after it was sent; it starts \(received.prefix(40))")
+        }
+    }
+}
+
+/// Reads bytes of a volume file as they are now.
+enum VolumeFile {
+    static func read(_ path: String, offset: Int64, count: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        return Array(bytes.prefix(max(0, got)))
+    }
+}
