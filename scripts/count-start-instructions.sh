@@ -55,14 +55,14 @@ for binary in "$@"; do
             wait "$server" 2>/dev/null || true
             server=""
             dump=$(ls "$work"/callgrind.*.1)
-            counts+=("$(callgrind_annotate "$dump" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')")
+            counts+=("$(callgrind_annotate "$dump" | awk '/PROGRAM TOTALS/ && !done {gsub(",", "", $1); print $1; done = 1}')")
         done
         median=$(printf "%s\n" "${counts[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
         label=$([ "$mode" = origin ] && echo "--origin" || echo "no origin")
         printf "%-50s %-10s %16d  %s\n" "$binary" "$label" "$median" "${counts[*]}"
         if [ "${FUNCTIONS:-0}" -gt 0 ]; then
             callgrind_annotate --threshold=100 "$dump" | grep -E '^ *[0-9,]+ \( *[0-9]+\.[0-9]+%\)' |
-                head -n "$FUNCTIONS" | sed 's/ \[[^]]*\]$//' | cut -c1-160
+                head -n "$FUNCTIONS" | sed 's/ \[[^]]*\]$//' | cut -c1-160 || true
         fi
     done
 done

@@ -613,7 +613,13 @@ final class CacheStoreState {
             let storedAt = cached?.response.storedAt ?? 0
             records.append(EvictionRecord(key: entry.digest, size: UInt64(extent.length), lastUse: storedAt > 0 ? storedAt : entry.creationTime * 1_000_000_000))
         }
-        self.rebuildPolicy(records)
+        // Nothing stored (a fresh volume): the policy is empty, no rebuild (whose generic sorting
+        // costs a static executable conformance lookups at its first use).
+        if records.isEmpty {
+            self.policy = self.configuration.eviction.makePolicy()
+        } else {
+            self.rebuildPolicy(records)
+        }
         let ordered = records.enumerated().sorted { a, b in
             a.element.lastUse != b.element.lastUse ? a.element.lastUse < b.element.lastUse : a.offset < b.offset
         }
