@@ -27,7 +27,7 @@ typedef struct csandbox_spec {
     char *const *envp;
     /// UTS host name.
     const char *hostname;
-    /// `cgroup.procs` files the child writes "0" into (one per hierarchy), opened by the caller.
+    /// Files the child writes "0" into to join its cgroups (v1 `tasks`, v2 `cgroup.procs`; one per hierarchy), opened by the caller.
     const int *cgroup_fds;
     int cgroup_fd_count;
     /// Standard input, and standard output + error.

@@ -108,15 +108,20 @@ final class CgroupTree: Sendable {
         return text.split(separator: "\n").contains { $0.hasSuffix(suffix) }
     }
 
-    /// Opens each group's `cgroup.procs` for the child to write itself into.
+    /// Opens, in each group, the file the child writes "0" into to join it before it execs.
+    ///
+    /// On v1 that is `tasks`: the child has one thread, so moving that thread moves the process,
+    /// and the kernel moves the calling thread alone without the global lock whose grace period
+    /// makes a `cgroup.procs` write cost milliseconds. v2 has no such file for a domain group.
     func procsDescriptors(_ group: Group) throws(ControlError) -> [Int32] {
         var fds: [Int32] = []
-        for directory in group.directories {
-            let fd = open(directory + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+        for (directory, hierarchy) in zip(group.directories, layout.hierarchies) {
+            let path = directory + (hierarchy.version == .v1 ? "/tasks" : "/cgroup.procs")
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 let code = errno
                 for fd in fds { close(fd) }
-                throw ControlError(.spawnFailed, "cannot open \(directory)/cgroup.procs: \(HostFile.describe(code))")
+                throw ControlError(.spawnFailed, "cannot open \(path): \(HostFile.describe(code))")
             }
             fds.append(fd)
         }
