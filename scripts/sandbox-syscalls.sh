@@ -43,10 +43,12 @@ trap cleanup EXIT
 
 # Calls the workload may not reach but a healthy minicache makes: the sandbox's own execve;
 # ending a process or thread; signal returns and restarted calls; what the Swift runtime and
-# glibc do under memory pressure, on a crash report or when a thread pool grows or shrinks.
+# glibc do under memory pressure, on a crash report or when a thread pool grows or shrinks; the
+# live edge's fill file (memfd_create) and the store's hole punch before it reuses a chunk
+# (fallocate), which need joiners of a fill and a full volume.
 base="execve exit exit_group rt_sigreturn restart_syscall rt_sigaction rt_sigprocmask sigaltstack
       tgkill gettid getpid madvise mremap munmap mmap mprotect brk futex sched_yield nanosleep
-      clock_nanosleep clock_gettime getrandom set_robust_list rseq clone clone3"
+      clock_nanosleep clock_gettime getrandom set_robust_list rseq clone clone3 memfd_create fallocate"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { for _ in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done; echo "timed out waiting for $1" >&2; return 1; }

@@ -62,6 +62,9 @@ CS_SYSCALL(exit)
 #ifdef __NR_exit_group
 CS_SYSCALL(exit_group)
 #endif
+#ifdef __NR_fallocate
+CS_SYSCALL(fallocate)
+#endif
 #ifdef __NR_fcntl
 CS_SYSCALL(fcntl)
 #endif
@@ -103,6 +106,9 @@ CS_SYSCALL(lseek)
 #endif
 #ifdef __NR_madvise
 CS_SYSCALL(madvise)
+#endif
+#ifdef __NR_memfd_create
+CS_SYSCALL(memfd_create)
 #endif
 #ifdef __NR_mmap
 CS_SYSCALL(mmap)
