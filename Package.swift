@@ -51,10 +51,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", .upToNextMinor(from: "1.39.0")),
     ],
     targets: [
+        // CLinuxCalls: Linux calls the data plane links directly (not declared by the C library's
+        // Swift module; a run-time lookup finds nothing in the static minicache).
+        .target(name: "CLinuxCalls", cSettings: [.define("_GNU_SOURCE")]),
         // MARK: SHFS — object store and the `shfs` tool (issue 2)
         .target(
             name: "SHFS",
             dependencies: [
+                "CLinuxCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -113,6 +117,7 @@ let package = Package(
         .target(
             name: "MiniCacheServer",
             dependencies: [
+                "CLinuxCalls",
                 "SHFS",
                 "CacheEviction",
                 "HTTPToolkit",

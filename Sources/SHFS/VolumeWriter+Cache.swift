@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLinuxCalls
 import SystemPackage
 
 /// What a long-lived writer (a cache filling the volume while it is served) needs beyond the
@@ -132,12 +133,11 @@ extension VolumeWriter {
     /// - Returns: false when the file system cannot punch holes (or the call failed).
     public func discardPages(of chunks: Range<Int64>) -> Bool {
         guard !chunks.isEmpty else { return true }
-        guard let punch = Self.fallocate else { return false }
         let chunkSize = Int64(header.chunkSize)
         let offset = chunks.lowerBound * chunkSize
         let length = Int64(chunks.count) * chunkSize
         while true {
-            if punch(fd.rawValue, Self.punchHoleKeepingSize, off_t(offset), off_t(length)) == 0 { return true }
+            if clinux_punch_hole(fd.rawValue, offset, length) == 0 { return true }
             if errno != EINTR { return false }
         }
     }
@@ -149,19 +149,6 @@ extension VolumeWriter {
         defer { free.release(chunk) }
         return discardPages(of: chunk)
     }
-
-    /// `FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE`.
-    private static let punchHoleKeepingSize: CInt = 0x02 | 0x01
-
-    /// glibc's `fallocate`, looked up at run time (the C library's module does not declare it).
-    private static let fallocate: (@convention(c) (CInt, CInt, off_t, off_t) -> CInt)? = {
-        #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fallocate") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (CInt, CInt, off_t, off_t) -> CInt).self)
-        #else
-        return nil
-        #endif
-    }()
 
     /// Marks free chunks as in use without an entry (chunks a previous writer kept reserved);
     /// false when part of them is not free.

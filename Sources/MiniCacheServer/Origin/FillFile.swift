@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CLinuxCalls
 import NIOCore
 import Synchronization
 
@@ -20,8 +21,7 @@ package final class FillFile: Sendable {
 
     /// A new empty memory file; nil when the system has none to give (the fill then shares buffers).
     package init?() {
-        guard let create = Self.memfdCreate else { return nil }
-        let descriptor = "minicache-fill".withCString { create($0, Self.closeOnExec) }
+        let descriptor = clinux_memfd_create("minicache-fill")
         guard descriptor >= 0 else { return nil }
         self.descriptor = descriptor
     }
@@ -58,17 +58,6 @@ package final class FillFile: Sendable {
         }
     }
 
-    private static let closeOnExec: UInt32 = 1
-
-    /// glibc's `memfd_create`, looked up at run time (the C library's module does not declare it).
-    private static let memfdCreate: (@convention(c) (UnsafePointer<CChar>, UInt32) -> CInt)? = {
-        #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "memfd_create") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (UnsafePointer<CChar>, UInt32) -> CInt).self)
-        #else
-        return nil
-        #endif
-    }()
 }
 
 /// Bytes of a ``FillFile``: where a body part also lies in the fill's memory file.

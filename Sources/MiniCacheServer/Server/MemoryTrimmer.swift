@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CLinuxCalls
 import ServiceLifecycle
 import Synchronization
 
@@ -75,16 +73,6 @@ package struct MemoryTrimmer: Service {
 
     /// Returns the free memory of every malloc arena to the system.
     package static func trim() {
-        _ = mallocTrim?(0)
+        _ = clinux_malloc_trim(0)
     }
-
-    /// glibc's `malloc_trim`, looked up at run time (`<malloc.h>` is not in the C library's module).
-    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
-        #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-        #else
-        return nil
-        #endif
-    }()
 }
