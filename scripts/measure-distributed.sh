@@ -14,7 +14,8 @@
 #      through the next router count the errors a viewer would have seen
 # Usage: scripts/measure-distributed.sh            (CONFIG=release|debug, SCRATCH=.build-release,
 #        TRIALS=3, SITES=1000, TENANTS=10, RATE=10000, PARTS=1234 (which parts run), BED=1 for
-#        part 4; BIN=DIR uses binaries built already, e.g. BIN=.build/debug after swift build --build-tests)
+#        part 4; BIN=DIR uses binaries built already, e.g. BIN=.build/debug after swift build --build-tests;
+#        ROUTER_ARGS="--threads 2" adds arguments to the `ecdn router` of part 1b)
 # Needs: etcd-server, nginx, nghttp2-client (h2load), python3, taskset; installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -220,7 +221,7 @@ EOF
 rport=$((port + 2))
 # The seeded instances are records without caches behind them: the router's cache checks are off.
 taskset -c 0 "$bin/ecdn" router --store "$store" --id bench --listen "127.0.0.1:$rport" --cache-check-interval 0 --cache-check-timeout 0 \
-    >"$work/router.log" 2>&1 &
+    ${ROUTER_ARGS:-} >"$work/router.log" 2>&1 &
 router_pid=$!
 pids+=("$router_pid")
 for _ in $(seq 300); do

@@ -255,12 +255,12 @@ struct RouterCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a check waits for a cache; a viewer back for what it was sent to a cache for is sent there again only after a fresh check (0: no checks at all).", valueName: "S"))
     var cacheCheckTimeout: Double = 0.5
 
-    @Option(help: ArgumentHelp("Event loop threads serving viewers and etcd.", valueName: "N"))
-    var threads = 2
+    @Option(help: ArgumentHelp("Event loop threads serving viewers and etcd (default: the CPUs this process may run on, as taskset or a cpuset allows).", valueName: "N"))
+    var threads: Int?
 
     func validate() throws {
         guard HostPort(listen) != nil else { throw ValidationError("--listen must be ADDR:PORT") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
         guard routerWait >= 0 else { throw ValidationError("--router-wait must not be negative") }
         guard cacheCheckInterval >= 0, cacheCheckTimeout >= 0 else { throw ValidationError("--cache-check-interval and --cache-check-timeout must not be negative") }
     }
@@ -275,9 +275,9 @@ struct RouterCommand: AsyncParsableCommand {
                 Up.fail("--prefix-table \(prefixTable): \(error)")
             }
         }
-        // Two loops even on one core: measured pinned to one busy core, one loop gave the same
-        // CPU per answer and a higher median (the process's one thread got one share of the core).
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        // More loops than CPUs only adds thread switches to a viewer's wait: a router pinned to
+        // one core answers from one loop.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads ?? CPUAffinity.count)
         let client = store.connect(group: group)
         var policy = ControllerConfiguration()
         policy.routerWait = routerWait
