@@ -169,10 +169,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             while !self.closed, let frame = try self.reader.next() {
                 try self.received(frame, context: context)
             }
-        } catch let error as HTTP2FrameReader.ConnectionError {
-            self.fail(error, context: context)
         } catch {
-            self.fail(.init(code: .internalError, reason: "\(error)"), context: context)
+            self.fail(error, context: context)
         }
     }
 
