@@ -27,4 +27,7 @@ package struct CacheExchange {
     /// keyed by digest, revalidations apart so a `304` never reaches a client that needs a
     /// body); nil for an exchange sent on its own.
     package var fillKey: String?
+    /// The stored partial response this exchange completes with a request for the rest of it
+    /// (RFC 9111 §3.4); nil for any other exchange.
+    package var prefix: StoredPrefix? = nil
 }

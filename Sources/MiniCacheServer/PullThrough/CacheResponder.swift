@@ -46,6 +46,9 @@ package struct CacheResponder: Sendable {
         let key = self.cache.key(target: request.uri, origin: origin)
         let lookup = self.cache.lookup(key, request: request, in: mount)
         let stored = lookup.object?.cached?.response
+        if let object = lookup.object, let stored, stored.status == 206 {
+            return self.respondFromPartial(request, key: key, origin: origin, lookup: lookup, object: object, stored: stored, mount: mount, now: now)
+        }
         let decision = self.cache.rules.decide(request: request, stored: stored, now: now)
         switch decision {
         case .fresh(let age), .staleAcceptedByRequest(let age):
@@ -61,6 +64,9 @@ package struct CacheResponder: Sendable {
             let kind: CacheExchange.Kind = stored!.hasValidator ? .revalidation : .miss
             return .relay(.cache(self.exchange(kind, request: request, key: key, origin: origin, lookup: lookup, now: now)))
         case .miss:
+            if let exchange = self.rangeExchange(request, key: key, origin: origin, lookup: lookup, now: now) {
+                return .relay(.cache(exchange))
+            }
             return .relay(.cache(self.exchange(.miss, request: request, key: key, origin: origin, lookup: lookup, now: now)))
         case .gatewayTimeout:
             // §5.2.1.7: only-if-cached and nothing usable is stored.
@@ -139,15 +145,18 @@ package struct CacheResponder: Sendable {
     /// Sends `exchange` to the origin: through its shared fill (which the cache's recorder stores
     /// from), or on its own; `deliver` gets the events, cut to the request's range.
     package func start(_ exchange: CacheExchange, on eventLoop: any EventLoop, deliver: @escaping @Sendable (UpstreamEvent) -> Void) -> UpstreamSubscription {
-        let deliver = RangeRelay.applying(rangeOf: exchange.request, to: deliver)
+        var deliver = RangeRelay.applying(rangeOf: exchange.request, to: deliver)
+        if let prefix = exchange.prefix { deliver = PartialCompletion.applying(prefix, to: deliver) }
         guard let fillKey = exchange.fillKey else {
             if exchange.kind == .passThrough { self.stats.cacheMiss(coalesced: false) }
             return self.upstream.execute(exchange.forwarded, to: exchange.origin, on: eventLoop, deliver: deliver)
         }
         let lookup = exchange.lookup
-        let recorder = self.cache.recorder(
-            key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex,
-            revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil)
+        let recorder =
+            exchange.prefix.map { self.cache.completionRecorder(key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex, prefix: $0) }
+            ?? self.cache.recorder(
+                key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex,
+                revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil)
         let subscription = self.upstream.subscribe(
             key: fillKey, request: exchange.forwarded, origin: exchange.origin, on: eventLoop, recorder: recorder,
             passThrough: true, requestHeaders: exchange.forwarded.head.headers, deliver: deliver)
