@@ -315,6 +315,7 @@ let package = Package(
                 "minicache",
                 "sandbox-probe",
                 "MiniCacheTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

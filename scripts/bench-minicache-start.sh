@@ -29,14 +29,7 @@ fi
 for binary in "${binaries[@]}"; do
     [ -x "$binary" ] || { echo "no minicache executable at $binary; build one (see scripts/bench-density.sh for the static build)" >&2; exit 2; }
 done
-shfs=${SHFS:-}
-if [ -z "$shfs" ]; then
-    for candidate in .build-release/release/shfs .build/debug/shfs; do [ -x "$candidate" ] && shfs=$candidate && break; done
-fi
-if [ -z "$shfs" ]; then
-    swift build --product shfs >/dev/null
-    shfs=.build/debug/shfs
-fi
+. scripts/lib/find-shfs.sh
 work=$(mktemp -d /tmp/minicache-start.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$shfs" mkfs "$work/volume.shfs" --size 64M >/dev/null

@@ -22,14 +22,7 @@ runs=${RUNS:-3}
 work=$(mktemp -d /tmp/minicache-start-instructions.XXXXXX)
 server=""
 trap '[ -z "$server" ] || kill -9 "$server" 2>/dev/null; rm -rf "$work"' EXIT
-shfs=${SHFS:-}
-if [ -z "$shfs" ]; then
-    for candidate in .build-release/release/shfs .build/debug/shfs; do [ -x "$candidate" ] && shfs=$candidate && break; done
-fi
-if [ -z "$shfs" ]; then
-    swift build --product shfs >/dev/null
-    shfs=.build/debug/shfs
-fi
+. scripts/lib/find-shfs.sh
 "$shfs" mkfs "$work/volume.shfs" --size 64M >/dev/null
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 printf "%-50s %-10s %16s  %s\n" minicache cache "instructions" "(each start)"

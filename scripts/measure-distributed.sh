@@ -46,7 +46,22 @@ else
 fi
 
 work=$(mktemp -d /tmp/measure-distributed.XXXXXX)
-port=$((20000 + RANDOM % 20000))
+# Four consecutive ports free now (etcd client and peer, the router, nginx), below the kernel's
+# ephemeral range so that no outgoing connection takes one meanwhile.
+port=$(python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    base = random.randrange(10000, low - 4)
+    try:
+        for p in range(base, base + 4):
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", p)); s.close()
+    except OSError:
+        continue
+    print(base); break
+else:
+    raise SystemExit("no four free consecutive ports on 127.0.0.1")
+')
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -55,7 +70,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
+# etcd on the load generator's core: it only answers the router's first list and watch.
+taskset -c 1 etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls "http://127.0.0.1:$((port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
     --initial-cluster "default=http://127.0.0.1:$((port + 1))" --quota-backend-bytes $((2 << 30)) --log-level error >"$work/etcd.log" 2>&1 &
 pids+=($!)

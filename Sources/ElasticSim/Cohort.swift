@@ -134,7 +134,7 @@ extension Cohort {
     /// `moved` is scratch space.
     static func reschedule(
         _ touched: [Int32], net: borrowing FlowNetwork, viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
-        groupInfo: inout [GroupInfo], touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
+        groupInfo: inout AlignedArray<GroupInfo>, touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
     ) {
         moved.removeAll(keepingCapacity: true)
         for c in touched {
@@ -158,11 +158,11 @@ extension Cohort {
             var time = cohorts[ci].nextCrossing(at: now)?.time ?? .infinity
             var lazy = false
             if time - now >= lazyHorizon {
-                var bound = net.groupCap[Int(g)]
+                var bound = net.cap(g)
                 let limiter = groupInfo[Int(g)].limiter
                 // A starved fill's viewers get less than its bitrate until the fill's limit goes
                 // (which visits every cohort of the group).
-                if limiter >= 0 && net.limit(g).isFinite { bound = Swift.min(bound, net.groupCap[Int(limiter)]) }
+                if limiter >= 0 && net.limit(g).isFinite { bound = Swift.min(bound, net.cap(limiter)) }
                 let earliest = cohorts[ci].earliestCrossing(at: now, bound: bound)
                 if earliest - now >= lazyHorizon {
                     lazy = true

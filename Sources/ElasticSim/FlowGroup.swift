@@ -4,8 +4,9 @@
 /// rates.
 struct FlowGroup {
     var rate: Double
-    /// `min(cap, limit)`: what the allocation treats as the group's cap.
-    var ceiling: Double
+    /// The per-flow demand cap the group was registered with. Kept in the record (not in an
+    /// array of its own) so that a rate change that reads it costs no further cache miss.
+    let cap: Double
     /// A per-flow limit besides the cap, set from outside; infinite when none.
     var limit: Double
     /// Bytes carried by all flows of the group up to `updated`.
@@ -23,15 +24,18 @@ struct FlowGroup {
     /// Listed in the network's changed groups.
     var changed = false
 
-    init(rate: Double, ceiling: Double, limit: Double, linkStart: Int32, linkEnd: Int32, owner: Int32) {
+    init(rate: Double, cap: Double, limit: Double, linkStart: Int32, linkEnd: Int32, owner: Int32) {
         precondition(linkEnd - linkStart <= Int32(UInt16.max), "a path of more than 65,535 links")
         self.rate = rate
-        self.ceiling = ceiling
+        self.cap = cap
         self.limit = limit
         self.linkStart = linkStart
         self.owner = owner
         self.linkCount = UInt16(linkEnd - linkStart)
     }
+
+    /// `min(cap, limit)`: what the allocation treats as the group's cap.
+    var ceiling: Double { Swift.min(cap, limit) }
 
     var count: Int {
         get { Int(flows) }

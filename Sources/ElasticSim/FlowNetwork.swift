@@ -30,12 +30,9 @@ package struct FlowNetwork: Sendable {
     private var changedOwners: [Int32] = []
     private var pathIndex: [PathKey: Int32] = [:]
 
-    /// Per group: the state every rate change reads and writes, in one record.
-    private var groups: [FlowGroup] = []
-    /// The capacity of `groups` last backed with huge pages (``HugePages``).
-    private var advisedGroups = 0
+    /// Per group: the state every rate change reads and writes, in one record of a cache line.
+    private var groups = AlignedArray<FlowGroup>()
     package private(set) var groupPath: [Int32] = []
-    package private(set) var groupCap: [Double] = []
     private var groupIndex: [GroupKey: Int32] = [:]
 
     private var dirty = false
@@ -101,11 +98,9 @@ package struct FlowNetwork: Sendable {
         let g = Int32(groups.count)
         let start = pathLinkStart[Int(path)]
         groups.append(FlowGroup(
-            rate: cap, ceiling: cap, limit: .infinity, linkStart: start,
+            rate: cap, cap: cap, limit: .infinity, linkStart: start,
             linkEnd: start + Int32(pathLinks[Int(path)].count), owner: pathOwner[Int(path)]))
-        HugePages.adviseIfGrown(&groups, advised: &advisedGroups)
         groupPath.append(path)
-        groupCap.append(cap)
         groupIndex[key] = g
         groupSlots.append(Array(repeating: -1, count: pathLinks[Int(path)].count))
         return g
@@ -121,6 +116,9 @@ package struct FlowNetwork: Sendable {
 
     /// The flows in group `g`.
     package func flows(_ g: Int32) -> Int { groups[Int(g)].count }
+
+    /// The per-flow demand cap group `g` was registered with.
+    package func cap(_ g: Int32) -> Double { groups[Int(g)].cap }
 
     /// The per-flow limit of group `g` set with ``setLimit(_:of:now:)`` (infinity: none).
     package func limit(_ g: Int32) -> Double { groups[Int(g)].limit }
@@ -245,7 +243,6 @@ package struct FlowNetwork: Sendable {
         flush(gi, now: now)
         let previousCeiling = groups[gi].ceiling
         groups[gi].limit = limit
-        groups[gi].ceiling = Swift.min(groupCap[gi], limit)
         guard groups[gi].count > 0 else {
             groups[gi].rate = groups[gi].ceiling
             return

@@ -26,6 +26,18 @@ enum HugePages {
         advise(&array)
     }
 
+    /// Advises a new buffer of `bytes` at `pointer` before anything is written to it (the
+    /// buffer of an ``AlignedArray``): its huge-page-aligned part comes as huge pages once written.
+    static func advise(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        #if os(Linux)
+        guard bytes >= minimumBytes else { return }
+        let start = (UInt(bitPattern: pointer) + UInt(pageSize - 1)) & ~UInt(pageSize - 1)
+        let end = (UInt(bitPattern: pointer) + UInt(bytes)) & ~UInt(pageSize - 1)
+        guard start < end, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(aligned, Int(end - start), MADV_HUGEPAGE)
+        #endif
+    }
+
     private static func advise<T>(_ array: inout [T]) {
         #if os(Linux)
         let bytes = array.capacity * MemoryLayout<T>.stride

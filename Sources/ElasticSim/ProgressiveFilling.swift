@@ -10,10 +10,11 @@ import HeapModule
 /// shares only grow as groups freeze (a group freezes at the lowest level), so a stale share in
 /// the link heap is a lower bound and is refreshed only when it comes to the top.
 struct ProgressiveFilling {
-    /// Per link of the network while it is in the component.
+    /// Per link of the network while it is in the component: 16 bytes, so that the whole
+    /// table of a country's links stays in the core's cache during a breadth-first pass.
     private struct LinkState {
         var remaining = 0.0
-        var flows = 0
+        var flows: Int32 = 0
         var stale = false
         var reached = false
     }
@@ -54,7 +55,7 @@ struct ProgressiveFilling {
 
     /// Recomputes the rates of every active group connected to `dirty` through active groups
     /// (a closed component: every active group on its links is in it).
-    mutating func run(dirty: [Int32], capacity: [Double], groups: [FlowGroup], linkStore: [Int32], linkGroups: [[Int32]]) {
+    mutating func run(dirty: [Int32], capacity: [Double], groups: AlignedArray<FlowGroup>, linkStore: [Int32], linkGroups: [[Int32]]) {
         if linkState.count < capacity.count {
             linkState += Array(repeating: LinkState(), count: capacity.count - linkState.count)
         }
@@ -116,7 +117,7 @@ struct ProgressiveFilling {
                 reachedCeilings.append(groups[gi].ceiling)
                 for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                     let other = Int(store[k])
-                    link[other].flows += n
+                    link[other].flows += Int32(n)
                     guard !link[other].reached else { continue }
                     link[other].reached = true
                     link[other].remaining = capacity[other]
@@ -195,7 +196,7 @@ struct ProgressiveFilling {
             for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                 let l = Int(store[k])
                 link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
-                link[l].flows -= n
+                link[l].flows -= Int32(n)
                 link[l].stale = true
             }
         }

@@ -1,5 +1,7 @@
 extension Simulation {
-    /// One site's cache instances in the capacity model (``Scenario/CacheConfig/InstanceSize``).
+    /// One site's cache instances in the capacity model (``Scenario/CacheConfig/InstanceSize``):
+    /// 64 bytes, one cache line in an ``AlignedArray`` (a settle reads the pools of every site
+    /// whose served rate changed).
     struct SitePool {
         /// The site runs at least one instance.
         var active = false
@@ -106,7 +108,7 @@ extension Simulation {
             }
         }
         if scenario.caches.mode == .static {
-            peakPhysical = pools.reduce(0) { $0 + $1.peak }
+            peakPhysical = pools.indices.reduce(0) { $0 + pools[$1].peak }
         }
     }
 }

@@ -45,7 +45,6 @@ extension Simulation {
                 let g = net.group(path: p, cap: cap, tag: tag)
                 ids.append(g)
                 while groupInfo.count <= Int(g) { groupInfo.append(GroupInfo()) }
-                HugePages.adviseIfGrown(&groupInfo, advised: &advisedCapacity.groupInfo)
                 groupInfo[Int(g)].kind = kind
                 groupInfo[Int(g)].source = pathSource[Int(p)]
                 groupInfo[Int(g)].slot = Int16(s)
@@ -103,7 +102,7 @@ extension Simulation {
     /// starved), else no limit.
     func fillLimit(_ fill: Int32) -> Double {
         let rate = net.rate(fill)
-        return rate < net.groupCap[Int(fill)] * (1 - 1e-9) ? rate : .infinity
+        return rate < net.cap(fill) * (1 - 1e-9) ? rate : .infinity
     }
 
     /// Passes the rate of fills that changed on to the viewers they feed. Returns whether a limit
@@ -300,7 +299,7 @@ extension Simulation {
         let slot = Int(groupInfo[Int(g)].slot)
         let capped = (1...n).contains(slot) || ((3 * n + 1)...(4 * n)).contains(slot)
         guard groupInfo[Int(g)].kind == .viewer, capped else { return false }
-        let cap = net.groupCap[Int(g)]
+        let cap = net.cap(g)
         guard net.rate(g) < cap * (1 - 1e-9) else { return false }
         guard groupInfo[Int(g)].firstCohort >= 0 else { return false }
         // The members leave the group's list before they join another one or merge.

@@ -56,9 +56,9 @@ package final class Simulation {
     var pathSource: [Int32] = []
     var pathGroups: [[Int32]] = []
     /// Per flow group: kind, slot, limiting fill, dependents and cohorts.
-    @exclusivity(unchecked) var groupInfo: [GroupInfo] = []
+    @exclusivity(unchecked) var groupInfo = AlignedArray<GroupInfo>()
     /// The capacities of the large arrays last backed with huge pages (``HugePages``).
-    var advisedCapacity = (groupInfo: 0, cohorts: 0, viewers: 0)
+    var advisedCapacity = (cohorts: 0, viewers: 0)
     /// What ``prefetchRecords(of:)`` read, kept so that its loads are not optimised away.
     var prefetchSink: (Int32, Double) = (0, 0)
     /// Scratch list of ``uncapStarvedCohorts(of:)``.
@@ -85,7 +85,7 @@ package final class Simulation {
     var objectBytes = 0.0
     var objectHitBytes = 0.0
     /// The capacity model: per node, and its totals.
-    var pools: [SitePool]
+    @exclusivity(unchecked) var pools: AlignedArray<SitePool>
     var physicalSeconds = 0.0
     var physicalBoots = 0
     var siteSeconds = 0.0
@@ -172,7 +172,7 @@ package final class Simulation {
         staticInstance = Array(repeating: -1, count: topology.count)
         siteInstances = Array(repeating: 0, count: topology.count)
         siteStarts = siteInstances
-        pools = Array(repeating: SitePool(), count: topology.count)
+        pools = AlignedArray(repeating: SitePool(), count: topology.count)
         sitePeakInstances = siteInstances
         siteConnections = siteInstances
         sitePeakConnections = siteInstances
@@ -311,7 +311,8 @@ package final class Simulation {
     }
 
     /// Reads the records that passing on the rates of `changed` will visit (each group's record,
-    /// the network record of a fill's first dependent, a viewer group's first cohort) in loops
+    /// the network record and the record of a fill's first dependent, a viewer group's first
+    /// cohort) in loops
     /// of independent loads: at country scale they are cache misses, which overlap here instead
     /// of stalling the longer loop that uses them one group at a time.
     private func prefetchRecords(of changed: ArraySlice<Int32>) {
@@ -321,7 +322,10 @@ package final class Simulation {
         var values = 0.0
         for g in changed {
             let info = groupInfo[Int(g)]
-            if info.firstDependent >= 0 { values += net.limit(info.firstDependent) }
+            if info.firstDependent >= 0 {
+                values += net.limit(info.firstDependent)
+                links &+= groupInfo[Int(info.firstDependent)].nextDependent
+            }
             if info.firstCohort >= 0 { values += cohorts[Int(info.firstCohort)].rate }
         }
         prefetchSink = (links, values)

@@ -1,3 +1,4 @@
+import Crypto
 import EtcdClient
 import Foundation
 import HTTPToolkit
@@ -123,6 +124,48 @@ struct EtcdAuthTests {
         try await Task.sleep(for: .milliseconds(2500))
         try await client.put("/a/late", value: [3])
         #expect(try await client.get("/a/late")?.value == [3])
+        await client.close()
+    }
+
+    /// With JWT tokens (`--auth-token jwt,…`) a token expires a fixed time after etcd signed it
+    /// (`ttl`, 1 s here), however often it is used, unlike the simple tokens above: requests that
+    /// go on across an expiry keep succeeding (the client signs in again when etcd refuses the
+    /// token), and a watch keeps delivering.
+    @Test(.timeLimit(.minutes(1))) func jwtTokensThatExpireWhileInUseAreRenewed() async throws {
+        let directory = TestEnvironment.temporaryDirectory("etcd-jwt")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = P256.Signing.PrivateKey()
+        try key.pemRepresentation.write(toFile: directory + "/jwt.key", atomically: true, encoding: .utf8)
+        try key.publicKey.pemRepresentation.write(toFile: directory + "/jwt.pub", atomically: true, encoding: .utf8)
+        let jwt = "jwt,pub-key=\(directory)/jwt.pub,priv-key=\(directory)/jwt.key,sign-method=ES256,ttl=1s"
+        let etcd = try await EtcdTestServer.start(arguments: ["--auth-token", jwt])
+        defer { etcd.destroy() }
+        try await Self.enableAuthentication(etcd)
+        let client = try Self.client(etcd)
+        let first = try await client.put("/a/first", value: [0])
+        var iterator = client.observe(prefix: "/a/", from: first + 1).makeAsyncIterator()
+        // A token signed after the client's: once etcd refuses it, the client's has expired too.
+        let probe = try await Self.token(etcd)
+        var round = 0
+        var expired = false
+        while !expired {
+            round += 1
+            try await client.put("/a/k", value: Array(String(round).utf8))
+            #expect(try await client.get("/a/k")?.text == String(round))
+            expired = try await !Self.accepts(etcd, token: probe)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let after = try await client.put("/a/after", value: [1])
+        #expect(try await client.get("/a/after")?.value == [1])
+        var seen: [String] = []
+        while let update = await iterator.next() {
+            if case .events(let events, let reached) = update {
+                seen += events.map(\.keyValue.key)
+                if reached >= after { break }
+            }
+        }
+        #expect(seen.last == "/a/after")
+        #expect(Set(seen) == ["/a/k", "/a/after"])
         await client.close()
     }
 

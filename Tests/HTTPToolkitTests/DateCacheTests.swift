@@ -14,6 +14,19 @@ struct DateCacheTests {
         try await loop.submit { body(cache.value) }.get()
     }
 
+    /// The second of the clock the cache reads. `time()` reads a coarse clock that lags it by up
+    /// to a scheduler tick, so at the turn of a second it can still say the one before.
+    private static func realtimeSecond() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec)
+    }
+
+    /// The encodings of every second from `first` to `last`.
+    private static func seconds(_ first: Int64, _ last: Int64, _ encode: (Int64) -> String) -> [String] {
+        (first...last).map(encode)
+    }
+
     @Test("an idle loop has nothing scheduled: the date is kept current only in seconds a response reads it")
     func idleLoopHasNoTimer() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -25,10 +38,11 @@ struct DateCacheTests {
         }.get()
         #expect(try await Self.onLoop(loop, cache) { $0.isScheduled } == false)
 
+        let before = Self.realtimeSecond()
         let (line, scheduled) = try await Self.onLoop(loop, cache) { cache in (String(buffer: cache.dateLine), cache.isScheduled) }
+        let after = Self.realtimeSecond()
         #expect(scheduled)
-        let now = Int64(time(nil))
-        #expect([now - 1, now].map { "Date: \(HTTPDate.format($0))\r\n" }.contains(line))
+        #expect(Self.seconds(before, after) { "Date: \(HTTPDate.format($0))\r\n" }.contains(line))
 
         // The task of the next second clears the flag and schedules nothing more (10 s is a safety
         // margin for a busy machine, not an expectation).
@@ -39,10 +53,11 @@ struct DateCacheTests {
         #expect(try await Self.onLoop(loop, cache) { $0.isScheduled } == false)
 
         // The next read catches up with the clock and schedules the next clearing again.
+        let laterBefore = Self.realtimeSecond()
         let (prefix, again) = try await Self.onLoop(loop, cache) { cache in (String(buffer: cache.okPrefix), cache.isScheduled) }
+        let laterAfter = Self.realtimeSecond()
         #expect(again)
-        let later = Int64(time(nil))
-        #expect([later - 1, later].map { "HTTP/1.1 200 OK\r\nDate: \(HTTPDate.format($0))\r\n" }.contains(prefix))
+        #expect(Self.seconds(laterBefore, laterAfter) { "HTTP/1.1 200 OK\r\nDate: \(HTTPDate.format($0))\r\n" }.contains(prefix))
 
         try await Self.onLoop(loop, cache) { $0.stop() }
         #expect(try await Self.onLoop(loop, cache) { $0.isScheduled } == false)
@@ -53,7 +68,10 @@ struct DateCacheTests {
     func withoutLoop() {
         let cache = DateCache()
         cache.refresh(now: 784_111_777)
-        #expect(cache.date == HTTPDate.format(Int64(time(nil))) || cache.date == HTTPDate.format(Int64(time(nil)) - 1))
+        let before = Self.realtimeSecond()
+        let date = cache.date
+        let after = Self.realtimeSecond()
+        #expect(Self.seconds(before, after) { HTTPDate.format($0) }.contains(date))
         #expect(!cache.isScheduled)
     }
 }

@@ -128,27 +128,39 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     }
 }
 
+/// A plan handed from the loop that made it to the test, which alone uses it from then on.
+private struct Handed<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// The cache's answers and its decisions on the origin's answers, as plans.
 @Suite struct CacheResponderTests {
     static let origin = OriginAddress(host: "127.0.0.1", port: 1)
     static let now = Int64(time(nil))
 
     /// A volume with a cache over it and no server.
-    final class Fixture {
+    final class Fixture: Sendable {
         let volume: TestVolume
         let holder: MountedVolume
         let cache: PullThroughCache
         let stats: ServerStats
         let responder: CacheResponder
+        /// The loop requests are decided on, as a server's connections decide them: the cache's
+        /// grace period waits for it, so a decision on an older mount still sees an invalidation.
+        let loop: MultiThreadedEventLoopGroup
 
         init() throws {
+            self.loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             self.volume = try TestVolume(sizeMiB: 4)
             var logger = Logger(label: "cache-responder-test")
             logger.logLevel = .error
             self.stats = ServerStats(startTime: 0, factory: PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
             self.holder = try MountedVolume(
                 path: self.volume.path, configuration: ServerConfiguration(), registry: StatsRegistry(), stats: self.stats, logger: logger)
-            self.cache = PullThroughCache(origin: CacheResponderTests.origin, maxObjectSize: 1 << 20, volumes: self.holder, stats: self.stats, logger: logger)
+            self.cache = PullThroughCache(
+                router: OriginRouter(origin: CacheResponderTests.origin), maxObjectSize: 1 << 20, volumes: self.holder, stats: self.stats,
+                grace: SnapshotGrace(group: self.loop), logger: logger)
             let upstream = UpstreamRelay(group: MultiThreadedEventLoopGroup.singleton, timeout: .seconds(1), stats: self.stats, logger: logger)
             self.responder = CacheResponder(cache: self.cache, upstream: upstream, stats: self.stats, serverName: "minicache")
         }
@@ -165,17 +177,23 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
             }
         }
 
-        func plan(_ text: String, now: Int64 = CacheResponderTests.now) throws -> ResponsePlan {
-            let mount = self.holder.current
-            return try withRequest(text) { head, bytes in
-                head.method == .get || head.method == .head
-                    ? self.responder.respond(to: head, in: bytes, mount: mount, now: now, on: EmbeddedEventLoop())
-                    : self.responder.forward(head, in: bytes, now: now)
-            }
+        /// Decides `text` within one task on the fixture's loop.
+        func plan(_ text: String, now: Int64 = CacheResponderTests.now) async throws -> ResponsePlan {
+            let loop = self.loop.next()
+            let plan = try await loop.submit {
+                let mount = self.holder.current
+                return Handed(
+                    try withRequest(text) { head, bytes in
+                        head.method == .get || head.method == .head
+                            ? self.responder.respond(to: head, in: bytes, mount: mount, now: now, on: loop)
+                            : self.responder.forward(head, in: bytes, now: now)
+                    })
+            }.get()
+            return plan.value
         }
 
-        func exchange(_ text: String, now: Int64 = CacheResponderTests.now) throws -> CacheExchange? {
-            guard case .relay(.cache(let exchange)) = try self.plan(text, now: now) else { return nil }
+        func exchange(_ text: String, now: Int64 = CacheResponderTests.now) async throws -> CacheExchange? {
+            guard case .relay(.cache(let exchange)) = try await self.plan(text, now: now) else { return nil }
             return exchange
         }
 
@@ -193,6 +211,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
 
         func close() async {
             await self.cache.store.shutdown()
+            try? await self.loop.shutdownGracefully()
             self.volume.remove()
         }
     }
@@ -209,7 +228,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     @Test("RFC 9111 §4: nothing stored is a miss sent through the shared fill of the key, without the client's conditionals")
     func miss() async throws {
         try await Fixture.with { fixture in
-            let exchange = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\nRange: bytes=0-1\r\n\r\n"))
+            let exchange = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\nRange: bytes=0-1\r\n\r\n"))
             #expect(exchange.kind == .miss)
             #expect(exchange.fillKey == "cache \(exchange.lookup.digest)")
             #expect(exchange.forwarded.head.headers.first(name: "host") == "127.0.0.1:1")
@@ -224,7 +243,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=600"), ("ETag", "\"v1\"")], body: "hello"))
             for _ in 0..<2 {
-                let (hit, age, label, selection) = try #require(Self.stored(try fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 5)))
+                let (hit, age, label, selection) = try #require(Self.stored(try await fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 5)))
                 #expect(hit.status == .ok)
                 #expect(age == 5)
                 #expect(label == .hit)
@@ -237,13 +256,13 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func conditionalsAndRangesOnHits() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=600"), ("ETag", "\"v1\"")], body: "0123456789"))
-            let notModified = try fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n")
+            let notModified = try await fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n")
             #expect(Self.selection(of: notModified) == .notModified)
-            let failed = try fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nIf-Match: \"v2\"\r\n\r\n")
+            let failed = try await fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nIf-Match: \"v2\"\r\n\r\n")
             #expect(Self.selection(of: failed) == .preconditionFailed)
-            let ranged = try fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n")
+            let ranged = try await fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n")
             #expect(Self.selection(of: ranged) == .range(2..<5))
-            let headRanged = try fixture.plan("HEAD /a HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n")
+            let headRanged = try await fixture.plan("HEAD /a HTTP/1.1\r\nHost: t\r\nRange: bytes=2-4\r\n\r\n")
             #expect(Self.selection(of: headRanged) == .whole)
         }
     }
@@ -252,7 +271,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func staleIsRevalidated() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=60"), ("ETag", "\"v1\"")], body: "hello"))
-            let exchange = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
+            let exchange = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
             #expect(exchange.kind == .revalidation)
             #expect(exchange.fillKey == "revalidate \(exchange.lookup.digest)")
             #expect(exchange.forwarded.head.headers.first(name: "if-none-match") == "\"v1\"")
@@ -263,7 +282,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func notModifiedServesStored() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=60"), ("ETag", "\"v1\""), ("X-Version", "1")], body: "hello"))
-            let exchange = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
+            let exchange = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
             let answer = fixture.responder.originAnswered(
                 HTTPResponseHead(version: .http1_1, status: .notModified, headers: ["ETag": "\"v1\"", "X-Version": "2", "Cache-Control": "max-age=60"]),
                 to: exchange, mount: fixture.holder.current, now: Self.now + 120)
@@ -281,7 +300,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func notModifiedForAnotherRepresentation() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=60"), ("ETag", "\"v1\"")], body: "hello"))
-            let exchange = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
+            let exchange = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
             let answer = fixture.responder.originAnswered(
                 HTTPResponseHead(version: .http1_1, status: .notModified, headers: ["ETag": "\"v2\""]), to: exchange, mount: fixture.holder.current,
                 now: Self.now + 120)
@@ -298,7 +317,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func staleOnError() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=60, stale-if-error=600"), ("ETag", "\"v1\"")], body: "hello"))
-            let exchange = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
+            let exchange = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n", now: Self.now + 120))
             let answer = fixture.responder.originAnswered(
                 HTTPResponseHead(version: .http1_1, status: .serviceUnavailable), to: exchange, mount: fixture.holder.current, now: Self.now + 120)
             guard case .replace(let plan) = answer, Self.stored(plan)?.2 == .stale else {
@@ -317,14 +336,14 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
             let origin = HTTPResponseHead(
                 version: .http1_1, status: .ok,
                 headers: ["ETag": "\"v1\"", "Content-Length": "5", "Connection": "x-hop", "X-Hop": "1", "Cache-Control": "max-age=60"])
-            let plain = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n"))
+            let plain = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n"))
             guard case .relay(let head) = fixture.responder.originAnswered(origin, to: plain, mount: fixture.holder.current, now: Self.now) else {
                 Issue.record("not relayed")
                 return
             }
             #expect(head.status == .ok && head.contentLength == 5 && head.label == .miss)
             #expect(!head.fields.contains(name: "x-hop") && !head.fields.contains(name: "connection") && !head.fields.contains(name: "content-length"))
-            let conditional = try #require(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n"))
+            let conditional = try #require(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"v1\"\r\n\r\n"))
             guard case .relay(let notModified) = fixture.responder.originAnswered(origin, to: conditional, mount: fixture.holder.current, now: Self.now) else {
                 Issue.record("not relayed")
                 return
@@ -338,7 +357,7 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
     func passThroughInvalidates() async throws {
         try await Fixture.with { fixture in
             #expect(await fixture.store("/a", [("Cache-Control", "max-age=600")], body: "hello"))
-            let exchange = try #require(try fixture.exchange("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"))
+            let exchange = try #require(try await fixture.exchange("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"))
             #expect(exchange.kind == .passThrough)
             #expect(exchange.fillKey == nil)
             #expect(exchange.forwarded.body.map { Array($0.readableBytesView) } == Array("abc".utf8))
@@ -349,14 +368,14 @@ func parts(of plan: ResponsePlan) -> (Representation, Representation.Selection)?
                 return
             }
             #expect(head.label == .pass)
-            #expect(try fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")?.kind == .miss)
+            #expect(try await fixture.exchange("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")?.kind == .miss)
         }
     }
 
     @Test("RFC 9111 §5.2.1.7: only-if-cached with nothing stored is 504")
     func onlyIfCached() async throws {
         try await Fixture.with { fixture in
-            guard case .error(.gatewayTimeout, _, _) = try fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nCache-Control: only-if-cached\r\n\r\n") else {
+            guard case .error(.gatewayTimeout, _, _) = try await fixture.plan("GET /a HTTP/1.1\r\nHost: t\r\nCache-Control: only-if-cached\r\n\r\n") else {
                 Issue.record("not 504")
                 return
             }

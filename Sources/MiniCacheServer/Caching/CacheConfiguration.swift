@@ -16,8 +16,9 @@ package struct CacheConfiguration: Sendable, Equatable {
     /// is `false`.
     package var storesUnvalidatableResponses: Bool
 
-    /// Whether `206 Partial Content` responses are stored. They need range-aware storage,
-    /// which the volume does not provide, so the default is `false`.
+    /// Whether `206 Partial Content` responses with one byte range are stored, served to the
+    /// ranges inside them and completed from the origin (RFC 9111 §3.3, §3.4); the cache then
+    /// forwards a miss's `Range` instead of fetching the whole response. Default `true`.
     package var storesPartialContent: Bool
 
     /// Targeted cache-control fields this cache obeys instead of `Cache-Control` and `Expires`
@@ -31,14 +32,14 @@ package struct CacheConfiguration: Sendable, Equatable {
     ///   - heuristicFraction: heuristic freshness fraction of the `Last-Modified` age; default 0.1.
     ///   - heuristicLimit: heuristic freshness cap in seconds; default one day.
     ///   - storesUnvalidatableResponses: store responses without freshness or validators; default `false`.
-    ///   - storesPartialContent: store 206 responses; default `false`.
+    ///   - storesPartialContent: store 206 responses and forward the `Range` of misses; default `true`.
     ///   - targetedFields: targeted cache-control fields obeyed; default `CDN-Cache-Control`.
     package init(
         isShared: Bool = true,
         heuristicFraction: Double = 0.1,
         heuristicLimit: Int64 = 86_400,
         storesUnvalidatableResponses: Bool = false,
-        storesPartialContent: Bool = false,
+        storesPartialContent: Bool = true,
         targetedFields: [TargetedField] = [.cdnCacheControl]
     ) {
         self.targetedFields = targetedFields

@@ -18,7 +18,7 @@ package struct CacheRules: Sendable {
         /// Only GET responses are stored (RFC 9111 §3, "request method is understood"; HEAD
         /// responses have no body to store).
         case method
-        /// The status is not final, not understood, or 206/304 (§3, §3.3).
+        /// The status is not final, not understood, 304, or a 206 the cache cannot keep (§3, §3.3).
         case status
         /// `no-store` in the request or the response (§5.2.1.5, §5.2.2.5).
         case noStore
@@ -52,7 +52,12 @@ package struct CacheRules: Sendable {
         guard request.method == .GET else { return .doNotStore(.method) }
         let status = Int(response.status.code)
         guard Self.understoodStatuses.contains(status), status != 304 else { return .doNotStore(.status) }
-        if status == 206 && !configuration.storesPartialContent { return .doNotStore(.status) }
+        if status == 206 {
+            // One byte range of a representation of known length, or nothing to serve ranges from.
+            guard configuration.storesPartialContent,
+                response.headers.first(name: "content-range").flatMap(ContentRange.init)?.completeLength != nil
+            else { return .doNotStore(.status) }
+        }
 
         let targeted = TargetedField.select(configuration.targetedFields, in: response.headers)
         let responseCC = targeted?.directives ?? CacheControl(headers: response.headers)

@@ -56,6 +56,9 @@ package final class OriginFillRegistry<Key: Hashable & Sendable>: Sendable {
     /// The number of fills in flight.
     package var count: Int { state.withLock { $0.fills.count } }
 
+    /// Whether a fill for `key` is in flight (or held for storing).
+    package func contains(_ key: Key) -> Bool { state.withLock { $0.fills[key] != nil } }
+
     /// Fills created (origin fetches) and requests that joined one (coalesced requests).
     package var statistics: (created: Int, joined: Int) { state.withLock { ($0.created, $0.joined) } }
 

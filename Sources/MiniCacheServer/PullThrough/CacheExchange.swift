@@ -27,6 +27,9 @@ package struct CacheExchange {
     /// keyed by digest, revalidations apart so a `304` never reaches a client that needs a
     /// body); nil for an exchange sent on its own.
     package var fillKey: String?
+    /// The stored partial response this exchange completes with a request for the rest of it
+    /// (RFC 9111 §3.4); nil for any other exchange.
+    package var prefix: StoredPrefix? = nil
     /// The host and target of a plain request that misses, by which plain requests for the same
     /// URL are answered from its fill once the fetch ended, until it is stored (``HeldFill``).
     var heldKey: FastHitKey? = nil

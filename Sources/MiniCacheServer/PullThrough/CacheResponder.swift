@@ -50,6 +50,9 @@ package struct CacheResponder: Sendable {
         let key = self.cache.key(target: request.uri, origin: origin)
         let lookup = self.cache.lookup(key, request: request, in: mount)
         let stored = lookup.object?.cached?.response
+        if let object = lookup.object, let stored, stored.status == 206 {
+            return self.respondFromPartial(request, key: key, origin: origin, lookup: lookup, object: object, stored: stored, mount: mount, now: now)
+        }
         let decision = self.cache.rules.decide(request: request, stored: stored, now: now)
         switch decision {
         case .fresh(let age), .staleAcceptedByRequest(let age):
@@ -65,6 +68,9 @@ package struct CacheResponder: Sendable {
             let kind: CacheExchange.Kind = stored!.hasValidator ? .revalidation : .miss
             return .relay(.cache(self.exchange(kind, request: request, key: key, origin: origin, lookup: lookup, now: now)))
         case .miss:
+            if let exchange = self.rangeExchange(request, key: key, origin: origin, lookup: lookup, now: now) {
+                return .relay(.cache(exchange))
+            }
             var exchange = self.exchange(.miss, request: request, key: key, origin: origin, lookup: lookup, now: now)
             if lookup.varyIndex == nil { exchange.heldKey = fastKey?.owned() }
             return .relay(.cache(exchange))
@@ -145,16 +151,19 @@ package struct CacheResponder: Sendable {
     /// Sends `exchange` to the origin: through its shared fill (which the cache's recorder stores
     /// from), or on its own; `deliver` gets the events, cut to the request's range.
     package func start(_ exchange: CacheExchange, on eventLoop: any EventLoop, deliver: @escaping @Sendable (UpstreamEvent) -> Void) -> UpstreamSubscription {
-        let deliver = RangeRelay.applying(rangeOf: exchange.request, to: deliver)
+        var deliver = RangeRelay.applying(rangeOf: exchange.request, to: deliver)
+        if let prefix = exchange.prefix { deliver = PartialCompletion.applying(prefix, to: deliver) }
         guard let fillKey = exchange.fillKey else {
             if exchange.kind == .passThrough { self.stats.cacheMiss(coalesced: false) }
             return self.upstream.execute(exchange.forwarded, to: exchange.origin, on: eventLoop, deliver: deliver)
         }
         let lookup = exchange.lookup
-        let recorder = self.cache.recorder(
-            key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex,
-            revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil,
-            held: exchange.kind == .miss ? exchange.heldKey.map { ($0, self.serverName) } : nil)
+        let recorder =
+            exchange.prefix.map { self.cache.completionRecorder(key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex, prefix: $0) }
+            ?? self.cache.recorder(
+                key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex,
+                revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil,
+                held: exchange.kind == .miss ? exchange.heldKey.map { ($0, self.serverName) } : nil)
         let subscription = self.upstream.subscribe(
             key: fillKey, request: exchange.forwarded, origin: exchange.origin, on: eventLoop, recorder: recorder,
             passThrough: true, requestHeaders: exchange.forwarded.head.headers, deliver: deliver)

@@ -115,15 +115,29 @@ final class CacheStoreState {
         self.write([Write(digest: digest, response: response, body: StoredBody(body), record: record)])[0]
     }
 
-    /// Stores several responses and records with one group commit: room is made and chunks
-    /// reserved for all of them, evictions are synced once if there were any, the data of all is
-    /// written and synced once, then their entries are written and synced once; the new objects
-    /// appear in one derived mount. Returns, per write, whether it is committed and visible.
+    /// Stores several responses and records with group commits: room is made and chunks
+    /// reserved for all of a group, evictions are synced once if there were any, the data of all
+    /// is written and synced once, then their entries are written and synced once; the new
+    /// objects appear in one derived mount. A write that finds no room while earlier writes of its
+    /// group hold the space starts the next group once those are committed, so that it can evict
+    /// them as it would have had they come one by one: a store thread that fell behind under load
+    /// and found more writes queued than the volume holds keeps the newest instead of refusing
+    /// them. Returns, per write, whether it is committed and visible.
     func write(_ writes: [Write]) -> [Bool] {
         var results = [Bool](repeating: false, count: writes.count)
         // A later write of the same key in the batch replaces an earlier one.
         var last: [[UInt8]: Int] = [:]
         for (index, write) in writes.enumerated() { last[self.key(write.digest)] = index }
+        var next = 0
+        while next < writes.count {
+            next = self.commitGroup(writes, from: next, last: last, results: &results)
+        }
+        return results
+    }
+
+    /// Commits the writes from `start` on as one group, up to the first that finds no room while
+    /// the group holds space; sets their results and returns the index of the first write left.
+    private func commitGroup(_ writes: [Write], from start: Int, last: [[UInt8]: Int], results: inout [Bool]) -> Int {
         struct Planned {
             var index: Int
             var key: [UInt8]
@@ -135,8 +149,8 @@ final class CacheStoreState {
         var planned: [Planned] = []
         let writer: VolumeWriter
         do { writer = try self.lockWriter() } catch {
-            for write in writes { self.refused(Refusal(failure: .io, message: "\(error)"), digest: write.digest) }
-            return results
+            for write in writes[start...] { self.refused(Refusal(failure: .io, message: "\(error)"), digest: write.digest) }
+            return writes.count
         }
         defer { writer.unlock() }
         self.tryDiscarding(writer)
@@ -144,7 +158,8 @@ final class CacheStoreState {
         // Slots the group's new objects take per hash bucket: they are taken only when staged,
         // after every write of the group made its room.
         var newInBucket: [Int: Int] = [:]
-        for (index, write) in writes.enumerated() {
+        var end = writes.count
+        for (index, write) in writes.enumerated().dropFirst(start) {
             let key = self.key(write.digest)
             guard last[key] == index else { continue }
             var options = ObjectOptions(hidden: true)
@@ -172,13 +187,18 @@ final class CacheStoreState {
                 }
                 let replacing = writer.entry(digest: key) != nil
                 let bucket = key.withUnsafeBytes { VolumeWriter.bucket(ofDigest: $0, bucketCount: writer.header.bucketCount) }
-                changes += try self.makeRoom(writer, key: key, bytes: length, replacing: replacing, slotsTaken: newInBucket[bucket, default: 0])
+                try self.makeRoom(writer, key: key, bytes: length, replacing: replacing, slotsTaken: newInBucket[bucket, default: 0], into: &changes)
                 guard let run = writer.reserve(length: length) else {
                     throw Refusal(failure: .full, message: "no free extent holds \(length) bytes")
                 }
                 if !replacing { newInBucket[bucket, default: 0] += 1 }
                 planned.append(Planned(index: index, key: key, block: block, options: options, cached: cached, run: run))
             } catch let refusal as Refusal {
+                if refusal.failure == .full, !planned.isEmpty {
+                    // The group's own reservations may be what fills the volume: commit them first.
+                    end = index
+                    break
+                }
                 self.refused(refusal, digest: write.digest)
             } catch {
                 self.refused(Refusal(failure: .io, message: "\(error)"), digest: write.digest)
@@ -201,7 +221,7 @@ final class CacheStoreState {
             for plan in planned { writer.releaseChunks(plan.run) }
             for plan in planned { self.refused(Refusal(failure: .io, message: "\(error)"), digest: writes[plan.index].digest) }
             self.publish(changes)
-            return results
+            return end
         }
         var staged: [(plan: Planned, entry: Entry, retained: Range<Int64>, old: Entry?)] = []
         for plan in planned {
@@ -222,7 +242,7 @@ final class CacheStoreState {
             self.writer = nil
             for item in staged { self.refused(Refusal(failure: .io, message: "\(error)"), digest: writes[item.plan.index].digest) }
             self.publish(changes)
-            return results
+            return end
         }
         let mount = self.volumes.current
         var memory = mount.memoryBytes
@@ -255,7 +275,7 @@ final class CacheStoreState {
             }
         }
         self.reportHolding()
-        return results
+        return end
     }
 
     /// Rewrites the metadata of a stored response, keeping its body.
@@ -364,11 +384,12 @@ final class CacheStoreState {
 
     /// Evicts until the bucket of `key` has a slot beyond the `slotsTaken` that earlier writes
     /// of the group will take (unless an object is replaced in its slot) and a free extent holds
-    /// `bytes`. Returns the evictions not yet published.
+    /// `bytes`. Adds the evictions not yet published to `changes`, also those made before it
+    /// throws, which the mount must stop listing all the same.
     private func makeRoom(
-        _ writer: VolumeWriter, key: [UInt8], bytes: Int64, replacing: Bool, slotsTaken: Int
-    ) throws -> [(slot: Int, object: PreparedObject?)] {
-        var changes: [(slot: Int, object: PreparedObject?)] = []
+        _ writer: VolumeWriter, key: [UInt8], bytes: Int64, replacing: Bool, slotsTaken: Int,
+        into changes: inout [(slot: Int, object: PreparedObject?)]
+    ) throws {
         var waitedUntil: ContinuousClock.Instant?
         var evictedBytes: Int64 = 0
         while true {
@@ -381,7 +402,7 @@ final class CacheStoreState {
                 self.metrics.evicted(.bucket)
                 continue
             }
-            if writer.hasFreeExtent(for: bytes) { return changes }
+            if writer.hasFreeExtent(for: bytes) { return }
             if !self.quarantine.isEmpty {
                 if !changes.isEmpty {
                     self.publish(changes)

@@ -19,6 +19,9 @@ package final class HitHead: Sendable {
     let notModified: ByteBuffer
     /// The stored `Content-Type`, for the parts of a `206`.
     let contentType: String?
+    /// For a stored `206` (RFC 9111 §3.3): where its body starts in the representation, and the
+    /// representation's complete length.
+    let partialContent: (start: Int64, completeLength: Int64)?
 
     /// Fields the server writes itself on a hit.
     static let ownFields: Set<String> = ["content-length", "age", "connection", "keep-alive", "transfer-encoding", "x-cache"]
@@ -33,6 +36,7 @@ package final class HitHead: Sendable {
         self.status = status
         self.statusLine = ByteBuffer(string: status.statusLine)
         self.contentType = stored.headers.first(name: "content-type")
+        self.partialContent = stored.partialContent
         let hidden = Set(stored.cacheControl.noCacheFields.map { $0.lowercased() })
         var text = ""
         var notModified = ""

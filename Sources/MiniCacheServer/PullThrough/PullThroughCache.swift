@@ -41,7 +41,7 @@ package final class PullThroughCache: Sendable {
     private let backgroundKeys = Mutex(Set<CacheDigest>())
     /// Ends fill holds and invalidation marks only once no request can still be deciding on a
     /// mount from before the store's change.
-    private let grace: SnapshotGrace
+    let grace: SnapshotGrace
 
     /// What the cache has done since it started.
     package struct Counters: Sendable, Equatable {
@@ -435,6 +435,12 @@ package final class PullThroughCache: Sendable {
         _ body: StoredBody, key: CacheKey, request: HTTPRequestHead, metadata: StoredResponse, varyIndex: VaryIndex?, since: UInt64,
         release: @escaping @Sendable () -> Void
     ) {
+        // A 206 is kept as the range it holds, or as the 200 it stands for when it holds everything.
+        guard let metadata = metadata.storedForm(bodyLength: Int64(body.count)) else {
+            self.recordNotStored()
+            release()
+            return
+        }
         // The store's purges match the path and query (`/live/seg1.ts`), whatever the origin.
         let url = key.target
         let primary = key.primaryDigest

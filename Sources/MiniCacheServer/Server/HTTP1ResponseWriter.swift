@@ -269,18 +269,21 @@ struct HTTP1ResponseWriter {
         case (.unsatisfiable, _):
             self.writeError(
                 .rangeNotSatisfiable, keepAlive: keepAlive, minorVersion: framing.minorVersion, isHead: framing.isHead,
-                fields: Self.partialFields(representation, withLabel: false) + "Content-Range: bytes */\(object.length)\r\n")
+                fields: Self.partialFields(representation, withLabel: false) + "Content-Range: bytes */\(representation.extent.completeLength)\r\n")
             return .complete(keepAlive: keepAlive)
         case (.range(let range), _):
+            let extent = representation.extent
             self.writePartialStatus(representation, keepAlive: keepAlive, minorVersion: framing.minorVersion)
             self.out.writeString(
                 Self.partialFields(representation, withLabel: true) + (representation.contentType.map { "Content-Type: \($0)\r\n" } ?? "")
-                    + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound - 1)/\(object.length)\r\nContent-Length: \(range.count)\r\n\r\n")
+                    + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound - 1)/\(extent.completeLength)\r\nContent-Length: \(range.count)\r\n\r\n")
             if case .stored = representation.source { self.counts.cacheBytes += range.count }
-            return self.sendBody(object, framing.isHead ? [] : [Self.piece(object, range)], status: .partialContent, keepAlive: keepAlive, mount: mount)
+            let body = (range.lowerBound - extent.start)..<(range.upperBound - extent.start)
+            return self.sendBody(object, framing.isHead ? [] : [Self.piece(object, body)], status: .partialContent, keepAlive: keepAlive, mount: mount)
         case (.multipart(let ranges), _):
             let boundary = representation.boundary
-            let (pieces, length) = Self.multipartBody(object, ranges, contentType: representation.contentType, boundary: boundary)
+            let (pieces, length) = Self.multipartBody(
+                object, ranges, extent: representation.extent, contentType: representation.contentType, boundary: boundary)
             self.writePartialStatus(representation, keepAlive: keepAlive, minorVersion: framing.minorVersion)
             self.out.writeString(
                 Self.partialFields(representation, withLabel: true) + "Content-Type: multipart/byteranges; boundary=\(boundary)\r\n"
@@ -309,9 +312,11 @@ struct HTTP1ResponseWriter {
     }
 
     /// The parts of a `multipart/byteranges` body (RFC 9110 §14.6) and its length.
+    /// - Parameter extent: where the object's body lies in the representation (``Representation/extent``).
     static func multipartBody(
         _ object: PreparedObject,
         _ ranges: [Range<Int64>],
+        extent: (start: Int64, completeLength: Int64)? = nil,
         contentType: String?,
         boundary: String
     ) -> (pieces: [BodyPiece], length: Int64) {
@@ -320,10 +325,11 @@ struct HTTP1ResponseWriter {
         for range in ranges {
             let partHead = ByteBuffer(
                 string: "\r\n--\(boundary)\r\n" + (contentType.map { "Content-Type: \($0)\r\n" } ?? "")
-                    + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound - 1)/\(object.length)\r\n\r\n")
+                    + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound - 1)/\(extent?.completeLength ?? object.length)\r\n\r\n")
             length += Int64(partHead.readableBytes) + Int64(range.count)
             pieces.append(.buffer(partHead))
-            pieces.append(Self.piece(object, range))
+            let start = extent?.start ?? 0
+            pieces.append(Self.piece(object, (range.lowerBound - start)..<(range.upperBound - start)))
         }
         let tail = ByteBuffer(string: "\r\n--\(boundary)--\r\n")
         length += Int64(tail.readableBytes)

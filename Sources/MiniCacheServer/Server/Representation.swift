@@ -75,6 +75,13 @@ package struct Representation {
         }
     }
 
+    /// Where the object's body lies in the representation: from `start`, of `completeLength`
+    /// bytes in all. A stored `206` holds one range of it (RFC 9111 §3.3); anything else all of it.
+    package var extent: (start: Int64, completeLength: Int64) {
+        if case .stored(let hit, _, _) = self.source, let partial = hit.partialContent { return partial }
+        return (0, self.object.length)
+    }
+
     /// The media type of the body (a stored response may have none).
     package var contentType: String? {
         switch self.source {

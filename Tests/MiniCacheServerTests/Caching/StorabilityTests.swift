@@ -56,12 +56,18 @@ struct StorabilityTests {
         }
     }
 
-    @Test("RFC 9111 §3.3: 206 is not stored unless partial content storage is enabled")
+    @Test("RFC 9111 §3.3: a 206 with one byte range of known complete length is stored, unless partial content storage is off")
     func partialContent() {
         let response = F.response(206, [("Cache-Control", "max-age=60"), ("Content-Range", "bytes 0-9/100")])
-        #expect(rules.storability(request: F.request(), response: response) == .doNotStore(.status))
-        let ranges = CacheRules(configuration: CacheConfiguration(storesPartialContent: true))
-        #expect(ranges.storability(request: F.request(), response: response) == .store)
+        #expect(rules.storability(request: F.request(), response: response) == .store)
+        let off = CacheRules(configuration: CacheConfiguration(storesPartialContent: false))
+        #expect(off.storability(request: F.request(), response: response) == .doNotStore(.status))
+        for range in ["bytes 0-9/*", "bytes */100", "bytes 9-0/100", "bytes 0-100/100", "items 0-9/100"] {
+            let unknown = F.response(206, [("Cache-Control", "max-age=60"), ("Content-Range", range)])
+            #expect(rules.storability(request: F.request(), response: unknown) == .doNotStore(.status), "\(range)")
+        }
+        let multipart = F.response(206, [("Cache-Control", "max-age=60"), ("Content-Type", "multipart/byteranges; boundary=x")])
+        #expect(rules.storability(request: F.request(), response: multipart) == .doNotStore(.status))
     }
 
     @Test("RFC 9111 §3: 304, 1xx and unknown statuses are not stored", arguments: [304, 100, 299, 599])

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOHTTP1
 import Prometheus
 import SHFS
@@ -216,6 +217,52 @@ struct CacheStoreTests {
         #expect(snapshot.evictions[.bucket] == urls.count)
         for url in urls { #expect(fixture.servedBody(url) == F.body(url, size: 1000)) }
         await fixture.stop()
+    }
+
+    @Test("a group of writes larger than the volume stores each in turn, the later evicting the earlier, as one at a time would")
+    func groupLargerThanVolume() async throws {
+        let volume = try TestVolume(sizeMiB: 4)
+        defer { volume.remove() }
+        try volume.add("operator.bin", TestVolume.bytes(600_000, seed: 1))
+        let fixture = try F(volume: volume)
+        // Cached before: small objects served from memory, evicted first.
+        for i in 0..<8 { #expect(await fixture.put("/small/\(i)", size: 40_000)) }
+        // The store thread is the only caller of `write`; calling it here makes the group exactly
+        // these writes (a busy thread finds such a group queued: 31 fills were seen in one).
+        var logger = Logger(label: "cache-store-test")
+        logger.logLevel = .error
+        let state = CacheStoreState(volumes: fixture.holder, configuration: CacheStoreConfiguration(), metrics: fixture.store.metrics, logger: logger)
+        state.open()
+        // 30 x 200 kB (well above the smallest object kept in memory) is 6 MB for a 4 MiB volume.
+        let urls = (0..<30).map { "/big/\($0)" }
+        let writes = urls.map { url in
+            var response = F.response(size: 200_000)
+            response.url = url
+            return CacheStoreState.Write(digest: F.digest(url), response: response, body: StoredBody(F.body(url, size: 200_000)), record: nil)
+        }
+        let results = state.write(writes)
+        #expect(results == Array(repeating: true, count: urls.count))
+        let snapshot = fixture.store.metrics.snapshot
+        #expect(snapshot.failures.isEmpty, "\(snapshot.failures)")
+        // The newest are kept, as when the writes come one by one; the oldest made room for them.
+        #expect((0..<8).allSatisfy { fixture.object("/small/\($0)") == nil })
+        let kept = urls.map { fixture.object($0) != nil }
+        #expect(kept.last == true)
+        #expect(kept.first == false)
+        #expect(kept == kept.sorted { !$0 && $1 }, "kept out of store order: \(kept)")
+        for url in urls where fixture.object(url) != nil {
+            #expect(fixture.servedBody(url) == F.body(url, size: 200_000), "\(url)")
+        }
+        // What the mount lists is what the volume holds: a fresh mount lists the same objects.
+        let listed = Set(fixture.holder.current.objects.map(\.entry.digest))
+        state.close()
+        await fixture.stop()
+        let reopened = try F(volume: volume)
+        #expect(Set(reopened.holder.current.objects.map(\.entry.digest)) == listed)
+        for url in urls where reopened.object(url) != nil {
+            #expect(reopened.servedBody(url) == F.body(url, size: 200_000), "\(url)")
+        }
+        await reopened.stop()
     }
 
     @Test("a queue longer than maxQueuedBytes refuses further fills as busy instead of holding them")

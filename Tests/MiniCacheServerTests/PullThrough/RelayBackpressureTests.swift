@@ -13,7 +13,8 @@ import Testing
 final class SlowViewer: Sendable {
     private let fd: Int32
 
-    init(port: Int, target: String, receiveBuffer: Int32 = 16 << 10) throws {
+    /// - Parameter request: the request sent, when not a GET of `target`.
+    init(port: Int, target: String, request: String? = nil, receiveBuffer: Int32 = 16 << 10) throws {
         self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var size = receiveBuffer
         setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -27,7 +28,7 @@ final class SlowViewer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw TestClientError(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)") }
-        let request = Array("GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n".utf8)
+        let request = Array((request ?? "GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n").utf8)
         guard request.withUnsafeBytes({ send(self.fd, $0.baseAddress, $0.count, 0) }) == request.count else {
             throw TestClientError(description: "cannot send the request")
         }

@@ -12,51 +12,6 @@ import Testing
 /// sockets for a client that reads later. When the store then gives the object's chunks to
 /// another object, those bytes must not change.
 struct SendfileReuseTests {
-    /// A blocking client socket that sends a request and reads nothing until asked.
-    final class IdleReader {
-        let fd: CInt
-
-        init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            // Room for a whole body in the receive queue, so the server's writes complete unread.
-            var size: CInt = 1 << 20
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<CInt>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            try #require(connected == 0)
-        }
-
-        deinit { close(fd) }
-
-        func send(_ text: String) {
-            _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, 0) }
-        }
-
-        /// Bytes queued for reading now.
-        var queued: Int {
-            var peek = [UInt8](repeating: 0, count: 1 << 20)
-            let count = peek.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
-            return max(0, count)
-        }
-
-        /// Reads until `count` bytes arrived (or the peer closed).
-        func read(_ count: Int) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let got = bytes.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + done, count - done, 0) }
-                guard got > 0 else { break }
-                done += got
-            }
-            return Array(bytes.prefix(done))
-        }
-    }
-
     static func body(_ path: String, size: Int) -> String {
         let unit = path + "-0123456789abcdef/"
         return String(String(repeating: unit, count: size / unit.utf8.count + 1).prefix(size))
@@ -80,11 +35,12 @@ struct SendfileReuseTests {
             }()
             #expect(!object.isInMemory)
 
-            let reader = try IdleReader(port: server.port)
+            // Room for a whole body in the receive queue, so the server's writes complete unread.
+            let reader = try LoopbackSocket(port: server.port, receiveBuffer: 1 << 20)
             reader.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
             // The whole response waits in the reader's socket: the server's writes are done.
-            for _ in 0..<500 where reader.queued < size { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(reader.queued >= size)
+            for _ in 0..<500 where reader.queued() < size { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(reader.queued() >= size)
 
             // Enough new objects to evict /first and write others into its chunks.
             for i in 0..<250 {
@@ -96,7 +52,7 @@ struct SendfileReuseTests {
             let now = try VolumeFile.read(context.volumes.path, offset: object.fileOffset, count: 64)
             #expect(now != Array(Self.body("/first", size: size).utf8.prefix(64)), "the chunks of /first were not reused")
 
-            let response = reader.read(reader.queued)
+            let response = reader.read(reader.queued())
             let start = try #require(TestConnection.find(Array("\r\n\r\n".utf8), in: response)) + 4
             let received = String(decoding: response[start...], as: UTF8.self)
             #expect(received == Self.body("/first", size: size), "the body changed after it was sent; it starts \(received.prefix(40))")

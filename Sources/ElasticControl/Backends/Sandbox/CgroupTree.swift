@@ -113,7 +113,7 @@ final class CgroupTree: Sendable {
     /// On v1 that is `tasks`: the child has one thread, so moving that thread moves the process,
     /// and the kernel moves the calling thread alone without the global lock whose grace period
     /// makes a `cgroup.procs` write cost milliseconds. v2 has no such file for a domain group.
-    func procsDescriptors(_ group: Group) throws(ControlError) -> [Int32] {
+    func joinDescriptors(_ group: Group) throws(ControlError) -> [Int32] {
         var fds: [Int32] = []
         for (directory, hierarchy) in zip(group.directories, layout.hierarchies) {
             let path = directory + (hierarchy.version == .v1 ? "/tasks" : "/cgroup.procs")

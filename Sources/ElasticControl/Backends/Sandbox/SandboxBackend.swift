@@ -338,7 +338,7 @@ public final class SandboxBackend: SiteBackend {
             let prepared = networks.take()
             let (number, interface) = prepared.map { ($0.number, $0.interface) } ?? Self.nextInterface()
             let request = SpawnRequest(
-                root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.procsDescriptors(made),
+                root: root.path, data: directory, arguments: arguments, hostname: name, cgroupFDs: try cgroups.joinDescriptors(made),
                 logFile: logFile, address: address.bigEndian, interface: interface, number: number, network: prepared?.network, seccomp: seccomp
             )
             let result: Result<(SandboxedProcess, SpawnSteps), ControlError>
