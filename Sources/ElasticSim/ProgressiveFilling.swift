@@ -48,6 +48,8 @@ struct ProgressiveFilling {
     private var capValues: [Double] = []
     private var bucketRank: [Int] = []
     private var bucketStart: [Int] = []
+    /// What the breadth-first pass read ahead, kept so that its loads are not optimised away.
+    private var prefetchSink = 0
 
     /// Caps take few distinct values (the access link, the bitrate ladder, starved fills' rates):
     /// up to this many are bucketed, more fall back to a comparison sort.
@@ -105,7 +107,12 @@ struct ProgressiveFilling {
             links.append(l)
         }
         var head = 0
+        var ahead = 0
         while head < links.count {
+            // The group lists of the links further on in the queue, and their groups' records,
+            // are cache misses: reading them now lets them overlap with this link's work.
+            if head + 8 < links.count { ahead &+= linkGroups[Int(links[head + 8])].count }
+            if head + 4 < links.count, let g = linkGroups[Int(links[head + 4])].first { ahead &+= groups[Int(g)].count }
             let l = Int(links[head])
             head += 1
             for g32 in linkGroups[l] {
@@ -125,6 +132,7 @@ struct ProgressiveFilling {
                 }
             }
         }
+        prefetchSink = ahead
     }
 
     /// `order`: the component's groups by ceiling, in the order reached within a ceiling (by

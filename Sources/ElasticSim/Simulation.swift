@@ -311,8 +311,8 @@ package final class Simulation {
     }
 
     /// Reads the records that passing on the rates of `changed` will visit (each group's record,
-    /// the network record and the record of a fill's first dependent, a viewer group's first
-    /// cohort) in loops
+    /// the network records and the records of a fill's first two dependents, a viewer group's
+    /// first cohort) in loops
     /// of independent loads: at country scale they are cache misses, which overlap here instead
     /// of stalling the longer loop that uses them one group at a time.
     private func prefetchRecords(of changed: ArraySlice<Int32>) {
@@ -327,6 +327,17 @@ package final class Simulation {
                 links &+= groupInfo[Int(info.firstDependent)].nextDependent
             }
             if info.firstCohort >= 0 { values += cohorts[Int(info.firstCohort)].rate }
+        }
+        // A fill's viewers fill their buffers in one group and play in another on the same
+        // path: both follow the fill, the second (often idle) one a miss of its own.
+        for g in changed {
+            let first = groupInfo[Int(g)].firstDependent
+            guard first >= 0 else { continue }
+            let second = groupInfo[Int(first)].nextDependent
+            if second >= 0 {
+                values += net.limit(second)
+                links &+= groupInfo[Int(second)].nextDependent
+            }
         }
         prefetchSink = (links, values)
     }

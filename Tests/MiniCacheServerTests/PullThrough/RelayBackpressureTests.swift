@@ -11,30 +11,15 @@ import Testing
 /// A client that sends one request and reads only when told, through a small receive buffer
 /// (set before connecting, so the kernel does not grow it): a viewer slower than the origin.
 final class SlowViewer: Sendable {
-    private let fd: Int32
+    private let socket: LoopbackSocket
 
     /// - Parameter request: the request sent, when not a GET of `target`.
     init(port: Int, target: String, request: String? = nil, receiveBuffer: Int32 = 16 << 10) throws {
-        self.fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var size = receiveBuffer
-        setsockopt(self.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw TestClientError(description: "cannot connect to 127.0.0.1:\(port): errno \(errno)") }
-        let request = Array((request ?? "GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n").utf8)
-        guard request.withUnsafeBytes({ send(self.fd, $0.baseAddress, $0.count, 0) }) == request.count else {
+        self.socket = try LoopbackSocket(port: port, receiveBuffer: receiveBuffer, receiveTimeout: 30)
+        guard self.socket.send(request ?? "GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n") else {
             throw TestClientError(description: "cannot send the request")
         }
     }
-
-    deinit { close(self.fd) }
 
     /// Reads a response head and then until `bodySize` body bytes arrived, the server closes, or
     /// nothing came for 30 s; returns the head and the body bytes received. The blocking reads run
@@ -46,12 +31,11 @@ final class SlowViewer: Sendable {
     private func readBlocking(bodySize: Int) -> (head: String, body: [UInt8]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(bodySize + 4096)
-        var chunk = [UInt8](repeating: 0, count: 256 << 10)
         var headEnd: Int?
         while headEnd == nil || bytes.count < headEnd! + 4 + bodySize {
-            let count = chunk.withUnsafeMutableBytes { recv(self.fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
+            let part = self.socket.receive(limit: 256 << 10)
+            if part.isEmpty { break }
+            bytes += part
             if headEnd == nil { headEnd = TestConnection.find(Array("\r\n\r\n".utf8), in: Array(bytes.prefix(4096))) }
         }
         guard let end = headEnd else { return ("", []) }
