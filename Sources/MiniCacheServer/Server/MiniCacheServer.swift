@@ -156,7 +156,7 @@ public final class MiniCacheServer: Service, Sendable {
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 2 * 1024 * 1024))
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 512 * 1024))
                 .childChannelOption(.maxMessagesPerRead, value: 4)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -124,7 +124,7 @@ struct PassThroughPacingTests {
             // origin-side sockets (its 64 KiB send buffer, doubled, and the cache's receive queue,
             // up to tcp_rmem's maximum), what the cache holds (the 256 KiB pacing window, a few
             // reads of the origin connection before the pause takes effect, the viewer's backlog
-            // up to the 256 KiB that marks it behind, the connection's 2 MiB write buffer) and the
+            // up to the 256 KiB that marks it behind, the connection's 512 KiB write buffer) and the
             // viewer's socket (its send queue, at most tcp_wmem's maximum, and the client's
             // small receive buffer). Without pacing the cache reads all 128 MiB into memory.
             // Measured here: 6.4-6.6 MiB against a bound of 40 MiB (tcp_rmem's maximum is 32 MiB);

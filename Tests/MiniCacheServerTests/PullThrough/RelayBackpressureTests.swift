@@ -101,7 +101,7 @@ struct RelayBackpressureTests {
             // Nobody reads: the cache stops reading its origin once every viewer is behind. All
             // viewers get the same bytes, so what it took is what the viewer that took most holds:
             // its socket's send queue (at most tcp_wmem's maximum, 4 MiB by default), the
-            // connection's write buffer up to its high-water mark (2 MiB) and a part, then at most
+            // connection's write buffer up to its high-water mark (512 KiB; the bound keeps 2 MiB) and a part, then at most
             // 1.5 MiB more: the 256 KiB backlog that marks a viewer behind and a part, the fill's
             // 256 KiB pacing window, up to two read passes of the origin connection (4 x 64 KiB
             // each) before the pause takes effect, and the client's small receive buffer.
