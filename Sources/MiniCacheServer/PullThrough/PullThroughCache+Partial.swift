@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import HTTPToolkit
 import NIOHTTP1
 
@@ -11,5 +16,15 @@ extension PullThroughCache {
             CompletionRecorder(
                 cache: self, prefix: prefix, release: { self.grace.after { fill.release() } }, key: key, request: request, varyIndex: varyIndex)
         }
+    }
+
+    /// Whether the volume holds a fresh whole response under `digest`: a range fetched while the
+    /// whole response was stored must not replace it.
+    func holdsFreshWhole(_ digest: CacheDigest) -> Bool {
+        let mount = self.volumes.current
+        guard let index = mount.byDigest.lookup(Self.hex(digest, length: mount.digestHexLength)),
+            let stored = mount.objects[index].cached?.response, stored.status != 206
+        else { return false }
+        return stored.currentAge(now: Int64(time(nil))) < stored.freshnessLifetime(self.rules.configuration)
     }
 }

@@ -28,7 +28,7 @@ package final class PullThroughCache: Sendable {
     /// The largest request body forwarded for other methods (413 beyond).
     package let maxRequestBody: Int
     package let rules: CacheRules
-    private let volumes: MountedVolume
+    let volumes: MountedVolume
     /// Where fetched responses are kept.
     package let store: CacheStore
     let logger: Logger
@@ -447,7 +447,7 @@ package final class PullThroughCache: Sendable {
         let variant = metadata.vary.isEmpty ? primary : key.digest(vary: metadata.vary, requestHeaders: request.headers)
         // Checked here, on the fill's loop; an invalidation after this point queues its removal
         // behind this store on the store thread.
-        if self.wasInvalidated([primary, variant], since: since) {
+        if self.wasInvalidated([primary, variant], since: since) || (metadata.status == 206 && self.holdsFreshWhole(variant)) {
             self.counters.withLock { $0.notStored += 1 }
             release()
             return

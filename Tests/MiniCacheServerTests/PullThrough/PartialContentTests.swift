@@ -187,4 +187,30 @@ struct PartialContentTests {
             #expect(origin.requestCount == 1)
         }
     }
+
+    @Test("RFC 9111 §3.3: a 206 that arrives after the whole response was stored does not replace it")
+    func lateRangeDoesNotReplaceWhole() async throws {
+        let origin = try await TestOrigin.answering { request, _ in
+            let fields = [("Cache-Control", "max-age=3600"), ("ETag", "\"v1\"")]
+            guard request.header("Range") != nil else { return .init(.ok, fields, body: Self.content) }
+            return .init(.partialContent, fields + [("Content-Range", "bytes 0-9/100")], body: Self.slice(0..<10), delay: .milliseconds(300))
+        }
+        try await CachePathTests.withCache(origin) { server in
+            let ranged = try await TestConnection(port: server.port)
+            #expect(await ranged.send("GET /late HTTP/1.1\r\nHost: test\r\nRange: bytes=0-9\r\n\r\n"))
+            for _ in 0..<1000 where origin.requestCount < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            let whole = try await CachePathTests.get(server, "/late")
+            #expect(whole.status == 200)
+            try await CachePathTests.waitForStored(server, 1)
+            let part = try #require(try await ranged.readResponse())
+            #expect(part.status == 206)
+            #expect(part.text == Self.slice(0..<10))
+            try await CachePathTests.waitForFills(server)
+            let hit = try await CachePathTests.get(server, "/late")
+            #expect(hit.status == 200)
+            #expect(hit.header("X-Cache") == "HIT")
+            #expect(hit.text == Self.content)
+            #expect(origin.requestCount == 2)
+        }
+    }
 }
