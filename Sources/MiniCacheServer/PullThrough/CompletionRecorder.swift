@@ -50,6 +50,12 @@ final class CompletionRecorder: OriginResponseDelegate {
     func originDidReceiveHead(_ head: HTTPResponseHead) {
         guard head.status == .partialContent else { return self.other.originDidReceiveHead(head) }
         let whole = self.prefix.completion(by: head)
+        if whole == nil {
+            // The origin's representation is not the stored part's any more: drop the part, so
+            // the next request fetches the whole response instead of failing the same way.
+            let stored = self.prefix.stored
+            self.cache.invalidate([stored.vary.isEmpty ? self.key.primaryDigest : self.key.digest(vary: stored.vary, requestHeaders: self.request.headers)])
+        }
         self.combining.store(true, ordering: .releasing)
         self.state.withLock { state in
             state.whole = whole
