@@ -127,9 +127,10 @@ extension VolumeWriter {
     }
 
     /// Drops the file's pages of `chunks` (a hole is punched; they read as zeros until written
-    /// again): bytes the kernel still holds from them for a socket, after a `sendfile`, keep what
-    /// they were instead of changing when the chunks are reused. Do it only once nothing on disk
-    /// refers to the chunks (their entry's removal is synced) and nothing will send them again.
+    /// again). Do it only once nothing on disk refers to the chunks (their entry's removal is
+    /// synced). It does not protect bytes the kernel still holds for a socket after a `sendfile`:
+    /// a page-cache folio the hole covers only in part (folios larger than a page, as Linux 6.18 on
+    /// ext4) is zeroed in place, and the socket sends the zeros.
     /// - Returns: false when the file system cannot punch holes (or the call failed).
     public func discardPages(of chunks: Range<Int64>) -> Bool {
         guard !chunks.isEmpty else { return true }

@@ -54,8 +54,6 @@ final class CacheStoreState {
     private var loadedGeneration: Int?
     /// Entries cleared since the last sync: their chunks may not take new data before one.
     private var unsyncedRemovals = false
-    /// Whether released chunks get their file pages dropped (nil: not tried yet).
-    private var discardsPages: Bool?
 
     /// Why a write could not be kept.
     private struct Refusal: Error {
@@ -153,7 +151,6 @@ final class CacheStoreState {
             return writes.count
         }
         defer { writer.unlock() }
-        self.tryDiscarding(writer)
         var changes: [(slot: Int, object: PreparedObject?)] = []
         // Slots the group's new objects take per hash bucket: they are taken only when staged,
         // after every write of the group made its room.
@@ -477,43 +474,16 @@ final class CacheStoreState {
         }
     }
 
+    /// Frees the held chunks no live mount can read any more. Responses copy the store's bodies
+    /// (never `sendfile`, ``BodyStream/copies``), so once their mount is gone nothing reads them.
     private func releaseQuarantine(_ writer: VolumeWriter) {
         guard !self.quarantine.isEmpty else { return }
         let tracker = self.volumes.tracker
-        let discards = self.discardsPages == true
-        var lost: Int64 = 0
         self.quarantine.removeAll { held in
             guard !tracker.anyAlive(in: held.generations) else { return false }
-            if discards {
-                // A hole in chunks an entry on disk still names would read as zeros after a crash.
-                if self.unsyncedRemovals {
-                    guard (try? writer.sync()) != nil else { return false }
-                    self.unsyncedRemovals = false
-                }
-                // Sent with `sendfile` and not dropped: never reused (until a restart), lest bytes
-                // still in a socket change.
-                guard writer.discardPages(of: held.chunks) else {
-                    lost += Int64(held.chunks.count)
-                    return true
-                }
-            }
             writer.releaseChunks(held.chunks)
             return true
         }
-        if lost > 0 {
-            self.logger.warning(
-                "cannot drop the file pages of reused chunks; they stay unused until a restart",
-                metadata: ["volume.path": "\(self.volumes.path)", "chunks": "\(lost)", "errno": "\(errno)"])
-        }
-    }
-
-    /// Finds out once whether the volume's file system drops the pages of chunks (a free chunk is
-    /// tried); from then on released chunks are dropped and stored bodies may be sent with
-    /// `sendfile`.
-    private func tryDiscarding(_ writer: VolumeWriter) {
-        guard self.discardsPages == nil, let works = writer.canDiscardPages() else { return }
-        self.discardsPages = works
-        if works { self.volumes.cachedChunksDiscarded.store(true, ordering: .releasing) }
     }
 
     // MARK: Tracking

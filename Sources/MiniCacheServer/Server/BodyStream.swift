@@ -26,12 +26,13 @@ struct BodyStream {
     let counters: ObjectCounters
     /// Keeps the volume snapshot (and its descriptor) alive until the body is sent.
     let mount: Mount
-    /// Whether the body is sent by copying, never with `sendfile`, unless the cache store drops
-    /// the file pages of chunks before it reuses them (``MountedVolume/cachedChunksDiscarded``):
-    /// true for objects of the cache store, whose chunks the store may fill with another object as
-    /// soon as this stream lets go of its mount. A write with `sendfile` completes once the socket
-    /// holds the file's pages, not their bytes, so bytes still in the socket would change under
-    /// the viewer if the same pages took the new object.
+    /// Whether the body is sent by copying, never with `sendfile`: true for objects of the cache
+    /// store, whose chunks the store may fill with another object as soon as this stream lets go
+    /// of its mount. A write with `sendfile` completes once the socket holds the file's pages, not
+    /// their bytes, so bytes still in the socket would change under the viewer if the same pages
+    /// took the new object — or turn to zeros when the store punches a hole over them first: a
+    /// hole over part of a page-cache folio larger than a chunk (Linux 6.18 on ext4 has them)
+    /// zeroes its bytes in place instead of dropping the folio.
     let copies: Bool
     /// The descriptor this body's `FileRegion`s are sent from, made on first use.
     private var file: StreamFile?

@@ -350,8 +350,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 count = Int64(buffer.readableBytes)
             case .file(let offset, let length):
                 count = length
-                let copies = self.stream!.copies && !self.server.volumes.cachedChunksDiscarded.load(ordering: .acquiring)
-                switch copies ? .read : self.largeObjects {
+                switch self.stream!.copies ? .read : self.largeObjects {
                 case .sendfile:
                     guard let handle = self.stream?.fileHandle() else {
                         self.server.logger.error("cannot duplicate the volume's descriptor", metadata: ["errno": "\(errno)"])

@@ -15,10 +15,6 @@ package final class MountedVolume: Sendable {
     package let registry: StatsRegistry
     /// Mount generations still alive.
     package let tracker = MountTracker()
-    /// The cache store drops the file pages of chunks it reuses (``VolumeWriter/discardPages(of:)``),
-    /// so the bodies of its objects may be sent with `sendfile` like the operator's: bytes the
-    /// kernel still holds for a socket keep what was sent when the chunks take new data.
-    package let cachedChunksDiscarded = Atomic<Bool>(false)
     private let stats: ServerStats
     private let logger: Logger
     private let state: Mutex<State>
