@@ -101,37 +101,6 @@ struct HeldFillTests {
         await origin.stop()
     }
 
-    @Test("over TLS and HTTP/2 a plain request for a held fill gets the body from the fill's buffers, COALESCED")
-    func heldFillOverHTTP2() async throws {
-        let origin = try await Self.origin()
-        let fixture = try TLSFixture()
-        defer { fixture.remove() }
-        let volume = try TestVolume(sizeMiB: 4)
-        defer { volume.remove() }
-        try await TLSServingTests.withServer(fixture, volume: volume.path, server: { $0.origin = origin.url }) { server in
-            let block = try StoreBlock(volume: volume.path)
-            defer { block.release() }
-            // The miss with the Host the h2 request's :authority becomes.
-            let first = try await TestConnection(port: server.port)
-            #expect(await first.send("GET /live/seg4.ts HTTP/1.1\r\nHost: localhost\r\n\r\n"))
-            #expect(try await first.readResponse()?.header("X-Cache") == "MISS")
-            await first.close()
-            try await Self.waitForHeldFill(server)
-            let client = try await HTTP2Tests.connect(server, fixture)
-            var wire = H2Wire()
-            let request = wire.request("/live/seg4.ts", stream: 1) + H2Wire.windowUpdate(stream: 0, UInt32(1 << 20))
-                + H2Wire.windowUpdate(stream: 1, UInt32(1 << 20))
-            let responses = try await HTTP2Tests.exchange(client, request, streams: [1])
-            await client.close()
-            #expect(responses[1]?.status == 200)
-            #expect(responses[1]?.field("x-cache") == "COALESCED")
-            #expect(responses[1]?.body == Array(Self.body.utf8))
-            #expect(server.server.context.upstream.fills.statistics.joined == 0)
-            #expect(origin.requestCount == 1)
-        }
-        await origin.stop()
-    }
-
     @Test("RFC 9111 §4.4: an unsafe request for the URL of a held fill makes the next plain request go to the origin")
     func unsafeRequestEndsHeldFill() async throws {
         let origin = try await Self.origin()
