@@ -98,28 +98,4 @@ import Testing
         }
         await origin.stop()
     }
-
-    @Test("a 64 KiB response whose fetch ended and whose store has not committed (a live segment's viewers while it is stored): at most 20 allocations per request")
-    func heldFillPlainRequest() async throws {
-        let origin = try await HeldFillTests.origin()
-        let volume = try TestVolume(sizeMiB: 4)
-        defer { volume.remove() }
-        try await TestServer.with(volume: volume.path, { $0.threads = 1; $0.origin = origin.url }) { server in
-            let block = try HeldFillTests.StoreBlock(volume: volume.path)
-            defer { block.release() }
-            let first = try await TestConnection.get(port: server.port, "/live/seg9.ts")
-            #expect(first.body.count == 65_536)
-            try await HeldFillTests.waitForHeldFill(server)
-            let connection = try await TestConnection(port: server.port)
-            let request = "GET /live/seg9.ts HTTP/1.1\r\nHost: test\r\n\r\n"
-            try await Self.exchange(connection, request, count: Self.requests)
-            let count = try await Self.allocations(on: server) {
-                try await Self.exchange(connection, request, count: Self.requests)
-            }
-            let perRequest = Double(count) / Double(Self.requests)
-            #expect(perRequest <= 20, "\(perRequest) allocations per request")
-            #expect(origin.requestCount == 1)
-        }
-        await origin.stop()
-    }
 }

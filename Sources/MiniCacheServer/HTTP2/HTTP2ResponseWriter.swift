@@ -95,10 +95,6 @@ struct HTTP2ResponseWriter {
             return .stream(self.block, stream)
         case .relay(let request):
             return .relay(request)
-        case .heldBody(let fill, _):
-            self.http1.writeBody(of: fill)
-            let body = self.takeHTTP1Output()
-            return .complete(self.block, body: body)
         }
     }
 

@@ -344,15 +344,6 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         }
     }
 
-    /// The whole body in the fill's memory file, once the response ended; nil when no file was
-    /// made (no joiner came while it streamed) or it does not hold all of the body.
-    package var finishedFile: FileSpan? {
-        state.withLock { state in
-            guard case .finished = state.phase, let file = state.file, state.fileBytes == state.receivedBytes else { return nil }
-            return FileSpan(file: file, offset: 0, length: state.fileBytes)
-        }
-    }
-
     /// The number of subscribers.
     package var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 

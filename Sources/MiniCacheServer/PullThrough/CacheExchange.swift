@@ -30,7 +30,4 @@ package struct CacheExchange {
     /// The stored partial response this exchange completes with a request for the rest of it
     /// (RFC 9111 §3.4); nil for any other exchange.
     package var prefix: StoredPrefix? = nil
-    /// The host and target of a plain request that misses, by which plain requests for the same
-    /// URL are answered from its fill once the fetch ended, until it is stored (``HeldFill``).
-    var heldKey: FastHitKey? = nil
 }

@@ -37,10 +37,6 @@ package struct CacheResponder: Sendable {
                     return .representation(Representation(object, .stored(hit.head, age: age, label: .hit)), .whole)
                 }
             }
-            if let (fill, age) = self.cache.heldFill(key, now: now) {
-                self.stats.cacheMiss(coalesced: true)
-                return .heldFill(fill, age: age)
-            }
             fastKey = key
         }
         let request = head.fullHead(in: bytes)
@@ -71,9 +67,7 @@ package struct CacheResponder: Sendable {
             if let exchange = self.rangeExchange(request, key: key, origin: origin, lookup: lookup, now: now) {
                 return .relay(.cache(exchange))
             }
-            var exchange = self.exchange(.miss, request: request, key: key, origin: origin, lookup: lookup, now: now)
-            if lookup.varyIndex == nil { exchange.heldKey = fastKey?.owned() }
-            return .relay(.cache(exchange))
+            return .relay(.cache(self.exchange(.miss, request: request, key: key, origin: origin, lookup: lookup, now: now)))
         case .gatewayTimeout:
             // §5.2.1.7: only-if-cached and nothing usable is stored.
             return .error(.gatewayTimeout)
@@ -162,8 +156,7 @@ package struct CacheResponder: Sendable {
             exchange.prefix.map { self.cache.completionRecorder(key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex, prefix: $0) }
             ?? self.cache.recorder(
                 key: exchange.key, request: exchange.forwarded.head, varyIndex: lookup.varyIndex,
-                revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil,
-                held: exchange.kind == .miss ? exchange.heldKey.map { ($0, self.serverName) } : nil)
+                revalidating: exchange.kind == .revalidation ? exchange.stored.map { (lookup.digest, $0) } : nil)
         let subscription = self.upstream.subscribe(
             key: fillKey, request: exchange.forwarded, origin: exchange.origin, on: eventLoop, recorder: recorder,
             passThrough: true, requestHeaders: exchange.forwarded.head.headers, deliver: deliver)

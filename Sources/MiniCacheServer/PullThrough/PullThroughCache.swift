@@ -91,8 +91,6 @@ package final class PullThroughCache: Sendable {
         /// a fill that started before an invalidation of its key must not store what it fetched.
         var invalidations: UInt64 = 0
         var recentInvalidations: [(digest: CacheDigest, at: UInt64)] = []
-        /// Misses whose fetch ended and whose store has not committed yet, for plain requests.
-        var held: [FastHitKey: HeldFill] = [:]
     }
 
     /// How many recent invalidations are remembered for fills in flight; a fill older than all of
@@ -219,36 +217,6 @@ package final class PullThroughCache: Sendable {
         return (object, hit)
     }
 
-    /// The held fill of a plain request with `key` and its age, while its response is fresh.
-    func heldFill(_ key: FastHitKey, now: Int64) -> (fill: HeldFill, age: Int64)? {
-        let found = self.fastHits.withLock { state -> HeldFill? in
-            guard !state.held.isEmpty, let fill = state.held[key] else { return nil }
-            return state.invalidated.isEmpty || state.invalidated[fill.digest] == nil ? fill : nil
-        }
-        guard let fill = found else { return nil }
-        let age = fill.age(now: now)
-        return age < fill.lifetime ? (fill, age) : nil
-    }
-
-    /// Serves `fill` to plain requests with `key` until ``forgetHeldFill(_:_:)``, unless its
-    /// digest was invalidated since the fill started (the invalidation count was `since`).
-    func holdFill(_ key: FastHitKey, _ fill: HeldFill, since: UInt64) {
-        self.fastHits.withLock { state in
-            guard state.invalidated[fill.digest] == nil, !Self.wasInvalidated(state, [fill.digest], since: since) else { return }
-            state.held[key] = fill
-        }
-    }
-
-    /// Stops serving `fill` (its store committed, or gave up).
-    func forgetHeldFill(_ key: FastHitKey, _ fill: HeldFill) {
-        self.fastHits.withLock { state in
-            if state.held[key] === fill { state.held[key] = nil }
-        }
-    }
-
-    /// Finished misses answered to plain requests until they are stored.
-    var heldFillCount: Int { self.fastHits.withLock { $0.held.count } }
-
     /// Remembers a fresh stored response for plain requests with `key`.
     func rememberFastHit(_ key: FastHitKey, object: PreparedObject, digest: CacheDigest, stored: StoredResponse, in mount: Mount, serverName: String) {
         let hit = FastHit(
@@ -346,10 +314,6 @@ package final class PullThroughCache: Sendable {
         guard !digests.isEmpty else { return }
         self.fastHits.withLock { state in
             state.invalidations += 1
-            if !state.held.isEmpty {
-                let gone = Set(digests)
-                state.held = state.held.filter { !gone.contains($0.value.digest) }
-            }
             for digest in digests {
                 state.invalidated[digest, default: 0] += 1
                 state.recentInvalidations.append((digest, state.invalidations))
@@ -379,13 +343,11 @@ package final class PullThroughCache: Sendable {
     /// Whether any of `digests` was invalidated after the count was `since` (when the history no
     /// longer reaches back that far: whether anything was).
     func wasInvalidated(_ digests: [CacheDigest], since: UInt64) -> Bool {
-        self.fastHits.withLock { Self.wasInvalidated($0, digests, since: since) }
-    }
-
-    private static func wasInvalidated(_ state: FastHits, _ digests: [CacheDigest], since: UInt64) -> Bool {
-        guard state.invalidations > since else { return false }
-        guard let oldest = state.recentInvalidations.first, oldest.at <= since + 1 else { return true }
-        return state.recentInvalidations.contains { $0.at > since && digests.contains($0.digest) }
+        self.fastHits.withLock { state in
+            guard state.invalidations > since else { return false }
+            guard let oldest = state.recentInvalidations.first, oldest.at <= since + 1 else { return true }
+            return state.recentInvalidations.contains { $0.at > since && digests.contains($0.digest) }
+        }
     }
 
     /// A recorder for a new fill: it keeps the body and stores it when the fill completes.
@@ -393,21 +355,17 @@ package final class PullThroughCache: Sendable {
     ///   - revalidating: the digest and stored response a conditional request revalidates; a
     ///     `304` then updates the stored metadata (RFC 9111 §4.3.4).
     ///   - onRelease: called once the fill's outcome is in the volume (or was not stored).
-    ///   - held: the host and target of the plain request that started a miss, with the
-    ///     `Server` field of its stored responses: once the fetch ended, plain requests for them
-    ///     are answered from the fill until it is stored (``heldFill(_:now:)``).
     func recorder(
         key: CacheKey,
         request: HTTPRequestHead,
         varyIndex: VaryIndex?,
         revalidating: (CacheDigest, StoredResponse)? = nil,
-        held: (key: FastHitKey, serverName: String)? = nil,
         onRelease: (@Sendable () -> Void)? = nil
     ) -> (OriginFill<String>) -> (any OriginResponseDelegate)? {
         { fill in
             FillRecorder(
                 cache: self, release: { self.grace.after { fill.release(); onRelease?() } }, key: key, request: request, varyIndex: varyIndex,
-                revalidating: revalidating, held: held.map { ($0.key, $0.serverName, { fill.finishedFile }) })
+                revalidating: revalidating)
         }
     }
 
@@ -511,9 +469,6 @@ final class FillRecorder: OriginResponseDelegate {
     private let request: HTTPRequestHead
     private let varyIndex: VaryIndex?
     private let revalidating: (digest: CacheDigest, stored: StoredResponse)?
-    /// Where a finished miss is offered to plain requests while it is stored: their key, the
-    /// `Server` field of stored responses, and the fill's memory file of the whole body.
-    private let held: (key: FastHitKey, serverName: String, file: @Sendable () -> FileSpan?)?
     private let requestTime = Int64(time(nil))
     /// The cache's invalidation count when the fill started.
     private let invalidationCount: UInt64
@@ -525,8 +480,7 @@ final class FillRecorder: OriginResponseDelegate {
         key: CacheKey,
         request: HTTPRequestHead,
         varyIndex: VaryIndex?,
-        revalidating: (CacheDigest, StoredResponse)?,
-        held: (key: FastHitKey, serverName: String, file: @Sendable () -> FileSpan?)? = nil
+        revalidating: (CacheDigest, StoredResponse)?
     ) {
         self.cache = cache
         self.release = release
@@ -534,7 +488,6 @@ final class FillRecorder: OriginResponseDelegate {
         self.request = request
         self.varyIndex = varyIndex
         self.revalidating = revalidating
-        self.held = held
         self.invalidationCount = cache.invalidationCount
     }
 
@@ -589,31 +542,8 @@ final class FillRecorder: OriginResponseDelegate {
             requestHeaders: self.request.headers, response: head, requestTime: self.requestTime, responseTime: responseTime,
             isShared: configuration.isShared, targets: configuration.targetedFields)
         metadata.bodyLength = UInt64(body.count)
-        var release = self.release
-        if let held = self.hold(metadata, body: body) {
-            let cache = self.cache
-            let done = release
-            release = {
-                cache.forgetHeldFill(held.key, held.fill)
-                done()
-            }
-        }
         self.cache.store(body, key: self.key, request: self.request, metadata: metadata, varyIndex: self.varyIndex, since: self.invalidationCount,
-            release: release)
-    }
-
-    /// Offers a finished miss to plain requests until it is stored: only a response stored under
-    /// the key's primary digest (no `Vary`) that a request without directives may reuse now
-    /// (RFC 9111 §4: fresh, no `no-cache`).
-    private func hold(_ metadata: StoredResponse, body: StoredBody) -> (key: FastHitKey, fill: HeldFill)? {
-        guard let held = self.held, self.revalidating == nil, self.varyIndex == nil, metadata.vary.isEmpty else { return nil }
-        let plain = HTTPRequestHead(version: .http1_1, method: .GET, uri: self.key.target)
-        guard case .fresh = self.cache.rules.decide(request: plain, stored: metadata, now: Int64(time(nil))) else { return nil }
-        let fill = HeldFill(
-            metadata, body: body, digest: self.key.primaryDigest, lifetime: metadata.freshnessLifetime(self.cache.rules.configuration),
-            file: held.file(), serverName: held.serverName, withheld: self.cache.withheldFields)
-        self.cache.holdFill(held.key, fill, since: self.invalidationCount)
-        return (held.key, fill)
+            release: self.release)
     }
 
     func originDidFail(_ error: OriginError) {

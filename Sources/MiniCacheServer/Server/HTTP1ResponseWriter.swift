@@ -30,9 +30,6 @@ struct HTTP1ResponseWriter {
         case stream(BodyStream, keepAlive: Bool)
         /// Nothing is written: the response is to be relayed from upstream.
         case relay(UpstreamRequest)
-        /// The head is written; the body is the held fill's, sent by the connection (from the
-        /// fill's memory file, or with ``writeBody(of:)``).
-        case heldBody(HeldFill, keepAlive: Bool)
     }
 
     /// How a relayed body is framed, decided with its head.
@@ -188,25 +185,7 @@ struct HTTP1ResponseWriter {
             return .complete(keepAlive: framing.keepAlive)
         case .relay(let upstream):
             return .relay(upstream)
-        case .heldFill(let fill, let age):
-            let head = fill.head
-            self.writeStatusLine(head.statusLine, hasDate: head.hasDate, keepAlive: framing.keepAlive, minorVersion: framing.minorVersion)
-            self.out.writeStaticString("Age: ")
-            self.out.writeString(String(age))
-            self.out.writeStaticString("\r\nX-Cache: COALESCED\r\n")
-            self.emit(head.fields)
-            guard !framing.isHead, head.status.hasContent, fill.body.count > 0 else {
-                self.counts.count(head.status, bytes: 0)
-                return .complete(keepAlive: framing.keepAlive)
-            }
-            self.counts.count(head.status, bytes: fill.body.count)
-            return .heldBody(fill, keepAlive: framing.keepAlive)
         }
-    }
-
-    /// Writes the body of a held fill from its buffers.
-    mutating func writeBody(of fill: HeldFill) {
-        for part in fill.body.parts { self.emit(part) }
     }
 
     private mutating func write(_ representation: Representation, _ selection: Representation.Selection, _ framing: Framing, mount: Mount) -> Outcome {

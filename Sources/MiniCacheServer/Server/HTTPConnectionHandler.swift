@@ -248,14 +248,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
             self.startStream(stream, context: context)
         case .relay(let request):
             self.startRelay(request, framing, context: context)
-        case .heldBody(let fill, let keepAlive):
-            self.state.responseWritten(keepAlive: keepAlive)
-            if self.largeObjects == .sendfile, let span = fill.fileSpan(), let handle = span.file.handle(on: context.eventLoop) {
-                self.queueFile(span, handle: handle, context: context)
-            } else {
-                self.writer.writeBody(of: fill)
-            }
-            return true
         }
         return false
     }

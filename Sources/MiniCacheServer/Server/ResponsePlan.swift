@@ -14,9 +14,6 @@ package enum ResponsePlan {
     case redirect(PreparedObject)
     /// A response relayed from upstream: a link's remote host, or the cache's origin.
     case relay(UpstreamRequest)
-    /// A fetched response the cache is storing, whole, to a request that came after its fetch
-    /// ended (`X-Cache: COALESCED`, with its `Age`).
-    case heldFill(HeldFill, age: Int64)
 
     /// The status of the response, as far as it is known before it is sent (a relay's comes
     /// from upstream: `200` here).
@@ -26,7 +23,6 @@ package enum ResponsePlan {
         case .error(let status, _, _): status
         case .redirect: .temporaryRedirect
         case .relay: .ok
-        case .heldFill(let fill, _): fill.head.status
         }
     }
 }
