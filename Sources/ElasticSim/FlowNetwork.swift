@@ -14,6 +14,9 @@ package struct FlowNetwork: Sendable {
     package private(set) var load: [Double] = []
     /// Active groups (at least one flow) on each link.
     private var linkGroups: [[Int32]] = []
+    /// `linkGroups[l].count` in one flat array: the recomputation reads it for every link it
+    /// reaches, where the list's own header would be a cache miss per link.
+    private var linkGroupCount: [Int32] = []
     /// For each group, its index in `linkGroups` of each link of its path (while active).
     private var groupSlots: [[Int32]] = []
 
@@ -62,6 +65,7 @@ package struct FlowNetwork: Sendable {
         capacity.append(c)
         load.append(0)
         linkGroups.append([])
+        linkGroupCount.append(0)
         return capacity.count - 1
     }
 
@@ -282,6 +286,7 @@ package struct FlowNetwork: Sendable {
         for (i, l) in pathLinks[Int(groupPath[gi])].enumerated() {
             groupSlots[gi][i] = Int32(linkGroups[Int(l)].count)
             linkGroups[Int(l)].append(Int32(gi))
+            linkGroupCount[Int(l)] += 1
         }
     }
 
@@ -290,6 +295,7 @@ package struct FlowNetwork: Sendable {
             let l = Int(l32)
             let slot = Int(groupSlots[gi][i])
             let last = linkGroups[l].removeLast()
+            linkGroupCount[l] -= 1
             if Int(last) != gi {
                 linkGroups[l][slot] = last
                 let lastLinks = pathLinks[Int(groupPath[Int(last)])]
@@ -318,7 +324,9 @@ package struct FlowNetwork: Sendable {
         guard dirty else { return }
         dirty = false
         recomputations += 1
-        filling.run(dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups)
+        filling.run(
+            dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups,
+            linkGroupCount: linkGroupCount)
         dirtyLinks.removeAll(keepingCapacity: true)
         for l in filling.links { load[Int(l)] = 0 }
         for (i, g) in filling.frozenGroups.enumerated() {
