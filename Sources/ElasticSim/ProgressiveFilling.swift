@@ -37,6 +37,16 @@ struct ProgressiveFilling {
     /// The groups of the last component in the order they froze, and their rates.
     private(set) var frozenGroups: [Int32] = []
     private(set) var frozenRates: [Double] = []
+    /// The links that froze groups at their fair share, in the order they did, each with its
+    /// share and its groups' range in ``frozenGroups``.
+    private(set) var levels: [Level] = []
+
+    /// One link that froze groups at its fair share.
+    struct Level {
+        var link: Int32
+        var share: Double
+        var groups: Range<Int>
+    }
 
     private var linkState: [LinkState] = []
     /// Per link while freezing: its share in the heap may be out of date.
@@ -79,6 +89,7 @@ struct ProgressiveFilling {
         reachedCeilings.removeAll(keepingCapacity: true)
         frozenGroups.removeAll(keepingCapacity: true)
         frozenRates.removeAll(keepingCapacity: true)
+        levels.removeAll(keepingCapacity: true)
         var linkState = self.linkState
         var groupState = self.groupState
         var stale = self.stale
@@ -262,10 +273,12 @@ struct ProgressiveFilling {
             let cap = groups[Int(order[next])].ceiling
             if let top = heap.min, top.share < cap {
                 heap.removeMin()
+                let start = frozenGroups.count
                 for g32 in linkGroups[Int(top.link)] {
                     let gi = Int(g32)
                     if groups[gi].count > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
                 }
+                levels.append(Level(link: top.link, share: top.share, groups: start..<frozenGroups.count))
             } else {
                 freeze(Int(order[next]), at: cap)
             }
