@@ -51,12 +51,18 @@ extension CacheResponder {
         return .relay(.cache(self.exchange(.miss, request: request, key: key, origin: origin, lookup: missing, now: now)))
     }
 
-    /// A miss of a GET with one `Range` and no preconditions, when no fetch of the whole response
-    /// is in flight: the range alone is asked for, and the origin's `206` stored (its `200`,
-    /// when it ignores the range, is stored and cut as any miss's).
+    /// A miss of a GET with one `Range` for part of the response and no preconditions, when no
+    /// fetch of the whole response is in flight: the range alone is asked for, and the origin's
+    /// `206` stored (its `200`, when it ignores the range, is stored and cut as any miss's).
+    ///
+    /// A range from the first byte to the end (`bytes=0-`, which ffmpeg and browsers' media
+    /// elements send for every segment and video) asks for the whole response: it is the plain
+    /// miss, whose fill the plain requests for the key join too, so a segment asked for with and
+    /// without it at once is fetched from the origin once.
     func rangeExchange(_ request: HTTPRequestHead, key: CacheKey, origin: OriginAddress, lookup: PullThroughCache.Lookup, now: Int64) -> CacheExchange? {
         let ranges = request.headers["range"]
         guard self.cache.rules.configuration.storesPartialContent, request.method == .GET, ranges.count == 1,
+            !Self.asksForWhole(ranges[0]),
             !CacheRules.hasConditionals(request.headers), !request.headers.contains(name: "if-range"),
             !self.upstream.fills.contains("cache \(lookup.digest)")
         else { return nil }
@@ -65,6 +71,12 @@ extension CacheResponder {
         return CacheExchange(
             kind: .miss, request: request, forwarded: forwarded, key: key, origin: origin, lookup: lookup, stored: nil, requestTime: now,
             fillKey: "range \(lookup.digest) \(ranges[0])")
+    }
+
+    /// Whether a `Range` value asks for every byte of any representation (`bytes=0-`): it
+    /// resolves to all of the longest one.
+    static func asksForWhole(_ range: String) -> Bool {
+        ByteRanges.resolve(Array(range.utf8), length: .max) == .ranges([0..<Int64.max])
     }
 
     /// The request for the rest of a stored prefix (RFC 9111 §3.4), with `If-Range` so that a

@@ -92,6 +92,8 @@ struct PartialContentTests {
             #expect(completion.header("Range") == "bytes=40-")
             #expect(completion.header("If-Range") == "\"v1\"")
             try await CachePathTests.waitForStored(server, 2)
+            // The stored prefix is not counted again as bytes from the origin: 40, then the other 60.
+            #expect(server.server.context.stats.originBytes.load(ordering: .relaxed) == 100)
 
             let hit = try await CachePathTests.get(server, "/c")
             #expect(hit.status == 200)
@@ -180,15 +182,50 @@ struct PartialContentTests {
     func wholeRangeIsStoredAsComplete() async throws {
         let origin = try await Self.rangedOrigin()
         try await CachePathTests.withCache(origin) { server in
-            let first = try await CachePathTests.get(server, "/w", ["Range: bytes=0-"])
+            let first = try await CachePathTests.get(server, "/w", ["Range: bytes=0-99"])
             #expect(first.status == 206)
             #expect(first.text == Self.content)
+            #expect(origin.requests.first?.header("Range") == "bytes=0-99")
             try await CachePathTests.waitForStored(server, 1)
             let hit = try await CachePathTests.get(server, "/w")
             #expect(hit.status == 200)
             #expect(hit.header("X-Cache") == "HIT")
             #expect(hit.header("Content-Range") == nil)
             #expect(hit.header("Content-Length") == "100")
+            #expect(hit.text == Self.content)
+            #expect(origin.requestCount == 1)
+        }
+    }
+
+    @Test("RFC 9110 §14.2: a miss with Range: bytes=0- (ffmpeg, media elements) asks for the whole response: a plain request while its fill is held for the store joins it, one origin fetch")
+    func openRangeFromStartIsThePlainMiss() async throws {
+        let origin = try await Self.rangedOrigin()
+        let volume = try TestVolume(sizeMiB: 8)
+        defer { volume.remove() }
+        try await TestServer.with(volume: volume.path, { $0.origin = origin.url }) { server in
+            // The store cannot commit: the fill stays held after its fetch ended.
+            let block = try StoreBlock(volume: volume.path)
+            defer { block.release() }
+            let ranged = try await CachePathTests.get(server, "/seg", ["Range: bytes=0-"])
+            #expect(ranged.status == 206)
+            #expect(ranged.header("Content-Range") == "bytes 0-99/100")
+            #expect(ranged.text == Self.content)
+            #expect(origin.requests.first?.header("Range") == nil)
+            let plain = try await CachePathTests.get(server, "/seg")
+            #expect(plain.status == 200)
+            #expect(plain.header("X-Cache") == "COALESCED")
+            #expect(plain.text == Self.content)
+            let again = try await CachePathTests.get(server, "/seg", ["Range: bytes=0-"])
+            #expect(again.status == 206)
+            #expect(again.header("X-Cache") == "COALESCED")
+            #expect(again.text == Self.content)
+            #expect(origin.requestCount == 1)
+            block.release()
+            try await CachePathTests.waitForStored(server, 1)
+            try await CachePathTests.waitForFills(server)
+            let hit = try await CachePathTests.get(server, "/seg")
+            #expect(hit.status == 200)
+            #expect(hit.header("X-Cache") == "HIT")
             #expect(hit.text == Self.content)
             #expect(origin.requestCount == 1)
         }
