@@ -22,8 +22,15 @@
 # with 503 "Could not get storage" (varnishlog FetchError, MAIN.n_lru_limited); nginx and
 # minicache evict as many objects as a new one needs.
 # Then the fill memory check: RSS of each minicache after FILLS (default 10000) fills of new
-# 256 KiB URLs, and after a restart on the same volume. `uptime` is recorded before the servers
-# start and after every workload (uptime.txt), since the machine may be shared.
+# 256 KiB URLs, and after a restart on the same volume that answered one stored fill (a hit:
+# only-if-cached, so the restarted cache never runs a fill). Each is read once the cache has used
+# no CPU for a second (its store committed the last fills, its trimmer ran; a reading 2 s after the
+# last fill, while the store was still writing, showed 58 MiB instead of 38). Besides VmRSS the
+# line gives the anonymous part (the heap, where fills could leave memory behind) and the
+# file-backed part (the executable's and libraries' pages, shared with the page cache: the same
+# restart maps 0.5-6 MiB of minicache's code from run to run), and the ratio of each.
+# `uptime` is recorded before the servers start and after every workload (uptime.txt), since the
+# machine may be shared.
 #
 #   DURATION   seconds per wrk run (default 5)
 #   OUT        results directory (default bench-results/cache-<date>)
@@ -31,7 +38,7 @@
 #              --scratch-path .build-release --product minicache`; SCRATCH_PATH changes the path)
 #   BASELINE   a second minicache (e.g. a release build of main before a change), measured in the
 #              same run as "minicache-baseline"
-#   WORKLOADS  which to run (default: hit zipf90 miss miss256 live)
+#   WORKLOADS  which to run (default: hit zipf90 miss miss256 live; empty: none, only the RSS check)
 #   FILLS      fills before the RSS check (default 10000; 0 skips it)
 #
 # Needs: nginx, varnish, wrk, python3, taskset (apt-get install -y nginx varnish wrk).
@@ -217,7 +224,7 @@ for port in 18501 18502 18503 ${BASELINE:+18505}; do
 done
 sleep 2
 
-workloads="${WORKLOADS:-hit zipf90 miss miss256 live}"
+workloads="${WORKLOADS-hit zipf90 miss miss256 live}"
 echo "==> load ($duration s per run, 100 connections, keep-alive; $workloads)"
 # shellcheck disable=SC2086
 for workload in $workloads; do
@@ -251,27 +258,48 @@ fills="${FILLS:-10000}"
 if [ "$fills" -gt 0 ]; then
     echo
     echo "==> RSS after $fills fills of new 256 KiB URLs, and after a restart on the same volume"
-    rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+    # VmRSS, RssAnon and RssFile in KiB.
+    memory() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$1/status"; }
+    # Waits until the server has used no CPU for a whole second (at most 60 s); prints the seconds.
+    wait_quiet() {
+        local waited=0 before after
+        while [ "$waited" -lt 60 ]; do
+            before=$(cpu_ticks "$1"); sleep 1; after=$(cpu_ticks "$1"); waited=$((waited + 1))
+            [ "$before" = "$after" ] && break
+        done
+        echo "$waited"
+    }
     check_rss() { # name binary volume port
-        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted
+        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted quiet1 quiet2 hit="" i
         "$shfs" mkfs "$volume" --size 1G --name fills --force >/dev/null
         taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
             --origin http://127.0.0.1:18500 & pid=$!
         wait_port "$port"
         for i in $(seq 1 "$fills"); do echo "url = \"http://127.0.0.1:$port/seg256k?fill=$i\""; echo "output = /dev/null"; done >"$work/fills-$port"
-        taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port"
-        sleep 2
-        filled=$(rss "$pid")
+        taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port" >/dev/null 2>&1
+        quiet1=$(wait_quiet "$pid")
+        filled=$(memory "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
         taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
             --origin http://127.0.0.1:18500 & pid=$!
         wait_port "$port"
-        curl -s -o /dev/null "http://127.0.0.1:$port/seg256k?fill=$fills"
-        sleep 2
-        restarted=$(rss "$pid")
+        # The last fills asked for may not be stored (a busy store refuses writes): the most recent stored one.
+        for i in $(seq "$fills" -1 $((fills > 100 ? fills - 99 : 1))); do
+            if [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Cache-Control: only-if-cached' "http://127.0.0.1:$port/seg256k?fill=$i")" = 200 ]; then
+                hit=$i; break
+            fi
+        done
+        quiet2=$(wait_quiet "$pid")
+        restarted=$(memory "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        python3 -c "import sys; f, r = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]:>18}: RSS after fills {f/1024:.1f} MiB, after restart {r/1024:.1f} MiB, ratio {f/r:.2f}')" \
-            "$name" "$filled" "$restarted" | tee -a "$out/rss.txt"
+        python3 - "$name" "$filled" "$restarted" "$quiet1" "$quiet2" "${hit:-none}" <<'PY' | tee -a "$out/rss.txt"
+import sys
+name, filled, restarted, quiet1, quiet2, hit = sys.argv[1:]
+(f, fa, ff), (r, ra, rf) = (map(int, filled.split()), map(int, restarted.split()))
+mib = lambda kib: f"{kib / 1024:.1f}"
+print(f"{name:>18}: RSS after fills {mib(f)} MiB (anon {mib(fa)}, file {mib(ff)}), after restart {mib(r)} MiB "
+      f"(anon {mib(ra)}, file {mib(rf)}), ratio {f / r:.2f} (anon {fa / ra:.2f}); quiet after {quiet1} s and {quiet2} s, restart hit fill={hit}")
+PY
     }
     check_rss minicache "$MINICACHE" "$work/fills.shfs" 18506
     record_uptime "after the RSS check (minicache)"

@@ -55,6 +55,23 @@ struct EtcdAuthTests {
         try await gateway(etcd, "kv/range", #"{"key":"Lw=="}"#, token: token).ok
     }
 
+    /// Waits until etcd has forgotten every simple token last used before this call (unused
+    /// for `--auth-token-ttl`; etcd drops them on its next sweep, once a second). A token etcd
+    /// takes is used, and so lives a TTL longer, so each probe is tried once: one made every
+    /// 250 ms and tried a second later, until etcd refuses one. etcd drops every expired token in
+    /// the same sweep, so a refused probe means the older tokens went with it or before it.
+    /// `timeout` is a safety margin for a stuck etcd, not a claim about its speed.
+    static func waitUntilTokensBeforeNowAreForgotten(_ etcd: EtcdTestServer, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var probes: [String] = []
+        while ContinuousClock.now < deadline {
+            probes.append(try await token(etcd))
+            if probes.count > 4, try await !accepts(etcd, token: probes.removeFirst()) { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        Issue.record("etcd still took tokens unused for \(timeout)")
+    }
+
     static func client(_ etcd: EtcdTestServer, password: String? = Self.password) throws -> EtcdClient {
         var configuration = EtcdConfiguration(endpoints: [etcd.endpoint])
         configuration.credentials = password.map { EtcdConfiguration.Credentials(user: "root", password: $0) }
@@ -106,7 +123,7 @@ struct EtcdAuthTests {
         let first = try await client.put("/a/before", value: [1])
         let old = try await Self.token(etcd)
         #expect(try await Self.accepts(etcd, token: old))
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Self.waitUntilTokensBeforeNowAreForgotten(etcd)
         // Both tokens, the gateway's and the client's, are forgotten now.
         #expect(try await !Self.accepts(etcd, token: old))
         var iterator = client.observe(prefix: "/a/", from: first + 1).makeAsyncIterator()
@@ -121,7 +138,7 @@ struct EtcdAuthTests {
             }
         }
         #expect(seen == ["/a/after"])
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Self.waitUntilTokensBeforeNowAreForgotten(etcd)
         try await client.put("/a/late", value: [3])
         #expect(try await client.get("/a/late")?.value == [3])
         await client.close()

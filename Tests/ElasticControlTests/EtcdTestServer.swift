@@ -1,5 +1,7 @@
 import EtcdClient
 import Foundation
+import MiniCacheTesting
+import Synchronization
 import Testing
 
 /// A real etcd (one member, or one member of a local cluster) on free loopback ports in a
@@ -37,6 +39,8 @@ final class EtcdTestServer: @unchecked Sendable {
     let peerPort: Int
     let dataDirectory: String
     private(set) var process: Process?
+    /// What the running etcd writes to its standard error (why it exited, if it did).
+    private var errors: ChildOutput?
     private var cluster: String
     private let security: Security?
     /// How ``waitUntilServing(timeout:)`` reaches a member that serves TLS.
@@ -68,31 +72,49 @@ final class EtcdTestServer: @unchecked Sendable {
     static func start(
         executable: String? = nil, security: Security? = nil, clientTLS: EtcdConfiguration.TLS? = nil, arguments: [String] = []
     ) async throws -> EtcdTestServer {
-        let server = EtcdTestServer(
-            name: "m1", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
-            dataDirectory: TestEnvironment.temporaryDirectory("etcd"), security: security, clientTLS: clientTLS
-        )
-        server.extraArguments = arguments
-        try server.launch(initial: true)
-        try await server.waitUntilServing()
-        return server
+        try await startMembers {
+            let server = EtcdTestServer(
+                name: "m1", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
+                dataDirectory: TestEnvironment.temporaryDirectory("etcd"), security: security, clientTLS: clientTLS
+            )
+            server.extraArguments = arguments
+            return [server]
+        }[0]
     }
 
     /// A cluster of `count` members on loopback, started and answering.
     static func startCluster(_ count: Int = 3, executable: String? = nil) async throws -> [EtcdTestServer] {
-        let members = (1...count).map {
-            EtcdTestServer(
-                name: "m\($0)", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
-                dataDirectory: TestEnvironment.temporaryDirectory("etcd\($0)")
-            )
+        try await startMembers {
+            let members = (1...count).map {
+                EtcdTestServer(
+                    name: "m\($0)", executable: executable ?? Self.executable ?? "/usr/bin/etcd", clientPort: freePort(), peerPort: freePort(),
+                    dataDirectory: TestEnvironment.temporaryDirectory("etcd\($0)")
+                )
+            }
+            let cluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
+            for member in members { member.cluster = cluster }
+            return members
         }
-        let cluster = members.map { "\($0.name)=\($0.peerURL)" }.joined(separator: ",")
-        for member in members {
-            member.cluster = cluster
-            try member.launch(initial: true)
+    }
+
+    /// Launches the members `make` returns and waits until each answers. A port checked free can
+    /// still be taken by another program before etcd binds it: when a member exits because its
+    /// address is in use, the members are destroyed and made again on other ports (a few times).
+    private static func startMembers(_ make: () -> [EtcdTestServer]) async throws -> [EtcdTestServer] {
+        var attempt = 1
+        while true {
+            let members = make()
+            do {
+                for member in members { try member.launch(initial: true) }
+                for member in members { try await member.waitUntilServing() }
+                return members
+            } catch {
+                let taken = members.contains { $0.errors?.text.contains("address already in use") == true }
+                for member in members { member.destroy() }
+                guard taken, attempt < 5 else { throw error }
+                attempt += 1
+            }
         }
-        for member in members { try await member.waitUntilServing() }
-        return members
     }
 
     /// Starts the member again with its data (after ``kill()`` or ``stop()``).
@@ -115,10 +137,12 @@ final class EtcdTestServer: @unchecked Sendable {
             process.arguments! += ["--cert-file", security.certificate, "--key-file", security.key]
             if let clientCA = security.clientCA { process.arguments! += ["--client-cert-auth", "--trusted-ca-file", clientCA] }
         }
+        let errors = Pipe()
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors
         try process.run()
         self.process = process
+        self.errors = ChildOutput(errors.fileHandleForReading)
     }
 
     func waitUntilServing(timeout: Double = 20) async throws {
@@ -127,9 +151,14 @@ final class EtcdTestServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if (try? await client.status()) != nil { return }
+            if let process, !process.isRunning {
+                process.waitUntilExit()
+                _ = await errors?.wait { _ in false }
+                throw EtcdError(.unavailable, "etcd \(name) exited with status \(process.terminationStatus): \(errors?.text ?? "")")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw EtcdError(.unavailable, "etcd \(name) did not answer within \(timeout) s")
+        throw EtcdError(.unavailable, "etcd \(name) did not answer within \(timeout) s: \(errors?.text ?? "")")
     }
 
     /// kill -9.
@@ -150,21 +179,35 @@ final class EtcdTestServer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
 
-    /// A port that was free a moment ago.
+    /// Ports handed to members of this process, never handed out twice (a killed member keeps
+    /// its ports for its restart).
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// Ports outside the kernel's ephemeral range (`ip_local_port_range`): outgoing connections
+    /// and port-0 listeners, what every other test opens, take their ports from that range, so
+    /// none of them can take a port of these between the check and etcd's bind.
+    private static let candidates: [Int] = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? "32768 60999"
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2 else { return Array(10_000..<32_768) }
+        return Array(10_000..<max(10_000, bounds[0])) + Array(min(65_536, bounds[1] + 1)..<65_536)
+    }()
+
+    /// A port for etcd to listen on: free now (a listener binds it), not handed to another
+    /// member of this process, outside the ephemeral range when it leaves room (else the
+    /// kernel's pick).
     static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        for _ in 0..<1000 {
+            guard let port = candidates.randomElement() else { break }
+            let free = handedOut.withLock { taken in
+                guard !taken.contains(port), (try? LoopbackListener(port: port)) != nil else { return false }
+                taken.insert(port)
+                return true
+            }
+            if free { return port }
         }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+        let port = (try? LoopbackListener())?.port ?? 0
+        handedOut.withLock { _ = $0.insert(port) }
+        return port
     }
 }

@@ -282,7 +282,7 @@ struct SandboxBackendTests {
         let victim = Self.spec("victim-1", tenant: "alpha", address: "127.0.186.10")
         try await backend.launch(victim)
         #expect(await TestStack.eventually(timeout: 10) { backend.probe(victim.id) == .ready })
-        let host = try TestListener()
+        let host = try LoopbackListener()
         let beta = Self.spec("probe-1", tenant: "beta", address: "127.0.186.11")
 
         // The network works from inside (the host's listener answers), but the other tenant's cache does not.
@@ -717,26 +717,4 @@ struct BackendSelectionTests {
         #expect(memory?.directory(of: "/docker/abc/ecdn") == "/sys/fs/cgroup/memory/ecdn")
         #expect(combined.hierarchies.first { $0.controllers == [.cpu] }?.mountPoint == "/sys/fs/cgroup/cpu,cpuacct")
     }
-}
-
-/// A listener on 127.0.0.1 that accepts and closes (a host service a sandbox may reach).
-final class TestListener: @unchecked Sendable {
-    let fd: Int32
-    let port: Int
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound, listen(fd, 16) == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func close() { _ = Glibc.close(fd) }
 }

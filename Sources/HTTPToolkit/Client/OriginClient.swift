@@ -59,6 +59,11 @@ package final class OriginClient: Sendable {
         state.withLock { $0.idle.reduce(0) { $0 + ($1.key.origin == origin ? $1.value.count : 0) } }
     }
 
+    /// The channels of the idle pooled connections to `origin`.
+    package func idleChannels(to origin: OriginAddress) -> [any Channel] {
+        state.withLock { $0.idle.filter { $0.key.origin == origin }.values.flatMap { $0.map(\.channel) } }
+    }
+
     /// Sends `request` to `origin` and streams the response to `delegate`.
     /// - Parameters:
     ///   - request: the request; a missing `Host` is added.

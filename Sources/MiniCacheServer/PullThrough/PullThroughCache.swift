@@ -502,11 +502,20 @@ final class FillRecorder: OriginResponseDelegate {
                 return
             }
         }
-        let storing = self.cache.shouldStore(request: self.request, response: head)
+        self.record(head)
+    }
+
+    /// Records `head` as the response to store, its body starting with `prefix`: bytes the cache
+    /// holds already (the stored part a completion request continues, RFC 9111 §3.4), not
+    /// counted as origin bytes; the origin's body parts follow it. Nothing is stored when
+    /// `storable` is false, or when the rules or the size limit say no.
+    func record(_ head: HTTPResponseHead, prefix: ByteBuffer? = nil, storable: Bool = true) {
+        let storing = storable && self.cache.shouldStore(request: self.request, response: head)
         self.state.withLock { state in
             state.head = head
             state.responseTime = Int64(time(nil))
             state.storing = storing
+            if storing, let prefix { state.body.append(prefix) }
         }
     }
 

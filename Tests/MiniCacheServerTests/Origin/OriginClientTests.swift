@@ -54,6 +54,21 @@ struct OriginClientTests {
         }
     }
 
+    @Test("an idle pooled connection keeps one receive buffer: it reads one message per wake-up until its next request")
+    func idleConnectionDropsSpareReceiveBuffers() async throws {
+        let body = String(repeating: "x", count: 1 << 20)
+        try await withOrigin(script: { _, _ in [.send(TestOrigin.response(body: body))] }) { origin, client, address in
+            for _ in 0..<2 {
+                let response = try await client.fetch(OriginRequest(target: "/large"), from: address)
+                #expect(response.body.readableBytes == body.utf8.count)
+                let idle = client.idleChannels(to: address)
+                #expect(idle.count == 1)
+                for channel in idle { #expect(try await channel.getOption(.maxMessagesPerRead).get() == 1) }
+            }
+            #expect(origin.connectionCount == 1)
+        }
+    }
+
     @Test("concurrent requests open separate connections and all return to the pool")
     func concurrentRequests() async throws {
         let gate = Gate()

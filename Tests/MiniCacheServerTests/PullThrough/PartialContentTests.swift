@@ -92,6 +92,8 @@ struct PartialContentTests {
             #expect(completion.header("Range") == "bytes=40-")
             #expect(completion.header("If-Range") == "\"v1\"")
             try await CachePathTests.waitForStored(server, 2)
+            // The stored prefix is not counted again as bytes from the origin: 40, then the other 60.
+            #expect(server.server.context.stats.originBytes.load(ordering: .relaxed) == 100)
 
             let hit = try await CachePathTests.get(server, "/c")
             #expect(hit.status == 200)
