@@ -23,6 +23,9 @@ struct FlowGroup {
     private var linkCount: UInt16
     /// Listed in the network's changed groups.
     var changed = false
+    /// Held below its ceiling by the head link of a single-level component
+    /// (``FlowNetwork``'s level shifts); meaningful while the group is active.
+    var held = false
 
     init(rate: Double, cap: Double, limit: Double, linkStart: Int32, linkEnd: Int32, owner: Int32) {
         precondition(linkEnd - linkStart <= Int32(UInt16.max), "a path of more than 65,535 links")

@@ -14,6 +14,9 @@ package struct FlowNetwork: Sendable {
     package private(set) var load: [Double] = []
     /// Active groups (at least one flow) on each link.
     private var linkGroups: [[Int32]] = []
+    /// `linkGroups[l].count` in one flat array: the recomputation reads it for every link it
+    /// reaches, where the list's own header would be a cache miss per link.
+    private var linkGroupCount: [Int32] = []
     /// For each group, its index in `linkGroups` of each link of its path (while active).
     private var groupSlots: [[Int32]] = []
 
@@ -43,6 +46,16 @@ package struct FlowNetwork: Sendable {
     package var changedGroups: [Int32] = []
     /// Full recomputations done (for the report).
     package private(set) var recomputations = 0
+    /// Changes applied as a shift of one link's level instead of a recomputation.
+    package private(set) var levelShifts = 0
+    /// Single-level components (``LevelCache``), and per link the one it belongs to (-1: none)
+    /// and the flows of held groups crossing it.
+    private var levelCaches: [LevelCache] = []
+    private var freeLevelCaches: [Int32] = []
+    private var cacheOf: [Int32] = []
+    private var heldFlows: [Int32] = []
+    /// What ``shiftLevel(_:before:now:)`` read ahead, kept so that its loads are not optimised away.
+    private var prefetchSink: Int32 = 0
 
     private struct PathKey: Hashable {
         var links: [Int32]
@@ -62,6 +75,9 @@ package struct FlowNetwork: Sendable {
         capacity.append(c)
         load.append(0)
         linkGroups.append([])
+        linkGroupCount.append(0)
+        cacheOf.append(-1)
+        heldFlows.append(0)
         return capacity.count - 1
     }
 
@@ -160,6 +176,7 @@ package struct FlowNetwork: Sendable {
                 break
             }
             if fits {
+                dropLevelCaches(on: start..<end)
                 for k in start..<end { load[Int(linkStore[k])] += extra }
                 groups[gi].count += n
                 adjustOwner(gi, by: Double(n) * groups[gi].rate)
@@ -167,8 +184,10 @@ package struct FlowNetwork: Sendable {
                 return
             }
         }
+        let before = groups[gi].count
         groups[gi].count += n
         adjustOwner(gi, by: Double(n) * groups[gi].rate)
+        if !dirty && shiftLevel(gi, before: before, now: now) { return }
         markDirty(start..<end)
     }
 
@@ -177,6 +196,7 @@ package struct FlowNetwork: Sendable {
         let gi = Int(g)
         flush(gi, now: now)
         precondition(groups[gi].count >= n, "removing more flows than a group has")
+        let before = groups[gi].count
         groups[gi].count -= n
         adjustOwner(gi, by: -Double(n) * groups[gi].rate)
         if groups[gi].count == 0 && n > 0 { deactivate(gi) }
@@ -189,6 +209,7 @@ package struct FlowNetwork: Sendable {
                 break
             }
             if spare {
+                dropLevelCaches(on: start..<end)
                 let freed = Double(n) * groups[gi].rate
                 for k in start..<end {
                     let l = Int(linkStore[k])
@@ -197,6 +218,7 @@ package struct FlowNetwork: Sendable {
                 return
             }
         }
+        if !dirty && shiftLevel(gi, before: before, now: now) { return }
         markDirty(start..<end)
     }
 
@@ -223,6 +245,7 @@ package struct FlowNetwork: Sendable {
         }
         flush(gi, now: now)
         flush(ti, now: now)
+        dropLevelCaches(on: Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd))
         precondition(groups[gi].count >= n, "moving more flows than a group has")
         groups[gi].count -= n
         if groups[gi].count == 0 { deactivate(gi) }
@@ -267,6 +290,7 @@ package struct FlowNetwork: Sendable {
                 }
             }
             if local {
+                dropLevelCaches(on: start..<end)
                 for k in start..<end {
                     let l = Int(linkStore[k])
                     load[l] = Swift.max(0, load[l] + delta)
@@ -282,6 +306,7 @@ package struct FlowNetwork: Sendable {
         for (i, l) in pathLinks[Int(groupPath[gi])].enumerated() {
             groupSlots[gi][i] = Int32(linkGroups[Int(l)].count)
             linkGroups[Int(l)].append(Int32(gi))
+            linkGroupCount[Int(l)] += 1
         }
     }
 
@@ -290,6 +315,7 @@ package struct FlowNetwork: Sendable {
             let l = Int(l32)
             let slot = Int(groupSlots[gi][i])
             let last = linkGroups[l].removeLast()
+            linkGroupCount[l] -= 1
             if Int(last) != gi {
                 linkGroups[l][slot] = last
                 let lastLinks = pathLinks[Int(groupPath[Int(last)])]
@@ -318,9 +344,21 @@ package struct FlowNetwork: Sendable {
         guard dirty else { return }
         dirty = false
         recomputations += 1
-        filling.run(dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups)
+        filling.run(
+            dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups,
+            linkGroupCount: linkGroupCount)
         dirtyLinks.removeAll(keepingCapacity: true)
-        for l in filling.links { load[Int(l)] = 0 }
+        for l in filling.links {
+            let c = cacheOf[Int(l)]
+            if c >= 0 { dropLevelCache(c) }
+            load[Int(l)] = 0
+        }
+        // A component held by one link only: what a later change needs to shift its level.
+        let single = filling.levels.count == 1 ? filling.levels[0] : nil
+        let head = single.map { Int($0.link) } ?? -1
+        var fixed = 0.0
+        var maxBelow = 0.0
+        var minHeld = Double.infinity
         for (i, g) in filling.frozenGroups.enumerated() {
             let gi = Int(g)
             let rate = filling.frozenRates[i]
@@ -330,9 +368,204 @@ package struct FlowNetwork: Sendable {
                 flush(gi, now: now)
                 setRate(gi, rate)
             }
-            let total = Double(groups[gi].count) * groups[gi].rate
-            for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) { load[Int(linkStore[k])] += total }
+            let held = single?.groups.contains(i) ?? false
+            groups[gi].held = held
+            let n = groups[gi].count
+            let total = Double(n) * groups[gi].rate
+            if held { minHeld = Swift.min(minHeld, groups[gi].ceiling) }
+            for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
+                let l = Int(linkStore[k])
+                load[l] += total
+                if held {
+                    heldFlows[l] += Int32(n)
+                } else if l == head {
+                    fixed += total
+                    maxBelow = Swift.max(maxBelow, groups[gi].ceiling)
+                }
+            }
         }
+        if let single {
+            buildLevelCache(
+                LevelCache(
+                    head: single.link, level: single.share, fixed: fixed, maxBelow: maxBelow, minHeld: minHeld,
+                    minFill: .infinity, links: filling.links))
+        }
+    }
+
+    // MARK: Level shifts
+
+    /// Registers the component the last recomputation found held by one link.
+    private mutating func buildLevelCache(_ built: LevelCache) {
+        var cache = built
+        let margin = LevelCache.margin
+        for l32 in cache.links where l32 != cache.head && heldFlows[Int(l32)] > 0 {
+            let l = Int(l32)
+            cache.minFill = Swift.min(
+                cache.minFill, cache.level + (capacity[l] * (1 - margin) - load[l]) / Double(heldFlows[l]))
+        }
+        let c: Int32
+        if let free = freeLevelCaches.popLast() {
+            c = free
+            levelCaches[Int(c)] = cache
+        } else {
+            c = Int32(levelCaches.count)
+            levelCaches.append(cache)
+        }
+        for l in cache.links { cacheOf[Int(l)] = c }
+    }
+
+    /// Forgets single-level component `c` (a change it does not describe touched it).
+    private mutating func dropLevelCache(_ c: Int32) {
+        for l in levelCaches[Int(c)].links {
+            cacheOf[Int(l)] = -1
+            heldFlows[Int(l)] = 0
+        }
+        levelCaches[Int(c)].links = []
+        freeLevelCaches.append(c)
+    }
+
+    /// Forgets the single-level components that links `linkStore[range]` belong to.
+    private mutating func dropLevelCaches(on range: Range<Int>) {
+        for k in range {
+            let c = cacheOf[Int(linkStore[k])]
+            if c >= 0 { dropLevelCache(c) }
+        }
+    }
+
+    /// Applies a change of group `gi`'s flow count (from `before` to its count now; the group is
+    /// flushed, (de)activated and its owner's rate adjusted at its old rate) as a shift of the
+    /// level of a single-level component's head, when the group crosses the head and the new
+    /// level keeps the component as it was: every held group still below its ceiling, every
+    /// group at its ceiling on the head below the level, every other link with spare capacity.
+    /// Returns false, changing nothing, when it cannot prove that, and the caller recomputes.
+    ///
+    /// The held groups take the new level in the order of the head's group list, the order in
+    /// which a recomputation would freeze them, and the same rounding rule decides a change.
+    private mutating func shiftLevel(_ gi: Int, before m: Int, now: Double) -> Bool {
+        let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
+        guard start < end else { return false }
+        let after = groups[gi].count
+        // The component: every link of the path in it, or new (only this group on it).
+        var c: Int32 = -1
+        var onHead = false
+        var fresh = false
+        for k in start..<end {
+            let l = Int(linkStore[k])
+            let lc = cacheOf[l]
+            if lc < 0 {
+                guard after > 0, m == 0, linkGroupCount[l] == 1 else { return false }
+                fresh = true
+                continue
+            }
+            if c < 0 { c = lc }
+            guard lc == c else { return false }
+            if l == Int(levelCaches[Int(c)].head) { onHead = true }
+        }
+        guard c >= 0, onHead else { return false }
+        var cache = levelCaches[Int(c)]
+        let head = Int(cache.head)
+        let margin = LevelCache.margin
+        let ceiling = groups[gi].ceiling
+        let oldRate = groups[gi].rate
+        let wasHeld = m > 0 && groups[gi].held
+        // An idle group joins below the level at its ceiling, else held.
+        let nowHeld = after > 0 && (m > 0 ? wasHeld : !(ceiling < cache.level))
+        var heldOnHead = Int(heldFlows[head])
+        var fixed = cache.fixed
+        if m > 0 {
+            if wasHeld { heldOnHead -= m } else { fixed -= Double(m) * oldRate }
+        }
+        if after > 0 {
+            if nowHeld {
+                heldOnHead += after
+                cache.minHeld = Swift.min(cache.minHeld, ceiling)
+            } else {
+                // A group at its ceiling stays there only if that is its rate.
+                guard oldRate == ceiling || m == 0 else { return false }
+                fixed += Double(after) * ceiling
+                cache.maxBelow = Swift.max(cache.maxBelow, ceiling)
+            }
+        }
+        let capacityHead = capacity[head]
+        guard heldOnHead > 0, fixed >= 0, fixed < capacityHead else { return false }
+        let level = (capacityHead - fixed) / Double(heldOnHead)
+        guard level > cache.maxBelow * (1 + margin), level < cache.minHeld * (1 - margin), level <= cache.minFill else {
+            return false
+        }
+        // The group's own links: its flows at their new rate, the held ones at the new level.
+        let newRate = nowHeld ? level : ceiling
+        var minFill = cache.minFill
+        for k in start..<end {
+            let l = Int(linkStore[k])
+            guard l != head else { continue }
+            let others = Int(heldFlows[l]) - (wasHeld ? m : 0)
+            let held = others + (nowHeld ? after : 0)
+            let newLoad = load[l] + (level - cache.level) * Double(others) - Double(m) * oldRate
+                + Double(after) * newRate
+            guard newLoad <= capacity[l] * (1 - margin) else { return false }
+            if held > 0 { minFill = Swift.min(minFill, level + (capacity[l] * (1 - margin) - newLoad) / Double(held)) }
+        }
+        guard level <= minFill else { return false }
+
+        levelShifts += 1
+        if fresh {
+            for k in start..<end where cacheOf[Int(linkStore[k])] < 0 {
+                let l = linkStore[k]
+                cacheOf[Int(l)] = c
+                heldFlows[Int(l)] = 0
+                load[Int(l)] = 0
+                cache.links.append(l)
+            }
+        }
+        for k in start..<end {
+            let l = Int(linkStore[k])
+            load[l] = Swift.max(0, load[l] - Double(m) * oldRate)
+            heldFlows[l] += Int32((nowHeld ? after : 0) - (wasHeld ? m : 0))
+        }
+        groups[gi].held = nowHeld
+        // An idle group is no longer in the head's list: only its old load left its links.
+        var ownDone = after == 0
+        let list = linkGroups[head]
+        var ahead: Int32 = 0
+        for (i, h32) in list.enumerated() {
+            // The records are cache misses: a short loop of independent reads over the next 64
+            // lets them overlap instead of stalling this loop one group at a time.
+            if i & 63 == 0 {
+                for j in i..<Swift.min(i + 64, list.count) { ahead &+= groups[Int(list[j])].linkStart }
+            }
+            let h = Int(h32)
+            if h == gi {
+                applyOwnRate(gi, newRate, count: after, start: start, end: end)
+                ownDone = true
+                continue
+            }
+            guard groups[h].held else { continue }
+            let rate = groups[h].rate
+            guard abs(level - rate) > 1e-12 * Swift.max(level, rate) else { continue }
+            flush(h, now: now)
+            let delta = Double(groups[h].count) * (level - rate)
+            for k in Int(groups[h].linkStart)..<Int(groups[h].linkEnd) {
+                let l = Int(linkStore[k])
+                load[l] = Swift.max(0, load[l] + delta)
+            }
+            setRate(h, level)
+        }
+        precondition(ownDone, "an active group is in its links' lists")
+        prefetchSink = ahead
+        cache.level = level
+        cache.fixed = fixed
+        cache.minFill = minFill
+        levelCaches[Int(c)] = cache
+        return true
+    }
+
+    /// The changed group's own part of a level shift: its rate and its flows' load.
+    private mutating func applyOwnRate(_ gi: Int, _ rate: Double, count: Int, start: Int, end: Int) {
+        let old = groups[gi].rate
+        let keep = abs(rate - old) <= 1e-12 * Swift.max(rate, old)
+        let total = Double(count) * (keep ? old : rate)
+        for k in start..<end { load[Int(linkStore[k])] += total }
+        if !keep { setRate(gi, rate) }
     }
 
     /// Brings a group's byte count up to `now`.

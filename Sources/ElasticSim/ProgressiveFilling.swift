@@ -15,8 +15,11 @@ struct ProgressiveFilling {
     private struct LinkState {
         var remaining = 0.0
         var flows: Int32 = 0
-        var stale = false
-        var reached = false
+        /// Active groups on the link not yet reached, -1 while the link itself is not reached: a
+        /// link whose groups are all reached has nothing left to find, and its list is not read.
+        var groupsLeft: Int32 = -1
+
+        var reached: Bool { groupsLeft >= 0 }
     }
 
     private struct LinkShare: Comparable {
@@ -34,8 +37,20 @@ struct ProgressiveFilling {
     /// The groups of the last component in the order they froze, and their rates.
     private(set) var frozenGroups: [Int32] = []
     private(set) var frozenRates: [Double] = []
+    /// The links that froze groups at their fair share, in the order they did, each with its
+    /// share and its groups' range in ``frozenGroups``.
+    private(set) var levels: [Level] = []
+
+    /// One link that froze groups at its fair share.
+    struct Level {
+        var link: Int32
+        var share: Double
+        var groups: Range<Int>
+    }
 
     private var linkState: [LinkState] = []
+    /// Per link while freezing: its share in the heap may be out of date.
+    private var stale: [Bool] = []
     /// Per group: 0 outside the component, 1 reached, 2 frozen.
     private var groupState: [UInt8] = []
     /// The groups of the component, in the order they were reached.
@@ -57,9 +72,14 @@ struct ProgressiveFilling {
 
     /// Recomputes the rates of every active group connected to `dirty` through active groups
     /// (a closed component: every active group on its links is in it).
-    mutating func run(dirty: [Int32], capacity: [Double], groups: AlignedArray<FlowGroup>, linkStore: [Int32], linkGroups: [[Int32]]) {
+    /// `linkGroupCount[l]` is `linkGroups[l].count`.
+    mutating func run(
+        dirty: [Int32], capacity: [Double], groups: AlignedArray<FlowGroup>, linkStore: [Int32], linkGroups: [[Int32]],
+        linkGroupCount: [Int32]
+    ) {
         if linkState.count < capacity.count {
             linkState += Array(repeating: LinkState(), count: capacity.count - linkState.count)
+            stale += Array(repeating: false, count: capacity.count - stale.count)
         }
         if groupState.count < groups.count {
             groupState += Array(repeating: 0, count: groups.count - groupState.count)
@@ -69,25 +89,36 @@ struct ProgressiveFilling {
         reachedCeilings.removeAll(keepingCapacity: true)
         frozenGroups.removeAll(keepingCapacity: true)
         frozenRates.removeAll(keepingCapacity: true)
+        levels.removeAll(keepingCapacity: true)
         var linkState = self.linkState
         var groupState = self.groupState
+        var stale = self.stale
         self.linkState = []
         self.groupState = []
+        self.stale = []
         defer {
             self.linkState = linkState
             self.groupState = groupState
+            self.stale = stale
         }
         linkState.withUnsafeMutableBufferPointer { link in
             groupState.withUnsafeMutableBufferPointer { state in
-                linkStore.withUnsafeBufferPointer { store in
-                    groups.withUnsafeBufferPointer { groups in
-                        reach(
-                            dirty: dirty, link: link, state: state, store: store, capacity: capacity, groups: groups,
-                            linkGroups: linkGroups)
-                        orderByCeiling(groups)
-                        freeze(link: link, state: state, store: store, groups: groups, linkGroups: linkGroups)
-                        for l in links { link[Int(l)] = LinkState() }
-                        for g in reached { state[Int(g)] = 0 }
+                stale.withUnsafeMutableBufferPointer { stale in
+                    linkStore.withUnsafeBufferPointer { store in
+                        groups.withUnsafeBufferPointer { groups in
+                            linkGroupCount.withUnsafeBufferPointer { groupCount in
+                                reach(
+                                    dirty: dirty, link: link, state: state, store: store, capacity: capacity,
+                                    groups: groups, linkGroups: linkGroups, groupCount: groupCount)
+                            }
+                            orderByCeiling(groups)
+                            freeze(link: link, stale: stale, state: state, store: store, groups: groups, linkGroups: linkGroups)
+                            for l in links {
+                                link[Int(l)] = LinkState()
+                                stale[Int(l)] = false
+                            }
+                            for g in reached { state[Int(g)] = 0 }
+                        }
                     }
                 }
             }
@@ -95,14 +126,16 @@ struct ProgressiveFilling {
     }
 
     /// The component breadth-first from the changed links; every reached link starts with its
-    /// capacity and counts the flows of the reached groups crossing it.
+    /// capacity and counts the flows of the reached groups crossing it. A link whose groups were
+    /// all reached through other links is not read again (behind a saturated link near the
+    /// origin, every group is reached from it, and the links below it have nothing to add).
     private mutating func reach(
         dirty: [Int32], link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
         store: UnsafeBufferPointer<Int32>, capacity: [Double], groups: UnsafeBufferPointer<FlowGroup>,
-        linkGroups: [[Int32]]
+        linkGroups: [[Int32]], groupCount: UnsafeBufferPointer<Int32>
     ) {
         for l in dirty where !link[Int(l)].reached {
-            link[Int(l)].reached = true
+            link[Int(l)].groupsLeft = groupCount[Int(l)]
             link[Int(l)].remaining = capacity[Int(l)]
             links.append(l)
         }
@@ -111,25 +144,35 @@ struct ProgressiveFilling {
         while head < links.count {
             // The group lists of the links further on in the queue, and their groups' records,
             // are cache misses: reading them now lets them overlap with this link's work.
-            if head + 8 < links.count { ahead &+= linkGroups[Int(links[head + 8])].count }
-            if head + 4 < links.count, let g = linkGroups[Int(links[head + 4])].first { ahead &+= groups[Int(g)].count }
+            if head + 8 < links.count, link[Int(links[head + 8])].groupsLeft > 0 {
+                ahead &+= linkGroups[Int(links[head + 8])].count
+            }
+            if head + 4 < links.count, link[Int(links[head + 4])].groupsLeft > 0, let g = linkGroups[Int(links[head + 4])].first {
+                ahead &+= groups[Int(g)].count
+            }
             let l = Int(links[head])
             head += 1
+            guard link[l].groupsLeft > 0 else { continue }
             for g32 in linkGroups[l] {
                 let gi = Int(g32)
+                guard state[gi] == 0 else { continue }
                 let n = groups[gi].count
-                guard n > 0, state[gi] == 0 else { continue }
+                guard n > 0 else { continue }
                 state[gi] = 1
                 reached.append(g32)
                 reachedCeilings.append(groups[gi].ceiling)
                 for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                     let other = Int(store[k])
+                    if !link[other].reached {
+                        link[other].groupsLeft = groupCount[other]
+                        link[other].remaining = capacity[other]
+                        links.append(Int32(other))
+                    }
+                    link[other].groupsLeft -= 1
                     link[other].flows += Int32(n)
-                    guard !link[other].reached else { continue }
-                    link[other].reached = true
-                    link[other].remaining = capacity[other]
-                    links.append(Int32(other))
                 }
+                // The rest of the list was reached through other links.
+                if link[l].groupsLeft == 0 { break }
             }
         }
         prefetchSink = ahead
@@ -180,7 +223,8 @@ struct ProgressiveFilling {
     }
 
     private mutating func freeze(
-        link: UnsafeMutableBufferPointer<LinkState>, state: UnsafeMutableBufferPointer<UInt8>,
+        link: UnsafeMutableBufferPointer<LinkState>, stale: UnsafeMutableBufferPointer<Bool>,
+        state: UnsafeMutableBufferPointer<UInt8>,
         store: UnsafeBufferPointer<Int32>, groups: UnsafeBufferPointer<FlowGroup>, linkGroups: [[Int32]]
     ) {
         var heap = Heap(
@@ -205,7 +249,7 @@ struct ProgressiveFilling {
                 let l = Int(store[k])
                 link[l].remaining = Swift.max(0, link[l].remaining - Double(n) * rate)
                 link[l].flows -= Int32(n)
-                link[l].stale = true
+                stale[l] = true
             }
         }
 
@@ -219,8 +263,8 @@ struct ProgressiveFilling {
                 let n = link[l].flows
                 if n == 0 {
                     heap.removeMin()
-                } else if link[l].stale {
-                    link[l].stale = false
+                } else if stale[l] {
+                    stale[l] = false
                     heap.replaceMin(with: LinkShare(share: link[l].remaining / Double(n), link: top.link))
                 } else {
                     break
@@ -229,10 +273,12 @@ struct ProgressiveFilling {
             let cap = groups[Int(order[next])].ceiling
             if let top = heap.min, top.share < cap {
                 heap.removeMin()
+                let start = frozenGroups.count
                 for g32 in linkGroups[Int(top.link)] {
                     let gi = Int(g32)
                     if groups[gi].count > 0 && state[gi] != 2 { freeze(gi, at: top.share) }
                 }
+                levels.append(Level(link: top.link, share: top.share, groups: start..<frozenGroups.count))
             } else {
                 freeze(Int(order[next]), at: cap)
             }

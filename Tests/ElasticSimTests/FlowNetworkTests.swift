@@ -233,6 +233,80 @@ struct FlowNetworkTests {
         #expect(abs(net.bytes(uncapped) - bytes) < 1e-9)
     }
 
+    /// A tree below one saturated head link, as behind the US origin: flows join and leave one
+    /// at a time and move the head's level without a recomputation where they can (the
+    /// single-level shift); rates, link loads and bytes stay those of progressive filling, also
+    /// where links below the head fill up, ceilings lie near the level, limits and capacities
+    /// change, and the fallback recomputations rebuild what the shifts rely on.
+    @Test(arguments: 1...24)
+    func levelShiftsBehindOneSaturatedLinkEqualReference(seed: UInt64) {
+        var rng = RandomSource(seed: seed &* 13 &+ 5)
+        // Link 0 is the head; 1...3 hang below it, 4...9 below one of those.
+        let parents = [-1, 0, 0, 0] + (4...9).map { _ in 1 + Int(rng.unit() * 3) }
+        // Links that fill up make more levels (a recomputation each): some leaves are small.
+        var capacities = [60.0, 200, 200, 200] + (4...9).map { _ in rng.unit() < 0.2 ? 12.0 : 200.0 }
+        func links(below node: Int) -> [Int] {
+            var path: [Int] = []
+            var n = node
+            while n >= 0 {
+                path.insert(n, at: 0)
+                n = parents[n]
+            }
+            return path
+        }
+        var net = FlowNetwork()
+        for c in capacities { _ = net.addLink(capacity: c) }
+        let capsChoice: [Double] = [0.5, 1, 2.5, 5, 8]
+        var flows: [(links: [Int], cap: Double, group: Int32)] = []
+        var limits: [Int32: Double] = [:]
+        var expectedBytes: [Int32: Double] = [:]
+        var rates: [Double] = []
+        var now = 0.0
+        for _ in 1...160 {
+            // Bytes up to now at the rates of the last settle.
+            for (f, flow) in flows.enumerated() { expectedBytes[flow.group, default: 0] += rates[f] }
+            now += 1
+            let action = rng.unit()
+            if action < 0.6 || flows.count < 3 {
+                let path = links(below: Int(rng.unit() * Double(parents.count)))
+                let cap = capsChoice[Int(rng.unit() * Double(capsChoice.count))]
+                let g = net.group(path: net.path(path.map { Int32($0) }), cap: cap)
+                net.add(1, to: g, now: now)
+                flows.append((path, cap, g))
+            } else if action < 0.93 {
+                let i = Int(rng.unit() * Double(flows.count))
+                net.remove(1, from: flows[i].group, now: now)
+                flows.remove(at: i)
+            } else if action < 0.97 {
+                let g = flows[Int(rng.unit() * Double(flows.count))].group
+                let limit = [0.7, 3, Double.infinity][Int(rng.unit() * 3)]
+                net.setLimit(limit, of: g, now: now)
+                limits[g] = limit
+            } else {
+                let l = 4 + Int(rng.unit() * 6)
+                capacities[l] = capacities[l] == 12 ? 200 : 12
+                net.setCapacity(capacities[l], of: l)
+            }
+            net.settle(now: now)
+            rates = MaxMinReference.rates(
+                capacities: capacities, flows: flows.map { ($0.links, min($0.cap, limits[$0.group] ?? .infinity)) })
+            for (f, flow) in flows.enumerated() {
+                let got = net.rate(flow.group)
+                #expect(abs(got - rates[f]) <= 1e-9 * max(1, rates[f]), "flow \(f) of \(flows.count): \(got) vs \(rates[f])")
+            }
+            for l in capacities.indices {
+                let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + rates[$1] }
+                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
+            }
+        }
+        for (g, bytes) in expectedBytes {
+            net.flush(Int(g), now: now)
+            #expect(abs(net.bytes(g) - bytes) <= 1e-9 * max(1, bytes), "bytes of group \(g): \(net.bytes(g)) vs \(bytes)")
+        }
+        // Changes that cross the saturated head while it alone holds flows shifted its level.
+        #expect(net.levelShifts >= 10, "\(net.levelShifts) shifts, \(net.recomputations) recomputations")
+    }
+
     @Test func bytesAreIntegratedBetweenChanges() {
         var net = FlowNetwork()
         _ = net.addLink(capacity: 10)

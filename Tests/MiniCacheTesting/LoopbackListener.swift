@@ -43,6 +43,13 @@ public final class LoopbackListener: Sendable {
 
     deinit { self.close() }
 
+    /// Waits for the next connection and returns its descriptor, which the caller closes; -1 once
+    /// the listener is closed.
+    public func accept() -> Int32 {
+        let fd = self.descriptor.load(ordering: .acquiring)
+        return fd < 0 ? -1 : Glibc.accept(fd, nil, nil)
+    }
+
     /// Stops listening (connections still in the backlog are reset); later calls do nothing.
     public func close() {
         let fd = self.descriptor.exchange(-1, ordering: .acquiringAndReleasing)

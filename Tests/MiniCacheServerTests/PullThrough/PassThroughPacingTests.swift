@@ -15,35 +15,18 @@ final class CountingOrigin: Sendable {
     let sent = Atomic<Int>(0)
     /// The request head the origin received.
     let request = Mutex("")
-    private let listener: Int32
+    private let listener: LoopbackListener
 
     init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Bool in
-                bind(listener, address, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, address, &length) == 0
-            }
-        }
-        guard bound else {
-            close(listener)
-            throw TestClientError(description: "cannot listen on 127.0.0.1: errno \(errno)")
-        }
-        self.listener = listener
-        self.port = Int(UInt16(bigEndian: address.sin_port))
+        self.listener = try LoopbackListener(backlog: 4)
+        self.port = self.listener.port
     }
-
-    deinit { close(self.listener) }
 
     /// Accepts one connection, reads a request head and sends `head` then `body`, part by part;
     /// returns when all was sent or the connection failed.
     func answerOnce(head: String, body: [UInt8]) async {
         await BlockingWork.run {
-            let fd = accept(self.listener, nil, nil)
+            let fd = self.listener.accept()
             guard fd >= 0 else { return }
             defer { close(fd) }
             var size: Int32 = 64 << 10
