@@ -30,7 +30,9 @@
 # last fill, while the store was still writing, showed 58 MiB instead of 38). Besides VmRSS the
 # line gives the anonymous part (the heap, where fills could leave memory behind) and the
 # file-backed part (the executable's and libraries' pages, shared with the page cache: the same
-# restart maps 0.5-6 MiB of minicache's code from run to run), and the ratio of each.
+# restart maps 0.5-6 MiB of minicache's code from run to run), and the ratio of each. Last, the
+# restarted cache makes 8 fills: the miss path's one-time cost (its code pages, the store thread,
+# the origin connections), so growth with the number of fills shows apart from it.
 # `uptime` is recorded before the servers start and after every workload (uptime.txt), since the
 # machine may be shared.
 #
@@ -317,7 +319,7 @@ if [ "$fills" -gt 0 ]; then
         echo "$waited"
     }
     check_rss() { # name binary volume port
-        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted quiet1 quiet2 hit="" i
+        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted eight quiet1 quiet2 hit="" i
         "$shfs" mkfs "$volume" --size 1G --name fills --force >/dev/null
         taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
             --origin http://127.0.0.1:18500 & pid=$!
@@ -338,14 +340,22 @@ if [ "$fills" -gt 0 ]; then
         done
         quiet2=$(wait_quiet "$pid")
         restarted=$(memory "$pid")
+        # Then 8 fills at once (as many as the check's parallel fills): what the miss path costs the
+        # first time (its code, the store thread, origin connections), apart from what fills leave.
+        for i in $(seq 1 8); do echo "url = \"http://127.0.0.1:$port/seg256k?after-restart=$i\""; echo "output = /dev/null"; done >"$work/fills-$port"
+        taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port" >/dev/null 2>&1
+        wait_quiet "$pid" >/dev/null
+        eight=$(memory "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        python3 - "$name" "$filled" "$restarted" "$quiet1" "$quiet2" "${hit:-none}" <<'PY' | tee -a "$out/rss.txt"
+        python3 - "$name" "$filled" "$restarted" "$eight" "$quiet1" "$quiet2" "${hit:-none}" <<'PY' | tee -a "$out/rss.txt"
 import sys
-name, filled, restarted, quiet1, quiet2, hit = sys.argv[1:]
-(f, fa, ff), (r, ra, rf) = (map(int, filled.split()), map(int, restarted.split()))
+name, filled, restarted, eight, quiet1, quiet2, hit = sys.argv[1:]
+(f, fa, ff), (r, ra, rf), (e, ea, ef) = (map(int, filled.split()), map(int, restarted.split()), map(int, eight.split()))
 mib = lambda kib: f"{kib / 1024:.1f}"
 print(f"{name:>18}: RSS after fills {mib(f)} MiB (anon {mib(fa)}, file {mib(ff)}), after restart {mib(r)} MiB "
-      f"(anon {mib(ra)}, file {mib(rf)}), ratio {f / r:.2f} (anon {fa / ra:.2f}); quiet after {quiet1} s and {quiet2} s, restart hit fill={hit}")
+      f"(anon {mib(ra)}, file {mib(rf)}), ratio {f / r:.2f} (anon {fa / ra:.2f}); after the restart and 8 fills "
+      f"{mib(e)} MiB (anon {mib(ea)}, file {mib(ef)}), fills/this {f / e:.2f}; quiet after {quiet1} s and {quiet2} s, "
+      f"restart hit fill={hit}")
 PY
     }
     check_rss minicache "$MINICACHE" "$work/fills.shfs" 18506
