@@ -21,6 +21,19 @@ extension Simulation {
         var boots = 0
     }
 
+    /// A node's served throughput as every change of its served rate reads it: 32 bytes, so
+    /// that the settle after a level shift, which changes the served rate of thousands of sites,
+    /// reads one line per site and calls ``Simulation/siteLoadChanged(_:)`` only for those whose
+    /// instance count may change.
+    struct SiteLoad {
+        /// The most bits/s the site served (exact: every change of its served rate is seen).
+        var peakThroughput = 0.0
+        /// Served bits/s strictly between these need the instances counted at the last
+        /// ``Simulation/siteLoadChanged(_:)`` (a site without caches counts none: every rate).
+        var keepAbove = -Double.infinity
+        var keepBelow = Double.infinity
+    }
+
     /// Instances of the configured size that carry `connections` and `bitsPerSecond`: at least one.
     func instancesNeeded(connections: Int, bitsPerSecond: Double) -> Int {
         let size = scenario.caches.instanceSize
@@ -79,6 +92,29 @@ extension Simulation {
         }
         pool.since = now
         pools[node] = pool
+        keepInstances(node, active: active, isStatic: isStatic, need: need)
+    }
+
+    /// The band of served rates within which `node` needs the `need` instances just counted,
+    /// with a relative margin of 1e-9 inside the exact thresholds of ``instancesNeeded(connections:bitsPerSecond:)``:
+    /// everything for a site without caches (nothing to count), nothing where the count does not
+    /// follow the served rate alone (static sites keep their peak, per-content instances).
+    private func keepInstances(_ node: Int, active: Bool, isStatic: Bool, need: Int) {
+        guard active else {
+            siteLoad[node].keepAbove = -.infinity
+            siteLoad[node].keepBelow = .infinity
+            return
+        }
+        guard !isStatic && scenario.caches.instances == .shared else {
+            siteLoad[node].keepAbove = .infinity
+            siteLoad[node].keepBelow = -.infinity
+            return
+        }
+        let size = scenario.caches.instanceSize
+        let byConnections = Swift.max(1, (siteConnections[node] + size.connections - 1) / size.connections)
+        // Above its connections' count the need follows the throughput down as well as up.
+        siteLoad[node].keepAbove = need > byConnections ? Double(need - 1) * size.capacity * (1 + 1e-9) : -.infinity
+        siteLoad[node].keepBelow = Double(need) * size.capacity * (1 - 1e-9)
     }
 
     /// Changes the connections of a content instance (and what it needs, with per-content

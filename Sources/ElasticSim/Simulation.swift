@@ -73,7 +73,9 @@ package final class Simulation {
     var sitePeakInstances: [Int]
     var siteConnections: [Int]
     var sitePeakConnections: [Int]
-    var sitePeakThroughput: [Double]
+    /// Per node: its peak served throughput and the band of served rates that keeps its
+    /// instance count (``SiteLoad``).
+    @exclusivity(unchecked) var siteLoad: AlignedArray<SiteLoad>
     var runningInstances = 0
     /// VoD storage: per site (or per content instance), the objects it holds.
     var objectCaches: [Int: ByteBoundedCache<Int>] = [:]
@@ -176,7 +178,7 @@ package final class Simulation {
         sitePeakInstances = siteInstances
         siteConnections = siteInstances
         sitePeakConnections = siteInstances
-        sitePeakThroughput = Array(repeating: 0, count: topology.count)
+        siteLoad = AlignedArray(repeating: SiteLoad(), count: topology.count)
         for n in 0..<topology.count {
             _ = net.addLink(capacity: topology.uplinkCapacity[n] / 8)
         }
@@ -305,8 +307,10 @@ package final class Simulation {
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)
             let bits = net.ownerRate[node] * 8
-            if bits > sitePeakThroughput[node] { sitePeakThroughput[node] = bits }
-            if staticInstance[node] >= 0 || siteInstances[node] > 0 { siteLoadChanged(node) }
+            let load = siteLoad[node]
+            if bits > load.peakThroughput { siteLoad[node].peakThroughput = bits }
+            // Within the band the site needs the instances it runs: nothing to count again.
+            if !(bits > load.keepAbove && bits < load.keepBelow) { siteLoadChanged(node) }
         }
     }
 

@@ -210,7 +210,7 @@ extension Simulation {
         let sites = (0..<topology.count).filter { sitePeakInstances[$0] > 0 || pools[$0].peak > 0 }.map {
             SimulationResult.Site(
                 asn: topology.asn[$0], peakInstances: pools[$0].peak, peakContentInstances: sitePeakInstances[$0],
-                peakConnections: sitePeakConnections[$0], peakThroughput: sitePeakThroughput[$0],
+                peakConnections: sitePeakConnections[$0], peakThroughput: siteLoad[$0].peakThroughput,
                 instanceStarts: pools[$0].boots, contentInstanceStarts: siteStarts[$0])
         }
         var result = SimulationResult(

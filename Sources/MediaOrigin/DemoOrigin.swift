@@ -130,7 +130,16 @@ public final class DemoOrigin: Service, Sendable {
             }
             if request.method == .GET, request.headers.first(name: "If-None-Match") == nil {
                 let oldest = catalog.liveEdge(at: now) - configuration.retainedSegments + 1
-                segments.withLock { $0.record(.init(channel: channel, variant: variant, sequence: sequence), oldestRetained: oldest) }
+                let repeated = segments.withLock { $0.record(.init(channel: channel, variant: variant, sequence: sequence), oldestRetained: oldest) }
+                if repeated {
+                    // Says who asked again and how, to tell a cache that should hold it from a player around the cache.
+                    logger.debug(
+                        "live segment fetched again",
+                        metadata: [
+                            "segment.path": "\(request.path)", "client.ip": "\(request.remoteIP)",
+                            "request.range": "\(request.headers.first(name: "Range") ?? "")", "request.via": "\(request.headers.first(name: "Via") ?? "")",
+                        ])
+                }
             }
             let rung = ladder.rungs[variant]
             body = rung.packager.segment(sequence, size: rung.segmentSize, stamp: "ecdn channel=\(channel) variant=\(variant) seq=\(sequence)")

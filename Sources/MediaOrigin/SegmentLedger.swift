@@ -14,11 +14,18 @@ struct SegmentLedger: Sendable {
     private(set) var repeated = 0
 
     /// Records a fetch; `oldestRetained` is the oldest sequence still served.
-    mutating func record(_ key: Key, oldestRetained: Int) {
+    /// - Returns: whether the segment was served before (a repeated fetch).
+    @discardableResult
+    mutating func record(_ key: Key, oldestRetained: Int) -> Bool {
         if oldestRetained > oldest + 64 {
             seen = seen.filter { $0.sequence >= oldestRetained }
             oldest = oldestRetained
         }
-        if seen.insert(key).inserted { distinct += 1 } else { repeated += 1 }
+        guard seen.insert(key).inserted else {
+            repeated += 1
+            return true
+        }
+        distinct += 1
+        return false
     }
 }

@@ -82,6 +82,26 @@ struct CostModelTests {
         #expect(elastic.instanceSeconds > 3 * 60)
     }
 
+    /// The instance count follows the served rate across and within the bands between
+    /// thresholds (a settle recounts a site only when its rate leaves the band of its count).
+    /// Instances of 10 Mb/s; a viewer of 5 Mb/s arrives every 10 s, downloads its start-up
+    /// buffer at 25 Mb/s for 2 s, then its bitrate: 3, 1, 3, 1, 4, 2, 4, 2 instances for 2, 8,
+    /// 2, 8, 2, 8, 2, 8 s.
+    @Test func instancesFollowTheServedRateThroughItsBands() {
+        var s = scenario(.elastic)
+        s.duration = 40
+        s.caches.instanceSize.connections = 1000
+        s.caches.instanceSize.capacity = 10e6
+        let viewers = (0..<4).map {
+            Simulation.ScriptedArrival(time: Double($0) * 10, node: 1, content: 0, bitrateIndex: 0, seconds: 100)
+        }
+        let result = run(s, viewers)
+        let counts: [Double] = [3, 1, 3, 1, 4, 2, 4, 2]
+        let expected = counts.indices.reduce(0.0) { $0 + counts[$1] * ($1 % 2 == 0 ? 2 : 8) }
+        #expect(close(result.instanceSeconds, expected), "\(result.instanceSeconds)")
+        #expect(result.peakInstances == 4)
+    }
+
     @Test func sharedInstancesServeANewChannelWithoutABoot() {
         // Boot 1 s. A (channel 0) at 0 s boots the site's instance; B (channel 1) at 10 s is
         // served at once by a shared instance, but waits for its own with per-content ones.
