@@ -15,7 +15,9 @@
 #           viewers within a moment of its publication, well inside 1 s at these rates), so one
 #           fill serves 99 joiners or hits
 # Reports req/s, server CPU % (utime+stime from /proc, of every process of the server) and requests
-# per server CPU-second. A run in which a server answered any non-2xx/3xx response (or let a request
+# per server CPU-second; for minicache also how many responses its store kept during the run
+# (`stored`, from its admin metrics): a store that keeps more of the misses spends more CPU on them,
+# so an all-miss ratio is read with it. A run in which a server answered any non-2xx/3xx response (or let a request
 # time out) is marked INVALID and gets no ratio: a server that fails requests is not compared.
 # Varnish runs with nuke_limit=1000: with its default (50) a 256 KiB fetch that must evict more
 # than 50 smaller objects (the 1 KiB objects of the earlier workloads sit at the LRU tail) fails
@@ -42,6 +44,9 @@
 #              same run as "minicache-baseline"
 #   WORKLOADS  which to run (default: hit zipf90 miss miss256 live; empty: none, only the RSS check)
 #   FILLS      fills before the RSS check (default 10000; 0 skips it)
+#   ROUNDS     runs of each workload per server (default 1), interleaved: round by round, the
+#              servers in turn, in reverse order every other round; ratios are of the medians, and
+#              minicache's ratio to each server is also given per round
 #
 # Needs: nginx, varnish, wrk, python3, taskset (apt-get install -y nginx varnish wrk).
 set -euo pipefail
@@ -167,25 +172,38 @@ cpu_ticks() {
 wait_port() { for _ in $(seq 1 500); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; return 1; }
 hz=$(getconf CLK_TCK)
 results="$out/load.tsv"
-printf "server\tworkload\treq_s\tcpu_pct\treq_per_cpu_s\tnon_2xx\n" >"$results"
+printf "server\tworkload\tround\treq_s\tcpu_pct\treq_per_cpu_s\tnon_2xx\tstored\n" >"$results"
 
-run_wrk() { # server workload url port pids...
-    local server=$1 workload=$2 url=$3
-    shift 3
+# Responses a minicache stored since it started (its admin listener is its port + 10); "-" for others.
+stored_total() {
+    case "$1" in
+        minicache) curl -s http://127.0.0.1:18511/metrics ;;
+        minicache-baseline) curl -s http://127.0.0.1:18515/metrics ;;
+        *) echo "minicache_cache_stored_total -" ;;
+    esac | awk '/^minicache_cache_stored_total / {print $2; found=1} END {if (!found) print 0}'
+}
+
+run_wrk() { # server workload round url pids...
+    local server=$1 workload=$2 round=$3 url=$4
+    shift 4
+    local seed=$((100 * (round - 1)))
     local args=(-t1 -c100 -d"${duration}s")
     local extra=()
-    if [ "$workload" = zipf90 ]; then args+=(-s "$work/zipf.lua"); extra=(-- 7); fi
-    if [ "$workload" = miss ]; then args+=(-s "$work/miss.lua"); extra=(-- 11); fi
-    if [ "$workload" = miss256 ]; then args+=(-s "$work/miss256.lua"); extra=(-- 13); fi
-    if [ "$workload" = live ]; then args+=(-s "$work/live.lua"); extra=(-- 17); fi
-    local before after start end text
+    # Another seed each round, so a later round asks for new URLs again.
+    if [ "$workload" = zipf90 ]; then args+=(-s "$work/zipf.lua"); extra=(-- $((7 + seed))); fi
+    if [ "$workload" = miss ]; then args+=(-s "$work/miss.lua"); extra=(-- $((11 + seed))); fi
+    if [ "$workload" = miss256 ]; then args+=(-s "$work/miss256.lua"); extra=(-- $((13 + seed))); fi
+    if [ "$workload" = live ]; then args+=(-s "$work/live.lua"); extra=(-- $((17 + seed))); fi
+    local before after start end text stored_before stored_after
+    stored_before=$(stored_total "$server")
     before=$(cpu_ticks "$@"); start=$(date +%s.%N)
     text=$(taskset -c 0 wrk "${args[@]}" "$url" "${extra[@]}" 2>&1)
     end=$(date +%s.%N); after=$(cpu_ticks "$@")
-    echo "$text" >"$out/wrk-$server-$workload.txt"
-    python3 - "$server" "$workload" "$before" "$after" "$hz" "$start" "$end" "$text" >>"$results" <<'PY'
+    stored_after=$(stored_total "$server")
+    echo "$text" >"$out/wrk-$server-$workload-$round.txt"
+    python3 - "$server" "$workload" "$round" "$before" "$after" "$hz" "$start" "$end" "$text" "$stored_before" "$stored_after" >>"$results" <<'PY'
 import re, sys
-server, workload, before, after, hz, start, end, text = sys.argv[1:]
+server, workload, round_, before, after, hz, start, end, text, stored_before, stored_after = sys.argv[1:]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 failed = int(errors.group(1)) if errors else 0
@@ -195,7 +213,8 @@ failed += int(sockets.group(4)) if sockets else 0
 if failed:
     print(f"warning: {server} {workload}: {failed} non-2xx responses or timeouts: this run is not a valid comparison", file=sys.stderr)
 cpu = (int(after) - int(before)) / int(hz) / (float(end) - float(start))
-print(f"{server}\t{workload}\t{rps:.0f}\t{cpu*100:.0f}\t{rps / cpu if cpu > 0 else 0:.0f}\t{failed}")
+stored = "-" if stored_before == "-" else str(int(stored_after) - int(stored_before))
+print(f"{server}\t{workload}\t{round_}\t{rps:.0f}\t{cpu*100:.0f}\t{rps / cpu if cpu > 0 else 0:.0f}\t{failed}\t{stored}")
 PY
     tail -1 "$results"
 }
@@ -204,14 +223,14 @@ record_uptime() { echo "$1: $(uptime)" | tee -a "$out/uptime.txt"; }
 record_uptime "before the servers start ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
 echo "==> servers (machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 taskset -c 0 nginx -c "$work/origin.conf" -p "$work" 2>/dev/null & pids+=("$!")
-taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin off --threads 1 --log-level error \
+taskset -c 1 "$MINICACHE" serve "$work/cache.shfs" --listen 127.0.0.1:18501 --admin 127.0.0.1:18511 --threads 1 --log-level error \
     --origin http://127.0.0.1:18500 & mc=$!; pids+=("$mc")
 taskset -c 1 "$MINICACHE" serve "$work/static.shfs" --listen 127.0.0.1:18504 --admin off --threads 1 --log-level error & ms=$!; pids+=("$ms")
 taskset -c 1 nginx -c "$work/proxy.conf" -p "$work" 2>/dev/null & np=$!; pids+=("$np")
 taskset -c 1 varnishd -F -a 127.0.0.1:18503 -f "$work/default.vcl" -n "$work/varnish" -s malloc,256m -t 3600 -p nuke_limit=1000 >/dev/null 2>&1 & vp=$!; pids+=("$vp")
 ports="18500 18501 18502 18503 18504"
 if [ -n "${BASELINE:-}" ]; then
-    taskset -c 1 "$BASELINE" serve "$work/baseline.shfs" --listen 127.0.0.1:18505 --admin off --threads 1 --log-level error \
+    taskset -c 1 "$BASELINE" serve "$work/baseline.shfs" --listen 127.0.0.1:18505 --admin 127.0.0.1:18515 --threads 1 --log-level error \
         --origin http://127.0.0.1:18500 & mb=$!; pids+=("$mb")
     ports="$ports 18505"
 fi
@@ -227,33 +246,61 @@ done
 sleep 2
 
 workloads="${WORKLOADS-hit zipf90 miss miss256 live}"
-echo "==> load ($duration s per run, 100 connections, keep-alive; $workloads)"
+rounds="${ROUNDS:-1}"
+echo "==> load ($duration s per run, 100 connections, keep-alive; $workloads; $rounds round(s))"
 # shellcheck disable=SC2086
 for workload in $workloads; do
     path=""
     if [ "$workload" = hit ]; then
         path=/1k
-        run_wrk minicache-static hit http://127.0.0.1:18504/1k "$ms"
+        run_wrk minicache-static hit 1 http://127.0.0.1:18504/1k "$ms"
     fi
-    run_wrk minicache "$workload" "http://127.0.0.1:18501$path" "$mc"
-    if [ -n "${BASELINE:-}" ]; then run_wrk minicache-baseline "$workload" "http://127.0.0.1:18505$path" "$mb"; fi
-    run_wrk nginx-proxy_cache "$workload" "http://127.0.0.1:18502$path" $np
-    run_wrk varnish "$workload" "http://127.0.0.1:18503$path" $vp
+    servers="minicache ${BASELINE:+minicache-baseline} nginx-proxy_cache varnish"
+    for round in $(seq 1 "$rounds"); do
+        order=$servers
+        if [ $((round % 2)) -eq 0 ]; then order=$(echo $servers | tr ' ' '\n' | tac | tr '\n' ' '); fi
+        for server in $order; do
+            case $server in
+                minicache) run_wrk minicache "$workload" "$round" "http://127.0.0.1:18501$path" "$mc" ;;
+                minicache-baseline) run_wrk minicache-baseline "$workload" "$round" "http://127.0.0.1:18505$path" "$mb" ;;
+                nginx-proxy_cache) run_wrk nginx-proxy_cache "$workload" "$round" "http://127.0.0.1:18502$path" $np ;;
+                varnish) run_wrk varnish "$workload" "$round" "http://127.0.0.1:18503$path" $vp ;;
+            esac
+        done
+    done
     record_uptime "after $workload"
 done
 echo
-echo "==> requests per server CPU-second, ratio to minicache (same run)"
+echo "==> requests per server CPU-second (median of the rounds), ratio to minicache (same run)"
 python3 - "$results" <<'PY' | tee "$out/ratios.txt"
-import csv, sys
+import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 for workload in dict.fromkeys(r["workload"] for r in rows):
-    mc = next(float(r["req_per_cpu_s"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
-    mc_failed = next(int(r["non_2xx"]) for r in rows if r["server"] == "minicache" and r["workload"] == workload)
+    runs = {}
     for r in rows:
         if r["workload"] == workload:
-            failed = int(r["non_2xx"])
-            ratio = f"INVALID ({failed} non-2xx or timed out)" if failed else "INVALID (minicache failed)" if mc_failed else f"{mc / max(1.0, float(r['req_per_cpu_s'])):.2f}"
-            print(f"{workload:>7} {r['server']:>18}: {r['req_s']:>7} req/s {r['cpu_pct']:>4}% cpu {r['req_per_cpu_s']:>8} req/cpu-s  minicache/this = {ratio}")
+            runs.setdefault(r["server"], {})[r["round"]] = r
+    mc = runs["minicache"]
+    mc_failed = sum(int(r["non_2xx"]) for r in mc.values())
+    mc_median = statistics.median(float(r["req_per_cpu_s"]) for r in mc.values())
+    for server, by_round in runs.items():
+        failed = sum(int(r["non_2xx"]) for r in by_round.values())
+        median = statistics.median(float(r["req_per_cpu_s"]) for r in by_round.values())
+        req_s = statistics.median(float(r["req_s"]) for r in by_round.values())
+        cpu = statistics.median(float(r["cpu_pct"]) for r in by_round.values())
+        if failed:
+            ratio = f"INVALID ({failed} non-2xx or timed out)"
+        elif mc_failed:
+            ratio = "INVALID (minicache failed)"
+        else:
+            ratio = f"{mc_median / max(1.0, median):.2f}"
+            if len(by_round) > 1 and server != "minicache":
+                per_round = ", ".join(
+                    f"{float(mc[k]['req_per_cpu_s']) / max(1.0, float(r['req_per_cpu_s'])):.2f}" for k, r in by_round.items() if k in mc)
+                ratio += f" (rounds: {per_round})"
+        stored = [r["stored"] for r in by_round.values() if r["stored"] != "-"]
+        kept = f"  stored {'+'.join(stored)}" if stored else ""
+        print(f"{workload:>7} {server:>18}: {req_s:>7.0f} req/s {cpu:>4.0f}% cpu {median:>8.0f} req/cpu-s  minicache/this = {ratio}{kept}")
 PY
 
 fills="${FILLS:-10000}"

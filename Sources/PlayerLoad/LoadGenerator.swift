@@ -15,6 +15,7 @@ public final class LoadGenerator: Service, Sendable {
     private let router: HTTPURL
     private let finished = Mutex<[PlayerResult]>([])
     private let active = Atomic<Int>(0)
+    private let started = Atomic<Int>(0)
 
     /// - Throws: ``LoadError`` for a bad router URL, site prefix or CA file.
     public init(configuration: LoadConfiguration, group: any EventLoopGroup, logger: Logger) throws(LoadError) {
@@ -42,6 +43,9 @@ public final class LoadGenerator: Service, Sendable {
     /// Viewers playing now.
     public var activeViewers: Int { active.load(ordering: .relaxed) }
 
+    /// Viewers started so far (dropped arrivals not counted).
+    public var startedViewers: Int { started.load(ordering: .relaxed) }
+
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             _ = await self.generate()
@@ -50,8 +54,6 @@ public final class LoadGenerator: Service, Sendable {
 
     /// Runs the arrivals, waits for every viewer to leave, and reports.
     public func generate() async -> LoadReport {
-        var random = RandomSource(seed: configuration.seed)
-        let channels = WeightedChoice.zipf(count: configuration.channels, exponent: configuration.zipf)
         let start = HTTPDate.monotonic()
         var dropped = 0
         var serial = 0
@@ -70,6 +72,7 @@ public final class LoadGenerator: Service, Sendable {
                     site: configuration.siteNames[site], channel: channel, address: address, watch: watch, runStart: start
                 )
                 active.add(1, ordering: .relaxed)
+                started.add(1, ordering: .relaxed)
                 group.addTask {
                     let result = await player.play()
                     self.active.subtract(1, ordering: .relaxed)
@@ -89,17 +92,14 @@ public final class LoadGenerator: Service, Sendable {
                     spawn(site: siteOf[arrival.group] ?? 0, channel: channel, watch: arrival.view / configuration.traceSpeed, bitrate: arrival.bitrate)
                 }
             } else {
-                let slice = 0.1
+                var schedule = ArrivalSchedule(configuration: configuration, sites: siteBases.count)
                 while !Task.isCancelled {
-                    let t = HTTPDate.monotonic() - start
-                    if let duration = configuration.duration, t >= duration { break }
-                    for (site, rate) in configuration.profile.rates(at: t).enumerated() where site < siteBases.count {
-                        for _ in 0..<random.poisson(mean: rate * slice) {
-                            let watch = configuration.watch.lowerBound + random.unit() * (configuration.watch.upperBound - configuration.watch.lowerBound)
-                            spawn(site: site, channel: 1 + channels.draw(&random), watch: watch, bitrate: nil)
-                        }
+                    for arrival in schedule.arrivals(through: HTTPDate.monotonic() - start) {
+                        spawn(site: arrival.site, channel: arrival.channel, watch: arrival.watch, bitrate: nil)
                     }
-                    try? await Task.sleep(for: .milliseconds(Int64(slice * 1000)))
+                    if schedule.isFinished { break }
+                    let wait = schedule.nextSliceStart - (HTTPDate.monotonic() - start)
+                    if wait > 0 { try? await Task.sleep(for: .milliseconds(Int64((wait * 1000).rounded(.up)))) }
                 }
             }
             await group.waitForAll()

@@ -6,6 +6,9 @@ struct CodingTests {
     @Test func hexRoundTrips() {
         let bytes: [UInt8] = [0x00, 0x0F, 0xA5, 0xFF, 0x10]
         #expect(Hex.string(bytes) == "000fa5ff10")
+        // Bytes without contiguous storage take the generic path.
+        #expect(Hex.string(UInt8(0x0E)...UInt8(0x11)) == "0e0f1011")
+        #expect(Hex.string(bytes[1...3]) == "0fa5ff")
         #expect(Hex.bytes("000FA5ff10") == bytes)
         #expect(Hex.bytes("0") == nil)
         #expect(Hex.bytes("0g") == nil)

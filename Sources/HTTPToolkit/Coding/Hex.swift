@@ -26,7 +26,25 @@ package enum Hex {
     @discardableResult
     package static func encode(_ bytes: some Collection<UInt8>, into out: UnsafeMutableRawBufferPointer) -> Int {
         precondition(out.count >= bytes.count * 2, "the output is too short for the hex digits")
+        // Not specialised across the module boundary: iterating a generic collection costs a
+        // witness call per byte, so contiguous bytes (a digest's array) are read directly.
+        if let written = bytes.withContiguousStorageIfAvailable({ Self.encode(UnsafeRawBufferPointer($0), into: out) }) {
+            return written
+        }
         return Self.alphabet.withUTF8Buffer { table in
+            var i = 0
+            for b in bytes {
+                out[i] = table[Int(b >> 4)]
+                out[i + 1] = table[Int(b & 0xF)]
+                i += 2
+            }
+            return i
+        }
+    }
+
+    /// Writes the hex of contiguous `bytes` into `out` (at least twice as long).
+    private static func encode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int {
+        Self.alphabet.withUTF8Buffer { table in
             var i = 0
             for b in bytes {
                 out[i] = table[Int(b >> 4)]

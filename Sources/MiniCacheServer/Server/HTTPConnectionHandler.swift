@@ -425,7 +425,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     }
 
     private func upstreamEvent(_ event: UpstreamEvent, generation: Int) {
-        guard let context = self.context, var relay = self.relay, relay.generation == generation else { return }
+        guard let context = self.context, let relay = self.relay, relay.generation == generation else { return }
         switch event {
         case .informational(let head):
             // Only before the final response, and never to an HTTP/1.0 client (RFC 9110 §15.2).
@@ -438,7 +438,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 let framing = self.writer.writeRelayHead(relayHead, relay.framing)
                 self.state.responseWritten(keepAlive: framing.keepAlive)
                 relay.body = framing
-                self.relay = relay
                 if framing.bodiless {
                     self.endRelay(context: context)
                 } else {
@@ -453,7 +452,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 // The client is slower than upstream: keep the part (shared, not copied) for later.
                 relay.backlog.append(bytes)
                 relay.backlogBytes += bytes.readableBytes
-                self.relay = relay
                 self.relayFellBehind(context: context)
                 return
             }
@@ -464,13 +462,11 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
                 self.writer.writeRelayBody(bytes, chunked: body.chunked)
             }
             relay.recordProgress(bytes.readableBytes)
-            self.relay = relay
             self.relayUnflushed += bytes.readableBytes
             self.flushRelaySoon(context: context)
         case .end:
             if !relay.backlog.isEmpty {
                 relay.ended = true
-                self.relay = relay
                 return
             }
             if let body = relay.body, !body.bodiless { self.writer.writeRelayEnd(chunked: body.chunked) }
@@ -556,7 +552,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// upstream is told (a fetch stops reading its origin while none of its viewers keeps up) and
     /// the stall deadline runs; past the configured limit the client is cut.
     private func relayFellBehind(context: ChannelHandlerContext) {
-        guard var relay = self.relay else { return }
+        guard let relay = self.relay else { return }
         if relay.backlogBytes > self.server.configuration.maxRelayBacklog {
             self.server.logger.warning(
                 "cutting a client that fell too far behind a relayed response",
@@ -570,7 +566,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         }
         guard !relay.isBehind, relay.backlogBytes >= Self.behindThreshold else { return }
         relay.isBehind = true
-        self.relay = relay
         relay.subscription?.viewerBacklogged(true)
         self.schedule(self.state.relayFellBehind(now: .now()), context: context)
     }
@@ -578,7 +573,7 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
     /// Hands the parts of a relayed body the client is behind on to the channel while it is
     /// writable; ends the response once they are out and upstream finished it.
     private func drainRelay(context: ChannelHandlerContext) {
-        guard var relay = self.relay, let body = relay.body else { return }
+        guard let relay = self.relay, let body = relay.body else { return }
         var wrote = false
         while context.channel.isWritable, let part = relay.backlog.popFirst() {
             relay.backlogBytes -= part.readableBytes
@@ -594,7 +589,6 @@ package final class HTTPConnectionHandler: ChannelDuplexHandler {
         // at once, which comes back here while parts are left (and ends the response if it can).
         let caughtUp = relay.isBehind && relay.backlog.isEmpty
         if caughtUp { relay.isBehind = false }
-        self.relay = relay
         if wrote { self.state.relayProgressed(now: .now()) }
         if caughtUp {
             self.state.relayCaughtUp()
