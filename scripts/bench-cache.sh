@@ -319,13 +319,14 @@ if [ "$fills" -gt 0 ]; then
         echo "$waited"
     }
     check_rss() { # name binary volume port
-        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted eight quiet1 quiet2 hit="" i
+        local name=$1 binary=$2 volume=$3 port=$4 pid filled restarted eight quiet1 quiet2 hit="" i answered
         "$shfs" mkfs "$volume" --size 1G --name fills --force >/dev/null
         taskset -c 1 "$binary" serve "$volume" --listen 127.0.0.1:$port --admin off --threads 1 --log-level error \
             --origin http://127.0.0.1:18500 & pid=$!
         wait_port "$port"
+        kill -0 "$pid" 2>/dev/null || { echo "$name: the cache did not start (port $port taken?)" | tee -a "$out/rss.txt"; return; }
         for i in $(seq 1 "$fills"); do echo "url = \"http://127.0.0.1:$port/seg256k?fill=$i\""; echo "output = /dev/null"; done >"$work/fills-$port"
-        taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port" >/dev/null 2>&1
+        answered=$(taskset -c 0 curl -s -Z --parallel-max 8 -K "$work/fills-$port" -w '%{http_code}\n' 2>/dev/null | grep -c '^200$' || true)
         quiet1=$(wait_quiet "$pid")
         filled=$(memory "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -347,9 +348,12 @@ if [ "$fills" -gt 0 ]; then
         wait_quiet "$pid" >/dev/null
         eight=$(memory "$pid")
         kill "$pid"; wait "$pid" 2>/dev/null || true
-        python3 - "$name" "$filled" "$restarted" "$eight" "$quiet1" "$quiet2" "${hit:-none}" <<'PY' | tee -a "$out/rss.txt"
+        python3 - "$name" "$filled" "$restarted" "$eight" "$quiet1" "$quiet2" "${hit:-none}" "$answered" "$fills" <<'PY' | tee -a "$out/rss.txt"
 import sys
-name, filled, restarted, eight, quiet1, quiet2, hit = sys.argv[1:]
+name, filled, restarted, eight, quiet1, quiet2, hit, answered, fills = sys.argv[1:]
+if answered != fills:
+    print(f"{name:>18}: INVALID: {answered} of {fills} fills answered 200")
+    sys.exit()
 (f, fa, ff), (r, ra, rf), (e, ea, ef) = (map(int, filled.split()), map(int, restarted.split()), map(int, eight.split()))
 mib = lambda kib: f"{kib / 1024:.1f}"
 print(f"{name:>18}: RSS after fills {mib(f)} MiB (anon {mib(fa)}, file {mib(ff)}), after restart {mib(r)} MiB "

@@ -51,6 +51,10 @@ final class OriginConnectionHandler: ChannelInboundHandler {
     private var state = State.idle
     private var context: ChannelHandlerContext?
     private var readTimer: Scheduled<Void>?
+    /// When the origin last sent something (or the exchange started or resumed): the read timer is
+    /// armed once and, when it fires, looks here, instead of being scheduled again for every body
+    /// part (a scheduled task each time, ~2 % of the CPU of an all-miss load).
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
     private var idleTimer: Scheduled<Void>?
     private var isPaused = false
 
@@ -221,11 +225,23 @@ final class OriginConnectionHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// Restarts the read timeout: the origin has `readTimeout` from now to send something.
     private func armReadTimer() {
         guard let context, !isPaused else { return }
-        readTimer?.cancel()
-        readTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.readTimeout) { [weak self] in
+        lastRead = .now()
+        guard readTimer == nil else { return }
+        scheduleReadTimer(at: lastRead + configuration.readTimeout, context: context)
+    }
+
+    private func scheduleReadTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             guard let self else { return }
+            self.readTimer = nil
+            let due = self.lastRead + self.configuration.readTimeout
+            if due > .now(), let context = self.context {
+                self.scheduleReadTimer(at: due, context: context)
+                return
+            }
             self.fail(self.error(.readTimeout, "the origin sent nothing for \(self.configuration.readTimeout)"))
         }
     }

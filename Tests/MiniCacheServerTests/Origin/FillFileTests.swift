@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import HTTPToolkit
 import MiniCacheServer
 import MiniCacheTesting
@@ -91,5 +92,50 @@ struct FillFileTests {
         #expect(first.parts.contains { $0 != nil })
         client.shutdown()
         await origin.stop()
+    }
+
+    @Test("a fill's memory file is closed, with every descriptor duplicated from it, once the fill ended and its viewers are gone")
+    func memoryFileClosedAfterFill() async throws {
+        let bytes = [UInt8](repeating: 0x47, count: 200_000)
+        let gate = Gate()
+        let origin = try await TestOrigin(group: group) { _, _ in
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: \(bytes.count)\r\nCache-Control: max-age=60\r\n\r\n"
+            return [.send(head + String(decoding: bytes.prefix(50_000), as: UTF8.self)), .waitFor(gate), .send(String(decoding: bytes.dropFirst(50_000), as: UTF8.self))]
+        }
+        let client = OriginClient(group: group)
+        let fills = OriginFillRegistry<String>()
+        let address = OriginAddress(host: "127.0.0.1", port: origin.port)
+        let loop = group.next()
+        let before = try Self.openFillFiles()
+        do {
+            let first = SpanRecorder(eventLoop: loop)
+            let (fill, _) = fills.fill(for: "seg")
+            #expect(fill.subscribe(first, on: loop) == .joined)
+            fill.start(OriginRequest(target: "/seg"), to: address, using: client)
+            #expect(try await first.delegate.wait { $0.body.count == 50_000 })
+            // A joiner makes the file; reading its spans duplicates the descriptor for the loop.
+            let joiner = SpanRecorder(eventLoop: loop)
+            #expect(fills.fill(for: "seg").fill.subscribe(joiner, on: loop) == .joined)
+            #expect(try await joiner.delegate.wait { $0.body.count == 50_000 })
+            #expect(try Self.openFillFiles() > before, "the joined fill has no memory file open")
+            gate.open()
+            #expect(await joiner.delegate.end().body == bytes)
+            #expect(await first.delegate.end().body == bytes)
+            #expect(joiner.parts.contains { $0 != nil })
+        }
+        // The fill lets go of its file on an event loop after the viewers' end: a safety margin, not a timing.
+        for _ in 0..<500 where try Self.openFillFiles() > before {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try Self.openFillFiles() == before)
+        client.shutdown()
+        await origin.stop()
+    }
+
+    /// Descriptors of this process open on a fill's memory file.
+    static func openFillFiles() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)"))?.hasPrefix("/memfd:minicache-fill") == true
+        }.count
     }
 }

@@ -140,6 +140,30 @@ struct OriginClientTests {
         }
     }
 
+    @Test("the read timeout counts from the origin's last bytes: a body whose parts take longer in all than the timeout, each sooner, completes")
+    func readTimeoutRestartsWithEachPart() async throws {
+        let configuration = OriginClientConfiguration(readTimeout: .seconds(1))
+        let gates = (0..<6).map { _ in Gate() }
+        try await withOrigin(configuration: configuration, script: { _, _ in
+            [.send("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\na")] + gates.enumerated().flatMap { index, gate in
+                [TestOrigin.Action.waitFor(gate), .send(String(UnicodeScalar(UInt8(ascii: "b") + UInt8(index))))]
+            }
+        }) { _, client, address in
+            let delegate = RecordingDelegate()
+            client.execute(OriginRequest(target: "/slow"), to: address, delegate: delegate)
+            // 6 gaps of 0.3 s and more: 1.8 s in all, longer than the timeout, each gap well under it.
+            for (index, gate) in gates.enumerated() {
+                #expect(try await delegate.wait { $0.body.count == index + 1 })
+                try await Task.sleep(for: .milliseconds(300))
+                gate.open()
+            }
+            let record = await delegate.end()
+            #expect(record.error == nil)
+            #expect(record.finished)
+            #expect(String(decoding: record.body, as: UTF8.self) == "abcdefg")
+        }
+    }
+
     @Test("a connection reset mid-body is reported as a truncated body, never as complete")
     func truncatedContentLength() async throws {
         try await withOrigin(script: { _, _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + String(repeating: "a", count: 100)), .close] }) {
