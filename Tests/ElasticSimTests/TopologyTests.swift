@@ -95,6 +95,18 @@ struct TopologyTests {
         }
     }
 
+    @Test func filesWithWindowsLineEndingsLoadAsTheOriginals() throws {
+        var files: [String: String] = [:]
+        for name in ["as_links.tsv", "sk.tsv", "sk-roles.tsv"] {
+            files[name] = try String(contentsOfFile: "\(Self.fixtures)/\(name)", encoding: .utf8)
+                .replacingOccurrences(of: "\n", with: "\r\n")
+        }
+        let crlf = try Topology.load(country: "sk", dataDirectory: try scratch(files))
+        let original = try Topology.load(country: "sk", dataDirectory: Self.fixtures)
+        #expect(crlf.asn == original.asn && crlf.parent == original.parent)
+        #expect(crlf.addressSpace == original.addressSpace && crlf.origin == original.origin)
+    }
+
     @Test func unknownASInRolesIsReported() throws {
         let roles = try String(contentsOfFile: "\(Self.fixtures)/sk-roles.tsv", encoding: .utf8) + "4200000001\taccess\n"
         let dir = try scratch(["sk-roles.tsv": roles])
