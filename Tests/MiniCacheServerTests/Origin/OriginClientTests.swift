@@ -54,16 +54,30 @@ struct OriginClientTests {
         }
     }
 
-    @Test("an idle pooled connection keeps one receive buffer: it reads one message per wake-up until its next request")
+    @Test("a pooled connection idle for idleBufferRelease keeps one receive buffer (one read per wake-up); one reused sooner keeps its four")
     func idleConnectionDropsSpareReceiveBuffers() async throws {
         let body = String(repeating: "x", count: 1 << 20)
-        try await withOrigin(script: { _, _ in [.send(TestOrigin.response(body: body))] }) { origin, client, address in
+        let script: @Sendable (TestOrigin.Request, Int) -> [TestOrigin.Action] = { _, _ in [.send(TestOrigin.response(body: body))] }
+        try await withOrigin(configuration: OriginClientConfiguration(idleBufferRelease: .hours(1)), script: script) { _, client, address in
+            _ = try await client.fetch(OriginRequest(target: "/large"), from: address)
+            let idle = client.idleChannels(to: address)
+            #expect(idle.count == 1)
+            for channel in idle { #expect(try await channel.getOption(.maxMessagesPerRead).get() == 4) }
+        }
+        try await withOrigin(configuration: OriginClientConfiguration(idleBufferRelease: .milliseconds(20)), script: script) { origin, client, address in
             for _ in 0..<2 {
                 let response = try await client.fetch(OriginRequest(target: "/large"), from: address)
                 #expect(response.body.readableBytes == body.utf8.count)
                 let idle = client.idleChannels(to: address)
                 #expect(idle.count == 1)
-                for channel in idle { #expect(try await channel.getOption(.maxMessagesPerRead).get() == 1) }
+                for channel in idle {
+                    // Safety margin only: the release is due 20 ms after the connection went idle.
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while try await channel.getOption(.maxMessagesPerRead).get() != 1, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    #expect(try await channel.getOption(.maxMessagesPerRead).get() == 1)
+                }
             }
             #expect(origin.connectionCount == 1)
         }
