@@ -136,7 +136,9 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         var origin: OriginAddress?
         var requestTime: Int64 = 0
         var responseTime: Int64 = 0
-        /// What the response allows joiners, worked out once when its head arrives.
+        /// What the response allows joiners, worked out once, when the head arrives with a joiner
+        /// waiting or when the first joiner comes: a fill nobody joins (every miss of distinct
+        /// URLs) never parses the head for it (3.9 % of the CPU of an all-miss load).
         var sharing: Sharing?
         /// The body so far in a memory file, made when the first joiner subscribes; bytes in it.
         var file: FillFile?
@@ -260,6 +262,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
                 state.subscribers.append(subscriber)
                 if requestHeaders != nil { Self.makeFile(&state) }
             case .streaming(let head), .finished(let head):
+                if requestHeaders != nil, state.sharing == nil { state.sharing = self.sharing(head, state: state) }
                 if let refusal = refusal(state, subscriber: requestHeaders) { return refusal }
                 state.subscribers.append(subscriber)
                 Self.makeFile(&state)
@@ -388,7 +391,7 @@ package final class OriginFill<Key: Hashable & Sendable>: OriginResponseDelegate
         state.withLock { state in
             state.phase = .streaming(head)
             state.responseTime = Int64(time(nil))
-            state.sharing = self.sharing(head, state: state)
+            if state.subscribers.contains(where: { $0.requestHeaders != nil }) { state.sharing = self.sharing(head, state: state) }
             let origin = state.origin ?? OriginAddress(host: "", port: 0)
             let snapshot = state
             state.subscribers.removeAll { subscriber in
