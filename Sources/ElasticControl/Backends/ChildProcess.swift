@@ -73,35 +73,41 @@ package final class ChildProcess: Sendable {
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let parent = getpid()
-        let prctl = Self.prctl
-        let closeRange = Self.closeRange
+        // Between fork and execve the child must not enter the Swift runtime: another thread may
+        // have held one of its locks at the fork, and the child would wait for it forever (a
+        // generic call such as Optional.map instantiates metadata in a debug build). Everything
+        // it calls is resolved here, to plain C function pointers and values.
+        let prctl: Prctl = Self.prctl ?? { _, _, _, _, _ in -1 }
+        let closeRange: CloseRange = Self.closeRange ?? { _, _, _ in -1 }
+        let defaultAction = SIG_DFL
+        let environment = environ
         let descriptorLimit = Int32(min(sysconf(Int32(_SC_OPEN_MAX)), 65536))
         let pid = argv.withUnsafeBufferPointer { argvBuffer -> pid_t in
             let child = fork()
             if child == 0 {
                 setpgid(0, 0)
                 if dieWithParent {
-                    if let prctl { _ = prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0) }
+                    _ = prctl(1 /* PR_SET_PDEATHSIG */, UInt(SIGKILL), 0, 0, 0)
                     if getppid() != parent { _exit(1) }
                 }
                 var empty = sigset_t()
                 sigemptyset(&empty)
                 sigprocmask(SIG_SETMASK, &empty, nil)
-                Glibc.signal(SIGTERM, SIG_DFL)
-                Glibc.signal(SIGINT, SIG_DFL)
-                Glibc.signal(SIGPIPE, SIG_DFL)
+                Glibc.signal(SIGTERM, defaultAction)
+                Glibc.signal(SIGINT, defaultAction)
+                Glibc.signal(SIGPIPE, defaultAction)
                 if nullFD >= 0 { dup2(nullFD, 0) }
                 dup2(logFD, 1)
                 dup2(logFD, 2)
                 // Listening sockets of this process must not live on in the child.
-                if closeRange.map({ $0(3, UInt32.max, 0) }) != 0 {
+                if closeRange(3, UInt32.max, 0) != 0 {
                     var fd: Int32 = 3
                     while fd < descriptorLimit {
                         close(fd)
                         fd += 1
                     }
                 }
-                execve(argvBuffer[0]!, argvBuffer.baseAddress!, environ)
+                execve(argvBuffer[0]!, argvBuffer.baseAddress!, environment)
                 _exit(127)
             }
             return child
