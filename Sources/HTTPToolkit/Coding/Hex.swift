@@ -31,15 +31,7 @@ package enum Hex {
         if let written = bytes.withContiguousStorageIfAvailable({ Self.encode(UnsafeRawBufferPointer($0), into: out) }) {
             return written
         }
-        return Self.alphabet.withUTF8Buffer { table in
-            var i = 0
-            for b in bytes {
-                out[i] = table[Int(b >> 4)]
-                out[i + 1] = table[Int(b & 0xF)]
-                i += 2
-            }
-            return i
-        }
+        return Array(bytes).withUnsafeBytes { Self.encode($0, into: out) }
     }
 
     /// Writes the hex of contiguous `bytes` into `out` (at least twice as long).
