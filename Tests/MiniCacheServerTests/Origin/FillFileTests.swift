@@ -18,6 +18,7 @@ final class SpanRecorder: FillSpanReceiver {
     /// Per part: nil when it came as a buffer only, else its span's offset and length and the
     /// file's bytes there.
     private let spans = Mutex<[(offset: Int, length: Int, bytes: [UInt8])?]>([])
+    private let file = Mutex<FileIdentity?>(nil)
     private let eventLoop: any EventLoop
 
     init(eventLoop: any EventLoop) {
@@ -25,6 +26,8 @@ final class SpanRecorder: FillSpanReceiver {
     }
 
     var parts: [(offset: Int, length: Int, bytes: [UInt8])?] { spans.withLock { $0 } }
+    /// The memory file the spans came in (device and inode), once one came.
+    var fileIdentity: FileIdentity? { file.withLock { $0 } }
 
     func originDidReceiveHead(_ head: HTTPResponseHead) { delegate.originDidReceiveHead(head) }
     func originDidFinish() { delegate.originDidFinish() }
@@ -39,7 +42,9 @@ final class SpanRecorder: FillSpanReceiver {
         var bytes = [UInt8](repeating: 0, count: span.length)
         let handle = span.file.handle(on: eventLoop)
         let read = (try? handle?.withUnsafeFileDescriptor { fd in
-            bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, span.length, off_t(span.offset)) }
+            var status = stat()
+            if fstat(fd, &status) == 0 { file.withLock { $0 = FileIdentity(device: status.st_dev, inode: status.st_ino) } }
+            return bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, span.length, off_t(span.offset)) }
         }) ?? -1
         spans.withLock { $0.append((span.offset, span.length, read == span.length ? bytes : [])) }
         delegate.originDidReceiveBodyPart(part)
@@ -106,7 +111,7 @@ struct FillFileTests {
         let fills = OriginFillRegistry<String>()
         let address = OriginAddress(host: "127.0.0.1", port: origin.port)
         let loop = group.next()
-        let before = try Self.openFillFiles()
+        let file: FileIdentity
         do {
             let first = SpanRecorder(eventLoop: loop)
             let (fill, _) = fills.fill(for: "seg")
@@ -117,25 +122,34 @@ struct FillFileTests {
             let joiner = SpanRecorder(eventLoop: loop)
             #expect(fills.fill(for: "seg").fill.subscribe(joiner, on: loop) == .joined)
             #expect(try await joiner.delegate.wait { $0.body.count == 50_000 })
-            #expect(try Self.openFillFiles() > before, "the joined fill has no memory file open")
+            file = try #require(joiner.fileIdentity, "the joined fill has no memory file")
+            #expect(try Self.descriptors(of: file) > 0)
             gate.open()
             #expect(await joiner.delegate.end().body == bytes)
             #expect(await first.delegate.end().body == bytes)
             #expect(joiner.parts.contains { $0 != nil })
         }
         // The fill lets go of its file on an event loop after the viewers' end: a safety margin, not a timing.
-        for _ in 0..<500 where try Self.openFillFiles() > before {
+        for _ in 0..<500 where try Self.descriptors(of: file) > 0 {
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(try Self.openFillFiles() == before)
+        #expect(try Self.descriptors(of: file) == 0)
         client.shutdown()
         await origin.stop()
     }
 
-    /// Descriptors of this process open on a fill's memory file.
-    static func openFillFiles() throws -> Int {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter {
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)"))?.hasPrefix("/memfd:minicache-fill") == true
+    /// Descriptors of this process open on `file` (only this test's fill: suites running beside
+    /// it in the process open fill files of their own).
+    static func descriptors(of file: FileIdentity) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { entry in
+            var status = stat()
+            return stat("/proc/self/fd/\(entry)", &status) == 0 && FileIdentity(device: status.st_dev, inode: status.st_ino) == file
         }.count
     }
+}
+
+/// A file by device and inode, which tells one memory file from another.
+struct FileIdentity: Equatable {
+    var device: dev_t
+    var inode: ino_t
 }
