@@ -4,8 +4,10 @@ import NIOCore
 import NIOHPACK
 
 /// One HTTP/2 connection (RFC 9113), server side, directly on the TLS handler's bytes: frames cut
-/// by ``HTTP2FrameReader``, header blocks decoded by NIOHPACK's `HPACKDecoder`, streams kept in
-/// one table, and every frame the server sends written into one buffer per read batch.
+/// by ``HTTP2FrameReader``, header blocks decoded by NIOHPACK's `HPACKDecoder`, the protocol's
+/// state kept by ``HTTP2ConnectionStateMachine`` (whose actions this handler carries out), each
+/// open stream's request and response in one table, and every frame the server sends written into
+/// one buffer per read batch.
 ///
 /// Each request's fields are written as an HTTP/1.1 request head and parsed by the same
 /// ``HTTPRequestParser`` (so both protocols accept and refuse the same requests), answered by the
@@ -17,16 +19,18 @@ import NIOHPACK
 /// Limits and defences: `SETTINGS_MAX_CONCURRENT_STREAMS` (a stream over it is refused with
 /// `REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE` (a larger request gets `431`, and a block
 /// that decodes to far more ends the connection: the HPACK bomb), the frame reader's bounds on
-/// header blocks (the CONTINUATION flood), and ``abuseLimit`` frames that cost the server and
-/// give the client nothing — resets (rapid reset), SETTINGS and PING (floods), PRIORITY, empty
-/// frames, refused streams — per ``abuseWindow``, beyond which the connection ends with
+/// header blocks (the CONTINUATION flood), and ``HTTP2ConnectionStateMachine/abuseLimit`` frames
+/// that cost the server and give the client nothing — resets (rapid reset), SETTINGS and PING
+/// (floods), PRIORITY, empty frames, refused streams — per
+/// ``HTTP2ConnectionStateMachine/abuseWindow``, beyond which the connection ends with
 /// `GOAWAY ENHANCE_YOUR_CALM`.
 package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     package typealias InboundIn = ByteBuffer
     package typealias OutboundOut = ByteBuffer
 
-    /// A stream's request and response, as far as they have got.
-    private struct Stream {
+    /// An open stream's request and response, as far as they have got; its protocol state is the
+    /// state machine's.
+    private struct Exchange {
         /// The request's fields while its body arrives.
         var fields: HPACKHeaders?
         /// The request body received so far (forwarded methods only).
@@ -34,18 +38,12 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         /// The request body is larger than allowed: `413` once it ends.
         var bodyTooLarge = false
         var isHead = false
-        /// Bytes the client's window lets the server send on this stream.
-        var window: Int
         /// Body bytes waiting for the window, and whether the stream ends after them.
         var pending: ByteBuffer?
         var endsAfterPending = false
         /// A body streaming from the volume, after `pending`.
         var volumeBody: BodyStream?
         var relay: Relay?
-
-        init(window: Int) {
-            self.window = window
-        }
 
         var hasBodyToSend: Bool { self.pending != nil || self.endsAfterPending || self.volumeBody != nil }
     }
@@ -64,9 +62,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         var isBehind = false
     }
 
-    /// Frames that cost the server and give the client nothing, allowed per ``abuseWindow``.
-    static let abuseLimit = 200
-    static let abuseWindow = TimeAmount.seconds(30)
     /// The output buffer is handed to the channel when it holds this much, even within a read.
     static let batchLimit = 256 * 1024
     /// Relayed bytes waiting for a stream's window or the channel beyond which upstream is told
@@ -76,12 +71,12 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     static let maxVolumeFrame = 64 * 1024
 
     private let server: ServerContext
-    private let maxConcurrentStreams: Int
-    private let maxHeaderListSize: Int
+    /// Unchecked: its methods never call back into the handler, so accesses cannot overlap.
+    @exclusivity(unchecked) private var machine: HTTP2ConnectionStateMachine
     private var writer: HTTP2ResponseWriter
     private var reader: HTTP2FrameReader
     private var decoder: HPACKDecoder
-    private var streams: [UInt32: Stream] = [:]
+    private var exchanges: [UInt32: Exchange] = [:]
     /// Streams with a body to send, in the order they got one.
     private var sending: [UInt32] = []
     /// The frames written since the last flush.
@@ -91,18 +86,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var isReading = false
     private var isFlushing = false
-    private var closed = false
-    private var quiescing = false
-    private var lastStreamID: UInt32 = 0
-    /// Bytes the client's connection window lets the server send.
-    private var connectionWindow = HTTP2Wire.defaultWindow
-    /// The client's settings.
-    private var initialWindow = HTTP2Wire.defaultWindow
-    private var maxFrameSize = HTTP2Wire.defaultMaxFrameSize
-    /// The next header block starts with a dynamic table size update.
-    private var tableSizeUpdate = false
-    private var abuseCount = 0
-    private var abuseWindowStart = NIODeadline.now()
     private var relayGeneration = 0
     /// The connection closes when nothing happened for this long: no request yet (the header
     /// timeout), or no frame and no body progress (the idle timeout).
@@ -112,8 +95,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     package init(server: ServerContext, dates: DateCache, maxConcurrentStreams: Int, maxHeaderListSize: Int) {
         self.server = server
-        self.maxConcurrentStreams = maxConcurrentStreams
-        self.maxHeaderListSize = maxHeaderListSize
+        self.machine = HTTP2ConnectionStateMachine(maxConcurrentStreams: maxConcurrentStreams, maxHeaderListSize: maxHeaderListSize, now: .now())
         self.writer = HTTP2ResponseWriter(dates: dates, serverName: server.configuration.serverName)
         // A block may encode a list of up to this size; beyond it only an attack's.
         self.reader = HTTP2FrameReader(maxHeaderBlock: max(maxHeaderListSize, 16384) + 16384)
@@ -132,13 +114,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         self.scratch = context.channel.allocator.buffer(capacity: 1024)
         self.out = context.channel.allocator.buffer(capacity: 16384)
         self.server.stats.connectionOpened()
-        HTTP2Wire.writeSettings(
-            [
-                (HTTP2Wire.Setting.maxConcurrentStreams, UInt32(clamping: self.maxConcurrentStreams)),
-                (HTTP2Wire.Setting.maxHeaderListSize, UInt32(clamping: self.maxHeaderListSize)),
-            ],
-            into: &self.out
-        )
+        HTTP2Wire.writeSettings(self.machine.localSettings, into: &self.out)
         self.writeOutput(context: context)
         self.scheduleTimer(context: context)
     }
@@ -150,23 +126,23 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
-        self.closed = true
+        self.machine.channelInactive()
         self.server.stats.connectionClosed()
         self.writer.record(into: self.server.stats)
         self.timer?.cancel()
         self.timer = nil
-        for stream in self.streams.values { stream.relay?.subscription?.cancel() }
-        self.streams.removeAll()
+        for exchange in self.exchanges.values { exchange.relay?.subscription?.cancel() }
+        self.exchanges.removeAll()
         self.sending.removeAll()
         context.fireChannelInactive()
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !self.closed else { return }
+        guard self.machine.lifecycle != .closed else { return }
         self.isReading = true
         self.reader.append(self.unwrapInboundIn(data))
         do {
-            while !self.closed, let frame = try self.reader.next() {
+            while self.machine.lifecycle != .closed, let frame = try self.reader.next() {
                 try self.received(frame, context: context)
             }
         } catch {
@@ -204,145 +180,94 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private func received(_ frame: HTTP2FrameReader.Frame, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
         switch frame {
         case .headers(let id, let block, let endStream, let dependsOnItself):
-            try self.receivedHeaders(id, block: block, endStream: endStream, dependsOnItself: dependsOnItself, context: context)
+            // Decoded even when the stream is refused: the block changes the decoder's table.
+            var block = block
+            let fields: HPACKHeaders
+            do {
+                fields = try self.decoder.decodeHeaders(from: &block)
+            } catch {
+                throw .init(code: .compressionError, reason: "a header block that does not decode: \(error)")
+            }
+            switch try self.machine.receivedHeaders(on: id, endStream: endStream, dependsOnItself: dependsOnItself, now: .now()) {
+            case .ignore:
+                break
+            case .open(let bodyFollows):
+                self.opened(id, fields: fields, bodyFollows: bodyFollows, context: context)
+            case .requestEnded:
+                self.requestEnded(id, context: context)
+            case .reset(let code):
+                self.resetStream(id, code)
+            }
         case .data(let id, let bytes, let endStream, let flowControlled):
-            try self.receivedData(id, bytes: bytes, endStream: endStream, flowControlled: flowControlled, context: context)
+            switch try self.machine.receivedData(on: id, flowControlled: flowControlled, endStream: endStream, now: .now()) {
+            case .drop(let windowIncrement):
+                self.reopenWindow(windowIncrement)
+            case .deliver(let windowIncrement, let streamIncrement, let endStream):
+                self.reopenWindow(windowIncrement)
+                if streamIncrement > 0 { HTTP2Wire.writeWindowUpdate(id, increment: streamIncrement, into: &self.out) }
+                self.receivedBody(id, bytes: bytes, endStream: endStream, context: context)
+            case .reset(let windowIncrement, let code):
+                self.reopenWindow(windowIncrement)
+                self.resetStream(id, code)
+            }
         case .priority(let id, let dependsOnItself):
-            try self.abused()
-            if dependsOnItself { try self.resetStream(id, .protocolError, context: context) }
+            if case .reset(let code) = try self.machine.receivedPriority(on: id, dependsOnItself: dependsOnItself, now: .now()) {
+                self.resetStream(id, code)
+            }
         case .rstStream(let id):
-            guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "RST_STREAM on an idle stream") }
-            try self.abused()
-            self.streamEnded(id)
+            if try self.machine.receivedRSTStream(on: id, now: .now()) { self.streamClosed(id) }
         case .settings(let payload):
-            try self.abused()
-            try self.receivedSettings(payload, context: context)
+            try self.machine.receivedSettings(payload, now: .now())
+            HTTP2Wire.writeSettingsAck(into: &self.out)
+            self.sendBodies(context: context)
         case .ping(let opaque):
-            try self.abused()
+            try self.machine.receivedPing(now: .now())
             HTTP2Wire.writePingAck(opaque, into: &self.out)
         case .windowUpdate(let id, let increment):
-            try self.receivedWindowUpdate(id, increment: increment, context: context)
+            switch try self.machine.receivedWindowUpdate(on: id, increment: increment, now: .now()) {
+            case .none:
+                break
+            case .resumeConnection:
+                self.sendBodies(context: context)
+            case .resumeStream:
+                self.sendBody(id, context: context)
+            case .reset(let code):
+                self.resetStream(id, code)
+            }
         case .goAway:
-            // The client opens no more streams; the open ones are still answered.
-            self.quiescing = true
+            self.machine.receivedGoAway()
             self.closeIfDone(context: context)
         case .settingsAck, .pingAck, .unknown:
             break
         }
     }
 
-    private func receivedSettings(_ payload: ByteBuffer, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
-        var payload = payload
-        while let id = payload.readInteger(as: UInt16.self), let value = payload.readInteger(as: UInt32.self) {
-            switch id {
-            case HTTP2Wire.Setting.headerTableSize:
-                self.tableSizeUpdate = true
-            case HTTP2Wire.Setting.enablePush:
-                guard value <= 1 else { throw .init(code: .protocolError, reason: "SETTINGS_ENABLE_PUSH of \(value)") }
-            case HTTP2Wire.Setting.initialWindowSize:
-                guard value <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "SETTINGS_INITIAL_WINDOW_SIZE of \(value)") }
-                let delta = Int(value) - self.initialWindow
-                self.initialWindow = Int(value)
-                for id in self.streams.keys {
-                    self.streams[id]!.window += delta
-                    guard self.streams[id]!.window <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "a stream window over 2^31-1") }
-                }
-            case HTTP2Wire.Setting.maxFrameSize:
-                guard value >= 16384, value <= 16_777_215 else { throw .init(code: .protocolError, reason: "SETTINGS_MAX_FRAME_SIZE of \(value)") }
-                self.maxFrameSize = Int(value)
-            default:
-                break
-            }
-        }
-        HTTP2Wire.writeSettingsAck(into: &self.out)
-        self.sendBodies(context: context)
-    }
-
-    private func receivedWindowUpdate(_ id: UInt32, increment: Int, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
-        if id == 0 {
-            guard increment > 0 else { throw .init(code: .protocolError, reason: "a WINDOW_UPDATE of 0") }
-            self.connectionWindow += increment
-            guard self.connectionWindow <= HTTP2Wire.maxWindow else { throw .init(code: .flowControlError, reason: "the connection window over 2^31-1") }
-            self.sendBodies(context: context)
-            return
-        }
-        guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "WINDOW_UPDATE on an idle stream") }
-        guard self.streams[id] != nil else { return }
-        guard increment > 0 else {
-            try self.resetStream(id, .protocolError, context: context)
-            return
-        }
-        self.streams[id]!.window += increment
-        guard self.streams[id]!.window <= HTTP2Wire.maxWindow else {
-            try self.resetStream(id, .flowControlError, context: context)
-            return
-        }
-        self.sendBody(id, context: context)
-    }
-
-    /// Counts a frame against ``abuseLimit``.
-    private func abused() throws(HTTP2FrameReader.ConnectionError) {
-        let now = NIODeadline.now()
-        if now - self.abuseWindowStart > Self.abuseWindow {
-            self.abuseWindowStart = now
-            self.abuseCount = 0
-        }
-        self.abuseCount += 1
-        guard self.abuseCount <= Self.abuseLimit else {
-            throw .init(code: .enhanceYourCalm, reason: "more than \(Self.abuseLimit) resets, refused streams or control frames in \(Self.abuseWindow.nanoseconds / 1_000_000_000) s")
-        }
+    /// The server reopens the connection's window at once: bodies it keeps are bounded by the
+    /// cache's limit.
+    private func reopenWindow(_ increment: Int) {
+        if increment > 0 { HTTP2Wire.writeWindowUpdate(0, increment: increment, into: &self.out) }
     }
 
     // MARK: - Requests
 
-    private func receivedHeaders(
-        _ id: UInt32,
-        block: ByteBuffer,
-        endStream: Bool,
-        dependsOnItself: Bool,
-        context: ChannelHandlerContext
-    ) throws(HTTP2FrameReader.ConnectionError) {
-        // Decoded even when the stream is refused: the block changes the decoder's table.
-        var block = block
-        let fields: HPACKHeaders
-        do {
-            fields = try self.decoder.decodeHeaders(from: &block)
-        } catch {
-            throw .init(code: .compressionError, reason: "a header block that does not decode: \(error)")
-        }
-        if let stream = self.streams[id] {
-            // Trailers end the request body; their fields are not used.
-            guard endStream, stream.fields != nil else {
-                try self.resetStream(id, .protocolError, context: context)
-                return
-            }
-            self.requestEnded(id, context: context)
-            return
-        }
-        guard id & 1 == 1 else { throw .init(code: .protocolError, reason: "HEADERS on stream \(id), a server stream") }
-        // A closed stream's (trailers racing the server's reset): ignored (RFC 9113 §5.1).
-        guard id > self.lastStreamID else { return }
-        self.lastStreamID = id
-        guard !self.quiescing, self.streams.count < self.maxConcurrentStreams, !dependsOnItself else {
-            try self.abused()
-            HTTP2Wire.writeRSTStream(id, dependsOnItself ? .protocolError : .refusedStream, into: &self.out)
-            return
-        }
+    /// Stream `id` opened with the request `fields`.
+    private func opened(_ id: UInt32, fields: HPACKHeaders, bodyFollows: Bool, context: ChannelHandlerContext) {
         self.sawRequest = true
-        var stream = Stream(window: self.initialWindow)
-        stream.isHead = fields.first(name: ":method") == "HEAD"
-        if Self.listSize(fields) > self.maxHeaderListSize {
-            self.streams[id] = stream
+        var exchange = Exchange()
+        exchange.isHead = fields.first(name: ":method") == "HEAD"
+        if Self.listSize(fields) > self.machine.maxHeaderListSize {
+            self.machine.ignoreRequestBody(on: id)
+            self.exchanges[id] = exchange
             self.sendError(.headersTooLarge, on: id, context: context)
             return
         }
-        if endStream {
-            self.streams[id] = stream
+        guard bodyFollows else {
+            self.exchanges[id] = exchange
             self.answer(id, fields: fields, body: nil, context: context)
             return
         }
-        stream.fields = fields
-        self.streams[id] = stream
+        exchange.fields = fields
+        self.exchanges[id] = exchange
         self.checkBeforeBody(id, fields: fields, context: context)
     }
 
@@ -355,9 +280,10 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         switch self.server.responder.body(of: head) {
         case .refuse(let status):
             // Answered at once; the body need not come (RFC 9113 §8.1).
-            self.streams[id]?.fields = nil
+            self.machine.ignoreRequestBody(on: id)
+            self.exchanges[id]?.fields = nil
             self.sendError(status, on: id, context: context)
-            if self.streams[id] == nil { HTTP2Wire.writeRSTStream(id, .noError, into: &self.out) }
+            if self.exchanges[id] == nil { HTTP2Wire.writeRSTStream(id, .noError, into: &self.out) }
         case .whole:
             let expects = fields[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
             if expects {
@@ -368,42 +294,33 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func receivedData(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, flowControlled: Int, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
-        guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "DATA on an idle stream") }
-        guard flowControlled <= HTTP2Wire.defaultWindow else { throw .init(code: .flowControlError, reason: "DATA beyond the window") }
-        // The server reopens the windows at once: bodies it keeps are bounded by the cache's limit.
-        if flowControlled > 0 {
-            HTTP2Wire.writeWindowUpdate(0, increment: flowControlled, into: &self.out)
-        } else if !endStream {
-            try self.abused()
-        }
-        // DATA of a stream answered before its body ended, reset or closed are dropped.
-        guard var stream = self.streams[id], stream.fields != nil else { return }
-        if flowControlled > 0 && !endStream { HTTP2Wire.writeWindowUpdate(id, increment: flowControlled, into: &self.out) }
+    /// Bytes of stream `id`'s request body.
+    private func receivedBody(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
+        guard var exchange = self.exchanges[id] else { return }
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
-        if !stream.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
+        if !exchange.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
             var bytes = bytes
-            if (stream.body?.readableBytes ?? 0) + bytes.readableBytes > limit {
-                stream.bodyTooLarge = true
-                stream.body = nil
-            } else if stream.body == nil {
-                stream.body = bytes
+            if (exchange.body?.readableBytes ?? 0) + bytes.readableBytes > limit {
+                exchange.bodyTooLarge = true
+                exchange.body = nil
+            } else if exchange.body == nil {
+                exchange.body = bytes
             } else {
-                stream.body!.writeBuffer(&bytes)
+                exchange.body!.writeBuffer(&bytes)
             }
         }
-        self.streams[id] = stream
+        self.exchanges[id] = exchange
         if endStream { self.requestEnded(id, context: context) }
     }
 
     /// The request's body is complete.
     private func requestEnded(_ id: UInt32, context: ChannelHandlerContext) {
-        guard var stream = self.streams[id], let fields = stream.fields else { return }
-        stream.fields = nil
-        let body = stream.body
-        stream.body = nil
-        self.streams[id] = stream
-        if stream.bodyTooLarge {
+        guard var exchange = self.exchanges[id], let fields = exchange.fields else { return }
+        exchange.fields = nil
+        let body = exchange.body
+        exchange.body = nil
+        self.exchanges[id] = exchange
+        if exchange.bodyTooLarge {
             self.sendError(.contentTooLarge, on: id, context: context)
             return
         }
@@ -516,14 +433,14 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     // MARK: - Responses
 
     private func perform(_ plan: ResponsePlan, on id: UInt32, mount: Mount, context: ChannelHandlerContext) {
-        guard let stream = self.streams[id] else { return }
-        switch self.writer.write(plan, isHead: stream.isHead, mount: mount) {
+        guard let exchange = self.exchanges[id] else { return }
+        switch self.writer.write(plan, isHead: exchange.isHead, mount: mount) {
         case .complete(let block, let body):
             self.send(block, body: body, on: id, context: context)
         case .stream(let block, let body):
             body.counters.recordStart()
             self.writeHeaders(block, on: id, endStream: false)
-            self.streams[id]!.volumeBody = body
+            self.exchanges[id]!.volumeBody = body
             self.sending.append(id)
             self.sendBody(id, context: context)
         case .relay(let request):
@@ -533,14 +450,14 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     }
 
     private func sendError(_ status: HTTPStatus, on id: UInt32, context: ChannelHandlerContext) {
-        let (block, body) = self.writer.writeError(status, isHead: self.streams[id]?.isHead ?? false)
+        let (block, body) = self.writer.writeError(status, isHead: self.exchanges[id]?.isHead ?? false)
         self.send(block, body: body, on: id, context: context)
         self.flushIfNeeded(context: context)
     }
 
     /// Writes a whole response: the body as far as the windows let it, the rest when they open.
     private func send(_ block: ByteBuffer, body: ByteBuffer?, on id: UInt32, context: ChannelHandlerContext) {
-        guard var stream = self.streams[id] else { return }
+        guard var exchange = self.exchanges[id] else { return }
         guard var body else {
             self.writeHeaders(block, on: id, endStream: true)
             self.responseEnded(id)
@@ -548,36 +465,33 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         }
         self.writeHeaders(block, on: id, endStream: false)
         let count = body.readableBytes
-        if count <= stream.window, count <= self.connectionWindow, count <= self.maxFrameSize {
+        if self.machine.endStream(sending: count, on: id) {
             // The usual case, without the stream's bookkeeping.
             HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id, into: &self.out)
             self.out.writeBuffer(&body)
-            self.connectionWindow -= count
-            self.responseEnded(id)
+            self.exchanges.removeValue(forKey: id)?.relay?.subscription?.cancel()
             return
         }
-        stream.pending = body
-        stream.endsAfterPending = true
-        self.streams[id] = stream
+        exchange.pending = body
+        exchange.endsAfterPending = true
+        self.exchanges[id] = exchange
         self.sending.append(id)
         self.sendBody(id, context: context)
     }
 
     private func writeHeaders(_ block: ByteBuffer, on id: UInt32, endStream: Bool) {
-        if self.tableSizeUpdate {
-            self.tableSizeUpdate = false
+        if self.machine.headerBlockNeedsTableSizeUpdate() {
             var prefixed = ByteBuffer(integer: HPACKLiteralWriter.emptyTableUpdate)
             prefixed.writeImmutableBuffer(block)
-            HTTP2Wire.writeHeaders(prefixed, stream: id, endStream: endStream, maxFrameSize: self.maxFrameSize, into: &self.out)
+            HTTP2Wire.writeHeaders(prefixed, stream: id, endStream: endStream, maxFrameSize: self.machine.maxFrameSize, into: &self.out)
         } else {
-            HTTP2Wire.writeHeaders(block, stream: id, endStream: endStream, maxFrameSize: self.maxFrameSize, into: &self.out)
+            HTTP2Wire.writeHeaders(block, stream: id, endStream: endStream, maxFrameSize: self.machine.maxFrameSize, into: &self.out)
         }
     }
 
     /// The server's end of stream `id` is written.
     private func responseEnded(_ id: UInt32) {
-        guard let stream = self.streams.removeValue(forKey: id) else { return }
-        stream.relay?.subscription?.cancel()
+        self.closeStream(id)?.relay?.subscription?.cancel()
     }
 
     /// Writes `DATA` frames of the streams with bodies to send, as far as windows and output
@@ -585,44 +499,43 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private func sendBodies(context: ChannelHandlerContext) {
         guard !self.sending.isEmpty else { return }
         for id in self.sending {
-            if self.connectionWindow <= 0 || self.out.readableBytes >= Self.batchLimit { break }
+            if self.machine.connectionWindow <= 0 || self.out.readableBytes >= Self.batchLimit { break }
             self.sendBody(id, context: context, list: false)
         }
-        self.sending.removeAll { self.streams[$0]?.hasBodyToSend != true }
+        self.sending.removeAll { self.exchanges[$0]?.hasBodyToSend != true }
     }
 
     /// Writes `DATA` frames of stream `id`'s body as far as the windows let it; the rest waits
     /// in `pending` or in the volume.
     private func sendBody(_ id: UInt32, context: ChannelHandlerContext, list: Bool = true) {
-        guard var stream = self.streams[id], stream.hasBodyToSend else { return }
+        guard var exchange = self.exchanges[id], exchange.hasBodyToSend else { return }
         var ended = false
         sending: while true {
-            let allowed = min(stream.window, self.connectionWindow, self.maxFrameSize)
-            if var pending = stream.pending {
+            let allowed = self.machine.sendableBytes(on: id)
+            if var pending = exchange.pending {
                 guard allowed > 0, context.channel.isWritable, self.out.readableBytes < Self.batchLimit else { break }
                 let count = min(allowed, pending.readableBytes)
-                let last = count == pending.readableBytes && stream.endsAfterPending && stream.volumeBody == nil
+                let last = count == pending.readableBytes && exchange.endsAfterPending && exchange.volumeBody == nil
                 HTTP2Wire.writeFrameHeader(length: count, type: .data, flags: last ? HTTP2Wire.Flag.endStream : 0, stream: id, into: &self.out)
                 self.out.writeImmutableBuffer(pending.readSlice(length: count)!)
-                stream.window -= count
-                self.connectionWindow -= count
-                stream.pending = pending.readableBytes > 0 ? pending : nil
+                self.machine.sent(count, on: id)
+                exchange.pending = pending.readableBytes > 0 ? pending : nil
                 if last {
                     ended = true
                     break
                 }
-            } else if var body = stream.volumeBody {
+            } else if var body = exchange.volumeBody {
                 guard allowed > 0, context.channel.isWritable, self.out.readableBytes < Self.batchLimit else { break }
                 guard let piece = body.next(chunkSize: Int64(min(allowed, Self.maxVolumeFrame))) else {
-                    stream.volumeBody = nil
+                    exchange.volumeBody = nil
                     continue
                 }
                 switch piece {
                 case .buffer(let bytes):
                     _ = body.written(Int64(bytes.readableBytes))
-                    stream.pending = bytes
-                    stream.volumeBody = body.isHandedOver ? nil : body
-                    stream.endsAfterPending = true
+                    exchange.pending = bytes
+                    exchange.volumeBody = body.isHandedOver ? nil : body
+                    exchange.endsAfterPending = true
                 case .file(let offset, let length):
                     let count = Int(length)
                     let header = self.out.writerIndex
@@ -632,20 +545,19 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                         self.out.moveWriterIndex(to: header)
                         self.server.logger.error("cannot read the volume")
                         HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
-                        self.streams[id] = nil
+                        self.closeStream(id)
                         return
                     }
                     _ = body.written(length)
-                    stream.window -= count
-                    self.connectionWindow -= count
+                    self.machine.sent(count, on: id)
                     self.deadline = .now() + self.server.configuration.idleTimeout
                     if last {
                         ended = true
                         break sending
                     }
-                    stream.volumeBody = body
+                    exchange.volumeBody = body
                 }
-            } else if stream.endsAfterPending {
+            } else if exchange.endsAfterPending {
                 HTTP2Wire.writeFrameHeader(length: 0, type: .data, flags: HTTP2Wire.Flag.endStream, stream: id, into: &self.out)
                 ended = true
                 break
@@ -653,20 +565,20 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                 break
             }
         }
-        if var relay = stream.relay, relay.isBehind, (stream.pending?.readableBytes ?? 0) < Self.behindThreshold {
+        if var relay = exchange.relay, relay.isBehind, (exchange.pending?.readableBytes ?? 0) < Self.behindThreshold {
             relay.isBehind = false
-            stream.relay = relay
+            exchange.relay = relay
             relay.subscription?.viewerBacklogged(false)
         }
         if ended {
-            stream.pending = nil
-            stream.volumeBody = nil
-            stream.endsAfterPending = false
-            self.streams[id] = stream
+            exchange.pending = nil
+            exchange.volumeBody = nil
+            exchange.endsAfterPending = false
+            self.exchanges[id] = exchange
             self.responseEnded(id)
         } else {
-            self.streams[id] = stream
-            if list, stream.hasBodyToSend, !self.sending.contains(id) { self.sending.append(id) }
+            self.exchanges[id] = exchange
+            if list, exchange.hasBodyToSend, !self.sending.contains(id) { self.sending.append(id) }
         }
     }
 
@@ -680,7 +592,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// Hands the output to the channel; then, while the channel takes more, the bodies that
     /// stopped at the batch limit go on.
     private func writeOutput(context: ChannelHandlerContext) {
-        guard !self.isFlushing, !self.closed else { return }
+        guard !self.isFlushing, self.machine.lifecycle != .closed else { return }
         self.isFlushing = true
         defer { self.isFlushing = false }
         var rounds = 0
@@ -690,7 +602,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             self.writer.record(into: self.server.stats)
             context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
             rounds += 1
-            guard rounds < 64, !self.closed, context.channel.isWritable, !self.sending.isEmpty else { break }
+            guard rounds < 64, self.machine.lifecycle != .closed, context.channel.isWritable, !self.sending.isEmpty else { break }
             self.sendBodies(context: context)
         }
         self.closeIfDone(context: context)
@@ -702,21 +614,21 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         if case .link(_, let object) = request { object.counters.recordStart() }
         self.relayGeneration &+= 1
         let generation = self.relayGeneration
-        self.streams[id]?.relay = Relay(request: request, generation: generation, mount: mount)
+        self.exchanges[id]?.relay = Relay(request: request, generation: generation, mount: mount)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         let subscription = self.server.responder.startRelay(request, on: context.eventLoop) { event in
             handler.value.upstreamEvent(event, on: id, generation: generation)
         }
         // An answer can come before `startRelay` returns and end the relay.
-        if self.streams[id]?.relay?.generation == generation {
-            self.streams[id]!.relay!.subscription = subscription
+        if self.exchanges[id]?.relay?.generation == generation {
+            self.exchanges[id]!.relay!.subscription = subscription
         } else {
             subscription.cancel()
         }
     }
 
     private func upstreamEvent(_ event: UpstreamEvent, on id: UInt32, generation: Int) {
-        guard let context = self.context, let stream = self.streams[id], var relay = stream.relay, relay.generation == generation else { return }
+        guard let context = self.context, let exchange = self.exchanges[id], var relay = exchange.relay, relay.generation == generation else { return }
         switch event {
         case .informational(let head):
             // Only before the final response's fields.
@@ -725,13 +637,13 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         case .response(let head, let joined):
             switch self.server.responder.upstreamAnswered(head, to: relay.request, joined: joined, mount: relay.mount) {
             case .relay(let relayHead):
-                let relayed = self.writer.writeRelayHead(relayHead, isHead: stream.isHead)
+                let relayed = self.writer.writeRelayHead(relayHead, isHead: exchange.isHead)
                 self.writeHeaders(relayed.block, on: id, endStream: relayed.bodiless)
                 if relayed.bodiless {
                     self.responseEnded(id)
                 } else {
                     relay.bodiless = false
-                    self.streams[id]?.relay = relay
+                    self.exchanges[id]?.relay = relay
                 }
             case .replace(let plan):
                 self.replaceRelay(on: id, with: plan, context: context)
@@ -744,20 +656,20 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                 object.counters.recordProgress(before: relay.sent, after: relay.sent + Int64(count), total: relay.sent + Int64(count))
             }
             relay.sent += Int64(count)
-            self.streams[id]!.relay = relay
-            if self.streams[id]!.pending == nil {
-                self.streams[id]!.pending = bytes
+            self.exchanges[id]!.relay = relay
+            if self.exchanges[id]!.pending == nil {
+                self.exchanges[id]!.pending = bytes
             } else {
-                self.streams[id]!.pending!.writeBuffer(&bytes)
+                self.exchanges[id]!.pending!.writeBuffer(&bytes)
             }
             self.sendBody(id, context: context)
             self.relayFellBehind(id, context: context)
         case .end:
             if case .link(_, let object) = relay.request { object.counters.recordCompletion() }
             relay.subscription?.cancel()
-            self.streams[id]!.relay = nil
+            self.exchanges[id]!.relay = nil
             if relay.bodiless == false {
-                self.streams[id]!.endsAfterPending = true
+                self.exchanges[id]!.endsAfterPending = true
                 self.sendBody(id, context: context)
             } else {
                 self.responseEnded(id)
@@ -766,7 +678,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             if relay.bodiless != nil {
                 // The fields are out: the only way to signal the failure is to reset the stream.
                 relay.subscription?.cancel()
-                self.streams[id] = nil
+                self.closeStream(id)
                 HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
                 break
             }
@@ -776,7 +688,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                 return
             }
             relay.subscription?.cancel()
-            self.streams[id]!.relay = nil
+            self.exchanges[id]!.relay = nil
             self.sendError(status, on: id, context: context)
         case .fetchSeparately:
             guard case .cache(var exchange) = relay.request else { return }
@@ -789,55 +701,60 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// Stream `id`'s client has relayed bytes waiting: past ``behindThreshold`` upstream is told;
     /// past the configured limit the stream is reset (`CANCEL`), as HTTP/1.1 cuts its connection.
     private func relayFellBehind(_ id: UInt32, context: ChannelHandlerContext) {
-        guard let stream = self.streams[id], var relay = stream.relay, let waiting = stream.pending?.readableBytes else { return }
+        guard let exchange = self.exchanges[id], var relay = exchange.relay, let waiting = exchange.pending?.readableBytes else { return }
         if waiting > self.server.configuration.maxRelayBacklog {
             self.server.logger.warning(
                 "cutting a client that fell too far behind a relayed response",
                 metadata: ["relay.backlog": "\(waiting)", "net.peer": "\(context.remoteAddress?.description ?? "?")"])
             self.server.stats.relayClientCut()
-            HTTP2Wire.writeRSTStream(id, .cancel, into: &self.out)
-            self.streamEnded(id)
+            self.resetStream(id, .cancel)
             return
         }
         guard !relay.isBehind, waiting >= Self.behindThreshold else { return }
         relay.isBehind = true
-        self.streams[id]!.relay = relay
+        self.exchanges[id]!.relay = relay
         relay.subscription?.viewerBacklogged(true)
     }
 
     private func replaceRelay(on id: UInt32, with plan: ResponsePlan, context: ChannelHandlerContext) {
-        guard let relay = self.streams[id]?.relay else { return }
+        guard let relay = self.exchanges[id]?.relay else { return }
         relay.subscription?.cancel()
-        self.streams[id]?.relay = nil
+        self.exchanges[id]?.relay = nil
         self.perform(plan, on: id, mount: relay.mount, context: context)
     }
 
     // MARK: - Life of the connection
 
-    /// A stream error: the stream is reset and forgotten.
-    private func resetStream(_ id: UInt32, _ code: HTTP2Wire.ErrorCode, context: ChannelHandlerContext) throws(HTTP2FrameReader.ConnectionError) {
-        try self.abused()
+    /// A stream error the state machine found: `RST_STREAM`, and the stream's exchange, if any,
+    /// is dropped.
+    private func resetStream(_ id: UInt32, _ code: HTTP2Wire.ErrorCode) {
         HTTP2Wire.writeRSTStream(id, code, into: &self.out)
-        self.streamEnded(id)
+        self.streamClosed(id)
     }
 
     /// The client reset stream `id`, or the server did.
-    private func streamEnded(_ id: UInt32) {
-        guard let stream = self.streams.removeValue(forKey: id) else { return }
-        stream.relay?.subscription?.cancel()
+    private func streamClosed(_ id: UInt32) {
+        guard let exchange = self.closeStream(id) else { return }
+        exchange.relay?.subscription?.cancel()
         if let context { self.closeIfDone(context: context) }
+    }
+
+    /// Closes stream `id` in the state machine and drops its exchange, which is returned.
+    @discardableResult
+    private func closeStream(_ id: UInt32) -> Exchange? {
+        self.machine.closeStream(id)
+        return self.exchanges.removeValue(forKey: id)
     }
 
     /// A connection error: `GOAWAY` with its code, then the connection closes.
     private func fail(_ error: HTTP2FrameReader.ConnectionError, context: ChannelHandlerContext) {
-        guard !self.closed else { return }
+        guard let lastStreamID = self.machine.connectionFailed() else { return }
         self.server.logger.debug("closing an http2 connection", metadata: ["h2.error": "\(error.code.rawValue)", "h2.reason": "\(error.reason)"])
-        HTTP2Wire.writeGoAway(lastStream: self.lastStreamID, error.code, into: &self.out)
+        HTTP2Wire.writeGoAway(lastStream: lastStreamID, error.code, into: &self.out)
         let bytes = self.out
         self.out = ByteBuffer()
-        self.closed = true
-        for stream in self.streams.values { stream.relay?.subscription?.cancel() }
-        self.streams.removeAll()
+        for exchange in self.exchanges.values { exchange.relay?.subscription?.cancel() }
+        self.exchanges.removeAll()
         self.sending.removeAll()
         self.writer.record(into: self.server.stats)
         context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -845,16 +762,14 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     /// Shutting down: no new streams (GOAWAY); close once the open ones are answered.
     private func quiesce(context: ChannelHandlerContext) {
-        guard !self.quiescing, !self.closed else { return }
-        self.quiescing = true
-        HTTP2Wire.writeGoAway(lastStream: self.lastStreamID, .noError, into: &self.out)
+        guard let lastStreamID = self.machine.quiesce() else { return }
+        HTTP2Wire.writeGoAway(lastStream: lastStreamID, .noError, into: &self.out)
         self.writeOutput(context: context)
     }
 
     /// Closes a quiescing connection once its streams are done and its frames written.
     private func closeIfDone(context: ChannelHandlerContext) {
-        guard self.quiescing, !self.closed, self.streams.isEmpty, self.out.readableBytes == 0 else { return }
-        self.closed = true
+        guard self.machine.closeIfDone(outputEmpty: self.out.readableBytes == 0) else { return }
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -866,8 +781,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
-        guard !self.closed else { return }
-        let busy = self.streams.values.contains { $0.relay != nil }
+        guard self.machine.lifecycle != .closed else { return }
+        let busy = self.exchanges.values.contains { $0.relay != nil }
         if busy || NIODeadline.now() < self.deadline {
             // Relays have upstream's own timeouts.
             if busy { self.deadline = .now() + self.server.configuration.idleTimeout }

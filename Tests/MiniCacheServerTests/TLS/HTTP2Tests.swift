@@ -89,6 +89,26 @@ import Testing
         }
     }
 
+    @Test("DATA after the client's END_STREAM on a stream still answered is a stream error STREAM_CLOSED; the connection goes on (RFC 9113 §5.1)")
+    func dataAfterEndStream() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            // The body fills the default windows, so the stream stays open on the server's side.
+            try await client.send(wire.request("/large.bin", stream: 1))
+            await client.wait { (H2Wire.responses(in: $0)[1]?.body.count ?? 0) >= 65535 }
+            try await client.send(H2Wire.frame(.data, stream: 1, [0]))
+            await client.wait { H2Wire.responses(in: $0)[1]?.reset != nil }
+            #expect(H2Wire.responses(in: client.received)[1]?.reset == 5)
+            let responses = try await Self.exchange(client, H2Wire.windowUpdate(stream: 0, 1 << 20) + wire.request("/small.bin", stream: 3), streams: [3])
+            #expect(responses[3]?.status == 200)
+            #expect(H2Wire.goAwayCode(in: client.received) == nil)
+        }
+    }
+
     @Test("SETTINGS advertise the stream and header-list limits; a stream above the limit is refused")
     func limits() async throws {
         let fixture = try TLSFixture()
