@@ -46,4 +46,8 @@ struct FlowGroup {
     }
 
     var linkEnd: Int32 { linkStart + Int32(linkCount) }
+
+    /// Bound to a clock as a follower, not as a held group: a group bound to a clock either
+    /// crosses its head or crosses no link (``FlowNetwork/setLimit(_:of:now:leader:)``).
+    var follows: Bool { linkCount == 0 }
 }

@@ -10,8 +10,9 @@
 /// Bytes carried by each group are integrated exactly between changes.
 package struct FlowNetwork: Sendable {
     package private(set) var capacity: [Double] = []
-    /// Sum of rates on each link (exact after ``settle(now:)``).
-    package private(set) var load: [Double] = []
+    /// Sum of rates on each link (exact after ``settle(now:)``); for a link of a single-level
+    /// component, the sum of the rates of the flows its head does not hold (``load(_:)``).
+    private var load: [Double] = []
     /// Active groups (at least one flow) on each link.
     private var linkGroups: [[Int32]] = []
     /// `linkGroups[l].count` in one flat array: the recomputation reads it for every link it
@@ -54,8 +55,20 @@ package struct FlowNetwork: Sendable {
     private var freeLevelCaches: [Int32] = []
     private var cacheOf: [Int32] = []
     private var heldFlows: [Int32] = []
-    /// What ``shiftLevel(_:before:now:)`` read ahead, kept so that its loads are not optimised away.
-    private var prefetchSink: Int32 = 0
+    /// The clock of each single-level component (same index as ``levelCaches``), and per group
+    /// the clock it is bound to (-1: none), `Φ` when its service was last brought up to date, its
+    /// index in the clock's members, whether its rate changes are reported while it is bound
+    /// (``setWatched(_:_:)``), whether it is in its clock's watch list, and whether some group
+    /// follows its rate (``setLimit(_:of:now:following:)``).
+    private var clocks: [LinkClock] = []
+    private var clockOf: [Int32] = []
+    private var phiMark: [Double] = []
+    private var clockSlot: [Int32] = []
+    private var watched: [Bool] = []
+    private var listed: [Bool] = []
+    private var leads: [Bool] = []
+    /// Scratch list of the groups a recomputation found held.
+    private var heldScratch: [Int32] = []
 
     private struct PathKey: Hashable {
         var links: [Int32]
@@ -119,6 +132,12 @@ package struct FlowNetwork: Sendable {
         groupPath.append(path)
         groupIndex[key] = g
         groupSlots.append(Array(repeating: -1, count: pathLinks[Int(path)].count))
+        clockOf.append(-1)
+        phiMark.append(0)
+        clockSlot.append(-1)
+        watched.append(false)
+        listed.append(false)
+        leads.append(false)
         return g
     }
 
@@ -128,7 +147,10 @@ package struct FlowNetwork: Sendable {
     package var groupCount: Int { groups.count }
 
     /// The per-flow rate of group `g`.
-    package func rate(_ g: Int32) -> Double { groups[Int(g)].rate }
+    package func rate(_ g: Int32) -> Double {
+        let c = clockOf[Int(g)]
+        return c >= 0 ? clocks[Int(c)].level : groups[Int(g)].rate
+    }
 
     /// The flows in group `g`.
     package func flows(_ g: Int32) -> Int { groups[Int(g)].count }
@@ -137,13 +159,37 @@ package struct FlowNetwork: Sendable {
     package func cap(_ g: Int32) -> Double { groups[Int(g)].cap }
 
     /// The per-flow limit of group `g` set with ``setLimit(_:of:now:)`` (infinity: none).
-    package func limit(_ g: Int32) -> Double { groups[Int(g)].limit }
+    package func limit(_ g: Int32) -> Double {
+        let c = clockOf[Int(g)]
+        return c >= 0 && groups[Int(g)].follows ? clocks[Int(c)].level : groups[Int(g)].limit
+    }
+
+    /// The clock group `g` takes its rate and service from (-1: none): a single-level
+    /// component's head that holds it, or that holds the group whose rate limits it.
+    package func clock(_ g: Int32) -> Int32 { clockOf[Int(g)] }
 
     /// Bytes carried by one flow of group `g` (at the group's rate) up to `now`, not before the
     /// group's last change: differences of it are what a flow of the group received.
     package func service(_ g: Int32, at now: Double) -> Double {
         let group = groups[Int(g)]
+        let c = clockOf[Int(g)]
+        if c >= 0 { return group.service + clocks[Int(c)].phi(at: now) - phiMark[Int(g)] }
         return group.service + group.rate * (now - group.updated)
+    }
+
+    /// The load of link `l` (the sum of its flows' rates).
+    package func load(_ l: Int) -> Double {
+        let c = cacheOf[l]
+        return c >= 0 ? load[l] + Double(heldFlows[l]) * clocks[Int(c)].level : load[l]
+    }
+
+    /// Whether every rate change of group `g` is reported in ``changedGroups`` (the default is
+    /// no): a group bound to a clock moves with it unreported unless it is watched.
+    package mutating func setWatched(_ g: Int32, _ on: Bool) {
+        let gi = Int(g)
+        guard watched[gi] != on else { return }
+        watched[gi] = on
+        if on { listIfWatched(gi) }
     }
 
     /// Bytes carried by all flows of group `g` up to its last ``flush(_:now:)``.
@@ -163,7 +209,7 @@ package struct FlowNetwork: Sendable {
         if groups[gi].count == 0 && n > 0 { activate(gi) }
         let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
         if start == end {
-            groups[gi].count += n
+            changeCount(gi, by: n)
             adjustOwner(gi, by: Double(n) * groups[gi].rate)
             setRate(gi, groups[gi].ceiling)
             return
@@ -171,21 +217,21 @@ package struct FlowNetwork: Sendable {
         if !dirty && (groups[gi].count == 0 || groups[gi].rate == groups[gi].ceiling) {
             let extra = Double(n) * groups[gi].ceiling
             var fits = true
-            for k in start..<end where load[Int(linkStore[k])] + extra > capacity[Int(linkStore[k])] * (1 - 1e-12) {
+            for k in start..<end where load(Int(linkStore[k])) + extra > capacity[Int(linkStore[k])] * (1 - 1e-12) {
                 fits = false
                 break
             }
             if fits {
-                dropLevelCaches(on: start..<end)
+                dropLevelCaches(on: start..<end, now: now)
                 for k in start..<end { load[Int(linkStore[k])] += extra }
-                groups[gi].count += n
+                changeCount(gi, by: n)
                 adjustOwner(gi, by: Double(n) * groups[gi].rate)
                 setRate(gi, groups[gi].ceiling)
                 return
             }
         }
         let before = groups[gi].count
-        groups[gi].count += n
+        changeCount(gi, by: n)
         adjustOwner(gi, by: Double(n) * groups[gi].rate)
         if !dirty && shiftLevel(gi, before: before, now: now) { return }
         markDirty(start..<end)
@@ -197,19 +243,19 @@ package struct FlowNetwork: Sendable {
         flush(gi, now: now)
         precondition(groups[gi].count >= n, "removing more flows than a group has")
         let before = groups[gi].count
-        groups[gi].count -= n
+        changeCount(gi, by: -n)
         adjustOwner(gi, by: -Double(n) * groups[gi].rate)
         if groups[gi].count == 0 && n > 0 { deactivate(gi) }
         let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
         if start == end { return }
         if !dirty && groups[gi].rate == groups[gi].ceiling {
             var spare = true
-            for k in start..<end where load[Int(linkStore[k])] >= capacity[Int(linkStore[k])] * (1 - 1e-9) {
+            for k in start..<end where load(Int(linkStore[k])) >= capacity[Int(linkStore[k])] * (1 - 1e-9) {
                 spare = false
                 break
             }
             if spare {
-                dropLevelCaches(on: start..<end)
+                dropLevelCaches(on: start..<end, now: now)
                 let freed = Double(n) * groups[gi].rate
                 for k in start..<end {
                     let l = Int(linkStore[k])
@@ -233,6 +279,8 @@ package struct FlowNetwork: Sendable {
         let gi = Int(g)
         let ti = Int(target)
         precondition(groupPath[gi] == groupPath[ti], "a transfer stays on one path")
+        flush(gi, now: now)
+        flush(ti, now: now)
         let rate = groups[gi].rate
         // Below its ceiling a group is held by a link, which holds an idle group with a ceiling
         // at least as high at the same level; at its ceiling only an equal ceiling gets the same.
@@ -243,25 +291,45 @@ package struct FlowNetwork: Sendable {
             add(n, to: target, now: now)
             return
         }
-        flush(gi, now: now)
-        flush(ti, now: now)
-        dropLevelCaches(on: Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd))
+        dropLevelCaches(on: Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd), now: now)
         precondition(groups[gi].count >= n, "moving more flows than a group has")
-        groups[gi].count -= n
+        changeCount(gi, by: -n)
         if groups[gi].count == 0 { deactivate(gi) }
         if groups[ti].count == 0 {
             activate(ti)
             // Reported as changed: the caller checks whether the group gets less than its cap.
             setRate(ti, rate)
         }
-        groups[ti].count += n
+        changeCount(ti, by: n)
     }
 
     /// Sets a group's per-flow limit at `now` (infinity: none). A group that crosses no link, or
     /// that is at its ceiling on links with spare capacity, gets its new rate at once; any other
     /// is reallocated at the next ``settle(now:)``.
-    package mutating func setLimit(_ limit: Double, of g: Int32, now: Double) {
+    ///
+    /// `leader` is the group whose rate the limit is (-1: none). A group that crosses no link,
+    /// with a cap not below the leader's, whose leader a single-level component's head holds,
+    /// binds to that head's clock: its limit and rate follow the leader's from then on without
+    /// further calls, until a call with another limit or leader, or until the leader leaves the
+    /// clock, which reports the leader as changed.
+    package mutating func setLimit(_ limit: Double, of g: Int32, now: Double, leader: Int32 = -1) {
         let gi = Int(g)
+        if leader >= 0 {
+            let fi = Int(leader)
+            leads[fi] = true
+            let c = clockOf[fi]
+            if c >= 0, groups[fi].held, groups[gi].linkStart == groups[gi].linkEnd, groups[gi].cap >= groups[fi].cap,
+                limit == clocks[Int(c)].level
+            {
+                guard clockOf[gi] != c else { return }
+                if clockOf[gi] >= 0 { unbind(gi, now: now) } else { flush(gi, now: now) }
+                groups[gi].limit = limit
+                if groups[gi].count > 0 { setRate(gi, groups[gi].ceiling) } else { groups[gi].rate = groups[gi].ceiling }
+                bind(gi, to: c, now: now)
+                return
+            }
+        }
+        if clockOf[gi] >= 0 && groups[gi].follows { unbind(gi, now: now) }
         guard groups[gi].limit != limit else { return }
         flush(gi, now: now)
         let previousCeiling = groups[gi].ceiling
@@ -284,13 +352,14 @@ package struct FlowNetwork: Sendable {
             for k in start..<end {
                 let l = Int(linkStore[k])
                 let c = capacity[l]
-                if load[l] >= c * (1 - 1e-9) || load[l] + delta > c * (1 - 1e-12) {
+                let current = load(l)
+                if current >= c * (1 - 1e-9) || current + delta > c * (1 - 1e-12) {
                     local = false
                     break
                 }
             }
             if local {
-                dropLevelCaches(on: start..<end)
+                dropLevelCaches(on: start..<end, now: now)
                 for k in start..<end {
                     let l = Int(linkStore[k])
                     load[l] = Swift.max(0, load[l] + delta)
@@ -350,7 +419,7 @@ package struct FlowNetwork: Sendable {
         dirtyLinks.removeAll(keepingCapacity: true)
         for l in filling.links {
             let c = cacheOf[Int(l)]
-            if c >= 0 { dropLevelCache(c) }
+            if c >= 0 { dropLevelCache(c, now: now) }
             load[Int(l)] = 0
         }
         // A component held by one link only: what a later change needs to shift its level.
@@ -370,6 +439,7 @@ package struct FlowNetwork: Sendable {
             }
             let held = single?.groups.contains(i) ?? false
             groups[gi].held = held
+            if held { heldScratch.append(g) }
             let n = groups[gi].count
             let total = Double(n) * groups[gi].rate
             if held { minHeld = Swift.min(minHeld, groups[gi].ceiling) }
@@ -388,14 +458,17 @@ package struct FlowNetwork: Sendable {
             buildLevelCache(
                 LevelCache(
                     head: single.link, level: single.share, fixed: fixed, maxBelow: maxBelow, minHeld: minHeld,
-                    minFill: .infinity, links: filling.links))
+                    minFill: .infinity, links: filling.links),
+                now: now)
         }
+        heldScratch.removeAll(keepingCapacity: true)
     }
 
     // MARK: Level shifts
 
-    /// Registers the component the last recomputation found held by one link.
-    private mutating func buildLevelCache(_ built: LevelCache) {
+    /// Registers the component the last recomputation found held by one link, and binds the
+    /// groups it holds (``heldScratch``) to its clock.
+    private mutating func buildLevelCache(_ built: LevelCache, now: Double) {
         var cache = built
         let margin = LevelCache.margin
         for l32 in cache.links where l32 != cache.head && heldFlows[Int(l32)] > 0 {
@@ -411,24 +484,147 @@ package struct FlowNetwork: Sendable {
             c = Int32(levelCaches.count)
             levelCaches.append(cache)
         }
-        for l in cache.links { cacheOf[Int(l)] = c }
+        while clocks.count < levelCaches.count { clocks.append(LinkClock()) }
+        let level = cache.level
+        clocks[Int(c)].level = level
+        clocks[Int(c)].phi = 0
+        clocks[Int(c)].phiTime = now
+        for l in cache.links {
+            cacheOf[Int(l)] = c
+            load[Int(l)] -= Double(heldFlows[Int(l)]) * level
+        }
+        for g in heldScratch {
+            let gi = Int(g)
+            flush(gi, now: now)
+            setRate(gi, level)
+            bind(gi, to: c, now: now)
+        }
     }
 
-    /// Forgets single-level component `c` (a change it does not describe touched it).
-    private mutating func dropLevelCache(_ c: Int32) {
-        for l in levelCaches[Int(c)].links {
+    /// Forgets single-level component `c` (a change it does not describe touched it): its links'
+    /// loads and its bound groups' rates, services and bytes become values again.
+    private mutating func dropLevelCache(_ c: Int32, now: Double) {
+        let ci = Int(c)
+        let level = clocks[ci].level
+        for l in levelCaches[ci].links {
+            load[Int(l)] = Swift.max(0, load[Int(l)] + Double(heldFlows[Int(l)]) * level)
             cacheOf[Int(l)] = -1
             heldFlows[Int(l)] = 0
         }
-        levelCaches[Int(c)].links = []
+        levelCaches[ci].links = []
+        var members: [Int32] = []
+        swap(&members, &clocks[ci].members)
+        for g in members {
+            flush(Int(g), now: now)
+            clockOf[Int(g)] = -1
+            clockSlot[Int(g)] = -1
+        }
+        members.removeAll(keepingCapacity: true)
+        swap(&members, &clocks[ci].members)
+        for g in clocks[ci].watchList where clockOf[Int(g)] < 0 { listed[Int(g)] = false }
+        clocks[ci].watchList.removeAll(keepingCapacity: true)
+        clocks[ci].owners.removeAll(keepingCapacity: true)
+        clocks[ci].ownerFlows.removeAll(keepingCapacity: true)
+        clocks[ci].ownerSlot.removeAll(keepingCapacity: true)
         freeLevelCaches.append(c)
     }
 
+    // MARK: Clocks
+
+    /// Binds group `gi` (brought up to `now`, its rate the clock's level) to clock `c`; a group
+    /// that others follow is reported as changed, so that its followers bind too.
+    private mutating func bind(_ gi: Int, to c: Int32, now: Double) {
+        let ci = Int(c)
+        clockOf[gi] = c
+        phiMark[gi] = clocks[ci].phi(at: now)
+        clockSlot[gi] = Int32(clocks[ci].members.count)
+        clocks[ci].members.append(Int32(gi))
+        addOwnerFlows(gi, groups[gi].count)
+        listIfWatched(gi)
+        if leads[gi] { markChanged(gi) }
+    }
+
+    /// Brings group `gi` up to `now` at its clock and releases it; a group that others follow
+    /// is reported as changed, so that they are released too.
+    private mutating func unbind(_ gi: Int, now: Double) {
+        let ci = Int(clockOf[gi])
+        flush(gi, now: now)
+        addOwnerFlows(gi, -groups[gi].count)
+        let slot = Int(clockSlot[gi])
+        let last = clocks[ci].members.removeLast()
+        if Int(last) != gi {
+            clocks[ci].members[slot] = last
+            clockSlot[Int(last)] = Int32(slot)
+        }
+        clockOf[gi] = -1
+        clockSlot[gi] = -1
+        listed[gi] = false
+        if leads[gi] { markChanged(gi) }
+    }
+
+    /// Puts a bound, watched group in its clock's watch list unless it is there.
+    private mutating func listIfWatched(_ gi: Int) {
+        let c = clockOf[gi]
+        guard c >= 0, watched[gi], !listed[gi] else { return }
+        listed[gi] = true
+        clocks[Int(c)].watchList.append(Int32(gi))
+    }
+
+    /// Counts `n` more flows of bound group `gi` in its clock's flows of the group's owner.
+    private mutating func addOwnerFlows(_ gi: Int, _ n: Int) {
+        let owner = groups[gi].owner
+        let c = Int(clockOf[gi])
+        guard owner >= 0, n != 0, c >= 0 else { return }
+        if let slot = clocks[c].ownerSlot[owner] {
+            clocks[c].ownerFlows[Int(slot)] += n
+        } else {
+            clocks[c].ownerSlot[owner] = Int32(clocks[c].owners.count)
+            clocks[c].owners.append(owner)
+            clocks[c].ownerFlows.append(n)
+        }
+    }
+
+    /// Changes group `gi`'s flow count by `n`, and its clock's count of its owner's flows.
+    private mutating func changeCount(_ gi: Int, by n: Int) {
+        groups[gi].count += n
+        if clockOf[gi] >= 0 { addOwnerFlows(gi, n) }
+    }
+
+    /// Moves clock `c` to `level` at `now`: the owners of its flows get their new rates, and
+    /// its watched groups are reported as changed (by the rule of a recomputation: not for a
+    /// change within rounding).
+    private mutating func moveClock(_ c: Int32, to level: Double, now: Double) {
+        let ci = Int(c)
+        let old = clocks[ci].level
+        clocks[ci].phi = clocks[ci].phi(at: now)
+        clocks[ci].phiTime = now
+        clocks[ci].level = level
+        let delta = level - old
+        guard delta != 0 else { return }
+        for i in clocks[ci].owners.indices {
+            let n = clocks[ci].ownerFlows[i]
+            if n != 0 { adjustOwnerRate(clocks[ci].owners[i], by: Double(n) * delta) }
+        }
+        guard abs(delta) > 1e-12 * Swift.max(level, old) else { return }
+        var i = 0
+        while i < clocks[ci].watchList.count {
+            let g = Int(clocks[ci].watchList[i])
+            if clockOf[g] == c && watched[g] {
+                markChanged(g)
+                i += 1
+                continue
+            }
+            if clockOf[g] == c { listed[g] = false }
+            let last = clocks[ci].watchList.removeLast()
+            if i < clocks[ci].watchList.count { clocks[ci].watchList[i] = last }
+        }
+    }
+
     /// Forgets the single-level components that links `linkStore[range]` belong to.
-    private mutating func dropLevelCaches(on range: Range<Int>) {
+    private mutating func dropLevelCaches(on range: Range<Int>, now: Double) {
         for k in range {
             let c = cacheOf[Int(linkStore[k])]
-            if c >= 0 { dropLevelCache(c) }
+            if c >= 0 { dropLevelCache(c, now: now) }
         }
     }
 
@@ -439,8 +635,9 @@ package struct FlowNetwork: Sendable {
     /// group at its ceiling on the head below the level, every other link with spare capacity.
     /// Returns false, changing nothing, when it cannot prove that, and the caller recomputes.
     ///
-    /// The held groups take the new level in the order of the head's group list, the order in
-    /// which a recomputation would freeze them, and the same rounding rule decides a change.
+    /// The held groups are bound to the head's clock (``LinkClock``): they take the new level
+    /// with it, in O(1) however many they are, and the watched ones among them are reported as
+    /// changed when the change is larger than rounding (the rule of a recomputation).
     private mutating func shiftLevel(_ gi: Int, before m: Int, now: Double) -> Bool {
         let (start, end) = (Int(groups[gi].linkStart), Int(groups[gi].linkEnd))
         guard start < end else { return false }
@@ -500,7 +697,7 @@ package struct FlowNetwork: Sendable {
             guard l != head else { continue }
             let others = Int(heldFlows[l]) - (wasHeld ? m : 0)
             let held = others + (nowHeld ? after : 0)
-            let newLoad = load[l] + (level - cache.level) * Double(others) - Double(m) * oldRate
+            let newLoad = load(l) + (level - cache.level) * Double(others) - Double(m) * oldRate
                 + Double(after) * newRate
             guard newLoad <= capacity[l] * (1 - margin) else { return false }
             if held > 0 { minFill = Swift.min(minFill, level + (capacity[l] * (1 - margin) - newLoad) / Double(held)) }
@@ -517,59 +714,48 @@ package struct FlowNetwork: Sendable {
                 cache.links.append(l)
             }
         }
+        // The links' loads count the flows the head does not hold; its held flows follow the level.
+        let keep = abs(ceiling - oldRate) <= 1e-12 * Swift.max(ceiling, oldRate)
+        let ownFixed = nowHeld ? 0 : Double(after) * (keep ? oldRate : ceiling)
         for k in start..<end {
             let l = Int(linkStore[k])
-            load[l] = Swift.max(0, load[l] - Double(m) * oldRate)
+            if !wasHeld { load[l] = Swift.max(0, load[l] - Double(m) * oldRate) }
+            load[l] += ownFixed
             heldFlows[l] += Int32((nowHeld ? after : 0) - (wasHeld ? m : 0))
         }
         groups[gi].held = nowHeld
-        // An idle group is no longer in the head's list: only its old load left its links.
-        var ownDone = after == 0
-        let list = linkGroups[head]
-        var ahead: Int32 = 0
-        for (i, h32) in list.enumerated() {
-            // The records are cache misses: a short loop of independent reads over the next 64
-            // lets them overlap instead of stalling this loop one group at a time.
-            if i & 63 == 0 {
-                for j in i..<Swift.min(i + 64, list.count) { ahead &+= groups[Int(list[j])].linkStart }
-            }
-            let h = Int(h32)
-            if h == gi {
-                applyOwnRate(gi, newRate, count: after, start: start, end: end)
-                ownDone = true
-                continue
-            }
-            guard groups[h].held else { continue }
-            let rate = groups[h].rate
-            guard abs(level - rate) > 1e-12 * Swift.max(level, rate) else { continue }
-            flush(h, now: now)
-            let delta = Double(groups[h].count) * (level - rate)
-            for k in Int(groups[h].linkStart)..<Int(groups[h].linkEnd) {
-                let l = Int(linkStore[k])
-                load[l] = Swift.max(0, load[l] + delta)
-            }
-            setRate(h, level)
-        }
-        precondition(ownDone, "an active group is in its links' lists")
-        prefetchSink = ahead
         cache.level = level
         cache.fixed = fixed
         cache.minFill = minFill
         levelCaches[Int(c)] = cache
+        // A held group that goes idle keeps the rate it had.
+        if wasHeld && after == 0 { unbind(gi, now: now) }
+        moveClock(c, to: level, now: now)
+        if nowHeld && m == 0 {
+            setRate(gi, level)
+            bind(gi, to: c, now: now)
+        } else if !nowHeld && after > 0 && !keep {
+            setRate(gi, ceiling)
+        }
         return true
-    }
-
-    /// The changed group's own part of a level shift: its rate and its flows' load.
-    private mutating func applyOwnRate(_ gi: Int, _ rate: Double, count: Int, start: Int, end: Int) {
-        let old = groups[gi].rate
-        let keep = abs(rate - old) <= 1e-12 * Swift.max(rate, old)
-        let total = Double(count) * (keep ? old : rate)
-        for k in start..<end { load[Int(linkStore[k])] += total }
-        if !keep { setRate(gi, rate) }
     }
 
     /// Brings a group's byte count up to `now`.
     package mutating func flush(_ gi: Int, now: Double) {
+        let c = Int(clockOf[gi])
+        if c >= 0 {
+            let phi = clocks[c].phi(at: now)
+            let d = phi - phiMark[gi]
+            if d != 0 {
+                groups[gi].bytes += d * Double(groups[gi].count)
+                groups[gi].service += d
+            }
+            phiMark[gi] = phi
+            groups[gi].rate = clocks[c].level
+            if groups[gi].follows { groups[gi].limit = clocks[c].level }
+            groups[gi].updated = now
+            return
+        }
         let dt = now - groups[gi].updated
         if dt > 0 {
             groups[gi].bytes += groups[gi].rate * Double(groups[gi].count) * dt
@@ -582,6 +768,11 @@ package struct FlowNetwork: Sendable {
         guard groups[gi].rate != rate else { return }
         adjustOwner(gi, by: (rate - groups[gi].rate) * Double(groups[gi].count))
         groups[gi].rate = rate
+        markChanged(gi)
+    }
+
+    /// Lists group `gi` in ``changedGroups`` unless it is there.
+    private mutating func markChanged(_ gi: Int) {
         if !groups[gi].changed {
             groups[gi].changed = true
             changedGroups.append(Int32(gi))
@@ -589,7 +780,10 @@ package struct FlowNetwork: Sendable {
     }
 
     private mutating func adjustOwner(_ gi: Int, by delta: Double) {
-        let owner = groups[gi].owner
+        adjustOwnerRate(groups[gi].owner, by: delta)
+    }
+
+    private mutating func adjustOwnerRate(_ owner: Int32, by delta: Double) {
         guard owner >= 0, delta != 0 else { return }
         ownerRate[Int(owner)] += delta
         if !ownerMark[Int(owner)] {

@@ -95,7 +95,8 @@ extension Simulation {
         }
         groupInfo[Int(fill)].lastDependent = g
         touchAllCohorts(of: g)
-        net.setLimit(fillLimit(fill), of: g, now: now)
+        net.setLimit(fillLimit(fill), of: g, now: now, leader: fill)
+        refreshWatch(fill)
     }
 
     /// What a fill lets its viewers have: its rate while it gets less than its bitrate (it is
@@ -105,25 +106,53 @@ extension Simulation {
         return rate < net.cap(fill) * (1 - 1e-9) ? rate : .infinity
     }
 
-    /// Passes the rate of fills that changed on to the viewers they feed. Returns whether a limit
-    /// changed.
+    /// Passes the rate of fills that changed on to the viewers they feed (a viewer group bound
+    /// to the fill's clock follows it without this: ``FlowNetwork/setLimit(_:of:now:leader:)``).
+    /// Returns whether a limit or a binding changed.
     func propagateFillLimits(_ fill: Int32) -> Bool {
         var g = groupInfo[Int(fill)].firstDependent
         guard g >= 0 else { return false }
         let limit = fillLimit(fill)
+        let clock = net.clock(fill)
         var changed = false
         while g >= 0 {
             let old = net.limit(g)
-            if old != limit {
+            let bound = net.clock(g)
+            if old != limit || bound != clock {
                 // A fill that starts or stops starving changes how fast its viewers can get:
                 // lazy cohorts (Cohort.lazy) look again.
                 if old.isFinite != limit.isFinite { touchAllCohorts(of: g) }
-                net.setLimit(limit, of: g, now: now)
-                changed = true
+                net.setLimit(limit, of: g, now: now, leader: fill)
+                changed = changed || old != limit || net.clock(g) != bound
             }
             g = groupInfo[Int(g)].nextDependent
         }
+        refreshWatch(fill)
         return changed
+    }
+
+    /// Tells the network whether it must report every rate change of group `g` while a clock
+    /// carries it: a viewer group with cohorts that follow its rate or that a starved group
+    /// would uncap, a fill with a follower not bound to its clock.
+    func refreshWatch(_ g: Int32) {
+        let info = groupInfo[Int(g)]
+        switch info.kind {
+        case .viewer:
+            net.setWatched(g, info.eagerCohorts > 0 || (info.firstCohort >= 0 && isCapped(slot: Int(info.slot))))
+        case .fill:
+            let clock = net.clock(g)
+            var d = info.firstDependent
+            while d >= 0 && net.clock(d) == clock { d = groupInfo[Int(d)].nextDependent }
+            net.setWatched(g, d >= 0)
+        case .background:
+            net.setWatched(g, false)
+        }
+    }
+
+    /// Whether slot `slot` of a path holds viewers capped at their bitrate (``group(path:slot:)``).
+    func isCapped(slot: Int) -> Bool {
+        let n = bitrates.count
+        return (1...n).contains(slot) || ((3 * n + 1)...(4 * n)).contains(slot)
     }
 
     // MARK: Cohorts
@@ -248,6 +277,7 @@ extension Simulation {
             groupInfo[Int(g)].firstCohort = c
         }
         groupInfo[Int(g)].lastCohort = c
+        refreshWatch(g)
     }
 
     /// Takes cohort `c` out of its group's list.
@@ -297,8 +327,7 @@ extension Simulation {
     func uncapStarvedCohorts(of g: Int32) -> Bool {
         let n = bitrates.count
         let slot = Int(groupInfo[Int(g)].slot)
-        let capped = (1...n).contains(slot) || ((3 * n + 1)...(4 * n)).contains(slot)
-        guard groupInfo[Int(g)].kind == .viewer, capped else { return false }
+        guard groupInfo[Int(g)].kind == .viewer, isCapped(slot: slot) else { return false }
         let cap = net.cap(g)
         guard net.rate(g) < cap * (1 - 1e-9) else { return false }
         guard groupInfo[Int(g)].firstCohort >= 0 else { return false }

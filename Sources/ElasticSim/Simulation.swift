@@ -296,6 +296,7 @@ package final class Simulation {
                     }
                     touchCohorts(of: g)
                     relabelled = uncapStarvedCohorts(of: g) || relabelled
+                    refreshWatch(g)
                 }
             }
             if !relabelled { break }
@@ -303,6 +304,8 @@ package final class Simulation {
         Cohort.reschedule(
             touched, net: net, viewers: viewers, now: now, in: &cohorts, groupInfo: &groupInfo,
             touchedMark: &touchedMark, queue: &cohortQueue, moved: &movedCohorts)
+        // A cohort that follows its group's rate again makes the group watched.
+        for c in touched where !cohorts[Int(c)].lazy && cohorts[Int(c)].live { refreshWatch(cohorts[Int(c)].group) }
         touched.removeAll(keepingCapacity: true)
         for owner in net.takeChangedOwners() where Int(owner) < topology.count {
             let node = Int(owner)

@@ -108,7 +108,7 @@ struct FlowNetworkTests {
             // The local fast paths decide from the link loads: they must stay exact too.
             for l in 0..<linkCount {
                 let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + expected[$1] }
-                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
+                #expect(abs(net.load(l) - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load(l)) vs \(used)")
             }
         }
     }
@@ -147,7 +147,7 @@ struct FlowNetworkTests {
             }
             for l in 0..<linkCount {
                 let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + expected[$1] }
-                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
+                #expect(abs(net.load(l) - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load(l)) vs \(used)")
             }
         }
     }
@@ -220,7 +220,7 @@ struct FlowNetworkTests {
         #expect(net.recomputations == recomputations)
         #expect(net.flows(capped) == 1 && net.flows(uncapped) == 3)
         #expect(net.rate(capped) == 11.0 / 4 && net.rate(uncapped) == 11.0 / 4)
-        #expect(net.load[0] == 12)
+        #expect(net.load(0) == 12)
         // A move that changes the allocation (a flow at its cap of 1 gets more) recomputes it.
         net.transfer(1, from: small, to: uncapped, now: 2)
         net.settle(now: 2)
@@ -296,7 +296,7 @@ struct FlowNetworkTests {
             }
             for l in capacities.indices {
                 let used = flows.indices.filter { flows[$0].links.contains(l) }.reduce(0.0) { $0 + rates[$1] }
-                #expect(abs(net.load[l] - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load[l]) vs \(used)")
+                #expect(abs(net.load(l) - used) <= 1e-9 * max(1, used), "load of link \(l): \(net.load(l)) vs \(used)")
             }
         }
         for (g, bytes) in expectedBytes {
@@ -305,6 +305,148 @@ struct FlowNetworkTests {
         }
         // Changes that cross the saturated head while it alone holds flows shifted its level.
         #expect(net.levelShifts >= 10, "\(net.levelShifts) shifts, \(net.recomputations) recomputations")
+    }
+
+    /// Fills below a saturated head, each followed by linkless viewer groups whose limit is the
+    /// fill's rate while it starves (the simulator's caches): random joins and leaves of fills and
+    /// viewers, the limits passed on only for the fills reported as changed (as the simulator
+    /// does). Every group's rate, service and bytes and every owner's rate must equal the
+    /// reference at every step, watched viewer groups must be reported whenever their rate
+    /// changes, and a shift of the head's level must report no other group: the bound groups
+    /// follow the head's clock.
+    @Test(arguments: 1...16)
+    func groupsBoundToTheHeadsClockFollowItsLevel(seed: UInt64) {
+        var rng = RandomSource(seed: seed &* 31 &+ 3)
+        let parents = [-1, 0, 0, 0] + (4...9).map { _ in 1 + Int(rng.unit() * 3) }
+        let capacities = [60.0, 200, 200, 200] + Array(repeating: 200.0, count: 6)
+        func links(below node: Int) -> [Int32] {
+            var path: [Int32] = []
+            var n = node
+            while n >= 0 {
+                path.insert(Int32(n), at: 0)
+                n = parents[n]
+            }
+            return path
+        }
+        var net = FlowNetwork()
+        for c in capacities { _ = net.addLink(capacity: c) }
+        // Per node below the head: a fill of cap 8 from owner 0, and two viewer groups of owner
+        // `node` that follow it, one capped at the fill's cap and one at 25 (the first watched).
+        let nodes = Array(1..<parents.count)
+        let fills = nodes.map { net.group(path: net.path(links(below: $0), owner: 0), cap: 8) }
+        let viewers = nodes.map { node in
+            [8.0, 25].map { net.group(path: net.path([], owner: Int32(node)), cap: $0) }
+        }
+        for i in nodes.indices { net.setWatched(viewers[i][0], true) }
+        var fillFlows = Array(repeating: 0, count: nodes.count)
+        var viewerFlows = Array(repeating: [0, 0], count: nodes.count)
+        var fillRates = Array(repeating: 8.0, count: nodes.count)
+        var limits = Array(repeating: Double.infinity, count: nodes.count)
+        var service: [Int32: Double] = [:]
+        var bytes: [Int32: Double] = [:]
+        func viewerRate(_ i: Int, _ k: Int) -> Double { min([8.0, 25][k], limits[i]) }
+        var shiftsChecked = 0
+        var now = 0.0
+        for _ in 1...240 {
+            for i in nodes.indices {
+                service[fills[i], default: 0] += fillRates[i]
+                bytes[fills[i], default: 0] += fillRates[i] * Double(fillFlows[i])
+                for k in 0..<2 {
+                    service[viewers[i][k], default: 0] += viewerRate(i, k)
+                    bytes[viewers[i][k], default: 0] += viewerRate(i, k) * Double(viewerFlows[i][k])
+                }
+            }
+            now += 1
+            let i = Int(rng.unit() * Double(nodes.count))
+            let action = rng.unit()
+            let shiftsBefore = net.levelShifts
+            if action < 0.35 || fillFlows.reduce(0, +) < 4 {
+                net.add(1, to: fills[i], now: now)
+                fillFlows[i] += 1
+            } else if action < 0.6 {
+                guard fillFlows[i] > 0 else { continue }
+                net.remove(1, from: fills[i], now: now)
+                fillFlows[i] -= 1
+            } else {
+                let k = Int(rng.unit() * 2)
+                if rng.unit() < 0.6 || viewerFlows[i][k] == 0 {
+                    net.add(1, to: viewers[i][k], now: now)
+                    viewerFlows[i][k] += 1
+                } else {
+                    net.remove(1, from: viewers[i][k], now: now)
+                    viewerFlows[i][k] -= 1
+                }
+            }
+            // What the simulator does: a fill reported as changed passes its rate on.
+            var reported = Set<Int32>()
+            while true {
+                net.settle(now: now)
+                let changed = net.takeChangedGroups()
+                reported.formUnion(changed)
+                var passed = false
+                for f in changed {
+                    guard let j = fills.firstIndex(of: f) else { continue }
+                    let rate = net.rate(f)
+                    let limit = rate < 8 * (1 - 1e-9) ? rate : .infinity
+                    for v in viewers[j] where net.limit(v) != limit || net.clock(v) != net.clock(f) {
+                        net.setLimit(limit, of: v, now: now, leader: f)
+                        passed = true
+                    }
+                }
+                if !passed { break }
+            }
+            let active = nodes.indices.filter { fillFlows[$0] > 0 }
+            let reference = MaxMinReference.rates(
+                capacities: capacities,
+                flows: active.flatMap { j in Array(repeating: (links(below: nodes[j]).map { Int($0) }, 8.0), count: fillFlows[j]) })
+            var previous: [[Double]] = nodes.indices.map { j in [viewerRate(j, 0), viewerRate(j, 1)] }
+            var offset = 0
+            for j in active {
+                fillRates[j] = reference[offset]
+                offset += fillFlows[j]
+                limits[j] = fillRates[j] < 8 * (1 - 1e-9) ? fillRates[j] : .infinity
+            }
+            // An idle fill keeps its last rate, and its viewers their limit.
+            for j in nodes.indices {
+                let got = net.rate(fills[j])
+                if fillFlows[j] > 0 {
+                    #expect(abs(got - fillRates[j]) <= 1e-9 * fillRates[j], "fill \(j): \(got) vs \(fillRates[j])")
+                }
+                for k in 0..<2 {
+                    let v = viewers[j][k]
+                    let want = viewerRate(j, k)
+                    #expect(abs(net.rate(v) - want) <= 1e-9 * want, "viewers \(j)/\(k): \(net.rate(v)) vs \(want)")
+                    let s = service[v] ?? 0
+                    #expect(abs(net.service(v, at: now) - s) <= 1e-9 * max(1, s), "service of viewers \(j)/\(k)")
+                    if k == 0 && viewerFlows[j][k] > 0 && abs(want - previous[j][k]) > 1e-9 * want {
+                        #expect(reported.contains(v), "watched viewers \(j) changed unreported")
+                    }
+                }
+                previous[j] = [viewerRate(j, 0), viewerRate(j, 1)]
+            }
+            for node in nodes {
+                let j = node - 1
+                let want = (0..<2).reduce(0.0) { $0 + Double(viewerFlows[j][$1]) * viewerRate(j, $1) }
+                #expect(abs(net.ownerRate[node] - want) <= 1e-9 * max(1, want), "owner \(node): \(net.ownerRate[node]) vs \(want)")
+            }
+            let origin = active.reduce(0.0) { $0 + Double(fillFlows[$1]) * fillRates[$1] }
+            #expect(abs(net.ownerRate[0] - origin) <= 1e-9 * max(1, origin), "origin: \(net.ownerRate[0]) vs \(origin)")
+            // A shift reports at most the changed fill, the watched viewers and the viewers of a
+            // fill that joined or left the head.
+            if net.levelShifts > shiftsBefore && net.recomputations > 0 {
+                let others = reported.filter { g in !viewers.contains { $0[0] == g } && !fills.contains(g) }
+                #expect(others.count <= 2, "a shift reported \(others.count) unwatched viewer groups")
+                let fillsReported = reported.filter { fills.contains($0) }
+                #expect(fillsReported.count <= 1, "a shift reported \(fillsReported.count) fills")
+                shiftsChecked += 1
+            }
+        }
+        for g in fills + viewers.flatMap({ $0 }) {
+            net.flush(Int(g), now: now)
+            let want = bytes[g] ?? 0
+            #expect(abs(net.bytes(g) - want) <= 1e-9 * max(1, want), "bytes of group \(g): \(net.bytes(g)) vs \(want)")
+        }
+        #expect(shiftsChecked >= 20, "\(shiftsChecked) shifts, \(net.recomputations) recomputations")
     }
 
     @Test func bytesAreIntegratedBetweenChanges() {
