@@ -16,7 +16,7 @@ struct AgentReconcileTests {
             logger: TestEnvironment.logger
         )
         let agent = SiteAgent(
-            configuration: SiteAgentConfiguration(site: "site1", readyTimeout: 5, stopGrace: 2), backend: backend, client: client,
+            configuration: SiteAgentConfiguration(site: "site1", readyTimeout: 60, stopGrace: 2), backend: backend, client: client,
             group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
         )
         return (agent, backend)
@@ -58,7 +58,7 @@ struct AgentReconcileTests {
 
         let (first, firstBackend) = try Self.agent(client, work: work)
         let firstRun = Task { try? await first.run() }
-        #expect(await TestStack.eventually(timeout: 20) { (try? await status()) == [placements[0].id: .ready, placements[1].id: .ready] })
+        #expect(await TestStack.eventually { (try? await status()) == [placements[0].id: .ready, placements[1].id: .ready] })
         let kept = try #require(firstBackend.pid(of: placements[0].id))
         let dropped = try #require(firstBackend.pid(of: placements[1].id))
 
@@ -67,7 +67,7 @@ struct AgentReconcileTests {
         await firstRun.value
         await first.shutdown(stopInstances: false)
         #expect(Self.alive(kept) && Self.alive(dropped))
-        #expect(await TestStack.eventually(timeout: 10) { (try? await status())?.isEmpty == true })
+        #expect(await TestStack.eventually { (try? await status())?.isEmpty == true })
         try await client.delete(keys.placement(site: "site1", id: placements[1].id))
         try await client.delete(keys.slot(site: "site1", 1))
 
@@ -75,7 +75,7 @@ struct AgentReconcileTests {
         let (second, secondBackend) = try Self.agent(client, work: work)
         let secondRun = Task { try? await second.run() }
         defer { secondRun.cancel() }
-        #expect(await TestStack.eventually(timeout: 20) { (try? await status()) == [placements[0].id: .ready] && !Self.alive(dropped) })
+        #expect(await TestStack.eventually { (try? await status()) == [placements[0].id: .ready] && !Self.alive(dropped) })
         #expect(secondBackend.pid(of: placements[0].id) == kept)
         #expect(Self.alive(kept))
         #expect(secondBackend.pid(of: placements[1].id) == nil)

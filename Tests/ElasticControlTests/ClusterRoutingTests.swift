@@ -108,7 +108,7 @@ struct ClusterRoutingTests {
                 client: client, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
             )
             routers.append((router, Task { try await router.run() }))
-            let ready = await router.view.wait(timeout: 15) { $0.synced && $0.routers[id] != nil }
+            let ready = await router.view.wait(timeout: 30) { $0.synced && $0.routers[id] != nil }
             try #require(ready)
             return router
         }
@@ -130,17 +130,17 @@ struct ClusterRoutingTests {
         try await records.agent(2)
         let cache = try await records.readyInstance(2)
         let router = try await records.router("r1")
-        #expect(await router.view.wait(timeout: 10) { $0.status[cache] != nil })
+        #expect(await router.view.wait(timeout: 30) { $0.status[cache] != nil })
 
         let target = await router.route(site: "site1", tenant: "default", client: "127.0.201.7")
         #expect(target == .cache(url: records.url(cache), instance: cache))
         // The viewer counts at the site that serves it.
         await router.reportDemand(sites: nil)
-        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site3", tenant: "default") == 1 })
+        #expect(await router.view.wait(timeout: 30) { $0.viewers(site: "site3", tenant: "default") == 1 })
 
         // With no live site holding a cache, a lost site's viewers go to the origin.
         try await records.removeAgent(2)
-        #expect(await router.view.wait(timeout: 10) { $0.agents["site3"] == nil })
+        #expect(await router.view.wait(timeout: 30) { $0.agents["site3"] == nil })
         let origin = await router.route(site: "site1", tenant: "default", client: "127.0.201.8")
         #expect(origin == .origin(url: "http://127.0.0.1:9", reason: "site lost"))
         await records.stop()
@@ -199,7 +199,7 @@ struct ClusterRoutingTests {
         let ra = try await records.router("ra")
         let rb = try await records.router("rb")
         for router in [ra, rb] {
-            #expect(await router.view.wait(timeout: 10) { $0.status[first] != nil && $0.status[second] != nil })
+            #expect(await router.view.wait(timeout: 30) { $0.status[first] != nil && $0.status[second] != nil })
         }
         // Ten viewers of site 1, half of them routed by each router: all play from site 1's cache.
         var viewers = (1...10).map { RetryingViewer(address: "127.0.201.\($0)", routers: [ra, rb], next: $0) }
@@ -209,7 +209,7 @@ struct ClusterRoutingTests {
         await ra.reportDemand(sites: nil)
         await rb.reportDemand(sites: nil)
         for router in [ra, rb] {
-            #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default", instance: first) == 10 })
+            #expect(await router.view.wait(timeout: 30) { $0.viewers(site: "site1", tenant: "default", instance: first) == 10 })
         }
 
         // The cache is cut off while its agent still reports it ready: each viewer's fetch
@@ -243,16 +243,16 @@ struct ClusterRoutingTests {
         let first = try await records.readyInstance(0)
         let second = try await records.readyInstance(1)
         let router = try await records.router("r1", checkInterval: 0.1)
-        #expect(await router.view.wait(timeout: 10) { $0.status[first] != nil && $0.status[second] != nil })
+        #expect(await router.view.wait(timeout: 30) { $0.status[first] != nil && $0.status[second] != nil })
         #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.1") == .cache(url: records.url(first), instance: first))
 
         try await records.cut(first)
-        #expect(await TestStack.eventually(timeout: 10) { router.unreachableCaches == [first] })
+        #expect(await TestStack.eventually { router.unreachableCaches == [first] })
         // A new viewer of site 1 goes to site 2's cache without trying the cut one.
         #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.2") == .cache(url: records.url(second), instance: second))
 
         try await records.restore(first)
-        #expect(await TestStack.eventually(timeout: 10) { router.unreachableCaches.isEmpty })
+        #expect(await TestStack.eventually { router.unreachableCaches.isEmpty })
         #expect(await router.route(site: "site1", tenant: "default", client: "127.0.201.3") == .cache(url: records.url(first), instance: first))
         await records.stop()
     }
@@ -266,19 +266,19 @@ struct ClusterRoutingTests {
             client: records.client, group: MultiThreadedEventLoopGroup.singleton, logger: TestEnvironment.logger
         )
         let runner = Task { try await router.run() }
-        #expect(await router.view.wait(timeout: 15) { $0.synced && $0.routers["r1"] != nil && $0.agents["site1"] != nil })
-        #expect(await TestStack.eventually(timeout: 5) { router.etcdWrites.transactions >= 1 })
+        #expect(await router.view.wait(timeout: 30) { $0.synced && $0.routers["r1"] != nil && $0.agents["site1"] != nil })
+        #expect(await TestStack.eventually { router.etcdWrites.transactions >= 1 })
         let before = router.etcdWrites
         for k in 1...50 {
             let target = await router.route(site: "site1", tenant: "default", client: "127.0.201.\(k)")
             #expect(target == .origin(url: "http://127.0.0.1:9", reason: "cache booting"))
         }
         #expect(router.etcdWrites.transactions - before.transactions == 1)
-        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 1 })
+        #expect(await router.view.wait(timeout: 30) { $0.viewers(site: "site1", tenant: "default") == 1 })
         // The tick's report carries them all.
         await router.reportDemand(sites: nil)
         #expect(router.etcdWrites.transactions - before.transactions == 2)
-        #expect(await router.view.wait(timeout: 10) { $0.viewers(site: "site1", tenant: "default") == 50 })
+        #expect(await router.view.wait(timeout: 30) { $0.viewers(site: "site1", tenant: "default") == 50 })
         runner.cancel()
         _ = await runner.result
         await records.stop()
@@ -294,7 +294,7 @@ struct ClusterRoutingTests {
         #expect(try await site(from: "127.0.201.5") == "site1")
         let site9 = SiteConfiguration(name: "site9", clientPrefix: "127.0.209.0/24", instanceBase: "127.0.210.10")
         try await records.client.put(records.keys.site("site9"), value: ClusterRecords.encode(SiteRecord(site9)))
-        #expect(await router.view.wait(timeout: 10) { $0.sites["site9"] != nil })
+        #expect(await router.view.wait(timeout: 30) { $0.sites["site9"] != nil })
         #expect(try await site(from: "127.0.209.5") == "site9")
         #expect(try await site(from: "127.0.201.5") == "site1")
         await records.stop()
@@ -306,8 +306,8 @@ struct ClusterRoutingTests {
         let cache = try await records.readyInstance(0)
         let a = try await records.router("ra")
         let b = try await records.router("rb")
-        #expect(await a.view.wait(timeout: 10) { $0.status[cache] != nil })
-        #expect(await b.view.wait(timeout: 10) { $0.status[cache] != nil })
+        #expect(await a.view.wait(timeout: 30) { $0.status[cache] != nil })
+        #expect(await b.view.wait(timeout: 30) { $0.status[cache] != nil })
 
         // One viewer asks both routers (a retry, a second A record); a second asks one of them.
         #expect(await a.route(site: "site1", tenant: "default", client: "127.0.201.7") == .cache(url: records.url(cache), instance: cache))
@@ -315,7 +315,7 @@ struct ClusterRoutingTests {
         _ = await b.route(site: "site1", tenant: "default", client: "127.0.201.8")
         await a.reportDemand(sites: nil)
         await b.reportDemand(sites: nil)
-        let reported = await a.view.wait(timeout: 10) { $0.demand["ra"]?["site1"] != nil && $0.demand["rb"]?["site1"] != nil }
+        let reported = await a.view.wait(timeout: 30) { $0.demand["ra"]?["site1"] != nil && $0.demand["rb"]?["site1"] != nil }
         #expect(reported)
         let state = a.view.current
         #expect(state.viewers(site: "site1", tenant: "default") == 2)

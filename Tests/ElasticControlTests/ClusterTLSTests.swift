@@ -41,7 +41,7 @@ struct ClusterTLSTests {
 
         // The first viewer is held until the leader's cache is ready (up to --router-wait), then
         // sent to it over HTTPS.
-        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
+        let client = try HTTPClientForTests(caFile: ca)
         let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.148.8")
         #expect(redirect.status == 302)
         let location = try #require(redirect.headers.first(name: "Location"))
@@ -122,10 +122,10 @@ struct ClusterTLSTests {
         let first = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c1", "--api", "127.0.0.1:0", "--cache-tls"])
         defer { if first.process.isRunning { first.process.terminate() } }
         let api = try await first.value("api")
-        #expect(await TestStack.eventually(timeout: 20) { await ClusterTests.leader(api) == "c1" })
+        #expect(await TestStack.eventually { await ClusterTests.leader(api) == "c1" })
 
         let second = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c2", "--api", "127.0.0.1:0"])
-        let refused = await TestStack.eventually(timeout: 30) { !second.process.isRunning }
+        let refused = await TestStack.eventually { !second.process.isRunning }
         if refused {
             #expect(second.process.terminationStatus != 0)
         } else {
@@ -138,7 +138,7 @@ struct ClusterTLSTests {
         let third = try ECDNProcess(["controller", "--store", etcd.url, "--id", "c3", "--api", "127.0.0.1:0", "--cache-tls"])
         defer { if third.process.isRunning { third.process.terminate() } }
         let thirdAPI = try await third.value("api")
-        #expect(await TestStack.eventually(timeout: 20) { await ClusterTests.leader(thirdAPI) == "c1" })
+        #expect(await TestStack.eventually { await ClusterTests.leader(thirdAPI) == "c1" })
         #expect(third.process.isRunning)
         #expect(await ClusterTests.leader(api) == "c1")
         #expect(first.process.isRunning)
@@ -152,11 +152,11 @@ struct ClusterTLSTests {
         #expect(api.hasPrefix("https://"))
         #expect(routerURL.hasPrefix("https://"))
 
-        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
+        let client = try HTTPClientForTests(caFile: ca)
         // Until the router's view has the tenants, a viewer gets 404; until it has the agent as a
         // member, the origin ("site lost"); then the first is held until the leader's cache is ready.
         var answer: HTTPClientResponse?
-        let joined = await TestStack.eventually(timeout: 15) {
+        let joined = await TestStack.eventually {
             answer = try? await client.get(routerURL + "/live/1/index.m3u8", from: "127.0.149.8")
             return answer?.status == 302 && answer?.headers.first(name: "X-ECDN-Origin-Reason") != "site lost"
         }

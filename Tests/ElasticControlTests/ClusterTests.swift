@@ -82,9 +82,9 @@ struct ClusterTests {
                 ),
                 logger: logger
             )
-            agent = SiteAgent(configuration: SiteAgentConfiguration(site: "site1", readyTimeout: 3, stopGrace: 2), backend: backend, client: client, group: ClusterTests.group, logger: logger)
+            agent = SiteAgent(configuration: SiteAgentConfiguration(site: "site1", readyTimeout: 60, stopGrace: 2), backend: backend, client: client, group: ClusterTests.group, logger: logger)
             router = try await ClusterRouter(
-                configuration: ClusterRouterConfiguration(id: "router-test", port: 0, controller: ControllerConfiguration(routerWait: 3)),
+                configuration: ClusterRouterConfiguration(id: "router-test", port: 0, controller: ControllerConfiguration(routerWait: 20)),
                 client: client, group: ClusterTests.group, logger: logger
             )
             services = ServiceGroup(configuration: .init(services: [origin, agent, router], logger: logger))
@@ -123,7 +123,7 @@ struct ClusterTests {
         let b = try stack.controller("ctl-b")
         let apiB = try await b.value("api")
         // One leader, and both APIs name it.
-        let agreed = await TestStack.eventually(timeout: 15) {
+        let agreed = await TestStack.eventually {
             let (la, lb) = (await Self.leader(apiA), await Self.leader(apiB))
             return la != nil && la == lb
         }
@@ -142,7 +142,7 @@ struct ClusterTests {
         // Viewers keep being sent to the same cache, and it answers, while the leadership moves.
         var errors = 0
         var requests = 0
-        let moved = await TestStack.eventually(timeout: 15) {
+        let moved = await TestStack.eventually {
             requests += 1
             let r = try? await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.157.6")
             if r?.headers.first(name: "X-ECDN-Instance") != instance { errors += 1 }

@@ -53,7 +53,7 @@ struct EtcdClientTests {
         try await client.put("/kept", value: [1], lease: kept.id)
         try await client.put("/dropped", value: [1], lease: dropped.id)
         let keeper = Task { try await client.keepAlive(kept) }
-        let gone = await TestStack.eventually(timeout: 10) { (try? await client.get("/dropped")) == nil }
+        let gone = await TestStack.eventually { (try? await client.get("/dropped")) == nil }
         #expect(gone)
         #expect(try await client.get("/kept") != nil)
         keeper.cancel()
@@ -148,7 +148,7 @@ struct EtcdClientTests {
         guard case .snapshot = await iterator.next() else { Issue.record("no snapshot"); return }
         // The client talks to the first member; kill it: reads, writes and the watch go on through the others.
         members[0].kill()
-        let written = await TestStack.eventually(timeout: 15) { (try? await client.put("/m/b", value: [2])) != nil }
+        let written = await TestStack.eventually { (try? await client.put("/m/b", value: [2])) != nil }
         #expect(written)
         #expect(try await client.get("/m/b")?.value == [2])
         var seen = false

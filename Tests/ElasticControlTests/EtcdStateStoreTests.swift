@@ -46,7 +46,7 @@ struct EtcdStateStoreTests {
         #expect(try await a.acquireLease("controller", holder: "a", ttl: 2, now: 0))
         #expect(try await !b.acquireLease("controller", holder: "b", ttl: 2, now: 0))
         // a stops renewing: once etcd expires its lease, b takes over.
-        let taken = await TestStack.eventually(timeout: 10) { (try? await b.acquireLease("controller", holder: "b", ttl: 2, now: 0)) == true }
+        let taken = await TestStack.eventually { (try? await b.acquireLease("controller", holder: "b", ttl: 2, now: 0)) == true }
         #expect(taken)
         #expect(try await !a.acquireLease("controller", holder: "a", ttl: 2, now: 0))
         await a.client.close()

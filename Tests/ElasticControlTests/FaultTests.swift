@@ -39,23 +39,33 @@ struct FaultTests {
         await stack.stop()
     }
 
-    @Test func instanceThatNeverBecomesReadyIsStoppedAndViewersUseTheOrigin() async throws {
-        let work = TestEnvironment.temporaryDirectory("sleeper")
-        let sleeper = work + "/minicache"
-        try "#!/bin/sh\nexec sleep 60\n".write(toFile: sleeper, atomically: true, encoding: .utf8)
-        chmod(sleeper, 0o755)
+    /// The router holds a viewer for a booting cache up to its wait, not until the controller
+    /// gives up on the cache (a minute here, so that the viewer is answered first on any machine).
+    @Test func viewerOfACacheThatDoesNotBecomeReadyIsSentToTheOriginAfterTheRoutersWait() async throws {
+        let (work, sleeper) = try Self.sleeper()
         let stack = try await TestStack(octet: 132, controller: {
-            $0.readyTimeout = 2
+            $0.readyTimeout = 60
             $0.routerWait = 0.2
         }, minicache: sleeper)
         let response = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.132.5")
-        // The viewer was answered before the controller gave up on the instance: it did not wait for that.
         #expect(!stack.controller.events().contains { $0.kind == "not-ready" })
+        #expect(stack.controller.liveInstances().map(\.state) == [.starting])
         #expect(response.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
         #expect(response.headers.first(name: "X-ECDN-Origin-Reason") == "cache not ready in time")
-        // The viewer is served by the origin.
         let fromOrigin = try await stack.client.get(try #require(response.headers.first(name: "Location")))
         #expect(fromOrigin.status == 200)
+        await stack.stop()
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    @Test func instanceThatNeverBecomesReadyIsStoppedAndReported() async throws {
+        let (work, sleeper) = try Self.sleeper()
+        let stack = try await TestStack(octet: 135, controller: {
+            $0.readyTimeout = 2
+            $0.routerWait = 0.2
+        }, minicache: sleeper)
+        let response = try await stack.client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.135.5")
+        #expect(response.headers.first(name: "Location") == stack.origin.url + "/live/1/index.m3u8")
         let reported = await TestStack.eventually {
             stack.controller.events().contains { $0.kind == "not-ready" && $0.message.contains("never became ready") }
         }
@@ -70,6 +80,15 @@ struct FaultTests {
         try? FileManager.default.removeItem(atPath: work)
     }
 
+    /// A `minicache` that never becomes ready, in a work folder of its own.
+    private static func sleeper() throws -> (work: String, path: String) {
+        let work = TestEnvironment.temporaryDirectory("sleeper")
+        let sleeper = work + "/minicache"
+        try "#!/bin/sh\nexec sleep 60\n".write(toFile: sleeper, atomically: true, encoding: .utf8)
+        chmod(sleeper, 0o755)
+        return (work, sleeper)
+    }
+
     @Test func originDownViewersGetErrorsQuickly() async throws {
         let stack = try await TestStack(octet: 133)
         let client = stack.client
@@ -77,7 +96,7 @@ struct FaultTests {
         let first = try await client.get(stack.router.url + "/live/1/index.m3u8", from: "127.0.133.5")
         let cacheLocation = try #require(first.headers.first(name: "Location"))
         await stack.origin.close()
-        // Through the cache: an error status (502/504), not a hang (the client gives up after 5 s).
+        // Through the cache: an error status (502/504), not a hang.
         let viaCache = try await client.get(cacheLocation.replacingOccurrences(of: "/live/1/", with: "/live/3/"))
         #expect(viaCache.status >= 400)
         // Straight to the origin (outside every site): a refused connection at once.

@@ -22,7 +22,7 @@ struct LivePlaybackTests {
         let playlist = stack.router.url + "/live/1/index.m3u8"
         // The first viewer starts the site's cache; the players come once it is ready.
         _ = try await client.get(playlist, from: "127.0.0.5")
-        let ready = await TestStack.eventually(timeout: 10) { stack.controller.liveInstances().contains { $0.state == .ready } }
+        let ready = await TestStack.eventually { stack.controller.liveInstances().contains { $0.state == .ready } }
         try #require(ready)
         let redirect = try await client.get(playlist, from: "127.0.0.5")
         #expect(redirect.headers.first(name: "Location")?.hasPrefix("http://127.0.171.10:") == true)
@@ -76,7 +76,7 @@ extension LivePlaybackTests {
         let client = HTTPClientForTests()
         let url = stack.router.url + "/vod/movie.mp4"
         _ = try await client.get(url, from: "127.0.0.5")
-        let ready = await TestStack.eventually(timeout: 10) { stack.controller.liveInstances().contains { $0.state == .ready } }
+        let ready = await TestStack.eventually { stack.controller.liveInstances().contains { $0.state == .ready } }
         try #require(ready)
         for _ in 0..<2 {
             let probe = try await MediaTools.run("ffprobe", [

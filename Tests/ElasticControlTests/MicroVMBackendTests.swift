@@ -51,7 +51,7 @@ import Testing
         }
         // The admin listener may open a moment after the data port the backend waits for.
         var answers: (without: Int, with: Int)?
-        _ = await TestStack.eventually(timeout: 30) {
+        _ = await TestStack.eventually {
             answers = try? await AdminTokenCheck.statuses(adminURL: spec.adminURL, token: token)
             return answers != nil
         }

@@ -26,10 +26,10 @@ struct PlacementTransactionTests {
         let standby = ClusterController(configuration: ClusterControllerConfiguration(id: "c2", controller: settings), client: client, logger: logger)
         let leaderRunner = Task { try? await leader.run() }
         defer { leaderRunner.cancel() }
-        #expect(await TestStack.eventually(timeout: 10) { leader.isLeader })
+        #expect(await TestStack.eventually { leader.isLeader })
         let standbyRunner = Task { try? await standby.run() }
         defer { standbyRunner.cancel() }
-        #expect(await TestStack.eventually(timeout: 10) { standby.leaderID == "c1" })
+        #expect(await TestStack.eventually { standby.leaderID == "c1" })
 
         // A router reports a viewer at site1: the leader places one instance for it.
         let demand = DemandRecord(router: "r1", site: "site1", at: now, tenants: ["default": DemandRecord.Tenant(viewers: 1, requests: 1)])
@@ -37,14 +37,14 @@ struct PlacementTransactionTests {
         func placements() async throws -> [String] {
             try await client.snapshot(prefix: keys.placements(site: "site1")).keyValues.map(\.key).sorted()
         }
-        #expect(await TestStack.eventually(timeout: 10) { (try? await placements().count) == 1 })
+        #expect(await TestStack.eventually { (try? await placements().count) == 1 })
         let placed = try await placements()
         let placedRevision = try await client.snapshot(prefix: keys.placements(site: "site1")).keyValues.map(\.modRevision).max() ?? 0
         #expect(placedRevision > demandRevision)
 
         // The leader, planning on the view it had before its own placement (the demand, no
         // instance yet), wants a second instance: etcd refuses it, the site changed since.
-        #expect(await TestStack.eventually(timeout: 5) { leader.view.read { $0.revision >= placedRevision } })
+        #expect(await TestStack.eventually { leader.view.read { $0.revision >= placedRevision } })
         var stale = leader.view.current
         stale.placements = [:]
         stale.slots = [:]
@@ -57,7 +57,7 @@ struct PlacementTransactionTests {
 
         // The standby, planning on a current view made to look empty, is refused too: the leader
         // key does not carry its lease.
-        #expect(await TestStack.eventually(timeout: 5) { standby.view.read { $0.revision >= placedRevision } })
+        #expect(await TestStack.eventually { standby.view.read { $0.revision >= placedRevision } })
         var looksEmpty = standby.view.current
         looksEmpty.placements = [:]
         looksEmpty.slots = [:]

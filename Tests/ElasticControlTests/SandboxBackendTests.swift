@@ -81,7 +81,7 @@ struct SandboxBackendTests {
         let interfacesBefore = Self.interfaces()
 
         try await backend.launch(spec)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         let status = try await HTTPClientForTests().get(spec.adminURL + "/admin/status")
         #expect(status.status == 200)
         #expect(String(buffer: status.body).contains("\"requests\""))
@@ -139,7 +139,7 @@ struct SandboxBackendTests {
             let idle = Set(backend.idleNetworkInterfaces)
             return present.subtracting(interfacesBefore).subtracting(idle).filter { $0.hasPrefix(Self.ownInterfacePrefix) }
         }
-        #expect(await TestStack.eventually(timeout: 30) { leftovers().isEmpty }, "left behind: \(leftovers())")
+        #expect(await TestStack.eventually { leftovers().isEmpty }, "left behind: \(leftovers())")
         #expect(backend.cgroups.groupCount() == groupsBefore)
         #expect(directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
         #expect(Self.instanceFiles(backend) == filesBefore)
@@ -151,14 +151,14 @@ struct SandboxBackendTests {
 
     @Test func aStartJoinsANamespacePreparedAheadAndStoppingTheBackendRemovesTheUnusedOnes() async throws {
         let backend = try Self.backend("sandbox-pool") { $0.preparedNetworks = 2 }
-        #expect(await TestStack.eventually(timeout: 10) { backend.idleNetworkInterfaces.count == 2 })
+        #expect(await TestStack.eventually { backend.idleNetworkInterfaces.count == 2 })
         let prepared = Set(backend.idleNetworkInterfaces)
         #expect(Self.interfaces().isSuperset(of: prepared))
         let spec = Self.spec("pool-1", address: "127.0.183.10")
         try await backend.launch(spec)
         let interface = try #require(backend.interfaceName(of: spec.id))
         #expect(prepared.contains(interface))
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         #expect(try await HTTPClientForTests().get(spec.adminURL + "/admin/status").status == 200)
         // Its own namespace: the prepared one, not the host's, with only its address on eth0.
         let pid = try #require(backend.pid(of: spec.id))
@@ -166,7 +166,7 @@ struct SandboxBackendTests {
         let route = try String(contentsOfFile: "/proc/\(pid)/net/route", encoding: .utf8)
         #expect(route.contains("eth0") && route.contains("0100FEA9"), "\(route)")
         // The pool refills behind the start.
-        #expect(await TestStack.eventually(timeout: 10) { backend.idleNetworkInterfaces.count == 2 })
+        #expect(await TestStack.eventually { backend.idleNetworkInterfaces.count == 2 })
         let refilled = Set(backend.idleNetworkInterfaces)
         #expect(refilled.isDisjoint(with: [interface]))
         #expect(await backend.terminate(spec.id, grace: 5) == "exited with status 0")
@@ -200,7 +200,7 @@ struct SandboxBackendTests {
         try await templated.launch(first)
         try await pivoting.launch(second)
         // Ready: each wrote its ready file into its own /data.
-        #expect(await TestStack.eventually(timeout: 10) { templated.probe(first.id) == .ready && pivoting.probe(second.id) == .ready })
+        #expect(await TestStack.eventually { templated.probe(first.id) == .ready && pivoting.probe(second.id) == .ready })
         let firstPID = try #require(templated.pid(of: first.id))
         let secondPID = try #require(pivoting.pid(of: second.id))
         let fromTemplate = try Self.mounts(of: firstPID)
@@ -246,7 +246,7 @@ struct SandboxBackendTests {
         let spec = Self.spec("no-pool-1", address: "127.0.183.20")
         try await backend.launch(spec)
         #expect(backend.idleNetworkInterfaces.isEmpty)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         #expect(try await HTTPClientForTests().get(spec.adminURL + "/admin/status").status == 200)
         let interface = try #require(backend.interfaceName(of: spec.id))
         #expect(await backend.terminate(spec.id, grace: 5) == "exited with status 0")
@@ -270,7 +270,7 @@ struct SandboxBackendTests {
         )
         let spec = Self.spec("token-1", address: "127.0.175.10")
         try await backend.launch(spec)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         try await AdminTokenCheck.expectAsked(adminURL: spec.adminURL, token: token, copyInRootOf: try #require(backend.pid(of: spec.id)))
         await backend.terminateAll(grace: 0)
         try? FileManager.default.removeItem(atPath: backend.instances.workDirectory)
@@ -281,7 +281,7 @@ struct SandboxBackendTests {
         let probes = try Self.backend("sandbox-probes", executable: Binaries.sandboxProbe) { $0.seccomp = false }
         let victim = Self.spec("victim-1", tenant: "alpha", address: "127.0.186.10")
         try await backend.launch(victim)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(victim.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(victim.id) == .ready })
         let host = try LoopbackListener()
         let beta = Self.spec("probe-1", tenant: "beta", address: "127.0.186.11")
 
@@ -332,7 +332,7 @@ struct SandboxBackendTests {
         var neighbour = Self.spec("neighbour-1", address: address, origin: origin.url)
         neighbour.tls = true
         try await tls.launch(neighbour)
-        #expect(await TestStack.eventually(timeout: 15) { tls.probe(neighbour.id) == .ready })
+        #expect(await TestStack.eventually { tls.probe(neighbour.id) == .ready })
         let pid = try #require(tls.pid(of: neighbour.id))
         #expect(Self.status(of: pid)["Seccomp"] == "2")
 
@@ -373,7 +373,7 @@ struct SandboxBackendTests {
         let spec = Self.spec("kill-1", address: "127.0.174.10")
         let groupsBefore = backend.cgroups.groupCount()
         try await backend.launch(spec)
-        #expect(await TestStack.eventually(timeout: 10) { backend.probe(spec.id) == .ready })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .ready })
         let groups = backend.cgroups.groupCount()
         let files = Self.instanceFiles(backend)
 
@@ -390,7 +390,7 @@ struct SandboxBackendTests {
 
         let pid = try #require(backend.pid(of: spec.id))
         kill(pid, SIGKILL)
-        #expect(await TestStack.eventually(timeout: 5) { backend.probe(spec.id) == .exited("killed by signal 9") })
+        #expect(await TestStack.eventually { backend.probe(spec.id) == .exited("killed by signal 9") })
         #expect(await backend.terminate(spec.id, grace: 0) == "killed by signal 9")
         #expect(backend.cgroups.groupCount() == groupsBefore)
         await backend.terminateAll(grace: 0)
@@ -410,14 +410,14 @@ struct SandboxBackendTests {
         let location = try #require(first.headers.first(name: "Location"))
         _ = try? await client.get(location)
         _ = try? await client.get(location)
-        let crashed = await TestStack.eventually(timeout: 10) {
+        let crashed = await TestStack.eventually {
             stack.controller.events().contains { $0.kind == "crash" && $0.instance == victim }
         }
         #expect(crashed)
         let events = stack.controller.events()
         #expect(events.contains { $0.kind == "crash" && $0.instance == victim && $0.message.contains("killed by the kernel: out of memory (memory limit 40 MiB)") })
         #expect(events.contains { $0.kind == "replace" })
-        #expect(await TestStack.eventually(timeout: 10) {
+        #expect(await TestStack.eventually {
             stack.controller.liveInstances().contains { $0.state == .ready && $0.id != victim && $0.backend == "sandbox" }
         })
         await stack.stop()
@@ -448,7 +448,7 @@ struct SandboxBackendTests {
         let ours = { Self.interfaces().filter { $0.hasPrefix("mc" + String(format: "%06x", Int(pid) & 0xFF_FFFF)) } }
         #expect(!ours().isEmpty)
         process.terminate()
-        #expect(await TestStack.eventually(timeout: 20) { !process.isRunning })
+        #expect(await TestStack.eventually { !process.isRunning })
         #expect(ours().isEmpty)
         let cgroups = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).split(separator: "\n")
             .compactMap { line -> String? in
@@ -483,7 +483,7 @@ struct SandboxBackendTests {
             let owner = try make()
             try await owner.launch(alive)
             try await owner.launch(gone)
-            #expect(await TestStack.eventually(timeout: 10) { owner.probe(alive.id) == .ready && owner.probe(gone.id) == .ready })
+            #expect(await TestStack.eventually { owner.probe(alive.id) == .ready && owner.probe(gone.id) == .ready })
             return (
                 try #require(owner.pid(of: alive.id)), try #require(owner.pid(of: gone.id)),
                 try #require(owner.interfaceName(of: alive.id)), try #require(owner.interfaceName(of: gone.id))
@@ -493,7 +493,7 @@ struct SandboxBackendTests {
         // ...its caches run on, and one of them ends while nobody watches.
         #expect(UpTests.alive(pid))
         kill(gonePid, SIGKILL)
-        #expect(await TestStack.eventually(timeout: 5) { !UpTests.alive(gonePid) })
+        #expect(await TestStack.eventually { !UpTests.alive(gonePid) })
 
         let second = try make()
         let adopted = await second.adopt()
@@ -579,7 +579,7 @@ struct SandboxBackendTests {
         #expect(csandbox_tap_create(ownTap, mac(6), &step) == 0)
         #expect(Self.interfaces().isSuperset(of: [empty, used, closedTap, ownTap]))
         let hostNetwork = Self.namespaces(of: getpid())["net"]
-        #expect(await TestStack.eventually(timeout: 5) { Self.namespaces(of: resident.processIdentifier)["net"].map { $0 != hostNetwork } == true })
+        #expect(await TestStack.eventually { Self.namespaces(of: resident.processIdentifier)["net"].map { $0 != hostNetwork } == true })
 
         let backend = try Self.backend("sandbox-leftovers")
         let after = Self.interfaces()

@@ -59,7 +59,7 @@ struct StartBackoffTests {
             event.message.components(separatedBy: "next placement in ").dropFirst().first?.split(separator: " ").first.flatMap { Double($0) }
         }
         let holds = { controller.events().filter { $0.kind == "backoff" } }
-        #expect(await TestStack.eventually(timeout: 30) { holds().count >= 3 })
+        #expect(await TestStack.eventually { holds().count >= 3 })
         #expect(holds().prefix(3).map(hold) == [0.5, 1, 2])
         // Each start after a hold comes no earlier than the hold allowed.
         let events = controller.events().filter { ["start", "backoff"].contains($0.kind) }

@@ -93,7 +93,11 @@ final class TestStack: Sendable {
         } else {
             backend = try ProcessBackend(configuration: instances, logger: logger)
         }
-        var configuration = ControllerConfiguration(tick: 0.2, idleTimeout: 30, readyTimeout: 3, stopGrace: 2)
+        // Boots, status answers and the router's hold on a booting cache get safety margins for a
+        // busy machine: a test that means a shorter one sets it.
+        var configuration = ControllerConfiguration(
+            tick: 0.2, idleTimeout: 30, routerWait: 20, readyTimeout: 60, stopGrace: 2, statusTimeout: 5
+        )
         configure(&configuration)
         let sites = siteConfigurations ?? SiteConfiguration.loopbackSites(siteCount, firstOctet: octet)
         let tenants = [TenantConfiguration(name: "default", origin: origin.url)]
@@ -160,15 +164,19 @@ struct HTTPClientForTests {
     let client: HTTPClient
 
     /// A client that checks `https://` servers against the system's roots.
+    ///
+    /// A connection that is not made in 2 s is cut, as a player would (a silently cut cache is
+    /// retried elsewhere before its viewers' lease ends); a loopback connection to a listener is
+    /// made by the kernel, however busy the machine. The answer's timeout is a safety margin for
+    /// a busy machine and outlasts a ``TestStack`` router's wait for a booting cache.
     init() {
-        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(5))
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(60))
     }
 
-    /// A client that checks `https://` servers against the CA certificates in `caFile`; `timeout`
-    /// must outlast a router's wait for a booting cache when a test asks while one boots.
-    init(caFile: String, timeout: Int64 = 5) throws {
+    /// A client that checks `https://` servers against the CA certificates in `caFile`.
+    init(caFile: String) throws {
         let tls = try HTTPClient.trusting(caFile: caFile)
-        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(timeout), tls: tls)
+        self.client = HTTPClient(group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(2), timeout: .seconds(60), tls: tls)
     }
 
     func get(_ url: String, from address: String? = nil, headers: [(String, String)] = []) async throws -> HTTPClientResponse {

@@ -127,12 +127,12 @@ struct TestbedTests {
         await bed.down()
         _ = try await bed.up()
         let players = Self.viewers(bed, site: 1, rate: 0.5, duration: 20, watch: "15-20")
-        #expect(await TestStack.eventually(timeout: 15) { !Self.caches(bed, site: 1).isEmpty })
+        #expect(await TestStack.eventually { !Self.caches(bed, site: 1).isEmpty })
         let leader = try #require(await Self.leader(bed, controller: 1))
         let victim = leader == "ctl1" ? 1 : 2
         let survivor = 3 - victim
         #expect(bed.signal("ctl\(victim)", matching: "controller", SIGKILL) == 1)
-        let took = await TestStack.eventually(timeout: 10) { await Self.leader(bed, controller: survivor) == "ctl\(survivor)" }
+        let took = await TestStack.eventually { await Self.leader(bed, controller: survivor) == "ctl\(survivor)" }
         #expect(took)
         await players.exited()
         let report = Self.report(bed, site: 1)
@@ -150,10 +150,10 @@ struct TestbedTests {
         await bed.down()
         _ = try await bed.up()
         let players = Self.viewers(bed, site: 1, rate: 0.5, duration: 15, watch: "10-15")
-        #expect(await TestStack.eventually(timeout: 15) { !Self.caches(bed, site: 1).isEmpty })
+        #expect(await TestStack.eventually { !Self.caches(bed, site: 1).isEmpty })
         #expect(bed.signal("etcd1", matching: "etcd", SIGKILL) == 1)
         // The cluster keeps quorum: a new site still gets a cache.
-        #expect(await TestStack.eventually(timeout: 15) { await Self.route(bed, site: 3).instance != nil })
+        #expect(await TestStack.eventually { await Self.route(bed, site: 3).instance != nil })
         await players.exited()
         let report = Self.report(bed, site: 1)
         #expect(report.viewers > 0)
@@ -169,12 +169,12 @@ struct TestbedTests {
         let instance = try #require(first.instance)
         try bed.setLink("site1", up: false)
         // Once the agent's lease lapses, new viewers of site 1 go to the origin.
-        let rerouted = await TestStack.eventually(timeout: 15) { await Self.route(bed, site: 1).reason == "site lost" }
+        let rerouted = await TestStack.eventually { await Self.route(bed, site: 1).reason == "site lost" }
         #expect(rerouted)
         #expect(await Self.fetch(bed, site: 1) == 200)
         try bed.setLink("site1", up: true)
         // Back: the agent stops the lost instance (no placement wants it); a new viewer gets one new cache.
-        let healed = await TestStack.eventually(timeout: 30) {
+        let healed = await TestStack.eventually {
             let r = await Self.route(bed, site: 1)
             return r.instance != nil && r.instance != instance
         }
@@ -213,7 +213,7 @@ struct TestbedTests {
         #expect(bed.signal("rtr1", matching: "ecdn router", SIGKILL) == 1)
         try bed.startRouter(1)
         let started = Date()
-        let served = await TestStack.eventually(timeout: 10) { await Self.route(bed, site: 3).instance == instance }
+        let served = await TestStack.eventually { await Self.route(bed, site: 3).instance == instance }
         #expect(served)
         // Generous: the measurement script times this; here only that it is quick at all.
         #expect(Date().timeIntervalSince(started) < 5)
@@ -237,7 +237,7 @@ struct TestbedTests {
         for n in 1...3 { try bed.startEtcd(n) }
         #expect(failures == 0)
         // Control resumes: a site without a cache gets one.
-        #expect(await TestStack.eventually(timeout: 20) { await Self.route(bed, site: 2).instance != nil })
+        #expect(await TestStack.eventually { await Self.route(bed, site: 2).instance != nil })
         await players.exited()
         let report = Self.report(bed, site: 1)
         #expect(report.withErrors == 0, "\(report.errors)")

@@ -47,7 +47,7 @@ struct UpTLSTests {
         #expect(lines["try"]?.contains("--cacert \(ca) ") == true)
         #expect(FileManager.default.fileExists(atPath: ca))
 
-        let client = try HTTPClientForTests(caFile: ca, timeout: 20)
+        let client = try HTTPClientForTests(caFile: ca)
         let redirect = try await client.get(router + "/live/1/index.m3u8", from: "127.0.147.8")
         #expect(redirect.status == 302)
         let location = try #require(redirect.headers.first(name: "Location"))

@@ -12,7 +12,13 @@ import Testing
     static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     static func machine(maxConcurrentStreams: Int = 100) -> Machine {
-        Machine(maxConcurrentStreams: maxConcurrentStreams, maxHeaderListSize: 16384, now: Self.start)
+        Machine(
+            maxConcurrentStreams: maxConcurrentStreams,
+            maxHeaderListSize: 16384,
+            headerTimeout: .seconds(10),
+            idleTimeout: .seconds(60),
+            now: Self.start
+        )
     }
 
     /// The code of the connection error `body` throws; nil when it throws none.
@@ -349,5 +355,39 @@ import Testing
         #expect(machine.closeIfDone(outputEmpty: false) == false)
         #expect(machine.closeIfDone(outputEmpty: true) == true)
         #expect(machine.lifecycle == .closed)
+    }
+
+    // MARK: - Timeouts
+
+    @Test("a connection must open a stream within the header timeout, even if it keeps sending other frames")
+    func headerTimeout() throws {
+        var machine = Self.machine()
+        #expect(machine.deadline == Self.start + .seconds(10))
+        #expect(machine.timerFired(now: Self.start + .seconds(5), relaying: false) == .schedule(Self.start + .seconds(10)))
+        try machine.receivedPing(now: Self.start + .seconds(6))
+        machine.readCompleted(now: Self.start + .seconds(6))
+        #expect(machine.deadline == Self.start + .seconds(16))
+        #expect(machine.timerFired(now: Self.start + .seconds(16), relaying: false) == .close)
+    }
+
+    @Test("after its first stream a connection lives while it reads within the idle timeout or a volume body makes progress")
+    func idleTimeout() throws {
+        var machine = Self.machine()
+        try Self.open(&machine, 1)
+        machine.readCompleted(now: Self.start + .seconds(1))
+        #expect(machine.deadline == Self.start + .seconds(61))
+        #expect(machine.timerFired(now: Self.start + .seconds(10), relaying: false) == .schedule(Self.start + .seconds(61)))
+        machine.bodyProgressed(now: Self.start + .seconds(50))
+        #expect(machine.timerFired(now: Self.start + .seconds(61), relaying: false) == .schedule(Self.start + .seconds(110)))
+        #expect(machine.timerFired(now: Self.start + .seconds(110), relaying: false) == .close)
+    }
+
+    @Test("a relayed response keeps the connection (upstream has its own timeouts); a closed connection's timer does nothing")
+    func relayKeepsTheConnection() throws {
+        var machine = Self.machine()
+        #expect(machine.timerFired(now: Self.start + .seconds(10), relaying: true) == .schedule(Self.start + .seconds(70)))
+        #expect(machine.timerFired(now: Self.start + .seconds(70), relaying: false) == .close)
+        _ = machine.connectionFailed()
+        #expect(machine.timerFired(now: Self.start + .seconds(70), relaying: false) == .none)
     }
 }

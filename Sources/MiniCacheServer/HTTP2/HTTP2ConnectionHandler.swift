@@ -87,15 +87,17 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private var isReading = false
     private var isFlushing = false
     private var relayGeneration = 0
-    /// The connection closes when nothing happened for this long: no request yet (the header
-    /// timeout), or no frame and no body progress (the idle timeout).
-    private var deadline: NIODeadline
     private var timer: Scheduled<Void>?
-    private var sawRequest = false
 
     package init(server: ServerContext, dates: DateCache, maxConcurrentStreams: Int, maxHeaderListSize: Int) {
         self.server = server
-        self.machine = HTTP2ConnectionStateMachine(maxConcurrentStreams: maxConcurrentStreams, maxHeaderListSize: maxHeaderListSize, now: .now())
+        self.machine = HTTP2ConnectionStateMachine(
+            maxConcurrentStreams: maxConcurrentStreams,
+            maxHeaderListSize: maxHeaderListSize,
+            headerTimeout: server.configuration.headerTimeout,
+            idleTimeout: server.configuration.idleTimeout,
+            now: .now()
+        )
         self.writer = HTTP2ResponseWriter(dates: dates, serverName: server.configuration.serverName)
         // A block may encode a list of up to this size; beyond it only an attack's.
         self.reader = HTTP2FrameReader(maxHeaderBlock: max(maxHeaderListSize, 16384) + 16384)
@@ -106,7 +108,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         )
         self.scratch = ByteBuffer()
         self.out = ByteBuffer()
-        self.deadline = .now() + server.configuration.headerTimeout
     }
 
     package func handlerAdded(context: ChannelHandlerContext) {
@@ -116,7 +117,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         self.server.stats.connectionOpened()
         HTTP2Wire.writeSettings(self.machine.localSettings, into: &self.out)
         self.writeOutput(context: context)
-        self.scheduleTimer(context: context)
+        self.scheduleTimer(at: self.machine.deadline, context: context)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -152,7 +153,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     package func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
-        self.deadline = .now() + (self.sawRequest ? self.server.configuration.idleTimeout : self.server.configuration.headerTimeout)
+        self.machine.readCompleted(now: .now())
         self.flushIfNeeded(context: context)
         context.fireChannelReadComplete()
     }
@@ -252,7 +253,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     /// Stream `id` opened with the request `fields`.
     private func opened(_ id: UInt32, fields: HPACKHeaders, bodyFollows: Bool, context: ChannelHandlerContext) {
-        self.sawRequest = true
         var exchange = Exchange()
         exchange.isHead = fields.first(name: ":method") == "HEAD"
         if Self.listSize(fields) > self.machine.maxHeaderListSize {
@@ -550,7 +550,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                     }
                     _ = body.written(length)
                     self.machine.sent(count, on: id)
-                    self.deadline = .now() + self.server.configuration.idleTimeout
+                    self.machine.bodyProgressed(now: .now())
                     if last {
                         ended = true
                         break sending
@@ -773,23 +773,22 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
-    private func scheduleTimer(context: ChannelHandlerContext) {
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: self.deadline) {
+    private func scheduleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.timerFired(context: context)
         }
     }
 
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
-        guard self.machine.lifecycle != .closed else { return }
-        let busy = self.exchanges.values.contains { $0.relay != nil }
-        if busy || NIODeadline.now() < self.deadline {
-            // Relays have upstream's own timeouts.
-            if busy { self.deadline = .now() + self.server.configuration.idleTimeout }
-            self.scheduleTimer(context: context)
-            return
+        switch self.machine.timerFired(now: .now(), relaying: self.exchanges.values.contains { $0.relay != nil }) {
+        case .none:
+            break
+        case .schedule(let deadline):
+            self.scheduleTimer(at: deadline, context: context)
+        case .close:
+            self.fail(.init(code: .noError, reason: "idle for longer than the timeout"), context: context)
         }
-        self.fail(.init(code: .noError, reason: "idle for longer than the timeout"), context: context)
     }
 
     private func logAccess(_ head: RequestHead, in bytes: UnsafeRawBufferPointer, status: HTTPStatus, context: ChannelHandlerContext) {

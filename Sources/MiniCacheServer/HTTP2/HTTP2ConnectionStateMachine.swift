@@ -6,7 +6,9 @@ import NIOCore
 /// It keeps the streams' states and identifiers, the flow-control windows the client grants
 /// (the connection's and each stream's), the client's settings, the server's limits, `GOAWAY` in
 /// both directions, and the count of frames that cost the server and give the client nothing
-/// (``abuseLimit`` per ``abuseWindow``). A rule broken on a stream is a stream error, returned as
+/// (``abuseLimit`` per ``abuseWindow``), and when the connection times out: it must send a
+/// request within the header timeout, then never stay longer than the idle timeout without a
+/// frame or body progress. A rule broken on a stream is a stream error, returned as
 /// an action that resets it; a rule broken on the connection is thrown as a
 /// ``HTTP2FrameReader/ConnectionError``, after which the connection must end with
 /// ``connectionFailed()``'s `GOAWAY`.
@@ -71,6 +73,16 @@ struct HTTP2ConnectionStateMachine {
         case reset(HTTP2Wire.ErrorCode)
     }
 
+    /// What to do when the timer fires.
+    enum TimerAction: Equatable {
+        /// Nothing: the connection is closed.
+        case none
+        /// Schedule the timer again for this time.
+        case schedule(NIODeadline)
+        /// The connection timed out: it ends with `GOAWAY` `NO_ERROR`.
+        case close
+    }
+
     /// Frames that cost the server and give the client nothing, allowed per ``abuseWindow``.
     static let abuseLimit = 200
     static let abuseWindow = TimeAmount.seconds(30)
@@ -97,16 +109,27 @@ struct HTTP2ConnectionStateMachine {
     private var tableSizeUpdate = false
     private var abuseCount = 0
     private var abuseWindowStart: NIODeadline
+    private let headerTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    /// A stream was opened: the idle timeout applies instead of the header timeout.
+    private var sawRequest = false
+    /// When the connection times out, unless a relay is in progress.
+    private(set) var deadline: NIODeadline
 
     /// A connection whose client preface has not come yet.
     /// - Parameters:
     ///   - maxConcurrentStreams: streams open at once beyond which a new one is refused.
     ///   - maxHeaderListSize: the header list size advertised to the client.
-    ///   - now: the time, for ``abuseWindow``.
-    init(maxConcurrentStreams: Int, maxHeaderListSize: Int, now: NIODeadline) {
+    ///   - headerTimeout: how long the connection may go without opening its first stream.
+    ///   - idleTimeout: how long it may go without a read or body progress after that.
+    ///   - now: the time the connection started.
+    init(maxConcurrentStreams: Int, maxHeaderListSize: Int, headerTimeout: TimeAmount, idleTimeout: TimeAmount, now: NIODeadline) {
         self.maxConcurrentStreams = maxConcurrentStreams
         self.maxHeaderListSize = maxHeaderListSize
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
         self.abuseWindowStart = now
+        self.deadline = now + headerTimeout
     }
 
     /// The settings of the server's first `SETTINGS` frame.
@@ -159,6 +182,7 @@ struct HTTP2ConnectionStateMachine {
             return .reset(dependsOnItself ? .protocolError : .refusedStream)
         }
         self.streams.append(HTTP2StreamState(id: id, request: endStream ? .complete : .receiving, sendWindow: self.initialWindow))
+        self.sawRequest = true
         return .open(bodyFollows: !endStream)
     }
 
@@ -338,6 +362,27 @@ struct HTTP2ConnectionStateMachine {
     mutating func channelInactive() {
         self.lifecycle = .closed
         self.streams.removeAll()
+    }
+
+    // MARK: - Deadlines
+
+    /// A batch of reads ended: the deadline moves on.
+    mutating func readCompleted(now: NIODeadline) {
+        self.deadline = now + (self.sawRequest ? self.idleTimeout : self.headerTimeout)
+    }
+
+    /// A body streaming from the volume went on: the deadline moves on.
+    mutating func bodyProgressed(now: NIODeadline) {
+        self.deadline = now + self.idleTimeout
+    }
+
+    /// The timer fired; `relaying` when a response is relayed from upstream, which has its own
+    /// timeouts.
+    mutating func timerFired(now: NIODeadline, relaying: Bool) -> TimerAction {
+        guard self.lifecycle != .closed else { return .none }
+        if relaying { self.deadline = now + self.idleTimeout }
+        guard relaying || now < self.deadline else { return .close }
+        return .schedule(self.deadline)
     }
 
     // MARK: - Helpers

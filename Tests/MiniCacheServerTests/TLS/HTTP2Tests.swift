@@ -109,6 +109,20 @@ import Testing
         }
     }
 
+    @Test("a connection that opens no stream within the header timeout gets GOAWAY NO_ERROR and is closed")
+    func headerTimeout() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            // PING is answered but opens no stream; the header timeout is 2 s, 15 s the safety margin.
+            try await client.send(H2Wire.frame(.ping, stream: 0, [UInt8](repeating: 0, count: 8)))
+            #expect(await client.waitForClose(timeout: 15))
+            #expect(H2Wire.goAwayCode(in: client.received) == 0)
+        }
+    }
+
     @Test("SETTINGS advertise the stream and header-list limits; a stream above the limit is refused")
     func limits() async throws {
         let fixture = try TLSFixture()
