@@ -491,7 +491,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     /// The server's end of stream `id` is written.
     private func responseEnded(_ id: UInt32) {
-        self.closeStream(id)?.relay?.subscription?.cancel()
+        self.machine.sentEndStream(on: id)
+        self.exchanges.removeValue(forKey: id)?.relay?.subscription?.cancel()
     }
 
     /// Writes `DATA` frames of the streams with bodies to send, as far as windows and output
@@ -545,7 +546,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                         self.out.moveWriterIndex(to: header)
                         self.server.logger.error("cannot read the volume")
                         HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
-                        self.closeStream(id)
+                        self.machine.sentReset(on: id)
+                        self.exchanges[id] = nil
                         return
                     }
                     _ = body.written(length)
@@ -678,7 +680,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             if relay.bodiless != nil {
                 // The fields are out: the only way to signal the failure is to reset the stream.
                 relay.subscription?.cancel()
-                self.closeStream(id)
+                self.machine.sentReset(on: id)
+                self.exchanges[id] = nil
                 HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
                 break
             }
@@ -725,25 +728,19 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Life of the connection
 
-    /// A stream error the state machine found: `RST_STREAM`, and the stream's exchange, if any,
-    /// is dropped.
+    /// The server resets stream `id` (a stream error the state machine found, or a relay that
+    /// fell too far behind): `RST_STREAM`, and the stream's exchange, if any, is dropped.
     private func resetStream(_ id: UInt32, _ code: HTTP2Wire.ErrorCode) {
         HTTP2Wire.writeRSTStream(id, code, into: &self.out)
+        self.machine.sentReset(on: id)
         self.streamClosed(id)
     }
 
-    /// The client reset stream `id`, or the server did.
+    /// Stream `id` was reset, by the client or the server: its exchange is dropped.
     private func streamClosed(_ id: UInt32) {
-        guard let exchange = self.closeStream(id) else { return }
+        guard let exchange = self.exchanges.removeValue(forKey: id) else { return }
         exchange.relay?.subscription?.cancel()
         if let context { self.closeIfDone(context: context) }
-    }
-
-    /// Closes stream `id` in the state machine and drops its exchange, which is returned.
-    @discardableResult
-    private func closeStream(_ id: UInt32) -> Exchange? {
-        self.machine.closeStream(id)
-        return self.exchanges.removeValue(forKey: id)
     }
 
     /// A connection error: `GOAWAY` with its code, then the connection closes.

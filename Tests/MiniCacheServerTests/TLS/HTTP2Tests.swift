@@ -109,6 +109,29 @@ import Testing
         }
     }
 
+    @Test("DATA after the client's own RST_STREAM gets RST_STREAM STREAM_CLOSED; HEADERS on a stream it skipped ends the connection with PROTOCOL_ERROR (RFC 9113 §5.1, §5.1.1)")
+    func closedAndSkippedStreams() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin")]
+            try await client.send(
+                H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: 1, wire.block(fields)) + H2Wire.rstStream(stream: 1)
+                    + H2Wire.frame(.data, stream: 1, [0]))
+            await client.wait { H2Wire.responses(in: $0)[1]?.reset != nil }
+            #expect(H2Wire.responses(in: client.received)[1]?.reset == 5)
+            let responses = try await Self.exchange(client, wire.request("/small.bin", stream: 5), streams: [5])
+            #expect(responses[5]?.status == 200)
+            try await client.send(wire.request("/small.bin", stream: 3))
+            #expect(await client.waitForClose())
+            #expect(H2Wire.goAwayCode(in: client.received) == 1)
+            #expect(H2Wire.responses(in: client.received)[3] == nil)
+        }
+    }
+
     @Test("a connection that opens no stream within the header timeout gets GOAWAY NO_ERROR and is closed")
     func headerTimeout() async throws {
         let fixture = try TLSFixture()
