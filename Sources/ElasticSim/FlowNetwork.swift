@@ -746,8 +746,11 @@ package struct FlowNetwork: Sendable {
         let capacityHead = capacity[head]
         guard heldOnHead > 0, fixed >= 0, fixed < capacityHead else { return false }
         let level = (capacityHead - fixed) / Double(heldOnHead)
-        guard level > cache.maxBelow * (1 + margin), level < cache.minHeld * (1 - margin), level <= cache.minFill else {
-            return false
+        guard level > cache.maxBelow * (1 + margin), level < cache.minHeld * (1 - margin) else { return false }
+        // The bound only tightens as levels shift: before giving up, the links are looked at again.
+        if level > cache.minFill {
+            cache.minFill = fillLevel(of: cache, besides: start..<end)
+            guard level <= cache.minFill else { return false }
         }
         // The group's own links: its flows at their new rate, the held ones at the new level.
         let newRate = nowHeld ? level : ceiling
@@ -798,6 +801,17 @@ package struct FlowNetwork: Sendable {
             setRate(gi, ceiling)
         }
         return true
+    }
+
+    /// The lowest level of `cache`'s head at which one of its links other than the head and
+    /// `linkStore[own]` fills up, from their loads now.
+    private func fillLevel(of cache: LevelCache, besides own: Range<Int>) -> Double {
+        var fill = Double.infinity
+        for l32 in cache.links where l32 != cache.head && heldFlows[Int(l32)] > 0 && !linkStore[own].contains(l32) {
+            let l = Int(l32)
+            fill = Swift.min(fill, cache.level + (capacity[l] * (1 - LevelCache.margin) - load(l)) / Double(heldFlows[l]))
+        }
+        return fill
     }
 
     /// Brings a group's byte count up to `now`.

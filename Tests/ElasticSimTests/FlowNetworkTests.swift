@@ -465,6 +465,30 @@ struct FlowNetworkTests {
         #expect(net.clockRevivals >= 5, "\(net.clockRevivals) clocks carried on, \(net.recomputations) recomputations")
     }
 
+    /// A shift that lowers the level lowers the bound at which another link of the component
+    /// fills; a later shift that raises the level again past that bound, with the link no fuller
+    /// than before, is still a shift: the links are looked at again instead of recomputing.
+    @Test func aLevelRisingPastAStaleFillBoundStillShifts() {
+        var net = FlowNetwork()
+        for c in [10.0, 7, 1000] { _ = net.addLink(capacity: c) }
+        let a = net.group(path: net.path([0, 1]), cap: 100)
+        let b = net.group(path: net.path([0, 2]), cap: 100)
+        net.add(2, to: a, now: 0)
+        net.add(2, to: b, now: 0)
+        net.settle(now: 0)
+        #expect(net.recomputations == 1 && net.rate(a) == 2.5)
+        // Link 1 carries 6 of 7 at level 2: the bound falls to 2 + 1 / 3.
+        net.add(1, to: a, now: 1)
+        net.settle(now: 1)
+        #expect(abs(net.rate(a) - 2) < 1e-12)
+        // Back to level 2.5 with link 1 at 5 of 7.
+        net.remove(1, from: a, now: 2)
+        net.settle(now: 2)
+        #expect(abs(net.rate(a) - 2.5) < 1e-12 && abs(net.rate(b) - 2.5) < 1e-12)
+        #expect(net.levelShifts == 2, "\(net.levelShifts) shifts")
+        #expect(net.recomputations == 1, "\(net.recomputations) recomputations")
+    }
+
     @Test func bytesAreIntegratedBetweenChanges() {
         var net = FlowNetwork()
         _ = net.addLink(capacity: 10)
