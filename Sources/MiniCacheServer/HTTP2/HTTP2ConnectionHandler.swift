@@ -35,6 +35,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         var fields: HPACKHeaders?
         /// The request body received so far (forwarded methods only).
         var body: ByteBuffer?
+        /// The request body's length so far, kept or not.
+        var bodyLength = 0
         /// The request body is larger than allowed: `413` once it ends.
         var bodyTooLarge = false
         var isHead = false
@@ -297,6 +299,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// Bytes of stream `id`'s request body.
     private func receivedBody(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
         guard var exchange = self.exchanges[id] else { return }
+        exchange.bodyLength += bytes.readableBytes
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
         if !exchange.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
             var bytes = bytes
@@ -322,6 +325,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         self.exchanges[id] = exchange
         if exchange.bodyTooLarge {
             self.sendError(.contentTooLarge, on: id, context: context)
+            return
+        }
+        // A content-length other than the body's makes the request malformed (RFC 9113 §8.1.1).
+        guard fields[canonicalForm: "content-length"].allSatisfy({ Int($0) == exchange.bodyLength }) else {
+            self.sendError(.badRequest, on: id, context: context)
             return
         }
         self.answer(id, fields: fields, body: body ?? ByteBuffer(), context: context)
