@@ -19,7 +19,7 @@ import Testing
     func requestLine() {
         let head = Self.head(Self.request + [("host", "other.example"), ("accept-encoding", "gzip, deflate"), ("te", "trailers")])
         #expect(head == "GET /a?b=c HTTP/1.1\r\nhost: example.com\r\naccept-encoding: gzip, deflate\r\nte: trailers\r\n\r\n")
-        #expect(Self.head([(":method", "GET"), (":path", "/"), ("host", "h")]) == "GET / HTTP/1.1\r\nhost: h\r\n\r\n")
+        #expect(Self.head([(":method", "GET"), (":scheme", "http"), (":path", "/"), ("host", "h")]) == "GET / HTTP/1.1\r\nhost: h\r\n\r\n")
     }
 
     @Test("with a body, content-length is the body's length, the client's is left out")
@@ -43,9 +43,24 @@ import Testing
 
     @Test("a request line needs :method and :path, without spaces")
     func requestLineRefused() {
-        #expect(Self.head([(":method", "GET"), (":authority", "a")]) == nil)
-        #expect(Self.head([(":path", "/"), (":authority", "a")]) == nil)
-        #expect(Self.head([(":method", "GET"), (":path", "/a b")]) == nil)
+        #expect(Self.head([(":method", "GET"), (":scheme", "https"), (":authority", "a")]) == nil)
+        #expect(Self.head([(":path", "/"), (":scheme", "https"), (":authority", "a")]) == nil)
+        #expect(Self.head([(":method", "GET"), (":scheme", "https"), (":path", "/a b")]) == nil)
+    }
+
+    @Test(
+        "a request without :scheme, or with a pseudo-header field that is not a request's, repeated or after a regular field, is malformed (RFC 9113 §8.3)",
+        arguments: [
+            [(":method", "GET"), (":authority", "a"), (":path", "/")],
+            [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":status", "200")],
+            [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":protocol", "websocket")],
+            [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":path", "/b")],
+            [(":method", "GET"), (":scheme", "https"), (":scheme", "http"), (":path", "/")],
+            [(":method", "GET"), (":scheme", "https"), ("accept", "*/*"), (":path", "/")],
+        ]
+    )
+    func malformedPseudoHeaders(fields: [(String, String)]) {
+        #expect(Self.head(fields) == nil)
     }
 
     @Test("a field list's size counts each name and value plus 32 bytes (RFC 9113 §6.5.2)")

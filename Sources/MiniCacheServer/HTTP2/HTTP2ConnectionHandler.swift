@@ -197,6 +197,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             case .open(let bodyFollows):
                 self.opened(id, fields: fields, bodyFollows: bodyFollows, context: context)
             case .requestEnded:
+                // Trailers carry no pseudo-header fields (RFC 9113 §8.1); their fields are not used.
+                guard !fields.contains(where: { $0.name.utf8.first == UInt8(ascii: ":") }) else {
+                    self.resetStream(id, .protocolError)
+                    return
+                }
                 self.requestEnded(id, context: context)
             case .reset(let code):
                 self.resetStream(id, code)

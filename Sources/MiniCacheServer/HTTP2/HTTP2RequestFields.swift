@@ -12,22 +12,31 @@ enum HTTP2RequestFields {
         return size
     }
 
-    /// Writes the request's fields as an HTTP/1.1 request head; false when they cannot be one
-    /// (no `:method` or `:path`, connection-specific fields, or bytes that would end a line or a
-    /// name early).
+    /// Writes the request's fields as an HTTP/1.1 request head; false when they cannot be one: a
+    /// malformed request (RFC 9113 §8.2, §8.3: no `:method`, `:scheme` or `:path`, a pseudo-header
+    /// field that is not a request's, repeated or after the others, connection-specific fields), or
+    /// bytes that would end a line or a name early.
     static func writeHead(_ fields: HPACKHeaders, bodyLength: Int?, into out: inout ByteBuffer) -> Bool {
         var method: String?
         var path: String?
         var authority: String?
-        for (name, value, _) in fields where name.utf8.first == UInt8(ascii: ":") {
+        var hasScheme = false
+        var pastPseudoHeaders = false
+        for (name, value, _) in fields {
+            guard name.utf8.first == UInt8(ascii: ":") else {
+                pastPseudoHeaders = true
+                continue
+            }
+            guard !pastPseudoHeaders else { return false }
             switch name {
-            case ":method": method = value
-            case ":path": path = value
-            case ":authority": authority = value
-            default: break
+            case ":method" where method == nil: method = value
+            case ":path" where path == nil: path = value
+            case ":authority" where authority == nil: authority = value
+            case ":scheme" where !hasScheme: hasScheme = true
+            default: return false
             }
         }
-        guard let method, let path, Self.isSafe(method, name: true), Self.isSafe(path, name: true) else { return false }
+        guard let method, let path, hasScheme, Self.isSafe(method, name: true), Self.isSafe(path, name: true) else { return false }
         out.writeString(method)
         out.writeStaticString(" ")
         out.writeString(path)
