@@ -131,9 +131,10 @@ extension Cohort {
     /// its group can get until something visits it again, lies at least ``lazyHorizon`` ahead
     /// becomes lazy and waits in the queue for that earliest time instead. The queue is updated
     /// after all visits: the visits are independent of each other, so their misses overlap;
-    /// `moved` is scratch space.
+    /// `moved` is scratch space. The network is only read; it is passed `inout` because a borrow
+    /// of the simulation's stored network copies it (a retain and release of each of its arrays).
     static func reschedule(
-        _ touched: [Int32], net: borrowing FlowNetwork, viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
+        _ touched: [Int32], net: inout FlowNetwork, viewers: [Viewer], now: Double, in cohorts: inout [Cohort],
         groupInfo: inout AlignedArray<GroupInfo>, touchedMark: inout [Bool], queue: inout CohortQueue, moved: inout [Int32]
     ) {
         moved.removeAll(keepingCapacity: true)

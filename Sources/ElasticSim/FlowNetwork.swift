@@ -49,6 +49,9 @@ package struct FlowNetwork: Sendable {
     package private(set) var recomputations = 0
     /// Changes applied as a shift of one link's level instead of a recomputation.
     package private(set) var levelShifts = 0
+    /// Recomputations that found the component held by the same link as before, whose clock
+    /// then carried on.
+    package private(set) var clockRevivals = 0
     /// Single-level components (``LevelCache``), and per link the one it belongs to (-1: none)
     /// and the flows of held groups crossing it.
     private var levelCaches: [LevelCache] = []
@@ -67,8 +70,14 @@ package struct FlowNetwork: Sendable {
     private var watched: [Bool] = []
     private var listed: [Bool] = []
     private var leads: [Bool] = []
-    /// Scratch list of the groups a recomputation found held.
+    /// Per group: the group whose rate it follows (-1: none), and the last recomputation that
+    /// found it held by a revived clock (``buildLevelCache(_:clock:now:)``).
+    private var leaderOf: [Int32] = []
+    private var heldStamp: [Int] = []
+    /// Scratch lists of a recomputation: the groups it found held that are not bound to the
+    /// clock that carries on, and the clocks of the components it recomputed.
     private var heldScratch: [Int32] = []
+    private var retiredClocks: [Int32] = []
 
     private struct PathKey: Hashable {
         var links: [Int32]
@@ -138,6 +147,8 @@ package struct FlowNetwork: Sendable {
         watched.append(false)
         listed.append(false)
         leads.append(false)
+        leaderOf.append(-1)
+        heldStamp.append(0)
         return g
     }
 
@@ -325,6 +336,7 @@ package struct FlowNetwork: Sendable {
                 if clockOf[gi] >= 0 { unbind(gi, now: now) } else { flush(gi, now: now) }
                 groups[gi].limit = limit
                 if groups[gi].count > 0 { setRate(gi, groups[gi].ceiling) } else { groups[gi].rate = groups[gi].ceiling }
+                leaderOf[gi] = leader
                 bind(gi, to: c, now: now)
                 return
             }
@@ -417,93 +429,127 @@ package struct FlowNetwork: Sendable {
             dirty: dirtyLinks, capacity: capacity, groups: groups, linkStore: linkStore, linkGroups: linkGroups,
             linkGroupCount: linkGroupCount)
         dirtyLinks.removeAll(keepingCapacity: true)
+        retiredClocks.removeAll(keepingCapacity: true)
         for l in filling.links {
             let c = cacheOf[Int(l)]
-            if c >= 0 { dropLevelCache(c, now: now) }
+            if c >= 0 {
+                retireLevelCache(c)
+                retiredClocks.append(c)
+            }
             load[Int(l)] = 0
         }
         // A component held by one link only: what a later change needs to shift its level.
         let single = filling.levels.count == 1 ? filling.levels[0] : nil
         let head = single.map { Int($0.link) } ?? -1
+        // The clock of the same head carries on: the groups it still holds and their followers
+        // stay bound, and it moves to the new level.
+        let revived = single == nil ? -1 : retiredClocks.first { clocks[Int($0)].head == head } ?? -1
         var fixed = 0.0
         var maxBelow = 0.0
         var minHeld = Double.infinity
         for (i, g) in filling.frozenGroups.enumerated() {
             let gi = Int(g)
             let rate = filling.frozenRates[i]
-            // Rounding in a different freezing order must not count as a change: every change
-            // reschedules the group's viewers.
-            if abs(rate - groups[gi].rate) > 1e-12 * Swift.max(rate, groups[gi].rate) {
-                flush(gi, now: now)
-                setRate(gi, rate)
-            }
             let held = single?.groups.contains(i) ?? false
+            if held && revived >= 0 && clockOf[gi] == revived {
+                heldStamp[gi] = recomputations
+            } else {
+                if clockOf[gi] >= 0 { unbind(gi, now: now) }
+                // Rounding in a different freezing order must not count as a change: every change
+                // reschedules the group's viewers.
+                if abs(rate - groups[gi].rate) > 1e-12 * Swift.max(rate, groups[gi].rate) {
+                    flush(gi, now: now)
+                    setRate(gi, rate)
+                }
+                if held { heldScratch.append(g) }
+            }
             groups[gi].held = held
-            if held { heldScratch.append(g) }
             let n = groups[gi].count
-            let total = Double(n) * groups[gi].rate
             if held { minHeld = Swift.min(minHeld, groups[gi].ceiling) }
+            let total = Double(n) * groups[gi].rate
             for k in Int(groups[gi].linkStart)..<Int(groups[gi].linkEnd) {
                 let l = Int(linkStore[k])
-                load[l] += total
                 if held {
                     heldFlows[l] += Int32(n)
-                } else if l == head {
-                    fixed += total
-                    maxBelow = Swift.max(maxBelow, groups[gi].ceiling)
+                } else {
+                    load[l] += total
+                    if l == head {
+                        fixed += total
+                        maxBelow = Swift.max(maxBelow, groups[gi].ceiling)
+                    }
                 }
             }
         }
+        for c in retiredClocks where c != revived { releaseClock(c, now: now) }
         if let single {
             buildLevelCache(
                 LevelCache(
                     head: single.link, level: single.share, fixed: fixed, maxBelow: maxBelow, minHeld: minHeld,
                     minFill: .infinity, links: filling.links),
-                now: now)
+                clock: revived, now: now)
         }
         heldScratch.removeAll(keepingCapacity: true)
     }
 
     // MARK: Level shifts
 
-    /// Registers the component the last recomputation found held by one link, and binds the
-    /// groups it holds (``heldScratch``) to its clock.
-    private mutating func buildLevelCache(_ built: LevelCache, now: Double) {
+    /// Registers the component the last recomputation found held by one link (the links' loads
+    /// count the flows it does not hold), and binds the groups it holds to its clock: `clock`,
+    /// the retired clock of the same head, keeps the groups it bound that the recomputation
+    /// found held (``heldStamp``) and their followers and moves to the new level; the others
+    /// (``heldScratch``) bind anew.
+    private mutating func buildLevelCache(_ built: LevelCache, clock: Int32, now: Double) {
         var cache = built
         let margin = LevelCache.margin
         for l32 in cache.links where l32 != cache.head && heldFlows[Int(l32)] > 0 {
             let l = Int(l32)
-            cache.minFill = Swift.min(
-                cache.minFill, cache.level + (capacity[l] * (1 - margin) - load[l]) / Double(heldFlows[l]))
+            let current = load[l] + Double(heldFlows[l]) * cache.level
+            cache.minFill = Swift.min(cache.minFill, cache.level + (capacity[l] * (1 - margin) - current) / Double(heldFlows[l]))
         }
         let c: Int32
-        if let free = freeLevelCaches.popLast() {
-            c = free
+        if clock >= 0 {
+            clockRevivals += 1
+            c = clock
             levelCaches[Int(c)] = cache
+            let ci = Int(c)
+            var i = 0
+            while i < clocks[ci].members.count {
+                let g = Int(clocks[ci].members[i])
+                let kept = groups[g].follows ? heldStamp[Int(leaderOf[g])] == recomputations : heldStamp[g] == recomputations
+                if kept {
+                    i += 1
+                } else {
+                    unbind(g, now: now)
+                }
+            }
+            moveClock(c, to: cache.level, now: now)
         } else {
-            c = Int32(levelCaches.count)
-            levelCaches.append(cache)
+            if let free = freeLevelCaches.popLast() {
+                c = free
+                levelCaches[Int(c)] = cache
+            } else {
+                c = Int32(levelCaches.count)
+                levelCaches.append(cache)
+                clocks.append(LinkClock())
+            }
+            clocks[Int(c)].level = cache.level
+            clocks[Int(c)].phi = 0
+            clocks[Int(c)].phiTime = now
+            clocks[Int(c)].head = cache.head
         }
-        while clocks.count < levelCaches.count { clocks.append(LinkClock()) }
-        let level = cache.level
-        clocks[Int(c)].level = level
-        clocks[Int(c)].phi = 0
-        clocks[Int(c)].phiTime = now
-        for l in cache.links {
-            cacheOf[Int(l)] = c
-            load[Int(l)] -= Double(heldFlows[Int(l)]) * level
-        }
+        for l in cache.links { cacheOf[Int(l)] = c }
         for g in heldScratch {
             let gi = Int(g)
             flush(gi, now: now)
-            setRate(gi, level)
+            setRate(gi, cache.level)
             bind(gi, to: c, now: now)
         }
     }
 
-    /// Forgets single-level component `c` (a change it does not describe touched it): its links'
-    /// loads and its bound groups' rates, services and bytes become values again.
-    private mutating func dropLevelCache(_ c: Int32, now: Double) {
+    /// Detaches single-level component `c` from its links (their loads become values again)
+    /// and leaves its clock retired: its bound groups keep the last level until the clock is
+    /// released or carries on (``buildLevelCache(_:clock:now:)``).
+    private mutating func retireLevelCache(_ c: Int32) {
         let ci = Int(c)
         let level = clocks[ci].level
         for l in levelCaches[ci].links {
@@ -512,6 +558,12 @@ package struct FlowNetwork: Sendable {
             heldFlows[Int(l)] = 0
         }
         levelCaches[ci].links = []
+    }
+
+    /// Releases every group bound to retired clock `c` (their rates, services and bytes become
+    /// values again) and frees it.
+    private mutating func releaseClock(_ c: Int32, now: Double) {
+        let ci = Int(c)
         var members: [Int32] = []
         swap(&members, &clocks[ci].members)
         for g in members {
@@ -526,7 +578,15 @@ package struct FlowNetwork: Sendable {
         clocks[ci].owners.removeAll(keepingCapacity: true)
         clocks[ci].ownerFlows.removeAll(keepingCapacity: true)
         clocks[ci].ownerSlot.removeAll(keepingCapacity: true)
+        clocks[ci].head = -1
         freeLevelCaches.append(c)
+    }
+
+    /// Forgets single-level component `c` (a change it does not describe touched it): its links'
+    /// loads and its bound groups' rates, services and bytes become values again.
+    private mutating func dropLevelCache(_ c: Int32, now: Double) {
+        retireLevelCache(c)
+        releaseClock(c, now: now)
     }
 
     // MARK: Clocks

@@ -7,6 +7,8 @@
 /// the clock cannot keep implicit it keeps here: the flows of each owner it binds (their served
 /// rates move with the level) and the bound groups whose every rate change must be reported.
 struct LinkClock {
+    /// The head link, -1 while the clock is free.
+    var head: Int32 = -1
     /// The rate of every bound flow.
     var level = 0.0
     /// `Φ` at `phiTime`.

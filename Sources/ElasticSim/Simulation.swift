@@ -302,7 +302,7 @@ package final class Simulation {
             if !relabelled { break }
         }
         Cohort.reschedule(
-            touched, net: net, viewers: viewers, now: now, in: &cohorts, groupInfo: &groupInfo,
+            touched, net: &net, viewers: viewers, now: now, in: &cohorts, groupInfo: &groupInfo,
             touchedMark: &touchedMark, queue: &cohortQueue, moved: &movedCohorts)
         // A cohort that follows its group's rate again makes the group watched.
         for c in touched where !cohorts[Int(c)].lazy && cohorts[Int(c)].live { refreshWatch(cohorts[Int(c)].group) }

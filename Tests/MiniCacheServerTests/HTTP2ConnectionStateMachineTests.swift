@@ -12,7 +12,13 @@ import Testing
     static let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     static func machine(maxConcurrentStreams: Int = 100) -> Machine {
-        Machine(maxConcurrentStreams: maxConcurrentStreams, maxHeaderListSize: 16384, now: Self.start)
+        Machine(
+            maxConcurrentStreams: maxConcurrentStreams,
+            maxHeaderListSize: 16384,
+            headerTimeout: .seconds(10),
+            idleTimeout: .seconds(60),
+            now: Self.start
+        )
     }
 
     /// The code of the connection error `body` throws; nil when it throws none.
@@ -51,17 +57,21 @@ import Testing
         #expect(code == .protocolError)
     }
 
-    @Test("new streams need rising identifiers; a lower one that is not open is a closed stream's, ignored (RFC 9113 §5.1.1)")
+    @Test("new streams need rising identifiers: HEADERS on one the client skipped is a connection error PROTOCOL_ERROR (RFC 9113 §5.1.1)")
     func streamIdentifiersRise() throws {
         var machine = Self.machine()
         try Self.open(&machine, 5)
         #expect(machine.lastStreamID == 5)
-        machine.closeStream(5)
-        #expect(try machine.receivedHeaders(on: 3, endStream: true, dependsOnItself: false, now: Self.start) == .ignore)
-        #expect(try machine.receivedHeaders(on: 5, endStream: true, dependsOnItself: false, now: Self.start) == .ignore)
-        #expect(machine.openStreams == 0)
+        for skipped: UInt32 in [1, 3] {
+            var copy = machine
+            let code = Self.connectionError { () throws(Machine.ConnectionError) in
+                _ = try copy.receivedHeaders(on: skipped, endStream: true, dependsOnItself: false, now: Self.start)
+            }
+            #expect(code == .protocolError, "stream \(skipped)")
+        }
         try Self.open(&machine, 7)
         #expect(machine.lastStreamID == 7)
+        #expect(machine.openStreams == 2)
     }
 
     @Test("DATA, WINDOW_UPDATE and RST_STREAM on an idle stream are connection errors PROTOCOL_ERROR (RFC 9113 §5.1)")
@@ -80,7 +90,7 @@ import Testing
             #expect(code == .protocolError, "\(frame)")
         }
         // On a closed stream (at most the last identifier) they are not.
-        machine.closeStream(1)
+        machine.sentReset(on: 1)
         #expect(try machine.receivedData(on: 1, flowControlled: 10, endStream: false, now: Self.start) == .drop(windowIncrement: 10))
         #expect(try machine.receivedWindowUpdate(on: 1, increment: 1, now: Self.start) == .none)
         #expect(try machine.receivedRSTStream(on: 1, now: Self.start) == false)
@@ -299,7 +309,7 @@ import Testing
         #expect(try machine.receivedData(on: 1, flowControlled: 30, endStream: false, now: Self.start) == .drop(windowIncrement: 30))
         #expect(try machine.receivedHeaders(on: 1, endStream: true, dependsOnItself: false, now: Self.start) == .ignore)
         #expect(machine.stream(1)?.request == .complete)
-        machine.closeStream(1)
+        machine.sentReset(on: 1)
         for _ in 0..<Machine.abuseLimit {
             #expect(try machine.receivedData(on: 1, flowControlled: 0, endStream: false, now: Self.start) == .drop(windowIncrement: 0))
         }
@@ -307,6 +317,71 @@ import Testing
             _ = try machine.receivedData(on: 1, flowControlled: 0, endStream: false, now: Self.start)
         }
         #expect(code == .enhanceYourCalm)
+    }
+
+    @Test("after the client's RST_STREAM, HEADERS, DATA and WINDOW_UPDATE on the stream are stream errors STREAM_CLOSED; RST_STREAM and PRIORITY are not (RFC 9113 §5.1, §5.4.2)")
+    func framesAfterClientReset() throws {
+        var machine = Self.machine()
+        try Self.open(&machine, 1, endStream: false)
+        #expect(try machine.receivedRSTStream(on: 1, now: Self.start) == true)
+        #expect(try machine.receivedData(on: 1, flowControlled: 8, endStream: false, now: Self.start) == .reset(windowIncrement: 8, .streamClosed))
+        #expect(try machine.receivedHeaders(on: 1, endStream: true, dependsOnItself: false, now: Self.start) == .reset(.streamClosed))
+        #expect(try machine.receivedWindowUpdate(on: 1, increment: 1, now: Self.start) == .reset(.streamClosed))
+        #expect(try machine.receivedRSTStream(on: 1, now: Self.start) == false)
+        #expect(try machine.receivedPriority(on: 1, dependsOnItself: false, now: Self.start) == .none)
+    }
+
+    @Test("after both sides ended a stream, DATA or HEADERS on it are a connection error STREAM_CLOSED; WINDOW_UPDATE and RST_STREAM are not (RFC 9113 §5.1)")
+    func framesAfterBothEnded() throws {
+        var machine = Self.machine()
+        try Self.open(&machine, 1)
+        machine.sentEndStream(on: 1)
+        #expect(try machine.receivedWindowUpdate(on: 1, increment: 1, now: Self.start) == .none)
+        #expect(try machine.receivedRSTStream(on: 1, now: Self.start) == false)
+        for frame in ["DATA", "HEADERS"] {
+            var copy = machine
+            let code = Self.connectionError { () throws(Machine.ConnectionError) in
+                if frame == "DATA" {
+                    _ = try copy.receivedData(on: 1, flowControlled: 1, endStream: true, now: Self.start)
+                } else {
+                    _ = try copy.receivedHeaders(on: 1, endStream: true, dependsOnItself: false, now: Self.start)
+                }
+            }
+            #expect(code == .streamClosed, "\(frame)")
+        }
+    }
+
+    @Test("frames on a stream the server reset, refused or ended first are ignored: the client may have sent them before it knew (RFC 9113 §5.1)")
+    func framesAfterServerClosed() throws {
+        var machine = Self.machine(maxConcurrentStreams: 2)
+        try Self.open(&machine, 1, endStream: false)
+        machine.sentEndStream(on: 1)
+        try Self.open(&machine, 3, endStream: false)
+        machine.sentReset(on: 3)
+        try Self.open(&machine, 5)
+        try Self.open(&machine, 7)
+        #expect(try machine.receivedHeaders(on: 9, endStream: false, dependsOnItself: false, now: Self.start) == .reset(.refusedStream))
+        for id: UInt32 in [1, 3, 9] {
+            #expect(try machine.receivedData(on: id, flowControlled: 4, endStream: false, now: Self.start) == .drop(windowIncrement: 4))
+            #expect(try machine.receivedHeaders(on: id, endStream: true, dependsOnItself: false, now: Self.start) == .ignore)
+        }
+    }
+
+    @Test("closed streams are remembered for closedStreamMemory closures; frames on older ones are ignored")
+    func closedStreamsForgotten() throws {
+        var machine = Self.machine()
+        try Self.open(&machine, 1)
+        _ = try machine.receivedRSTStream(on: 1, now: Self.start)
+        var id: UInt32 = 3
+        for _ in 1..<Machine.closedStreamMemory {
+            try Self.open(&machine, id)
+            machine.sentEndStream(on: id)
+            id += 2
+        }
+        #expect(try machine.receivedData(on: 1, flowControlled: 1, endStream: false, now: Self.start) == .reset(windowIncrement: 1, .streamClosed))
+        try Self.open(&machine, id)
+        machine.sentEndStream(on: id)
+        #expect(try machine.receivedData(on: 1, flowControlled: 1, endStream: false, now: Self.start) == .drop(windowIncrement: 1))
     }
 
     // MARK: - GOAWAY
@@ -345,9 +420,43 @@ import Testing
         #expect(machine.quiesce() == nil)
         #expect(try machine.receivedHeaders(on: 3, endStream: true, dependsOnItself: false, now: Self.start) == .reset(.refusedStream))
         #expect(machine.closeIfDone(outputEmpty: true) == false)
-        machine.closeStream(1)
+        machine.sentEndStream(on: 1)
         #expect(machine.closeIfDone(outputEmpty: false) == false)
         #expect(machine.closeIfDone(outputEmpty: true) == true)
         #expect(machine.lifecycle == .closed)
+    }
+
+    // MARK: - Timeouts
+
+    @Test("a connection must open a stream within the header timeout, even if it keeps sending other frames")
+    func headerTimeout() throws {
+        var machine = Self.machine()
+        #expect(machine.deadline == Self.start + .seconds(10))
+        #expect(machine.timerFired(now: Self.start + .seconds(5), relaying: false) == .schedule(Self.start + .seconds(10)))
+        try machine.receivedPing(now: Self.start + .seconds(6))
+        machine.readCompleted(now: Self.start + .seconds(6))
+        #expect(machine.deadline == Self.start + .seconds(16))
+        #expect(machine.timerFired(now: Self.start + .seconds(16), relaying: false) == .close)
+    }
+
+    @Test("after its first stream a connection lives while it reads within the idle timeout or a volume body makes progress")
+    func idleTimeout() throws {
+        var machine = Self.machine()
+        try Self.open(&machine, 1)
+        machine.readCompleted(now: Self.start + .seconds(1))
+        #expect(machine.deadline == Self.start + .seconds(61))
+        #expect(machine.timerFired(now: Self.start + .seconds(10), relaying: false) == .schedule(Self.start + .seconds(61)))
+        machine.bodyProgressed(now: Self.start + .seconds(50))
+        #expect(machine.timerFired(now: Self.start + .seconds(61), relaying: false) == .schedule(Self.start + .seconds(110)))
+        #expect(machine.timerFired(now: Self.start + .seconds(110), relaying: false) == .close)
+    }
+
+    @Test("a relayed response keeps the connection (upstream has its own timeouts); a closed connection's timer does nothing")
+    func relayKeepsTheConnection() throws {
+        var machine = Self.machine()
+        #expect(machine.timerFired(now: Self.start + .seconds(10), relaying: true) == .schedule(Self.start + .seconds(70)))
+        #expect(machine.timerFired(now: Self.start + .seconds(70), relaying: false) == .close)
+        _ = machine.connectionFailed()
+        #expect(machine.timerFired(now: Self.start + .seconds(70), relaying: false) == .none)
     }
 }

@@ -9,12 +9,12 @@ import NIOHPACK
 /// open stream's request and response in one table, and every frame the server sends written into
 /// one buffer per read batch.
 ///
-/// Each request's fields are written as an HTTP/1.1 request head and parsed by the same
-/// ``HTTPRequestParser`` (so both protocols accept and refuse the same requests), answered by the
-/// same ``Responder`` (objects, ranges, conditionals, links, the cache), and the plan is framed
-/// by ``HTTP2ResponseWriter``. Bodies go out as `DATA` frames no faster than the client's
-/// flow-control windows let them; bodies in the volume are read straight into the output as the
-/// windows open; relayed bodies wait in memory for the window.
+/// Each request's fields are written as an HTTP/1.1 request head (``HTTP2RequestFields``) and
+/// parsed by the same ``HTTPRequestParser`` (so both protocols accept and refuse the same
+/// requests), answered by the same ``Responder`` (objects, ranges, conditionals, links, the
+/// cache), and the plan is framed by ``HTTP2ResponseWriter``. Bodies go out as `DATA` frames no
+/// faster than the client's flow-control windows let them; bodies in the volume are read straight
+/// into the output as the windows open; relayed bodies wait in memory for the window.
 ///
 /// Limits and defences: `SETTINGS_MAX_CONCURRENT_STREAMS` (a stream over it is refused with
 /// `REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE` (a larger request gets `431`, and a block
@@ -35,6 +35,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         var fields: HPACKHeaders?
         /// The request body received so far (forwarded methods only).
         var body: ByteBuffer?
+        /// The request body's length so far, kept or not.
+        var bodyLength = 0
         /// The request body is larger than allowed: `413` once it ends.
         var bodyTooLarge = false
         var isHead = false
@@ -87,15 +89,17 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private var isReading = false
     private var isFlushing = false
     private var relayGeneration = 0
-    /// The connection closes when nothing happened for this long: no request yet (the header
-    /// timeout), or no frame and no body progress (the idle timeout).
-    private var deadline: NIODeadline
     private var timer: Scheduled<Void>?
-    private var sawRequest = false
 
     package init(server: ServerContext, dates: DateCache, maxConcurrentStreams: Int, maxHeaderListSize: Int) {
         self.server = server
-        self.machine = HTTP2ConnectionStateMachine(maxConcurrentStreams: maxConcurrentStreams, maxHeaderListSize: maxHeaderListSize, now: .now())
+        self.machine = HTTP2ConnectionStateMachine(
+            maxConcurrentStreams: maxConcurrentStreams,
+            maxHeaderListSize: maxHeaderListSize,
+            headerTimeout: server.configuration.headerTimeout,
+            idleTimeout: server.configuration.idleTimeout,
+            now: .now()
+        )
         self.writer = HTTP2ResponseWriter(dates: dates, serverName: server.configuration.serverName)
         // A block may encode a list of up to this size; beyond it only an attack's.
         self.reader = HTTP2FrameReader(maxHeaderBlock: max(maxHeaderListSize, 16384) + 16384)
@@ -106,7 +110,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         )
         self.scratch = ByteBuffer()
         self.out = ByteBuffer()
-        self.deadline = .now() + server.configuration.headerTimeout
     }
 
     package func handlerAdded(context: ChannelHandlerContext) {
@@ -116,7 +119,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         self.server.stats.connectionOpened()
         HTTP2Wire.writeSettings(self.machine.localSettings, into: &self.out)
         self.writeOutput(context: context)
-        self.scheduleTimer(context: context)
+        self.scheduleTimer(at: self.machine.deadline, context: context)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -152,7 +155,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     package func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
-        self.deadline = .now() + (self.sawRequest ? self.server.configuration.idleTimeout : self.server.configuration.headerTimeout)
+        self.machine.readCompleted(now: .now())
         self.flushIfNeeded(context: context)
         context.fireChannelReadComplete()
     }
@@ -194,6 +197,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             case .open(let bodyFollows):
                 self.opened(id, fields: fields, bodyFollows: bodyFollows, context: context)
             case .requestEnded:
+                // Trailers carry no pseudo-header fields (RFC 9113 §8.1); their fields are not used.
+                guard !fields.contains(where: { $0.name.utf8.first == UInt8(ascii: ":") }) else {
+                    self.resetStream(id, .protocolError)
+                    return
+                }
                 self.requestEnded(id, context: context)
             case .reset(let code):
                 self.resetStream(id, code)
@@ -252,10 +260,9 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     /// Stream `id` opened with the request `fields`.
     private func opened(_ id: UInt32, fields: HPACKHeaders, bodyFollows: Bool, context: ChannelHandlerContext) {
-        self.sawRequest = true
         var exchange = Exchange()
         exchange.isHead = fields.first(name: ":method") == "HEAD"
-        if Self.listSize(fields) > self.machine.maxHeaderListSize {
+        if HTTP2RequestFields.listSize(fields) > self.machine.maxHeaderListSize {
             self.machine.ignoreRequestBody(on: id)
             self.exchanges[id] = exchange
             self.sendError(.headersTooLarge, on: id, context: context)
@@ -275,7 +282,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// that expects `100-continue` gets it (RFC 9110 §10.1.1).
     private func checkBeforeBody(_ id: UInt32, fields: HPACKHeaders, context: ChannelHandlerContext) {
         self.scratch.clear()
-        guard Self.writeRequestHead(fields, bodyLength: nil, into: &self.scratch) else { return }
+        guard HTTP2RequestFields.writeHead(fields, bodyLength: nil, into: &self.scratch) else { return }
         guard case .request(let head) = self.server.parser.parse(self.scratch) else { return }
         switch self.server.responder.body(of: head) {
         case .refuse(let status):
@@ -297,6 +304,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// Bytes of stream `id`'s request body.
     private func receivedBody(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
         guard var exchange = self.exchanges[id] else { return }
+        exchange.bodyLength += bytes.readableBytes
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
         if !exchange.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
             var bytes = bytes
@@ -324,6 +332,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             self.sendError(.contentTooLarge, on: id, context: context)
             return
         }
+        // A content-length other than the body's makes the request malformed (RFC 9113 §8.1.1).
+        guard fields[canonicalForm: "content-length"].allSatisfy({ Int($0) == exchange.bodyLength }) else {
+            self.sendError(.badRequest, on: id, context: context)
+            return
+        }
         self.answer(id, fields: fields, body: body ?? ByteBuffer(), context: context)
     }
 
@@ -331,7 +344,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// HTTP/1.1 requests are.
     private func answer(_ id: UInt32, fields: HPACKHeaders, body: ByteBuffer?, context: ChannelHandlerContext) {
         self.scratch.clear()
-        guard Self.writeRequestHead(fields, bodyLength: body?.readableBytes, into: &self.scratch) else {
+        guard HTTP2RequestFields.writeHead(fields, bodyLength: body?.readableBytes, into: &self.scratch) else {
             self.sendError(.badRequest, on: id, context: context)
             return
         }
@@ -356,78 +369,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             }
             self.perform(plan, on: id, mount: mount, context: context)
         }
-    }
-
-    /// The size of a field list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (RFC 9113 §6.5.2).
-    private static func listSize(_ fields: HPACKHeaders) -> Int {
-        var size = 0
-        for (name, value, _) in fields { size += name.utf8.count + value.utf8.count + 32 }
-        return size
-    }
-
-    /// Writes the request's fields as an HTTP/1.1 request head; false when they cannot be one
-    /// (no `:method` or `:path`, connection-specific fields, or bytes that would end a line or a
-    /// name early).
-    static func writeRequestHead(_ fields: HPACKHeaders, bodyLength: Int?, into out: inout ByteBuffer) -> Bool {
-        var method: String?
-        var path: String?
-        var authority: String?
-        for (name, value, _) in fields where name.utf8.first == UInt8(ascii: ":") {
-            switch name {
-            case ":method": method = value
-            case ":path": path = value
-            case ":authority": authority = value
-            default: break
-            }
-        }
-        guard let method, let path, Self.isSafe(method, name: true), Self.isSafe(path, name: true) else { return false }
-        out.writeString(method)
-        out.writeStaticString(" ")
-        out.writeString(path)
-        out.writeStaticString(" HTTP/1.1\r\n")
-        if let authority {
-            guard Self.isSafe(authority, name: false) else { return false }
-            out.writeStaticString("host: ")
-            out.writeString(authority)
-            out.writeStaticString("\r\n")
-        }
-        for (name, value, _) in fields where name.utf8.first != UInt8(ascii: ":") {
-            if name == "host", authority != nil { continue }
-            // Connection-specific fields make a request malformed (RFC 9113 §8.2.2).
-            switch name {
-            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": return false
-            case "te" where value != "trailers": return false
-            default: break
-            }
-            if name == "content-length", bodyLength != nil { continue }
-            guard Self.isSafe(name, name: true, lowercase: true), Self.isSafe(value, name: false) else { return false }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
-        if let bodyLength {
-            out.writeStaticString("content-length: ")
-            out.writeString(String(bodyLength))
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
-        return true
-    }
-
-    /// No CR, LF or NUL (they would split the head), and for names and the request line no
-    /// space or colon either (values may have both: `gzip, deflate`), and no uppercase letters
-    /// in names (RFC 9113 §8.2.1); the parser checks the rest.
-    private static func isSafe(_ text: String, name: Bool, lowercase: Bool = false) -> Bool {
-        for byte in text.utf8 {
-            switch byte {
-            case 0, 10, 13: return false
-            case 32 where name, 58 where name: return false
-            case UInt8(ascii: "A")...UInt8(ascii: "Z") where lowercase: return false
-            default: continue
-            }
-        }
-        return true
     }
 
     // MARK: - Responses
@@ -491,7 +432,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     /// The server's end of stream `id` is written.
     private func responseEnded(_ id: UInt32) {
-        self.closeStream(id)?.relay?.subscription?.cancel()
+        self.machine.sentEndStream(on: id)
+        self.exchanges.removeValue(forKey: id)?.relay?.subscription?.cancel()
     }
 
     /// Writes `DATA` frames of the streams with bodies to send, as far as windows and output
@@ -545,12 +487,13 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
                         self.out.moveWriterIndex(to: header)
                         self.server.logger.error("cannot read the volume")
                         HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
-                        self.closeStream(id)
+                        self.machine.sentReset(on: id)
+                        self.exchanges[id] = nil
                         return
                     }
                     _ = body.written(length)
                     self.machine.sent(count, on: id)
-                    self.deadline = .now() + self.server.configuration.idleTimeout
+                    self.machine.bodyProgressed(now: .now())
                     if last {
                         ended = true
                         break sending
@@ -678,7 +621,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             if relay.bodiless != nil {
                 // The fields are out: the only way to signal the failure is to reset the stream.
                 relay.subscription?.cancel()
-                self.closeStream(id)
+                self.machine.sentReset(on: id)
+                self.exchanges[id] = nil
                 HTTP2Wire.writeRSTStream(id, .internalError, into: &self.out)
                 break
             }
@@ -725,25 +669,19 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Life of the connection
 
-    /// A stream error the state machine found: `RST_STREAM`, and the stream's exchange, if any,
-    /// is dropped.
+    /// The server resets stream `id` (a stream error the state machine found, or a relay that
+    /// fell too far behind): `RST_STREAM`, and the stream's exchange, if any, is dropped.
     private func resetStream(_ id: UInt32, _ code: HTTP2Wire.ErrorCode) {
         HTTP2Wire.writeRSTStream(id, code, into: &self.out)
+        self.machine.sentReset(on: id)
         self.streamClosed(id)
     }
 
-    /// The client reset stream `id`, or the server did.
+    /// Stream `id` was reset, by the client or the server: its exchange is dropped.
     private func streamClosed(_ id: UInt32) {
-        guard let exchange = self.closeStream(id) else { return }
+        guard let exchange = self.exchanges.removeValue(forKey: id) else { return }
         exchange.relay?.subscription?.cancel()
         if let context { self.closeIfDone(context: context) }
-    }
-
-    /// Closes stream `id` in the state machine and drops its exchange, which is returned.
-    @discardableResult
-    private func closeStream(_ id: UInt32) -> Exchange? {
-        self.machine.closeStream(id)
-        return self.exchanges.removeValue(forKey: id)
     }
 
     /// A connection error: `GOAWAY` with its code, then the connection closes.
@@ -773,23 +711,22 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
-    private func scheduleTimer(context: ChannelHandlerContext) {
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: self.deadline) {
+    private func scheduleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.timerFired(context: context)
         }
     }
 
     private func timerFired(context: ChannelHandlerContext) {
         self.timer = nil
-        guard self.machine.lifecycle != .closed else { return }
-        let busy = self.exchanges.values.contains { $0.relay != nil }
-        if busy || NIODeadline.now() < self.deadline {
-            // Relays have upstream's own timeouts.
-            if busy { self.deadline = .now() + self.server.configuration.idleTimeout }
-            self.scheduleTimer(context: context)
-            return
+        switch self.machine.timerFired(now: .now(), relaying: self.exchanges.values.contains { $0.relay != nil }) {
+        case .none:
+            break
+        case .schedule(let deadline):
+            self.scheduleTimer(at: deadline, context: context)
+        case .close:
+            self.fail(.init(code: .noError, reason: "idle for longer than the timeout"), context: context)
         }
-        self.fail(.init(code: .noError, reason: "idle for longer than the timeout"), context: context)
     }
 
     private func logAccess(_ head: RequestHead, in bytes: UnsafeRawBufferPointer, status: HTTPStatus, context: ChannelHandlerContext) {

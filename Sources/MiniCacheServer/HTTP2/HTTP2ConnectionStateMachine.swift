@@ -6,7 +6,9 @@ import NIOCore
 /// It keeps the streams' states and identifiers, the flow-control windows the client grants
 /// (the connection's and each stream's), the client's settings, the server's limits, `GOAWAY` in
 /// both directions, and the count of frames that cost the server and give the client nothing
-/// (``abuseLimit`` per ``abuseWindow``). A rule broken on a stream is a stream error, returned as
+/// (``abuseLimit`` per ``abuseWindow``), and when the connection times out: it must send a
+/// request within the header timeout, then never stay longer than the idle timeout without a
+/// frame or body progress. A rule broken on a stream is a stream error, returned as
 /// an action that resets it; a rule broken on the connection is thrown as a
 /// ``HTTP2FrameReader/ConnectionError``, after which the connection must end with
 /// ``connectionFailed()``'s `GOAWAY`.
@@ -71,9 +73,36 @@ struct HTTP2ConnectionStateMachine {
         case reset(HTTP2Wire.ErrorCode)
     }
 
+    /// How a stream closed, which says what a later frame on it means (RFC 9113 §5.1).
+    enum Closure: Equatable {
+        /// The client reset it: a later frame other than `PRIORITY` or `RST_STREAM` is a stream
+        /// error `STREAM_CLOSED`.
+        case resetByClient
+        /// Both sides ended it: a later `DATA` or `HEADERS` is a connection error
+        /// `STREAM_CLOSED`.
+        case ended
+        /// The server reset or refused it, or ended its side first: later frames, which the
+        /// client may have sent before it knew, are ignored.
+        case closedByServer
+    }
+
+    /// What to do when the timer fires.
+    enum TimerAction: Equatable {
+        /// Nothing: the connection is closed.
+        case none
+        /// Schedule the timer again for this time.
+        case schedule(NIODeadline)
+        /// The connection timed out: it ends with `GOAWAY` `NO_ERROR`.
+        case close
+    }
+
     /// Frames that cost the server and give the client nothing, allowed per ``abuseWindow``.
     static let abuseLimit = 200
     static let abuseWindow = TimeAmount.seconds(30)
+    /// Closed streams remembered; frames on streams closed longer ago are ignored.
+    static let closedStreamMemory = 128
+    /// Ranges of identifiers the client skipped remembered; HEADERS on older skipped ones are ignored.
+    static let skippedRangeMemory = 16
 
     /// `SETTINGS_MAX_CONCURRENT_STREAMS`: streams beyond it are refused.
     let maxConcurrentStreams: Int
@@ -87,6 +116,12 @@ struct HTTP2ConnectionStateMachine {
     private var goAwayLastStreamID: UInt32?
     /// The open streams, at most ``maxConcurrentStreams``: found by a scan, cheaper than hashing.
     private var streams: [HTTP2StreamState] = []
+    /// The streams closed last (``closedStreamMemory``), the oldest overwritten first.
+    private var closed: [(id: UInt32, closure: Closure)] = []
+    private var nextClosed = 0
+    /// Identifiers below ``lastStreamID`` the client never used (RFC 9113 §5.1.1), the last
+    /// ``skippedRangeMemory`` ranges.
+    private var skipped: [ClosedRange<UInt32>] = []
     /// Bytes the client's connection window lets the server send.
     private(set) var connectionWindow = HTTP2Wire.defaultWindow
     /// The client's `SETTINGS_INITIAL_WINDOW_SIZE`.
@@ -97,16 +132,27 @@ struct HTTP2ConnectionStateMachine {
     private var tableSizeUpdate = false
     private var abuseCount = 0
     private var abuseWindowStart: NIODeadline
+    private let headerTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    /// A stream was opened: the idle timeout applies instead of the header timeout.
+    private var sawRequest = false
+    /// When the connection times out, unless a relay is in progress.
+    private(set) var deadline: NIODeadline
 
     /// A connection whose client preface has not come yet.
     /// - Parameters:
     ///   - maxConcurrentStreams: streams open at once beyond which a new one is refused.
     ///   - maxHeaderListSize: the header list size advertised to the client.
-    ///   - now: the time, for ``abuseWindow``.
-    init(maxConcurrentStreams: Int, maxHeaderListSize: Int, now: NIODeadline) {
+    ///   - headerTimeout: how long the connection may go without opening its first stream.
+    ///   - idleTimeout: how long it may go without a read or body progress after that.
+    ///   - now: the time the connection started.
+    init(maxConcurrentStreams: Int, maxHeaderListSize: Int, headerTimeout: TimeAmount, idleTimeout: TimeAmount, now: NIODeadline) {
         self.maxConcurrentStreams = maxConcurrentStreams
         self.maxHeaderListSize = maxHeaderListSize
+        self.headerTimeout = headerTimeout
+        self.idleTimeout = idleTimeout
         self.abuseWindowStart = now
+        self.deadline = now + headerTimeout
     }
 
     /// The settings of the server's first `SETTINGS` frame.
@@ -152,13 +198,33 @@ struct HTTP2ConnectionStateMachine {
             }
         }
         guard id & 1 == 1 else { throw .init(code: .protocolError, reason: "HEADERS on stream \(id), a server stream") }
-        guard id > self.lastStreamID else { return .ignore }
+        guard id > self.lastStreamID else {
+            switch self.closure(of: id) {
+            case .resetByClient:
+                try self.abused(now: now())
+                return .reset(.streamClosed)
+            case .ended:
+                throw .init(code: .streamClosed, reason: "HEADERS on stream \(id), closed")
+            case .closedByServer:
+                return .ignore
+            case nil:
+                // A new stream's identifier must be above every one used before (RFC 9113 §5.1.1).
+                guard !self.skipped.contains(where: { $0.contains(id) }) else {
+                    throw .init(code: .protocolError, reason: "HEADERS on stream \(id), below the last stream \(self.lastStreamID)")
+                }
+                return .ignore
+            }
+        }
+        let next = self.lastStreamID == 0 ? 1 : self.lastStreamID + 2
+        if id > next { self.remember(skipped: next...(id - 2)) }
         self.lastStreamID = id
         guard self.lifecycle == .open, self.streams.count < self.maxConcurrentStreams, !dependsOnItself else {
             try self.abused(now: now())
+            self.remember(id, .closedByServer)
             return .reset(dependsOnItself ? .protocolError : .refusedStream)
         }
         self.streams.append(HTTP2StreamState(id: id, request: endStream ? .complete : .receiving, sendWindow: self.initialWindow))
+        self.sawRequest = true
         return .open(bodyFollows: !endStream)
     }
 
@@ -168,7 +234,17 @@ struct HTTP2ConnectionStateMachine {
         guard flowControlled <= HTTP2Wire.defaultWindow else { throw .init(code: .flowControlError, reason: "DATA beyond the window") }
         // The server reopens the windows at once: bodies it keeps are bounded by the cache's limit.
         if flowControlled == 0 && !endStream { try self.abused(now: now()) }
-        guard let index = self.index(of: id) else { return .drop(windowIncrement: flowControlled) }
+        guard let index = self.index(of: id) else {
+            switch self.closure(of: id) {
+            case .resetByClient:
+                try self.abused(now: now())
+                return .reset(windowIncrement: flowControlled, .streamClosed)
+            case .ended:
+                throw .init(code: .streamClosed, reason: "DATA on stream \(id), closed")
+            case .closedByServer, nil:
+                return .drop(windowIncrement: flowControlled)
+            }
+        }
         switch self.streams[index].request {
         case .complete:
             // Still counted against the connection's window (RFC 9113 §6.9).
@@ -188,7 +264,7 @@ struct HTTP2ConnectionStateMachine {
         try self.abused(now: now())
         guard dependsOnItself else { return .none }
         try self.abused(now: now())
-        if let index = self.index(of: id) { self.removeStream(at: index) }
+        if let index = self.index(of: id) { self.removeStream(at: index, .closedByServer) }
         return .reset(.protocolError)
     }
 
@@ -197,7 +273,7 @@ struct HTTP2ConnectionStateMachine {
         guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "RST_STREAM on an idle stream") }
         try self.abused(now: now())
         guard let index = self.index(of: id) else { return false }
-        self.removeStream(at: index)
+        self.removeStream(at: index, .resetByClient)
         return true
     }
 
@@ -245,7 +321,11 @@ struct HTTP2ConnectionStateMachine {
             return .resumeConnection
         }
         guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "WINDOW_UPDATE on an idle stream") }
-        guard let index = self.index(of: id) else { return .none }
+        guard let index = self.index(of: id) else {
+            guard self.closure(of: id) == .resetByClient else { return .none }
+            try self.abused(now: now())
+            return .reset(.streamClosed)
+        }
         guard increment > 0 else {
             try self.resetStream(at: index, now: now())
             return .reset(.protocolError)
@@ -284,7 +364,7 @@ struct HTTP2ConnectionStateMachine {
             return false
         }
         self.connectionWindow -= count
-        self.removeStream(at: index)
+        self.removeStream(at: index, self.streams[index].request == .complete ? .ended : .closedByServer)
         return true
     }
 
@@ -294,9 +374,16 @@ struct HTTP2ConnectionStateMachine {
         if let index = self.index(of: id) { self.streams[index].sendWindow -= count }
     }
 
-    /// The server wrote its end of stream `id`, or reset it.
-    mutating func closeStream(_ id: UInt32) {
-        if let index = self.index(of: id) { self.removeStream(at: index) }
+    /// The server wrote its end of stream `id` (`END_STREAM`).
+    mutating func sentEndStream(on id: UInt32) {
+        guard let index = self.index(of: id) else { return }
+        self.removeStream(at: index, self.streams[index].request == .complete ? .ended : .closedByServer)
+    }
+
+    /// The server reset stream `id` (`RST_STREAM`); nothing when the stream is not open.
+    mutating func sentReset(on id: UInt32) {
+        guard let index = self.index(of: id) else { return }
+        self.removeStream(at: index, .closedByServer)
     }
 
     /// True once per change of the client's `SETTINGS_HEADER_TABLE_SIZE`: the next header block
@@ -340,13 +427,35 @@ struct HTTP2ConnectionStateMachine {
         self.streams.removeAll()
     }
 
+    // MARK: - Deadlines
+
+    /// A batch of reads ended: the deadline moves on.
+    mutating func readCompleted(now: NIODeadline) {
+        self.deadline = now + (self.sawRequest ? self.idleTimeout : self.headerTimeout)
+    }
+
+    /// A body streaming from the volume went on: the deadline moves on.
+    mutating func bodyProgressed(now: NIODeadline) {
+        self.deadline = now + self.idleTimeout
+    }
+
+    /// The timer fired; `relaying` when a response is relayed from upstream, which has its own
+    /// timeouts.
+    mutating func timerFired(now: NIODeadline, relaying: Bool) -> TimerAction {
+        guard self.lifecycle != .closed else { return .none }
+        if relaying { self.deadline = now + self.idleTimeout }
+        guard relaying || now < self.deadline else { return .close }
+        return .schedule(self.deadline)
+    }
+
     // MARK: - Helpers
 
     private func index(of id: UInt32) -> Int? {
         self.streams.firstIndex { $0.id == id }
     }
 
-    private mutating func removeStream(at index: Int) {
+    private mutating func removeStream(at index: Int, _ closure: Closure) {
+        self.remember(self.streams[index].id, closure)
         self.streams.swapAt(index, self.streams.count - 1)
         self.streams.removeLast()
     }
@@ -354,7 +463,26 @@ struct HTTP2ConnectionStateMachine {
     /// A stream error: the stream is closed, and its `RST_STREAM` counted against ``abuseLimit``.
     private mutating func resetStream(at index: Int, now: NIODeadline) throws(ConnectionError) {
         try self.abused(now: now)
-        self.removeStream(at: index)
+        self.removeStream(at: index, .closedByServer)
+    }
+
+    private mutating func remember(_ id: UInt32, _ closure: Closure) {
+        guard self.closed.count == Self.closedStreamMemory else {
+            self.closed.append((id, closure))
+            return
+        }
+        self.closed[self.nextClosed] = (id, closure)
+        self.nextClosed = (self.nextClosed + 1) % Self.closedStreamMemory
+    }
+
+    private mutating func remember(skipped range: ClosedRange<UInt32>) {
+        if self.skipped.count == Self.skippedRangeMemory { self.skipped.removeFirst() }
+        self.skipped.append(range)
+    }
+
+    /// How stream `id`, not open, closed; nil when it was never opened or closed too long ago.
+    private func closure(of id: UInt32) -> Closure? {
+        self.closed.first { $0.id == id }?.closure
     }
 
     /// Counts a frame against ``abuseLimit``.

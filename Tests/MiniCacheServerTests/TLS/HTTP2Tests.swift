@@ -109,6 +109,87 @@ import Testing
         }
     }
 
+    @Test("DATA after the client's own RST_STREAM gets RST_STREAM STREAM_CLOSED; HEADERS on a stream it skipped ends the connection with PROTOCOL_ERROR (RFC 9113 §5.1, §5.1.1)")
+    func closedAndSkippedStreams() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin")]
+            try await client.send(
+                H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: 1, wire.block(fields)) + H2Wire.rstStream(stream: 1)
+                    + H2Wire.frame(.data, stream: 1, [0]))
+            await client.wait { H2Wire.responses(in: $0)[1]?.reset != nil }
+            #expect(H2Wire.responses(in: client.received)[1]?.reset == 5)
+            let responses = try await Self.exchange(client, wire.request("/small.bin", stream: 5), streams: [5])
+            #expect(responses[5]?.status == 200)
+            try await client.send(wire.request("/small.bin", stream: 3))
+            #expect(await client.waitForClose())
+            #expect(H2Wire.goAwayCode(in: client.received) == 1)
+            #expect(H2Wire.responses(in: client.received)[3] == nil)
+        }
+    }
+
+    @Test("a request whose content-length is not the length of its DATA is malformed: 400, never answered as if it were right (RFC 9113 §8.1.1)")
+    func contentLengthMismatch() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            var bytes: [UInt8] = []
+            for (stream, length) in [(UInt32(1), "5"), (3, "3"), (5, "0")] {
+                let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin"), ("content-length", length)]
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: stream, wire.block(fields))
+                bytes += H2Wire.frame(.data, flags: H2Wire.endStream, stream: stream, [1, 2, 3])
+            }
+            let responses = try await Self.exchange(client, bytes, streams: [1, 3, 5])
+            #expect(responses[1]?.status == 400)
+            #expect(responses[3]?.status == 200)
+            #expect(responses[5]?.status == 400)
+        }
+    }
+
+    @Test("malformed requests: pseudo-header fields in trailers get RST_STREAM PROTOCOL_ERROR, a request without :scheme 400; plain trailers end the request (RFC 9113 §8.1, §8.3)")
+    func malformedRequests() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin")]
+            var bytes: [UInt8] = []
+            for (stream, trailer) in [(UInt32(1), ("x-checksum", "1")), (3, (":path", "/other"))] {
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: stream, wire.block(fields))
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders | H2Wire.endStream, stream: stream, wire.block([trailer]))
+            }
+            bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders | H2Wire.endStream, stream: 5, wire.block(fields.filter { $0.0 != ":scheme" }))
+            let responses = try await Self.exchange(client, bytes, streams: [1, 3, 5])
+            #expect(responses[1]?.status == 200)
+            #expect(responses[3]?.reset == 1)
+            #expect(responses[3]?.status == nil)
+            #expect(responses[5]?.status == 400)
+        }
+    }
+
+    @Test("a connection that opens no stream within the header timeout gets GOAWAY NO_ERROR and is closed")
+    func headerTimeout() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            // PING is answered but opens no stream; the header timeout is 2 s, 15 s the safety margin.
+            try await client.send(H2Wire.frame(.ping, stream: 0, [UInt8](repeating: 0, count: 8)))
+            #expect(await client.waitForClose(timeout: 15))
+            #expect(H2Wire.goAwayCode(in: client.received) == 0)
+        }
+    }
+
     @Test("SETTINGS advertise the stream and header-list limits; a stream above the limit is refused")
     func limits() async throws {
         let fixture = try TLSFixture()
