@@ -154,6 +154,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
+        assert(self.exchanges.count == self.machine.openStreams, "an exchange without an open stream, or the reverse")
         self.isReading = false
         self.machine.readCompleted(now: .now())
         self.flushIfNeeded(context: context)
