@@ -24,7 +24,7 @@ struct ClusterTLSTests {
         let up = try await UpProcess([
             "up", "--tls", "--store", etcd.url, "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "148",
             "--sites", "1", "--router-wait", "10",
-        ], timeout: 30)
+        ])
         do {
             try await Self.viewerOverHTTPS(up.lines, store: etcd.url)
         } catch {

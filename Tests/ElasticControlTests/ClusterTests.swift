@@ -33,7 +33,7 @@ final class ECDNProcess: Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits until a line `name: ...` arrived; returns its value.
-    func value(_ name: String, timeout: Double = 20) async throws -> String {
+    func value(_ name: String, timeout: Double = 60) async throws -> String {
         _ = await output.wait(timeout: timeout) { ChildOutput.values(in: $0)[name] != nil }
         guard let value = output.values[name] else { throw ControlError(.timeout, "no '\(name):' line from ecdn \(process.arguments ?? [])") }
         return value

@@ -120,7 +120,9 @@ struct EtcdTLSTests {
         let etcd = try await EtcdTestServer.start(security: files.requiringClientCertificates, clientTLS: files.clientTLS)
         defer { etcd.destroy() }
         let tls = EtcdConfiguration.TLS(caFile: files.otherCA, certificateFile: files.clientCertificate, keyFile: files.clientKey)
-        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: tls, requestTimeout: .seconds(2)))
+        // A refused member is reported when the request times out, with its last attempt's reason:
+        // these tests wait out the timeout, so it is a margin of 10 s for a busy machine, not 30.
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: tls, requestTimeout: .seconds(10)))
         let error = try await #require(throws: EtcdError.self) { try await client.put("/x", value: [1]) }
         #expect(error.message.contains("TLS to etcd failed: the member's certificate is not signed by the CA in \(files.otherCA)"), "\(error.message)")
         await client.close()
@@ -131,12 +133,12 @@ struct EtcdTLSTests {
         defer { files.remove() }
         let etcd = try await EtcdTestServer.start(security: files.requiringClientCertificates, clientTLS: files.clientTLS)
         defer { etcd.destroy() }
-        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(2)))
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(10)))
         let error = try await #require(throws: EtcdError.self) { try await client.get("/x") }
         #expect(error.message.contains("the member requires a client certificate"), "\(error.message)")
         // A certificate from a CA the member does not trust is refused too, and named.
         let stranger = EtcdConfiguration.TLS(caFile: files.ca, certificateFile: files.strangerCertificate, keyFile: files.strangerKey)
-        let other = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: stranger, requestTimeout: .seconds(2)))
+        let other = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: stranger, requestTimeout: .seconds(10)))
         let refused = try await #require(throws: EtcdError.self) { try await other.get("/x") }
         #expect(refused.message.contains("the member refused the client certificate \(files.strangerCertificate)"), "\(refused.message)")
         await client.close()
@@ -153,7 +155,7 @@ struct EtcdTLSTests {
         named.serverName = "localhost"
         let etcd = try await EtcdTestServer.start(security: security, clientTLS: named)
         defer { etcd.destroy() }
-        let atAddress = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(2)))
+        let atAddress = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(10)))
         let error = try await #require(throws: EtcdError.self) { try await atAddress.get("/x") }
         #expect(error.message.contains("the member's certificate does not name the address it was reached at"), "\(error.message)")
         let byName = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: named))
@@ -168,7 +170,7 @@ struct EtcdTLSTests {
         defer { files.remove() }
         let etcd = try await EtcdTestServer.start()
         defer { etcd.destroy() }
-        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(2)))
+        let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [etcd.endpoint], tls: .init(caFile: files.ca), requestTimeout: .seconds(10)))
         let error = try await #require(throws: EtcdError.self) { try await client.get("/x") }
         #expect(error.message.contains("it likely does not speak TLS on this port: use etcd:// endpoints"), "\(error.message)")
         await client.close()

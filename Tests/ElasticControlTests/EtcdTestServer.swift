@@ -145,7 +145,7 @@ final class EtcdTestServer: @unchecked Sendable {
         self.errors = ChildOutput(errors.fileHandleForReading)
     }
 
-    func waitUntilServing(timeout: Double = 20) async throws {
+    func waitUntilServing(timeout: Double = 60) async throws {
         let client = try EtcdClient(configuration: EtcdConfiguration(endpoints: [endpoint], tls: clientTLS, requestTimeout: .seconds(1)))
         defer { Task { await client.close() } }
         let deadline = Date().addingTimeInterval(timeout)

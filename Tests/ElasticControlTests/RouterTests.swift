@@ -90,7 +90,7 @@ struct RouterTests {
         #expect(ready.count == 2)
         // Each boot is measured, and within this test's run.
         let ran = (ContinuousClock.now - began) / .milliseconds(1)
-        #expect(ready.allSatisfy { $0.bootMilliseconds.map { $0 > 0 && $0 <= ran } ?? false })
+        #expect(ready.allSatisfy { $0.bootMilliseconds.map { $0 > 0 && $0 <= ran } ?? false }, "\(ready.map(\.bootMilliseconds)) in \(ran) ms")
         await stack.stop()
         #expect(stack.controller.liveInstances().allSatisfy { $0.state == .stopped })
     }

@@ -427,7 +427,7 @@ struct SandboxBackendTests {
         let up = try await UpProcess([
             "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
             "--sites", "1", "--single-tenant", "--router-wait", "10",
-        ], timeout: 30)
+        ])
         let process = up.process
         let lines = up.lines
         let router = try #require(lines["router"])

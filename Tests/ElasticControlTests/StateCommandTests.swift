@@ -142,7 +142,7 @@ struct StateCommandTests {
         try watcher.run()
         defer { if watcher.isRunning { watcher.terminate() } }
         let printed = ChildOutput(output.fileHandleForReading)
-        func read(until text: String) async -> Bool { await printed.wait(timeout: 15, for: text) }
+        func read(until text: String) async -> Bool { await printed.wait(for: text) }
         #expect(await read(until: "# 0 keys at revision"))
         let tenant = #"{"schema":1,"name":"news","origin":"http://127.0.0.1:9","hostnames":[],"pathPrefix":"/","quotaPerSite":1}"#
         #expect(try await Self.state(["set", "--store", etcd.url, "tenants/news", tenant]).status == 0)

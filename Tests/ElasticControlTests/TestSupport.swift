@@ -33,7 +33,7 @@ struct UpProcess {
     let lines: [String: String]
 
     /// Starts `ecdn ARGUMENTS` and reads its output until the `try:` line, its last (or `timeout`).
-    init(_ arguments: [String], timeout: Double = 20) async throws {
+    init(_ arguments: [String], timeout: Double = 60) async throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.ecdn)
         process.arguments = arguments

@@ -26,7 +26,7 @@ public final class ChildOutput: Sendable {
 
     /// Waits until the text read so far satisfies `condition`, the pipe ends, or `timeout` seconds
     /// pass (a safety margin for a stuck child, not a claim about speed); returns the condition.
-    public func wait(timeout: Double = 20, until condition: (String) -> Bool) async -> Bool {
+    public func wait(timeout: Double = 60, until condition: (String) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         while ContinuousClock.now < deadline {
             let (text, ended) = self.state.withLock { ($0.text, $0.ended) }
@@ -38,7 +38,7 @@ public final class ChildOutput: Sendable {
     }
 
     /// Waits until the text read so far contains `text`.
-    public func wait(timeout: Double = 20, for text: String) async -> Bool {
+    public func wait(timeout: Double = 60, for text: String) async -> Bool {
         await self.wait(timeout: timeout) { $0.contains(text) }
     }
 

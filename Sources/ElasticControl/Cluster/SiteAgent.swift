@@ -232,6 +232,8 @@ public final class SiteAgent: Service, Sendable {
         )
         table.withLock { $0[spec.id] = Local(spec: spec, record: record, launchedAt: now, lastActivity: now) }
         await report()
+        // Boot time counts from the launch: a child can be ready before the launch returns.
+        let start = HTTPDate.monotonic()
         do {
             try await backend.launch(spec)
         } catch {
@@ -239,7 +241,6 @@ public final class SiteAgent: Service, Sendable {
             await markStopped(spec.id, reason: "launch failed: \(error)")
             return
         }
-        let start = HTTPDate.monotonic()
         while true {
             switch backend.probe(spec.id) {
             case .ready:

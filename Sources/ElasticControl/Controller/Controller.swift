@@ -279,6 +279,9 @@ public final class Controller: Service, Sendable {
     private func launch(_ n: Int) async {
         guard let spec = state.withLock({ $0.instances[n]?.spec }) else { return }
         await put(n)
+        // Boot time and the ready timeout count from the launch: a child can be ready before the
+        // launch returns (its spawn is slow on a busy host).
+        let start = HTTPDate.monotonic()
         do {
             try await backend.launch(spec)
         } catch {
@@ -286,7 +289,6 @@ public final class Controller: Service, Sendable {
             await markStopped(n, reason: "launch failed: \(error)", kind: "launch-failed")
             return
         }
-        let start = HTTPDate.monotonic()
         let readyTimeout = max(configuration.readyTimeout, backend.readyTimeout(forSite: spec.site) ?? 0)
         while true {
             switch backend.probe(spec.id) {

@@ -9,12 +9,12 @@ import NIOHPACK
 /// open stream's request and response in one table, and every frame the server sends written into
 /// one buffer per read batch.
 ///
-/// Each request's fields are written as an HTTP/1.1 request head and parsed by the same
-/// ``HTTPRequestParser`` (so both protocols accept and refuse the same requests), answered by the
-/// same ``Responder`` (objects, ranges, conditionals, links, the cache), and the plan is framed
-/// by ``HTTP2ResponseWriter``. Bodies go out as `DATA` frames no faster than the client's
-/// flow-control windows let them; bodies in the volume are read straight into the output as the
-/// windows open; relayed bodies wait in memory for the window.
+/// Each request's fields are written as an HTTP/1.1 request head (``HTTP2RequestFields``) and
+/// parsed by the same ``HTTPRequestParser`` (so both protocols accept and refuse the same
+/// requests), answered by the same ``Responder`` (objects, ranges, conditionals, links, the
+/// cache), and the plan is framed by ``HTTP2ResponseWriter``. Bodies go out as `DATA` frames no
+/// faster than the client's flow-control windows let them; bodies in the volume are read straight
+/// into the output as the windows open; relayed bodies wait in memory for the window.
 ///
 /// Limits and defences: `SETTINGS_MAX_CONCURRENT_STREAMS` (a stream over it is refused with
 /// `REFUSED_STREAM`), `SETTINGS_MAX_HEADER_LIST_SIZE` (a larger request gets `431`, and a block
@@ -35,6 +35,8 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
         var fields: HPACKHeaders?
         /// The request body received so far (forwarded methods only).
         var body: ByteBuffer?
+        /// The request body's length so far, kept or not.
+        var bodyLength = 0
         /// The request body is larger than allowed: `413` once it ends.
         var bodyTooLarge = false
         var isHead = false
@@ -152,6 +154,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
+        assert(self.exchanges.count == self.machine.openStreams, "an exchange without an open stream, or the reverse")
         self.isReading = false
         self.machine.readCompleted(now: .now())
         self.flushIfNeeded(context: context)
@@ -195,6 +198,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             case .open(let bodyFollows):
                 self.opened(id, fields: fields, bodyFollows: bodyFollows, context: context)
             case .requestEnded:
+                // Trailers carry no pseudo-header fields (RFC 9113 §8.1); their fields are not used.
+                guard !fields.contains(where: { $0.name.utf8.first == UInt8(ascii: ":") }) else {
+                    self.resetStream(id, .protocolError)
+                    return
+                }
                 self.requestEnded(id, context: context)
             case .reset(let code):
                 self.resetStream(id, code)
@@ -255,7 +263,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private func opened(_ id: UInt32, fields: HPACKHeaders, bodyFollows: Bool, context: ChannelHandlerContext) {
         var exchange = Exchange()
         exchange.isHead = fields.first(name: ":method") == "HEAD"
-        if Self.listSize(fields) > self.machine.maxHeaderListSize {
+        if HTTP2RequestFields.listSize(fields) > self.machine.maxHeaderListSize {
             self.machine.ignoreRequestBody(on: id)
             self.exchanges[id] = exchange
             self.sendError(.headersTooLarge, on: id, context: context)
@@ -275,7 +283,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// that expects `100-continue` gets it (RFC 9110 §10.1.1).
     private func checkBeforeBody(_ id: UInt32, fields: HPACKHeaders, context: ChannelHandlerContext) {
         self.scratch.clear()
-        guard Self.writeRequestHead(fields, bodyLength: nil, into: &self.scratch) else { return }
+        guard HTTP2RequestFields.writeHead(fields, bodyLength: nil, into: &self.scratch) else { return }
         guard case .request(let head) = self.server.parser.parse(self.scratch) else { return }
         switch self.server.responder.body(of: head) {
         case .refuse(let status):
@@ -297,6 +305,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// Bytes of stream `id`'s request body.
     private func receivedBody(_ id: UInt32, bytes: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
         guard var exchange = self.exchanges[id] else { return }
+        exchange.bodyLength += bytes.readableBytes
         // Only a cache forwards bodies; without one they are dropped as HTTP/1.1 skips them.
         if !exchange.bodyTooLarge, let limit = self.server.cache?.maxRequestBody, bytes.readableBytes > 0 {
             var bytes = bytes
@@ -324,6 +333,11 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             self.sendError(.contentTooLarge, on: id, context: context)
             return
         }
+        // A content-length other than the body's makes the request malformed (RFC 9113 §8.1.1).
+        guard fields[canonicalForm: "content-length"].allSatisfy({ Int($0) == exchange.bodyLength }) else {
+            self.sendError(.badRequest, on: id, context: context)
+            return
+        }
         self.answer(id, fields: fields, body: body ?? ByteBuffer(), context: context)
     }
 
@@ -331,7 +345,7 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
     /// HTTP/1.1 requests are.
     private func answer(_ id: UInt32, fields: HPACKHeaders, body: ByteBuffer?, context: ChannelHandlerContext) {
         self.scratch.clear()
-        guard Self.writeRequestHead(fields, bodyLength: body?.readableBytes, into: &self.scratch) else {
+        guard HTTP2RequestFields.writeHead(fields, bodyLength: body?.readableBytes, into: &self.scratch) else {
             self.sendError(.badRequest, on: id, context: context)
             return
         }
@@ -356,78 +370,6 @@ package final class HTTP2ConnectionHandler: ChannelInboundHandler {
             }
             self.perform(plan, on: id, mount: mount, context: context)
         }
-    }
-
-    /// The size of a field list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it (RFC 9113 §6.5.2).
-    private static func listSize(_ fields: HPACKHeaders) -> Int {
-        var size = 0
-        for (name, value, _) in fields { size += name.utf8.count + value.utf8.count + 32 }
-        return size
-    }
-
-    /// Writes the request's fields as an HTTP/1.1 request head; false when they cannot be one
-    /// (no `:method` or `:path`, connection-specific fields, or bytes that would end a line or a
-    /// name early).
-    static func writeRequestHead(_ fields: HPACKHeaders, bodyLength: Int?, into out: inout ByteBuffer) -> Bool {
-        var method: String?
-        var path: String?
-        var authority: String?
-        for (name, value, _) in fields where name.utf8.first == UInt8(ascii: ":") {
-            switch name {
-            case ":method": method = value
-            case ":path": path = value
-            case ":authority": authority = value
-            default: break
-            }
-        }
-        guard let method, let path, Self.isSafe(method, name: true), Self.isSafe(path, name: true) else { return false }
-        out.writeString(method)
-        out.writeStaticString(" ")
-        out.writeString(path)
-        out.writeStaticString(" HTTP/1.1\r\n")
-        if let authority {
-            guard Self.isSafe(authority, name: false) else { return false }
-            out.writeStaticString("host: ")
-            out.writeString(authority)
-            out.writeStaticString("\r\n")
-        }
-        for (name, value, _) in fields where name.utf8.first != UInt8(ascii: ":") {
-            if name == "host", authority != nil { continue }
-            // Connection-specific fields make a request malformed (RFC 9113 §8.2.2).
-            switch name {
-            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": return false
-            case "te" where value != "trailers": return false
-            default: break
-            }
-            if name == "content-length", bodyLength != nil { continue }
-            guard Self.isSafe(name, name: true, lowercase: true), Self.isSafe(value, name: false) else { return false }
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
-        if let bodyLength {
-            out.writeStaticString("content-length: ")
-            out.writeString(String(bodyLength))
-            out.writeStaticString("\r\n")
-        }
-        out.writeStaticString("\r\n")
-        return true
-    }
-
-    /// No CR, LF or NUL (they would split the head), and for names and the request line no
-    /// space or colon either (values may have both: `gzip, deflate`), and no uppercase letters
-    /// in names (RFC 9113 §8.2.1); the parser checks the rest.
-    private static func isSafe(_ text: String, name: Bool, lowercase: Bool = false) -> Bool {
-        for byte in text.utf8 {
-            switch byte {
-            case 0, 10, 13: return false
-            case 32 where name, 58 where name: return false
-            case UInt8(ascii: "A")...UInt8(ascii: "Z") where lowercase: return false
-            default: continue
-            }
-        }
-        return true
     }
 
     // MARK: - Responses

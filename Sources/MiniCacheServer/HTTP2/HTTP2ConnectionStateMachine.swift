@@ -33,7 +33,8 @@ struct HTTP2ConnectionStateMachine {
 
     /// What to do after a `HEADERS` frame (its block decoded).
     enum HeadersAction: Equatable {
-        /// Nothing: the stream is closed (trailers racing the server's reset, RFC 9113 §5.1).
+        /// Nothing to do: trailers of a request answered before its body ended, or a block on a
+        /// stream the server closed, which may have crossed the server's frame (RFC 9113 §5.1).
         case ignore
         /// A new stream: answer its request; its body follows when `bodyFollows`.
         case open(bodyFollows: Bool)
@@ -232,7 +233,7 @@ struct HTTP2ConnectionStateMachine {
     mutating func receivedData(on id: UInt32, flowControlled: Int, endStream: Bool, now: @autoclosure () -> NIODeadline) throws(ConnectionError) -> DataAction {
         guard id <= self.lastStreamID else { throw .init(code: .protocolError, reason: "DATA on an idle stream") }
         guard flowControlled <= HTTP2Wire.defaultWindow else { throw .init(code: .flowControlError, reason: "DATA beyond the window") }
-        // The server reopens the windows at once: bodies it keeps are bounded by the cache's limit.
+        // An empty DATA that does not end its stream costs the server and gives the client nothing.
         if flowControlled == 0 && !endStream { try self.abused(now: now()) }
         guard let index = self.index(of: id) else {
             switch self.closure(of: id) {

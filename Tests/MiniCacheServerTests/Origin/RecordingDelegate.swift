@@ -34,9 +34,10 @@ final class RecordingDelegate: OriginResponseDelegate {
         }
     }
 
-    /// Polls until `condition` holds on the record (at most about five seconds).
+    /// Polls until `condition` holds on the record (a minute at most: a safety margin).
     func wait(until condition: (Record) -> Bool) async throws -> Bool {
-        for _ in 0..<500 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             if condition(record) { return true }
             try await Task.sleep(for: .milliseconds(10))
         }

@@ -17,7 +17,8 @@ struct PullThroughTests {
 
     /// Waits (up to 10 s) until the cache has stored `count` objects.
     static func waitForStored(_ server: TestServer, _ count: Int) async throws {
-        for _ in 0..<1000 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
             if server.server.context.cache!.statistics.stored >= count { return }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -347,7 +348,12 @@ struct PullThroughTests {
             let done = try await TestConnection.get(port: port, "/done\(i)")
             #expect(done.body.count == size)
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // The finished fills are committed to the volume (answering does not wait for that).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while CacheStoreCrashTests.storedObjects(volume) < 3, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(CacheStoreCrashTests.storedObjects(volume) == 3)
         var partial: [TestConnection] = []
         for i in 0..<8 {
             let client = try await TestConnection(port: port)

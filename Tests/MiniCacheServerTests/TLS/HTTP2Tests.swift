@@ -132,6 +132,50 @@ import Testing
         }
     }
 
+    @Test("a request whose content-length is not the length of its DATA is malformed: 400, never answered as if it were right (RFC 9113 §8.1.1)")
+    func contentLengthMismatch() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            var bytes: [UInt8] = []
+            for (stream, length) in [(UInt32(1), "5"), (3, "3"), (5, "0")] {
+                let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin"), ("content-length", length)]
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: stream, wire.block(fields))
+                bytes += H2Wire.frame(.data, flags: H2Wire.endStream, stream: stream, [1, 2, 3])
+            }
+            let responses = try await Self.exchange(client, bytes, streams: [1, 3, 5])
+            #expect(responses[1]?.status == 400)
+            #expect(responses[3]?.status == 200)
+            #expect(responses[5]?.status == 400)
+        }
+    }
+
+    @Test("malformed requests: pseudo-header fields in trailers get RST_STREAM PROTOCOL_ERROR, a request without :scheme 400; plain trailers end the request (RFC 9113 §8.1, §8.3)")
+    func malformedRequests() async throws {
+        let fixture = try TLSFixture()
+        defer { fixture.remove() }
+        try await TLSServingTests.withServer(fixture) { server in
+            let client = try await Self.connect(server, fixture)
+            defer { Task { await client.close() } }
+            var wire = H2Wire()
+            let fields = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/small.bin")]
+            var bytes: [UInt8] = []
+            for (stream, trailer) in [(UInt32(1), ("x-checksum", "1")), (3, (":path", "/other"))] {
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders, stream: stream, wire.block(fields))
+                bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders | H2Wire.endStream, stream: stream, wire.block([trailer]))
+            }
+            bytes += H2Wire.frame(.headers, flags: H2Wire.endHeaders | H2Wire.endStream, stream: 5, wire.block(fields.filter { $0.0 != ":scheme" }))
+            let responses = try await Self.exchange(client, bytes, streams: [1, 3, 5])
+            #expect(responses[1]?.status == 200)
+            #expect(responses[3]?.reset == 1)
+            #expect(responses[3]?.status == nil)
+            #expect(responses[5]?.status == 400)
+        }
+    }
+
     @Test("a connection that opens no stream within the header timeout gets GOAWAY NO_ERROR and is closed")
     func headerTimeout() async throws {
         let fixture = try TLSFixture()
