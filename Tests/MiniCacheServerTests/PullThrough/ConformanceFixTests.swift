@@ -181,20 +181,24 @@ struct ConformanceFixTests {
 
     @Test("RFC 9111 §4.4: a response whose fetch began before an unsafe request invalidated its URL is relayed but not stored")
     func fillOverlappingInvalidationIsNotStored() async throws {
-        let origin = try await TestOrigin.answering { request, index in
-            guard request.method == "GET" else { return .init(.ok, body: "deleted") }
-            return .init(.ok, [("Cache-Control", "max-age=600")], body: "doc \(index + 1)", delay: index == 0 ? .milliseconds(500) : .zero)
+        // The origin holds its answer to the first GET until the DELETE was answered.
+        let gate = Gate()
+        let origin = try await TestOrigin { request, index in
+            guard request.method == "GET" else { return TestOrigin.Answer(.ok, body: "deleted").actions(for: request) }
+            let answer = TestOrigin.Answer(.ok, [("Cache-Control", "max-age=600")], body: "doc \(index + 1)").actions(for: request)
+            return index == 0 ? [.waitFor(gate)] + answer : answer
         }
         try await CachePathTests.withCache(origin) { server in
             async let slow = Task.detached { try await CachePathTests.get(server, "/doc") }.value
-            // The DELETE goes once the GET is at the origin, which holds its answer for 500 ms.
-            for _ in 0..<500 where origin.requestCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while origin.requestCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
             let deleted = try await TestConnection.get(port: server.port, "/doc", method: "DELETE")
             #expect(deleted.text == "deleted")
+            gate.open()
             #expect(try await slow.text == "doc 1")
             // The fill's outcome (stored or not) is settled before the next request.
             let cache = try #require(server.server.context.cache)
-            for _ in 0..<200 where cache.statistics.stored + cache.statistics.notStored == 0 {
+            while cache.statistics.stored + cache.statistics.notStored == 0, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
             #expect(cache.statistics.stored == 0)
