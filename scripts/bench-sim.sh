@@ -10,14 +10,16 @@
 #   scripts/bench-sim.sh --set topology.country=us --set name=scale-us
 #   scripts/bench-sim.sh --set workload.concurrentStreams=1000000 --set name=scale-de-1m
 #
-# Last figures (docs/simulator.md, Figures, ninth round; release build, CPU seconds on the
-# shared 2-core machine at load average 6-11, 76b38b8 against this simulator in the same
-# minutes, results equal within rounding per scripts/compare-sim.py): US elastic 120 s 11.5 ->
-# 5.2 CPU-s (median of five, 2.2x; 23x simulated seconds per CPU-second under that load, about
-# 1.3 CPU-s of it loading and warm start; goal >= 50x not shown met); de no caches 300 s 2.8-2.9
-# CPU-s (105x, goal met). 1,000,000 streams for 30 minutes: 160.6 CPU-s, peak RSS 458 MiB
-# (eighth round, load 15; 2 min 51 s wall on the quiet machine in the sixth round: goal <= 10
-# minutes and 8 GB met when the run has a core).
+# Last figures (docs/simulator.md, Figures, tenth round; release build, CPU seconds on the
+# shared 2-core machine, b4de697 (ninth round) against this simulator alternating in the same
+# minutes, results equal within rounding per scripts/compare-sim.py): US elastic 30 minutes
+# (--set topology.country=us) 79.2 -> 35.4 CPU-s (means of two alternating runs at load
+# 6.7-7.4, 2.2x, 51x simulated seconds per CPU-second; 29.4-30.4 CPU-s at load 3, 60x: goal
+# >= 50x met); US elastic 120 s 4.9 -> 1.7 CPU-s
+# (medians, load 2.5-3.3, about 0.9 CPU-s of it loading and warm start). de no caches 300 s
+# 2.8-2.9 CPU-s (105x, goal met; ninth round). 1,000,000 streams for 30 minutes: 160.6 CPU-s,
+# peak RSS 458 MiB (eighth round, load 15; 2 min 51 s wall on the quiet machine in the sixth
+# round: goal <= 10 minutes and 8 GB met when the run has a core).
 #
 # Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
 # default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT
