@@ -164,6 +164,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Bytes of each instance's volume.")
     var volumeSize: Int64 = 256 << 20
 
+    @Option(help: ArgumentHelp("Seconds a starting cache has to become ready before it is stopped and reported (a slower backend's own minimum still applies).", valueName: "S"))
+    var readyTimeout: Double = 5
+
     @Option(help: ArgumentHelp("What runs this host's caches: process, sandbox, oci or microvm (all but process need root; docs/backends.md). Instances live in DIR/KIND/.", valueName: "KIND"))
     var backend = BackendKind.process.rawValue
 
@@ -177,6 +180,7 @@ struct AgentCommand: AsyncParsableCommand {
         guard BackendKind(rawValue: backend) != nil else {
             throw ValidationError("--backend must be one of \(BackendKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard readyTimeout > 0 else { throw ValidationError("--ready-timeout must be more than 0 seconds") }
     }
 
     func run() async throws {
@@ -207,7 +211,7 @@ struct AgentCommand: AsyncParsableCommand {
             Up.fail("\(error)")
         }
         let agent = SiteAgent(
-            configuration: SiteAgentConfiguration(site: site, leaseTTL: leaseTTL, adminToken: token), backend: backend, client: client, group: group, logger: logger
+            configuration: SiteAgentConfiguration(site: site, leaseTTL: leaseTTL, readyTimeout: readyTimeout, adminToken: token), backend: backend, client: client, group: group, logger: logger
         )
         print("agent: \(site) (store \(store.etcd.url), work \(work))")
         fflush(nil)

@@ -71,6 +71,9 @@ struct Up: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds the router holds a viewer for a booting cache (0: send to the origin meanwhile).", valueName: "S"))
     var routerWait: Double = 1
 
+    @Option(help: ArgumentHelp("Seconds a starting cache has to become ready before it is stopped and reported (a slower backend's own minimum still applies).", valueName: "S"))
+    var readyTimeout: Double = 5
+
     @Option(help: "Instances per site, all tenants together.")
     var maxInstances = 4
 
@@ -140,6 +143,7 @@ struct Up: AsyncParsableCommand {
         }
         guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
         guard idleTimeout >= 0, routerWait >= 0 else { throw ValidationError("timeouts must not be negative") }
+        guard readyTimeout > 0 else { throw ValidationError("--ready-timeout must be more than 0 seconds") }
         guard maxInstances >= 1 else { throw ValidationError("--max-instances must be at least 1") }
         guard MicroVMConfiguration.Accelerator(rawValue: vmAccelerator) != nil else { throw ValidationError("--vm-accelerator must be auto, kvm or tcg") }
         guard vmMemory.map({ $0 >= 64 }) ?? true else { throw ValidationError("--vm-memory must be at least 64 (MiB)") }
@@ -211,6 +215,7 @@ struct Up: AsyncParsableCommand {
         var controller = ControllerConfiguration(mode: ControllerConfiguration.Mode(rawValue: mode) ?? .elastic)
         controller.idleTimeout = idleTimeout
         controller.routerWait = routerWait
+        controller.readyTimeout = readyTimeout
         var tlsFiles: TLSFiles?
         if tls {
             do {

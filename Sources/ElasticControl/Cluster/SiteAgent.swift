@@ -241,6 +241,8 @@ public final class SiteAgent: Service, Sendable {
             await markStopped(spec.id, reason: "launch failed: \(error)")
             return
         }
+        // A backend that boots slowly (a microVM under TCG) may ask for longer.
+        let readyTimeout = max(configuration.readyTimeout, backend.readyTimeout(forSite: spec.site) ?? 0)
         while true {
             switch backend.probe(spec.id) {
             case .ready:
@@ -262,9 +264,9 @@ public final class SiteAgent: Service, Sendable {
                 return
             case .booting:
                 let elapsed = HTTPDate.monotonic() - start
-                if elapsed > configuration.readyTimeout {
+                if elapsed > readyTimeout {
                     let how = await backend.terminate(spec.id, grace: 1)
-                    await markStopped(spec.id, reason: "never became ready within \(configuration.readyTimeout) s (\(how))")
+                    await markStopped(spec.id, reason: "never became ready within \(readyTimeout) s (\(how))")
                     return
                 }
                 await backend.pauseWhileStarting(spec.id, elapsed: elapsed)
