@@ -13,13 +13,12 @@
 # Last figures (docs/simulator.md, Figures, tenth round; release build, CPU seconds on the
 # shared 2-core machine, b4de697 (ninth round) against this simulator alternating in the same
 # minutes, results equal within rounding per scripts/compare-sim.py): US elastic 30 minutes
-# (--set topology.country=us) 79.2 -> 35.4 CPU-s (means of two alternating runs at load
-# 6.7-7.4, 2.2x, 51x simulated seconds per CPU-second; 29.4-30.4 CPU-s at load 3, 60x: goal
-# >= 50x met); US elastic 120 s 4.9 -> 1.7 CPU-s
+# (--set topology.country=us) 73.2 -> 28.9 CPU-s on the quiet machine (medians of three
+# alternating runs at load 0.7-1.0, 2.5x, 62x simulated seconds per CPU-second: goal >= 50x
+# met; 51x at load 7); US elastic 120 s 4.9 -> 1.7 CPU-s
 # (medians, load 2.5-3.3, about 0.9 CPU-s of it loading and warm start). de no caches 300 s
-# 2.8-2.9 CPU-s (105x, goal met; ninth round). 1,000,000 streams for 30 minutes: 160.6 CPU-s,
-# peak RSS 458 MiB (eighth round, load 15; 2 min 51 s wall on the quiet machine in the sixth
-# round: goal <= 10 minutes and 8 GB met when the run has a core).
+# 2.5 CPU-s (120x, goal met). 1,000,000 streams for 30 minutes: 117.9 CPU-s, 1 min 58 s wall,
+# peak RSS 463 MiB on the quiet machine (goal <= 10 minutes and 8 GB met).
 #
 # Extra arguments are `--set key.path=value` overrides. Environment: DATA (topology folder,
 # default ../shared/data/topology), SCRATCH (build folder, default .build-simbench), OUT
