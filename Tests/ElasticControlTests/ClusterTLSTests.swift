@@ -23,7 +23,7 @@ struct ClusterTLSTests {
         defer { etcd.destroy() }
         let up = try await UpProcess([
             "up", "--tls", "--store", etcd.url, "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "148",
-            "--sites", "1", "--router-wait", "10",
+            "--sites", "1", "--router-wait", "10", "--ready-timeout", "60",
         ])
         do {
             try await Self.viewerOverHTTPS(up.lines, store: etcd.url)

@@ -426,7 +426,7 @@ struct SandboxBackendTests {
     @Test func ecdnUpWithSandboxedSitesServesViewersAndLeavesNothingAtSIGTERM() async throws {
         let up = try await UpProcess([
             "up", "--backend", "sandbox", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "178",
-            "--sites", "1", "--single-tenant", "--router-wait", "10",
+            "--sites", "1", "--single-tenant", "--router-wait", "10", "--ready-timeout", "60",
         ])
         let process = up.process
         let lines = up.lines

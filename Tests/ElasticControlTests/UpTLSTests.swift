@@ -18,6 +18,7 @@ struct UpTLSTests {
     func upServesHTTPS() async throws {
         let up = try await UpProcess([
             "up", "--tls", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "146", "--sites", "2", "--router-wait", "10",
+            "--ready-timeout", "60",
         ])
         do {
             try await Self.servesHTTPS(up.lines)

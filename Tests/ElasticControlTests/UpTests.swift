@@ -24,8 +24,8 @@ struct UpTests {
     @Test func upPrintsItsURLsServesViewersAndSIGTERMStopsEveryChild() async throws {
         let up = try await UpProcess([
             "up", "--router-port", "0", "--api-port", "0", "--origin-port", "0", "--first-site-octet", "141", "--sites", "2",
-            // The first viewer waits for its new cache; 10 s is a safety margin for a loaded machine.
-            "--router-wait", "10",
+            // The first viewer waits for its new cache; 10 s and 60 s are safety margins for a loaded machine.
+            "--router-wait", "10", "--ready-timeout", "60",
         ])
         let process = up.process
         let lines = up.lines
